@@ -1,0 +1,23 @@
+/*
+ * internal.h — declarations shared inside libuns and with the server, not
+ * part of the public API.
+ */
+#ifndef UNS_INTERNAL_H
+#define UNS_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "uns/uns.h"
+
+/* Sets the calling thread's last message and returns err. */
+uns_err uns_fail(uns_err err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void uns_clear_message(void);
+
+/* Looks up a code by its canonical name ("NOT_FOUND"); returns 0 if none. */
+int uns_err_from_name(const char *name, uns_err *out);
+
+/* The one conversion of NNG error numbers (nngerr.c). */
+uns_err uns_err_from_nng(int rv);
+
+#endif /* UNS_INTERNAL_H */

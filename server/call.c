@@ -1,0 +1,112 @@
+/*
+ * call.c — see call.h.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "call.h"
+#include "envelope.h"
+
+void *
+uns_call_alloc(uns_call *call, size_t n)
+{
+	void *p = uns_arena_alloc(call->arena, n);
+	if (p) {
+		memset(p, 0, n);
+	}
+	return p;
+}
+
+char *
+uns_call_strdup(uns_call *call, const char *s)
+{
+	return uns_arena_strdup(call->arena, s);
+}
+
+void *
+uns_call_ctx(uns_call *call)
+{
+	return call->service_ctx;
+}
+
+const char *
+uns_call_metadata(uns_call *call, const char *key)
+{
+	const ProtobufCBinaryData *v = uns_request_metadata(call->env, key);
+	if (v == NULL) {
+		return NULL;
+	}
+	char *s = uns_arena_alloc(call->arena, v->len + 1);
+	if (s == NULL) {
+		return NULL;
+	}
+	memcpy(s, v->data, v->len);
+	s[v->len] = '\0';
+	return s;
+}
+
+const char *
+uns_call_bearer(uns_call *call)
+{
+	const char *v = uns_call_metadata(call, UNS_MD_AUTHORIZATION);
+	if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0) {
+		return NULL;
+	}
+	return v + 7;
+}
+
+const char *
+uns_call_request_id(uns_call *call)
+{
+	return call->env ? call->env->request_id : "";
+}
+
+uint32_t
+uns_call_time_left(uns_call *call)
+{
+	nng_time now = nng_clock();
+	return now >= call->deadline ? 0 : (uint32_t) (call->deadline - now);
+}
+
+int
+uns_call_peer_verified(uns_call *call)
+{
+	bool verified = false;
+	if (nng_pipe_get_bool(call->pipe, NNG_OPT_TLS_VERIFIED, &verified) !=
+	    0) {
+		return 0;
+	}
+	return verified;
+}
+
+uns_err
+uns_call_fail(uns_call *call, uns_err code, const char *field,
+              const char *fmt, ...)
+{
+	char reason[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (field) {
+		snprintf(call->message, sizeof(call->message), "%s: %s", field,
+		         reason);
+	} else {
+		snprintf(call->message, sizeof(call->message), "%s", reason);
+	}
+	if (field && call->n_details < UNS_CALL_MAX_DETAILS) {
+		Uns__V1__ErrorDetail *d = &call->details[call->n_details];
+		uns__v1__error_detail__init(d);
+		d->field = uns_call_strdup(call, field);
+		d->reason = uns_call_strdup(call, reason);
+		if (d->field && d->reason) {
+			call->detail_ptrs[call->n_details++] = d;
+		}
+	}
+	return code;
+}

@@ -1,0 +1,68 @@
+/*
+ * call.h — what a handler sees of one RPC: its arena, its metadata, its
+ * deadline, its peer, and the way to fail with a status that names a field.
+ *
+ * Everything a handler allocates for its response comes from the call's
+ * arena (uns_call_alloc, uns_call_strdup) and dies when the reply is packed,
+ * so handlers never free.
+ */
+#ifndef UNS_CALL_H
+#define UNS_CALL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "arena.h"
+#include "uns/method.h"
+#include "uns/v1/rpc.pb-c.h"
+
+#define UNS_CALL_MAX_DETAILS 8
+
+struct uns_call {
+	uns_arena *arena;
+	const Uns__V1__RequestEnvelope *env;
+	const uns_method *method;
+	nng_time received;
+	nng_time deadline;
+	nng_pipe pipe;
+	void *service_ctx;
+	char message[512];
+	Uns__V1__ErrorDetail details[UNS_CALL_MAX_DETAILS];
+	Uns__V1__ErrorDetail *detail_ptrs[UNS_CALL_MAX_DETAILS];
+	size_t n_details;
+};
+
+void *uns_call_alloc(uns_call *call, size_t n);
+char *uns_call_strdup(uns_call *call, const char *s);
+
+/* The service context given to the server (uns_rpc_service.ctx). */
+void *uns_call_ctx(uns_call *call);
+
+/* Metadata value for key as a NUL-terminated string in the arena; NULL if
+ * absent. */
+const char *uns_call_metadata(uns_call *call, const char *key);
+
+/* The bearer token from "authorization: Bearer …", or NULL. */
+const char *uns_call_bearer(uns_call *call);
+
+const char *uns_call_request_id(uns_call *call);
+
+/* Milliseconds left before the caller's deadline; 0 when passed. */
+uint32_t uns_call_time_left(uns_call *call);
+
+/* Nonzero when the call arrived over TLS with a verified client cert. */
+int uns_call_peer_verified(uns_call *call);
+
+/*
+ * Records a failure: the status message becomes "field: reason" (or just
+ * reason when field is NULL), field is added to the reply's details, and
+ * code is returned so a handler can `return uns_call_fail(...)`.
+ */
+uns_err uns_call_fail(uns_call *call, uns_err code, const char *field,
+                      const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif /* UNS_CALL_H */

@@ -1,0 +1,497 @@
+/*
+ * rpc_server.c — see rpc_server.h.
+ *
+ * Each context runs a three-state machine driven by its aio callback:
+ * RECV (waiting for a request) → WORK (queued to or running on a worker) →
+ * SEND (reply handed to NNG) → RECV. Handlers may block (fsync, long poll),
+ * so they run on our worker pool, never on NNG's few task threads; the
+ * worker starts the send itself. The request message is reused for the
+ * reply, so a call allocates no NNG message of its own.
+ *
+ * Decoding, deadline check, lookup, unpack, handler, pack: every failure on
+ * the way becomes a status in the reply; nothing a peer sends can stop the
+ * loop. A request whose deadline has passed by the time a worker takes it
+ * is answered DEADLINE_EXCEEDED without running.
+ *
+ * Draining holds the lock while it cancels only contexts still in RECV, so
+ * a reply already on its way is never cancelled.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/tls/tls.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "call.h"
+#include "envelope.h"
+#include "internal.h"
+#include "rpc_server.h"
+#include "wire.h"
+#include "workers.h"
+
+#define DEFAULT_MAX_MESSAGE (4u << 20)
+#define DEFAULT_CONTEXTS    128
+#define DEFAULT_TIMEOUT_MS  30000u
+#define DEFAULT_LINGER_MS   200u
+#define MAX_LISTENERS       8
+
+enum ctx_state { CTX_IDLE, CTX_RECV, CTX_WORK, CTX_SEND };
+
+typedef struct rpc_ctx {
+	uns_rpc_server *server;
+	nng_ctx ctx;
+	nng_aio *aio;
+	enum ctx_state state;
+	nng_msg *msg;
+	nng_time received;
+	uns_arena arena;
+} rpc_ctx;
+
+struct uns_rpc_server {
+	uns_rpc_config cfg;
+	uns_rpc_service svc;
+	nng_socket sock;
+	nng_listener listeners[MAX_LISTENERS];
+	int n_listeners;
+	rpc_ctx *ctxs;
+	int n_ctxs;
+	uns_workers *workers;
+	pthread_mutex_t mu;
+	pthread_cond_t idle_cv;
+	int n_idle;
+	int started, draining, drained;
+	_Atomic uint64_t received, replied, failed, rejected;
+};
+
+/* --- the call ---------------------------------------------------------- */
+
+static void
+reply_status(rpc_ctx *rc, uns_call *call, uns_err code,
+             const ProtobufCMessage *resp)
+{
+	uns_rpc_server *s = rc->server;
+	Uns__V1__ResponseEnvelope env = UNS__V1__RESPONSE_ENVELOPE__INIT;
+	env.code = (int32_t) code;
+	env.message = call->message;
+	env.request_id = (char *) uns_call_request_id(call);
+	env.n_details = call->n_details;
+	env.details = call->detail_ptrs;
+	uns_err err = uns_wire_pack_response(rc->msg, &env,
+	                                     code == UNS_OK ? resp : NULL,
+	                                     s->cfg.max_message_bytes);
+	if (err != UNS_OK) {
+		/* The reply itself is too large: say so, without payload. */
+		env.code = UNS_RESOURCE_EXHAUSTED;
+		snprintf(call->message, sizeof(call->message), "%s",
+		         uns_last_message());
+		env.n_details = 0;
+		uns_wire_pack_response(rc->msg, &env, NULL, SIZE_MAX);
+	}
+	if (env.code != UNS_OK) {
+		atomic_fetch_add(&s->failed, 1);
+	}
+}
+
+/* Runs the method named in env; returns its status. */
+static uns_err
+dispatch(rpc_ctx *rc, uns_call *call, ProtobufCMessage **resp_out)
+{
+	uns_rpc_server *s = rc->server;
+	const Uns__V1__RequestEnvelope *env = call->env;
+	const uns_method *m = uns_service_find(s->svc.desc, env->method);
+	if (m == NULL) {
+		return uns_call_fail(call, UNS_UNIMPLEMENTED, NULL,
+		                     "unknown method %s", env->method);
+	}
+	call->method = m;
+	if (nng_clock() >= call->deadline) {
+		return uns_call_fail(call, UNS_DEADLINE_EXCEEDED, NULL,
+		                     "deadline of %u ms passed before %s ran",
+		                     env->timeout_ms, env->method);
+	}
+	ProtobufCMessage *req = protobuf_c_message_unpack(
+	    m->input, &rc->arena.pb, env->payload.len, env->payload.data);
+	if (req == NULL) {
+		return uns_call_fail(call, UNS_INVALID_ARGUMENT, "payload",
+		                     "not a valid %s", m->input->name);
+	}
+	ProtobufCMessage *resp = uns_call_alloc(call, m->output->sizeof_message);
+	if (resp == NULL) {
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
+	}
+	m->output->message_init(resp);
+	*resp_out = resp;
+	uns_err code = m->invoke(s->svc.handlers, call, req, resp);
+	if (code == UNS_UNIMPLEMENTED && call->message[0] == '\0') {
+		uns_call_fail(call, code, NULL, "%s is not implemented",
+		              m->name);
+	}
+	return code;
+}
+
+static void
+process(rpc_ctx *rc)
+{
+	uns_rpc_server *s = rc->server;
+	uns_call call = {.arena = &rc->arena, .service_ctx = s->svc.ctx};
+	Uns__V1__RequestEnvelope *env = NULL;
+	ProtobufCMessage *resp = NULL;
+	uns_err code;
+
+	call.pipe = nng_msg_get_pipe(rc->msg);
+	call.received = rc->received;
+	code = uns_request_decode(nng_msg_body(rc->msg), nng_msg_len(rc->msg),
+	                          &rc->arena.pb, &env, call.message,
+	                          sizeof(call.message));
+	if (code != UNS_OK) {
+		atomic_fetch_add(&s->rejected, 1);
+	} else {
+		call.env = env;
+		uint32_t t = env->timeout_ms ? env->timeout_ms
+		                             : s->cfg.default_timeout_ms;
+		call.deadline = rc->received + t;
+		code = dispatch(rc, &call, &resp);
+	}
+	if (code != UNS_OK && call.message[0] == '\0') {
+		snprintf(call.message, sizeof(call.message), "%s",
+		         uns_strerror(code));
+	}
+	reply_status(rc, &call, code, resp);
+	uns_arena_reset(&rc->arena);
+}
+
+/* --- the context state machine ----------------------------------------- */
+
+/* Called with s->mu held. */
+static void
+go_idle(rpc_ctx *rc)
+{
+	rc->state = CTX_IDLE;
+	rc->server->n_idle++;
+	pthread_cond_broadcast(&rc->server->idle_cv);
+}
+
+/* Called with s->mu held. */
+static void
+start_recv(rpc_ctx *rc)
+{
+	if (rc->server->draining) {
+		go_idle(rc);
+		return;
+	}
+	rc->state = CTX_RECV;
+	nng_ctx_recv(rc->ctx, rc->aio);
+}
+
+static void
+work_job(void *arg)
+{
+	rpc_ctx *rc = arg;
+	process(rc);
+	pthread_mutex_lock(&rc->server->mu);
+	rc->state = CTX_SEND;
+	nng_aio_set_msg(rc->aio, rc->msg);
+	rc->msg = NULL;
+	nng_ctx_send(rc->ctx, rc->aio);
+	pthread_mutex_unlock(&rc->server->mu);
+}
+
+static void
+on_recv(rpc_ctx *rc, int rv)
+{
+	uns_rpc_server *s = rc->server;
+	if (rv != 0) {
+		pthread_mutex_lock(&s->mu);
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED || s->draining) {
+			go_idle(rc);
+		} else {
+			start_recv(rc);
+		}
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	rc->msg = nng_aio_get_msg(rc->aio);
+	rc->received = nng_clock();
+	atomic_fetch_add(&s->received, 1);
+	pthread_mutex_lock(&s->mu);
+	rc->state = CTX_WORK;
+	pthread_mutex_unlock(&s->mu);
+	if (uns_workers_submit(s->workers, work_job, rc) != UNS_OK) {
+		work_job(rc); /* cannot happen: one job per context at most */
+	}
+}
+
+static void
+on_send(rpc_ctx *rc, int rv)
+{
+	uns_rpc_server *s = rc->server;
+	if (rv != 0) {
+		nng_msg_free(nng_aio_get_msg(rc->aio));
+	} else {
+		atomic_fetch_add(&s->replied, 1);
+	}
+	pthread_mutex_lock(&s->mu);
+	if (rv == NNG_ECLOSED) {
+		go_idle(rc);
+	} else {
+		start_recv(rc);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void
+ctx_cb(void *arg)
+{
+	rpc_ctx *rc = arg;
+	int rv = nng_aio_result(rc->aio);
+	if (rc->state == CTX_RECV) {
+		on_recv(rc, rv);
+	} else {
+		on_send(rc, rv);
+	}
+}
+
+/* --- set-up ------------------------------------------------------------ */
+
+static uns_err
+tls_config(uns_rpc_server *s, nng_tls_config **out)
+{
+	nng_tls_config *cfg = NULL;
+	const uns_rpc_config *c = &s->cfg;
+	int rv;
+	if (c->cert_key_file == NULL) {
+		return uns_fail(UNS_EINVAL, "tls needs a certificate file");
+	}
+	if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER)) != 0) {
+		return uns_fail(uns_err_from_nng(rv), "tls: %s", nng_strerror(rv));
+	}
+	if ((rv = nng_tls_config_cert_key_file(cfg, c->cert_key_file, NULL)) !=
+	    0) {
+		nng_tls_config_free(cfg);
+		return uns_fail(UNS_ETLS, "cannot load %s: %s", c->cert_key_file,
+		                nng_strerror(rv));
+	}
+	if (c->ca_file && (rv = nng_tls_config_ca_file(cfg, c->ca_file)) != 0) {
+		nng_tls_config_free(cfg);
+		return uns_fail(UNS_ETLS, "cannot load CA %s: %s", c->ca_file,
+		                nng_strerror(rv));
+	}
+	nng_tls_config_auth_mode(cfg, c->require_client_cert
+	                                  ? NNG_TLS_AUTH_MODE_REQUIRED
+	                              : c->ca_file ? NNG_TLS_AUTH_MODE_OPTIONAL
+	                                           : NNG_TLS_AUTH_MODE_NONE);
+	*out = cfg;
+	return UNS_OK;
+}
+
+uns_err
+uns_rpc_server_listen(uns_rpc_server *s, const char *url)
+{
+	nng_listener l;
+	int rv;
+	if (s->n_listeners == MAX_LISTENERS || s->started) {
+		return uns_fail(UNS_EINVAL, "cannot add listener %s", url);
+	}
+	if ((rv = nng_listener_create(&l, s->sock, url)) != 0) {
+		return uns_fail(UNS_EINVAL, "bad listen url %s: %s", url,
+		                nng_strerror(rv));
+	}
+	nng_listener_set_size(l, NNG_OPT_RECVMAXSZ, s->cfg.max_message_bytes);
+	if (strncmp(url, "tls+", 4) == 0) {
+		nng_tls_config *cfg = NULL;
+		uns_err err = tls_config(s, &cfg);
+		if (err != UNS_OK) {
+			nng_listener_close(l);
+			return err;
+		}
+		rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
+		nng_tls_config_free(cfg);
+	}
+	if (rv == 0) {
+		rv = nng_listener_start(l, 0);
+	}
+	if (rv != 0) {
+		nng_listener_close(l);
+		return uns_fail(uns_err_from_nng(rv), "cannot listen on %s: %s",
+		                url, nng_strerror(rv));
+	}
+	s->listeners[s->n_listeners++] = l;
+	return UNS_OK;
+}
+
+static void
+apply_defaults(uns_rpc_config *c)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	if (c->max_message_bytes == 0) {
+		c->max_message_bytes = DEFAULT_MAX_MESSAGE;
+	}
+	if (c->contexts <= 0) {
+		c->contexts = DEFAULT_CONTEXTS;
+	}
+	if (c->workers <= 0) {
+		c->workers = cores > 2 ? (int) cores * 2 : 4;
+	}
+	if (c->default_timeout_ms == 0) {
+		c->default_timeout_ms = DEFAULT_TIMEOUT_MS;
+	}
+	if (c->drain_linger_ms == 0) {
+		c->drain_linger_ms = DEFAULT_LINGER_MS;
+	}
+}
+
+static uns_err
+alloc_contexts(uns_rpc_server *s)
+{
+	s->ctxs = calloc((size_t) s->cfg.contexts, sizeof(*s->ctxs));
+	if (s->ctxs == NULL) {
+		return UNS_ENOMEM;
+	}
+	for (int i = 0; i < s->cfg.contexts; i++) {
+		rpc_ctx *rc = &s->ctxs[i];
+		rc->server = s;
+		uns_arena_init(&rc->arena, s->cfg.max_message_bytes * 4);
+		int rv = nng_ctx_open(&rc->ctx, s->sock);
+		if (rv == 0 && (rv = nng_aio_alloc(&rc->aio, ctx_cb, rc)) != 0) {
+			nng_ctx_close(rc->ctx);
+		}
+		if (rv != 0) {
+			return uns_err_from_nng(rv);
+		}
+		rc->state = CTX_IDLE;
+		s->n_ctxs++;
+	}
+	s->n_idle = s->n_ctxs;
+	return UNS_OK;
+}
+
+uns_err
+uns_rpc_server_open(uns_rpc_server **out, const uns_rpc_config *cfg,
+                    const uns_rpc_service *svc)
+{
+	uns_err err = UNS_ENOMEM;
+	uns_rpc_server *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		return uns_fail(UNS_ENOMEM, "out of memory");
+	}
+	s->cfg = *cfg;
+	s->svc = *svc;
+	apply_defaults(&s->cfg);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->idle_cv, NULL);
+	int rv = nng_rep0_open(&s->sock);
+	if (rv != 0) {
+		err = uns_fail(uns_err_from_nng(rv), "rep socket: %s",
+		               nng_strerror(rv));
+		goto out;
+	}
+	if ((err = alloc_contexts(s)) != UNS_OK ||
+	    (err = uns_workers_open(&s->workers, s->cfg.workers,
+	                            (size_t) s->cfg.contexts)) != UNS_OK) {
+		uns_fail(err, "cannot set up %d contexts", s->cfg.contexts);
+		goto out;
+	}
+	if (cfg->url && (err = uns_rpc_server_listen(s, cfg->url)) != UNS_OK) {
+		goto out;
+	}
+	*out = s;
+	return UNS_OK;
+out:
+	s->drained = 1;
+	uns_rpc_server_close(s);
+	return err;
+}
+
+uns_err
+uns_rpc_server_start(uns_rpc_server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->started = 1;
+	for (int i = 0; i < s->n_ctxs; i++) {
+		s->n_idle--;
+		start_recv(&s->ctxs[i]);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return UNS_OK;
+}
+
+int
+uns_rpc_server_port(uns_rpc_server *s)
+{
+	nng_sockaddr sa;
+	if (s->n_listeners == 0 ||
+	    nng_listener_get_addr(s->listeners[0], NNG_OPT_LOCADDR, &sa) != 0) {
+		return 0;
+	}
+	if (sa.s_family == NNG_AF_INET) {
+		return ntohs(sa.s_in.sa_port);
+	}
+	if (sa.s_family == NNG_AF_INET6) {
+		return ntohs(sa.s_in6.sa_port);
+	}
+	return 0;
+}
+
+void
+uns_rpc_server_drain(uns_rpc_server *s)
+{
+	if (s->drained) {
+		return;
+	}
+	for (int i = 0; i < s->n_listeners; i++) {
+		nng_listener_close(s->listeners[i]);
+	}
+	pthread_mutex_lock(&s->mu);
+	s->draining = 1;
+	for (int i = 0; i < s->n_ctxs; i++) {
+		if (s->ctxs[i].state == CTX_RECV) {
+			nng_aio_cancel(s->ctxs[i].aio);
+		}
+	}
+	while (s->n_idle < s->n_ctxs) {
+		pthread_cond_wait(&s->idle_cv, &s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (s->started) {
+		nng_msleep((nng_duration) s->cfg.drain_linger_ms);
+	}
+	s->drained = 1;
+}
+
+void
+uns_rpc_server_close(uns_rpc_server *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	uns_rpc_server_drain(s);
+	if (nng_socket_id(s->sock) > 0) {
+		nng_close(s->sock);
+	}
+	for (int i = 0; i < s->n_ctxs; i++) {
+		nng_aio_free(s->ctxs[i].aio);
+		uns_arena_fini(&s->ctxs[i].arena);
+	}
+	uns_workers_close(s->workers);
+	free(s->ctxs);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->idle_cv);
+	free(s);
+}
+
+void
+uns_rpc_server_stats(uns_rpc_server *s, uns_rpc_stats *out)
+{
+	out->received = atomic_load(&s->received);
+	out->replied = atomic_load(&s->replied);
+	out->failed = atomic_load(&s->failed);
+	out->rejected = atomic_load(&s->rejected);
+}

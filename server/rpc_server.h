@@ -1,0 +1,60 @@
+/*
+ * rpc_server.h — the RPC server: one rep0 socket, N NNG contexts, a worker
+ * pool for the handlers, and the generated method table of one service.
+ *
+ * Life cycle: open (socket + first listener) → listen (more URLs, e.g. an
+ * inproc:// one for the embedded gateway) → start → drain → close.
+ */
+#ifndef UNS_RPC_SERVER_H
+#define UNS_RPC_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uns/method.h"
+
+typedef struct uns_rpc_server uns_rpc_server;
+
+typedef struct uns_rpc_config {
+	const char *url;           /* tls+tcp://, tcp://, ipc://, inproc:// */
+	const char *cert_key_file; /* server cert + key (PEM), for tls+tcp */
+	const char *ca_file;       /* CA for client certificates */
+	int require_client_cert;   /* mutual TLS: refuse peers without one */
+	size_t max_message_bytes;  /* 0 = 4 MiB, both directions */
+	int contexts;              /* concurrent calls; 0 = 128 */
+	int workers;               /* handler threads; 0 = 2 × cores, ≥ 4 */
+	uint32_t default_timeout_ms; /* calls that give none; 0 = 30 s */
+	uint32_t drain_linger_ms;  /* after the last reply; 0 = 200 ms */
+} uns_rpc_config;
+
+typedef struct uns_rpc_service {
+	const uns_service_desc *desc; /* generated, e.g. &uns_notifications_service */
+	const void *handlers;         /* the generated handler struct */
+	void *ctx;                    /* reaches handlers as uns_call_ctx() */
+} uns_rpc_service;
+
+typedef struct uns_rpc_stats {
+	uint64_t received; /* requests taken off the wire */
+	uint64_t replied;  /* replies handed to the transport */
+	uint64_t failed;   /* replies with a non-OK status */
+	uint64_t rejected; /* undecodable requests */
+} uns_rpc_stats;
+
+uns_err uns_rpc_server_open(uns_rpc_server **out, const uns_rpc_config *cfg,
+                            const uns_rpc_service *svc);
+/* Adds a listener (same TLS settings for tls+tcp URLs); before start. */
+uns_err uns_rpc_server_listen(uns_rpc_server *s, const char *url);
+uns_err uns_rpc_server_start(uns_rpc_server *s);
+/* The TCP port of the first listener (useful with port 0); 0 if none. */
+int uns_rpc_server_port(uns_rpc_server *s);
+/*
+ * Stops taking requests and finishes the ones it has: listeners close, idle
+ * contexts stop receiving, every request already received is answered, and
+ * the replies get drain_linger_ms to leave before returning.
+ */
+void uns_rpc_server_drain(uns_rpc_server *s);
+/* Drains if not yet drained, then frees everything. */
+void uns_rpc_server_close(uns_rpc_server *s);
+void uns_rpc_server_stats(uns_rpc_server *s, uns_rpc_stats *out);
+
+#endif /* UNS_RPC_SERVER_H */

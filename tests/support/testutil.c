@@ -1,0 +1,176 @@
+/*
+ * testutil.c — see testutil.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "devcert.h"
+#include "testutil.h"
+
+void
+ut_mkdtemp(char *out, size_t cap)
+{
+	snprintf(out, cap, "/tmp/uns-test-XXXXXX");
+	assert_non_null(mkdtemp(out));
+}
+
+void
+ut_rmdir(const char *dir)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+void
+ut_make_certs(const char *dir)
+{
+	char why[512];
+	assert_int_equal(uns_devcert_make_ca(dir, 2, why, sizeof(why)), UNS_OK);
+	assert_int_equal(
+	    uns_devcert_make_server(dir, NULL, 0, 2, why, sizeof(why)), UNS_OK);
+	assert_int_equal(
+	    uns_devcert_make_client(dir, "svc", 2, why, sizeof(why)), UNS_OK);
+}
+
+void
+ut_server_start(ut_server *ts, const char *scheme, const char *cert_dir,
+                int require_client_cert, const uns_rpc_config *base)
+{
+	char cert[512], ca[512], listen[64];
+	int tls = strcmp(scheme, "tls") == 0;
+	uns_rpc_config cfg = base ? *base : (uns_rpc_config){0};
+	memset(ts, 0, sizeof(*ts));
+	snprintf(listen, sizeof(listen), "%s://127.0.0.1:0",
+	         tls ? "tls+tcp" : "tcp");
+	cfg.url = listen;
+	if (tls) {
+		snprintf(cert, sizeof(cert), "%s/server.pem", cert_dir);
+		snprintf(ca, sizeof(ca), "%s/ca.pem", cert_dir);
+		cfg.cert_key_file = cert;
+		cfg.ca_file = ca;
+		cfg.require_client_cert = require_client_cert;
+	}
+	assert_int_equal(uns_service_open(&ts->svc), UNS_OK);
+	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
+	                      ts->svc};
+	uns_err err = uns_rpc_server_open(&ts->rpc, &cfg, &rs);
+	if (err != UNS_OK) {
+		fail_msg("server: %s", uns_last_message());
+	}
+	assert_int_equal(uns_rpc_server_start(ts->rpc), UNS_OK);
+	ts->port = uns_rpc_server_port(ts->rpc);
+	assert_true(ts->port > 0);
+	snprintf(ts->url, sizeof(ts->url), "%s://%s:%d",
+	         tls ? "tls+tcp" : "tcp", tls ? "localhost" : "127.0.0.1",
+	         ts->port);
+}
+
+void
+ut_server_stop(ut_server *ts)
+{
+	uns_rpc_server_close(ts->rpc);
+	uns_service_close(ts->svc);
+	ts->rpc = NULL;
+	ts->svc = NULL;
+}
+
+uns_client *
+ut_client(const ut_server *ts, const char *cert_dir)
+{
+	char ca[512];
+	uns_client *c = NULL;
+	uns_client_opts o = {0};
+	if (cert_dir) {
+		snprintf(ca, sizeof(ca), "%s/ca.pem", cert_dir);
+		o.ca_file = ca;
+	}
+	uns_err err = uns_client_open(&c, ts->url, &o);
+	if (err != UNS_OK) {
+		fail_msg("client: %s", uns_last_message());
+	}
+	return c;
+}
+
+/* Reads the child's stderr until a line containing "(port N)". */
+static int
+read_port(int fd, int *port)
+{
+	char buf[4096];
+	size_t len = 0;
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	while (len < sizeof(buf) - 1 && poll(&pfd, 1, 10000) > 0) {
+		ssize_t n = read(fd, buf + len, 1);
+		if (n <= 0) {
+			break;
+		}
+		len += (size_t) n;
+		buf[len] = '\0';
+		char *p = strstr(buf, "(port ");
+		if (p && strchr(p, ')')) {
+			*port = atoi(p + 6);
+			return 0;
+		}
+	}
+	fprintf(stderr, "unsd did not start: %s\n", buf);
+	return -1;
+}
+
+int
+ut_unsd_start(ut_proc *p, const char *listen, const char *const *args)
+{
+	int fds[2];
+	const char *argv[64];
+	int n = 0;
+	argv[n++] = UNS_UNSD_PATH;
+	argv[n++] = "--listen";
+	argv[n++] = listen;
+	for (int i = 0; args && args[i] && n < 62; i++) {
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	if (pipe(fds) != 0) {
+		return -1;
+	}
+	p->pid = fork();
+	if (p->pid == 0) {
+		dup2(fds[1], 2);
+		close(fds[0]);
+		execv(argv[0], (char *const *) argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	p->err_fd = fds[0];
+	return read_port(p->err_fd, &p->port);
+}
+
+int
+ut_unsd_stop(ut_proc *p, int sig, char *out, size_t cap)
+{
+	int status = 0;
+	size_t len = 0;
+	if (sig) {
+		kill(p->pid, sig);
+	}
+	ssize_t n;
+	while (out && len + 1 < cap &&
+	       (n = read(p->err_fd, out + len, cap - len - 1)) > 0) {
+		len += (size_t) n;
+	}
+	if (out) {
+		out[len] = '\0';
+	}
+	close(p->err_fd);
+	waitpid(p->pid, &status, 0);
+	if (WIFEXITED(status)) {
+		return WEXITSTATUS(status);
+	}
+	return WIFSIGNALED(status) ? -WTERMSIG(status) : -1;
+}

@@ -1,0 +1,56 @@
+/*
+ * testutil.h — shared helpers for the test suites: temporary directories,
+ * dev certificates, an in-process RPC server, and unsd as a child process.
+ */
+#ifndef UNS_TESTUTIL_H
+#define UNS_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <sys/types.h>
+
+#include <cmocka.h>
+
+#include "rpc_server.h"
+#include "service.h"
+#include "uns/client.h"
+
+/* A fresh directory under /tmp; removed by ut_rmdir. */
+void ut_mkdtemp(char *out, size_t cap);
+void ut_rmdir(const char *dir);
+
+/* dir/ca.pem, dir/server.pem (localhost), dir/client-svc.pem. */
+void ut_make_certs(const char *dir);
+
+typedef struct ut_server {
+	uns_service *svc;
+	uns_rpc_server *rpc;
+	int port;
+	char url[128]; /* what a client dials */
+} ut_server;
+
+/* Starts an in-process server on scheme ("tcp" or "tls") with port 0. For
+ * tls, certs come from cert_dir; require_client_cert as in the config. */
+void ut_server_start(ut_server *ts, const char *scheme, const char *cert_dir,
+                     int require_client_cert, const uns_rpc_config *base);
+void ut_server_stop(ut_server *ts);
+
+/* Opens a client to ts (TLS trusts cert_dir/ca.pem). */
+uns_client *ut_client(const ut_server *ts, const char *cert_dir);
+
+typedef struct ut_proc {
+	pid_t pid;
+	int port;
+	int err_fd; /* the child's stderr, read end */
+} ut_proc;
+
+/* Runs unsd with args (NULL-terminated) plus "--listen URL"; waits for its
+ * "serving" line and fills port. Returns 0 on success. */
+int ut_unsd_start(ut_proc *p, const char *listen, const char *const *args);
+/* Sends sig, waits for exit; returns the exit status (or -signal) and
+ * copies what the child wrote to stderr after its start into out. */
+int ut_unsd_stop(ut_proc *p, int sig, char *out, size_t cap);
+
+#endif /* UNS_TESTUTIL_H */
