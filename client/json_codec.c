@@ -71,7 +71,7 @@ typedef uns_err (*enc_fn)(struct enc *, const struct field *, const void *,
 enum kind { K_INT, K_FLOAT, K_BOOL, K_ENUM, K_STRING, K_BYTES, K_MESSAGE };
 
 struct type_ops {
-	const char *name; /* as in .proto, for messages */
+	const char *name; /* as in .proto, for error messages */
 	enum kind kind;
 	size_t size; /* of one element of a repeated array */
 	int64_t min; /* K_INT only */
@@ -82,8 +82,7 @@ struct type_ops {
 
 static const struct type_ops type_ops[PROTOBUF_C_TYPE_MESSAGE + 1];
 
-/* ---- small helpers --------------------------------------------------------
- */
+/* ---- small helpers ---- */
 
 /* Length of the well-formed UTF-8 sequence at s (no overlongs, surrogates or
  * code points above U+10FFFF), or 0. */
@@ -192,7 +191,7 @@ name_eq(const char *a, size_t an, const char *b, bool loose)
 	}
 }
 
-/* ---- errors and paths --------------------------------------------------- */
+/* ---- errors and paths ---- */
 
 static void
 clear_err(uns_json_error *err)
@@ -287,8 +286,7 @@ json_kind(const json_t *v)
 	}
 }
 
-/* ---- the mapping ----------------------------------------------------------
- */
+/* ---- the mapping ---- */
 
 static const uns_json_field_rule *
 find_field_rule(const uns_json_mapping *map, const char *msg, const char *f)
@@ -397,8 +395,7 @@ field_info(const uns_json_mapping *map, const ProtobufCMessageDescriptor *desc,
 	return NULL;
 }
 
-/* ---- integers ---------------------------------------------------------------
- */
+/* ---- integers ---- */
 
 enum { INT_OK, INT_BAD, INT_RANGE };
 
@@ -570,7 +567,7 @@ enc_int(struct enc *e, const struct field *fi, const void *slot, json_t **out)
 	return *out != NULL ? UNS_OK : UNS_ENOMEM;
 }
 
-/* ---- ISO 8601 times (UNS_JSON_CONV_TIME_MS) ----------------------------- */
+/* ---- ISO 8601 times (UNS_JSON_CONV_TIME_MS) ---- */
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
 static int64_t
@@ -753,7 +750,7 @@ enc_time(int64_t ms, json_t **out)
 	return *out != NULL ? UNS_OK : UNS_ENOMEM;
 }
 
-/* ---- floating point, bool ---------------------------------------------- */
+/* ---- floating point, bool ---- */
 
 static bool
 read_double(const json_t *v, double *x)
@@ -843,8 +840,7 @@ enc_bool(struct enc *e, const struct field *fi, const void *slot, json_t **out)
 	return *out != NULL ? UNS_OK : UNS_ENOMEM;
 }
 
-/* ---- enums ----------------------------------------------------------------
- */
+/* ---- enums ---- */
 
 /* Length of the prefix every value name shares, up to and including its
  * last underscore ("PLATFORM_"); 0 if that would leave a name empty. */
@@ -954,8 +950,7 @@ enc_enum(struct enc *e, const struct field *fi, const void *slot, json_t **out)
 	return *out != NULL ? UNS_OK : UNS_ENOMEM;
 }
 
-/* ---- strings ---------------------------------------------------------------
- */
+/* ---- strings ---- */
 
 static uns_err
 dec_string(struct dec *d, const struct field *fi, const json_t *v, void *slot)
@@ -998,8 +993,7 @@ enc_string(struct enc *e, const struct field *fi, const void *slot,
 	return UNS_OK;
 }
 
-/* ---- bytes (base64) ---------------------------------------------------------
- */
+/* ---- bytes (base64) ---- */
 
 static const char b64_chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -1118,7 +1112,7 @@ enc_bytes(struct enc *e, const struct field *fi, const void *slot, json_t **out)
 	return *out != NULL ? UNS_OK : UNS_ENOMEM;
 }
 
-/* ---- messages: decoding ------------------------------------------------ */
+/* ---- messages: decoding ---- */
 
 static uns_err dec_message(struct dec *d,
                            const ProtobufCMessageDescriptor *desc,
@@ -1293,7 +1287,7 @@ out:
 	return rv;
 }
 
-/* ---- messages: encoding ------------------------------------------------ */
+/* ---- messages: encoding ---- */
 
 static uns_err enc_message(struct enc *e, const ProtobufCMessage *m,
                            json_t **out);
@@ -1452,7 +1446,7 @@ out:
 	return rv;
 }
 
-/* ---- the dispatch table ------------------------------------------------ */
+/* ---- the dispatch table ---- */
 
 #define INT_OPS(n, sz, lo, hi)                                                 \
 	{                                                                      \
@@ -1485,8 +1479,7 @@ static const struct type_ops type_ops[] = {
                                  dec_submessage, enc_submessage},
 };
 
-/* ---- public API -------------------------------------------------------------
- */
+/* ---- public API ---- */
 
 uns_err
 uns_json_from_value(const ProtobufCMessageDescriptor *desc, const json_t *value,

@@ -106,6 +106,7 @@ run(unsd_opts *o)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error, not death */
 
 	if (mkdir(o->data_dir, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "unsd: cannot create %s: %s\n", o->data_dir,

@@ -14,7 +14,8 @@
  * is answered DEADLINE_EXCEEDED without running.
  *
  * Draining holds the lock while it cancels only contexts still in RECV, so
- * a reply already on its way is never cancelled.
+ * a reply already on its way is never cancelled; listeners and pipes close
+ * only after the last reply has had drain_linger_ms to leave.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -67,6 +68,8 @@ struct uns_rpc_server {
 	pthread_cond_t idle_cv;
 	int n_idle;
 	int started, draining, drained;
+	nng_pipe *pipes; /* open pipes, closed explicitly after a drain */
+	size_t n_pipes, cap_pipes;
 	_Atomic uint64_t received, replied, failed, rejected;
 };
 
@@ -259,6 +262,55 @@ ctx_cb(void *arg)
 	}
 }
 
+/* --- pipes -------------------------------------------------------------- */
+
+/* Tracks open pipes. NNG 1.5.2's nng_close can wait forever on pipes whose
+ * peers keep sending after a drain (seen with clients under load), so the
+ * drain closes every pipe itself before the socket goes. */
+static void
+pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	uns_rpc_server *s = arg;
+	pthread_mutex_lock(&s->mu);
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		if (s->n_pipes == s->cap_pipes) {
+			size_t cap = s->cap_pipes ? s->cap_pipes * 2 : 16;
+			nng_pipe *np = realloc(s->pipes, cap * sizeof(*np));
+			if (np == NULL) {
+				pthread_mutex_unlock(&s->mu);
+				return;
+			}
+			s->pipes = np;
+			s->cap_pipes = cap;
+		}
+		s->pipes[s->n_pipes++] = p;
+	} else {
+		for (size_t i = 0; i < s->n_pipes; i++) {
+			if (nng_pipe_id(s->pipes[i]) == nng_pipe_id(p)) {
+				s->pipes[i] = s->pipes[--s->n_pipes];
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void
+close_pipes(uns_rpc_server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	size_t n = s->n_pipes;
+	nng_pipe *copy = n ? malloc(n * sizeof(*copy)) : NULL;
+	if (copy) {
+		memcpy(copy, s->pipes, n * sizeof(*copy));
+	}
+	pthread_mutex_unlock(&s->mu);
+	for (size_t i = 0; copy && i < n; i++) {
+		nng_pipe_close(copy[i]);
+	}
+	free(copy);
+}
+
 /* --- set-up ------------------------------------------------------------ */
 
 static uns_err
@@ -393,6 +445,8 @@ uns_rpc_server_open(uns_rpc_server **out, const uns_rpc_config *cfg,
 		               nng_strerror(rv));
 		goto out;
 	}
+	nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, pipe_event, s);
+	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_event, s);
 	if ((err = alloc_contexts(s)) != UNS_OK ||
 	    (err = uns_workers_open(&s->workers, s->cfg.workers,
 	                            (size_t) s->cfg.contexts)) != UNS_OK) {
@@ -446,9 +500,6 @@ uns_rpc_server_drain(uns_rpc_server *s)
 	if (s->drained) {
 		return;
 	}
-	for (int i = 0; i < s->n_listeners; i++) {
-		nng_listener_close(s->listeners[i]);
-	}
 	pthread_mutex_lock(&s->mu);
 	s->draining = 1;
 	for (int i = 0; i < s->n_ctxs; i++) {
@@ -463,6 +514,13 @@ uns_rpc_server_drain(uns_rpc_server *s)
 	if (s->started) {
 		nng_msleep((nng_duration) s->cfg.drain_linger_ms);
 	}
+	/* Listeners close only now: closing one also closes the pipes it
+	 * accepted, and rep0 then reports replies still queued on them as
+	 * sent. Connections made during the drain are never read from. */
+	for (int i = 0; i < s->n_listeners; i++) {
+		nng_listener_close(s->listeners[i]);
+	}
+	close_pipes(s);
 	s->drained = 1;
 }
 
@@ -482,6 +540,7 @@ uns_rpc_server_close(uns_rpc_server *s)
 	}
 	uns_workers_close(s->workers);
 	free(s->ctxs);
+	free(s->pipes);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->idle_cv);
 	free(s);

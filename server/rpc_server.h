@@ -48,9 +48,9 @@ uns_err uns_rpc_server_start(uns_rpc_server *s);
 /* The TCP port of the first listener (useful with port 0); 0 if none. */
 int uns_rpc_server_port(uns_rpc_server *s);
 /*
- * Stops taking requests and finishes the ones it has: listeners close, idle
- * contexts stop receiving, every request already received is answered, and
- * the replies get drain_linger_ms to leave before returning.
+ * Stops taking requests and finishes the ones it has: idle
+ * contexts stop receiving, every request already received is answered,
+ * the replies get drain_linger_ms to leave, then listeners and pipes close.
  */
 void uns_rpc_server_drain(uns_rpc_server *s);
 /* Drains if not yet drained, then frees everything. */

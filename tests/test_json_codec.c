@@ -24,7 +24,7 @@
 #include "uns/v1/notifications.pb-c.h"
 #include "uns/v1/rpc.pb-c.h"
 
-/* ---- an example Graph-style mapping -------------------------------------- */
+/* ---- an example Graph-style mapping ---- */
 
 static const uns_json_field_rule graph_fields[] = {
     {"uns.v1.PostRequest", "unsid", NULL, UNS_JSON_CONV_NONE, 1},
@@ -78,7 +78,7 @@ static const uns_json_mapping graph = {
     sizeof(graph_enums) / sizeof(graph_enums[0]),
 };
 
-/* ---- a hand-written message with a oneof and explicit presence ----------- */
+/* ---- a hand-written message with a oneof and explicit presence ---- */
 
 typedef struct Choice {
 	ProtobufCMessage base;
@@ -141,7 +141,47 @@ choice_init(Choice *m)
 	m->label = (char *)protobuf_c_empty_string;
 }
 
-/* ---- helpers ---------------------------------------------------------- */
+/* A self-recursive message, to reach the codec's nesting limit. */
+typedef struct Node {
+	ProtobufCMessage base;
+	struct Node *child;
+} Node;
+
+static void node_init(Node *m);
+
+static const ProtobufCMessageDescriptor node_descriptor;
+static const ProtobufCFieldDescriptor node_fields[] = {
+    {"child", 1, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_MESSAGE, 0,
+     offsetof(Node, child), &node_descriptor, NULL, 0, 0, NULL, NULL},
+};
+static const unsigned node_by_name[] = {0};
+static const ProtobufCIntRange node_ranges[] = {{1, 0}, {0, 1}};
+static const ProtobufCMessageDescriptor node_descriptor = {
+    PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+    "uns.test.Node",
+    "Node",
+    "Node",
+    "uns.test",
+    sizeof(Node),
+    1,
+    node_fields,
+    node_by_name,
+    1,
+    node_ranges,
+    (ProtobufCMessageInit)node_init,
+    NULL,
+    NULL,
+    NULL,
+};
+
+static void
+node_init(Node *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->base.descriptor = &node_descriptor;
+}
+
+/* ---- helpers ---- */
 
 static ProtobufCMessage *
 decode_ok(const ProtobufCMessageDescriptor *desc, const char *json,
@@ -293,7 +333,7 @@ post_fill(struct post *p)
 	p->req.notification = &p->n;
 }
 
-/* ---- round trips -------------------------------------------------------- */
+/* ---- round trips ---- */
 
 static void
 test_round_trip_post(void **state)
@@ -416,8 +456,7 @@ test_encode_default_spelling(void **state)
 	                  "\"18446744073709551615\"}");
 }
 
-/* ---- decoding forms -------------------------------------------------------
- */
+/* ---- decoding forms ---- */
 
 static void
 test_enum_forms(void **state)
@@ -563,7 +602,7 @@ test_bytes_forms(void **state)
 	uns__v1__echo_request__free_unpacked(r, NULL);
 }
 
-/* ---- errors ---------------------------------------------------------- */
+/* ---- errors ---- */
 
 static void
 test_value_errors(void **state)
@@ -866,7 +905,7 @@ test_encode_rejects_invalid_utf8(void **state)
 	assert_null(s);
 }
 
-/* ---- the example mapping --------------------------------------------- */
+/* ---- the example mapping ---- */
 
 static void
 test_mapping_encode(void **state)
@@ -1080,7 +1119,7 @@ test_bad_mapping(void **state)
 	                 "does not fit the field type");
 }
 
-/* ---- oneofs and explicit presence (hand-written descriptor) ------------ */
+/* ---- oneofs and explicit presence (hand-written descriptor) ---- */
 
 static void
 test_oneof(void **state)
@@ -1128,6 +1167,60 @@ test_oneof(void **state)
 	                    "integer out of range for uint32");
 }
 
+/* {"child":{"child":...{}}} with depth objects in all. */
+static char *
+nested_nodes(size_t depth)
+{
+	char *json = malloc(depth * 10 + 1);
+	size_t i, n = 0;
+
+	for (i = 1; i < depth; i++) {
+		n += (size_t)sprintf(json + n, "{\"child\":");
+	}
+	json[n++] = '{';
+	for (i = 0; i < depth; i++) {
+		json[n++] = '}';
+	}
+	json[n] = '\0';
+	return json;
+}
+
+static void
+test_recursion_limit(void **state)
+{
+	char *json = nested_nodes(64);
+	ProtobufCMessage *m = NULL;
+	uns_json_error err;
+	Node *chain;
+	size_t i;
+
+	(void)state;
+	m = decode_ok(&node_descriptor, json, NULL);
+	assert_round_trip(m, NULL, 0);
+	protobuf_c_message_free_unpacked(m, NULL);
+	free(json);
+
+	json = nested_nodes(65);
+	m = NULL;
+	assert_int_equal(uns_json_decode(&node_descriptor, json, strlen(json),
+	                                 NULL, &m, &err),
+	                 UNS_INVALID_ARGUMENT);
+	assert_null(m);
+	assert_string_equal(err.message, "messages nested too deeply");
+	assert_int_equal(strlen(err.path), sizeof(err.path) - 1);
+	assert_memory_equal(err.path, "child.child.", 12);
+	free(json);
+
+	chain = calloc(100, sizeof(*chain));
+	for (i = 0; i < 100; i++) {
+		node_init(&chain[i]);
+		chain[i].child = i + 1 < 100 ? &chain[i + 1] : NULL;
+	}
+	assert_int_equal(uns_json_encode(&chain[0].base, NULL, 0, &json),
+	                 UNS_INVALID_ARGUMENT);
+	free(chain);
+}
+
 int
 main(void)
 {
@@ -1157,6 +1250,7 @@ main(void)
 	    cmocka_unit_test(test_mapping_subscription),
 	    cmocka_unit_test(test_bad_mapping),
 	    cmocka_unit_test(test_oneof),
+	    cmocka_unit_test(test_recursion_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

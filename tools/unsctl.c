@@ -3,6 +3,7 @@
  * connection options, and the generic `call` that reaches every RPC from
  * the shell through the JSON codec and the generated method table.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,7 @@ unsctl_call_main(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		help_main(0, NULL);
 		return 2;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -209,7 +210,7 @@ lat_add(lat_buf *b, uint32_t us)
 typedef struct load_slot {
 	struct load_run *run;
 	int conn;
-	nng_time started;
+	uint64_t started_us;
 	/* bare */
 	nng_ctx ctx;
 	nng_aio *aio;
@@ -231,14 +232,21 @@ typedef struct load_run {
 	nng_socket *socks;
 } load_run;
 
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
 static void
 slot_done(load_slot *s, int ok)
 {
 	load_run *r = s->run;
-	nng_time now = nng_clock();
 	if (ok) {
 		atomic_fetch_add(&r->calls, 1);
-		lat_add(r->lat, (uint32_t) ((now - s->started) * 1000));
+		lat_add(r->lat, (uint32_t) (now_us() - s->started_us));
 	} else {
 		atomic_fetch_add(&r->errors, 1);
 	}
@@ -277,7 +285,7 @@ static void
 uns_issue(load_slot *s)
 {
 	load_run *r = s->run;
-	s->started = nng_clock();
+	s->started_us = now_us();
 	if (uns_notifications_echo_async(r->clients[s->conn], &r->req, &r->opts,
 	                                 uns_done, s) != UNS_OK) {
 		slot_done(s, 0);
@@ -289,7 +297,7 @@ static void
 bare_issue(load_slot *s)
 {
 	nng_msg *m;
-	s->started = nng_clock();
+	s->started_us = now_us();
 	nng_msg_alloc(&m, s->run->size);
 	memset(nng_msg_body(m), 'x', s->run->size);
 	s->phase = 0;

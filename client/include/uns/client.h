@@ -7,6 +7,9 @@
  * connection. Requests are never resent by the transport (a Post must not be
  * replayed); a dropped connection fails the calls on it with UNS_UNAVAILABLE.
  *
+ * NNG may write to a socket whose peer has gone; a process using libuns
+ * should ignore SIGPIPE (unsd and unsctl do).
+ *
  * Typed calls (uns_notifications_post() ...) are generated into
  * gen/uns_stubs.h on top of uns_client_call().
  */

@@ -1,0 +1,214 @@
+/*
+ * test_unsd.c — unsd and unsctl as processes: first run on the embedded
+ * defaults (dev certificates made, TLS health answered), the CLI's error
+ * reporting, and SIGTERM under load: every reply the server sent arrives,
+ * the process exits 0, and calls after the drain fail instead of hanging.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "testutil.h"
+#include "uns_stubs.h"
+
+/* Runs a shell command, returns its exit status and its output. */
+static int
+run_cmd(const char *cmd, char *out, size_t cap)
+{
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t len = fread(out, 1, cap - 1, p);
+	out[len] = '\0';
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void
+test_first_run_makes_certs_and_serves_tls(void **state)
+{
+	(void) state;
+	char dir[256], data[300], ca[400], cmd[1024], out[4096];
+	ut_mkdtemp(dir, sizeof(dir));
+	snprintf(data, sizeof(data), "%s/data", dir);
+	const char *args[] = {"--data", data, NULL};
+	ut_proc p;
+	assert_int_equal(ut_unsd_start(&p, "tls+tcp://127.0.0.1:0", args), 0);
+	snprintf(ca, sizeof(ca), "%s/tls/ca.pem", data);
+	struct stat st, st_ca;
+	assert_int_equal(stat(ca, &st_ca), 0);
+	snprintf(cmd, sizeof(cmd), "%s/tls/server.pem", data);
+	assert_int_equal(stat(cmd, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	snprintf(cmd, sizeof(cmd),
+	         "%s health --url tls+tcp://localhost:%d --ca %s 2>&1",
+	         UNS_UNSCTL_PATH, p.port, ca);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "SERVING version=" UNS_VERSION));
+
+	/* The generic call reaches any method, JSON in and out. */
+	snprintf(cmd, sizeof(cmd),
+	         "%s call Echo --json '{\"data\":\"aGk=\"}' "
+	         "--url tls+tcp://localhost:%d --ca %s 2>&1",
+	         UNS_UNSCTL_PATH, p.port, ca);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "\"data\": \"aGk=\""));
+
+	/* A JSON value of the wrong type is named before anything is sent. */
+	snprintf(cmd, sizeof(cmd),
+	         "%s call Health --json '{\"service\":5}' "
+	         "--url tls+tcp://localhost:%d --ca %s 2>&1",
+	         UNS_UNSCTL_PATH, p.port, ca);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_non_null(strstr(out, "service"));
+
+	/* A server status comes back with its name and message. */
+	snprintf(cmd, sizeof(cmd),
+	         "%s call Post --url tls+tcp://localhost:%d --ca %s 2>&1",
+	         UNS_UNSCTL_PATH, p.port, ca);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "UNIMPLEMENTED"));
+
+	/* Dialling by IP fails the name check: the cert is for localhost. */
+	snprintf(cmd, sizeof(cmd),
+	         "%s health --url tls+tcp://127.0.0.1:%d --ca %s 2>&1",
+	         UNS_UNSCTL_PATH, p.port, ca);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "tls handshake"));
+
+	char log[4096];
+	assert_int_equal(ut_unsd_stop(&p, SIGTERM, log, sizeof(log)), 0);
+	assert_non_null(strstr(log, "draining"));
+
+	/* Second run: the certificates are reused, not remade. */
+	struct stat st2;
+	assert_int_equal(ut_unsd_start(&p, "tls+tcp://127.0.0.1:0", args), 0);
+	assert_int_equal(stat(ca, &st2), 0);
+	assert_int_equal(st2.st_ino, st_ca.st_ino);
+	assert_int_equal(st2.st_mtim.tv_nsec, st_ca.st_mtim.tv_nsec);
+	assert_int_equal(ut_unsd_stop(&p, SIGINT, NULL, 0), 0);
+	ut_rmdir(dir);
+}
+
+static void
+test_cli_usage_errors(void **state)
+{
+	(void) state;
+	char cmd[512], out[4096];
+	snprintf(cmd, sizeof(cmd), "%s nope 2>&1", UNS_UNSCTL_PATH);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_non_null(strstr(out, "unknown command nope"));
+	snprintf(cmd, sizeof(cmd), "%s call NoSuchMethod 2>&1", UNS_UNSCTL_PATH);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_non_null(strstr(out, "no method NoSuchMethod"));
+	snprintf(cmd, sizeof(cmd), "%s health --timeout abc 2>&1",
+	         UNS_UNSCTL_PATH);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_non_null(strstr(out, "--timeout: not an integer"));
+	snprintf(cmd, sizeof(cmd), "%s --bogus 2>&1", UNS_UNSD_PATH);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_non_null(strstr(out, "unknown option --bogus"));
+	snprintf(cmd, sizeof(cmd),
+	         "%s health --url tcp://127.0.0.1:1 2>&1", UNS_UNSCTL_PATH);
+	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "cannot connect"));
+}
+
+/* --- SIGTERM under load ------------------------------------------------ */
+
+typedef struct load {
+	char url[64];
+	atomic_int stop;
+	atomic_ullong ok;
+	atomic_ullong bad_reply;
+	atomic_ullong failed;
+} load;
+
+static void *
+load_main(void *arg)
+{
+	load *l = arg;
+	uns_client *c = NULL;
+	if (uns_client_open(&c, l->url, NULL) != UNS_OK) {
+		atomic_fetch_add(&l->failed, 1);
+		return NULL;
+	}
+	char payload[32];
+	unsigned n = 0;
+	uns_call_opts o = {.timeout_ms = 3000};
+	while (!atomic_load(&l->stop)) {
+		Uns__V1__EchoRequest req = UNS__V1__ECHO_REQUEST__INIT;
+		Uns__V1__EchoResponse *resp = NULL;
+		snprintf(payload, sizeof(payload), "%p-%u", (void *) &n, n++);
+		req.data.data = (uint8_t *) payload;
+		req.data.len = strlen(payload);
+		uns_err err = uns_notifications_echo(c, &req, &resp, &o);
+		if (err == UNS_OK) {
+			int same = resp->data.len == req.data.len &&
+			           memcmp(resp->data.data, payload,
+			                  req.data.len) == 0;
+			atomic_fetch_add(same ? &l->ok : &l->bad_reply, 1);
+			uns__v1__echo_response__free_unpacked(resp, NULL);
+		} else {
+			/* Refused or cut off: never a hang past the deadline. */
+			assert_true(err == UNS_UNAVAILABLE ||
+			            err == UNS_DEADLINE_EXCEEDED);
+			atomic_fetch_add(&l->failed, 1);
+			break;
+		}
+	}
+	uns_client_close(c);
+	return NULL;
+}
+
+static void
+test_sigterm_under_load(void **state)
+{
+	(void) state;
+	ut_proc p;
+	assert_int_equal(ut_unsd_start(&p, "tcp://127.0.0.1:0", NULL), 0);
+	load l = {0};
+	snprintf(l.url, sizeof(l.url), "tcp://127.0.0.1:%d", p.port);
+	pthread_t th[6];
+	for (int i = 0; i < 6; i++) {
+		pthread_create(&th[i], NULL, load_main, &l);
+	}
+	nng_msleep(500);
+	unsigned long long before = atomic_load(&l.ok);
+	assert_true(before > 0);
+	char log[4096];
+	int status = ut_unsd_stop(&p, SIGTERM, log, sizeof(log));
+	nng_msleep(200);
+	atomic_store(&l.stop, 1);
+	for (int i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+	}
+	assert_int_equal(status, 0);
+	assert_int_equal(atomic_load(&l.bad_reply), 0);
+	const char *s = strstr(log, "replied ");
+	assert_non_null(s);
+	unsigned long long replied = strtoull(s + 8, NULL, 10);
+	/* Every reply the server handed to the transport reached a client. */
+	assert_int_equal(replied, atomic_load(&l.ok));
+	assert_true(atomic_load(&l.ok) > before);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_first_run_makes_certs_and_serves_tls),
+	    cmocka_unit_test(test_cli_usage_errors),
+	    cmocka_unit_test(test_sigterm_under_load),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
