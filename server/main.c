@@ -135,7 +135,7 @@ run(unsd_opts *o)
 	                                          : 0),
 	};
 	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
-	                      svc};
+	                      svc, uns_service_inline_methods};
 	if (uns_rpc_server_open(&srv, &cfg, &rs) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
 		goto out;

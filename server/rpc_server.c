@@ -3,9 +3,12 @@
  *
  * Each context runs a three-state machine driven by its aio callback:
  * RECV (waiting for a request) → WORK (queued to or running on a worker) →
- * SEND (reply handed to NNG) → RECV. Handlers may block (fsync, long poll),
- * so they run on our worker pool, never on NNG's few task threads; the
- * worker starts the send itself. The request message is reused for the
+ * SEND (reply handed to NNG) → RECV. The envelope is decoded on the NNG
+ * thread; handlers that may block (fsync, long poll) then run on our worker
+ * pool, never on NNG's few task threads, and the worker starts the send
+ * itself. Calls that cannot block — malformed or unknown ones, and methods
+ * the service lists as inline (Health, Echo) — are answered on the spot:
+ * a thread hop costs more than they do. The request message is reused for the
  * reply, so a call allocates no NNG message of its own.
  *
  * Decoding, deadline check, lookup, unpack, handler, pack: every failure on
@@ -53,6 +56,9 @@ typedef struct rpc_ctx {
 	nng_msg *msg;
 	nng_time received;
 	uns_arena arena;
+	ProtobufCMessage *resp;
+	uns_call call;
+	uns_err code; /* a failure found while preparing, else UNS_OK */
 } rpc_ctx;
 
 struct uns_rpc_server {
@@ -64,6 +70,7 @@ struct uns_rpc_server {
 	rpc_ctx *ctxs;
 	int n_ctxs;
 	uns_workers *workers;
+	unsigned char *inline_flags; /* per method of svc.desc: run inline */
 	pthread_mutex_t mu;
 	pthread_cond_t idle_cv;
 	int n_idle;
@@ -102,18 +109,14 @@ reply_status(rpc_ctx *rc, uns_call *call, uns_err code,
 	}
 }
 
-/* Runs the method named in env; returns its status. */
+/* Runs the prepared call's method; returns its status. */
 static uns_err
-dispatch(rpc_ctx *rc, uns_call *call, ProtobufCMessage **resp_out)
+run_method(rpc_ctx *rc)
 {
 	uns_rpc_server *s = rc->server;
+	uns_call *call = &rc->call;
+	const uns_method *m = call->method;
 	const Uns__V1__RequestEnvelope *env = call->env;
-	const uns_method *m = uns_service_find(s->svc.desc, env->method);
-	if (m == NULL) {
-		return uns_call_fail(call, UNS_UNIMPLEMENTED, NULL,
-		                     "unknown method %s", env->method);
-	}
-	call->method = m;
 	if (nng_clock() >= call->deadline) {
 		return uns_call_fail(call, UNS_DEADLINE_EXCEEDED, NULL,
 		                     "deadline of %u ms passed before %s ran",
@@ -131,7 +134,7 @@ dispatch(rpc_ctx *rc, uns_call *call, ProtobufCMessage **resp_out)
 		                     "out of memory");
 	}
 	m->output->message_init(resp);
-	*resp_out = resp;
+	rc->resp = resp;
 	uns_err code = m->invoke(s->svc.handlers, call, req, resp);
 	if (code == UNS_UNIMPLEMENTED && call->message[0] == '\0') {
 		uns_call_fail(call, code, NULL, "%s is not implemented",
@@ -140,34 +143,57 @@ dispatch(rpc_ctx *rc, uns_call *call, ProtobufCMessage **resp_out)
 	return code;
 }
 
+/*
+ * Decodes the envelope and finds the method, on the NNG thread. Returns 1
+ * when the call must go to a worker (its handler may block), 0 when it can
+ * be answered right here: undecodable, unknown method, or a handler the
+ * service declared non-blocking.
+ */
+static int
+prepare(rpc_ctx *rc)
+{
+	uns_rpc_server *s = rc->server;
+	uns_call *call = &rc->call;
+	Uns__V1__RequestEnvelope *env = NULL;
+	memset(call, 0, sizeof(*call));
+	call->arena = &rc->arena;
+	call->service_ctx = s->svc.ctx;
+	call->pipe = nng_msg_get_pipe(rc->msg);
+	call->received = rc->received;
+	rc->resp = NULL;
+	rc->code = uns_request_decode(nng_msg_body(rc->msg), nng_msg_len(rc->msg),
+	                              &rc->arena.pb, &env, call->message,
+	                              sizeof(call->message));
+	if (rc->code != UNS_OK) {
+		atomic_fetch_add(&s->rejected, 1);
+		return 0;
+	}
+	call->env = env;
+	uint32_t t = env->timeout_ms ? env->timeout_ms : s->cfg.default_timeout_ms;
+	call->deadline = rc->received + t;
+	call->method = uns_service_find(s->svc.desc, env->method);
+	if (call->method == NULL) {
+		rc->code = uns_call_fail(call, UNS_UNIMPLEMENTED, NULL,
+		                         "unknown method %s", env->method);
+		return 0;
+	}
+	return !s->inline_flags[call->method - s->svc.desc->methods];
+}
+
+/* Runs the call if preparing found nothing wrong, then packs the reply
+ * into the request's message. */
 static void
 process(rpc_ctx *rc)
 {
-	uns_rpc_server *s = rc->server;
-	uns_call call = {.arena = &rc->arena, .service_ctx = s->svc.ctx};
-	Uns__V1__RequestEnvelope *env = NULL;
-	ProtobufCMessage *resp = NULL;
-	uns_err code;
-
-	call.pipe = nng_msg_get_pipe(rc->msg);
-	call.received = rc->received;
-	code = uns_request_decode(nng_msg_body(rc->msg), nng_msg_len(rc->msg),
-	                          &rc->arena.pb, &env, call.message,
-	                          sizeof(call.message));
-	if (code != UNS_OK) {
-		atomic_fetch_add(&s->rejected, 1);
-	} else {
-		call.env = env;
-		uint32_t t = env->timeout_ms ? env->timeout_ms
-		                             : s->cfg.default_timeout_ms;
-		call.deadline = rc->received + t;
-		code = dispatch(rc, &call, &resp);
+	uns_call *call = &rc->call;
+	if (rc->code == UNS_OK) {
+		rc->code = run_method(rc);
 	}
-	if (code != UNS_OK && call.message[0] == '\0') {
-		snprintf(call.message, sizeof(call.message), "%s",
-		         uns_strerror(code));
+	if (rc->code != UNS_OK && call->message[0] == '\0') {
+		snprintf(call->message, sizeof(call->message), "%s",
+		         uns_strerror(rc->code));
 	}
-	reply_status(rc, &call, code, resp);
+	reply_status(rc, call, rc->code, rc->resp);
 	uns_arena_reset(&rc->arena);
 }
 
@@ -227,8 +253,10 @@ on_recv(rpc_ctx *rc, int rv)
 	pthread_mutex_lock(&s->mu);
 	rc->state = CTX_WORK;
 	pthread_mutex_unlock(&s->mu);
-	if (uns_workers_submit(s->workers, work_job, rc) != UNS_OK) {
-		work_job(rc); /* cannot happen: one job per context at most */
+	if (!prepare(rc) ||
+	    uns_workers_submit(s->workers, work_job, rc) != UNS_OK) {
+		work_job(rc); /* inline; the queue cannot be full (one job per
+		                 context at most) */
 	}
 }
 
@@ -425,6 +453,25 @@ alloc_contexts(uns_rpc_server *s)
 	return UNS_OK;
 }
 
+static uns_err
+set_inline_methods(uns_rpc_server *s)
+{
+	const uns_service_desc *d = s->svc.desc;
+	s->inline_flags = calloc(d->n_methods ? d->n_methods : 1, 1);
+	if (s->inline_flags == NULL) {
+		return UNS_ENOMEM;
+	}
+	for (size_t i = 0; s->svc.inline_methods && s->svc.inline_methods[i];
+	     i++) {
+		const uns_method *m =
+		    uns_service_find(d, s->svc.inline_methods[i]);
+		if (m != NULL) {
+			s->inline_flags[m - d->methods] = 1;
+		}
+	}
+	return UNS_OK;
+}
+
 uns_err
 uns_rpc_server_open(uns_rpc_server **out, const uns_rpc_config *cfg,
                     const uns_rpc_service *svc)
@@ -443,6 +490,10 @@ uns_rpc_server_open(uns_rpc_server **out, const uns_rpc_config *cfg,
 	if (rv != 0) {
 		err = uns_fail(uns_err_from_nng(rv), "rep socket: %s",
 		               nng_strerror(rv));
+		goto out;
+	}
+	if ((err = set_inline_methods(s)) != UNS_OK) {
+		uns_fail(err, "out of memory");
 		goto out;
 	}
 	nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, pipe_event, s);
@@ -541,6 +592,7 @@ uns_rpc_server_close(uns_rpc_server *s)
 	uns_workers_close(s->workers);
 	free(s->ctxs);
 	free(s->pipes);
+	free(s->inline_flags);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->idle_cv);
 	free(s);

@@ -31,6 +31,9 @@ typedef struct uns_rpc_service {
 	const uns_service_desc *desc; /* generated, e.g. &uns_notifications_service */
 	const void *handlers;         /* the generated handler struct */
 	void *ctx;                    /* reaches handlers as uns_call_ctx() */
+	/* Full names of methods whose handlers never block, answered on the
+	 * NNG thread without a worker hop; NULL-terminated, or NULL. */
+	const char *const *inline_methods;
 } uns_rpc_service;
 
 typedef struct uns_rpc_stats {

@@ -68,3 +68,9 @@ const uns_notifications_handlers uns_service_handlers = {
     .health = health,
     .echo = echo,
 };
+
+const char *const uns_service_inline_methods[] = {
+    "/uns.v1.Notifications/Health",
+    "/uns.v1.Notifications/Echo",
+    NULL,
+};

@@ -18,5 +18,7 @@ void uns_service_close(uns_service *svc);
 void uns_service_set_serving(uns_service *svc, int serving);
 
 extern const uns_notifications_handlers uns_service_handlers;
+/* The methods whose handlers never block (for uns_rpc_service). */
+extern const char *const uns_service_inline_methods[];
 
 #endif /* UNS_SERVICE_H */

@@ -232,7 +232,8 @@ test_deadline_exceeded(void **state)
 	uns_rpc_server *rpc;
 	assert_int_equal(uns_service_open(&svc), UNS_OK);
 	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0", .workers = 1};
-	uns_rpc_service rs = {&uns_notifications_service, &slow_handlers, svc};
+	uns_rpc_service rs = {&uns_notifications_service, &slow_handlers, svc,
+	                      NULL};
 	assert_int_equal(uns_rpc_server_open(&rpc, &cfg, &rs), UNS_OK);
 	uns_rpc_server_start(rpc);
 	char url[64];

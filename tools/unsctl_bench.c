@@ -43,6 +43,7 @@ typedef struct bench_opts {
 	int size;
 	int rounds;
 	const char *transports;
+	int blocking;
 	int help;
 } bench_opts;
 
@@ -59,6 +60,8 @@ static const uns_opt bench_options[] = {
      "interleaved rounds per stack (default 3)"},
     {"--transports", UNS_OPT_STR, offsetof(bench_opts, transports), "LIST",
      "tcp,tls (default both)"},
+    {"--blocking", UNS_OPT_FLAG, offsetof(bench_opts, blocking), NULL,
+     "run Echo on the worker pool, as blocking handlers (Post …) do"},
     {"--help", UNS_OPT_FLAG, offsetof(bench_opts, help), NULL, "this text"},
 };
 #define N_BENCH_OPTS (sizeof(bench_options) / sizeof(bench_options[0]))
@@ -140,13 +143,13 @@ bare_server(const char *cert, int ports[2])
 }
 
 static uns_rpc_server *
-uns_server(const char *cert, int ports[2])
+uns_server(const char *cert, int blocking, int ports[2])
 {
 	uns_service *svc = NULL;
 	uns_rpc_server *tcp = NULL, *tls = NULL;
 	uns_service_open(&svc);
 	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
-	                      svc};
+	                      svc, blocking ? NULL : uns_service_inline_methods};
 	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0"};
 	if (uns_rpc_server_open(&tcp, &cfg, &rs) != UNS_OK) {
 		return NULL;
@@ -165,10 +168,11 @@ uns_server(const char *cert, int ports[2])
 
 /* Runs in the child until the parent closes the pipe. */
 static void
-child_main(const char *cert, int wfd, int rfd)
+child_main(const char *cert, int blocking, int wfd, int rfd)
 {
 	int ports[4] = {0};
-	if (bare_server(cert, ports) != 0 || uns_server(cert, ports + 2) == NULL) {
+	if (bare_server(cert, ports) != 0 ||
+	    uns_server(cert, blocking, ports + 2) == NULL) {
 		_exit(1);
 	}
 	if (write(wfd, ports, sizeof(ports)) != sizeof(ports)) {
@@ -527,9 +531,9 @@ bench_transport(const bench_opts *o, const char *tname, int bare_port,
 	}
 	if (rc == 0) {
 		printf("%s: %d connections x %d in flight, %d-byte payload "
-		       "(%zu-byte messages), %d rounds of %d s\n",
+		       "(%zu-byte messages), %d rounds of %d s, echo %s\n",
 		       tname, o->threads, o->inflight, o->size, r.size, o->rounds,
-		       o->seconds);
+		       o->seconds, o->blocking ? "on workers" : "inline");
 		print_stack("bare-nng", &res[0]);
 		print_stack("uns-rpc", &res[1]);
 		printf("  ratio uns/bare: %.2f\n",
@@ -566,7 +570,7 @@ bench_rpc(bench_opts *o)
 	if (pid == 0) {
 		close(to_parent[0]);
 		close(to_child[1]);
-		child_main(cert, to_parent[1], to_child[0]);
+		child_main(cert, o->blocking, to_parent[1], to_child[0]);
 	}
 	close(to_parent[1]);
 	close(to_child[0]);
