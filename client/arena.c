@@ -21,8 +21,8 @@ pb_alloc(void *data, size_t n)
 static void
 pb_free(void *data, void *ptr)
 {
-	(void) data;
-	(void) ptr; /* freed with the arena */
+	(void)data;
+	(void)ptr; /* freed with the arena */
 }
 
 void
@@ -63,7 +63,7 @@ arena_grow(uns_arena *a, size_t n)
 void *
 uns_arena_alloc(uns_arena *a, size_t n)
 {
-	n = (n + 15) & ~(size_t) 15;
+	n = (n + 15) & ~(size_t)15;
 	if (n == 0) {
 		n = 16;
 	}

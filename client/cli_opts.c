@@ -24,9 +24,9 @@ static int
 set_value(const uns_opt *o, void *target, const char *v, char *why,
           size_t whylen)
 {
-	char *slot = (char *) target + o->offset;
+	char *slot = (char *)target + o->offset;
 	if (o->kind == UNS_OPT_STR) {
-		*(const char **) slot = v;
+		*(const char **)slot = v;
 		return 0;
 	}
 	char *end;
@@ -37,7 +37,7 @@ set_value(const uns_opt *o, void *target, const char *v, char *why,
 		snprintf(why, whylen, "%s: not an integer: \"%s\"", o->name, v);
 		return -1;
 	}
-	*(int *) slot = (int) n;
+	*(int *)slot = (int)n;
 	return 0;
 }
 
@@ -57,14 +57,15 @@ uns_opts_parse(const uns_opt *opts, size_t n_opts, void *target, int argc,
 			continue;
 		}
 		char *eq = strchr(a, '=');
-		size_t len = eq ? (size_t) (eq - a) : strlen(a);
+		size_t len = eq ? (size_t)(eq - a) : strlen(a);
 		const uns_opt *o = find_opt(opts, n_opts, a, len);
 		if (o == NULL) {
-			snprintf(why, whylen, "unknown option %.*s", (int) len, a);
+			snprintf(why, whylen, "unknown option %.*s", (int)len,
+			         a);
 			return -1;
 		}
 		if (o->kind == UNS_OPT_FLAG) {
-			*(int *) ((char *) target + o->offset) = 1;
+			*(int *)((char *)target + o->offset) = 1;
 			continue;
 		}
 		const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
@@ -85,7 +86,8 @@ uns_opts_usage(FILE *f, const uns_opt *opts, size_t n_opts)
 	for (size_t i = 0; i < n_opts; i++) {
 		char left[64];
 		snprintf(left, sizeof(left), "%s%s%s", opts[i].name,
-		         opts[i].arg ? " " : "", opts[i].arg ? opts[i].arg : "");
+		         opts[i].arg ? " " : "",
+		         opts[i].arg ? opts[i].arg : "");
 		fprintf(f, "  %-28s %s\n", left, opts[i].help);
 	}
 }

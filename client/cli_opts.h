@@ -22,7 +22,7 @@ typedef struct uns_opt {
 	const char *name; /* "--listen" */
 	uns_opt_kind kind;
 	size_t offset;
-	const char *arg;  /* argument name in usage, e.g. "URL" */
+	const char *arg; /* argument name in usage, e.g. "URL" */
 	const char *help;
 } uns_opt;
 
@@ -30,8 +30,8 @@ typedef struct uns_opt {
  * Parses argv[1..argc) into target. Returns the number of positional
  * arguments (now argv[0..n)), or -1 with the reason in why.
  */
-int uns_opts_parse(const uns_opt *opts, size_t n_opts, void *target,
-                   int argc, char **argv, char *why, size_t whylen);
+int uns_opts_parse(const uns_opt *opts, size_t n_opts, void *target, int argc,
+                   char **argv, char *why, size_t whylen);
 
 void uns_opts_usage(FILE *f, const uns_opt *opts, size_t n_opts);
 

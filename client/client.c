@@ -215,7 +215,7 @@ finish_reply(slot *s, nng_msg *m)
 		return;
 	}
 	ProtobufCMessage *resp = NULL;
-	err = (uns_err) env->code;
+	err = (uns_err)env->code;
 	if (err == UNS_OK) {
 		resp = protobuf_c_message_unpack(s->method->output, NULL,
 		                                 env->payload.len,
@@ -235,7 +235,7 @@ static nng_duration
 remaining_ms(nng_time deadline)
 {
 	nng_time now = nng_clock();
-	return now >= deadline ? 0 : (nng_duration) (deadline - now);
+	return now >= deadline ? 0 : (nng_duration)(deadline - now);
 }
 
 static void
@@ -294,11 +294,11 @@ build_request(uns_client *c, slot *s, const ProtobufCMessage *req,
 }
 
 static uns_err
-start_call(uns_client *c, const uns_method *method,
-           const ProtobufCMessage *req, const uns_call_opts *opts, slot *s)
+start_call(uns_client *c, const uns_method *method, const ProtobufCMessage *req,
+           const uns_call_opts *opts, slot *s)
 {
-	uint32_t timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms
-	                                                : c->default_timeout_ms;
+	uint32_t timeout_ms =
+	    opts && opts->timeout_ms ? opts->timeout_ms : c->default_timeout_ms;
 	nng_msg *m = NULL;
 	s->method = method;
 	s->phase = PHASE_SEND;
@@ -310,7 +310,7 @@ start_call(uns_client *c, const uns_method *method,
 		return err;
 	}
 	nng_aio_set_msg(s->aio, m);
-	nng_aio_set_timeout(s->aio, (nng_duration) timeout_ms);
+	nng_aio_set_timeout(s->aio, (nng_duration)timeout_ms);
 	nng_ctx_send(s->ctx, s->aio);
 	return UNS_OK;
 }
@@ -322,7 +322,8 @@ check_call_args(uns_client *c, const uns_method *method,
                 const ProtobufCMessage *req)
 {
 	if (c == NULL || method == NULL || req == NULL) {
-		return uns_fail(UNS_EINVAL, "client, method and request needed");
+		return uns_fail(UNS_EINVAL,
+		                "client, method and request needed");
 	}
 	if (req->descriptor != method->input) {
 		return uns_fail(UNS_EINVAL, "%s takes a %s, not a %s",
@@ -417,7 +418,7 @@ url_host(const char *url, char *out, size_t cap)
 	} else {
 		end = strrchr(p, ':');
 	}
-	size_t n = end ? (size_t) (end - p) : strlen(p);
+	size_t n = end ? (size_t)(end - p) : strlen(p);
 	if (n >= cap) {
 		n = cap - 1;
 	}
@@ -438,16 +439,16 @@ setup_tls(uns_client *c, const char *url, const uns_client_opts *o)
 	url_host(url, host, sizeof(host));
 	const char *name = o->server_name ? o->server_name : host;
 	if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT)) != 0) {
-		return uns_fail(uns_err_from_nng(rv), "tls: %s", nng_strerror(rv));
+		return uns_fail(uns_err_from_nng(rv), "tls: %s",
+		                nng_strerror(rv));
 	}
 	if ((rv = nng_tls_config_ca_file(cfg, o->ca_file)) != 0) {
 		nng_tls_config_free(cfg);
 		return uns_fail(UNS_ETLS, "cannot load CA file %s: %s",
 		                o->ca_file, nng_strerror(rv));
 	}
-	if (o->cert_key_file &&
-	    (rv = nng_tls_config_cert_key_file(cfg, o->cert_key_file, NULL)) !=
-	        0) {
+	if (o->cert_key_file && (rv = nng_tls_config_cert_key_file(
+	                             cfg, o->cert_key_file, NULL)) != 0) {
 		nng_tls_config_free(cfg);
 		return uns_fail(UNS_ETLS, "cannot load certificate %s: %s",
 		                o->cert_key_file, nng_strerror(rv));
@@ -457,7 +458,8 @@ setup_tls(uns_client *c, const char *url, const uns_client_opts *o)
 	rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, cfg);
 	nng_tls_config_free(cfg); /* the dialer holds its own reference */
 	if (rv != 0) {
-		return uns_fail(uns_err_from_nng(rv), "tls: %s", nng_strerror(rv));
+		return uns_fail(uns_err_from_nng(rv), "tls: %s",
+		                nng_strerror(rv));
 	}
 	return UNS_OK;
 }
@@ -468,12 +470,13 @@ dial_error(const char *url, int tls, int rv)
 	uns_err err = uns_err_from_nng(rv);
 	if (tls && (err == UNS_ETLS || rv == NNG_ECONNSHUT ||
 	            rv == NNG_ECONNRESET || rv == NNG_ECLOSED)) {
-		return uns_fail(UNS_ETLS,
-		                "tls handshake with %s failed: the server "
-		                "certificate is not trusted or not valid for this "
-		                "name, or the server requires a client "
-		                "certificate (%s)",
-		                url, nng_strerror(rv));
+		return uns_fail(
+		    UNS_ETLS,
+		    "tls handshake with %s failed: the server "
+		    "certificate is not trusted or not valid for this "
+		    "name, or the server requires a client "
+		    "certificate (%s)",
+		    url, nng_strerror(rv));
 	}
 	if (err == UNS_ECONNECT || err == UNS_UNAVAILABLE) {
 		return uns_fail(UNS_ECONNECT, "cannot connect to %s: %s", url,
@@ -533,7 +536,7 @@ uns_client_open(uns_client **out, const char *url, const uns_client_opts *o)
 	                            : DEFAULT_TIMEOUT_MS;
 	snprintf(c->url, sizeof(c->url), "%s", url);
 	snprintf(c->id_prefix, sizeof(c->id_prefix), "%08x",
-	         (unsigned) nng_random());
+	         (unsigned)nng_random());
 	uns_err err = client_dial(c, url, o);
 	if (err != UNS_OK) {
 		uns_client_close(c);

@@ -28,8 +28,9 @@ check_method(const char *m, char *why, size_t whylen)
 	const char *sep = strchr(m + 1, '/');
 	if (m[0] != '/' || sep == NULL || sep == m + 1 || sep[1] == '\0' ||
 	    strchr(sep + 1, '/') != NULL) {
-		return fail(why, whylen,
-		            "envelope.method: not of the form /package.Service/Method");
+		return fail(
+		    why, whylen,
+		    "envelope.method: not of the form /package.Service/Method");
 	}
 	for (const char *p = m; *p; p++) {
 		if (*p <= ' ' || *p >= 0x7f) {
@@ -121,7 +122,7 @@ uns_response_decode(const uint8_t *buf, size_t len, ProtobufCAllocator *alloc,
 	}
 	if (env->code < 0 || env->code > UNS_UNAUTHENTICATED) {
 		snprintf(why, whylen, "reply.code: %d is not a status code",
-		         (int) env->code);
+		         (int)env->code);
 		uns__v1__response_envelope__free_unpacked(env, alloc);
 		return UNS_INVALID_ARGUMENT;
 	}

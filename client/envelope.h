@@ -1,5 +1,6 @@
 /*
- * envelope.h — I/O-free checks around the RPC envelope (proto/uns/v1/rpc.proto).
+ * envelope.h — I/O-free checks around the RPC envelope
+ * (proto/uns/v1/rpc.proto).
  *
  * protobuf-c does the byte-level work; this module adds what the wire
  * contract promises on top of it: a method name of the form /pkg.Service/M,
@@ -24,8 +25,8 @@
 #define UNS_MAX_TIMEOUT_MS     3600000u
 
 /* Metadata key under which the bearer token travels. */
-#define UNS_MD_AUTHORIZATION "authorization"
-#define UNS_MD_AUTHORIZATION_KEY ((char *) UNS_MD_AUTHORIZATION)
+#define UNS_MD_AUTHORIZATION     "authorization"
+#define UNS_MD_AUTHORIZATION_KEY ((char *)UNS_MD_AUTHORIZATION)
 
 /*
  * Decodes and checks a request envelope. On failure returns
@@ -45,7 +46,7 @@ uns_err uns_response_decode(const uint8_t *buf, size_t len,
                             size_t whylen);
 
 /* Looks up metadata key in env; returns NULL if absent. */
-const ProtobufCBinaryData *uns_request_metadata(
-    const Uns__V1__RequestEnvelope *env, const char *key);
+const ProtobufCBinaryData *
+uns_request_metadata(const Uns__V1__RequestEnvelope *env, const char *key);
 
 #endif /* UNS_ENVELOPE_H */

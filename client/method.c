@@ -9,7 +9,7 @@
 static int
 cmp_name(const void *key, const void *elem)
 {
-	return strcmp(key, ((const uns_method *) elem)->name);
+	return strcmp(key, ((const uns_method *)elem)->name);
 }
 
 const uns_method *

@@ -26,10 +26,10 @@ static uint8_t *
 put_varint(uint8_t *p, uint64_t v)
 {
 	while (v >= 0x80) {
-		*p++ = (uint8_t) (v | 0x80);
+		*p++ = (uint8_t)(v | 0x80);
 		v >>= 7;
 	}
-	*p++ = (uint8_t) v;
+	*p++ = (uint8_t)v;
 	return p;
 }
 
@@ -39,16 +39,17 @@ pack_into(nng_msg *m, const ProtobufCMessage *head, uint8_t tag,
           const ProtobufCMessage *payload, size_t max, const char *what)
 {
 	size_t head_len = protobuf_c_message_get_packed_size(head);
-	size_t pay_len = payload ? protobuf_c_message_get_packed_size(payload)
-	                         : 0;
+	size_t pay_len =
+	    payload ? protobuf_c_message_get_packed_size(payload) : 0;
 	size_t total = head_len;
 	if (payload) {
 		total += 1 + varint_size(pay_len) + pay_len;
 	}
 	if (total > max) {
-		return uns_fail(UNS_RESOURCE_EXHAUSTED,
-		                "%s of %zu bytes exceeds the limit of %zu bytes",
-		                what, total, max);
+		return uns_fail(
+		    UNS_RESOURCE_EXHAUSTED,
+		    "%s of %zu bytes exceeds the limit of %zu bytes", what,
+		    total, max);
 	}
 	nng_msg_clear(m);
 	if (nng_msg_realloc(m, total) != 0) {
@@ -75,8 +76,8 @@ build_metadata(const uns_wire_request *h, uns_arena *a, size_t *n_out)
 	}
 	for (size_t i = 0; i < h->n_metadata; i++) {
 		uns__v1__metadata__init(&items[i]);
-		items[i].key = (char *) h->metadata[i].key;
-		items[i].value.data = (uint8_t *) h->metadata[i].value;
+		items[i].key = (char *)h->metadata[i].key;
+		items[i].value.data = (uint8_t *)h->metadata[i].value;
 		items[i].value.len = strlen(h->metadata[i].value);
 		md[i] = &items[i];
 	}
@@ -90,7 +91,7 @@ build_metadata(const uns_wire_request *h, uns_arena *a, size_t *n_out)
 		Uns__V1__Metadata *it = &items[h->n_metadata];
 		uns__v1__metadata__init(it);
 		it->key = UNS_MD_AUTHORIZATION_KEY;
-		it->value.data = (uint8_t *) v;
+		it->value.data = (uint8_t *)v;
 		it->value.len = strlen(v);
 		md[h->n_metadata] = it;
 	}
@@ -100,13 +101,13 @@ build_metadata(const uns_wire_request *h, uns_arena *a, size_t *n_out)
 
 uns_err
 uns_wire_pack_request(const uns_wire_request *h,
-                      const ProtobufCMessage *payload, uns_arena *a,
-                      size_t max, nng_msg **out)
+                      const ProtobufCMessage *payload, uns_arena *a, size_t max,
+                      nng_msg **out)
 {
 	Uns__V1__RequestEnvelope env = UNS__V1__REQUEST_ENVELOPE__INIT;
 	nng_msg *m = NULL;
-	env.method = (char *) h->method;
-	env.request_id = (char *) h->request_id;
+	env.method = (char *)h->method;
+	env.request_id = (char *)h->request_id;
 	env.timeout_ms = h->timeout_ms;
 	env.metadata = build_metadata(h, a, &env.n_metadata);
 	if (env.metadata == NULL) {
@@ -115,8 +116,8 @@ uns_wire_pack_request(const uns_wire_request *h,
 	if (nng_msg_alloc(&m, 0) != 0) {
 		return uns_fail(UNS_ENOMEM, "out of memory");
 	}
-	uns_err err = pack_into(m, &env.base, TAG_REQUEST_PAYLOAD, payload,
-	                        max, "request");
+	uns_err err = pack_into(m, &env.base, TAG_REQUEST_PAYLOAD, payload, max,
+	                        "request");
 	if (err != UNS_OK) {
 		nng_msg_free(m);
 		return err;

@@ -32,8 +32,7 @@ uns_err uns_wire_pack_request(const uns_wire_request *h,
 
 /* Writes a response envelope (payload may be NULL) into m, replacing its
  * body. RESOURCE_EXHAUSTED if it would exceed max bytes. */
-uns_err uns_wire_pack_response(nng_msg *m,
-                               const Uns__V1__ResponseEnvelope *env,
+uns_err uns_wire_pack_response(nng_msg *m, const Uns__V1__ResponseEnvelope *env,
                                const ProtobufCMessage *payload, size_t max);
 
 #endif /* UNS_WIRE_H */

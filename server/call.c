@@ -70,7 +70,7 @@ uint32_t
 uns_call_time_left(uns_call *call)
 {
 	nng_time now = nng_clock();
-	return now >= call->deadline ? 0 : (uint32_t) (call->deadline - now);
+	return now >= call->deadline ? 0 : (uint32_t)(call->deadline - now);
 }
 
 int
@@ -85,8 +85,8 @@ uns_call_peer_verified(uns_call *call)
 }
 
 uns_err
-uns_call_fail(uns_call *call, uns_err code, const char *field,
-              const char *fmt, ...)
+uns_call_fail(uns_call *call, uns_err code, const char *field, const char *fmt,
+              ...)
 {
 	char reason[400];
 	va_list ap;

@@ -37,7 +37,9 @@ typedef struct unsd_opts {
 } unsd_opts;
 
 #define OPT(name, kind, field, arg, help)                                      \
-	{name, kind, offsetof(unsd_opts, field), arg, help}
+	{                                                                      \
+		name, kind, offsetof(unsd_opts, field), arg, help              \
+	}
 
 static const uns_opt unsd_options[] = {
     OPT("--listen", UNS_OPT_STR, listen, "URL",
@@ -79,7 +81,8 @@ prepare_tls(unsd_opts *o, char *cert, char *ca, size_t cap)
 	snprintf(dir, sizeof(dir), "%s/tls", o->data_dir);
 	if (o->cert == NULL) {
 		if (uns_devcert_ensure(dir, why, sizeof(why)) != UNS_OK) {
-			fprintf(stderr, "unsd: cannot make dev certificates: %s\n",
+			fprintf(stderr,
+			        "unsd: cannot make dev certificates: %s\n",
 			        why);
 			return -1;
 		}
@@ -106,7 +109,8 @@ run(unsd_opts *o)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error, not death */
+	signal(SIGPIPE,
+	       SIG_IGN); /* a peer gone mid-write is an error, not death */
 
 	if (mkdir(o->data_dir, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "unsd: cannot create %s: %s\n", o->data_dir,
@@ -128,11 +132,11 @@ run(unsd_opts *o)
 	    .require_client_cert = o->require_client_cert,
 	    .contexts = o->contexts,
 	    .workers = o->workers,
-	    .max_message_bytes = (size_t) (o->max_message > 0 ? o->max_message
-	                                                      : 0),
-	    .default_timeout_ms = (uint32_t) (o->default_timeout_ms > 0
-	                                          ? o->default_timeout_ms
-	                                          : 0),
+	    .max_message_bytes =
+	        (size_t)(o->max_message > 0 ? o->max_message : 0),
+	    .default_timeout_ms =
+	        (uint32_t)(o->default_timeout_ms > 0 ? o->default_timeout_ms
+	                                             : 0),
 	};
 	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
 	                      svc, uns_service_inline_methods};
@@ -152,9 +156,8 @@ run(unsd_opts *o)
 	fprintf(stderr,
 	        "unsd: drained: received %llu, replied %llu, failed %llu, "
 	        "rejected %llu\n",
-	        (unsigned long long) st.received,
-	        (unsigned long long) st.replied, (unsigned long long) st.failed,
-	        (unsigned long long) st.rejected);
+	        (unsigned long long)st.received, (unsigned long long)st.replied,
+	        (unsigned long long)st.failed, (unsigned long long)st.rejected);
 	rc = 0;
 out:
 	uns_rpc_server_close(srv);
@@ -171,7 +174,8 @@ main(int argc, char **argv)
 	int n = uns_opts_parse(unsd_options, N_OPTIONS, &o, argc, argv, why,
 	                       sizeof(why));
 	if (n < 0 || n > 0) {
-		fprintf(stderr, "unsd: %s\n", n < 0 ? why : "unexpected argument");
+		fprintf(stderr, "unsd: %s\n",
+		        n < 0 ? why : "unexpected argument");
 		usage(stderr);
 		return 2;
 	}

@@ -88,14 +88,14 @@ reply_status(rpc_ctx *rc, uns_call *call, uns_err code,
 {
 	uns_rpc_server *s = rc->server;
 	Uns__V1__ResponseEnvelope env = UNS__V1__RESPONSE_ENVELOPE__INIT;
-	env.code = (int32_t) code;
+	env.code = (int32_t)code;
 	env.message = call->message;
-	env.request_id = (char *) uns_call_request_id(call);
+	env.request_id = (char *)uns_call_request_id(call);
 	env.n_details = call->n_details;
 	env.details = call->detail_ptrs;
-	uns_err err = uns_wire_pack_response(rc->msg, &env,
-	                                     code == UNS_OK ? resp : NULL,
-	                                     s->cfg.max_message_bytes);
+	uns_err err =
+	    uns_wire_pack_response(rc->msg, &env, code == UNS_OK ? resp : NULL,
+	                           s->cfg.max_message_bytes);
 	if (err != UNS_OK) {
 		/* The reply itself is too large: say so, without payload. */
 		env.code = UNS_RESOURCE_EXHAUSTED;
@@ -128,7 +128,8 @@ run_method(rpc_ctx *rc)
 		return uns_call_fail(call, UNS_INVALID_ARGUMENT, "payload",
 		                     "not a valid %s", m->input->name);
 	}
-	ProtobufCMessage *resp = uns_call_alloc(call, m->output->sizeof_message);
+	ProtobufCMessage *resp =
+	    uns_call_alloc(call, m->output->sizeof_message);
 	if (resp == NULL) {
 		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
 		                     "out of memory");
@@ -161,15 +162,16 @@ prepare(rpc_ctx *rc)
 	call->pipe = nng_msg_get_pipe(rc->msg);
 	call->received = rc->received;
 	rc->resp = NULL;
-	rc->code = uns_request_decode(nng_msg_body(rc->msg), nng_msg_len(rc->msg),
-	                              &rc->arena.pb, &env, call->message,
-	                              sizeof(call->message));
+	rc->code = uns_request_decode(nng_msg_body(rc->msg),
+	                              nng_msg_len(rc->msg), &rc->arena.pb, &env,
+	                              call->message, sizeof(call->message));
 	if (rc->code != UNS_OK) {
 		atomic_fetch_add(&s->rejected, 1);
 		return 0;
 	}
 	call->env = env;
-	uint32_t t = env->timeout_ms ? env->timeout_ms : s->cfg.default_timeout_ms;
+	uint32_t t =
+	    env->timeout_ms ? env->timeout_ms : s->cfg.default_timeout_ms;
 	call->deadline = rc->received + t;
 	call->method = uns_service_find(s->svc.desc, env->method);
 	if (call->method == NULL) {
@@ -351,13 +353,14 @@ tls_config(uns_rpc_server *s, nng_tls_config **out)
 		return uns_fail(UNS_EINVAL, "tls needs a certificate file");
 	}
 	if ((rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER)) != 0) {
-		return uns_fail(uns_err_from_nng(rv), "tls: %s", nng_strerror(rv));
+		return uns_fail(uns_err_from_nng(rv), "tls: %s",
+		                nng_strerror(rv));
 	}
 	if ((rv = nng_tls_config_cert_key_file(cfg, c->cert_key_file, NULL)) !=
 	    0) {
 		nng_tls_config_free(cfg);
-		return uns_fail(UNS_ETLS, "cannot load %s: %s", c->cert_key_file,
-		                nng_strerror(rv));
+		return uns_fail(UNS_ETLS, "cannot load %s: %s",
+		                c->cert_key_file, nng_strerror(rv));
 	}
 	if (c->ca_file && (rv = nng_tls_config_ca_file(cfg, c->ca_file)) != 0) {
 		nng_tls_config_free(cfg);
@@ -418,7 +421,7 @@ apply_defaults(uns_rpc_config *c)
 		c->contexts = DEFAULT_CONTEXTS;
 	}
 	if (c->workers <= 0) {
-		c->workers = cores > 2 ? (int) cores * 2 : 4;
+		c->workers = cores > 2 ? (int)cores * 2 : 4;
 	}
 	if (c->default_timeout_ms == 0) {
 		c->default_timeout_ms = DEFAULT_TIMEOUT_MS;
@@ -431,7 +434,7 @@ apply_defaults(uns_rpc_config *c)
 static uns_err
 alloc_contexts(uns_rpc_server *s)
 {
-	s->ctxs = calloc((size_t) s->cfg.contexts, sizeof(*s->ctxs));
+	s->ctxs = calloc((size_t)s->cfg.contexts, sizeof(*s->ctxs));
 	if (s->ctxs == NULL) {
 		return UNS_ENOMEM;
 	}
@@ -440,7 +443,8 @@ alloc_contexts(uns_rpc_server *s)
 		rc->server = s;
 		uns_arena_init(&rc->arena, s->cfg.max_message_bytes * 4);
 		int rv = nng_ctx_open(&rc->ctx, s->sock);
-		if (rv == 0 && (rv = nng_aio_alloc(&rc->aio, ctx_cb, rc)) != 0) {
+		if (rv == 0 &&
+		    (rv = nng_aio_alloc(&rc->aio, ctx_cb, rc)) != 0) {
 			nng_ctx_close(rc->ctx);
 		}
 		if (rv != 0) {
@@ -500,7 +504,7 @@ uns_rpc_server_open(uns_rpc_server **out, const uns_rpc_config *cfg,
 	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_event, s);
 	if ((err = alloc_contexts(s)) != UNS_OK ||
 	    (err = uns_workers_open(&s->workers, s->cfg.workers,
-	                            (size_t) s->cfg.contexts)) != UNS_OK) {
+	                            (size_t)s->cfg.contexts)) != UNS_OK) {
 		uns_fail(err, "cannot set up %d contexts", s->cfg.contexts);
 		goto out;
 	}
@@ -563,7 +567,7 @@ uns_rpc_server_drain(uns_rpc_server *s)
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (s->started) {
-		nng_msleep((nng_duration) s->cfg.drain_linger_ms);
+		nng_msleep((nng_duration)s->cfg.drain_linger_ms);
 	}
 	/* Listeners close only now: closing one also closes the pipes it
 	 * accepted, and rep0 then reports replies still queued on them as

@@ -24,13 +24,14 @@ typedef struct uns_rpc_config {
 	int contexts;              /* concurrent calls; 0 = 128 */
 	int workers;               /* handler threads; 0 = 2 × cores, ≥ 4 */
 	uint32_t default_timeout_ms; /* calls that give none; 0 = 30 s */
-	uint32_t drain_linger_ms;  /* after the last reply; 0 = 200 ms */
+	uint32_t drain_linger_ms;    /* after the last reply; 0 = 200 ms */
 } uns_rpc_config;
 
 typedef struct uns_rpc_service {
-	const uns_service_desc *desc; /* generated, e.g. &uns_notifications_service */
-	const void *handlers;         /* the generated handler struct */
-	void *ctx;                    /* reaches handlers as uns_call_ctx() */
+	const uns_service_desc
+	    *desc;            /* generated, e.g. &uns_notifications_service */
+	const void *handlers; /* the generated handler struct */
+	void *ctx;            /* reaches handlers as uns_call_ctx() */
 	/* Full names of methods whose handlers never block, answered on the
 	 * NNG thread without a worker hop; NULL-terminated, or NULL. */
 	const char *const *inline_methods;

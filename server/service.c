@@ -43,13 +43,15 @@ health(uns_call *call, const Uns__V1__HealthRequest *req,
        Uns__V1__HealthResponse *resp)
 {
 	uns_service *svc = uns_call_ctx(call);
-	if (req->service[0] != '\0' && strcmp(req->service, SERVICE_NAME) != 0) {
+	if (req->service[0] != '\0' &&
+	    strcmp(req->service, SERVICE_NAME) != 0) {
 		return uns_call_fail(call, UNS_NOT_FOUND, "service",
 		                     "unknown service \"%s\"", req->service);
 	}
-	resp->status = atomic_load(&svc->serving)
-	                   ? UNS__V1__SERVING_STATUS__SERVING_STATUS_SERVING
-	                   : UNS__V1__SERVING_STATUS__SERVING_STATUS_NOT_SERVING;
+	resp->status =
+	    atomic_load(&svc->serving)
+	        ? UNS__V1__SERVING_STATUS__SERVING_STATUS_SERVING
+	        : UNS__V1__SERVING_STATUS__SERVING_STATUS_NOT_SERVING;
 	resp->version = UNS_VERSION;
 	resp->store_status = "none";
 	return UNS_OK;
@@ -59,7 +61,7 @@ static uns_err
 echo(uns_call *call, const Uns__V1__EchoRequest *req,
      Uns__V1__EchoResponse *resp)
 {
-	(void) call;
+	(void)call;
 	resp->data = req->data; /* lives in the call's arena until packed */
 	return UNS_OK;
 }

@@ -53,7 +53,7 @@ uns_workers_open(uns_workers **out, int n, size_t cap)
 		return UNS_ENOMEM;
 	}
 	w->ring = calloc(cap, sizeof(*w->ring));
-	w->threads = calloc((size_t) n, sizeof(*w->threads));
+	w->threads = calloc((size_t)n, sizeof(*w->threads));
 	if (w->ring == NULL || w->threads == NULL) {
 		free(w->ring);
 		free(w->threads);

@@ -21,7 +21,7 @@ pack_echo(const char *method, const char *token, uint32_t timeout_ms,
 	uns_arena a;
 	nng_msg *m = NULL;
 	Uns__V1__EchoRequest req = UNS__V1__ECHO_REQUEST__INIT;
-	req.data.data = (uint8_t *) data;
+	req.data.data = (uint8_t *)data;
 	req.data.len = strlen(data);
 	uns_metadata md[] = {{"x-trace", "abc"}};
 	uns_wire_request h = {.method = method,
@@ -40,7 +40,7 @@ pack_echo(const char *method, const char *token, uint32_t timeout_ms,
 static void
 test_request_round_trip(void **state)
 {
-	(void) state;
+	(void)state;
 	char why[256];
 	nng_msg *m = pack_echo("/uns.v1.Notifications/Echo", "tok", 1234,
 	                       "payload bytes");
@@ -85,7 +85,7 @@ expect_rejected(const char *method, const char *field_word)
 static void
 test_request_checks(void **state)
 {
-	(void) state;
+	(void)state;
 	expect_rejected("", "envelope.method: empty");
 	expect_rejected("Echo", "envelope.method");
 	expect_rejected("/uns.v1.Notifications", "envelope.method");
@@ -103,14 +103,16 @@ test_request_checks(void **state)
 static void
 test_metadata_and_timeout_checks(void **state)
 {
-	(void) state;
+	(void)state;
 	char why[256];
 	uns_arena a;
 	nng_msg *m = NULL;
 	Uns__V1__EchoRequest req = UNS__V1__ECHO_REQUEST__INIT;
 	uns_metadata bad[] = {{"Upper-Case", "v"}};
-	uns_wire_request h = {.method = "/p.S/M", .request_id = "",
-	                      .metadata = bad, .n_metadata = 1};
+	uns_wire_request h = {.method = "/p.S/M",
+	                      .request_id = "",
+	                      .metadata = bad,
+	                      .n_metadata = 1};
 	uns_arena_init(&a, 0);
 	assert_int_equal(uns_wire_pack_request(&h, &req.base, &a, 1 << 20, &m),
 	                 UNS_OK);
@@ -136,7 +138,7 @@ test_metadata_and_timeout_checks(void **state)
 static void
 test_garbage_and_limits(void **state)
 {
-	(void) state;
+	(void)state;
 	char why[256];
 	Uns__V1__RequestEnvelope *env = NULL;
 	const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02};
@@ -152,7 +154,7 @@ test_garbage_and_limits(void **state)
 	char big[2048];
 	memset(big, 'b', sizeof(big));
 	Uns__V1__EchoRequest req = UNS__V1__ECHO_REQUEST__INIT;
-	req.data.data = (uint8_t *) big;
+	req.data.data = (uint8_t *)big;
 	req.data.len = sizeof(big);
 	uns_wire_request h = {.method = "/p.S/M", .request_id = "r"};
 	uns_arena_init(&a, 0);
@@ -166,7 +168,7 @@ test_garbage_and_limits(void **state)
 static void
 test_response_round_trip(void **state)
 {
-	(void) state;
+	(void)state;
 	char why[256];
 	nng_msg *m;
 	assert_int_equal(nng_msg_alloc(&m, 0), 0);
@@ -205,14 +207,14 @@ test_response_round_trip(void **state)
 static void
 test_arena(void **state)
 {
-	(void) state;
+	(void)state;
 	uns_arena a;
 	uns_arena_init(&a, 100000);
 	char *p = uns_arena_alloc(&a, 10);
 	char *q = uns_arena_alloc(&a, 10);
 	assert_non_null(p);
 	assert_true(q >= p + 16);
-	assert_int_equal(((uintptr_t) q) % 16, 0);
+	assert_int_equal(((uintptr_t)q) % 16, 0);
 	/* Past the inline block, then past the cap. */
 	assert_non_null(uns_arena_alloc(&a, 50000));
 	assert_null(uns_arena_alloc(&a, 60000));
@@ -225,14 +227,15 @@ test_arena(void **state)
 static void
 test_method_table(void **state)
 {
-	(void) state;
+	(void)state;
 	const uns_service_desc *svc = &uns_notifications_service;
 	assert_int_equal(svc->n_methods, 9);
 	for (size_t i = 1; i < svc->n_methods; i++) {
-		assert_true(strcmp(svc->methods[i - 1].name,
-		                   svc->methods[i].name) < 0);
+		assert_true(
+		    strcmp(svc->methods[i - 1].name, svc->methods[i].name) < 0);
 	}
-	const uns_method *m = uns_service_find(svc, "/uns.v1.Notifications/Post");
+	const uns_method *m =
+	    uns_service_find(svc, "/uns.v1.Notifications/Post");
 	assert_non_null(m);
 	assert_ptr_equal(m->input, &uns__v1__post_request__descriptor);
 	assert_ptr_equal(m->output, &uns__v1__post_response__descriptor);
@@ -256,11 +259,11 @@ static const uns_opt demo_table[] = {
 static void
 test_cli_opts(void **state)
 {
-	(void) state;
+	(void)state;
 	char why[128];
 	demo_opts o = {0};
-	char *argv[] = {"cmd", "a", "--url", "x://y", "--n=42", "b",
-	                "--flag", "--", "--n"};
+	char *argv[] = {"cmd", "a",      "--url", "x://y", "--n=42",
+	                "b",   "--flag", "--",    "--n"};
 	int n = uns_opts_parse(demo_table, 3, &o, 9, argv, why, sizeof(why));
 	assert_int_equal(n, 3);
 	assert_string_equal(argv[0], "a");
@@ -271,31 +274,28 @@ test_cli_opts(void **state)
 	assert_int_equal(o.flag, 1);
 
 	char *bad1[] = {"cmd", "--n", "12x"};
-	assert_int_equal(uns_opts_parse(demo_table, 3, &o, 3, bad1, why,
-	                                sizeof(why)),
-	                 -1);
+	assert_int_equal(
+	    uns_opts_parse(demo_table, 3, &o, 3, bad1, why, sizeof(why)), -1);
 	assert_string_equal(why, "--n: not an integer: \"12x\"");
 	char *bad2[] = {"cmd", "--nope"};
-	assert_int_equal(uns_opts_parse(demo_table, 3, &o, 2, bad2, why,
-	                                sizeof(why)),
-	                 -1);
+	assert_int_equal(
+	    uns_opts_parse(demo_table, 3, &o, 2, bad2, why, sizeof(why)), -1);
 	assert_string_equal(why, "unknown option --nope");
 	char *bad3[] = {"cmd", "--url"};
-	assert_int_equal(uns_opts_parse(demo_table, 3, &o, 2, bad3, why,
-	                                sizeof(why)),
-	                 -1);
+	assert_int_equal(
+	    uns_opts_parse(demo_table, 3, &o, 2, bad3, why, sizeof(why)), -1);
 	assert_string_equal(why, "--url needs a value");
 }
 
 static void
 test_status_names(void **state)
 {
-	(void) state;
+	(void)state;
 	assert_string_equal(uns_status_name(UNS_UNAUTHENTICATED),
 	                    "UNAUTHENTICATED");
 	assert_string_equal(uns_strerror(UNS_DEADLINE_EXCEEDED),
 	                    "deadline exceeded");
-	assert_string_equal(uns_status_name((uns_err) 77), "UNKNOWN");
+	assert_string_equal(uns_status_name((uns_err)77), "UNKNOWN");
 	assert_int_equal(UNS_UNAUTHENTICATED, 16);
 	assert_int_equal(UNS_UNIMPLEMENTED, 12);
 }

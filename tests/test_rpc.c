@@ -26,7 +26,7 @@ static char cert_dir[256];
 static int
 setup_certs(void **state)
 {
-	(void) state;
+	(void)state;
 	ut_mkdtemp(cert_dir, sizeof(cert_dir));
 	ut_make_certs(cert_dir);
 	return 0;
@@ -35,7 +35,7 @@ setup_certs(void **state)
 static int
 teardown_certs(void **state)
 {
-	(void) state;
+	(void)state;
 	ut_rmdir(cert_dir);
 	return 0;
 }
@@ -76,10 +76,10 @@ raw_envelope_call(nng_socket s, const char *method, uint32_t timeout_ms,
                   const uint8_t *payload, size_t len)
 {
 	Uns__V1__RequestEnvelope env = UNS__V1__REQUEST_ENVELOPE__INIT;
-	env.method = (char *) method;
+	env.method = (char *)method;
 	env.request_id = "raw-1";
 	env.timeout_ms = timeout_ms;
-	env.payload.data = (uint8_t *) payload;
+	env.payload.data = (uint8_t *)payload;
 	env.payload.len = len;
 	size_t n = uns__v1__request_envelope__get_packed_size(&env);
 	uint8_t *buf = malloc(n);
@@ -94,7 +94,8 @@ expect_serving(uns_client *c)
 {
 	Uns__V1__HealthRequest req = UNS__V1__HEALTH_REQUEST__INIT;
 	Uns__V1__HealthResponse *resp = NULL;
-	assert_int_equal(uns_notifications_health(c, &req, &resp, NULL), UNS_OK);
+	assert_int_equal(uns_notifications_health(c, &req, &resp, NULL),
+	                 UNS_OK);
 	assert_int_equal(resp->status,
 	                 UNS__V1__SERVING_STATUS__SERVING_STATUS_SERVING);
 	assert_string_equal(resp->version, UNS_VERSION);
@@ -106,7 +107,7 @@ expect_serving(uns_client *c)
 static void
 test_health_and_echo(void **state)
 {
-	(void) state;
+	(void)state;
 	ut_server ts;
 	ut_server_start(&ts, "tcp", NULL, 0, NULL);
 	uns_client *c = ut_client(&ts, NULL);
@@ -114,7 +115,7 @@ test_health_and_echo(void **state)
 
 	Uns__V1__EchoRequest req = UNS__V1__ECHO_REQUEST__INIT;
 	Uns__V1__EchoResponse *resp = NULL;
-	req.data.data = (uint8_t *) "hello";
+	req.data.data = (uint8_t *)"hello";
 	req.data.len = 5;
 	assert_int_equal(uns_notifications_echo(c, &req, &resp, NULL), UNS_OK);
 	assert_int_equal(resp->data.len, 5);
@@ -135,7 +136,7 @@ test_health_and_echo(void **state)
 static void
 test_unimplemented(void **state)
 {
-	(void) state;
+	(void)state;
 	ut_server ts;
 	ut_server_start(&ts, "tcp", NULL, 0, NULL);
 	uns_client *c = ut_client(&ts, NULL);
@@ -162,27 +163,29 @@ test_unimplemented(void **state)
 static void
 test_garbage_keeps_serving(void **state)
 {
-	(void) state;
+	(void)state;
 	ut_server ts;
 	ut_server_start(&ts, "tcp", NULL, 0, NULL);
 	nng_socket s = raw_dial(ts.url);
 	for (int i = 0; i < 50; i++) {
 		uint8_t junk[64];
 		for (size_t j = 0; j < sizeof(junk); j++) {
-			junk[j] = (uint8_t) (nng_random() | 0x80);
+			junk[j] = (uint8_t)(nng_random() | 0x80);
 		}
 		Uns__V1__ResponseEnvelope *r =
-		    raw_call(s, junk, 1 + (size_t) i % sizeof(junk));
+		    raw_call(s, junk, 1 + (size_t)i % sizeof(junk));
 		assert_int_equal(r->code, UNS_INVALID_ARGUMENT);
 		assert_non_null(strstr(r->message, "envelope"));
 		uns__v1__response_envelope__free_unpacked(r, NULL);
 	}
 	/* A valid envelope whose payload is not the method's message. */
 	const uint8_t bad_payload[] = {0x0a, 0xff, 0xff, 0xff};
-	Uns__V1__ResponseEnvelope *r = raw_envelope_call(
-	    s, "/uns.v1.Notifications/Echo", 0, bad_payload, sizeof(bad_payload));
+	Uns__V1__ResponseEnvelope *r =
+	    raw_envelope_call(s, "/uns.v1.Notifications/Echo", 0, bad_payload,
+	                      sizeof(bad_payload));
 	assert_int_equal(r->code, UNS_INVALID_ARGUMENT);
-	assert_string_equal(r->message, "payload: not a valid uns.v1.EchoRequest");
+	assert_string_equal(r->message,
+	                    "payload: not a valid uns.v1.EchoRequest");
 	assert_int_equal(r->n_details, 1);
 	assert_string_equal(r->details[0]->field, "payload");
 	uns__v1__response_envelope__free_unpacked(r, NULL);
@@ -202,8 +205,8 @@ static uns_err
 slow_health(uns_call *call, const Uns__V1__HealthRequest *req,
             Uns__V1__HealthResponse *resp)
 {
-	(void) req;
-	(void) call;
+	(void)req;
+	(void)call;
 	nng_msleep(300);
 	resp->status = UNS__V1__SERVING_STATUS__SERVING_STATUS_SERVING;
 	return UNS_OK;
@@ -219,7 +222,8 @@ slow_call(void *arg)
 	uns_client *c = arg;
 	Uns__V1__HealthRequest req = UNS__V1__HEALTH_REQUEST__INIT;
 	Uns__V1__HealthResponse *resp = NULL;
-	assert_int_equal(uns_notifications_health(c, &req, &resp, NULL), UNS_OK);
+	assert_int_equal(uns_notifications_health(c, &req, &resp, NULL),
+	                 UNS_OK);
 	uns__v1__health_response__free_unpacked(resp, NULL);
 	return NULL;
 }
@@ -227,7 +231,7 @@ slow_call(void *arg)
 static void
 test_deadline_exceeded(void **state)
 {
-	(void) state;
+	(void)state;
 	uns_service *svc;
 	uns_rpc_server *rpc;
 	assert_int_equal(uns_service_open(&svc), UNS_OK);
@@ -265,7 +269,8 @@ test_deadline_exceeded(void **state)
 	assert_int_equal(uns_notifications_health(c, &req, &resp, &o),
 	                 UNS_DEADLINE_EXCEEDED);
 	assert_true(nng_clock() - t0 < 250);
-	assert_non_null(strstr(uns_last_message(), "no reply before the deadline"));
+	assert_non_null(
+	    strstr(uns_last_message(), "no reply before the deadline"));
 	pthread_join(t, NULL);
 
 	nng_close(s);
@@ -278,15 +283,15 @@ test_deadline_exceeded(void **state)
 static void
 count_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	(void) p;
-	(void) ev;
-	atomic_fetch_add((atomic_int *) arg, 1);
+	(void)p;
+	(void)ev;
+	atomic_fetch_add((atomic_int *)arg, 1);
 }
 
 static void
 test_oversized(void **state)
 {
-	(void) state;
+	(void)state;
 	ut_server ts;
 	uns_rpc_config cfg = {.max_message_bytes = 64 * 1024};
 	ut_server_start(&ts, "tcp", NULL, 0, &cfg);
@@ -353,7 +358,7 @@ test_oversized(void **state)
 static void
 test_tls_ok_and_failures(void **state)
 {
-	(void) state;
+	(void)state;
 	ut_server ts;
 	ut_server_start(&ts, "tls", cert_dir, 0, NULL);
 	uns_client *c = ut_client(&ts, cert_dir);
@@ -389,7 +394,7 @@ test_tls_ok_and_failures(void **state)
 static void
 test_mutual_tls(void **state)
 {
-	(void) state;
+	(void)state;
 	ut_server ts;
 	ut_server_start(&ts, "tls", cert_dir, 1, NULL);
 	char ca[512], client_cert[512];
@@ -411,7 +416,7 @@ test_mutual_tls(void **state)
 static void
 test_connect_refused_and_bad_url(void **state)
 {
-	(void) state;
+	(void)state;
 	uns_client *c = NULL;
 	assert_int_equal(uns_client_open(&c, "tcp://127.0.0.1:1", NULL),
 	                 UNS_ECONNECT);
@@ -446,7 +451,7 @@ conc_done(uns_err err, const char *message, Uns__V1__EchoResponse *resp,
 {
 	conc_call *cc = arg;
 	conc_thread *t = cc->t;
-	(void) message;
+	(void)message;
 	if (err == UNS_OK && resp->data.len == strlen(t->payload[cc->i]) &&
 	    memcmp(resp->data.data, t->payload[cc->i], resp->data.len) == 0) {
 		atomic_fetch_add(&t->good, 1);
@@ -469,14 +474,14 @@ conc_main(void *arg)
 	Uns__V1__EchoRequest *reqs = calloc(N_CALLS, sizeof(*reqs));
 	uns_call_opts o = {.timeout_ms = 60000};
 	for (int i = 0; i < N_CALLS; i++) {
-		snprintf(t->payload[i], sizeof(t->payload[i]), "t%d-call%d", t->id,
-		         i);
+		snprintf(t->payload[i], sizeof(t->payload[i]), "t%d-call%d",
+		         t->id, i);
 		uns__v1__echo_request__init(&reqs[i]);
-		reqs[i].data.data = (uint8_t *) t->payload[i];
+		reqs[i].data.data = (uint8_t *)t->payload[i];
 		reqs[i].data.len = strlen(t->payload[i]);
 		calls[i] = (conc_call){t, i};
-		assert_int_equal(uns_notifications_echo_async(t->c, &reqs[i], &o,
-		                                              conc_done, &calls[i]),
+		assert_int_equal(uns_notifications_echo_async(
+		                     t->c, &reqs[i], &o, conc_done, &calls[i]),
 		                 UNS_OK);
 	}
 	pthread_mutex_lock(&t->mu);
@@ -492,7 +497,7 @@ conc_main(void *arg)
 static void
 test_concurrent_calls(void **state)
 {
-	(void) state;
+	(void)state;
 	ut_server ts;
 	ut_server_start(&ts, "tls", cert_dir, 0, NULL);
 	uns_client *c = ut_client(&ts, cert_dir); /* one client, shared */
@@ -523,16 +528,16 @@ static void
 never_called(uns_err err, const char *message, Uns__V1__EchoResponse *resp,
              void *arg)
 {
-	(void) err;
-	(void) message;
-	(void) resp;
-	atomic_fetch_add((atomic_int *) arg, 1);
+	(void)err;
+	(void)message;
+	(void)resp;
+	atomic_fetch_add((atomic_int *)arg, 1);
 }
 
 static void
 test_async_contract(void **state)
 {
-	(void) state;
+	(void)state;
 	ut_server ts;
 	ut_server_start(&ts, "tcp", NULL, 0, NULL);
 	uns_client *c = ut_client(&ts, NULL);
@@ -540,21 +545,22 @@ test_async_contract(void **state)
 	/* A request of the wrong type is refused, and the callback never
 	 * runs. */
 	Uns__V1__HealthRequest wrong = UNS__V1__HEALTH_REQUEST__INIT;
-	assert_int_equal(uns_client_call_async(
-	                     c, &uns_notifications_method_echo, &wrong.base,
-	                     NULL, NULL, NULL, &calls),
-	                 UNS_EINVAL);
+	assert_int_equal(
+	    uns_client_call_async(c, &uns_notifications_method_echo,
+	                          &wrong.base, NULL, NULL, NULL, &calls),
+	    UNS_EINVAL);
 	Uns__V1__EchoResponse *resp = NULL;
 	assert_int_equal(uns_client_call(c, &uns_notifications_method_echo,
 	                                 &wrong.base,
-	                                 (ProtobufCMessage **) &resp, NULL),
+	                                 (ProtobufCMessage **)&resp, NULL),
 	                 UNS_EINVAL);
-	assert_non_null(strstr(uns_last_message(), "takes a uns.v1.EchoRequest"));
+	assert_non_null(
+	    strstr(uns_last_message(), "takes a uns.v1.EchoRequest"));
 	Uns__V1__EchoRequest req = UNS__V1__ECHO_REQUEST__INIT;
 	uns_client_close(c);
 	assert_int_equal(atomic_load(&calls), 0);
-	(void) req;
-	(void) never_called;
+	(void)req;
+	(void)never_called;
 	ut_server_stop(&ts);
 }
 

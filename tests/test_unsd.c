@@ -35,7 +35,7 @@ run_cmd(const char *cmd, char *out, size_t cap)
 static void
 test_first_run_makes_certs_and_serves_tls(void **state)
 {
-	(void) state;
+	(void)state;
 	char dir[256], data[300], ca[400], cmd[1024], out[4096];
 	ut_mkdtemp(dir, sizeof(dir));
 	snprintf(data, sizeof(data), "%s/data", dir);
@@ -102,12 +102,13 @@ test_first_run_makes_certs_and_serves_tls(void **state)
 static void
 test_cli_usage_errors(void **state)
 {
-	(void) state;
+	(void)state;
 	char cmd[512], out[4096];
 	snprintf(cmd, sizeof(cmd), "%s nope 2>&1", UNS_UNSCTL_PATH);
 	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
 	assert_non_null(strstr(out, "unknown command nope"));
-	snprintf(cmd, sizeof(cmd), "%s call NoSuchMethod 2>&1", UNS_UNSCTL_PATH);
+	snprintf(cmd, sizeof(cmd), "%s call NoSuchMethod 2>&1",
+	         UNS_UNSCTL_PATH);
 	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
 	assert_non_null(strstr(out, "no method NoSuchMethod"));
 	snprintf(cmd, sizeof(cmd), "%s health --timeout abc 2>&1",
@@ -117,8 +118,8 @@ test_cli_usage_errors(void **state)
 	snprintf(cmd, sizeof(cmd), "%s --bogus 2>&1", UNS_UNSD_PATH);
 	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
 	assert_non_null(strstr(out, "unknown option --bogus"));
-	snprintf(cmd, sizeof(cmd),
-	         "%s health --url tcp://127.0.0.1:1 2>&1", UNS_UNSCTL_PATH);
+	snprintf(cmd, sizeof(cmd), "%s health --url tcp://127.0.0.1:1 2>&1",
+	         UNS_UNSCTL_PATH);
 	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "cannot connect"));
 }
@@ -148,18 +149,19 @@ load_main(void *arg)
 	while (!atomic_load(&l->stop)) {
 		Uns__V1__EchoRequest req = UNS__V1__ECHO_REQUEST__INIT;
 		Uns__V1__EchoResponse *resp = NULL;
-		snprintf(payload, sizeof(payload), "%p-%u", (void *) &n, n++);
-		req.data.data = (uint8_t *) payload;
+		snprintf(payload, sizeof(payload), "%p-%u", (void *)&n, n++);
+		req.data.data = (uint8_t *)payload;
 		req.data.len = strlen(payload);
 		uns_err err = uns_notifications_echo(c, &req, &resp, &o);
 		if (err == UNS_OK) {
-			int same = resp->data.len == req.data.len &&
-			           memcmp(resp->data.data, payload,
-			                  req.data.len) == 0;
+			int same =
+			    resp->data.len == req.data.len &&
+			    memcmp(resp->data.data, payload, req.data.len) == 0;
 			atomic_fetch_add(same ? &l->ok : &l->bad_reply, 1);
 			uns__v1__echo_response__free_unpacked(resp, NULL);
 		} else {
-			/* Refused or cut off: never a hang past the deadline. */
+			/* Refused or cut off: never a hang past the deadline.
+			 */
 			assert_true(err == UNS_UNAVAILABLE ||
 			            err == UNS_DEADLINE_EXCEEDED);
 			atomic_fetch_add(&l->failed, 1);
@@ -173,7 +175,7 @@ load_main(void *arg)
 static void
 test_sigterm_under_load(void **state)
 {
-	(void) state;
+	(void)state;
 	ut_proc p;
 	assert_int_equal(ut_unsd_start(&p, "tcp://127.0.0.1:0", NULL), 0);
 	load l = {0};

@@ -17,7 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 fuzz_seconds=${UNS_FUZZ_SECONDS:-30}
 
-packages=(build-essential cmake pkg-config clang libclang-rt-14-dev
+packages=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
 	protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
 	libnng-dev libmbedtls-dev librocksdb-dev libcurl4-openssl-dev
 	libmicrohttpd-dev libjansson-dev libcmocka-dev)

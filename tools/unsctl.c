@@ -36,8 +36,8 @@ static const unsctl_cmd commands[] = {
 static int
 help_main(int argc, char **argv)
 {
-	(void) argc;
-	(void) argv;
+	(void)argc;
+	(void)argv;
 	printf("usage: unsctl COMMAND [options]   (unsctl COMMAND --help)\n\n");
 	for (size_t i = 0; i < N_COMMANDS; i++) {
 		printf("  %-8s %s\n", commands[i].name, commands[i].summary);
@@ -55,8 +55,8 @@ unsctl_conn_defaults(unsctl_conn *c)
 		                           : "tls+tcp://localhost:7443";
 	}
 	if (c->ca == NULL) {
-		c->ca = getenv("UNS_CA") ? getenv("UNS_CA")
-		                         : "uns-data/tls/ca.pem";
+		c->ca =
+		    getenv("UNS_CA") ? getenv("UNS_CA") : "uns-data/tls/ca.pem";
 	}
 	if (c->token == NULL) {
 		c->token = getenv("UNS_TOKEN");
@@ -71,8 +71,8 @@ unsctl_connect(const unsctl_conn *c)
 	    .ca_file = c->ca,
 	    .cert_key_file = c->cert,
 	    .server_name = c->server_name,
-	    .default_timeout_ms = c->timeout_ms > 0 ? (uint32_t) c->timeout_ms
-	                                            : 0,
+	    .default_timeout_ms =
+	        c->timeout_ms > 0 ? (uint32_t)c->timeout_ms : 0,
 	};
 	uns_err err = uns_client_open(&client, c->url, &o);
 	if (err != UNS_OK) {
@@ -119,7 +119,8 @@ parse_or_usage(const uns_opt *opts, size_t n, void *target, int argc,
                char **argv, const char *synopsis, int *help, int max_pos)
 {
 	char why[256];
-	int n_pos = uns_opts_parse(opts, n, target, argc, argv, why, sizeof(why));
+	int n_pos =
+	    uns_opts_parse(opts, n, target, argc, argv, why, sizeof(why));
 	if (n_pos < 0 || n_pos > max_pos || *help) {
 		FILE *f = *help ? stdout : stderr;
 		if (n_pos < 0) {
@@ -136,9 +137,9 @@ int
 unsctl_health_main(int argc, char **argv)
 {
 	health_opts o = {0};
-	int rc = parse_or_usage(health_options,
-	                        sizeof(health_options) / sizeof(health_options[0]),
-	                        &o, argc, argv, "health [options]", &o.help, 0);
+	int rc = parse_or_usage(
+	    health_options, sizeof(health_options) / sizeof(health_options[0]),
+	    &o, argc, argv, "health [options]", &o.help, 0);
 	if (rc >= 0) {
 		return rc;
 	}
@@ -149,7 +150,7 @@ unsctl_health_main(int argc, char **argv)
 	}
 	Uns__V1__HealthRequest req = UNS__V1__HEALTH_REQUEST__INIT;
 	Uns__V1__HealthResponse *resp = NULL;
-	req.service = (char *) (o.service ? o.service : "");
+	req.service = (char *)(o.service ? o.service : "");
 	uns_call_opts co = unsctl_call_opts(&o.conn);
 	uns_err err = uns_notifications_health(c, &req, &resp, &co);
 	uns_client_close(c);
@@ -264,10 +265,9 @@ int
 unsctl_call_main(int argc, char **argv)
 {
 	call_opts o = {0};
-	int rc = parse_or_usage(call_options,
-	                        sizeof(call_options) / sizeof(call_options[0]),
-	                        &o, argc, argv, "call METHOD [--json JSON]",
-	                        &o.help, 1);
+	int rc = parse_or_usage(
+	    call_options, sizeof(call_options) / sizeof(call_options[0]), &o,
+	    argc, argv, "call METHOD [--json JSON]", &o.help, 1);
 	if (rc >= 0) {
 		return rc;
 	}

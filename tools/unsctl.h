@@ -33,8 +33,8 @@ typedef struct unsctl_conn {
 	    {"--token", UNS_OPT_STR, offsetof(type, conn.token), "JWT",        \
 	     "bearer token (default $UNS_TOKEN)"},                             \
 	{                                                                      \
-		"--timeout", UNS_OPT_INT, offsetof(type, conn.timeout_ms), "MS", \
-		    "deadline per call (default 10000)"                        \
+		"--timeout", UNS_OPT_INT, offsetof(type, conn.timeout_ms),     \
+		    "MS", "deadline per call (default 10000)"                  \
 	}
 
 /* Fills defaults (URL, CA, $UNS_TOKEN) into c. */

@@ -149,7 +149,8 @@ uns_server(const char *cert, int blocking, int ports[2])
 	uns_rpc_server *tcp = NULL, *tls = NULL;
 	uns_service_open(&svc);
 	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
-	                      svc, blocking ? NULL : uns_service_inline_methods};
+	                      svc,
+	                      blocking ? NULL : uns_service_inline_methods};
 	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0"};
 	if (uns_rpc_server_open(&tcp, &cfg, &rs) != UNS_OK) {
 		return NULL;
@@ -241,7 +242,7 @@ now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static void
@@ -250,7 +251,7 @@ slot_done(load_slot *s, int ok)
 	load_run *r = s->run;
 	if (ok) {
 		atomic_fetch_add(&r->calls, 1);
-		lat_add(r->lat, (uint32_t) (now_us() - s->started_us));
+		lat_add(r->lat, (uint32_t)(now_us() - s->started_us));
 	} else {
 		atomic_fetch_add(&r->errors, 1);
 	}
@@ -273,7 +274,7 @@ uns_done(uns_err err, const char *message, Uns__V1__EchoResponse *resp,
          void *arg)
 {
 	load_slot *s = arg;
-	(void) message;
+	(void)message;
 	slot_done(s, err == UNS_OK);
 	if (resp) {
 		uns__v1__echo_response__free_unpacked(resp, NULL);
@@ -366,9 +367,9 @@ static void
 run_round(load_run *r, int conns, int inflight, int bare, int seconds)
 {
 	int n = conns * inflight;
-	load_slot *slots = calloc((size_t) n, sizeof(*slots));
+	load_slot *slots = calloc((size_t)n, sizeof(*slots));
 	atomic_store(&r->active, n);
-	r->end = nng_clock() + (nng_time) seconds * 1000;
+	r->end = nng_clock() + (nng_time)seconds * 1000;
 	for (int i = 0; i < n; i++) {
 		load_slot *s = &slots[i];
 		s->run = r;
@@ -396,21 +397,21 @@ run_round(load_run *r, int conns, int inflight, int bare, int seconds)
 static int
 cmp_u32(const void *a, const void *b)
 {
-	uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 	return x < y ? -1 : x > y;
 }
 
 static int
 cmp_double(const void *a, const void *b)
 {
-	double x = *(const double *) a, y = *(const double *) b;
+	double x = *(const double *)a, y = *(const double *)b;
 	return x < y ? -1 : x > y;
 }
 
 static double
 median(double *v, int n)
 {
-	qsort(v, (size_t) n, sizeof(*v), cmp_double);
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
@@ -420,7 +421,7 @@ pct(lat_buf *b, double p)
 	if (b->n == 0) {
 		return 0;
 	}
-	size_t i = (size_t) (p * (double) (b->n - 1));
+	size_t i = (size_t)(p * (double)(b->n - 1));
 	return b->us[i];
 }
 
@@ -445,9 +446,11 @@ open_stack(load_run *r, const bench_opts *o, int bare, const char *url,
 			}
 			continue;
 		}
-		uns_client_opts co = {.ca_file = ca, .server_name = "localhost"};
+		uns_client_opts co = {.ca_file = ca,
+		                      .server_name = "localhost"};
 		if (uns_client_open(&r->clients[i], url, &co) != UNS_OK) {
-			fprintf(stderr, "unsctl bench: %s\n", uns_last_message());
+			fprintf(stderr, "unsctl bench: %s\n",
+			        uns_last_message());
 			return -1;
 		}
 	}
@@ -475,11 +478,11 @@ request_bytes(const Uns__V1__EchoRequest *req)
 	/* method + request id + timeout + payload field, as client.c builds
 	 * it; measured once rather than hard-coded. */
 	Uns__V1__RequestEnvelope env = UNS__V1__REQUEST_ENVELOPE__INIT;
-	env.method = (char *) uns_notifications_method_echo.name;
+	env.method = (char *)uns_notifications_method_echo.name;
 	env.request_id = "0123abcd-1000000";
 	env.timeout_ms = 10000;
 	env.payload.len = pay;
-	env.payload.data = (uint8_t *) "";
+	env.payload.data = (uint8_t *)"";
 	return protobuf_c_message_get_packed_size(&env.base);
 }
 
@@ -489,12 +492,14 @@ bench_transport(const bench_opts *o, const char *tname, int bare_port,
 {
 	char bare_url[128], uns_url[128];
 	const char *scheme = strcmp(tname, "tls") == 0 ? "tls+tcp" : "tcp";
-	const char *host = strcmp(tname, "tls") == 0 ? "localhost" : "127.0.0.1";
+	const char *host =
+	    strcmp(tname, "tls") == 0 ? "localhost" : "127.0.0.1";
 	snprintf(bare_url, sizeof(bare_url), "%s://%s:%d", scheme, host,
 	         bare_port);
-	snprintf(uns_url, sizeof(uns_url), "%s://%s:%d", scheme, host, uns_port);
+	snprintf(uns_url, sizeof(uns_url), "%s://%s:%d", scheme, host,
+	         uns_port);
 
-	uint8_t *payload = calloc(1, (size_t) o->size + 1);
+	uint8_t *payload = calloc(1, (size_t)o->size + 1);
 	stack_result res[2];
 	memset(res, 0, sizeof(res));
 	load_run r = {0};
@@ -502,10 +507,10 @@ bench_transport(const bench_opts *o, const char *tname, int bare_port,
 	pthread_cond_init(&r.cv, NULL);
 	uns__v1__echo_request__init(&r.req);
 	r.req.data.data = payload;
-	r.req.data.len = (size_t) o->size;
+	r.req.data.len = (size_t)o->size;
 	r.size = request_bytes(&r.req);
-	r.clients = calloc((size_t) o->threads, sizeof(*r.clients));
-	r.socks = calloc((size_t) o->threads, sizeof(*r.socks));
+	r.clients = calloc((size_t)o->threads, sizeof(*r.clients));
+	r.socks = calloc((size_t)o->threads, sizeof(*r.socks));
 	for (int k = 0; k < 2; k++) {
 		pthread_mutex_init(&res[k].lat.mu, NULL);
 	}
@@ -513,8 +518,8 @@ bench_transport(const bench_opts *o, const char *tname, int bare_port,
 	for (int round = 0; round < o->rounds && rc == 0; round++) {
 		for (int bare = 1; bare >= 0 && rc == 0; bare--) {
 			stack_result *sr = &res[bare ? 0 : 1];
-			if (open_stack(&r, o, bare, bare ? bare_url : uns_url, ca) !=
-			    0) {
+			if (open_stack(&r, o, bare, bare ? bare_url : uns_url,
+			               ca) != 0) {
 				rc = -1;
 				break;
 			}
@@ -522,9 +527,11 @@ bench_transport(const bench_opts *o, const char *tname, int bare_port,
 			atomic_store(&r.calls, 0);
 			atomic_store(&r.errors, 0);
 			nng_time t0 = nng_clock();
-			run_round(&r, o->threads, o->inflight, bare, o->seconds);
-			double secs = (double) (nng_clock() - t0) / 1000.0;
-			sr->rate[sr->n_rates++] = (double) atomic_load(&r.calls) / secs;
+			run_round(&r, o->threads, o->inflight, bare,
+			          o->seconds);
+			double secs = (double)(nng_clock() - t0) / 1000.0;
+			sr->rate[sr->n_rates++] =
+			    (double)atomic_load(&r.calls) / secs;
 			sr->errors += atomic_load(&r.errors);
 			close_stack(&r, o, bare);
 		}
@@ -532,8 +539,9 @@ bench_transport(const bench_opts *o, const char *tname, int bare_port,
 	if (rc == 0) {
 		printf("%s: %d connections x %d in flight, %d-byte payload "
 		       "(%zu-byte messages), %d rounds of %d s, echo %s\n",
-		       tname, o->threads, o->inflight, o->size, r.size, o->rounds,
-		       o->seconds, o->blocking ? "on workers" : "inline");
+		       tname, o->threads, o->inflight, o->size, r.size,
+		       o->rounds, o->seconds,
+		       o->blocking ? "on workers" : "inline");
 		print_stack("bare-nng", &res[0]);
 		print_stack("uns-rpc", &res[1]);
 		printf("  ratio uns/bare: %.2f\n",
@@ -580,13 +588,16 @@ bench_rpc(bench_opts *o)
 	}
 	int rc = 0;
 	char list[64];
-	snprintf(list, sizeof(list), "%s", o->transports ? o->transports
-	                                                 : "tcp,tls");
+	snprintf(list, sizeof(list), "%s",
+	         o->transports ? o->transports : "tcp,tls");
 	for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
 	     t = strtok_r(NULL, ",", &save)) {
-		int k = strcmp(t, "tls") == 0 ? 1 : strcmp(t, "tcp") == 0 ? 0 : -1;
+		int k = strcmp(t, "tls") == 0   ? 1
+		        : strcmp(t, "tcp") == 0 ? 0
+		                                : -1;
 		if (k < 0) {
-			fprintf(stderr, "unsctl bench: unknown transport %s\n", t);
+			fprintf(stderr, "unsctl bench: unknown transport %s\n",
+			        t);
 			rc = 1;
 			continue;
 		}
@@ -621,15 +632,17 @@ find_bench(const char *name)
 int
 unsctl_bench_main(int argc, char **argv)
 {
-	bench_opts o = {.seconds = 3, .threads = 2, .inflight = 32, .size = 64,
+	bench_opts o = {.seconds = 3,
+	                .threads = 2,
+	                .inflight = 32,
+	                .size = 64,
 	                .rounds = 3};
 	char why[256];
 	int n = uns_opts_parse(bench_options, N_BENCH_OPTS, &o, argc, argv, why,
 	                       sizeof(why));
 	const bench_kind *kind = n == 1 ? find_bench(argv[0]) : NULL;
-	if (kind == NULL || o.help || o.threads < 1 ||
-	    o.inflight < 1 || o.rounds < 1 || o.rounds > 16 || o.seconds < 1 ||
-	    o.size < 0) {
+	if (kind == NULL || o.help || o.threads < 1 || o.inflight < 1 ||
+	    o.rounds < 1 || o.rounds > 16 || o.seconds < 1 || o.size < 0) {
 		FILE *f = o.help ? stdout : stderr;
 		if (n < 0) {
 			fprintf(stderr, "unsctl: %s\n", why);

@@ -38,9 +38,9 @@ check_request(const uint8_t *data, size_t size)
 		CHECK(strlen(env->method) <= UNS_MAX_METHOD_LEN);
 		CHECK(env->timeout_ms <= UNS_MAX_TIMEOUT_MS);
 		CHECK(env->n_metadata <= UNS_MAX_METADATA);
-		(void) uns_request_metadata(env, UNS_MD_AUTHORIZATION);
-		if (uns_request_decode(buf, n, NULL, &again, why, sizeof(why)) ==
-		    UNS_OK) {
+		(void)uns_request_metadata(env, UNS_MD_AUTHORIZATION);
+		if (uns_request_decode(buf, n, NULL, &again, why,
+		                       sizeof(why)) == UNS_OK) {
 			CHECK(strcmp(again->method, env->method) == 0);
 			CHECK(again->payload.len == env->payload.len);
 			uns__v1__request_envelope__free_unpacked(again, NULL);

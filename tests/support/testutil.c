@@ -111,7 +111,7 @@ read_port(int fd, int *port)
 		if (n <= 0) {
 			break;
 		}
-		len += (size_t) n;
+		len += (size_t)n;
 		buf[len] = '\0';
 		char *p = strstr(buf, "(port ");
 		if (p && strchr(p, ')')) {
@@ -143,7 +143,7 @@ ut_unsd_start(ut_proc *p, const char *listen, const char *const *args)
 	if (p->pid == 0) {
 		dup2(fds[1], 2);
 		close(fds[0]);
-		execv(argv[0], (char *const *) argv);
+		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	close(fds[1]);
@@ -162,7 +162,7 @@ ut_unsd_stop(ut_proc *p, int sig, char *out, size_t cap)
 	ssize_t n;
 	while (out && len + 1 < cap &&
 	       (n = read(p->err_fd, out + len, cap - len - 1)) > 0) {
-		len += (size_t) n;
+		len += (size_t)n;
 	}
 	if (out) {
 		out[len] = '\0';

@@ -33,7 +33,7 @@ typedef struct uns_method {
 } uns_method;
 
 typedef struct uns_service_desc {
-	const char *name; /* "uns.v1.Notifications" */
+	const char *name;          /* "uns.v1.Notifications" */
 	const uns_method *methods; /* sorted by name, for bsearch */
 	size_t n_methods;
 } uns_service_desc;
