@@ -425,6 +425,35 @@ test_connect_refused_and_bad_url(void **state)
 	assert_null(c);
 }
 
+static void
+echo_over(const char *url)
+{
+	uns_service *svc;
+	uns_rpc_server *rpc;
+	uns_client *c = NULL;
+	assert_int_equal(uns_service_open(&svc), UNS_OK);
+	uns_rpc_config cfg = {.url = url};
+	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
+	                      svc, uns_service_inline_methods};
+	assert_int_equal(uns_rpc_server_open(&rpc, &cfg, &rs), UNS_OK);
+	uns_rpc_server_start(rpc);
+	assert_int_equal(uns_client_open(&c, url, NULL), UNS_OK);
+	expect_serving(c);
+	uns_client_close(c);
+	uns_rpc_server_close(rpc);
+	uns_service_close(svc);
+}
+
+static void
+test_ipc_and_inproc(void **state)
+{
+	(void)state;
+	char url[300];
+	snprintf(url, sizeof(url), "ipc://%s/rpc.sock", cert_dir);
+	echo_over(url);
+	echo_over("inproc://uns-test-rpc");
+}
+
 /* --- concurrency ------------------------------------------------------- */
 
 #define N_THREADS 8
@@ -576,6 +605,7 @@ main(void)
 	    cmocka_unit_test(test_tls_ok_and_failures),
 	    cmocka_unit_test(test_mutual_tls),
 	    cmocka_unit_test(test_connect_refused_and_bad_url),
+	    cmocka_unit_test(test_ipc_and_inproc),
 	    cmocka_unit_test(test_concurrent_calls),
 	    cmocka_unit_test(test_async_contract),
 	};
