@@ -28,6 +28,36 @@ uns_call_strdup(uns_call *call, const char *s)
 	return uns_arena_strdup(call->arena, s);
 }
 
+struct uns_call_cleanup {
+	struct uns_call_cleanup *next;
+	uns_call_cleanup_fn fn;
+	void *arg;
+};
+
+uns_err
+uns_call_defer(uns_call *call, uns_call_cleanup_fn fn, void *arg)
+{
+	struct uns_call_cleanup *c = uns_arena_alloc(call->arena, sizeof(*c));
+	if (c == NULL) {
+		return UNS_ENOMEM;
+	}
+	c->fn = fn;
+	c->arg = arg;
+	c->next = call->cleanups;
+	call->cleanups = c;
+	return UNS_OK;
+}
+
+void
+uns_call_run_cleanups(uns_call *call)
+{
+	while (call->cleanups) {
+		struct uns_call_cleanup *c = call->cleanups;
+		call->cleanups = c->next;
+		c->fn(c->arg);
+	}
+}
+
 void *
 uns_call_ctx(uns_call *call)
 {

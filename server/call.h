@@ -21,6 +21,9 @@
 
 #define UNS_CALL_MAX_DETAILS 8
 
+typedef void (*uns_call_cleanup_fn)(void *arg);
+struct uns_call_cleanup;
+
 struct uns_call {
 	uns_arena *arena;
 	const Uns__V1__RequestEnvelope *env;
@@ -33,10 +36,21 @@ struct uns_call {
 	Uns__V1__ErrorDetail details[UNS_CALL_MAX_DETAILS];
 	Uns__V1__ErrorDetail *detail_ptrs[UNS_CALL_MAX_DETAILS];
 	size_t n_details;
+	struct uns_call_cleanup *cleanups;
 };
 
 void *uns_call_alloc(uns_call *call, size_t n);
 char *uns_call_strdup(uns_call *call, const char *s);
+
+/*
+ * Runs fn(arg) after the reply is packed (last registered, first run), so a
+ * handler can put memory it does not own by the arena, such as messages
+ * from the store, into its response. On failure (UNS_ENOMEM) nothing is
+ * registered and the caller still owns arg.
+ */
+uns_err uns_call_defer(uns_call *call, uns_call_cleanup_fn fn, void *arg);
+/* Runs and forgets the registered cleanups (the server calls this). */
+void uns_call_run_cleanups(uns_call *call);
 
 /* The service context given to the server (uns_rpc_service.ctx). */
 void *uns_call_ctx(uns_call *call);

@@ -196,6 +196,7 @@ process(rpc_ctx *rc)
 		         uns_strerror(rc->code));
 	}
 	reply_status(rc, call, rc->code, rc->resp);
+	uns_call_run_cleanups(call);
 	uns_arena_reset(&rc->arena);
 }
 
