@@ -1,0 +1,255 @@
+/*
+ * store.h — the storage interface of the UNS server (SPEC §6).
+ *
+ * Every byte the server keeps goes through these functions; the RocksDB
+ * backend (store_rocksdb.c) is the only code that knows RocksDB, and a second
+ * backend (e.g. PostgreSQL) would implement this header unchanged and pass
+ * tests/store_conformance.h.
+ *
+ * Conventions:
+ *  1. Every function returns a uns_err. Out-parameters are written only on
+ *     UNS_OK, and a failed call changes nothing.
+ *  2. Errors: UNS_EINVAL for a bad argument (NULL, empty or over-long ids,
+ *     malformed cursor or page token: the RPC layer answers INVALID_ARGUMENT);
+ *     UNS_NOT_FOUND for an id that is missing, expired, deleted or owned by
+ *     another (user, host), identically; UNS_FAILED_PRECONDITION for a failed
+ *     if_version; UNS_RESOURCE_EXHAUSTED for the live-notification limit;
+ *     UNS_UNAVAILABLE when the store is closing or the engine is busy;
+ *     UNS_EIO, UNS_DATA_LOSS (corruption), UNS_INTERNAL, UNS_ENOMEM.
+ *     uns_store_errmsg() tells the calling thread the details.
+ *  3. Writes (post, update, delete, subscribe, reclaim) return only after
+ *     their write-ahead-log record is synced (group commit batches many
+ *     callers into one sync). Reads see only durable data.
+ *  4. Returned protobuf messages are unpacked with the default allocator:
+ *     free them with uns__v1__*__free_unpacked(msg, NULL). Strings returned
+ *     as char * are malloc()ed: free() them. Page structs have a _free().
+ *  5. Ids: user ≤ 256 bytes, host ≤ 256, device id and app notification id
+ *     ≤ 256, all non-empty. Server ids and UNSIDs are minted by the store:
+ *     128 random bits, base64url without padding (22 characters).
+ *  6. Times are Unix milliseconds from the configured clock. A notification
+ *     or subscription whose expiration time has passed is invisible to every
+ *     read at once; uns_store_reclaim() removes it later.
+ *  7. All functions are thread-safe, except open/close on the same handle.
+ */
+#ifndef UNS_SERVER_STORE_H
+#define UNS_SERVER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uns/uns.h"
+#include "uns/v1/notifications.pb-c.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct uns_store uns_store;
+
+/* Returns the current time in Unix milliseconds. */
+typedef int64_t (*uns_store_clock_fn)(void *arg);
+
+/*
+ * Called after a write that moved the feed of (user, host) is durable, with
+ * the feed's new head sequence. It runs on the writing thread, after the
+ * store released its locks; it may call the store. Several threads may call
+ * it at once and heads may arrive out of order: it is a wake-up hint, the
+ * feed itself is the truth.
+ */
+typedef void (*uns_store_feed_fn)(void *arg, const char *user, const char *host,
+                                  uint64_t head);
+
+typedef struct uns_store_config {
+	const char *dir;             /* data directory, created if missing */
+	size_t block_cache_bytes;    /* shared block cache; 0 = 64 MiB */
+	unsigned commit_max_batch;   /* writes per synced batch; 0 = 1024 */
+	unsigned commit_max_wait_us; /* linger for more writes; 0 = none */
+	uns_store_clock_fn clock;    /* NULL = CLOCK_REALTIME */
+	void *clock_arg;
+	uint32_t max_live;        /* live notifications per (user, host);
+	                             0 = 10000 */
+	int64_t sub_lifetime_ms;  /* subscription lifetime; 0 = 30 days */
+	int64_t default_ttl_ms;   /* when expiration is 0; 0 = 7 days */
+	int64_t tombstone_ttl_ms; /* feed tombstones kept; 0 = 30 days */
+	int reclaim_interval_ms;  /* background reclaim; 0 = 60 s, < 0 off */
+} uns_store_config;
+
+typedef struct uns_store_stats {
+	uint64_t commit_batches; /* synced WriteBatches */
+	uint64_t commit_writes;  /* caller writes inside them */
+} uns_store_stats;
+
+/* A change for uns_store_update_state. UNSPECIFIED leaves a field as is. */
+typedef struct uns_store_change {
+	Uns__V1__ReadState read_state;
+	Uns__V1__UserActionState user_action_state;
+	bool delete_;        /* mark deleted (a feed tombstone) */
+	uint64_t if_version; /* 0 = no compare-and-set */
+} uns_store_change;
+
+/* The result of a feed read. */
+typedef struct uns_store_feed_page {
+	Uns__V1__FeedEntry **entries;
+	size_t n;
+	char *next_cursor; /* never NULL */
+	bool more;         /* more changes wait beyond the limit */
+} uns_store_feed_page;
+
+/* A history query. Zero values mean "no filter" (status: active only). */
+typedef struct uns_store_history_query {
+	uint32_t page_size;     /* 0 = 20, at most 100 */
+	const char *page_token; /* NULL or "" = first page */
+	Uns__V1__NotificationStatus status;
+	Uns__V1__ReadState read_state;
+	Uns__V1__UserActionState user_action_state;
+	const char *group_name; /* NULL or "" = any */
+} uns_store_history_query;
+
+typedef struct uns_store_history_page {
+	Uns__V1__Notification **items; /* newest first */
+	size_t n;
+	char *next_page_token; /* NULL on the last page */
+} uns_store_history_page;
+
+typedef struct uns_store_subs {
+	Uns__V1__Subscription **subs;
+	size_t n;
+} uns_store_subs;
+
+/* --- lifecycle -------------------------------------------------------- */
+
+/*
+ * Opens (creating if needed) the store in cfg->dir and starts its committer
+ * and reclaim threads. cfg is copied, except cfg->dir which is copied too.
+ * Errors: UNS_EINVAL, UNS_EIO, UNS_DATA_LOSS, UNS_UNAVAILABLE (locked by
+ * another process), UNS_ENOMEM.
+ */
+uns_err uns_store_open(uns_store **stp, const uns_store_config *cfg);
+
+/* Waits for pending writes, stops the threads and closes. NULL is a no-op.
+ * No other call on st may be running or start. */
+void uns_store_close(uns_store *st);
+
+/* Registers the feed-moved hook (fn NULL removes it). */
+void uns_store_set_feed_hook(uns_store *st, uns_store_feed_fn fn, void *arg);
+
+/* Group-commit counters since open. */
+uns_err uns_store_stats_get(uns_store *st, uns_store_stats *out);
+
+/* Why the calling thread's last failed store call failed; "" if unknown. */
+const char *uns_store_errmsg(void);
+
+/* --- subscriptions ----------------------------------------------------- */
+
+/*
+ * Creates or renews the subscription of (user, host, in->device_id). Reads
+ * device_id, platform, push_channel, web_push and app_display_name from in;
+ * sets target_host_name = host, expiration = now + sub_lifetime_ms. A live
+ * subscription of the same device keeps its UNSID and created time
+ * (*created = false); an absent or expired one gets a new UNSID.
+ */
+uns_err uns_store_sub_put(uns_store *st, const char *user, const char *host,
+                          const Uns__V1__Subscription *in,
+                          Uns__V1__Subscription **out, bool *created);
+
+/* Looks up a live subscription by UNSID; *user gets its owner (free()),
+ * the owner's host is (*out)->target_host_name. */
+uns_err uns_store_sub_get(uns_store *st, const char *unsid, char **user,
+                          Uns__V1__Subscription **out);
+
+/* Removes one of (user, host)'s subscriptions. */
+uns_err uns_store_sub_delete(uns_store *st, const char *user, const char *host,
+                             const char *unsid);
+
+/* Lists (user, host)'s live subscriptions, ordered by device id. */
+uns_err uns_store_sub_list(uns_store *st, const char *user, const char *host,
+                           uns_store_subs *out);
+void uns_store_subs_free(uns_store_subs *l);
+
+/* --- notifications ---------------------------------------------------- */
+
+/*
+ * Creates or replaces (by app_notification_id) a notification of (user,
+ * host). Reads app_notification_id (required), group_name, payload,
+ * target_policy, priority, display_time_to_live, expiration_time_ms (0 =
+ * now + default_ttl_ms; not after now: UNS_EINVAL) and fallback_policy.
+ * Replace keeps id and created time, resets read/user-action state, and
+ * bumps version. A deleted notification is never revived: its app id posts
+ * a new one. UNS_RESOURCE_EXHAUSTED when (user, host) has max_live live
+ * notifications (after reclaiming expired ones).
+ */
+uns_err uns_store_post(uns_store *st, const char *user, const char *host,
+                       const Uns__V1__Notification *in,
+                       Uns__V1__Notification **out, bool *created);
+
+/* One live notification of (user, host) by server id. */
+uns_err uns_store_get(uns_store *st, const char *user, const char *host,
+                      const char *id, Uns__V1__Notification **out);
+
+/*
+ * Applies chg to a live notification: version+1, last-modified = now, one
+ * feed change. A change that alters nothing returns the notification as is
+ * (no version bump, no feed change). if_version mismatch:
+ * UNS_FAILED_PRECONDITION. An empty change: UNS_EINVAL. Deleting returns
+ * the notification in its deleted state.
+ */
+uns_err uns_store_update_state(uns_store *st, const char *user,
+                               const char *host, const char *id,
+                               const uns_store_change *chg,
+                               Uns__V1__Notification **out);
+
+/* App-side delete by server id: user NULL means "any user", the host must
+ * match (an app only touches its own hosts). */
+uns_err uns_store_delete(uns_store *st, const char *user, const char *host,
+                         const char *id);
+
+/* App-side delete by (user, host, app notification id). */
+uns_err uns_store_delete_by_app_id(uns_store *st, const char *user,
+                                   const char *host, const char *app_id);
+
+/* --- feed and history ----------------------------------------------- */
+
+/*
+ * Changes of (user, host) after cursor (NULL or "" = from the beginning,
+ * "latest" = from the current head), at most limit (0 = 100, at most 1000)
+ * entries. Each notification appears once, in its latest state; deleted and
+ * expired ones as tombstones (removed != NONE, id and version only).
+ */
+uns_err uns_store_feed_read(uns_store *st, const char *user, const char *host,
+                            const char *cursor, uint32_t limit,
+                            uns_store_feed_page *out);
+void uns_store_feed_page_free(uns_store_feed_page *p);
+
+/* The cursor of the current head of (user, host)'s feed (free()). */
+uns_err uns_store_feed_head(uns_store *st, const char *user, const char *host,
+                            char **cursor);
+
+/* (user, host)'s notifications, newest created first. */
+uns_err uns_store_history(uns_store *st, const char *user, const char *host,
+                          const uns_store_history_query *q,
+                          uns_store_history_page *out);
+void uns_store_history_page_free(uns_store_history_page *p);
+
+/* --- maintenance ------------------------------------------------------ */
+
+/*
+ * Removes everything whose expiration is ≤ now: notifications (an "expired"
+ * tombstone goes to the feed), subscriptions, old feed tombstones.
+ * *reclaimed (may be NULL) gets the number of expiry entries processed.
+ */
+uns_err uns_store_reclaim(uns_store *st, int64_t now, size_t *reclaimed);
+
+/*
+ * Benchmark floor: bare RocksDB, one writer, sync=1 puts of 200-byte values
+ * for `seconds` seconds into a fresh database in dir (which is destroyed
+ * afterwards). Group commit must beat this by ≥ 10× at 64 writers.
+ */
+uns_err uns_store_bench_raw_synced_puts(const char *dir, int seconds,
+                                        double *puts_per_sec);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UNS_SERVER_STORE_H */

@@ -1,0 +1,147 @@
+/*
+ * store_codec.h — byte layouts of the store's keys and values, plus the
+ * small helpers every store backend shares (ids, base64url, error message).
+ *
+ * Keys of everything owned by a (user, host) start with its "uh key":
+ *   H8 ‖ u16 len ‖ user ‖ u16 len ‖ host
+ * where H8 is a 64-bit hash of (user, host), big-endian. H8 is the fixed
+ * 8-byte prefix the RocksDB prefix extractor and bloom filters use; the full
+ * user and host follow, so a hash collision never mixes two owners, and the
+ * length fields make uh keys prefix-free (no uh key is a prefix of another).
+ * Integers in keys are big-endian so that byte order is numeric order.
+ * Rejected: a dense (user, host) → u64 id map (shorter keys, but one more
+ * lookup and a global allocator to keep durable). No RocksDB types here.
+ */
+#ifndef UNS_SERVER_STORE_CODEC_H
+#define UNS_SERVER_STORE_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uns/uns.h"
+#include "uns/v1/notifications.pb-c.h"
+
+#define UNS_STORE_ID_MAX   256  /* user, host, device id, app notification id */
+#define UNS_STORE_KEY_MAX  1024 /* longest key: uh (524) + app id (256) */
+#define UNS_STORE_RID_LEN  22   /* minted ids: 16 random bytes, base64url */
+#define UNS_STORE_HASH_LEN 8
+
+typedef struct uns_store_key {
+	size_t len;
+	unsigned char b[UNS_STORE_KEY_MAX];
+} uns_store_key;
+
+/* --- errors ----------------------------------------------------------- */
+
+/* Records a message for uns_store_errmsg() and returns rc. */
+uns_err uns_store_seterr(uns_err rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* --- ids and text -------------------------------------------------------- */
+
+/* 16 random bytes as 22 base64url characters plus NUL. */
+uns_err uns_store_mint_id(char out[UNS_STORE_RID_LEN + 1]);
+
+/* Encodes n bytes; out needs (4n + 2) / 3 + 1 bytes. No padding. */
+void uns_store_b64url_encode(const void *in, size_t n, char *out);
+
+/* Decodes s into exactly n bytes; false if s is not that. */
+bool uns_store_b64url_decode(const char *s, void *out, size_t n);
+
+/* True if s is non-NULL, non-empty and at most UNS_STORE_ID_MAX bytes. */
+bool uns_store_id_ok(const char *s);
+
+/* --- keys ------------------------------------------------------------- */
+
+void uns_store_be64_put(unsigned char *p, uint64_t v);
+uint64_t uns_store_be64_get(const unsigned char *p);
+
+/* k = uh key of (user, host). UNS_EINVAL if either id is not uns_store_id_ok.
+ */
+uns_err uns_store_key_uh(uns_store_key *k, const char *user, const char *host);
+void uns_store_key_bytes(uns_store_key *k, const void *p, size_t n);
+void uns_store_key_u64(uns_store_key *k, uint64_t v);
+void uns_store_key_str(uns_store_key *k,
+                       const char *s); /* raw bytes, no length */
+
+/* The 64-bit (user, host) hash at the front of a uh-keyed key. */
+uint64_t uns_store_key_hash(const unsigned char *key);
+
+/* The smallest key greater than every key that starts with k[0..len). */
+void uns_store_key_successor(const uns_store_key *k, uns_store_key *succ);
+
+/* Splits a uh key at the front of p[0..n): lengths of user and host and
+ * where they start; returns the uh key length or 0 if malformed. */
+size_t uns_store_key_uh_parse(const unsigned char *p, size_t n,
+                              const char **user, size_t *ulen,
+                              const char **host, size_t *hlen);
+
+/* --- values ----------------------------------------------------------- */
+
+/* Notification record: u8 1 ‖ u16 len ‖ user ‖ BE64 feed seq ‖ protobuf. */
+typedef struct uns_store_nrec {
+	char user[UNS_STORE_ID_MAX + 1];
+	uint64_t feed_seq;
+	Uns__V1__Notification *n; /* unpacked, owned */
+} uns_store_nrec;
+
+uns_err uns_store_nrec_decode(const void *v, size_t len, uns_store_nrec *r);
+void uns_store_nrec_clear(uns_store_nrec *r);
+/* *out is malloc()ed. */
+uns_err uns_store_nrec_encode(const char *user, uint64_t feed_seq,
+                              const Uns__V1__Notification *n,
+                              unsigned char **out, size_t *len);
+
+/* Subscription record: u8 1 ‖ u16 len ‖ user ‖ protobuf. */
+typedef struct uns_store_srec {
+	char user[UNS_STORE_ID_MAX + 1];
+	Uns__V1__Subscription *s; /* unpacked, owned */
+} uns_store_srec;
+
+uns_err uns_store_srec_decode(const void *v, size_t len, uns_store_srec *r);
+void uns_store_srec_clear(uns_store_srec *r);
+uns_err uns_store_srec_encode(const char *user, const Uns__V1__Subscription *s,
+                              unsigned char **out, size_t *len);
+
+/* Feed value: u8 removed reason ‖ BE64 version ‖ server id. */
+#define UNS_STORE_FEEDVAL_MAX (1 + 8 + UNS_STORE_RID_LEN)
+typedef struct uns_store_feedval {
+	Uns__V1__RemovedReason removed;
+	uint64_t version;
+	char id[UNS_STORE_RID_LEN + 1];
+} uns_store_feedval;
+
+size_t uns_store_feedval_encode(const uns_store_feedval *f, unsigned char *out);
+uns_err uns_store_feedval_decode(const void *v, size_t len,
+                                 uns_store_feedval *f);
+
+/* History value: the filterable state, so filters need no record read:
+ * u8 status ‖ u8 read ‖ u8 action ‖ BE64 expiration ‖ group name. */
+#define UNS_STORE_HISTVAL_MAX (3 + 8 + UNS_STORE_ID_MAX)
+typedef struct uns_store_histval {
+	Uns__V1__NotificationStatus status;
+	Uns__V1__ReadState read_state;
+	Uns__V1__UserActionState user_action_state;
+	int64_t expiration_ms;
+	const char *group; /* points into the decoded value */
+	size_t group_len;
+} uns_store_histval;
+
+size_t uns_store_histval_encode(const Uns__V1__Notification *n,
+                                unsigned char *out);
+uns_err uns_store_histval_decode(const void *v, size_t len,
+                                 uns_store_histval *h);
+
+/* Per-(user, host) meta value: BE64 feed head ‖ BE32 live count. */
+#define UNS_STORE_METAVAL_LEN 12
+void uns_store_metaval_encode(uint64_t head, uint32_t live, unsigned char *out);
+uns_err uns_store_metaval_decode(const void *v, size_t len, uint64_t *head,
+                                 uint32_t *live);
+
+/* Feed cursors: base64url of BE64 seq; "" = 0. History page tokens:
+ * base64url of the history key's suffix (BE64 ~created ‖ id). */
+void uns_store_cursor_encode(uint64_t seq, char out[16]);
+uns_err uns_store_cursor_decode(const char *s, uint64_t *seq);
+
+#endif /* UNS_SERVER_STORE_CODEC_H */

@@ -1,0 +1,54 @@
+/*
+ * store_commit.h — the group committer: one thread that turns the writes of
+ * many callers into one durable (synced) write.
+ *
+ * A caller hands in an opaque payload (the backend's batch of operations)
+ * and blocks until the committer has flushed a group that contains it. The
+ * committer takes everything queued while the previous flush ran (up to
+ * max_batch, optionally lingering max_wait_us for more) and calls the
+ * backend's flush function once for the whole group; every caller in the
+ * group gets that call's result. The committer knows no storage engine.
+ */
+#ifndef UNS_SERVER_STORE_COMMIT_H
+#define UNS_SERVER_STORE_COMMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uns/uns.h"
+
+typedef struct uns_store_commit uns_store_commit;
+
+/*
+ * Writes payloads[0..n-1] as ONE atomic, synced write. Runs on the
+ * committer thread only, so it may keep per-committer scratch state in arg.
+ */
+typedef uns_err (*uns_store_commit_flush_fn)(void *arg, void *const *payloads,
+                                             size_t n);
+
+typedef struct uns_store_commit_config {
+	unsigned max_batch;   /* payloads per flush; 0 = 1024 */
+	unsigned max_wait_us; /* linger after the first payload; 0 = none */
+	uns_store_commit_flush_fn flush;
+	void *flush_arg;
+} uns_store_commit_config;
+
+/* Starts the committer thread. Errors: UNS_EINVAL, UNS_ENOMEM, UNS_EIO. */
+uns_err uns_store_commit_start(uns_store_commit **cp,
+                               const uns_store_commit_config *cfg);
+
+/*
+ * Queues payload and waits until it is durable. Returns the flush result,
+ * or UNS_UNAVAILABLE after uns_store_commit_stop() began. The caller keeps
+ * ownership of payload; the committer only reads it during the flush.
+ */
+uns_err uns_store_commit_submit(uns_store_commit *c, void *payload);
+
+/* Flushes what is queued, stops and frees the committer. NULL is a no-op. */
+void uns_store_commit_stop(uns_store_commit *c);
+
+/* Flushes done and payloads in them, since start. */
+void uns_store_commit_stats(uns_store_commit *c, uint64_t *batches,
+                            uint64_t *writes);
+
+#endif /* UNS_SERVER_STORE_COMMIT_H */
