@@ -1,39 +1,47 @@
 /*
  * main.c — unsd, the UNS server.
  *
- * Embedded defaults: data in ./uns-data, TLS material made there on first
- * run (a development CA and a server certificate for "localhost"), RPC on
- * tls+tcp://127.0.0.1:7443. SIGTERM or SIGINT drains: no new calls are
- * taken, calls already received are answered, then the process exits 0.
+ * Embedded defaults: everything in ./uns-data — the RocksDB store
+ * (DATA/store), TLS material made on first run (a development CA and a
+ * server certificate for "localhost"), an HS256 token secret made on first
+ * run when no jwt_key is configured (DATA/jwt-hs256.secret), the app
+ * registry (DATA/apps.conf) — and RPC on tls+tcp://127.0.0.1:7443.
+ * Settings come from the defaults, then --config FILE, then flags.
  *
+ * SIGTERM or SIGINT drains: long polls end, no new calls are taken, calls
+ * already received are answered, the store closes, the process exits 0.
  * Signals are blocked in every thread before any is created and taken by
  * sigwait() in main, so no handler runs in a signal context.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "auth.h"
 #include "cli_opts.h"
+#include "config.h"
 #include "devcert.h"
+#include "jwt.h"
 #include "rpc_server.h"
 #include "service.h"
+#include "store.h"
+#include "validate.h"
 
 typedef struct unsd_opts {
-	const char *listen;
-	const char *data_dir;
-	const char *cert;
-	const char *ca;
+	const char *config;
+	const char *listen, *data_dir, *cert, *ca, *contexts, *workers;
+	const char *max_message, *default_timeout;
 	int require_client_cert;
-	int contexts;
-	int workers;
-	int max_message;
-	int default_timeout_ms;
-	int help;
-	int version;
+	int print_config, help, version;
 } unsd_opts;
 
 #define OPT(name, kind, field, arg, help)                                      \
@@ -42,29 +50,52 @@ typedef struct unsd_opts {
 	}
 
 static const uns_opt unsd_options[] = {
-    OPT("--listen", UNS_OPT_STR, listen, "URL",
-        "RPC listen URL (default tls+tcp://127.0.0.1:7443)"),
-    OPT("--data", UNS_OPT_STR, data_dir, "DIR",
-        "data directory (default ./uns-data)"),
-    OPT("--cert", UNS_OPT_STR, cert, "FILE",
-        "server certificate + key PEM (default DIR/tls/server.pem, made "
-        "on first run)"),
-    OPT("--ca", UNS_OPT_STR, ca, "FILE",
-        "CA for client certificates (default DIR/tls/ca.pem)"),
+    OPT("--config", UNS_OPT_STR, config, "FILE",
+        "configuration file (docs/unsd.conf.example)"),
+    OPT("--listen", UNS_OPT_STR, listen, "URL", "config key listen"),
+    OPT("--data", UNS_OPT_STR, data_dir, "DIR", "config key data_dir"),
+    OPT("--cert", UNS_OPT_STR, cert, "FILE", "config key cert"),
+    OPT("--ca", UNS_OPT_STR, ca, "FILE", "config key ca"),
     OPT("--require-client-cert", UNS_OPT_FLAG, require_client_cert, NULL,
-        "mutual TLS: refuse clients without a certificate"),
-    OPT("--contexts", UNS_OPT_INT, contexts, "N",
-        "concurrent calls (default 128)"),
-    OPT("--workers", UNS_OPT_INT, workers, "N",
-        "handler threads (default 2 x cores, at least 4)"),
-    OPT("--max-message", UNS_OPT_INT, max_message, "BYTES",
-        "largest request or reply (default 4194304)"),
-    OPT("--default-timeout", UNS_OPT_INT, default_timeout_ms, "MS",
-        "deadline of calls that give none (default 30000)"),
+        "config key require_client_cert = true"),
+    OPT("--contexts", UNS_OPT_STR, contexts, "N", "config key contexts"),
+    OPT("--workers", UNS_OPT_STR, workers, "N", "config key workers"),
+    OPT("--max-message", UNS_OPT_STR, max_message, "SIZE",
+        "config key max_message"),
+    OPT("--default-timeout", UNS_OPT_STR, default_timeout, "DURATION",
+        "config key default_timeout"),
+    OPT("--print-config", UNS_OPT_FLAG, print_config, NULL,
+        "print the effective configuration and exit"),
     OPT("--version", UNS_OPT_FLAG, version, NULL, "print the version"),
     OPT("--help", UNS_OPT_FLAG, help, NULL, "this text"),
 };
 #define N_OPTIONS (sizeof(unsd_options) / sizeof(unsd_options[0]))
+
+/* Flags that are config keys, applied after the file. */
+static const struct {
+	size_t offset;
+	const char *key;
+} flag_keys[] = {
+    {offsetof(unsd_opts, listen), "listen"},
+    {offsetof(unsd_opts, data_dir), "data_dir"},
+    {offsetof(unsd_opts, cert), "cert"},
+    {offsetof(unsd_opts, ca), "ca"},
+    {offsetof(unsd_opts, contexts), "contexts"},
+    {offsetof(unsd_opts, workers), "workers"},
+    {offsetof(unsd_opts, max_message), "max_message"},
+    {offsetof(unsd_opts, default_timeout), "default_timeout"},
+};
+
+/* Everything the server runs on, released in reverse by teardown(). */
+typedef struct unsd {
+	uns_config cfg;
+	uns_store *store;
+	uns_jwt_keys *keys;
+	uns_auth *auth;
+	uns_service *svc;
+	uns_rpc_server *rpc;
+	char cert[4096], ca[4096];
+} unsd;
 
 static void
 usage(FILE *f)
@@ -73,119 +104,299 @@ usage(FILE *f)
 	uns_opts_usage(f, unsd_options, N_OPTIONS);
 }
 
+static int
+load_config(unsd_opts *o, uns_config *c)
+{
+	char why[512];
+	uns_config_defaults(c);
+	if (o->config && uns_config_load(c, o->config, why, sizeof(why)) != 0) {
+		fprintf(stderr, "unsd: %s\n", why);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(flag_keys) / sizeof(flag_keys[0]); i++) {
+		const char *v =
+		    *(const char **)((char *)o + flag_keys[i].offset);
+		if (v &&
+		    uns_config_set(c, flag_keys[i].key, v, why, sizeof(why))) {
+			fprintf(stderr, "unsd: %s\n", why);
+			return -1;
+		}
+	}
+	if (o->require_client_cert) {
+		c->require_client_cert = 1;
+	}
+	if (uns_config_check(c, why, sizeof(why)) != UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", why);
+		return -1;
+	}
+	return 0;
+}
+
 /* Fills in TLS file defaults, making dev certificates on first run. */
 static int
-prepare_tls(unsd_opts *o, char *cert, char *ca, size_t cap)
+prepare_tls(unsd *d)
 {
-	char dir[3072], why[512];
-	snprintf(dir, sizeof(dir), "%s/tls", o->data_dir);
-	if (o->cert == NULL) {
+	char dir[2048], why[512];
+	snprintf(dir, sizeof(dir), "%s/tls", d->cfg.data_dir);
+	snprintf(d->cert, sizeof(d->cert), "%s", d->cfg.cert);
+	snprintf(d->ca, sizeof(d->ca), "%s", d->cfg.ca);
+	if (d->cert[0] == '\0') {
 		if (uns_devcert_ensure(dir, why, sizeof(why)) != UNS_OK) {
 			fprintf(stderr,
 			        "unsd: cannot make dev certificates: %s\n",
 			        why);
 			return -1;
 		}
-		snprintf(cert, cap, "%s/server.pem", dir);
-		o->cert = cert;
+		snprintf(d->cert, sizeof(d->cert), "%s/server.pem", dir);
 	}
-	if (o->ca == NULL) {
-		snprintf(ca, cap, "%s/ca.pem", dir);
-		o->ca = ca;
+	if (d->ca[0] == '\0') {
+		snprintf(d->ca, sizeof(d->ca), "%s/ca.pem", dir);
+	}
+	return 0;
+}
+
+/* A development HS256 secret: 64 random hex digits, mode 0600. */
+static int
+ensure_dev_secret(const char *path)
+{
+	if (access(path, F_OK) == 0) {
+		return 0;
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0) {
+		return errno == EEXIST ? 0 : -1;
+	}
+	char hex[66];
+	for (int i = 0; i < 64; i += 8) {
+		snprintf(hex + i, 9, "%08x", (unsigned)nng_random());
+	}
+	hex[64] = '\n';
+	int ok = write(fd, hex, 65) == 65 && fsync(fd) == 0;
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+static int
+add_key(uns_jwt_keys *k, const char *spec, char *why, size_t whylen)
+{
+	if (strncmp(spec, "hs256:", 6) != 0) {
+		return uns_jwt_keys_add_file(k, NULL, spec, why, whylen) ==
+		               UNS_OK
+		           ? 0
+		           : -1;
+	}
+	uint8_t *secret = NULL;
+	size_t len = 0;
+	if (uns_jwt_read_secret_file(spec + 6, &secret, &len, why, whylen) !=
+	    UNS_OK) {
+		return -1;
+	}
+	uns_err err = uns_jwt_keys_add_secret(k, NULL, secret, len);
+	memset(secret, 0, len);
+	free(secret);
+	if (err != UNS_OK) {
+		snprintf(why, whylen, "%s: %s", spec + 6, uns_strerror(err));
+	}
+	return err == UNS_OK ? 0 : -1;
+}
+
+static int
+load_keys(unsd *d)
+{
+	char why[512], dev[2048];
+	if (uns_jwt_keys_alloc(&d->keys) != UNS_OK) {
+		return -1;
+	}
+	for (int i = 0; i < d->cfg.jwt_key.n; i++) {
+		if (add_key(d->keys, d->cfg.jwt_key.v[i], why, sizeof(why)) !=
+		    0) {
+			fprintf(stderr, "unsd: jwt_key: %s\n", why);
+			return -1;
+		}
+	}
+	if (d->cfg.jwt_key.n > 0) {
+		return 0;
+	}
+	snprintf(dev, sizeof(dev), "hs256:%s/jwt-hs256.secret",
+	         d->cfg.data_dir);
+	if (ensure_dev_secret(dev + 6) != 0 ||
+	    add_key(d->keys, dev, why, sizeof(why)) != 0) {
+		fprintf(stderr, "unsd: development token secret %s: %s\n",
+		        dev + 6, why);
+		return -1;
+	}
+	fprintf(stderr,
+	        "unsd: tokens: development secret %s (set jwt_key for "
+	        "production)\n",
+	        dev + 6);
+	return 0;
+}
+
+static int
+open_store(unsd *d)
+{
+	char dir[2048];
+	snprintf(dir, sizeof(dir), "%s/store", d->cfg.data_dir);
+	uns_store_config sc = {
+	    .dir = dir,
+	    .block_cache_bytes = (size_t)d->cfg.block_cache,
+	    .commit_max_batch = (unsigned)d->cfg.commit_max_batch,
+	    .commit_max_wait_us = (unsigned)d->cfg.commit_max_wait_us,
+	    .max_live = (uint32_t)d->cfg.max_live_per_user,
+	    .sub_lifetime_ms = d->cfg.subscription_lifetime_s * 1000,
+	    .default_ttl_ms = d->cfg.default_expiry_s * 1000,
+	    .reclaim_interval_ms = (int)(d->cfg.reclaim_interval_s * 1000),
+	};
+	if (uns_store_open(&d->store, &sc) != UNS_OK) {
+		fprintf(stderr, "unsd: store %s: %s\n", dir,
+		        uns_store_errmsg());
+		return -1;
 	}
 	return 0;
 }
 
 static int
-run(unsd_opts *o)
+open_auth(unsd *d)
 {
-	char cert[4096], ca[4096];
-	uns_service *svc = NULL;
-	uns_rpc_server *srv = NULL;
-	int rc = 1, sig = 0;
-	sigset_t set;
+	char path[2048], why[512];
+	uns_auth_config ac = {
+	    .keys = d->keys,
+	    .audience = d->cfg.jwt_audience[0] ? d->cfg.jwt_audience : NULL,
+	    .issuer = d->cfg.jwt_issuer[0] ? d->cfg.jwt_issuer : NULL,
+	    .skew_seconds = (int)d->cfg.jwt_clock_skew_s,
+	};
+	if (uns_auth_open(&d->auth, &ac) != UNS_OK) {
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/apps.conf", d->cfg.data_dir);
+	if (uns_auth_load_apps(d->auth, path, why, sizeof(why)) != UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", why);
+		return -1;
+	}
+	return 0;
+}
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE,
-	       SIG_IGN); /* a peer gone mid-write is an error, not death */
-
-	if (mkdir(o->data_dir, 0700) != 0 && errno != EEXIST) {
-		fprintf(stderr, "unsd: cannot create %s: %s\n", o->data_dir,
-		        strerror(errno));
-		goto out;
+static int
+open_service(unsd *d)
+{
+	uns_limits lim;
+	uns_limits_defaults(&lim);
+	lim.max_id = (size_t)d->cfg.max_id;
+	lim.max_raw_content = (size_t)d->cfg.max_raw_content;
+	lim.max_title = (size_t)d->cfg.max_title;
+	lim.max_body_text = (size_t)d->cfg.max_body_text;
+	lim.max_page_size = (uint32_t)d->cfg.max_page_size;
+	lim.max_expiry_ms = d->cfg.max_expiry_s * 1000;
+	uns_service_config scfg = {
+	    .store = d->store, .auth = d->auth, .limits = &lim};
+	if (uns_service_open(&d->svc, &scfg) != UNS_OK) {
+		return -1;
 	}
-	if (strncmp(o->listen, "tls+", 4) == 0 &&
-	    prepare_tls(o, cert, ca, sizeof(cert)) != 0) {
-		goto out;
-	}
-	if (uns_service_open(&svc) != UNS_OK) {
-		fprintf(stderr, "unsd: out of memory\n");
-		goto out;
-	}
-	uns_rpc_config cfg = {
-	    .url = o->listen,
-	    .cert_key_file = o->cert,
-	    .ca_file = o->ca,
-	    .require_client_cert = o->require_client_cert,
-	    .contexts = o->contexts,
-	    .workers = o->workers,
-	    .max_message_bytes =
-	        (size_t)(o->max_message > 0 ? o->max_message : 0),
-	    .default_timeout_ms =
-	        (uint32_t)(o->default_timeout_ms > 0 ? o->default_timeout_ms
-	                                             : 0),
+	uns_rpc_config rc = {
+	    .url = d->cfg.listen,
+	    .cert_key_file = d->cert,
+	    .ca_file = d->ca,
+	    .require_client_cert = d->cfg.require_client_cert,
+	    .contexts = d->cfg.contexts,
+	    .workers = d->cfg.workers,
+	    .max_message_bytes = (size_t)d->cfg.max_message,
+	    .default_timeout_ms = (uint32_t)d->cfg.default_timeout_ms,
+	    .drain_linger_ms = (uint32_t)d->cfg.drain_linger_ms,
 	};
 	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
-	                      svc, uns_service_inline_methods};
-	if (uns_rpc_server_open(&srv, &cfg, &rs) != UNS_OK) {
+	                      d->svc, uns_service_inline_methods};
+	if (uns_rpc_server_open(&d->rpc, &rc, &rs) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
-		goto out;
+		return -1;
 	}
-	uns_rpc_server_start(srv);
-	fprintf(stderr, "unsd: serving %s on %s (port %d)\n", UNS_VERSION,
-	        o->listen, uns_rpc_server_port(srv));
-	sigwait(&set, &sig);
-	fprintf(stderr, "unsd: %s, draining\n", strsignal(sig));
-	uns_service_set_serving(svc, 0);
-	uns_rpc_server_drain(srv);
+	return 0;
+}
+
+static void
+teardown(unsd *d)
+{
+	uns_rpc_server_close(d->rpc);
+	uns_service_close(d->svc);
+	uns_auth_close(d->auth);
+	uns_jwt_keys_free(d->keys);
+	uns_store_close(d->store);
+}
+
+static void
+drain(unsd *d, int sig)
+{
 	uns_rpc_stats st;
-	uns_rpc_server_stats(srv, &st);
+	fprintf(stderr, "unsd: %s, draining\n", strsignal(sig));
+	uns_service_set_serving(d->svc, 0);
+	uns_rpc_server_drain(d->rpc);
+	uns_rpc_server_stats(d->rpc, &st);
 	fprintf(stderr,
 	        "unsd: drained: received %llu, replied %llu, failed %llu, "
 	        "rejected %llu\n",
 	        (unsigned long long)st.received, (unsigned long long)st.replied,
 	        (unsigned long long)st.failed, (unsigned long long)st.rejected);
+}
+
+static int
+run(unsd *d)
+{
+	int rc = 1, sig = 0;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error */
+
+	if (mkdir(d->cfg.data_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "unsd: cannot create %s: %s\n", d->cfg.data_dir,
+		        strerror(errno));
+		goto out;
+	}
+	if ((strncmp(d->cfg.listen, "tls+", 4) == 0 && prepare_tls(d) != 0) ||
+	    load_keys(d) != 0 || open_store(d) != 0 || open_auth(d) != 0 ||
+	    open_service(d) != 0) {
+		goto out;
+	}
+	uns_rpc_server_start(d->rpc);
+	fprintf(stderr, "unsd: serving %s on %s (port %d)\n", UNS_VERSION,
+	        d->cfg.listen, uns_rpc_server_port(d->rpc));
+	sigwait(&set, &sig);
+	drain(d, sig);
 	rc = 0;
 out:
-	uns_rpc_server_close(srv);
-	uns_service_close(svc);
+	teardown(d);
 	return rc;
 }
 
 int
 main(int argc, char **argv)
 {
-	unsd_opts o = {.listen = "tls+tcp://127.0.0.1:7443",
-	               .data_dir = "uns-data"};
+	unsd_opts o = {0};
 	char why[256];
 	int n = uns_opts_parse(unsd_options, N_OPTIONS, &o, argc, argv, why,
 	                       sizeof(why));
-	if (n < 0 || n > 0) {
+	if (n != 0) {
 		fprintf(stderr, "unsd: %s\n",
 		        n < 0 ? why : "unexpected argument");
 		usage(stderr);
 		return 2;
 	}
-	if (o.help) {
-		usage(stdout);
+	if (o.help || o.version) {
+		o.help ? usage(stdout) : (void)printf("unsd %s\n", UNS_VERSION);
 		return 0;
 	}
-	if (o.version) {
-		printf("unsd %s\n", UNS_VERSION);
+	unsd *d = calloc(1, sizeof(*d));
+	if (d == NULL || load_config(&o, &d->cfg) != 0) {
+		free(d);
+		return 2;
+	}
+	if (o.print_config) {
+		uns_config_write(stdout, &d->cfg);
+		free(d);
 		return 0;
 	}
-	return run(&o);
+	int rc = run(d);
+	free(d);
+	return rc;
 }

@@ -414,7 +414,6 @@ uns_rpc_server_listen(uns_rpc_server *s, const char *url)
 static void
 apply_defaults(uns_rpc_config *c)
 {
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	if (c->max_message_bytes == 0) {
 		c->max_message_bytes = DEFAULT_MAX_MESSAGE;
 	}
@@ -422,7 +421,9 @@ apply_defaults(uns_rpc_config *c)
 		c->contexts = DEFAULT_CONTEXTS;
 	}
 	if (c->workers <= 0) {
-		c->workers = cores > 2 ? (int)cores * 2 : 4;
+		/* One per context: a long poll holds its worker while it
+		 * waits, and must not starve the other calls. */
+		c->workers = c->contexts;
 	}
 	if (c->default_timeout_ms == 0) {
 		c->default_timeout_ms = DEFAULT_TIMEOUT_MS;

@@ -16,13 +16,13 @@
 typedef struct uns_rpc_server uns_rpc_server;
 
 typedef struct uns_rpc_config {
-	const char *url;           /* tls+tcp://, tcp://, ipc://, inproc:// */
-	const char *cert_key_file; /* server cert + key (PEM), for tls+tcp */
-	const char *ca_file;       /* CA for client certificates */
-	int require_client_cert;   /* mutual TLS: refuse peers without one */
-	size_t max_message_bytes;  /* 0 = 4 MiB, both directions */
-	int contexts;              /* concurrent calls; 0 = 128 */
-	int workers;               /* handler threads; 0 = 2 × cores, ≥ 4 */
+	const char *url;             /* tls+tcp://, tcp://, ipc://, inproc:// */
+	const char *cert_key_file;   /* server cert + key (PEM), for tls+tcp */
+	const char *ca_file;         /* CA for client certificates */
+	int require_client_cert;     /* mutual TLS: refuse peers without one */
+	size_t max_message_bytes;    /* 0 = 4 MiB, both directions */
+	int contexts;                /* concurrent calls; 0 = 128 */
+	int workers;                 /* handler threads; 0 = one per context */
 	uint32_t default_timeout_ms; /* calls that give none; 0 = 30 s */
 	uint32_t drain_linger_ms;    /* after the last reply; 0 = 200 ms */
 } uns_rpc_config;

@@ -1,27 +1,46 @@
 /*
- * service.c — see service.h.
+ * service.c — the service's state, Health and Echo, and the handler table
+ * (the notification RPCs live in notify.c).
  */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "call.h"
-#include "service.h"
+#include "service_impl.h"
 
 #define SERVICE_NAME "uns.v1.Notifications"
 
-struct uns_service {
-	atomic_int serving;
-};
+static void
+feed_moved(void *arg, const char *user, const char *host, uint64_t head)
+{
+	uns_service *svc = arg;
+	(void)head;
+	uns_feedwait_notify(svc->waits, user, host);
+}
 
 uns_err
-uns_service_open(uns_service **out)
+uns_service_open(uns_service **out, const uns_service_config *cfg)
 {
 	uns_service *svc = calloc(1, sizeof(*svc));
-	if (svc == NULL) {
+	if (svc == NULL || uns_feedwait_open(&svc->waits) != UNS_OK) {
+		free(svc);
 		return UNS_ENOMEM;
 	}
 	atomic_store(&svc->serving, 1);
+	uns_limits_defaults(&svc->limits);
+	if (cfg != NULL) {
+		svc->store = cfg->store;
+		svc->auth = cfg->auth;
+		svc->now_ms = cfg->now_ms;
+		svc->now_arg = cfg->now_arg;
+		if (cfg->limits) {
+			svc->limits = *cfg->limits;
+		}
+	}
+	if (svc->store) {
+		uns_store_set_feed_hook(svc->store, feed_moved, svc);
+	}
 	*out = svc;
 	return UNS_OK;
 }
@@ -29,6 +48,13 @@ uns_service_open(uns_service **out)
 void
 uns_service_close(uns_service *svc)
 {
+	if (svc == NULL) {
+		return;
+	}
+	if (svc->store) {
+		uns_store_set_feed_hook(svc->store, NULL, NULL);
+	}
+	uns_feedwait_close(svc->waits);
 	free(svc);
 }
 
@@ -36,6 +62,20 @@ void
 uns_service_set_serving(uns_service *svc, int serving)
 {
 	atomic_store(&svc->serving, serving);
+	if (!serving) {
+		uns_feedwait_shutdown(svc->waits);
+	}
+}
+
+int64_t
+uns_service_now_ms(const uns_service *svc)
+{
+	if (svc->now_ms) {
+		return svc->now_ms(svc->now_arg);
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static uns_err
@@ -53,7 +93,7 @@ health(uns_call *call, const Uns__V1__HealthRequest *req,
 	        ? UNS__V1__SERVING_STATUS__SERVING_STATUS_SERVING
 	        : UNS__V1__SERVING_STATUS__SERVING_STATUS_NOT_SERVING;
 	resp->version = UNS_VERSION;
-	resp->store_status = "none";
+	resp->store_status = svc->store ? "rocksdb" : "none";
 	return UNS_OK;
 }
 
@@ -67,6 +107,13 @@ echo(uns_call *call, const Uns__V1__EchoRequest *req,
 }
 
 const uns_notifications_handlers uns_service_handlers = {
+    .subscribe = uns_notify_subscribe,
+    .unsubscribe = uns_notify_unsubscribe,
+    .post = uns_notify_post,
+    .fetch = uns_notify_fetch,
+    .update_state = uns_notify_update_state,
+    .history = uns_notify_history,
+    .delete = uns_notify_delete,
     .health = health,
     .echo = echo,
 };

@@ -1,20 +1,33 @@
 /*
  * service.h — the state behind uns.v1.Notifications and its handler table.
  *
- * The foundation implements Health and Echo; the other methods answer
- * UNIMPLEMENTED (NULL slots in the generated handler struct) until the
- * notification service fills them.
+ * Without a store (cfg NULL or cfg->store NULL) the service answers Health
+ * and Echo, and UNAVAILABLE for everything else.
  */
 #ifndef UNS_SERVICE_H
 #define UNS_SERVICE_H
 
+#include <stdint.h>
+
 #include "uns_methods.h"
 
 typedef struct uns_service uns_service;
+struct uns_store;
+struct uns_auth;
+struct uns_limits;
 
-uns_err uns_service_open(uns_service **out);
+typedef struct uns_service_config {
+	struct uns_store *store;         /* borrowed */
+	struct uns_auth *auth;           /* borrowed */
+	const struct uns_limits *limits; /* NULL = SPEC §3 defaults */
+	int64_t (*now_ms)(void *arg);    /* NULL = real time */
+	void *now_arg;
+} uns_service_config;
+
+uns_err uns_service_open(uns_service **out, const uns_service_config *cfg);
 void uns_service_close(uns_service *svc);
-/* Health answers NOT_SERVING once this is set to 0 (during drain). */
+/* Health answers NOT_SERVING once this is set to 0, and long polls end
+ * (during drain). */
 void uns_service_set_serving(uns_service *svc, int serving);
 
 extern const uns_notifications_handlers uns_service_handlers;

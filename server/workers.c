@@ -7,6 +7,9 @@
 
 #include "workers.h"
 
+/* Handlers keep their data in the call's arena, not on the stack. */
+#define WORKER_STACK (512 * 1024)
+
 struct job {
 	uns_job_fn fn;
 	void *arg;
@@ -63,12 +66,17 @@ uns_workers_open(uns_workers **out, int n, size_t cap)
 	w->cap = cap;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, WORKER_STACK);
 	for (int i = 0; i < n; i++) {
-		if (pthread_create(&w->threads[i], NULL, worker_main, w) != 0) {
+		if (pthread_create(&w->threads[i], &attr, worker_main, w) !=
+		    0) {
 			break;
 		}
 		w->n_threads++;
 	}
+	pthread_attr_destroy(&attr);
 	if (w->n_threads == 0) {
 		uns_workers_close(w);
 		return UNS_INTERNAL;

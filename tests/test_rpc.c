@@ -133,21 +133,35 @@ test_health_and_echo(void **state)
 	ut_server_stop(&ts);
 }
 
+static const uns_notifications_handlers health_only;
+
 static void
 test_unimplemented(void **state)
 {
 	(void)state;
-	ut_server ts;
-	ut_server_start(&ts, "tcp", NULL, 0, NULL);
-	uns_client *c = ut_client(&ts, NULL);
-	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
-	Uns__V1__PostResponse *resp = NULL;
-	assert_int_equal(uns_notifications_post(c, &req, &resp, NULL),
+	uns_service *svc;
+	uns_rpc_server *rpc;
+	char url[64];
+	assert_int_equal(uns_service_open(&svc, NULL), UNS_OK);
+	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0"};
+	uns_rpc_service rs = {&uns_notifications_service, &health_only, svc,
+	                      NULL};
+	assert_int_equal(uns_rpc_server_open(&rpc, &cfg, &rs), UNS_OK);
+	uns_rpc_server_start(rpc);
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
+	         uns_rpc_server_port(rpc));
+	uns_client *c = NULL;
+	assert_int_equal(uns_client_open(&c, url, NULL), UNS_OK);
+	/* A method of the service whose handler slot is empty. */
+	Uns__V1__EchoRequest req = UNS__V1__ECHO_REQUEST__INIT;
+	Uns__V1__EchoResponse *resp = NULL;
+	assert_int_equal(uns_notifications_echo(c, &req, &resp, NULL),
 	                 UNS_UNIMPLEMENTED);
 	assert_string_equal(uns_last_message(),
-	                    "/uns.v1.Notifications/Post is not implemented");
+	                    "/uns.v1.Notifications/Echo is not implemented");
 
-	nng_socket s = raw_dial(ts.url);
+	/* A method the service does not have at all. */
+	nng_socket s = raw_dial(url);
 	Uns__V1__ResponseEnvelope *r =
 	    raw_envelope_call(s, "/uns.v1.Notifications/Nope", 0, NULL, 0);
 	assert_int_equal(r->code, UNS_UNIMPLEMENTED);
@@ -156,6 +170,23 @@ test_unimplemented(void **state)
 	assert_string_equal(r->request_id, "raw-1");
 	uns__v1__response_envelope__free_unpacked(r, NULL);
 	nng_close(s);
+	uns_client_close(c);
+	uns_rpc_server_close(rpc);
+	uns_service_close(svc);
+}
+
+static void
+test_no_store_is_unavailable(void **state)
+{
+	(void)state;
+	ut_server ts;
+	ut_server_start(&ts, "tcp", NULL, 0, NULL);
+	uns_client *c = ut_client(&ts, NULL);
+	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
+	Uns__V1__PostResponse *resp = NULL;
+	assert_int_equal(uns_notifications_post(c, &req, &resp, NULL),
+	                 UNS_UNAVAILABLE);
+	assert_string_equal(uns_last_message(), "no store configured");
 	uns_client_close(c);
 	ut_server_stop(&ts);
 }
@@ -234,7 +265,7 @@ test_deadline_exceeded(void **state)
 	(void)state;
 	uns_service *svc;
 	uns_rpc_server *rpc;
-	assert_int_equal(uns_service_open(&svc), UNS_OK);
+	assert_int_equal(uns_service_open(&svc, NULL), UNS_OK);
 	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0", .workers = 1};
 	uns_rpc_service rs = {&uns_notifications_service, &slow_handlers, svc,
 	                      NULL};
@@ -431,7 +462,7 @@ echo_over(const char *url)
 	uns_service *svc;
 	uns_rpc_server *rpc;
 	uns_client *c = NULL;
-	assert_int_equal(uns_service_open(&svc), UNS_OK);
+	assert_int_equal(uns_service_open(&svc, NULL), UNS_OK);
 	uns_rpc_config cfg = {.url = url};
 	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
 	                      svc, uns_service_inline_methods};
@@ -599,6 +630,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_health_and_echo),
 	    cmocka_unit_test(test_unimplemented),
+	    cmocka_unit_test(test_no_store_is_unavailable),
 	    cmocka_unit_test(test_garbage_keeps_serving),
 	    cmocka_unit_test(test_deadline_exceeded),
 	    cmocka_unit_test(test_oversized),

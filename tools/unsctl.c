@@ -28,6 +28,9 @@ static const unsctl_cmd commands[] = {
      "send any RPC: unsctl call METHOD --json '{...}'"},
     {"cert", unsctl_cert_main,
      "make development TLS material (ca, server, client, ensure)"},
+    {"token", unsctl_token_main,
+     "mint development tokens: unsctl token user|app|keygen"},
+    {"app", unsctl_app_main, "register an app: unsctl app add --id --hosts"},
     {"bench", unsctl_bench_main, "benchmarks: unsctl bench rpc"},
     {"help", help_main, "this text"},
 };

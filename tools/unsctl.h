@@ -48,5 +48,7 @@ uns_call_opts unsctl_call_opts(const unsctl_conn *c);
 int unsctl_health_main(int argc, char **argv);
 int unsctl_call_main(int argc, char **argv);
 int unsctl_bench_main(int argc, char **argv);
+int unsctl_app_main(int argc, char **argv);
+int unsctl_token_main(int argc, char **argv);
 
 #endif /* UNSCTL_H */

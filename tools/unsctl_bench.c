@@ -147,7 +147,7 @@ uns_server(const char *cert, int blocking, int ports[2])
 {
 	uns_service *svc = NULL;
 	uns_rpc_server *tcp = NULL, *tls = NULL;
-	uns_service_open(&svc);
+	uns_service_open(&svc, NULL);
 	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
 	                      svc,
 	                      blocking ? NULL : uns_service_inline_methods};

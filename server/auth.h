@@ -1,0 +1,74 @@
+/*
+ * auth.h — who is calling (SPEC §4): a bearer token becomes a principal,
+ * a user (sub + the host named in the token) or an app (azp/appid, with
+ * the host names registered for it), and each method admits one kind.
+ *
+ * Apps are registered in DATA/apps.conf, one per line:
+ *   APP_ID HOST[,HOST…] SECRET_HASH
+ * where SECRET_HASH is "sha256:SALT_HEX:HASH_HEX" or "-" (no secret: the
+ * token endpoint will refuse it). `unsctl app add` writes these lines.
+ */
+#ifndef UNS_AUTH_H
+#define UNS_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "call.h"
+#include "jwt.h"
+
+#define UNS_MAX_APP_HOSTS 16
+
+typedef enum uns_principal_kind {
+	UNS_PRINCIPAL_USER = 1,
+	UNS_PRINCIPAL_APP = 2,
+} uns_principal_kind;
+
+typedef struct uns_principal {
+	uns_principal_kind kind;
+	char user[257];   /* users: sub */
+	char host[257];   /* users: the token's uns_host claim */
+	char app_id[257]; /* apps: azp or appid */
+} uns_principal;
+
+/* Scopes a token must carry (in scp or roles). */
+#define UNS_SCOPE_USER "Notifications.ReadWrite"
+#define UNS_SCOPE_APP  "Notifications.Send"
+
+typedef struct uns_auth uns_auth;
+
+typedef struct uns_auth_config {
+	const uns_jwt_keys *keys; /* borrowed; NULL = every token is refused */
+	const char *audience;     /* required aud; NULL = not checked */
+	const char *issuer;       /* required iss; NULL = not checked */
+	int skew_seconds;
+	int64_t (*now_s)(void *arg); /* NULL = real time */
+	void *now_arg;
+} uns_auth_config;
+
+uns_err uns_auth_open(uns_auth **out, const uns_auth_config *cfg);
+void uns_auth_close(uns_auth *a);
+
+/* Registers an app and its hosts (replacing an earlier entry). */
+uns_err uns_auth_add_app(uns_auth *a, const char *app_id,
+                         const char *const *hosts, size_t n_hosts);
+/* Reads an apps file (missing file = no apps); why names file and line. */
+uns_err uns_auth_load_apps(uns_auth *a, const char *path, char *why,
+                           size_t whylen);
+int uns_auth_app_owns_host(const uns_auth *a, const char *app_id,
+                           const char *host);
+
+/* Copies up to max of the app's hosts into hosts; returns how many. */
+size_t uns_auth_app_hosts(const uns_auth *a, const char *app_id,
+                          char (*hosts)[257], size_t max);
+
+/*
+ * Verifies the call's bearer token and checks that its kind may call this
+ * method (kinds: a mask of uns_principal_kind). Fails through uns_call_fail:
+ * UNAUTHENTICATED (no token, bad token), PERMISSION_DENIED (wrong kind,
+ * missing scope, unknown app, user token without uns_host).
+ */
+uns_err uns_auth_check(uns_auth *a, uns_call *call, int kinds,
+                       uns_principal *out);
+
+#endif /* UNS_AUTH_H */

@@ -1,0 +1,1545 @@
+/*
+ * jwt.c — see jwt.h.
+ *
+ * Verification is split in three steps that share nothing but the parsed
+ * token: a pure parser (segments, strict base64url, JSON shapes; fuzzed),
+ * the signature check against the configured keys, and the claim checks
+ * against the policy. The signature is checked before any claim, so an
+ * unauthenticated sender learns nothing from the reasons but shape errors.
+ *
+ * Choices:
+ *  - The algorithm comes from a closed table of three. A key records the
+ *    algorithm of its type when it is added, and a token is only ever
+ *    checked against keys of its own alg; that closes "alg none" and the
+ *    RS256/ES256 -> HS256 confusion (a public key used as HMAC secret).
+ *  - base64url is decoded by hand, strictly: mbedtls_base64_decode is for
+ *    standard base64 and skips whitespace, and we want one spelling per
+ *    token (no padding, no stray bits) so that a token cannot be altered
+ *    without changing its bytes.
+ *  - ES256 signatures are the raw 64-byte r||s of JWA, fed to
+ *    mbedtls_ecdsa_verify / produced by mbedtls_ecdsa_sign_det_ext; the
+ *    DER helpers of mbedTLS are not used.
+ *  - mbedTLS 2.28 caches precomputed tables inside key contexts on first
+ *    use (the EC comb table for the generator is stored in the group), so
+ *    concurrent verifications with one key would race. Each public key has
+ *    a mutex held only around its verify call.
+ *  - mbedTLS return codes become uns_err in tls_err() and nowhere else.
+ * Rejected: a JWKS fetcher (keys are configured, never fetched from a
+ * token's jku/x5u/jwk, which are ignored), and the jansson-free parser
+ * (duplicate keys and UTF-8 checks come with jansson).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <mbedtls/bignum.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ecdsa.h>
+#include <mbedtls/ecp.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
+#include <mbedtls/md.h>
+#include <mbedtls/pem.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/rsa.h>
+#include <mbedtls/sha256.h>
+#include <mbedtls/x509_crt.h>
+
+#include "jwt.h"
+
+#define DEFAULT_MAX_TOKEN 8192
+#define DEFAULT_SKEW      60
+#define MAX_TIME          INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
+#define MAX_FILE          (1 << 20)
+#define MIN_SECRET        32
+#define MAX_KID           128
+#define MAX_CLAIM         256
+#define SECRET_PREFIX     "hs256:"
+
+typedef enum alg_id { ALG_HS256, ALG_ES256, ALG_RS256 } alg_id;
+
+static const char *const alg_names[] = {"HS256", "ES256", "RS256"};
+
+typedef struct jwt_key {
+	char *kid; /* NULL: no id */
+	alg_id alg;
+	uint8_t *secret; /* HS256 */
+	size_t secret_len;
+	mbedtls_pk_context pk; /* ES256, RS256 */
+	pthread_mutex_t lock;  /* held around verifications with pk */
+} jwt_key;
+
+struct uns_jwt_keys {
+	jwt_key **v; /* pointers, so that the mutexes never move */
+	size_t n, cap;
+};
+
+/* ---- reasons ------------------------------------------------------------ */
+
+static void say(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+say(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || whylen == 0) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- the mbedTLS border ------------------------------------------------- */
+
+/*
+ * The one place where mbedTLS codes become uns_err. A code is the negated
+ * sum of a high-level part (bits 7..14: PEM, PK, RSA, ECP, MD...) and a
+ * low-level part (bits 0..6: ASN1, MPI...). A signature that does not
+ * verify is UNS_UNAUTHENTICATED; key text that does not parse was handed
+ * to us by the caller, so UNS_EINVAL; allocation failures UNS_ENOMEM;
+ * the rest UNS_INTERNAL.
+ */
+static uns_err
+tls_err(int ret)
+{
+	int high = -ret & 0x7F80, low = -ret & 0x007F;
+
+	if (ret == 0) {
+		return UNS_OK;
+	}
+	if (high == -MBEDTLS_ERR_PK_ALLOC_FAILED ||
+	    high == -MBEDTLS_ERR_ECP_ALLOC_FAILED ||
+	    high == -MBEDTLS_ERR_PEM_ALLOC_FAILED ||
+	    high == -MBEDTLS_ERR_X509_ALLOC_FAILED ||
+	    high == -MBEDTLS_ERR_MD_ALLOC_FAILED ||
+	    low == -MBEDTLS_ERR_MPI_ALLOC_FAILED ||
+	    low == -MBEDTLS_ERR_ASN1_ALLOC_FAILED) {
+		return UNS_ENOMEM;
+	}
+	if (ret == MBEDTLS_ERR_ECP_VERIFY_FAILED ||
+	    ret == MBEDTLS_ERR_RSA_VERIFY_FAILED ||
+	    ret == MBEDTLS_ERR_PK_SIG_LEN_MISMATCH) {
+		return UNS_UNAUTHENTICATED;
+	}
+	if ((high >= -MBEDTLS_ERR_PEM_NO_HEADER_FOOTER_PRESENT &&
+	     high <= -MBEDTLS_ERR_PEM_BAD_INPUT_DATA) ||
+	    (high >= -MBEDTLS_ERR_PK_FEATURE_UNAVAILABLE &&
+	     high <= -MBEDTLS_ERR_PK_TYPE_MISMATCH) ||
+	    (high >= -MBEDTLS_ERR_X509_FEATURE_UNAVAILABLE &&
+	     high <= -MBEDTLS_ERR_X509_BAD_INPUT_DATA)) {
+		return UNS_EINVAL;
+	}
+	return UNS_INTERNAL;
+}
+
+static uns_err
+tls_fail(int ret, char *why, size_t whylen, const char *what)
+{
+	char msg[128];
+
+	mbedtls_strerror(ret, msg, sizeof(msg));
+	say(why, whylen, "%s: %s", what, msg);
+	return tls_err(ret);
+}
+
+typedef struct rng {
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+} rng;
+
+static int
+rng_open(rng *r)
+{
+	static const unsigned char pers[] = "uns-jwt";
+
+	mbedtls_entropy_init(&r->entropy);
+	mbedtls_ctr_drbg_init(&r->drbg);
+	return mbedtls_ctr_drbg_seed(&r->drbg, mbedtls_entropy_func,
+	                             &r->entropy, pers, sizeof(pers) - 1);
+}
+
+static void
+rng_close(rng *r)
+{
+	mbedtls_ctr_drbg_free(&r->drbg);
+	mbedtls_entropy_free(&r->entropy);
+}
+
+static int
+sha256(const void *data, size_t len, uint8_t out[32])
+{
+	return mbedtls_sha256_ret(data, len, out, 0);
+}
+
+static int
+hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len,
+            uint8_t out[32])
+{
+	return mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
+	                       key, key_len, data, len, out);
+}
+
+/* Constant time in len: the position of a difference does not leak. */
+static int
+equal_ct(const uint8_t *a, const uint8_t *b, size_t len)
+{
+	volatile uint8_t diff = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		diff |= a[i] ^ b[i];
+	}
+	return diff == 0;
+}
+
+/* ---- base64url ---------------------------------------------------------- */
+
+static const char b64url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static int
+b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z') {
+		return c - 'A';
+	}
+	if (c >= 'a' && c <= 'z') {
+		return c - 'a' + 26;
+	}
+	if (c >= '0' && c <= '9') {
+		return c - '0' + 52;
+	}
+	return c == '-' ? 62 : c == '_' ? 63 : -1;
+}
+
+static size_t
+b64_decoded_len(size_t n)
+{
+	return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+}
+
+/*
+ * Strict unpadded base64url. Returns the decoded length, or -1 for a bad
+ * character, an impossible length, non-zero unused bits, or output over
+ * cap.
+ */
+static long
+b64_decode(const char *s, size_t n, uint8_t *out, size_t cap)
+{
+	uint32_t acc = 0;
+	size_t bits = 0, o = 0;
+
+	if (n % 4 == 1 || b64_decoded_len(n) > cap) {
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int v = b64_value((unsigned char)s[i]);
+		if (v < 0) {
+			return -1;
+		}
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (uint8_t)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	return acc == 0 ? (long)o : -1;
+}
+
+/* Appends the encoding of data to out (room: 4 * ceil(len / 3) + 1). */
+static size_t
+b64_encode(const uint8_t *data, size_t len, char *out)
+{
+	size_t o = 0, i;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		uint32_t v = (uint32_t)data[i] << 16 |
+		             (uint32_t)data[i + 1] << 8 | data[i + 2];
+		out[o++] = b64url[v >> 18];
+		out[o++] = b64url[(v >> 12) & 63];
+		out[o++] = b64url[(v >> 6) & 63];
+		out[o++] = b64url[v & 63];
+	}
+	if (i < len) {
+		uint32_t v = (uint32_t)data[i] << 16 |
+		             (i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0);
+		out[o++] = b64url[v >> 18];
+		out[o++] = b64url[(v >> 12) & 63];
+		if (i + 1 < len) {
+			out[o++] = b64url[(v >> 6) & 63];
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* ---- small checks ------------------------------------------------------- */
+
+static int
+printable(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < 0x20 || s[i] > 0x7e) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int
+valid_kid(const char *kid)
+{
+	size_t len = strnlen(kid, MAX_KID + 1);
+
+	return len >= 1 && len <= MAX_KID && printable(kid, len);
+}
+
+static int
+alg_lookup(const char *name, alg_id *out)
+{
+	for (size_t i = 0; i < sizeof(alg_names) / sizeof(alg_names[0]); i++) {
+		if (strcmp(name, alg_names[i]) == 0) {
+			*out = (alg_id)i;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+/* Reads a regular file of at most MAX_FILE bytes, NUL-terminated. */
+static uns_err
+read_file(const char *path, char **out, size_t *len, char *why, size_t whylen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	uns_err err = UNS_EIO;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		say(why, whylen, "cannot read %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > MAX_FILE) {
+		say(why, whylen, "%s: not a regular file of at most 1 MiB",
+		    path);
+		goto out;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		err = UNS_ENOMEM;
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			say(why, whylen, "cannot read %s: %s", path,
+			    n < 0 ? strerror(errno) : "file shrank");
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
+	buf = NULL;
+	err = UNS_OK;
+out:
+	free(buf);
+	if (fd >= 0) {
+		close(fd);
+	}
+	return err;
+}
+
+/* The secret inside a secret file's text: prefix and final newline off. */
+static void
+secret_span(const char *text, size_t len, const char **s, size_t *slen)
+{
+	size_t plen = strlen(SECRET_PREFIX);
+
+	if (len >= plen && memcmp(text, SECRET_PREFIX, plen) == 0) {
+		text += plen;
+		len -= plen;
+	}
+	if (len > 0 && text[len - 1] == '\n') {
+		len--;
+		if (len > 0 && text[len - 1] == '\r') {
+			len--;
+		}
+	}
+	*s = text;
+	*slen = len;
+}
+
+uns_err
+uns_jwt_read_secret_file(const char *path, uint8_t **out, size_t *len,
+                         char *why, size_t whylen)
+{
+	char *text = NULL;
+	const char *s;
+	size_t tlen, slen;
+	uns_err err;
+
+	if (path == NULL || out == NULL || len == NULL) {
+		return UNS_EINVAL;
+	}
+	if ((err = read_file(path, &text, &tlen, why, whylen)) != UNS_OK) {
+		return err;
+	}
+	secret_span(text, tlen, &s, &slen);
+	if (slen < MIN_SECRET) {
+		say(why, whylen, "%s: the secret is %zu bytes, hs256 needs %d",
+		    path, slen, MIN_SECRET);
+		free(text);
+		return UNS_EINVAL;
+	}
+	memmove(text, s, slen);
+	*out = (uint8_t *)text;
+	*len = slen;
+	say(why, whylen, "%s", "");
+	return UNS_OK;
+}
+
+/* ---- key set ------------------------------------------------------------ */
+
+uns_err
+uns_jwt_keys_alloc(uns_jwt_keys **out)
+{
+	uns_jwt_keys *k;
+
+	if (out == NULL) {
+		return UNS_EINVAL;
+	}
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
+		return UNS_ENOMEM;
+	}
+	*out = k;
+	return UNS_OK;
+}
+
+static void
+key_free(jwt_key *key)
+{
+	if (key == NULL) {
+		return;
+	}
+	if (key->secret != NULL) {
+		mbedtls_platform_zeroize(key->secret, key->secret_len);
+	}
+	free(key->secret);
+	free(key->kid);
+	mbedtls_pk_free(&key->pk);
+	pthread_mutex_destroy(&key->lock);
+	free(key);
+}
+
+void
+uns_jwt_keys_free(uns_jwt_keys *k)
+{
+	if (k == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < k->n; i++) {
+		key_free(k->v[i]);
+	}
+	free(k->v);
+	free(k);
+}
+
+/* A key with kid and its mutex; the caller fills in the rest. */
+static uns_err
+key_new(const char *kid, alg_id alg, jwt_key **out)
+{
+	jwt_key *key;
+
+	if (kid != NULL && !valid_kid(kid)) {
+		return UNS_EINVAL;
+	}
+	if ((key = calloc(1, sizeof(*key))) == NULL) {
+		return UNS_ENOMEM;
+	}
+	mbedtls_pk_init(&key->pk);
+	pthread_mutex_init(&key->lock, NULL);
+	key->alg = alg;
+	if (kid != NULL && (key->kid = strdup(kid)) == NULL) {
+		key_free(key);
+		return UNS_ENOMEM;
+	}
+	*out = key;
+	return UNS_OK;
+}
+
+/* Takes key on success. */
+static uns_err
+keys_push(uns_jwt_keys *k, jwt_key *key)
+{
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 4;
+		jwt_key **v = realloc(k->v, cap * sizeof(*v));
+		if (v == NULL) {
+			return UNS_ENOMEM;
+		}
+		k->v = v;
+		k->cap = cap;
+	}
+	k->v[k->n++] = key;
+	return UNS_OK;
+}
+
+uns_err
+uns_jwt_keys_add_secret(uns_jwt_keys *k, const char *kid, const uint8_t *secret,
+                        size_t len)
+{
+	jwt_key *key = NULL;
+	uns_err err;
+
+	if (k == NULL || secret == NULL || len < MIN_SECRET) {
+		return UNS_EINVAL;
+	}
+	if ((err = key_new(kid, ALG_HS256, &key)) != UNS_OK) {
+		return err;
+	}
+	if ((key->secret = malloc(len)) == NULL) {
+		err = UNS_ENOMEM;
+		goto out;
+	}
+	memcpy(key->secret, secret, len);
+	key->secret_len = len;
+	if ((err = keys_push(k, key)) == UNS_OK) {
+		key = NULL;
+	}
+out:
+	key_free(key);
+	return err;
+}
+
+/*
+ * The algorithm a parsed key serves: EC P-256 -> ES256, RSA 2048..4096
+ * bits -> RS256. Returns 0 for any other key.
+ */
+static int
+key_alg(const mbedtls_pk_context *pk, alg_id *out)
+{
+	size_t bits = mbedtls_pk_get_bitlen(pk);
+
+	switch (mbedtls_pk_get_type(pk)) {
+	case MBEDTLS_PK_ECKEY:
+		if (mbedtls_pk_ec(*pk)->grp.id == MBEDTLS_ECP_DP_SECP256R1) {
+			*out = ALG_ES256;
+			return 1;
+		}
+		return 0;
+	case MBEDTLS_PK_RSA:
+		if (bits >= 2048 && bits <= UNS_JWT_MAX_SIG * 8) {
+			*out = ALG_RS256;
+			return 1;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* The public key of the (first) certificate in pem, NUL-terminated. */
+static int
+pk_from_cert(mbedtls_pk_context *pk, const char *pem, size_t len)
+{
+	mbedtls_x509_crt crt;
+	unsigned char der[2048];
+	int ret, n = 0;
+
+	mbedtls_x509_crt_init(&crt);
+	ret = mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem, len);
+	if (ret > 0) { /* some certificates of a bundle did not parse */
+		ret = MBEDTLS_ERR_X509_CERT_UNKNOWN_FORMAT;
+	}
+	if (ret == 0 &&
+	    (n = mbedtls_pk_write_pubkey_der(&crt.pk, der, sizeof(der))) < 0) {
+		ret = n;
+	}
+	if (ret == 0) {
+		ret = mbedtls_pk_parse_public_key(
+		    pk, der + sizeof(der) - (size_t)n, (size_t)n);
+	}
+	mbedtls_x509_crt_free(&crt);
+	return ret;
+}
+
+static uns_err
+add_pem(uns_jwt_keys *k, const char *kid, const char *pem, size_t len,
+        char *why, size_t whylen)
+{
+	jwt_key *key = NULL;
+	char *text = NULL;
+	alg_id alg = ALG_ES256;
+	uns_err err = UNS_ENOMEM;
+	int ret;
+
+	if ((text = malloc(len + 1)) == NULL) {
+		goto out;
+	}
+	memcpy(text, pem, len);
+	text[len] = '\0';
+	if ((err = key_new(kid, alg, &key)) != UNS_OK) {
+		say(why, whylen, "%s", err == UNS_EINVAL ? "bad key id" : "");
+		goto out;
+	}
+	if (strstr(text, "PRIVATE KEY-----") != NULL) {
+		say(why, whylen, "a private key: give the public key");
+		err = UNS_EINVAL;
+		goto out;
+	}
+	ret = strstr(text, "-----BEGIN CERTIFICATE-----")
+	          ? pk_from_cert(&key->pk, text, len + 1)
+	          : mbedtls_pk_parse_public_key(
+	                &key->pk, (const unsigned char *)text, len + 1);
+	if (ret != 0) {
+		err = tls_fail(ret, why, whylen, "not a public key");
+		goto out;
+	}
+	if (!key_alg(&key->pk, &alg)) {
+		say(why, whylen,
+		    "unsupported key: not ec p-256 nor rsa "
+		    "2048..4096 bits");
+		err = UNS_EINVAL;
+		goto out;
+	}
+	key->alg = alg;
+	if ((err = keys_push(k, key)) == UNS_OK) {
+		key = NULL;
+	}
+out:
+	key_free(key);
+	free(text);
+	return err;
+}
+
+uns_err
+uns_jwt_keys_add_pem(uns_jwt_keys *k, const char *kid, const char *pem,
+                     size_t len)
+{
+	if (k == NULL || pem == NULL) {
+		return UNS_EINVAL;
+	}
+	return add_pem(k, kid, pem, len, NULL, 0);
+}
+
+uns_err
+uns_jwt_keys_add_file(uns_jwt_keys *k, const char *kid, const char *path,
+                      char *why, size_t whylen)
+{
+	char *text = NULL, inner[200] = "";
+	const char *s;
+	size_t len, slen;
+	uns_err err;
+
+	if (k == NULL || path == NULL) {
+		say(why, whylen, "no key set or path");
+		return UNS_EINVAL;
+	}
+	if ((err = read_file(path, &text, &len, why, whylen)) != UNS_OK) {
+		return err;
+	}
+	if (strncmp(text, SECRET_PREFIX, strlen(SECRET_PREFIX)) == 0) {
+		secret_span(text, len, &s, &slen);
+		err = uns_jwt_keys_add_secret(k, kid, (const uint8_t *)s, slen);
+		snprintf(inner, sizeof(inner),
+		         "hs256 secret of %zu bytes (needs %d) or bad key id",
+		         slen, MIN_SECRET);
+	} else {
+		err = add_pem(k, kid, text, len, inner, sizeof(inner));
+	}
+	mbedtls_platform_zeroize(text, len);
+	free(text);
+	if (err != UNS_OK) {
+		say(why, whylen, "%s: %s", path, inner);
+		return err;
+	}
+	say(why, whylen, "%s", "");
+	return UNS_OK;
+}
+
+/* ---- parser: JSON shapes ------------------------------------------------ */
+
+/* Returns 1 present (copied), 0 absent (dst = ""), -1 bad (why says). */
+static int
+get_string(json_t *obj, const char *name, char *dst, size_t cap, char *why,
+           size_t whylen)
+{
+	json_t *v = json_object_get(obj, name);
+	size_t len;
+
+	dst[0] = '\0';
+	if (v == NULL) {
+		return 0;
+	}
+	if (!json_is_string(v)) {
+		say(why, whylen, "malformed token: %s is not a string", name);
+		return -1;
+	}
+	len = json_string_length(v);
+	if (len >= cap) {
+		say(why, whylen, "malformed token: %s is longer than %zu bytes",
+		    name, cap - 1);
+		return -1;
+	}
+	memcpy(dst, json_string_value(v), len + 1);
+	return 1;
+}
+
+/* A NumericDate: integer or real, truncated, 0 .. MAX_TIME. */
+static int
+get_time(json_t *obj, const char *name, int64_t *dst, int *has, char *why,
+         size_t whylen)
+{
+	json_t *v = json_object_get(obj, name);
+	double d;
+
+	*dst = 0;
+	*has = v != NULL;
+	if (v == NULL) {
+		return 0;
+	}
+	if (json_is_integer(v)) {
+		json_int_t i = json_integer_value(v);
+		if (i >= 0 && i <= MAX_TIME) {
+			*dst = (int64_t)i;
+			return 1;
+		}
+	} else if (json_is_real(v)) {
+		d = json_real_value(v);
+		if (d >= 0 && d < (double)MAX_TIME + 1) {
+			*dst = (int64_t)d;
+			return 1;
+		}
+	} else {
+		say(why, whylen, "malformed token: %s is not a number", name);
+		return -1;
+	}
+	say(why, whylen, "malformed token: %s is out of range", name);
+	return -1;
+}
+
+/* Appends the space-separated words of s to dst (cap bytes). */
+static int
+add_words(char *dst, size_t cap, const char *s)
+{
+	size_t used = strlen(dst);
+
+	while (*s != '\0') {
+		size_t n;
+		s += strspn(s, " ");
+		n = strcspn(s, " ");
+		if (n == 0) {
+			break;
+		}
+		if (used + (used > 0) + n >= cap) {
+			return -1;
+		}
+		if (used > 0) {
+			dst[used++] = ' ';
+		}
+		memcpy(dst + used, s, n);
+		used += n;
+		dst[used] = '\0';
+		s += n;
+	}
+	return 0;
+}
+
+/* scp or roles: a string or an array of strings, into dst's words. */
+static int
+get_words(json_t *obj, const char *name, char *dst, size_t cap, char *why,
+          size_t whylen)
+{
+	json_t *v = json_object_get(obj, name), *e;
+	size_t i;
+
+	if (v == NULL) {
+		return 0;
+	}
+	if (json_is_string(v)) {
+		if (add_words(dst, cap, json_string_value(v)) != 0) {
+			goto too_long;
+		}
+		return 0;
+	}
+	if (!json_is_array(v)) {
+		goto bad;
+	}
+	json_array_foreach(v, i, e)
+	{
+		if (!json_is_string(e)) {
+			goto bad;
+		}
+		if (add_words(dst, cap, json_string_value(e)) != 0) {
+			goto too_long;
+		}
+	}
+	return 0;
+bad:
+	say(why, whylen,
+	    "malformed token: %s is not a string or an array "
+	    "of strings",
+	    name);
+	return -1;
+too_long:
+	say(why, whylen, "malformed token: scopes are longer than %zu bytes",
+	    cap - 1);
+	return -1;
+}
+
+static int
+get_aud(json_t *obj, uns_jwt_parsed *p, char *why, size_t whylen)
+{
+	json_t *v = json_object_get(obj, "aud"), *e;
+	size_t i;
+
+	if (v == NULL) {
+		return 0;
+	}
+	if (json_is_string(v)) {
+		p->n_aud = 1;
+		return get_string(obj, "aud", p->auds[0], sizeof(p->auds[0]),
+		                  why, whylen) < 0
+		           ? -1
+		           : 0;
+	}
+	if (!json_is_array(v) || json_array_size(v) > UNS_JWT_MAX_AUD) {
+		say(why, whylen,
+		    "malformed token: aud is not a string or an "
+		    "array of at most %d strings",
+		    UNS_JWT_MAX_AUD);
+		return -1;
+	}
+	json_array_foreach(v, i, e)
+	{
+		if (!json_is_string(e) ||
+		    json_string_length(e) >= sizeof(p->auds[0])) {
+			say(why, whylen,
+			    "malformed token: aud[%zu] is not a "
+			    "string of at most %d bytes",
+			    i, MAX_CLAIM);
+			return -1;
+		}
+		memcpy(p->auds[i], json_string_value(e),
+		       json_string_length(e) + 1);
+	}
+	p->n_aud = json_array_size(v);
+	return 0;
+}
+
+static uns_err
+parse_claims(json_t *obj, uns_jwt_parsed *p, char *why, size_t whylen)
+{
+	uns_jwt_claims *c = &p->claims;
+	int r;
+
+	if (get_string(obj, "sub", c->sub, sizeof(c->sub), why, whylen) < 0 ||
+	    get_string(obj, "iss", c->iss, sizeof(c->iss), why, whylen) < 0 ||
+	    get_string(obj, "uns_host", c->host, sizeof(c->host), why, whylen) <
+	        0 ||
+	    (r = get_string(obj, "azp", c->app_id, sizeof(c->app_id), why,
+	                    whylen)) < 0 ||
+	    (r == 0 && get_string(obj, "appid", c->app_id, sizeof(c->app_id),
+	                          why, whylen) < 0) ||
+	    get_aud(obj, p, why, whylen) < 0 ||
+	    get_time(obj, "exp", &c->exp, &p->has_exp, why, whylen) < 0 ||
+	    get_time(obj, "nbf", &c->nbf, &p->has_nbf, why, whylen) < 0 ||
+	    get_time(obj, "iat", &c->iat, &p->has_iat, why, whylen) < 0 ||
+	    get_words(obj, "scp", c->scopes, sizeof(c->scopes), why, whylen) <
+	        0 ||
+	    get_words(obj, "roles", c->scopes, sizeof(c->scopes), why, whylen) <
+	        0) {
+		return UNS_UNAUTHENTICATED;
+	}
+	if (p->n_aud > 0) {
+		memcpy(c->aud, p->auds[0], sizeof(c->aud));
+	}
+	return UNS_OK;
+}
+
+static int
+typ_ok(const char *typ)
+{
+	static const char *const ok[] = {"JWT", "at+jwt", "application/jwt",
+	                                 "application/at+jwt"};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		if (strcasecmp(typ, ok[i]) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static uns_err
+parse_header(json_t *h, uns_jwt_parsed *p, char *why, size_t whylen)
+{
+	json_t *alg = json_object_get(h, "alg");
+	json_t *typ = json_object_get(h, "typ");
+	json_t *kid = json_object_get(h, "kid");
+	const char *name;
+	alg_id id;
+
+	if (!json_is_string(alg)) {
+		say(why, whylen, "malformed token: header has no alg");
+		return UNS_UNAUTHENTICATED;
+	}
+	name = json_string_value(alg);
+	if (!alg_lookup(name, &id)) {
+		size_t len = json_string_length(alg);
+		if (len < sizeof(p->alg) && printable(name, len)) {
+			say(why, whylen, "alg %s is not accepted", name);
+		} else {
+			say(why, whylen, "alg is not accepted");
+		}
+		return UNS_UNAUTHENTICATED;
+	}
+	snprintf(p->alg, sizeof(p->alg), "%s", alg_names[id]);
+	if (typ != NULL &&
+	    (!json_is_string(typ) || !typ_ok(json_string_value(typ)))) {
+		say(why, whylen, "malformed token: typ is not JWT");
+		return UNS_UNAUTHENTICATED;
+	}
+	if (kid != NULL) {
+		if (!json_is_string(kid) ||
+		    json_string_length(kid) != strlen(json_string_value(kid)) ||
+		    !valid_kid(json_string_value(kid))) {
+			say(why, whylen,
+			    "malformed token: kid is not 1 to %d "
+			    "printable characters",
+			    MAX_KID);
+			return UNS_UNAUTHENTICATED;
+		}
+		snprintf(p->kid, sizeof(p->kid), "%s", json_string_value(kid));
+	}
+	if (json_object_get(h, "crit") != NULL) {
+		say(why, whylen, "crit header parameters are not supported");
+		return UNS_UNAUTHENTICATED;
+	}
+	return UNS_OK;
+}
+
+/* ---- parser: segments --------------------------------------------------- */
+
+typedef uns_err (*segment_fn)(json_t *, uns_jwt_parsed *, char *, size_t);
+
+/* Decodes one JSON segment (name: "header", "payload") and hands the
+ * object to fn. */
+static uns_err
+parse_segment(const char *seg, size_t n, const char *name, segment_fn fn,
+              uns_jwt_parsed *p, char *why, size_t whylen)
+{
+	uint8_t *buf = NULL;
+	json_t *obj = NULL;
+	json_error_t jerr;
+	uns_err err = UNS_UNAUTHENTICATED;
+	long len;
+
+	if (n == 0) {
+		say(why, whylen, "malformed token: %s is empty", name);
+		return err;
+	}
+	if ((buf = malloc(b64_decoded_len(n) + 1)) == NULL) {
+		return UNS_ENOMEM;
+	}
+	if ((len = b64_decode(seg, n, buf, b64_decoded_len(n))) < 0) {
+		say(why, whylen, "malformed token: %s is not base64url", name);
+		goto out;
+	}
+	obj = json_loadb((const char *)buf, (size_t)len, JSON_REJECT_DUPLICATES,
+	                 &jerr);
+	if (obj == NULL && json_error_code(&jerr) == json_error_out_of_memory) {
+		err = UNS_ENOMEM;
+		goto out;
+	}
+	if (obj == NULL || !json_is_object(obj)) {
+		/* jansson quotes the input: keep reasons printable */
+		for (char *c = jerr.text; obj == NULL && *c != '\0'; c++) {
+			*c = *c < 0x20 || *c > 0x7e ? '?' : *c;
+		}
+		say(why, whylen, "malformed token: %s is not a json object%s%s",
+		    name, obj ? "" : ": ", obj ? "" : jerr.text);
+		goto out;
+	}
+	err = fn(obj, p, why, whylen);
+out:
+	json_decref(obj);
+	free(buf);
+	return err;
+}
+
+uns_err
+uns_jwt_parse(const char *token, size_t len, uns_jwt_parsed *out, char *why,
+              size_t whylen)
+{
+	uns_jwt_parsed p;
+	const char *d1, *d2;
+	size_t dots = 0;
+	long n;
+	uns_err err;
+
+	if (token == NULL || out == NULL) {
+		say(why, whylen, "no token");
+		return UNS_EINVAL;
+	}
+	for (size_t i = 0; i < len; i++) {
+		dots += token[i] == '.';
+	}
+	if (dots != 2) {
+		say(why, whylen, "malformed token: %zu segments, expected 3",
+		    dots + 1);
+		return UNS_UNAUTHENTICATED;
+	}
+	memset(&p, 0, sizeof(p));
+	d1 = memchr(token, '.', len);
+	d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - token));
+	if ((err = parse_segment(token, (size_t)(d1 - token), "header",
+	                         parse_header, &p, why, whylen)) != UNS_OK ||
+	    (err = parse_segment(d1 + 1, (size_t)(d2 - d1 - 1), "payload",
+	                         parse_claims, &p, why, whylen)) != UNS_OK) {
+		return err;
+	}
+	n = (long)(len - (size_t)(d2 + 1 - token));
+	if (n == 0 || b64_decoded_len((size_t)n) > sizeof(p.sig)) {
+		say(why, whylen, "malformed token: signature is %s",
+		    n == 0 ? "empty" : "too long");
+		return UNS_UNAUTHENTICATED;
+	}
+	if ((n = b64_decode(d2 + 1, (size_t)n, p.sig, sizeof(p.sig))) < 0) {
+		say(why, whylen, "malformed token: signature is not base64url");
+		return UNS_UNAUTHENTICATED;
+	}
+	p.sig_len = (size_t)n;
+	p.signing_input = token;
+	p.signing_input_len = (size_t)(d2 - token);
+	*out = p;
+	say(why, whylen, "%s", "");
+	return UNS_OK;
+}
+
+/* ---- signature ---------------------------------------------------------- */
+
+static uns_err
+check_hs256(const jwt_key *key, const uns_jwt_parsed *p)
+{
+	uint8_t mac[32];
+	int ret;
+
+	if (p->sig_len != sizeof(mac)) {
+		return UNS_UNAUTHENTICATED;
+	}
+	ret = hmac_sha256(key->secret, key->secret_len, p->signing_input,
+	                  p->signing_input_len, mac);
+	if (ret != 0) {
+		return tls_err(ret);
+	}
+	return equal_ct(mac, p->sig, sizeof(mac)) ? UNS_OK
+	                                          : UNS_UNAUTHENTICATED;
+}
+
+/* mbedtls_ecdsa_verify with r||s; the caller holds key->lock. */
+static int
+ecdsa_verify_raw(jwt_key *key, const uint8_t hash[32], const uint8_t *sig)
+{
+	mbedtls_ecp_keypair *ec = mbedtls_pk_ec(key->pk);
+	mbedtls_mpi r, s;
+	int ret;
+
+	mbedtls_mpi_init(&r);
+	mbedtls_mpi_init(&s);
+	ret = mbedtls_mpi_read_binary(&r, sig, 32);
+	if (ret == 0) {
+		ret = mbedtls_mpi_read_binary(&s, sig + 32, 32);
+	}
+	if (ret == 0) {
+		ret = mbedtls_ecdsa_verify(&ec->grp, hash, 32, &ec->Q, &r, &s);
+	}
+	mbedtls_mpi_free(&r);
+	mbedtls_mpi_free(&s);
+	return ret;
+}
+
+static uns_err
+check_pk(jwt_key *key, const uns_jwt_parsed *p)
+{
+	uint8_t hash[32];
+	size_t want = key->alg == ALG_ES256 ? 64 : mbedtls_pk_get_len(&key->pk);
+	int ret;
+
+	if (p->sig_len != want) {
+		return UNS_UNAUTHENTICATED;
+	}
+	if ((ret = sha256(p->signing_input, p->signing_input_len, hash)) != 0) {
+		return tls_err(ret);
+	}
+	pthread_mutex_lock(&key->lock);
+	if (key->alg == ALG_ES256) {
+		ret = ecdsa_verify_raw(key, hash, p->sig);
+	} else {
+		ret = mbedtls_pk_verify(&key->pk, MBEDTLS_MD_SHA256, hash,
+		                        sizeof(hash), p->sig, p->sig_len);
+	}
+	pthread_mutex_unlock(&key->lock);
+	/* Any failure on a foreign signature (r >= n, s >= N...) means
+	 * "does not verify"; only running out of memory is ours. */
+	return ret == 0                     ? UNS_OK
+	       : tls_err(ret) == UNS_ENOMEM ? UNS_ENOMEM
+	                                    : UNS_UNAUTHENTICATED;
+}
+
+static uns_err
+check_key(jwt_key *key, const uns_jwt_parsed *p)
+{
+	return key->alg == ALG_HS256 ? check_hs256(key, p) : check_pk(key, p);
+}
+
+typedef struct sig_tally {
+	size_t named; /* keys whose kid equals the token's */
+	size_t tried; /* keys of the token's alg that were tried */
+	alg_id other; /* the alg of a named key that did not match */
+	int nomem;
+} sig_tally;
+
+/* Tries the keys that pass the filter; UNS_OK when one verifies. */
+static uns_err
+try_keys(const uns_jwt_keys *k, const uns_jwt_parsed *p, alg_id alg,
+         int with_kid, sig_tally *t)
+{
+	for (size_t i = 0; i < k->n; i++) {
+		jwt_key *key = k->v[i];
+		uns_err err;
+		if (with_kid &&
+		    (key->kid == NULL || strcmp(key->kid, p->kid))) {
+			continue;
+		}
+		if (p->kid[0] != '\0' && !with_kid && key->kid != NULL) {
+			continue;
+		}
+		t->named += with_kid;
+		if (key->alg != alg) {
+			t->other = key->alg;
+			continue;
+		}
+		t->tried++;
+		if ((err = check_key(key, p)) == UNS_OK) {
+			return UNS_OK;
+		}
+		t->nomem |= err == UNS_ENOMEM;
+	}
+	return UNS_UNAUTHENTICATED;
+}
+
+uns_err
+uns_jwt_verify_signature(const uns_jwt_keys *k, const uns_jwt_parsed *p,
+                         char *why, size_t whylen)
+{
+	sig_tally t = {0, 0, ALG_HS256, 0};
+	alg_id alg;
+
+	if (k == NULL || p == NULL || !alg_lookup(p->alg, &alg)) {
+		say(why, whylen, "no keys or no parsed token");
+		return UNS_EINVAL;
+	}
+	if (p->kid[0] != '\0' && try_keys(k, p, alg, 1, &t) == UNS_OK) {
+		goto ok;
+	}
+	if (t.named == 0 && try_keys(k, p, alg, 0, &t) == UNS_OK) {
+		goto ok;
+	}
+	if (t.nomem) {
+		say(why, whylen, "out of memory");
+		return UNS_ENOMEM;
+	}
+	if (t.tried > 0) {
+		say(why, whylen, "signature does not verify");
+	} else if (t.named > 0) {
+		say(why, whylen, "key id \"%s\" is an %s key, the token is %s",
+		    p->kid, alg_names[t.other], p->alg);
+	} else if (p->kid[0] != '\0') {
+		say(why, whylen, "unknown key id \"%s\"", p->kid);
+	} else {
+		say(why, whylen, "no %s key is configured", p->alg);
+	}
+	return UNS_UNAUTHENTICATED;
+ok:
+	say(why, whylen, "%s", "");
+	return UNS_OK;
+}
+
+/* ---- claims against the policy ------------------------------------------ */
+
+static uns_err
+check_claims(const uns_jwt_parsed *pt, const uns_jwt_policy *pol,
+             uns_jwt_claims *c, char *why, size_t whylen)
+{
+	int64_t skew = pol->skew_seconds < 0 ? DEFAULT_SKEW : pol->skew_seconds;
+	const uns_jwt_claims *in = &pt->claims;
+	size_t i;
+
+	*c = *in;
+	if (!pt->has_exp) {
+		say(why, whylen, "token has no exp");
+		return UNS_UNAUTHENTICATED;
+	}
+	if (in->exp < pol->now - skew) {
+		say(why, whylen, "token expired %lld s ago",
+		    (long long)(pol->now - in->exp));
+		return UNS_UNAUTHENTICATED;
+	}
+	if (pt->has_nbf && in->nbf > pol->now + skew) {
+		say(why, whylen, "token not valid for another %lld s",
+		    (long long)(in->nbf - pol->now));
+		return UNS_UNAUTHENTICATED;
+	}
+	if (pol->issuer != NULL && strcmp(in->iss, pol->issuer) != 0) {
+		say(why, whylen, "issuer mismatch");
+		return UNS_UNAUTHENTICATED;
+	}
+	if (pol->audience != NULL) {
+		for (i = 0; i < pt->n_aud; i++) {
+			if (strcmp(pt->auds[i], pol->audience) == 0) {
+				break;
+			}
+		}
+		if (i == pt->n_aud) {
+			say(why, whylen, "audience mismatch");
+			return UNS_UNAUTHENTICATED;
+		}
+		memcpy(c->aud, pt->auds[i], sizeof(c->aud));
+	}
+	if (in->sub[0] == '\0' && in->app_id[0] == '\0') {
+		say(why, whylen, "token has neither sub nor azp/appid");
+		return UNS_UNAUTHENTICATED;
+	}
+	return UNS_OK;
+}
+
+uns_err
+uns_jwt_verify(const uns_jwt_keys *k, const char *token,
+               const uns_jwt_policy *p, uns_jwt_claims *out, char *why,
+               size_t whylen)
+{
+	uns_jwt_parsed parsed;
+	uns_jwt_claims claims;
+	size_t max, len;
+	uns_err err;
+
+	if (k == NULL || token == NULL || p == NULL || out == NULL) {
+		say(why, whylen, "no keys, token, policy or output");
+		return UNS_EINVAL;
+	}
+	if (p->now < 0 || p->now > MAX_TIME) {
+		say(why, whylen, "policy time out of range");
+		return UNS_EINVAL;
+	}
+	max = p->max_token_bytes ? p->max_token_bytes : DEFAULT_MAX_TOKEN;
+	if ((len = strnlen(token, max < SIZE_MAX ? max + 1 : max)) > max) {
+		say(why, whylen, "token is longer than %zu bytes", max);
+		return UNS_UNAUTHENTICATED;
+	}
+	if ((err = uns_jwt_parse(token, len, &parsed, why, whylen)) != UNS_OK ||
+	    (err = uns_jwt_verify_signature(k, &parsed, why, whylen)) !=
+	        UNS_OK ||
+	    (err = check_claims(&parsed, p, &claims, why, whylen)) != UNS_OK) {
+		return err;
+	}
+	*out = claims;
+	say(why, whylen, "%s", "");
+	return UNS_OK;
+}
+
+/* ---- minting ------------------------------------------------------------ */
+
+/* Sets obj[name] = s unless s is empty; -1 when s is not UTF-8. */
+static int
+set_string(json_t *obj, const char *name, const char *s, size_t cap)
+{
+	if (strnlen(s, cap) == cap) {
+		return -1; /* not terminated */
+	}
+	if (s[0] == '\0') {
+		return 0;
+	}
+	return json_object_set_new(obj, name, json_string(s));
+}
+
+static int
+set_time(json_t *obj, const char *name, int64_t t)
+{
+	if (t == 0) {
+		return 0;
+	}
+	return json_object_set_new(obj, name, json_integer((json_int_t)t));
+}
+
+static json_t *
+claims_json(const uns_jwt_claims *c)
+{
+	json_t *obj = json_object();
+
+	if (obj == NULL ||
+	    set_string(obj, "iss", c->iss, sizeof(c->iss)) != 0 ||
+	    set_string(obj, "sub", c->sub, sizeof(c->sub)) != 0 ||
+	    set_string(obj, "azp", c->app_id, sizeof(c->app_id)) != 0 ||
+	    set_string(obj, "aud", c->aud, sizeof(c->aud)) != 0 ||
+	    set_time(obj, "exp", c->exp) != 0 ||
+	    set_time(obj, "nbf", c->nbf) != 0 ||
+	    set_time(obj, "iat", c->iat) != 0 ||
+	    set_string(obj, "scp", c->scopes, sizeof(c->scopes)) != 0 ||
+	    set_string(obj, "uns_host", c->host, sizeof(c->host)) != 0) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+static json_t *
+header_json(alg_id alg, const char *kid)
+{
+	json_t *h = json_object();
+
+	if (h == NULL ||
+	    json_object_set_new(h, "alg", json_string(alg_names[alg])) != 0 ||
+	    json_object_set_new(h, "typ", json_string("JWT")) != 0 ||
+	    (kid != NULL &&
+	     json_object_set_new(h, "kid", json_string(kid)) != 0)) {
+		json_decref(h);
+		return NULL;
+	}
+	return h;
+}
+
+/* base64url(compact JSON of obj), malloc'd; takes obj. NULL on failure. */
+static char *
+encode_json(json_t *obj)
+{
+	char *s =
+	    obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char *b = NULL;
+
+	json_decref(obj);
+	if (s != NULL && (b = malloc(strlen(s) / 3 * 4 + 5)) != NULL) {
+		b64_encode((const uint8_t *)s, strlen(s), b);
+	}
+	free(s);
+	return b;
+}
+
+/* The signing key of a mint call: a secret, or a parsed private key. */
+typedef struct mint_key {
+	alg_id alg;
+	const uint8_t *secret;
+	size_t secret_len;
+	mbedtls_pk_context pk;
+} mint_key;
+
+static uns_err
+mint_key_load(mint_key *mk, const char *alg, const uint8_t *key, size_t len,
+              char *why, size_t whylen)
+{
+	char *pem;
+	alg_id want = ALG_ES256;
+	int ret;
+
+	if (alg != NULL && !alg_lookup(alg, &want)) {
+		say(why, whylen, "alg must be HS256, ES256 or RS256");
+		return UNS_EINVAL;
+	}
+	if (alg != NULL && want == ALG_HS256) {
+		mk->alg = ALG_HS256;
+		mk->secret = key;
+		mk->secret_len = len;
+		if (len < MIN_SECRET) {
+			say(why, whylen, "hs256 secret is %zu bytes, needs %d",
+			    len, MIN_SECRET);
+			return UNS_EINVAL;
+		}
+		return UNS_OK;
+	}
+	if ((pem = malloc(len + 1)) == NULL) {
+		return UNS_ENOMEM;
+	}
+	memcpy(pem, key, len);
+	pem[len] = '\0';
+	ret = mbedtls_pk_parse_key(&mk->pk, (const unsigned char *)pem, len + 1,
+	                           NULL, 0);
+	mbedtls_platform_zeroize(pem, len);
+	free(pem);
+	if (ret != 0) {
+		return tls_fail(ret, why, whylen, "not a private key");
+	}
+	if (!key_alg(&mk->pk, &mk->alg) || (alg != NULL && mk->alg != want)) {
+		say(why, whylen,
+		    "the key does not serve %s (ES256 needs ec "
+		    "p-256, RS256 rsa 2048..4096 bits)",
+		    alg ? alg : "ES256 or RS256");
+		return UNS_EINVAL;
+	}
+	return UNS_OK;
+}
+
+/* ES256: deterministic ECDSA, r and s as 32 big-endian bytes each. */
+static int
+sign_es256(mint_key *mk, rng *r, const uint8_t hash[32], uint8_t *sig,
+           size_t *sig_len)
+{
+	mbedtls_ecp_keypair *ec = mbedtls_pk_ec(mk->pk);
+	mbedtls_mpi rr, ss;
+	int ret;
+
+	mbedtls_mpi_init(&rr);
+	mbedtls_mpi_init(&ss);
+	ret = mbedtls_ecdsa_sign_det_ext(&ec->grp, &rr, &ss, &ec->d, hash, 32,
+	                                 MBEDTLS_MD_SHA256,
+	                                 mbedtls_ctr_drbg_random, &r->drbg);
+	if (ret == 0) {
+		ret = mbedtls_mpi_write_binary(&rr, sig, 32);
+	}
+	if (ret == 0) {
+		ret = mbedtls_mpi_write_binary(&ss, sig + 32, 32);
+	}
+	*sig_len = 64;
+	mbedtls_mpi_free(&rr);
+	mbedtls_mpi_free(&ss);
+	return ret;
+}
+
+static int
+sign(mint_key *mk, const char *input, size_t len, uint8_t *sig, size_t *sig_len)
+{
+	uint8_t hash[32];
+	rng r;
+	int ret;
+
+	if (mk->alg == ALG_HS256) {
+		*sig_len = 32;
+		return hmac_sha256(mk->secret, mk->secret_len, input, len, sig);
+	}
+	if ((ret = sha256(input, len, hash)) != 0) {
+		return ret;
+	}
+	if ((ret = rng_open(&r)) == 0) {
+		ret = mk->alg == ALG_ES256
+		          ? sign_es256(mk, &r, hash, sig, sig_len)
+		          : mbedtls_pk_sign(&mk->pk, MBEDTLS_MD_SHA256, hash,
+		                            sizeof(hash), sig, sig_len,
+		                            mbedtls_ctr_drbg_random, &r.drbg);
+	}
+	rng_close(&r);
+	return ret;
+}
+
+uns_err
+uns_jwt_mint(const char *alg, const char *kid, const uint8_t *key,
+             size_t key_len, const uns_jwt_claims *claims, char **out,
+             char *why, size_t whylen)
+{
+	mint_key mk = {.alg = ALG_HS256};
+	uint8_t sig[UNS_JWT_MAX_SIG];
+	size_t sig_len = 0, used;
+	char *head = NULL, *body = NULL, *tok = NULL;
+	uns_err err = UNS_EINVAL;
+	int ret;
+
+	mbedtls_pk_init(&mk.pk);
+	if (key == NULL || claims == NULL || out == NULL ||
+	    (kid != NULL && !valid_kid(kid))) {
+		say(why, whylen, "no key, claims or output, or a bad kid");
+		goto out;
+	}
+	if ((err = mint_key_load(&mk, alg, key, key_len, why, whylen)) !=
+	    UNS_OK) {
+		goto out;
+	}
+	head = encode_json(header_json(mk.alg, kid));
+	body = encode_json(claims_json(claims));
+	if (head == NULL || body == NULL) {
+		say(why, whylen, "claims are not utf-8 strings, or no memory");
+		err = UNS_EINVAL;
+		goto out;
+	}
+	used = strlen(head) + 1 + strlen(body);
+	if ((tok = malloc(used + 2 + UNS_JWT_MAX_SIG / 3 * 4 + 4)) == NULL) {
+		err = UNS_ENOMEM;
+		goto out;
+	}
+	sprintf(tok, "%s.%s", head, body);
+	if ((ret = sign(&mk, tok, used, sig, &sig_len)) != 0) {
+		err = tls_fail(ret, why, whylen, "cannot sign");
+		goto out;
+	}
+	tok[used++] = '.';
+	b64_encode(sig, sig_len, tok + used);
+	*out = tok;
+	tok = NULL;
+	say(why, whylen, "%s", "");
+	err = UNS_OK;
+out:
+	mbedtls_pk_free(&mk.pk);
+	free(head);
+	free(body);
+	free(tok);
+	return err;
+}
+
+uns_err
+uns_jwt_keygen_es256(char **priv, char **pub, char *why, size_t whylen)
+{
+	mbedtls_pk_context pk;
+	unsigned char kbuf[1024], pbuf[512];
+	char *a = NULL, *b = NULL;
+	rng r;
+	int ret;
+
+	if (priv == NULL || pub == NULL) {
+		return UNS_EINVAL;
+	}
+	mbedtls_pk_init(&pk);
+	if ((ret = rng_open(&r)) == 0 &&
+	    (ret = mbedtls_pk_setup(
+	         &pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY))) == 0 &&
+	    (ret = mbedtls_ecp_gen_key(
+	         MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk),
+	         mbedtls_ctr_drbg_random, &r.drbg)) == 0 &&
+	    (ret = mbedtls_pk_write_key_pem(&pk, kbuf, sizeof(kbuf))) == 0) {
+		ret = mbedtls_pk_write_pubkey_pem(&pk, pbuf, sizeof(pbuf));
+	}
+	mbedtls_pk_free(&pk);
+	rng_close(&r);
+	if (ret != 0) {
+		mbedtls_platform_zeroize(kbuf, sizeof(kbuf));
+		return tls_fail(ret, why, whylen, "cannot make a key");
+	}
+	a = strdup((char *)kbuf);
+	b = strdup((char *)pbuf);
+	mbedtls_platform_zeroize(kbuf, sizeof(kbuf));
+	if (a == NULL || b == NULL) {
+		free(a);
+		free(b);
+		return UNS_ENOMEM;
+	}
+	*priv = a;
+	*pub = b;
+	say(why, whylen, "%s", "");
+	return UNS_OK;
+}

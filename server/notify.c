@@ -1,0 +1,481 @@
+/*
+ * notify.c — the notification RPCs of SPEC §2 on top of the store: who may
+ * call (auth.c), what is valid (validate.c), then one store operation.
+ *
+ * "Not yours" and "does not exist" are one answer: every lookup through a
+ * UNSID or an id that belongs to another user, host or app ends in the same
+ * NOT_FOUND message as a missing one.
+ *
+ * Store results are malloc'd protobuf messages; handlers put them straight
+ * into the response and register their release with uns_call_defer, so
+ * nothing is copied.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/base64.h>
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "service_impl.h"
+
+#define USER UNS_PRINCIPAL_USER
+#define APP  UNS_PRINCIPAL_APP
+
+static uns_service *
+svc_of(uns_call *call)
+{
+	return uns_call_ctx(call);
+}
+
+/* The one conversion of store errors into call statuses. */
+static uns_err
+store_fail(uns_call *call, uns_err err, const char *what)
+{
+	const char *detail = uns_store_errmsg();
+	switch (err) {
+	case UNS_EINVAL:
+		return uns_call_fail(call, UNS_INVALID_ARGUMENT, NULL, "%s: %s",
+		                     what, detail);
+	case UNS_NOT_FOUND:
+		return uns_call_fail(call, UNS_NOT_FOUND, NULL, "%s not found",
+		                     what);
+	case UNS_FAILED_PRECONDITION:
+		return uns_call_fail(call, UNS_FAILED_PRECONDITION, "ifVersion",
+		                     "the notification has another version");
+	case UNS_RESOURCE_EXHAUSTED:
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL, "%s",
+		                     detail[0] ? detail : "limit reached");
+	case UNS_UNAVAILABLE:
+		return uns_call_fail(call, UNS_UNAVAILABLE, NULL,
+		                     "store unavailable: %s", detail);
+	default:
+		return uns_call_fail(call, UNS_INTERNAL, NULL, "store: %s (%s)",
+		                     uns_strerror(err), detail);
+	}
+}
+
+static void
+free_message(void *m)
+{
+	protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* Hands a store message to the response; frees it at once on failure. */
+static uns_err
+keep(uns_call *call, void *msg)
+{
+	if (uns_call_defer(call, free_message, msg) != UNS_OK) {
+		free_message(msg);
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
+	}
+	return UNS_OK;
+}
+
+static uns_err
+need_store(uns_call *call)
+{
+	if (svc_of(call)->store == NULL) {
+		return uns_call_fail(call, UNS_UNAVAILABLE, NULL,
+		                     "no store configured");
+	}
+	return UNS_OK;
+}
+
+static uns_err
+authorize(uns_call *call, int kinds, uns_principal *p)
+{
+	uns_err err = need_store(call);
+	if (err != UNS_OK) {
+		return err;
+	}
+	return uns_auth_check(svc_of(call)->auth, call, kinds, p);
+}
+
+/* --- subscriptions ------------------------------------------------------ */
+
+uns_err
+uns_notify_subscribe(uns_call *call, const Uns__V1__SubscribeRequest *req,
+                     Uns__V1__SubscribeResponse *resp)
+{
+	uns_service *svc = svc_of(call);
+	uns_principal p;
+	uns_err err;
+	if ((err = authorize(call, USER, &p)) != UNS_OK ||
+	    (err = uns_validate_subscribe(call, &svc->limits, req)) != UNS_OK) {
+		return err;
+	}
+	if (req->target_host_name[0] &&
+	    strcasecmp(req->target_host_name, p.host) != 0) {
+		return uns_call_fail(call, UNS_PERMISSION_DENIED,
+		                     "targetHostName",
+		                     "the token is for host %s", p.host);
+	}
+	Uns__V1__Subscription in = UNS__V1__SUBSCRIPTION__INIT;
+	Uns__V1__Subscription *out = NULL;
+	protobuf_c_boolean created = 0;
+	bool c = false;
+	in.device_id = req->device_id;
+	in.platform = req->platform;
+	in.push_channel = req->push_channel;
+	in.web_push = req->web_push;
+	in.app_display_name = req->app_display_name;
+	err = uns_store_sub_put(svc->store, p.user, p.host, &in, &out, &c);
+	if (err != UNS_OK) {
+		return store_fail(call, err, "subscription");
+	}
+	created = c;
+	resp->subscription = out;
+	resp->created = created;
+	return keep(call, out);
+}
+
+uns_err
+uns_notify_unsubscribe(uns_call *call, const Uns__V1__UnsubscribeRequest *req,
+                       Uns__V1__UnsubscribeResponse *resp)
+{
+	uns_principal p;
+	uns_err err;
+	(void)resp;
+	if ((err = authorize(call, USER, &p)) != UNS_OK ||
+	    (err = uns_validate_id(call, &svc_of(call)->limits, "unsid",
+	                           req->unsid)) != UNS_OK) {
+		return err;
+	}
+	err = uns_store_sub_delete(svc_of(call)->store, p.user, p.host,
+	                           req->unsid);
+	return err == UNS_OK ? UNS_OK : store_fail(call, err, "subscription");
+}
+
+/* --- post ---------------------------------------------------------------- */
+
+/* The (user, host) a UNSID names, if the caller may use it. */
+static uns_err
+target_of_unsid(uns_call *call, const uns_principal *p, const char *unsid,
+                char *user, char *host)
+{
+	uns_service *svc = svc_of(call);
+	Uns__V1__Subscription *sub = NULL;
+	char *owner = NULL;
+	uns_err err = uns_validate_id(call, &svc->limits, "unsid", unsid);
+	if (err != UNS_OK) {
+		return err;
+	}
+	err = uns_store_sub_get(svc->store, unsid, &owner, &sub);
+	if (err != UNS_OK) {
+		return store_fail(call, err, "subscription");
+	}
+	int mine = p->kind == APP
+	               ? uns_auth_app_owns_host(svc->auth, p->app_id,
+	                                        sub->target_host_name)
+	               : strcmp(owner, p->user) == 0 &&
+	                     strcasecmp(sub->target_host_name, p->host) == 0;
+	snprintf(user, 257, "%s", owner);
+	snprintf(host, 257, "%s", sub->target_host_name);
+	free(owner);
+	uns__v1__subscription__free_unpacked(sub, NULL);
+	if (!mine) {
+		return uns_call_fail(call, UNS_NOT_FOUND, NULL,
+		                     "subscription not found");
+	}
+	return UNS_OK;
+}
+
+/* An app notification id for posts that give none: 128 random bits. */
+static char *
+mint_app_id(uns_call *call)
+{
+	unsigned char raw[16];
+	for (size_t i = 0; i < sizeof(raw); i += 4) {
+		uint32_t r = nng_random();
+		memcpy(raw + i, &r, 4);
+	}
+	char b64[32];
+	size_t n = 0;
+	mbedtls_base64_encode((unsigned char *)b64, sizeof(b64), &n, raw,
+	                      sizeof(raw));
+	for (size_t i = 0; i < n; i++) {
+		b64[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
+	}
+	while (n > 0 && b64[n - 1] == '=') {
+		n--;
+	}
+	b64[n] = '\0';
+	char *id = uns_call_alloc(call, n + 5);
+	if (id) {
+		snprintf(id, n + 5, "uns-%s", b64);
+	}
+	return id;
+}
+
+uns_err
+uns_notify_post(uns_call *call, const Uns__V1__PostRequest *req,
+                Uns__V1__PostResponse *resp)
+{
+	uns_service *svc = svc_of(call);
+	uns_principal p;
+	char user[257], host[257];
+	uns_err err = authorize(call, USER | APP, &p);
+	if (err != UNS_OK) {
+		return err;
+	}
+	if (p.kind == APP && req->unsid[0] == '\0') {
+		return uns_call_fail(call, UNS_INVALID_ARGUMENT, "unsid",
+		                     "required with an app token (X-UNS-ID)");
+	}
+	snprintf(user, sizeof(user), "%s", p.user);
+	snprintf(host, sizeof(host), "%s", p.host);
+	if (req->unsid[0] && (err = target_of_unsid(call, &p, req->unsid, user,
+	                                            host)) != UNS_OK) {
+		return err;
+	}
+	Uns__V1__Notification *n = req->notification;
+	if ((err = uns_validate_notification(
+	         call, &svc->limits, n, uns_service_now_ms(svc))) != UNS_OK) {
+		return err;
+	}
+	if (n->target_host_name[0] &&
+	    strcasecmp(n->target_host_name, host) != 0) {
+		return uns_call_fail(call, UNS_INVALID_ARGUMENT,
+		                     "notification.targetHostName",
+		                     "does not match the subscription's host");
+	}
+	if (n->app_notification_id[0] == '\0' &&
+	    (n->app_notification_id = mint_app_id(call)) == NULL) {
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
+	}
+	Uns__V1__Notification *out = NULL;
+	bool created = false;
+	err = uns_store_post(svc->store, user, host, n, &out, &created);
+	if (err != UNS_OK) {
+		return store_fail(call, err, "notification");
+	}
+	resp->notification = out;
+	resp->created = created;
+	return keep(call, out);
+}
+
+/* --- fetch ---------------------------------------------------------------- */
+
+static void
+free_feed_page(void *arg)
+{
+	uns_store_feed_page_free(arg);
+}
+
+static uns_err
+fetch_one(uns_call *call, const uns_principal *p, const char *id,
+          Uns__V1__FetchResponse *resp)
+{
+	Uns__V1__Notification *n = NULL;
+	uns_err err =
+	    uns_store_get(svc_of(call)->store, p->user, p->host, id, &n);
+	if (err != UNS_OK) {
+		return store_fail(call, err, "notification");
+	}
+	resp->notification = n;
+	return keep(call, n);
+}
+
+static uns_err
+read_feed(uns_call *call, const uns_principal *p, const char *cursor,
+          uint32_t limit, uns_store_feed_page **out)
+{
+	uns_store_feed_page *page = uns_call_alloc(call, sizeof(*page));
+	if (page == NULL) {
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
+	}
+	uns_err err = uns_store_feed_read(svc_of(call)->store, p->user, p->host,
+	                                  cursor, limit, page);
+	if (err != UNS_OK) {
+		return store_fail(call, err, "cursor");
+	}
+	if (uns_call_defer(call, free_feed_page, page) != UNS_OK) {
+		uns_store_feed_page_free(page);
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
+	}
+	*out = page;
+	return UNS_OK;
+}
+
+/* Long poll: waits for the feed to move, at most wait_ms and never past
+ * the caller's deadline (less a margin for the reply). */
+static uns_err
+fetch_feed(uns_call *call, const uns_principal *p,
+           const Uns__V1__FetchRequest *req, Uns__V1__FetchResponse *resp)
+{
+	uns_service *svc = svc_of(call);
+	uns_store_feed_page *page = NULL;
+	const char *cursor = req->cursor;
+	uint64_t gen = uns_feedwait_gen(svc->waits, p->user, p->host);
+	uns_err err = read_feed(call, p, cursor, req->limit, &page);
+	nng_time until = nng_clock() + req->wait_ms;
+	uint32_t left = uns_call_time_left(call);
+	if (left < 100 + req->wait_ms) {
+		until = nng_clock() + (left > 100 ? left - 100 : 0);
+	}
+	while (err == UNS_OK && page->n == 0 && nng_clock() < until) {
+		/* "latest" resolves once; later reads continue from there. */
+		cursor = uns_call_strdup(call, page->next_cursor);
+		if (cursor == NULL ||
+		    !uns_feedwait_wait(svc->waits, p->user, p->host, gen,
+		                       (uint32_t)(until - nng_clock()))) {
+			break;
+		}
+		gen = uns_feedwait_gen(svc->waits, p->user, p->host);
+		err = read_feed(call, p, cursor, req->limit, &page);
+	}
+	if (err != UNS_OK) {
+		return err;
+	}
+	resp->changes = page->entries;
+	resp->n_changes = page->n;
+	resp->next_cursor = page->next_cursor;
+	resp->more = page->more;
+	return UNS_OK;
+}
+
+uns_err
+uns_notify_fetch(uns_call *call, const Uns__V1__FetchRequest *req,
+                 Uns__V1__FetchResponse *resp)
+{
+	uns_principal p;
+	uns_err err;
+	if ((err = authorize(call, USER, &p)) != UNS_OK ||
+	    (err = uns_validate_fetch(call, &svc_of(call)->limits, req)) !=
+	        UNS_OK) {
+		return err;
+	}
+	if (req->id[0] != '\0') {
+		return fetch_one(call, &p, req->id, resp);
+	}
+	return fetch_feed(call, &p, req, resp);
+}
+
+/* --- state, history, delete ---------------------------------------------- */
+
+uns_err
+uns_notify_update_state(uns_call *call, const Uns__V1__UpdateStateRequest *req,
+                        Uns__V1__UpdateStateResponse *resp)
+{
+	uns_principal p;
+	uns_err err;
+	if ((err = authorize(call, USER, &p)) != UNS_OK ||
+	    (err = uns_validate_update(call, req)) != UNS_OK) {
+		return err;
+	}
+	uns_store_change chg = {.read_state = req->read_state,
+	                        .user_action_state = req->user_action_state,
+	                        .delete_ = req->delete_,
+	                        .if_version = req->if_version};
+	Uns__V1__Notification *out = NULL;
+	err = uns_store_update_state(svc_of(call)->store, p.user, p.host,
+	                             req->id, &chg, &out);
+	if (err != UNS_OK) {
+		return store_fail(call, err, "notification");
+	}
+	resp->notification = out;
+	return keep(call, out);
+}
+
+static void
+free_history_page(void *arg)
+{
+	uns_store_history_page_free(arg);
+}
+
+uns_err
+uns_notify_history(uns_call *call, const Uns__V1__HistoryRequest *req,
+                   Uns__V1__HistoryResponse *resp)
+{
+	uns_principal p;
+	uns_err err;
+	if ((err = authorize(call, USER, &p)) != UNS_OK ||
+	    (err = uns_validate_history(call, &svc_of(call)->limits, req)) !=
+	        UNS_OK) {
+		return err;
+	}
+	uns_store_history_query q = {.page_size = req->page_size,
+	                             .page_token = req->page_token,
+	                             .status = req->status,
+	                             .read_state = req->read_state,
+	                             .user_action_state =
+	                                 req->user_action_state,
+	                             .group_name = req->group_name};
+	uns_store_history_page *page = uns_call_alloc(call, sizeof(*page));
+	if (page == NULL) {
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
+	}
+	err = uns_store_history(svc_of(call)->store, p.user, p.host, &q, page);
+	if (err != UNS_OK) {
+		return store_fail(call, err, "pageToken");
+	}
+	if (uns_call_defer(call, free_history_page, page) != UNS_OK) {
+		uns_store_history_page_free(page);
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
+	}
+	resp->notifications = page->items;
+	resp->n_notifications = page->n;
+	resp->next_page_token = page->next_page_token
+	                            ? page->next_page_token
+	                            : (char *)protobuf_c_empty_string;
+	return UNS_OK;
+}
+
+/* Delete by server id without a UNSID: the id is unique, so try each of
+ * the app's hosts; the store checks the host, so another app's
+ * notification is never touched. */
+static uns_err
+delete_by_id_any_user(uns_call *call, const uns_principal *p, const char *id)
+{
+	uns_service *svc = svc_of(call);
+	char hosts[UNS_MAX_APP_HOSTS][257];
+	size_t n =
+	    uns_auth_app_hosts(svc->auth, p->app_id, hosts, UNS_MAX_APP_HOSTS);
+	uns_err err = UNS_NOT_FOUND;
+	for (size_t i = 0; i < n && err == UNS_NOT_FOUND; i++) {
+		err = uns_store_delete(svc->store, NULL, hosts[i], id);
+	}
+	return err == UNS_OK ? UNS_OK : store_fail(call, err, "notification");
+}
+
+uns_err
+uns_notify_delete(uns_call *call, const Uns__V1__DeleteRequest *req,
+                  Uns__V1__DeleteResponse *resp)
+{
+	uns_service *svc = svc_of(call);
+	uns_principal p;
+	char user[257], host[257];
+	(void)resp;
+	uns_err err = authorize(call, APP, &p);
+	if (err != UNS_OK) {
+		return err;
+	}
+	if (req->id[0] == '\0' && req->app_notification_id[0] == '\0') {
+		return uns_call_fail(call, UNS_INVALID_ARGUMENT, "id",
+		                     "give id, or unsid and appNotificationId");
+	}
+	if (req->unsid[0] == '\0') {
+		if (req->id[0] == '\0') {
+			return uns_call_fail(call, UNS_INVALID_ARGUMENT,
+			                     "unsid",
+			                     "required with appNotificationId");
+		}
+		return delete_by_id_any_user(call, &p, req->id);
+	}
+	if ((err = target_of_unsid(call, &p, req->unsid, user, host)) !=
+	    UNS_OK) {
+		return err;
+	}
+	err = req->id[0] ? uns_store_delete(svc->store, user, host, req->id)
+	                 : uns_store_delete_by_app_id(svc->store, user, host,
+	                                              req->app_notification_id);
+	return err == UNS_OK ? UNS_OK : store_fail(call, err, "notification");
+}

@@ -1,0 +1,640 @@
+/*
+ * test_service.c — the notification service end to end over RPC: a real
+ * RocksDB store, real JWTs, a real server and client. Two devices of one
+ * user, replace, compare-and-set, paging, long poll, expiry with an
+ * injected clock, and the authorization matrix ("not yours" answers
+ * exactly like "not found").
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "testutil.h"
+
+#include "auth.h"
+#include "jwt.h"
+#include "store.h"
+#include "uns_stubs.h"
+#include "validate.h"
+
+#define HOST_A "a.example.com"
+#define HOST_B "b.example.com"
+
+static const uint8_t secret[] = "0123456789abcdef0123456789abcdef-test";
+
+typedef struct env {
+	char dir[256];
+	_Atomic int64_t now_ms;
+	uns_store *store;
+	uns_jwt_keys *keys;
+	uns_auth *auth;
+	uns_service *svc;
+	uns_rpc_server *rpc;
+	uns_client *client;
+	char user_x[2048], user_y[2048], app_a[2048], app_b[2048];
+	char user_x_b[2048]; /* user X, host B */
+} env;
+
+static int64_t
+clock_ms(void *arg)
+{
+	return atomic_load(&((env *)arg)->now_ms);
+}
+
+static int64_t
+clock_s(void *arg)
+{
+	return atomic_load(&((env *)arg)->now_ms) / 1000;
+}
+
+static void
+mint(env *e, char *out, const char *sub, const char *app, const char *host,
+     const char *scope)
+{
+	uns_jwt_claims c;
+	char *tok = NULL, why[256];
+	memset(&c, 0, sizeof(c));
+	snprintf(c.sub, sizeof(c.sub), "%s", sub ? sub : "");
+	snprintf(c.app_id, sizeof(c.app_id), "%s", app ? app : "");
+	snprintf(c.host, sizeof(c.host), "%s", host ? host : "");
+	snprintf(c.aud, sizeof(c.aud), "uns");
+	snprintf(c.scopes, sizeof(c.scopes), "%s", scope);
+	c.iat = clock_s(e);
+	c.exp = c.iat + 3600;
+	if (uns_jwt_mint("HS256", NULL, secret, sizeof(secret) - 1, &c, &tok,
+	                 why, sizeof(why)) != UNS_OK) {
+		fail_msg("mint: %s", why);
+	}
+	snprintf(out, 2048, "%s", tok);
+	free(tok);
+}
+
+static int
+setup(void **state)
+{
+	env *e = calloc(1, sizeof(*e));
+	char path[512];
+	atomic_store(&e->now_ms, 1764000000000LL);
+	ut_mkdtemp(e->dir, sizeof(e->dir));
+	snprintf(path, sizeof(path), "%s/store", e->dir);
+	uns_store_config sc = {.dir = path,
+	                       .clock = clock_ms,
+	                       .clock_arg = e,
+	                       .reclaim_interval_ms = -1};
+	assert_int_equal(uns_store_open(&e->store, &sc), UNS_OK);
+	assert_int_equal(uns_jwt_keys_alloc(&e->keys), UNS_OK);
+	assert_int_equal(
+	    uns_jwt_keys_add_secret(e->keys, NULL, secret, sizeof(secret) - 1),
+	    UNS_OK);
+	uns_auth_config ac = {.keys = e->keys,
+	                      .audience = "uns",
+	                      .skew_seconds = 60,
+	                      .now_s = clock_s,
+	                      .now_arg = e};
+	assert_int_equal(uns_auth_open(&e->auth, &ac), UNS_OK);
+	const char *ha[] = {HOST_A}, *hb[] = {HOST_B};
+	assert_int_equal(uns_auth_add_app(e->auth, "app-a", ha, 1), UNS_OK);
+	assert_int_equal(uns_auth_add_app(e->auth, "app-b", hb, 1), UNS_OK);
+	uns_service_config svcc = {.store = e->store,
+	                           .auth = e->auth,
+	                           .now_ms = clock_ms,
+	                           .now_arg = e};
+	assert_int_equal(uns_service_open(&e->svc, &svcc), UNS_OK);
+	uns_rpc_config rc = {.url = "tcp://127.0.0.1:0"};
+	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
+	                      e->svc, uns_service_inline_methods};
+	assert_int_equal(uns_rpc_server_open(&e->rpc, &rc, &rs), UNS_OK);
+	uns_rpc_server_start(e->rpc);
+	char url[64];
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
+	         uns_rpc_server_port(e->rpc));
+	assert_int_equal(uns_client_open(&e->client, url, NULL), UNS_OK);
+	mint(e, e->user_x, "user-x", NULL, HOST_A, UNS_SCOPE_USER);
+	mint(e, e->user_x_b, "user-x", NULL, HOST_B, UNS_SCOPE_USER);
+	mint(e, e->user_y, "user-y", NULL, HOST_A, UNS_SCOPE_USER);
+	mint(e, e->app_a, NULL, "app-a", NULL, UNS_SCOPE_APP);
+	mint(e, e->app_b, NULL, "app-b", NULL, UNS_SCOPE_APP);
+	*state = e;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	env *e = *state;
+	uns_client_close(e->client);
+	uns_rpc_server_close(e->rpc);
+	uns_service_close(e->svc);
+	uns_auth_close(e->auth);
+	uns_jwt_keys_free(e->keys);
+	uns_store_close(e->store);
+	ut_rmdir(e->dir);
+	free(e);
+	return 0;
+}
+
+/* --- helpers ------------------------------------------------------------- */
+
+static uns_call_opts
+as(const char *token)
+{
+	uns_call_opts o = {.token = token, .timeout_ms = 10000};
+	return o;
+}
+
+static char *
+subscribe(env *e, const char *token, const char *device, int *created)
+{
+	Uns__V1__SubscribeRequest req = UNS__V1__SUBSCRIBE_REQUEST__INIT;
+	Uns__V1__SubscribeResponse *resp = NULL;
+	req.device_id = (char *)device;
+	req.platform = UNS__V1__PLATFORM__PLATFORM_POLLING;
+	uns_call_opts o = as(token);
+	uns_err err = uns_notifications_subscribe(e->client, &req, &resp, &o);
+	if (err != UNS_OK) {
+		fail_msg("subscribe: %s", uns_last_message());
+	}
+	char *unsid = strdup(resp->subscription->unsid);
+	if (created) {
+		*created = resp->created;
+	}
+	uns__v1__subscribe_response__free_unpacked(resp, NULL);
+	return unsid;
+}
+
+static uns_err
+post(env *e, const char *token, const char *unsid, const char *app_id,
+     const char *title, Uns__V1__PostResponse **out)
+{
+	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
+	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT;
+	Uns__V1__Payload p = UNS__V1__PAYLOAD__INIT;
+	Uns__V1__VisualContent v = UNS__V1__VISUAL_CONTENT__INIT;
+	v.title = (char *)title;
+	p.visual_content = &v;
+	n.payload = &p;
+	n.app_notification_id = (char *)(app_id ? app_id : "");
+	n.group_name = "g1";
+	req.notification = &n;
+	req.unsid = (char *)(unsid ? unsid : "");
+	uns_call_opts o = as(token);
+	Uns__V1__PostResponse *resp = NULL;
+	uns_err err = uns_notifications_post(e->client, &req, &resp, &o);
+	if (out) {
+		*out = err == UNS_OK ? resp : NULL;
+	} else if (err == UNS_OK) {
+		uns__v1__post_response__free_unpacked(resp, NULL);
+	}
+	return err;
+}
+
+static Uns__V1__FetchResponse *
+fetch_feed(env *e, const char *token, const char *cursor, uint32_t wait_ms)
+{
+	Uns__V1__FetchRequest req = UNS__V1__FETCH_REQUEST__INIT;
+	Uns__V1__FetchResponse *resp = NULL;
+	req.cursor = (char *)cursor;
+	req.wait_ms = wait_ms;
+	uns_call_opts o = as(token);
+	if (uns_notifications_fetch(e->client, &req, &resp, &o) != UNS_OK) {
+		fail_msg("fetch: %s", uns_last_message());
+	}
+	return resp;
+}
+
+static uns_err
+fetch_id(env *e, const char *token, const char *id, char *msg, size_t cap)
+{
+	Uns__V1__FetchRequest req = UNS__V1__FETCH_REQUEST__INIT;
+	Uns__V1__FetchResponse *resp = NULL;
+	req.id = (char *)id;
+	uns_call_opts o = as(token);
+	uns_err err = uns_notifications_fetch(e->client, &req, &resp, &o);
+	snprintf(msg, cap, "%s", err == UNS_OK ? "" : uns_last_message());
+	if (err == UNS_OK) {
+		uns__v1__fetch_response__free_unpacked(resp, NULL);
+	}
+	return err;
+}
+
+static uns_err
+update(env *e, const char *token, const char *id, int read, int dismiss,
+       uint64_t if_version, Uns__V1__UpdateStateResponse **out)
+{
+	Uns__V1__UpdateStateRequest req = UNS__V1__UPDATE_STATE_REQUEST__INIT;
+	req.id = (char *)id;
+	req.read_state = read ? UNS__V1__READ_STATE__READ_STATE_READ : 0;
+	req.user_action_state =
+	    dismiss ? UNS__V1__USER_ACTION_STATE__USER_ACTION_STATE_DISMISSED
+	            : 0;
+	req.if_version = if_version;
+	uns_call_opts o = as(token);
+	Uns__V1__UpdateStateResponse *resp = NULL;
+	uns_err err =
+	    uns_notifications_update_state(e->client, &req, &resp, &o);
+	if (out) {
+		*out = err == UNS_OK ? resp : NULL;
+	} else if (err == UNS_OK) {
+		uns__v1__update_state_response__free_unpacked(resp, NULL);
+	}
+	return err;
+}
+
+/* --- tests -----------------------------------------------------------------
+ */
+
+static void
+test_two_devices_sync(void **state)
+{
+	env *e = *state;
+	int created = 0;
+	char *d1 = subscribe(e, e->user_x, "phone", &created);
+	assert_true(created);
+	char *d2 = subscribe(e, e->user_x, "laptop", &created);
+	assert_string_not_equal(d1, d2);
+	char *again = subscribe(e, e->user_x, "phone", &created);
+	assert_string_equal(again, d1); /* renewal keeps the UNSID */
+	assert_false(created);
+
+	Uns__V1__FetchResponse *f1 = fetch_feed(e, e->user_x, "latest", 0);
+	char *cursor = strdup(f1->next_cursor);
+	uns__v1__fetch_response__free_unpacked(f1, NULL);
+
+	Uns__V1__PostResponse *pr = NULL;
+	assert_int_equal(post(e, e->app_a, d1, "n1", "Hello", &pr), UNS_OK);
+	assert_true(pr->created);
+	char *id = strdup(pr->notification->id);
+	assert_int_equal(pr->notification->read_state,
+	                 UNS__V1__READ_STATE__READ_STATE_UNREAD);
+	uns__v1__post_response__free_unpacked(pr, NULL);
+
+	/* Both devices see it in the feed. */
+	Uns__V1__FetchResponse *f = fetch_feed(e, e->user_x, cursor, 0);
+	assert_int_equal(f->n_changes, 1);
+	assert_string_equal(f->changes[0]->notification->id, id);
+	char *cursor2 = strdup(f->next_cursor);
+	uns__v1__fetch_response__free_unpacked(f, NULL);
+
+	/* A read on one device shows in the other's next fetch. */
+	assert_int_equal(update(e, e->user_x, id, 1, 0, 0, NULL), UNS_OK);
+	f = fetch_feed(e, e->user_x, cursor2, 0);
+	assert_int_equal(f->n_changes, 1);
+	assert_int_equal(f->changes[0]->notification->read_state,
+	                 UNS__V1__READ_STATE__READ_STATE_READ);
+	uns__v1__fetch_response__free_unpacked(f, NULL);
+	free(d1);
+	free(d2);
+	free(again);
+	free(cursor);
+	free(cursor2);
+	free(id);
+}
+
+static void
+test_replace_and_cas(void **state)
+{
+	env *e = *state;
+	char *d = subscribe(e, e->user_x, "tablet", NULL);
+	Uns__V1__PostResponse *p1 = NULL, *p2 = NULL;
+	assert_int_equal(post(e, e->app_a, d, "same", "v1", &p1), UNS_OK);
+	Uns__V1__UpdateStateResponse *u = NULL;
+	assert_int_equal(
+	    update(e, e->user_x, p1->notification->id, 1, 1, 0, &u), UNS_OK);
+	uint64_t v_read = u->notification->version;
+	uns__v1__update_state_response__free_unpacked(u, NULL);
+
+	assert_int_equal(post(e, e->app_a, d, "same", "v2", &p2), UNS_OK);
+	assert_false(p2->created);
+	assert_string_equal(p2->notification->id, p1->notification->id);
+	assert_true(p2->notification->version > v_read);
+	assert_int_equal(p2->notification->read_state,
+	                 UNS__V1__READ_STATE__READ_STATE_UNREAD);
+	assert_int_equal(
+	    p2->notification->user_action_state,
+	    UNS__V1__USER_ACTION_STATE__USER_ACTION_STATE_NO_INTERACTION);
+	assert_string_equal(p2->notification->payload->visual_content->title,
+	                    "v2");
+
+	/* Compare-and-set with a stale version fails and changes nothing. */
+	assert_int_equal(
+	    update(e, e->user_x, p2->notification->id, 1, 0, v_read, NULL),
+	    UNS_FAILED_PRECONDITION);
+	char msg[256];
+	assert_int_equal(
+	    fetch_id(e, e->user_x, p2->notification->id, msg, sizeof(msg)),
+	    UNS_OK);
+	assert_int_equal(update(e, e->user_x, p2->notification->id, 1, 0,
+	                        p2->notification->version, NULL),
+	                 UNS_OK);
+	uns__v1__post_response__free_unpacked(p1, NULL);
+	uns__v1__post_response__free_unpacked(p2, NULL);
+	free(d);
+}
+
+static void
+test_authorization_matrix(void **state)
+{
+	env *e = *state;
+	char *dx = subscribe(e, e->user_x, "x-phone", NULL);
+	Uns__V1__PostResponse *pr = NULL;
+	assert_int_equal(post(e, e->user_x, NULL, "self", "mine", &pr), UNS_OK);
+	char *id = strdup(pr->notification->id);
+	uns__v1__post_response__free_unpacked(pr, NULL);
+
+	/* App B may not post to a UNSID of app A's host: same answer as a
+	 * UNSID that does not exist. */
+	assert_int_equal(post(e, e->app_b, dx, "x", "t", NULL), UNS_NOT_FOUND);
+	char m1[256], m2[256];
+	snprintf(m1, sizeof(m1), "%s", uns_last_message());
+	assert_int_equal(
+	    post(e, e->app_b, "AAAAAAAAAAAAAAAAAAAAAA", "x", "t", NULL),
+	    UNS_NOT_FOUND);
+	snprintf(m2, sizeof(m2), "%s", uns_last_message());
+	assert_string_equal(m1, m2);
+
+	/* User Y cannot fetch, update or see X's notification. */
+	assert_int_equal(fetch_id(e, e->user_y, id, m1, sizeof(m1)),
+	                 UNS_NOT_FOUND);
+	assert_int_equal(
+	    fetch_id(e, e->user_y, "AAAAAAAAAAAAAAAAAAAAAA", m2, sizeof(m2)),
+	    UNS_NOT_FOUND);
+	assert_string_equal(m1, m2);
+	assert_int_equal(update(e, e->user_y, id, 1, 0, 0, NULL),
+	                 UNS_NOT_FOUND);
+	/* X's token for another host does not see host A's notification. */
+	assert_int_equal(fetch_id(e, e->user_x_b, id, m1, sizeof(m1)),
+	                 UNS_NOT_FOUND);
+	Uns__V1__HistoryRequest hq = UNS__V1__HISTORY_REQUEST__INIT;
+	Uns__V1__HistoryResponse *hr = NULL;
+	uns_call_opts oy = as(e->user_y);
+	assert_int_equal(uns_notifications_history(e->client, &hq, &hr, &oy),
+	                 UNS_OK);
+	for (size_t i = 0; i < hr->n_notifications; i++) {
+		assert_string_not_equal(hr->notifications[i]->id, id);
+	}
+	uns__v1__history_response__free_unpacked(hr, NULL);
+
+	/* Kinds of token and missing or bad tokens. */
+	Uns__V1__DeleteRequest dr = UNS__V1__DELETE_REQUEST__INIT;
+	Uns__V1__DeleteResponse *dresp = NULL;
+	dr.id = id;
+	uns_call_opts ox = as(e->user_x);
+	assert_int_equal(uns_notifications_delete(e->client, &dr, &dresp, &ox),
+	                 UNS_PERMISSION_DENIED);
+	assert_int_equal(fetch_id(e, e->app_a, id, m1, sizeof(m1)),
+	                 UNS_PERMISSION_DENIED);
+	assert_int_equal(fetch_id(e, NULL, id, m1, sizeof(m1)),
+	                 UNS_UNAUTHENTICATED);
+	assert_int_equal(fetch_id(e, "not.a.token", id, m1, sizeof(m1)),
+	                 UNS_UNAUTHENTICATED);
+	char no_scope[2048];
+	mint(e, no_scope, "user-x", NULL, HOST_A, "Other.Scope");
+	assert_int_equal(fetch_id(e, no_scope, id, m1, sizeof(m1)),
+	                 UNS_PERMISSION_DENIED);
+	assert_int_equal(post(e, e->app_a, NULL, "x", "t", NULL),
+	                 UNS_INVALID_ARGUMENT); /* app without UNSID */
+	free(dx);
+	free(id);
+}
+
+static void
+test_invalid_input_changes_nothing(void **state)
+{
+	env *e = *state;
+	char *d = subscribe(e, e->user_x, "val-dev", NULL);
+	char title[300];
+	memset(title, 't', sizeof(title) - 1);
+	title[sizeof(title) - 1] = '\0';
+	assert_int_equal(post(e, e->app_a, d, "long", title, NULL),
+	                 UNS_INVALID_ARGUMENT);
+	assert_non_null(strstr(uns_last_message(),
+	                       "notification.payload.visualContent.title"));
+	assert_int_equal(post(e, e->app_a, d, "empty", "", NULL),
+	                 UNS_INVALID_ARGUMENT);
+	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
+	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT;
+	Uns__V1__PostResponse *resp = NULL;
+	req.unsid = d;
+	req.notification = &n;
+	uns_call_opts o = as(e->app_a);
+	assert_int_equal(uns_notifications_post(e->client, &req, &resp, &o),
+	                 UNS_INVALID_ARGUMENT);
+	assert_non_null(strstr(uns_last_message(), "notification.payload"));
+	Uns__V1__Payload p = UNS__V1__PAYLOAD__INIT;
+	p.raw_content = "raw";
+	n.payload = &p;
+	n.expiration_time_ms = atomic_load(&e->now_ms) + 31LL * 86400000;
+	assert_int_equal(uns_notifications_post(e->client, &req, &resp, &o),
+	                 UNS_INVALID_ARGUMENT);
+	assert_non_null(
+	    strstr(uns_last_message(), "notification.expirationDateTime"));
+	/* None of it reached the store. */
+	char msg[256];
+	Uns__V1__HistoryRequest hq = UNS__V1__HISTORY_REQUEST__INIT;
+	Uns__V1__HistoryResponse *hr = NULL;
+	uns_call_opts ox = as(e->user_x);
+	hq.group_name = "g1";
+	assert_int_equal(uns_notifications_history(e->client, &hq, &hr, &ox),
+	                 UNS_OK);
+	for (size_t i = 0; i < hr->n_notifications; i++) {
+		assert_string_not_equal(
+		    hr->notifications[i]->app_notification_id, "long");
+	}
+	uns__v1__history_response__free_unpacked(hr, NULL);
+	(void)msg;
+	free(d);
+}
+
+static void
+test_history_paging(void **state)
+{
+	env *e = *state;
+	char token[2048];
+	mint(e, token, "pager", NULL, HOST_A, UNS_SCOPE_USER);
+	for (int i = 0; i < 25; i++) {
+		char app_id[32];
+		snprintf(app_id, sizeof(app_id), "h%02d", i);
+		atomic_fetch_add(&e->now_ms, 10);
+		assert_int_equal(post(e, token, NULL, app_id, app_id, NULL),
+		                 UNS_OK);
+	}
+	char *page_token = strdup("");
+	int seen = 0;
+	char prev[32] = "h99";
+	for (int pages = 0; pages < 5; pages++) {
+		Uns__V1__HistoryRequest hq = UNS__V1__HISTORY_REQUEST__INIT;
+		Uns__V1__HistoryResponse *hr = NULL;
+		hq.page_size = 10;
+		hq.page_token = page_token;
+		uns_call_opts o = as(token);
+		assert_int_equal(
+		    uns_notifications_history(e->client, &hq, &hr, &o), UNS_OK);
+		for (size_t i = 0; i < hr->n_notifications; i++) {
+			const char *a =
+			    hr->notifications[i]->app_notification_id;
+			assert_true(strcmp(a, prev) < 0); /* newest first */
+			snprintf(prev, sizeof(prev), "%s", a);
+			seen++;
+		}
+		free(page_token);
+		page_token = strdup(hr->next_page_token);
+		uns__v1__history_response__free_unpacked(hr, NULL);
+		if (page_token[0] == '\0') {
+			break;
+		}
+	}
+	assert_int_equal(seen, 25);
+	free(page_token);
+	Uns__V1__HistoryRequest big = UNS__V1__HISTORY_REQUEST__INIT;
+	Uns__V1__HistoryResponse *hr = NULL;
+	big.page_size = 101;
+	uns_call_opts o = as(token);
+	assert_int_equal(uns_notifications_history(e->client, &big, &hr, &o),
+	                 UNS_INVALID_ARGUMENT);
+	assert_non_null(strstr(uns_last_message(), "pageSize"));
+}
+
+typedef struct poller {
+	env *e;
+	const char *token;
+	char cursor[512];
+	uint32_t wait_ms;
+	size_t n_changes;
+	nng_time returned;
+} poller;
+
+static void *
+poll_main(void *arg)
+{
+	poller *p = arg;
+	Uns__V1__FetchResponse *f =
+	    fetch_feed(p->e, p->token, p->cursor, p->wait_ms);
+	p->returned = nng_clock();
+	p->n_changes = f->n_changes;
+	uns__v1__fetch_response__free_unpacked(f, NULL);
+	return NULL;
+}
+
+static void
+test_long_poll(void **state)
+{
+	env *e = *state;
+	char token[2048];
+	mint(e, token, "poller", NULL, HOST_A, UNS_SCOPE_USER);
+	/* Times out cleanly with nothing new. */
+	nng_time t0 = nng_clock();
+	Uns__V1__FetchResponse *f = fetch_feed(e, token, "latest", 300);
+	nng_time took = nng_clock() - t0;
+	assert_int_equal(f->n_changes, 0);
+	assert_true(took >= 250 && took < 1500);
+	poller p = {.e = e, .token = token, .wait_ms = 5000};
+	snprintf(p.cursor, sizeof(p.cursor), "%s", f->next_cursor);
+	uns__v1__fetch_response__free_unpacked(f, NULL);
+
+	/* Woken by a post, well before its wait runs out. */
+	pthread_t th;
+	pthread_create(&th, NULL, poll_main, &p);
+	nng_msleep(200);
+	assert_int_equal(post(e, token, NULL, "wake", "wake up", NULL), UNS_OK);
+	nng_time posted = nng_clock();
+	pthread_join(th, NULL);
+	assert_int_equal(p.n_changes, 1);
+	assert_true(p.returned - posted < 50);
+}
+
+static void
+test_expiry_and_app_delete(void **state)
+{
+	env *e = *state;
+	char *d = subscribe(e, e->user_x, "exp-dev", NULL);
+	Uns__V1__FetchResponse *f = fetch_feed(e, e->user_x, "latest", 0);
+	char *cursor = strdup(f->next_cursor);
+	uns__v1__fetch_response__free_unpacked(f, NULL);
+
+	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
+	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT;
+	Uns__V1__Payload p = UNS__V1__PAYLOAD__INIT;
+	Uns__V1__PostResponse *resp = NULL;
+	p.raw_content = "soon gone";
+	n.payload = &p;
+	n.app_notification_id = "expiring";
+	n.expiration_time_ms = atomic_load(&e->now_ms) + 3600 * 1000;
+	req.unsid = d;
+	req.notification = &n;
+	uns_call_opts o = as(e->app_a);
+	assert_int_equal(uns_notifications_post(e->client, &req, &resp, &o),
+	                 UNS_OK);
+	char *exp_id = strdup(resp->notification->id);
+	uns__v1__post_response__free_unpacked(resp, NULL);
+	Uns__V1__PostResponse *pd = NULL;
+	assert_int_equal(post(e, e->app_a, d, "to-delete", "bye", &pd), UNS_OK);
+	char *del_id = strdup(pd->notification->id);
+	uns__v1__post_response__free_unpacked(pd, NULL);
+
+	/* App deletes its notification by server id. */
+	Uns__V1__DeleteRequest dr = UNS__V1__DELETE_REQUEST__INIT;
+	Uns__V1__DeleteResponse *dresp = NULL;
+	dr.id = del_id;
+	uns_call_opts ob = as(e->app_b);
+	assert_int_equal(uns_notifications_delete(e->client, &dr, &dresp, &ob),
+	                 UNS_NOT_FOUND); /* not app B's */
+	assert_int_equal(uns_notifications_delete(e->client, &dr, &dresp, &o),
+	                 UNS_OK);
+	uns__v1__delete_response__free_unpacked(dresp, NULL);
+
+	/* Two hours later the first one has expired: gone from every read. */
+	atomic_fetch_add(&e->now_ms, 2 * 3600 * 1000);
+	char msg[256];
+	/* The one-hour token expired with it; that, too, is refused. */
+	assert_int_equal(fetch_id(e, e->user_x, exp_id, msg, sizeof(msg)),
+	                 UNS_UNAUTHENTICATED);
+	assert_non_null(strstr(msg, "expired"));
+	char fresh[2048];
+	mint(e, fresh, "user-x", NULL, HOST_A, UNS_SCOPE_USER);
+	assert_int_equal(fetch_id(e, fresh, exp_id, msg, sizeof(msg)),
+	                 UNS_NOT_FOUND);
+	assert_int_equal(fetch_id(e, fresh, del_id, msg, sizeof(msg)),
+	                 UNS_NOT_FOUND);
+	f = fetch_feed(e, fresh, cursor, 0);
+	int saw_expired = 0, saw_deleted = 0;
+	for (size_t i = 0; i < f->n_changes; i++) {
+		const Uns__V1__FeedEntry *c = f->changes[i];
+		if (strcmp(c->notification->id, exp_id) == 0) {
+			saw_expired =
+			    c->removed ==
+			    UNS__V1__REMOVED_REASON__REMOVED_REASON_EXPIRED;
+		}
+		if (strcmp(c->notification->id, del_id) == 0) {
+			saw_deleted =
+			    c->removed ==
+			    UNS__V1__REMOVED_REASON__REMOVED_REASON_DELETED;
+		}
+	}
+	assert_true(saw_expired);
+	assert_true(saw_deleted);
+	uns__v1__fetch_response__free_unpacked(f, NULL);
+	free(d);
+	free(cursor);
+	free(exp_id);
+	free(del_id);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_two_devices_sync),
+	    cmocka_unit_test(test_replace_and_cas),
+	    cmocka_unit_test(test_authorization_matrix),
+	    cmocka_unit_test(test_invalid_input_changes_nothing),
+	    cmocka_unit_test(test_history_paging),
+	    cmocka_unit_test(test_long_poll),
+	    cmocka_unit_test(test_expiry_and_app_delete),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
