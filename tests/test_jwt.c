@@ -1465,7 +1465,11 @@ cli_verify(const char *key_file, const char *kid, char *printed,
 	assert_int_equal(check(k, printed, &p, &out, why), UNS_OK);
 	assert_string_equal(out.sub, want_sub);
 	assert_string_equal(out.app_id, want_app);
-	assert_string_equal(out.scopes, "Notifications.ReadWrite");
+	/* unsctl's defaults: the user scope, or the app role. */
+	assert_string_equal(out.scopes, want_app[0]
+	                                    ? "Notifications.Send"
+	                                    : "Notifications.ReadWrite");
+	assert_string_equal(out.aud, "uns");
 	assert_int_equal(out.exp - out.iat, 3600);
 	uns_jwt_keys_free(k);
 }
