@@ -106,3 +106,15 @@ uns_clear_message(void)
 {
 	last_message[0] = '\0';
 }
+
+void
+uns_say(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+	if (why == NULL || whylen == 0) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}

@@ -6,6 +6,7 @@
 #define UNS_INTERNAL_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #include "uns/uns.h"
 
@@ -13,6 +14,10 @@
 uns_err uns_fail(uns_err err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void uns_clear_message(void);
+
+/* Formats a reason into a caller's buffer; why may be NULL or whylen 0. */
+void uns_say(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Looks up a code by its canonical name ("NOT_FOUND"); returns 0 if none. */
 int uns_err_from_name(const char *name, uns_err *out);

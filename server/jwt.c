@@ -54,6 +54,7 @@
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 
+#include "internal.h"
 #include "jwt.h"
 
 #define DEFAULT_MAX_TOKEN 8192
@@ -84,22 +85,6 @@ struct uns_jwt_keys {
 };
 
 /* ---- reasons ------------------------------------------------------------ */
-
-static void say(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-say(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- the mbedTLS border ------------------------------------------------- */
 
@@ -150,7 +135,7 @@ tls_fail(int ret, char *why, size_t whylen, const char *what)
 	char msg[128];
 
 	mbedtls_strerror(ret, msg, sizeof(msg));
-	say(why, whylen, "%s: %s", what, msg);
+	uns_say(why, whylen, "%s: %s", what, msg);
 	return tls_err(ret);
 }
 
@@ -332,12 +317,13 @@ read_file(const char *path, char **out, size_t *len, char *why, size_t whylen)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0 || fstat(fd, &st) != 0) {
-		say(why, whylen, "cannot read %s: %s", path, strerror(errno));
+		uns_say(why, whylen, "cannot read %s: %s", path,
+		        strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > MAX_FILE) {
-		say(why, whylen, "%s: not a regular file of at most 1 MiB",
-		    path);
+		uns_say(why, whylen, "%s: not a regular file of at most 1 MiB",
+		        path);
 		goto out;
 	}
 	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
@@ -350,8 +336,8 @@ read_file(const char *path, char **out, size_t *len, char *why, size_t whylen)
 			continue;
 		}
 		if (n <= 0) {
-			say(why, whylen, "cannot read %s: %s", path,
-			    n < 0 ? strerror(errno) : "file shrank");
+			uns_say(why, whylen, "cannot read %s: %s", path,
+			        n < 0 ? strerror(errno) : "file shrank");
 			goto out;
 		}
 		got += (size_t)n;
@@ -406,15 +392,16 @@ uns_jwt_read_secret_file(const char *path, uint8_t **out, size_t *len,
 	}
 	secret_span(text, tlen, &s, &slen);
 	if (slen < MIN_SECRET) {
-		say(why, whylen, "%s: the secret is %zu bytes, hs256 needs %d",
-		    path, slen, MIN_SECRET);
+		uns_say(why, whylen,
+		        "%s: the secret is %zu bytes, hs256 needs %d", path,
+		        slen, MIN_SECRET);
 		free(text);
 		return UNS_EINVAL;
 	}
 	memmove(text, s, slen);
 	*out = (uint8_t *)text;
 	*len = slen;
-	say(why, whylen, "%s", "");
+	uns_say(why, whylen, "%s", "");
 	return UNS_OK;
 }
 
@@ -599,11 +586,12 @@ add_pem(uns_jwt_keys *k, const char *kid, const char *pem, size_t len,
 	memcpy(text, pem, len);
 	text[len] = '\0';
 	if ((err = key_new(kid, alg, &key)) != UNS_OK) {
-		say(why, whylen, "%s", err == UNS_EINVAL ? "bad key id" : "");
+		uns_say(why, whylen, "%s",
+		        err == UNS_EINVAL ? "bad key id" : "");
 		goto out;
 	}
 	if (strstr(text, "PRIVATE KEY-----") != NULL) {
-		say(why, whylen, "a private key: give the public key");
+		uns_say(why, whylen, "a private key: give the public key");
 		err = UNS_EINVAL;
 		goto out;
 	}
@@ -616,9 +604,9 @@ add_pem(uns_jwt_keys *k, const char *kid, const char *pem, size_t len,
 		goto out;
 	}
 	if (!key_alg(&key->pk, &alg)) {
-		say(why, whylen,
-		    "unsupported key: not ec p-256 nor rsa "
-		    "2048..4096 bits");
+		uns_say(why, whylen,
+		        "unsupported key: not ec p-256 nor rsa "
+		        "2048..4096 bits");
 		err = UNS_EINVAL;
 		goto out;
 	}
@@ -652,7 +640,7 @@ uns_jwt_keys_add_file(uns_jwt_keys *k, const char *kid, const char *path,
 	uns_err err;
 
 	if (k == NULL || path == NULL) {
-		say(why, whylen, "no key set or path");
+		uns_say(why, whylen, "no key set or path");
 		return UNS_EINVAL;
 	}
 	if ((err = read_file(path, &text, &len, why, whylen)) != UNS_OK) {
@@ -670,10 +658,10 @@ uns_jwt_keys_add_file(uns_jwt_keys *k, const char *kid, const char *path,
 	mbedtls_platform_zeroize(text, len);
 	free(text);
 	if (err != UNS_OK) {
-		say(why, whylen, "%s: %s", path, inner);
+		uns_say(why, whylen, "%s: %s", path, inner);
 		return err;
 	}
-	say(why, whylen, "%s", "");
+	uns_say(why, whylen, "%s", "");
 	return UNS_OK;
 }
 
@@ -692,13 +680,15 @@ get_string(json_t *obj, const char *name, char *dst, size_t cap, char *why,
 		return 0;
 	}
 	if (!json_is_string(v)) {
-		say(why, whylen, "malformed token: %s is not a string", name);
+		uns_say(why, whylen, "malformed token: %s is not a string",
+		        name);
 		return -1;
 	}
 	len = json_string_length(v);
 	if (len >= cap) {
-		say(why, whylen, "malformed token: %s is longer than %zu bytes",
-		    name, cap - 1);
+		uns_say(why, whylen,
+		        "malformed token: %s is longer than %zu bytes", name,
+		        cap - 1);
 		return -1;
 	}
 	memcpy(dst, json_string_value(v), len + 1);
@@ -731,10 +721,11 @@ get_time(json_t *obj, const char *name, int64_t *dst, int *has, char *why,
 			return 1;
 		}
 	} else {
-		say(why, whylen, "malformed token: %s is not a number", name);
+		uns_say(why, whylen, "malformed token: %s is not a number",
+		        name);
 		return -1;
 	}
-	say(why, whylen, "malformed token: %s is out of range", name);
+	uns_say(why, whylen, "malformed token: %s is out of range", name);
 	return -1;
 }
 
@@ -796,14 +787,14 @@ get_words(json_t *obj, const char *name, char *dst, size_t cap, char *why,
 	}
 	return 0;
 bad:
-	say(why, whylen,
-	    "malformed token: %s is not a string or an array "
-	    "of strings",
-	    name);
+	uns_say(why, whylen,
+	        "malformed token: %s is not a string or an array "
+	        "of strings",
+	        name);
 	return -1;
 too_long:
-	say(why, whylen, "malformed token: scopes are longer than %zu bytes",
-	    cap - 1);
+	uns_say(why, whylen,
+	        "malformed token: scopes are longer than %zu bytes", cap - 1);
 	return -1;
 }
 
@@ -824,20 +815,20 @@ get_aud(json_t *obj, uns_jwt_parsed *p, char *why, size_t whylen)
 		           : 0;
 	}
 	if (!json_is_array(v) || json_array_size(v) > UNS_JWT_MAX_AUD) {
-		say(why, whylen,
-		    "malformed token: aud is not a string or an "
-		    "array of at most %d strings",
-		    UNS_JWT_MAX_AUD);
+		uns_say(why, whylen,
+		        "malformed token: aud is not a string or an "
+		        "array of at most %d strings",
+		        UNS_JWT_MAX_AUD);
 		return -1;
 	}
 	json_array_foreach(v, i, e)
 	{
 		if (!json_is_string(e) ||
 		    json_string_length(e) >= sizeof(p->auds[0])) {
-			say(why, whylen,
-			    "malformed token: aud[%zu] is not a "
-			    "string of at most %d bytes",
-			    i, MAX_CLAIM);
+			uns_say(why, whylen,
+			        "malformed token: aud[%zu] is not a "
+			        "string of at most %d bytes",
+			        i, MAX_CLAIM);
 			return -1;
 		}
 		memcpy(p->auds[i], json_string_value(e),
@@ -901,39 +892,40 @@ parse_header(json_t *h, uns_jwt_parsed *p, char *why, size_t whylen)
 	alg_id id;
 
 	if (!json_is_string(alg)) {
-		say(why, whylen, "malformed token: header has no alg");
+		uns_say(why, whylen, "malformed token: header has no alg");
 		return UNS_UNAUTHENTICATED;
 	}
 	name = json_string_value(alg);
 	if (!alg_lookup(name, &id)) {
 		size_t len = json_string_length(alg);
 		if (len < sizeof(p->alg) && printable(name, len)) {
-			say(why, whylen, "alg %s is not accepted", name);
+			uns_say(why, whylen, "alg %s is not accepted", name);
 		} else {
-			say(why, whylen, "alg is not accepted");
+			uns_say(why, whylen, "alg is not accepted");
 		}
 		return UNS_UNAUTHENTICATED;
 	}
 	snprintf(p->alg, sizeof(p->alg), "%s", alg_names[id]);
 	if (typ != NULL &&
 	    (!json_is_string(typ) || !typ_ok(json_string_value(typ)))) {
-		say(why, whylen, "malformed token: typ is not JWT");
+		uns_say(why, whylen, "malformed token: typ is not JWT");
 		return UNS_UNAUTHENTICATED;
 	}
 	if (kid != NULL) {
 		if (!json_is_string(kid) ||
 		    json_string_length(kid) != strlen(json_string_value(kid)) ||
 		    !valid_kid(json_string_value(kid))) {
-			say(why, whylen,
-			    "malformed token: kid is not 1 to %d "
-			    "printable characters",
-			    MAX_KID);
+			uns_say(why, whylen,
+			        "malformed token: kid is not 1 to %d "
+			        "printable characters",
+			        MAX_KID);
 			return UNS_UNAUTHENTICATED;
 		}
 		snprintf(p->kid, sizeof(p->kid), "%s", json_string_value(kid));
 	}
 	if (json_object_get(h, "crit") != NULL) {
-		say(why, whylen, "crit header parameters are not supported");
+		uns_say(why, whylen,
+		        "crit header parameters are not supported");
 		return UNS_UNAUTHENTICATED;
 	}
 	return UNS_OK;
@@ -956,14 +948,15 @@ parse_segment(const char *seg, size_t n, const char *name, segment_fn fn,
 	long len;
 
 	if (n == 0) {
-		say(why, whylen, "malformed token: %s is empty", name);
+		uns_say(why, whylen, "malformed token: %s is empty", name);
 		return err;
 	}
 	if ((buf = malloc(b64_decoded_len(n) + 1)) == NULL) {
 		return UNS_ENOMEM;
 	}
 	if ((len = b64_decode(seg, n, buf, b64_decoded_len(n))) < 0) {
-		say(why, whylen, "malformed token: %s is not base64url", name);
+		uns_say(why, whylen, "malformed token: %s is not base64url",
+		        name);
 		goto out;
 	}
 	obj = json_loadb((const char *)buf, (size_t)len, JSON_REJECT_DUPLICATES,
@@ -977,8 +970,9 @@ parse_segment(const char *seg, size_t n, const char *name, segment_fn fn,
 		for (char *c = jerr.text; obj == NULL && *c != '\0'; c++) {
 			*c = *c < 0x20 || *c > 0x7e ? '?' : *c;
 		}
-		say(why, whylen, "malformed token: %s is not a json object%s%s",
-		    name, obj ? "" : ": ", obj ? "" : jerr.text);
+		uns_say(why, whylen,
+		        "malformed token: %s is not a json object%s%s", name,
+		        obj ? "" : ": ", obj ? "" : jerr.text);
 		goto out;
 	}
 	err = fn(obj, p, why, whylen);
@@ -999,15 +993,15 @@ uns_jwt_parse(const char *token, size_t len, uns_jwt_parsed *out, char *why,
 	uns_err err;
 
 	if (token == NULL || out == NULL) {
-		say(why, whylen, "no token");
+		uns_say(why, whylen, "no token");
 		return UNS_EINVAL;
 	}
 	for (size_t i = 0; i < len; i++) {
 		dots += token[i] == '.';
 	}
 	if (dots != 2) {
-		say(why, whylen, "malformed token: %zu segments, expected 3",
-		    dots + 1);
+		uns_say(why, whylen,
+		        "malformed token: %zu segments, expected 3", dots + 1);
 		return UNS_UNAUTHENTICATED;
 	}
 	memset(&p, 0, sizeof(p));
@@ -1021,19 +1015,20 @@ uns_jwt_parse(const char *token, size_t len, uns_jwt_parsed *out, char *why,
 	}
 	n = (long)(len - (size_t)(d2 + 1 - token));
 	if (n == 0 || b64_decoded_len((size_t)n) > sizeof(p.sig)) {
-		say(why, whylen, "malformed token: signature is %s",
-		    n == 0 ? "empty" : "too long");
+		uns_say(why, whylen, "malformed token: signature is %s",
+		        n == 0 ? "empty" : "too long");
 		return UNS_UNAUTHENTICATED;
 	}
 	if ((n = b64_decode(d2 + 1, (size_t)n, p.sig, sizeof(p.sig))) < 0) {
-		say(why, whylen, "malformed token: signature is not base64url");
+		uns_say(why, whylen,
+		        "malformed token: signature is not base64url");
 		return UNS_UNAUTHENTICATED;
 	}
 	p.sig_len = (size_t)n;
 	p.signing_input = token;
 	p.signing_input_len = (size_t)(d2 - token);
 	*out = p;
-	say(why, whylen, "%s", "");
+	uns_say(why, whylen, "%s", "");
 	return UNS_OK;
 }
 
@@ -1157,7 +1152,7 @@ uns_jwt_verify_signature(const uns_jwt_keys *k, const uns_jwt_parsed *p,
 	alg_id alg;
 
 	if (k == NULL || p == NULL || !alg_lookup(p->alg, &alg)) {
-		say(why, whylen, "no keys or no parsed token");
+		uns_say(why, whylen, "no keys or no parsed token");
 		return UNS_EINVAL;
 	}
 	if (p->kid[0] != '\0' && try_keys(k, p, alg, 1, &t) == UNS_OK) {
@@ -1167,22 +1162,23 @@ uns_jwt_verify_signature(const uns_jwt_keys *k, const uns_jwt_parsed *p,
 		goto ok;
 	}
 	if (t.nomem) {
-		say(why, whylen, "out of memory");
+		uns_say(why, whylen, "out of memory");
 		return UNS_ENOMEM;
 	}
 	if (t.tried > 0) {
-		say(why, whylen, "signature does not verify");
+		uns_say(why, whylen, "signature does not verify");
 	} else if (t.named > 0) {
-		say(why, whylen, "key id \"%s\" is an %s key, the token is %s",
-		    p->kid, alg_names[t.other], p->alg);
+		uns_say(why, whylen,
+		        "key id \"%s\" is an %s key, the token is %s", p->kid,
+		        alg_names[t.other], p->alg);
 	} else if (p->kid[0] != '\0') {
-		say(why, whylen, "unknown key id \"%s\"", p->kid);
+		uns_say(why, whylen, "unknown key id \"%s\"", p->kid);
 	} else {
-		say(why, whylen, "no %s key is configured", p->alg);
+		uns_say(why, whylen, "no %s key is configured", p->alg);
 	}
 	return UNS_UNAUTHENTICATED;
 ok:
-	say(why, whylen, "%s", "");
+	uns_say(why, whylen, "%s", "");
 	return UNS_OK;
 }
 
@@ -1198,21 +1194,21 @@ check_claims(const uns_jwt_parsed *pt, const uns_jwt_policy *pol,
 
 	*c = *in;
 	if (!pt->has_exp) {
-		say(why, whylen, "token has no exp");
+		uns_say(why, whylen, "token has no exp");
 		return UNS_UNAUTHENTICATED;
 	}
 	if (in->exp < pol->now - skew) {
-		say(why, whylen, "token expired %lld s ago",
-		    (long long)(pol->now - in->exp));
+		uns_say(why, whylen, "token expired %lld s ago",
+		        (long long)(pol->now - in->exp));
 		return UNS_UNAUTHENTICATED;
 	}
 	if (pt->has_nbf && in->nbf > pol->now + skew) {
-		say(why, whylen, "token not valid for another %lld s",
-		    (long long)(in->nbf - pol->now));
+		uns_say(why, whylen, "token not valid for another %lld s",
+		        (long long)(in->nbf - pol->now));
 		return UNS_UNAUTHENTICATED;
 	}
 	if (pol->issuer != NULL && strcmp(in->iss, pol->issuer) != 0) {
-		say(why, whylen, "issuer mismatch");
+		uns_say(why, whylen, "issuer mismatch");
 		return UNS_UNAUTHENTICATED;
 	}
 	if (pol->audience != NULL) {
@@ -1222,13 +1218,13 @@ check_claims(const uns_jwt_parsed *pt, const uns_jwt_policy *pol,
 			}
 		}
 		if (i == pt->n_aud) {
-			say(why, whylen, "audience mismatch");
+			uns_say(why, whylen, "audience mismatch");
 			return UNS_UNAUTHENTICATED;
 		}
 		memcpy(c->aud, pt->auds[i], sizeof(c->aud));
 	}
 	if (in->sub[0] == '\0' && in->app_id[0] == '\0') {
-		say(why, whylen, "token has neither sub nor azp/appid");
+		uns_say(why, whylen, "token has neither sub nor azp/appid");
 		return UNS_UNAUTHENTICATED;
 	}
 	return UNS_OK;
@@ -1245,16 +1241,16 @@ uns_jwt_verify(const uns_jwt_keys *k, const char *token,
 	uns_err err;
 
 	if (k == NULL || token == NULL || p == NULL || out == NULL) {
-		say(why, whylen, "no keys, token, policy or output");
+		uns_say(why, whylen, "no keys, token, policy or output");
 		return UNS_EINVAL;
 	}
 	if (p->now < 0 || p->now > MAX_TIME) {
-		say(why, whylen, "policy time out of range");
+		uns_say(why, whylen, "policy time out of range");
 		return UNS_EINVAL;
 	}
 	max = p->max_token_bytes ? p->max_token_bytes : DEFAULT_MAX_TOKEN;
 	if ((len = strnlen(token, max < SIZE_MAX ? max + 1 : max)) > max) {
-		say(why, whylen, "token is longer than %zu bytes", max);
+		uns_say(why, whylen, "token is longer than %zu bytes", max);
 		return UNS_UNAUTHENTICATED;
 	}
 	if ((err = uns_jwt_parse(token, len, &parsed, why, whylen)) != UNS_OK ||
@@ -1264,7 +1260,7 @@ uns_jwt_verify(const uns_jwt_keys *k, const char *token,
 		return err;
 	}
 	*out = claims;
-	say(why, whylen, "%s", "");
+	uns_say(why, whylen, "%s", "");
 	return UNS_OK;
 }
 
@@ -1362,7 +1358,7 @@ mint_key_load(mint_key *mk, const char *alg, const uint8_t *key, size_t len,
 	int ret;
 
 	if (alg != NULL && !alg_lookup(alg, &want)) {
-		say(why, whylen, "alg must be HS256, ES256 or RS256");
+		uns_say(why, whylen, "alg must be HS256, ES256 or RS256");
 		return UNS_EINVAL;
 	}
 	if (alg != NULL && want == ALG_HS256) {
@@ -1370,8 +1366,9 @@ mint_key_load(mint_key *mk, const char *alg, const uint8_t *key, size_t len,
 		mk->secret = key;
 		mk->secret_len = len;
 		if (len < MIN_SECRET) {
-			say(why, whylen, "hs256 secret is %zu bytes, needs %d",
-			    len, MIN_SECRET);
+			uns_say(why, whylen,
+			        "hs256 secret is %zu bytes, needs %d", len,
+			        MIN_SECRET);
 			return UNS_EINVAL;
 		}
 		return UNS_OK;
@@ -1389,10 +1386,10 @@ mint_key_load(mint_key *mk, const char *alg, const uint8_t *key, size_t len,
 		return tls_fail(ret, why, whylen, "not a private key");
 	}
 	if (!key_alg(&mk->pk, &mk->alg) || (alg != NULL && mk->alg != want)) {
-		say(why, whylen,
-		    "the key does not serve %s (ES256 needs ec "
-		    "p-256, RS256 rsa 2048..4096 bits)",
-		    alg ? alg : "ES256 or RS256");
+		uns_say(why, whylen,
+		        "the key does not serve %s (ES256 needs ec "
+		        "p-256, RS256 rsa 2048..4096 bits)",
+		        alg ? alg : "ES256 or RS256");
 		return UNS_EINVAL;
 	}
 	return UNS_OK;
@@ -1464,7 +1461,7 @@ uns_jwt_mint(const char *alg, const char *kid, const uint8_t *key,
 	mbedtls_pk_init(&mk.pk);
 	if (key == NULL || claims == NULL || out == NULL ||
 	    (kid != NULL && !valid_kid(kid))) {
-		say(why, whylen, "no key, claims or output, or a bad kid");
+		uns_say(why, whylen, "no key, claims or output, or a bad kid");
 		goto out;
 	}
 	if ((err = mint_key_load(&mk, alg, key, key_len, why, whylen)) !=
@@ -1474,7 +1471,8 @@ uns_jwt_mint(const char *alg, const char *kid, const uint8_t *key,
 	head = encode_json(header_json(mk.alg, kid));
 	body = encode_json(claims_json(claims));
 	if (head == NULL || body == NULL) {
-		say(why, whylen, "claims are not utf-8 strings, or no memory");
+		uns_say(why, whylen,
+		        "claims are not utf-8 strings, or no memory");
 		err = UNS_EINVAL;
 		goto out;
 	}
@@ -1492,7 +1490,7 @@ uns_jwt_mint(const char *alg, const char *kid, const uint8_t *key,
 	b64_encode(sig, sig_len, tok + used);
 	*out = tok;
 	tok = NULL;
-	say(why, whylen, "%s", "");
+	uns_say(why, whylen, "%s", "");
 	err = UNS_OK;
 out:
 	mbedtls_pk_free(&mk.pk);
@@ -1540,6 +1538,6 @@ uns_jwt_keygen_es256(char **priv, char **pub, char *why, size_t whylen)
 	}
 	*priv = a;
 	*pub = b;
-	say(why, whylen, "%s", "");
+	uns_say(why, whylen, "%s", "");
 	return UNS_OK;
 }

@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mbedtls/base64.h>
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
 #include "service_impl.h"
+#include "store_codec.h"
 
 #define USER UNS_PRINCIPAL_USER
 #define APP  UNS_PRINCIPAL_APP
@@ -183,30 +183,17 @@ target_of_unsid(uns_call *call, const uns_principal *p, const char *unsid,
 	return UNS_OK;
 }
 
-/* An app notification id for posts that give none: 128 random bits. */
+/* An app notification id for posts that give none: "uns-" and a fresh
+ * random id, minted as the store mints server ids. */
 static char *
 mint_app_id(uns_call *call)
 {
-	unsigned char raw[16];
-	for (size_t i = 0; i < sizeof(raw); i += 4) {
-		uint32_t r = nng_random();
-		memcpy(raw + i, &r, 4);
+	char rid[UNS_STORE_RID_LEN + 1];
+	char *id = uns_call_alloc(call, sizeof(rid) + 4);
+	if (id == NULL || uns_store_mint_id(rid) != UNS_OK) {
+		return NULL;
 	}
-	char b64[32];
-	size_t n = 0;
-	mbedtls_base64_encode((unsigned char *)b64, sizeof(b64), &n, raw,
-	                      sizeof(raw));
-	for (size_t i = 0; i < n; i++) {
-		b64[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
-	}
-	while (n > 0 && b64[n - 1] == '=') {
-		n--;
-	}
-	b64[n] = '\0';
-	char *id = uns_call_alloc(call, n + 5);
-	if (id) {
-		snprintf(id, n + 5, "uns-%s", b64);
-	}
+	snprintf(id, sizeof(rid) + 4, "uns-%s", rid);
 	return id;
 }
 

@@ -43,6 +43,7 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/x509_crt.h>
 
+#include "internal.h"
 #include "devcert.h"
 
 #define CA_SUBJECT      "CN=UNS Development CA,O=UNS"
@@ -86,33 +87,18 @@ struct ca {
 
 /* ---- reasons and error conversion --------------------------------------- */
 
-static void say(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-say(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
-
 static uns_err
 bad_arg(char *why, size_t whylen, const char *what, const char *value)
 {
-	say(why, whylen, "%s: \"%s\"", what, value != NULL ? value : "(null)");
+	uns_say(why, whylen, "%s: \"%s\"", what,
+	        value != NULL ? value : "(null)");
 	return UNS_EINVAL;
 }
 
 static uns_err
 sys_fail(int err, char *why, size_t whylen, const char *what, const char *path)
 {
-	say(why, whylen, "%s %s: %s", what, path, strerror(err));
+	uns_say(why, whylen, "%s %s: %s", what, path, strerror(err));
 	return err == ENOMEM ? UNS_ENOMEM : UNS_EIO;
 }
 
@@ -168,7 +154,7 @@ tls_fail(int ret, char *why, size_t whylen, const char *what, const char *path)
 	char msg[160];
 
 	mbedtls_strerror(ret, msg, sizeof(msg));
-	say(why, whylen, "%s %s: %s", what, path, msg);
+	uns_say(why, whylen, "%s %s: %s", what, path, msg);
 	return tls_code(ret);
 }
 
@@ -723,7 +709,8 @@ load_ca(const char *dir, struct ca *ca, char *why, size_t whylen)
 		return rv;
 	}
 	if (mbedtls_pk_check_pair(&ca->crt.pk, &ca->key) != 0) {
-		say(why, whylen, "the key in ca.key does not match %s", path);
+		uns_say(why, whylen, "the key in ca.key does not match %s",
+		        path);
 		return UNS_EIO;
 	}
 	ret =
@@ -750,12 +737,13 @@ uns_devcert_make_ca(const char *dir, int days, char *why, size_t whylen)
 	int ret;
 	uns_err rv;
 
-	say(why, whylen, "%s", "");
+	uns_say(why, whylen, "%s", "");
 	if (dir == NULL || *dir == '\0') {
 		return bad_arg(why, whylen, "bad directory", dir);
 	}
 	if (!valid_days(days)) {
-		say(why, whylen, "days must be 1..%d, not %d", MAX_DAYS, days);
+		uns_say(why, whylen, "days must be 1..%d, not %d", MAX_DAYS,
+		        days);
 		return UNS_EINVAL;
 	}
 	mbedtls_pk_init(&key);
@@ -825,7 +813,7 @@ server_names(const char *const *names, size_t n, const char **all,
 	size_t i;
 
 	if (n > UNS_DEVCERT_MAX_NAMES || (n > 0 && names == NULL)) {
-		say(why, whylen, "at most %d names", UNS_DEVCERT_MAX_NAMES);
+		uns_say(why, whylen, "at most %d names", UNS_DEVCERT_MAX_NAMES);
 		return UNS_EINVAL;
 	}
 	for (i = 0; i < n; i++) {
@@ -857,12 +845,13 @@ uns_devcert_make_server(const char *dir, const char *const *dns_names,
 	                        .names = all};
 	uns_err rv;
 
-	say(why, whylen, "%s", "");
+	uns_say(why, whylen, "%s", "");
 	if (dir == NULL || *dir == '\0') {
 		return bad_arg(why, whylen, "bad directory", dir);
 	}
 	if (!valid_days(days)) {
-		say(why, whylen, "days must be 1..%d, not %d", MAX_DAYS, days);
+		uns_say(why, whylen, "days must be 1..%d, not %d", MAX_DAYS,
+		        days);
 		return UNS_EINVAL;
 	}
 	if ((rv = server_names(dns_names, n_names, all, &spec.n_names, why,
@@ -885,7 +874,7 @@ uns_devcert_make_client(const char *dir, const char *name, int days, char *why,
 	                        .eku_len =
 	                            MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)};
 
-	say(why, whylen, "%s", "");
+	uns_say(why, whylen, "%s", "");
 	if (dir == NULL || *dir == '\0') {
 		return bad_arg(why, whylen, "bad directory", dir);
 	}
@@ -895,7 +884,8 @@ uns_devcert_make_client(const char *dir, const char *name, int days, char *why,
 		               name);
 	}
 	if (!valid_days(days)) {
-		say(why, whylen, "days must be 1..%d, not %d", MAX_DAYS, days);
+		uns_say(why, whylen, "days must be 1..%d, not %d", MAX_DAYS,
+		        days);
 		return UNS_EINVAL;
 	}
 	snprintf(subject, sizeof(subject), "CN=%s", name);
@@ -910,7 +900,7 @@ uns_devcert_ensure(const char *dir, char *why, size_t whylen)
 	bool have_ca = false, have_server = false;
 	uns_err rv;
 
-	say(why, whylen, "%s", "");
+	uns_say(why, whylen, "%s", "");
 	if (dir == NULL || *dir == '\0') {
 		return bad_arg(why, whylen, "bad directory", dir);
 	}
