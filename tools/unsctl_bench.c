@@ -12,6 +12,7 @@
  * our request envelope, so the ratio isolates our per-call work: envelope,
  * dispatch, worker hop, arena, packing.
  */
+#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -29,9 +30,12 @@
 #include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "auth.h"
 #include "devcert.h"
+#include "jwt.h"
 #include "rpc_server.h"
 #include "service.h"
+#include "store.h"
 #include "uns/v1/rpc.pb-c.h"
 #include "uns_stubs.h"
 #include "unsctl.h"
@@ -65,6 +69,14 @@ static const uns_opt bench_options[] = {
     {"--help", UNS_OPT_FLAG, offsetof(bench_opts, help), NULL, "this text"},
 };
 #define N_BENCH_OPTS (sizeof(bench_options) / sizeof(bench_options[0]))
+
+#define BENCH_HOST  "bench.example.com"
+#define BENCH_APP   "bench-app"
+#define BENCH_USERS 64
+#define BENCH_FILL  20 /* notifications per user before `bench fetch` */
+
+static const uint8_t bench_secret[] =
+    "unsctl-bench-hs256-secret-0123456789abcdef";
 
 /* --- the server child -------------------------------------------------- */
 
@@ -142,29 +154,37 @@ bare_server(const char *cert, int ports[2])
 	return 0;
 }
 
-static uns_rpc_server *
-uns_server(const char *cert, int blocking, int ports[2])
+/* Our RPC server for svc on tcp:// and tls+tcp://; ports[0..1]. */
+static int
+rpc_pair(uns_service *svc, const char *cert, const char *const *inl,
+         int ports[2])
 {
-	uns_service *svc = NULL;
 	uns_rpc_server *tcp = NULL, *tls = NULL;
-	uns_service_open(&svc, NULL);
 	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
-	                      svc,
-	                      blocking ? NULL : uns_service_inline_methods};
+	                      svc, inl};
 	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0"};
 	if (uns_rpc_server_open(&tcp, &cfg, &rs) != UNS_OK) {
-		return NULL;
+		return -1;
 	}
 	cfg.url = "tls+tcp://127.0.0.1:0";
 	cfg.cert_key_file = cert;
 	if (uns_rpc_server_open(&tls, &cfg, &rs) != UNS_OK) {
-		return NULL;
+		return -1;
 	}
 	uns_rpc_server_start(tcp);
 	uns_rpc_server_start(tls);
 	ports[0] = uns_rpc_server_port(tcp);
 	ports[1] = uns_rpc_server_port(tls);
-	return tcp;
+	return 0;
+}
+
+static int
+uns_server(const char *cert, int blocking, int ports[2])
+{
+	uns_service *svc = NULL;
+	uns_service_open(&svc, NULL);
+	return rpc_pair(svc, cert, blocking ? NULL : uns_service_inline_methods,
+	                ports);
 }
 
 /* Runs in the child until the parent closes the pipe. */
@@ -173,7 +193,7 @@ child_main(const char *cert, int blocking, int wfd, int rfd)
 {
 	int ports[4] = {0};
 	if (bare_server(cert, ports) != 0 ||
-	    uns_server(cert, blocking, ports + 2) == NULL) {
+	    uns_server(cert, blocking, ports + 2) != 0) {
 		_exit(1);
 	}
 	if (write(wfd, ports, sizeof(ports)) != sizeof(ports)) {
@@ -182,6 +202,65 @@ child_main(const char *cert, int blocking, int wfd, int rfd)
 	char c;
 	while (read(rfd, &c, 1) > 0) {
 	}
+	_exit(0);
+}
+
+/* A full service (store, HS256 auth, one app) in dir/store. */
+static uns_store *
+svc_open(const char *dir, const char *cert, int ports[2])
+{
+	static const char *const hosts[] = {BENCH_HOST};
+	char path[512];
+	uns_store *st = NULL;
+	uns_jwt_keys *keys = NULL;
+	uns_auth *auth = NULL;
+	uns_service *svc = NULL;
+	snprintf(path, sizeof(path), "%s/store", dir);
+	uns_store_config sc = {.dir = path, .max_live = 1u << 30};
+	if (uns_store_open(&st, &sc) != UNS_OK ||
+	    uns_jwt_keys_alloc(&keys) != UNS_OK ||
+	    uns_jwt_keys_add_secret(keys, NULL, bench_secret,
+	                            sizeof(bench_secret) - 1) != UNS_OK) {
+		return NULL;
+	}
+	uns_auth_config ac = {
+	    .keys = keys, .audience = "uns", .skew_seconds = 60};
+	if (uns_auth_open(&auth, &ac) != UNS_OK ||
+	    uns_auth_add_app(auth, BENCH_APP, hosts, 1) != UNS_OK) {
+		return NULL;
+	}
+	uns_service_config cfg = {.store = st, .auth = auth};
+	if (uns_service_open(&svc, &cfg) != UNS_OK ||
+	    rpc_pair(svc, cert, uns_service_inline_methods, ports) != 0) {
+		return NULL;
+	}
+	return st;
+}
+
+/* The store child: each byte from the parent asks for the group-commit
+ * counters; a closed pipe ends it. */
+static void
+svc_child_main(const char *dir, const char *cert, int wfd, int rfd)
+{
+	int ports[4] = {0};
+	uns_store *st = svc_open(dir, cert, ports);
+	if (st == NULL) {
+		fprintf(stderr, "unsctl bench: store child: %s\n",
+		        uns_store_errmsg());
+		_exit(1);
+	}
+	if (write(wfd, ports, sizeof(ports)) != sizeof(ports)) {
+		_exit(1);
+	}
+	char c;
+	while (read(rfd, &c, 1) > 0) {
+		uns_store_stats s = {0};
+		uns_store_stats_get(st, &s);
+		if (write(wfd, &s, sizeof(s)) != sizeof(s)) {
+			break;
+		}
+	}
+	uns_store_close(st);
 	_exit(0);
 }
 
@@ -216,6 +295,7 @@ typedef struct load_slot {
 	struct load_run *run;
 	int conn;
 	uint64_t started_us;
+	unsigned rng; /* picks the user of a Post or Fetch */
 	/* bare */
 	nng_ctx ctx;
 	nng_aio *aio;
@@ -235,7 +315,22 @@ typedef struct load_run {
 	Uns__V1__EchoRequest req;
 	uns_call_opts opts;
 	nng_socket *socks;
+	int mode; /* LOAD_* */
+	const struct bench_users *users;
+	atomic_ullong items; /* feed entries Fetch returned */
+	atomic_int warned;
 } load_run;
+
+enum { LOAD_ECHO, LOAD_POST, LOAD_FETCH };
+
+/* The simulated users of `bench post` and `bench fetch`. */
+typedef struct bench_users {
+	char *tokens[BENCH_USERS];
+	char *unsids[BENCH_USERS];
+	char *app_token;
+} bench_users;
+
+static atomic_ullong post_seq; /* makes app notification ids unique */
 
 static uint64_t
 now_us(void)
@@ -270,29 +365,114 @@ slot_retire(load_run *r)
 static void uns_issue(load_slot *s);
 
 static void
-uns_done(uns_err err, const char *message, Uns__V1__EchoResponse *resp,
-         void *arg)
+call_done(load_slot *s, uns_err err, const char *message)
 {
-	load_slot *s = arg;
-	(void)message;
+	load_run *r = s->run;
 	slot_done(s, err == UNS_OK);
-	if (resp) {
-		uns__v1__echo_response__free_unpacked(resp, NULL);
+	if (err != UNS_OK && atomic_exchange(&r->warned, 1) == 0) {
+		fprintf(stderr, "unsctl bench: %s\n", message ? message : "");
 	}
-	if (nng_clock() >= s->run->end || err != UNS_OK) {
-		slot_retire(s->run);
+	if (nng_clock() >= r->end || err != UNS_OK) {
+		slot_retire(r);
 		return;
 	}
 	uns_issue(s);
 }
 
 static void
+echo_done(uns_err err, const char *message, Uns__V1__EchoResponse *resp,
+          void *arg)
+{
+	if (resp) {
+		uns__v1__echo_response__free_unpacked(resp, NULL);
+	}
+	call_done(arg, err, message);
+}
+
+static void
+post_done(uns_err err, const char *message, Uns__V1__PostResponse *resp,
+          void *arg)
+{
+	if (resp) {
+		uns__v1__post_response__free_unpacked(resp, NULL);
+	}
+	call_done(arg, err, message);
+}
+
+static void
+fetch_done(uns_err err, const char *message, Uns__V1__FetchResponse *resp,
+           void *arg)
+{
+	load_slot *s = arg;
+	if (resp) {
+		atomic_fetch_add(&s->run->items, resp->n_changes);
+		uns__v1__fetch_response__free_unpacked(resp, NULL);
+	}
+	call_done(s, err, message);
+}
+
+/* A Post that creates: a fresh app notification id every time. */
+static uns_err
+post_call(uns_client *c, const char *token, const char *unsid,
+          uns_notifications_post_cb cb, void *arg)
+{
+	char app_id[32];
+	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
+	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT;
+	Uns__V1__Payload p = UNS__V1__PAYLOAD__INIT;
+	Uns__V1__VisualContent v = UNS__V1__VISUAL_CONTENT__INIT;
+	snprintf(app_id, sizeof(app_id), "n%llu",
+	         (unsigned long long)atomic_fetch_add(&post_seq, 1));
+	v.title = "A benchmark notification";
+	v.body = "Sent by unsctl bench to measure durable posts.";
+	p.visual_content = &v;
+	n.payload = &p;
+	n.app_notification_id = app_id;
+	n.group_name = "bench";
+	req.notification = &n;
+	req.unsid = (char *)unsid;
+	uns_call_opts o = {.token = token, .timeout_ms = 10000};
+	if (cb == NULL) {
+		Uns__V1__PostResponse *resp = NULL;
+		uns_err err = uns_notifications_post(c, &req, &resp, &o);
+		if (resp) {
+			uns__v1__post_response__free_unpacked(resp, NULL);
+		}
+		return err;
+	}
+	return uns_notifications_post_async(c, &req, &o, cb, arg);
+}
+
+static uns_err
+fetch_issue(load_slot *s, int user)
+{
+	load_run *r = s->run;
+	Uns__V1__FetchRequest req = UNS__V1__FETCH_REQUEST__INIT;
+	req.cursor = "";
+	req.limit = BENCH_FILL;
+	uns_call_opts o = {.token = r->users->tokens[user],
+	                   .timeout_ms = 10000};
+	return uns_notifications_fetch_async(r->clients[s->conn], &req, &o,
+	                                     fetch_done, s);
+}
+
+static void
 uns_issue(load_slot *s)
 {
 	load_run *r = s->run;
+	int user = (int)(rand_r(&s->rng) % BENCH_USERS);
+	uns_err err;
 	s->started_us = now_us();
-	if (uns_notifications_echo_async(r->clients[s->conn], &r->req, &r->opts,
-	                                 uns_done, s) != UNS_OK) {
+	if (r->mode == LOAD_POST) {
+		err = post_call(r->clients[s->conn], r->users->app_token,
+		                r->users->unsids[user], post_done, s);
+	} else if (r->mode == LOAD_FETCH) {
+		err = fetch_issue(s, user);
+	} else {
+		err = uns_notifications_echo_async(r->clients[s->conn], &r->req,
+		                                   &r->opts, echo_done, s);
+	}
+	if (err != UNS_OK) {
 		slot_done(s, 0);
 		slot_retire(r);
 	}
@@ -374,6 +554,7 @@ run_round(load_run *r, int conns, int inflight, int bare, int seconds)
 		load_slot *s = &slots[i];
 		s->run = r;
 		s->conn = i % conns;
+		s->rng = (unsigned)i * 2654435761u + 1;
 		if (bare) {
 			nng_ctx_open(&s->ctx, r->socks[s->conn]);
 			nng_aio_alloc(&s->aio, bare_cb, s);
@@ -469,6 +650,20 @@ close_stack(load_run *r, const bench_opts *o, int bare)
 	}
 }
 
+/* One round of o->seconds; adds its rate and latencies to sr. */
+static void
+timed_round(load_run *r, const bench_opts *o, int bare, stack_result *sr)
+{
+	r->lat = &sr->lat;
+	atomic_store(&r->calls, 0);
+	atomic_store(&r->errors, 0);
+	nng_time t0 = nng_clock();
+	run_round(r, o->threads, o->inflight, bare, o->seconds);
+	double secs = (double)(nng_clock() - t0) / 1000.0;
+	sr->rate[sr->n_rates++] = (double)atomic_load(&r->calls) / secs;
+	sr->errors += atomic_load(&r->errors);
+}
+
 /* The size of our request envelope for this Echo, so bare NNG carries the
  * same bytes. */
 static size_t
@@ -523,16 +718,7 @@ bench_transport(const bench_opts *o, const char *tname, int bare_port,
 				rc = -1;
 				break;
 			}
-			r.lat = &sr->lat;
-			atomic_store(&r.calls, 0);
-			atomic_store(&r.errors, 0);
-			nng_time t0 = nng_clock();
-			run_round(&r, o->threads, o->inflight, bare,
-			          o->seconds);
-			double secs = (double)(nng_clock() - t0) / 1000.0;
-			sr->rate[sr->n_rates++] =
-			    (double)atomic_load(&r.calls) / secs;
-			sr->errors += atomic_load(&r.errors);
+			timed_round(&r, o, bare, sr);
 			close_stack(&r, o, bare);
 		}
 	}
@@ -557,33 +743,90 @@ bench_transport(const bench_opts *o, const char *tname, int bare_port,
 	return rc;
 }
 
+/* The server child and the parent's ends of its pipes. */
+typedef struct bench_proc {
+	char dir[32], cert[256], ca[256];
+	int rfd, wfd;
+	pid_t pid;
+	int ports[4]; /* rpc: bare tcp, bare tls, ours tcp, ours tls;
+	                 store: ours tcp, ours tls */
+} bench_proc;
+
+/* Makes certificates, forks the child (rpc or store) and reads its ports. */
 static int
-bench_rpc(bench_opts *o)
+proc_start(bench_proc *p, const bench_opts *o, int store)
 {
-	char dir[] = "/tmp/uns-bench-XXXXXX", cert[256], ca[256], why[256];
-	int to_parent[2], to_child[2], ports[4];
-	if (mkdtemp(dir) == NULL ||
-	    uns_devcert_make_ca(dir, 1, why, sizeof(why)) != UNS_OK ||
-	    uns_devcert_make_server(dir, NULL, 0, 1, why, sizeof(why)) !=
+	char why[256];
+	int to_parent[2], to_child[2];
+	snprintf(p->dir, sizeof(p->dir), "/tmp/uns-bench-XXXXXX");
+	if (mkdtemp(p->dir) == NULL ||
+	    uns_devcert_make_ca(p->dir, 1, why, sizeof(why)) != UNS_OK ||
+	    uns_devcert_make_server(p->dir, NULL, 0, 1, why, sizeof(why)) !=
 	        UNS_OK) {
 		fprintf(stderr, "unsctl bench: cannot make certificates\n");
-		return 1;
+		return -1;
 	}
-	snprintf(cert, sizeof(cert), "%s/server.pem", dir);
-	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	snprintf(p->cert, sizeof(p->cert), "%s/server.pem", p->dir);
+	snprintf(p->ca, sizeof(p->ca), "%s/ca.pem", p->dir);
 	if (pipe(to_parent) != 0 || pipe(to_child) != 0) {
-		return 1;
+		return -1;
 	}
-	pid_t pid = fork();
-	if (pid == 0) {
+	p->pid = fork();
+	if (p->pid == 0) {
 		close(to_parent[0]);
 		close(to_child[1]);
-		child_main(cert, o->blocking, to_parent[1], to_child[0]);
+		if (store) {
+			svc_child_main(p->dir, p->cert, to_parent[1],
+			               to_child[0]);
+		}
+		child_main(p->cert, o->blocking, to_parent[1], to_child[0]);
 	}
 	close(to_parent[1]);
 	close(to_child[0]);
-	if (read(to_parent[0], ports, sizeof(ports)) != sizeof(ports)) {
+	p->rfd = to_parent[0];
+	p->wfd = to_child[1];
+	if (read(p->rfd, p->ports, sizeof(p->ports)) != sizeof(p->ports)) {
 		fprintf(stderr, "unsctl bench: server child failed\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void
+proc_stop(bench_proc *p)
+{
+	close(p->wfd);
+	waitpid(p->pid, NULL, 0);
+	close(p->rfd);
+	nftw(p->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* 0 tcp, 1 tls, -1 unknown (with a message). */
+static int
+transport_index(const char *t)
+{
+	int k = strcmp(t, "tls") == 0 ? 1 : strcmp(t, "tcp") == 0 ? 0 : -1;
+	if (k < 0) {
+		fprintf(stderr, "unsctl bench: unknown transport %s\n", t);
+	}
+	return k;
+}
+
+static int
+bench_rpc(bench_opts *o)
+{
+	bench_proc p;
+	if (proc_start(&p, o, 0) != 0) {
 		return 1;
 	}
 	int rc = 0;
@@ -592,20 +835,277 @@ bench_rpc(bench_opts *o)
 	         o->transports ? o->transports : "tcp,tls");
 	for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
 	     t = strtok_r(NULL, ",", &save)) {
-		int k = strcmp(t, "tls") == 0   ? 1
-		        : strcmp(t, "tcp") == 0 ? 0
-		                                : -1;
-		if (k < 0) {
-			fprintf(stderr, "unsctl bench: unknown transport %s\n",
-			        t);
-			rc = 1;
-			continue;
-		}
-		rc |= bench_transport(o, t, ports[k], ports[2 + k], ca);
+		int k = transport_index(t);
+		rc |= k < 0 ? 1
+		            : bench_transport(o, t, p.ports[k], p.ports[2 + k],
+		                              p.ca);
 	}
-	close(to_child[1]);
-	waitpid(pid, NULL, 0);
+	proc_stop(&p);
 	return rc ? 1 : 0;
+}
+
+/* --- bench post / bench fetch ------------------------------------------ */
+
+static char *
+mint(const char *sub, const char *app, const char *scope)
+{
+	uns_jwt_claims c;
+	char *tok = NULL, why[256];
+	memset(&c, 0, sizeof(c));
+	snprintf(c.sub, sizeof(c.sub), "%s", sub ? sub : "");
+	snprintf(c.app_id, sizeof(c.app_id), "%s", app ? app : "");
+	snprintf(c.host, sizeof(c.host), "%s", sub ? BENCH_HOST : "");
+	snprintf(c.aud, sizeof(c.aud), "uns");
+	snprintf(c.scopes, sizeof(c.scopes), "%s", scope);
+	c.iat = (int64_t)time(NULL);
+	c.exp = c.iat + 3600;
+	if (uns_jwt_mint("HS256", NULL, bench_secret, sizeof(bench_secret) - 1,
+	                 &c, &tok, why, sizeof(why)) != UNS_OK) {
+		fprintf(stderr, "unsctl bench: mint: %s\n", why);
+	}
+	return tok;
+}
+
+static int
+subscribe_user(uns_client *c, bench_users *u, int i)
+{
+	char sub[32];
+	snprintf(sub, sizeof(sub), "bench-user-%d", i);
+	u->tokens[i] = mint(sub, NULL, "Notifications.ReadWrite");
+	Uns__V1__SubscribeRequest req = UNS__V1__SUBSCRIBE_REQUEST__INIT;
+	Uns__V1__SubscribeResponse *resp = NULL;
+	req.device_id = "bench-device";
+	req.platform = UNS__V1__PLATFORM__PLATFORM_POLLING;
+	uns_call_opts o = {.token = u->tokens[i], .timeout_ms = 10000};
+	if (u->tokens[i] == NULL ||
+	    uns_notifications_subscribe(c, &req, &resp, &o) != UNS_OK) {
+		fprintf(stderr, "unsctl bench: subscribe: %s\n",
+		        uns_last_message());
+		return -1;
+	}
+	u->unsids[i] = strdup(resp->subscription->unsid);
+	uns__v1__subscribe_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
+/* Mints the tokens, subscribes every user, and for Fetch fills the feeds. */
+static int
+users_setup(const char *url, const char *ca, bench_users *u, int fill)
+{
+	uns_client *c = NULL;
+	uns_client_opts co = {.ca_file = ca, .server_name = "localhost"};
+	if (uns_client_open(&c, url, &co) != UNS_OK) {
+		return -1;
+	}
+	int rc = (u->app_token = mint(NULL, BENCH_APP, "Notifications.Send"))
+	             ? 0
+	             : -1;
+	for (int i = 0; i < BENCH_USERS && rc == 0; i++) {
+		rc = subscribe_user(c, u, i);
+	}
+	for (int k = 0; k < fill * BENCH_USERS && rc == 0; k++) {
+		if (post_call(c, u->app_token, u->unsids[k % BENCH_USERS], NULL,
+		              NULL) != UNS_OK) {
+			fprintf(stderr, "unsctl bench: post: %s\n",
+			        uns_last_message());
+			rc = -1;
+		}
+	}
+	uns_client_close(c);
+	return rc;
+}
+
+static void
+users_free(bench_users *u)
+{
+	for (int i = 0; i < BENCH_USERS; i++) {
+		free(u->tokens[i]);
+		free(u->unsids[i]);
+	}
+	free(u->app_token);
+}
+
+/* The child's group-commit counters. */
+static void
+child_stats(const bench_proc *p, uns_store_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (write(p->wfd, "s", 1) != 1 ||
+	    read(p->rfd, s, sizeof(*s)) != sizeof(*s)) {
+		memset(s, 0, sizeof(*s));
+	}
+}
+
+typedef struct store_bench {
+	const bench_opts *o;
+	const bench_proc *proc;
+	load_run run;
+	const char *url, *name;
+	double floor, rate[3];
+} store_bench;
+
+static void
+print_level(store_bench *b, stack_result res[2], uint64_t writes,
+            uint64_t batches, unsigned long long items)
+{
+	print_stack("echo", &res[0]);
+	print_stack(b->name, &res[1]);
+	double calls = 0;
+	for (int i = 0; i < res[1].n_rates; i++) {
+		calls += res[1].rate[i] * b->o->seconds;
+	}
+	printf("  ratio %s/echo: %.2f", b->name,
+	       median(res[1].rate, res[1].n_rates) /
+	           median(res[0].rate, res[0].n_rates));
+	if (b->run.mode == LOAD_POST) {
+		printf("  group commit: %.1f writes per synced batch",
+		       batches ? (double)writes / (double)batches : 0.0);
+	} else if (calls > 0) {
+		printf("  entries per fetch: %.1f", (double)items / calls);
+	}
+	printf("\n");
+}
+
+/* Interleaved rounds, Echo then Post/Fetch, at conns × inflight. */
+static double
+store_level(store_bench *b, int conns, int inflight)
+{
+	bench_opts lo = *b->o;
+	lo.threads = conns;
+	lo.inflight = inflight;
+	stack_result res[2];
+	memset(res, 0, sizeof(res));
+	uint64_t writes = 0, batches = 0;
+	int mode = b->run.mode;
+	atomic_store(&b->run.items, 0);
+	for (int round = 0; round < lo.rounds; round++) {
+		for (int k = 0; k < 2; k++) {
+			uns_store_stats s0, s1;
+			b->run.mode = k ? mode : LOAD_ECHO;
+			if (open_stack(&b->run, &lo, 0, b->url, b->proc->ca)) {
+				return -1;
+			}
+			child_stats(b->proc, &s0);
+			timed_round(&b->run, &lo, 0, &res[k]);
+			child_stats(b->proc, &s1);
+			writes += k ? s1.commit_writes - s0.commit_writes : 0;
+			batches +=
+			    k ? s1.commit_batches - s0.commit_batches : 0;
+			close_stack(&b->run, &lo, 0);
+		}
+	}
+	printf("%d in flight (%d x %d):\n", conns * inflight, conns, inflight);
+	print_level(b, res, writes, batches, atomic_load(&b->run.items));
+	double rate = median(res[1].rate, res[1].n_rates);
+	for (int k = 0; k < 2; k++) {
+		free(res[k].lat.us);
+	}
+	return rate;
+}
+
+static void
+print_summary(const store_bench *b)
+{
+	printf("%s calls/s at 1 / 8 / 64 in flight: %.0f / %.0f / %.0f "
+	       "(grows: %s)\n",
+	       b->name, b->rate[0], b->rate[1], b->rate[2],
+	       b->rate[0] < b->rate[1] && b->rate[1] < b->rate[2] ? "yes"
+	                                                          : "no");
+	if (b->run.mode == LOAD_POST) {
+		printf("raw synced-put floor (RocksDB, 1 writer): %.0f puts/s; "
+		       "post at 64 / floor: %.1fx\n",
+		       b->floor, b->floor > 0 ? b->rate[2] / b->floor : 0.0);
+	}
+}
+
+static int
+store_transport(store_bench *b, const char *tname, int port)
+{
+	static const int levels[3][2] = {{1, 1}, {2, 4}, {2, 32}};
+	char url[128];
+	int tls = strcmp(tname, "tls") == 0;
+	snprintf(url, sizeof(url), "%s://%s:%d", tls ? "tls+tcp" : "tcp",
+	         tls ? "localhost" : "127.0.0.1", port);
+	b->url = url;
+	printf("%s: %s vs Echo (inline), %d users, %d rounds of %d s\n", tname,
+	       b->name, BENCH_USERS, b->o->rounds, b->o->seconds);
+	for (int i = 0; i < 3; i++) {
+		b->rate[i] = store_level(b, levels[i][0], levels[i][1]);
+		if (b->rate[i] < 0) {
+			return -1;
+		}
+	}
+	print_summary(b);
+	return 0;
+}
+
+static void
+store_run_init(load_run *r, const bench_opts *o, uint8_t *payload)
+{
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	uns__v1__echo_request__init(&r->req);
+	r->req.data.data = payload;
+	r->req.data.len = (size_t)o->size;
+	r->clients = calloc(2, sizeof(*r->clients));
+}
+
+static int
+bench_store(bench_opts *o, int mode)
+{
+	bench_proc p;
+	bench_users users = {0};
+	store_bench b = {.o = o, .proc = &p};
+	if (proc_start(&p, o, 1) != 0) {
+		return 1;
+	}
+	/* The floor runs after the fork: RocksDB's background threads would
+	 * not survive into the child. */
+	char floor_dir[64];
+	snprintf(floor_dir, sizeof(floor_dir), "%s/floor", p.dir);
+	if (mode == LOAD_POST &&
+	    uns_store_bench_raw_synced_puts(floor_dir, 3, &b.floor) != UNS_OK) {
+		fprintf(stderr, "unsctl bench: floor: %s\n",
+		        uns_store_errmsg());
+	}
+	uint8_t *payload = calloc(1, (size_t)o->size + 1);
+	store_run_init(&b.run, o, payload);
+	b.run.users = &users;
+	b.run.mode = mode;
+	b.name = mode == LOAD_POST ? "post" : "fetch";
+	int rc = 0, setup = 0;
+	char list[64];
+	snprintf(list, sizeof(list), "%s",
+	         o->transports ? o->transports : "tcp");
+	for (char *save = NULL, *t = strtok_r(list, ",", &save); t && rc == 0;
+	     t = strtok_r(NULL, ",", &save)) {
+		int k = transport_index(t);
+		char url[128];
+		snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", p.ports[0]);
+		if (k >= 0 && !setup++ &&
+		    users_setup(url, p.ca, &users,
+		                mode == LOAD_FETCH ? BENCH_FILL : 0) != 0) {
+			k = -1;
+		}
+		rc = k < 0 ? 1 : store_transport(&b, t, p.ports[k]) ? 1 : 0;
+	}
+	users_free(&users);
+	free(b.run.clients);
+	free(payload);
+	proc_stop(&p);
+	return rc;
+}
+
+static int
+bench_post(bench_opts *o)
+{
+	return bench_store(o, LOAD_POST);
+}
+
+static int
+bench_fetch(bench_opts *o)
+{
+	return bench_store(o, LOAD_FETCH);
 }
 
 typedef struct bench_kind {
@@ -615,6 +1115,8 @@ typedef struct bench_kind {
 
 static const bench_kind bench_kinds[] = {
     {"rpc", bench_rpc},
+    {"post", bench_post},
+    {"fetch", bench_fetch},
 };
 
 static const bench_kind *
@@ -647,7 +1149,9 @@ unsctl_bench_main(int argc, char **argv)
 		if (n < 0) {
 			fprintf(stderr, "unsctl: %s\n", why);
 		}
-		fprintf(f, "usage: unsctl bench rpc [options]\n");
+		fprintf(f, "usage: unsctl bench rpc|post|fetch [options]\n"
+		           "  post, fetch: 1, 8 and 64 in flight against Echo;"
+		           " default transport tcp\n");
 		uns_opts_usage(f, bench_options, N_BENCH_OPTS);
 		return o.help ? 0 : 2;
 	}
