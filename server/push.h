@@ -1,0 +1,97 @@
+/*
+ * push.h — the contract between the delivery engine and the push transports.
+ *
+ * A transport knows one provider's wire format (webhook, Web Push, FCM,
+ * APNs, WNS): it turns one tap for one subscription into an HTTP request
+ * (URL, headers, body) and the provider's answer into an outcome. It owns no
+ * sockets: the engine (delivery.c) sends every request through one curl
+ * multi handle, so connection reuse, HTTP/2 multiplexing, timeouts, retries,
+ * backoff and circuit breaking live in one place. The only I/O a transport
+ * may do is fetching its own OAuth access token (FCM, WNS) inside build(),
+ * cached until near expiry; the engine calls build() off its event loop.
+ *
+ * Lifetimes: everything in a uns_tap is borrowed for the duration of the
+ * call. A built uns_push_request is owned by the caller and released with
+ * uns_push_request_free().
+ */
+#ifndef UNS_SERVER_PUSH_H
+#define UNS_SERVER_PUSH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uns/uns.h"
+#include "uns/v1/notifications.pb-c.h"
+
+typedef struct uns_push_transport uns_push_transport;
+typedef struct uns_push_config uns_push_config; /* defined by push.c */
+
+/* One shoulder tap: "the feed of (user, host) moved; its head is cursor". */
+typedef struct uns_tap {
+	const char *user;
+	const char *host;
+	const char *cursor;                   /* feed head announced */
+	const Uns__V1__Subscription *sub;     /* the endpoint */
+	const Uns__V1__Notification *subject; /* newest change; NULL if none */
+	bool state_change;                    /* read/dismiss/delete, not a post */
+	bool fallback;                        /* iOS visible fallback alert */
+	int64_t now_ms;
+} uns_tap;
+
+typedef struct uns_push_request {
+	char *url;
+	char **headers; /* "Name: value" strings */
+	size_t nheaders;
+	unsigned char *body;
+	size_t body_len;
+	bool http2; /* the provider needs HTTP/2 (APNs) */
+} uns_push_request;
+
+void uns_push_request_free(uns_push_request *r);
+
+/* The provider's answer as the engine received it. */
+typedef struct uns_push_response {
+	long status; /* HTTP status; 0 = no answer (connect error, timeout) */
+	const char *body;
+	size_t body_len;
+	/* Value of a response header (case-insensitive name) or NULL. */
+	const char *(*header)(void *arg, const char *name);
+	void *header_arg;
+	int64_t now_ms;
+} uns_push_response;
+
+typedef enum uns_push_outcome {
+	UNS_PUSH_DELIVERED, /* 2xx: done */
+	UNS_PUSH_RETRY,     /* transient (429, 5xx, no answer): back off */
+	UNS_PUSH_DEAD,      /* endpoint gone (404/410, UNREGISTERED, …) */
+	UNS_PUSH_REJECTED,  /* our request was refused (400, 413): drop it */
+	UNS_PUSH_REAUTH,    /* access token refused: drop it, retry at once */
+} uns_push_outcome;
+
+typedef struct uns_push_transport_ops {
+	const char *name; /* "webhook", "webpush", "fcm", "apns", "wns" */
+	Uns__V1__Platform platform;
+	/* Subscribe-time check of sub's channel (scheme, host allow-list,
+	 * no private or loopback address unless configured, key sizes). On
+	 * UNS_INVALID_ARGUMENT, *field names the offending field. */
+	uns_err (*check)(const uns_push_config *cfg,
+	                 const Uns__V1__Subscription *sub, const char **field);
+	uns_err (*open)(uns_push_transport **tp, const uns_push_config *cfg);
+	void (*close)(uns_push_transport *t);
+	uns_err (*build)(uns_push_transport *t, const uns_tap *tap,
+	                 uns_push_request *out);
+	/* *retry_after_ms: the provider's Retry-After, or -1. */
+	uns_push_outcome (*classify)(uns_push_transport *t,
+	                             const uns_push_response *resp,
+	                             int64_t *retry_after_ms);
+} uns_push_transport_ops;
+
+/* The transport table, one entry per platform that is pushed to (polling
+ * has none); NULL-terminated. */
+extern const uns_push_transport_ops *const uns_push_transports[];
+
+/* The transport for platform, or NULL (polling, unknown). */
+const uns_push_transport_ops *uns_push_find(Uns__V1__Platform platform);
+
+#endif /* UNS_SERVER_PUSH_H */
