@@ -98,8 +98,18 @@ fuzz_smoke() {
 	done
 }
 
+# Node.js runs test-only reference receivers and third-party clients
+# (tests/node/package.json); Debian's nodejs is used when none is installed.
+install_node_deps() {
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+	fi
+	(cd "$root/tests/node" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 run_tests() {
 	install_packages
+	install_node_deps
 	build "$root/build"
 	(cd "$root/build" && ctest --output-on-failure --output-junit junit.xml)
 	echo "setup: again under AddressSanitizer and UndefinedBehaviorSanitizer"
