@@ -201,7 +201,8 @@ uns_gw_fail(uns_gw_exchange *x, unsigned status, const char *code,
 void
 uns_gw_fail_rpc(uns_gw_exchange *x, uns_err err)
 {
-	const char *msg = uns_last_message();
+	char msg[1024];
+	uns_gw_http_message(uns_last_message(), msg, sizeof(msg));
 	uns_gw_status st = uns_gw_status_of(err, msg);
 	if (st.http == 429) {
 		uns_gw_set_header(x, "Retry-After", "1");

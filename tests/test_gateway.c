@@ -256,6 +256,28 @@ test_status_mapping(void **state)
 }
 
 static void
+test_field_names(void **state)
+{
+	static const char *const cases[][2] = {
+	    {"pageSize: at most 100", "$top: at most 100"},
+	    {"notification.payload.visualContent.title: required",
+	     "payload.visualContent.title: required"},
+	    {"unsid: not found", "X-UNS-ID: not found"},
+	    {"ifVersion: the notification has another version",
+	     "If-Match: the notification has another version"},
+	    {"cursor: malformed", "$deltatoken: malformed"},
+	    {"limitless: x", "limitless: x"},
+	    {"no field here", "no field here"},
+	};
+	char out[256];
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uns_gw_http_message(cases[i][0], out, sizeof(out));
+		assert_string_equal(out, cases[i][1]);
+	}
+}
+
+static void
 test_filter_parser(void **state)
 {
 	Uns__V1__HistoryRequest req = UNS__V1__HISTORY_REQUEST__INIT;
@@ -568,6 +590,12 @@ test_input_errors(void **state)
 	ut_http_do(&h, "GET", "/beta/me/notifications?$top=zero", user, NULL, 0,
 	           NULL, r);
 	assert_graph_error(r, 400, "BadRequest", "$top");
+	ut_http_do(&h, "GET", "/beta/me/notifications?$top=101", user, NULL, 0,
+	           NULL, r);
+	assert_graph_error(r, 400, "BadRequest", "$top: at most 100");
+	ut_http_do(&h, "GET", "/beta/me/notifications?$skiptoken=bogus", user,
+	           NULL, 0, NULL, r);
+	assert_graph_error(r, 400, "BadRequest", "$skiptoken");
 	/* An app may not read a user's history: 403. */
 	char *app = mint("app", APP, NULL);
 	ut_http_do(&h, "GET", path, app, NULL, 0, NULL, r);
@@ -1404,6 +1432,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_status_mapping),
+	    cmocka_unit_test(test_field_names),
 	    cmocka_unit_test(test_filter_parser),
 	    cmocka_unit_test(test_body_parser),
 	    cmocka_unit_test(test_healthz),
