@@ -108,6 +108,9 @@ static const cfg_key keys[] = {
     /* ---- store ---- */
     KEY("store", "block_cache", CFG_SIZE, block_cache, MiB, 64 * GiB, "64M",
         "RocksDB block cache."),
+    KEY("store", "write_buffer", CFG_SIZE, write_buffer, MiB, 64 * GiB, "64M",
+        "RocksDB memtables, all column families together; a full one is\n"
+        "flushed to disk. With block_cache, the bulk of the server's memory."),
     KEY("store", "commit_max_batch", CFG_INT, commit_max_batch, 1, 65536,
         "1024", "Group commit: most writes made durable by one WAL sync."),
     KEY("store", "commit_max_wait", CFG_DURATION_US, commit_max_wait_us, 0,

@@ -57,7 +57,8 @@ typedef struct uns_config {
 	int64_t default_timeout_ms;
 	int64_t drain_linger_ms;
 	/* store */
-	uint64_t block_cache; /* bytes */
+	uint64_t block_cache;  /* bytes */
+	uint64_t write_buffer; /* bytes */
 	int commit_max_batch;
 	int64_t commit_max_wait_us; /* 0 = sync at once */
 	int64_t reclaim_interval_s;

@@ -41,7 +41,7 @@ typedef struct unsd_opts {
 	const char *listen, *data_dir, *cert, *ca, *contexts, *workers;
 	const char *max_message, *default_timeout;
 	int require_client_cert;
-	int print_config, help, version;
+	int print_config, print_example, help, version;
 } unsd_opts;
 
 #define OPT(name, kind, field, arg, help)                                      \
@@ -66,6 +66,8 @@ static const uns_opt unsd_options[] = {
         "config key default_timeout"),
     OPT("--print-config", UNS_OPT_FLAG, print_config, NULL,
         "print the effective configuration and exit"),
+    OPT("--print-example-config", UNS_OPT_FLAG, print_example, NULL,
+        "print every key with its default and help (docs/unsd.conf.example)"),
     OPT("--version", UNS_OPT_FLAG, version, NULL, "print the version"),
     OPT("--help", UNS_OPT_FLAG, help, NULL, "this text"),
 };
@@ -240,6 +242,7 @@ open_store(unsd *d)
 	uns_store_config sc = {
 	    .dir = dir,
 	    .block_cache_bytes = (size_t)d->cfg.block_cache,
+	    .write_buffer_bytes = (size_t)d->cfg.write_buffer,
 	    .commit_max_batch = (unsigned)d->cfg.commit_max_batch,
 	    .commit_max_wait_us = (unsigned)d->cfg.commit_max_wait_us,
 	    .max_live = (uint32_t)d->cfg.max_live_per_user,
@@ -381,6 +384,10 @@ main(int argc, char **argv)
 		        n < 0 ? why : "unexpected argument");
 		usage(stderr);
 		return 2;
+	}
+	if (o.print_example) {
+		uns_config_write_example(stdout);
+		return 0;
 	}
 	if (o.help || o.version) {
 		o.help ? usage(stdout) : (void)printf("unsd %s\n", UNS_VERSION);

@@ -63,6 +63,7 @@ typedef void (*uns_store_feed_fn)(void *arg, const char *user, const char *host,
 typedef struct uns_store_config {
 	const char *dir;             /* data directory, created if missing */
 	size_t block_cache_bytes;    /* shared block cache; 0 = 64 MiB */
+	size_t write_buffer_bytes;   /* memtables of all families; 0 = 64 MiB */
 	unsigned commit_max_batch;   /* writes per synced batch; 0 = 1024 */
 	unsigned commit_max_wait_us; /* linger for more writes; 0 = none */
 	uns_store_clock_fn clock;    /* NULL = CLOCK_REALTIME */

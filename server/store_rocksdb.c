@@ -2029,6 +2029,8 @@ config_defaults(uns_store_config *c)
 {
 	c->block_cache_bytes =
 	    c->block_cache_bytes ? c->block_cache_bytes : DEFAULT_CACHE;
+	c->write_buffer_bytes =
+	    c->write_buffer_bytes ? c->write_buffer_bytes : DEFAULT_CACHE;
 	c->max_live = c->max_live ? c->max_live : DEFAULT_MAX_LIVE;
 	c->sub_lifetime_ms =
 	    c->sub_lifetime_ms ? c->sub_lifetime_ms : 30 * DAY_MS;
@@ -2078,6 +2080,11 @@ options_create(uns_store *st)
 	rocksdb_options_set_create_missing_column_families(st->dbopt, 1);
 	rocksdb_options_set_wal_recovery_mode(st->dbopt, 2); /* point in time */
 	rocksdb_options_set_max_total_wal_size(st->dbopt, 256u << 20);
+	/* One budget for the memtables of every column family: by default
+	 * each family could hold 2 x 64 MiB (measured: 400 MiB RSS after 1M
+	 * notifications without it). */
+	rocksdb_options_set_db_write_buffer_size(st->dbopt,
+	                                         st->cfg.write_buffer_bytes);
 	rocksdb_options_set_bytes_per_sync(st->dbopt, 1u << 20);
 	rocksdb_options_set_max_background_jobs(st->dbopt, 4);
 	/* One writer (the committer), and hash memtables require it. */
