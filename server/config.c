@@ -96,6 +96,10 @@ static const cfg_key keys[] = {
         "Calls in flight at once (one NNG context each)."),
     KEY("server", "workers", CFG_INT, workers, 0, 1024, "0",
         "Threads for blocking handlers. 0 = one per context."),
+    KEY("server", "inline_reads", CFG_BOOL, inline_reads, 0, 1, "true",
+        "Answer reads that cannot wait (History, Fetch without a long poll)\n"
+        "on the thread that received them, without a worker hop. Turn off\n"
+        "when the store is much bigger than memory and reads go to disk."),
     KEY("server", "max_message", CFG_SIZE, max_message, KiB, 64 * MiB, "4M",
         "Largest request or reply on the RPC port."),
     KEY("server", "default_timeout", CFG_DURATION_MS, default_timeout_ms, 1,

@@ -306,8 +306,7 @@ open_service(unsd *d)
 	    .default_timeout_ms = (uint32_t)d->cfg.default_timeout_ms,
 	    .drain_linger_ms = (uint32_t)d->cfg.drain_linger_ms,
 	};
-	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
-	                      d->svc, uns_service_inline_methods};
+	uns_rpc_service rs = uns_service_rpc(d->svc, d->cfg.inline_reads);
 	if (uns_rpc_server_open(&d->rpc, &rc, &rs) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
 		return -1;

@@ -66,6 +66,9 @@ static const uns_opt bench_options[] = {
      "scale: notifications spread over them (default 1000000)"},
     {"--heavy", UNS_OPT_INT, offsetof(bench_opts, heavy), "N",
      "scale: notifications of the user whose History is timed (1000)"},
+    {"--entries", UNS_OPT_INT, offsetof(bench_opts, entries), "N",
+     "fetch, mixed: changes each Fetch returns, 1 to 20 (default 1: a "
+     "device catching up after a tap)"},
     {"--help", UNS_OPT_FLAG, offsetof(bench_opts, help), NULL, "this text"},
 };
 #define N_BENCH_OPTS (sizeof(bench_options) / sizeof(bench_options[0]))
@@ -158,8 +161,8 @@ rpc_pair(uns_service *svc, const char *cert, const char *const *inl,
          int ports[2])
 {
 	uns_rpc_server *tcp = NULL, *tls = NULL;
-	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
-	                      svc, inl};
+	uns_rpc_service rs = uns_service_rpc(svc, inl != NULL);
+	rs.inline_methods = inl;
 	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0"};
 	if (uns_rpc_server_open(&tcp, &cfg, &rs) != UNS_OK) {
 		return -1;
@@ -325,6 +328,8 @@ enum { LOAD_ECHO, LOAD_POST, LOAD_FETCH, LOAD_MIXED };
 typedef struct bench_users {
 	char *tokens[BENCH_USERS];
 	char *unsids[BENCH_USERS];
+	char *cursors[BENCH_USERS]; /* Fetch from here returns `entries` */
+	int entries;
 	char *app_token;
 } bench_users;
 
@@ -446,8 +451,8 @@ fetch_issue(load_slot *s, int user)
 {
 	load_run *r = s->run;
 	Uns__V1__FetchRequest req = UNS__V1__FETCH_REQUEST__INIT;
-	req.cursor = "";
-	req.limit = BENCH_FILL;
+	req.cursor = r->users->cursors[user] ? r->users->cursors[user] : "";
+	req.limit = (uint32_t)r->users->entries;
 	uns_call_opts o = {.token = r->users->tokens[user],
 	                   .timeout_ms = 10000};
 	return uns_notifications_fetch_async(r->clients[s->conn], &req, &o,
@@ -882,6 +887,28 @@ subscribe_user(uns_client *c, bench_users *u, int i)
 	return 0;
 }
 
+/* The cursor after the first `skip` changes of user i: a Fetch from it
+ * returns the last `entries` of the filled feed. */
+static int
+cursor_before(uns_client *c, bench_users *u, int i, int skip)
+{
+	Uns__V1__FetchRequest req = UNS__V1__FETCH_REQUEST__INIT;
+	Uns__V1__FetchResponse *resp = NULL;
+	req.limit = (uint32_t)skip;
+	uns_call_opts o = {.token = u->tokens[i], .timeout_ms = 10000};
+	if (skip == 0) {
+		return 0; /* "" is the beginning */
+	}
+	if (uns_notifications_fetch(c, &req, &resp, &o) != UNS_OK) {
+		fprintf(stderr, "unsctl bench: fetch: %s\n",
+		        uns_last_message());
+		return -1;
+	}
+	u->cursors[i] = strdup(resp->next_cursor);
+	uns__v1__fetch_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
 /* Mints the tokens, subscribes every user, and for Fetch fills the feeds. */
 static int
 users_setup(const char *url, const char *ca, bench_users *u, int fill)
@@ -906,6 +933,9 @@ users_setup(const char *url, const char *ca, bench_users *u, int fill)
 			rc = -1;
 		}
 	}
+	for (int i = 0; i < BENCH_USERS && rc == 0 && fill > 0; i++) {
+		rc = cursor_before(c, u, i, fill - u->entries);
+	}
 	uns_client_close(c);
 	return rc;
 }
@@ -915,6 +945,7 @@ users_free(bench_users *u)
 {
 	for (int i = 0; i < BENCH_USERS; i++) {
 		free(u->tokens[i]);
+		free(u->cursors[i]);
 		free(u->unsids[i]);
 	}
 	free(u->app_token);
@@ -1066,6 +1097,7 @@ bench_store(bench_opts *o, int mode)
 	uint8_t *payload = calloc(1, (size_t)o->size + 1);
 	store_run_init(&b.run, o, payload);
 	b.run.users = &users;
+	users.entries = o->entries;
 	b.run.mode = mode;
 	b.name = mode == LOAD_POST    ? "post"
 	         : mode == LOAD_FETCH ? "fetch"
@@ -1143,14 +1175,16 @@ unsctl_bench_main(int argc, char **argv)
 	                .rounds = 3,
 	                .users = 100000,
 	                .notifications = 1000000,
-	                .heavy = 1000};
+	                .heavy = 1000,
+	                .entries = 1};
 	char why[256];
 	int n = uns_opts_parse(bench_options, N_BENCH_OPTS, &o, argc, argv, why,
 	                       sizeof(why));
 	const bench_kind *kind = n == 1 ? find_bench(argv[0]) : NULL;
 	if (kind == NULL || o.help || o.threads < 1 || o.inflight < 1 ||
 	    o.rounds < 1 || o.rounds > 16 || o.seconds < 1 || o.size < 0 ||
-	    o.users < 1 || o.notifications < 0 || o.heavy < 1) {
+	    o.users < 1 || o.notifications < 0 || o.heavy < 1 ||
+	    o.entries < 1 || o.entries > BENCH_FILL) {
 		FILE *f = o.help ? stdout : stderr;
 		if (n < 0) {
 			fprintf(stderr, "unsctl: %s\n", why);

@@ -21,6 +21,7 @@ typedef struct bench_opts {
 	int users;
 	int notifications;
 	int heavy;
+	int entries;
 	int help;
 } bench_opts;
 
