@@ -69,6 +69,8 @@ static const uns_opt bench_options[] = {
     {"--entries", UNS_OPT_INT, offsetof(bench_opts, entries), "N",
      "fetch, mixed: changes each Fetch returns, 1 to 20 (default 1: a "
      "device catching up after a tap)"},
+    {"--commit-wait", UNS_OPT_INT, offsetof(bench_opts, commit_wait_us), "US",
+     "the store's commit_max_wait in microseconds (default 0)"},
     {"--help", UNS_OPT_FLAG, offsetof(bench_opts, help), NULL, "this text"},
 };
 #define N_BENCH_OPTS (sizeof(bench_options) / sizeof(bench_options[0]))
@@ -208,7 +210,8 @@ child_main(const char *cert, int blocking, int wfd, int rfd)
 
 /* A full service (store, HS256 auth, one app) in dir/store. */
 static uns_store *
-svc_open(const char *dir, const char *cert, int ports[2])
+svc_open(const char *dir, const char *cert, unsigned commit_wait_us,
+         int ports[2])
 {
 	static const char *const hosts[] = {BENCH_HOST};
 	char path[512];
@@ -217,7 +220,9 @@ svc_open(const char *dir, const char *cert, int ports[2])
 	uns_auth *auth = NULL;
 	uns_service *svc = NULL;
 	snprintf(path, sizeof(path), "%s/store", dir);
-	uns_store_config sc = {.dir = path, .max_live = 1u << 30};
+	uns_store_config sc = {.dir = path,
+	                       .max_live = 1u << 30,
+	                       .commit_max_wait_us = commit_wait_us};
 	if (uns_store_open(&st, &sc) != UNS_OK ||
 	    uns_jwt_keys_alloc(&keys) != UNS_OK ||
 	    uns_jwt_keys_add_secret(keys, NULL, bench_secret,
@@ -241,10 +246,11 @@ svc_open(const char *dir, const char *cert, int ports[2])
 /* The store child: each byte from the parent asks for the group-commit
  * counters; a closed pipe ends it. */
 static void
-svc_child_main(const char *dir, const char *cert, int wfd, int rfd)
+svc_child_main(const char *dir, const char *cert, unsigned commit_wait_us,
+               int wfd, int rfd)
 {
 	int ports[4] = {0};
-	uns_store *st = svc_open(dir, cert, ports);
+	uns_store *st = svc_open(dir, cert, commit_wait_us, ports);
 	if (st == NULL) {
 		fprintf(stderr, "unsctl bench: store child: %s\n",
 		        uns_store_errmsg());
@@ -775,8 +781,9 @@ bench_proc_start(bench_proc *p, const bench_opts *o, int store)
 		close(to_parent[0]);
 		close(to_child[1]);
 		if (store) {
-			svc_child_main(p->dir, p->cert, to_parent[1],
-			               to_child[0]);
+			svc_child_main(p->dir, p->cert,
+			               (unsigned)o->commit_wait_us,
+			               to_parent[1], to_child[0]);
 		}
 		child_main(p->cert, o->blocking, to_parent[1], to_child[0]);
 	}

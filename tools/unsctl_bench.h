@@ -22,6 +22,7 @@ typedef struct bench_opts {
 	int notifications;
 	int heavy;
 	int entries;
+	int commit_wait_us;
 	int help;
 } bench_opts;
 
