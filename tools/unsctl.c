@@ -41,6 +41,8 @@ static const unsctl_cmd commands[] = {
      "mint development tokens: unsctl token user|app|keygen"},
     {"app", unsctl_app_main, "register an app: unsctl app add --id --hosts"},
     {"bench", unsctl_bench_main, "benchmarks: unsctl bench rpc"},
+    {"vapid", unsctl_vapid_main,
+     "make or read the Web Push VAPID key; print its public key"},
     {"help", help_main, "this text"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -51,5 +51,6 @@ int unsctl_bench_main(int argc, char **argv);
 int unsctl_app_main(int argc, char **argv);
 int unsctl_token_main(int argc, char **argv);
 int unsctl_notify_main(int argc, char **argv);
+int unsctl_vapid_main(int argc, char **argv);
 
 #endif /* UNSCTL_H */
