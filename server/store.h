@@ -175,7 +175,10 @@ void uns_store_subs_free(uns_store_subs *l);
  * host). Reads app_notification_id (required), group_name, payload,
  * target_policy, priority, display_time_to_live, expiration_time_ms (0 =
  * now + default_ttl_ms; not after now: UNS_EINVAL) and fallback_policy.
- * Replace keeps id and created time, resets read/user-action state, and
+ * A new notification is created "now", or 1 ms after (user, host)'s newest
+ * when several arrive within a millisecond, so History lists them in
+ * posting order. Replace keeps id and created time, resets read/user-action
+ * state, and
  * bumps version. A deleted notification is never revived: its app id posts
  * a new one. UNS_RESOURCE_EXHAUSTED when (user, host) has max_live live
  * notifications (after reclaiming expired ones).
