@@ -42,6 +42,9 @@ static int g_rpc_port, g_gw_port;
 
 /* ---- fixture ------------------------------------------------------------ */
 
+static void start_gateway(ut_proc *gw, const char *conf_text, char *base,
+                          size_t cap);
+
 static void
 write_file(const char *path, const char *text)
 {
@@ -1009,6 +1012,46 @@ test_delta_and_long_poll(void **state)
 	ut_http_close(&h);
 }
 
+/* Delta in pages: $top bounds a page; while more is waiting the reply
+ * carries @odata.nextLink, the last one @odata.deltaLink. */
+static void
+test_delta_pages(void **state)
+{
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	char path[1024];
+	(void)state;
+	ut_http_open(&h, g_base, g_ca);
+	char *user = mint("user", "u-delta-pages", HOST);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(
+		    ut_http_do(&h, "POST", "/beta/me/notifications", user,
+		               "{\"payload\":{\"rawContent\":\"page\"}}", 0,
+		               NULL, r),
+		    201);
+	}
+	assert_int_equal(ut_http_do(&h, "GET",
+	                            "/beta/me/notifications/delta?$top=2", user,
+	                            NULL, 0, NULL, r),
+	                 200);
+	json_t *v = body_json(r);
+	assert_int_equal(json_array_size(json_object_get(v, "value")), 2);
+	assert_null(json_object_get(v, "@odata.deltaLink"));
+	snprintf(path, sizeof(path), "%s",
+	         path_of(str_at(v, "@odata.nextLink")));
+	json_decref(v);
+	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
+	                 200);
+	v = body_json(r);
+	assert_int_equal(json_array_size(json_object_get(v, "value")), 1);
+	assert_null(json_object_get(v, "@odata.nextLink"));
+	assert_non_null(strstr(str_at(v, "@odata.deltaLink"), "$deltatoken="));
+	json_decref(v);
+	free(user);
+	free(r);
+	ut_http_close(&h);
+}
+
 static void
 test_subscriptions_and_limits(void **state)
 {
@@ -1143,6 +1186,54 @@ test_slowloris(void **state)
 	assert_true(time(NULL) - start >= 1);
 	free(r);
 	ut_http_close(&h);
+}
+
+/* Over plain HTTP (standalone gateway): a body trickled after complete
+ * headers is cut off at gateway_body_timeout, headers trickled at
+ * gateway_header_timeout; a normal client is served throughout. */
+static void
+test_slow_body_and_headers(void **state)
+{
+	ut_proc gw;
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	char base[128], out[4096];
+	const char *head = "POST /beta/me/notifications HTTP/1.1\r\nHost: x\r\n"
+	                   "Content-Type: application/json\r\n"
+	                   "Content-Length: 1000\r\n\r\n";
+	(void)state;
+	start_gateway(&gw,
+	              "gateway_header_timeout = 1s\n"
+	              "gateway_body_timeout = 1s\n",
+	              base, sizeof(base));
+	int port = atoi(strrchr(base, ':') + 1);
+	int body_fd = dial(port), head_fd = dial(port);
+	assert_int_equal(send(body_fd, head, strlen(head), MSG_NOSIGNAL),
+	                 (ssize_t)strlen(head));
+	ut_http_open(&h, base, NULL);
+	time_t start = time(NULL);
+	int open_fds = 2;
+	for (int i = 0; open_fds > 0 && time(NULL) - start < 30; i++) {
+		int *fds[] = {&body_fd, &head_fd};
+		for (int k = 0; k < 2; k++) {
+			if (*fds[k] >= 0 && send(*fds[k], k == 0 ? " " : "X", 1,
+			                         MSG_NOSIGNAL) != 1) {
+				close(*fds[k]);
+				*fds[k] = -1;
+				open_fds--;
+			}
+		}
+		if (i % 5 == 0) {
+			assert_int_equal(ut_http_do(&h, "GET", "/healthz", NULL,
+			                            NULL, 0, NULL, r),
+			                 200);
+		}
+		usleep(200 * 1000);
+	}
+	assert_int_equal(open_fds, 0);
+	ut_http_close(&h);
+	assert_int_equal(ut_unsd_stop(&gw, SIGTERM, out, sizeof(out)), 0);
+	free(r);
 }
 
 /* 1,000 malformed requests: each answered with a Graph error, the gateway
@@ -1444,8 +1535,10 @@ main(void)
 	    cmocka_unit_test(test_list_paging_filter),
 	    cmocka_unit_test(test_patch_if_match_and_delete),
 	    cmocka_unit_test(test_delta_and_long_poll),
+	    cmocka_unit_test(test_delta_pages),
 	    cmocka_unit_test(test_subscriptions_and_limits),
 	    cmocka_unit_test(test_slowloris),
+	    cmocka_unit_test(test_slow_body_and_headers),
 	    cmocka_unit_test(test_malformed_flood),
 	    cmocka_unit_test(test_standalone_gateway),
 	    cmocka_unit_test(test_backend_down),
