@@ -381,6 +381,7 @@ drain(unsd *d, int sig)
 {
 	uns_rpc_stats st;
 	fprintf(stderr, "unsd: %s, draining\n", strsignal(sig));
+	uns_gateway_quiesce(d->gateway); /* no new HTTP clients */
 	uns_service_set_serving(d->svc, 0);
 	uns_rpc_server_drain(d->rpc); /* ends long polls, gateway's too */
 	uns_gateway_close(d->gateway);
