@@ -67,8 +67,6 @@ static const uns_opt unsd_options[] = {
         "config key default_timeout"),
     OPT("--gateway-listen", UNS_OPT_STR, gateway_listen, "URL",
         "config key gateway_listen (\"\" = no gateway)"),
-    OPT("--print-example", UNS_OPT_FLAG, print_example, NULL,
-        "print docs/unsd.conf.example (every key, documented) and exit"),
     OPT("--print-config", UNS_OPT_FLAG, print_config, NULL,
         "print the effective configuration and exit"),
     OPT("--print-example-config", UNS_OPT_FLAG, print_example, NULL,
