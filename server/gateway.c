@@ -142,17 +142,6 @@ uns_gw_reply_empty(uns_gw_exchange *x, unsigned status)
 	set_body(x, status, NULL, NULL);
 }
 
-void
-uns_gw_reply_text(uns_gw_exchange *x, unsigned status, const char *type,
-                  char *body)
-{
-	if (body == NULL) {
-		uns_gw_fail(x, 500, "InternalServerError", "out of memory");
-		return;
-	}
-	set_body(x, status, body, type);
-}
-
 /* Bytes JSON cannot carry (from a client's input quoted in a message)
  * become '?', so the envelope can always be written. */
 static void
@@ -256,14 +245,18 @@ send_answer(uns_gateway *gw, struct MHD_Connection *conn, gw_request *r)
 static const char *const forbidden_headers[] = {"If-Modified-Since",
                                                 "If-Range"};
 
-/* type (a Content-Type value) names the media type want, parameters
- * such as "; charset=utf-8" allowed. */
 static int
-has_media_type(const char *type, const char *want)
+has_json_type(const char *type)
 {
-	size_t n = strlen(want);
-	return type != NULL && strncasecmp(type, want, n) == 0 &&
+	size_t n = strlen("application/json");
+	return type != NULL && strncasecmp(type, "application/json", n) == 0 &&
 	       (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
+}
+
+static int
+has_body_method(const char *method)
+{
+	return strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0;
 }
 
 /* Answers what needs no body; returns 1 when it answered. */
@@ -305,10 +298,10 @@ check_headers(uns_gateway *gw, gw_request *r, const char *url)
 		return 1;
 	}
 	const char *type = uns_gw_header(x, "Content-Type");
-	const char *want = r->route->body_type;
-	if (want != NULL && !has_media_type(type, want)) {
+	if (has_body_method(x->method) && !has_json_type(type)) {
 		uns_gw_fail(x, 415, "UnsupportedMediaType",
-		            "Content-Type must be %s, got \"%.64s\"", want,
+		            "Content-Type must be application/json, got "
+		            "\"%.64s\"",
 		            type ? type : "");
 		return 1;
 	}

@@ -62,10 +62,6 @@ void uns_gw_set_header(uns_gw_exchange *x, const char *name, const char *value);
 void uns_gw_reply_json(uns_gw_exchange *x, unsigned status, json_t *value);
 /* Answers with an empty body (204, or 200 with nothing to say). */
 void uns_gw_reply_empty(uns_gw_exchange *x, unsigned status);
-/* Answers with body (malloc'd, NUL-terminated; taken) of media type type
- * (a static string), e.g. Prometheus text for /metrics. */
-void uns_gw_reply_text(uns_gw_exchange *x, unsigned status, const char *type,
-                       char *body);
 
 /* Answers with Graph's error envelope: code such as "BadRequest". */
 void uns_gw_fail(uns_gw_exchange *x, unsigned status, const char *code,

@@ -7,23 +7,18 @@
 #include "gateway_handlers.h"
 #include "gateway_routes.h"
 
-#define JSON "application/json"
-
 const uns_gw_route uns_gw_routes[] = {
-    {"GET", "/healthz", 0, "healthz", NULL, uns_gw_healthz},
-    {"POST", "/me/notifications/subscriptions", 1, "subscriptions.create", JSON,
+    {"GET", "/healthz", 0, "healthz", uns_gw_healthz},
+    {"POST", "/me/notifications/subscriptions", 1, "subscriptions.create",
      uns_gw_subscribe},
     {"DELETE", "/me/notifications/subscriptions/{}", 1, "subscriptions.delete",
-     NULL, uns_gw_unsubscribe},
-    {"GET", "/me/notifications/delta", 1, "notifications.delta", NULL,
-     uns_gw_delta},
-    {"POST", "/me/notifications", 1, "notifications.create", JSON,
-     uns_gw_create},
-    {"GET", "/me/notifications", 1, "notifications.list", NULL, uns_gw_list},
-    {"GET", "/me/notifications/{}", 1, "notifications.get", NULL, uns_gw_get},
-    {"PATCH", "/me/notifications/{}", 1, "notifications.update", JSON,
-     uns_gw_patch},
-    {"DELETE", "/me/notifications/{}", 1, "notifications.delete", NULL,
+     uns_gw_unsubscribe},
+    {"GET", "/me/notifications/delta", 1, "notifications.delta", uns_gw_delta},
+    {"POST", "/me/notifications", 1, "notifications.create", uns_gw_create},
+    {"GET", "/me/notifications", 1, "notifications.list", uns_gw_list},
+    {"GET", "/me/notifications/{}", 1, "notifications.get", uns_gw_get},
+    {"PATCH", "/me/notifications/{}", 1, "notifications.update", uns_gw_patch},
+    {"DELETE", "/me/notifications/{}", 1, "notifications.delete",
      uns_gw_delete},
 };
 const size_t uns_gw_n_routes = sizeof(uns_gw_routes) / sizeof(uns_gw_routes[0]);

@@ -23,10 +23,6 @@ typedef struct uns_gw_route {
 	const char *pattern; /* "/me/notifications/{}"; {} = one segment */
 	int versioned;       /* 1: under /beta and /v1.0 */
 	const char *name;    /* "notifications.create", for metrics */
-	/* Required Content-Type of the body ("application/json"; the token
-	 * endpoint's is "application/x-www-form-urlencoded"), checked before
-	 * the body is read (415); NULL = the route reads no body. */
-	const char *body_type;
 	uns_gw_handler handler;
 } uns_gw_route;
 
