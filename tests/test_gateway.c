@@ -28,6 +28,7 @@
 #include <jansson.h>
 #include <zlib.h>
 
+#include "gateway_encoding.h"
 #include "gateway_errors.h"
 #include "gateway_json.h"
 #include "testutil.h"
@@ -518,6 +519,35 @@ test_graph_examples(void **state)
 	assert_string_equal(str_at(v, "groupName"), "TestGroup");
 	assert_string_equal(str_at(v, "expirationDateTime"), exp);
 	json_decref(v);
+	/* The iOS fallback policy, with its delay as a numeric string. */
+	assert_int_equal(
+	    ut_http_do(&h, "POST", "/beta/me/notifications", vis_user,
+	               "{\"priority\":\"high\",\"payload\":{\"rawContent\":"
+	               "\"r\"},\"targetPolicy\":{\"platformTypes\":[\"iOS\"]},"
+	               "\"fallbackPolicy\":{\"endpointFallback\":{"
+	               "\"platformTypes\":[\"IOS\"],\"fallbackDelayInSeconds\":"
+	               "\"120\",\"visualContent\":{\"title\":\"Open me\"}}}}",
+	               0, NULL, r),
+	    201);
+	v = body_json(r);
+	json_t *ef = json_object_get(json_object_get(v, "fallbackPolicy"),
+	                             "endpointFallback");
+	assert_int_equal(
+	    json_integer_value(json_object_get(ef, "fallbackDelayInSeconds")),
+	    120);
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(ef, "platformTypes"), 0)),
+	                    "ios");
+	json_decref(v);
+	ut_http_do(&h, "POST", "/beta/me/notifications", vis_user,
+	           "{\"priority\":\"high\",\"payload\":{\"rawContent\":"
+	           "\"r\"},\"fallbackPolicy\":{\"endpointFallback\":{"
+	           "\"platformTypes\":[\"iOS\"],\"fallbackDelayInSeconds\":5,"
+	           "\"visualContent\":{\"title\":\"t\"}}}}",
+	           0, NULL, r);
+	assert_graph_error(
+	    r, 400, "BadRequest",
+	    "fallbackPolicy.endpointFallback.fallbackDelayInSeconds");
 	free(raw_user);
 	free(vis_user);
 	free(r);
@@ -631,6 +661,56 @@ compress_to(const char *text, size_t len, int window, unsigned char *out,
 	size_t n = zs.total_out;
 	deflateEnd(&zs);
 	return n;
+}
+
+static void
+test_body_decoding(void **state)
+{
+	unsigned char z[512];
+	char *out = NULL, why[256];
+	size_t len = 0;
+	const char *text = "{\"payload\":{\"rawContent\":\"x\"}}";
+	(void)state;
+	assert_int_equal(uns_gw_coding_of(NULL), UNS_GW_CODING_IDENTITY);
+	assert_int_equal(uns_gw_coding_of(" GZIP "), UNS_GW_CODING_GZIP);
+	assert_int_equal(uns_gw_coding_of("x-gzip"), UNS_GW_CODING_GZIP);
+	assert_int_equal(uns_gw_coding_of("deflate"), UNS_GW_CODING_DEFLATE);
+	assert_int_equal(uns_gw_coding_of("gzip, br"),
+	                 UNS_GW_CODING_UNSUPPORTED);
+	/* deflate as a zlib stream (RFC 9110) and as raw deflate */
+	for (int window = 15; window >= -15; window -= 30) {
+		size_t n =
+		    compress_to(text, strlen(text), window, z, sizeof(z));
+		assert_int_equal(uns_gw_decode_body(UNS_GW_CODING_DEFLATE,
+		                                    (char *)z, n, 4096, &out,
+		                                    &len, why, sizeof(why)),
+		                 UNS_OK);
+		assert_int_equal(len, strlen(text));
+		assert_string_equal(out, text);
+		free(out);
+	}
+	/* gzip with bytes after the member; truncated gzip */
+	size_t n = compress_to(text, strlen(text), 31, z, sizeof(z));
+	memcpy(z + n, "junk", 4);
+	assert_int_equal(uns_gw_decode_body(UNS_GW_CODING_GZIP, (char *)z,
+	                                    n + 4, 4096, &out, &len, why,
+	                                    sizeof(why)),
+	                 UNS_INVALID_ARGUMENT);
+	assert_non_null(strstr(why, "trailing bytes"));
+	assert_int_equal(uns_gw_decode_body(UNS_GW_CODING_GZIP, (char *)z,
+	                                    n - 6, 4096, &out, &len, why,
+	                                    sizeof(why)),
+	                 UNS_INVALID_ARGUMENT);
+	/* exactly at the limit passes, one byte less is over */
+	assert_int_equal(uns_gw_decode_body(UNS_GW_CODING_GZIP, (char *)z, n,
+	                                    strlen(text), &out, &len, why,
+	                                    sizeof(why)),
+	                 UNS_OK);
+	free(out);
+	assert_int_equal(uns_gw_decode_body(UNS_GW_CODING_GZIP, (char *)z, n,
+	                                    strlen(text) - 1, &out, &len, why,
+	                                    sizeof(why)),
+	                 UNS_RESOURCE_EXHAUSTED);
 }
 
 static void
@@ -1526,6 +1606,7 @@ main(void)
 	    cmocka_unit_test(test_field_names),
 	    cmocka_unit_test(test_filter_parser),
 	    cmocka_unit_test(test_body_parser),
+	    cmocka_unit_test(test_body_decoding),
 	    cmocka_unit_test(test_healthz),
 	    cmocka_unit_test(test_create_get_replace),
 	    cmocka_unit_test(test_graph_examples),
