@@ -42,6 +42,7 @@
 const uns_push_transport_ops *const uns_push_transports[] = {
     &uns_push_webhook,
     &uns_push_webpush,
+    &uns_push_apns,
     NULL,
 };
 
