@@ -30,6 +30,7 @@
 #include <mbedtls/md.h>
 
 #include "config.h"
+#include "internal.h"
 #include "crypto.h"
 #include "push.h"
 #include "receivers.h"
@@ -261,6 +262,8 @@ t_table(void **state)
 	    {UNS__V1__PLATFORM__PLATFORM_WEBHOOK, "webhook"},
 	    {UNS__V1__PLATFORM__PLATFORM_WEB_PUSH, "webpush"},
 	    {UNS__V1__PLATFORM__PLATFORM_IOS, "apns"},
+	    {UNS__V1__PLATFORM__PLATFORM_ANDROID, "fcm"},
+	    {UNS__V1__PLATFORM__PLATFORM_WINDOWS, "wns"},
 	};
 
 	(void)state;
@@ -1233,6 +1236,397 @@ t_apns_receiver(void **state)
 	uns_push_config_free(cfg);
 }
 
+/* ---- FCM -------------------------------------------------------------------
+ */
+
+#define FCM_TOKEN "dQw4w9WgXcQ:APA91bH-example_registration.token-1"
+
+/* Records of kind in recs. */
+static size_t
+count_kind(json_t *recs, const char *kind)
+{
+	size_t i, n = 0;
+	json_t *rec;
+
+	json_array_foreach(recs, i, rec)
+	{
+		const char *k = json_string_value(json_object_get(rec, "kind"));
+		n += k != NULL && strcmp(k, kind) == 0;
+	}
+	return n;
+}
+
+static void
+t_fcm_check_classify(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_ANDROID);
+	static const char *const bad[] = {"", "short", "has space in it 123456",
+	                                  "https://x.example/aaaaaaaaaaaa"};
+	static const struct {
+		long status;
+		const char *code;
+		uns_push_outcome want;
+	} cases[] = {
+	    {200, NULL, UNS_PUSH_DELIVERED},
+	    {404, "UNREGISTERED", UNS_PUSH_DEAD},
+	    {404, NULL, UNS_PUSH_DEAD},
+	    {403, "SENDER_ID_MISMATCH", UNS_PUSH_DEAD},
+	    {400, "INVALID_ARGUMENT", UNS_PUSH_REJECTED},
+	    {429, "QUOTA_EXCEEDED", UNS_PUSH_RETRY},
+	    {503, "UNAVAILABLE", UNS_PUSH_RETRY},
+	    {500, "INTERNAL", UNS_PUSH_RETRY},
+	    {401, "THIRD_PARTY_AUTH_ERROR", UNS_PUSH_REJECTED},
+	    {401, NULL, UNS_PUSH_REAUTH},
+	    {0, NULL, UNS_PUSH_RETRY},
+	};
+	uns_push_config *cfg = make_cfg(false, NULL);
+	ios_fixture f;
+	const char *field;
+	char why[WHY], body[512];
+	int64_t retry;
+
+	(void)state;
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_ANDROID, FCM_TOKEN);
+	assert_int_equal(ops->check(cfg, &f.sub, &field, why, WHY), UNS_OK);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f.sub.push_channel = (char *)bad[i];
+		assert_int_equal(ops->check(cfg, &f.sub, &field, why, WHY),
+		                 UNS_INVALID_ARGUMENT);
+		assert_string_equal(field, "pushChannel");
+	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(
+		    body, sizeof(body),
+		    "{\"error\":{\"code\":%ld,\"status\":\"X\",\"details\":["
+		    "{\"@type\":\"type.googleapis.com/google.firebase.fcm."
+		    "v1.FcmError\",\"errorCode\":\"%s\"}]}}",
+		    cases[i].status, cases[i].code ? cases[i].code : "");
+		if (classify(ops, NULL, cases[i].status,
+		             cases[i].code ? body : "{}", 0, 0,
+		             &retry) != cases[i].want) {
+			fail_msg("%ld %s", cases[i].status, cases[i].code);
+		}
+	}
+	assert_int_equal(
+	    classify(ops, NULL, 429, "{}", "Retry-After", "30", &retry),
+	    UNS_PUSH_RETRY);
+	assert_int_equal(retry, 30000);
+	uns_push_config_free(cfg);
+}
+
+/* A push configuration for the FCM receiver rc. */
+static uns_push_config *
+fcm_cfg(ut_receiver *rc, const char *name)
+{
+	const char *kv[] = {"fcm_credentials", NULL, "fcm_url", rc->base, NULL};
+	char *sa = json_dumps(json_object_get(rc->info, "serviceAccount"), 0);
+	uns_push_config *cfg;
+
+	kv[1] = write_file(name, sa);
+	free(sa);
+	cfg = make_cfg(true, kv);
+	return cfg;
+}
+
+static void
+t_fcm_receiver(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_ANDROID);
+	uns_push_config *cfg, *off = make_cfg(false, NULL);
+	uns_push_transport *t;
+	uns_push_request r = {0};
+	uns_push_response resp;
+	ut_receiver rc;
+	ut_answer a;
+	ios_fixture f;
+	json_t *recs, *rec;
+	char url[256], want[512];
+	int64_t retry, now = (int64_t)time(NULL) * 1000;
+
+	(void)state;
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_ANDROID, FCM_TOKEN);
+	f.tap.now_ms = now;
+	/* Off without fcm_credentials. */
+	assert_int_equal(ops->open(&t, off), UNS_OK);
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_FAILED_PRECONDITION);
+	ops->close(t);
+	uns_push_config_free(off);
+
+	ut_receiver_start(&rc, "fcm_receiver.js", dir, NULL);
+	cfg = fcm_cfg(&rc, "sa.json");
+	assert_int_equal(ops->open(&t, cfg), UNS_OK);
+	f.n.priority = UNS__V1__PRIORITY__PRIORITY_HIGH;
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	snprintf(url, sizeof(url), "%s/v1/projects/uns-test/messages:send",
+	         rc.base);
+	assert_string_equal(r.url, url);
+	assert_false(r.http2);
+	assert_int_equal(r.nheaders, 2);
+	assert_true(
+	    strncmp(header_of(&r, "Authorization"), "Bearer ya29.", 12) == 0);
+	assert_string_equal(header_of(&r, "Content-Type"), "application/json");
+	snprintf(want, sizeof(want),
+	         "{\"message\":{\"token\":\"%s\",\"data\":{\"unsid\":"
+	         "\"unsid-dev\",\"cursor\":\"c9\"},\"android\":{\"priority\":"
+	         "\"high\",\"ttl\":\"86400s\",\"collapse_key\":\"feed\"}}}",
+	         FCM_TOKEN);
+	assert_string_equal((char *)r.body, want);
+	assert_true(ut_send(&r, rc.ca, &a));
+	if (a.status != 200) {
+		fail_msg("fcm answered %ld: %s", a.status, a.body);
+	}
+	assert_non_null(strstr(a.body, "projects/uns-test/messages/"));
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_DELIVERED);
+	uns_push_request_free(&r);
+	/* A state change goes out at normal priority, same token. */
+	f.tap.state_change = true;
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_non_null(strstr((char *)r.body, "\"priority\":\"normal\""));
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 200);
+	uns_push_request_free(&r);
+	/* UNREGISTERED as FCM words it: dead. */
+	ut_receiver_script(
+	    &rc, 404, 1, NULL,
+	    "{\"error\":{\"code\":404,\"status\":\"NOT_FOUND\",\"details\":[{"
+	    "\"@type\":\"type.googleapis.com/google.firebase.fcm.v1.FcmError\","
+	    "\"errorCode\":\"UNREGISTERED\"}]}}");
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_DEAD);
+	uns_push_request_free(&r);
+	/* 401: the cached token is dropped; the next build gets another. */
+	ut_receiver_script(&rc, 401, 1, NULL,
+	                   "{\"error\":{\"code\":401,\"status\":"
+	                   "\"UNAUTHENTICATED\"}}");
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_REAUTH);
+	uns_push_request_free(&r);
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 200);
+	uns_push_request_free(&r);
+	/* 429 with Retry-After. */
+	ut_receiver_script(&rc, 429, 1, "17",
+	                   "{\"error\":{\"code\":429,\"details\":[{"
+	                   "\"errorCode\":\"QUOTA_EXCEEDED\"}]}}");
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_RETRY);
+	assert_int_equal(retry, 17000);
+	uns_push_request_free(&r);
+	recs = ut_receiver_records(&rc);
+	/* Six sends, two token fetches (the first, and after the 401). */
+	assert_int_equal(count_kind(recs, "fcm-token"), 2);
+	assert_int_equal(count_kind(recs, "fcm"), 6);
+	rec = json_array_get(recs, 1);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(rec, "data"), "cursor")),
+	                    "c9");
+	json_decref(recs);
+	ops->close(t);
+	uns_push_config_free(cfg);
+	ut_receiver_stop(&rc);
+
+	/* A token that ends within the minute is fetched again each time. */
+	{
+		const char *args[] = {"--expires-in", "30", NULL};
+		ut_receiver_start(&rc, "fcm_receiver.js", dir, args);
+		cfg = fcm_cfg(&rc, "sa2.json");
+		assert_int_equal(ops->open(&t, cfg), UNS_OK);
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+			uns_push_request_free(&r);
+		}
+		recs = ut_receiver_records(&rc);
+		assert_int_equal(count_kind(recs, "fcm-token"), 2);
+		json_decref(recs);
+		ops->close(t);
+		uns_push_config_free(cfg);
+		ut_receiver_stop(&rc);
+	}
+}
+
+/* Credentials the token endpoint refuses: build fails with a reason. */
+static void
+t_fcm_bad_credentials(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_ANDROID);
+	uns_push_config *cfg;
+	uns_push_transport *t;
+	uns_push_request r = {0};
+	ut_receiver rc;
+	ios_fixture f;
+	json_t *sa;
+
+	(void)state;
+	ut_receiver_start(&rc, "fcm_receiver.js", dir, NULL);
+	sa = json_object_get(rc.info, "serviceAccount");
+	json_object_set_new(sa, "client_email",
+	                    json_string("someone-else@x.iam.example"));
+	cfg = fcm_cfg(&rc, "sa-bad.json");
+	assert_int_equal(ops->open(&t, cfg), UNS_OK);
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_ANDROID, FCM_TOKEN);
+	f.tap.now_ms = (int64_t)time(NULL) * 1000;
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_UNAUTHENTICATED);
+	assert_non_null(strstr(uns_last_message(), "answered 400"));
+	ops->close(t);
+	uns_push_config_free(cfg);
+	ut_receiver_stop(&rc);
+}
+
+/* ---- WNS -------------------------------------------------------------------
+ */
+
+static void
+t_wns_check_classify(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WINDOWS);
+	uns_push_config *cfg = make_cfg(false, NULL);
+	ios_fixture f;
+	const char *field;
+	char why[WHY];
+	int64_t retry;
+
+	(void)state;
+	/* The bearer token only goes to *.notify.windows.com. */
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_WINDOWS,
+	        "https://evil.example.com/?token=AwYAAAB");
+	assert_int_equal(ops->check(cfg, &f.sub, &field, why, WHY),
+	                 UNS_INVALID_ARGUMENT);
+	assert_string_equal(field, "pushChannel");
+	assert_non_null(strstr(why, "allow-list"));
+	f.sub.push_channel = "http://db5.notify.windows.com/?token=AwYAAAB";
+	assert_int_equal(ops->check(cfg, &f.sub, &field, why, WHY),
+	                 UNS_INVALID_ARGUMENT);
+	assert_int_equal(
+	    classify(ops, NULL, 200, "", "X-WNS-Status", "received", &retry),
+	    UNS_PUSH_DELIVERED);
+	assert_int_equal(classify(ops, NULL, 200, "", "X-WNS-Status",
+	                          "channelthrottled", &retry),
+	                 UNS_PUSH_RETRY);
+	assert_int_equal(classify(ops, NULL, 404, "", 0, 0, &retry),
+	                 UNS_PUSH_DEAD);
+	assert_int_equal(classify(ops, NULL, 410, "", 0, 0, &retry),
+	                 UNS_PUSH_DEAD);
+	assert_int_equal(classify(ops, NULL, 406, "", 0, 0, &retry),
+	                 UNS_PUSH_RETRY);
+	assert_int_equal(
+	    classify(ops, NULL, 429, "", "Retry-After", "5", &retry),
+	    UNS_PUSH_RETRY);
+	assert_int_equal(retry, 5000);
+	assert_int_equal(classify(ops, NULL, 503, "", 0, 0, &retry),
+	                 UNS_PUSH_RETRY);
+	assert_int_equal(classify(ops, NULL, 401, "", 0, 0, &retry),
+	                 UNS_PUSH_REAUTH);
+	assert_int_equal(classify(ops, NULL, 403, "", 0, 0, &retry),
+	                 UNS_PUSH_REJECTED);
+	assert_int_equal(classify(ops, NULL, 413, "", 0, 0, &retry),
+	                 UNS_PUSH_REJECTED);
+	assert_int_equal(classify(ops, NULL, 400, "", 0, 0, &retry),
+	                 UNS_PUSH_REJECTED);
+	uns_push_config_free(cfg);
+}
+
+static void
+t_wns_receiver(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WINDOWS);
+	const char *kv[] = {"wns_token_url",
+	                    NULL,
+	                    "wns_client_id",
+	                    NULL,
+	                    "wns_client_secret",
+	                    NULL,
+	                    "wns_hosts",
+	                    "localhost",
+	                    NULL};
+	uns_push_config *cfg;
+	uns_push_transport *t;
+	uns_push_request r = {0};
+	uns_push_response resp;
+	ut_receiver rc;
+	ut_answer a;
+	ios_fixture f;
+	json_t *recs, *rec;
+	const char *field;
+	char why[WHY];
+	int64_t retry, now = (int64_t)time(NULL) * 1000;
+
+	(void)state;
+	ut_receiver_start(&rc, "wns_receiver.js", dir, NULL);
+	kv[1] = json_string_value(json_object_get(rc.info, "tokenUrl"));
+	kv[3] = json_string_value(json_object_get(rc.info, "clientId"));
+	kv[5] = write_file("wns.secret", json_string_value(json_object_get(
+	                                     rc.info, "clientSecret")));
+	cfg = make_cfg(true, kv);
+	assert_int_equal(ops->open(&t, cfg), UNS_OK);
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_WINDOWS,
+	        json_string_value(json_object_get(rc.info, "channel")));
+	f.tap.now_ms = now;
+	f.n.expiration_time_ms = now + 600 * 1000;
+	assert_int_equal(ops->check(cfg, &f.sub, &field, why, WHY), UNS_OK);
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_string_equal(r.url, f.sub.push_channel);
+	assert_int_equal(r.nheaders, 5);
+	assert_string_equal(header_of(&r, "X-WNS-Type"), "wns/raw");
+	assert_string_equal(header_of(&r, "Content-Type"),
+	                    "application/octet-stream");
+	assert_string_equal(header_of(&r, "X-WNS-Cache-Policy"), "cache");
+	assert_string_equal(header_of(&r, "X-WNS-TTL"), "600");
+	assert_true(strncmp(header_of(&r, "Authorization"), "Bearer ", 7) == 0);
+	assert_string_equal((char *)r.body,
+	                    "{\"unsid\":\"unsid-dev\",\"cursor\":\"c9\"}");
+	assert_true(ut_send(&r, rc.ca, &a));
+	if (a.status != 200) {
+		fail_msg("wns answered %ld: %s", a.status, a.body);
+	}
+	assert_non_null(strstr(a.headers, "x-wns-status: received"));
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_DELIVERED);
+	uns_push_request_free(&r);
+	/* An expired channel (410), then a 401 that makes a new token. */
+	ut_receiver_script(&rc, 410, 1, NULL, NULL);
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_DEAD);
+	uns_push_request_free(&r);
+	ut_receiver_script(&rc, 401, 1, NULL, NULL);
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_REAUTH);
+	uns_push_request_free(&r);
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 200);
+	uns_push_request_free(&r);
+	recs = ut_receiver_records(&rc);
+	assert_int_equal(count_kind(recs, "wns-token"), 2);
+	assert_int_equal(count_kind(recs, "wns"), 4);
+	rec = json_array_get(recs, 1);
+	assert_string_equal(json_string_value(json_object_get(rec, "type")),
+	                    "wns/raw");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(rec, "payload"), "cursor")),
+	                    "c9");
+	json_decref(recs);
+	ops->close(t);
+	uns_push_config_free(cfg);
+	ut_receiver_stop(&rc);
+}
+
 int
 main(void)
 {
@@ -1251,6 +1645,11 @@ main(void)
 	    cmocka_unit_test(t_apns_build),
 	    cmocka_unit_test(t_apns_classify),
 	    cmocka_unit_test(t_apns_receiver),
+	    cmocka_unit_test(t_fcm_check_classify),
+	    cmocka_unit_test(t_fcm_receiver),
+	    cmocka_unit_test(t_fcm_bad_credentials),
+	    cmocka_unit_test(t_wns_check_classify),
+	    cmocka_unit_test(t_wns_receiver),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
