@@ -31,6 +31,7 @@
 #include "config.h"
 #include "devcert.h"
 #include "jwt.h"
+#include "push.h"
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
@@ -94,6 +95,7 @@ typedef struct unsd {
 	uns_auth *auth;
 	uns_service *svc;
 	uns_rpc_server *rpc;
+	uns_push_config *push;
 	char cert[4096], ca[4096];
 } unsd;
 
@@ -287,8 +289,16 @@ open_service(unsd *d)
 	lim.max_body_text = (size_t)d->cfg.max_body_text;
 	lim.max_page_size = (uint32_t)d->cfg.max_page_size;
 	lim.max_expiry_ms = d->cfg.max_expiry_s * 1000;
-	uns_service_config scfg = {
-	    .store = d->store, .auth = d->auth, .limits = &lim};
+	char why[512];
+	if (uns_push_config_alloc(&d->push, &d->cfg, why, sizeof(why)) !=
+	    UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", why);
+		return -1;
+	}
+	uns_service_config scfg = {.store = d->store,
+	                           .auth = d->auth,
+	                           .limits = &lim,
+	                           .push = d->push};
 	if (uns_service_open(&d->svc, &scfg) != UNS_OK) {
 		return -1;
 	}
@@ -317,6 +327,7 @@ teardown(unsd *d)
 {
 	uns_rpc_server_close(d->rpc);
 	uns_service_close(d->svc);
+	uns_push_config_free(d->push);
 	uns_auth_close(d->auth);
 	uns_jwt_keys_free(d->keys);
 	uns_store_close(d->store);
