@@ -1113,8 +1113,15 @@ typedef struct bench_kind {
 	int (*run)(bench_opts *o);
 } bench_kind;
 
+static int
+bench_webpush(bench_opts *o)
+{
+	return unsctl_bench_webpush(o->rounds);
+}
+
 static const bench_kind bench_kinds[] = {
     {"rpc", bench_rpc},
+    {"webpush", bench_webpush},
     {"post", bench_post},
     {"fetch", bench_fetch},
 };
@@ -1149,7 +1156,10 @@ unsctl_bench_main(int argc, char **argv)
 		if (n < 0) {
 			fprintf(stderr, "unsctl: %s\n", why);
 		}
-		fprintf(f, "usage: unsctl bench rpc|post|fetch [options]\n"
+		fprintf(f, "usage: unsctl bench rpc|post|fetch|webpush "
+		           "[options]\n"
+		           "  webpush: CPU cost of a Web Push tap against HMAC "
+		           "(--rounds)\n"
 		           "  post, fetch: 1, 8 and 64 in flight against Echo;"
 		           " default transport tcp\n");
 		uns_opts_usage(f, bench_options, N_BENCH_OPTS);
