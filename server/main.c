@@ -32,6 +32,7 @@
 #include "devcert.h"
 #include "gateway.h"
 #include "jwt.h"
+#include "push.h"
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
@@ -102,6 +103,7 @@ typedef struct unsd {
 	uns_rpc_server *rpc;
 	uns_client *gw_client; /* the gateway's, over inproc:// */
 	uns_gateway *gateway;
+	uns_push_config *push;
 	char cert[4096], ca[4096];
 } unsd;
 
@@ -298,8 +300,16 @@ open_service(unsd *d)
 	lim.max_body_text = (size_t)d->cfg.max_body_text;
 	lim.max_page_size = (uint32_t)d->cfg.max_page_size;
 	lim.max_expiry_ms = d->cfg.max_expiry_s * 1000;
-	uns_service_config scfg = {
-	    .store = d->store, .auth = d->auth, .limits = &lim};
+	char why[512];
+	if (uns_push_config_alloc(&d->push, &d->cfg, why, sizeof(why)) !=
+	    UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", why);
+		return -1;
+	}
+	uns_service_config scfg = {.store = d->store,
+	                           .auth = d->auth,
+	                           .limits = &lim,
+	                           .push = d->push};
 	if (uns_service_open(&d->svc, &scfg) != UNS_OK) {
 		return -1;
 	}
@@ -369,6 +379,7 @@ teardown(unsd *d)
 	uns_client_close(d->gw_client);
 	uns_rpc_server_close(d->rpc);
 	uns_service_close(d->svc);
+	uns_push_config_free(d->push);
 	uns_auth_close(d->auth);
 	uns_jwt_keys_free(d->keys);
 	uns_store_close(d->store);
