@@ -82,6 +82,9 @@ typedef struct uns_config {
 	char gateway_listen[UNS_CONFIG_STR_MAX]; /* "" = no gateway */
 	char gateway_cert[UNS_CONFIG_STR_MAX];
 	char gateway_key[UNS_CONFIG_STR_MAX];
+	/* fixtures (SPEC §7) */
+	char record_dir[UNS_CONFIG_STR_MAX]; /* "" = not recording */
+	int test_clock;                      /* 0 or 1 */
 } uns_config;
 
 /* Sets every key of c to its default. */
