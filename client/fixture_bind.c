@@ -160,7 +160,7 @@ field_elems(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *fd,
 /* --- walking one message ------------------------------------------------ */
 
 typedef void (*leaf_fn)(void *arg, const char *path,
-                        const ProtobufCMessageDescriptor *owner,
+                        const ProtobufCMessage *owner,
                         const ProtobufCFieldDescriptor *fd, const void *p);
 
 static void
@@ -181,7 +181,7 @@ visit(const ProtobufCMessage *m, char *path, size_t plen, leaf_fn fn, void *arg,
 			size_t sub =
 			    path_add(path, plen, fd->name, rep ? (long)k : -1);
 			if (fd->type != PROTOBUF_C_TYPE_MESSAGE) {
-				fn(arg, path, d, fd, p);
+				fn(arg, path, m, fd, p);
 			} else if (*(ProtobufCMessage *const *)p) {
 				visit(*(ProtobufCMessage *const *)p, path, sub,
 				      fn, arg, depth + 1);
@@ -691,7 +691,12 @@ uns_fixture_compare(uns_fixture_binder *b, const Uns__V1__FixtureExchange *ex,
 
 /* --- recording ---------------------------------------------------------- */
 
-/* Reply fields whose values the server makes. */
+/* Reply fields whose values the server makes. Ids, cursors and page tokens
+ * are named by value: the same value is the same name. A timestamp is
+ * named by what it is the time of — (notification, field, version) or
+ * (subscription, field) — since equal times are coincidences: the test
+ * clock stands still while recording, and other fixtures move it during a
+ * concurrent replay. */
 static const struct made_field {
 	const char *message, *field, *kind;
 } made_fields[] = {
@@ -699,6 +704,7 @@ static const struct made_field {
     {"uns.v1.Subscription", "created_time_ms", "t"},
     {"uns.v1.Subscription", "expiration_time_ms", "t"},
     {"uns.v1.Notification", "id", "id"},
+    {"uns.v1.Notification", "app_notification_id", "id"}, /* when minted */
     {"uns.v1.Notification", "created_time_ms", "t"},
     {"uns.v1.Notification", "last_modified_time_ms", "t"},
     {"uns.v1.Notification", "expiration_time_ms", "t"},
@@ -723,9 +729,11 @@ made_kind(const ProtobufCMessageDescriptor *owner,
 struct uns_fixture_recorder {
 	pthread_mutex_t mu;
 	Uns__V1__Fixture *f;
-	uns_fixture_binder *names; /* recorded value -> name ("kind:value") */
-	uns_fixture_binder *times; /* per exchange */
-	unsigned counters[4];      /* id, cursor, page, t */
+	/* "kind:value" (ids, cursors, pages) or "t:<what>" -> name */
+	uns_fixture_binder *names;
+	unsigned counters[4]; /* id, cursor, page, t */
+	size_t exchange;      /* exchanges bound so far, forgotten or not */
+	int dry;              /* naming only, no bindings (priming) */
 	/* the exchange being built */
 	Uns__V1__FixtureBinding **bindings;
 	size_t n_bindings, cap_bindings;
@@ -748,6 +756,9 @@ static void
 add_binding(uns_fixture_recorder *r, int side, const char *path,
             const char *name)
 {
+	if (r->dry) {
+		return;
+	}
 	if (r->n_bindings == r->cap_bindings) {
 		size_t cap = r->cap_bindings ? r->cap_bindings * 2 : 8;
 		void *v = realloc(r->bindings, cap * sizeof(*r->bindings));
@@ -774,33 +785,67 @@ add_binding(uns_fixture_recorder *r, int side, const char *path,
 	r->bindings[r->n_bindings++] = b;
 }
 
-/* The name a recorded value of this kind has, making one if new. */
+/* The name under key, making one of this kind if new. */
 static const char *
-name_for(uns_fixture_recorder *r, const char *kind, const char *value)
+name_for(uns_fixture_recorder *r, const char *kind, const char *key)
 {
-	char key[TEXT_MAX + 16], name[32];
-	uns_fixture_binder *map = strcmp(kind, "t") == 0 ? r->times : r->names;
-	snprintf(key, sizeof(key), "%s:%s", kind, value);
-	const char *have = uns_fixture_binder_get(map, key);
+	char name[32];
+	const char *have = uns_fixture_binder_get(r->names, key);
 	if (have) {
 		return have;
 	}
 	snprintf(name, sizeof(name), "$%s%u", kind, ++*counter_of(r, kind));
-	if (binder_set(map, key, name) != 0) {
+	if (binder_set(r->names, key, name) != 0) {
 		r->failed = 1;
 		return NULL;
 	}
-	return uns_fixture_binder_get(map, key);
+	return uns_fixture_binder_get(r->names, key);
+}
+
+/* The text of field `field` of m ("" if none). */
+static void
+sibling_text(const ProtobufCMessage *m, const char *field, char *out,
+             size_t cap)
+{
+	const ProtobufCFieldDescriptor *fd;
+	char *p;
+	out[0] = '\0';
+	if (resolve((ProtobufCMessage *)m, field, &fd, &p) == 0) {
+		leaf_text(fd, p, out, cap);
+	}
+}
+
+/* What a timestamp in owner is the time of, as a key for name_for. */
+static void
+time_key(uns_fixture_recorder *r, const ProtobufCMessage *owner,
+         const ProtobufCFieldDescriptor *fd, char *key, size_t cap)
+{
+	char id[TEXT_MAX], idkey[TEXT_MAX + 8], version[32];
+	int sub = strcmp(owner->descriptor->name, "uns.v1.Subscription") == 0;
+	sibling_text(owner, sub ? "unsid" : "id", id, sizeof(id));
+	snprintf(idkey, sizeof(idkey), "id:%s", id);
+	const char *idname = uns_fixture_binder_get(r->names, idkey);
+	if (id[0] == '\0' || idname == NULL) {
+		/* nothing to tie it to: a name of its own */
+		snprintf(key, cap, "t:#%u", r->counters[3] + 1);
+	} else if (sub) {
+		/* renewal moves the expiry: per exchange */
+		snprintf(key, cap, "t:%s:%s:%zu", idname, fd->name,
+		         strcmp(fd->name, "created_time_ms") ? r->exchange : 0);
+	} else {
+		sibling_text(owner, "version", version, sizeof(version));
+		snprintf(key, cap, "t:%s:%s:%s", idname, fd->name,
+		         strcmp(fd->name, "created_time_ms") ? version : "");
+	}
 }
 
 static void
-bind_reply_leaf(void *arg, const char *path,
-                const ProtobufCMessageDescriptor *owner,
+bind_reply_leaf(void *arg, const char *path, const ProtobufCMessage *owner,
                 const ProtobufCFieldDescriptor *fd, const void *p)
 {
 	uns_fixture_recorder *r = arg;
-	char text[TEXT_MAX], full[PATH_MAX_LEN + 8];
-	const char *kind = made_kind(owner, fd);
+	char text[TEXT_MAX], key[2 * TEXT_MAX + 64], full[PATH_MAX_LEN + 8];
+	const char *kind = made_kind(owner->descriptor, fd);
 	if (kind == NULL) {
 		return;
 	}
@@ -808,7 +853,12 @@ bind_reply_leaf(void *arg, const char *path,
 	if (text[0] == '\0' || strcmp(text, "0") == 0) {
 		return;
 	}
-	const char *name = name_for(r, kind, text);
+	if (strcmp(kind, "t") == 0) {
+		time_key(r, owner, fd, key, sizeof(key));
+	} else {
+		snprintf(key, sizeof(key), "%s:%s", kind, text);
+	}
+	const char *name = name_for(r, kind, key);
 	snprintf(full, sizeof(full), "payload.%s", path);
 	if (name) {
 		add_binding(r, UNS__V1__FIXTURE_BINDING__SIDE__SIDE_RESPONSE,
@@ -817,26 +867,26 @@ bind_reply_leaf(void *arg, const char *path,
 }
 
 static void
-bind_request_leaf(void *arg, const char *path,
-                  const ProtobufCMessageDescriptor *owner,
+bind_request_leaf(void *arg, const char *path, const ProtobufCMessage *owner,
                   const ProtobufCFieldDescriptor *fd, const void *p)
 {
 	static const char *const kinds[] = {"id", "cursor", "page"};
 	uns_fixture_recorder *r = arg;
 	char key[TEXT_MAX + 16], full[PATH_MAX_LEN + 8];
-	const char *s = *(char *const *)p;
 	(void)owner;
-	if (fd->type != PROTOBUF_C_TYPE_STRING || s[0] == '\0') {
+	if (fd->type != PROTOBUF_C_TYPE_STRING ||
+	    (*(char *const *)p)[0] == '\0') {
 		return;
 	}
 	for (size_t i = 0; i < 3; i++) {
-		snprintf(key, sizeof(key), "%s:%s", kinds[i], s);
+		snprintf(key, sizeof(key), "%s:%s", kinds[i],
+		         *(char *const *)p);
 		const char *name = uns_fixture_binder_get(r->names, key);
 		if (name) {
 			snprintf(full, sizeof(full), "payload.%s", path);
-			add_binding(
-			    r, UNS__V1__FIXTURE_BINDING__SIDE__SIDE_REQUEST,
-			    full, name);
+			add_binding(r,
+			            UNS__V1__FIXTURE_BINDING__SIDE__SIDE_REQUEST,
+			            full, name);
 			return;
 		}
 	}
@@ -881,17 +931,15 @@ placehold_token(Uns__V1__RequestEnvelope *req)
 	}
 }
 
-/* Names the server-made values of exchange ex and links its request to
- * earlier names; the bindings go to r->bindings. */
+/* Names the server-made values of one exchange and links its request to
+ * earlier names; the bindings go to r->bindings (unless r->dry). */
 static void
 bind_exchange(uns_fixture_recorder *r, const Uns__V1__RequestEnvelope *req,
               const Uns__V1__ResponseEnvelope *resp)
 {
 	const uns_method *m =
 	    uns_service_find(&uns_notifications_service, req->method);
-	uns_fixture_binder_free(r->times);
-	r->times = NULL;
-	if (m == NULL || uns_fixture_binder_alloc(&r->times) != UNS_OK) {
+	if (m == NULL) {
 		return;
 	}
 	visit_payload(m->input, req->payload, bind_request_leaf, r);
@@ -913,45 +961,20 @@ append_exchange(uns_fixture_recorder *r, Uns__V1__FixtureExchange *ex)
 	return UNS_OK;
 }
 
-/* Primes the name map from the bindings of a fixture recorded before. */
+/* Names the values of a fixture recorded before, as recording it did, so
+ * that appending continues its names. (Names edited by hand since are not
+ * seen: the new exchanges then use the recorded ones.) */
 static void
 prime(uns_fixture_recorder *r)
 {
+	r->dry = 1;
 	for (size_t i = 0; i < r->f->n_exchanges; i++) {
-		const Uns__V1__FixtureExchange *ex = r->f->exchanges[i];
-		const uns_method *m = uns_service_find(
-		    &uns_notifications_service, ex->request->method);
-		ProtobufCMessage *out =
-		    m ? protobuf_c_message_unpack(m->output, NULL,
-		                                  ex->expected->payload.len,
-		                                  ex->expected->payload.data)
-		      : NULL;
-		for (size_t j = 0; out && j < ex->n_bindings; j++) {
-			const Uns__V1__FixtureBinding *b = ex->bindings[j];
-			const ProtobufCFieldDescriptor *fd;
-			char *p, text[TEXT_MAX], key[TEXT_MAX + 16];
-			char kind[16] = "";
-			unsigned num = 0;
-			if (b->side != 0 || strncmp(b->path, "payload.", 8) ||
-			    resolve(out, b->path + 8, &fd, &p) != 0 ||
-			    sscanf(b->name, "$%15[a-z]%u", kind, &num) != 2) {
-				continue;
-			}
-			unsigned *ctr = counter_of(r, kind);
-			*ctr = num > *ctr ? num : *ctr;
-			leaf_text(fd, p, text, sizeof(text));
-			snprintf(key, sizeof(key), "%s:%s", kind, text);
-			if (strcmp(kind, "t") != 0 &&
-			    !uns_fixture_binder_get(r->names, key)) {
-				binder_set(r->names, key, b->name);
-			}
-		}
-		if (out) {
-			protobuf_c_message_free_unpacked(out, NULL);
-		}
+		bind_exchange(r, r->f->exchanges[i]->request,
+		              r->f->exchanges[i]->expected);
+		r->exchange++;
 	}
+	r->dry = 0;
 }
-
 static uns_err
 new_fixture(const char *description, Uns__V1__Fixture **out)
 {
@@ -1003,7 +1026,6 @@ uns_fixture_recorder_close(uns_fixture_recorder *r)
 	}
 	uns__v1__fixture__free_unpacked(r->f, NULL);
 	uns_fixture_binder_free(r->names);
-	uns_fixture_binder_free(r->times);
 	free(r->bindings);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
@@ -1047,10 +1069,14 @@ record_locked(uns_fixture_recorder *r, Uns__V1__RequestEnvelope *req,
 		return UNS_ENOMEM;
 	}
 	uns__v1__fixture_exchange__init(ex);
-	placehold_token(req);
+	if (resp->code != UNS_UNAUTHENTICATED) {
+		/* A refused token is what the exchange tests: keep it. */
+		placehold_token(req);
+	}
 	r->n_bindings = 0;
 	r->failed = 0;
 	bind_exchange(r, req, resp);
+	r->exchange++;
 	ex->request = req;
 	ex->expected = resp;
 	ex->n_bindings = r->n_bindings;

@@ -24,8 +24,8 @@
 #include "unsctl_fixture.h"
 
 typedef struct record_opts {
-	const char *out, *description, *note;
-	int append, exclusive, help;
+	const char *out, *description, *note, *config, *apps;
+	int append, exclusive, pause_ms, help;
 } record_opts;
 
 static const uns_opt record_options[] = {
@@ -37,6 +37,12 @@ static const uns_opt record_options[] = {
      "the fixture's description (header)"},
     {"--note", UNS_OPT_STR, offsetof(record_opts, note), "TEXT",
      "a note on each exchange recorded now"},
+    {"--config", UNS_OPT_STR, offsetof(record_opts, config), "K=V,...",
+     "server configuration the fixture expects (header)"},
+    {"--apps", UNS_OPT_STR, offsetof(record_opts, apps), "ID:HOST,...",
+     "apps the server must have registered (header)"},
+    {"--pause", UNS_OPT_INT, offsetof(record_opts, pause_ms), "MS",
+     "replay waits this long before the first exchange recorded now"},
     {"--exclusive", UNS_OPT_FLAG, offsetof(record_opts, exclusive), NULL,
      "mark the fixture to be replayed alone (it moves the test clock)"},
     {"--help", UNS_OPT_FLAG, offsetof(record_opts, help), NULL, "this text"},
@@ -80,6 +86,82 @@ open_recorder(const record_opts *o, uns_fixture_recorder **rec)
 	return 0;
 }
 
+/* Appends a new message made by make() to a repeated field. */
+static void *
+push(void ***arr, size_t *n, size_t size, void (*init)(void *))
+{
+	void **v = realloc(*arr, (*n + 1) * sizeof(*v));
+	void *m = malloc(size);
+	if (v == NULL || m == NULL) {
+		free(m);
+		if (v) {
+			*arr = v;
+		}
+		return NULL;
+	}
+	init(m);
+	*arr = v;
+	v[(*n)++] = m;
+	return m;
+}
+
+static void
+init_config(void *m)
+{
+	uns__v1__fixture_config__init(m);
+}
+
+static void
+init_app(void *m)
+{
+	uns__v1__fixture_app__init(m);
+}
+
+/* Adds "K=V,K=V" (sep '=') or "ID:HOST,ID:HOST" (sep ':') to the header. */
+static int
+add_pairs(Uns__V1__FixtureHeader *h, const char *list, char sep)
+{
+	char *copy = strdup(list), *save = NULL;
+	int rc = copy ? 0 : -1;
+	for (char *item = copy ? strtok_r(copy, ",", &save) : NULL;
+	     item && rc == 0; item = strtok_r(NULL, ",", &save)) {
+		char *mid = strchr(item, sep);
+		if (mid == NULL) {
+			fprintf(stderr, "unsctl record: \"%s\" has no '%c'\n",
+			        item, sep);
+			rc = -1;
+			break;
+		}
+		*mid = '\0';
+		if (sep == '=') {
+			Uns__V1__FixtureConfig *c =
+			    push((void ***)&h->config, &h->n_config,
+			         sizeof(*c), init_config);
+			rc = c && (c->key = strdup(item)) &&
+			             (c->value = strdup(mid + 1))
+			         ? 0
+			         : -1;
+		} else {
+			Uns__V1__FixtureApp *a = push((void ***)&h->apps,
+			                              &h->n_apps, sizeof(*a),
+			                              init_app);
+			char **hosts = malloc(sizeof(*hosts));
+			rc = a && hosts && (a->id = strdup(item)) &&
+			             (hosts[0] = strdup(mid + 1))
+			         ? 0
+			         : -1;
+			if (a && hosts) {
+				a->hosts = hosts;
+				a->n_hosts = rc == 0;
+			} else {
+				free(hosts);
+			}
+		}
+	}
+	free(copy);
+	return rc;
+}
+
 /* Header options and notes on what was recorded since index `from`. */
 static int
 annotate(const record_opts *o, Uns__V1__Fixture *f, size_t from)
@@ -95,6 +177,13 @@ annotate(const record_opts *o, Uns__V1__Fixture *f, size_t from)
 		f->header->description = d;
 	}
 	f->header->exclusive = f->header->exclusive || o->exclusive;
+	if ((o->config && add_pairs(f->header, o->config, '=') != 0) ||
+	    (o->apps && add_pairs(f->header, o->apps, ':') != 0)) {
+		return -1;
+	}
+	if (o->pause_ms > 0 && from < f->n_exchanges) {
+		f->exchanges[from]->pause_ms = (uint32_t)o->pause_ms;
+	}
 	for (size_t i = from; o->note && i < f->n_exchanges; i++) {
 		char *n = strdup(o->note);
 		if (n == NULL) {
