@@ -273,6 +273,13 @@ uns_fixture_check(const Uns__V1__Fixture *f, char *why, size_t whylen)
 		        f->header->format_version, UNS_FIXTURE_FORMAT_VERSION);
 		return UNS_INVALID_ARGUMENT;
 	}
+	if (f->exchange_count != 0 && f->exchange_count != f->n_exchanges) {
+		uns_say(why, whylen,
+		        "exchange_count: the file counts %u exchanges but "
+		        "holds %zu (cut short?)",
+		        f->exchange_count, f->n_exchanges);
+		return UNS_INVALID_ARGUMENT;
+	}
 	for (size_t i = 0; i < f->n_exchanges; i++) {
 		const Uns__V1__FixtureExchange *ex = f->exchanges[i];
 		uns_err err = check_request(ex->request, i, why, whylen);
@@ -301,6 +308,7 @@ uns_err
 uns_fixture_parse(const uint8_t *buf, size_t len, Uns__V1__Fixture **out,
                   char *why, size_t whylen)
 {
+	char reason[512];
 	uns_err err = uns_fixture_scan(&uns__v1__fixture__descriptor, buf, len,
 	                               why, whylen);
 	if (err != UNS_OK) {
@@ -311,7 +319,14 @@ uns_fixture_parse(const uint8_t *buf, size_t len, Uns__V1__Fixture **out,
 		uns_say(why, whylen, "offset 0: not a uns.v1.Fixture");
 		return UNS_INVALID_ARGUMENT;
 	}
-	if ((err = uns_fixture_check(f, why, whylen)) != UNS_OK) {
+	if ((err = uns_fixture_check(f, reason, sizeof(reason))) != UNS_OK) {
+		/* Meaning faults are found after the bytes: the count says the
+		 * end came early, the rest name their exchange. */
+		if (f->exchange_count && f->exchange_count != f->n_exchanges) {
+			uns_say(why, whylen, "offset %zu: %s", len, reason);
+		} else {
+			uns_say(why, whylen, "%s", reason);
+		}
 		uns__v1__fixture__free_unpacked(f, NULL);
 		return err;
 	}

@@ -734,6 +734,7 @@ struct uns_fixture_recorder {
 	unsigned counters[4]; /* id, cursor, page, t */
 	size_t exchange;      /* exchanges bound so far, forgotten or not */
 	int dry;              /* naming only, no bindings (priming) */
+	size_t pieces;        /* pieces packed for a file */
 	/* the exchange being built */
 	Uns__V1__FixtureBinding **bindings;
 	size_t n_bindings, cap_bindings;
@@ -884,9 +885,9 @@ bind_request_leaf(void *arg, const char *path, const ProtobufCMessage *owner,
 		const char *name = uns_fixture_binder_get(r->names, key);
 		if (name) {
 			snprintf(full, sizeof(full), "payload.%s", path);
-			add_binding(r,
-			            UNS__V1__FIXTURE_BINDING__SIDE__SIDE_REQUEST,
-			            full, name);
+			add_binding(
+			    r, UNS__V1__FIXTURE_BINDING__SIDE__SIDE_REQUEST,
+			    full, name);
 			return;
 		}
 	}
@@ -1049,11 +1050,14 @@ uns_fixture_recorder_fixture(uns_fixture_recorder *r)
 	return r->f;
 }
 
-/* Packs a Fixture holding only ex. */
+/* Packs a Fixture holding only ex and the count of pieces so far (the
+ * last count read wins). */
 static uns_err
-pack_piece(Uns__V1__FixtureExchange *ex, uint8_t **piece, size_t *len)
+pack_piece(uns_fixture_recorder *r, Uns__V1__FixtureExchange *ex,
+           uint8_t **piece, size_t *len)
 {
 	Uns__V1__Fixture one = UNS__V1__FIXTURE__INIT;
+	one.exchange_count = (uint32_t)++r->pieces;
 	one.n_exchanges = 1;
 	one.exchanges = &ex;
 	return uns_fixture_pack(&one.base, piece, len);
@@ -1099,7 +1103,7 @@ record_locked(uns_fixture_recorder *r, Uns__V1__RequestEnvelope *req,
 		uns__v1__fixture_exchange__free_unpacked(ex, NULL);
 		return UNS_ENOMEM;
 	}
-	return piece ? pack_piece(ex, piece, piece_len) : UNS_OK;
+	return piece ? pack_piece(r, ex, piece, piece_len) : UNS_OK;
 }
 
 uns_err

@@ -94,7 +94,9 @@ unsctl_fixture_save(const char *path, const Uns__V1__Fixture *f, char *why,
 	char tmp[4096];
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	if (uns_fixture_pack(&f->base, &buf, &len) != UNS_OK) {
+	Uns__V1__Fixture counted = *f;
+	counted.exchange_count = (uint32_t)f->n_exchanges;
+	if (uns_fixture_pack(&counted.base, &buf, &len) != UNS_OK) {
 		snprintf(why, whylen, "out of memory");
 		return -1;
 	}
@@ -304,6 +306,7 @@ unsctl_fixture_from_json(json_t *doc, Uns__V1__Fixture **out, char *why,
 		return -1;
 	}
 	Uns__V1__Fixture *f = (Uns__V1__Fixture *)m;
+	f->exchange_count = (uint32_t)f->n_exchanges;
 	if (uns_fixture_check(f, reason, sizeof(reason)) != UNS_OK) {
 		snprintf(why, whylen, "%s", reason);
 		uns__v1__fixture__free_unpacked(f, NULL);

@@ -135,16 +135,16 @@ add_pairs(Uns__V1__FixtureHeader *h, const char *list, char sep)
 		*mid = '\0';
 		if (sep == '=') {
 			Uns__V1__FixtureConfig *c =
-			    push((void ***)&h->config, &h->n_config,
-			         sizeof(*c), init_config);
+			    push((void ***)&h->config, &h->n_config, sizeof(*c),
+			         init_config);
 			rc = c && (c->key = strdup(item)) &&
 			             (c->value = strdup(mid + 1))
 			         ? 0
 			         : -1;
 		} else {
-			Uns__V1__FixtureApp *a = push((void ***)&h->apps,
-			                              &h->n_apps, sizeof(*a),
-			                              init_app);
+			Uns__V1__FixtureApp *a =
+			    push((void ***)&h->apps, &h->n_apps, sizeof(*a),
+			         init_app);
 			char **hosts = malloc(sizeof(*hosts));
 			rc = a && hosts && (a->id = strdup(item)) &&
 			             (hosts[0] = strdup(mid + 1))

@@ -651,7 +651,7 @@ const ProtobufCMessageDescriptor uns__v1__fixture_exchange__descriptor =
   (ProtobufCMessageInit) uns__v1__fixture_exchange__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor uns__v1__fixture__field_descriptors[2] =
+static const ProtobufCFieldDescriptor uns__v1__fixture__field_descriptors[3] =
 {
   {
     "header",
@@ -677,15 +677,28 @@ static const ProtobufCFieldDescriptor uns__v1__fixture__field_descriptors[2] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "exchange_count",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__Fixture, exchange_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned uns__v1__fixture__field_indices_by_name[] = {
+  2,   /* field[2] = exchange_count */
   1,   /* field[1] = exchanges */
   0,   /* field[0] = header */
 };
 static const ProtobufCIntRange uns__v1__fixture__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor uns__v1__fixture__descriptor =
 {
@@ -695,7 +708,7 @@ const ProtobufCMessageDescriptor uns__v1__fixture__descriptor =
   "Uns__V1__Fixture",
   "uns.v1",
   sizeof(Uns__V1__Fixture),
-  2,
+  3,
   uns__v1__fixture__field_descriptors,
   uns__v1__fixture__field_indices_by_name,
   1,  uns__v1__fixture__number_ranges,

@@ -148,10 +148,16 @@ struct  Uns__V1__Fixture
   Uns__V1__FixtureHeader *header;
   size_t n_exchanges;
   Uns__V1__FixtureExchange **exchanges;
+  /*
+   * How many exchanges the file holds, so that a file cut at an exchange
+   * boundary (still valid protobuf) is refused too; 0 = not counted.
+   * unsd --record appends it with every exchange: the last value counts.
+   */
+  uint32_t exchange_count;
 };
 #define UNS__V1__FIXTURE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&uns__v1__fixture__descriptor) \
-    , NULL, 0,NULL }
+    , NULL, 0,NULL, 0 }
 
 
 /* Uns__V1__FixtureConfig methods */
