@@ -273,6 +273,10 @@ uns_fixture_check(const Uns__V1__Fixture *f, char *why, size_t whylen)
 		        f->header->format_version, UNS_FIXTURE_FORMAT_VERSION);
 		return UNS_INVALID_ARGUMENT;
 	}
+	if (f->n_exchanges == 0) {
+		uns_say(why, whylen, "exchanges: none (cut short?)");
+		return UNS_INVALID_ARGUMENT;
+	}
 	if (f->exchange_count != 0 && f->exchange_count != f->n_exchanges) {
 		uns_say(why, whylen,
 		        "exchange_count: the file counts %u exchanges but "
@@ -322,7 +326,9 @@ uns_fixture_parse(const uint8_t *buf, size_t len, Uns__V1__Fixture **out,
 	if ((err = uns_fixture_check(f, reason, sizeof(reason))) != UNS_OK) {
 		/* Meaning faults are found after the bytes: the count says the
 		 * end came early, the rest name their exchange. */
-		if (f->exchange_count && f->exchange_count != f->n_exchanges) {
+		if (f->n_exchanges == 0 ||
+		    (f->exchange_count &&
+		     f->exchange_count != f->n_exchanges)) {
 			uns_say(why, whylen, "offset %zu: %s", len, reason);
 		} else {
 			uns_say(why, whylen, "%s", reason);

@@ -8,9 +8,11 @@
  * reported with its byte offset and the field path that holds it
  * ("offset 1843: exchanges[3].request.payload: length 900 runs past the
  * end (612 bytes left)"). Only then is the file unpacked and its meaning
- * checked (format version, a method in every request, well-formed
- * bindings and token placeholders), so a bad file is refused before
- * anything is sent.
+ * checked (format version, at least one exchange and as many as the file
+ * counts, a method in every request, well-formed bindings and token
+ * placeholders), so a bad file is refused before anything is sent. With
+ * the count written before the exchanges and at least one exchange
+ * required, a file cut anywhere is refused.
  */
 #ifndef UNS_FIXTURE_H
 #define UNS_FIXTURE_H

@@ -666,20 +666,8 @@ static const ProtobufCFieldDescriptor uns__v1__fixture__field_descriptors[3] =
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "exchanges",
-    2,
-    PROTOBUF_C_LABEL_REPEATED,
-    PROTOBUF_C_TYPE_MESSAGE,
-    offsetof(Uns__V1__Fixture, n_exchanges),
-    offsetof(Uns__V1__Fixture, exchanges),
-    &uns__v1__fixture_exchange__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
     "exchange_count",
-    3,
+    2,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_UINT32,
     0,   /* quantifier_offset */
@@ -689,10 +677,22 @@ static const ProtobufCFieldDescriptor uns__v1__fixture__field_descriptors[3] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "exchanges",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Uns__V1__Fixture, n_exchanges),
+    offsetof(Uns__V1__Fixture, exchanges),
+    &uns__v1__fixture_exchange__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned uns__v1__fixture__field_indices_by_name[] = {
-  2,   /* field[2] = exchange_count */
-  1,   /* field[1] = exchanges */
+  1,   /* field[1] = exchange_count */
+  2,   /* field[2] = exchanges */
   0,   /* field[0] = header */
 };
 static const ProtobufCIntRange uns__v1__fixture__number_ranges[1 + 1] =

@@ -146,18 +146,20 @@ struct  Uns__V1__Fixture
 {
   ProtobufCMessage base;
   Uns__V1__FixtureHeader *header;
-  size_t n_exchanges;
-  Uns__V1__FixtureExchange **exchanges;
   /*
    * How many exchanges the file holds, so that a file cut at an exchange
-   * boundary (still valid protobuf) is refused too; 0 = not counted.
-   * unsd --record appends it with every exchange: the last value counts.
+   * boundary (still valid protobuf) is refused too; 0 = not counted. It is
+   * numbered before the exchanges so that writers put it first; unsd
+   * --record writes it again before every exchange it appends (the last
+   * value read counts).
    */
   uint32_t exchange_count;
+  size_t n_exchanges;
+  Uns__V1__FixtureExchange **exchanges;
 };
 #define UNS__V1__FIXTURE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&uns__v1__fixture__descriptor) \
-    , NULL, 0,NULL, 0 }
+    , NULL, 0, 0,NULL }
 
 
 /* Uns__V1__FixtureConfig methods */
