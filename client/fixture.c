@@ -359,7 +359,7 @@ uns_fixture_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *len)
 static int
 copy_part(char *dst, size_t cap, const char *src, size_t n)
 {
-	if (n == 0 || n >= cap) {
+	if (n == 0 || n >= cap || memchr(src, '\0', n) != NULL) {
 		return -1;
 	}
 	memcpy(dst, src, n);
