@@ -105,7 +105,8 @@ serve(served *s, const char *config_text, const char *const *apps,
 		assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
 	}
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", s->dir);
-	write_file(conf, config_text, strlen(config_text));
+	snprintf(cmd, sizeof(cmd), "gateway_listen = \"\"\n%s", config_text);
+	write_file(conf, cmd, strlen(cmd));
 	args[n++] = "--data";
 	args[n++] = s->data;
 	args[n++] = "--config";

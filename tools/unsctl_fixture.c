@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli_opts.h"
+#include "internal.h"
 #include "json_codec.h"
 #include "uns_methods.h"
 #include "unsctl_fixture.h"
@@ -30,41 +31,50 @@
 
 /* --- files -------------------------------------------------------------- */
 
-int
-unsctl_read_file(const char *path, uint8_t **out, size_t *len, char *why,
-                 size_t whylen)
+/* stdin, for "fixture build -". */
+static int
+read_stdin(uint8_t **out, size_t *len, char *why, size_t whylen)
 {
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	size_t cap = 1 << 16, n = 0, got;
 	uint8_t *buf = malloc(cap);
-	if (f == NULL || buf == NULL) {
-		snprintf(why, whylen, "%s: %s", path, strerror(errno));
-		free(buf);
-		return -1;
-	}
-	while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+	while (buf != NULL && (got = fread(buf + n, 1, cap - n, stdin)) > 0) {
 		n += got;
-		if (n == cap && cap < MAX_FIXTURE_FILE) {
-			uint8_t *nb = realloc(buf, cap *= 2);
-			if (nb == NULL) {
-				break;
-			}
-			buf = nb;
-		} else if (n == cap) {
+		if (n < cap) {
+			continue;
+		}
+		uint8_t *nb =
+		    cap < MAX_FIXTURE_FILE ? realloc(buf, cap * 2) : NULL;
+		if (nb == NULL) {
+			free(buf);
+			buf = NULL;
 			break;
 		}
+		buf = nb;
+		cap *= 2;
 	}
-	int bad = ferror(f) || n == cap;
-	if (f != stdin) {
-		fclose(f);
-	}
-	if (bad) {
-		snprintf(why, whylen, "%s: cannot read it whole", path);
+	if (buf == NULL || ferror(stdin)) {
+		snprintf(why, whylen, "cannot read stdin whole");
 		free(buf);
 		return -1;
 	}
 	*out = buf;
 	*len = n;
+	return 0;
+}
+
+int
+unsctl_read_file(const char *path, uint8_t **out, size_t *len, char *why,
+                 size_t whylen)
+{
+	char *text = NULL;
+	if (strcmp(path, "-") == 0) {
+		return read_stdin(out, len, why, whylen);
+	}
+	if (uns_file_read(path, MAX_FIXTURE_FILE, &text, len, why, whylen) !=
+	    UNS_OK) {
+		return -1;
+	}
+	*out = (uint8_t *)text;
 	return 0;
 }
 
