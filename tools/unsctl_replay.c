@@ -359,6 +359,26 @@ write_junit(const replay *rp, const char *path)
 	return fclose(f) == 0 ? 0 : -1;
 }
 
+/* What a failed fixture's header asks of the server: often the reason. */
+static void
+print_expectations(const Uns__V1__FixtureHeader *h)
+{
+	if (h->n_config == 0 && h->n_apps == 0) {
+		return;
+	}
+	printf("  the fixture expects a server with");
+	for (size_t i = 0; i < h->n_config; i++) {
+		printf("%s %s = %s", i ? "," : "", h->config[i]->key,
+		       h->config[i]->value);
+	}
+	for (size_t i = 0; i < h->n_apps; i++) {
+		printf("%s app %s (%s)", i || h->n_config ? "," : "",
+		       h->apps[i]->id,
+		       h->apps[i]->n_hosts ? h->apps[i]->hosts[0] : "");
+	}
+	printf("\n");
+}
+
 static int
 summarize(const replay *rp, int quiet)
 {
@@ -375,6 +395,7 @@ summarize(const replay *rp, int quiet)
 		}
 		if (r->out && r->failed) {
 			fputs(r->out, stdout);
+			print_expectations(r->f->header);
 		}
 	}
 	printf("replayed %zu fixtures, %zu exchanges: %zu fixtures failed, "
