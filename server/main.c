@@ -32,6 +32,7 @@
 #include "devcert.h"
 #include "gateway.h"
 #include "jwt.h"
+#include "push.h"
 #include "recording.h"
 #include "rpc_server.h"
 #include "service.h"
@@ -69,8 +70,6 @@ static const uns_opt unsd_options[] = {
         "config key default_timeout"),
     OPT("--gateway-listen", UNS_OPT_STR, gateway_listen, "URL",
         "config key gateway_listen (\"\" = no gateway)"),
-    OPT("--print-example", UNS_OPT_FLAG, print_example, NULL,
-        "print docs/unsd.conf.example (every key, documented) and exit"),
     OPT("--record", UNS_OPT_STR, record, "DIR",
         "config key record_dir: write every exchange to a fixture"),
     OPT("--print-config", UNS_OPT_FLAG, print_config, NULL,
@@ -109,6 +108,7 @@ typedef struct unsd {
 	uns_rpc_server *rpc;
 	uns_client *gw_client; /* the gateway's, over inproc:// */
 	uns_gateway *gateway;
+	uns_push_config *push;
 	uns_recording *recording; /* record_dir, or NULL */
 	uns_testclock clock;      /* read only with test_clock */
 	char cert[4096], ca[4096];
@@ -339,8 +339,16 @@ open_service(unsd *d)
 	lim.max_body_text = (size_t)d->cfg.max_body_text;
 	lim.max_page_size = (uint32_t)d->cfg.max_page_size;
 	lim.max_expiry_ms = d->cfg.max_expiry_s * 1000;
-	uns_service_config scfg = {
-	    .store = d->store, .auth = d->auth, .limits = &lim};
+	char why[512];
+	if (uns_push_config_alloc(&d->push, &d->cfg, why, sizeof(why)) !=
+	    UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", why);
+		return -1;
+	}
+	uns_service_config scfg = {.store = d->store,
+	                           .auth = d->auth,
+	                           .limits = &lim,
+	                           .push = d->push};
 	if (d->cfg.test_clock) {
 		scfg.now_ms = uns_testclock_now;
 		scfg.now_arg = &d->clock;
@@ -415,6 +423,7 @@ teardown(unsd *d)
 	uns_rpc_server_close(d->rpc);
 	uns_recording_close(d->recording);
 	uns_service_close(d->svc);
+	uns_push_config_free(d->push);
 	uns_auth_close(d->auth);
 	uns_jwt_keys_free(d->keys);
 	uns_store_close(d->store);
@@ -425,6 +434,7 @@ drain(unsd *d, int sig)
 {
 	uns_rpc_stats st;
 	fprintf(stderr, "unsd: %s, draining\n", strsignal(sig));
+	uns_gateway_quiesce(d->gateway); /* no new HTTP clients */
 	uns_service_set_serving(d->svc, 0);
 	uns_rpc_server_drain(d->rpc); /* ends long polls, gateway's too */
 	uns_gateway_close(d->gateway);

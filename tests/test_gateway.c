@@ -10,6 +10,7 @@
  * so the tests do not see each other's notifications.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,6 +28,7 @@
 #include <jansson.h>
 #include <zlib.h>
 
+#include "gateway_encoding.h"
 #include "gateway_errors.h"
 #include "gateway_json.h"
 #include "testutil.h"
@@ -39,6 +42,9 @@ static ut_proc g_unsd;
 static int g_rpc_port, g_gw_port;
 
 /* ---- fixture ------------------------------------------------------------ */
+
+static void start_gateway(ut_proc *gw, const char *conf_text, char *base,
+                          size_t cap);
 
 static void
 write_file(const char *path, const char *text)
@@ -250,6 +256,28 @@ test_status_mapping(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uns_gw_status s = uns_gw_status_of(cases[i].err, cases[i].msg);
 		assert_int_equal(s.http, cases[i].http);
+	}
+}
+
+static void
+test_field_names(void **state)
+{
+	static const char *const cases[][2] = {
+	    {"pageSize: at most 100", "$top: at most 100"},
+	    {"notification.payload.visualContent.title: required",
+	     "payload.visualContent.title: required"},
+	    {"unsid: not found", "X-UNS-ID: not found"},
+	    {"ifVersion: the notification has another version",
+	     "If-Match: the notification has another version"},
+	    {"cursor: malformed", "$deltatoken: malformed"},
+	    {"limitless: x", "limitless: x"},
+	    {"no field here", "no field here"},
+	};
+	char out[256];
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uns_gw_http_message(cases[i][0], out, sizeof(out));
+		assert_string_equal(out, cases[i][1]);
 	}
 }
 
@@ -491,6 +519,35 @@ test_graph_examples(void **state)
 	assert_string_equal(str_at(v, "groupName"), "TestGroup");
 	assert_string_equal(str_at(v, "expirationDateTime"), exp);
 	json_decref(v);
+	/* The iOS fallback policy, with its delay as a numeric string. */
+	assert_int_equal(
+	    ut_http_do(&h, "POST", "/beta/me/notifications", vis_user,
+	               "{\"priority\":\"high\",\"payload\":{\"rawContent\":"
+	               "\"r\"},\"targetPolicy\":{\"platformTypes\":[\"iOS\"]},"
+	               "\"fallbackPolicy\":{\"endpointFallback\":{"
+	               "\"platformTypes\":[\"IOS\"],\"fallbackDelayInSeconds\":"
+	               "\"120\",\"visualContent\":{\"title\":\"Open me\"}}}}",
+	               0, NULL, r),
+	    201);
+	v = body_json(r);
+	json_t *ef = json_object_get(json_object_get(v, "fallbackPolicy"),
+	                             "endpointFallback");
+	assert_int_equal(
+	    json_integer_value(json_object_get(ef, "fallbackDelayInSeconds")),
+	    120);
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(ef, "platformTypes"), 0)),
+	                    "ios");
+	json_decref(v);
+	ut_http_do(&h, "POST", "/beta/me/notifications", vis_user,
+	           "{\"priority\":\"high\",\"payload\":{\"rawContent\":"
+	           "\"r\"},\"fallbackPolicy\":{\"endpointFallback\":{"
+	           "\"platformTypes\":[\"iOS\"],\"fallbackDelayInSeconds\":5,"
+	           "\"visualContent\":{\"title\":\"t\"}}}}",
+	           0, NULL, r);
+	assert_graph_error(
+	    r, 400, "BadRequest",
+	    "fallbackPolicy.endpointFallback.fallbackDelayInSeconds");
 	free(raw_user);
 	free(vis_user);
 	free(r);
@@ -566,6 +623,12 @@ test_input_errors(void **state)
 	ut_http_do(&h, "GET", "/beta/me/notifications?$top=zero", user, NULL, 0,
 	           NULL, r);
 	assert_graph_error(r, 400, "BadRequest", "$top");
+	ut_http_do(&h, "GET", "/beta/me/notifications?$top=101", user, NULL, 0,
+	           NULL, r);
+	assert_graph_error(r, 400, "BadRequest", "$top: at most 100");
+	ut_http_do(&h, "GET", "/beta/me/notifications?$skiptoken=bogus", user,
+	           NULL, 0, NULL, r);
+	assert_graph_error(r, 400, "BadRequest", "$skiptoken");
 	/* An app may not read a user's history: 403. */
 	char *app = mint("app", APP, NULL);
 	ut_http_do(&h, "GET", path, app, NULL, 0, NULL, r);
@@ -598,6 +661,56 @@ compress_to(const char *text, size_t len, int window, unsigned char *out,
 	size_t n = zs.total_out;
 	deflateEnd(&zs);
 	return n;
+}
+
+static void
+test_body_decoding(void **state)
+{
+	unsigned char z[512];
+	char *out = NULL, why[256];
+	size_t len = 0;
+	const char *text = "{\"payload\":{\"rawContent\":\"x\"}}";
+	(void)state;
+	assert_int_equal(uns_gw_coding_of(NULL), UNS_GW_CODING_IDENTITY);
+	assert_int_equal(uns_gw_coding_of(" GZIP "), UNS_GW_CODING_GZIP);
+	assert_int_equal(uns_gw_coding_of("x-gzip"), UNS_GW_CODING_GZIP);
+	assert_int_equal(uns_gw_coding_of("deflate"), UNS_GW_CODING_DEFLATE);
+	assert_int_equal(uns_gw_coding_of("gzip, br"),
+	                 UNS_GW_CODING_UNSUPPORTED);
+	/* deflate as a zlib stream (RFC 9110) and as raw deflate */
+	for (int window = 15; window >= -15; window -= 30) {
+		size_t n =
+		    compress_to(text, strlen(text), window, z, sizeof(z));
+		assert_int_equal(uns_gw_decode_body(UNS_GW_CODING_DEFLATE,
+		                                    (char *)z, n, 4096, &out,
+		                                    &len, why, sizeof(why)),
+		                 UNS_OK);
+		assert_int_equal(len, strlen(text));
+		assert_string_equal(out, text);
+		free(out);
+	}
+	/* gzip with bytes after the member; truncated gzip */
+	size_t n = compress_to(text, strlen(text), 31, z, sizeof(z));
+	memcpy(z + n, "junk", 4);
+	assert_int_equal(uns_gw_decode_body(UNS_GW_CODING_GZIP, (char *)z,
+	                                    n + 4, 4096, &out, &len, why,
+	                                    sizeof(why)),
+	                 UNS_INVALID_ARGUMENT);
+	assert_non_null(strstr(why, "trailing bytes"));
+	assert_int_equal(uns_gw_decode_body(UNS_GW_CODING_GZIP, (char *)z,
+	                                    n - 6, 4096, &out, &len, why,
+	                                    sizeof(why)),
+	                 UNS_INVALID_ARGUMENT);
+	/* exactly at the limit passes, one byte less is over */
+	assert_int_equal(uns_gw_decode_body(UNS_GW_CODING_GZIP, (char *)z, n,
+	                                    strlen(text), &out, &len, why,
+	                                    sizeof(why)),
+	                 UNS_OK);
+	free(out);
+	assert_int_equal(uns_gw_decode_body(UNS_GW_CODING_GZIP, (char *)z, n,
+	                                    strlen(text) - 1, &out, &len, why,
+	                                    sizeof(why)),
+	                 UNS_RESOURCE_EXHAUSTED);
 }
 
 static void
@@ -740,27 +853,48 @@ test_list_paging_filter(void **state)
 		snprintf(aid, sizeof(aid), "list-%d", i);
 		ids[i] = post_as_app(&h, app, unsid, aid, 201);
 	}
-	/* Newest first, two per page, then the rest by nextLink. */
+	/* Newest first, two per page, then the rest by nextLink: all three
+	 * once. (Posts within one millisecond may come in either order.) */
 	assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications?$top=2",
 	                            user, NULL, 0, NULL, r),
 	                 200);
 	json_t *v = body_json(r);
 	json_t *value = json_object_get(v, "value");
 	assert_int_equal(json_array_size(value), 2);
-	assert_string_equal(str_at(json_array_get(value, 0), "id"), ids[2]);
-	assert_string_equal(str_at(json_array_get(value, 1), "id"), ids[1]);
+	json_t *seen = json_array();
+	json_array_extend(seen, value);
 	snprintf(path, sizeof(path), "%s",
 	         path_of(str_at(v, "@odata.nextLink")));
 	assert_non_null(strstr(path, "$skiptoken="));
+	assert_non_null(strstr(path, "$top=2"));
 	json_decref(v);
 	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
 	                 200);
 	v = body_json(r);
 	value = json_object_get(v, "value");
 	assert_int_equal(json_array_size(value), 1);
-	assert_string_equal(str_at(json_array_get(value, 0), "id"), ids[0]);
+	json_array_extend(seen, value);
 	assert_null(json_object_get(v, "@odata.nextLink"));
 	json_decref(v);
+	for (size_t i = 0; i < 3; i++) {
+		json_t *n = json_array_get(seen, i);
+		int found = 0;
+		for (int k = 0; k < 3; k++) {
+			found += strcmp(str_at(n, "id"), ids[k]) == 0;
+		}
+		assert_int_equal(found, 1);
+		if (i > 0) { /* ISO 8601 UTC strings sort as times */
+			assert_true(strcmp(str_at(json_array_get(seen, i - 1),
+			                          "createdDateTime"),
+			                   str_at(n, "createdDateTime")) >= 0);
+		}
+		for (size_t j = 0; j < i; j++) {
+			assert_string_not_equal(
+			    str_at(json_array_get(seen, j), "id"),
+			    str_at(n, "id"));
+		}
+	}
+	json_decref(seen);
 
 	/* Mark one read (PATCH), then filter on readState. */
 	snprintf(path, sizeof(path), "/beta/me/notifications/%s", ids[1]);
@@ -860,12 +994,26 @@ typedef struct poller {
 	ut_http_resp *r;
 } poller;
 
+static char g_poll_base[128]; /* "" = the suite's gateway */
+
+static size_t
+discard(char *data, size_t size, size_t n, void *arg)
+{
+	(void)data;
+	(void)arg;
+	return size * n;
+}
+
 static void *
 long_poll(void *arg)
 {
 	poller *p = arg;
 	ut_http h;
-	ut_http_open(&h, g_base, g_ca);
+	if (g_poll_base[0]) {
+		ut_http_open(&h, g_poll_base, NULL);
+	} else {
+		ut_http_open(&h, g_base, g_ca);
+	}
 	ut_http_do(&h, "GET", p->path, p->token, NULL, 0, NULL, p->r);
 	ut_http_close(&h);
 	return NULL;
@@ -939,6 +1087,46 @@ test_delta_and_long_poll(void **state)
 	free(id2);
 	free(unsid);
 	free(app);
+	free(user);
+	free(r);
+	ut_http_close(&h);
+}
+
+/* Delta in pages: $top bounds a page; while more is waiting the reply
+ * carries @odata.nextLink, the last one @odata.deltaLink. */
+static void
+test_delta_pages(void **state)
+{
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	char path[1024];
+	(void)state;
+	ut_http_open(&h, g_base, g_ca);
+	char *user = mint("user", "u-delta-pages", HOST);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(
+		    ut_http_do(&h, "POST", "/beta/me/notifications", user,
+		               "{\"payload\":{\"rawContent\":\"page\"}}", 0,
+		               NULL, r),
+		    201);
+	}
+	assert_int_equal(ut_http_do(&h, "GET",
+	                            "/beta/me/notifications/delta?$top=2", user,
+	                            NULL, 0, NULL, r),
+	                 200);
+	json_t *v = body_json(r);
+	assert_int_equal(json_array_size(json_object_get(v, "value")), 2);
+	assert_null(json_object_get(v, "@odata.deltaLink"));
+	snprintf(path, sizeof(path), "%s",
+	         path_of(str_at(v, "@odata.nextLink")));
+	json_decref(v);
+	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
+	                 200);
+	v = body_json(r);
+	assert_int_equal(json_array_size(json_object_get(v, "value")), 1);
+	assert_null(json_object_get(v, "@odata.nextLink"));
+	assert_non_null(strstr(str_at(v, "@odata.deltaLink"), "$deltatoken="));
+	json_decref(v);
 	free(user);
 	free(r);
 	ut_http_close(&h);
@@ -1078,6 +1266,54 @@ test_slowloris(void **state)
 	assert_true(time(NULL) - start >= 1);
 	free(r);
 	ut_http_close(&h);
+}
+
+/* Over plain HTTP (standalone gateway): a body trickled after complete
+ * headers is cut off at gateway_body_timeout, headers trickled at
+ * gateway_header_timeout; a normal client is served throughout. */
+static void
+test_slow_body_and_headers(void **state)
+{
+	ut_proc gw;
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	char base[128], out[4096];
+	const char *head = "POST /beta/me/notifications HTTP/1.1\r\nHost: x\r\n"
+	                   "Content-Type: application/json\r\n"
+	                   "Content-Length: 1000\r\n\r\n";
+	(void)state;
+	start_gateway(&gw,
+	              "gateway_header_timeout = 1s\n"
+	              "gateway_body_timeout = 1s\n",
+	              base, sizeof(base));
+	int port = atoi(strrchr(base, ':') + 1);
+	int body_fd = dial(port), head_fd = dial(port);
+	assert_int_equal(send(body_fd, head, strlen(head), MSG_NOSIGNAL),
+	                 (ssize_t)strlen(head));
+	ut_http_open(&h, base, NULL);
+	time_t start = time(NULL);
+	int open_fds = 2;
+	for (int i = 0; open_fds > 0 && time(NULL) - start < 30; i++) {
+		int *fds[] = {&body_fd, &head_fd};
+		for (int k = 0; k < 2; k++) {
+			if (*fds[k] >= 0 && send(*fds[k], k == 0 ? " " : "X", 1,
+			                         MSG_NOSIGNAL) != 1) {
+				close(*fds[k]);
+				*fds[k] = -1;
+				open_fds--;
+			}
+		}
+		if (i % 5 == 0) {
+			assert_int_equal(ut_http_do(&h, "GET", "/healthz", NULL,
+			                            NULL, 0, NULL, r),
+			                 200);
+		}
+		usleep(200 * 1000);
+	}
+	assert_int_equal(open_fds, 0);
+	ut_http_close(&h);
+	assert_int_equal(ut_unsd_stop(&gw, SIGTERM, out, sizeof(out)), 0);
+	free(r);
 }
 
 /* 1,000 malformed requests: each answered with a Graph error, the gateway
@@ -1243,13 +1479,134 @@ test_backend_down(void **state)
 	free(r);
 }
 
+/* Starts uns-gateway over this unsd with extra config lines; fills base. */
+static void
+start_gateway(ut_proc *gw, const char *conf_text, char *base, size_t cap)
+{
+	char conf[400], rpc[128];
+	int port = 0;
+	snprintf(conf, sizeof(conf), "%s/gw-%d.conf", g_dir, (int)getpid());
+	write_file(conf, conf_text);
+	snprintf(rpc, sizeof(rpc), "tls+tcp://localhost:%d", g_rpc_port);
+	const char *argv[] = {UNS_GATEWAY_PATH,
+	                      "--rpc",
+	                      rpc,
+	                      "--ca",
+	                      g_ca,
+	                      "--config",
+	                      conf,
+	                      "--listen",
+	                      "http://127.0.0.1:0",
+	                      NULL};
+	const char *markers[] = {"serving", NULL};
+	assert_int_equal(ut_proc_start(gw, argv, markers, &port), 0);
+	snprintf(base, cap, "http://127.0.0.1:%d", port);
+}
+
+/* gateway_max_connections: with the slots taken, MHD stops accepting
+ * (a new client waits in the kernel's backlog, unanswered); once a slot
+ * frees it is served. */
+static void
+test_connection_limit(void **state)
+{
+	ut_proc gw;
+	char base[128], out[4096], url[256];
+	long status = 0;
+	(void)state;
+	start_gateway(&gw, "gateway_max_connections = 2\n", base, sizeof(base));
+	int port = atoi(strrchr(base, ':') + 1);
+	int a = dial(port), b = dial(port);
+	snprintf(url, sizeof(url), "%s/healthz", base);
+	CURL *k = curl_easy_init();
+	curl_easy_setopt(k, CURLOPT_URL, url);
+	curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(k, CURLOPT_TIMEOUT_MS, 1000L);
+	assert_int_equal(curl_easy_perform(k), CURLE_OPERATION_TIMEDOUT);
+	close(a);
+	close(b);
+	curl_easy_setopt(k, CURLOPT_TIMEOUT_MS, 20000L);
+	assert_int_equal(curl_easy_perform(k), CURLE_OK);
+	curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &status);
+	assert_int_equal(status, 200);
+	curl_easy_cleanup(k);
+	assert_int_equal(ut_unsd_stop(&gw, SIGTERM, out, sizeof(out)), 0);
+}
+
+/* Headers beyond gateway_max_header are refused by MHD (431 or 413), and
+ * the gateway goes on serving. */
+static void
+test_header_limit(void **state)
+{
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	static char big[40000];
+	(void)state;
+	ut_http_open(&h, g_base, g_ca);
+	memcpy(big, "X-Big: ", 7);
+	memset(big + 7, 'a', sizeof(big) - 8);
+	const char *hdrs[] = {big, NULL};
+	long st = ut_http_do(&h, "GET", "/healthz", NULL, NULL, 0, hdrs, r);
+	assert_true(st == 431 || st == 413);
+	assert_int_equal(
+	    ut_http_do(&h, "GET", "/healthz", NULL, NULL, 0, NULL, r), 200);
+	free(r);
+	ut_http_close(&h);
+}
+
+/* SIGTERM while a client long-polls through the gateway: the poll is
+ * answered, unsd exits 0 at once (not after the 50 s wait). */
+static void
+test_sigterm_ends_long_poll(void **state)
+{
+	ut_proc p;
+	char data[300], out[8192], base[128];
+	int ports[2] = {0, 0};
+	(void)state;
+	snprintf(data, sizeof(data), "%.250s/drain", g_dir);
+	const char *argv[] = {UNS_UNSD_PATH,
+	                      "--data",
+	                      data,
+	                      "--listen",
+	                      "tcp://127.0.0.1:0",
+	                      "--gateway-listen",
+	                      "http://127.0.0.1:0",
+	                      NULL};
+	const char *markers[] = {"serving", "gateway on", NULL};
+	assert_int_equal(ut_proc_start(&p, argv, markers, ports), 0);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d", ports[1]);
+	/* Tokens signed with this unsd's own dev secret. */
+	char saved[320];
+	snprintf(saved, sizeof(saved), "%s", g_data);
+	snprintf(g_data, sizeof(g_data), "%s", data);
+	char *user = mint("user", "u-drain", HOST);
+	snprintf(g_data, sizeof(g_data), "%s", saved);
+
+	poller lp = {.token = user, .r = resp_new()};
+	snprintf(lp.path, sizeof(lp.path),
+	         "/beta/me/notifications/delta?$deltatoken=latest&wait=50");
+	snprintf(g_poll_base, sizeof(g_poll_base), "%s", base);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, long_poll, &lp), 0);
+	usleep(500 * 1000);
+	time_t start = time(NULL);
+	assert_int_equal(ut_unsd_stop(&p, SIGTERM, out, sizeof(out)), 0);
+	pthread_join(t, NULL);
+	assert_true(time(NULL) - start < 30);
+	assert_true(lp.r->status == 200 || lp.r->status == 503);
+	g_poll_base[0] = '\0';
+	free(lp.r);
+	free(user);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_status_mapping),
+	    cmocka_unit_test(test_field_names),
 	    cmocka_unit_test(test_filter_parser),
 	    cmocka_unit_test(test_body_parser),
+	    cmocka_unit_test(test_body_decoding),
 	    cmocka_unit_test(test_healthz),
 	    cmocka_unit_test(test_create_get_replace),
 	    cmocka_unit_test(test_graph_examples),
@@ -1259,11 +1616,16 @@ main(void)
 	    cmocka_unit_test(test_list_paging_filter),
 	    cmocka_unit_test(test_patch_if_match_and_delete),
 	    cmocka_unit_test(test_delta_and_long_poll),
+	    cmocka_unit_test(test_delta_pages),
 	    cmocka_unit_test(test_subscriptions_and_limits),
 	    cmocka_unit_test(test_slowloris),
+	    cmocka_unit_test(test_slow_body_and_headers),
 	    cmocka_unit_test(test_malformed_flood),
 	    cmocka_unit_test(test_standalone_gateway),
 	    cmocka_unit_test(test_backend_down),
+	    cmocka_unit_test(test_connection_limit),
+	    cmocka_unit_test(test_header_limit),
+	    cmocka_unit_test(test_sigterm_ends_long_poll),
 	};
 	return cmocka_run_group_tests(tests, setup_unsd, teardown_unsd);
 }
