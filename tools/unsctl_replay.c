@@ -86,13 +86,15 @@ mint_token(void *arg, const uns_fixture_token *t, char **jwt, char *why,
 	mint_ctx *m = arg;
 	uns_jwt_claims c;
 	memset(&c, 0, sizeof(c));
+	const char *dflt =
+	    t->app ? UNS_FIXTURE_APP_SCOPES : UNS_FIXTURE_USER_SCOPES;
+	snprintf(c.scopes, sizeof(c.scopes), "%s",
+	         t->scopes[0] ? t->scopes : dflt);
 	if (t->app) {
 		snprintf(c.app_id, sizeof(c.app_id), "%s", t->subject);
-		snprintf(c.scopes, sizeof(c.scopes), "Notifications.Send");
 	} else {
 		snprintf(c.sub, sizeof(c.sub), "%.200s~%s", t->subject, m->tag);
 		snprintf(c.host, sizeof(c.host), "%s", t->host);
-		snprintf(c.scopes, sizeof(c.scopes), "Notifications.ReadWrite");
 	}
 	snprintf(c.aud, sizeof(c.aud), "%s", m->sg->aud);
 	c.iat = (int64_t)time(NULL);
