@@ -239,6 +239,13 @@ t_webhook_check(void **state)
 	expect_webhook(strict, "https://93.184.216.34:99999/", "port");
 	expect_webhook(strict, "https:///nohost", "no host");
 	expect_webhook(strict, "https://93.184.216.34/a b", "space");
+	expect_webhook(strict, "https://[::1]x/hook", "junk");
+	expect_webhook(strict, "https://[push.example]/hook", "bad host");
+	expect_webhook(strict, "https://a]b.example/hook", "bad host");
+	expect_webhook(strict, "https://93.184.216.34:019449/", "port");
+	expect_webhook(strict, "https://93.184.216.34\\@evil.example/",
+	               "backslash");
+	expect_webhook(strict, "https://93.184.216.34/#frag", "fragment");
 	expect_webhook(strict, "https://no-such-host.invalid/", "resolve");
 	expect_webhook(lax, "https://localhost:8443/hook", NULL);
 	expect_webhook(lax, "https://127.0.0.1/hook", NULL);
@@ -857,9 +864,9 @@ t_webpush_receiver(void **state)
 static const char *
 write_file(const char *name, const char *text)
 {
-	static char paths[4][160];
+	static char paths[8][160];
 	static int slot;
-	char *path = paths[slot++ % 4];
+	char *path = paths[slot++ % 8];
 	FILE *f;
 
 	snprintf(path, 160, "%s/%s", dir, name);
@@ -1627,6 +1634,93 @@ t_wns_receiver(void **state)
 	ut_receiver_stop(&rc);
 }
 
+/* ---- configuration errors --------------------------------------------------
+ */
+
+/* uns_push_config_alloc over the defaults plus kv fails naming frag. */
+static void
+expect_config_error(const char *const *kv, const char *frag)
+{
+	static uns_config c;
+	uns_push_config *p = NULL;
+	char why[WHY] = "";
+
+	uns_config_defaults(&c);
+	assert_int_equal(uns_config_set(&c, "data_dir", dir, why, WHY), UNS_OK);
+	for (int i = 0; kv[i] != NULL; i += 2) {
+		assert_int_equal(uns_config_set(&c, kv[i], kv[i + 1], why, WHY),
+		                 UNS_OK);
+	}
+	if (uns_push_config_alloc(&p, &c, why, WHY) == UNS_OK) {
+		uns_push_config_free(p);
+		fail_msg("accepted, expected \"%s\"", frag);
+	}
+	if (strstr(why, frag) == NULL) {
+		fail_msg("\"%s\", expected \"%s\"", why, frag);
+	}
+}
+
+static void
+t_config_errors(void **state)
+{
+	uns_key *rsa = NULL, *ec = NULL;
+	char *rsa_pem = NULL, *ec_pem = NULL;
+	const char *rsa_path, *ec_path, *short_path, *no_key;
+
+	(void)state;
+	assert_int_equal(uns_key_gen_rsa(&rsa, 2048), UNS_OK);
+	assert_int_equal(uns_key_write_pem(rsa, true, &rsa_pem), UNS_OK);
+	assert_int_equal(uns_key_gen_p256(&ec), UNS_OK);
+	assert_int_equal(uns_key_write_pem(ec, true, &ec_pem), UNS_OK);
+	rsa_path = write_file("rsa.pem", rsa_pem);
+	ec_path = write_file("ec.pem", ec_pem);
+	short_path = write_file("short.secret", "too-short\n");
+	no_key = write_file("sa-nokey.json",
+	                    "{\"client_email\":\"a@b\",\"token_uri\":"
+	                    "\"https://t/\",\"project_id\":\"p\"}");
+	expect_config_error(
+	    (const char *const[]){"apns_key", ec_path, "apns_topic", "x", NULL},
+	    "apns_key needs apns_key_id");
+	expect_config_error(
+	    (const char *const[]){"apns_key", rsa_path, "apns_key_id", "K",
+	                          "apns_team_id", "T", "apns_topic", "x", NULL},
+	    "apns_key: not an ec p-256 private key");
+	expect_config_error((const char *const[]){"fcm_credentials",
+	                                          "/nonexistent/sa.json", NULL},
+	                    "fcm_credentials: /nonexistent/sa.json");
+	expect_config_error(
+	    (const char *const[]){"fcm_credentials", no_key, NULL},
+	    "needs client_email, private_key");
+	expect_config_error(
+	    (const char *const[]){"fcm_credentials",
+	                          write_file("sa-ec.json",
+	                                     "{\"client_email\":\"a@b\","
+	                                     "\"token_uri\":\"https://t/\","
+	                                     "\"project_id\":\"p\","
+	                                     "\"private_key\":\"junk\"}"),
+	                          NULL},
+	    "private_key is not an rsa private key");
+	expect_config_error(
+	    (const char *const[]){"wns_client_secret", short_path, NULL},
+	    "wns_client_secret needs wns_client_id");
+	expect_config_error(
+	    (const char *const[]){"webhook_secret", short_path, NULL},
+	    "webhook_secret: ");
+	expect_config_error(
+	    (const char *const[]){"webhook_secret", "/nonexistent/s", NULL},
+	    "webhook_secret: cannot read /nonexistent/s");
+	expect_config_error((const char *const[]){"vapid_key", rsa_path, NULL},
+	                    "vapid_key: ");
+	expect_config_error(
+	    (const char *const[]){"webhook_hosts",
+	                          "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", NULL},
+	    "webhook_hosts: at most 16 hosts");
+	uns_key_free(rsa);
+	uns_key_free(ec);
+	free(rsa_pem);
+	free(ec_pem);
+}
+
 int
 main(void)
 {
@@ -1650,6 +1744,7 @@ main(void)
 	    cmocka_unit_test(t_fcm_bad_credentials),
 	    cmocka_unit_test(t_wns_check_classify),
 	    cmocka_unit_test(t_wns_receiver),
+	    cmocka_unit_test(t_config_errors),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,7 +1,7 @@
 /*
  * fuzz_jwt.c — libFuzzer target for the JWT parser and verifier
- * (server/jwt.c, compiled into this file because fuzz targets link only
- * libuns).
+ * (server/jwt.c and the crypto it uses, server/crypto.c, compiled into this
+ * file because fuzz targets link only libuns).
  *
  * Each input is taken as a token and given to uns_jwt_parse (exact length,
  * no terminator) and to uns_jwt_verify with one fixed HS256 key. An input
@@ -17,6 +17,7 @@
  *   cmake --build build-fuzz --target fuzz_jwt
  *   build-fuzz/fuzz_jwt -max_total_time=60 tests/fuzz/corpus/jwt
  */
+#include "../../server/crypto.c"
 #include "../../server/jwt.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -145,14 +146,14 @@ drive_json(const uint8_t *data, size_t size)
 	if ((tok = malloc((hlen + plen) / 3 * 4 + 64)) == NULL) {
 		return;
 	}
-	used = b64_encode(data, hlen, tok);
+	used = uns_b64url_encode(data, hlen, tok);
 	tok[used++] = '.';
-	used += b64_encode(nl + 1, plen, tok + used);
-	must(hmac_sha256((const uint8_t *)fuzz_secret, strlen(fuzz_secret), tok,
-	                 used, mac) == 0,
+	used += uns_b64url_encode(nl + 1, plen, tok + used);
+	must(uns_hmac_sha256(fuzz_secret, strlen(fuzz_secret), tok, used,
+	                     mac) == UNS_OK,
 	     "hmac");
 	tok[used++] = '.';
-	used += b64_encode(mac, sizeof(mac), tok + used);
+	used += uns_b64url_encode(mac, sizeof(mac), tok + used);
 	drive(tok, used);
 	free(tok);
 }
