@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <cmocka.h>
 
@@ -1721,6 +1723,59 @@ t_config_errors(void **state)
 	free(ec_pem);
 }
 
+/* ---- unsctl vapid -----------------------------------------------------------
+ */
+
+/* Runs cmd; returns its exit status and its first output line in out. */
+static int
+run(const char *cmd, char *out, size_t cap)
+{
+	FILE *f = popen(cmd, "r");
+	int st;
+
+	assert_non_null(f);
+	out[0] = '\0';
+	if (fgets(out, (int)cap, f) != NULL) {
+		out[strcspn(out, "\n")] = '\0';
+	}
+	while (fgetc(f) != EOF) {
+	}
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void
+t_unsctl_vapid(void **state)
+{
+	char cmd[512], first[256], again[256], path[128], why[WHY];
+	char *pub = NULL;
+	uint8_t raw[65];
+	struct stat st;
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "%s vapid --data %s/cli", UNS_UNSCTL_PATH,
+	         dir);
+	assert_int_equal(run(cmd, first, sizeof(first)), 0);
+	assert_int_equal(run(cmd, again, sizeof(again)), 0);
+	assert_string_equal(first, again); /* made once, then read */
+	assert_int_equal(strlen(first), 87);
+	assert_int_equal(uns_b64url_decode(first, 87, raw, sizeof(raw)), 65);
+	assert_int_equal(uns_p256_check_public(raw, 65), UNS_OK);
+	snprintf(path, sizeof(path), "%s/cli/push/vapid.pem", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* The server reads the same key: same public key. */
+	assert_int_equal(uns_push_vapid_key(path, false, &pub, why, WHY),
+	                 UNS_OK);
+	assert_string_equal(pub, first);
+	free(pub);
+	/* --key FILE reads, never makes; a missing file is exit 1. */
+	snprintf(cmd, sizeof(cmd), "%s vapid --key %s/nope.pem 2>&1",
+	         UNS_UNSCTL_PATH, dir);
+	assert_int_equal(run(cmd, first, sizeof(first)), 1);
+	assert_non_null(strstr(first, "nope.pem"));
+}
+
 int
 main(void)
 {
@@ -1745,6 +1800,7 @@ main(void)
 	    cmocka_unit_test(t_wns_check_classify),
 	    cmocka_unit_test(t_wns_receiver),
 	    cmocka_unit_test(t_config_errors),
+	    cmocka_unit_test(t_unsctl_vapid),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
