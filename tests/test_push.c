@@ -13,6 +13,7 @@
  * configuration trusts their CA (push_ca_file).
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1776,6 +1777,91 @@ t_unsctl_vapid(void **state)
 	assert_non_null(strstr(first, "nope.pem"));
 }
 
+/* ---- concurrency ------------------------------------------------------------
+ */
+
+typedef struct conc_arg {
+	const uns_push_transport_ops *ops;
+	uns_push_transport *t;
+	const uns_tap *tap;
+	const ua_keys *k; /* Web Push: decrypt what was built */
+	int failures;
+} conc_arg;
+
+static void *
+conc_worker(void *p)
+{
+	conc_arg *a = p;
+	uint8_t plain[4096];
+
+	for (int i = 0; i < 40; i++) {
+		uns_push_request r = {0};
+		size_t n = 0;
+		if (a->ops->build(a->t, a->tap, &r) != UNS_OK) {
+			a->failures++;
+			continue;
+		}
+		if (a->k != NULL &&
+		    uns_webpush_decrypt(a->k->priv, a->k->auth, r.body,
+		                        r.body_len, plain, sizeof(plain),
+		                        &n) != UNS_OK) {
+			a->failures++;
+		}
+		uns_push_request_free(&r);
+	}
+	return NULL;
+}
+
+/* Four threads build on one transport at once (shared VAPID cache, APNs
+ * provider token, keys): every request is whole (ASan/TSan builds). */
+static void
+t_concurrent_builds(void **state)
+{
+	const uns_push_transport_ops *wp =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEB_PUSH);
+	const uns_push_transport_ops *ap =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_IOS);
+	uns_key *key = NULL;
+	char *pem = NULL;
+	const char *kv[] = {"apns_key",   NULL,           "apns_key_id",
+	                    "K1",         "apns_team_id", "T1",
+	                    "apns_topic", "com.x",        NULL};
+	uns_push_config *cfg;
+	uns_push_transport *tw, *ta;
+	conc_arg args[4];
+	pthread_t th[4];
+	wp_fixture wf;
+	ios_fixture af;
+	ua_keys k;
+
+	(void)state;
+	assert_int_equal(uns_key_gen_p256(&key), UNS_OK);
+	assert_int_equal(uns_key_write_pem(key, true, &pem), UNS_OK);
+	kv[1] = write_file("conc.p8", pem);
+	cfg = make_cfg(true, kv);
+	ua_make(&k);
+	wp_tap(&wf, "https://push.example.net/x", k.p256dh, k.authb64);
+	ios_tap(&af, UNS__V1__PLATFORM__PLATFORM_IOS, DEVICE_TOKEN);
+	assert_int_equal(wp->open(&tw, cfg), UNS_OK);
+	assert_int_equal(ap->open(&ta, cfg), UNS_OK);
+	for (int i = 0; i < 4; i++) {
+		args[i] =
+		    (conc_arg){i % 2 ? ap : wp, i % 2 ? ta : tw,
+		               i % 2 ? &af.tap : &wf.tap, i % 2 ? NULL : &k, 0};
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, conc_worker, &args[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(args[i].failures, 0);
+	}
+	wp->close(tw);
+	ap->close(ta);
+	uns_key_free(key);
+	free(pem);
+	uns_push_config_free(cfg);
+}
+
 int
 main(void)
 {
@@ -1801,6 +1887,7 @@ main(void)
 	    cmocka_unit_test(t_wns_receiver),
 	    cmocka_unit_test(t_config_errors),
 	    cmocka_unit_test(t_unsctl_vapid),
+	    cmocka_unit_test(t_concurrent_builds),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
