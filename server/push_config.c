@@ -420,6 +420,7 @@ uns_push_config_alloc(uns_push_config **out, const struct uns_config *c,
 	         c->vapid_subject);
 	p->token_timeout_ms = c->push_token_timeout_ms;
 	p->webpush_ttl_s = c->webpush_ttl_s;
+	p->vapid_lifetime_s = c->vapid_token_lifetime_s;
 	if ((err = load_hosts(p, c, why, whylen)) != UNS_OK ||
 	    (err = load_webhook_secret(p, c, why, whylen)) != UNS_OK ||
 	    (err = load_vapid(p, c, why, whylen)) != UNS_OK ||

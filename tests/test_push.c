@@ -737,6 +737,26 @@ t_webpush_build(void **state)
 	uns_push_request_free(&r);
 	ops->close(t);
 	uns_push_config_free(cfg);
+	/* vapid_token_lifetime sets exp. */
+	{
+		static const char *const kv3[] = {"vapid_token_lifetime", "3h",
+		                                  NULL};
+		cfg = make_cfg(true, kv3);
+		assert_int_equal(ops->open(&t, cfg), UNS_OK);
+		f.tap.state_change = false;
+		f.tap.now_ms = NOW_MS;
+		f.v.body = "short";
+		assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+		claims = vapid_claims(header_of(&r, "Authorization"), vapid_pub,
+		                      NULL);
+		assert_int_equal(
+		    json_integer_value(json_object_get(claims, "exp")),
+		    NOW_MS / 1000 + 3 * 3600);
+		json_decref(claims);
+		uns_push_request_free(&r);
+		ops->close(t);
+		uns_push_config_free(cfg);
+	}
 }
 
 static void
