@@ -408,8 +408,10 @@ t_webhook_receiver(void **state)
 {
 	const uns_push_transport_ops *ops =
 	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEBHOOK);
-	char secret_path[128], url[256];
-	const char *args[] = {"--secret", secret_path, NULL};
+	char secret_path[128], url[256], log_path[128], line[1024];
+	const char *args[] = {"--secret", secret_path, "--log", log_path, NULL};
+	FILE *log;
+	int lines = 0;
 	uns_push_config *cfg = make_cfg(true, NULL);
 	uns_push_transport *t;
 	uns_push_request r = {0};
@@ -425,6 +427,7 @@ t_webhook_receiver(void **state)
 	/* The secret unsd made on first use in DATA/push/. */
 	snprintf(secret_path, sizeof(secret_path), "%s/push/webhook.secret",
 	         dir);
+	snprintf(log_path, sizeof(log_path), "%s/webhook.log", dir);
 	ut_receiver_start(&rc, "webhook_receiver.js", dir, args);
 	snprintf(url, sizeof(url), "%s/hooks/alice", rc.base);
 	assert_int_equal(ops->open(&t, cfg), UNS_OK);
@@ -469,6 +472,17 @@ t_webhook_receiver(void **state)
 	    json_string_value(json_object_get(rec, "reason")), "replay"));
 	json_decref(recs);
 	ut_receiver_stop(&rc);
+	/* --log kept the same records as JSON lines. */
+	log = fopen(log_path, "r");
+	assert_non_null(log);
+	while (fgets(line, sizeof(line), log) != NULL) {
+		json_t *j = json_loads(line, 0, NULL);
+		assert_non_null(j);
+		json_decref(j);
+		lines++;
+	}
+	fclose(log);
+	assert_int_equal(lines, 4);
 	ops->close(t);
 	uns_push_config_free(cfg);
 }
@@ -797,7 +811,8 @@ t_webpush_receiver(void **state)
 	static const char *const kv[] = {"webpush_hosts", "localhost", NULL};
 	uns_push_config *cfg = make_cfg(true, kv);
 	char path[128], *pubb64 = NULL, why[WHY];
-	const char *args[] = {"--vapid-key", NULL, NULL};
+	const char *args[] = {"--vapid-key", NULL, "--subscriptions", "2",
+	                      NULL};
 	uns_push_transport *t;
 	uns_push_request r = {0};
 	uns_push_response resp;
@@ -870,6 +885,25 @@ t_webpush_receiver(void **state)
 	                           json_array_get(recs, 2), "reason")),
 	                       "decrypt"));
 	json_decref(recs);
+	uns_push_request_free(&r);
+	/* The second browser has its own keys; an unknown one is gone. */
+	s = json_array_get(json_object_get(rc.info, "subscriptions"), 1);
+	wp_tap(&f, json_string_value(json_object_get(s, "endpoint")),
+	       json_string_value(
+	           json_object_get(json_object_get(s, "keys"), "p256dh")),
+	       json_string_value(
+	           json_object_get(json_object_get(s, "keys"), "auth")));
+	f.tap.now_ms = (int64_t)time(NULL) * 1000;
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 201);
+	uns_push_request_free(&r);
+	snprintf(why, sizeof(why), "%s/push/sub3", rc.base);
+	f.w.endpoint = why;
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	ut_answer_response(&a, &resp, f.tap.now_ms);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_DEAD);
 	uns_push_request_free(&r);
 	ut_receiver_stop(&rc);
 	free(pubb64);
