@@ -487,7 +487,10 @@ push_fetch_token(const uns_push_config *cfg, const char *url, const char *form,
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)cfg->token_timeout_ms);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	/* Token endpoints are configured, not chosen by devices; plain
+	 * http only in test mode (push_allow_private). */
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR,
+	                 cfg->allow_private ? "http,https" : "https");
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_guard);
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, (void *)cfg);
 	if (cfg->ca_file[0] != '\0') {

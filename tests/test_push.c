@@ -1916,6 +1916,88 @@ t_concurrent_builds(void **state)
 	uns_push_config_free(cfg);
 }
 
+/* ---- cleartext receivers (--plain), for engines talking h2c -------------- */
+
+static void
+t_plain_receivers(void **state)
+{
+	const uns_push_transport_ops *hook =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEBHOOK);
+	const uns_push_transport_ops *apns =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_IOS);
+	const uns_push_transport_ops *fcm =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_ANDROID);
+	char secret[128], url[256];
+	const char *hargs[] = {"--plain", "--secret", secret, NULL};
+	const char *pargs[] = {"--plain", NULL};
+	const char *kv[] = {"apns_key",     NULL, "apns_key_id", NULL,
+	                    "apns_team_id", NULL, "apns_topic",  NULL,
+	                    "apns_url",     NULL, NULL};
+	uns_push_config *cfg = make_cfg(true, NULL), *acfg, *fcfg;
+	uns_push_transport *t;
+	uns_push_request r = {0};
+	Uns__V1__Subscription sub;
+	ut_receiver rc;
+	ut_answer a;
+	uns_tap tap;
+	ios_fixture f;
+	json_t *recs;
+
+	(void)state;
+	/* Webhook over HTTP/1.1. */
+	snprintf(secret, sizeof(secret), "%s/push/webhook.secret", dir);
+	ut_receiver_start(&rc, "webhook_receiver.js", dir, hargs);
+	assert_true(strncmp(rc.base, "http://", 7) == 0);
+	snprintf(url, sizeof(url), "%s/hook", rc.base);
+	assert_int_equal(hook->open(&t, cfg), UNS_OK);
+	webhook_tap(&tap, &sub, url);
+	tap.now_ms = (int64_t)time(NULL) * 1000;
+	assert_int_equal(hook->build(t, &tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 204);
+	uns_push_request_free(&r);
+	hook->close(t);
+	ut_receiver_stop(&rc);
+	/* APNs over h2c with prior knowledge. */
+	ut_receiver_start(&rc, "apns_receiver.js", dir, pargs);
+	assert_true(rc.h2);
+	kv[1] = write_file("plain.p8",
+	                   json_string_value(json_object_get(rc.info, "p8")));
+	kv[3] = json_string_value(json_object_get(rc.info, "keyId"));
+	kv[5] = json_string_value(json_object_get(rc.info, "team"));
+	kv[7] = json_string_value(json_object_get(rc.info, "topic"));
+	kv[9] = rc.base;
+	acfg = make_cfg(true, kv);
+	assert_int_equal(apns->open(&t, acfg), UNS_OK);
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_IOS, DEVICE_TOKEN);
+	f.tap.now_ms = (int64_t)time(NULL) * 1000;
+	assert_int_equal(apns->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 200);
+	assert_int_equal(a.http_version, CURL_HTTP_VERSION_2_0);
+	uns_push_request_free(&r);
+	recs = ut_receiver_records(&rc); /* control over h2c too */
+	assert_int_equal(count_kind(recs, "apns"), 1);
+	json_decref(recs);
+	apns->close(t);
+	uns_push_config_free(acfg);
+	ut_receiver_stop(&rc);
+	/* FCM: the token endpoint over plain http in test mode. */
+	ut_receiver_start(&rc, "fcm_receiver.js", dir, pargs);
+	fcfg = fcm_cfg(&rc, "plain-sa.json");
+	assert_int_equal(fcm->open(&t, fcfg), UNS_OK);
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_ANDROID, FCM_TOKEN);
+	f.tap.now_ms = (int64_t)time(NULL) * 1000;
+	assert_int_equal(fcm->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 200);
+	uns_push_request_free(&r);
+	fcm->close(t);
+	uns_push_config_free(fcfg);
+	ut_receiver_stop(&rc);
+	uns_push_config_free(cfg);
+}
+
 int
 main(void)
 {
@@ -1942,6 +2024,7 @@ main(void)
 	    cmocka_unit_test(t_config_errors),
 	    cmocka_unit_test(t_unsctl_vapid),
 	    cmocka_unit_test(t_concurrent_builds),
+	    cmocka_unit_test(t_plain_receivers),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

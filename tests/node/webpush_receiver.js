@@ -89,7 +89,7 @@ r.listen((req, res, body) => {
 		vapid, bodyLength: body.length, payload,
 	}, 201, { location: '/message/' + ++seq }, null);
 }, (port) => {
-	origin = 'https://localhost:' + port;
+	origin = r.scheme + '://localhost:' + port;
 	const subscriptions = [...browsers].map(([path, b]) => ({
 		endpoint: origin + path,
 		keys: { p256dh: b64u(b.ua.getPublicKey()), auth: b64u(b.auth) },
