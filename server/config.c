@@ -173,6 +173,10 @@ static const cfg_key keys[] = {
         "services."),
     KEY("push", "webpush_ttl", CFG_DURATION_S, webpush_ttl_s, 0, 28 * DAY_S,
         "1d", "TTL of Web Push messages (how long the service keeps them)."),
+    KEY("push", "vapid_token_lifetime", CFG_DURATION_S, vapid_token_lifetime_s,
+        2 * HOUR_S, 24 * HOUR_S, "12h",
+        "Lifetime (exp) of a VAPID token; one is signed per push service\n"
+        "and reused until an hour before it ends."),
     KEY("push", "apns_url", CFG_URL, apns_url, 1, STRLEN,
         "https://api.push.apple.com",
         "APNs base URL (https://api.sandbox.push.apple.com for\n"

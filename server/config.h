@@ -79,6 +79,7 @@ typedef struct uns_config {
 	char vapid_key[UNS_CONFIG_STR_MAX];
 	char vapid_subject[UNS_CONFIG_STR_MAX];
 	int64_t webpush_ttl_s;
+	int64_t vapid_token_lifetime_s;
 	char apns_url[UNS_CONFIG_STR_MAX];
 	char apns_key[UNS_CONFIG_STR_MAX]; /* .p8 file */
 	char apns_key_id[UNS_CONFIG_STR_MAX];
