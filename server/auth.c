@@ -9,12 +9,17 @@
 #include <string.h>
 #include <time.h>
 
+#include <mbedtls/sha256.h>
+
 #include "auth.h"
+
+#define HASH_MAX 128 /* "sha256:" + 32 hex salt + ":" + 64 hex hash */
 
 typedef struct app_entry {
 	char id[257];
 	char hosts[UNS_MAX_APP_HOSTS][257];
 	size_t n_hosts;
+	char secret_hash[HASH_MAX]; /* "" = none: the token endpoint refuses */
 } app_entry;
 
 struct uns_auth {
@@ -92,6 +97,76 @@ uns_auth_add_app(uns_auth *a, const char *app_id, const char *const *hosts,
 	return UNS_OK;
 }
 
+uns_err
+uns_auth_set_app_secret_hash(uns_auth *a, const char *app_id, const char *hash)
+{
+	if (strcmp(hash, "-") == 0) {
+		hash = "";
+	}
+	if (hash[0] != '\0' &&
+	    (strncmp(hash, "sha256:", 7) != 0 ||
+	     strchr(hash + 7, ':') == NULL || strlen(hash) >= HASH_MAX)) {
+		return UNS_EINVAL;
+	}
+	pthread_rwlock_wrlock(&a->lock);
+	app_entry *e = find_app(a, app_id);
+	if (e != NULL) {
+		snprintf(e->secret_hash, sizeof(e->secret_hash), "%s", hash);
+	}
+	pthread_rwlock_unlock(&a->lock);
+	return e != NULL ? UNS_OK : UNS_NOT_FOUND;
+}
+
+/* hex(SHA-256(salt ‖ secret)) into out[65]. */
+static void
+salted_sha256_hex(const char *salt, size_t salt_len, const char *secret,
+                  char *out)
+{
+	unsigned char digest[32];
+	mbedtls_sha256_context ctx;
+	mbedtls_sha256_init(&ctx);
+	mbedtls_sha256_starts_ret(&ctx, 0);
+	mbedtls_sha256_update_ret(&ctx, (const unsigned char *)salt, salt_len);
+	mbedtls_sha256_update_ret(&ctx, (const unsigned char *)secret,
+	                          strlen(secret));
+	mbedtls_sha256_finish_ret(&ctx, digest);
+	mbedtls_sha256_free(&ctx);
+	for (size_t i = 0; i < sizeof(digest); i++) {
+		snprintf(out + 2 * i, 3, "%02x", digest[i]);
+	}
+}
+
+/* Compares every byte, so the time does not tell where they differ. */
+static int
+same_text(const char *x, const char *y, size_t n)
+{
+	unsigned char diff = 0;
+	for (size_t i = 0; i < n; i++) {
+		diff |= (unsigned char)(x[i] ^ y[i]);
+	}
+	return diff == 0;
+}
+
+int
+uns_auth_check_secret(const uns_auth *a, const char *app_id, const char *secret)
+{
+	/* An unknown app or one without a secret is checked against a dummy
+	 * hash, so it costs what a wrong secret costs. */
+	char hash[HASH_MAX] = "sha256:00:", computed[65];
+	pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
+	const app_entry *e = find_app(a, app_id);
+	int usable = e != NULL && e->secret_hash[0] != '\0';
+	if (usable) {
+		memcpy(hash, e->secret_hash, sizeof(hash));
+	}
+	pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
+	const char *salt = hash + 7;
+	const char *want = strchr(salt, ':') + 1;
+	salted_sha256_hex(salt, (size_t)(want - 1 - salt), secret, computed);
+	int match = strlen(want) == 64 && same_text(want, computed, 64);
+	return usable && match;
+}
+
 /* "APP_ID HOST[,HOST…] SECRET" → add_app. */
 static int
 parse_app_line(uns_auth *a, char *line)
@@ -99,10 +174,12 @@ parse_app_line(uns_auth *a, char *line)
 	char *save = NULL;
 	char *id = strtok_r(line, " \t\r\n", &save);
 	char *hostlist = strtok_r(NULL, " \t\r\n", &save);
+	char *hash = NULL;
 	if (id == NULL || id[0] == '#') {
 		return 0;
 	}
-	if (hostlist == NULL || strtok_r(NULL, " \t\r\n", &save) == NULL) {
+	if (hostlist == NULL ||
+	    (hash = strtok_r(NULL, " \t\r\n", &save)) == NULL) {
 		return -1;
 	}
 	const char *hosts[UNS_MAX_APP_HOSTS];
@@ -115,7 +192,10 @@ parse_app_line(uns_auth *a, char *line)
 		}
 		hosts[n++] = h;
 	}
-	return uns_auth_add_app(a, id, hosts, n) == UNS_OK ? 0 : -1;
+	if (uns_auth_add_app(a, id, hosts, n) != UNS_OK) {
+		return -1;
+	}
+	return uns_auth_set_app_secret_hash(a, id, hash) == UNS_OK ? 0 : -1;
 }
 
 uns_err

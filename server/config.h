@@ -67,6 +67,9 @@ typedef struct uns_config {
 	char jwt_issuer[UNS_CONFIG_STR_MAX]; /* "" = not checked */
 	int64_t jwt_clock_skew_s;
 	uint64_t token_max_bytes;
+	char
+	    token_signing_key[UNS_CONFIG_STR_MAX]; /* "" = dev secret or none */
+	int64_t token_lifetime_s;
 	/* limits (SPEC §3), sizes in bytes */
 	uint64_t max_body;
 	uint64_t max_raw_content;
@@ -78,6 +81,9 @@ typedef struct uns_config {
 	int64_t default_expiry_s;
 	int64_t max_expiry_s;
 	int64_t subscription_lifetime_s;
+	/* gateway rate limits, requests/s and bucket size; 0 = off / = rate */
+	int rate_limit_app, rate_limit_app_burst;
+	int rate_limit_user, rate_limit_user_burst;
 	/* REST gateway */
 	char gateway_listen[UNS_CONFIG_STR_MAX]; /* "" = no gateway */
 	char gateway_cert[UNS_CONFIG_STR_MAX];

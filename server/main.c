@@ -34,6 +34,7 @@
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
+#include "token_issuer.h"
 #include "validate.h"
 
 typedef struct unsd_opts {
@@ -92,6 +93,7 @@ typedef struct unsd {
 	uns_store *store;
 	uns_jwt_keys *keys;
 	uns_auth *auth;
+	uns_token_issuer *issuer; /* NULL = no token endpoint */
 	uns_service *svc;
 	uns_rpc_server *rpc;
 	char cert[4096], ca[4096];
@@ -232,6 +234,32 @@ load_keys(unsd *d)
 	return 0;
 }
 
+/* The token endpoint's signing key: token_signing_key, else the
+ * development secret when it is what verifies tokens, else none. */
+static int
+open_issuer(unsd *d)
+{
+	char why[512], dev[2048];
+	const char *spec = d->cfg.token_signing_key;
+	if (spec[0] == '\0' && d->cfg.jwt_key.n == 0) {
+		snprintf(dev, sizeof(dev), "hs256:%s/jwt-hs256.secret",
+		         d->cfg.data_dir);
+		spec = dev;
+	}
+	if (spec[0] == '\0') {
+		return 0;
+	}
+	uns_token_issuer_config tc = {.audience = d->cfg.jwt_audience,
+	                              .issuer = d->cfg.jwt_issuer,
+	                              .lifetime_s = d->cfg.token_lifetime_s};
+	if (uns_token_issuer_open_file(&d->issuer, spec, &tc, why,
+	                               sizeof(why)) != UNS_OK) {
+		fprintf(stderr, "unsd: token_signing_key: %s\n", why);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 open_store(unsd *d)
 {
@@ -287,8 +315,10 @@ open_service(unsd *d)
 	lim.max_body_text = (size_t)d->cfg.max_body_text;
 	lim.max_page_size = (uint32_t)d->cfg.max_page_size;
 	lim.max_expiry_ms = d->cfg.max_expiry_s * 1000;
-	uns_service_config scfg = {
-	    .store = d->store, .auth = d->auth, .limits = &lim};
+	uns_service_config scfg = {.store = d->store,
+	                           .auth = d->auth,
+	                           .issuer = d->issuer,
+	                           .limits = &lim};
 	if (uns_service_open(&d->svc, &scfg) != UNS_OK) {
 		return -1;
 	}
@@ -318,6 +348,7 @@ teardown(unsd *d)
 	uns_rpc_server_close(d->rpc);
 	uns_service_close(d->svc);
 	uns_auth_close(d->auth);
+	uns_token_issuer_close(d->issuer);
 	uns_jwt_keys_free(d->keys);
 	uns_store_close(d->store);
 }
@@ -354,8 +385,8 @@ run(unsd *d)
 		goto out;
 	}
 	if ((strncmp(d->cfg.listen, "tls+", 4) == 0 && prepare_tls(d) != 0) ||
-	    load_keys(d) != 0 || open_store(d) != 0 || open_auth(d) != 0 ||
-	    open_service(d) != 0) {
+	    load_keys(d) != 0 || open_issuer(d) != 0 || open_store(d) != 0 ||
+	    open_auth(d) != 0 || open_service(d) != 0) {
 		goto out;
 	}
 	uns_rpc_server_start(d->rpc);
