@@ -209,7 +209,9 @@ new_family(metric_kind kind, const char *name, const char *help,
 	for (size_t i = 0; i < n_labels; i++, f->n_labels++) {
 		ok = ok && (f->labels[i] = strdup(labels[i])) != NULL;
 	}
-	memcpy(f->bounds, bounds, n_bounds * sizeof(*bounds));
+	if (n_bounds > 0) {
+		memcpy(f->bounds, bounds, n_bounds * sizeof(*bounds));
+	}
 	f->n_bounds = n_bounds;
 	if (!ok) {
 		free_family(f);
