@@ -148,10 +148,17 @@ uns_gw_ops_begin(uns_gw_ops *ops)
 }
 
 void
-uns_gw_ops_done(void *arg, const char *route, unsigned status,
+uns_gw_ops_end(uns_gw_ops *ops)
+{
+	if (ops != NULL && ops->in_flight != NULL) {
+		uns_metric_gauge_add(ops->in_flight, NULL, -1);
+	}
+}
+
+void
+uns_gw_ops_done(uns_gw_ops *ops, const char *route, unsigned status,
                 uint64_t latency_us)
 {
-	uns_gw_ops *ops = arg;
 	char code[16];
 	if (ops == NULL || ops->requests == NULL) {
 		return;
@@ -160,7 +167,6 @@ uns_gw_ops_done(void *arg, const char *route, unsigned status,
 	const char *rc[] = {route, code};
 	uns_metric_add(ops->requests, rc, 1);
 	uns_metric_observe(ops->latency, rc, (double)latency_us / 1e6);
-	uns_metric_gauge_add(ops->in_flight, NULL, -1);
 }
 
 void

@@ -42,11 +42,16 @@ void uns_gw_ops_close(uns_gw_ops *ops);
 /* The registry GET /metrics writes (NULL when none). */
 uns_metrics *uns_gw_ops_metrics(const uns_gw_ops *ops);
 
-/* A request came in / was answered (route name, HTTP status, time from
- * headers to response). done has the shape of uns_gateway_done_fn. */
+/*
+ * A request came in (begin), was answered (done: route name, HTTP status,
+ * time from headers to response), and is gone (end). begin and end pair
+ * up for the in-flight gauge; done comes once per answer. Every function
+ * here takes a NULL ops and then does nothing.
+ */
 void uns_gw_ops_begin(uns_gw_ops *ops);
-void uns_gw_ops_done(void *ops, const char *route, unsigned status,
+void uns_gw_ops_done(uns_gw_ops *ops, const char *route, unsigned status,
                      uint64_t latency_us);
+void uns_gw_ops_end(uns_gw_ops *ops);
 
 /* An RPC the gateway made for route failed with err. */
 void uns_gw_ops_rpc_error(uns_gw_ops *ops, const char *route, uns_err err);

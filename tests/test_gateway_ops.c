@@ -160,6 +160,9 @@ test_request_metrics(void **state)
 	uns_gw_ops_done(e->ops, "notifications.create", 201, 30000);
 	uns_gw_ops_rpc_error(e->ops, "notifications.get", UNS_NOT_FOUND);
 	uns_gw_ops_done(e->ops, "notifications.get", 404, 800);
+	uns_gw_ops_end(e->ops);
+	uns_gw_ops_end(e->ops);
+	uns_gw_ops_end(e->ops);
 	uns_gw_ops_rpc_error(e->ops, "notifications.get", UNS_OK); /* no-op */
 	uns_gw_ops_begin(e->ops);
 	char *t = NULL;
@@ -195,6 +198,11 @@ test_without_keys_nothing_is_limited(void **state)
 	assert_int_equal(burst(ops, alice, &retry), 100);
 	assert_null(uns_gw_ops_metrics(ops));
 	uns_gw_ops_done(ops, "x", 200, 1); /* no registry: nothing happens */
+	uns_gw_ops_begin(NULL);
+	uns_gw_ops_done(NULL, "x", 200, 1);
+	uns_gw_ops_end(NULL);
+	uns_gw_ops_rpc_error(NULL, "x", UNS_INTERNAL);
+	assert_int_equal(uns_gw_ops_admit(NULL, alice, &retry), 1);
 	free(alice);
 	uns_gw_ops_close(ops);
 }
