@@ -9,7 +9,7 @@
  */
 #include "gateway_openapi.h"
 
-const char uns_gw_openapi[] =
+const char uns_gw_openapi_json[] =
     "{\n"
     " \"openapi\": \"3.0.3\",\n"
     " \"info\": {\n"

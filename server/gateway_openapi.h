@@ -5,6 +5,6 @@
 #ifndef UNS_GATEWAY_OPENAPI_H
 #define UNS_GATEWAY_OPENAPI_H
 
-extern const char uns_gw_openapi[];
+extern const char uns_gw_openapi_json[];
 
 #endif /* UNS_GATEWAY_OPENAPI_H */
