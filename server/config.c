@@ -189,14 +189,39 @@ static const cfg_key keys[] = {
 
     /* ---- gateway ---- */
     KEY("gateway", "gateway_listen", CFG_URL, gateway_listen, 0, STRLEN,
-        "http://127.0.0.1:8080",
+        "https://127.0.0.1:8443",
         "REST gateway (Graph-compatible HTTP/JSON) listen URL:\n"
         "http://HOST:PORT, or https://HOST:PORT with gateway_cert and\n"
-        "gateway_key. \"\" = no gateway."),
+        "gateway_key. \"\" = no gateway. It calls this server over\n"
+        "inproc://."),
     KEY("gateway", "gateway_cert", CFG_PATH, gateway_cert, 0, STRLEN, "",
-        "Gateway certificate (PEM), for https://."),
+        "Gateway certificate (PEM), for https://. \"\" = the RPC\n"
+        "certificate (cert, or the development one for localhost)."),
     KEY("gateway", "gateway_key", CFG_PATH, gateway_key, 0, STRLEN, "",
-        "Gateway private key (PEM), for https://."),
+        "Gateway private key (PEM), for https://. \"\" = in\n"
+        "gateway_cert."),
+    KEY("gateway", "gateway_max_connections", CFG_INT, gateway_max_connections,
+        1, 65536, "256",
+        "Gateway connections at once (one thread each); more are\n"
+        "refused at accept."),
+    KEY("gateway", "gateway_max_header", CFG_SIZE, gateway_max_header, 4 * KiB,
+        MiB, "32K",
+        "Largest request line plus headers (MHD's per-connection memory)."),
+    KEY("gateway", "gateway_idle_timeout", CFG_DURATION_MS,
+        gateway_idle_timeout_ms, 1000, DAY_S * 1000, "60s",
+        "Close a gateway connection with no traffic for this long."),
+    KEY("gateway", "gateway_header_timeout", CFG_DURATION_MS,
+        gateway_header_timeout_ms, 100, HOUR_S * 1000, "20s",
+        "A request's headers must be complete this long after the\n"
+        "connection opened or the previous answer left (slowloris);\n"
+        "also the longest a kept-alive connection waits idle."),
+    KEY("gateway", "gateway_body_timeout", CFG_DURATION_MS,
+        gateway_body_timeout_ms, 100, HOUR_S * 1000, "30s",
+        "A request's body must be complete this long after its headers."),
+    KEY("gateway", "gateway_rpc_timeout", CFG_DURATION_MS,
+        gateway_rpc_timeout_ms, 100, HOUR_S * 1000, "10s",
+        "Deadline of each RPC the gateway makes (a long poll adds its\n"
+        "wait)."),
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 

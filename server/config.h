@@ -88,6 +88,12 @@ typedef struct uns_config {
 	char gateway_listen[UNS_CONFIG_STR_MAX]; /* "" = no gateway */
 	char gateway_cert[UNS_CONFIG_STR_MAX];
 	char gateway_key[UNS_CONFIG_STR_MAX];
+	int gateway_max_connections;
+	uint64_t gateway_max_header; /* bytes */
+	int64_t gateway_idle_timeout_ms;
+	int64_t gateway_header_timeout_ms;
+	int64_t gateway_body_timeout_ms;
+	int64_t gateway_rpc_timeout_ms;
 } uns_config;
 
 /* Sets every key of c to its default. */

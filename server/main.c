@@ -30,6 +30,7 @@
 #include "cli_opts.h"
 #include "config.h"
 #include "devcert.h"
+#include "gateway.h"
 #include "jwt.h"
 #include "rpc_server.h"
 #include "service.h"
@@ -40,9 +41,9 @@
 typedef struct unsd_opts {
 	const char *config;
 	const char *listen, *data_dir, *cert, *ca, *contexts, *workers;
-	const char *max_message, *default_timeout;
+	const char *max_message, *default_timeout, *gateway_listen;
 	int require_client_cert;
-	int print_config, help, version;
+	int print_config, print_example, help, version;
 } unsd_opts;
 
 #define OPT(name, kind, field, arg, help)                                      \
@@ -65,6 +66,10 @@ static const uns_opt unsd_options[] = {
         "config key max_message"),
     OPT("--default-timeout", UNS_OPT_STR, default_timeout, "DURATION",
         "config key default_timeout"),
+    OPT("--gateway-listen", UNS_OPT_STR, gateway_listen, "URL",
+        "config key gateway_listen (\"\" = no gateway)"),
+    OPT("--print-example", UNS_OPT_FLAG, print_example, NULL,
+        "print docs/unsd.conf.example (every key, documented) and exit"),
     OPT("--print-config", UNS_OPT_FLAG, print_config, NULL,
         "print the effective configuration and exit"),
     OPT("--version", UNS_OPT_FLAG, version, NULL, "print the version"),
@@ -85,6 +90,7 @@ static const struct {
     {offsetof(unsd_opts, workers), "workers"},
     {offsetof(unsd_opts, max_message), "max_message"},
     {offsetof(unsd_opts, default_timeout), "default_timeout"},
+    {offsetof(unsd_opts, gateway_listen), "gateway_listen"},
 };
 
 /* Everything the server runs on, released in reverse by teardown(). */
@@ -96,8 +102,12 @@ typedef struct unsd {
 	uns_token_issuer *issuer; /* NULL = no token endpoint */
 	uns_service *svc;
 	uns_rpc_server *rpc;
+	uns_client *gw_client; /* the gateway's, over inproc:// */
+	uns_gateway *gateway;
 	char cert[4096], ca[4096];
 } unsd;
+
+#define GATEWAY_INPROC "inproc://unsd-gateway"
 
 static void
 usage(FILE *f)
@@ -342,9 +352,51 @@ open_service(unsd *d)
 	return 0;
 }
 
+/* The embedded gateway: the RPC server also listens on inproc://, and the
+ * gateway calls it there through libuns like any other client. */
+static int
+open_gateway(unsd *d)
+{
+	if (d->cfg.gateway_listen[0] == '\0') {
+		return 0;
+	}
+	uns_client_opts co = {.lazy_connect = 1,
+	                      .max_message_bytes = (size_t)d->cfg.max_message};
+	uns_gateway_config gc = {
+	    .listen = d->cfg.gateway_listen,
+	    .cert_file = d->cfg.gateway_cert[0] ? d->cfg.gateway_cert : d->cert,
+	    .key_file = d->cfg.gateway_key,
+	    .max_body = (size_t)d->cfg.max_body,
+	    .max_header = (size_t)d->cfg.gateway_max_header,
+	    .max_connections = (unsigned)d->cfg.gateway_max_connections,
+	    .idle_timeout_ms = (uint32_t)d->cfg.gateway_idle_timeout_ms,
+	    .header_timeout_ms = (uint32_t)d->cfg.gateway_header_timeout_ms,
+	    .body_timeout_ms = (uint32_t)d->cfg.gateway_body_timeout_ms,
+	    .rpc_timeout_ms = (uint32_t)d->cfg.gateway_rpc_timeout_ms,
+	};
+	if (strncmp(d->cfg.gateway_listen, "https:", 6) == 0 &&
+	    d->cert[0] == '\0' && prepare_tls(d) != 0) {
+		return -1;
+	}
+	gc.cert_file = d->cfg.gateway_cert[0] ? d->cfg.gateway_cert : d->cert;
+	if (uns_client_open(&d->gw_client, GATEWAY_INPROC, &co) != UNS_OK) {
+		fprintf(stderr, "unsd: gateway client: %s\n",
+		        uns_last_message());
+		return -1;
+	}
+	gc.rpc = d->gw_client;
+	if (uns_gateway_open(&d->gateway, &gc) != UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", uns_last_message());
+		return -1;
+	}
+	return 0;
+}
+
 static void
 teardown(unsd *d)
 {
+	uns_gateway_close(d->gateway);
+	uns_client_close(d->gw_client);
 	uns_rpc_server_close(d->rpc);
 	uns_service_close(d->svc);
 	uns_auth_close(d->auth);
@@ -359,7 +411,9 @@ drain(unsd *d, int sig)
 	uns_rpc_stats st;
 	fprintf(stderr, "unsd: %s, draining\n", strsignal(sig));
 	uns_service_set_serving(d->svc, 0);
-	uns_rpc_server_drain(d->rpc);
+	uns_rpc_server_drain(d->rpc); /* ends long polls, gateway's too */
+	uns_gateway_close(d->gateway);
+	d->gateway = NULL;
 	uns_rpc_server_stats(d->rpc, &st);
 	fprintf(stderr,
 	        "unsd: drained: received %llu, replied %llu, failed %llu, "
@@ -389,9 +443,21 @@ run(unsd *d)
 	    open_auth(d) != 0 || open_service(d) != 0) {
 		goto out;
 	}
+	if (d->cfg.gateway_listen[0] &&
+	    uns_rpc_server_listen(d->rpc, GATEWAY_INPROC) != UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", uns_last_message());
+		goto out;
+	}
 	uns_rpc_server_start(d->rpc);
+	if (open_gateway(d) != 0) {
+		goto out;
+	}
 	fprintf(stderr, "unsd: serving %s on %s (port %d)\n", UNS_VERSION,
 	        d->cfg.listen, uns_rpc_server_port(d->rpc));
+	if (d->gateway) { /* after the line tests and scripts wait for */
+		fprintf(stderr, "unsd: gateway on %s (port %d)\n",
+		        d->cfg.gateway_listen, uns_gateway_port(d->gateway));
+	}
 	sigwait(&set, &sig);
 	drain(d, sig);
 	rc = 0;
@@ -412,6 +478,10 @@ main(int argc, char **argv)
 		        n < 0 ? why : "unexpected argument");
 		usage(stderr);
 		return 2;
+	}
+	if (o.print_example) {
+		uns_config_write_example(stdout);
+		return 0;
 	}
 	if (o.help || o.version) {
 		o.help ? usage(stdout) : (void)printf("unsd %s\n", UNS_VERSION);

@@ -137,7 +137,7 @@ test_defaults(void **state)
 	assert_int_equal(c.default_expiry_s, 7 * 86400);
 	assert_int_equal(c.max_expiry_s, 30 * 86400);
 	assert_int_equal(c.subscription_lifetime_s, 30 * 86400);
-	assert_string_equal(c.gateway_listen, "http://127.0.0.1:8080");
+	assert_string_equal(c.gateway_listen, "https://127.0.0.1:8443");
 	assert_string_equal(c.gateway_cert, "");
 	assert_string_equal(c.gateway_key, "");
 	assert_int_equal(uns_config_check(&c, NULL, 0), UNS_OK);

@@ -132,8 +132,14 @@ ut_unsd_start(ut_proc *p, const char *listen, const char *const *args)
 	argv[n++] = UNS_UNSD_PATH;
 	argv[n++] = "--listen";
 	argv[n++] = listen;
-	for (int i = 0; args && args[i] && n < 62; i++) {
+	int gateway = 0;
+	for (int i = 0; args && args[i] && n < 60; i++) {
+		gateway |= strcmp(args[i], "--gateway-listen") == 0;
 		argv[n++] = args[i];
+	}
+	if (!gateway) { /* no fixed HTTP port unless a test asks for one */
+		argv[n++] = "--gateway-listen";
+		argv[n++] = "";
 	}
 	argv[n] = NULL;
 	if (pipe(fds) != 0) {
