@@ -33,6 +33,7 @@
 #include "gateway_encoding.h"
 #include "gateway_errors.h"
 #include "gateway_exchange.h"
+#include "gateway_ops.h"
 #include "gateway_routes.h"
 #include "internal.h"
 #include "gateway_watchdog.h"
@@ -159,6 +160,13 @@ uns_gw_reply_json(uns_gw_exchange *x, unsigned status, json_t *value)
 }
 
 void
+uns_gw_reply_text(uns_gw_exchange *x, unsigned status, const char *type,
+                  char *body)
+{
+	set_body(x, status, body, type);
+}
+
+void
 uns_gw_reply_empty(uns_gw_exchange *x, unsigned status)
 {
 	set_body(x, status, NULL, NULL);
@@ -203,6 +211,7 @@ uns_gw_fail_rpc(uns_gw_exchange *x, uns_err err)
 {
 	const char *msg = uns_last_message();
 	uns_gw_status st = uns_gw_status_of(err, msg);
+	uns_gw_ops_rpc_error(x->ops, x->route ? x->route : "unmatched", err);
 	if (st.http == 429) {
 		uns_gw_set_header(x, "Retry-After", "1");
 	}
@@ -251,8 +260,10 @@ send_answer(uns_gateway *gw, struct MHD_Connection *conn, gw_request *r)
 	}
 	enum MHD_Result rc = MHD_queue_response(conn, x->status, resp);
 	MHD_destroy_response(resp);
+	uint64_t us = (uint64_t)(nng_clock() - r->started) * 1000;
+	uns_gw_ops_done(gw->cfg.ops, r->route ? r->route->name : "unmatched",
+	                x->status, us);
 	if (gw->cfg.on_done) {
-		uint64_t us = (uint64_t)(nng_clock() - r->started) * 1000;
 		gw->cfg.on_done(gw->cfg.on_done_arg,
 		                r->route ? r->route->name : "unmatched",
 		                x->status, us);
@@ -266,11 +277,12 @@ send_answer(uns_gateway *gw, struct MHD_Connection *conn, gw_request *r)
 static const char *const forbidden_headers[] = {"If-Modified-Since",
                                                 "If-Range"};
 
+/* type is want, parameters (";charset=…") aside. */
 static int
-has_json_type(const char *type)
+has_type(const char *type, const char *want)
 {
-	size_t n = strlen("application/json");
-	return type != NULL && strncasecmp(type, "application/json", n) == 0 &&
+	size_t n = strlen(want);
+	return type != NULL && strncasecmp(type, want, n) == 0 &&
 	       (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
 }
 
@@ -310,6 +322,16 @@ check_headers(uns_gateway *gw, gw_request *r, const char *url)
 	case UNS_GW_MATCHED:
 		break;
 	}
+	x->route = r->route->name;
+	uint32_t retry_s = 0;
+	if (!uns_gw_ops_admit(gw->cfg.ops, x->token, &retry_s)) {
+		char v[16];
+		snprintf(v, sizeof(v), "%u", retry_s);
+		uns_gw_set_header(x, "Retry-After", v);
+		uns_gw_fail(x, 429, "TooManyRequests",
+		            "rate limit reached; retry after %u s", retry_s);
+		return 1;
+	}
 	const char *enc = uns_gw_header(x, "Content-Encoding");
 	if (uns_gw_coding_of(enc) == UNS_GW_CODING_UNSUPPORTED) {
 		uns_gw_fail(x, 415, "UnsupportedMediaType",
@@ -319,10 +341,10 @@ check_headers(uns_gateway *gw, gw_request *r, const char *url)
 		return 1;
 	}
 	const char *type = uns_gw_header(x, "Content-Type");
-	if (has_body_method(x->method) && !has_json_type(type)) {
+	const char *want = uns_gw_route_body_type(r->route);
+	if (has_body_method(x->method) && !has_type(type, want)) {
 		uns_gw_fail(x, 415, "UnsupportedMediaType",
-		            "Content-Type must be application/json, got "
-		            "\"%.64s\"",
+		            "Content-Type must be %s, got \"%.64s\"", want,
 		            type ? type : "");
 		return 1;
 	}
@@ -346,6 +368,7 @@ fill_exchange(uns_gateway *gw, gw_request *r, struct MHD_Connection *conn,
 	x->conn = conn;
 	x->rpc = gw->cfg.rpc;
 	x->rpc_timeout_ms = gw->cfg.rpc_timeout_ms;
+	x->ops = gw->cfg.ops;
 	make_request_id(x->request_id, sizeof(x->request_id));
 	const char *host = uns_gw_header(x, "Host");
 	snprintf(x->base_url, sizeof(x->base_url), "%s://%.400s", gw->scheme,
@@ -426,6 +449,7 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 		}
 		r->started = nng_clock();
 		*con_cls = r;
+		uns_gw_ops_begin(gw->cfg.ops);
 		uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_BODY);
 		fill_exchange(gw, r, conn, method);
 		r->answered = check_headers(gw, r, url);
@@ -453,6 +477,7 @@ on_completed(void *arg, struct MHD_Connection *conn, void **con_cls,
 	gw_request *r = *con_cls;
 	(void)toe;
 	if (r != NULL) {
+		uns_gw_ops_end(gw->cfg.ops);
 		free(r->x.resp_body);
 		free(r->raw);
 		free(r);

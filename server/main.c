@@ -31,6 +31,7 @@
 #include "config.h"
 #include "devcert.h"
 #include "gateway.h"
+#include "gateway_ops.h"
 #include "jwt.h"
 #include "rpc_server.h"
 #include "service.h"
@@ -104,6 +105,8 @@ typedef struct unsd {
 	uns_rpc_server *rpc;
 	uns_client *gw_client; /* the gateway's, over inproc:// */
 	uns_gateway *gateway;
+	uns_metrics *metrics; /* GET /metrics */
+	uns_gw_ops *gw_ops;   /* the gateway's metrics and rate limits */
 	char cert[4096], ca[4096];
 } unsd;
 
@@ -352,6 +355,32 @@ open_service(unsd *d)
 	return 0;
 }
 
+/* Metrics and rate limits; the limits identify callers with the keys
+ * the server verifies tokens with. */
+static int
+open_gateway_ops(unsd *d)
+{
+	uns_gw_ops_config oc = {
+	    .keys = d->keys,
+	    .audience = d->cfg.jwt_audience,
+	    .issuer = d->cfg.jwt_issuer,
+	    .skew_seconds = (int)d->cfg.jwt_clock_skew_s,
+	    .app_rate = (uint32_t)d->cfg.rate_limit_app,
+	    .app_burst = (uint32_t)d->cfg.rate_limit_app_burst,
+	    .user_rate = (uint32_t)d->cfg.rate_limit_user,
+	    .user_burst = (uint32_t)d->cfg.rate_limit_user_burst,
+	};
+	if (uns_metrics_open(&d->metrics) != UNS_OK) {
+		return -1;
+	}
+	oc.metrics = d->metrics;
+	if (uns_gw_ops_open(&d->gw_ops, &oc) != UNS_OK) {
+		fprintf(stderr, "unsd: gateway metrics: cannot register\n");
+		return -1;
+	}
+	return 0;
+}
+
 /* The embedded gateway: the RPC server also listens on inproc://, and the
  * gateway calls it there through libuns like any other client. */
 static int
@@ -385,6 +414,10 @@ open_gateway(unsd *d)
 		return -1;
 	}
 	gc.rpc = d->gw_client;
+	if (open_gateway_ops(d) != 0) {
+		return -1;
+	}
+	gc.ops = d->gw_ops;
 	if (uns_gateway_open(&d->gateway, &gc) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
 		return -1;
@@ -396,6 +429,8 @@ static void
 teardown(unsd *d)
 {
 	uns_gateway_close(d->gateway);
+	uns_gw_ops_close(d->gw_ops);
+	uns_metrics_close(d->metrics);
 	uns_client_close(d->gw_client);
 	uns_rpc_server_close(d->rpc);
 	uns_service_close(d->svc);

@@ -12,8 +12,8 @@
 
 #include "uns/uns.h"
 
-#define UNS_OAUTH_FIELD_MAX 1024 /* bytes of one decoded value, NUL included   \
-	                          */
+/* Bytes of one decoded value, NUL included. */
+#define UNS_OAUTH_FIELD_MAX 1024
 
 /* The four fields of a client credentials request, decoded. */
 typedef struct uns_oauth_request {

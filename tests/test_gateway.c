@@ -65,6 +65,7 @@ setup_unsd(void **state)
 	                     "PleaseEnterValue -\n");
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", g_dir);
 	write_file(conf, "max_live_per_user = 5\nmax_body = 4K\n"
+	                 "rate_limit_user = 0\n"
 	                 "gateway_header_timeout = 2s\n"
 	                 "gateway_body_timeout = 2s\n");
 	const char *argv[] = {UNS_UNSD_PATH,
