@@ -194,25 +194,7 @@ ensure_dev_secret(const char *path)
 static int
 add_key(uns_jwt_keys *k, const char *spec, char *why, size_t whylen)
 {
-	if (strncmp(spec, "hs256:", 6) != 0) {
-		return uns_jwt_keys_add_file(k, NULL, spec, why, whylen) ==
-		               UNS_OK
-		           ? 0
-		           : -1;
-	}
-	uint8_t *secret = NULL;
-	size_t len = 0;
-	if (uns_jwt_read_secret_file(spec + 6, &secret, &len, why, whylen) !=
-	    UNS_OK) {
-		return -1;
-	}
-	uns_err err = uns_jwt_keys_add_secret(k, NULL, secret, len);
-	memset(secret, 0, len);
-	free(secret);
-	if (err != UNS_OK) {
-		snprintf(why, whylen, "%s: %s", spec + 6, uns_strerror(err));
-	}
-	return err == UNS_OK ? 0 : -1;
+	return uns_jwt_keys_add_spec(k, spec, why, whylen) == UNS_OK ? 0 : -1;
 }
 
 static int

@@ -4,7 +4,8 @@
  * OAuth2 token endpoint (form and Basic credentials, identical answers for
  * unknown app and wrong secret, OAuth2 error bodies, and a token that then
  * posts), GET /metrics after traffic, GET /openapi.json, and the per-user
- * rate limit answering 429 with Retry-After.
+ * rate limit answering 429 with Retry-After, and the standalone
+ * uns-gateway's own metrics and limits.
  *
  * The user limit is 1 request/s with a burst of 3, so a user's first three
  * requests always pass and one of the next seven is refused unless they
@@ -32,6 +33,7 @@
 
 static char g_dir[256], g_data[320], g_ca[400], g_base[128];
 static ut_proc g_unsd;
+static int g_rpc_port;
 
 static void
 write_file(const char *path, const char *text)
@@ -86,6 +88,7 @@ setup_unsd(void **state)
 		return -1;
 	}
 	snprintf(g_base, sizeof(g_base), "https://localhost:%d", ports[1]);
+	g_rpc_port = ports[0];
 	return 0;
 }
 
@@ -452,6 +455,68 @@ test_openapi_served(void **state)
 	ut_http_close(&h);
 }
 
+/* uns-gateway on its own: metrics of its own, and rate limits once its
+ * config names the key tokens are signed with. */
+static void
+test_standalone_gateway_ops(void **state)
+{
+	(void)state;
+	char conf[400], text[600], rpc[128], cert[400], base[128], hv[64];
+	ut_proc gw;
+	int port = 0;
+	snprintf(conf, sizeof(conf), "%s/gateway.conf", g_dir);
+	snprintf(text, sizeof(text),
+	         "jwt_key = hs256:%s/jwt-hs256.secret\n"
+	         "rate_limit_user = 1\nrate_limit_user_burst = 2\n",
+	         g_data);
+	write_file(conf, text);
+	snprintf(rpc, sizeof(rpc), "tls+tcp://localhost:%d", g_rpc_port);
+	snprintf(cert, sizeof(cert), "%s/tls/server.pem", g_data);
+	const char *argv[] = {UNS_GATEWAY_PATH,
+	                      "--config",
+	                      conf,
+	                      "--rpc",
+	                      rpc,
+	                      "--ca",
+	                      g_ca,
+	                      "--listen",
+	                      "https://127.0.0.1:0",
+	                      "--cert",
+	                      cert,
+	                      NULL};
+	const char *markers[] = {"serving", NULL};
+	assert_int_equal(ut_proc_start(&gw, argv, markers, &port), 0);
+	snprintf(base, sizeof(base), "https://localhost:%d", port);
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	ut_http_open(&h, base, g_ca);
+	char *user = mint_user("standalone-user");
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications",
+		                            user, NULL, 0, NULL, r),
+		                 200);
+	}
+	long st = 0;
+	for (int i = 0; i < 7 && st != 429; i++) {
+		st = ut_http_do(&h, "GET", "/beta/me/notifications", user, NULL,
+		                0, NULL, r);
+	}
+	assert_int_equal(st, 429);
+	assert_true(ut_http_header(r, "Retry-After", hv, sizeof(hv)));
+	assert_int_equal(
+	    ut_http_do(&h, "GET", "/metrics", NULL, NULL, 0, NULL, r), 200);
+	assert_non_null(strstr(r->body,
+	                       "uns_http_requests_total{route=\""
+	                       "notifications.list\",code=\"200\"} 2\n"));
+	assert_non_null(
+	    strstr(r->body, "uns_http_throttled_total{kind=\"user\"} 1\n"));
+	free(user);
+	free(r);
+	ut_http_close(&h);
+	char log[4096];
+	assert_int_equal(ut_unsd_stop(&gw, SIGTERM, log, sizeof(log)), 0);
+}
+
 int
 main(void)
 {
@@ -463,6 +528,7 @@ main(void)
 	    cmocka_unit_test(test_user_rate_limit_429),
 	    cmocka_unit_test(test_metrics_after_traffic),
 	    cmocka_unit_test(test_openapi_served),
+	    cmocka_unit_test(test_standalone_gateway_ops),
 	};
 	return cmocka_run_group_tests(tests, setup_unsd, teardown_unsd);
 }
