@@ -68,13 +68,15 @@ start_server() { # mode: https | http | standalone
 	"$BUILD/unsctl" token keygen --hs256 --out "$data" >/dev/null
 	"$BUILD/unsctl" app add --data "$data" --id "$APP" --hosts "$HOST" \
 		--secret "$APP_SECRET" >/dev/null
-	local gw_url="https://localhost:$gw_port"
-	[ "$mode" = http ] && gw_url="http://localhost:$gw_port"
-	local embedded=$gw_url
+	# Listen on 127.0.0.1; dial "localhost", the dev certificate's name.
+	local scheme=https
+	[ "$mode" = http ] && scheme=http
+	local gw_listen="$scheme://127.0.0.1:$gw_port"
+	local embedded=$gw_listen
 	[ "$mode" = standalone ] && embedded=""
 	cat >"$data/unsd.conf" <<CONF
 data_dir = $data
-listen = tls+tcp://localhost:$rpc_port
+listen = tls+tcp://127.0.0.1:$rpc_port
 gateway_listen = "$embedded"
 rate_limit_app = 0
 rate_limit_user = 0
@@ -84,14 +86,14 @@ CONF
 	PIDS+=($!)
 	wait_port "$rpc_port"
 	if [ "$mode" = standalone ]; then
-		"$BUILD/uns-gateway" --listen "$gw_url" \
+		"$BUILD/uns-gateway" --listen "$gw_listen" \
 			--rpc "tls+tcp://localhost:$rpc_port" \
 			--ca "$data/tls/ca.pem" --cert "$data/tls/server.pem" \
 			2>"$data/gateway.log" &
 		PIDS+=($!)
 	fi
 	wait_port "$gw_port"
-	GW=$gw_url
+	GW="$scheme://localhost:$gw_port"
 	CA="$data/tls/ca.pem"
 	DATA=$data
 }
