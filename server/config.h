@@ -51,13 +51,15 @@ typedef struct uns_config {
 	char cert[UNS_CONFIG_STR_MAX];     /* "" = data_dir/tls/server.pem */
 	char ca[UNS_CONFIG_STR_MAX];       /* "" = data_dir/tls/ca.pem */
 	int require_client_cert;           /* 0 or 1 */
+	int inline_reads;                  /* 0 or 1 */
 	int contexts;                      /* concurrent calls */
 	int workers;                       /* 0 = 2 x cores */
 	uint64_t max_message;              /* bytes */
 	int64_t default_timeout_ms;
 	int64_t drain_linger_ms;
 	/* store */
-	uint64_t block_cache; /* bytes */
+	uint64_t block_cache;  /* bytes */
+	uint64_t write_buffer; /* bytes */
 	int commit_max_batch;
 	int64_t commit_max_wait_us; /* 0 = sync at once */
 	int64_t reclaim_interval_s;
@@ -70,6 +72,34 @@ typedef struct uns_config {
 	char
 	    token_signing_key[UNS_CONFIG_STR_MAX]; /* "" = dev secret or none */
 	int64_t token_lifetime_s;
+	/* push transports (push.h) */
+	int push_allow_private;                  /* 0 or 1; tests only */
+	char push_ca_file[UNS_CONFIG_STR_MAX];   /* "" = system CAs */
+	int64_t push_token_timeout_ms;           /* OAuth token fetches */
+	char webhook_hosts[UNS_CONFIG_STR_MAX];  /* comma-separated */
+	char webhook_secret[UNS_CONFIG_STR_MAX]; /* file */
+	char webpush_hosts[UNS_CONFIG_STR_MAX];
+	char vapid_key[UNS_CONFIG_STR_MAX];
+	char vapid_subject[UNS_CONFIG_STR_MAX];
+	int64_t webpush_ttl_s;
+	char apns_url[UNS_CONFIG_STR_MAX];
+	char apns_key[UNS_CONFIG_STR_MAX]; /* .p8 file */
+	char apns_key_id[UNS_CONFIG_STR_MAX];
+	char apns_team_id[UNS_CONFIG_STR_MAX];
+	char apns_topic[UNS_CONFIG_STR_MAX];
+	int64_t apns_token_refresh_s;
+	int64_t apns_ttl_s;
+	char fcm_url[UNS_CONFIG_STR_MAX];
+	char fcm_credentials[UNS_CONFIG_STR_MAX]; /* service-account JSON */
+	char fcm_token_uri[UNS_CONFIG_STR_MAX];
+	char fcm_project[UNS_CONFIG_STR_MAX];
+	int64_t fcm_ttl_s;
+	char wns_hosts[UNS_CONFIG_STR_MAX];
+	char wns_token_url[UNS_CONFIG_STR_MAX];
+	char wns_client_id[UNS_CONFIG_STR_MAX];
+	char wns_client_secret[UNS_CONFIG_STR_MAX]; /* file */
+	char wns_scope[UNS_CONFIG_STR_MAX];
+	int64_t wns_ttl_s;
 	/* limits (SPEC §3), sizes in bytes */
 	uint64_t max_body;
 	uint64_t max_raw_content;

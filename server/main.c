@@ -73,6 +73,8 @@ static const uns_opt unsd_options[] = {
         "print docs/unsd.conf.example (every key, documented) and exit"),
     OPT("--print-config", UNS_OPT_FLAG, print_config, NULL,
         "print the effective configuration and exit"),
+    OPT("--print-example-config", UNS_OPT_FLAG, print_example, NULL,
+        "print every key with its default and help (docs/unsd.conf.example)"),
     OPT("--version", UNS_OPT_FLAG, version, NULL, "print the version"),
     OPT("--help", UNS_OPT_FLAG, help, NULL, "this text"),
 };
@@ -263,6 +265,7 @@ open_store(unsd *d)
 	uns_store_config sc = {
 	    .dir = dir,
 	    .block_cache_bytes = (size_t)d->cfg.block_cache,
+	    .write_buffer_bytes = (size_t)d->cfg.write_buffer,
 	    .commit_max_batch = (unsigned)d->cfg.commit_max_batch,
 	    .commit_max_wait_us = (unsigned)d->cfg.commit_max_wait_us,
 	    .max_live = (uint32_t)d->cfg.max_live_per_user,
@@ -328,8 +331,7 @@ open_service(unsd *d)
 	    .default_timeout_ms = (uint32_t)d->cfg.default_timeout_ms,
 	    .drain_linger_ms = (uint32_t)d->cfg.drain_linger_ms,
 	};
-	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
-	                      d->svc, uns_service_inline_methods};
+	uns_rpc_service rs = uns_service_rpc(d->svc, d->cfg.inline_reads);
 	if (uns_rpc_server_open(&d->rpc, &rc, &rs) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
 		return -1;

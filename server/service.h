@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "rpc_server.h"
 #include "uns_methods.h"
 
 typedef struct uns_service uns_service;
@@ -36,5 +37,14 @@ void uns_service_set_serving(uns_service *svc, int serving);
 extern const uns_notifications_handlers uns_service_handlers;
 /* The methods whose handlers never block (for uns_rpc_service). */
 extern const char *const uns_service_inline_methods[];
+
+/*
+ * The service as the RPC server runs it. With inline_reads, reads that
+ * cannot wait (History, Fetch by id or without a long poll) run on the NNG
+ * thread that received them, saving two thread switches per call; turn it
+ * off when reads go to disk often (a store much bigger than memory), so
+ * they cannot hold up NNG's few threads.
+ */
+uns_rpc_service uns_service_rpc(uns_service *svc, int inline_reads);
 
 #endif /* UNS_SERVICE_H */

@@ -789,7 +789,9 @@ test_example_file(void **state)
 
 	want = example_output();
 	have = read_file(UNS_SOURCE_DIR "/docs/unsd.conf.example", &len);
-	assert_string_equal(have, want); /* regenerate: see docs/ */
+	assert_string_equal(have,
+	                    want); /* regenerate: unsd --print-example-config >
+	                              docs/unsd.conf.example */
 
 	/* It sets every key, to its default, even over other values. */
 	uns_config_defaults(&c);

@@ -24,6 +24,15 @@ static int help_main(int argc, char **argv);
 
 static const unsctl_cmd commands[] = {
     {"health", unsctl_health_main, "ask a server whether it is serving"},
+    {"subscribe", unsctl_notify_main,
+     "subscribe a device: --device ID --platform NAME"},
+    {"unsubscribe", unsctl_notify_main, "remove a subscription: UNSID"},
+    {"post", unsctl_notify_main, "post a notification: --app-id ID --title T"},
+    {"fetch", unsctl_notify_main,
+     "one notification by ID, or the feed since --cursor"},
+    {"update", unsctl_notify_main, "mark read, dismiss, delete: ID --read"},
+    {"history", unsctl_notify_main, "notifications, newest first"},
+    {"delete", unsctl_notify_main, "app-side delete: ID"},
     {"call", unsctl_call_main,
      "send any RPC: unsctl call METHOD --json '{...}'"},
     {"cert", unsctl_cert_main,
@@ -32,6 +41,8 @@ static const unsctl_cmd commands[] = {
      "mint development tokens: unsctl token user|app|keygen"},
     {"app", unsctl_app_main, "register an app: unsctl app add --id --hosts"},
     {"bench", unsctl_bench_main, "benchmarks: unsctl bench rpc"},
+    {"vapid", unsctl_vapid_main,
+     "make or read the Web Push VAPID key; print its public key"},
     {"help", help_main, "this text"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -43,7 +54,7 @@ help_main(int argc, char **argv)
 	(void)argv;
 	printf("usage: unsctl COMMAND [options]   (unsctl COMMAND --help)\n\n");
 	for (size_t i = 0; i < N_COMMANDS; i++) {
-		printf("  %-8s %s\n", commands[i].name, commands[i].summary);
+		printf("  %-12s %s\n", commands[i].name, commands[i].summary);
 	}
 	return 0;
 }

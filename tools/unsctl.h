@@ -50,5 +50,7 @@ int unsctl_call_main(int argc, char **argv);
 int unsctl_bench_main(int argc, char **argv);
 int unsctl_app_main(int argc, char **argv);
 int unsctl_token_main(int argc, char **argv);
+int unsctl_notify_main(int argc, char **argv);
+int unsctl_vapid_main(int argc, char **argv);
 
 #endif /* UNSCTL_H */
