@@ -9,9 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <mbedtls/sha256.h>
-
 #include "auth.h"
+#include "crypto.h"
 
 #define HASH_MAX 128 /* "sha256:" + 32 hex salt + ":" + 64 hex hash */
 
@@ -117,34 +116,28 @@ uns_auth_set_app_secret_hash(uns_auth *a, const char *app_id, const char *hash)
 	return e != NULL ? UNS_OK : UNS_NOT_FOUND;
 }
 
-/* hex(SHA-256(salt ‖ secret)) into out[65]. */
-static void
+/* hex(SHA-256(salt ‖ secret)) into out[65]; -1 when too long. */
+static int
 salted_sha256_hex(const char *salt, size_t salt_len, const char *secret,
                   char *out)
 {
-	unsigned char digest[32];
-	mbedtls_sha256_context ctx;
-	mbedtls_sha256_init(&ctx);
-	mbedtls_sha256_starts_ret(&ctx, 0);
-	mbedtls_sha256_update_ret(&ctx, (const unsigned char *)salt, salt_len);
-	mbedtls_sha256_update_ret(&ctx, (const unsigned char *)secret,
-	                          strlen(secret));
-	mbedtls_sha256_finish_ret(&ctx, digest);
-	mbedtls_sha256_free(&ctx);
+	uint8_t digest[UNS_SHA256_LEN];
+	char buf[HASH_MAX + 4096];
+	size_t n = strlen(secret);
+	if (salt_len + n > sizeof(buf)) {
+		return -1;
+	}
+	memcpy(buf, salt, salt_len);
+	memcpy(buf + salt_len, secret, n);
+	uns_err err = uns_sha256(buf, salt_len + n, digest);
+	uns_wipe(buf, salt_len + n);
+	if (err != UNS_OK) {
+		return -1;
+	}
 	for (size_t i = 0; i < sizeof(digest); i++) {
 		snprintf(out + 2 * i, 3, "%02x", digest[i]);
 	}
-}
-
-/* Compares every byte, so the time does not tell where they differ. */
-static int
-same_text(const char *x, const char *y, size_t n)
-{
-	unsigned char diff = 0;
-	for (size_t i = 0; i < n; i++) {
-		diff |= (unsigned char)(x[i] ^ y[i]);
-	}
-	return diff == 0;
+	return 0;
 }
 
 int
@@ -162,8 +155,9 @@ uns_auth_check_secret(const uns_auth *a, const char *app_id, const char *secret)
 	pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
 	const char *salt = hash + 7;
 	const char *want = strchr(salt, ':') + 1;
-	salted_sha256_hex(salt, (size_t)(want - 1 - salt), secret, computed);
-	int match = strlen(want) == 64 && same_text(want, computed, 64);
+	int match = salted_sha256_hex(salt, (size_t)(want - 1 - salt), secret,
+	                              computed) == 0 &&
+	            strlen(want) == 64 && uns_equal_ct(want, computed, 64);
 	return usable && match;
 }
 

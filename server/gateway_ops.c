@@ -20,9 +20,8 @@
 
 #include <pthread.h>
 
-#include <mbedtls/sha256.h>
-
 #include "auth.h"
+#include "crypto.h"
 #include "gateway_ops.h"
 #include "ratelimit.h"
 
@@ -211,7 +210,9 @@ caller_of(uns_gw_ops *ops, const char *token, caller *out)
 	if (token == NULL || ops->cfg.keys == NULL) {
 		return 0;
 	}
-	mbedtls_sha256_ret((const unsigned char *)token, strlen(token), d, 0);
+	if (uns_sha256(token, strlen(token), d) != UNS_OK) {
+		return 0;
+	}
 	caller *slot = &ops->cache[(d[0] | d[1] << 8) % CACHE_SLOTS];
 	pthread_mutex_lock(&ops->cache_mu);
 	int hit = memcmp(slot->digest, d, sizeof(d)) == 0 && slot->exp > now;

@@ -409,7 +409,7 @@ uns_jwt_keys_add_spec(uns_jwt_keys *k, const char *spec, char *why,
 		return err;
 	}
 	err = uns_jwt_keys_add_secret(k, NULL, secret, len);
-	mbedtls_platform_zeroize(secret, len);
+	uns_wipe(secret, len);
 	free(secret);
 	if (err != UNS_OK) {
 		uns_say(why, whylen, "%s: %s", spec + 6, uns_strerror(err));

@@ -4,11 +4,10 @@
  * by status and, for INVALID_ARGUMENT, by the field the message names.
  */
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-#include <mbedtls/base64.h>
 
 #include "oauth.h"
 
@@ -66,6 +65,40 @@ form_decode(const char *in, size_t n, char *out, size_t cap)
 	}
 	out[o] = '\0';
 	return 0;
+}
+
+/* Standard base64 (RFC 4648 §4) with optional padding, as HTTP Basic
+ * sends it; -1 for anything else or more than cap bytes. */
+static long
+base64_decode(const char *in, unsigned char *out, size_t cap)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                               "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t n = 0, len = strlen(in);
+	while (len > 0 && in[len - 1] == '=') {
+		len--;
+	}
+	if (strlen(in) - len > 2 || len % 4 == 1) {
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		const char *p = strchr(alphabet, in[i]);
+		if (p == NULL || in[i] == '\0') {
+			return -1;
+		}
+		acc = (acc << 6) | (uint32_t)(p - alphabet);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n == cap) {
+				return -1;
+			}
+			out[n++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return (long)n;
 }
 
 static const struct form_field *
@@ -127,19 +160,18 @@ uns_oauth_parse_basic(const char *authorization, uns_oauth_request *out,
                       char *why, size_t whylen)
 {
 	unsigned char plain[2 * UNS_OAUTH_FIELD_MAX];
-	size_t n = 0;
 	const char *b64 = authorization;
 	if (strncasecmp(b64, "Basic ", 6) != 0) {
 		snprintf(why, whylen, "Authorization: expected Basic");
 		return UNS_INVALID_ARGUMENT;
 	}
 	b64 += 6 + strspn(b64 + 6, " ");
-	if (mbedtls_base64_decode(plain, sizeof(plain) - 1, &n,
-	                          (const unsigned char *)b64,
-	                          strlen(b64)) != 0) {
+	long decoded = base64_decode(b64, plain, sizeof(plain) - 1);
+	if (decoded < 0) {
 		snprintf(why, whylen, "Authorization: bad base64");
 		return UNS_INVALID_ARGUMENT;
 	}
+	size_t n = (size_t)decoded;
 	const char *colon = memchr(plain, ':', n);
 	char id[UNS_OAUTH_FIELD_MAX], secret[UNS_OAUTH_FIELD_MAX];
 	if (colon == NULL ||
