@@ -55,14 +55,22 @@ struct uns_gateway {
 typedef struct gw_request {
 	uns_gw_exchange x;
 	const uns_gw_route *route;
-	nng_time started;
-	char *raw; /* body as received */
+	uint64_t started_us; /* monotonic; nng_clock() counts whole ms */
+	char *raw;           /* body as received */
 	size_t raw_len;
 	int too_large; /* body over max_body: the rest is dropped */
 	int answered;  /* answered from the headers alone */
 } gw_request;
 
 /* ---- small helpers ----------------------------------------------------- */
+
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 static int64_t
 now_ms(void)
@@ -260,7 +268,7 @@ send_answer(uns_gateway *gw, struct MHD_Connection *conn, gw_request *r)
 	}
 	enum MHD_Result rc = MHD_queue_response(conn, x->status, resp);
 	MHD_destroy_response(resp);
-	uint64_t us = (uint64_t)(nng_clock() - r->started) * 1000;
+	uint64_t us = mono_us() - r->started_us;
 	uns_gw_ops_done(gw->cfg.ops, r->route ? r->route->name : "unmatched",
 	                x->status, us);
 	if (gw->cfg.on_done) {
@@ -447,7 +455,7 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 		if ((r = calloc(1, sizeof(*r))) == NULL) {
 			return MHD_NO;
 		}
-		r->started = nng_clock();
+		r->started_us = mono_us();
 		*con_cls = r;
 		uns_gw_ops_begin(gw->cfg.ops);
 		uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_BODY);
