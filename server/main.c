@@ -107,7 +107,7 @@ typedef struct unsd {
 	uns_rpc_server *rpc;
 	uns_client *gw_client; /* the gateway's, over inproc:// */
 	uns_gateway *gateway;
-	uns_metrics *metrics; /* GET /metrics */
+	uns_metrics *metrics; /* every module's metrics, GET /metrics */
 	uns_gw_ops *gw_ops;   /* the gateway's metrics and rate limits */
 	char cert[4096], ca[4096];
 } unsd;
@@ -354,9 +354,6 @@ open_gateway_ops(unsd *d)
 	    .user_rate = (uint32_t)d->cfg.rate_limit_user,
 	    .user_burst = (uint32_t)d->cfg.rate_limit_user_burst,
 	};
-	if (uns_metrics_open(&d->metrics) != UNS_OK) {
-		return -1;
-	}
 	oc.metrics = d->metrics;
 	if (uns_gw_ops_open(&d->gw_ops, &oc) != UNS_OK) {
 		fprintf(stderr, "unsd: gateway metrics: cannot register\n");
@@ -414,7 +411,6 @@ teardown(unsd *d)
 {
 	uns_gateway_close(d->gateway);
 	uns_gw_ops_close(d->gw_ops);
-	uns_metrics_close(d->metrics);
 	uns_client_close(d->gw_client);
 	uns_rpc_server_close(d->rpc);
 	uns_service_close(d->svc);
@@ -422,6 +418,7 @@ teardown(unsd *d)
 	uns_token_issuer_close(d->issuer);
 	uns_jwt_keys_free(d->keys);
 	uns_store_close(d->store);
+	uns_metrics_close(d->metrics); /* last: modules register on it */
 }
 
 static void
@@ -457,7 +454,8 @@ run(unsd *d)
 		        strerror(errno));
 		goto out;
 	}
-	if ((strncmp(d->cfg.listen, "tls+", 4) == 0 && prepare_tls(d) != 0) ||
+	if (uns_metrics_open(&d->metrics) != UNS_OK ||
+	    (strncmp(d->cfg.listen, "tls+", 4) == 0 && prepare_tls(d) != 0) ||
 	    load_keys(d) != 0 || open_issuer(d) != 0 || open_store(d) != 0 ||
 	    open_auth(d) != 0 || open_service(d) != 0) {
 		goto out;

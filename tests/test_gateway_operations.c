@@ -22,6 +22,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "crypto.h"
 #include "gateway_openapi.h"
 #include "testutil.h"
 #include "uthttp.h"
@@ -455,6 +456,94 @@ test_openapi_served(void **state)
 	ut_http_close(&h);
 }
 
+/* The JWT header of token, decoded, into out. */
+static void
+jwt_header(const char *token, char *out, size_t cap)
+{
+	size_t n = strcspn(token, ".");
+	long got = uns_b64url_decode(token, n, (uint8_t *)out, cap - 1);
+	assert_true(got > 0);
+	out[got] = '\0';
+}
+
+/* Production keys: ES256, public half in jwt_key, private half as
+ * token_signing_key. The endpoint signs with it and the service accepts
+ * the token; without token_signing_key there is no token endpoint. */
+static void
+test_es256_signing_key(void **state)
+{
+	(void)state;
+	char dir[256], data[320], ca[400], conf[400], text[1200], cmd[1024];
+	char base[128], header[512];
+	ut_proc unsd;
+	ut_mkdtemp(dir, sizeof(dir));
+	snprintf(data, sizeof(data), "%s/data", dir);
+	snprintf(ca, sizeof(ca), "%s/tls/ca.pem", data);
+	mkdir(data, 0700);
+	snprintf(cmd, sizeof(cmd),
+	         "%s token keygen --out %s >/dev/null && %s app add --data %s "
+	         "--id " APP " --hosts " HOST " --secret " SECRET " >/dev/null",
+	         UNS_UNSCTL_PATH, dir, UNS_UNSCTL_PATH, data);
+	assert_int_equal(run(cmd), 0);
+	for (int with_key = 1; with_key >= 0; with_key--) {
+		snprintf(conf, sizeof(conf), "%s/unsd.conf", dir);
+		snprintf(
+		    text, sizeof(text), "jwt_key = %s/jwt-es256.pub\n%s%s%s",
+		    dir, with_key ? "token_signing_key = " : "",
+		    with_key ? dir : "", with_key ? "/jwt-es256.key\n" : "");
+		write_file(conf, text);
+		const char *argv[] = {UNS_UNSD_PATH,
+		                      "--config",
+		                      conf,
+		                      "--data",
+		                      data,
+		                      "--listen",
+		                      "tls+tcp://127.0.0.1:0",
+		                      "--gateway-listen",
+		                      "https://127.0.0.1:0",
+		                      NULL};
+		const char *markers[] = {"serving", "gateway on", NULL};
+		int ports[2] = {0, 0};
+		assert_int_equal(ut_proc_start(&unsd, argv, markers, ports), 0);
+		snprintf(base, sizeof(base), "https://localhost:%d", ports[1]);
+		ut_http h;
+		ut_http_resp *r = resp_new();
+		ut_http_open(&h, base, ca);
+		long st = token_request(&h,
+		                        "grant_type=client_credentials&client_"
+		                        "id=" APP "&client_secret=" SECRET,
+		                        NULL, r);
+		json_t *v = body_json(r);
+		if (with_key) {
+			assert_int_equal(st, 200);
+			const char *tok = str(v, "access_token");
+			jwt_header(tok, header, sizeof(header));
+			assert_non_null(strstr(header, "\"ES256\""));
+			/* Authenticated: an unknown UNSID is 404, not 401. */
+			const char *hdrs[] = {"X-UNS-ID: no-such-unsid", NULL};
+			assert_int_equal(
+			    ut_http_do(&h, "POST", "/beta/me/notifications",
+			               tok,
+			               "{\"payload\":{\"rawContent\":\"x\"}}",
+			               0, hdrs, r),
+			    404);
+		} else {
+			assert_int_equal(st, 400);
+			assert_string_equal(str(v, "error"),
+			                    "unsupported_grant_type");
+			assert_non_null(strstr(str(v, "error_description"),
+			                       "token_signing_key"));
+		}
+		json_decref(v);
+		free(r);
+		ut_http_close(&h);
+		char log[4096];
+		assert_int_equal(ut_unsd_stop(&unsd, SIGTERM, log, sizeof(log)),
+		                 0);
+	}
+	ut_rmdir(dir);
+}
+
 /* uns-gateway on its own: metrics of its own, and rate limits once its
  * config names the key tokens are signed with. */
 static void
@@ -529,6 +618,7 @@ main(void)
 	    cmocka_unit_test(test_metrics_after_traffic),
 	    cmocka_unit_test(test_openapi_served),
 	    cmocka_unit_test(test_standalone_gateway_ops),
+	    cmocka_unit_test(test_es256_signing_key),
 	};
 	return cmocka_run_group_tests(tests, setup_unsd, teardown_unsd);
 }
