@@ -33,6 +33,7 @@
 #include "gateway.h"
 #include "gateway_ops.h"
 #include "jwt.h"
+#include "rpc_metrics.h"
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
@@ -109,6 +110,7 @@ typedef struct unsd {
 	uns_gateway *gateway;
 	uns_metrics *metrics; /* every module's metrics, GET /metrics */
 	uns_gw_ops *gw_ops;   /* the gateway's metrics and rate limits */
+	uns_rpc_metrics *rpc_metrics;
 	char cert[4096], ca[4096];
 } unsd;
 
@@ -330,7 +332,12 @@ open_service(unsd *d)
 	    .max_message_bytes = (size_t)d->cfg.max_message,
 	    .default_timeout_ms = (uint32_t)d->cfg.default_timeout_ms,
 	    .drain_linger_ms = (uint32_t)d->cfg.drain_linger_ms,
+	    .on_reply = uns_rpc_metrics_on_reply,
 	};
+	if (uns_rpc_metrics_open(&d->rpc_metrics, d->metrics) != UNS_OK) {
+		return -1;
+	}
+	rc.on_reply_arg = d->rpc_metrics;
 	uns_rpc_service rs = uns_service_rpc(d->svc, d->cfg.inline_reads);
 	if (uns_rpc_server_open(&d->rpc, &rc, &rs) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
@@ -413,6 +420,7 @@ teardown(unsd *d)
 	uns_gw_ops_close(d->gw_ops);
 	uns_client_close(d->gw_client);
 	uns_rpc_server_close(d->rpc);
+	uns_rpc_metrics_close(d->rpc_metrics);
 	uns_service_close(d->svc);
 	uns_auth_close(d->auth);
 	uns_token_issuer_close(d->issuer);

@@ -25,6 +25,10 @@ typedef struct uns_rpc_config {
 	int workers;                 /* handler threads; 0 = one per context */
 	uint32_t default_timeout_ms; /* calls that give none; 0 = 30 s */
 	uint32_t drain_linger_ms;    /* after the last reply; 0 = 200 ms */
+	/* Optional, once per reply with its status (metrics); method is NULL
+	 * for requests that named none we know. Must not block. */
+	void (*on_reply)(void *arg, const uns_method *method, uns_err code);
+	void *on_reply_arg;
 } uns_rpc_config;
 
 typedef struct uns_rpc_service {

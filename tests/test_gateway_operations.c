@@ -425,6 +425,8 @@ test_metrics_after_traffic(void **state)
 	    "uns_http_request_duration_seconds_bucket{route=\"notifications."
 	    "get\",le=\"+Inf\"} ",
 	    "\nuns_http_requests_in_flight 1\n", /* this request */
+	    "uns_rpc_calls_total{method=\"Fetch\",status=\"NOT_FOUND\"} ",
+	    "uns_rpc_calls_total{method=\"IssueToken\",status=\"OK\"} ",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		if (strstr(r->body, want[i]) == NULL) {

@@ -15,6 +15,8 @@
 
 #include "auth.h"
 #include "jwt.h"
+#include "metrics.h"
+#include "rpc_metrics.h"
 #include "store.h"
 #include "token_issuer.h"
 #include "uns_stubs.h"
@@ -32,6 +34,8 @@ typedef struct env {
 	uns_service *svc;
 	uns_rpc_server *rpc;
 	uns_client *client;
+	uns_metrics *metrics;
+	uns_rpc_metrics *rpc_metrics;
 } env;
 
 /* `unsctl app add`, the real binary, into dir/apps.conf. */
@@ -77,7 +81,12 @@ start(env *e, int with_issuer)
 	uns_service_config svcc = {
 	    .store = e->store, .auth = e->auth, .issuer = e->issuer};
 	assert_int_equal(uns_service_open(&e->svc, &svcc), UNS_OK);
-	uns_rpc_config rc = {.url = "tcp://127.0.0.1:0"};
+	assert_int_equal(uns_metrics_open(&e->metrics), UNS_OK);
+	assert_int_equal(uns_rpc_metrics_open(&e->rpc_metrics, e->metrics),
+	                 UNS_OK);
+	uns_rpc_config rc = {.url = "tcp://127.0.0.1:0",
+	                     .on_reply = uns_rpc_metrics_on_reply,
+	                     .on_reply_arg = e->rpc_metrics};
 	uns_rpc_service rs = uns_service_rpc(e->svc, 1);
 	assert_int_equal(uns_rpc_server_open(&e->rpc, &rc, &rs), UNS_OK);
 	uns_rpc_server_start(e->rpc);
@@ -124,6 +133,8 @@ teardown(void **state)
 	env *e = *state;
 	uns_client_close(e->client);
 	uns_rpc_server_close(e->rpc);
+	uns_rpc_metrics_close(e->rpc_metrics);
+	uns_metrics_close(e->metrics);
 	uns_service_close(e->svc);
 	uns_token_issuer_close(e->issuer);
 	uns_auth_close(e->auth);
@@ -245,6 +256,16 @@ test_bad_credentials_answer_alike(void **state)
 	assert_string_equal(wrong, unknown);
 	assert_string_equal(wrong, nosecret);
 	assert_string_equal(wrong, other);
+
+	/* The server's reply hook counted them by method and status. */
+	char *text = NULL;
+	size_t len = 0;
+	assert_int_equal(uns_metrics_write(e->metrics, &text, &len), UNS_OK);
+	if (strstr(text, "uns_rpc_calls_total{method=\"IssueToken\","
+	                 "status=\"UNAUTHENTICATED\"} 4\n") == NULL) {
+		fail_msg("%s", text);
+	}
+	free(text);
 	/* A prefix of the right secret is wrong. */
 	assert_int_equal(issue(e, "client_credentials", "contoso-svc",
 	                       "s3cret-valu", "", NULL, wrong, sizeof(wrong)),
