@@ -650,55 +650,6 @@ out:
 	return err;
 }
 
-static uns_err
-read_small_file(const char *path, char **out, size_t *len, char *why,
-                size_t whylen)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	uns_err err = UNS_EIO;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		uns_say(why, whylen, "cannot read %s: %s", path,
-		        strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > MAX_KEY_FILE) {
-		uns_say(why, whylen, "%s: not a regular file of at most 1 MiB",
-		        path);
-		goto out;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		err = UNS_ENOMEM;
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n <= 0) {
-			uns_say(why, whylen, "cannot read %s: %s", path,
-			        n < 0 ? strerror(errno) : "file shrank");
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	buf = NULL;
-	err = UNS_OK;
-out:
-	free(buf);
-	if (fd >= 0) {
-		close(fd);
-	}
-	return err;
-}
-
 uns_err
 uns_key_read_file(uns_key **out, const char *path, char *why, size_t whylen)
 {
@@ -709,7 +660,8 @@ uns_key_read_file(uns_key **out, const char *path, char *why, size_t whylen)
 	if (out == NULL || path == NULL) {
 		return UNS_EINVAL;
 	}
-	if ((err = read_small_file(path, &text, &len, why, whylen)) != UNS_OK) {
+	if ((err = uns_file_read(path, MAX_KEY_FILE, &text, &len, why,
+	                         whylen)) != UNS_OK) {
 		return err;
 	}
 	err = uns_key_parse(out, text, len, inner, sizeof(inner));

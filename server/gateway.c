@@ -93,29 +93,6 @@ make_request_id(char *out, size_t cap)
 	         r[3]);
 }
 
-static char *
-read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-	if (f == NULL) {
-		return NULL;
-	}
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    n < 1024 * 1024 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (buf = malloc((size_t)n + 1)) != NULL) {
-		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		} else {
-			buf[n] = '\0';
-		}
-	}
-	fclose(f);
-	return buf;
-}
-
 /* ---- the exchange API (gateway_exchange.h) ------------------------------ */
 
 const char *
@@ -563,13 +540,14 @@ load_tls(uns_gateway *gw)
 		return uns_fail(UNS_EINVAL,
 		                "gateway: https needs a certificate");
 	}
-	if ((gw->cert_pem = read_file(cert)) == NULL) {
-		return uns_fail(UNS_EIO, "gateway: cannot read %s: %s", cert,
-		                strerror(errno));
-	}
-	if ((gw->key_pem = read_file(key)) == NULL) {
-		return uns_fail(UNS_EIO, "gateway: cannot read %s: %s", key,
-		                strerror(errno));
+	char why[512];
+	size_t len;
+	uns_err err;
+	if ((err = uns_file_read(cert, 1 << 20, &gw->cert_pem, &len, why,
+	                         sizeof(why))) != UNS_OK ||
+	    (err = uns_file_read(key, 1 << 20, &gw->key_pem, &len, why,
+	                         sizeof(why))) != UNS_OK) {
+		return uns_fail(err, "gateway: %s", why);
 	}
 	return UNS_OK;
 }
