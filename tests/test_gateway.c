@@ -10,6 +10,7 @@
  * so the tests do not see each other's notifications.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -741,27 +743,48 @@ test_list_paging_filter(void **state)
 		snprintf(aid, sizeof(aid), "list-%d", i);
 		ids[i] = post_as_app(&h, app, unsid, aid, 201);
 	}
-	/* Newest first, two per page, then the rest by nextLink. */
+	/* Newest first, two per page, then the rest by nextLink: all three
+	 * once. (Posts within one millisecond may come in either order.) */
 	assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications?$top=2",
 	                            user, NULL, 0, NULL, r),
 	                 200);
 	json_t *v = body_json(r);
 	json_t *value = json_object_get(v, "value");
 	assert_int_equal(json_array_size(value), 2);
-	assert_string_equal(str_at(json_array_get(value, 0), "id"), ids[2]);
-	assert_string_equal(str_at(json_array_get(value, 1), "id"), ids[1]);
+	json_t *seen = json_array();
+	json_array_extend(seen, value);
 	snprintf(path, sizeof(path), "%s",
 	         path_of(str_at(v, "@odata.nextLink")));
 	assert_non_null(strstr(path, "$skiptoken="));
+	assert_non_null(strstr(path, "$top=2"));
 	json_decref(v);
 	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
 	                 200);
 	v = body_json(r);
 	value = json_object_get(v, "value");
 	assert_int_equal(json_array_size(value), 1);
-	assert_string_equal(str_at(json_array_get(value, 0), "id"), ids[0]);
+	json_array_extend(seen, value);
 	assert_null(json_object_get(v, "@odata.nextLink"));
 	json_decref(v);
+	for (size_t i = 0; i < 3; i++) {
+		json_t *n = json_array_get(seen, i);
+		int found = 0;
+		for (int k = 0; k < 3; k++) {
+			found += strcmp(str_at(n, "id"), ids[k]) == 0;
+		}
+		assert_int_equal(found, 1);
+		if (i > 0) { /* ISO 8601 UTC strings sort as times */
+			assert_true(strcmp(str_at(json_array_get(seen, i - 1),
+			                          "createdDateTime"),
+			                   str_at(n, "createdDateTime")) >= 0);
+		}
+		for (size_t j = 0; j < i; j++) {
+			assert_string_not_equal(
+			    str_at(json_array_get(seen, j), "id"),
+			    str_at(n, "id"));
+		}
+	}
+	json_decref(seen);
 
 	/* Mark one read (PATCH), then filter on readState. */
 	snprintf(path, sizeof(path), "/beta/me/notifications/%s", ids[1]);
@@ -861,12 +884,26 @@ typedef struct poller {
 	ut_http_resp *r;
 } poller;
 
+static char g_poll_base[128]; /* "" = the suite's gateway */
+
+static size_t
+discard(char *data, size_t size, size_t n, void *arg)
+{
+	(void)data;
+	(void)arg;
+	return size * n;
+}
+
 static void *
 long_poll(void *arg)
 {
 	poller *p = arg;
 	ut_http h;
-	ut_http_open(&h, g_base, g_ca);
+	if (g_poll_base[0]) {
+		ut_http_open(&h, g_poll_base, NULL);
+	} else {
+		ut_http_open(&h, g_base, g_ca);
+	}
 	ut_http_do(&h, "GET", p->path, p->token, NULL, 0, NULL, p->r);
 	ut_http_close(&h);
 	return NULL;
@@ -1244,6 +1281,125 @@ test_backend_down(void **state)
 	free(r);
 }
 
+/* Starts uns-gateway over this unsd with extra config lines; fills base. */
+static void
+start_gateway(ut_proc *gw, const char *conf_text, char *base, size_t cap)
+{
+	char conf[400], rpc[128];
+	int port = 0;
+	snprintf(conf, sizeof(conf), "%s/gw-%d.conf", g_dir, (int)getpid());
+	write_file(conf, conf_text);
+	snprintf(rpc, sizeof(rpc), "tls+tcp://localhost:%d", g_rpc_port);
+	const char *argv[] = {UNS_GATEWAY_PATH,
+	                      "--rpc",
+	                      rpc,
+	                      "--ca",
+	                      g_ca,
+	                      "--config",
+	                      conf,
+	                      "--listen",
+	                      "http://127.0.0.1:0",
+	                      NULL};
+	const char *markers[] = {"serving", NULL};
+	assert_int_equal(ut_proc_start(gw, argv, markers, &port), 0);
+	snprintf(base, cap, "http://127.0.0.1:%d", port);
+}
+
+/* gateway_max_connections: with the slots taken, MHD stops accepting
+ * (a new client waits in the kernel's backlog, unanswered); once a slot
+ * frees it is served. */
+static void
+test_connection_limit(void **state)
+{
+	ut_proc gw;
+	char base[128], out[4096], url[256];
+	long status = 0;
+	(void)state;
+	start_gateway(&gw, "gateway_max_connections = 2\n", base, sizeof(base));
+	int port = atoi(strrchr(base, ':') + 1);
+	int a = dial(port), b = dial(port);
+	snprintf(url, sizeof(url), "%s/healthz", base);
+	CURL *k = curl_easy_init();
+	curl_easy_setopt(k, CURLOPT_URL, url);
+	curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(k, CURLOPT_TIMEOUT_MS, 1000L);
+	assert_int_equal(curl_easy_perform(k), CURLE_OPERATION_TIMEDOUT);
+	close(a);
+	close(b);
+	curl_easy_setopt(k, CURLOPT_TIMEOUT_MS, 20000L);
+	assert_int_equal(curl_easy_perform(k), CURLE_OK);
+	curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &status);
+	assert_int_equal(status, 200);
+	curl_easy_cleanup(k);
+	assert_int_equal(ut_unsd_stop(&gw, SIGTERM, out, sizeof(out)), 0);
+}
+
+/* Headers beyond gateway_max_header are refused by MHD (431 or 413), and
+ * the gateway goes on serving. */
+static void
+test_header_limit(void **state)
+{
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	static char big[40000];
+	(void)state;
+	ut_http_open(&h, g_base, g_ca);
+	memcpy(big, "X-Big: ", 7);
+	memset(big + 7, 'a', sizeof(big) - 8);
+	const char *hdrs[] = {big, NULL};
+	long st = ut_http_do(&h, "GET", "/healthz", NULL, NULL, 0, hdrs, r);
+	assert_true(st == 431 || st == 413);
+	assert_int_equal(
+	    ut_http_do(&h, "GET", "/healthz", NULL, NULL, 0, NULL, r), 200);
+	free(r);
+	ut_http_close(&h);
+}
+
+/* SIGTERM while a client long-polls through the gateway: the poll is
+ * answered, unsd exits 0 at once (not after the 50 s wait). */
+static void
+test_sigterm_ends_long_poll(void **state)
+{
+	ut_proc p;
+	char data[300], out[8192], base[128];
+	int ports[2] = {0, 0};
+	(void)state;
+	snprintf(data, sizeof(data), "%.250s/drain", g_dir);
+	const char *argv[] = {UNS_UNSD_PATH,
+	                      "--data",
+	                      data,
+	                      "--listen",
+	                      "tcp://127.0.0.1:0",
+	                      "--gateway-listen",
+	                      "http://127.0.0.1:0",
+	                      NULL};
+	const char *markers[] = {"serving", "gateway on", NULL};
+	assert_int_equal(ut_proc_start(&p, argv, markers, ports), 0);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d", ports[1]);
+	/* Tokens signed with this unsd's own dev secret. */
+	char saved[320];
+	snprintf(saved, sizeof(saved), "%s", g_data);
+	snprintf(g_data, sizeof(g_data), "%s", data);
+	char *user = mint("user", "u-drain", HOST);
+	snprintf(g_data, sizeof(g_data), "%s", saved);
+
+	poller lp = {.token = user, .r = resp_new()};
+	snprintf(lp.path, sizeof(lp.path),
+	         "/beta/me/notifications/delta?$deltatoken=latest&wait=50");
+	snprintf(g_poll_base, sizeof(g_poll_base), "%s", base);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, long_poll, &lp), 0);
+	usleep(500 * 1000);
+	time_t start = time(NULL);
+	assert_int_equal(ut_unsd_stop(&p, SIGTERM, out, sizeof(out)), 0);
+	pthread_join(t, NULL);
+	assert_true(time(NULL) - start < 30);
+	assert_true(lp.r->status == 200 || lp.r->status == 503);
+	g_poll_base[0] = '\0';
+	free(lp.r);
+	free(user);
+}
+
 int
 main(void)
 {
@@ -1265,6 +1421,9 @@ main(void)
 	    cmocka_unit_test(test_malformed_flood),
 	    cmocka_unit_test(test_standalone_gateway),
 	    cmocka_unit_test(test_backend_down),
+	    cmocka_unit_test(test_connection_limit),
+	    cmocka_unit_test(test_header_limit),
+	    cmocka_unit_test(test_sigterm_ends_long_poll),
 	};
 	return cmocka_run_group_tests(tests, setup_unsd, teardown_unsd);
 }
