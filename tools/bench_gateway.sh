@@ -4,9 +4,11 @@
 #
 #   tools/bench_gateway.sh [BUILD_DIR]      (default build)
 #
-# For each gateway mode (embedded in unsd over HTTPS, embedded over HTTP,
-# and the standalone uns-gateway over HTTPS when it is built) it starts a
-# fresh server with rate limits off, registers an app, gets its token from
+# For each gateway mode (embedded in unsd over HTTPS, the same with the
+# rate limits on but too high to refuse anything, so every request pays
+# for identifying its caller, embedded over HTTP, and the standalone
+# uns-gateway over HTTPS when it is built) it starts a fresh server with
+# rate limits off (but in the limits mode), registers an app, gets its token from
 # POST /oauth2/v2.0/token, subscribes users through the gateway, and runs
 # wrk with keep-alive connections against
 #   POST /beta/me/notifications  (app token, X-UNS-ID, a new
@@ -60,7 +62,7 @@ rpc_line() { # method
 }
 
 # ---- a server with the gateway -------------------------------------------
-start_server() { # mode: https | http | standalone
+start_server() { # mode: https | limits | http | standalone
 	local mode=$1 data="$WORK/$1"
 	local rpc_port=$((PORT_BASE + 1)) gw_port=$((PORT_BASE + 2))
 	PORT_BASE=$((PORT_BASE + 10))
@@ -74,12 +76,16 @@ start_server() { # mode: https | http | standalone
 	local gw_listen="$scheme://127.0.0.1:$gw_port"
 	local embedded=$gw_listen
 	[ "$mode" = standalone ] && embedded=""
+	local rate=0
+	[ "$mode" = limits ] && rate=1000000
 	cat >"$data/unsd.conf" <<CONF
 data_dir = $data
 listen = tls+tcp://127.0.0.1:$rpc_port
 gateway_listen = "$embedded"
-rate_limit_app = 0
-rate_limit_user = 0
+rate_limit_app = $rate
+rate_limit_app_burst = $rate
+rate_limit_user = $rate
+rate_limit_user_burst = $rate
 max_live_per_user = 10000000
 CONF
 	"$BUILD/unsd" --config "$data/unsd.conf" 2>"$data/unsd.log" &
@@ -188,7 +194,7 @@ RPC_FETCH=$(rpc_line fetch)
 
 echo "| gateway | request | gateway req/s | gateway p50 / p99 | RPC calls/s | RPC p50 / p99 | ratio | non-2xx |"
 echo "|---|---|---|---|---|---|---|---|"
-modes=(https http)
+modes=(https limits http)
 [ -x "$BUILD/uns-gateway" ] && modes+=(standalone)
 for mode in "${modes[@]}"; do
 	echo "mode $mode" >&2
