@@ -16,7 +16,8 @@
 #   GET  /beta/me/notifications/delta  (a user with 20 notifications,
 #                                 every answer 20 entries)
 # The baseline is `unsctl bench post` / `unsctl bench fetch` over TLS at
-# the same number of calls in flight, run just before. Prints a markdown
+# the same number of calls in flight, run right before each gateway run
+# (a server of its own; the gateway's server idles meanwhile). Prints a markdown
 # table (BENCHMARKS.md keeps the figures). Not a test: CI never runs it.
 #
 # Environment: SECONDS_PER_RUN (10), CONNECTIONS (64), WRK_THREADS (2),
@@ -188,10 +189,6 @@ row() { # mode op gw_line rpc_line
 		"$1" "$2" "$rps" "$p50" "$p99" "$rrps" "$rp50" "$rp99" "$ratio" "$bad"
 }
 
-echo "baseline: unsctl bench post/fetch over TLS, $CONNS in flight, ${DUR}s" >&2
-RPC_POST=$(rpc_line post)
-RPC_FETCH=$(rpc_line fetch)
-
 echo "| gateway | request | gateway req/s | gateway p50 / p99 | RPC calls/s | RPC p50 / p99 | ratio | non-2xx |"
 echo "|---|---|---|---|---|---|---|---|"
 modes=(https limits http)
@@ -201,8 +198,12 @@ for mode in "${modes[@]}"; do
 	start_server "$mode"
 	prepare
 	write_lua
-	row "$mode" "POST create" "$(run_wrk "$WORK/post.lua")" "$RPC_POST"
-	row "$mode" "GET delta (20)" "$(run_wrk "$WORK/delta.lua")" "$RPC_FETCH"
+	# Each gateway run right after its baseline, so both see the same
+	# machine (the load of other work on it drifts over minutes).
+	rpc=$(rpc_line post)
+	row "$mode" "POST create" "$(run_wrk "$WORK/post.lua")" "$rpc"
+	rpc=$(rpc_line fetch)
+	row "$mode" "GET delta (20)" "$(run_wrk "$WORK/delta.lua")" "$rpc"
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	PIDS=()
