@@ -48,6 +48,7 @@ struct uns_gateway {
 	char *cert_pem, *key_pem;
 	char scheme[8];
 	int port;
+	int quiesced_fd; /* the listen socket after quiesce, or -1 */
 	uns_gw_watchdog *watchdog;
 };
 
@@ -194,7 +195,8 @@ uns_gw_fail(uns_gw_exchange *x, unsigned status, const char *code,
 void
 uns_gw_fail_rpc(uns_gw_exchange *x, uns_err err)
 {
-	const char *msg = uns_last_message();
+	char msg[1024];
+	uns_gw_http_message(uns_last_message(), msg, sizeof(msg));
 	uns_gw_status st = uns_gw_status_of(err, msg);
 	uns_gw_ops_rpc_error(x->ops, x->route ? x->route : "unmatched", err);
 	if (st.http == 429) {
@@ -569,7 +571,8 @@ static uns_err
 start_daemon(uns_gateway *gw, const struct sockaddr_storage *sa)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
-	                 MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+	                 MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG |
+	                 MHD_USE_ITC; /* ITC: for MHD_quiesce_daemon */
 	unsigned idle_s = (gw->cfg.idle_timeout_ms + 999) / 1000;
 	struct MHD_OptionItem tls[] = {
 	    {MHD_OPTION_HTTPS_MEM_CERT, 0, gw->cert_pem},
@@ -616,6 +619,7 @@ uns_gateway_open(uns_gateway **out, const uns_gateway_config *cfg)
 		return uns_fail(UNS_ENOMEM, "out of memory");
 	}
 	gw->cfg = *cfg;
+	gw->quiesced_fd = -1;
 	apply_defaults(&gw->cfg);
 	if ((err = parse_listen(cfg->listen, gw->scheme, sizeof(gw->scheme),
 	                        &sa)) != UNS_OK ||
@@ -641,6 +645,14 @@ uns_gateway_port(const uns_gateway *gw)
 }
 
 void
+uns_gateway_quiesce(uns_gateway *gw)
+{
+	if (gw != NULL && gw->daemon != NULL && gw->quiesced_fd < 0) {
+		gw->quiesced_fd = MHD_quiesce_daemon(gw->daemon);
+	}
+}
+
+void
 uns_gateway_close(uns_gateway *gw)
 {
 	if (gw == NULL) {
@@ -648,6 +660,9 @@ uns_gateway_close(uns_gateway *gw)
 	}
 	if (gw->daemon) {
 		MHD_stop_daemon(gw->daemon);
+	}
+	if (gw->quiesced_fd >= 0) { /* ours since the quiesce; after stop */
+		close(gw->quiesced_fd);
 	}
 	uns_gw_watchdog_close(gw->watchdog);
 	free(gw->cert_pem);

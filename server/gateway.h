@@ -62,6 +62,11 @@ uns_err uns_gateway_open(uns_gateway **out, const uns_gateway_config *cfg);
 /* The bound TCP port (useful with port 0). */
 int uns_gateway_port(const uns_gateway *gw);
 
+/* Stops taking new connections (the port closes at uns_gateway_close);
+ * open connections go on being served. For a drain: quiesce, let the RPC
+ * side finish, then close. */
+void uns_gateway_quiesce(uns_gateway *gw);
+
 /* Stops listening, closes every connection (waiting for their handlers to
  * return) and frees the gateway. NULL is a no-op. */
 void uns_gateway_close(uns_gateway *gw);

@@ -5,6 +5,7 @@
  * Forbidden, NotFound, PreconditionFailed, TooManyRequests, ...), so that
  * Graph SDKs raise their usual error types.
  */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -47,6 +48,32 @@ is_size_limit(const char *message)
 		}
 	}
 	return 0;
+}
+
+/* RPC request fields and what the HTTP client called them. */
+static const struct {
+	const char *rpc, *http;
+} field_names[] = {
+    {"notification.", ""},       {"pageSize", "$top"},
+    {"pageToken", "$skiptoken"}, {"cursor", "$deltatoken"},
+    {"waitMs", "wait"},          {"limit", "$top"},
+    {"ifVersion", "If-Match"},   {"unsid", "X-UNS-ID"},
+};
+
+void
+uns_gw_http_message(const char *rpc_message, char *out, size_t cap)
+{
+	for (size_t i = 0; i < sizeof(field_names) / sizeof(field_names[0]);
+	     i++) {
+		size_t n = strlen(field_names[i].rpc);
+		const char *rest = rpc_message + n;
+		if (strncmp(rpc_message, field_names[i].rpc, n) == 0 &&
+		    (field_names[i].rpc[n - 1] == '.' || rest[0] == ':')) {
+			snprintf(out, cap, "%s%s", field_names[i].http, rest);
+			return;
+		}
+	}
+	snprintf(out, cap, "%s", rpc_message);
 }
 
 uns_gw_status

@@ -10,6 +10,8 @@
 #ifndef UNS_GATEWAY_ERRORS_H
 #define UNS_GATEWAY_ERRORS_H
 
+#include <stddef.h>
+
 #include <jansson.h>
 
 #include "uns/uns.h"
@@ -22,6 +24,15 @@ typedef struct uns_gw_status {
 /* The HTTP answer for err; message decides 413 vs 429 for
  * RESOURCE_EXHAUSTED (a size limit says "too large"). */
 uns_gw_status uns_gw_status_of(uns_err err, const char *message);
+
+/*
+ * Rewrites an RPC message that starts with a request field the HTTP client
+ * never saw into the name it did send: "pageSize: at most 100" becomes
+ * "$top: at most 100", "notification.priority: ..." becomes "priority:
+ * ..." (the body is the notification), "unsid: ..." becomes "X-UNS-ID:
+ * ...". Other messages are copied as they are.
+ */
+void uns_gw_http_message(const char *rpc_message, char *out, size_t cap);
 
 /* {"error":{"code","message","innerError":{"request-id","date"}}}; a new
  * reference, or NULL when out of memory. now_ms stamps "date". */

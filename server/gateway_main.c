@@ -177,6 +177,7 @@ serve(const gw_opts *o, const uns_config *c)
 	        UNS_VERSION, c->gateway_listen, uns_gateway_port(gw), url);
 	sigwait(&set, &sig);
 	fprintf(stderr, "uns-gateway: %s, stopping\n", strsignal(sig));
+	uns_gateway_quiesce(gw); /* running requests finish in close */
 	rc = 0;
 out:
 	uns_gateway_close(gw);

@@ -106,20 +106,6 @@ reply_notification(uns_gw_exchange *x, unsigned status,
 	uns_gw_reply_json(x, status, v);
 }
 
-/* Removes "notification." from a Post error: the body is the notification. */
-static void
-fail_post(uns_gw_exchange *x, uns_err err)
-{
-	const char *msg = uns_last_message();
-	const char *prefix = "notification.";
-	if (err == UNS_INVALID_ARGUMENT &&
-	    strncmp(msg, prefix, strlen(prefix)) == 0) {
-		uns_gw_fail(x, 400, "BadRequest", "%s", msg + strlen(prefix));
-		return;
-	}
-	uns_gw_fail_rpc(x, err);
-}
-
 /* ---- routes ------------------------------------------------------------ */
 
 void
@@ -161,7 +147,7 @@ uns_gw_create(uns_gw_exchange *x)
 	uns_err err = uns_notifications_post(x->rpc, &req, &resp, &o);
 	protobuf_c_message_free_unpacked(n, NULL);
 	if (err != UNS_OK) {
-		fail_post(x, err);
+		uns_gw_fail_rpc(x, err);
 		return;
 	}
 	if (resp->created && resp->notification) {

@@ -17,6 +17,7 @@ struct uns_store;
 struct uns_auth;
 struct uns_limits;
 struct uns_token_issuer;
+struct uns_push_config;
 
 typedef struct uns_service_config {
 	struct uns_store *store; /* borrowed */
@@ -24,7 +25,10 @@ typedef struct uns_service_config {
 	/* borrowed; NULL = IssueToken answers FAILED_PRECONDITION */
 	const struct uns_token_issuer *issuer;
 	const struct uns_limits *limits; /* NULL = SPEC §3 defaults */
-	int64_t (*now_ms)(void *arg);    /* NULL = real time */
+	/* Subscribe checks push channels with the transports' check()
+	 * (push.h); NULL = shape checks only. Borrowed. */
+	const struct uns_push_config *push;
+	int64_t (*now_ms)(void *arg); /* NULL = real time */
 	void *now_arg;
 } uns_service_config;
 

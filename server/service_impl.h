@@ -20,6 +20,7 @@ struct uns_service {
 	const struct uns_token_issuer *issuer; /* borrowed; NULL = none */
 	uns_feedwait *waits;
 	uns_limits limits;
+	const struct uns_push_config *push; /* borrowed; NULL = no check */
 	int64_t (*now_ms)(void *arg);
 	void *now_arg;
 };

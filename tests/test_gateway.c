@@ -28,6 +28,7 @@
 #include <jansson.h>
 #include <zlib.h>
 
+#include "gateway_encoding.h"
 #include "gateway_errors.h"
 #include "gateway_json.h"
 #include "testutil.h"
@@ -41,6 +42,9 @@ static ut_proc g_unsd;
 static int g_rpc_port, g_gw_port;
 
 /* ---- fixture ------------------------------------------------------------ */
+
+static void start_gateway(ut_proc *gw, const char *conf_text, char *base,
+                          size_t cap);
 
 static void
 write_file(const char *path, const char *text)
@@ -253,6 +257,28 @@ test_status_mapping(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uns_gw_status s = uns_gw_status_of(cases[i].err, cases[i].msg);
 		assert_int_equal(s.http, cases[i].http);
+	}
+}
+
+static void
+test_field_names(void **state)
+{
+	static const char *const cases[][2] = {
+	    {"pageSize: at most 100", "$top: at most 100"},
+	    {"notification.payload.visualContent.title: required",
+	     "payload.visualContent.title: required"},
+	    {"unsid: not found", "X-UNS-ID: not found"},
+	    {"ifVersion: the notification has another version",
+	     "If-Match: the notification has another version"},
+	    {"cursor: malformed", "$deltatoken: malformed"},
+	    {"limitless: x", "limitless: x"},
+	    {"no field here", "no field here"},
+	};
+	char out[256];
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uns_gw_http_message(cases[i][0], out, sizeof(out));
+		assert_string_equal(out, cases[i][1]);
 	}
 }
 
@@ -494,6 +520,35 @@ test_graph_examples(void **state)
 	assert_string_equal(str_at(v, "groupName"), "TestGroup");
 	assert_string_equal(str_at(v, "expirationDateTime"), exp);
 	json_decref(v);
+	/* The iOS fallback policy, with its delay as a numeric string. */
+	assert_int_equal(
+	    ut_http_do(&h, "POST", "/beta/me/notifications", vis_user,
+	               "{\"priority\":\"high\",\"payload\":{\"rawContent\":"
+	               "\"r\"},\"targetPolicy\":{\"platformTypes\":[\"iOS\"]},"
+	               "\"fallbackPolicy\":{\"endpointFallback\":{"
+	               "\"platformTypes\":[\"IOS\"],\"fallbackDelayInSeconds\":"
+	               "\"120\",\"visualContent\":{\"title\":\"Open me\"}}}}",
+	               0, NULL, r),
+	    201);
+	v = body_json(r);
+	json_t *ef = json_object_get(json_object_get(v, "fallbackPolicy"),
+	                             "endpointFallback");
+	assert_int_equal(
+	    json_integer_value(json_object_get(ef, "fallbackDelayInSeconds")),
+	    120);
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(ef, "platformTypes"), 0)),
+	                    "ios");
+	json_decref(v);
+	ut_http_do(&h, "POST", "/beta/me/notifications", vis_user,
+	           "{\"priority\":\"high\",\"payload\":{\"rawContent\":"
+	           "\"r\"},\"fallbackPolicy\":{\"endpointFallback\":{"
+	           "\"platformTypes\":[\"iOS\"],\"fallbackDelayInSeconds\":5,"
+	           "\"visualContent\":{\"title\":\"t\"}}}}",
+	           0, NULL, r);
+	assert_graph_error(
+	    r, 400, "BadRequest",
+	    "fallbackPolicy.endpointFallback.fallbackDelayInSeconds");
 	free(raw_user);
 	free(vis_user);
 	free(r);
@@ -569,6 +624,12 @@ test_input_errors(void **state)
 	ut_http_do(&h, "GET", "/beta/me/notifications?$top=zero", user, NULL, 0,
 	           NULL, r);
 	assert_graph_error(r, 400, "BadRequest", "$top");
+	ut_http_do(&h, "GET", "/beta/me/notifications?$top=101", user, NULL, 0,
+	           NULL, r);
+	assert_graph_error(r, 400, "BadRequest", "$top: at most 100");
+	ut_http_do(&h, "GET", "/beta/me/notifications?$skiptoken=bogus", user,
+	           NULL, 0, NULL, r);
+	assert_graph_error(r, 400, "BadRequest", "$skiptoken");
 	/* An app may not read a user's history: 403. */
 	char *app = mint("app", APP, NULL);
 	ut_http_do(&h, "GET", path, app, NULL, 0, NULL, r);
@@ -601,6 +662,56 @@ compress_to(const char *text, size_t len, int window, unsigned char *out,
 	size_t n = zs.total_out;
 	deflateEnd(&zs);
 	return n;
+}
+
+static void
+test_body_decoding(void **state)
+{
+	unsigned char z[512];
+	char *out = NULL, why[256];
+	size_t len = 0;
+	const char *text = "{\"payload\":{\"rawContent\":\"x\"}}";
+	(void)state;
+	assert_int_equal(uns_gw_coding_of(NULL), UNS_GW_CODING_IDENTITY);
+	assert_int_equal(uns_gw_coding_of(" GZIP "), UNS_GW_CODING_GZIP);
+	assert_int_equal(uns_gw_coding_of("x-gzip"), UNS_GW_CODING_GZIP);
+	assert_int_equal(uns_gw_coding_of("deflate"), UNS_GW_CODING_DEFLATE);
+	assert_int_equal(uns_gw_coding_of("gzip, br"),
+	                 UNS_GW_CODING_UNSUPPORTED);
+	/* deflate as a zlib stream (RFC 9110) and as raw deflate */
+	for (int window = 15; window >= -15; window -= 30) {
+		size_t n =
+		    compress_to(text, strlen(text), window, z, sizeof(z));
+		assert_int_equal(uns_gw_decode_body(UNS_GW_CODING_DEFLATE,
+		                                    (char *)z, n, 4096, &out,
+		                                    &len, why, sizeof(why)),
+		                 UNS_OK);
+		assert_int_equal(len, strlen(text));
+		assert_string_equal(out, text);
+		free(out);
+	}
+	/* gzip with bytes after the member; truncated gzip */
+	size_t n = compress_to(text, strlen(text), 31, z, sizeof(z));
+	memcpy(z + n, "junk", 4);
+	assert_int_equal(uns_gw_decode_body(UNS_GW_CODING_GZIP, (char *)z,
+	                                    n + 4, 4096, &out, &len, why,
+	                                    sizeof(why)),
+	                 UNS_INVALID_ARGUMENT);
+	assert_non_null(strstr(why, "trailing bytes"));
+	assert_int_equal(uns_gw_decode_body(UNS_GW_CODING_GZIP, (char *)z,
+	                                    n - 6, 4096, &out, &len, why,
+	                                    sizeof(why)),
+	                 UNS_INVALID_ARGUMENT);
+	/* exactly at the limit passes, one byte less is over */
+	assert_int_equal(uns_gw_decode_body(UNS_GW_CODING_GZIP, (char *)z, n,
+	                                    strlen(text), &out, &len, why,
+	                                    sizeof(why)),
+	                 UNS_OK);
+	free(out);
+	assert_int_equal(uns_gw_decode_body(UNS_GW_CODING_GZIP, (char *)z, n,
+	                                    strlen(text) - 1, &out, &len, why,
+	                                    sizeof(why)),
+	                 UNS_RESOURCE_EXHAUSTED);
 }
 
 static void
@@ -982,6 +1093,46 @@ test_delta_and_long_poll(void **state)
 	ut_http_close(&h);
 }
 
+/* Delta in pages: $top bounds a page; while more is waiting the reply
+ * carries @odata.nextLink, the last one @odata.deltaLink. */
+static void
+test_delta_pages(void **state)
+{
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	char path[1024];
+	(void)state;
+	ut_http_open(&h, g_base, g_ca);
+	char *user = mint("user", "u-delta-pages", HOST);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(
+		    ut_http_do(&h, "POST", "/beta/me/notifications", user,
+		               "{\"payload\":{\"rawContent\":\"page\"}}", 0,
+		               NULL, r),
+		    201);
+	}
+	assert_int_equal(ut_http_do(&h, "GET",
+	                            "/beta/me/notifications/delta?$top=2", user,
+	                            NULL, 0, NULL, r),
+	                 200);
+	json_t *v = body_json(r);
+	assert_int_equal(json_array_size(json_object_get(v, "value")), 2);
+	assert_null(json_object_get(v, "@odata.deltaLink"));
+	snprintf(path, sizeof(path), "%s",
+	         path_of(str_at(v, "@odata.nextLink")));
+	json_decref(v);
+	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
+	                 200);
+	v = body_json(r);
+	assert_int_equal(json_array_size(json_object_get(v, "value")), 1);
+	assert_null(json_object_get(v, "@odata.nextLink"));
+	assert_non_null(strstr(str_at(v, "@odata.deltaLink"), "$deltatoken="));
+	json_decref(v);
+	free(user);
+	free(r);
+	ut_http_close(&h);
+}
+
 static void
 test_subscriptions_and_limits(void **state)
 {
@@ -1116,6 +1267,54 @@ test_slowloris(void **state)
 	assert_true(time(NULL) - start >= 1);
 	free(r);
 	ut_http_close(&h);
+}
+
+/* Over plain HTTP (standalone gateway): a body trickled after complete
+ * headers is cut off at gateway_body_timeout, headers trickled at
+ * gateway_header_timeout; a normal client is served throughout. */
+static void
+test_slow_body_and_headers(void **state)
+{
+	ut_proc gw;
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	char base[128], out[4096];
+	const char *head = "POST /beta/me/notifications HTTP/1.1\r\nHost: x\r\n"
+	                   "Content-Type: application/json\r\n"
+	                   "Content-Length: 1000\r\n\r\n";
+	(void)state;
+	start_gateway(&gw,
+	              "gateway_header_timeout = 1s\n"
+	              "gateway_body_timeout = 1s\n",
+	              base, sizeof(base));
+	int port = atoi(strrchr(base, ':') + 1);
+	int body_fd = dial(port), head_fd = dial(port);
+	assert_int_equal(send(body_fd, head, strlen(head), MSG_NOSIGNAL),
+	                 (ssize_t)strlen(head));
+	ut_http_open(&h, base, NULL);
+	time_t start = time(NULL);
+	int open_fds = 2;
+	for (int i = 0; open_fds > 0 && time(NULL) - start < 30; i++) {
+		int *fds[] = {&body_fd, &head_fd};
+		for (int k = 0; k < 2; k++) {
+			if (*fds[k] >= 0 && send(*fds[k], k == 0 ? " " : "X", 1,
+			                         MSG_NOSIGNAL) != 1) {
+				close(*fds[k]);
+				*fds[k] = -1;
+				open_fds--;
+			}
+		}
+		if (i % 5 == 0) {
+			assert_int_equal(ut_http_do(&h, "GET", "/healthz", NULL,
+			                            NULL, 0, NULL, r),
+			                 200);
+		}
+		usleep(200 * 1000);
+	}
+	assert_int_equal(open_fds, 0);
+	ut_http_close(&h);
+	assert_int_equal(ut_unsd_stop(&gw, SIGTERM, out, sizeof(out)), 0);
+	free(r);
 }
 
 /* 1,000 malformed requests: each answered with a Graph error, the gateway
@@ -1405,8 +1604,10 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_status_mapping),
+	    cmocka_unit_test(test_field_names),
 	    cmocka_unit_test(test_filter_parser),
 	    cmocka_unit_test(test_body_parser),
+	    cmocka_unit_test(test_body_decoding),
 	    cmocka_unit_test(test_healthz),
 	    cmocka_unit_test(test_create_get_replace),
 	    cmocka_unit_test(test_graph_examples),
@@ -1416,8 +1617,10 @@ main(void)
 	    cmocka_unit_test(test_list_paging_filter),
 	    cmocka_unit_test(test_patch_if_match_and_delete),
 	    cmocka_unit_test(test_delta_and_long_poll),
+	    cmocka_unit_test(test_delta_pages),
 	    cmocka_unit_test(test_subscriptions_and_limits),
 	    cmocka_unit_test(test_slowloris),
+	    cmocka_unit_test(test_slow_body_and_headers),
 	    cmocka_unit_test(test_malformed_flood),
 	    cmocka_unit_test(test_standalone_gateway),
 	    cmocka_unit_test(test_backend_down),
