@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,9 @@ struct uns_gateway {
 	char *cert_pem, *key_pem;
 	char scheme[8];
 	int port;
-	int quiesced_fd; /* the listen socket after quiesce, or -1 */
+	int quiesced_fd;    /* the listen socket after quiesce, or -1 */
+	atomic_int closing; /* ends long polls (gateway_notifications.c) */
+	atomic_int active;  /* requests from headers to response sent */
 	uns_gw_watchdog *watchdog;
 };
 
@@ -325,6 +328,7 @@ fill_exchange(uns_gateway *gw, gw_request *r, struct MHD_Connection *conn,
 	x->conn = conn;
 	x->rpc = gw->cfg.rpc;
 	x->rpc_timeout_ms = gw->cfg.rpc_timeout_ms;
+	x->closing = &gw->closing;
 	make_request_id(x->request_id, sizeof(x->request_id));
 	const char *host = uns_gw_header(x, "Host");
 	snprintf(x->base_url, sizeof(x->base_url), "%s://%.400s", gw->scheme,
@@ -405,6 +409,7 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 		}
 		r->started = nng_clock();
 		*con_cls = r;
+		atomic_fetch_add(&gw->active, 1);
 		uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_BODY);
 		fill_exchange(gw, r, conn, method);
 		r->answered = check_headers(gw, r, url);
@@ -436,6 +441,7 @@ on_completed(void *arg, struct MHD_Connection *conn, void **con_cls,
 		free(r->raw);
 		free(r);
 		*con_cls = NULL;
+		atomic_fetch_sub(&gw->active, 1);
 	}
 	uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_HEADERS);
 }
@@ -619,12 +625,28 @@ uns_gateway_quiesce(uns_gateway *gw)
 	}
 }
 
+/* MHD_stop_daemon shuts every socket down at once, answers unsent: first
+ * stop taking connections, end the long polls (closing), and give the
+ * requests in progress up to one RPC deadline to finish and be sent. */
+static void
+finish_requests(uns_gateway *gw)
+{
+	uns_gateway_quiesce(gw);
+	atomic_store(&gw->closing, 1);
+	for (uint32_t waited = 0;
+	     atomic_load(&gw->active) > 0 && waited < gw->cfg.rpc_timeout_ms;
+	     waited += 10) {
+		nng_msleep(10);
+	}
+}
+
 void
 uns_gateway_close(uns_gateway *gw)
 {
 	if (gw == NULL) {
 		return;
 	}
+	finish_requests(gw);
 	if (gw->daemon) {
 		MHD_stop_daemon(gw->daemon);
 	}
