@@ -284,6 +284,17 @@ static const cfg_key keys[] = {
         gateway_rpc_timeout_ms, 100, HOUR_S * 1000, "10s",
         "Deadline of each RPC the gateway makes (a long poll adds its\n"
         "wait)."),
+
+    /* ---- fixtures ---- */
+    KEY("fixtures", "record_dir", CFG_PATH, record_dir, 0, STRLEN, "",
+        "Record every RPC exchange served into a fixture file in this\n"
+        "directory (unsd-<time>-<pid>.fixture; unsctl replay reads it).\n"
+        "Bearer tokens are written as placeholders. \"\" = not recording."),
+    KEY("fixtures", "test_clock", CFG_BOOL, test_clock, 0, 1, "false",
+        "Tests only: the service clock stands at 2023-11-14T22:13:20Z and\n"
+        "moves only when a request carries metadata uns-test-clock\n"
+        "(\"+MS\" advances, \"MS\" sets Unix milliseconds). Tokens keep\n"
+        "real time."),
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 

@@ -32,15 +32,18 @@
 #include "devcert.h"
 #include "gateway.h"
 #include "jwt.h"
+#include "push.h"
+#include "recording.h"
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
+#include "testclock.h"
 #include "validate.h"
 
 typedef struct unsd_opts {
 	const char *config;
 	const char *listen, *data_dir, *cert, *ca, *contexts, *workers;
-	const char *max_message, *default_timeout, *gateway_listen;
+	const char *max_message, *default_timeout, *gateway_listen, *record;
 	int require_client_cert;
 	int print_config, print_example, help, version;
 } unsd_opts;
@@ -67,6 +70,8 @@ static const uns_opt unsd_options[] = {
         "config key default_timeout"),
     OPT("--gateway-listen", UNS_OPT_STR, gateway_listen, "URL",
         "config key gateway_listen (\"\" = no gateway)"),
+    OPT("--record", UNS_OPT_STR, record, "DIR",
+        "config key record_dir: write every exchange to a fixture"),
     OPT("--print-config", UNS_OPT_FLAG, print_config, NULL,
         "print the effective configuration and exit"),
     OPT("--print-example-config", UNS_OPT_FLAG, print_example, NULL,
@@ -90,6 +95,7 @@ static const struct {
     {offsetof(unsd_opts, max_message), "max_message"},
     {offsetof(unsd_opts, default_timeout), "default_timeout"},
     {offsetof(unsd_opts, gateway_listen), "gateway_listen"},
+    {offsetof(unsd_opts, record), "record_dir"},
 };
 
 /* Everything the server runs on, released in reverse by teardown(). */
@@ -102,6 +108,9 @@ typedef struct unsd {
 	uns_rpc_server *rpc;
 	uns_client *gw_client; /* the gateway's, over inproc:// */
 	uns_gateway *gateway;
+	uns_push_config *push;
+	uns_recording *recording; /* record_dir, or NULL */
+	uns_testclock clock;      /* read only with test_clock */
 	char cert[4096], ca[4096];
 } unsd;
 
@@ -258,6 +267,11 @@ open_store(unsd *d)
 	    .default_ttl_ms = d->cfg.default_expiry_s * 1000,
 	    .reclaim_interval_ms = (int)(d->cfg.reclaim_interval_s * 1000),
 	};
+	if (d->cfg.test_clock) {
+		uns_testclock_init(&d->clock);
+		sc.clock = uns_testclock_now;
+		sc.clock_arg = &d->clock;
+	}
 	if (uns_store_open(&d->store, &sc) != UNS_OK) {
 		fprintf(stderr, "unsd: store %s: %s\n", dir,
 		        uns_store_errmsg());
@@ -287,6 +301,33 @@ open_auth(unsd *d)
 	return 0;
 }
 
+/* The test clock's hook and the recording (SPEC §7), when configured. */
+static int
+set_fixture_hooks(unsd *d)
+{
+	char why[2300];
+	uns_rpc_hooks h = {0};
+	if (d->cfg.test_clock) {
+		h.before_call = uns_testclock_before_call;
+		h.before_call_arg = &d->clock;
+		fprintf(stderr, "unsd: test clock on (moved by metadata %s)\n",
+		        UNS_TESTCLOCK_METADATA);
+	}
+	if (d->cfg.record_dir[0] != '\0') {
+		if (uns_recording_open(&d->recording, d->cfg.record_dir, why,
+		                       sizeof(why)) != UNS_OK) {
+			fprintf(stderr, "unsd: %s\n", why);
+			return -1;
+		}
+		h.on_exchange = uns_recording_exchange;
+		h.on_exchange_arg = d->recording;
+		fprintf(stderr, "unsd: recording to %s\n",
+		        uns_recording_path(d->recording));
+	}
+	uns_rpc_server_set_hooks(d->rpc, &h);
+	return 0;
+}
+
 static int
 open_service(unsd *d)
 {
@@ -298,8 +339,20 @@ open_service(unsd *d)
 	lim.max_body_text = (size_t)d->cfg.max_body_text;
 	lim.max_page_size = (uint32_t)d->cfg.max_page_size;
 	lim.max_expiry_ms = d->cfg.max_expiry_s * 1000;
-	uns_service_config scfg = {
-	    .store = d->store, .auth = d->auth, .limits = &lim};
+	char why[512];
+	if (uns_push_config_alloc(&d->push, &d->cfg, why, sizeof(why)) !=
+	    UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", why);
+		return -1;
+	}
+	uns_service_config scfg = {.store = d->store,
+	                           .auth = d->auth,
+	                           .limits = &lim,
+	                           .push = d->push};
+	if (d->cfg.test_clock) {
+		scfg.now_ms = uns_testclock_now;
+		scfg.now_arg = &d->clock;
+	}
 	if (uns_service_open(&d->svc, &scfg) != UNS_OK) {
 		return -1;
 	}
@@ -319,7 +372,7 @@ open_service(unsd *d)
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
 		return -1;
 	}
-	return 0;
+	return set_fixture_hooks(d);
 }
 
 /* The embedded gateway: the RPC server also listens on inproc://, and the
@@ -368,7 +421,9 @@ teardown(unsd *d)
 	uns_gateway_close(d->gateway);
 	uns_client_close(d->gw_client);
 	uns_rpc_server_close(d->rpc);
+	uns_recording_close(d->recording);
 	uns_service_close(d->svc);
+	uns_push_config_free(d->push);
 	uns_auth_close(d->auth);
 	uns_jwt_keys_free(d->keys);
 	uns_store_close(d->store);

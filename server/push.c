@@ -40,9 +40,8 @@
 #define TOKEN_BODY   (64 * 1024)
 
 const uns_push_transport_ops *const uns_push_transports[] = {
-    &uns_push_webhook,
-    &uns_push_webpush,
-    NULL,
+    &uns_push_webhook, &uns_push_webpush, &uns_push_apns,
+    &uns_push_fcm,     &uns_push_wns,     NULL,
 };
 
 const uns_push_transport_ops *

@@ -65,6 +65,7 @@ typedef struct rpc_ctx {
 struct uns_rpc_server {
 	uns_rpc_config cfg;
 	uns_rpc_service svc;
+	uns_rpc_hooks hooks;
 	nng_socket sock;
 	nng_listener listeners[MAX_LISTENERS];
 	int n_listeners;
@@ -131,6 +132,9 @@ run_method(rpc_ctx *rc)
 	}
 	m->output->message_init(resp);
 	rc->resp = resp;
+	if (s->hooks.before_call) {
+		s->hooks.before_call(s->hooks.before_call_arg, env);
+	}
 	uns_err code = m->invoke(s->svc.handlers, call, rc->req, resp);
 	if (code == UNS_UNIMPLEMENTED && call->message[0] == '\0') {
 		uns_call_fail(call, code, NULL, "%s is not implemented",
@@ -193,6 +197,22 @@ prepare(rpc_ctx *rc)
 	return !(s->svc.runs_inline && s->svc.runs_inline(m, rc->req));
 }
 
+/* Hands the exchange to the service's on_exchange hook. */
+static void
+show_exchange(rpc_ctx *rc)
+{
+	const uns_rpc_hooks *h = &rc->server->hooks;
+	const ProtobufCMessage *env = &rc->call.env->base;
+	size_t n = protobuf_c_message_get_packed_size(env);
+	uint8_t *req = malloc(n ? n : 1);
+	if (req != NULL) {
+		protobuf_c_message_pack(env, req);
+		h->on_exchange(h->on_exchange_arg, req, n,
+		               nng_msg_body(rc->msg), nng_msg_len(rc->msg));
+		free(req);
+	}
+}
+
 /* Runs the call if preparing found nothing wrong, then packs the reply
  * into the request's message. */
 static void
@@ -207,6 +227,9 @@ process(rpc_ctx *rc)
 		         uns_strerror(rc->code));
 	}
 	reply_status(rc, call, rc->code, rc->resp);
+	if (rc->server->hooks.on_exchange && call->env) {
+		show_exchange(rc);
+	}
 	uns_call_run_cleanups(call);
 	uns_arena_reset(&rc->arena);
 }
@@ -530,6 +553,12 @@ out:
 	s->drained = 1;
 	uns_rpc_server_close(s);
 	return err;
+}
+
+void
+uns_rpc_server_set_hooks(uns_rpc_server *s, const uns_rpc_hooks *h)
+{
+	s->hooks = *h;
 }
 
 uns_err

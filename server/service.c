@@ -32,6 +32,7 @@ uns_service_open(uns_service **out, const uns_service_config *cfg)
 	if (cfg != NULL) {
 		svc->store = cfg->store;
 		svc->auth = cfg->auth;
+		svc->push = cfg->push;
 		svc->now_ms = cfg->now_ms;
 		svc->now_arg = cfg->now_arg;
 		if (cfg->limits) {

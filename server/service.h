@@ -16,12 +16,16 @@ typedef struct uns_service uns_service;
 struct uns_store;
 struct uns_auth;
 struct uns_limits;
+struct uns_push_config;
 
 typedef struct uns_service_config {
 	struct uns_store *store;         /* borrowed */
 	struct uns_auth *auth;           /* borrowed */
 	const struct uns_limits *limits; /* NULL = SPEC §3 defaults */
-	int64_t (*now_ms)(void *arg);    /* NULL = real time */
+	/* Subscribe checks push channels with the transports' check()
+	 * (push.h); NULL = shape checks only. Borrowed. */
+	const struct uns_push_config *push;
+	int64_t (*now_ms)(void *arg); /* NULL = real time */
 	void *now_arg;
 } uns_service_config;
 

@@ -13,6 +13,7 @@
 #include "uns_methods.h"
 #include "uns_stubs.h"
 #include "unsctl.h"
+#include "unsctl_fixture.h"
 
 typedef struct unsctl_cmd {
 	const char *name;
@@ -43,6 +44,12 @@ static const unsctl_cmd commands[] = {
     {"bench", unsctl_bench_main, "benchmarks: unsctl bench rpc"},
     {"vapid", unsctl_vapid_main,
      "make or read the Web Push VAPID key; print its public key"},
+    {"record", unsctl_record_main,
+     "record a command's RPCs: unsctl record --out F -- COMMAND ..."},
+    {"replay", unsctl_replay_main,
+     "replay fixtures and diff the replies: unsctl replay FILE..."},
+    {"fixture", unsctl_fixture_main,
+     "fixture files: unsctl fixture show|build|edit|check"},
     {"help", help_main, "this text"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -96,10 +103,24 @@ unsctl_connect(const unsctl_conn *c)
 	return client;
 }
 
+/* $UNS_METADATA="key=value" adds one metadata entry to every call, e.g.
+ * uns-test-clock=+61000 for a server running with test_clock. */
 uns_call_opts
 unsctl_call_opts(const unsctl_conn *c)
 {
+	static char key[65];
+	static uns_metadata md;
 	uns_call_opts o = {.token = c->token};
+	const char *env = getenv("UNS_METADATA");
+	const char *eq = env ? strchr(env, '=') : NULL;
+	if (eq && eq > env && (size_t)(eq - env) < sizeof(key)) {
+		memcpy(key, env, (size_t)(eq - env));
+		key[eq - env] = '\0';
+		md.key = key;
+		md.value = eq + 1;
+		o.metadata = &md;
+		o.n_metadata = 1;
+	}
 	return o;
 }
 
@@ -311,6 +332,22 @@ unsctl_call_main(int argc, char **argv)
 /* --- main -------------------------------------------------------------- */
 
 int
+unsctl_run(int argc, char **argv)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		if (strcmp(argv[0], commands[i].name) == 0) {
+			return commands[i].main(argc, argv);
+		}
+	}
+	if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+		return help_main(0, NULL);
+	}
+	fprintf(stderr, "unsctl: unknown command %s (try unsctl help)\n",
+	        argv[0]);
+	return 2;
+}
+
+int
 main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -318,15 +355,5 @@ main(int argc, char **argv)
 		help_main(0, NULL);
 		return 2;
 	}
-	for (size_t i = 0; i < N_COMMANDS; i++) {
-		if (strcmp(argv[1], commands[i].name) == 0) {
-			return commands[i].main(argc - 1, argv + 1);
-		}
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		return help_main(0, NULL);
-	}
-	fprintf(stderr, "unsctl: unknown command %s (try unsctl help)\n",
-	        argv[1]);
-	return 2;
+	return unsctl_run(argc - 1, argv + 1);
 }

@@ -1153,12 +1153,29 @@ bench_mixed(bench_opts *o)
 typedef struct bench_kind {
 	const char *name;
 	int (*run)(bench_opts *o);
+	const char *summary;
 } bench_kind;
 
+static int
+bench_webpush(bench_opts *o)
+{
+	return unsctl_bench_webpush(o->rounds);
+}
+
 static const bench_kind bench_kinds[] = {
-    {"rpc", bench_rpc},     {"post", bench_post},   {"fetch", bench_fetch},
-    {"mixed", bench_mixed}, {"scale", bench_scale},
+    {"rpc", bench_rpc, "our RPC against bare NNG (tcp, tls)"},
+    {"post", bench_post,
+     "durable Post at 1, 8, 64 in flight against Echo; group commit"},
+    {"fetch", bench_fetch,
+     "Fetch since a cursor (--entries) at 1, 8, 64 in flight against Echo"},
+    {"mixed", bench_mixed, "1 Post : 4 Fetches against Echo"},
+    {"scale", bench_scale,
+     "server RSS after --notifications over --users; History latency"},
+    {"webpush", bench_webpush,
+     "CPU cost of a Web Push tap against HMAC (--rounds)"},
 };
+
+#define N_BENCH_KINDS (sizeof(bench_kinds) / sizeof(bench_kinds[0]))
 
 static const bench_kind *
 find_bench(const char *name)
@@ -1196,13 +1213,11 @@ unsctl_bench_main(int argc, char **argv)
 		if (n < 0) {
 			fprintf(stderr, "unsctl: %s\n", why);
 		}
-		fprintf(f,
-		        "usage: unsctl bench rpc|post|fetch|mixed|scale "
-		        "[options]\n"
-		        "  post, fetch, mixed (1 post : 4 fetches): 1, 8 and "
-		        "64 in flight against Echo; default transport tcp\n"
-		        "  scale: server RSS after --notifications over "
-		        "--users, History page latency\n");
+		fprintf(f, "usage: unsctl bench KIND [options]\n");
+		for (size_t i = 0; i < N_BENCH_KINDS; i++) {
+			fprintf(f, "  %-8s %s\n", bench_kinds[i].name,
+			        bench_kinds[i].summary);
+		}
 		uns_opts_usage(f, bench_options, N_BENCH_OPTS);
 		return o.help ? 0 : 2;
 	}
