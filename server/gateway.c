@@ -60,7 +60,8 @@ typedef struct gw_request {
 	const uns_gw_route *route;
 	nng_time started;
 	char *raw; /* body as received */
-	size_t raw_len;
+	size_t raw_len, raw_cap;
+	int no_memory; /* a chunk could not be kept: 500 */
 	int too_large; /* body over max_body: the rest is dropped */
 	int answered;  /* answered from the headers alone */
 } gw_request;
@@ -344,20 +345,30 @@ fill_exchange(uns_gateway *gw, gw_request *r, struct MHD_Connection *conn,
 
 /* ---- the body ---------------------------------------------------------- */
 
+/* Appends a chunk of body; the buffer doubles, so a body sent in many
+ * small chunks costs no more than one sent whole. */
 static void
 take_chunk(uns_gateway *gw, gw_request *r, const char *data, size_t len)
 {
-	if (r->too_large || r->raw_len + len > gw->cfg.max_body) {
-		r->too_large = 1;
+	if (r->too_large || r->no_memory ||
+	    r->raw_len + len > gw->cfg.max_body) {
+		r->too_large = !r->no_memory;
 		return;
 	}
-	char *p = realloc(r->raw, r->raw_len + len + 1);
-	if (p == NULL) {
-		r->too_large = 1;
-		return;
+	if (r->raw_len + len + 1 > r->raw_cap) {
+		size_t cap = r->raw_cap ? r->raw_cap : 1024;
+		while (cap < r->raw_len + len + 1) {
+			cap *= 2;
+		}
+		char *p = realloc(r->raw, cap);
+		if (p == NULL) {
+			r->no_memory = 1;
+			return;
+		}
+		r->raw = p;
+		r->raw_cap = cap;
 	}
-	memcpy(p + r->raw_len, data, len);
-	r->raw = p;
+	memcpy(r->raw + r->raw_len, data, len);
 	r->raw_len += len;
 }
 
@@ -369,6 +380,10 @@ run_route(uns_gateway *gw, gw_request *r)
 	char why[256];
 	char *body = NULL;
 	size_t len = 0;
+	if (r->no_memory) {
+		uns_gw_fail(x, 500, "InternalServerError", "out of memory");
+		return;
+	}
 	if (r->too_large) {
 		uns_gw_fail(x, 413, "PayloadTooLarge",
 		            "the body exceeds the limit of %zu bytes",
