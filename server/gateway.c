@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,9 @@ struct uns_gateway {
 	char *cert_pem, *key_pem;
 	char scheme[8];
 	int port;
-	int quiesced_fd; /* the listen socket after quiesce, or -1 */
+	int quiesced_fd;    /* the listen socket after quiesce, or -1 */
+	atomic_int closing; /* ends long polls (gateway_notifications.c) */
+	atomic_int active;  /* requests from headers to response sent */
 	uns_gw_watchdog *watchdog;
 };
 
@@ -58,7 +61,8 @@ typedef struct gw_request {
 	const uns_gw_route *route;
 	uint64_t started_us; /* monotonic; nng_clock() counts whole ms */
 	char *raw;           /* body as received */
-	size_t raw_len;
+	size_t raw_len, raw_cap;
+	int no_memory; /* a chunk could not be kept: 500 */
 	int too_large; /* body over max_body: the rest is dropped */
 	int answered;  /* answered from the headers alone */
 } gw_request;
@@ -356,6 +360,7 @@ fill_exchange(uns_gateway *gw, gw_request *r, struct MHD_Connection *conn,
 	x->rpc = gw->cfg.rpc;
 	x->rpc_timeout_ms = gw->cfg.rpc_timeout_ms;
 	x->ops = gw->cfg.ops;
+	x->closing = &gw->closing;
 	make_request_id(x->request_id, sizeof(x->request_id));
 	const char *host = uns_gw_header(x, "Host");
 	snprintf(x->base_url, sizeof(x->base_url), "%s://%.400s", gw->scheme,
@@ -371,20 +376,30 @@ fill_exchange(uns_gateway *gw, gw_request *r, struct MHD_Connection *conn,
 
 /* ---- the body ---------------------------------------------------------- */
 
+/* Appends a chunk of body; the buffer doubles, so a body sent in many
+ * small chunks costs no more than one sent whole. */
 static void
 take_chunk(uns_gateway *gw, gw_request *r, const char *data, size_t len)
 {
-	if (r->too_large || r->raw_len + len > gw->cfg.max_body) {
-		r->too_large = 1;
+	if (r->too_large || r->no_memory ||
+	    r->raw_len + len > gw->cfg.max_body) {
+		r->too_large = !r->no_memory;
 		return;
 	}
-	char *p = realloc(r->raw, r->raw_len + len + 1);
-	if (p == NULL) {
-		r->too_large = 1;
-		return;
+	if (r->raw_len + len + 1 > r->raw_cap) {
+		size_t cap = r->raw_cap ? r->raw_cap : 1024;
+		while (cap < r->raw_len + len + 1) {
+			cap *= 2;
+		}
+		char *p = realloc(r->raw, cap);
+		if (p == NULL) {
+			r->no_memory = 1;
+			return;
+		}
+		r->raw = p;
+		r->raw_cap = cap;
 	}
-	memcpy(p + r->raw_len, data, len);
-	r->raw = p;
+	memcpy(r->raw + r->raw_len, data, len);
 	r->raw_len += len;
 }
 
@@ -396,6 +411,10 @@ run_route(uns_gateway *gw, gw_request *r)
 	char why[256];
 	char *body = NULL;
 	size_t len = 0;
+	if (r->no_memory) {
+		uns_gw_fail(x, 500, "InternalServerError", "out of memory");
+		return;
+	}
 	if (r->too_large) {
 		uns_gw_fail(x, 413, "PayloadTooLarge",
 		            "the body exceeds the limit of %zu bytes",
@@ -437,6 +456,7 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 		r->started_us = mono_us();
 		*con_cls = r;
 		uns_gw_ops_begin(gw->cfg.ops);
+		atomic_fetch_add(&gw->active, 1);
 		uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_BODY);
 		fill_exchange(gw, r, conn, method);
 		r->answered = check_headers(gw, r, url);
@@ -469,6 +489,7 @@ on_completed(void *arg, struct MHD_Connection *conn, void **con_cls,
 		free(r->raw);
 		free(r);
 		*con_cls = NULL;
+		atomic_fetch_sub(&gw->active, 1);
 	}
 	uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_HEADERS);
 }
@@ -652,12 +673,28 @@ uns_gateway_quiesce(uns_gateway *gw)
 	}
 }
 
+/* MHD_stop_daemon shuts every socket down at once, answers unsent: first
+ * stop taking connections, end the long polls (closing), and give the
+ * requests in progress up to one RPC deadline to finish and be sent. */
+static void
+finish_requests(uns_gateway *gw)
+{
+	uns_gateway_quiesce(gw);
+	atomic_store(&gw->closing, 1);
+	for (uint32_t waited = 0;
+	     atomic_load(&gw->active) > 0 && waited < gw->cfg.rpc_timeout_ms;
+	     waited += 10) {
+		nng_msleep(10);
+	}
+}
+
 void
 uns_gateway_close(uns_gateway *gw)
 {
 	if (gw == NULL) {
 		return;
 	}
+	finish_requests(gw);
 	if (gw->daemon) {
 		MHD_stop_daemon(gw->daemon);
 	}

@@ -12,6 +12,7 @@
 #define UNS_GATEWAY_EXCHANGE_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -33,7 +34,8 @@ typedef struct uns_gw_exchange {
 	size_t body_len;
 	const char *token; /* bearer token, or NULL */
 	char request_id[UNS_GW_REQUEST_ID_MAX];
-	char base_url[512]; /* "https://host:port", for links */
+	const atomic_int *closing; /* nonzero once the gateway closes */
+	char base_url[512];        /* "https://host:port", for links */
 	uns_client *rpc;
 	uint32_t rpc_timeout_ms;
 	void *conn;             /* struct MHD_Connection * */
