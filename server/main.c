@@ -316,12 +316,14 @@ open_auth(unsd *d)
 	return 0;
 }
 
-/* The test clock's hook and the recording (SPEC §7), when configured. */
+/* RPC metrics, and the test clock's hook and the recording (SPEC §7),
+ * when configured. */
 static int
-set_fixture_hooks(unsd *d)
+set_rpc_hooks(unsd *d)
 {
 	char why[2300];
-	uns_rpc_hooks h = {0};
+	uns_rpc_hooks h = {.on_reply = uns_rpc_metrics_on_reply,
+	                   .on_reply_arg = d->rpc_metrics};
 	if (d->cfg.test_clock) {
 		h.before_call = uns_testclock_before_call;
 		h.before_call_arg = &d->clock;
@@ -382,18 +384,16 @@ open_service(unsd *d)
 	    .max_message_bytes = (size_t)d->cfg.max_message,
 	    .default_timeout_ms = (uint32_t)d->cfg.default_timeout_ms,
 	    .drain_linger_ms = (uint32_t)d->cfg.drain_linger_ms,
-	    .on_reply = uns_rpc_metrics_on_reply,
 	};
 	if (uns_rpc_metrics_open(&d->rpc_metrics, d->metrics) != UNS_OK) {
 		return -1;
 	}
-	rc.on_reply_arg = d->rpc_metrics;
 	uns_rpc_service rs = uns_service_rpc(d->svc, d->cfg.inline_reads);
 	if (uns_rpc_server_open(&d->rpc, &rc, &rs) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
 		return -1;
 	}
-	return set_fixture_hooks(d);
+	return set_rpc_hooks(d);
 }
 
 /* Metrics and rate limits; the limits identify callers with the keys

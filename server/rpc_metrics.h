@@ -1,7 +1,7 @@
 /*
  * rpc_metrics.h — the RPC server's calls by method and status as a
  * Prometheus counter, uns_rpc_calls_total{method,status}, fed by the
- * server's reply hook (uns_rpc_config.on_reply). Errors by status are the
+ * server's reply hook (uns_rpc_hooks.on_reply). Errors by status are the
  * series with status other than "OK". Labels come from closed sets: the
  * generated method table ("unknown" for anything else) and the status
  * names.

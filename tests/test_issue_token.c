@@ -84,11 +84,12 @@ start(env *e, int with_issuer)
 	assert_int_equal(uns_metrics_open(&e->metrics), UNS_OK);
 	assert_int_equal(uns_rpc_metrics_open(&e->rpc_metrics, e->metrics),
 	                 UNS_OK);
-	uns_rpc_config rc = {.url = "tcp://127.0.0.1:0",
-	                     .on_reply = uns_rpc_metrics_on_reply,
-	                     .on_reply_arg = e->rpc_metrics};
+	uns_rpc_config rc = {.url = "tcp://127.0.0.1:0"};
+	uns_rpc_hooks hooks = {.on_reply = uns_rpc_metrics_on_reply,
+	                       .on_reply_arg = e->rpc_metrics};
 	uns_rpc_service rs = uns_service_rpc(e->svc, 1);
 	assert_int_equal(uns_rpc_server_open(&e->rpc, &rc, &rs), UNS_OK);
+	uns_rpc_server_set_hooks(e->rpc, &hooks);
 	uns_rpc_server_start(e->rpc);
 	char url[64];
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
