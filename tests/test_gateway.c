@@ -71,6 +71,7 @@ setup_unsd(void **state)
 	                     "PleaseEnterValue -\n");
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", g_dir);
 	write_file(conf, "max_live_per_user = 5\nmax_body = 4K\n"
+	                 "rate_limit_user = 0\n"
 	                 "gateway_header_timeout = 2s\n"
 	                 "gateway_body_timeout = 2s\n");
 	const char *argv[] = {UNS_UNSD_PATH,
@@ -1014,7 +1015,7 @@ long_poll(void *arg)
 	} else {
 		ut_http_open(&h, g_base, g_ca);
 	}
-	ut_http_do(&h, "GET", p->path, p->token, NULL, 0, NULL, p->r);
+	ut_http_try(&h, "GET", p->path, p->token, NULL, 0, NULL, p->r);
 	ut_http_close(&h);
 	return NULL;
 }
@@ -1598,6 +1599,33 @@ test_sigterm_ends_long_poll(void **state)
 	free(user);
 }
 
+/* SIGTERM to uns-gateway while a client long-polls through it: the poll
+ * is answered 503 and the process exits 0 at once, not after the wait. */
+static void
+test_standalone_stop_ends_long_poll(void **state)
+{
+	ut_proc gw;
+	char base[128], out[4096];
+	(void)state;
+	start_gateway(&gw, "", base, sizeof(base));
+	char *user = mint("user", "u-gw-stop", HOST);
+	poller lp = {.token = user, .r = resp_new()};
+	snprintf(lp.path, sizeof(lp.path),
+	         "/beta/me/notifications/delta?$deltatoken=latest&wait=50");
+	snprintf(g_poll_base, sizeof(g_poll_base), "%s", base);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, long_poll, &lp), 0);
+	usleep(700 * 1000);
+	time_t start = time(NULL);
+	assert_int_equal(ut_unsd_stop(&gw, SIGTERM, out, sizeof(out)), 0);
+	pthread_join(t, NULL);
+	assert_true(time(NULL) - start < 30);
+	g_poll_base[0] = '\0';
+	assert_graph_error(lp.r, 503, "ServiceUnavailable", "shutting down");
+	free(lp.r);
+	free(user);
+}
+
 int
 main(void)
 {
@@ -1626,6 +1654,7 @@ main(void)
 	    cmocka_unit_test(test_connection_limit),
 	    cmocka_unit_test(test_header_limit),
 	    cmocka_unit_test(test_sigterm_ends_long_poll),
+	    cmocka_unit_test(test_standalone_stop_ends_long_poll),
 	};
 	return cmocka_run_group_tests(tests, setup_unsd, teardown_unsd);
 }
