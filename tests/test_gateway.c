@@ -364,6 +364,20 @@ test_body_parser(void **state)
 	assert_int_equal(n->display_time_to_live, 60);
 	assert_int_equal(n->priority, UNS__V1__PRIORITY__PRIORITY_HIGH);
 	protobuf_c_message_free_unpacked(m, NULL);
+	/* A browser's PushSubscription JSON nests the keys. */
+	const char *wp = "{\"deviceId\":\"b\",\"platform\":\"WEBPUSH\","
+	                 "\"webPush\":{\"endpoint\":\"https://push.example/x\","
+	                 "\"keys\":{\"p256dh\":\"BP\",\"auth\":\"AU\"}}}";
+	assert_int_equal(
+	    uns_gw_parse_body(&uns__v1__subscribe_request__descriptor, wp,
+	                      strlen(wp), &m, why, sizeof(why)),
+	    UNS_OK);
+	Uns__V1__SubscribeRequest *sr = (Uns__V1__SubscribeRequest *)m;
+	assert_int_equal(sr->platform, UNS__V1__PLATFORM__PLATFORM_WEB_PUSH);
+	assert_string_equal(sr->web_push->endpoint, "https://push.example/x");
+	assert_string_equal(sr->web_push->p256dh, "BP");
+	assert_string_equal(sr->web_push->auth, "AU");
+	protobuf_c_message_free_unpacked(m, NULL);
 }
 
 /* ---- routes end to end ----------------------------------------------------
