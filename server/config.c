@@ -122,9 +122,10 @@ static const cfg_key keys[] = {
         "Group commit: longest a write waits for others to share its sync.\n"
         "0 = sync at once."),
     KEY("store", "reclaim_interval", CFG_DURATION_S, reclaim_interval_s, 1,
-        DAY_S, "60s",
-        "How often expired notifications are reclaimed from the store\n"
-        "(they vanish from every read at once)."),
+        DAY_S, "10s",
+        "How often expired notifications are reclaimed from the store. They\n"
+        "vanish from every read at once; their tombstone reaches the feed\n"
+        "(and devices syncing it) at the next reclaim."),
 
     /* ---- tokens ---- */
     KEY("tokens", "jwt_key", CFG_PATH_LIST, jwt_key, 1, STRLEN, "",
