@@ -59,7 +59,8 @@ static const uns_opt bench_options[] = {
     {"--transports", UNS_OPT_STR, offsetof(bench_opts, transports), "LIST",
      "tcp,tls (default both)"},
     {"--blocking", UNS_OPT_FLAG, offsetof(bench_opts, blocking), NULL,
-     "run Echo on the worker pool, as blocking handlers (Post …) do"},
+     "rpc: run Echo on the worker pool, as blocking handlers (Post …) do;"
+     " fetch, mixed: reads on the worker pool too (inline_reads = false)"},
     {"--users", UNS_OPT_INT, offsetof(bench_opts, users), "N",
      "scale: users, one subscription each (default 100000)"},
     {"--notifications", UNS_OPT_INT, offsetof(bench_opts, notifications), "N",
@@ -160,10 +161,10 @@ bare_server(const char *cert, int ports[2])
 /* Our RPC server for svc on tcp:// and tls+tcp://; ports[0..1]. */
 static int
 rpc_pair(uns_service *svc, const char *cert, const char *const *inl,
-         int ports[2])
+         int inline_reads, int ports[2])
 {
 	uns_rpc_server *tcp = NULL, *tls = NULL;
-	uns_rpc_service rs = uns_service_rpc(svc, inl != NULL);
+	uns_rpc_service rs = uns_service_rpc(svc, inline_reads);
 	rs.inline_methods = inl;
 	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0"};
 	if (uns_rpc_server_open(&tcp, &cfg, &rs) != UNS_OK) {
@@ -187,7 +188,7 @@ uns_server(const char *cert, int blocking, int ports[2])
 	uns_service *svc = NULL;
 	uns_service_open(&svc, NULL);
 	return rpc_pair(svc, cert, blocking ? NULL : uns_service_inline_methods,
-	                ports);
+	                !blocking, ports);
 }
 
 /* Runs in the child until the parent closes the pipe. */
@@ -210,8 +211,7 @@ child_main(const char *cert, int blocking, int wfd, int rfd)
 
 /* A full service (store, HS256 auth, one app) in dir/store. */
 static uns_store *
-svc_open(const char *dir, const char *cert, unsigned commit_wait_us,
-         int ports[2])
+svc_open(const char *dir, const char *cert, const bench_opts *o, int ports[2])
 {
 	static const char *const hosts[] = {BENCH_HOST};
 	char path[512];
@@ -222,7 +222,8 @@ svc_open(const char *dir, const char *cert, unsigned commit_wait_us,
 	snprintf(path, sizeof(path), "%s/store", dir);
 	uns_store_config sc = {.dir = path,
 	                       .max_live = 1u << 30,
-	                       .commit_max_wait_us = commit_wait_us};
+	                       .commit_max_wait_us =
+	                           (unsigned)o->commit_wait_us};
 	if (uns_store_open(&st, &sc) != UNS_OK ||
 	    uns_jwt_keys_alloc(&keys) != UNS_OK ||
 	    uns_jwt_keys_add_secret(keys, NULL, bench_secret,
@@ -237,7 +238,8 @@ svc_open(const char *dir, const char *cert, unsigned commit_wait_us,
 	}
 	uns_service_config cfg = {.store = st, .auth = auth};
 	if (uns_service_open(&svc, &cfg) != UNS_OK ||
-	    rpc_pair(svc, cert, uns_service_inline_methods, ports) != 0) {
+	    rpc_pair(svc, cert, uns_service_inline_methods, !o->blocking,
+	             ports) != 0) {
 		return NULL;
 	}
 	return st;
@@ -246,11 +248,11 @@ svc_open(const char *dir, const char *cert, unsigned commit_wait_us,
 /* The store child: each byte from the parent asks for the group-commit
  * counters; a closed pipe ends it. */
 static void
-svc_child_main(const char *dir, const char *cert, unsigned commit_wait_us,
-               int wfd, int rfd)
+svc_child_main(const char *dir, const char *cert, const bench_opts *o, int wfd,
+               int rfd)
 {
 	int ports[4] = {0};
-	uns_store *st = svc_open(dir, cert, commit_wait_us, ports);
+	uns_store *st = svc_open(dir, cert, o, ports);
 	if (st == NULL) {
 		fprintf(stderr, "unsctl bench: store child: %s\n",
 		        uns_store_errmsg());
@@ -781,9 +783,8 @@ bench_proc_start(bench_proc *p, const bench_opts *o, int store)
 		close(to_parent[0]);
 		close(to_child[1]);
 		if (store) {
-			svc_child_main(p->dir, p->cert,
-			               (unsigned)o->commit_wait_us,
-			               to_parent[1], to_child[0]);
+			svc_child_main(p->dir, p->cert, o, to_parent[1],
+			               to_child[0]);
 		}
 		child_main(p->cert, o->blocking, to_parent[1], to_child[0]);
 	}
