@@ -34,8 +34,8 @@ typedef struct uns_tap {
 	const char *cursor;                   /* feed head announced */
 	const Uns__V1__Subscription *sub;     /* the endpoint */
 	const Uns__V1__Notification *subject; /* newest change; NULL if none */
-	bool state_change;                    /* read/dismiss/delete, not a post */
-	bool fallback;                        /* iOS visible fallback alert */
+	bool state_change; /* read/dismiss/delete, not a post */
+	bool fallback;     /* iOS visible fallback alert */
 	int64_t now_ms;
 } uns_tap;
 

@@ -412,6 +412,51 @@ void   uns__v1__subscription__free_unpacked
   assert(message->base.descriptor == &uns__v1__subscription__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   uns__v1__delivery_state__init
+                     (Uns__V1__DeliveryState         *message)
+{
+  static const Uns__V1__DeliveryState init_value = UNS__V1__DELIVERY_STATE__INIT;
+  *message = init_value;
+}
+size_t uns__v1__delivery_state__get_packed_size
+                     (const Uns__V1__DeliveryState *message)
+{
+  assert(message->base.descriptor == &uns__v1__delivery_state__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t uns__v1__delivery_state__pack
+                     (const Uns__V1__DeliveryState *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &uns__v1__delivery_state__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t uns__v1__delivery_state__pack_to_buffer
+                     (const Uns__V1__DeliveryState *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &uns__v1__delivery_state__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Uns__V1__DeliveryState *
+       uns__v1__delivery_state__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Uns__V1__DeliveryState *)
+     protobuf_c_message_unpack (&uns__v1__delivery_state__descriptor,
+                                allocator, len, data);
+}
+void   uns__v1__delivery_state__free_unpacked
+                     (Uns__V1__DeliveryState *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &uns__v1__delivery_state__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   uns__v1__subscribe_request__init
                      (Uns__V1__SubscribeRequest         *message)
 {
@@ -1812,7 +1857,7 @@ const ProtobufCMessageDescriptor uns__v1__web_push_subscription__descriptor =
   (ProtobufCMessageInit) uns__v1__web_push_subscription__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor uns__v1__subscription__field_descriptors[9] =
+static const ProtobufCFieldDescriptor uns__v1__subscription__field_descriptors[10] =
 {
   {
     "unsid",
@@ -1922,10 +1967,23 @@ static const ProtobufCFieldDescriptor uns__v1__subscription__field_descriptors[9
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "delivery",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__Subscription, delivery),
+    &uns__v1__delivery_state__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned uns__v1__subscription__field_indices_by_name[] = {
   6,   /* field[6] = app_display_name */
   7,   /* field[7] = created_time_ms */
+  9,   /* field[9] = delivery */
   2,   /* field[2] = device_id */
   8,   /* field[8] = expiration_time_ms */
   3,   /* field[3] = platform */
@@ -1937,7 +1995,7 @@ static const unsigned uns__v1__subscription__field_indices_by_name[] = {
 static const ProtobufCIntRange uns__v1__subscription__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor uns__v1__subscription__descriptor =
 {
@@ -1947,11 +2005,127 @@ const ProtobufCMessageDescriptor uns__v1__subscription__descriptor =
   "Uns__V1__Subscription",
   "uns.v1",
   sizeof(Uns__V1__Subscription),
-  9,
+  10,
   uns__v1__subscription__field_descriptors,
   uns__v1__subscription__field_indices_by_name,
   1,  uns__v1__subscription__number_ranges,
   (ProtobufCMessageInit) uns__v1__subscription__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor uns__v1__delivery_state__field_descriptors[7] =
+{
+  {
+    "last_attempt_ms",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__DeliveryState, last_attempt_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_success_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__DeliveryState, last_success_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "consecutive_failures",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__DeliveryState, consecutive_failures),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_error",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__DeliveryState, last_error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dead",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__DeliveryState, dead),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "delivered",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__DeliveryState, delivered),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "failed",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__DeliveryState, failed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned uns__v1__delivery_state__field_indices_by_name[] = {
+  2,   /* field[2] = consecutive_failures */
+  4,   /* field[4] = dead */
+  5,   /* field[5] = delivered */
+  6,   /* field[6] = failed */
+  0,   /* field[0] = last_attempt_ms */
+  3,   /* field[3] = last_error */
+  1,   /* field[1] = last_success_ms */
+};
+static const ProtobufCIntRange uns__v1__delivery_state__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor uns__v1__delivery_state__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "uns.v1.DeliveryState",
+  "DeliveryState",
+  "Uns__V1__DeliveryState",
+  "uns.v1",
+  sizeof(Uns__V1__DeliveryState),
+  7,
+  uns__v1__delivery_state__field_descriptors,
+  uns__v1__delivery_state__field_indices_by_name,
+  1,  uns__v1__delivery_state__number_ranges,
+  (ProtobufCMessageInit) uns__v1__delivery_state__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor uns__v1__subscribe_request__field_descriptors[6] =

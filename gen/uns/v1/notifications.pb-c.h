@@ -24,6 +24,7 @@ typedef struct Uns__V1__Notification Uns__V1__Notification;
 typedef struct Uns__V1__FeedEntry Uns__V1__FeedEntry;
 typedef struct Uns__V1__WebPushSubscription Uns__V1__WebPushSubscription;
 typedef struct Uns__V1__Subscription Uns__V1__Subscription;
+typedef struct Uns__V1__DeliveryState Uns__V1__DeliveryState;
 typedef struct Uns__V1__SubscribeRequest Uns__V1__SubscribeRequest;
 typedef struct Uns__V1__SubscribeResponse Uns__V1__SubscribeResponse;
 typedef struct Uns__V1__UnsubscribeRequest Uns__V1__UnsubscribeRequest;
@@ -227,10 +228,37 @@ struct  Uns__V1__Subscription
   char *app_display_name;
   int64_t created_time_ms;
   int64_t expiration_time_ms;
+  /*
+   * Set by the delivery engine; ignored in requests.
+   */
+  Uns__V1__DeliveryState *delivery;
 };
 #define UNS__V1__SUBSCRIPTION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&uns__v1__subscription__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, UNS__V1__PLATFORM__PLATFORM_UNSPECIFIED, (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, UNS__V1__PLATFORM__PLATFORM_UNSPECIFIED, (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string, 0, 0, NULL }
+
+
+/*
+ * How taps to one subscription fare (SPEC §5).
+ */
+struct  Uns__V1__DeliveryState
+{
+  ProtobufCMessage base;
+  int64_t last_attempt_ms;
+  int64_t last_success_ms;
+  uint32_t consecutive_failures;
+  char *last_error;
+  /*
+   * The provider said the endpoint is gone (404/410, UNREGISTERED): no
+   * more taps until the device subscribes again.
+   */
+  protobuf_c_boolean dead;
+  uint64_t delivered;
+  uint64_t failed;
+};
+#define UNS__V1__DELIVERY_STATE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&uns__v1__delivery_state__descriptor) \
+    , 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 struct  Uns__V1__SubscribeRequest
@@ -655,6 +683,25 @@ Uns__V1__Subscription *
 void   uns__v1__subscription__free_unpacked
                      (Uns__V1__Subscription *message,
                       ProtobufCAllocator *allocator);
+/* Uns__V1__DeliveryState methods */
+void   uns__v1__delivery_state__init
+                     (Uns__V1__DeliveryState         *message);
+size_t uns__v1__delivery_state__get_packed_size
+                     (const Uns__V1__DeliveryState   *message);
+size_t uns__v1__delivery_state__pack
+                     (const Uns__V1__DeliveryState   *message,
+                      uint8_t             *out);
+size_t uns__v1__delivery_state__pack_to_buffer
+                     (const Uns__V1__DeliveryState   *message,
+                      ProtobufCBuffer     *buffer);
+Uns__V1__DeliveryState *
+       uns__v1__delivery_state__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   uns__v1__delivery_state__free_unpacked
+                     (Uns__V1__DeliveryState *message,
+                      ProtobufCAllocator *allocator);
 /* Uns__V1__SubscribeRequest methods */
 void   uns__v1__subscribe_request__init
                      (Uns__V1__SubscribeRequest         *message);
@@ -1026,6 +1073,9 @@ typedef void (*Uns__V1__WebPushSubscription_Closure)
 typedef void (*Uns__V1__Subscription_Closure)
                  (const Uns__V1__Subscription *message,
                   void *closure_data);
+typedef void (*Uns__V1__DeliveryState_Closure)
+                 (const Uns__V1__DeliveryState *message,
+                  void *closure_data);
 typedef void (*Uns__V1__SubscribeRequest_Closure)
                  (const Uns__V1__SubscribeRequest *message,
                   void *closure_data);
@@ -1195,6 +1245,7 @@ extern const ProtobufCMessageDescriptor uns__v1__notification__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__feed_entry__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__web_push_subscription__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__subscription__descriptor;
+extern const ProtobufCMessageDescriptor uns__v1__delivery_state__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__subscribe_request__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__subscribe_response__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__unsubscribe_request__descriptor;
