@@ -296,6 +296,8 @@ typedef enum uns_store_tap_result {
 uns_err uns_store_outbox_claim(uns_store *st, size_t max, int64_t lease_ms,
                                uns_store_taps *out);
 void uns_store_taps_free(uns_store_taps *l);
+/* Frees what one tap owns (user, host, sub, subject), not the tap itself. */
+void uns_store_tap_clear(uns_store_tap *t);
 
 /* The earliest due time of an unleased tap or fallback entry;
  * UNS_NOT_FOUND when there is none. */

@@ -2101,21 +2101,32 @@ taps_enqueue(uns_store *st, struct batch *b, struct owner *o, int64_t now,
 /* --- claiming ------------------------------------------------------------ */
 
 void
+uns_store_tap_clear(uns_store_tap *t)
+{
+	if (t == NULL) {
+		return;
+	}
+	free(t->user);
+	free(t->host);
+	if (t->sub != NULL) {
+		uns__v1__subscription__free_unpacked(t->sub, NULL);
+	}
+	if (t->subject != NULL) {
+		uns__v1__notification__free_unpacked(t->subject, NULL);
+	}
+	t->user = t->host = NULL;
+	t->sub = NULL;
+	t->subject = NULL;
+}
+
+void
 uns_store_taps_free(uns_store_taps *l)
 {
 	if (l == NULL) {
 		return;
 	}
 	for (size_t i = 0; i < l->n; i++) {
-		uns_store_tap *t = &l->taps[i];
-		free(t->user);
-		free(t->host);
-		if (t->sub != NULL) {
-			uns__v1__subscription__free_unpacked(t->sub, NULL);
-		}
-		if (t->subject != NULL) {
-			uns__v1__notification__free_unpacked(t->subject, NULL);
-		}
+		uns_store_tap_clear(&l->taps[i]);
 	}
 	free(l->taps);
 	memset(l, 0, sizeof(*l));
