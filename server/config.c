@@ -133,6 +133,87 @@ static const cfg_key keys[] = {
     KEY("tokens", "token_max_bytes", CFG_SIZE, token_max_bytes, KiB, 64 * KiB,
         "8K", "Largest bearer token accepted."),
 
+    /* ---- push transports ---- */
+    KEY("push", "push_allow_private", CFG_BOOL, push_allow_private, 0, 1,
+        "false",
+        "Let push endpoints resolve to loopback, private and link-local\n"
+        "addresses. For tests with local receivers only: in production it\n"
+        "opens the server to SSRF."),
+    KEY("push", "push_ca_file", CFG_PATH, push_ca_file, 0, STRLEN, "",
+        "CA bundle (PEM) that push providers' TLS certificates must chain\n"
+        "to. \"\" = the system's."),
+    KEY("push", "push_token_timeout", CFG_DURATION_MS, push_token_timeout_ms,
+        100, 120 * 1000, "10s",
+        "Deadline of an OAuth access-token request (FCM, WNS)."),
+    KEY("push", "webhook_hosts", CFG_STRING, webhook_hosts, 0, STRLEN, "",
+        "Hosts webhooks may point at, comma-separated; \"*.example.com\"\n"
+        "admits subdomains. \"\" = any public host."),
+    KEY("push", "webhook_secret", CFG_PATH, webhook_secret, 0, STRLEN, "",
+        "File with the HMAC-SHA256 key that signs webhook requests (its\n"
+        "bytes, one final newline ignored). \"\" = data_dir/push/\n"
+        "webhook.secret, made on first run (64 hex digits)."),
+    KEY("push", "webpush_hosts", CFG_STRING, webpush_hosts, 0, STRLEN,
+        "*.googleapis.com,*.mozilla.com,*.apple.com,*.notify.windows.com",
+        "Push services a Web Push endpoint may point at, comma-separated;\n"
+        "\"*.example.com\" admits subdomains. \"\" = any public host."),
+    KEY("push", "vapid_key", CFG_PATH, vapid_key, 0, STRLEN, "",
+        "VAPID signing key (PEM, EC P-256) for Web Push. \"\" =\n"
+        "data_dir/push/vapid.pem, made on first run; \"unsctl vapid\"\n"
+        "prints its public key (the applicationServerKey)."),
+    KEY("push", "vapid_subject", CFG_STRING, vapid_subject, 1, STRLEN,
+        "mailto:admin@localhost",
+        "VAPID \"sub\" claim: a mailto: or https: contact for push\n"
+        "services."),
+    KEY("push", "webpush_ttl", CFG_DURATION_S, webpush_ttl_s, 0, 28 * DAY_S,
+        "1d", "TTL of Web Push messages (how long the service keeps them)."),
+    KEY("push", "apns_url", CFG_URL, apns_url, 1, STRLEN,
+        "https://api.push.apple.com",
+        "APNs base URL (https://api.sandbox.push.apple.com for\n"
+        "development builds)."),
+    KEY("push", "apns_key", CFG_PATH, apns_key, 0, STRLEN, "",
+        "APNs token-auth key (.p8, PKCS#8 EC P-256). \"\" = APNs off."),
+    KEY("push", "apns_key_id", CFG_STRING, apns_key_id, 0, 64, "",
+        "Key ID of apns_key (the JWT \"kid\")."),
+    KEY("push", "apns_team_id", CFG_STRING, apns_team_id, 0, 64, "",
+        "Apple developer Team ID (the JWT \"iss\")."),
+    KEY("push", "apns_topic", CFG_STRING, apns_topic, 0, 255, "",
+        "The app's bundle id (apns-topic)."),
+    KEY("push", "apns_token_refresh", CFG_DURATION_S, apns_token_refresh_s,
+        20 * MIN_S, 60 * MIN_S, "40m",
+        "Age at which the APNs provider token is signed anew (Apple\n"
+        "refuses tokens older than an hour, and too frequent renewals)."),
+    KEY("push", "apns_ttl", CFG_DURATION_S, apns_ttl_s, 0, 28 * DAY_S, "1d",
+        "How long APNs keeps an undelivered tap (apns-expiration)."),
+    KEY("push", "fcm_url", CFG_URL, fcm_url, 1, STRLEN,
+        "https://fcm.googleapis.com", "FCM HTTP v1 base URL."),
+    KEY("push", "fcm_credentials", CFG_PATH, fcm_credentials, 0, STRLEN, "",
+        "Firebase service-account JSON (client_email, private_key,\n"
+        "token_uri, project_id). \"\" = FCM off."),
+    KEY("push", "fcm_token_uri", CFG_URL, fcm_token_uri, 0, STRLEN, "",
+        "OAuth token endpoint for the service account. \"\" = the\n"
+        "credentials' token_uri."),
+    KEY("push", "fcm_project", CFG_STRING, fcm_project, 0, 255, "",
+        "Firebase project id. \"\" = the credentials' project_id."),
+    KEY("push", "fcm_ttl", CFG_DURATION_S, fcm_ttl_s, 0, 28 * DAY_S, "1d",
+        "android.ttl of FCM taps."),
+    KEY("push", "wns_hosts", CFG_STRING, wns_hosts, 0, STRLEN,
+        "*.notify.windows.com",
+        "Hosts a WNS channel URI may point at (the bearer token goes\n"
+        "there), comma-separated. \"\" = any public host."),
+    KEY("push", "wns_token_url", CFG_URL, wns_token_url, 1, STRLEN,
+        "https://login.live.com/accesstoken.srf",
+        "WNS OAuth token endpoint (client credentials). For Windows App\n"
+        "SDK apps: https://login.microsoftonline.com/TENANT/oauth2/v2.0/\n"
+        "token with wns_scope https://wns.windows.com/.default."),
+    KEY("push", "wns_client_id", CFG_STRING, wns_client_id, 0, STRLEN, "",
+        "WNS client id (Package SID or Entra application id)."),
+    KEY("push", "wns_client_secret", CFG_PATH, wns_client_secret, 0, STRLEN, "",
+        "File holding the WNS client secret. \"\" = WNS off."),
+    KEY("push", "wns_scope", CFG_STRING, wns_scope, 1, STRLEN,
+        "notify.windows.com", "Scope asked for in the WNS token request."),
+    KEY("push", "wns_ttl", CFG_DURATION_S, wns_ttl_s, 0, 28 * DAY_S, "1d",
+        "X-WNS-TTL of WNS taps."),
+
     /* ---- limits (SPEC §3) ---- */
     KEY("limits", "max_body", CFG_SIZE, max_body, KiB, 64 * MiB, "64K",
         "Largest REST request body (413 above it)."),

@@ -67,6 +67,34 @@ typedef struct uns_config {
 	char jwt_issuer[UNS_CONFIG_STR_MAX]; /* "" = not checked */
 	int64_t jwt_clock_skew_s;
 	uint64_t token_max_bytes;
+	/* push transports (push.h) */
+	int push_allow_private;                  /* 0 or 1; tests only */
+	char push_ca_file[UNS_CONFIG_STR_MAX];   /* "" = system CAs */
+	int64_t push_token_timeout_ms;           /* OAuth token fetches */
+	char webhook_hosts[UNS_CONFIG_STR_MAX];  /* comma-separated */
+	char webhook_secret[UNS_CONFIG_STR_MAX]; /* file */
+	char webpush_hosts[UNS_CONFIG_STR_MAX];
+	char vapid_key[UNS_CONFIG_STR_MAX];
+	char vapid_subject[UNS_CONFIG_STR_MAX];
+	int64_t webpush_ttl_s;
+	char apns_url[UNS_CONFIG_STR_MAX];
+	char apns_key[UNS_CONFIG_STR_MAX]; /* .p8 file */
+	char apns_key_id[UNS_CONFIG_STR_MAX];
+	char apns_team_id[UNS_CONFIG_STR_MAX];
+	char apns_topic[UNS_CONFIG_STR_MAX];
+	int64_t apns_token_refresh_s;
+	int64_t apns_ttl_s;
+	char fcm_url[UNS_CONFIG_STR_MAX];
+	char fcm_credentials[UNS_CONFIG_STR_MAX]; /* service-account JSON */
+	char fcm_token_uri[UNS_CONFIG_STR_MAX];
+	char fcm_project[UNS_CONFIG_STR_MAX];
+	int64_t fcm_ttl_s;
+	char wns_hosts[UNS_CONFIG_STR_MAX];
+	char wns_token_url[UNS_CONFIG_STR_MAX];
+	char wns_client_id[UNS_CONFIG_STR_MAX];
+	char wns_client_secret[UNS_CONFIG_STR_MAX]; /* file */
+	char wns_scope[UNS_CONFIG_STR_MAX];
+	int64_t wns_ttl_s;
 	/* limits (SPEC §3), sizes in bytes */
 	uint64_t max_body;
 	uint64_t max_raw_content;

@@ -12,25 +12,17 @@
  *    algorithm of its type when it is added, and a token is only ever
  *    checked against keys of its own alg; that closes "alg none" and the
  *    RS256/ES256 -> HS256 confusion (a public key used as HMAC secret).
- *  - base64url is decoded by hand, strictly: mbedtls_base64_decode is for
- *    standard base64 and skips whitespace, and we want one spelling per
- *    token (no padding, no stray bits) so that a token cannot be altered
- *    without changing its bytes.
- *  - ES256 signatures are the raw 64-byte r||s of JWA, fed to
- *    mbedtls_ecdsa_verify / produced by mbedtls_ecdsa_sign_det_ext; the
- *    DER helpers of mbedTLS are not used.
- *  - mbedTLS 2.28 caches precomputed tables inside key contexts on first
- *    use (the EC comb table for the generator is stored in the group), so
- *    concurrent verifications with one key would race. Each public key has
- *    a mutex held only around its verify call.
- *  - mbedTLS return codes become uns_err in tls_err() and nowhere else.
+ *  - base64url is strict (crypto.h): no padding, no stray bits, so that
+ *    a token cannot be altered without changing its bytes.
+ *  - ES256 signatures are the raw 64-byte r||s of JWA. Every primitive
+ *    (hashes, HMAC, keys, signatures) is in crypto.c, which also
+ *    serialises the use of each key; this file sees no mbedTLS.
  * Rejected: a JWKS fetcher (keys are configured, never fetched from a
  * token's jku/x5u/jwk, which are ignored), and the jansson-free parser
  * (duplicate keys and UTF-8 checks come with jansson).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,20 +32,8 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <mbedtls/bignum.h>
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/ecdsa.h>
-#include <mbedtls/ecp.h>
-#include <mbedtls/entropy.h>
-#include <mbedtls/error.h>
-#include <mbedtls/md.h>
-#include <mbedtls/pem.h>
-#include <mbedtls/pk.h>
-#include <mbedtls/platform_util.h>
-#include <mbedtls/rsa.h>
-#include <mbedtls/sha256.h>
-#include <mbedtls/x509_crt.h>
 
+#include "crypto.h"
 #include "internal.h"
 #include "jwt.h"
 
@@ -75,201 +55,13 @@ typedef struct jwt_key {
 	alg_id alg;
 	uint8_t *secret; /* HS256 */
 	size_t secret_len;
-	mbedtls_pk_context pk; /* ES256, RS256 */
-	pthread_mutex_t lock;  /* held around verifications with pk */
+	uns_key *pk; /* ES256, RS256 */
 } jwt_key;
 
 struct uns_jwt_keys {
 	jwt_key **v; /* pointers, so that the mutexes never move */
 	size_t n, cap;
 };
-
-/* ---- reasons ------------------------------------------------------------ */
-
-/* ---- the mbedTLS border ------------------------------------------------- */
-
-/*
- * The one place where mbedTLS codes become uns_err. A code is the negated
- * sum of a high-level part (bits 7..14: PEM, PK, RSA, ECP, MD...) and a
- * low-level part (bits 0..6: ASN1, MPI...). A signature that does not
- * verify is UNS_UNAUTHENTICATED; key text that does not parse was handed
- * to us by the caller, so UNS_EINVAL; allocation failures UNS_ENOMEM;
- * the rest UNS_INTERNAL.
- */
-static uns_err
-tls_err(int ret)
-{
-	int high = -ret & 0x7F80, low = -ret & 0x007F;
-
-	if (ret == 0) {
-		return UNS_OK;
-	}
-	if (high == -MBEDTLS_ERR_PK_ALLOC_FAILED ||
-	    high == -MBEDTLS_ERR_ECP_ALLOC_FAILED ||
-	    high == -MBEDTLS_ERR_PEM_ALLOC_FAILED ||
-	    high == -MBEDTLS_ERR_X509_ALLOC_FAILED ||
-	    high == -MBEDTLS_ERR_MD_ALLOC_FAILED ||
-	    low == -MBEDTLS_ERR_MPI_ALLOC_FAILED ||
-	    low == -MBEDTLS_ERR_ASN1_ALLOC_FAILED) {
-		return UNS_ENOMEM;
-	}
-	if (ret == MBEDTLS_ERR_ECP_VERIFY_FAILED ||
-	    ret == MBEDTLS_ERR_RSA_VERIFY_FAILED ||
-	    ret == MBEDTLS_ERR_PK_SIG_LEN_MISMATCH) {
-		return UNS_UNAUTHENTICATED;
-	}
-	if ((high >= -MBEDTLS_ERR_PEM_NO_HEADER_FOOTER_PRESENT &&
-	     high <= -MBEDTLS_ERR_PEM_BAD_INPUT_DATA) ||
-	    (high >= -MBEDTLS_ERR_PK_FEATURE_UNAVAILABLE &&
-	     high <= -MBEDTLS_ERR_PK_TYPE_MISMATCH) ||
-	    (high >= -MBEDTLS_ERR_X509_FEATURE_UNAVAILABLE &&
-	     high <= -MBEDTLS_ERR_X509_BAD_INPUT_DATA)) {
-		return UNS_EINVAL;
-	}
-	return UNS_INTERNAL;
-}
-
-static uns_err
-tls_fail(int ret, char *why, size_t whylen, const char *what)
-{
-	char msg[128];
-
-	mbedtls_strerror(ret, msg, sizeof(msg));
-	uns_say(why, whylen, "%s: %s", what, msg);
-	return tls_err(ret);
-}
-
-typedef struct rng {
-	mbedtls_entropy_context entropy;
-	mbedtls_ctr_drbg_context drbg;
-} rng;
-
-static int
-rng_open(rng *r)
-{
-	static const unsigned char pers[] = "uns-jwt";
-
-	mbedtls_entropy_init(&r->entropy);
-	mbedtls_ctr_drbg_init(&r->drbg);
-	return mbedtls_ctr_drbg_seed(&r->drbg, mbedtls_entropy_func,
-	                             &r->entropy, pers, sizeof(pers) - 1);
-}
-
-static void
-rng_close(rng *r)
-{
-	mbedtls_ctr_drbg_free(&r->drbg);
-	mbedtls_entropy_free(&r->entropy);
-}
-
-static int
-sha256(const void *data, size_t len, uint8_t out[32])
-{
-	return mbedtls_sha256_ret(data, len, out, 0);
-}
-
-static int
-hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len,
-            uint8_t out[32])
-{
-	return mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
-	                       key, key_len, data, len, out);
-}
-
-/* Constant time in len: the position of a difference does not leak. */
-static int
-equal_ct(const uint8_t *a, const uint8_t *b, size_t len)
-{
-	volatile uint8_t diff = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		diff |= a[i] ^ b[i];
-	}
-	return diff == 0;
-}
-
-/* ---- base64url ---------------------------------------------------------- */
-
-static const char b64url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int
-b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z') {
-		return c - 'A';
-	}
-	if (c >= 'a' && c <= 'z') {
-		return c - 'a' + 26;
-	}
-	if (c >= '0' && c <= '9') {
-		return c - '0' + 52;
-	}
-	return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
-
-static size_t
-b64_decoded_len(size_t n)
-{
-	return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
-}
-
-/*
- * Strict unpadded base64url. Returns the decoded length, or -1 for a bad
- * character, an impossible length, non-zero unused bits, or output over
- * cap.
- */
-static long
-b64_decode(const char *s, size_t n, uint8_t *out, size_t cap)
-{
-	uint32_t acc = 0;
-	size_t bits = 0, o = 0;
-
-	if (n % 4 == 1 || b64_decoded_len(n) > cap) {
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		int v = b64_value((unsigned char)s[i]);
-		if (v < 0) {
-			return -1;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	return acc == 0 ? (long)o : -1;
-}
-
-/* Appends the encoding of data to out (room: 4 * ceil(len / 3) + 1). */
-static size_t
-b64_encode(const uint8_t *data, size_t len, char *out)
-{
-	size_t o = 0, i;
-
-	for (i = 0; i + 2 < len; i += 3) {
-		uint32_t v = (uint32_t)data[i] << 16 |
-		             (uint32_t)data[i + 1] << 8 | data[i + 2];
-		out[o++] = b64url[v >> 18];
-		out[o++] = b64url[(v >> 12) & 63];
-		out[o++] = b64url[(v >> 6) & 63];
-		out[o++] = b64url[v & 63];
-	}
-	if (i < len) {
-		uint32_t v = (uint32_t)data[i] << 16 |
-		             (i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0);
-		out[o++] = b64url[v >> 18];
-		out[o++] = b64url[(v >> 12) & 63];
-		if (i + 1 < len) {
-			out[o++] = b64url[(v >> 6) & 63];
-		}
-	}
-	out[o] = '\0';
-	return o;
-}
 
 /* ---- small checks ------------------------------------------------------- */
 
@@ -429,12 +221,11 @@ key_free(jwt_key *key)
 		return;
 	}
 	if (key->secret != NULL) {
-		mbedtls_platform_zeroize(key->secret, key->secret_len);
+		uns_wipe(key->secret, key->secret_len);
 	}
 	free(key->secret);
 	free(key->kid);
-	mbedtls_pk_free(&key->pk);
-	pthread_mutex_destroy(&key->lock);
+	uns_key_free(key->pk);
 	free(key);
 }
 
@@ -463,8 +254,6 @@ key_new(const char *kid, alg_id alg, jwt_key **out)
 	if ((key = calloc(1, sizeof(*key))) == NULL) {
 		return UNS_ENOMEM;
 	}
-	mbedtls_pk_init(&key->pk);
-	pthread_mutex_init(&key->lock, NULL);
 	key->alg = alg;
 	if (kid != NULL && (key->kid = strdup(kid)) == NULL) {
 		key_free(key);
@@ -518,56 +307,12 @@ out:
 	return err;
 }
 
-/*
- * The algorithm a parsed key serves: EC P-256 -> ES256, RSA 2048..4096
- * bits -> RS256. Returns 0 for any other key.
- */
-static int
-key_alg(const mbedtls_pk_context *pk, alg_id *out)
+/* The algorithm a parsed key serves (crypto.c admits only P-256 and RSA
+ * 2048..4096 bits). */
+static alg_id
+key_alg(const uns_key *k)
 {
-	size_t bits = mbedtls_pk_get_bitlen(pk);
-
-	switch (mbedtls_pk_get_type(pk)) {
-	case MBEDTLS_PK_ECKEY:
-		if (mbedtls_pk_ec(*pk)->grp.id == MBEDTLS_ECP_DP_SECP256R1) {
-			*out = ALG_ES256;
-			return 1;
-		}
-		return 0;
-	case MBEDTLS_PK_RSA:
-		if (bits >= 2048 && bits <= UNS_JWT_MAX_SIG * 8) {
-			*out = ALG_RS256;
-			return 1;
-		}
-		return 0;
-	default:
-		return 0;
-	}
-}
-
-/* The public key of the (first) certificate in pem, NUL-terminated. */
-static int
-pk_from_cert(mbedtls_pk_context *pk, const char *pem, size_t len)
-{
-	mbedtls_x509_crt crt;
-	unsigned char der[2048];
-	int ret, n = 0;
-
-	mbedtls_x509_crt_init(&crt);
-	ret = mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem, len);
-	if (ret > 0) { /* some certificates of a bundle did not parse */
-		ret = MBEDTLS_ERR_X509_CERT_UNKNOWN_FORMAT;
-	}
-	if (ret == 0 &&
-	    (n = mbedtls_pk_write_pubkey_der(&crt.pk, der, sizeof(der))) < 0) {
-		ret = n;
-	}
-	if (ret == 0) {
-		ret = mbedtls_pk_parse_public_key(
-		    pk, der + sizeof(der) - (size_t)n, (size_t)n);
-	}
-	mbedtls_x509_crt_free(&crt);
-	return ret;
+	return uns_key_type_of(k) == UNS_KEY_P256 ? ALG_ES256 : ALG_RS256;
 }
 
 static uns_err
@@ -575,48 +320,32 @@ add_pem(uns_jwt_keys *k, const char *kid, const char *pem, size_t len,
         char *why, size_t whylen)
 {
 	jwt_key *key = NULL;
-	char *text = NULL;
-	alg_id alg = ALG_ES256;
-	uns_err err = UNS_ENOMEM;
-	int ret;
+	uns_err err;
 
-	if ((text = malloc(len + 1)) == NULL) {
-		goto out;
-	}
-	memcpy(text, pem, len);
-	text[len] = '\0';
-	if ((err = key_new(kid, alg, &key)) != UNS_OK) {
+	if ((err = key_new(kid, ALG_ES256, &key)) != UNS_OK) {
 		uns_say(why, whylen, "%s",
 		        err == UNS_EINVAL ? "bad key id" : "");
 		goto out;
 	}
-	if (strstr(text, "PRIVATE KEY-----") != NULL) {
+	if (memmem(pem, len, "PRIVATE KEY-----", 16) != NULL) {
 		uns_say(why, whylen, "a private key: give the public key");
 		err = UNS_EINVAL;
 		goto out;
 	}
-	ret = strstr(text, "-----BEGIN CERTIFICATE-----")
-	          ? pk_from_cert(&key->pk, text, len + 1)
-	          : mbedtls_pk_parse_public_key(
-	                &key->pk, (const unsigned char *)text, len + 1);
-	if (ret != 0) {
-		err = tls_fail(ret, why, whylen, "not a public key");
+	if ((err = uns_key_parse(&key->pk, pem, len, why, whylen)) != UNS_OK) {
 		goto out;
 	}
-	if (!key_alg(&key->pk, &alg)) {
-		uns_say(why, whylen,
-		        "unsupported key: not ec p-256 nor rsa "
-		        "2048..4096 bits");
+	if (uns_key_is_private(key->pk)) {
+		uns_say(why, whylen, "a private key: give the public key");
 		err = UNS_EINVAL;
 		goto out;
 	}
-	key->alg = alg;
+	key->alg = key_alg(key->pk);
 	if ((err = keys_push(k, key)) == UNS_OK) {
 		key = NULL;
 	}
 out:
 	key_free(key);
-	free(text);
 	return err;
 }
 
@@ -655,7 +384,7 @@ uns_jwt_keys_add_file(uns_jwt_keys *k, const char *kid, const char *path,
 	} else {
 		err = add_pem(k, kid, text, len, inner, sizeof(inner));
 	}
-	mbedtls_platform_zeroize(text, len);
+	uns_wipe(text, len);
 	free(text);
 	if (err != UNS_OK) {
 		uns_say(why, whylen, "%s: %s", path, inner);
@@ -951,10 +680,11 @@ parse_segment(const char *seg, size_t n, const char *name, segment_fn fn,
 		uns_say(why, whylen, "malformed token: %s is empty", name);
 		return err;
 	}
-	if ((buf = malloc(b64_decoded_len(n) + 1)) == NULL) {
+	if ((buf = malloc(uns_b64url_decoded_len(n) + 1)) == NULL) {
 		return UNS_ENOMEM;
 	}
-	if ((len = b64_decode(seg, n, buf, b64_decoded_len(n))) < 0) {
+	if ((len = uns_b64url_decode(seg, n, buf, uns_b64url_decoded_len(n))) <
+	    0) {
 		uns_say(why, whylen, "malformed token: %s is not base64url",
 		        name);
 		goto out;
@@ -1014,12 +744,13 @@ uns_jwt_parse(const char *token, size_t len, uns_jwt_parsed *out, char *why,
 		return err;
 	}
 	n = (long)(len - (size_t)(d2 + 1 - token));
-	if (n == 0 || b64_decoded_len((size_t)n) > sizeof(p.sig)) {
+	if (n == 0 || uns_b64url_decoded_len((size_t)n) > sizeof(p.sig)) {
 		uns_say(why, whylen, "malformed token: signature is %s",
 		        n == 0 ? "empty" : "too long");
 		return UNS_UNAUTHENTICATED;
 	}
-	if ((n = b64_decode(d2 + 1, (size_t)n, p.sig, sizeof(p.sig))) < 0) {
+	if ((n = uns_b64url_decode(d2 + 1, (size_t)n, p.sig, sizeof(p.sig))) <
+	    0) {
 		uns_say(why, whylen,
 		        "malformed token: signature is not base64url");
 		return UNS_UNAUTHENTICATED;
@@ -1038,68 +769,25 @@ static uns_err
 check_hs256(const jwt_key *key, const uns_jwt_parsed *p)
 {
 	uint8_t mac[32];
-	int ret;
+	uns_err err;
 
 	if (p->sig_len != sizeof(mac)) {
 		return UNS_UNAUTHENTICATED;
 	}
-	ret = hmac_sha256(key->secret, key->secret_len, p->signing_input,
-	                  p->signing_input_len, mac);
-	if (ret != 0) {
-		return tls_err(ret);
+	if ((err =
+	         uns_hmac_sha256(key->secret, key->secret_len, p->signing_input,
+	                         p->signing_input_len, mac)) != UNS_OK) {
+		return err;
 	}
-	return equal_ct(mac, p->sig, sizeof(mac)) ? UNS_OK
-	                                          : UNS_UNAUTHENTICATED;
-}
-
-/* mbedtls_ecdsa_verify with r||s; the caller holds key->lock. */
-static int
-ecdsa_verify_raw(jwt_key *key, const uint8_t hash[32], const uint8_t *sig)
-{
-	mbedtls_ecp_keypair *ec = mbedtls_pk_ec(key->pk);
-	mbedtls_mpi r, s;
-	int ret;
-
-	mbedtls_mpi_init(&r);
-	mbedtls_mpi_init(&s);
-	ret = mbedtls_mpi_read_binary(&r, sig, 32);
-	if (ret == 0) {
-		ret = mbedtls_mpi_read_binary(&s, sig + 32, 32);
-	}
-	if (ret == 0) {
-		ret = mbedtls_ecdsa_verify(&ec->grp, hash, 32, &ec->Q, &r, &s);
-	}
-	mbedtls_mpi_free(&r);
-	mbedtls_mpi_free(&s);
-	return ret;
+	return uns_equal_ct(mac, p->sig, sizeof(mac)) ? UNS_OK
+	                                              : UNS_UNAUTHENTICATED;
 }
 
 static uns_err
 check_pk(jwt_key *key, const uns_jwt_parsed *p)
 {
-	uint8_t hash[32];
-	size_t want = key->alg == ALG_ES256 ? 64 : mbedtls_pk_get_len(&key->pk);
-	int ret;
-
-	if (p->sig_len != want) {
-		return UNS_UNAUTHENTICATED;
-	}
-	if ((ret = sha256(p->signing_input, p->signing_input_len, hash)) != 0) {
-		return tls_err(ret);
-	}
-	pthread_mutex_lock(&key->lock);
-	if (key->alg == ALG_ES256) {
-		ret = ecdsa_verify_raw(key, hash, p->sig);
-	} else {
-		ret = mbedtls_pk_verify(&key->pk, MBEDTLS_MD_SHA256, hash,
-		                        sizeof(hash), p->sig, p->sig_len);
-	}
-	pthread_mutex_unlock(&key->lock);
-	/* Any failure on a foreign signature (r >= n, s >= N...) means
-	 * "does not verify"; only running out of memory is ours. */
-	return ret == 0                     ? UNS_OK
-	       : tls_err(ret) == UNS_ENOMEM ? UNS_ENOMEM
-	                                    : UNS_UNAUTHENTICATED;
+	return uns_key_verify_sha256(key->pk, p->signing_input,
+	                             p->signing_input_len, p->sig, p->sig_len);
 }
 
 static uns_err
@@ -1335,7 +1023,7 @@ encode_json(json_t *obj)
 
 	json_decref(obj);
 	if (s != NULL && (b = malloc(strlen(s) / 3 * 4 + 5)) != NULL) {
-		b64_encode((const uint8_t *)s, strlen(s), b);
+		uns_b64url_encode((const uint8_t *)s, strlen(s), b);
 	}
 	free(s);
 	return b;
@@ -1346,16 +1034,16 @@ typedef struct mint_key {
 	alg_id alg;
 	const uint8_t *secret;
 	size_t secret_len;
-	mbedtls_pk_context pk;
+	uns_key *pk;
 } mint_key;
 
 static uns_err
 mint_key_load(mint_key *mk, const char *alg, const uint8_t *key, size_t len,
               char *why, size_t whylen)
 {
-	char *pem;
+	char inner[160];
 	alg_id want = ALG_ES256;
-	int ret;
+	uns_err err;
 
 	if (alg != NULL && !alg_lookup(alg, &want)) {
 		uns_say(why, whylen, "alg must be HS256, ES256 or RS256");
@@ -1373,77 +1061,36 @@ mint_key_load(mint_key *mk, const char *alg, const uint8_t *key, size_t len,
 		}
 		return UNS_OK;
 	}
-	if ((pem = malloc(len + 1)) == NULL) {
-		return UNS_ENOMEM;
+	err = uns_key_parse(&mk->pk, key, len, inner, sizeof(inner));
+	if (err == UNS_OK && !uns_key_is_private(mk->pk)) {
+		snprintf(inner, sizeof(inner), "a public key");
+		err = UNS_EINVAL;
 	}
-	memcpy(pem, key, len);
-	pem[len] = '\0';
-	ret = mbedtls_pk_parse_key(&mk->pk, (const unsigned char *)pem, len + 1,
-	                           NULL, 0);
-	mbedtls_platform_zeroize(pem, len);
-	free(pem);
-	if (ret != 0) {
-		return tls_fail(ret, why, whylen, "not a private key");
+	if (err != UNS_OK) {
+		uns_say(why, whylen, "not a private key: %s", inner);
+		return err;
 	}
-	if (!key_alg(&mk->pk, &mk->alg) || (alg != NULL && mk->alg != want)) {
+	mk->alg = key_alg(mk->pk);
+	if (alg != NULL && mk->alg != want) {
 		uns_say(why, whylen,
 		        "the key does not serve %s (ES256 needs ec "
 		        "p-256, RS256 rsa 2048..4096 bits)",
-		        alg ? alg : "ES256 or RS256");
+		        alg);
 		return UNS_EINVAL;
 	}
 	return UNS_OK;
 }
 
-/* ES256: deterministic ECDSA, r and s as 32 big-endian bytes each. */
-static int
-sign_es256(mint_key *mk, rng *r, const uint8_t hash[32], uint8_t *sig,
-           size_t *sig_len)
-{
-	mbedtls_ecp_keypair *ec = mbedtls_pk_ec(mk->pk);
-	mbedtls_mpi rr, ss;
-	int ret;
-
-	mbedtls_mpi_init(&rr);
-	mbedtls_mpi_init(&ss);
-	ret = mbedtls_ecdsa_sign_det_ext(&ec->grp, &rr, &ss, &ec->d, hash, 32,
-	                                 MBEDTLS_MD_SHA256,
-	                                 mbedtls_ctr_drbg_random, &r->drbg);
-	if (ret == 0) {
-		ret = mbedtls_mpi_write_binary(&rr, sig, 32);
-	}
-	if (ret == 0) {
-		ret = mbedtls_mpi_write_binary(&ss, sig + 32, 32);
-	}
-	*sig_len = 64;
-	mbedtls_mpi_free(&rr);
-	mbedtls_mpi_free(&ss);
-	return ret;
-}
-
-static int
+static uns_err
 sign(mint_key *mk, const char *input, size_t len, uint8_t *sig, size_t *sig_len)
 {
-	uint8_t hash[32];
-	rng r;
-	int ret;
-
 	if (mk->alg == ALG_HS256) {
 		*sig_len = 32;
-		return hmac_sha256(mk->secret, mk->secret_len, input, len, sig);
+		return uns_hmac_sha256(mk->secret, mk->secret_len, input, len,
+		                       sig);
 	}
-	if ((ret = sha256(input, len, hash)) != 0) {
-		return ret;
-	}
-	if ((ret = rng_open(&r)) == 0) {
-		ret = mk->alg == ALG_ES256
-		          ? sign_es256(mk, &r, hash, sig, sig_len)
-		          : mbedtls_pk_sign(&mk->pk, MBEDTLS_MD_SHA256, hash,
-		                            sizeof(hash), sig, sig_len,
-		                            mbedtls_ctr_drbg_random, &r.drbg);
-	}
-	rng_close(&r);
-	return ret;
+	return uns_key_sign_sha256(mk->pk, input, len, sig, UNS_JWT_MAX_SIG,
+	                           sig_len);
 }
 
 uns_err
@@ -1456,9 +1103,7 @@ uns_jwt_mint(const char *alg, const char *kid, const uint8_t *key,
 	size_t sig_len = 0, used;
 	char *head = NULL, *body = NULL, *tok = NULL;
 	uns_err err = UNS_EINVAL;
-	int ret;
 
-	mbedtls_pk_init(&mk.pk);
 	if (key == NULL || claims == NULL || out == NULL ||
 	    (kid != NULL && !valid_kid(kid))) {
 		uns_say(why, whylen, "no key, claims or output, or a bad kid");
@@ -1482,18 +1127,18 @@ uns_jwt_mint(const char *alg, const char *kid, const uint8_t *key,
 		goto out;
 	}
 	sprintf(tok, "%s.%s", head, body);
-	if ((ret = sign(&mk, tok, used, sig, &sig_len)) != 0) {
-		err = tls_fail(ret, why, whylen, "cannot sign");
+	if ((err = sign(&mk, tok, used, sig, &sig_len)) != UNS_OK) {
+		uns_say(why, whylen, "cannot sign");
 		goto out;
 	}
 	tok[used++] = '.';
-	b64_encode(sig, sig_len, tok + used);
+	uns_b64url_encode(sig, sig_len, tok + used);
 	*out = tok;
 	tok = NULL;
 	uns_say(why, whylen, "%s", "");
 	err = UNS_OK;
 out:
-	mbedtls_pk_free(&mk.pk);
+	uns_key_free(mk.pk);
 	free(head);
 	free(body);
 	free(tok);
@@ -1503,38 +1148,25 @@ out:
 uns_err
 uns_jwt_keygen_es256(char **priv, char **pub, char *why, size_t whylen)
 {
-	mbedtls_pk_context pk;
-	unsigned char kbuf[1024], pbuf[512];
+	uns_key *k = NULL;
 	char *a = NULL, *b = NULL;
-	rng r;
-	int ret;
+	uns_err err;
 
 	if (priv == NULL || pub == NULL) {
 		return UNS_EINVAL;
 	}
-	mbedtls_pk_init(&pk);
-	if ((ret = rng_open(&r)) == 0 &&
-	    (ret = mbedtls_pk_setup(
-	         &pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY))) == 0 &&
-	    (ret = mbedtls_ecp_gen_key(
-	         MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk),
-	         mbedtls_ctr_drbg_random, &r.drbg)) == 0 &&
-	    (ret = mbedtls_pk_write_key_pem(&pk, kbuf, sizeof(kbuf))) == 0) {
-		ret = mbedtls_pk_write_pubkey_pem(&pk, pbuf, sizeof(pbuf));
+	if ((err = uns_key_gen_p256(&k)) == UNS_OK &&
+	    (err = uns_key_write_pem(k, true, &a)) == UNS_OK) {
+		err = uns_key_write_pem(k, false, &b);
 	}
-	mbedtls_pk_free(&pk);
-	rng_close(&r);
-	if (ret != 0) {
-		mbedtls_platform_zeroize(kbuf, sizeof(kbuf));
-		return tls_fail(ret, why, whylen, "cannot make a key");
-	}
-	a = strdup((char *)kbuf);
-	b = strdup((char *)pbuf);
-	mbedtls_platform_zeroize(kbuf, sizeof(kbuf));
-	if (a == NULL || b == NULL) {
+	uns_key_free(k);
+	if (err != UNS_OK) {
+		if (a != NULL) {
+			uns_wipe(a, strlen(a));
+		}
 		free(a);
-		free(b);
-		return UNS_ENOMEM;
+		uns_say(why, whylen, "cannot make a key");
+		return err;
 	}
 	*priv = a;
 	*pub = b;

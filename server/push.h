@@ -12,7 +12,14 @@
  *
  * Lifetimes: everything in a uns_tap is borrowed for the duration of the
  * call. A built uns_push_request is owned by the caller and released with
- * uns_push_request_free().
+ * uns_push_request_free(). A uns_push_config outlives every transport
+ * opened with it.
+ *
+ * For the engine: set CURLOPT_CAINFO to uns_push_ca_file() when it is not
+ * NULL, and guard every connection with uns_push_addr_allowed() (from
+ * CURLOPT_OPENSOCKETFUNCTION), since a host checked at subscribe time may
+ * resolve elsewhere later (DNS rebinding). A request with http2 set wants
+ * CURL_HTTP_VERSION_2TLS.
  */
 #ifndef UNS_SERVER_PUSH_H
 #define UNS_SERVER_PUSH_H
@@ -20,12 +27,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "uns/uns.h"
 #include "uns/v1/notifications.pb-c.h"
 
 typedef struct uns_push_transport uns_push_transport;
-typedef struct uns_push_config uns_push_config; /* defined by push.c */
+typedef struct uns_push_config uns_push_config; /* push_impl.h */
+struct uns_config;
 
 /* One shoulder tap: "the feed of (user, host) moved; its head is cursor". */
 typedef struct uns_tap {
@@ -74,9 +83,12 @@ typedef struct uns_push_transport_ops {
 	Uns__V1__Platform platform;
 	/* Subscribe-time check of sub's channel (scheme, host allow-list,
 	 * no private or loopback address unless configured, key sizes). On
-	 * UNS_INVALID_ARGUMENT, *field names the offending field. */
+	 * UNS_INVALID_ARGUMENT, *field names the offending field (as in the
+	 * JSON mapping, e.g. "webPush.keys.p256dh") and why says what is
+	 * wrong. May resolve host names (blocking). */
 	uns_err (*check)(const uns_push_config *cfg,
-	                 const Uns__V1__Subscription *sub, const char **field);
+	                 const Uns__V1__Subscription *sub, const char **field,
+	                 char *why, size_t whylen);
 	uns_err (*open)(uns_push_transport **tp, const uns_push_config *cfg);
 	void (*close)(uns_push_transport *t);
 	uns_err (*build)(uns_push_transport *t, const uns_tap *tap,
@@ -93,5 +105,36 @@ extern const uns_push_transport_ops *const uns_push_transports[];
 
 /* The transport for platform, or NULL (polling, unknown). */
 const uns_push_transport_ops *uns_push_find(Uns__V1__Platform platform);
+
+/*
+ * The push configuration from the config keys (push_*, webhook_*,
+ * webpush_*, vapid_*, apns_*, fcm_*, wns_*; docs/unsd.conf.example).
+ * Reads the key and credential files it names; makes the webhook secret
+ * (DATA/push/webhook.secret) and the VAPID key (DATA/push/vapid.pem) on
+ * first use when their keys are "". A provider whose credentials are not
+ * configured is not an error here: its build() fails with
+ * UNS_FAILED_PRECONDITION. why names the key or file at fault.
+ */
+uns_err uns_push_config_alloc(uns_push_config **out, const struct uns_config *c,
+                              char *why, size_t whylen);
+void uns_push_config_free(uns_push_config *cfg);
+
+/* The CA bundle for provider TLS (push_ca_file), or NULL for the system's. */
+const char *uns_push_ca_file(const uns_push_config *cfg);
+
+/* Whether a connection to sa is allowed: false for loopback, private,
+ * link-local, unique-local, multicast and unspecified addresses unless
+ * push_allow_private is on. */
+bool uns_push_addr_allowed(const uns_push_config *cfg,
+                           const struct sockaddr *sa);
+
+/*
+ * The VAPID key at path: read it, or when make is true and the file does
+ * not exist, make a P-256 key there (mode 0600, parent directory made).
+ * *public_b64 (malloc'd) is the uncompressed public key in base64url, the
+ * applicationServerKey that browsers pass to pushManager.subscribe().
+ */
+uns_err uns_push_vapid_key(const char *path, bool make, char **public_b64,
+                           char *why, size_t whylen);
 
 #endif /* UNS_SERVER_PUSH_H */

@@ -1,0 +1,141 @@
+/*
+ * push_impl.h — what the transports (push_*.c) share with push.c and
+ * nothing else includes: the push configuration's layout, the endpoint
+ * checks, request building helpers and response helpers.
+ */
+#ifndef UNS_SERVER_PUSH_IMPL_H
+#define UNS_SERVER_PUSH_IMPL_H
+
+#include <stdarg.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "push.h"
+
+#define PUSH_STR      UNS_CONFIG_STR_MAX
+#define PUSH_MAX_URL  2048
+#define PUSH_MAX_HOST 16 /* entries of one allow-list */
+
+/* A host allow-list: exact names, or "*.example.com" for subdomains.
+ * Empty: every host. */
+typedef struct push_hosts {
+	int n;
+	char v[PUSH_MAX_HOST][256];
+} push_hosts;
+
+struct uns_push_config {
+	bool allow_private;
+	char ca_file[PUSH_STR];   /* "" = the system's */
+	int64_t token_timeout_ms; /* OAuth token fetches */
+	char data_dir[PUSH_STR];  /* for keys made on first use */
+	/* webhook */
+	push_hosts webhook_hosts;
+	uint8_t webhook_secret[256];
+	size_t webhook_secret_len;
+	/* Web Push */
+	push_hosts webpush_hosts;
+	uns_key *vapid; /* NULL: no key (webpush build fails) */
+	uint8_t vapid_public[UNS_P256_PUBLEN];
+	char vapid_subject[PUSH_STR];
+	int64_t webpush_ttl_s;
+	/* APNs */
+	char apns_url[PUSH_STR];
+	uns_key *apns_key; /* NULL: not configured */
+	char apns_key_id[PUSH_STR];
+	char apns_team_id[PUSH_STR];
+	char apns_topic[PUSH_STR];
+	int64_t apns_token_refresh_s;
+	int64_t apns_ttl_s;
+	/* FCM */
+	char fcm_url[PUSH_STR];
+	uns_key *fcm_key; /* NULL: not configured */
+	char fcm_client_email[PUSH_STR];
+	char fcm_project[PUSH_STR];
+	char fcm_token_uri[PUSH_STR];
+	int64_t fcm_ttl_s;
+	/* WNS */
+	push_hosts wns_hosts;
+	char wns_token_url[PUSH_STR];
+	char wns_client_id[PUSH_STR];
+	char wns_client_secret[512]; /* "" = not configured */
+	char wns_scope[PUSH_STR];
+	int64_t wns_ttl_s;
+};
+
+/* ---- endpoint checks ------------------------------------------------------
+ */
+
+typedef struct push_url {
+	char scheme[8];   /* "https" */
+	char host[256];   /* without brackets */
+	char port[8];     /* "" = default */
+	const char *path; /* inside the parsed string, "/" if none */
+} push_url;
+
+/* Splits an absolute http(s) URL; no userinfo, no fragment. */
+uns_err push_url_parse(const char *url, push_url *out, char *why,
+                       size_t whylen);
+bool push_hosts_match(const push_hosts *allow, const char *host);
+/*
+ * The shared subscribe-time check of an endpoint URL: https only, at most
+ * PUSH_MAX_URL bytes, host on the allow-list, and every address the host
+ * resolves to public (unless allow_private). UNS_INVALID_ARGUMENT with a
+ * reason in why.
+ */
+uns_err push_check_url(const uns_push_config *cfg, const char *url,
+                       const push_hosts *allow, char *why, size_t whylen);
+
+/* ---- building requests ------------------------------------------------------
+ */
+
+/* Adds a "Name: value" header. */
+uns_err push_header(uns_push_request *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+uns_err push_set_url(uns_push_request *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Takes body (malloc'd) on success. */
+void push_set_body(uns_push_request *r, unsigned char *body, size_t len);
+
+/* ---- answers
+ * ------------------------------------------------------------------ */
+
+/* Retry-After in milliseconds (delta seconds or HTTP-date), or -1. */
+int64_t push_retry_after(const uns_push_response *resp);
+/* A string member of the JSON object in the response body (e.g. APNs
+ * "reason"), copied into out; "" when absent. */
+void push_json_string(const uns_push_response *resp, const char *name,
+                      char *out, size_t cap);
+/* The outcome most providers share: 2xx delivered, 404/410 dead,
+ * 408/429/5xx/no answer retry, 401 reauth, the rest rejected. */
+uns_push_outcome push_classify_common(const uns_push_response *resp,
+                                      int64_t *retry_after_ms);
+
+/* ---- OAuth access tokens (FCM, WNS)
+ * ------------------------------------------- */
+
+/* A cached bearer token; the transports keep one each, behind a mutex. */
+typedef struct push_token {
+	char value[4096];
+	int64_t expires_ms; /* 0 = none */
+} push_token;
+
+/*
+ * POSTs form (application/x-www-form-urlencoded) to url with libcurl and
+ * reads {"access_token","expires_in"} from a 200 answer. The one place a
+ * transport does I/O (see push.h).
+ */
+uns_err push_fetch_token(const uns_push_config *cfg, const char *url,
+                         const char *form, int64_t now_ms, push_token *out,
+                         char *why, size_t whylen);
+
+/* Percent-encodes s for a form value into out (cap bytes). */
+uns_err push_form_escape(const char *s, char *out, size_t cap);
+
+/* The transports, for the table in push.c. */
+extern const uns_push_transport_ops uns_push_webhook;
+extern const uns_push_transport_ops uns_push_webpush;
+extern const uns_push_transport_ops uns_push_apns;
+extern const uns_push_transport_ops uns_push_fcm;
+extern const uns_push_transport_ops uns_push_wns;
+
+#endif /* UNS_SERVER_PUSH_IMPL_H */
