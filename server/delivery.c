@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -386,6 +387,20 @@ header_of(void *arg, const char *name)
 	return NULL;
 }
 
+/* Every connection is checked against the SSRF guard: a host checked at
+ * subscribe time may resolve elsewhere now (DNS rebinding). */
+static curl_socket_t
+open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	const uns_delivery *d = arg;
+
+	if (d->cfg.push != NULL &&
+	    !uns_push_addr_allowed(d->cfg.push, &a->addr)) {
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype, a->protocol);
+}
+
 /* The curl handle for x's built request. */
 static bool
 easy_setup(uns_delivery *d, struct xfer *x)
@@ -434,6 +449,12 @@ easy_setup(uns_delivery *d, struct xfer *x)
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, d);
+	if (d->cfg.push != NULL && uns_push_ca_file(d->cfg.push) != NULL) {
+		curl_easy_setopt(e, CURLOPT_CAINFO,
+		                 uns_push_ca_file(d->cfg.push));
+	}
 	return true;
 }
 
@@ -789,8 +810,12 @@ worker_main(void *arg)
 			break;
 		}
 		pthread_mutex_unlock(&d->mu);
+		bool newer = false,
+		     due_later = x->result == UNS_STORE_TAP_RETRY ||
+		                 x->result == UNS_STORE_TAP_DEFER;
 		if (uns_store_outbox_settle(d->cfg.store, &x->tap, x->result,
-		                            x->due_ms, x->error) == UNS_OK) {
+		                            x->due_ms, x->error,
+		                            &newer) == UNS_OK) {
 			count(d, x);
 		} else {
 			atomic_fetch_add(&d->st.settle_errors, 1);
@@ -798,6 +823,8 @@ worker_main(void *arg)
 		xfer_free(x);
 		pthread_mutex_lock(&d->mu);
 		d->inflight--;
+		/* A rescheduled tap may be due before the feeder's timer. */
+		d->kicked = d->kicked || due_later || newer;
 		pthread_cond_signal(&d->feeder_cv);
 		pthread_cond_broadcast(&d->idle_cv);
 	}

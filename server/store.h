@@ -307,13 +307,14 @@ uns_err uns_store_outbox_next_due(uns_store *st, int64_t *due_ms);
  * Records the outcome of a claimed tap and ends its lease; error (may be
  * NULL) becomes the subscription's last error on a failure. If a newer
  * change overwrote the tap while it was out, DELIVERED and DROP leave the
- * newer one pending. The subscription's delivery state (last attempt, last
+ * newer one pending and set *newer (may be NULL) to true: it is due
+ * now. The subscription's delivery state (last attempt, last
  * success, consecutive failures, totals, dead) is updated in the same
  * write and shows in uns_store_sub_get/sub_list.
  */
 uns_err uns_store_outbox_settle(uns_store *st, const uns_store_tap *t,
                                 uns_store_tap_result res, int64_t due_ms,
-                                const char *error);
+                                const char *error, bool *newer);
 
 /* Pending taps (fallback alerts included); for tests and metrics. */
 uns_err uns_store_outbox_count(uns_store *st, size_t *n);

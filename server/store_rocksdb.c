@@ -2364,7 +2364,7 @@ delivery_note(struct wctx *w, const char *unsid, uns_store_tap_result res,
 
 static uns_err
 settle_locked(struct wctx *w, const uns_store_tap *t, uns_store_tap_result res,
-              int64_t due_ms, const char *error)
+              int64_t due_ms, const char *error, bool *newer)
 {
 	char unsid[UNS_STORE_RID_LEN + 1];
 	uns_store_tapval cur;
@@ -2381,6 +2381,7 @@ settle_locked(struct wctx *w, const uns_store_tap *t, uns_store_tap_result res,
 		if (have && cur.seq == t->seq) {
 			tap_unqueue(&w->b, t->ref, cur.due_ms, true);
 		}
+		*newer = have && cur.seq != t->seq;
 		break;
 	case UNS_STORE_TAP_RETRY:
 	case UNS_STORE_TAP_DEFER:
@@ -2404,8 +2405,9 @@ settle_locked(struct wctx *w, const uns_store_tap *t, uns_store_tap_result res,
 uns_err
 uns_store_outbox_settle(uns_store *st, const uns_store_tap *t,
                         uns_store_tap_result res, int64_t due_ms,
-                        const char *error)
+                        const char *error, bool *newer)
 {
+	bool pending = false;
 	struct wctx w;
 	uns_err rc;
 
@@ -2414,9 +2416,13 @@ uns_store_outbox_settle(uns_store *st, const uns_store_tap *t,
 		return uns_store_seterr(UNS_EINVAL, "bad argument");
 	}
 	if ((rc = wctx_begin(st, &w, t->user, t->host)) == UNS_OK &&
-	    (rc = settle_locked(&w, t, res, due_ms, error)) == UNS_OK &&
+	    (rc = settle_locked(&w, t, res, due_ms, error, &pending)) ==
+	        UNS_OK &&
 	    (rc = wctx_commit(&w)) == UNS_OK) {
 		lease_release(st, t->ref);
+		if (newer != NULL) {
+			*newer = pending;
+		}
 	}
 	wctx_end(&w, rc);
 	return rc;

@@ -1350,9 +1350,9 @@ static void
 conf_settle_all(struct conf *c, uns_store_taps *l, uns_store_tap_result r)
 {
 	for (size_t i = 0; i < l->n; i++) {
-		assert_int_equal(
-		    uns_store_outbox_settle(c->st, &l->taps[i], r, 0, "x"),
-		    UNS_OK);
+		assert_int_equal(uns_store_outbox_settle(c->st, &l->taps[i], r,
+		                                         0, "x", NULL),
+		                 UNS_OK);
 	}
 	uns_store_taps_free(l);
 }
@@ -1505,10 +1505,10 @@ conf_outbox_retry(void **state)
 	assert_int_equal(
 	    uns_store_outbox_claim(c->st, 10, 1000, &(uns_store_taps){0}),
 	    UNS_OK); /* leased: nothing more to claim */
-	assert_int_equal(uns_store_outbox_settle(c->st, &l.taps[0],
-	                                         UNS_STORE_TAP_RETRY,
-	                                         CONF_T0 + 5000, "HTTP 503"),
-	                 UNS_OK);
+	assert_int_equal(
+	    uns_store_outbox_settle(c->st, &l.taps[0], UNS_STORE_TAP_RETRY,
+	                            CONF_T0 + 5000, "HTTP 503", NULL),
+	    UNS_OK);
 	uns_store_taps_free(&l);
 	assert_int_equal(uns_store_outbox_next_due(c->st, &due), UNS_OK);
 	assert_int_equal(due, CONF_T0 + 5000);
@@ -1525,7 +1525,13 @@ conf_outbox_retry(void **state)
 	assert_int_equal(l.taps[0].attempts, 1);
 	/* A post while the tap is out: delivering the old one keeps it. */
 	conf_free(conf_post(c, "alice", CONF_HOST, "c", ""));
-	conf_settle_all(c, &l, UNS_STORE_TAP_DELIVERED);
+	bool newer = false;
+	assert_int_equal(uns_store_outbox_settle(c->st, &l.taps[0],
+	                                         UNS_STORE_TAP_DELIVERED, 0,
+	                                         NULL, &newer),
+	                 UNS_OK);
+	assert_true(newer);
+	uns_store_taps_free(&l);
 	assert_int_equal(conf_outbox_n(c), 1);
 	l = conf_claim(c);
 	assert_int_equal(l.n, 1);
@@ -1556,7 +1562,7 @@ conf_outbox_dead(void **state)
 	assert_int_equal(l.n, 2);
 	assert_int_equal(uns_store_outbox_settle(c->st, conf_tap_of(&l, hook),
 	                                         UNS_STORE_TAP_DEAD, 0,
-	                                         "HTTP 410"),
+	                                         "HTTP 410", NULL),
 	                 UNS_OK);
 	s = conf_sub_get(c, hook);
 	assert_true(s->delivery->dead);
@@ -1738,7 +1744,7 @@ conf_outbox_invalid(void **state)
 	assert_int_equal(uns_store_outbox_next_due(c->st, &due), UNS_NOT_FOUND);
 	assert_int_equal(uns_store_outbox_count(c->st, NULL), UNS_EINVAL);
 	assert_int_equal(uns_store_outbox_settle(
-	                     c->st, &t, UNS_STORE_TAP_DELIVERED, 0, NULL),
+	                     c->st, &t, UNS_STORE_TAP_DELIVERED, 0, NULL, NULL),
 	                 UNS_EINVAL);
 	assert_int_equal(
 	    uns_store_fetched(c->st, "alice", CONF_HOST, "short", NULL, 0),

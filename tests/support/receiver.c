@@ -183,10 +183,9 @@ ut_rx_start(ut_rx *rx)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	rx->d = MHD_start_daemon(
 	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
-	    (uint16_t)rx->port, NULL, NULL, rx_handle, rx,
-	    MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-	    (unsigned)1, MHD_OPTION_NOTIFY_COMPLETED, rx_done, rx,
-	    MHD_OPTION_END);
+	    (uint16_t)rx->port, NULL, NULL, rx_handle, rx, MHD_OPTION_SOCK_ADDR,
+	    &sa, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+	    MHD_OPTION_NOTIFY_COMPLETED, rx_done, rx, MHD_OPTION_END);
 	if (rx->d == NULL) {
 		fprintf(stderr, "receiver: cannot listen on port %d\n",
 		        rx->port);
