@@ -29,11 +29,13 @@
 #include "auth.h"
 #include "cli_opts.h"
 #include "config.h"
+#include "delivery.h"
 #include "devcert.h"
 #include "jwt.h"
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
+#include "tapstream.h"
 #include "validate.h"
 
 typedef struct unsd_opts {
@@ -94,6 +96,9 @@ typedef struct unsd {
 	uns_auth *auth;
 	uns_service *svc;
 	uns_rpc_server *rpc;
+	uns_push_config *push;
+	uns_tapstream *taps;
+	uns_delivery *delivery;
 	char cert[4096], ca[4096];
 } unsd;
 
@@ -312,10 +317,55 @@ open_service(unsd *d)
 	return 0;
 }
 
+/* The push transports' configuration, the live tap stream and the
+ * delivery engine (delivery.h), which starts on the taps left in the
+ * outbox by the previous run. */
+static int
+open_delivery(unsd *d)
+{
+	char why[512];
+	const uns_config *c = &d->cfg;
+
+	if (uns_push_config_alloc(&d->push, c, why, sizeof(why)) != UNS_OK) {
+		fprintf(stderr, "unsd: push: %s\n", why);
+		return -1;
+	}
+	if (c->tap_stream_listen[0] &&
+	    uns_tapstream_open(&d->taps, c->tap_stream_listen) != UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", uns_last_message());
+		return -1;
+	}
+	uns_delivery_config dc = {
+	    .store = d->store,
+	    .transports = uns_push_transports,
+	    .push = d->push,
+	    .stream = d->taps,
+	    .max_inflight = (unsigned)c->delivery_max_inflight,
+	    .host_connections = (unsigned)c->delivery_host_connections,
+	    .workers = (unsigned)c->delivery_workers,
+	    .connect_timeout_ms = c->delivery_connect_timeout_ms,
+	    .timeout_ms = c->delivery_timeout_ms,
+	    .backoff_base_ms = c->delivery_backoff_ms,
+	    .backoff_max_ms = c->delivery_backoff_max_ms,
+	    .max_attempts = (unsigned)c->delivery_max_attempts,
+	    .breaker_failures = (unsigned)c->delivery_breaker_failures,
+	    .breaker_open_ms = c->delivery_breaker_open_ms,
+	    .lease_ms = c->delivery_lease_ms,
+	};
+	if (c->delivery && uns_delivery_open(&d->delivery, &dc) != UNS_OK) {
+		fprintf(stderr, "unsd: delivery engine: cannot start\n");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 teardown(unsd *d)
 {
 	uns_rpc_server_close(d->rpc);
+	uns_delivery_close(d->delivery); /* unsent taps stay in the outbox */
+	uns_tapstream_close(d->taps);
+	uns_push_config_free(d->push);
 	uns_service_close(d->svc);
 	uns_auth_close(d->auth);
 	uns_jwt_keys_free(d->keys);
@@ -355,7 +405,7 @@ run(unsd *d)
 	}
 	if ((strncmp(d->cfg.listen, "tls+", 4) == 0 && prepare_tls(d) != 0) ||
 	    load_keys(d) != 0 || open_store(d) != 0 || open_auth(d) != 0 ||
-	    open_service(d) != 0) {
+	    open_service(d) != 0 || open_delivery(d) != 0) {
 		goto out;
 	}
 	uns_rpc_server_start(d->rpc);
