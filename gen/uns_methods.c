@@ -101,12 +101,24 @@ echo_invoke(const void *handlers, uns_call *call,
 	return h->echo(call, (const Uns__V1__EchoRequest *) req, (Uns__V1__EchoResponse *) resp);
 }
 
+static uns_err
+list_subscriptions_invoke(const void *handlers, uns_call *call,
+    const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+	const uns_notifications_handlers *h = handlers;
+	if (h->list_subscriptions == NULL) {
+		return UNS_UNIMPLEMENTED;
+	}
+	return h->list_subscriptions(call, (const Uns__V1__ListSubscriptionsRequest *) req, (Uns__V1__ListSubscriptionsResponse *) resp);
+}
+
 static const uns_method uns_notifications_methods[] = {
 	{"/uns.v1.Notifications/Delete", &uns__v1__delete_request__descriptor, &uns__v1__delete_response__descriptor, delete_invoke},
 	{"/uns.v1.Notifications/Echo", &uns__v1__echo_request__descriptor, &uns__v1__echo_response__descriptor, echo_invoke},
 	{"/uns.v1.Notifications/Fetch", &uns__v1__fetch_request__descriptor, &uns__v1__fetch_response__descriptor, fetch_invoke},
 	{"/uns.v1.Notifications/Health", &uns__v1__health_request__descriptor, &uns__v1__health_response__descriptor, health_invoke},
 	{"/uns.v1.Notifications/History", &uns__v1__history_request__descriptor, &uns__v1__history_response__descriptor, history_invoke},
+	{"/uns.v1.Notifications/ListSubscriptions", &uns__v1__list_subscriptions_request__descriptor, &uns__v1__list_subscriptions_response__descriptor, list_subscriptions_invoke},
 	{"/uns.v1.Notifications/Post", &uns__v1__post_request__descriptor, &uns__v1__post_response__descriptor, post_invoke},
 	{"/uns.v1.Notifications/Subscribe", &uns__v1__subscribe_request__descriptor, &uns__v1__subscribe_response__descriptor, subscribe_invoke},
 	{"/uns.v1.Notifications/Unsubscribe", &uns__v1__unsubscribe_request__descriptor, &uns__v1__unsubscribe_response__descriptor, unsubscribe_invoke},
@@ -127,6 +139,8 @@ const uns_method uns_notifications_method_fetch = {"/uns.v1.Notifications/Fetch"
 const uns_method uns_notifications_method_health = {"/uns.v1.Notifications/Health", &uns__v1__health_request__descriptor, &uns__v1__health_response__descriptor, health_invoke};
 
 const uns_method uns_notifications_method_history = {"/uns.v1.Notifications/History", &uns__v1__history_request__descriptor, &uns__v1__history_response__descriptor, history_invoke};
+
+const uns_method uns_notifications_method_list_subscriptions = {"/uns.v1.Notifications/ListSubscriptions", &uns__v1__list_subscriptions_request__descriptor, &uns__v1__list_subscriptions_response__descriptor, list_subscriptions_invoke};
 
 const uns_method uns_notifications_method_post = {"/uns.v1.Notifications/Post", &uns__v1__post_request__descriptor, &uns__v1__post_response__descriptor, post_invoke};
 

@@ -132,6 +132,42 @@ uns_notify_subscribe(uns_call *call, const Uns__V1__SubscribeRequest *req,
 	return keep(call, out);
 }
 
+static void
+free_subs(void *arg)
+{
+	uns_store_subs_free(arg);
+}
+
+/* The caller's subscriptions with their delivery state (SPEC §5). */
+uns_err
+uns_notify_list_subscriptions(uns_call *call,
+                              const Uns__V1__ListSubscriptionsRequest *req,
+                              Uns__V1__ListSubscriptionsResponse *resp)
+{
+	uns_store_subs *l = uns_call_alloc(call, sizeof(*l));
+	uns_principal p;
+	uns_err err;
+	if ((err = authorize(call, USER, &p)) != UNS_OK) {
+		return err;
+	}
+	if (l == NULL) {
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
+	}
+	err = uns_store_sub_list(svc_of(call)->store, p.user, p.host, l);
+	if (err != UNS_OK) {
+		return store_fail(call, err, "subscription");
+	}
+	if (uns_call_defer(call, free_subs, l) != UNS_OK) {
+		uns_store_subs_free(l);
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
+	}
+	resp->subscriptions = l->subs;
+	resp->n_subscriptions = l->n;
+	return UNS_OK;
+}
+
 uns_err
 uns_notify_unsubscribe(uns_call *call, const Uns__V1__UnsubscribeRequest *req,
                        Uns__V1__UnsubscribeResponse *resp)

@@ -116,6 +116,7 @@ const uns_notifications_handlers uns_service_handlers = {
     .delete = uns_notify_delete,
     .health = health,
     .echo = echo,
+    .list_subscriptions = uns_notify_list_subscriptions,
 };
 
 const char *const uns_service_inline_methods[] = {

@@ -50,5 +50,6 @@ int unsctl_call_main(int argc, char **argv);
 int unsctl_bench_main(int argc, char **argv);
 int unsctl_app_main(int argc, char **argv);
 int unsctl_token_main(int argc, char **argv);
+int unsctl_delivery_main(int argc, char **argv);
 
 #endif /* UNSCTL_H */

@@ -27,6 +27,8 @@ typedef struct Uns__V1__Subscription Uns__V1__Subscription;
 typedef struct Uns__V1__DeliveryState Uns__V1__DeliveryState;
 typedef struct Uns__V1__SubscribeRequest Uns__V1__SubscribeRequest;
 typedef struct Uns__V1__SubscribeResponse Uns__V1__SubscribeResponse;
+typedef struct Uns__V1__ListSubscriptionsRequest Uns__V1__ListSubscriptionsRequest;
+typedef struct Uns__V1__ListSubscriptionsResponse Uns__V1__ListSubscriptionsResponse;
 typedef struct Uns__V1__UnsubscribeRequest Uns__V1__UnsubscribeRequest;
 typedef struct Uns__V1__UnsubscribeResponse Uns__V1__UnsubscribeResponse;
 typedef struct Uns__V1__PostRequest Uns__V1__PostRequest;
@@ -291,6 +293,30 @@ struct  Uns__V1__SubscribeResponse
 #define UNS__V1__SUBSCRIBE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&uns__v1__subscribe_response__descriptor) \
     , NULL, 0 }
+
+
+/*
+ * The caller's subscriptions of the token's host, each with its delivery
+ * state (how taps to it fare).
+ */
+struct  Uns__V1__ListSubscriptionsRequest
+{
+  ProtobufCMessage base;
+};
+#define UNS__V1__LIST_SUBSCRIPTIONS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&uns__v1__list_subscriptions_request__descriptor) \
+     }
+
+
+struct  Uns__V1__ListSubscriptionsResponse
+{
+  ProtobufCMessage base;
+  size_t n_subscriptions;
+  Uns__V1__Subscription **subscriptions;
+};
+#define UNS__V1__LIST_SUBSCRIPTIONS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&uns__v1__list_subscriptions_response__descriptor) \
+    , 0,NULL }
 
 
 struct  Uns__V1__UnsubscribeRequest
@@ -740,6 +766,44 @@ Uns__V1__SubscribeResponse *
 void   uns__v1__subscribe_response__free_unpacked
                      (Uns__V1__SubscribeResponse *message,
                       ProtobufCAllocator *allocator);
+/* Uns__V1__ListSubscriptionsRequest methods */
+void   uns__v1__list_subscriptions_request__init
+                     (Uns__V1__ListSubscriptionsRequest         *message);
+size_t uns__v1__list_subscriptions_request__get_packed_size
+                     (const Uns__V1__ListSubscriptionsRequest   *message);
+size_t uns__v1__list_subscriptions_request__pack
+                     (const Uns__V1__ListSubscriptionsRequest   *message,
+                      uint8_t             *out);
+size_t uns__v1__list_subscriptions_request__pack_to_buffer
+                     (const Uns__V1__ListSubscriptionsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Uns__V1__ListSubscriptionsRequest *
+       uns__v1__list_subscriptions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   uns__v1__list_subscriptions_request__free_unpacked
+                     (Uns__V1__ListSubscriptionsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Uns__V1__ListSubscriptionsResponse methods */
+void   uns__v1__list_subscriptions_response__init
+                     (Uns__V1__ListSubscriptionsResponse         *message);
+size_t uns__v1__list_subscriptions_response__get_packed_size
+                     (const Uns__V1__ListSubscriptionsResponse   *message);
+size_t uns__v1__list_subscriptions_response__pack
+                     (const Uns__V1__ListSubscriptionsResponse   *message,
+                      uint8_t             *out);
+size_t uns__v1__list_subscriptions_response__pack_to_buffer
+                     (const Uns__V1__ListSubscriptionsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Uns__V1__ListSubscriptionsResponse *
+       uns__v1__list_subscriptions_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   uns__v1__list_subscriptions_response__free_unpacked
+                     (Uns__V1__ListSubscriptionsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Uns__V1__UnsubscribeRequest methods */
 void   uns__v1__unsubscribe_request__init
                      (Uns__V1__UnsubscribeRequest         *message);
@@ -1082,6 +1146,12 @@ typedef void (*Uns__V1__SubscribeRequest_Closure)
 typedef void (*Uns__V1__SubscribeResponse_Closure)
                  (const Uns__V1__SubscribeResponse *message,
                   void *closure_data);
+typedef void (*Uns__V1__ListSubscriptionsRequest_Closure)
+                 (const Uns__V1__ListSubscriptionsRequest *message,
+                  void *closure_data);
+typedef void (*Uns__V1__ListSubscriptionsResponse_Closure)
+                 (const Uns__V1__ListSubscriptionsResponse *message,
+                  void *closure_data);
 typedef void (*Uns__V1__UnsubscribeRequest_Closure)
                  (const Uns__V1__UnsubscribeRequest *message,
                   void *closure_data);
@@ -1173,6 +1243,10 @@ struct Uns__V1__Notifications_Service
                const Uns__V1__EchoRequest *input,
                Uns__V1__EchoResponse_Closure closure,
                void *closure_data);
+  void (*list_subscriptions)(Uns__V1__Notifications_Service *service,
+                             const Uns__V1__ListSubscriptionsRequest *input,
+                             Uns__V1__ListSubscriptionsResponse_Closure closure,
+                             void *closure_data);
 };
 typedef void (*Uns__V1__Notifications_ServiceDestroy)(Uns__V1__Notifications_Service *);
 void uns__v1__notifications__init (Uns__V1__Notifications_Service *service,
@@ -1189,7 +1263,8 @@ void uns__v1__notifications__init (Uns__V1__Notifications_Service *service,
       function_prefix__ ## history,\
       function_prefix__ ## delete,\
       function_prefix__ ## health,\
-      function_prefix__ ## echo  }
+      function_prefix__ ## echo,\
+      function_prefix__ ## list_subscriptions  }
 void uns__v1__notifications__subscribe(ProtobufCService *service,
                                        const Uns__V1__SubscribeRequest *input,
                                        Uns__V1__SubscribeResponse_Closure closure,
@@ -1226,6 +1301,10 @@ void uns__v1__notifications__echo(ProtobufCService *service,
                                   const Uns__V1__EchoRequest *input,
                                   Uns__V1__EchoResponse_Closure closure,
                                   void *closure_data);
+void uns__v1__notifications__list_subscriptions(ProtobufCService *service,
+                                                const Uns__V1__ListSubscriptionsRequest *input,
+                                                Uns__V1__ListSubscriptionsResponse_Closure closure,
+                                                void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1248,6 +1327,8 @@ extern const ProtobufCMessageDescriptor uns__v1__subscription__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__delivery_state__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__subscribe_request__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__subscribe_response__descriptor;
+extern const ProtobufCMessageDescriptor uns__v1__list_subscriptions_request__descriptor;
+extern const ProtobufCMessageDescriptor uns__v1__list_subscriptions_response__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__unsubscribe_request__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__unsubscribe_response__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__post_request__descriptor;
