@@ -51,5 +51,6 @@ int unsctl_bench_main(int argc, char **argv);
 int unsctl_app_main(int argc, char **argv);
 int unsctl_token_main(int argc, char **argv);
 int unsctl_delivery_main(int argc, char **argv);
+int unsctl_bench_taps_main(int argc, char **argv);
 
 #endif /* UNSCTL_H */

@@ -1134,6 +1134,9 @@ find_bench(const char *name)
 int
 unsctl_bench_main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "taps") == 0) {
+		return unsctl_bench_taps_main(argc, argv); /* its own options */
+	}
 	bench_opts o = {.seconds = 3,
 	                .threads = 2,
 	                .inflight = 32,
@@ -1149,7 +1152,7 @@ unsctl_bench_main(int argc, char **argv)
 		if (n < 0) {
 			fprintf(stderr, "unsctl: %s\n", why);
 		}
-		fprintf(f, "usage: unsctl bench rpc|post|fetch [options]\n"
+		fprintf(f, "usage: unsctl bench rpc|post|fetch|taps [options]\n"
 		           "  post, fetch: 1, 8 and 64 in flight against Echo;"
 		           " default transport tcp\n");
 		uns_opts_usage(f, bench_options, N_BENCH_OPTS);
