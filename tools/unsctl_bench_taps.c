@@ -262,13 +262,55 @@ push_open(bench *b)
 	return 0;
 }
 
+typedef struct subscriber {
+	bench *b;
+	size_t first, step, users;
+	int failed;
+} subscriber;
+
+/* Subscribes endpoints first, first + step, …: endpoint i is device di of
+ * user ui (or of u0 when there is one user). */
+static void *
+subscriber_main(void *arg)
+{
+	subscriber *s = arg;
+	bench *b = s->b;
+	char user[32], device[32], url[512];
+
+	for (size_t i = s->first; i < b->n && !s->failed; i += s->step) {
+		Uns__V1__Subscription in = UNS__V1__SUBSCRIPTION__INIT, *out;
+		bool created;
+		snprintf(user, sizeof(user), "u%zu", s->users == 1 ? 0 : i);
+		snprintf(device, sizeof(device), "d%zu", i);
+		snprintf(url, sizeof(url), "%s/e%zu",
+		         b->o->receiver ? b->o->receiver : b->base, i);
+		in.device_id = device;
+		in.platform = UNS__V1__PLATFORM__PLATFORM_WEBHOOK;
+		in.push_channel = url;
+		if (uns_store_sub_put(b->st, user, HOST, &in, &out, &created) !=
+		    UNS_OK) {
+			s->failed = 1;
+			break;
+		}
+		snprintf(b->ep[i].unsid, sizeof(b->ep[i].unsid), "%s",
+		         out->unsid);
+		uns__v1__subscription__free_unpacked(out, NULL);
+	}
+	return NULL;
+}
+
 /* E users with one webhook endpoint each, or (users == 1) one user with E
- * endpoints; posts per endpoint at most cap. */
+ * endpoints; posts per endpoint at most cap. Subscribes from 16 threads
+ * (each subscription is a synced write; group commit shares the syncs). */
 static int
 setup_endpoints(bench *b, size_t e, size_t users, size_t cap)
 {
-	char path[256], user[32], device[32], url[512];
-	uns_store_config sc = {.dir = path, .reclaim_interval_ms = -1};
+	char path[256];
+	uns_store_config sc = {
+	    .dir = path, .reclaim_interval_ms = -1, .max_live = 10000000};
+	subscriber ss[16];
+	pthread_t th[16];
+	int failed = 0;
 
 	snprintf(path, sizeof(path), "%s/store", b->dir);
 	if (uns_store_open(&b->st, &sc) != UNS_OK) {
@@ -279,27 +321,21 @@ setup_endpoints(bench *b, size_t e, size_t users, size_t cap)
 	b->ep = calloc(e, sizeof(*b->ep));
 	b->n = e;
 	for (size_t i = 0; i < e; i++) {
-		Uns__V1__Subscription in = UNS__V1__SUBSCRIPTION__INIT, *out;
-		bool created;
-		snprintf(user, sizeof(user), "u%zu", users == 1 ? 0 : i);
-		snprintf(device, sizeof(device), "d%zu", i);
-		snprintf(url, sizeof(url), "%s/e%zu",
-		         b->o->receiver ? b->o->receiver : b->base, i);
-		in.device_id = device;
-		in.platform = UNS__V1__PLATFORM__PLATFORM_WEBHOOK;
-		in.push_channel = url;
-		if (uns_store_sub_put(b->st, user, HOST, &in, &out, &created) !=
-		    UNS_OK) {
-			fprintf(stderr, "unsctl: bench taps: subscribe: %s\n",
-			        uns_store_errmsg());
-			return -1;
-		}
-		snprintf(b->ep[i].unsid, sizeof(b->ep[i].unsid), "%s",
-		         out->unsid);
-		uns__v1__subscription__free_unpacked(out, NULL);
 		b->ep[i].cap = cap;
 		b->ep[i].ack_us = calloc(cap, sizeof(int64_t));
 		b->ep[i].rx_us = calloc(cap, sizeof(int64_t));
+	}
+	for (size_t t = 0; t < 16; t++) {
+		ss[t] = (subscriber){b, t, 16, users, 0};
+		pthread_create(&th[t], NULL, subscriber_main, &ss[t]);
+	}
+	for (size_t t = 0; t < 16; t++) {
+		pthread_join(th[t], NULL);
+		failed |= ss[t].failed;
+	}
+	if (failed) {
+		fprintf(stderr, "unsctl: bench taps: subscribe failed\n");
+		return -1;
 	}
 	index_unsids(b);
 	return 0;
@@ -348,6 +384,7 @@ typedef struct poster {
 	bench *b;
 	size_t first, step; /* endpoints first, first + step, … */
 	uint64_t posts;
+	bool once; /* one post per endpoint, then stop */
 } poster;
 
 static int
@@ -389,7 +426,7 @@ poster_main(void *arg)
 			e->ack_us[e->posts++] = mono_us();
 			p->posts++;
 		}
-		if (!any) {
+		if (!any || p->once) {
 			break;
 		}
 	}
@@ -526,15 +563,57 @@ wait_drained(bench *b, int64_t max_ms)
 	}
 }
 
-static int
-run_endpoints(bench *b, size_t e)
+static void
+post_all(bench *b, bool once, int seconds, uint64_t *posts)
 {
 	poster ps[POSTERS];
 	pthread_t th[POSTERS];
+
+	atomic_store(&b->stop, 0);
+	for (int i = 0; i < POSTERS; i++) {
+		ps[i] = (poster){b, (size_t)i, POSTERS, 0, once};
+		pthread_create(&th[i], NULL, poster_main, &ps[i]);
+	}
+	if (!once) {
+		usleep((useconds_t)seconds * 1000000);
+		atomic_store(&b->stop, 1);
+	}
+	*posts = 0;
+	for (int i = 0; i < POSTERS; i++) {
+		pthread_join(th[i], NULL);
+		*posts += ps[i].posts;
+	}
+}
+
+/* With the engine stopped, one post per endpoint leaves E pending taps;
+ * then the time for a fresh engine to deliver them all. */
+static double
+drain_rate(bench *b)
+{
+	uint64_t posts, want;
+	int64_t t0;
+
+	uns_delivery_close(b->d);
+	b->d = NULL;
+	post_all(b, true, 0, &posts);
+	want = atomic_load(&b->received) + b->n;
+	t0 = mono_us();
+	if (engine_open(b) != 0) {
+		return 0;
+	}
+	while (atomic_load(&b->received) < want && mono_us() - t0 < 120000000) {
+		usleep(200);
+	}
+	return (double)b->n / ((double)(mono_us() - t0) / 1e6);
+}
+
+static int
+run_endpoints(bench *b, size_t e)
+{
 	uns_delivery_stats s0, s1;
-	size_t cap = MAX_POSTS / e + 1, nlat;
+	size_t cap = MAX_POSTS / e + 2, nlat;
 	uint64_t posts = 0, rx0, rx1;
-	double p50, p99, bare;
+	double p50, p99, bare, drain;
 	int64_t t0, t1;
 
 	if (setup_endpoints(b, e, e, cap) != 0) {
@@ -545,32 +624,25 @@ run_endpoints(bench *b, size_t e)
 	if (engine_open(b) != 0) {
 		return -1;
 	}
-	atomic_store(&b->stop, 0);
 	uns_delivery_stats_get(b->d, &s0);
 	rx0 = atomic_load(&b->received);
 	t0 = mono_ms();
-	for (int i = 0; i < POSTERS; i++) {
-		ps[i] = (poster){b, (size_t)i, POSTERS, 0};
-		pthread_create(&th[i], NULL, poster_main, &ps[i]);
-	}
-	usleep((useconds_t)b->o->seconds * 1000000);
-	atomic_store(&b->stop, 1);
-	for (int i = 0; i < POSTERS; i++) {
-		pthread_join(th[i], NULL);
-		posts += ps[i].posts;
-	}
+	post_all(b, false, b->o->seconds, &posts);
 	t1 = mono_ms();
 	uns_delivery_stats_get(b->d, &s1);
 	rx1 = atomic_load(&b->received);
 	wait_drained(b, 60000);
 	latency(b, &p50, &p99, &nlat);
+	drain = drain_rate(b);
 	double secs = (double)(t1 - t0) / 1000.0;
 	double taps = (double)(rx1 - rx0) / secs;
-	printf("%6zu endpoints: %8.0f posts/s  %8.0f taps/s  bare curl %8.0f "
-	       "req/s  ratio %.2f  post->tap p50 %.1f ms p99 %.1f ms (%zu "
-	       "posts)  retried %llu\n",
-	       e, (double)posts / secs, taps, bare, taps / bare, p50, p99, nlat,
-	       (unsigned long long)(s1.retried - s0.retried));
+	printf("%6zu endpoints: live %6.0f posts/s -> %6.0f taps/s, post->tap "
+	       "p50 %.1f ms p99 %.1f ms (%zu posts), %llu retried; backlog of "
+	       "%zu taps: %6.0f taps/s; bare curl %6.0f req/s; backlog/bare "
+	       "%.2f\n",
+	       e, (double)posts / secs, taps, p50, p99, nlat,
+	       (unsigned long long)(s1.retried - s0.retried), e, drain, bare,
+	       drain / bare);
 	fflush(stdout);
 	teardown(b);
 	return 0;
