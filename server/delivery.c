@@ -435,7 +435,7 @@ easy_setup(uns_delivery *d, struct xfer *x)
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)r->body_len);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-	                 (r->http2 || d->cfg.h2c) && cleartext
+	                 r->http2 && cleartext
 	                     ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
 	                     : (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);

@@ -51,7 +51,6 @@ typedef struct uns_delivery_config {
 	int64_t breaker_open_ms;     /* 0 = 30 s */
 	int64_t lease_ms;            /* claim lease; 0 = 5 min */
 	int64_t drain_ms;            /* close waits for in-flight; 0 = 2 s */
-	bool h2c; /* HTTP/2 prior knowledge on http:// (benchmarks) */
 } uns_delivery_config;
 
 /* Counters since open, for /metrics and tests. */
