@@ -56,6 +56,13 @@ typedef struct slot {
 	ProtobufCMessage *resp;
 	char message[512];
 	pthread_cond_t cv;
+	/* recording: a copy of the request as sent */
+	uint8_t *sent;
+	size_t sent_len;
+	/* raw calls (replay): the reply envelope's bytes, not decoded */
+	int raw;
+	uint8_t *raw_reply;
+	size_t raw_len;
 } slot;
 
 struct uns_client {
@@ -73,7 +80,19 @@ struct uns_client {
 	unsigned long long next_id;
 	char id_prefix[12];
 	char url[256];
+	uns_exchange_fn on_exchange; /* NULL = not recording */
+	void *on_exchange_arg;
 };
+
+static uns_exchange_fn default_recorder;
+static void *default_recorder_arg;
+
+void
+uns_set_default_recorder(uns_exchange_fn fn, void *arg)
+{
+	default_recorder = fn;
+	default_recorder_arg = arg;
+}
 
 /* --- slots ------------------------------------------------------------- */
 
@@ -163,6 +182,8 @@ static void
 finish(slot *s, uns_err err, const char *message, ProtobufCMessage *resp)
 {
 	uns_client *c = s->client;
+	free(s->sent);
+	s->sent = NULL;
 	if (s->sync) {
 		pthread_mutex_lock(&c->mu);
 		s->err = err;
@@ -200,6 +221,29 @@ finish_nng(slot *s, int rv)
 		         nng_strerror(rv));
 	}
 	finish(s, err, msg, NULL);
+}
+
+/* A raw call's reply: a copy of the envelope bytes, checked only as an
+ * envelope. */
+static void
+finish_raw(slot *s, nng_msg *m)
+{
+	char why[300];
+	Uns__V1__ResponseEnvelope *env = NULL;
+	uns_err err = uns_response_decode(nng_msg_body(m), nng_msg_len(m),
+	                                  &s->arena.pb, &env, why, sizeof(why));
+	s->raw_len = nng_msg_len(m);
+	s->raw_reply =
+	    err == UNS_OK ? malloc(s->raw_len ? s->raw_len : 1) : NULL;
+	if (s->raw_reply) {
+		memcpy(s->raw_reply, nng_msg_body(m), s->raw_len);
+	} else if (err == UNS_OK) {
+		err = UNS_ENOMEM;
+		snprintf(why, sizeof(why), "out of memory");
+	}
+	nng_msg_free(m);
+	finish(s, err == UNS_OK ? UNS_OK : UNS_EPROTO, err == UNS_OK ? "" : why,
+	       NULL);
 }
 
 static void
@@ -263,7 +307,13 @@ slot_cb(void *arg)
 		finish_nng(s, rv);
 		return;
 	}
-	finish_reply(s, nng_aio_get_msg(s->aio));
+	nng_msg *m = nng_aio_get_msg(s->aio);
+	if (s->sent != NULL) {
+		s->client->on_exchange(s->client->on_exchange_arg, s->sent,
+		                       s->sent_len, nng_msg_body(m),
+		                       nng_msg_len(m));
+	}
+	s->raw ? finish_raw(s, m) : finish_reply(s, m);
 }
 
 /* --- request building -------------------------------------------------- */
@@ -308,6 +358,10 @@ start_call(uns_client *c, const uns_method *method, const ProtobufCMessage *req,
 	uns_err err = build_request(c, s, req, opts, timeout_ms, &m);
 	if (err != UNS_OK) {
 		return err;
+	}
+	if (c->on_exchange != NULL && (s->sent = malloc(nng_msg_len(m)))) {
+		memcpy(s->sent, nng_msg_body(m), nng_msg_len(m));
+		s->sent_len = nng_msg_len(m);
 	}
 	nng_aio_set_msg(s->aio, m);
 	nng_aio_set_timeout(s->aio, (nng_duration)timeout_ms);
@@ -400,6 +454,73 @@ uns_client_call_async(uns_client *c, const uns_method *method,
 	if (err != UNS_OK) {
 		slot_give(c, s);
 	}
+	return err;
+}
+
+static const uns_method raw_method = {"(replayed request)", NULL, NULL, NULL};
+
+uns_err
+uns_client_call_raw(uns_client *c, const uint8_t *req, size_t req_len,
+                    uint32_t timeout_ms, uint8_t **resp, size_t *resp_len)
+{
+	slot *s = NULL;
+	nng_msg *m = NULL;
+	if (c == NULL || req == NULL || resp == NULL || resp_len == NULL) {
+		return uns_fail(UNS_EINVAL, "client, request and reply needed");
+	}
+	if (req_len > c->max_message) {
+		return uns_fail(UNS_RESOURCE_EXHAUSTED,
+		                "request of %zu bytes exceeds the limit of %zu "
+		                "bytes",
+		                req_len, c->max_message);
+	}
+	if (nng_msg_alloc(&m, 0) != 0) {
+		return uns_fail(UNS_ENOMEM, "out of memory");
+	}
+	if (nng_msg_append(m, req, req_len) != 0) {
+		nng_msg_free(m);
+		return uns_fail(UNS_ENOMEM, "out of memory");
+	}
+	pthread_mutex_lock(&c->mu);
+	uns_err err = slot_take(c, &s);
+	pthread_mutex_unlock(&c->mu);
+	if (err != UNS_OK) {
+		nng_msg_free(m);
+		return uns_fail(err, "%s", uns_strerror(err));
+	}
+	timeout_ms = timeout_ms ? timeout_ms : c->default_timeout_ms;
+	s->sync = 1;
+	s->raw = 1;
+	s->method = &raw_method;
+	s->phase = PHASE_SEND;
+	s->deadline = nng_clock() + timeout_ms;
+	s->finished = 0;
+	s->raw_reply = NULL;
+	if (c->on_exchange != NULL &&
+	    (s->sent = malloc(req_len ? req_len : 1))) {
+		memcpy(s->sent, req, req_len);
+		s->sent_len = req_len;
+	}
+	nng_aio_set_msg(s->aio, m);
+	nng_aio_set_timeout(s->aio, (nng_duration)timeout_ms);
+	nng_ctx_send(s->ctx, s->aio);
+	pthread_mutex_lock(&c->mu);
+	while (!s->finished) {
+		pthread_cond_wait(&s->cv, &c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
+	err = s->err;
+	if (err == UNS_OK) {
+		uns_clear_message();
+		*resp = s->raw_reply;
+		*resp_len = s->raw_len;
+	} else {
+		uns_fail(err, "%s", s->message);
+	}
+	s->raw_reply = NULL;
+	s->raw = 0;
+	s->sync = 0;
+	slot_give(c, s);
 	return err;
 }
 
@@ -534,6 +655,10 @@ uns_client_open(uns_client **out, const char *url, const uns_client_opts *o)
 	c->default_timeout_ms = o && o->default_timeout_ms
 	                            ? o->default_timeout_ms
 	                            : DEFAULT_TIMEOUT_MS;
+	c->on_exchange =
+	    o && o->on_exchange ? o->on_exchange : default_recorder;
+	c->on_exchange_arg =
+	    o && o->on_exchange ? o->on_exchange_arg : default_recorder_arg;
 	snprintf(c->url, sizeof(c->url), "%s", url);
 	snprintf(c->id_prefix, sizeof(c->id_prefix), "%08x",
 	         (unsigned)nng_random());

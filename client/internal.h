@@ -19,6 +19,12 @@ void uns_clear_message(void);
 void uns_say(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Reads a regular file of at most max bytes whole, NUL-terminated (the NUL
+ * not counted in *len; free() *out). UNS_EIO or UNS_ENOMEM with the reason
+ * in why. */
+uns_err uns_file_read(const char *path, size_t max, char **out, size_t *len,
+                      char *why, size_t whylen);
+
 /* Looks up a code by its canonical name ("NOT_FOUND"); returns 0 if none. */
 int uns_err_from_name(const char *name, uns_err *out);
 

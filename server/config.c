@@ -98,6 +98,10 @@ static const cfg_key keys[] = {
         "Calls in flight at once (one NNG context each)."),
     KEY("server", "workers", CFG_INT, workers, 0, 1024, "0",
         "Threads for blocking handlers. 0 = one per context."),
+    KEY("server", "inline_reads", CFG_BOOL, inline_reads, 0, 1, "true",
+        "Answer reads that cannot wait (History, Fetch without a long poll)\n"
+        "on the thread that received them, without a worker hop. Turn off\n"
+        "when the store is much bigger than memory and reads go to disk."),
     KEY("server", "max_message", CFG_SIZE, max_message, KiB, 64 * MiB, "4M",
         "Largest request or reply on the RPC port."),
     KEY("server", "default_timeout", CFG_DURATION_MS, default_timeout_ms, 1,
@@ -110,6 +114,9 @@ static const cfg_key keys[] = {
     /* ---- store ---- */
     KEY("store", "block_cache", CFG_SIZE, block_cache, MiB, 64 * GiB, "64M",
         "RocksDB block cache."),
+    KEY("store", "write_buffer", CFG_SIZE, write_buffer, MiB, 64 * GiB, "64M",
+        "RocksDB memtables, all column families together; a full one is\n"
+        "flushed to disk. With block_cache, the bulk of the server's memory."),
     KEY("store", "commit_max_batch", CFG_INT, commit_max_batch, 1, 65536,
         "1024", "Group commit: most writes made durable by one WAL sync."),
     KEY("store", "commit_max_wait", CFG_DURATION_US, commit_max_wait_us, 0,
@@ -293,14 +300,50 @@ static const cfg_key keys[] = {
 
     /* ---- gateway ---- */
     KEY("gateway", "gateway_listen", CFG_URL, gateway_listen, 0, STRLEN,
-        "http://127.0.0.1:8080",
+        "https://127.0.0.1:8443",
         "REST gateway (Graph-compatible HTTP/JSON) listen URL:\n"
         "http://HOST:PORT, or https://HOST:PORT with gateway_cert and\n"
-        "gateway_key. \"\" = no gateway."),
+        "gateway_key. \"\" = no gateway. It calls this server over\n"
+        "inproc://."),
     KEY("gateway", "gateway_cert", CFG_PATH, gateway_cert, 0, STRLEN, "",
-        "Gateway certificate (PEM), for https://."),
+        "Gateway certificate (PEM), for https://. \"\" = the RPC\n"
+        "certificate (cert, or the development one for localhost)."),
     KEY("gateway", "gateway_key", CFG_PATH, gateway_key, 0, STRLEN, "",
-        "Gateway private key (PEM), for https://."),
+        "Gateway private key (PEM), for https://. \"\" = in\n"
+        "gateway_cert."),
+    KEY("gateway", "gateway_max_connections", CFG_INT, gateway_max_connections,
+        1, 65536, "256",
+        "Gateway connections at once (one thread each); more are\n"
+        "refused at accept."),
+    KEY("gateway", "gateway_max_header", CFG_SIZE, gateway_max_header, 4 * KiB,
+        MiB, "32K",
+        "Largest request line plus headers (MHD's per-connection memory)."),
+    KEY("gateway", "gateway_idle_timeout", CFG_DURATION_MS,
+        gateway_idle_timeout_ms, 1000, DAY_S * 1000, "60s",
+        "Close a gateway connection with no traffic for this long."),
+    KEY("gateway", "gateway_header_timeout", CFG_DURATION_MS,
+        gateway_header_timeout_ms, 100, HOUR_S * 1000, "20s",
+        "A request's headers must be complete this long after the\n"
+        "connection opened or the previous answer left (slowloris);\n"
+        "also the longest a kept-alive connection waits idle."),
+    KEY("gateway", "gateway_body_timeout", CFG_DURATION_MS,
+        gateway_body_timeout_ms, 100, HOUR_S * 1000, "30s",
+        "A request's body must be complete this long after its headers."),
+    KEY("gateway", "gateway_rpc_timeout", CFG_DURATION_MS,
+        gateway_rpc_timeout_ms, 100, HOUR_S * 1000, "10s",
+        "Deadline of each RPC the gateway makes (a long poll adds its\n"
+        "wait)."),
+
+    /* ---- fixtures ---- */
+    KEY("fixtures", "record_dir", CFG_PATH, record_dir, 0, STRLEN, "",
+        "Record every RPC exchange served into a fixture file in this\n"
+        "directory (unsd-<time>-<pid>.fixture; unsctl replay reads it).\n"
+        "Bearer tokens are written as placeholders. \"\" = not recording."),
+    KEY("fixtures", "test_clock", CFG_BOOL, test_clock, 0, 1, "false",
+        "Tests only: the service clock stands at 2023-11-14T22:13:20Z and\n"
+        "moves only when a request carries metadata uns-test-clock\n"
+        "(\"+MS\" advances, \"MS\" sets Unix milliseconds). Tokens keep\n"
+        "real time."),
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 

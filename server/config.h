@@ -51,13 +51,15 @@ typedef struct uns_config {
 	char cert[UNS_CONFIG_STR_MAX];     /* "" = data_dir/tls/server.pem */
 	char ca[UNS_CONFIG_STR_MAX];       /* "" = data_dir/tls/ca.pem */
 	int require_client_cert;           /* 0 or 1 */
+	int inline_reads;                  /* 0 or 1 */
 	int contexts;                      /* concurrent calls */
 	int workers;                       /* 0 = 2 x cores */
 	uint64_t max_message;              /* bytes */
 	int64_t default_timeout_ms;
 	int64_t drain_linger_ms;
 	/* store */
-	uint64_t block_cache; /* bytes */
+	uint64_t block_cache;  /* bytes */
+	uint64_t write_buffer; /* bytes */
 	int commit_max_batch;
 	int64_t commit_max_wait_us; /* 0 = sync at once */
 	int64_t reclaim_interval_s;
@@ -124,6 +126,15 @@ typedef struct uns_config {
 	char gateway_listen[UNS_CONFIG_STR_MAX]; /* "" = no gateway */
 	char gateway_cert[UNS_CONFIG_STR_MAX];
 	char gateway_key[UNS_CONFIG_STR_MAX];
+	int gateway_max_connections;
+	uint64_t gateway_max_header; /* bytes */
+	int64_t gateway_idle_timeout_ms;
+	int64_t gateway_header_timeout_ms;
+	int64_t gateway_body_timeout_ms;
+	int64_t gateway_rpc_timeout_ms;
+	/* fixtures (SPEC §7) */
+	char record_dir[UNS_CONFIG_STR_MAX]; /* "" = not recording */
+	int test_clock;                      /* 0 or 1 */
 } uns_config;
 
 /* Sets every key of c to its default. */

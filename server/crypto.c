@@ -369,6 +369,44 @@ point_write(const mbedtls_ecp_group *grp, const mbedtls_ecp_point *q,
 	                                        : ret;
 }
 
+/*
+ * Multiplications by the generator (new keys, public keys of scalars)
+ * share one process-wide group: mbedTLS caches the generator's comb
+ * table inside the group on first use, which makes them several times
+ * faster. The cache is filled inside a call, so the group has a lock.
+ */
+static mbedtls_ecp_group gen_grp;
+static int gen_ret;
+static pthread_once_t gen_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t gen_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+gen_init(void)
+{
+	mbedtls_ecp_group_init(&gen_grp);
+	gen_ret = mbedtls_ecp_group_load(&gen_grp, MBEDTLS_ECP_DP_SECP256R1);
+}
+
+/* q = d * G, with d random when gen is true. */
+static int
+gen_mul(mbedtls_mpi *d, mbedtls_ecp_point *q, bool gen, uint8_t pub[65])
+{
+	int ret;
+
+	pthread_once(&gen_once, gen_init);
+	if (gen_ret != 0) {
+		return gen_ret;
+	}
+	pthread_mutex_lock(&gen_lock);
+	ret = gen ? mbedtls_ecp_gen_keypair(&gen_grp, d, q, rng_draw, NULL)
+	          : mbedtls_ecp_mul(&gen_grp, q, d, &gen_grp.G, rng_draw, NULL);
+	if (ret == 0) {
+		ret = point_write(&gen_grp, q, pub);
+	}
+	pthread_mutex_unlock(&gen_lock);
+	return ret;
+}
+
 uns_err
 uns_p256_keygen(uint8_t priv[32], uint8_t pub[65])
 {
@@ -376,9 +414,7 @@ uns_p256_keygen(uint8_t priv[32], uint8_t pub[65])
 	int ret;
 
 	if ((ret = p256_load(&kp, NULL, NULL)) == 0 &&
-	    (ret = mbedtls_ecp_gen_keypair(&kp.grp, &kp.d, &kp.Q, rng_draw,
-	                                   NULL)) == 0 &&
-	    (ret = point_write(&kp.grp, &kp.Q, pub)) == 0) {
+	    (ret = gen_mul(&kp.d, &kp.Q, true, pub)) == 0) {
 		ret = mbedtls_mpi_write_binary(&kp.d, priv, 32);
 	}
 	mbedtls_ecp_keypair_free(&kp);
@@ -393,9 +429,7 @@ uns_p256_public(const uint8_t priv[32], uint8_t pub[65])
 	int ret;
 
 	if ((ret = p256_load(&kp, priv, NULL)) == 0 &&
-	    (ret = mbedtls_ecp_mul(&kp.grp, &kp.Q, &kp.d, &kp.grp.G, rng_draw,
-	                           NULL)) == 0 &&
-	    (ret = point_write(&kp.grp, &kp.Q, q)) == 0) {
+	    (ret = gen_mul(&kp.d, &kp.Q, false, q)) == 0) {
 		memcpy(pub, q, sizeof(q));
 	}
 	mbedtls_ecp_keypair_free(&kp);
@@ -650,55 +684,6 @@ out:
 	return err;
 }
 
-static uns_err
-read_small_file(const char *path, char **out, size_t *len, char *why,
-                size_t whylen)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	uns_err err = UNS_EIO;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		uns_say(why, whylen, "cannot read %s: %s", path,
-		        strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > MAX_KEY_FILE) {
-		uns_say(why, whylen, "%s: not a regular file of at most 1 MiB",
-		        path);
-		goto out;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		err = UNS_ENOMEM;
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n <= 0) {
-			uns_say(why, whylen, "cannot read %s: %s", path,
-			        n < 0 ? strerror(errno) : "file shrank");
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	buf = NULL;
-	err = UNS_OK;
-out:
-	free(buf);
-	if (fd >= 0) {
-		close(fd);
-	}
-	return err;
-}
-
 uns_err
 uns_key_read_file(uns_key **out, const char *path, char *why, size_t whylen)
 {
@@ -709,7 +694,8 @@ uns_key_read_file(uns_key **out, const char *path, char *why, size_t whylen)
 	if (out == NULL || path == NULL) {
 		return UNS_EINVAL;
 	}
-	if ((err = read_small_file(path, &text, &len, why, whylen)) != UNS_OK) {
+	if ((err = uns_file_read(path, MAX_KEY_FILE, &text, &len, why,
+	                         whylen)) != UNS_OK) {
 		return err;
 	}
 	err = uns_key_parse(out, text, len, inner, sizeof(inner));

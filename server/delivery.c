@@ -108,12 +108,20 @@ struct uns_delivery {
 };
 
 static int64_t
-now_ms(void)
+wall_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Now on the store's clock, which due times are compared with. */
+static int64_t
+now_of(const uns_delivery *d)
+{
+	return d->cfg.clock != NULL ? d->cfg.clock(d->cfg.clock_arg)
+	                            : wall_ms();
 }
 
 static void
@@ -516,7 +524,7 @@ feed(uns_delivery *d, size_t room)
 {
 	uns_store_taps l = {0};
 	size_t fb = 0;
-	int64_t now = now_ms();
+	int64_t now = now_of(d);
 
 	if (uns_store_fallback_run(d->cfg.store, &fb) == UNS_OK && fb > 0) {
 		atomic_fetch_add(&d->st.fallbacks, fb);
@@ -561,7 +569,7 @@ sleep_ms(uns_delivery *d)
 	if (uns_store_outbox_next_due(d->cfg.store, &due) != UNS_OK) {
 		return IDLE_WAIT_MS;
 	}
-	wait = due - now_ms();
+	wait = due - now_of(d);
 	return wait < 10 ? 10 : wait > IDLE_WAIT_MS ? IDLE_WAIT_MS : wait;
 }
 
@@ -627,7 +635,7 @@ running_del(uns_delivery *d, struct xfer *x)
 static void
 finish(uns_delivery *d, struct xfer *x, CURLcode code)
 {
-	int64_t now = now_ms(), retry_after = -1;
+	int64_t now = now_of(d), retry_after = -1;
 	long status = 0;
 	uns_push_outcome o;
 
@@ -702,7 +710,7 @@ take_ready(uns_delivery *d, int *added)
 			xfer_free(x); /* abandoned: re-sent after a restart */
 		} else if (curl_multi_add_handle(d->multi, x->easy) !=
 		           CURLM_OK) {
-			outcome(x, UNS_STORE_TAP_RETRY, now_ms() + 1000,
+			outcome(x, UNS_STORE_TAP_RETRY, now_of(d) + 1000,
 			        "curl refused the request");
 			pthread_mutex_lock(&d->mu);
 			push(&d->done, x);
@@ -785,7 +793,7 @@ count(uns_delivery *d, const struct xfer *x)
 
 	atomic_fetch_add(c, 1);
 	if (x->result == UNS_STORE_TAP_DELIVERED) {
-		int64_t lat = now_ms() - x->tap.enqueued_ms;
+		int64_t lat = now_of(d) - x->tap.enqueued_ms;
 		uint64_t l = lat > 0 ? (uint64_t)lat : 0, max;
 		atomic_fetch_add(&d->st.latency_sum, l);
 		max = atomic_load(&d->st.latency_max);
@@ -955,7 +963,7 @@ alloc(const uns_delivery_config *cfg)
 	pthread_cond_init(&d->feeder_cv, NULL);
 	pthread_cond_init(&d->settle_cv, NULL);
 	pthread_cond_init(&d->idle_cv, NULL);
-	d->feeder_seed = (unsigned)now_ms();
+	d->feeder_seed = (unsigned)wall_ms();
 	d->loop_seed = d->feeder_seed ^ 0x9e3779b9u;
 	d->kicked = true; /* look at the outbox once at start */
 	return d;

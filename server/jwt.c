@@ -98,55 +98,6 @@ alg_lookup(const char *name, alg_id *out)
 
 /* ---- files -------------------------------------------------------------- */
 
-/* Reads a regular file of at most MAX_FILE bytes, NUL-terminated. */
-static uns_err
-read_file(const char *path, char **out, size_t *len, char *why, size_t whylen)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	uns_err err = UNS_EIO;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		uns_say(why, whylen, "cannot read %s: %s", path,
-		        strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > MAX_FILE) {
-		uns_say(why, whylen, "%s: not a regular file of at most 1 MiB",
-		        path);
-		goto out;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		err = UNS_ENOMEM;
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n <= 0) {
-			uns_say(why, whylen, "cannot read %s: %s", path,
-			        n < 0 ? strerror(errno) : "file shrank");
-			goto out;
-		}
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	buf = NULL;
-	err = UNS_OK;
-out:
-	free(buf);
-	if (fd >= 0) {
-		close(fd);
-	}
-	return err;
-}
-
 /* The secret inside a secret file's text: prefix and final newline off. */
 static void
 secret_span(const char *text, size_t len, const char **s, size_t *slen)
@@ -179,7 +130,8 @@ uns_jwt_read_secret_file(const char *path, uint8_t **out, size_t *len,
 	if (path == NULL || out == NULL || len == NULL) {
 		return UNS_EINVAL;
 	}
-	if ((err = read_file(path, &text, &tlen, why, whylen)) != UNS_OK) {
+	if ((err = uns_file_read(path, MAX_FILE, &text, &tlen, why, whylen)) !=
+	    UNS_OK) {
 		return err;
 	}
 	secret_span(text, tlen, &s, &slen);
@@ -372,7 +324,8 @@ uns_jwt_keys_add_file(uns_jwt_keys *k, const char *kid, const char *path,
 		uns_say(why, whylen, "no key set or path");
 		return UNS_EINVAL;
 	}
-	if ((err = read_file(path, &text, &len, why, whylen)) != UNS_OK) {
+	if ((err = uns_file_read(path, MAX_FILE, &text, &len, why, whylen)) !=
+	    UNS_OK) {
 		return err;
 	}
 	if (strncmp(text, SECRET_PREFIX, strlen(SECRET_PREFIX)) == 0) {

@@ -31,19 +31,23 @@
 #include "config.h"
 #include "delivery.h"
 #include "devcert.h"
+#include "gateway.h"
 #include "jwt.h"
+#include "push.h"
+#include "recording.h"
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
 #include "tapstream.h"
+#include "testclock.h"
 #include "validate.h"
 
 typedef struct unsd_opts {
 	const char *config;
 	const char *listen, *data_dir, *cert, *ca, *contexts, *workers;
-	const char *max_message, *default_timeout;
+	const char *max_message, *default_timeout, *gateway_listen, *record;
 	int require_client_cert;
-	int print_config, help, version;
+	int print_config, print_example, help, version;
 } unsd_opts;
 
 #define OPT(name, kind, field, arg, help)                                      \
@@ -66,8 +70,14 @@ static const uns_opt unsd_options[] = {
         "config key max_message"),
     OPT("--default-timeout", UNS_OPT_STR, default_timeout, "DURATION",
         "config key default_timeout"),
+    OPT("--gateway-listen", UNS_OPT_STR, gateway_listen, "URL",
+        "config key gateway_listen (\"\" = no gateway)"),
+    OPT("--record", UNS_OPT_STR, record, "DIR",
+        "config key record_dir: write every exchange to a fixture"),
     OPT("--print-config", UNS_OPT_FLAG, print_config, NULL,
         "print the effective configuration and exit"),
+    OPT("--print-example-config", UNS_OPT_FLAG, print_example, NULL,
+        "print every key with its default and help (docs/unsd.conf.example)"),
     OPT("--version", UNS_OPT_FLAG, version, NULL, "print the version"),
     OPT("--help", UNS_OPT_FLAG, help, NULL, "this text"),
 };
@@ -86,6 +96,8 @@ static const struct {
     {offsetof(unsd_opts, workers), "workers"},
     {offsetof(unsd_opts, max_message), "max_message"},
     {offsetof(unsd_opts, default_timeout), "default_timeout"},
+    {offsetof(unsd_opts, gateway_listen), "gateway_listen"},
+    {offsetof(unsd_opts, record), "record_dir"},
 };
 
 /* Everything the server runs on, released in reverse by teardown(). */
@@ -96,11 +108,17 @@ typedef struct unsd {
 	uns_auth *auth;
 	uns_service *svc;
 	uns_rpc_server *rpc;
+	uns_client *gw_client; /* the gateway's, over inproc:// */
+	uns_gateway *gateway;
 	uns_push_config *push;
+	uns_recording *recording; /* record_dir, or NULL */
+	uns_testclock clock;      /* read only with test_clock */
 	uns_tapstream *taps;
 	uns_delivery *delivery;
 	char cert[4096], ca[4096];
 } unsd;
+
+#define GATEWAY_INPROC "inproc://unsd-gateway"
 
 static void
 usage(FILE *f)
@@ -245,6 +263,7 @@ open_store(unsd *d)
 	uns_store_config sc = {
 	    .dir = dir,
 	    .block_cache_bytes = (size_t)d->cfg.block_cache,
+	    .write_buffer_bytes = (size_t)d->cfg.write_buffer,
 	    .commit_max_batch = (unsigned)d->cfg.commit_max_batch,
 	    .commit_max_wait_us = (unsigned)d->cfg.commit_max_wait_us,
 	    .max_live = (uint32_t)d->cfg.max_live_per_user,
@@ -252,6 +271,11 @@ open_store(unsd *d)
 	    .default_ttl_ms = d->cfg.default_expiry_s * 1000,
 	    .reclaim_interval_ms = (int)(d->cfg.reclaim_interval_s * 1000),
 	};
+	if (d->cfg.test_clock) {
+		uns_testclock_init(&d->clock);
+		sc.clock = uns_testclock_now;
+		sc.clock_arg = &d->clock;
+	}
 	if (uns_store_open(&d->store, &sc) != UNS_OK) {
 		fprintf(stderr, "unsd: store %s: %s\n", dir,
 		        uns_store_errmsg());
@@ -281,6 +305,33 @@ open_auth(unsd *d)
 	return 0;
 }
 
+/* The test clock's hook and the recording (SPEC §7), when configured. */
+static int
+set_fixture_hooks(unsd *d)
+{
+	char why[2300];
+	uns_rpc_hooks h = {0};
+	if (d->cfg.test_clock) {
+		h.before_call = uns_testclock_before_call;
+		h.before_call_arg = &d->clock;
+		fprintf(stderr, "unsd: test clock on (moved by metadata %s)\n",
+		        UNS_TESTCLOCK_METADATA);
+	}
+	if (d->cfg.record_dir[0] != '\0') {
+		if (uns_recording_open(&d->recording, d->cfg.record_dir, why,
+		                       sizeof(why)) != UNS_OK) {
+			fprintf(stderr, "unsd: %s\n", why);
+			return -1;
+		}
+		h.on_exchange = uns_recording_exchange;
+		h.on_exchange_arg = d->recording;
+		fprintf(stderr, "unsd: recording to %s\n",
+		        uns_recording_path(d->recording));
+	}
+	uns_rpc_server_set_hooks(d->rpc, &h);
+	return 0;
+}
+
 static int
 open_service(unsd *d)
 {
@@ -292,8 +343,20 @@ open_service(unsd *d)
 	lim.max_body_text = (size_t)d->cfg.max_body_text;
 	lim.max_page_size = (uint32_t)d->cfg.max_page_size;
 	lim.max_expiry_ms = d->cfg.max_expiry_s * 1000;
-	uns_service_config scfg = {
-	    .store = d->store, .auth = d->auth, .limits = &lim};
+	char why[512];
+	if (uns_push_config_alloc(&d->push, &d->cfg, why, sizeof(why)) !=
+	    UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", why);
+		return -1;
+	}
+	uns_service_config scfg = {.store = d->store,
+	                           .auth = d->auth,
+	                           .limits = &lim,
+	                           .push = d->push};
+	if (d->cfg.test_clock) {
+		scfg.now_ms = uns_testclock_now;
+		scfg.now_arg = &d->clock;
+	}
 	if (uns_service_open(&d->svc, &scfg) != UNS_OK) {
 		return -1;
 	}
@@ -308,28 +371,62 @@ open_service(unsd *d)
 	    .default_timeout_ms = (uint32_t)d->cfg.default_timeout_ms,
 	    .drain_linger_ms = (uint32_t)d->cfg.drain_linger_ms,
 	};
-	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
-	                      d->svc, uns_service_inline_methods};
+	uns_rpc_service rs = uns_service_rpc(d->svc, d->cfg.inline_reads);
 	if (uns_rpc_server_open(&d->rpc, &rc, &rs) != UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", uns_last_message());
+		return -1;
+	}
+	return set_fixture_hooks(d);
+}
+
+/* The embedded gateway: the RPC server also listens on inproc://, and the
+ * gateway calls it there through libuns like any other client. */
+static int
+open_gateway(unsd *d)
+{
+	if (d->cfg.gateway_listen[0] == '\0') {
+		return 0;
+	}
+	uns_client_opts co = {.lazy_connect = 1,
+	                      .max_message_bytes = (size_t)d->cfg.max_message};
+	uns_gateway_config gc = {
+	    .listen = d->cfg.gateway_listen,
+	    .cert_file = d->cfg.gateway_cert[0] ? d->cfg.gateway_cert : d->cert,
+	    .key_file = d->cfg.gateway_key,
+	    .max_body = (size_t)d->cfg.max_body,
+	    .max_header = (size_t)d->cfg.gateway_max_header,
+	    .max_connections = (unsigned)d->cfg.gateway_max_connections,
+	    .idle_timeout_ms = (uint32_t)d->cfg.gateway_idle_timeout_ms,
+	    .header_timeout_ms = (uint32_t)d->cfg.gateway_header_timeout_ms,
+	    .body_timeout_ms = (uint32_t)d->cfg.gateway_body_timeout_ms,
+	    .rpc_timeout_ms = (uint32_t)d->cfg.gateway_rpc_timeout_ms,
+	};
+	if (strncmp(d->cfg.gateway_listen, "https:", 6) == 0 &&
+	    d->cert[0] == '\0' && prepare_tls(d) != 0) {
+		return -1;
+	}
+	gc.cert_file = d->cfg.gateway_cert[0] ? d->cfg.gateway_cert : d->cert;
+	if (uns_client_open(&d->gw_client, GATEWAY_INPROC, &co) != UNS_OK) {
+		fprintf(stderr, "unsd: gateway client: %s\n",
+		        uns_last_message());
+		return -1;
+	}
+	gc.rpc = d->gw_client;
+	if (uns_gateway_open(&d->gateway, &gc) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
 		return -1;
 	}
 	return 0;
 }
 
-/* The push transports' configuration, the live tap stream and the
- * delivery engine (delivery.h), which starts on the taps left in the
- * outbox by the previous run. */
+/* The live tap stream and the delivery engine (delivery.h), which starts
+ * on the taps left in the outbox by the previous run; the push
+ * configuration is open_service's. */
 static int
 open_delivery(unsd *d)
 {
-	char why[512];
 	const uns_config *c = &d->cfg;
 
-	if (uns_push_config_alloc(&d->push, c, why, sizeof(why)) != UNS_OK) {
-		fprintf(stderr, "unsd: push: %s\n", why);
-		return -1;
-	}
 	if (c->tap_stream_listen[0] &&
 	    uns_tapstream_open(&d->taps, c->tap_stream_listen) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
@@ -352,6 +449,10 @@ open_delivery(unsd *d)
 	    .breaker_open_ms = c->delivery_breaker_open_ms,
 	    .lease_ms = c->delivery_lease_ms,
 	};
+	if (c->test_clock) {
+		dc.clock = uns_testclock_now;
+		dc.clock_arg = &d->clock;
+	}
 	if (c->delivery && uns_delivery_open(&d->delivery, &dc) != UNS_OK) {
 		fprintf(stderr, "unsd: delivery engine: cannot start\n");
 		return -1;
@@ -362,11 +463,14 @@ open_delivery(unsd *d)
 static void
 teardown(unsd *d)
 {
+	uns_gateway_close(d->gateway);
+	uns_client_close(d->gw_client);
 	uns_rpc_server_close(d->rpc);
 	uns_delivery_close(d->delivery); /* unsent taps stay in the outbox */
 	uns_tapstream_close(d->taps);
-	uns_push_config_free(d->push);
+	uns_recording_close(d->recording);
 	uns_service_close(d->svc);
+	uns_push_config_free(d->push);
 	uns_auth_close(d->auth);
 	uns_jwt_keys_free(d->keys);
 	uns_store_close(d->store);
@@ -377,8 +481,11 @@ drain(unsd *d, int sig)
 {
 	uns_rpc_stats st;
 	fprintf(stderr, "unsd: %s, draining\n", strsignal(sig));
+	uns_gateway_quiesce(d->gateway); /* no new HTTP clients */
 	uns_service_set_serving(d->svc, 0);
-	uns_rpc_server_drain(d->rpc);
+	uns_rpc_server_drain(d->rpc); /* ends long polls, gateway's too */
+	uns_gateway_close(d->gateway);
+	d->gateway = NULL;
 	uns_rpc_server_stats(d->rpc, &st);
 	fprintf(stderr,
 	        "unsd: drained: received %llu, replied %llu, failed %llu, "
@@ -408,9 +515,21 @@ run(unsd *d)
 	    open_service(d) != 0 || open_delivery(d) != 0) {
 		goto out;
 	}
+	if (d->cfg.gateway_listen[0] &&
+	    uns_rpc_server_listen(d->rpc, GATEWAY_INPROC) != UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", uns_last_message());
+		goto out;
+	}
 	uns_rpc_server_start(d->rpc);
+	if (open_gateway(d) != 0) {
+		goto out;
+	}
 	fprintf(stderr, "unsd: serving %s on %s (port %d)\n", UNS_VERSION,
 	        d->cfg.listen, uns_rpc_server_port(d->rpc));
+	if (d->gateway) { /* after the line tests and scripts wait for */
+		fprintf(stderr, "unsd: gateway on %s (port %d)\n",
+		        d->cfg.gateway_listen, uns_gateway_port(d->gateway));
+	}
 	sigwait(&set, &sig);
 	drain(d, sig);
 	rc = 0;
@@ -431,6 +550,10 @@ main(int argc, char **argv)
 		        n < 0 ? why : "unexpected argument");
 		usage(stderr);
 		return 2;
+	}
+	if (o.print_example) {
+		uns_config_write_example(stdout);
+		return 0;
 	}
 	if (o.help || o.version) {
 		o.help ? usage(stdout) : (void)printf("unsd %s\n", UNS_VERSION);

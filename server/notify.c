@@ -17,6 +17,7 @@
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "push.h"
 #include "service_impl.h"
 #include "store_codec.h"
 
@@ -96,6 +97,23 @@ authorize(uns_call *call, int kinds, uns_principal *p)
 
 /* --- subscriptions ------------------------------------------------------ */
 
+/* The transport's own check of the channel (push.h): SSRF guard, host
+ * allow-list, key sizes, token shapes; may resolve host names. */
+static uns_err
+check_channel(uns_call *call, const uns_service *svc,
+              const Uns__V1__Subscription *in)
+{
+	const uns_push_transport_ops *ops = uns_push_find(in->platform);
+	const char *field = NULL;
+	char why[512] = "";
+
+	if (svc->push == NULL || ops == NULL ||
+	    ops->check(svc->push, in, &field, why, sizeof(why)) == UNS_OK) {
+		return UNS_OK;
+	}
+	return uns_call_fail(call, UNS_INVALID_ARGUMENT, field, "%s", why);
+}
+
 uns_err
 uns_notify_subscribe(uns_call *call, const Uns__V1__SubscribeRequest *req,
                      Uns__V1__SubscribeResponse *resp)
@@ -122,6 +140,9 @@ uns_notify_subscribe(uns_call *call, const Uns__V1__SubscribeRequest *req,
 	in.push_channel = req->push_channel;
 	in.web_push = req->web_push;
 	in.app_display_name = req->app_display_name;
+	if ((err = check_channel(call, svc, &in)) != UNS_OK) {
+		return err;
+	}
 	err = uns_store_sub_put(svc->store, p.user, p.host, &in, &out, &c);
 	if (err != UNS_OK) {
 		return store_fail(call, err, "subscription");

@@ -40,8 +40,8 @@
 #define TOKEN_BODY   (64 * 1024)
 
 const uns_push_transport_ops *const uns_push_transports[] = {
-    &uns_push_webhook,
-    NULL,
+    &uns_push_webhook, &uns_push_webpush, &uns_push_apns,
+    &uns_push_fcm,     &uns_push_wns,     NULL,
 };
 
 const uns_push_transport_ops *
@@ -123,6 +123,33 @@ push_set_body(uns_push_request *r, unsigned char *body, size_t len)
 	free(r->body);
 	r->body = body;
 	r->body_len = len;
+}
+
+uns_err
+push_jwt_sign(uns_key *key, const char *header, const char *claims, char **out)
+{
+	size_t hl = strlen(header), cl = strlen(claims), used, sig_len = 0;
+	uint8_t sig[UNS_KEY_MAX_SIG];
+	char *tok;
+	uns_err err;
+
+	tok = malloc(UNS_B64URL_LEN(hl) + UNS_B64URL_LEN(cl) +
+	             UNS_B64URL_LEN(sizeof(sig)) + 2);
+	if (tok == NULL) {
+		return UNS_ENOMEM;
+	}
+	used = uns_b64url_encode(header, hl, tok);
+	tok[used++] = '.';
+	used += uns_b64url_encode(claims, cl, tok + used);
+	if ((err = uns_key_sign_sha256(key, tok, used, sig, sizeof(sig),
+	                               &sig_len)) != UNS_OK) {
+		free(tok);
+		return err;
+	}
+	tok[used++] = '.';
+	uns_b64url_encode(sig, sig_len, tok + used);
+	*out = tok;
+	return UNS_OK;
 }
 
 /* ---- endpoint checks --------------------------------------------------------

@@ -91,6 +91,11 @@ typedef struct uns_push_transport_ops {
 	                 char *why, size_t whylen);
 	uns_err (*open)(uns_push_transport **tp, const uns_push_config *cfg);
 	void (*close)(uns_push_transport *t);
+	/* UNS_FAILED_PRECONDITION: the provider is not configured (or,
+	 * for Web Push, a state change: never sent to browsers);
+	 * UNS_INVALID_ARGUMENT: the subscription cannot be pushed to;
+	 * UNS_UNAVAILABLE / UNS_UNAUTHENTICATED: the OAuth token could not
+	 * be had (FCM, WNS; uns_last_message() says why). */
 	uns_err (*build)(uns_push_transport *t, const uns_tap *tap,
 	                 uns_push_request *out);
 	/* *retry_after_ms: the provider's Retry-After, or -1. */

@@ -96,6 +96,11 @@ uns_err push_set_url(uns_push_request *r, const char *fmt, ...)
 /* Takes body (malloc'd) on success. */
 void push_set_body(uns_push_request *r, unsigned char *body, size_t len);
 
+/* A compact JWS: base64url(header) "." base64url(claims) "." signature,
+ * signed with key (ES256 raw r||s or RS256). *out is malloc'd. */
+uns_err push_jwt_sign(uns_key *key, const char *header, const char *claims,
+                      char **out);
+
 /* ---- answers
  * ------------------------------------------------------------------ */
 

@@ -56,6 +56,7 @@ typedef struct rpc_ctx {
 	nng_msg *msg;
 	nng_time received;
 	uns_arena arena;
+	ProtobufCMessage *req; /* decoded while preparing */
 	ProtobufCMessage *resp;
 	uns_call call;
 	uns_err code; /* a failure found while preparing, else UNS_OK */
@@ -64,6 +65,7 @@ typedef struct rpc_ctx {
 struct uns_rpc_server {
 	uns_rpc_config cfg;
 	uns_rpc_service svc;
+	uns_rpc_hooks hooks;
 	nng_socket sock;
 	nng_listener listeners[MAX_LISTENERS];
 	int n_listeners;
@@ -122,12 +124,6 @@ run_method(rpc_ctx *rc)
 		                     "deadline of %u ms passed before %s ran",
 		                     env->timeout_ms, env->method);
 	}
-	ProtobufCMessage *req = protobuf_c_message_unpack(
-	    m->input, &rc->arena.pb, env->payload.len, env->payload.data);
-	if (req == NULL) {
-		return uns_call_fail(call, UNS_INVALID_ARGUMENT, "payload",
-		                     "not a valid %s", m->input->name);
-	}
 	ProtobufCMessage *resp =
 	    uns_call_alloc(call, m->output->sizeof_message);
 	if (resp == NULL) {
@@ -136,7 +132,10 @@ run_method(rpc_ctx *rc)
 	}
 	m->output->message_init(resp);
 	rc->resp = resp;
-	uns_err code = m->invoke(s->svc.handlers, call, req, resp);
+	if (s->hooks.before_call) {
+		s->hooks.before_call(s->hooks.before_call_arg, env);
+	}
+	uns_err code = m->invoke(s->svc.handlers, call, rc->req, resp);
 	if (code == UNS_UNIMPLEMENTED && call->message[0] == '\0') {
 		uns_call_fail(call, code, NULL, "%s is not implemented",
 		              m->name);
@@ -145,10 +144,11 @@ run_method(rpc_ctx *rc)
 }
 
 /*
- * Decodes the envelope and finds the method, on the NNG thread. Returns 1
- * when the call must go to a worker (its handler may block), 0 when it can
- * be answered right here: undecodable, unknown method, or a handler the
- * service declared non-blocking.
+ * Decodes the envelope and the request and finds the method, on the NNG
+ * thread. Returns 1 when the call must go to a worker (its handler may
+ * block), 0 when it can be answered right here: undecodable, unknown
+ * method, deadline passed, or a handler the service declared non-blocking
+ * (always, or for this request).
  */
 static int
 prepare(rpc_ctx *rc)
@@ -161,6 +161,7 @@ prepare(rpc_ctx *rc)
 	call->service_ctx = s->svc.ctx;
 	call->pipe = nng_msg_get_pipe(rc->msg);
 	call->received = rc->received;
+	rc->req = NULL;
 	rc->resp = NULL;
 	rc->code = uns_request_decode(nng_msg_body(rc->msg),
 	                              nng_msg_len(rc->msg), &rc->arena.pb, &env,
@@ -179,7 +180,37 @@ prepare(rpc_ctx *rc)
 		                         "unknown method %s", env->method);
 		return 0;
 	}
-	return !s->inline_flags[call->method - s->svc.desc->methods];
+	if (nng_clock() >= call->deadline) {
+		return 0; /* run_method answers DEADLINE_EXCEEDED */
+	}
+	const uns_method *m = call->method;
+	rc->req = protobuf_c_message_unpack(
+	    m->input, &rc->arena.pb, env->payload.len, env->payload.data);
+	if (rc->req == NULL) {
+		rc->code = uns_call_fail(call, UNS_INVALID_ARGUMENT, "payload",
+		                         "not a valid %s", m->input->name);
+		return 0;
+	}
+	if (s->inline_flags[m - s->svc.desc->methods]) {
+		return 0;
+	}
+	return !(s->svc.runs_inline && s->svc.runs_inline(m, rc->req));
+}
+
+/* Hands the exchange to the service's on_exchange hook. */
+static void
+show_exchange(rpc_ctx *rc)
+{
+	const uns_rpc_hooks *h = &rc->server->hooks;
+	const ProtobufCMessage *env = &rc->call.env->base;
+	size_t n = protobuf_c_message_get_packed_size(env);
+	uint8_t *req = malloc(n ? n : 1);
+	if (req != NULL) {
+		protobuf_c_message_pack(env, req);
+		h->on_exchange(h->on_exchange_arg, req, n,
+		               nng_msg_body(rc->msg), nng_msg_len(rc->msg));
+		free(req);
+	}
 }
 
 /* Runs the call if preparing found nothing wrong, then packs the reply
@@ -196,6 +227,9 @@ process(rpc_ctx *rc)
 		         uns_strerror(rc->code));
 	}
 	reply_status(rc, call, rc->code, rc->resp);
+	if (rc->server->hooks.on_exchange && call->env) {
+		show_exchange(rc);
+	}
 	uns_call_run_cleanups(call);
 	uns_arena_reset(&rc->arena);
 }
@@ -519,6 +553,12 @@ out:
 	s->drained = 1;
 	uns_rpc_server_close(s);
 	return err;
+}
+
+void
+uns_rpc_server_set_hooks(uns_rpc_server *s, const uns_rpc_hooks *h)
+{
+	s->hooks = *h;
 }
 
 uns_err

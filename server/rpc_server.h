@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "uns/method.h"
+#include "uns/v1/rpc.pb-c.h"
 
 typedef struct uns_rpc_server uns_rpc_server;
 
@@ -35,6 +36,9 @@ typedef struct uns_rpc_service {
 	/* Full names of methods whose handlers never block, answered on the
 	 * NNG thread without a worker hop; NULL-terminated, or NULL. */
 	const char *const *inline_methods;
+	/* Per call, for the other methods: nonzero answers this request on
+	 * the NNG thread too (a read that will not wait). NULL = never. */
+	int (*runs_inline)(const uns_method *m, const ProtobufCMessage *req);
 } uns_rpc_service;
 
 typedef struct uns_rpc_stats {
@@ -44,10 +48,26 @@ typedef struct uns_rpc_stats {
 	uint64_t rejected; /* undecodable requests */
 } uns_rpc_stats;
 
+/* Optional hooks (unsd --record, the test clock); unset ones cost one
+ * test per call. before_call runs just before a handler, on its thread.
+ * on_exchange sees every call whose envelope decoded, once its reply is
+ * packed: the request envelope re-packed, the reply as it will be sent; it
+ * runs on the worker or NNG thread that answered, so it must be quick and
+ * thread-safe. */
+typedef struct uns_rpc_hooks {
+	void (*before_call)(void *arg, const Uns__V1__RequestEnvelope *req);
+	void *before_call_arg;
+	void (*on_exchange)(void *arg, const uint8_t *req, size_t req_len,
+	                    const uint8_t *resp, size_t resp_len);
+	void *on_exchange_arg;
+} uns_rpc_hooks;
+
 uns_err uns_rpc_server_open(uns_rpc_server **out, const uns_rpc_config *cfg,
                             const uns_rpc_service *svc);
 /* Adds a listener (same TLS settings for tls+tcp URLs); before start. */
 uns_err uns_rpc_server_listen(uns_rpc_server *s, const char *url);
+/* Sets the hooks (copied); before start. */
+void uns_rpc_server_set_hooks(uns_rpc_server *s, const uns_rpc_hooks *h);
 uns_err uns_rpc_server_start(uns_rpc_server *s);
 /* The TCP port of the first listener (useful with port 0); 0 if none. */
 int uns_rpc_server_port(uns_rpc_server *s);

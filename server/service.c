@@ -32,6 +32,7 @@ uns_service_open(uns_service **out, const uns_service_config *cfg)
 	if (cfg != NULL) {
 		svc->store = cfg->store;
 		svc->auth = cfg->auth;
+		svc->push = cfg->push;
 		svc->now_ms = cfg->now_ms;
 		svc->now_arg = cfg->now_arg;
 		if (cfg->limits) {
@@ -124,3 +125,26 @@ const char *const uns_service_inline_methods[] = {
     "/uns.v1.Notifications/Echo",
     NULL,
 };
+
+static int
+read_runs_inline(const uns_method *m, const ProtobufCMessage *req)
+{
+	if (m->input == &uns__v1__history_request__descriptor) {
+		return 1;
+	}
+	return m->input == &uns__v1__fetch_request__descriptor &&
+	       ((const Uns__V1__FetchRequest *)req)->wait_ms == 0;
+}
+
+uns_rpc_service
+uns_service_rpc(uns_service *svc, int inline_reads)
+{
+	uns_rpc_service rs = {
+	    .desc = &uns_notifications_service,
+	    .handlers = &uns_service_handlers,
+	    .ctx = svc,
+	    .inline_methods = uns_service_inline_methods,
+	    .runs_inline = inline_reads ? read_runs_inline : NULL,
+	};
+	return rs;
+}

@@ -9,18 +9,23 @@
 
 #include <stdint.h>
 
+#include "rpc_server.h"
 #include "uns_methods.h"
 
 typedef struct uns_service uns_service;
 struct uns_store;
 struct uns_auth;
 struct uns_limits;
+struct uns_push_config;
 
 typedef struct uns_service_config {
 	struct uns_store *store;         /* borrowed */
 	struct uns_auth *auth;           /* borrowed */
 	const struct uns_limits *limits; /* NULL = SPEC §3 defaults */
-	int64_t (*now_ms)(void *arg);    /* NULL = real time */
+	/* Subscribe checks push channels with the transports' check()
+	 * (push.h); NULL = shape checks only. Borrowed. */
+	const struct uns_push_config *push;
+	int64_t (*now_ms)(void *arg); /* NULL = real time */
 	void *now_arg;
 } uns_service_config;
 
@@ -33,5 +38,14 @@ void uns_service_set_serving(uns_service *svc, int serving);
 extern const uns_notifications_handlers uns_service_handlers;
 /* The methods whose handlers never block (for uns_rpc_service). */
 extern const char *const uns_service_inline_methods[];
+
+/*
+ * The service as the RPC server runs it. With inline_reads, reads that
+ * cannot wait (History, Fetch by id or without a long poll) run on the NNG
+ * thread that received them, saving two thread switches per call; turn it
+ * off when reads go to disk often (a store much bigger than memory), so
+ * they cannot hold up NNG's few threads.
+ */
+uns_rpc_service uns_service_rpc(uns_service *svc, int inline_reads);
 
 #endif /* UNS_SERVICE_H */

@@ -19,6 +19,7 @@ struct uns_service {
 	uns_auth *auth;   /* borrowed */
 	uns_feedwait *waits;
 	uns_limits limits;
+	const struct uns_push_config *push; /* borrowed; NULL = no check */
 	int64_t (*now_ms)(void *arg);
 	void *now_arg;
 };

@@ -63,6 +63,7 @@ typedef void (*uns_store_feed_fn)(void *arg, const char *user, const char *host,
 typedef struct uns_store_config {
 	const char *dir;             /* data directory, created if missing */
 	size_t block_cache_bytes;    /* shared block cache; 0 = 64 MiB */
+	size_t write_buffer_bytes;   /* memtables of all families; 0 = 64 MiB */
 	unsigned commit_max_batch;   /* writes per synced batch; 0 = 1024 */
 	unsigned commit_max_wait_us; /* linger for more writes; 0 = none */
 	uns_store_clock_fn clock;    /* NULL = CLOCK_REALTIME */
@@ -187,7 +188,10 @@ void uns_store_subs_free(uns_store_subs *l);
  * host). Reads app_notification_id (required), group_name, payload,
  * target_policy, priority, display_time_to_live, expiration_time_ms (0 =
  * now + default_ttl_ms; not after now: UNS_EINVAL) and fallback_policy.
- * Replace keeps id and created time, resets read/user-action state, and
+ * A new notification is created "now", or 1 ms after (user, host)'s newest
+ * when several arrive within a millisecond, so History lists them in
+ * posting order. Replace keeps id and created time, resets read/user-action
+ * state, and
  * bumps version. A deleted notification is never revived: its app id posts
  * a new one. UNS_RESOURCE_EXHAUSTED when (user, host) has max_live live
  * notifications (after reclaiming expired ones).

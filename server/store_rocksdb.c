@@ -835,6 +835,37 @@ post_write(struct wctx *w, const uns_store_nrec *old,
 	return rc == UNS_OK ? fallback_schedule(w, n, old) : rc;
 }
 
+/*
+ * The creation time a new notification of o gets: now, or just after o's
+ * newest one when that is not older (several posts in one millisecond), so
+ * creation times of one owner are distinct and increase in posting order
+ * and History's "newest first" is the order the app posted in. Runs under
+ * o's stripe, which serialises o's writes until they are durable.
+ */
+static uns_err
+created_after_newest(uns_store *st, const struct owner *o, int64_t now,
+                     int64_t *created)
+{
+	struct scan s = {0};
+	uns_err rc;
+
+	s.lo = o->uh;
+	uns_store_key_successor(&o->uh, &s.hi);
+	*created = now;
+	if ((rc = scan_open(st, &s, NULL, CF_HIST)) == UNS_OK &&
+	    scan_valid(&s)) {
+		size_t klen;
+		const unsigned char *k = scan_key(&s, &klen);
+		if (klen >= o->uh.len + 8) {
+			int64_t newest =
+			    (int64_t)~uns_store_be64_get(k + o->uh.len);
+			*created = newest >= now ? newest + 1 : now;
+		}
+	}
+	uns_err close_rc = scan_close(&s);
+	return rc != UNS_OK ? rc : close_rc;
+}
+
 static uns_err
 post_create(struct wctx *w, const Uns__V1__Notification *in, int64_t expiration,
             Uns__V1__Notification **out)
@@ -853,7 +884,10 @@ post_create(struct wctx *w, const Uns__V1__Notification *in, int64_t expiration,
 	}
 	post_state(&n, &w->o, w->now, expiration);
 	n.id = id;
-	n.created_time_ms = w->now;
+	if ((rc = created_after_newest(w->st, &w->o, w->now,
+	                               &n.created_time_ms)) != UNS_OK) {
+		return rc;
+	}
 	n.version = 1;
 	w->o.live++;
 	key_owned(&k, &w->o, in->app_notification_id);
@@ -3006,6 +3040,8 @@ config_defaults(uns_store_config *c)
 {
 	c->block_cache_bytes =
 	    c->block_cache_bytes ? c->block_cache_bytes : DEFAULT_CACHE;
+	c->write_buffer_bytes =
+	    c->write_buffer_bytes ? c->write_buffer_bytes : DEFAULT_CACHE;
 	c->max_live = c->max_live ? c->max_live : DEFAULT_MAX_LIVE;
 	c->sub_lifetime_ms =
 	    c->sub_lifetime_ms ? c->sub_lifetime_ms : 30 * DAY_MS;
@@ -3055,6 +3091,11 @@ options_create(uns_store *st)
 	rocksdb_options_set_create_missing_column_families(st->dbopt, 1);
 	rocksdb_options_set_wal_recovery_mode(st->dbopt, 2); /* point in time */
 	rocksdb_options_set_max_total_wal_size(st->dbopt, 256u << 20);
+	/* One budget for the memtables of every column family: by default
+	 * each family could hold 2 x 64 MiB (measured: 400 MiB RSS after 1M
+	 * notifications without it). */
+	rocksdb_options_set_db_write_buffer_size(st->dbopt,
+	                                         st->cfg.write_buffer_bytes);
 	rocksdb_options_set_bytes_per_sync(st->dbopt, 1u << 20);
 	rocksdb_options_set_max_background_jobs(st->dbopt, 4);
 	/* One writer (the committer), and hash memtables require it. */

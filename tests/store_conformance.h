@@ -1755,6 +1755,38 @@ conf_outbox_invalid(void **state)
 	uns_store_taps_free(NULL);
 }
 
+/* Posts within one millisecond get distinct, increasing creation times,
+ * so History lists them in posting order; a replace keeps its time. */
+static void
+conf_history_same_millisecond(void **state)
+{
+	struct conf *c = *state;
+	char ids[5][23], app_id[8];
+	uns_store_history_query q = {0};
+	uns_store_history_page h;
+
+	for (int i = 0; i < 5; i++) { /* the clock does not move */
+		snprintf(app_id, sizeof(app_id), "ms-%d", i);
+		Uns__V1__Notification *n =
+		    conf_post(c, "alice", CONF_HOST, app_id, "g");
+		assert_int_equal(n->created_time_ms, c->now + i);
+		snprintf(ids[i], sizeof(ids[i]), "%s", n->id);
+		conf_free(n);
+	}
+	Uns__V1__Notification *r =
+	    conf_post(c, "alice", CONF_HOST, "ms-0", "g");
+	assert_string_equal(r->id, ids[0]);
+	assert_int_equal(r->created_time_ms, c->now);
+	conf_free(r);
+	assert_int_equal(uns_store_history(c->st, "alice", CONF_HOST, &q, &h),
+	                 UNS_OK);
+	assert_int_equal(h.n, 5);
+	for (int i = 0; i < 5; i++) {
+		assert_string_equal(h.items[i]->id, ids[4 - i]);
+	}
+	uns_store_history_page_free(&h);
+}
+
 #define CONF_TEST(f)                                                           \
 	cmocka_unit_test_setup_teardown(f, conf_setup, conf_teardown)
 
@@ -1768,8 +1800,9 @@ conf_outbox_invalid(void **state)
 	    CONF_TEST(conf_delete_tombstone),                                  \
 	    CONF_TEST(conf_expiry_tombstone), CONF_TEST(conf_cas_conflict),    \
 	    CONF_TEST(conf_noop_and_bad_update),                               \
-	    CONF_TEST(conf_history_paging_filters), CONF_TEST(conf_isolation), \
-	    CONF_TEST(conf_live_limit),                                        \
+	    CONF_TEST(conf_history_paging_filters),                            \
+	    CONF_TEST(conf_history_same_millisecond),                          \
+	    CONF_TEST(conf_isolation), CONF_TEST(conf_live_limit),             \
 	    CONF_TEST(conf_reopen_keeps_everything),                           \
 	    CONF_TEST(conf_delete_by_app), CONF_TEST(conf_feed_hook),          \
 	    CONF_TEST(conf_no_lost_updates), CONF_TEST(conf_null_arguments),   \

@@ -137,7 +137,7 @@ test_defaults(void **state)
 	assert_int_equal(c.default_expiry_s, 7 * 86400);
 	assert_int_equal(c.max_expiry_s, 30 * 86400);
 	assert_int_equal(c.subscription_lifetime_s, 30 * 86400);
-	assert_string_equal(c.gateway_listen, "http://127.0.0.1:8080");
+	assert_string_equal(c.gateway_listen, "https://127.0.0.1:8443");
 	assert_string_equal(c.gateway_cert, "");
 	assert_string_equal(c.gateway_key, "");
 	assert_int_equal(uns_config_check(&c, NULL, 0), UNS_OK);
@@ -789,7 +789,9 @@ test_example_file(void **state)
 
 	want = example_output();
 	have = read_file(UNS_SOURCE_DIR "/docs/unsd.conf.example", &len);
-	assert_string_equal(have, want); /* regenerate: see docs/ */
+	assert_string_equal(have,
+	                    want); /* regenerate: unsd --print-example-config >
+	                              docs/unsd.conf.example */
 
 	/* It sets every key, to its default, even over other values. */
 	uns_config_defaults(&c);

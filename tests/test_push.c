@@ -25,10 +25,12 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <mbedtls/md.h>
 
 #include "config.h"
+#include "internal.h"
 #include "crypto.h"
 #include "push.h"
 #include "receivers.h"
@@ -258,6 +260,10 @@ t_table(void **state)
 		const char *name;
 	} want[] = {
 	    {UNS__V1__PLATFORM__PLATFORM_WEBHOOK, "webhook"},
+	    {UNS__V1__PLATFORM__PLATFORM_WEB_PUSH, "webpush"},
+	    {UNS__V1__PLATFORM__PLATFORM_IOS, "apns"},
+	    {UNS__V1__PLATFORM__PLATFORM_ANDROID, "fcm"},
+	    {UNS__V1__PLATFORM__PLATFORM_WINDOWS, "wns"},
 	};
 
 	(void)state;
@@ -457,6 +463,1170 @@ t_webhook_receiver(void **state)
 	uns_push_config_free(cfg);
 }
 
+/* ---- Web Push ------------------------------------------------------------ */
+
+typedef struct ua_keys {
+	uint8_t priv[32], pub[65], auth[16];
+	char p256dh[96], authb64[32];
+} ua_keys;
+
+static void
+ua_make(ua_keys *k)
+{
+	assert_int_equal(uns_p256_keygen(k->priv, k->pub), UNS_OK);
+	assert_int_equal(uns_random(k->auth, sizeof(k->auth)), UNS_OK);
+	uns_b64url_encode(k->pub, 65, k->p256dh);
+	uns_b64url_encode(k->auth, 16, k->authb64);
+}
+
+static void
+expect_webpush(const uns_push_config *cfg, const char *endpoint,
+               const char *p256dh, const char *auth, const char *want_field,
+               const char *frag)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEB_PUSH);
+	Uns__V1__Subscription sub = UNS__V1__SUBSCRIPTION__INIT;
+	Uns__V1__WebPushSubscription w = UNS__V1__WEB_PUSH_SUBSCRIPTION__INIT;
+	const char *field = NULL;
+	char why[WHY] = "";
+	uns_err err;
+
+	sub.platform = UNS__V1__PLATFORM__PLATFORM_WEB_PUSH;
+	w.endpoint = (char *)endpoint;
+	w.p256dh = (char *)p256dh;
+	w.auth = (char *)auth;
+	sub.web_push = &w;
+	err = ops->check(cfg, &sub, &field, why, sizeof(why));
+	if (want_field == NULL) {
+		if (err != UNS_OK) {
+			fail_msg("%s refused: %s: %s", endpoint, field, why);
+		}
+		return;
+	}
+	if (err != UNS_INVALID_ARGUMENT || strcmp(field, want_field) != 0 ||
+	    strstr(why, frag) == NULL) {
+		fail_msg("%s: got %d %s \"%s\", expected %s \"%s\"", endpoint,
+		         err, field ? field : "-", why, want_field, frag);
+	}
+}
+
+static void
+t_webpush_check(void **state)
+{
+	static const char *const local[] = {"webpush_hosts", "localhost", NULL};
+	uns_push_config *strict = make_cfg(false, NULL);
+	uns_push_config *lax = make_cfg(true, local);
+	ua_keys k;
+	char bad[96], padded[40];
+	uint8_t off[65];
+
+	(void)state;
+	ua_make(&k);
+	expect_webpush(lax, "https://localhost:9/push/1", k.p256dh, k.authb64,
+	               NULL, NULL);
+	/* Padded base64url (some clients) is tolerated. */
+	snprintf(padded, sizeof(padded), "%s==", k.authb64);
+	expect_webpush(lax, "https://localhost:9/push/1", k.p256dh, padded,
+	               NULL, NULL);
+	/* The default allow-list names the browsers' push services. */
+	expect_webpush(strict, "https://push.evil.example/x", k.p256dh,
+	               k.authb64, "webPush.endpoint", "allow-list");
+	expect_webpush(strict, "https://localhost/x", k.p256dh, k.authb64,
+	               "webPush.endpoint", "allow-list");
+	expect_webpush(lax, "http://localhost:9/push/1", k.p256dh, k.authb64,
+	               "webPush.endpoint", "https");
+	/* Keys: wrong length, not base64url, not on the curve. */
+	expect_webpush(lax, "https://localhost/x", "BAAA", k.authb64,
+	               "webPush.keys.p256dh", "65 bytes");
+	expect_webpush(lax, "https://localhost/x", "B+//", k.authb64,
+	               "webPush.keys.p256dh", "65 bytes");
+	memcpy(off, k.pub, 65);
+	off[64] ^= 1;
+	uns_b64url_encode(off, 65, bad);
+	expect_webpush(lax, "https://localhost/x", bad, k.authb64,
+	               "webPush.keys.p256dh", "P-256");
+	expect_webpush(lax, "https://localhost/x", k.p256dh,
+	               "AAECAwQFBgcICQoLDA0O", "webPush.keys.auth", "16 bytes");
+	uns_push_config_free(strict);
+	uns_push_config_free(lax);
+}
+
+typedef struct wp_fixture {
+	Uns__V1__Subscription sub;
+	Uns__V1__WebPushSubscription w;
+	Uns__V1__Notification n;
+	Uns__V1__Payload p;
+	Uns__V1__VisualContent v;
+	uns_tap tap;
+} wp_fixture;
+
+static void
+wp_tap(wp_fixture *f, const char *endpoint, const char *p256dh,
+       const char *auth)
+{
+	memset(f, 0, sizeof(*f));
+	f->sub = (Uns__V1__Subscription)UNS__V1__SUBSCRIPTION__INIT;
+	f->w =
+	    (Uns__V1__WebPushSubscription)UNS__V1__WEB_PUSH_SUBSCRIPTION__INIT;
+	f->n = (Uns__V1__Notification)UNS__V1__NOTIFICATION__INIT;
+	f->p = (Uns__V1__Payload)UNS__V1__PAYLOAD__INIT;
+	f->v = (Uns__V1__VisualContent)UNS__V1__VISUAL_CONTENT__INIT;
+	f->sub.unsid = "unsid-web";
+	f->sub.platform = UNS__V1__PLATFORM__PLATFORM_WEB_PUSH;
+	f->sub.web_push = &f->w;
+	f->w.endpoint = (char *)endpoint;
+	f->w.p256dh = (char *)p256dh;
+	f->w.auth = (char *)auth;
+	f->v.title = "Order shipped";
+	f->v.body = "Your order \"42\" left the warehouse";
+	f->p.visual_content = &f->v;
+	f->n.id = "n-1";
+	f->n.payload = &f->p;
+	f->n.priority = UNS__V1__PRIORITY__PRIORITY_HIGH;
+	f->tap.user = "alice";
+	f->tap.host = "contoso.example.com";
+	f->tap.cursor = "c7";
+	f->tap.sub = &f->sub;
+	f->tap.subject = &f->n;
+	f->tap.now_ms = NOW_MS;
+}
+
+/* Splits "vapid t=JWT, k=KEY" and checks the JWT with k; returns its
+ * claims (json_decref them). */
+static json_t *
+vapid_claims(const char *auth, const uint8_t want_k[65], char *jwt_out)
+{
+	char t[1024], k[128], *dot;
+	uint8_t pub[65], sig[64], hash[32], claims[512];
+	long n;
+
+	assert_int_equal(sscanf(auth, "vapid t=%1023[^,], k=%127s", t, k), 2);
+	assert_int_equal(uns_b64url_decode(k, strlen(k), pub, 65), 65);
+	assert_memory_equal(pub, want_k, 65);
+	dot = strrchr(t, '.');
+	assert_int_equal(uns_b64url_decode(dot + 1, strlen(dot + 1), sig, 64),
+	                 64);
+	assert_int_equal(uns_sha256(t, (size_t)(dot - t), hash), UNS_OK);
+	assert_int_equal(uns_p256_verify(pub, hash, sig), UNS_OK);
+	assert_true(strncmp(t, "eyJ0eXAiOiJKV1QiLCJhbGciOiJFUzI1NiJ9.", 37) ==
+	            0); /* {"typ":"JWT","alg":"ES256"} */
+	n = uns_b64url_decode(t + 37, (size_t)(dot - t - 37), claims,
+	                      sizeof(claims) - 1);
+	assert_true(n > 0);
+	claims[n] = '\0';
+	if (jwt_out != NULL) {
+		strcpy(jwt_out, t);
+	}
+	return json_loads((char *)claims, 0, NULL);
+}
+
+static void
+t_webpush_build(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEB_PUSH);
+	static const char *const kv[] = {"vapid_subject",
+	                                 "mailto:ops@contoso.example.com",
+	                                 "webpush_ttl", "2h", NULL};
+	uns_push_config *cfg = make_cfg(true, kv);
+	uns_push_transport *t;
+	uns_push_request r = {0}, r2 = {0};
+	char path[128], *pubb64 = NULL, why[WHY], jwt1[1024], jwt2[1024];
+	uint8_t vapid_pub[65], plain[4096];
+	size_t plen = 0;
+	wp_fixture f;
+	ua_keys k;
+	json_t *claims, *doc;
+
+	(void)state;
+	ua_make(&k);
+	snprintf(path, sizeof(path), "%s/push/vapid.pem", dir);
+	assert_int_equal(uns_push_vapid_key(path, false, &pubb64, why, WHY),
+	                 UNS_OK);
+	assert_int_equal(
+	    uns_b64url_decode(pubb64, strlen(pubb64), vapid_pub, 65), 65);
+	free(pubb64);
+	assert_int_equal(ops->open(&t, cfg), UNS_OK);
+	wp_tap(&f, "https://push.example.net:8443/wpush/v2/abc", k.p256dh,
+	       k.authb64);
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_string_equal(r.url,
+	                    "https://push.example.net:8443/wpush/v2/abc");
+	assert_int_equal(r.nheaders, 6);
+	assert_string_equal(header_of(&r, "TTL"), "7200");
+	assert_string_equal(header_of(&r, "Urgency"), "high");
+	assert_string_equal(header_of(&r, "Topic"), "feed");
+	assert_string_equal(header_of(&r, "Content-Encoding"), "aes128gcm");
+	assert_string_equal(header_of(&r, "Content-Type"),
+	                    "application/octet-stream");
+	claims = vapid_claims(header_of(&r, "Authorization"), vapid_pub, jwt1);
+	assert_non_null(claims);
+	assert_string_equal(json_string_value(json_object_get(claims, "aud")),
+	                    "https://push.example.net:8443");
+	assert_string_equal(json_string_value(json_object_get(claims, "sub")),
+	                    "mailto:ops@contoso.example.com");
+	assert_int_equal(json_integer_value(json_object_get(claims, "exp")),
+	                 NOW_MS / 1000 + 12 * 3600);
+	json_decref(claims);
+	/* The body decrypts, as a browser would, to cursor and content. */
+	assert_int_equal(uns_webpush_decrypt(k.priv, k.auth, r.body, r.body_len,
+	                                     plain, sizeof(plain), &plen),
+	                 UNS_OK);
+	assert_int_equal(r.body_len, plen + 103);
+	plain[plen] = '\0';
+	assert_string_equal((char *)plain,
+	                    "{\"unsid\":\"unsid-web\",\"cursor\":\"c7\","
+	                    "\"id\":\"n-1\",\"title\":\"Order shipped\","
+	                    "\"body\":\"Your order \\\"42\\\" left the "
+	                    "warehouse\"}");
+	/* The same origin reuses the token; the expiry caps TTL; Low
+	 * priority is low urgency. */
+	f.n.expiration_time_ms = NOW_MS + 90 * 1000;
+	f.n.priority = UNS__V1__PRIORITY__PRIORITY_LOW;
+	f.tap.now_ms += 60 * 1000;
+	assert_int_equal(ops->build(t, &f.tap, &r2), UNS_OK);
+	assert_string_equal(header_of(&r2, "TTL"), "30");
+	assert_string_equal(header_of(&r2, "Urgency"), "low");
+	json_decref(
+	    vapid_claims(header_of(&r2, "Authorization"), vapid_pub, jwt2));
+	assert_string_equal(jwt1, jwt2);
+	assert_memory_not_equal(r.body, r2.body, 64); /* fresh key, salt */
+	uns_push_request_free(&r2);
+	/* Eleven hours later the token is renewed. */
+	f.tap.now_ms = NOW_MS + 11 * 3600 * 1000 + 1000;
+	f.n.expiration_time_ms = 0;
+	assert_int_equal(ops->build(t, &f.tap, &r2), UNS_OK);
+	json_decref(
+	    vapid_claims(header_of(&r2, "Authorization"), vapid_pub, jwt2));
+	assert_string_not_equal(jwt1, jwt2);
+	uns_push_request_free(&r2);
+	/* A long body is dropped rather than overflow one push. */
+	{
+		static char big[3000];
+		memset(big, '"', sizeof(big) - 1); /* escapes double it */
+		f.v.body = big;
+		assert_int_equal(ops->build(t, &f.tap, &r2), UNS_OK);
+		assert_true(r2.body_len <= 4096);
+		assert_int_equal(uns_webpush_decrypt(k.priv, k.auth, r2.body,
+		                                     r2.body_len, plain,
+		                                     sizeof(plain), &plen),
+		                 UNS_OK);
+		plain[plen] = '\0';
+		doc = json_loads((char *)plain, 0, NULL);
+		assert_null(json_object_get(doc, "body"));
+		assert_string_equal(
+		    json_string_value(json_object_get(doc, "title")),
+		    "Order shipped");
+		json_decref(doc);
+		uns_push_request_free(&r2);
+	}
+	/* State changes are never pushed to browsers. */
+	f.tap.state_change = true;
+	assert_int_equal(ops->build(t, &f.tap, &r2), UNS_FAILED_PRECONDITION);
+	uns_push_request_free(&r);
+	ops->close(t);
+	uns_push_config_free(cfg);
+}
+
+static void
+t_webpush_classify(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEB_PUSH);
+	int64_t retry = 0;
+
+	(void)state;
+	assert_int_equal(classify(ops, NULL, 201, NULL, 0, 0, &retry),
+	                 UNS_PUSH_DELIVERED);
+	assert_int_equal(classify(ops, NULL, 404, NULL, 0, 0, &retry),
+	                 UNS_PUSH_DEAD);
+	assert_int_equal(classify(ops, NULL, 410, NULL, 0, 0, &retry),
+	                 UNS_PUSH_DEAD);
+	assert_int_equal(
+	    classify(ops, NULL, 429, NULL, "Retry-After", "120", &retry),
+	    UNS_PUSH_RETRY);
+	assert_int_equal(retry, 120000);
+	assert_int_equal(classify(ops, NULL, 502, NULL, 0, 0, &retry),
+	                 UNS_PUSH_RETRY);
+	assert_int_equal(classify(ops, NULL, 413, NULL, 0, 0, &retry),
+	                 UNS_PUSH_REJECTED);
+	assert_int_equal(classify(ops, NULL, 400, NULL, 0, 0, &retry),
+	                 UNS_PUSH_REJECTED);
+	assert_int_equal(classify(ops, NULL, 401, NULL, 0, 0, &retry),
+	                 UNS_PUSH_REJECTED);
+	assert_int_equal(classify(ops, NULL, 403, NULL, 0, 0, &retry),
+	                 UNS_PUSH_REJECTED);
+}
+
+static void
+t_webpush_receiver(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEB_PUSH);
+	static const char *const kv[] = {"webpush_hosts", "localhost", NULL};
+	uns_push_config *cfg = make_cfg(true, kv);
+	char path[128], *pubb64 = NULL, why[WHY];
+	const char *args[] = {"--vapid-key", NULL, NULL};
+	uns_push_transport *t;
+	uns_push_request r = {0};
+	uns_push_response resp;
+	ut_receiver rc;
+	ut_answer a;
+	wp_fixture f;
+	json_t *s, *recs, *rec, *payload;
+	int64_t retry;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/push/vapid.pem", dir);
+	assert_int_equal(uns_push_vapid_key(path, false, &pubb64, why, WHY),
+	                 UNS_OK);
+	args[1] = pubb64;
+	ut_receiver_start(&rc, "webpush_receiver.js", dir, args);
+	s = json_object_get(rc.info, "subscription");
+	wp_tap(&f, json_string_value(json_object_get(s, "endpoint")),
+	       json_string_value(
+	           json_object_get(json_object_get(s, "keys"), "p256dh")),
+	       json_string_value(
+	           json_object_get(json_object_get(s, "keys"), "auth")));
+	f.tap.now_ms = (int64_t)time(NULL) * 1000;
+	assert_int_equal(
+	    ops->check(cfg, &f.sub, &(const char *){NULL}, why, WHY), UNS_OK);
+	assert_int_equal(ops->open(&t, cfg), UNS_OK);
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	if (a.status != 201) {
+		fail_msg("receiver answered %ld: %s", a.status, a.body);
+	}
+	ut_answer_response(&a, &resp, f.tap.now_ms);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_DELIVERED);
+	ut_receiver_script(&rc, 410, 1, NULL, NULL);
+	assert_true(ut_send(&r, rc.ca, &a));
+	ut_answer_response(&a, &resp, f.tap.now_ms);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_DEAD);
+	/* A body altered on the way does not decrypt at the browser. */
+	r.body[r.body_len - 1] ^= 1;
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 400);
+	/* A VAPID signature altered on the way is refused. */
+	for (size_t i = 0; i < r.nheaders; i++) {
+		char *comma = strstr(r.headers[i], ", k=");
+		if (strncmp(r.headers[i], "Authorization:", 14) == 0) {
+			comma[-2] = comma[-2] == 'A' ? 'B' : 'A';
+		}
+	}
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 403);
+	recs = ut_receiver_records(&rc);
+	assert_int_equal(json_array_size(recs), 4);
+	assert_non_null(strstr(json_string_value(json_object_get(
+	                           json_array_get(recs, 3), "reason")),
+	                       "signature"));
+	rec = json_array_get(recs, 0);
+	assert_true(json_is_true(json_object_get(rec, "ok")));
+	assert_string_equal(json_string_value(json_object_get(rec, "urgency")),
+	                    "high");
+	assert_string_equal(json_string_value(json_object_get(rec, "topic")),
+	                    "feed");
+	payload = json_object_get(rec, "payload");
+	assert_string_equal(
+	    json_string_value(json_object_get(payload, "cursor")), "c7");
+	assert_string_equal(
+	    json_string_value(json_object_get(payload, "title")),
+	    "Order shipped");
+	assert_string_equal(json_string_value(json_object_get(payload, "body")),
+	                    "Your order \"42\" left the warehouse");
+	assert_non_null(strstr(json_string_value(json_object_get(
+	                           json_array_get(recs, 2), "reason")),
+	                       "decrypt"));
+	json_decref(recs);
+	uns_push_request_free(&r);
+	ut_receiver_stop(&rc);
+	free(pubb64);
+	ops->close(t);
+	uns_push_config_free(cfg);
+}
+
+/* ---- APNs ------------------------------------------------------------------
+ */
+
+#define DEVICE_TOKEN                                                           \
+	"a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+
+/* Writes text to dir/name; returns the path (static buffer per slot). */
+static const char *
+write_file(const char *name, const char *text)
+{
+	static char paths[4][160];
+	static int slot;
+	char *path = paths[slot++ % 4];
+	FILE *f;
+
+	snprintf(path, 160, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+/* Decodes a JWT segment into a JSON object. */
+static json_t *
+jwt_part(const char *jwt, int part)
+{
+	const char *s = jwt, *e;
+	uint8_t buf[2048];
+	long n;
+
+	for (int i = 0; i < part; i++) {
+		s = strchr(s, '.') + 1;
+	}
+	e = strchr(s, '.');
+	n = uns_b64url_decode(s, e ? (size_t)(e - s) : strlen(s), buf,
+	                      sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	return json_loads((char *)buf, 0, NULL);
+}
+
+/* Checks jwt's ES256 signature with pub. */
+static void
+assert_es256(const char *jwt, const uint8_t pub[65])
+{
+	const char *dot = strrchr(jwt, '.');
+	uint8_t sig[64], hash[32];
+
+	assert_int_equal(uns_b64url_decode(dot + 1, strlen(dot + 1), sig, 64),
+	                 64);
+	assert_int_equal(uns_sha256(jwt, (size_t)(dot - jwt), hash), UNS_OK);
+	assert_int_equal(uns_p256_verify(pub, hash, sig), UNS_OK);
+}
+
+typedef struct ios_fixture {
+	Uns__V1__Subscription sub;
+	Uns__V1__Notification n;
+	Uns__V1__Payload p;
+	Uns__V1__VisualContent v, fv;
+	Uns__V1__FallbackPolicy fp;
+	Uns__V1__EndpointFallback ef;
+	uns_tap tap;
+} ios_fixture;
+
+static void
+ios_tap(ios_fixture *f, Uns__V1__Platform platform, const char *channel)
+{
+	memset(f, 0, sizeof(*f));
+	f->sub = (Uns__V1__Subscription)UNS__V1__SUBSCRIPTION__INIT;
+	f->n = (Uns__V1__Notification)UNS__V1__NOTIFICATION__INIT;
+	f->p = (Uns__V1__Payload)UNS__V1__PAYLOAD__INIT;
+	f->v = (Uns__V1__VisualContent)UNS__V1__VISUAL_CONTENT__INIT;
+	f->fv = (Uns__V1__VisualContent)UNS__V1__VISUAL_CONTENT__INIT;
+	f->fp = (Uns__V1__FallbackPolicy)UNS__V1__FALLBACK_POLICY__INIT;
+	f->ef = (Uns__V1__EndpointFallback)UNS__V1__ENDPOINT_FALLBACK__INIT;
+	f->sub.unsid = "unsid-dev";
+	f->sub.platform = platform;
+	f->sub.push_channel = (char *)channel;
+	f->v.title = "Order shipped";
+	f->v.body = "secret content";
+	f->fv.title = "You have a new message";
+	f->fv.body = "Open the app to read it";
+	f->p.visual_content = &f->v;
+	f->ef.visual_content = &f->fv;
+	f->fp.endpoint_fallback = &f->ef;
+	f->n.id = "n-9";
+	f->n.payload = &f->p;
+	f->n.fallback_policy = &f->fp;
+	f->tap.user = "alice";
+	f->tap.host = "contoso.example.com";
+	f->tap.cursor = "c9";
+	f->tap.sub = &f->sub;
+	f->tap.subject = &f->n;
+	f->tap.now_ms = NOW_MS;
+}
+
+static void
+t_apns_check(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_IOS);
+	static const char *const bad[] = {"", "xyz", "abc", DEVICE_TOKEN "0",
+	                                  "g1b2c3d4e5f60718293a4b5c6d7e8f90"};
+	uns_push_config *cfg = make_cfg(false, NULL);
+	ios_fixture f;
+	const char *field = NULL;
+	char why[WHY];
+
+	(void)state;
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_IOS, DEVICE_TOKEN);
+	assert_int_equal(ops->check(cfg, &f.sub, &field, why, WHY), UNS_OK);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f.sub.push_channel = (char *)bad[i];
+		assert_int_equal(ops->check(cfg, &f.sub, &field, why, WHY),
+		                 UNS_INVALID_ARGUMENT);
+		assert_string_equal(field, "pushChannel");
+		assert_non_null(strstr(why, "hex digits"));
+	}
+	uns_push_config_free(cfg);
+}
+
+static void
+t_apns_build(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_IOS);
+	uns_key *key = NULL;
+	char *pem = NULL;
+	uint8_t pub[65];
+	const char *kv[] = {"apns_key",
+	                    NULL,
+	                    "apns_key_id",
+	                    "ABC123DEFG",
+	                    "apns_team_id",
+	                    "DEF123GHIJ",
+	                    "apns_topic",
+	                    "com.contoso.app",
+	                    "apns_url",
+	                    "https://api.sandbox.push.apple.com",
+	                    NULL};
+	uns_push_config *cfg, *off = make_cfg(false, NULL);
+	uns_push_transport *t;
+	uns_push_request r = {0}, r2 = {0};
+	ios_fixture f;
+	json_t *h, *c;
+	char jwt1[1024];
+	int64_t retry;
+
+	(void)state;
+	assert_int_equal(uns_key_gen_p256(&key), UNS_OK);
+	assert_int_equal(uns_key_write_pem(key, true, &pem), UNS_OK);
+	assert_int_equal(uns_key_p256_public(key, pub), UNS_OK);
+	kv[1] = write_file("apns.p8", pem);
+	cfg = make_cfg(false, kv);
+	/* Without apns_key the transport is off. */
+	assert_int_equal(ops->open(&t, off), UNS_OK);
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_IOS, DEVICE_TOKEN);
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_FAILED_PRECONDITION);
+	ops->close(t);
+
+	assert_int_equal(ops->open(&t, cfg), UNS_OK);
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_string_equal(r.url, "https://api.sandbox.push.apple.com/3/"
+	                           "device/" DEVICE_TOKEN);
+	assert_true(r.http2);
+	assert_int_equal(r.nheaders, 7);
+	assert_string_equal(header_of(&r, "apns-topic"), "com.contoso.app");
+	assert_string_equal(header_of(&r, "apns-push-type"), "background");
+	assert_string_equal(header_of(&r, "apns-priority"), "5");
+	assert_string_equal(header_of(&r, "apns-collapse-id"), "feed");
+	assert_string_equal(header_of(&r, "apns-expiration"), "1700086400");
+	assert_string_equal(header_of(&r, "content-type"), "application/json");
+	assert_int_equal(r.body_len, strlen((char *)r.body));
+	assert_string_equal((char *)r.body,
+	                    "{\"aps\":{\"content-available\":1},\"unsid\":"
+	                    "\"unsid-dev\",\"cursor\":\"c9\"}");
+	assert_true(strncmp(header_of(&r, "authorization"), "bearer ", 7) == 0);
+	strcpy(jwt1, header_of(&r, "authorization") + 7);
+	assert_es256(jwt1, pub);
+	h = jwt_part(jwt1, 0);
+	c = jwt_part(jwt1, 1);
+	assert_string_equal(json_string_value(json_object_get(h, "alg")),
+	                    "ES256");
+	assert_string_equal(json_string_value(json_object_get(h, "kid")),
+	                    "ABC123DEFG");
+	assert_string_equal(json_string_value(json_object_get(c, "iss")),
+	                    "DEF123GHIJ");
+	assert_int_equal(json_integer_value(json_object_get(c, "iat")),
+	                 NOW_MS / 1000);
+	assert_int_equal(json_object_size(c), 2);
+	json_decref(h);
+	json_decref(c);
+	/* 30 minutes later: the same token. */
+	f.tap.now_ms = NOW_MS + 30 * 60 * 1000;
+	assert_int_equal(ops->build(t, &f.tap, &r2), UNS_OK);
+	assert_string_equal(header_of(&r2, "authorization") + 7, jwt1);
+	uns_push_request_free(&r2);
+	/* 40 minutes (apns_token_refresh): a new one. */
+	f.tap.now_ms = NOW_MS + 40 * 60 * 1000;
+	assert_int_equal(ops->build(t, &f.tap, &r2), UNS_OK);
+	assert_string_not_equal(header_of(&r2, "authorization") + 7, jwt1);
+	strcpy(jwt1, header_of(&r2, "authorization") + 7);
+	uns_push_request_free(&r2);
+	/* APNs refusing it makes the next build sign anew at once. */
+	assert_int_equal(classify(ops, t, 403,
+	                          "{\"reason\":\"ExpiredProviderToken\"}", 0, 0,
+	                          &retry),
+	                 UNS_PUSH_REAUTH);
+	f.tap.now_ms += 1000;
+	assert_int_equal(ops->build(t, &f.tap, &r2), UNS_OK);
+	assert_string_not_equal(header_of(&r2, "authorization") + 7, jwt1);
+	uns_push_request_free(&r2);
+	/* The fallback alert: visible, priority 10, the fallback's content,
+	 * collapsed on the notification id. */
+	f.tap.fallback = true;
+	assert_int_equal(ops->build(t, &f.tap, &r2), UNS_OK);
+	assert_string_equal(header_of(&r2, "apns-push-type"), "alert");
+	assert_string_equal(header_of(&r2, "apns-priority"), "10");
+	assert_string_equal(header_of(&r2, "apns-collapse-id"), "n-9");
+	assert_string_equal(
+	    (char *)r2.body,
+	    "{\"aps\":{\"alert\":{\"title\":\"You have a new "
+	    "message\",\"body\":"
+	    "\"Open the app to read it\"},\"sound\":\"default\","
+	    "\"mutable-content\":1},\"unsid\":\"unsid-dev\",\"cursor\":\"c9\","
+	    "\"id\":\"n-9\"}");
+	uns_push_request_free(&r2);
+	/* A long id is hashed into a collapse id of at most 64 bytes. */
+	{
+		static char long_id[200];
+		memset(long_id, 'x', sizeof(long_id) - 1);
+		f.n.id = long_id;
+		assert_int_equal(ops->build(t, &f.tap, &r2), UNS_OK);
+		assert_int_equal(strlen(header_of(&r2, "apns-collapse-id")),
+		                 43);
+		uns_push_request_free(&r2);
+	}
+	uns_push_request_free(&r);
+	ops->close(t);
+	uns_key_free(key);
+	free(pem);
+	uns_push_config_free(cfg);
+	uns_push_config_free(off);
+}
+
+static void
+t_apns_classify(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_IOS);
+	static const struct {
+		long status;
+		const char *body;
+		uns_push_outcome want;
+	} cases[] = {
+	    {200, "", UNS_PUSH_DELIVERED},
+	    {410, "{\"reason\":\"Unregistered\",\"timestamp\":1700000000000}",
+	     UNS_PUSH_DEAD},
+	    {410, "{\"reason\":\"ExpiredToken\"}", UNS_PUSH_DEAD},
+	    {400, "{\"reason\":\"BadDeviceToken\"}", UNS_PUSH_DEAD},
+	    {400, "{\"reason\":\"DeviceTokenNotForTopic\"}", UNS_PUSH_DEAD},
+	    {400, "{\"reason\":\"BadCollapseId\"}", UNS_PUSH_REJECTED},
+	    {400, "{\"reason\":\"BadPriority\"}", UNS_PUSH_REJECTED},
+	    {403, "{\"reason\":\"ExpiredProviderToken\"}", UNS_PUSH_REAUTH},
+	    {403, "{\"reason\":\"InvalidProviderToken\"}", UNS_PUSH_REAUTH},
+	    {403, "{\"reason\":\"BadCertificate\"}", UNS_PUSH_REJECTED},
+	    {404, "{\"reason\":\"BadPath\"}", UNS_PUSH_REJECTED},
+	    {413, "{\"reason\":\"PayloadTooLarge\"}", UNS_PUSH_REJECTED},
+	    {429, "{\"reason\":\"TooManyRequests\"}", UNS_PUSH_RETRY},
+	    {429, "{\"reason\":\"TooManyProviderTokenUpdates\"}",
+	     UNS_PUSH_RETRY},
+	    {500, "{\"reason\":\"InternalServerError\"}", UNS_PUSH_RETRY},
+	    {503, "{\"reason\":\"ServiceUnavailable\"}", UNS_PUSH_RETRY},
+	    {0, NULL, UNS_PUSH_RETRY},
+	    {503, "not json", UNS_PUSH_RETRY},
+	};
+	int64_t retry;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uns_push_outcome o = classify(ops, NULL, cases[i].status,
+		                              cases[i].body, 0, 0, &retry);
+		if (o != cases[i].want) {
+			fail_msg("%ld %s: %d, expected %d", cases[i].status,
+			         cases[i].body, o, cases[i].want);
+		}
+	}
+	assert_int_equal(
+	    classify(ops, NULL, 503, "{}", "retry-after", "10", &retry),
+	    UNS_PUSH_RETRY);
+	assert_int_equal(retry, 10000);
+}
+
+static void
+t_apns_receiver(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_IOS);
+	const char *kv[] = {"apns_key",     NULL, "apns_key_id", NULL,
+	                    "apns_team_id", NULL, "apns_topic",  NULL,
+	                    "apns_url",     NULL, NULL};
+	uns_push_config *cfg;
+	uns_push_transport *t;
+	uns_push_request r = {0};
+	uns_push_response resp;
+	ut_receiver rc;
+	ut_answer a;
+	ios_fixture f;
+	json_t *recs, *rec;
+	int64_t retry, now = (int64_t)time(NULL) * 1000;
+
+	(void)state;
+	ut_receiver_start(&rc, "apns_receiver.js", dir, NULL);
+	kv[1] = write_file("rc.p8",
+	                   json_string_value(json_object_get(rc.info, "p8")));
+	kv[3] = json_string_value(json_object_get(rc.info, "keyId"));
+	kv[5] = json_string_value(json_object_get(rc.info, "team"));
+	kv[7] = json_string_value(json_object_get(rc.info, "topic"));
+	kv[9] = rc.base;
+	cfg = make_cfg(true, kv);
+	assert_int_equal(ops->open(&t, cfg), UNS_OK);
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_IOS, DEVICE_TOKEN);
+	f.tap.now_ms = now;
+	/* A background tap over HTTP/2, then the fallback alert. */
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	if (a.status != 200) {
+		fail_msg("apns receiver answered %ld: %s", a.status, a.body);
+	}
+	assert_int_equal(a.http_version, CURL_HTTP_VERSION_2_0);
+	assert_non_null(strstr(a.headers, "apns-id: "));
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_DELIVERED);
+	uns_push_request_free(&r);
+	f.tap.fallback = true;
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 200);
+	uns_push_request_free(&r);
+	/* Unregistered, as Apple says it. */
+	ut_receiver_script(&rc, 410, 1, NULL,
+	                   "{\"reason\":\"Unregistered\",\"timestamp\":1}");
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_DEAD);
+	uns_push_request_free(&r);
+	/* A token signed two hours ago: ExpiredProviderToken, REAUTH, and
+	 * the next build signs a fresh one that passes. */
+	ops->close(t);
+	assert_int_equal(ops->open(&t, cfg), UNS_OK);
+	f.tap.now_ms = now - 2 * 3600 * 1000;
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 403);
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_REAUTH);
+	uns_push_request_free(&r);
+	f.tap.now_ms = now;
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 200);
+	uns_push_request_free(&r);
+	recs = ut_receiver_records(&rc);
+	assert_int_equal(json_array_size(recs), 5);
+	rec = json_array_get(recs, 0);
+	assert_string_equal(json_string_value(json_object_get(rec, "pushType")),
+	                    "background");
+	assert_string_equal(
+	    json_string_value(json_object_get(rec, "httpVersion")), "2.0");
+	assert_int_equal(json_integer_value(json_object_get(rec, "iat")),
+	                 now / 1000);
+	rec = json_array_get(recs, 1);
+	assert_string_equal(json_string_value(json_object_get(rec, "pushType")),
+	                    "alert");
+	/* The same provider token for both (reuse). */
+	assert_int_equal(json_integer_value(json_object_get(rec, "iat")),
+	                 json_integer_value(
+	                     json_object_get(json_array_get(recs, 0), "iat")));
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_array_get(recs, 3), "reason")),
+	                    "ExpiredProviderToken");
+	json_decref(recs);
+	ut_receiver_stop(&rc);
+	ops->close(t);
+	uns_push_config_free(cfg);
+}
+
+/* ---- FCM -------------------------------------------------------------------
+ */
+
+#define FCM_TOKEN "dQw4w9WgXcQ:APA91bH-example_registration.token-1"
+
+/* Records of kind in recs. */
+static size_t
+count_kind(json_t *recs, const char *kind)
+{
+	size_t i, n = 0;
+	json_t *rec;
+
+	json_array_foreach(recs, i, rec)
+	{
+		const char *k = json_string_value(json_object_get(rec, "kind"));
+		n += k != NULL && strcmp(k, kind) == 0;
+	}
+	return n;
+}
+
+static void
+t_fcm_check_classify(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_ANDROID);
+	static const char *const bad[] = {"", "short", "has space in it 123456",
+	                                  "https://x.example/aaaaaaaaaaaa"};
+	static const struct {
+		long status;
+		const char *code;
+		uns_push_outcome want;
+	} cases[] = {
+	    {200, NULL, UNS_PUSH_DELIVERED},
+	    {404, "UNREGISTERED", UNS_PUSH_DEAD},
+	    {404, NULL, UNS_PUSH_DEAD},
+	    {403, "SENDER_ID_MISMATCH", UNS_PUSH_DEAD},
+	    {400, "INVALID_ARGUMENT", UNS_PUSH_REJECTED},
+	    {429, "QUOTA_EXCEEDED", UNS_PUSH_RETRY},
+	    {503, "UNAVAILABLE", UNS_PUSH_RETRY},
+	    {500, "INTERNAL", UNS_PUSH_RETRY},
+	    {401, "THIRD_PARTY_AUTH_ERROR", UNS_PUSH_REJECTED},
+	    {401, NULL, UNS_PUSH_REAUTH},
+	    {0, NULL, UNS_PUSH_RETRY},
+	};
+	uns_push_config *cfg = make_cfg(false, NULL);
+	ios_fixture f;
+	const char *field;
+	char why[WHY], body[512];
+	int64_t retry;
+
+	(void)state;
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_ANDROID, FCM_TOKEN);
+	assert_int_equal(ops->check(cfg, &f.sub, &field, why, WHY), UNS_OK);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f.sub.push_channel = (char *)bad[i];
+		assert_int_equal(ops->check(cfg, &f.sub, &field, why, WHY),
+		                 UNS_INVALID_ARGUMENT);
+		assert_string_equal(field, "pushChannel");
+	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(
+		    body, sizeof(body),
+		    "{\"error\":{\"code\":%ld,\"status\":\"X\",\"details\":["
+		    "{\"@type\":\"type.googleapis.com/google.firebase.fcm."
+		    "v1.FcmError\",\"errorCode\":\"%s\"}]}}",
+		    cases[i].status, cases[i].code ? cases[i].code : "");
+		if (classify(ops, NULL, cases[i].status,
+		             cases[i].code ? body : "{}", 0, 0,
+		             &retry) != cases[i].want) {
+			fail_msg("%ld %s", cases[i].status, cases[i].code);
+		}
+	}
+	assert_int_equal(
+	    classify(ops, NULL, 429, "{}", "Retry-After", "30", &retry),
+	    UNS_PUSH_RETRY);
+	assert_int_equal(retry, 30000);
+	uns_push_config_free(cfg);
+}
+
+/* A push configuration for the FCM receiver rc. */
+static uns_push_config *
+fcm_cfg(ut_receiver *rc, const char *name)
+{
+	const char *kv[] = {"fcm_credentials", NULL, "fcm_url", rc->base, NULL};
+	char *sa = json_dumps(json_object_get(rc->info, "serviceAccount"), 0);
+	uns_push_config *cfg;
+
+	kv[1] = write_file(name, sa);
+	free(sa);
+	cfg = make_cfg(true, kv);
+	return cfg;
+}
+
+static void
+t_fcm_receiver(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_ANDROID);
+	uns_push_config *cfg, *off = make_cfg(false, NULL);
+	uns_push_transport *t;
+	uns_push_request r = {0};
+	uns_push_response resp;
+	ut_receiver rc;
+	ut_answer a;
+	ios_fixture f;
+	json_t *recs, *rec;
+	char url[256], want[512];
+	int64_t retry, now = (int64_t)time(NULL) * 1000;
+
+	(void)state;
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_ANDROID, FCM_TOKEN);
+	f.tap.now_ms = now;
+	/* Off without fcm_credentials. */
+	assert_int_equal(ops->open(&t, off), UNS_OK);
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_FAILED_PRECONDITION);
+	ops->close(t);
+	uns_push_config_free(off);
+
+	ut_receiver_start(&rc, "fcm_receiver.js", dir, NULL);
+	cfg = fcm_cfg(&rc, "sa.json");
+	assert_int_equal(ops->open(&t, cfg), UNS_OK);
+	f.n.priority = UNS__V1__PRIORITY__PRIORITY_HIGH;
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	snprintf(url, sizeof(url), "%s/v1/projects/uns-test/messages:send",
+	         rc.base);
+	assert_string_equal(r.url, url);
+	assert_false(r.http2);
+	assert_int_equal(r.nheaders, 2);
+	assert_true(
+	    strncmp(header_of(&r, "Authorization"), "Bearer ya29.", 12) == 0);
+	assert_string_equal(header_of(&r, "Content-Type"), "application/json");
+	snprintf(want, sizeof(want),
+	         "{\"message\":{\"token\":\"%s\",\"data\":{\"unsid\":"
+	         "\"unsid-dev\",\"cursor\":\"c9\"},\"android\":{\"priority\":"
+	         "\"high\",\"ttl\":\"86400s\",\"collapse_key\":\"feed\"}}}",
+	         FCM_TOKEN);
+	assert_string_equal((char *)r.body, want);
+	assert_true(ut_send(&r, rc.ca, &a));
+	if (a.status != 200) {
+		fail_msg("fcm answered %ld: %s", a.status, a.body);
+	}
+	assert_non_null(strstr(a.body, "projects/uns-test/messages/"));
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_DELIVERED);
+	uns_push_request_free(&r);
+	/* A state change goes out at normal priority, same token. */
+	f.tap.state_change = true;
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_non_null(strstr((char *)r.body, "\"priority\":\"normal\""));
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 200);
+	uns_push_request_free(&r);
+	/* UNREGISTERED as FCM words it: dead. */
+	ut_receiver_script(
+	    &rc, 404, 1, NULL,
+	    "{\"error\":{\"code\":404,\"status\":\"NOT_FOUND\",\"details\":[{"
+	    "\"@type\":\"type.googleapis.com/google.firebase.fcm.v1.FcmError\","
+	    "\"errorCode\":\"UNREGISTERED\"}]}}");
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_DEAD);
+	uns_push_request_free(&r);
+	/* 401: the cached token is dropped; the next build gets another. */
+	ut_receiver_script(&rc, 401, 1, NULL,
+	                   "{\"error\":{\"code\":401,\"status\":"
+	                   "\"UNAUTHENTICATED\"}}");
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_REAUTH);
+	uns_push_request_free(&r);
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 200);
+	uns_push_request_free(&r);
+	/* 429 with Retry-After. */
+	ut_receiver_script(&rc, 429, 1, "17",
+	                   "{\"error\":{\"code\":429,\"details\":[{"
+	                   "\"errorCode\":\"QUOTA_EXCEEDED\"}]}}");
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_RETRY);
+	assert_int_equal(retry, 17000);
+	uns_push_request_free(&r);
+	recs = ut_receiver_records(&rc);
+	/* Six sends, two token fetches (the first, and after the 401). */
+	assert_int_equal(count_kind(recs, "fcm-token"), 2);
+	assert_int_equal(count_kind(recs, "fcm"), 6);
+	rec = json_array_get(recs, 1);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(rec, "data"), "cursor")),
+	                    "c9");
+	json_decref(recs);
+	ops->close(t);
+	uns_push_config_free(cfg);
+	ut_receiver_stop(&rc);
+
+	/* A token that ends within the minute is fetched again each time. */
+	{
+		const char *args[] = {"--expires-in", "30", NULL};
+		ut_receiver_start(&rc, "fcm_receiver.js", dir, args);
+		cfg = fcm_cfg(&rc, "sa2.json");
+		assert_int_equal(ops->open(&t, cfg), UNS_OK);
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+			uns_push_request_free(&r);
+		}
+		recs = ut_receiver_records(&rc);
+		assert_int_equal(count_kind(recs, "fcm-token"), 2);
+		json_decref(recs);
+		ops->close(t);
+		uns_push_config_free(cfg);
+		ut_receiver_stop(&rc);
+	}
+}
+
+/* Credentials the token endpoint refuses: build fails with a reason. */
+static void
+t_fcm_bad_credentials(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_ANDROID);
+	uns_push_config *cfg;
+	uns_push_transport *t;
+	uns_push_request r = {0};
+	ut_receiver rc;
+	ios_fixture f;
+	json_t *sa;
+
+	(void)state;
+	ut_receiver_start(&rc, "fcm_receiver.js", dir, NULL);
+	sa = json_object_get(rc.info, "serviceAccount");
+	json_object_set_new(sa, "client_email",
+	                    json_string("someone-else@x.iam.example"));
+	cfg = fcm_cfg(&rc, "sa-bad.json");
+	assert_int_equal(ops->open(&t, cfg), UNS_OK);
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_ANDROID, FCM_TOKEN);
+	f.tap.now_ms = (int64_t)time(NULL) * 1000;
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_UNAUTHENTICATED);
+	assert_non_null(strstr(uns_last_message(), "answered 400"));
+	ops->close(t);
+	uns_push_config_free(cfg);
+	ut_receiver_stop(&rc);
+}
+
+/* ---- WNS -------------------------------------------------------------------
+ */
+
+static void
+t_wns_check_classify(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WINDOWS);
+	uns_push_config *cfg = make_cfg(false, NULL);
+	ios_fixture f;
+	const char *field;
+	char why[WHY];
+	int64_t retry;
+
+	(void)state;
+	/* The bearer token only goes to *.notify.windows.com. */
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_WINDOWS,
+	        "https://evil.example.com/?token=AwYAAAB");
+	assert_int_equal(ops->check(cfg, &f.sub, &field, why, WHY),
+	                 UNS_INVALID_ARGUMENT);
+	assert_string_equal(field, "pushChannel");
+	assert_non_null(strstr(why, "allow-list"));
+	f.sub.push_channel = "http://db5.notify.windows.com/?token=AwYAAAB";
+	assert_int_equal(ops->check(cfg, &f.sub, &field, why, WHY),
+	                 UNS_INVALID_ARGUMENT);
+	assert_int_equal(
+	    classify(ops, NULL, 200, "", "X-WNS-Status", "received", &retry),
+	    UNS_PUSH_DELIVERED);
+	assert_int_equal(classify(ops, NULL, 200, "", "X-WNS-Status",
+	                          "channelthrottled", &retry),
+	                 UNS_PUSH_RETRY);
+	assert_int_equal(classify(ops, NULL, 404, "", 0, 0, &retry),
+	                 UNS_PUSH_DEAD);
+	assert_int_equal(classify(ops, NULL, 410, "", 0, 0, &retry),
+	                 UNS_PUSH_DEAD);
+	assert_int_equal(classify(ops, NULL, 406, "", 0, 0, &retry),
+	                 UNS_PUSH_RETRY);
+	assert_int_equal(
+	    classify(ops, NULL, 429, "", "Retry-After", "5", &retry),
+	    UNS_PUSH_RETRY);
+	assert_int_equal(retry, 5000);
+	assert_int_equal(classify(ops, NULL, 503, "", 0, 0, &retry),
+	                 UNS_PUSH_RETRY);
+	assert_int_equal(classify(ops, NULL, 401, "", 0, 0, &retry),
+	                 UNS_PUSH_REAUTH);
+	assert_int_equal(classify(ops, NULL, 403, "", 0, 0, &retry),
+	                 UNS_PUSH_REJECTED);
+	assert_int_equal(classify(ops, NULL, 413, "", 0, 0, &retry),
+	                 UNS_PUSH_REJECTED);
+	assert_int_equal(classify(ops, NULL, 400, "", 0, 0, &retry),
+	                 UNS_PUSH_REJECTED);
+	uns_push_config_free(cfg);
+}
+
+static void
+t_wns_receiver(void **state)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WINDOWS);
+	const char *kv[] = {"wns_token_url",
+	                    NULL,
+	                    "wns_client_id",
+	                    NULL,
+	                    "wns_client_secret",
+	                    NULL,
+	                    "wns_hosts",
+	                    "localhost",
+	                    NULL};
+	uns_push_config *cfg;
+	uns_push_transport *t;
+	uns_push_request r = {0};
+	uns_push_response resp;
+	ut_receiver rc;
+	ut_answer a;
+	ios_fixture f;
+	json_t *recs, *rec;
+	const char *field;
+	char why[WHY];
+	int64_t retry, now = (int64_t)time(NULL) * 1000;
+
+	(void)state;
+	ut_receiver_start(&rc, "wns_receiver.js", dir, NULL);
+	kv[1] = json_string_value(json_object_get(rc.info, "tokenUrl"));
+	kv[3] = json_string_value(json_object_get(rc.info, "clientId"));
+	kv[5] = write_file("wns.secret", json_string_value(json_object_get(
+	                                     rc.info, "clientSecret")));
+	cfg = make_cfg(true, kv);
+	assert_int_equal(ops->open(&t, cfg), UNS_OK);
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_WINDOWS,
+	        json_string_value(json_object_get(rc.info, "channel")));
+	f.tap.now_ms = now;
+	f.n.expiration_time_ms = now + 600 * 1000;
+	assert_int_equal(ops->check(cfg, &f.sub, &field, why, WHY), UNS_OK);
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_string_equal(r.url, f.sub.push_channel);
+	assert_int_equal(r.nheaders, 5);
+	assert_string_equal(header_of(&r, "X-WNS-Type"), "wns/raw");
+	assert_string_equal(header_of(&r, "Content-Type"),
+	                    "application/octet-stream");
+	assert_string_equal(header_of(&r, "X-WNS-Cache-Policy"), "cache");
+	assert_string_equal(header_of(&r, "X-WNS-TTL"), "600");
+	assert_true(strncmp(header_of(&r, "Authorization"), "Bearer ", 7) == 0);
+	assert_string_equal((char *)r.body,
+	                    "{\"unsid\":\"unsid-dev\",\"cursor\":\"c9\"}");
+	assert_true(ut_send(&r, rc.ca, &a));
+	if (a.status != 200) {
+		fail_msg("wns answered %ld: %s", a.status, a.body);
+	}
+	assert_non_null(strstr(a.headers, "x-wns-status: received"));
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_DELIVERED);
+	uns_push_request_free(&r);
+	/* An expired channel (410), then a 401 that makes a new token. */
+	ut_receiver_script(&rc, 410, 1, NULL, NULL);
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_DEAD);
+	uns_push_request_free(&r);
+	ut_receiver_script(&rc, 401, 1, NULL, NULL);
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	ut_answer_response(&a, &resp, now);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_REAUTH);
+	uns_push_request_free(&r);
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 200);
+	uns_push_request_free(&r);
+	recs = ut_receiver_records(&rc);
+	assert_int_equal(count_kind(recs, "wns-token"), 2);
+	assert_int_equal(count_kind(recs, "wns"), 4);
+	rec = json_array_get(recs, 1);
+	assert_string_equal(json_string_value(json_object_get(rec, "type")),
+	                    "wns/raw");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(rec, "payload"), "cursor")),
+	                    "c9");
+	json_decref(recs);
+	ops->close(t);
+	uns_push_config_free(cfg);
+	ut_receiver_stop(&rc);
+}
+
 int
 main(void)
 {
@@ -467,6 +1637,19 @@ main(void)
 	    cmocka_unit_test(t_webhook_build),
 	    cmocka_unit_test(t_webhook_classify),
 	    cmocka_unit_test(t_webhook_receiver),
+	    cmocka_unit_test(t_webpush_check),
+	    cmocka_unit_test(t_webpush_build),
+	    cmocka_unit_test(t_webpush_classify),
+	    cmocka_unit_test(t_webpush_receiver),
+	    cmocka_unit_test(t_apns_check),
+	    cmocka_unit_test(t_apns_build),
+	    cmocka_unit_test(t_apns_classify),
+	    cmocka_unit_test(t_apns_receiver),
+	    cmocka_unit_test(t_fcm_check_classify),
+	    cmocka_unit_test(t_fcm_receiver),
+	    cmocka_unit_test(t_fcm_bad_credentials),
+	    cmocka_unit_test(t_wns_check_classify),
+	    cmocka_unit_test(t_wns_receiver),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

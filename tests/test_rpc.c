@@ -144,8 +144,9 @@ test_unimplemented(void **state)
 	char url[64];
 	assert_int_equal(uns_service_open(&svc, NULL), UNS_OK);
 	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0"};
-	uns_rpc_service rs = {&uns_notifications_service, &health_only, svc,
-	                      NULL};
+	uns_rpc_service rs = {.desc = &uns_notifications_service,
+	                      .handlers = &health_only,
+	                      .ctx = svc};
 	assert_int_equal(uns_rpc_server_open(&rpc, &cfg, &rs), UNS_OK);
 	uns_rpc_server_start(rpc);
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
@@ -267,8 +268,9 @@ test_deadline_exceeded(void **state)
 	uns_rpc_server *rpc;
 	assert_int_equal(uns_service_open(&svc, NULL), UNS_OK);
 	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0", .workers = 1};
-	uns_rpc_service rs = {&uns_notifications_service, &slow_handlers, svc,
-	                      NULL};
+	uns_rpc_service rs = {.desc = &uns_notifications_service,
+	                      .handlers = &slow_handlers,
+	                      .ctx = svc};
 	assert_int_equal(uns_rpc_server_open(&rpc, &cfg, &rs), UNS_OK);
 	uns_rpc_server_start(rpc);
 	char url[64];
@@ -464,8 +466,7 @@ echo_over(const char *url)
 	uns_client *c = NULL;
 	assert_int_equal(uns_service_open(&svc, NULL), UNS_OK);
 	uns_rpc_config cfg = {.url = url};
-	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
-	                      svc, uns_service_inline_methods};
+	uns_rpc_service rs = uns_service_rpc(svc, 1);
 	assert_int_equal(uns_rpc_server_open(&rpc, &cfg, &rs), UNS_OK);
 	uns_rpc_server_start(rpc);
 	assert_int_equal(uns_client_open(&c, url, NULL), UNS_OK);

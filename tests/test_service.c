@@ -106,8 +106,7 @@ setup(void **state)
 	                           .now_arg = e};
 	assert_int_equal(uns_service_open(&e->svc, &svcc), UNS_OK);
 	uns_rpc_config rc = {.url = "tcp://127.0.0.1:0"};
-	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
-	                      e->svc, uns_service_inline_methods};
+	uns_rpc_service rs = uns_service_rpc(e->svc, 1);
 	assert_int_equal(uns_rpc_server_open(&e->rpc, &rc, &rs), UNS_OK);
 	uns_rpc_server_start(e->rpc);
 	char url[64];

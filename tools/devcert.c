@@ -353,51 +353,6 @@ out:
 	return rv;
 }
 
-/* Reads a whole file plus a NUL (mbedTLS wants PEM length incl. the NUL). */
-static uns_err
-read_file(const char *path, unsigned char **out, size_t *outlen, char *why,
-          size_t whylen)
-{
-	unsigned char *buf = NULL;
-	struct stat st;
-	size_t got = 0;
-	ssize_t n;
-	int fd;
-	uns_err rv = UNS_OK;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		return sys_fail(errno, why, whylen, "cannot read", path);
-	}
-	if (fstat(fd, &st) != 0) {
-		rv = sys_fail(errno, why, whylen, "cannot read", path);
-		goto out;
-	}
-	if (st.st_size > FILE_MAX) {
-		rv = sys_fail(EFBIG, why, whylen, "cannot read", path);
-		goto out;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		rv = sys_fail(ENOMEM, why, whylen, "cannot read", path);
-		goto out;
-	}
-	while (got < (size_t)st.st_size &&
-	       (n = read(fd, buf + got, (size_t)st.st_size - got)) != 0) {
-		if (n < 0 && errno != EINTR) {
-			rv = sys_fail(errno, why, whylen, "cannot read", path);
-			goto out;
-		}
-		got += n > 0 ? (size_t)n : 0;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*outlen = got + 1;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return rv;
-}
-
 /* ---- mbedTLS building blocks -------------------------------------------- */
 
 static void
@@ -674,9 +629,11 @@ load_pem(const char *dir, const char *file, mbedtls_x509_crt *crt,
 	uns_err rv;
 
 	if ((rv = join(path, sizeof(path), dir, file, why, whylen)) != UNS_OK ||
-	    (rv = read_file(path, &buf, &len, why, whylen)) != UNS_OK) {
+	    (rv = uns_file_read(path, FILE_MAX, (char **)&buf, &len, why,
+	                        whylen)) != UNS_OK) {
 		goto out;
 	}
+	len++; /* mbedTLS wants a PEM's length with its NUL */
 	if (key != NULL) {
 		ret = mbedtls_pk_parse_key(key, buf, len, NULL, 0);
 	} else if ((ret = mbedtls_x509_crt_parse(crt, buf, len)) > 0) {

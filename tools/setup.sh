@@ -3,7 +3,8 @@
 #
 #   tools/setup.sh start   install, build, start unsd in the background on its
 #                          embedded defaults (data and dev TLS certificates in
-#                          ./uns-data, RPC on tls+tcp://127.0.0.1:7443)
+#                          ./uns-data, RPC on tls+tcp://127.0.0.1:7443, the
+#                          REST gateway on https://localhost:8443)
 #   tools/setup.sh stop    stop that unsd (it drains first)
 #   tools/setup.sh test    install, build, run every test; then again under
 #                          AddressSanitizer + UBSan; then each fuzz target
@@ -20,7 +21,7 @@ fuzz_seconds=${UNS_FUZZ_SECONDS:-30}
 packages=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
 	protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
 	libnng-dev libmbedtls-dev librocksdb-dev libcurl4-openssl-dev
-	libmicrohttpd-dev libjansson-dev libcmocka-dev)
+	libmicrohttpd-dev libjansson-dev libcmocka-dev zlib1g-dev curl jq)
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -62,6 +63,7 @@ start() {
 		if build/unsctl health >/dev/null 2>&1; then
 			build/unsctl health
 			echo "setup: unsd is serving (pid $(cat uns-data/unsd.pid), log uns-data/unsd.log)"
+			grep "gateway on" uns-data/unsd.log | tail -1 || true
 			return 0
 		fi
 		sleep 0.2

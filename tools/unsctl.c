@@ -13,6 +13,7 @@
 #include "uns_methods.h"
 #include "uns_stubs.h"
 #include "unsctl.h"
+#include "unsctl_fixture.h"
 
 typedef struct unsctl_cmd {
 	const char *name;
@@ -24,6 +25,15 @@ static int help_main(int argc, char **argv);
 
 static const unsctl_cmd commands[] = {
     {"health", unsctl_health_main, "ask a server whether it is serving"},
+    {"subscribe", unsctl_notify_main,
+     "subscribe a device: --device ID --platform NAME"},
+    {"unsubscribe", unsctl_notify_main, "remove a subscription: UNSID"},
+    {"post", unsctl_notify_main, "post a notification: --app-id ID --title T"},
+    {"fetch", unsctl_notify_main,
+     "one notification by ID, or the feed since --cursor"},
+    {"update", unsctl_notify_main, "mark read, dismiss, delete: ID --read"},
+    {"history", unsctl_notify_main, "notifications, newest first"},
+    {"delete", unsctl_notify_main, "app-side delete: ID"},
     {"call", unsctl_call_main,
      "send any RPC: unsctl call METHOD --json '{...}'"},
     {"cert", unsctl_cert_main,
@@ -34,6 +44,14 @@ static const unsctl_cmd commands[] = {
     {"delivery", unsctl_delivery_main,
      "how taps to your subscriptions fare (delivered, failed, dead)"},
     {"bench", unsctl_bench_main, "benchmarks: unsctl bench rpc"},
+    {"vapid", unsctl_vapid_main,
+     "make or read the Web Push VAPID key; print its public key"},
+    {"record", unsctl_record_main,
+     "record a command's RPCs: unsctl record --out F -- COMMAND ..."},
+    {"replay", unsctl_replay_main,
+     "replay fixtures and diff the replies: unsctl replay FILE..."},
+    {"fixture", unsctl_fixture_main,
+     "fixture files: unsctl fixture show|build|edit|check"},
     {"help", help_main, "this text"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -45,7 +63,7 @@ help_main(int argc, char **argv)
 	(void)argv;
 	printf("usage: unsctl COMMAND [options]   (unsctl COMMAND --help)\n\n");
 	for (size_t i = 0; i < N_COMMANDS; i++) {
-		printf("  %-8s %s\n", commands[i].name, commands[i].summary);
+		printf("  %-12s %s\n", commands[i].name, commands[i].summary);
 	}
 	return 0;
 }
@@ -87,10 +105,24 @@ unsctl_connect(const unsctl_conn *c)
 	return client;
 }
 
+/* $UNS_METADATA="key=value" adds one metadata entry to every call, e.g.
+ * uns-test-clock=+61000 for a server running with test_clock. */
 uns_call_opts
 unsctl_call_opts(const unsctl_conn *c)
 {
+	static char key[65];
+	static uns_metadata md;
 	uns_call_opts o = {.token = c->token};
+	const char *env = getenv("UNS_METADATA");
+	const char *eq = env ? strchr(env, '=') : NULL;
+	if (eq && eq > env && (size_t)(eq - env) < sizeof(key)) {
+		memcpy(key, env, (size_t)(eq - env));
+		key[eq - env] = '\0';
+		md.key = key;
+		md.value = eq + 1;
+		o.metadata = &md;
+		o.n_metadata = 1;
+	}
 	return o;
 }
 
@@ -302,6 +334,22 @@ unsctl_call_main(int argc, char **argv)
 /* --- main -------------------------------------------------------------- */
 
 int
+unsctl_run(int argc, char **argv)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		if (strcmp(argv[0], commands[i].name) == 0) {
+			return commands[i].main(argc, argv);
+		}
+	}
+	if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+		return help_main(0, NULL);
+	}
+	fprintf(stderr, "unsctl: unknown command %s (try unsctl help)\n",
+	        argv[0]);
+	return 2;
+}
+
+int
 main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -309,15 +357,5 @@ main(int argc, char **argv)
 		help_main(0, NULL);
 		return 2;
 	}
-	for (size_t i = 0; i < N_COMMANDS; i++) {
-		if (strcmp(argv[1], commands[i].name) == 0) {
-			return commands[i].main(argc - 1, argv + 1);
-		}
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		return help_main(0, NULL);
-	}
-	fprintf(stderr, "unsctl: unknown command %s (try unsctl help)\n",
-	        argv[1]);
-	return 2;
+	return unsctl_run(argc - 1, argv + 1);
 }

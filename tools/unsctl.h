@@ -52,5 +52,9 @@ int unsctl_app_main(int argc, char **argv);
 int unsctl_token_main(int argc, char **argv);
 int unsctl_delivery_main(int argc, char **argv);
 int unsctl_bench_taps_main(int argc, char **argv);
+int unsctl_notify_main(int argc, char **argv);
+int unsctl_vapid_main(int argc, char **argv);
+/* unsctl bench webpush (unsctl_bench_push.c); returns the exit status. */
+int unsctl_bench_webpush(int rounds);
 
 #endif /* UNSCTL_H */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <mbedtls/sha256.h>
 #include <nng/nng.h>
@@ -101,8 +102,13 @@ app_add(const app_opts *o)
 		secret = generated;
 	}
 	hash_secret(secret, hash, sizeof(hash));
-	snprintf(path, sizeof(path), "%s/apps.conf",
-	         o->data ? o->data : "uns-data");
+	const char *dir = o->data ? o->data : "uns-data";
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "unsctl app add: %s: %s\n", dir,
+		        strerror(errno));
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/apps.conf", dir);
 	FILE *f = fopen(path, "a");
 	if (f == NULL) {
 		fprintf(stderr, "unsctl app add: %s: %s\n", path,

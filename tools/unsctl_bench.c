@@ -1,6 +1,10 @@
 /*
  * unsctl_bench.c — `unsctl bench rpc`: our RPC against bare NNG, in one run.
  *
+ * `bench post|fetch|mixed` run the service with its store against Echo
+ * the same way; `bench scale` (unsctl_bench_scale.inc) fills a store and
+ * reads the server's memory and History latency.
+ *
  * The process forks before any NNG use; the child serves both a UNS RPC
  * server (Echo) and a bare rep0 echo (replies from the aio callback, the
  * least work NNG allows) on tcp:// and tls+tcp://, and reports its ports
@@ -39,17 +43,7 @@
 #include "uns/v1/rpc.pb-c.h"
 #include "uns_stubs.h"
 #include "unsctl.h"
-
-typedef struct bench_opts {
-	int seconds;
-	int threads;
-	int inflight;
-	int size;
-	int rounds;
-	const char *transports;
-	int blocking;
-	int help;
-} bench_opts;
+#include "unsctl_bench.h"
 
 static const uns_opt bench_options[] = {
     {"--seconds", UNS_OPT_INT, offsetof(bench_opts, seconds), "N",
@@ -66,12 +60,21 @@ static const uns_opt bench_options[] = {
      "tcp,tls (default both)"},
     {"--blocking", UNS_OPT_FLAG, offsetof(bench_opts, blocking), NULL,
      "run Echo on the worker pool, as blocking handlers (Post …) do"},
+    {"--users", UNS_OPT_INT, offsetof(bench_opts, users), "N",
+     "scale: users, one subscription each (default 100000)"},
+    {"--notifications", UNS_OPT_INT, offsetof(bench_opts, notifications), "N",
+     "scale: notifications spread over them (default 1000000)"},
+    {"--heavy", UNS_OPT_INT, offsetof(bench_opts, heavy), "N",
+     "scale: notifications of the user whose History is timed (1000)"},
+    {"--entries", UNS_OPT_INT, offsetof(bench_opts, entries), "N",
+     "fetch, mixed: changes each Fetch returns, 1 to 20 (default 1: a "
+     "device catching up after a tap)"},
+    {"--commit-wait", UNS_OPT_INT, offsetof(bench_opts, commit_wait_us), "US",
+     "the store's commit_max_wait in microseconds (default 0)"},
     {"--help", UNS_OPT_FLAG, offsetof(bench_opts, help), NULL, "this text"},
 };
 #define N_BENCH_OPTS (sizeof(bench_options) / sizeof(bench_options[0]))
 
-#define BENCH_HOST  "bench.example.com"
-#define BENCH_APP   "bench-app"
 #define BENCH_USERS 64
 #define BENCH_FILL  20 /* notifications per user before `bench fetch` */
 
@@ -160,8 +163,8 @@ rpc_pair(uns_service *svc, const char *cert, const char *const *inl,
          int ports[2])
 {
 	uns_rpc_server *tcp = NULL, *tls = NULL;
-	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
-	                      svc, inl};
+	uns_rpc_service rs = uns_service_rpc(svc, inl != NULL);
+	rs.inline_methods = inl;
 	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0"};
 	if (uns_rpc_server_open(&tcp, &cfg, &rs) != UNS_OK) {
 		return -1;
@@ -207,7 +210,8 @@ child_main(const char *cert, int blocking, int wfd, int rfd)
 
 /* A full service (store, HS256 auth, one app) in dir/store. */
 static uns_store *
-svc_open(const char *dir, const char *cert, int ports[2])
+svc_open(const char *dir, const char *cert, unsigned commit_wait_us,
+         int ports[2])
 {
 	static const char *const hosts[] = {BENCH_HOST};
 	char path[512];
@@ -216,7 +220,9 @@ svc_open(const char *dir, const char *cert, int ports[2])
 	uns_auth *auth = NULL;
 	uns_service *svc = NULL;
 	snprintf(path, sizeof(path), "%s/store", dir);
-	uns_store_config sc = {.dir = path, .max_live = 1u << 30};
+	uns_store_config sc = {.dir = path,
+	                       .max_live = 1u << 30,
+	                       .commit_max_wait_us = commit_wait_us};
 	if (uns_store_open(&st, &sc) != UNS_OK ||
 	    uns_jwt_keys_alloc(&keys) != UNS_OK ||
 	    uns_jwt_keys_add_secret(keys, NULL, bench_secret,
@@ -240,10 +246,11 @@ svc_open(const char *dir, const char *cert, int ports[2])
 /* The store child: each byte from the parent asks for the group-commit
  * counters; a closed pipe ends it. */
 static void
-svc_child_main(const char *dir, const char *cert, int wfd, int rfd)
+svc_child_main(const char *dir, const char *cert, unsigned commit_wait_us,
+               int wfd, int rfd)
 {
 	int ports[4] = {0};
-	uns_store *st = svc_open(dir, cert, ports);
+	uns_store *st = svc_open(dir, cert, commit_wait_us, ports);
 	if (st == NULL) {
 		fprintf(stderr, "unsctl bench: store child: %s\n",
 		        uns_store_errmsg());
@@ -321,12 +328,14 @@ typedef struct load_run {
 	atomic_int warned;
 } load_run;
 
-enum { LOAD_ECHO, LOAD_POST, LOAD_FETCH };
+enum { LOAD_ECHO, LOAD_POST, LOAD_FETCH, LOAD_MIXED };
 
 /* The simulated users of `bench post` and `bench fetch`. */
 typedef struct bench_users {
 	char *tokens[BENCH_USERS];
 	char *unsids[BENCH_USERS];
+	char *cursors[BENCH_USERS]; /* Fetch from here returns `entries` */
+	int entries;
 	char *app_token;
 } bench_users;
 
@@ -448,8 +457,8 @@ fetch_issue(load_slot *s, int user)
 {
 	load_run *r = s->run;
 	Uns__V1__FetchRequest req = UNS__V1__FETCH_REQUEST__INIT;
-	req.cursor = "";
-	req.limit = BENCH_FILL;
+	req.cursor = r->users->cursors[user] ? r->users->cursors[user] : "";
+	req.limit = (uint32_t)r->users->entries;
 	uns_call_opts o = {.token = r->users->tokens[user],
 	                   .timeout_ms = 10000};
 	return uns_notifications_fetch_async(r->clients[s->conn], &req, &o,
@@ -462,11 +471,16 @@ uns_issue(load_slot *s)
 	load_run *r = s->run;
 	int user = (int)(rand_r(&s->rng) % BENCH_USERS);
 	uns_err err;
+	int mode = r->mode;
+	if (mode == LOAD_MIXED) {
+		/* One write in five: a device-heavy mix of pulls and posts. */
+		mode = rand_r(&s->rng) % 5 == 0 ? LOAD_POST : LOAD_FETCH;
+	}
 	s->started_us = now_us();
-	if (r->mode == LOAD_POST) {
+	if (mode == LOAD_POST) {
 		err = post_call(r->clients[s->conn], r->users->app_token,
 		                r->users->unsids[user], post_done, s);
-	} else if (r->mode == LOAD_FETCH) {
+	} else if (mode == LOAD_FETCH) {
 		err = fetch_issue(s, user);
 	} else {
 		err = uns_notifications_echo_async(r->clients[s->conn], &r->req,
@@ -743,18 +757,9 @@ bench_transport(const bench_opts *o, const char *tname, int bare_port,
 	return rc;
 }
 
-/* The server child and the parent's ends of its pipes. */
-typedef struct bench_proc {
-	char dir[32], cert[256], ca[256];
-	int rfd, wfd;
-	pid_t pid;
-	int ports[4]; /* rpc: bare tcp, bare tls, ours tcp, ours tls;
-	                 store: ours tcp, ours tls */
-} bench_proc;
-
 /* Makes certificates, forks the child (rpc or store) and reads its ports. */
-static int
-proc_start(bench_proc *p, const bench_opts *o, int store)
+int
+bench_proc_start(bench_proc *p, const bench_opts *o, int store)
 {
 	char why[256];
 	int to_parent[2], to_child[2];
@@ -776,8 +781,9 @@ proc_start(bench_proc *p, const bench_opts *o, int store)
 		close(to_parent[0]);
 		close(to_child[1]);
 		if (store) {
-			svc_child_main(p->dir, p->cert, to_parent[1],
-			               to_child[0]);
+			svc_child_main(p->dir, p->cert,
+			               (unsigned)o->commit_wait_us,
+			               to_parent[1], to_child[0]);
 		}
 		child_main(p->cert, o->blocking, to_parent[1], to_child[0]);
 	}
@@ -802,8 +808,8 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 	return 0;
 }
 
-static void
-proc_stop(bench_proc *p)
+void
+bench_proc_stop(bench_proc *p)
 {
 	close(p->wfd);
 	waitpid(p->pid, NULL, 0);
@@ -826,7 +832,7 @@ static int
 bench_rpc(bench_opts *o)
 {
 	bench_proc p;
-	if (proc_start(&p, o, 0) != 0) {
+	if (bench_proc_start(&p, o, 0) != 0) {
 		return 1;
 	}
 	int rc = 0;
@@ -840,14 +846,14 @@ bench_rpc(bench_opts *o)
 		            : bench_transport(o, t, p.ports[k], p.ports[2 + k],
 		                              p.ca);
 	}
-	proc_stop(&p);
+	bench_proc_stop(&p);
 	return rc ? 1 : 0;
 }
 
 /* --- bench post / bench fetch ------------------------------------------ */
 
-static char *
-mint(const char *sub, const char *app, const char *scope)
+char *
+bench_mint(const char *sub, const char *app, const char *scope)
 {
 	uns_jwt_claims c;
 	char *tok = NULL, why[256];
@@ -871,7 +877,7 @@ subscribe_user(uns_client *c, bench_users *u, int i)
 {
 	char sub[32];
 	snprintf(sub, sizeof(sub), "bench-user-%d", i);
-	u->tokens[i] = mint(sub, NULL, "Notifications.ReadWrite");
+	u->tokens[i] = bench_mint(sub, NULL, "Notifications.ReadWrite");
 	Uns__V1__SubscribeRequest req = UNS__V1__SUBSCRIBE_REQUEST__INIT;
 	Uns__V1__SubscribeResponse *resp = NULL;
 	req.device_id = "bench-device";
@@ -888,6 +894,28 @@ subscribe_user(uns_client *c, bench_users *u, int i)
 	return 0;
 }
 
+/* The cursor after the first `skip` changes of user i: a Fetch from it
+ * returns the last `entries` of the filled feed. */
+static int
+cursor_before(uns_client *c, bench_users *u, int i, int skip)
+{
+	Uns__V1__FetchRequest req = UNS__V1__FETCH_REQUEST__INIT;
+	Uns__V1__FetchResponse *resp = NULL;
+	req.limit = (uint32_t)skip;
+	uns_call_opts o = {.token = u->tokens[i], .timeout_ms = 10000};
+	if (skip == 0) {
+		return 0; /* "" is the beginning */
+	}
+	if (uns_notifications_fetch(c, &req, &resp, &o) != UNS_OK) {
+		fprintf(stderr, "unsctl bench: fetch: %s\n",
+		        uns_last_message());
+		return -1;
+	}
+	u->cursors[i] = strdup(resp->next_cursor);
+	uns__v1__fetch_response__free_unpacked(resp, NULL);
+	return 0;
+}
+
 /* Mints the tokens, subscribes every user, and for Fetch fills the feeds. */
 static int
 users_setup(const char *url, const char *ca, bench_users *u, int fill)
@@ -897,9 +925,10 @@ users_setup(const char *url, const char *ca, bench_users *u, int fill)
 	if (uns_client_open(&c, url, &co) != UNS_OK) {
 		return -1;
 	}
-	int rc = (u->app_token = mint(NULL, BENCH_APP, "Notifications.Send"))
-	             ? 0
-	             : -1;
+	int rc =
+	    (u->app_token = bench_mint(NULL, BENCH_APP, "Notifications.Send"))
+	        ? 0
+	        : -1;
 	for (int i = 0; i < BENCH_USERS && rc == 0; i++) {
 		rc = subscribe_user(c, u, i);
 	}
@@ -911,6 +940,9 @@ users_setup(const char *url, const char *ca, bench_users *u, int fill)
 			rc = -1;
 		}
 	}
+	for (int i = 0; i < BENCH_USERS && rc == 0 && fill > 0; i++) {
+		rc = cursor_before(c, u, i, fill - u->entries);
+	}
 	uns_client_close(c);
 	return rc;
 }
@@ -920,6 +952,7 @@ users_free(bench_users *u)
 {
 	for (int i = 0; i < BENCH_USERS; i++) {
 		free(u->tokens[i]);
+		free(u->cursors[i]);
 		free(u->unsids[i]);
 	}
 	free(u->app_token);
@@ -957,7 +990,7 @@ print_level(store_bench *b, stack_result res[2], uint64_t writes,
 	printf("  ratio %s/echo: %.2f", b->name,
 	       median(res[1].rate, res[1].n_rates) /
 	           median(res[0].rate, res[0].n_rates));
-	if (b->run.mode == LOAD_POST) {
+	if (b->run.mode != LOAD_FETCH) {
 		printf("  group commit: %.1f writes per synced batch",
 		       batches ? (double)writes / (double)batches : 0.0);
 	} else if (calls > 0) {
@@ -1056,7 +1089,7 @@ bench_store(bench_opts *o, int mode)
 	bench_proc p;
 	bench_users users = {0};
 	store_bench b = {.o = o, .proc = &p};
-	if (proc_start(&p, o, 1) != 0) {
+	if (bench_proc_start(&p, o, 1) != 0) {
 		return 1;
 	}
 	/* The floor runs after the fork: RocksDB's background threads would
@@ -1071,8 +1104,11 @@ bench_store(bench_opts *o, int mode)
 	uint8_t *payload = calloc(1, (size_t)o->size + 1);
 	store_run_init(&b.run, o, payload);
 	b.run.users = &users;
+	users.entries = o->entries;
 	b.run.mode = mode;
-	b.name = mode == LOAD_POST ? "post" : "fetch";
+	b.name = mode == LOAD_POST    ? "post"
+	         : mode == LOAD_FETCH ? "fetch"
+	                              : "mixed";
 	int rc = 0, setup = 0;
 	char list[64];
 	snprintf(list, sizeof(list), "%s",
@@ -1084,7 +1120,7 @@ bench_store(bench_opts *o, int mode)
 		snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", p.ports[0]);
 		if (k >= 0 && !setup++ &&
 		    users_setup(url, p.ca, &users,
-		                mode == LOAD_FETCH ? BENCH_FILL : 0) != 0) {
+		                mode == LOAD_POST ? 0 : BENCH_FILL) != 0) {
 			k = -1;
 		}
 		rc = k < 0 ? 1 : store_transport(&b, t, p.ports[k]) ? 1 : 0;
@@ -1092,7 +1128,7 @@ bench_store(bench_opts *o, int mode)
 	users_free(&users);
 	free(b.run.clients);
 	free(payload);
-	proc_stop(&p);
+	bench_proc_stop(&p);
 	return rc;
 }
 
@@ -1108,16 +1144,41 @@ bench_fetch(bench_opts *o)
 	return bench_store(o, LOAD_FETCH);
 }
 
+static int
+bench_mixed(bench_opts *o)
+{
+	return bench_store(o, LOAD_MIXED);
+}
+
 typedef struct bench_kind {
 	const char *name;
 	int (*run)(bench_opts *o);
+	const char *summary;
 } bench_kind;
 
+static int
+bench_webpush(bench_opts *o)
+{
+	return unsctl_bench_webpush(o->rounds);
+}
+
 static const bench_kind bench_kinds[] = {
-    {"rpc", bench_rpc},
-    {"post", bench_post},
-    {"fetch", bench_fetch},
+    {"rpc", bench_rpc, "our RPC against bare NNG (tcp, tls)"},
+    {"post", bench_post,
+     "durable Post at 1, 8, 64 in flight against Echo; group commit"},
+    {"fetch", bench_fetch,
+     "Fetch since a cursor (--entries) at 1, 8, 64 in flight against Echo"},
+    {"mixed", bench_mixed, "1 Post : 4 Fetches against Echo"},
+    {"scale", bench_scale,
+     "server RSS after --notifications over --users; History latency"},
+    {"webpush", bench_webpush,
+     "CPU cost of a Web Push tap against HMAC (--rounds)"},
+    {"taps", NULL, /* dispatched before these options are parsed */
+     "delivery engine: taps/s at 1, 100, 10000 endpoints, latency, fan-out "
+     "(unsctl bench taps --help)"},
 };
+
+#define N_BENCH_KINDS (sizeof(bench_kinds) / sizeof(bench_kinds[0]))
 
 static const bench_kind *
 find_bench(const char *name)
@@ -1141,20 +1202,28 @@ unsctl_bench_main(int argc, char **argv)
 	                .threads = 2,
 	                .inflight = 32,
 	                .size = 64,
-	                .rounds = 3};
+	                .rounds = 3,
+	                .users = 100000,
+	                .notifications = 1000000,
+	                .heavy = 1000,
+	                .entries = 1};
 	char why[256];
 	int n = uns_opts_parse(bench_options, N_BENCH_OPTS, &o, argc, argv, why,
 	                       sizeof(why));
 	const bench_kind *kind = n == 1 ? find_bench(argv[0]) : NULL;
 	if (kind == NULL || o.help || o.threads < 1 || o.inflight < 1 ||
-	    o.rounds < 1 || o.rounds > 16 || o.seconds < 1 || o.size < 0) {
+	    o.rounds < 1 || o.rounds > 16 || o.seconds < 1 || o.size < 0 ||
+	    o.users < 1 || o.notifications < 0 || o.heavy < 1 ||
+	    o.entries < 1 || o.entries > BENCH_FILL) {
 		FILE *f = o.help ? stdout : stderr;
 		if (n < 0) {
 			fprintf(stderr, "unsctl: %s\n", why);
 		}
-		fprintf(f, "usage: unsctl bench rpc|post|fetch|taps [options]\n"
-		           "  post, fetch: 1, 8 and 64 in flight against Echo;"
-		           " default transport tcp\n");
+		fprintf(f, "usage: unsctl bench KIND [options]\n");
+		for (size_t i = 0; i < N_BENCH_KINDS; i++) {
+			fprintf(f, "  %-8s %s\n", bench_kinds[i].name,
+			        bench_kinds[i].summary);
+		}
 		uns_opts_usage(f, bench_options, N_BENCH_OPTS);
 		return o.help ? 0 : 2;
 	}

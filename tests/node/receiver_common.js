@@ -96,7 +96,9 @@ class Receiver {
 	// Starts the server; handler(req, res, body) for every other request.
 	listen(handler, extra, h2) {
 		const pem = fs.readFileSync(this.opts.cert);
-		const tls = { key: pem, cert: pem };
+		// HTTP/1.1 stays possible on HTTP/2 servers for the control
+		// endpoints; receivers that need HTTP/2 check req.httpVersion.
+		const tls = { key: pem, cert: pem, allowHTTP1: true };
 		const onRequest = (req, res) => {
 			const chunks = [];
 			req.on('data', (c) => chunks.push(c));

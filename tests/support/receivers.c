@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -88,6 +89,8 @@ ut_receiver_start(ut_receiver *r, const char *script, const char *cert_dir,
 	r->pid = fork();
 	assert_true(r->pid >= 0);
 	if (r->pid == 0) {
+		/* A test that fails half-way must not leave receivers. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);

@@ -59,8 +59,7 @@ ut_server_start(ut_server *ts, const char *scheme, const char *cert_dir,
 		cfg.require_client_cert = require_client_cert;
 	}
 	assert_int_equal(uns_service_open(&ts->svc, NULL), UNS_OK);
-	uns_rpc_service rs = {&uns_notifications_service, &uns_service_handlers,
-	                      ts->svc, uns_service_inline_methods};
+	uns_rpc_service rs = uns_service_rpc(ts->svc, 1);
 	uns_err err = uns_rpc_server_open(&ts->rpc, &cfg, &rs);
 	if (err != UNS_OK) {
 		fail_msg("server: %s", uns_last_message());
@@ -132,8 +131,14 @@ ut_unsd_start(ut_proc *p, const char *listen, const char *const *args)
 	argv[n++] = UNS_UNSD_PATH;
 	argv[n++] = "--listen";
 	argv[n++] = listen;
-	for (int i = 0; args && args[i] && n < 62; i++) {
+	int gateway = 0;
+	for (int i = 0; args && args[i] && n < 60; i++) {
+		gateway |= strcmp(args[i], "--gateway-listen") == 0;
 		argv[n++] = args[i];
+	}
+	if (!gateway) { /* no fixed HTTP port unless a test asks for one */
+		argv[n++] = "--gateway-listen";
+		argv[n++] = "";
 	}
 	argv[n] = NULL;
 	if (pipe(fds) != 0) {

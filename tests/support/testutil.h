@@ -46,8 +46,9 @@ typedef struct ut_proc {
 	int err_fd; /* the child's stderr, read end */
 } ut_proc;
 
-/* Runs unsd with args (NULL-terminated) plus "--listen URL"; waits for its
- * "serving" line and fills port. Returns 0 on success. */
+/* Runs unsd with args (NULL-terminated) plus "--listen URL" (and
+ * "--gateway-listen \"\"" unless args name one); waits for its "serving"
+ * line and fills port. Returns 0 on success. */
 int ut_unsd_start(ut_proc *p, const char *listen, const char *const *args);
 /* Sends sig, waits for exit; returns the exit status (or -signal) and
  * copies what the child wrote to stderr after its start into out. */

@@ -28,6 +28,11 @@ extern "C" {
 
 typedef struct uns_client uns_client;
 
+/* Sees one finished exchange: the request and the reply envelope exactly as
+ * they crossed the wire. Runs on the thread that finished the call. */
+typedef void (*uns_exchange_fn)(void *arg, const uint8_t *req, size_t req_len,
+                                const uint8_t *resp, size_t resp_len);
+
 typedef struct uns_client_opts {
 	/* TLS, for tls+tcp:// URLs. ca_file is required there. */
 	const char *ca_file;
@@ -44,7 +49,17 @@ typedef struct uns_client_opts {
 	/* Nonzero: return from open without waiting for the first connection
 	 * (calls then wait for it, within their deadline). */
 	int lazy_connect;
+	/* Recording (unsctl record): called for every call that got a
+	 * reply. NULL = the process default (uns_set_default_recorder), which
+	 * is none. Off costs one NULL test per call. */
+	uns_exchange_fn on_exchange;
+	void *on_exchange_arg;
 } uns_client_opts;
+
+/* Makes fn the recorder of every client opened afterwards whose options
+ * name none (NULL turns it off). Set it before opening clients; not
+ * synchronised with uns_client_open. */
+void uns_set_default_recorder(uns_exchange_fn fn, void *arg);
 
 typedef struct uns_metadata {
 	const char *key; /* lower case */
@@ -100,6 +115,17 @@ uns_err uns_client_call_async(uns_client *c, const uns_method *method,
                               const ProtobufCMessage *req,
                               const uns_call_opts *opts, uns_call_done done,
                               uns_generic_fn fn, void *arg);
+
+/*
+ * Sends a packed RequestEnvelope exactly as given and waits for the reply
+ * (for replaying fixtures). On UNS_OK *resp is the packed ResponseEnvelope
+ * (malloc'd; the caller frees it), whatever status it carries. Errors are
+ * the transport's, as for uns_client_call, and UNS_EPROTO for a reply that
+ * is not an envelope. timeout_ms 0 = the client's default.
+ */
+uns_err uns_client_call_raw(uns_client *c, const uint8_t *req, size_t req_len,
+                            uint32_t timeout_ms, uint8_t **resp,
+                            size_t *resp_len);
 
 #ifdef __cplusplus
 }

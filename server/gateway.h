@@ -1,0 +1,71 @@
+/*
+ * gateway.h — the REST gateway: Graph's notifications HTTP/JSON API (SPEC
+ * §3) served by libmicrohttpd and mapped onto the RPC service through
+ * libuns, the way grpc-gateway fronts gRPC.
+ *
+ * The gateway owns no state of the service: every route is one or two RPCs
+ * on the uns_client it is given (inproc:// inside unsd, tls+tcp:// in the
+ * standalone uns-gateway). It runs one thread per connection (MHD's
+ * thread-per-connection mode): a handler may block on a long poll for up to
+ * a minute, and a slow client holds only its own thread; the connection
+ * limit bounds the threads. A watchdog closes connections whose headers or
+ * body take longer than their deadlines (slowloris), which MHD's own
+ * inactivity timeout does not catch.
+ *
+ * Rejected: MHD's internal epoll with suspend/resume and async RPCs (less
+ * memory per connection, but every handler becomes a state machine), and
+ * nng_http_server (no chunked request bodies, no header timeouts, a 40 ms
+ * stall per keep-alive TLS response; see stack-notes §3.4).
+ */
+#ifndef UNS_GATEWAY_H
+#define UNS_GATEWAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uns/client.h"
+
+typedef struct uns_gateway uns_gateway;
+
+/* Called once per answered request, on the connection's thread: the route
+ * name ("notifications.create", "unmatched" when no route matched), the
+ * HTTP status, and the time from the request's headers to the response. */
+typedef void (*uns_gateway_done_fn)(void *arg, const char *route,
+                                    unsigned status, uint64_t latency_us);
+
+typedef struct uns_gateway_config {
+	const char *listen;         /* http://HOST:PORT or https://HOST:PORT */
+	const char *cert_file;      /* PEM certificate, for https:// */
+	const char *key_file;       /* PEM key; NULL or "" = in cert_file */
+	uns_client *rpc;            /* borrowed; outlives the gateway */
+	size_t max_body;            /* request body, decoded too; 0 = 64 KiB */
+	size_t max_header;          /* request line + headers; 0 = 16 KiB */
+	unsigned max_connections;   /* 0 = 256 */
+	uint32_t idle_timeout_ms;   /* keep-alive idle; 0 = 60 s */
+	uint32_t header_timeout_ms; /* headers complete; 0 = 10 s */
+	uint32_t body_timeout_ms;   /* body complete; 0 = 30 s */
+	uint32_t rpc_timeout_ms;    /* per RPC, long polls add wait; 0 = 10 s */
+	uns_gateway_done_fn on_done; /* optional */
+	void *on_done_arg;
+} uns_gateway_config;
+
+/*
+ * Starts serving. Errors: UNS_EINVAL (bad URL or missing rpc client),
+ * UNS_EIO (certificate files unreadable, or the address cannot be bound;
+ * uns_last_message() says which), UNS_ENOMEM.
+ */
+uns_err uns_gateway_open(uns_gateway **out, const uns_gateway_config *cfg);
+
+/* The bound TCP port (useful with port 0). */
+int uns_gateway_port(const uns_gateway *gw);
+
+/* Stops taking new connections (the port closes at uns_gateway_close);
+ * open connections go on being served. For a drain: quiesce, let the RPC
+ * side finish, then close. */
+void uns_gateway_quiesce(uns_gateway *gw);
+
+/* Stops listening, closes every connection (waiting for their handlers to
+ * return) and frees the gateway. NULL is a no-op. */
+void uns_gateway_close(uns_gateway *gw);
+
+#endif /* UNS_GATEWAY_H */

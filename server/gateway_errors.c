@@ -1,0 +1,108 @@
+/*
+ * gateway_errors.c — see gateway_errors.h.
+ *
+ * The codes are the ones Graph answers with (BadRequest, Unauthorized,
+ * Forbidden, NotFound, PreconditionFailed, TooManyRequests, ...), so that
+ * Graph SDKs raise their usual error types.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "gateway_errors.h"
+
+static const struct {
+	uns_err err;
+	uns_gw_status st;
+} rpc_statuses[] = {
+    {UNS_CANCELLED, {499, "RequestCancelled"}},
+    {UNS_INVALID_ARGUMENT, {400, "BadRequest"}},
+    {UNS_OUT_OF_RANGE, {400, "BadRequest"}},
+    {UNS_DEADLINE_EXCEEDED, {504, "GatewayTimeout"}},
+    {UNS_NOT_FOUND, {404, "NotFound"}},
+    {UNS_ALREADY_EXISTS, {409, "Conflict"}},
+    {UNS_ABORTED, {409, "Conflict"}},
+    {UNS_PERMISSION_DENIED, {403, "Forbidden"}},
+    {UNS_UNAUTHENTICATED, {401, "Unauthorized"}},
+    {UNS_RESOURCE_EXHAUSTED, {429, "TooManyRequests"}},
+    {UNS_FAILED_PRECONDITION, {412, "PreconditionFailed"}},
+    {UNS_UNIMPLEMENTED, {501, "NotImplemented"}},
+    {UNS_UNAVAILABLE, {503, "ServiceUnavailable"}},
+    {UNS_ECONNECT, {503, "ServiceUnavailable"}},
+    {UNS_ECLOSED, {503, "ServiceUnavailable"}},
+    {UNS_ETLS, {503, "ServiceUnavailable"}},
+};
+
+/* Size limits say so in their messages ("exceeds the limit of", "bytes,
+ * at most"); counts and rates do not. */
+static const char *const size_words[] = {"exceeds the limit", "too large",
+                                         "bytes, at most"};
+
+static int
+is_size_limit(const char *message)
+{
+	for (size_t i = 0;
+	     message && i < sizeof(size_words) / sizeof(size_words[0]); i++) {
+		if (strstr(message, size_words[i]) != NULL) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* RPC request fields and what the HTTP client called them. */
+static const struct {
+	const char *rpc, *http;
+} field_names[] = {
+    {"notification.", ""},       {"pageSize", "$top"},
+    {"pageToken", "$skiptoken"}, {"cursor", "$deltatoken"},
+    {"waitMs", "wait"},          {"limit", "$top"},
+    {"ifVersion", "If-Match"},   {"unsid", "X-UNS-ID"},
+};
+
+void
+uns_gw_http_message(const char *rpc_message, char *out, size_t cap)
+{
+	for (size_t i = 0; i < sizeof(field_names) / sizeof(field_names[0]);
+	     i++) {
+		size_t n = strlen(field_names[i].rpc);
+		const char *rest = rpc_message + n;
+		if (strncmp(rpc_message, field_names[i].rpc, n) == 0 &&
+		    (field_names[i].rpc[n - 1] == '.' || rest[0] == ':')) {
+			snprintf(out, cap, "%s%s", field_names[i].http, rest);
+			return;
+		}
+	}
+	snprintf(out, cap, "%s", rpc_message);
+}
+
+uns_gw_status
+uns_gw_status_of(uns_err err, const char *message)
+{
+	static const uns_gw_status too_large = {413, "PayloadTooLarge"};
+	static const uns_gw_status internal = {500, "InternalServerError"};
+	if (err == UNS_RESOURCE_EXHAUSTED && is_size_limit(message)) {
+		return too_large;
+	}
+	for (size_t i = 0; i < sizeof(rpc_statuses) / sizeof(rpc_statuses[0]);
+	     i++) {
+		if (rpc_statuses[i].err == err) {
+			return rpc_statuses[i].st;
+		}
+	}
+	return internal;
+}
+
+json_t *
+uns_gw_error_envelope(const char *code, const char *message,
+                      const char *request_id, int64_t now_ms)
+{
+	char date[32];
+	time_t t = (time_t)(now_ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+	return json_pack("{s:{s:s, s:s, s:{s:s, s:s+}}}", "error", "code", code,
+	                 "message", message, "innerError", "request-id",
+	                 request_id, "date", date, "Z");
+}

@@ -1,0 +1,42 @@
+/*
+ * gateway_errors.h — RPC status to HTTP status, and Graph's error envelope.
+ *
+ * One table maps each uns_err to an HTTP status and a Graph error code
+ * (SPEC §3, issue 4): INVALID_ARGUMENT 400, UNAUTHENTICATED 401,
+ * PERMISSION_DENIED 403, NOT_FOUND 404, FAILED_PRECONDITION 412,
+ * RESOURCE_EXHAUSTED 429 (413 when the limit was a size), UNAVAILABLE 503,
+ * DEADLINE_EXCEEDED 504; anything else 500. Pure functions, no I/O.
+ */
+#ifndef UNS_GATEWAY_ERRORS_H
+#define UNS_GATEWAY_ERRORS_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "uns/uns.h"
+
+typedef struct uns_gw_status {
+	unsigned http;
+	const char *code; /* Graph's error code, "BadRequest" */
+} uns_gw_status;
+
+/* The HTTP answer for err; message decides 413 vs 429 for
+ * RESOURCE_EXHAUSTED (a size limit says "too large"). */
+uns_gw_status uns_gw_status_of(uns_err err, const char *message);
+
+/*
+ * Rewrites an RPC message that starts with a request field the HTTP client
+ * never saw into the name it did send: "pageSize: at most 100" becomes
+ * "$top: at most 100", "notification.priority: ..." becomes "priority:
+ * ..." (the body is the notification), "unsid: ..." becomes "X-UNS-ID:
+ * ...". Other messages are copied as they are.
+ */
+void uns_gw_http_message(const char *rpc_message, char *out, size_t cap);
+
+/* {"error":{"code","message","innerError":{"request-id","date"}}}; a new
+ * reference, or NULL when out of memory. now_ms stamps "date". */
+json_t *uns_gw_error_envelope(const char *code, const char *message,
+                              const char *request_id, int64_t now_ms);
+
+#endif /* UNS_GATEWAY_ERRORS_H */

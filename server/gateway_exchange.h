@@ -1,0 +1,77 @@
+/*
+ * gateway_exchange.h — one HTTP request and its response, as the gateway's
+ * route handlers see it (internal to server/gateway*.c).
+ *
+ * The core (gateway.c) fills the request half: method, path, captured path
+ * parameters, the decoded body, the bearer token, the request id; handlers
+ * read headers and query arguments through uns_gw_header/uns_gw_query and
+ * answer with exactly one uns_gw_reply_* or uns_gw_fail* call. A handler
+ * that answers nothing gets a 500, so a forgotten branch is visible.
+ */
+#ifndef UNS_GATEWAY_EXCHANGE_H
+#define UNS_GATEWAY_EXCHANGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "uns/client.h"
+
+#define UNS_GW_MAX_PARAMS     2
+#define UNS_GW_PARAM_MAX      1024
+#define UNS_GW_MAX_RESP_HDRS  6
+#define UNS_GW_REQUEST_ID_MAX 40
+
+typedef struct uns_gw_exchange {
+	/* request */
+	const char *method;  /* "GET" */
+	const char *path;    /* after the version prefix: "/me/notifications" */
+	const char *version; /* "beta", "v1.0", or "" for unversioned routes */
+	char params[UNS_GW_MAX_PARAMS][UNS_GW_PARAM_MAX]; /* {} captures */
+	const char *body; /* decoded (Content-Encoding undone); may be NULL */
+	size_t body_len;
+	const char *token; /* bearer token, or NULL */
+	char request_id[UNS_GW_REQUEST_ID_MAX];
+	char base_url[512]; /* "https://host:port", for links */
+	uns_client *rpc;
+	uint32_t rpc_timeout_ms;
+	void *conn; /* struct MHD_Connection * */
+
+	/* response */
+	unsigned status; /* 0 until answered */
+	char *resp_body; /* malloc'd, or NULL */
+	size_t resp_len;
+	const char *resp_type;
+	struct {
+		char name[32];
+		char value[1024];
+	} resp_hdrs[UNS_GW_MAX_RESP_HDRS];
+	int n_resp_hdrs;
+} uns_gw_exchange;
+
+/* A request header (case-insensitive name) or query argument (decoded);
+ * NULL when absent. */
+const char *uns_gw_header(const uns_gw_exchange *x, const char *name);
+const char *uns_gw_query(const uns_gw_exchange *x, const char *name);
+
+/* Adds a response header (copied; silently dropped beyond the limit). */
+void uns_gw_set_header(uns_gw_exchange *x, const char *name, const char *value);
+
+/* Answers with value as JSON (steals the reference). */
+void uns_gw_reply_json(uns_gw_exchange *x, unsigned status, json_t *value);
+/* Answers with an empty body (204, or 200 with nothing to say). */
+void uns_gw_reply_empty(uns_gw_exchange *x, unsigned status);
+
+/* Answers with Graph's error envelope: code such as "BadRequest". */
+void uns_gw_fail(uns_gw_exchange *x, unsigned status, const char *code,
+                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Answers a failed RPC: its status mapped to HTTP (see gateway_errors.h),
+ * uns_last_message() as the message. */
+void uns_gw_fail_rpc(uns_gw_exchange *x, uns_err err);
+
+/* Call options for an RPC made for x: its token, request id, timeout. */
+uns_call_opts uns_gw_call_opts(const uns_gw_exchange *x, uint32_t extra_ms);
+
+#endif /* UNS_GATEWAY_EXCHANGE_H */

@@ -1,0 +1,103 @@
+/*
+ * gateway_routes.c — see gateway_routes.h. The table is the API (SPEC §3).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway_handlers.h"
+#include "gateway_routes.h"
+
+const uns_gw_route uns_gw_routes[] = {
+    {"GET", "/healthz", 0, "healthz", uns_gw_healthz},
+    {"POST", "/me/notifications/subscriptions", 1, "subscriptions.create",
+     uns_gw_subscribe},
+    {"DELETE", "/me/notifications/subscriptions/{}", 1, "subscriptions.delete",
+     uns_gw_unsubscribe},
+    {"GET", "/me/notifications/delta", 1, "notifications.delta", uns_gw_delta},
+    {"POST", "/me/notifications", 1, "notifications.create", uns_gw_create},
+    {"GET", "/me/notifications", 1, "notifications.list", uns_gw_list},
+    {"GET", "/me/notifications/{}", 1, "notifications.get", uns_gw_get},
+    {"PATCH", "/me/notifications/{}", 1, "notifications.update", uns_gw_patch},
+    {"DELETE", "/me/notifications/{}", 1, "notifications.delete",
+     uns_gw_delete},
+};
+const size_t uns_gw_n_routes = sizeof(uns_gw_routes) / sizeof(uns_gw_routes[0]);
+
+static const char *const versions[] = {"beta", "v1.0"};
+
+/* Strips "/beta" or "/v1.0"; returns the rest, or NULL. */
+static const char *
+strip_version(const char *url, const char **version)
+{
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		size_t n = strlen(versions[i]);
+		if (url[0] == '/' && strncmp(url + 1, versions[i], n) == 0 &&
+		    url[n + 1] == '/') {
+			*version = versions[i];
+			return url + n + 1;
+		}
+	}
+	return NULL;
+}
+
+/* Matches path against pattern segment by segment; captures {} into x. */
+static int
+path_matches(const char *pattern, const char *path, uns_gw_exchange *x)
+{
+	int n_params = 0;
+	while (*pattern != '\0') {
+		if (strncmp(pattern, "{}", 2) == 0) {
+			size_t len = strcspn(path, "/");
+			if (len == 0 || len >= UNS_GW_PARAM_MAX ||
+			    n_params >= UNS_GW_MAX_PARAMS) {
+				return 0;
+			}
+			memcpy(x->params[n_params], path, len);
+			x->params[n_params++][len] = '\0';
+			pattern += 2;
+			path += len;
+			continue;
+		}
+		if (*pattern++ != *path++) {
+			return 0;
+		}
+	}
+	return *path == '\0' || (path[0] == '/' && path[1] == '\0');
+}
+
+static void
+add_allowed(char *allow, size_t cap, const char *method)
+{
+	size_t len = strlen(allow);
+	if (strstr(allow, method) == NULL) {
+		snprintf(allow + len, cap - len, "%s%s", len ? ", " : "",
+		         method);
+	}
+}
+
+uns_gw_match
+uns_gw_route_find(const char *method, const char *url, uns_gw_exchange *x,
+                  const uns_gw_route **route, char *allow, size_t allow_cap)
+{
+	const char *version = "";
+	const char *rest = strip_version(url, &version);
+	uns_gw_match m = UNS_GW_NO_ROUTE;
+	allow[0] = '\0';
+	for (size_t i = 0; i < uns_gw_n_routes; i++) {
+		const uns_gw_route *r = &uns_gw_routes[i];
+		const char *path = r->versioned ? rest : url;
+		if (path == NULL || !path_matches(r->pattern, path, x)) {
+			continue;
+		}
+		if (strcmp(r->method, method) != 0) {
+			add_allowed(allow, allow_cap, r->method);
+			m = UNS_GW_NO_METHOD;
+			continue;
+		}
+		x->path = path;
+		x->version = r->versioned ? version : "";
+		*route = r;
+		return UNS_GW_MATCHED;
+	}
+	return m;
+}

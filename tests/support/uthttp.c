@@ -1,0 +1,192 @@
+/*
+ * uthttp.c — see uthttp.h.
+ */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "uthttp.h"
+
+typedef struct sink {
+	char *buf;
+	size_t cap, len;
+} sink;
+
+static size_t
+collect(char *data, size_t size, size_t n, void *arg)
+{
+	sink *s = arg;
+	size_t want = size * n;
+	size_t take = want < s->cap - 1 - s->len ? want : s->cap - 1 - s->len;
+	memcpy(s->buf + s->len, data, take);
+	s->len += take;
+	s->buf[s->len] = '\0';
+	return want;
+}
+
+void
+ut_http_open(ut_http *h, const char *base, const char *ca)
+{
+	memset(h, 0, sizeof(*h));
+	h->curl = curl_easy_init();
+	assert_non_null(h->curl);
+	snprintf(h->base, sizeof(h->base), "%s", base);
+	snprintf(h->ca, sizeof(h->ca), "%s", ca ? ca : "");
+}
+
+void
+ut_http_close(ut_http *h)
+{
+	curl_easy_cleanup(h->curl);
+	h->curl = NULL;
+}
+
+static struct curl_slist *
+request_headers(const char *token, const char *const *headers)
+{
+	struct curl_slist *l = NULL;
+	char auth[8192];
+	int typed = 0;
+	for (int i = 0; headers && headers[i]; i++) {
+		typed |= strncasecmp(headers[i], "Content-Type:", 13) == 0;
+		l = curl_slist_append(l, headers[i]);
+	}
+	if (!typed) {
+		l = curl_slist_append(l, "Content-Type: application/json");
+	}
+	if (token) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		l = curl_slist_append(l, auth);
+	}
+	l = curl_slist_append(l, "Expect:"); /* no 100-continue wait */
+	return l;
+}
+
+long
+ut_http_do(ut_http *h, const char *method, const char *path, const char *token,
+           const char *body, size_t len, const char *const *headers,
+           ut_http_resp *r)
+{
+	char url[4096];
+	CURL *c = h->curl;
+	sink bs = {r->body, sizeof(r->body), 0};
+	sink hs = {r->headers, sizeof(r->headers), 0};
+	struct curl_slist *l = request_headers(token, headers);
+	r->body[0] = r->headers[0] = '\0';
+	snprintf(url, sizeof(url), "%s%s", h->base, path);
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, l);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &bs);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &hs);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 90L);
+	if (h->ca[0]) {
+		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca);
+	}
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE,
+		                 (long)(len ? len : strlen(body)));
+	}
+	CURLcode rc = curl_easy_perform(c);
+	curl_slist_free_all(l);
+	if (rc != CURLE_OK) {
+		fail_msg("%s %s: %s", method, url, curl_easy_strerror(rc));
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &r->connects);
+	r->len = bs.len;
+	return r->status;
+}
+
+int
+ut_http_header(const ut_http_resp *r, const char *name, char *out, size_t cap)
+{
+	size_t n = strlen(name);
+	for (const char *p = r->headers; p && *p;) {
+		const char *end = strstr(p, "\r\n");
+		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+			const char *v = p + n + 1;
+			while (*v == ' ') {
+				v++;
+			}
+			size_t len = end ? (size_t)(end - v) : strlen(v);
+			snprintf(out, cap, "%.*s", (int)len, v);
+			return 1;
+		}
+		p = end ? end + 2 : NULL;
+	}
+	return 0;
+}
+
+/* Reads stderr line by line until every marker was seen. */
+static int
+wait_markers(int fd, const char *const *markers, int *ports)
+{
+	char line[2048], all[8192];
+	size_t len = 0, all_len = 0;
+	int seen = 0, want = 0;
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	while (markers[want]) {
+		want++;
+	}
+	all[0] = '\0';
+	while (seen < want && poll(&pfd, 1, 20000) > 0) {
+		char ch;
+		if (read(fd, &ch, 1) != 1) {
+			break;
+		}
+		if (all_len + 1 < sizeof(all)) {
+			all[all_len++] = ch;
+			all[all_len] = '\0';
+		}
+		if (ch != '\n') {
+			line[len < sizeof(line) - 1 ? len++ : len] = ch;
+			continue;
+		}
+		line[len] = '\0';
+		len = 0;
+		for (int i = 0; i < want; i++) {
+			char *p = strstr(line, "(port ");
+			if (strstr(line, markers[i]) && p) {
+				ports[i] = atoi(p + 6);
+				seen++;
+			}
+		}
+	}
+	if (seen < want) {
+		fprintf(stderr, "process did not start: %s\n", all);
+		return -1;
+	}
+	return 0;
+}
+
+int
+ut_proc_start(ut_proc *p, const char *const *argv, const char *const *markers,
+              int *ports)
+{
+	int fds[2];
+	if (pipe(fds) != 0) {
+		return -1;
+	}
+	p->pid = fork();
+	if (p->pid == 0) {
+		dup2(fds[1], 2);
+		close(fds[0]);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	p->err_fd = fds[0];
+	int rc = wait_markers(p->err_fd, markers, ports);
+	p->port = ports[0];
+	return rc;
+}

@@ -1,0 +1,54 @@
+/*
+ * uthttp.h — test helpers for the REST gateway: HTTP(S) requests through
+ * libcurl (keep-alive on one handle), and unsd / uns-gateway processes
+ * that report their gateway port.
+ */
+#ifndef UNS_UTHTTP_H
+#define UNS_UTHTTP_H
+
+#include <stddef.h>
+
+#include "testutil.h"
+
+#define UT_HTTP_BODY_MAX (256 * 1024)
+
+typedef struct ut_http_resp {
+	long status;
+	char body[UT_HTTP_BODY_MAX];
+	size_t len;
+	char headers[16384]; /* raw response header lines */
+	long connects;       /* new connections this request opened */
+} ut_http_resp;
+
+typedef struct ut_http {
+	void *curl;     /* CURL *, reused: keep-alive */
+	char base[256]; /* "https://localhost:PORT" */
+	char ca[512];   /* CA file for https, or "" */
+} ut_http;
+
+void ut_http_open(ut_http *h, const char *base, const char *ca);
+void ut_http_close(ut_http *h);
+
+/*
+ * Sends one request: method, path (appended to base), bearer token (or
+ * NULL), body (or NULL), len bytes of it (len 0 with a body = strlen),
+ * extra header lines ("X-UNS-ID: …", NULL-terminated list or NULL); adds
+ * "Content-Type: application/json" unless headers set one. Fails the test
+ * on a transport error; returns the HTTP status.
+ */
+long ut_http_do(ut_http *h, const char *method, const char *path,
+                const char *token, const char *body, size_t len,
+                const char *const *headers, ut_http_resp *r);
+
+/* The value of a response header (case-insensitive name) into out; 1 when
+ * present. */
+int ut_http_header(const ut_http_resp *r, const char *name, char *out,
+                   size_t cap);
+
+/* Runs a program (argv[0] is its path, NULL-terminated) and reads its
+ * stderr until it printed every marker in markers (NULL-terminated),
+ * taking the "(port N)" number on each marker's line into ports[i]. */
+int ut_proc_start(ut_proc *p, const char *const *argv,
+                  const char *const *markers, int *ports);
+
+#endif /* UNS_UTHTTP_H */

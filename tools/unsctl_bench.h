@@ -1,0 +1,50 @@
+/*
+ * unsctl_bench.h — what the benchmark files share: options, the forked
+ * server child, and dev tokens for it.
+ */
+#ifndef UNSCTL_BENCH_H
+#define UNSCTL_BENCH_H
+
+#include <sys/types.h>
+
+#define BENCH_HOST "bench.example.com"
+#define BENCH_APP  "bench-app"
+
+typedef struct bench_opts {
+	int seconds;
+	int threads;
+	int inflight;
+	int size;
+	int rounds;
+	const char *transports;
+	int blocking;
+	int users;
+	int notifications;
+	int heavy;
+	int entries;
+	int commit_wait_us;
+	int help;
+} bench_opts;
+
+/* The server child and the parent's ends of its pipes. */
+typedef struct bench_proc {
+	char dir[32], cert[256], ca[256];
+	int rfd, wfd;
+	pid_t pid;
+	int ports[4]; /* rpc: bare tcp, bare tls, ours tcp, ours tls;
+	                 store: ours tcp, ours tls */
+} bench_proc;
+
+/* Makes certificates, forks the child (store: the full service on a
+ * RocksDB store; else Echo and bare NNG) and reads its ports. */
+int bench_proc_start(bench_proc *p, const bench_opts *o, int store);
+/* Ends the child and removes its directory. */
+void bench_proc_stop(bench_proc *p);
+/* A token signed with the child's HS256 secret: a user token when sub is
+ * set, else an app token for app (malloc'd; NULL on failure). */
+char *bench_mint(const char *sub, const char *app, const char *scope);
+
+/* `unsctl bench scale` (unsctl_bench_scale.c). */
+int bench_scale(bench_opts *o);
+
+#endif /* UNSCTL_BENCH_H */
