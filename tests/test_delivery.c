@@ -717,6 +717,219 @@ t_webhook_node(void **state)
 	uns__v1__subscription__free_unpacked(sub, NULL);
 }
 
+/* ---- the five real transports ------------------------------------------- */
+
+/* Accepted taps a reference receiver recorded (its checks passed, 2xx;
+ * OAuth token requests, kinds "…-token", are not taps). */
+static int
+accepted(ut_receiver *rc)
+{
+	json_t *recs = ut_receiver_records(rc), *r;
+	size_t i;
+	int n = 0;
+
+	json_array_foreach(recs, i, r)
+	{
+		json_int_t st =
+		    json_integer_value(json_object_get(r, "status"));
+		const char *kind =
+		    json_string_value(json_object_get(r, "kind"));
+		n += json_is_true(json_object_get(r, "ok")) && st >= 200 &&
+		     st < 300 && kind != NULL && strstr(kind, "-token") == NULL;
+	}
+	json_decref(recs);
+	return n;
+}
+
+static bool
+wait_accepted(ut_receiver *rc, int n)
+{
+	for (int i = 0; i < WAIT_MS / 20; i++) {
+		if (accepted(rc) >= n) {
+			return true;
+		}
+		sleep_ms(20);
+	}
+	return false;
+}
+
+static const char *
+fx_file(struct fx *f, const char *name, const char *text)
+{
+	static char paths[4][192];
+	static int slot;
+	char *path = paths[slot++ % 4];
+	FILE *fp;
+
+	snprintf(path, 192, "%s/%s", f->dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	return path;
+}
+
+static void
+sub_real(struct fx *f, const char *device, Uns__V1__Platform p,
+         const char *channel, Uns__V1__WebPushSubscription *wp, char unsid[32])
+{
+	Uns__V1__Subscription in = UNS__V1__SUBSCRIPTION__INIT, *out = NULL;
+	bool created;
+
+	in.device_id = (char *)device;
+	in.platform = p;
+	in.push_channel = (char *)(channel != NULL ? channel : "");
+	in.web_push = wp;
+	assert_int_equal(
+	    uns_store_sub_put(f->st, "alice", HOST, &in, &out, &created),
+	    UNS_OK);
+	snprintf(unsid, 32, "%s", out->unsid);
+	uns__v1__subscription__free_unpacked(out, NULL);
+}
+
+/* A post to five endpoints on five platforms, each through its real
+ * transport to its Node reference receiver (which checks signatures,
+ * tokens, encryption and headers): each gets one tap; a read on the
+ * Windows device taps iOS, Android and the webhook, not web push. */
+static void
+t_five_real_transports(void **state)
+{
+	struct fx *f = *state;
+	enum { WNS, APNS, FCM, WEBPUSH, HOOK, N };
+	ut_receiver rc[N];
+	static uns_config c;
+	uns_push_config *pc = NULL;
+	char why[512], ca[160], vapid[160], hook[256], *pub = NULL;
+	char unsids[N][32];
+	const char *secret;
+	uns_store_change chg = {.read_state = 2};
+	Uns__V1__Notification *n, *upd = NULL;
+
+	ut_require_node();
+	ut_make_certs(f->dir);
+	snprintf(vapid, sizeof(vapid), "%s/push/vapid.pem", f->dir);
+	assert_int_equal(uns_push_vapid_key(vapid, true, &pub, why, 512),
+	                 UNS_OK);
+	secret = fx_file(f, "webhook.secret", "five-transports-secret\n");
+	const char *hook_args[] = {"--secret", secret, NULL};
+	const char *wp_args[] = {"--vapid-key", pub, NULL};
+	ut_receiver_start(&rc[HOOK], "webhook_receiver.js", f->dir, hook_args);
+	ut_receiver_start(&rc[WEBPUSH], "webpush_receiver.js", f->dir, wp_args);
+	ut_receiver_start(&rc[APNS], "apns_receiver.js", f->dir, NULL);
+	ut_receiver_start(&rc[FCM], "fcm_receiver.js", f->dir, NULL);
+	ut_receiver_start(&rc[WNS], "wns_receiver.js", f->dir, NULL);
+
+	char *sa =
+	    json_dumps(json_object_get(rc[FCM].info, "serviceAccount"), 0);
+	const char *kv[] = {
+	    "data_dir",
+	    f->dir,
+	    "push_ca_file",
+	    ca,
+	    "push_allow_private",
+	    "true",
+	    "webhook_secret",
+	    secret,
+	    "webpush_hosts",
+	    "localhost",
+	    "apns_key",
+	    fx_file(f, "apns.p8",
+	            json_string_value(json_object_get(rc[APNS].info, "p8"))),
+	    "apns_key_id",
+	    json_string_value(json_object_get(rc[APNS].info, "keyId")),
+	    "apns_team_id",
+	    json_string_value(json_object_get(rc[APNS].info, "team")),
+	    "apns_topic",
+	    json_string_value(json_object_get(rc[APNS].info, "topic")),
+	    "apns_url",
+	    rc[APNS].base,
+	    "fcm_credentials",
+	    fx_file(f, "sa.json", sa),
+	    "fcm_url",
+	    rc[FCM].base,
+	    "wns_token_url",
+	    json_string_value(json_object_get(rc[WNS].info, "tokenUrl")),
+	    "wns_client_id",
+	    json_string_value(json_object_get(rc[WNS].info, "clientId")),
+	    "wns_client_secret",
+	    fx_file(f, "wns.secret",
+	            json_string_value(
+	                json_object_get(rc[WNS].info, "clientSecret"))),
+	    "wns_hosts",
+	    "localhost",
+	    NULL};
+	free(sa);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", f->dir);
+	uns_config_defaults(&c);
+	for (int i = 0; kv[i] != NULL; i += 2) {
+		if (uns_config_set(&c, kv[i], kv[i + 1], why, 512) != UNS_OK) {
+			fail_msg("%s: %s", kv[i], why);
+		}
+	}
+	if (uns_push_config_alloc(&pc, &c, why, 512) != UNS_OK) {
+		fail_msg("push config: %s", why);
+	}
+
+	json_t *wps = json_object_get(rc[WEBPUSH].info, "subscription");
+	Uns__V1__WebPushSubscription wp = UNS__V1__WEB_PUSH_SUBSCRIPTION__INIT;
+	wp.endpoint =
+	    (char *)json_string_value(json_object_get(wps, "endpoint"));
+	wp.p256dh = (char *)json_string_value(
+	    json_object_get(json_object_get(wps, "keys"), "p256dh"));
+	wp.auth = (char *)json_string_value(
+	    json_object_get(json_object_get(wps, "keys"), "auth"));
+	snprintf(hook, sizeof(hook), "%s/hooks/alice", rc[HOOK].base);
+	sub_real(f, "pc", PLAT(WINDOWS),
+	         json_string_value(json_object_get(rc[WNS].info, "channel")),
+	         NULL, unsids[WNS]);
+	sub_real(
+	    f, "phone", PLAT(IOS),
+	    "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90",
+	    NULL, unsids[APNS]);
+	sub_real(f, "tablet", PLAT(ANDROID),
+	         "dQw4w9WgXcQ:APA91bH-example_registration.token-1", NULL,
+	         unsids[FCM]);
+	sub_real(f, "browser", PLAT(WEB_PUSH), NULL, &wp, unsids[WEBPUSH]);
+	sub_real(f, "hook", PLAT(WEBHOOK), hook, NULL, unsids[HOOK]);
+
+	f->dc.transports = uns_push_transports;
+	f->dc.push = pc;
+	engine_start(f);
+	n = post(f, "a");
+	for (int i = 0; i < N; i++) {
+		assert_true(wait_accepted(&rc[i], 1));
+	}
+	wait_settled(f);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(accepted(&rc[i]), 1);
+		Uns__V1__Subscription *s = sub_get(f, unsids[i]);
+		if (s->delivery == NULL || s->delivery->delivered != 1) {
+			fail_msg("endpoint %d: %s", i,
+			         s->delivery ? s->delivery->last_error
+			                     : "none");
+		}
+		uns__v1__subscription__free_unpacked(s, NULL);
+	}
+	chg.by_unsid = unsids[WNS];
+	assert_int_equal(
+	    uns_store_update_state(f->st, "alice", HOST, n->id, &chg, &upd),
+	    UNS_OK);
+	assert_true(wait_accepted(&rc[APNS], 2));
+	assert_true(wait_accepted(&rc[FCM], 2));
+	assert_true(wait_accepted(&rc[HOOK], 2));
+	wait_settled(f);
+	assert_int_equal(accepted(&rc[WNS]), 1);
+	assert_int_equal(accepted(&rc[WEBPUSH]), 1);
+	engine_stop(f);
+	for (int i = 0; i < N; i++) {
+		ut_receiver_stop(&rc[i]);
+	}
+	uns_push_config_free(pc);
+	free(pub);
+	uns__v1__notification__free_unpacked(upd, NULL);
+	uns__v1__notification__free_unpacked(n, NULL);
+}
+
 int
 main(void)
 {
@@ -731,6 +944,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(t_fallback, setup, teardown),
 	    cmocka_unit_test_setup_teardown(t_tap_stream, setup, teardown),
 	    cmocka_unit_test_setup_teardown(t_webhook_node, setup, teardown),
+	    cmocka_unit_test_setup_teardown(t_five_real_transports, setup,
+	                                    teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
