@@ -15,6 +15,7 @@
  */
 #include "delivery.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -577,18 +578,20 @@ static void *
 feeder_main(void *arg)
 {
 	uns_delivery *d = arg;
-	int64_t wait = 0;
+	struct timespec wake, idle; /* wake: the next due time, if timed */
+	bool timed = false;
 
 	pthread_mutex_lock(&d->mu);
 	while (!d->stopping) {
 		if (!d->kicked &&
-		    (wait > 0 || d->inflight >= d->cfg.max_inflight)) {
-			struct timespec ts;
-			abs_deadline(&ts, wait > 0 ? wait : IDLE_WAIT_MS);
+		    (timed || d->inflight >= d->cfg.max_inflight)) {
+			/* An absolute deadline: settles signalling capacity
+			 * must not push a due retry further out. */
+			abs_deadline(&idle, IDLE_WAIT_MS);
 			if (pthread_cond_timedwait(&d->feeder_cv, &d->mu,
-			                           &ts) != 0 &&
-			    d->inflight < d->cfg.max_inflight) {
-				wait = 0; /* timer: something is due */
+			                           timed ? &wake : &idle) ==
+			    ETIMEDOUT) {
+				timed = false; /* the due time came */
 			}
 			continue;
 		}
@@ -596,8 +599,11 @@ feeder_main(void *arg)
 		size_t room = d->cfg.max_inflight - d->inflight;
 		pthread_mutex_unlock(&d->mu);
 		size_t got = room > 0 ? feed(d, room) : 0;
-		wait = got < room ? sleep_ms(d) : 0;
+		int64_t w = got < room ? sleep_ms(d) : 0;
 		pthread_mutex_lock(&d->mu);
+		if ((timed = w > 0)) {
+			abs_deadline(&wake, w);
+		}
 	}
 	pthread_mutex_unlock(&d->mu);
 	return NULL;
