@@ -46,6 +46,7 @@
 #define HDRS_MAX        8192
 #define HOST_MAX        256
 #define ERROR_MAX       200
+#define SETTLE_BATCH    64 /* outcomes per store write */
 
 struct breaker {
 	char host[HOST_MAX];
@@ -818,36 +819,97 @@ count(uns_delivery *d, const struct xfer *x)
 	}
 }
 
+/* Whether two tap refs ("UNSID" or "UNSID:ID") name one subscription. */
+static bool
+same_sub(const char *a, const char *b)
+{
+	size_t la = strcspn(a, ":"), lb = strcspn(b, ":");
+
+	return la == lb && memcmp(a, b, la) == 0;
+}
+
+/* Takes up to SETTLE_BATCH done transfers of distinct subscriptions (a
+ * batch settles in one store write; two outcomes for one subscription
+ * would race on its delivery state); mu held. */
+static size_t
+take_done(uns_delivery *d, struct xfer **batch)
+{
+	struct queue rest = {0};
+	struct xfer *x;
+	size_t n = 0;
+
+	while (n < SETTLE_BATCH && (x = pop(&d->done)) != NULL) {
+		bool dup = false;
+		for (size_t i = 0; i < n && !dup; i++) {
+			dup = same_sub(batch[i]->tap.ref, x->tap.ref);
+		}
+		if (dup) {
+			push(&rest, x);
+		} else {
+			batch[n++] = x;
+		}
+	}
+	if (rest.head != NULL) { /* back to the front, in order */
+		rest.tail->next = d->done.head;
+		d->done.head = rest.head;
+		if (d->done.tail == NULL) {
+			d->done.tail = rest.tail;
+		}
+	}
+	return n;
+}
+
+/* Settles a batch in one store write; counts and frees it. Returns
+ * whether the feeder should look again (a retry or a newer tap is due). */
+static bool
+settle(uns_delivery *d, struct xfer **batch, size_t n)
+{
+	uns_store_settle v[SETTLE_BATCH];
+	bool again = false, ok;
+
+	for (size_t i = 0; i < n; i++) {
+		v[i] = (uns_store_settle){.tap = &batch[i]->tap,
+		                          .result = batch[i]->result,
+		                          .due_ms = batch[i]->due_ms,
+		                          .error = batch[i]->error};
+	}
+	ok = uns_store_outbox_settle_many(d->cfg.store, v, n) == UNS_OK;
+	for (size_t i = 0; i < n; i++) {
+		struct xfer *x = batch[i];
+		if (ok) {
+			count(d, x);
+		} else {
+			atomic_fetch_add(&d->st.settle_errors, 1);
+		}
+		again = again || v[i].newer ||
+		        x->result == UNS_STORE_TAP_RETRY ||
+		        x->result == UNS_STORE_TAP_DEFER;
+		xfer_free(x);
+	}
+	return again;
+}
+
 static void *
 worker_main(void *arg)
 {
 	uns_delivery *d = arg;
-	struct xfer *x;
+	struct xfer *batch[SETTLE_BATCH];
+	size_t n;
 
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
 		while (d->done.head == NULL && !d->workers_stop) {
 			pthread_cond_wait(&d->settle_cv, &d->mu);
 		}
-		if ((x = pop(&d->done)) == NULL) {
+		if ((n = take_done(d, batch)) == 0) {
 			break;
 		}
 		pthread_mutex_unlock(&d->mu);
-		bool newer = false,
-		     due_later = x->result == UNS_STORE_TAP_RETRY ||
-		                 x->result == UNS_STORE_TAP_DEFER;
-		if (uns_store_outbox_settle(d->cfg.store, &x->tap, x->result,
-		                            x->due_ms, x->error,
-		                            &newer) == UNS_OK) {
-			count(d, x);
-		} else {
-			atomic_fetch_add(&d->st.settle_errors, 1);
-		}
-		xfer_free(x);
+		bool again = settle(d, batch, n);
 		pthread_mutex_lock(&d->mu);
-		d->inflight--;
+		d->inflight -= n;
 		/* A rescheduled tap may be due before the feeder's timer. */
-		d->kicked = d->kicked || due_later || newer;
+		d->kicked = d->kicked || again;
 		pthread_cond_signal(&d->feeder_cv);
 		pthread_cond_broadcast(&d->idle_cv);
 	}

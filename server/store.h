@@ -320,6 +320,20 @@ uns_err uns_store_outbox_settle(uns_store *st, const uns_store_tap *t,
                                 uns_store_tap_result res, int64_t due_ms,
                                 const char *error, bool *newer);
 
+/* One outcome for uns_store_outbox_settle_many. */
+typedef struct uns_store_settle {
+	const uns_store_tap *tap;
+	uns_store_tap_result result;
+	int64_t due_ms;
+	const char *error;
+	bool newer; /* out, as uns_store_outbox_settle's *newer */
+} uns_store_settle;
+
+/* Settles n taps of distinct subscriptions (UNS_EINVAL when two share one)
+ * in one synced write; all or nothing. */
+uns_err uns_store_outbox_settle_many(uns_store *st, uns_store_settle *v,
+                                     size_t n);
+
 /* Pending taps (fallback alerts included); for tests and metrics. */
 uns_err uns_store_outbox_count(uns_store *st, size_t *n);
 

@@ -2462,6 +2462,89 @@ uns_store_outbox_settle(uns_store *st, const uns_store_tap *t,
 	return rc;
 }
 
+/* Locks the stripes of every settled tap's owner, in ascending order
+ * (as reclaim does), so no writer of those owners runs meanwhile. */
+static uns_err
+settle_lock(uns_store *st, const uns_store_settle *v, size_t n, bool *locked)
+{
+	for (size_t i = 0; i < n; i++) {
+		uns_store_key uh;
+		if (uns_store_key_uh(&uh, v[i].tap->user, v[i].tap->host) !=
+		    UNS_OK) {
+			return uns_store_seterr(UNS_EINVAL, "bad tap owner");
+		}
+		locked[uns_store_key_hash(uh.b) % NSTRIPES] = true;
+	}
+	for (size_t i = 0; i < NSTRIPES; i++) {
+		if (locked[i]) {
+			pthread_mutex_lock(&st->stripes[i]);
+		}
+	}
+	return UNS_OK;
+}
+
+static bool
+settle_distinct(const uns_store_settle *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].tap == NULL || v[i].tap->user == NULL ||
+		    v[i].tap->host == NULL ||
+		    (unsigned)v[i].result > UNS_STORE_TAP_DEAD) {
+			return false;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (strncmp(v[i].tap->ref, v[j].tap->ref,
+			            UNS_STORE_RID_LEN) == 0) {
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+uns_err
+uns_store_outbox_settle_many(uns_store *st, uns_store_settle *v, size_t n)
+{
+	bool *locked = NULL;
+	struct wctx w = {0};
+	uns_err rc;
+
+	if (st == NULL || (n > 0 && v == NULL) || !settle_distinct(v, n)) {
+		return uns_store_seterr(UNS_EINVAL, "bad argument");
+	}
+	if ((locked = calloc(NSTRIPES, sizeof(*locked))) == NULL) {
+		return uns_store_seterr(UNS_ENOMEM, "out of memory");
+	}
+	w.st = st;
+	if ((rc = settle_lock(st, v, n, locked)) != UNS_OK) {
+		goto out;
+	}
+	w.now = now_ms(st);
+	for (size_t i = 0; i < n && rc == UNS_OK; i++) {
+		v[i].newer = false;
+		rc = settle_locked(&w, v[i].tap, v[i].result, v[i].due_ms,
+		                   v[i].error, &v[i].newer);
+	}
+	if (rc == UNS_OK && w.b.nomem) {
+		rc = uns_store_seterr(UNS_ENOMEM, "out of memory");
+	}
+	if (rc == UNS_OK && w.b.n > 0) {
+		rc = uns_store_commit_submit(st->commit, &w.b);
+	}
+out:
+	for (size_t i = 0; i < NSTRIPES; i++) {
+		if (locked[i]) {
+			pthread_mutex_unlock(&st->stripes[i]);
+		}
+	}
+	for (size_t i = 0; rc == UNS_OK && i < n; i++) {
+		lease_release(st, v[i].tap->ref);
+	}
+	batch_free(&w.b);
+	free(locked);
+	return rc;
+}
+
 /* --- iOS fallback -------------------------------------------------------- */
 
 static bool

@@ -1728,6 +1728,48 @@ conf_outbox_expiry(void **state)
 	conf_free(n);
 }
 
+/* Several outcomes in one write: each applied as if settled alone; two
+ * for one subscription are refused, and nothing changes. */
+static void
+conf_outbox_settle_many(void **state)
+{
+	struct conf *c = *state;
+	char hook[32], pc[32];
+	uns_store_taps l;
+	uns_store_settle v[2];
+	int64_t due = 0;
+
+	conf_sub_as(c, "hook", PLAT(WEBHOOK), hook);
+	conf_sub_as(c, "pc", PLAT(WINDOWS), pc);
+	conf_free(conf_post(c, "alice", CONF_HOST, "a", ""));
+	l = conf_claim(c);
+	assert_int_equal(l.n, 2);
+	v[0] = (uns_store_settle){.tap = conf_tap_of(&l, hook),
+	                          .result = UNS_STORE_TAP_DELIVERED};
+	v[1] = (uns_store_settle){.tap = conf_tap_of(&l, hook),
+	                          .result = UNS_STORE_TAP_DROP};
+	assert_int_equal(uns_store_outbox_settle_many(c->st, v, 2), UNS_EINVAL);
+	assert_int_equal(conf_outbox_n(c), 2);
+	v[1] = (uns_store_settle){.tap = conf_tap_of(&l, pc),
+	                          .result = UNS_STORE_TAP_RETRY,
+	                          .due_ms = CONF_T0 + 700,
+	                          .error = "HTTP 503"};
+	assert_int_equal(uns_store_outbox_settle_many(c->st, v, 2), UNS_OK);
+	assert_false(v[0].newer);
+	assert_int_equal(conf_outbox_n(c), 1);
+	assert_int_equal(uns_store_outbox_next_due(c->st, &due), UNS_OK);
+	assert_int_equal(due, CONF_T0 + 700);
+	Uns__V1__Subscription *s = conf_sub_get(c, hook);
+	assert_int_equal(s->delivery->delivered, 1);
+	uns__v1__subscription__free_unpacked(s, NULL);
+	s = conf_sub_get(c, pc);
+	assert_int_equal(s->delivery->failed, 1);
+	assert_string_equal(s->delivery->last_error, "HTTP 503");
+	uns__v1__subscription__free_unpacked(s, NULL);
+	uns_store_taps_free(&l);
+	assert_int_equal(uns_store_outbox_settle_many(c->st, NULL, 0), UNS_OK);
+}
+
 static void
 conf_outbox_invalid(void **state)
 {
@@ -1811,6 +1853,6 @@ conf_history_same_millisecond(void **state)
 	    CONF_TEST(conf_outbox_coalesce), CONF_TEST(conf_outbox_retry),     \
 	    CONF_TEST(conf_outbox_dead), CONF_TEST(conf_outbox_lease),         \
 	    CONF_TEST(conf_outbox_fallback), CONF_TEST(conf_outbox_expiry),    \
-	    CONF_TEST(conf_outbox_invalid)
+	    CONF_TEST(conf_outbox_settle_many), CONF_TEST(conf_outbox_invalid)
 
 #endif /* UNS_TESTS_STORE_CONFORMANCE_H */
