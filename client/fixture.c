@@ -367,6 +367,28 @@ copy_part(char *dst, size_t cap, const char *src, size_t n)
 	return 0;
 }
 
+/* Takes a trailing ";scp=A+B" off text[0..*len) into t->scopes ("A B"). */
+static int
+split_scopes(const char *text, size_t *len, uns_fixture_token *t)
+{
+	const char *mark = NULL;
+	for (size_t i = 0; i + 5 <= *len; i++) {
+		mark = memcmp(text + i, ";scp=", 5) == 0 ? text + i : mark;
+	}
+	if (mark == NULL) {
+		return 0;
+	}
+	size_t n = *len - (size_t)(mark + 5 - text);
+	if (copy_part(t->scopes, sizeof(t->scopes), mark + 5, n) != 0) {
+		return -1;
+	}
+	for (char *p = t->scopes; *p; p++) {
+		*p = *p == '+' ? ' ' : *p;
+	}
+	*len = (size_t)(mark - text);
+	return 0;
+}
+
 int
 uns_fixture_token_parse(const char *text, size_t len, uns_fixture_token *t)
 {
@@ -377,6 +399,9 @@ uns_fixture_token_parse(const char *text, size_t len, uns_fixture_token *t)
 	text += plen;
 	len -= plen;
 	memset(t, 0, sizeof(*t));
+	if (split_scopes(text, &len, t) != 0) {
+		return -1;
+	}
 	if (len > 4 && memcmp(text, "app:", 4) == 0) {
 		t->app = 1;
 		return copy_part(t->subject, sizeof(t->subject), text + 4,
@@ -451,6 +476,50 @@ claim_str(json_t *claims, const char *name)
 	return s && s[0] ? s : NULL;
 }
 
+/* Appends the words of a string or array claim to out, joined by '+'. */
+static void
+add_words(json_t *claim, char *out, size_t cap)
+{
+	size_t n = json_is_array(claim) ? json_array_size(claim) : 1;
+	for (size_t i = 0; i < n; i++) {
+		const char *w = json_string_value(
+		    json_is_array(claim) ? json_array_get(claim, i) : claim);
+		for (; w && *w; w++) {
+			size_t o = strlen(out);
+			char c = *w == ' ' ? '+' : *w;
+			if (o + 2 < cap &&
+			    !(c == '+' && (o == 0 || out[o - 1] == '+'))) {
+				out[o] = c;
+				out[o + 1] = '\0';
+			}
+		}
+		size_t o = strlen(out);
+		if (o > 0 && o + 2 < cap && out[o - 1] != '+') {
+			out[o] = '+';
+			out[o + 1] = '\0';
+		}
+	}
+}
+
+/* ";scp=A+B" when the token's scopes are not its kind's default. */
+static void
+scope_suffix(json_t *claims, int app, char *out, size_t cap)
+{
+	char words[512] = "", dflt[64];
+	add_words(json_object_get(claims, "scp"), words, sizeof(words));
+	add_words(json_object_get(claims, "roles"), words, sizeof(words));
+	size_t n = strlen(words);
+	if (n > 0 && words[n - 1] == '+') {
+		words[n - 1] = '\0';
+	}
+	snprintf(dflt, sizeof(dflt), "%s",
+	         app ? UNS_FIXTURE_APP_SCOPES : UNS_FIXTURE_USER_SCOPES);
+	out[0] = '\0';
+	if (strcmp(words, dflt) != 0) {
+		snprintf(out, cap, ";scp=%s", words[0] ? words : "+");
+	}
+}
+
 int
 uns_fixture_token_placeholder(const char *token, size_t len, char *out,
                               size_t cap)
@@ -473,12 +542,15 @@ uns_fixture_token_placeholder(const char *token, size_t len, char *out,
 	const char *app = claim_str(claims, "azp");
 	const char *host = claim_str(claims, "uns_host");
 	app = app ? app : claim_str(claims, "appid");
+	char scp[600];
 	int w = -1;
+	scope_suffix(claims, sub == NULL, scp, sizeof(scp));
 	if (sub) {
-		w = snprintf(out, cap, UNS_FIXTURE_TOKEN_PREFIX "user:%s%s%s",
-		             sub, host ? "@" : "", host ? host : "");
+		w = snprintf(out, cap, UNS_FIXTURE_TOKEN_PREFIX "user:%s%s%s%s",
+		             sub, host ? "@" : "", host ? host : "", scp);
 	} else if (app) {
-		w = snprintf(out, cap, UNS_FIXTURE_TOKEN_PREFIX "app:%s", app);
+		w = snprintf(out, cap, UNS_FIXTURE_TOKEN_PREFIX "app:%s%s", app,
+		             scp);
 	}
 	json_decref(claims);
 	return w < 0 || (size_t)w >= cap ? -1 : 0;

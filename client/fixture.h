@@ -60,11 +60,17 @@ typedef struct uns_fixture_token {
 	int app;           /* 0 = user token, 1 = app token */
 	char subject[257]; /* user id, or app id */
 	char host[257];    /* uns_host of a user token ("" if none) */
+	char scopes[512];  /* space-separated; "" = the kind's default */
 } uns_fixture_token;
 
-/* Parses "$token:user:SUB@HOST" / "$token:app:APPID" (len bytes, not
- * NUL-terminated). Returns 1 on success, 0 if text is not a placeholder,
- * -1 if it starts like one but is malformed. */
+/* The scopes a placeholder without ";scp=" stands for. */
+#define UNS_FIXTURE_USER_SCOPES "Notifications.ReadWrite"
+#define UNS_FIXTURE_APP_SCOPES  "Notifications.Send"
+
+/* Parses "$token:user:SUB@HOST" / "$token:app:APPID", each optionally
+ * followed by ";scp=S1+S2" when the token's scopes were not the default
+ * (len bytes, not NUL-terminated). Returns 1 on success, 0 if text is not
+ * a placeholder, -1 if it starts like one but is malformed. */
 int uns_fixture_token_parse(const char *text, size_t len, uns_fixture_token *t);
 
 /*

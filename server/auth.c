@@ -10,11 +10,15 @@
 #include <time.h>
 
 #include "auth.h"
+#include "crypto.h"
+
+#define HASH_MAX 128 /* "sha256:" + 32 hex salt + ":" + 64 hex hash */
 
 typedef struct app_entry {
 	char id[257];
 	char hosts[UNS_MAX_APP_HOSTS][257];
 	size_t n_hosts;
+	char secret_hash[HASH_MAX]; /* "" = none: the token endpoint refuses */
 } app_entry;
 
 struct uns_auth {
@@ -92,6 +96,71 @@ uns_auth_add_app(uns_auth *a, const char *app_id, const char *const *hosts,
 	return UNS_OK;
 }
 
+uns_err
+uns_auth_set_app_secret_hash(uns_auth *a, const char *app_id, const char *hash)
+{
+	if (strcmp(hash, "-") == 0) {
+		hash = "";
+	}
+	if (hash[0] != '\0' &&
+	    (strncmp(hash, "sha256:", 7) != 0 ||
+	     strchr(hash + 7, ':') == NULL || strlen(hash) >= HASH_MAX)) {
+		return UNS_EINVAL;
+	}
+	pthread_rwlock_wrlock(&a->lock);
+	app_entry *e = find_app(a, app_id);
+	if (e != NULL) {
+		snprintf(e->secret_hash, sizeof(e->secret_hash), "%s", hash);
+	}
+	pthread_rwlock_unlock(&a->lock);
+	return e != NULL ? UNS_OK : UNS_NOT_FOUND;
+}
+
+/* hex(SHA-256(salt ‖ secret)) into out[65]; -1 when too long. */
+static int
+salted_sha256_hex(const char *salt, size_t salt_len, const char *secret,
+                  char *out)
+{
+	uint8_t digest[UNS_SHA256_LEN];
+	char buf[HASH_MAX + 4096];
+	size_t n = strlen(secret);
+	if (salt_len + n > sizeof(buf)) {
+		return -1;
+	}
+	memcpy(buf, salt, salt_len);
+	memcpy(buf + salt_len, secret, n);
+	uns_err err = uns_sha256(buf, salt_len + n, digest);
+	uns_wipe(buf, salt_len + n);
+	if (err != UNS_OK) {
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(digest); i++) {
+		snprintf(out + 2 * i, 3, "%02x", digest[i]);
+	}
+	return 0;
+}
+
+int
+uns_auth_check_secret(const uns_auth *a, const char *app_id, const char *secret)
+{
+	/* An unknown app or one without a secret is checked against a dummy
+	 * hash, so it costs what a wrong secret costs. */
+	char hash[HASH_MAX] = "sha256:00:", computed[65];
+	pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
+	const app_entry *e = find_app(a, app_id);
+	int usable = e != NULL && e->secret_hash[0] != '\0';
+	if (usable) {
+		memcpy(hash, e->secret_hash, sizeof(hash));
+	}
+	pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
+	const char *salt = hash + 7;
+	const char *want = strchr(salt, ':') + 1;
+	int match = salted_sha256_hex(salt, (size_t)(want - 1 - salt), secret,
+	                              computed) == 0 &&
+	            strlen(want) == 64 && uns_equal_ct(want, computed, 64);
+	return usable && match;
+}
+
 /* "APP_ID HOST[,HOST…] SECRET" → add_app. */
 static int
 parse_app_line(uns_auth *a, char *line)
@@ -99,10 +168,12 @@ parse_app_line(uns_auth *a, char *line)
 	char *save = NULL;
 	char *id = strtok_r(line, " \t\r\n", &save);
 	char *hostlist = strtok_r(NULL, " \t\r\n", &save);
+	char *hash = NULL;
 	if (id == NULL || id[0] == '#') {
 		return 0;
 	}
-	if (hostlist == NULL || strtok_r(NULL, " \t\r\n", &save) == NULL) {
+	if (hostlist == NULL ||
+	    (hash = strtok_r(NULL, " \t\r\n", &save)) == NULL) {
 		return -1;
 	}
 	const char *hosts[UNS_MAX_APP_HOSTS];
@@ -115,7 +186,10 @@ parse_app_line(uns_auth *a, char *line)
 		}
 		hosts[n++] = h;
 	}
-	return uns_auth_add_app(a, id, hosts, n) == UNS_OK ? 0 : -1;
+	if (uns_auth_add_app(a, id, hosts, n) != UNS_OK) {
+		return -1;
+	}
+	return uns_auth_set_app_secret_hash(a, id, hash) == UNS_OK ? 0 : -1;
 }
 
 uns_err

@@ -52,6 +52,22 @@ void uns_auth_close(uns_auth *a);
 /* Registers an app and its hosts (replacing an earlier entry). */
 uns_err uns_auth_add_app(uns_auth *a, const char *app_id,
                          const char *const *hosts, size_t n_hosts);
+/*
+ * Sets an app's secret hash ("sha256:SALT_HEX:HASH_HEX", where HASH_HEX is
+ * SHA-256 of the salt's hex text followed by the secret; "-" or "" = no
+ * secret). UNS_NOT_FOUND for an unknown app, UNS_EINVAL for a bad hash.
+ */
+uns_err uns_auth_set_app_secret_hash(uns_auth *a, const char *app_id,
+                                     const char *hash);
+
+/*
+ * 1 when app_id is registered with a secret and secret is it, else 0. An
+ * unknown app, an app without a secret and a wrong secret take the same
+ * path and about the same time (the token endpoint answers them alike).
+ */
+int uns_auth_check_secret(const uns_auth *a, const char *app_id,
+                          const char *secret);
+
 /* Reads an apps file (missing file = no apps); why names file and line. */
 uns_err uns_auth_load_apps(uns_auth *a, const char *path, char *why,
                            size_t whylen);

@@ -124,9 +124,10 @@ static const cfg_key keys[] = {
         "Group commit: longest a write waits for others to share its sync.\n"
         "0 = sync at once."),
     KEY("store", "reclaim_interval", CFG_DURATION_S, reclaim_interval_s, 1,
-        DAY_S, "60s",
-        "How often expired notifications are reclaimed from the store\n"
-        "(they vanish from every read at once)."),
+        DAY_S, "10s",
+        "How often expired notifications are reclaimed from the store. They\n"
+        "vanish from every read at once; their tombstone reaches the feed\n"
+        "(and devices syncing it) at the next reclaim."),
 
     /* ---- tokens ---- */
     KEY("tokens", "jwt_key", CFG_PATH_LIST, jwt_key, 1, STRLEN, "",
@@ -141,6 +142,15 @@ static const cfg_key keys[] = {
         "60s", "Leeway for \"exp\" and \"nbf\" against this server's clock."),
     KEY("tokens", "token_max_bytes", CFG_SIZE, token_max_bytes, KiB, 64 * KiB,
         "8K", "Largest bearer token accepted."),
+    KEY("tokens", "token_signing_key", CFG_PATH, token_signing_key, 0, STRLEN,
+        "",
+        "Key the token endpoint (IssueToken, POST /oauth2/v2.0/token) signs\n"
+        "app tokens with: a PEM private key file (EC P-256 = ES256, RSA =\n"
+        "RS256) or \"hs256:FILE\". Its public half must be a jwt_key.\n"
+        "\"\" = the development secret when no jwt_key is set, else no\n"
+        "token endpoint."),
+    KEY("tokens", "token_lifetime", CFG_DURATION_S, token_lifetime_s, MIN_S,
+        DAY_S, "1h", "Lifetime (expires_in) of tokens the endpoint issues."),
 
     /* ---- push transports ---- */
     KEY("push", "push_allow_private", CFG_BOOL, push_allow_private, 0, 1,
@@ -175,6 +185,10 @@ static const cfg_key keys[] = {
         "services."),
     KEY("push", "webpush_ttl", CFG_DURATION_S, webpush_ttl_s, 0, 28 * DAY_S,
         "1d", "TTL of Web Push messages (how long the service keeps them)."),
+    KEY("push", "vapid_token_lifetime", CFG_DURATION_S, vapid_token_lifetime_s,
+        2 * HOUR_S, 24 * HOUR_S, "12h",
+        "Lifetime (exp) of a VAPID token; one is signed per push service\n"
+        "and reused until an hour before it ends."),
     KEY("push", "apns_url", CFG_URL, apns_url, 1, STRLEN,
         "https://api.push.apple.com",
         "APNs base URL (https://api.sandbox.push.apple.com for\n"
@@ -297,6 +311,23 @@ static const cfg_key keys[] = {
     KEY("limits", "subscription_lifetime", CFG_DURATION_S,
         subscription_lifetime_s, MIN_S, 365 * DAY_S, "30d",
         "Lifetime of a subscription; subscribing again renews it."),
+
+    /* ---- rate limits ---- */
+    KEY("rate limits", "rate_limit_app", CFG_INT, rate_limit_app, 0, 1000000,
+        "1000",
+        "Gateway requests per second per app token (token bucket refill).\n"
+        "More answers 429 with Retry-After. 0 = no limit."),
+    KEY("rate limits", "rate_limit_app_burst", CFG_INT, rate_limit_app_burst, 0,
+        10000000, "2000",
+        "Requests an app may make at once above its rate (bucket size).\n"
+        "0 = the rate."),
+    KEY("rate limits", "rate_limit_user", CFG_INT, rate_limit_user, 0, 1000000,
+        "50",
+        "Gateway requests per second per user (token subject). 0 = no\n"
+        "limit."),
+    KEY("rate limits", "rate_limit_user_burst", CFG_INT, rate_limit_user_burst,
+        0, 10000000, "100",
+        "Requests a user may make at once above the rate. 0 = the rate."),
 
     /* ---- gateway ---- */
     KEY("gateway", "gateway_listen", CFG_URL, gateway_listen, 0, STRLEN,

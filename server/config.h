@@ -69,6 +69,9 @@ typedef struct uns_config {
 	char jwt_issuer[UNS_CONFIG_STR_MAX]; /* "" = not checked */
 	int64_t jwt_clock_skew_s;
 	uint64_t token_max_bytes;
+	char
+	    token_signing_key[UNS_CONFIG_STR_MAX]; /* "" = dev secret or none */
+	int64_t token_lifetime_s;
 	/* push transports (push.h) */
 	int push_allow_private;                  /* 0 or 1; tests only */
 	char push_ca_file[UNS_CONFIG_STR_MAX];   /* "" = system CAs */
@@ -79,6 +82,7 @@ typedef struct uns_config {
 	char vapid_key[UNS_CONFIG_STR_MAX];
 	char vapid_subject[UNS_CONFIG_STR_MAX];
 	int64_t webpush_ttl_s;
+	int64_t vapid_token_lifetime_s;
 	char apns_url[UNS_CONFIG_STR_MAX];
 	char apns_key[UNS_CONFIG_STR_MAX]; /* .p8 file */
 	char apns_key_id[UNS_CONFIG_STR_MAX];
@@ -122,6 +126,9 @@ typedef struct uns_config {
 	int64_t default_expiry_s;
 	int64_t max_expiry_s;
 	int64_t subscription_lifetime_s;
+	/* gateway rate limits, requests/s and bucket size; 0 = off / = rate */
+	int rate_limit_app, rate_limit_app_burst;
+	int rate_limit_user, rate_limit_user_burst;
 	/* REST gateway */
 	char gateway_listen[UNS_CONFIG_STR_MAX]; /* "" = no gateway */
 	char gateway_cert[UNS_CONFIG_STR_MAX];

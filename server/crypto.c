@@ -543,7 +543,7 @@ uns_p256_verify(const uint8_t pub[65], const uint8_t hash[32],
 /* ---- signing keys ------------------------------------------------------- */
 
 static uns_err
-key_new(uns_key **out)
+ukey_new(uns_key **out)
 {
 	uns_key *k = calloc(1, sizeof(*k));
 
@@ -651,7 +651,8 @@ uns_key_parse(uns_key **out, const void *text, size_t len, char *why,
 		uns_say(why, whylen, "no key text");
 		return UNS_EINVAL;
 	}
-	if ((err = key_new(&k)) != UNS_OK || (copy = malloc(len + 1)) == NULL) {
+	if ((err = ukey_new(&k)) != UNS_OK ||
+	    (copy = malloc(len + 1)) == NULL) {
 		err = UNS_ENOMEM;
 		goto out;
 	}
@@ -713,7 +714,7 @@ uns_key_gen_p256(uns_key **out)
 	uns_key *k = NULL;
 	int ret;
 
-	if (out == NULL || key_new(&k) != UNS_OK) {
+	if (out == NULL || ukey_new(&k) != UNS_OK) {
 		return out == NULL ? UNS_EINVAL : UNS_ENOMEM;
 	}
 	if ((ret = mbedtls_pk_setup(
@@ -740,7 +741,7 @@ uns_key_gen_rsa(uns_key **out, unsigned bits)
 	if (out == NULL || bits < 2048 || bits > UNS_KEY_MAX_SIG * 8) {
 		return UNS_EINVAL;
 	}
-	if (key_new(&k) != UNS_OK) {
+	if (ukey_new(&k) != UNS_OK) {
 		return UNS_ENOMEM;
 	}
 	if ((ret = mbedtls_pk_setup(
@@ -765,7 +766,7 @@ uns_key_from_p256(uns_key **out, const uint8_t priv[32])
 	uns_key *k = NULL;
 	int ret;
 
-	if (out == NULL || priv == NULL || key_new(&k) != UNS_OK) {
+	if (out == NULL || priv == NULL || ukey_new(&k) != UNS_OK) {
 		return out == NULL || priv == NULL ? UNS_EINVAL : UNS_ENOMEM;
 	}
 	if ((ret = mbedtls_pk_setup(

@@ -103,6 +103,10 @@ struct uns_delivery {
 	struct xfer *running;            /* loop thread only */
 	unsigned feeder_seed, loop_seed; /* each used by one thread */
 	struct {
+		uns_metric *taps, *latency, *breaker, *fallbacks;
+	} m;                                /* NULL without cfg.metrics */
+	atomic_uint_fast64_t inflight_copy; /* for the gauge, lock-free */
+	struct {
 		atomic_uint_fast64_t claimed, sent, delivered, retried,
 		    deferred, dropped, dead, fallbacks, breaker_opened,
 		    settle_errors, latency_sum, latency_max;
@@ -279,6 +283,9 @@ breaker_note(uns_delivery *d, struct xfer *x, bool failed, int64_t now)
 		if (x->probe || b->failures >= d->cfg.breaker_failures) {
 			if (!b->open) {
 				atomic_fetch_add(&d->st.breaker_opened, 1);
+				if (d->m.breaker != NULL) {
+					uns_metric_add(d->m.breaker, NULL, 1);
+				}
 			}
 			b->open = true;
 			b->open_until = now + d->cfg.breaker_open_ms;
@@ -530,6 +537,9 @@ feed(uns_delivery *d, size_t room)
 
 	if (uns_store_fallback_run(d->cfg.store, &fb) == UNS_OK && fb > 0) {
 		atomic_fetch_add(&d->st.fallbacks, fb);
+		if (d->m.fallbacks != NULL) {
+			uns_metric_add(d->m.fallbacks, NULL, fb);
+		}
 	}
 	if (uns_store_outbox_claim(d->cfg.store, room, d->cfg.lease_ms, &l) !=
 	        UNS_OK ||
@@ -539,6 +549,7 @@ feed(uns_delivery *d, size_t room)
 	atomic_fetch_add(&d->st.claimed, l.n);
 	pthread_mutex_lock(&d->mu);
 	d->inflight += l.n;
+	atomic_store(&d->inflight_copy, d->inflight);
 	pthread_mutex_unlock(&d->mu);
 	for (size_t i = 0; i < l.n; i++) {
 		struct xfer *x = calloc(1, sizeof(*x));
@@ -546,6 +557,7 @@ feed(uns_delivery *d, size_t room)
 			uns_store_tap_clear(&l.taps[i]); /* lease runs out */
 			pthread_mutex_lock(&d->mu);
 			d->inflight--;
+			atomic_store(&d->inflight_copy, d->inflight);
 			pthread_mutex_unlock(&d->mu);
 			continue;
 		}
@@ -804,13 +816,29 @@ count(uns_delivery *d, const struct xfer *x)
 	    [UNS_STORE_TAP_DROP] = offsetof(struct uns_delivery, st.dropped),
 	    [UNS_STORE_TAP_DEAD] = offsetof(struct uns_delivery, st.dead),
 	};
+	static const char *const outcome[] = {
+	    [UNS_STORE_TAP_DELIVERED] = "delivered",
+	    [UNS_STORE_TAP_RETRY] = "retry",
+	    [UNS_STORE_TAP_DEFER] = "deferred",
+	    [UNS_STORE_TAP_DROP] = "dropped",
+	    [UNS_STORE_TAP_DEAD] = "dead",
+	};
 	atomic_uint_fast64_t *c =
 	    (atomic_uint_fast64_t *)((char *)d + field[x->result]);
+	const char *labels[2] = {x->ops != NULL ? x->ops->name : "none",
+	                         outcome[x->result]};
 
 	atomic_fetch_add(c, 1);
+	if (d->m.taps != NULL) {
+		uns_metric_add(d->m.taps, labels, 1);
+	}
 	if (x->result == UNS_STORE_TAP_DELIVERED) {
 		int64_t lat = now_of(d) - x->tap.enqueued_ms;
 		uint64_t l = lat > 0 ? (uint64_t)lat : 0, max;
+		if (d->m.latency != NULL) {
+			uns_metric_observe(d->m.latency, labels,
+			                   (double)l / 1000.0);
+		}
 		atomic_fetch_add(&d->st.latency_sum, l);
 		max = atomic_load(&d->st.latency_max);
 		while (l > max && !atomic_compare_exchange_weak(
@@ -908,6 +936,7 @@ worker_main(void *arg)
 		bool again = settle(d, batch, n);
 		pthread_mutex_lock(&d->mu);
 		d->inflight -= n;
+		atomic_store(&d->inflight_copy, d->inflight);
 		/* A rescheduled tap may be due before the feeder's timer. */
 		d->kicked = d->kicked || again;
 		pthread_cond_signal(&d->feeder_cv);
@@ -977,6 +1006,49 @@ static void
 curl_init(void)
 {
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static double
+inflight_gauge(void *arg)
+{
+	uns_delivery *d = arg;
+
+	return (double)atomic_load(&d->inflight_copy);
+}
+
+/* The engine's families on cfg.metrics (metrics.h); none without it. */
+static uns_err
+metrics_register(uns_delivery *d)
+{
+	static const char *const taps[] = {"provider", "outcome"};
+	static const char *const provider[] = {"provider"};
+	static const double bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1,
+	                                0.5,   1,     5,    30,   300};
+	uns_metrics *m = d->cfg.metrics;
+	uns_err rc;
+
+	if (m == NULL) {
+		return UNS_OK;
+	}
+	if ((rc = uns_metrics_counter(m, "uns_delivery_taps_total",
+	                              "Taps settled, by provider and outcome.",
+	                              taps, 2, &d->m.taps)) != UNS_OK ||
+	    (rc = uns_metrics_histogram(
+	         m, "uns_delivery_latency_seconds",
+	         "Time from a tap queued (the feed change) to delivered.",
+	         provider, 1, bounds, sizeof(bounds) / sizeof(bounds[0]),
+	         &d->m.latency)) != UNS_OK ||
+	    (rc = uns_metrics_counter(m, "uns_delivery_breaker_opened_total",
+	                              "Provider circuit breakers opened.", NULL,
+	                              0, &d->m.breaker)) != UNS_OK ||
+	    (rc = uns_metrics_counter(m, "uns_delivery_fallbacks_total",
+	                              "iOS fallback alerts queued.", NULL, 0,
+	                              &d->m.fallbacks)) != UNS_OK) {
+		return rc;
+	}
+	return uns_metrics_gauge_func(m, "uns_delivery_inflight",
+	                              "Taps claimed and not yet settled.",
+	                              inflight_gauge, d);
 }
 
 static uns_err
@@ -1069,7 +1141,8 @@ uns_delivery_open(uns_delivery **out, const uns_delivery_config *cfg)
 	curl_multi_setopt(d->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 	curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 	                  (long)d->cfg.host_connections);
-	if ((rc = transports_open(d)) != UNS_OK ||
+	if ((rc = metrics_register(d)) != UNS_OK ||
+	    (rc = transports_open(d)) != UNS_OK ||
 	    (rc = threads_start(d)) != UNS_OK) {
 		uns_delivery_close(d);
 		return rc;

@@ -20,6 +20,12 @@
  * opens for breaker_open_ms, and taps for that host are deferred without
  * counting an attempt; then one probe goes out (half-open): success closes
  * it, failure opens it again.
+ *
+ * Metrics (with cfg.metrics): uns_delivery_taps_total{provider,outcome}
+ * (outcome: delivered, retry, deferred, dropped, dead),
+ * uns_delivery_latency_seconds{provider} (queued to delivered),
+ * uns_delivery_inflight, uns_delivery_breaker_opened_total,
+ * uns_delivery_fallbacks_total.
  */
 #ifndef UNS_SERVER_DELIVERY_H
 #define UNS_SERVER_DELIVERY_H
@@ -27,6 +33,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "push.h"
 #include "store.h"
 #include "tapstream.h"
@@ -39,6 +46,9 @@ typedef struct uns_delivery_config {
 	const uns_push_transport_ops *const *transports;
 	const uns_push_config *push; /* handed to each transport's open() */
 	uns_tapstream *stream;       /* NULL = no live tap stream */
+	uns_metrics *metrics;        /* NULL = no /metrics families; not written
+	                                after uns_delivery_close (a gauge reads the
+	                                engine) */
 	unsigned max_inflight;       /* claimed, unsettled taps; 0 = 1024 */
 	unsigned host_connections;   /* per provider host; 0 = 8 */
 	unsigned workers;            /* settle threads; 0 = 4 */

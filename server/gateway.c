@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@
 #include "gateway_encoding.h"
 #include "gateway_errors.h"
 #include "gateway_exchange.h"
+#include "gateway_ops.h"
 #include "gateway_routes.h"
 #include "internal.h"
 #include "gateway_watchdog.h"
@@ -47,7 +49,9 @@ struct uns_gateway {
 	char *cert_pem, *key_pem;
 	char scheme[8];
 	int port;
-	int quiesced_fd; /* the listen socket after quiesce, or -1 */
+	int quiesced_fd;    /* the listen socket after quiesce, or -1 */
+	atomic_int closing; /* ends long polls (gateway_notifications.c) */
+	atomic_int active;  /* requests from headers to response sent */
 	uns_gw_watchdog *watchdog;
 };
 
@@ -55,14 +59,23 @@ struct uns_gateway {
 typedef struct gw_request {
 	uns_gw_exchange x;
 	const uns_gw_route *route;
-	nng_time started;
-	char *raw; /* body as received */
-	size_t raw_len;
+	uint64_t started_us; /* monotonic; nng_clock() counts whole ms */
+	char *raw;           /* body as received */
+	size_t raw_len, raw_cap;
+	int no_memory; /* a chunk could not be kept: 500 */
 	int too_large; /* body over max_body: the rest is dropped */
 	int answered;  /* answered from the headers alone */
 } gw_request;
 
 /* ---- small helpers ----------------------------------------------------- */
+
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 static int64_t
 now_ms(void)
@@ -137,6 +150,13 @@ uns_gw_reply_json(uns_gw_exchange *x, unsigned status, json_t *value)
 }
 
 void
+uns_gw_reply_text(uns_gw_exchange *x, unsigned status, const char *type,
+                  char *body)
+{
+	set_body(x, status, body, type);
+}
+
+void
 uns_gw_reply_empty(uns_gw_exchange *x, unsigned status)
 {
 	set_body(x, status, NULL, NULL);
@@ -182,6 +202,7 @@ uns_gw_fail_rpc(uns_gw_exchange *x, uns_err err)
 	char msg[1024];
 	uns_gw_http_message(uns_last_message(), msg, sizeof(msg));
 	uns_gw_status st = uns_gw_status_of(err, msg);
+	uns_gw_ops_rpc_error(x->ops, x->route ? x->route : "unmatched", err);
 	if (st.http == 429) {
 		uns_gw_set_header(x, "Retry-After", "1");
 	}
@@ -230,8 +251,10 @@ send_answer(uns_gateway *gw, struct MHD_Connection *conn, gw_request *r)
 	}
 	enum MHD_Result rc = MHD_queue_response(conn, x->status, resp);
 	MHD_destroy_response(resp);
+	uint64_t us = mono_us() - r->started_us;
+	uns_gw_ops_done(gw->cfg.ops, r->route ? r->route->name : "unmatched",
+	                x->status, us);
 	if (gw->cfg.on_done) {
-		uint64_t us = (uint64_t)(nng_clock() - r->started) * 1000;
 		gw->cfg.on_done(gw->cfg.on_done_arg,
 		                r->route ? r->route->name : "unmatched",
 		                x->status, us);
@@ -245,11 +268,12 @@ send_answer(uns_gateway *gw, struct MHD_Connection *conn, gw_request *r)
 static const char *const forbidden_headers[] = {"If-Modified-Since",
                                                 "If-Range"};
 
+/* type is want, parameters (";charset=…") aside. */
 static int
-has_json_type(const char *type)
+has_type(const char *type, const char *want)
 {
-	size_t n = strlen("application/json");
-	return type != NULL && strncasecmp(type, "application/json", n) == 0 &&
+	size_t n = strlen(want);
+	return type != NULL && strncasecmp(type, want, n) == 0 &&
 	       (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
 }
 
@@ -289,6 +313,16 @@ check_headers(uns_gateway *gw, gw_request *r, const char *url)
 	case UNS_GW_MATCHED:
 		break;
 	}
+	x->route = r->route->name;
+	uint32_t retry_s = 0;
+	if (!uns_gw_ops_admit(gw->cfg.ops, x->token, &retry_s)) {
+		char v[16];
+		snprintf(v, sizeof(v), "%u", retry_s);
+		uns_gw_set_header(x, "Retry-After", v);
+		uns_gw_fail(x, 429, "TooManyRequests",
+		            "rate limit reached; retry after %u s", retry_s);
+		return 1;
+	}
 	const char *enc = uns_gw_header(x, "Content-Encoding");
 	if (uns_gw_coding_of(enc) == UNS_GW_CODING_UNSUPPORTED) {
 		uns_gw_fail(x, 415, "UnsupportedMediaType",
@@ -298,10 +332,10 @@ check_headers(uns_gateway *gw, gw_request *r, const char *url)
 		return 1;
 	}
 	const char *type = uns_gw_header(x, "Content-Type");
-	if (has_body_method(x->method) && !has_json_type(type)) {
+	const char *want = uns_gw_route_body_type(r->route);
+	if (has_body_method(x->method) && !has_type(type, want)) {
 		uns_gw_fail(x, 415, "UnsupportedMediaType",
-		            "Content-Type must be application/json, got "
-		            "\"%.64s\"",
+		            "Content-Type must be %s, got \"%.64s\"", want,
 		            type ? type : "");
 		return 1;
 	}
@@ -325,6 +359,8 @@ fill_exchange(uns_gateway *gw, gw_request *r, struct MHD_Connection *conn,
 	x->conn = conn;
 	x->rpc = gw->cfg.rpc;
 	x->rpc_timeout_ms = gw->cfg.rpc_timeout_ms;
+	x->ops = gw->cfg.ops;
+	x->closing = &gw->closing;
 	make_request_id(x->request_id, sizeof(x->request_id));
 	const char *host = uns_gw_header(x, "Host");
 	snprintf(x->base_url, sizeof(x->base_url), "%s://%.400s", gw->scheme,
@@ -340,20 +376,30 @@ fill_exchange(uns_gateway *gw, gw_request *r, struct MHD_Connection *conn,
 
 /* ---- the body ---------------------------------------------------------- */
 
+/* Appends a chunk of body; the buffer doubles, so a body sent in many
+ * small chunks costs no more than one sent whole. */
 static void
 take_chunk(uns_gateway *gw, gw_request *r, const char *data, size_t len)
 {
-	if (r->too_large || r->raw_len + len > gw->cfg.max_body) {
-		r->too_large = 1;
+	if (r->too_large || r->no_memory ||
+	    r->raw_len + len > gw->cfg.max_body) {
+		r->too_large = !r->no_memory;
 		return;
 	}
-	char *p = realloc(r->raw, r->raw_len + len + 1);
-	if (p == NULL) {
-		r->too_large = 1;
-		return;
+	if (r->raw_len + len + 1 > r->raw_cap) {
+		size_t cap = r->raw_cap ? r->raw_cap : 1024;
+		while (cap < r->raw_len + len + 1) {
+			cap *= 2;
+		}
+		char *p = realloc(r->raw, cap);
+		if (p == NULL) {
+			r->no_memory = 1;
+			return;
+		}
+		r->raw = p;
+		r->raw_cap = cap;
 	}
-	memcpy(p + r->raw_len, data, len);
-	r->raw = p;
+	memcpy(r->raw + r->raw_len, data, len);
 	r->raw_len += len;
 }
 
@@ -365,6 +411,10 @@ run_route(uns_gateway *gw, gw_request *r)
 	char why[256];
 	char *body = NULL;
 	size_t len = 0;
+	if (r->no_memory) {
+		uns_gw_fail(x, 500, "InternalServerError", "out of memory");
+		return;
+	}
 	if (r->too_large) {
 		uns_gw_fail(x, 413, "PayloadTooLarge",
 		            "the body exceeds the limit of %zu bytes",
@@ -403,8 +453,10 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 		if ((r = calloc(1, sizeof(*r))) == NULL) {
 			return MHD_NO;
 		}
-		r->started = nng_clock();
+		r->started_us = mono_us();
 		*con_cls = r;
+		uns_gw_ops_begin(gw->cfg.ops);
+		atomic_fetch_add(&gw->active, 1);
 		uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_BODY);
 		fill_exchange(gw, r, conn, method);
 		r->answered = check_headers(gw, r, url);
@@ -432,10 +484,12 @@ on_completed(void *arg, struct MHD_Connection *conn, void **con_cls,
 	gw_request *r = *con_cls;
 	(void)toe;
 	if (r != NULL) {
+		uns_gw_ops_end(gw->cfg.ops);
 		free(r->x.resp_body);
 		free(r->raw);
 		free(r);
 		*con_cls = NULL;
+		atomic_fetch_sub(&gw->active, 1);
 	}
 	uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_HEADERS);
 }
@@ -619,12 +673,28 @@ uns_gateway_quiesce(uns_gateway *gw)
 	}
 }
 
+/* MHD_stop_daemon shuts every socket down at once, answers unsent: first
+ * stop taking connections, end the long polls (closing), and give the
+ * requests in progress up to one RPC deadline to finish and be sent. */
+static void
+finish_requests(uns_gateway *gw)
+{
+	uns_gateway_quiesce(gw);
+	atomic_store(&gw->closing, 1);
+	for (uint32_t waited = 0;
+	     atomic_load(&gw->active) > 0 && waited < gw->cfg.rpc_timeout_ms;
+	     waited += 10) {
+		nng_msleep(10);
+	}
+}
+
 void
 uns_gateway_close(uns_gateway *gw)
 {
 	if (gw == NULL) {
 		return;
 	}
+	finish_requests(gw);
 	if (gw->daemon) {
 		MHD_stop_daemon(gw->daemon);
 	}

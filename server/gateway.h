@@ -26,6 +26,7 @@
 #include "uns/client.h"
 
 typedef struct uns_gateway uns_gateway;
+struct uns_gw_ops;
 
 /* Called once per answered request, on the connection's thread: the route
  * name ("notifications.create", "unmatched" when no route matched), the
@@ -46,6 +47,8 @@ typedef struct uns_gateway_config {
 	uint32_t body_timeout_ms;   /* body complete; 0 = 30 s */
 	uint32_t rpc_timeout_ms;    /* per RPC, long polls add wait; 0 = 10 s */
 	uns_gateway_done_fn on_done; /* optional */
+	/* optional: metrics, rate limits, /metrics (gateway_ops.h) */
+	struct uns_gw_ops *ops;
 	void *on_done_arg;
 } uns_gateway_config;
 

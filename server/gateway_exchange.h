@@ -12,6 +12,7 @@
 #define UNS_GATEWAY_EXCHANGE_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -33,10 +34,13 @@ typedef struct uns_gw_exchange {
 	size_t body_len;
 	const char *token; /* bearer token, or NULL */
 	char request_id[UNS_GW_REQUEST_ID_MAX];
-	char base_url[512]; /* "https://host:port", for links */
+	const atomic_int *closing; /* nonzero once the gateway closes */
+	char base_url[512];        /* "https://host:port", for links */
 	uns_client *rpc;
 	uint32_t rpc_timeout_ms;
-	void *conn; /* struct MHD_Connection * */
+	void *conn;             /* struct MHD_Connection * */
+	struct uns_gw_ops *ops; /* metrics and limits, or NULL */
+	const char *route;      /* the route's name, once matched */
 
 	/* response */
 	unsigned status; /* 0 until answered */
@@ -60,6 +64,9 @@ void uns_gw_set_header(uns_gw_exchange *x, const char *name, const char *value);
 
 /* Answers with value as JSON (steals the reference). */
 void uns_gw_reply_json(uns_gw_exchange *x, unsigned status, json_t *value);
+/* Answers with body (malloc'd, NUL-terminated; taken) of the given type. */
+void uns_gw_reply_text(uns_gw_exchange *x, unsigned status, const char *type,
+                       char *body);
 /* Answers with an empty body (204, or 200 with nothing to say). */
 void uns_gw_reply_empty(uns_gw_exchange *x, unsigned status);
 

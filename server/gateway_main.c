@@ -6,7 +6,10 @@
  *   uns-gateway --rpc tls+tcp://localhost:7443 --ca uns-data/tls/ca.pem \
  *               --listen https://127.0.0.1:8443 --cert uns-data/tls/server.pem
  *
- * Limits use the same defaults as the embedded gateway (server/config.c);
+ * Limits use the same defaults as the embedded gateway (server/config.c).
+ * It keeps its own metrics (GET /metrics); its rate limits apply when
+ * --config names the jwt_key(s) tokens are signed with, since callers are
+ * told apart by verified tokens (gateway_ops.h).
  * SIGTERM or SIGINT closes the listener, lets running requests finish and
  * exits 0.
  */
@@ -21,6 +24,8 @@
 #include "cli_opts.h"
 #include "config.h"
 #include "gateway.h"
+#include "gateway_ops.h"
+#include "jwt.h"
 
 typedef struct gw_opts {
 	const char *rpc, *ca, *client_cert, *server_name;
@@ -49,7 +54,8 @@ static const uns_opt gw_options[] = {
     OPT("--key", UNS_OPT_STR, key, "FILE",
         "HTTPS key (PEM; default: gateway_key, or in --cert)"),
     OPT("--config", UNS_OPT_STR, config, "FILE",
-        "unsd configuration file: the gateway_* keys and max_body apply"),
+        "unsd configuration file: the gateway_*, rate_limit_* and "
+        "jwt_* keys and max_body apply"),
     OPT("--version", UNS_OPT_FLAG, version, NULL, "print the version"),
     OPT("--help", UNS_OPT_FLAG, help, NULL, "this text"),
 };
@@ -87,9 +93,43 @@ load(const gw_opts *o, uns_config *c)
 	return 0;
 }
 
+/* Metrics always; rate limits with the configured token keys. */
+static int
+open_ops(const uns_config *c, uns_metrics **m, uns_jwt_keys **keys,
+         uns_gw_ops **ops)
+{
+	char why[512];
+	if (uns_metrics_open(m) != UNS_OK ||
+	    uns_jwt_keys_alloc(keys) != UNS_OK) {
+		return -1;
+	}
+	for (int i = 0; i < c->jwt_key.n; i++) {
+		if (uns_jwt_keys_add_spec(*keys, c->jwt_key.v[i], why,
+		                          sizeof(why)) != UNS_OK) {
+			fprintf(stderr, "uns-gateway: jwt_key: %s\n", why);
+			return -1;
+		}
+	}
+	uns_gw_ops_config oc = {
+	    .metrics = *m,
+	    .keys = c->jwt_key.n > 0 ? *keys : NULL,
+	    .audience = c->jwt_audience,
+	    .issuer = c->jwt_issuer,
+	    .skew_seconds = (int)c->jwt_clock_skew_s,
+	    .app_rate = (uint32_t)c->rate_limit_app,
+	    .app_burst = (uint32_t)c->rate_limit_app_burst,
+	    .user_rate = (uint32_t)c->rate_limit_user,
+	    .user_burst = (uint32_t)c->rate_limit_user_burst,
+	};
+	return uns_gw_ops_open(ops, &oc) == UNS_OK ? 0 : -1;
+}
+
 static int
 serve(const gw_opts *o, const uns_config *c)
 {
+	uns_metrics *metrics = NULL;
+	uns_jwt_keys *keys = NULL;
+	uns_gw_ops *ops = NULL;
 	sigset_t set;
 	int sig = 0, rc = 1;
 	uns_client *cl = NULL;
@@ -125,6 +165,10 @@ serve(const gw_opts *o, const uns_config *c)
 		goto out;
 	}
 	gc.rpc = cl;
+	if (open_ops(c, &metrics, &keys, &ops) != 0) {
+		goto out;
+	}
+	gc.ops = ops;
 	if (uns_gateway_open(&gw, &gc) != UNS_OK) {
 		fprintf(stderr, "uns-gateway: %s\n", uns_last_message());
 		goto out;
@@ -137,6 +181,9 @@ serve(const gw_opts *o, const uns_config *c)
 	rc = 0;
 out:
 	uns_gateway_close(gw);
+	uns_gw_ops_close(ops);
+	uns_jwt_keys_free(keys);
+	uns_metrics_close(metrics);
 	uns_client_close(cl);
 	return rc;
 }

@@ -11,11 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include <curl/curl.h>
 
 #include "gateway_handlers.h"
 #include "gateway_json.h"
+#include "internal.h"
 #include "uns_stubs.h"
 
 #define MAX_WAIT_S  60
@@ -249,6 +254,104 @@ delta_body(uns_gw_exchange *x, const Uns__V1__FetchResponse *resp)
 	return body;
 }
 
+/* A long poll the gateway's close can cut short: the Fetch runs async and
+ * this thread waits for it in short slices, watching x->closing. The
+ * state is shared with the callback and freed by whichever of the two
+ * lets go last (the callback always runs: uns_client_close fails calls
+ * still in flight). A synchronous call could hold uns-gateway's shutdown
+ * for the whole wait (up to a minute). */
+typedef struct poll_state {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done, refs;
+	uns_err err;
+	char message[512];
+	Uns__V1__FetchResponse *resp;
+} poll_state;
+
+static void
+poll_release(poll_state *ps)
+{
+	int last = --ps->refs == 0;
+	pthread_mutex_unlock(&ps->mu);
+	if (last) {
+		if (ps->resp) {
+			uns__v1__fetch_response__free_unpacked(ps->resp, NULL);
+		}
+		pthread_cond_destroy(&ps->cv);
+		pthread_mutex_destroy(&ps->mu);
+		free(ps);
+	}
+}
+
+static void
+poll_done(uns_err err, const char *message, Uns__V1__FetchResponse *resp,
+          void *arg)
+{
+	poll_state *ps = arg;
+	pthread_mutex_lock(&ps->mu);
+	ps->err = err;
+	ps->resp = resp;
+	snprintf(ps->message, sizeof(ps->message), "%s",
+	         message ? message : "");
+	ps->done = 1;
+	pthread_cond_signal(&ps->cv);
+	poll_release(ps);
+}
+
+/* Waits for ps; 1 when done, 0 when the gateway is closing. */
+static int
+poll_wait(uns_gw_exchange *x, poll_state *ps)
+{
+	while (!ps->done && !(x->closing && atomic_load(x->closing))) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&ps->cv, &ps->mu, &until);
+	}
+	return ps->done;
+}
+
+static uns_err
+fetch_interruptible(uns_gw_exchange *x, const Uns__V1__FetchRequest *req,
+                    Uns__V1__FetchResponse **out)
+{
+	uns_call_opts o = uns_gw_call_opts(x, req->wait_ms);
+	poll_state *ps = calloc(1, sizeof(*ps));
+	uns_err err;
+	if (ps == NULL) {
+		return uns_fail(UNS_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	pthread_mutex_init(&ps->mu, NULL);
+	pthread_cond_init(&ps->cv, NULL);
+	ps->refs = 2;
+	err = uns_notifications_fetch_async(x->rpc, req, &o, poll_done, ps);
+	pthread_mutex_lock(&ps->mu);
+	if (err != UNS_OK) {
+		ps->refs = 1; /* the callback will not run */
+		poll_release(ps);
+		return err;
+	}
+	if (!poll_wait(x, ps)) {
+		poll_release(ps);
+		return uns_fail(UNS_UNAVAILABLE,
+		                "the gateway is shutting down");
+	}
+	err = ps->err;
+	if (err == UNS_OK) {
+		*out = ps->resp;
+		ps->resp = NULL;
+	} else {
+		uns_fail(err, "%s", ps->message); /* for uns_gw_fail_rpc */
+	}
+	poll_release(ps);
+	return err;
+}
+
 /* GET /me/notifications/delta: the feed since a cursor, long-polled. */
 void
 uns_gw_delta(uns_gw_exchange *x)
@@ -268,8 +371,7 @@ uns_gw_delta(uns_gw_exchange *x)
 	req.wait_ms = wait_s * 1000;
 	req.limit = top;
 	req.unsid = (char *)unsid_header(x);
-	uns_call_opts o = uns_gw_call_opts(x, req.wait_ms);
-	uns_err err = uns_notifications_fetch(x->rpc, &req, &resp, &o);
+	uns_err err = fetch_interruptible(x, &req, &resp);
 	if (err != UNS_OK) {
 		uns_gw_fail_rpc(x, err);
 		return;

@@ -9,6 +9,9 @@
 
 const uns_gw_route uns_gw_routes[] = {
     {"GET", "/healthz", 0, "healthz", uns_gw_healthz},
+    {"POST", "/oauth2/v2.0/token", 0, "token", uns_gw_token},
+    {"GET", "/metrics", 0, "metrics", uns_gw_metrics},
+    {"GET", "/openapi.json", 0, "openapi", uns_gw_openapi},
     {"POST", "/me/notifications/subscriptions", 1, "subscriptions.create",
      uns_gw_subscribe},
     {"DELETE", "/me/notifications/subscriptions/{}", 1, "subscriptions.delete",
@@ -22,6 +25,25 @@ const uns_gw_route uns_gw_routes[] = {
      uns_gw_delete},
 };
 const size_t uns_gw_n_routes = sizeof(uns_gw_routes) / sizeof(uns_gw_routes[0]);
+
+/* Routes whose body is not JSON. */
+static const struct {
+	const char *route, *type;
+} body_types[] = {
+    {"token", "application/x-www-form-urlencoded"},
+};
+
+const char *
+uns_gw_route_body_type(const uns_gw_route *route)
+{
+	for (size_t i = 0; i < sizeof(body_types) / sizeof(body_types[0]);
+	     i++) {
+		if (strcmp(route->name, body_types[i].route) == 0) {
+			return body_types[i].type;
+		}
+	}
+	return "application/json";
+}
 
 static const char *const versions[] = {"beta", "v1.0"};
 

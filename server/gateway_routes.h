@@ -29,6 +29,10 @@ typedef struct uns_gw_route {
 extern const uns_gw_route uns_gw_routes[];
 extern const size_t uns_gw_n_routes;
 
+/* The Content-Type a route's body must have: application/json but for
+ * the few routes listed in gateway_routes.c (the OAuth2 form). */
+const char *uns_gw_route_body_type(const uns_gw_route *route);
+
 typedef enum uns_gw_match {
 	UNS_GW_MATCHED,
 	UNS_GW_NO_ROUTE,  /* 404 */

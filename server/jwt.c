@@ -347,6 +347,29 @@ uns_jwt_keys_add_file(uns_jwt_keys *k, const char *kid, const char *path,
 	return UNS_OK;
 }
 
+uns_err
+uns_jwt_keys_add_spec(uns_jwt_keys *k, const char *spec, char *why,
+                      size_t whylen)
+{
+	uint8_t *secret = NULL;
+	size_t len = 0;
+	uns_err err;
+	if (strncmp(spec, "hs256:", 6) != 0) {
+		return uns_jwt_keys_add_file(k, NULL, spec, why, whylen);
+	}
+	if ((err = uns_jwt_read_secret_file(spec + 6, &secret, &len, why,
+	                                    whylen)) != UNS_OK) {
+		return err;
+	}
+	err = uns_jwt_keys_add_secret(k, NULL, secret, len);
+	uns_wipe(secret, len);
+	free(secret);
+	if (err != UNS_OK) {
+		uns_say(why, whylen, "%s: %s", spec + 6, uns_strerror(err));
+	}
+	return err;
+}
+
 /* ---- parser: JSON shapes ------------------------------------------------ */
 
 /* Returns 1 present (copied), 0 absent (dst = ""), -1 bad (why says). */

@@ -69,6 +69,14 @@ uns_err uns_jwt_keys_add_file(uns_jwt_keys *k, const char *kid,
                               const char *path, char *why, size_t whylen);
 
 /*
+ * Adds the key a config names (jwt_key): "hs256:FILE" is an HS256 secret
+ * file (uns_jwt_read_secret_file), anything else a file for
+ * uns_jwt_keys_add_file. why names the file.
+ */
+uns_err uns_jwt_keys_add_spec(uns_jwt_keys *k, const char *spec, char *why,
+                              size_t whylen);
+
+/*
  * Reads an HS256 secret file: an optional "hs256:" prefix, then the secret
  * as raw bytes; one final "\n" or "\r\n" is not part of it. The bytes are
  * used as they are (hex text is not decoded: "unsctl token keygen --hs256"

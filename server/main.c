@@ -32,14 +32,17 @@
 #include "delivery.h"
 #include "devcert.h"
 #include "gateway.h"
+#include "gateway_ops.h"
 #include "jwt.h"
 #include "push.h"
 #include "recording.h"
+#include "rpc_metrics.h"
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
 #include "tapstream.h"
 #include "testclock.h"
+#include "token_issuer.h"
 #include "validate.h"
 
 typedef struct unsd_opts {
@@ -106,10 +109,14 @@ typedef struct unsd {
 	uns_store *store;
 	uns_jwt_keys *keys;
 	uns_auth *auth;
+	uns_token_issuer *issuer; /* NULL = no token endpoint */
 	uns_service *svc;
 	uns_rpc_server *rpc;
 	uns_client *gw_client; /* the gateway's, over inproc:// */
 	uns_gateway *gateway;
+	uns_metrics *metrics; /* every module's metrics, GET /metrics */
+	uns_gw_ops *gw_ops;   /* the gateway's metrics and rate limits */
+	uns_rpc_metrics *rpc_metrics;
 	uns_push_config *push;
 	uns_recording *recording; /* record_dir, or NULL */
 	uns_testclock clock;      /* read only with test_clock */
@@ -202,25 +209,7 @@ ensure_dev_secret(const char *path)
 static int
 add_key(uns_jwt_keys *k, const char *spec, char *why, size_t whylen)
 {
-	if (strncmp(spec, "hs256:", 6) != 0) {
-		return uns_jwt_keys_add_file(k, NULL, spec, why, whylen) ==
-		               UNS_OK
-		           ? 0
-		           : -1;
-	}
-	uint8_t *secret = NULL;
-	size_t len = 0;
-	if (uns_jwt_read_secret_file(spec + 6, &secret, &len, why, whylen) !=
-	    UNS_OK) {
-		return -1;
-	}
-	uns_err err = uns_jwt_keys_add_secret(k, NULL, secret, len);
-	memset(secret, 0, len);
-	free(secret);
-	if (err != UNS_OK) {
-		snprintf(why, whylen, "%s: %s", spec + 6, uns_strerror(err));
-	}
-	return err == UNS_OK ? 0 : -1;
+	return uns_jwt_keys_add_spec(k, spec, why, whylen) == UNS_OK ? 0 : -1;
 }
 
 static int
@@ -252,6 +241,32 @@ load_keys(unsd *d)
 	        "unsd: tokens: development secret %s (set jwt_key for "
 	        "production)\n",
 	        dev + 6);
+	return 0;
+}
+
+/* The token endpoint's signing key: token_signing_key, else the
+ * development secret when it is what verifies tokens, else none. */
+static int
+open_issuer(unsd *d)
+{
+	char why[512], dev[2048];
+	const char *spec = d->cfg.token_signing_key;
+	if (spec[0] == '\0' && d->cfg.jwt_key.n == 0) {
+		snprintf(dev, sizeof(dev), "hs256:%s/jwt-hs256.secret",
+		         d->cfg.data_dir);
+		spec = dev;
+	}
+	if (spec[0] == '\0') {
+		return 0;
+	}
+	uns_token_issuer_config tc = {.audience = d->cfg.jwt_audience,
+	                              .issuer = d->cfg.jwt_issuer,
+	                              .lifetime_s = d->cfg.token_lifetime_s};
+	if (uns_token_issuer_open_file(&d->issuer, spec, &tc, why,
+	                               sizeof(why)) != UNS_OK) {
+		fprintf(stderr, "unsd: token_signing_key: %s\n", why);
+		return -1;
+	}
 	return 0;
 }
 
@@ -305,12 +320,14 @@ open_auth(unsd *d)
 	return 0;
 }
 
-/* The test clock's hook and the recording (SPEC §7), when configured. */
+/* RPC metrics, and the test clock's hook and the recording (SPEC §7),
+ * when configured. */
 static int
-set_fixture_hooks(unsd *d)
+set_rpc_hooks(unsd *d)
 {
 	char why[2300];
-	uns_rpc_hooks h = {0};
+	uns_rpc_hooks h = {.on_reply = uns_rpc_metrics_on_reply,
+	                   .on_reply_arg = d->rpc_metrics};
 	if (d->cfg.test_clock) {
 		h.before_call = uns_testclock_before_call;
 		h.before_call_arg = &d->clock;
@@ -351,6 +368,7 @@ open_service(unsd *d)
 	}
 	uns_service_config scfg = {.store = d->store,
 	                           .auth = d->auth,
+	                           .issuer = d->issuer,
 	                           .limits = &lim,
 	                           .push = d->push};
 	if (d->cfg.test_clock) {
@@ -371,12 +389,38 @@ open_service(unsd *d)
 	    .default_timeout_ms = (uint32_t)d->cfg.default_timeout_ms,
 	    .drain_linger_ms = (uint32_t)d->cfg.drain_linger_ms,
 	};
+	if (uns_rpc_metrics_open(&d->rpc_metrics, d->metrics) != UNS_OK) {
+		return -1;
+	}
 	uns_rpc_service rs = uns_service_rpc(d->svc, d->cfg.inline_reads);
 	if (uns_rpc_server_open(&d->rpc, &rc, &rs) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
 		return -1;
 	}
-	return set_fixture_hooks(d);
+	return set_rpc_hooks(d);
+}
+
+/* Metrics and rate limits; the limits identify callers with the keys
+ * the server verifies tokens with. */
+static int
+open_gateway_ops(unsd *d)
+{
+	uns_gw_ops_config oc = {
+	    .keys = d->keys,
+	    .audience = d->cfg.jwt_audience,
+	    .issuer = d->cfg.jwt_issuer,
+	    .skew_seconds = (int)d->cfg.jwt_clock_skew_s,
+	    .app_rate = (uint32_t)d->cfg.rate_limit_app,
+	    .app_burst = (uint32_t)d->cfg.rate_limit_app_burst,
+	    .user_rate = (uint32_t)d->cfg.rate_limit_user,
+	    .user_burst = (uint32_t)d->cfg.rate_limit_user_burst,
+	};
+	oc.metrics = d->metrics;
+	if (uns_gw_ops_open(&d->gw_ops, &oc) != UNS_OK) {
+		fprintf(stderr, "unsd: gateway metrics: cannot register\n");
+		return -1;
+	}
+	return 0;
 }
 
 /* The embedded gateway: the RPC server also listens on inproc://, and the
@@ -412,6 +456,10 @@ open_gateway(unsd *d)
 		return -1;
 	}
 	gc.rpc = d->gw_client;
+	if (open_gateway_ops(d) != 0) {
+		return -1;
+	}
+	gc.ops = d->gw_ops;
 	if (uns_gateway_open(&d->gateway, &gc) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
 		return -1;
@@ -437,6 +485,7 @@ open_delivery(unsd *d)
 	    .transports = uns_push_transports,
 	    .push = d->push,
 	    .stream = d->taps,
+	    .metrics = d->metrics,
 	    .max_inflight = (unsigned)c->delivery_max_inflight,
 	    .host_connections = (unsigned)c->delivery_host_connections,
 	    .workers = (unsigned)c->delivery_workers,
@@ -464,16 +513,20 @@ static void
 teardown(unsd *d)
 {
 	uns_gateway_close(d->gateway);
+	uns_gw_ops_close(d->gw_ops);
 	uns_client_close(d->gw_client);
 	uns_rpc_server_close(d->rpc);
 	uns_delivery_close(d->delivery); /* unsent taps stay in the outbox */
 	uns_tapstream_close(d->taps);
+	uns_rpc_metrics_close(d->rpc_metrics);
 	uns_recording_close(d->recording);
 	uns_service_close(d->svc);
 	uns_push_config_free(d->push);
 	uns_auth_close(d->auth);
+	uns_token_issuer_close(d->issuer);
 	uns_jwt_keys_free(d->keys);
 	uns_store_close(d->store);
+	uns_metrics_close(d->metrics); /* last: modules register on it */
 }
 
 static void
@@ -510,9 +563,11 @@ run(unsd *d)
 		        strerror(errno));
 		goto out;
 	}
-	if ((strncmp(d->cfg.listen, "tls+", 4) == 0 && prepare_tls(d) != 0) ||
-	    load_keys(d) != 0 || open_store(d) != 0 || open_auth(d) != 0 ||
-	    open_service(d) != 0 || open_delivery(d) != 0) {
+	if (uns_metrics_open(&d->metrics) != UNS_OK ||
+	    (strncmp(d->cfg.listen, "tls+", 4) == 0 && prepare_tls(d) != 0) ||
+	    load_keys(d) != 0 || open_issuer(d) != 0 || open_store(d) != 0 ||
+	    open_auth(d) != 0 || open_service(d) != 0 ||
+	    open_delivery(d) != 0) {
 		goto out;
 	}
 	if (d->cfg.gateway_listen[0] &&

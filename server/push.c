@@ -155,95 +155,6 @@ push_jwt_sign(uns_key *key, const char *header, const char *claims, char **out)
 /* ---- endpoint checks --------------------------------------------------------
  */
 
-uns_err
-push_url_parse(const char *url, push_url *out, char *why, size_t whylen)
-{
-	push_url u;
-	const char *p, *auth, *end, *host_end, *colon;
-	size_t n;
-
-	memset(&u, 0, sizeof(u));
-	if (strncasecmp(url, "https://", 8) == 0) {
-		strcpy(u.scheme, "https");
-		auth = url + 8;
-	} else if (strncasecmp(url, "http://", 7) == 0) {
-		strcpy(u.scheme, "http");
-		auth = url + 7;
-	} else {
-		uns_say(why, whylen, "not an http(s) URL");
-		return UNS_INVALID_ARGUMENT;
-	}
-	end = auth + strcspn(auth, "/?#");
-	for (p = url; *p != '\0'; p++) {
-		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '#' ||
-		    *p == '\\') {
-			uns_say(why, whylen,
-			        "URL holds a space, control character, "
-			        "backslash or fragment");
-			return UNS_INVALID_ARGUMENT;
-		}
-	}
-	if (memchr(auth, '@', (size_t)(end - auth)) != NULL) {
-		uns_say(why, whylen, "URL holds user information");
-		return UNS_INVALID_ARGUMENT;
-	}
-	if (*auth == '[') {
-		host_end = memchr(auth, ']', (size_t)(end - auth));
-		if (host_end == NULL) {
-			uns_say(why, whylen, "unterminated IPv6 address");
-			return UNS_INVALID_ARGUMENT;
-		}
-		auth++;
-		colon = host_end + 1 < end && host_end[1] == ':' ? host_end + 1
-		                                                 : NULL;
-	} else {
-		colon = memchr(auth, ':', (size_t)(end - auth));
-		host_end = colon ? colon : end;
-	}
-	n = (size_t)(host_end - auth);
-	if (n == 0 || n >= sizeof(u.host)) {
-		uns_say(why, whylen,
-		        "URL has no host or a host over 255 bytes");
-		return UNS_INVALID_ARGUMENT;
-	}
-	memcpy(u.host, auth, n);
-	if (colon != NULL) {
-		size_t pl = (size_t)(end - colon - 1);
-		if (pl == 0 || pl >= sizeof(u.port) ||
-		    strspn(colon + 1, "0123456789") < pl ||
-		    atoi(colon + 1) < 1 || atoi(colon + 1) > 65535) {
-			uns_say(why, whylen, "bad port");
-			return UNS_INVALID_ARGUMENT;
-		}
-		memcpy(u.port, colon + 1, pl);
-	}
-	u.path = *end == '\0' ? "/" : end;
-	*out = u;
-	return UNS_OK;
-}
-
-bool
-push_hosts_match(const push_hosts *allow, const char *host)
-{
-	size_t hl = strlen(host);
-
-	if (allow->n == 0) {
-		return true;
-	}
-	for (int i = 0; i < allow->n; i++) {
-		const char *a = allow->v[i];
-		size_t al = strlen(a);
-		if (a[0] == '*' && a[1] == '.' && hl > al - 1 &&
-		    strcasecmp(host + hl - (al - 1), a + 1) == 0) {
-			return true;
-		}
-		if (strcasecmp(host, a) == 0) {
-			return true;
-		}
-	}
-	return false;
-}
-
 static bool
 v4_public(const uint8_t a[4])
 {
@@ -576,7 +487,10 @@ push_fetch_token(const uns_push_config *cfg, const char *url, const char *form,
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)cfg->token_timeout_ms);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	/* Token endpoints are configured, not chosen by devices; plain
+	 * http only in test mode (push_allow_private). */
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR,
+	                 cfg->allow_private ? "http,https" : "https");
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_guard);
 	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, (void *)cfg);
 	if (cfg->ca_file[0] != '\0') {

@@ -13,7 +13,8 @@
  * Lifetimes: everything in a uns_tap is borrowed for the duration of the
  * call. A built uns_push_request is owned by the caller and released with
  * uns_push_request_free(). A uns_push_config outlives every transport
- * opened with it.
+ * opened with it. check(), build() and classify() may run on several
+ * threads at once, also on one transport (its caches have locks).
  *
  * For the engine: set CURLOPT_CAINFO to uns_push_ca_file() when it is not
  * NULL, and guard every connection with uns_push_addr_allowed() (from

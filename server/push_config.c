@@ -69,19 +69,22 @@ read_text(const char *path, char *buf, size_t cap, size_t *len)
 	return UNS_OK;
 }
 
+/* Makes the directories above path (mode 0700), as mkdir -p. */
 static uns_err
 make_dir_for(const char *path)
 {
 	char dir[PUSH_STR];
-	char *slash;
 
 	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) == NULL) {
-		return UNS_OK;
-	}
-	*slash = '\0';
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		return UNS_EIO;
+	for (char *p = dir + 1; *p != '\0'; p++) {
+		if (*p != '/') {
+			continue;
+		}
+		*p = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			return UNS_EIO;
+		}
+		*p = '/';
 	}
 	return UNS_OK;
 }
@@ -417,6 +420,7 @@ uns_push_config_alloc(uns_push_config **out, const struct uns_config *c,
 	         c->vapid_subject);
 	p->token_timeout_ms = c->push_token_timeout_ms;
 	p->webpush_ttl_s = c->webpush_ttl_s;
+	p->vapid_lifetime_s = c->vapid_token_lifetime_s;
 	if ((err = load_hosts(p, c, why, whylen)) != UNS_OK ||
 	    (err = load_webhook_secret(p, c, why, whylen)) != UNS_OK ||
 	    (err = load_vapid(p, c, why, whylen)) != UNS_OK ||

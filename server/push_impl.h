@@ -38,6 +38,7 @@ struct uns_push_config {
 	uint8_t vapid_public[UNS_P256_PUBLEN];
 	char vapid_subject[PUSH_STR];
 	int64_t webpush_ttl_s;
+	int64_t vapid_lifetime_s;
 	/* APNs */
 	char apns_url[PUSH_STR];
 	uns_key *apns_key; /* NULL: not configured */

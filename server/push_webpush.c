@@ -18,7 +18,8 @@
  *
  * The VAPID JWT names the push service's origin, so one token serves
  * every endpoint there; tokens are cached per origin (a few push
- * services exist) for 12 hours and renewed an hour before they end.
+ * services exist) for vapid_token_lifetime (12 h) and renewed an hour
+ * before they end.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -30,10 +31,9 @@
 #include "internal.h"
 #include "push_impl.h"
 
-#define VAPID_LIFETIME_S (12 * 3600)
-#define VAPID_RENEW_S    3600
-#define VAPID_CACHE      16
-#define TOPIC            "feed"
+#define VAPID_RENEW_S 3600 /* before exp */
+#define VAPID_CACHE   16
+#define TOPIC         "feed"
 
 typedef struct vapid_entry {
 	char origin[300];
@@ -173,7 +173,8 @@ vapid_token(uns_push_transport *t, const char *origin, int64_t now_s,
 		}
 	}
 	if (e == NULL || e->exp_s - VAPID_RENEW_S <= now_s) {
-		if ((err = vapid_mint(t->cfg, origin, now_s + VAPID_LIFETIME_S,
+		if ((err = vapid_mint(t->cfg, origin,
+		                      now_s + t->cfg->vapid_lifetime_s,
 		                      &jwt)) != UNS_OK) {
 			goto out;
 		}
@@ -183,7 +184,7 @@ vapid_token(uns_push_transport *t, const char *origin, int64_t now_s,
 		}
 		free(e->jwt);
 		e->jwt = jwt;
-		e->exp_s = now_s + VAPID_LIFETIME_S;
+		e->exp_s = now_s + t->cfg->vapid_lifetime_s;
 		snprintf(e->origin, sizeof(e->origin), "%s", origin);
 	}
 	if ((copy = strdup(e->jwt)) == NULL) {

@@ -109,6 +109,10 @@ reply_status(rpc_ctx *rc, uns_call *call, uns_err code,
 	if (env.code != UNS_OK) {
 		atomic_fetch_add(&s->failed, 1);
 	}
+	if (s->hooks.on_reply != NULL) {
+		s->hooks.on_reply(s->hooks.on_reply_arg, call->method,
+		                  (uns_err)env.code);
+	}
 }
 
 /* Runs the prepared call's method; returns its status. */

@@ -48,18 +48,22 @@ typedef struct uns_rpc_stats {
 	uint64_t rejected; /* undecodable requests */
 } uns_rpc_stats;
 
-/* Optional hooks (unsd --record, the test clock); unset ones cost one
+/* Optional hooks (unsd --record, the test clock, metrics); unset ones cost one
  * test per call. before_call runs just before a handler, on its thread.
  * on_exchange sees every call whose envelope decoded, once its reply is
  * packed: the request envelope re-packed, the reply as it will be sent; it
  * runs on the worker or NNG thread that answered, so it must be quick and
- * thread-safe. */
+ * thread-safe. on_reply sees every reply with its status (metrics);
+ * method is NULL for requests that named none we know; it must not
+ * block. */
 typedef struct uns_rpc_hooks {
 	void (*before_call)(void *arg, const Uns__V1__RequestEnvelope *req);
 	void *before_call_arg;
 	void (*on_exchange)(void *arg, const uint8_t *req, size_t req_len,
 	                    const uint8_t *resp, size_t resp_len);
 	void *on_exchange_arg;
+	void (*on_reply)(void *arg, const uns_method *method, uns_err code);
+	void *on_reply_arg;
 } uns_rpc_hooks;
 
 uns_err uns_rpc_server_open(uns_rpc_server **out, const uns_rpc_config *cfg,

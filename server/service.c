@@ -32,6 +32,7 @@ uns_service_open(uns_service **out, const uns_service_config *cfg)
 	if (cfg != NULL) {
 		svc->store = cfg->store;
 		svc->auth = cfg->auth;
+		svc->issuer = cfg->issuer;
 		svc->push = cfg->push;
 		svc->now_ms = cfg->now_ms;
 		svc->now_arg = cfg->now_arg;
@@ -118,6 +119,7 @@ const uns_notifications_handlers uns_service_handlers = {
     .health = health,
     .echo = echo,
     .list_subscriptions = uns_notify_list_subscriptions,
+    .issue_token = uns_token_issue,
 };
 
 const char *const uns_service_inline_methods[] = {

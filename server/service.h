@@ -16,11 +16,14 @@ typedef struct uns_service uns_service;
 struct uns_store;
 struct uns_auth;
 struct uns_limits;
+struct uns_token_issuer;
 struct uns_push_config;
 
 typedef struct uns_service_config {
-	struct uns_store *store;         /* borrowed */
-	struct uns_auth *auth;           /* borrowed */
+	struct uns_store *store; /* borrowed */
+	struct uns_auth *auth;   /* borrowed */
+	/* borrowed; NULL = IssueToken answers FAILED_PRECONDITION */
+	const struct uns_token_issuer *issuer;
 	const struct uns_limits *limits; /* NULL = SPEC §3 defaults */
 	/* Subscribe checks push channels with the transports' check()
 	 * (push.h); NULL = shape checks only. Borrowed. */

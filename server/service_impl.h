@@ -17,6 +17,7 @@ struct uns_service {
 	atomic_int serving;
 	uns_store *store; /* borrowed; NULL = Health and Echo only */
 	uns_auth *auth;   /* borrowed */
+	const struct uns_token_issuer *issuer; /* borrowed; NULL = none */
 	uns_feedwait *waits;
 	uns_limits limits;
 	const struct uns_push_config *push; /* borrowed; NULL = no check */
@@ -44,5 +45,9 @@ uns_err uns_notify_delete(uns_call *, const Uns__V1__DeleteRequest *,
 uns_err uns_notify_list_subscriptions(uns_call *,
                                       const Uns__V1__ListSubscriptionsRequest *,
                                       Uns__V1__ListSubscriptionsResponse *);
+
+/* IssueToken, token_endpoint.c. */
+uns_err uns_token_issue(uns_call *, const Uns__V1__IssueTokenRequest *,
+                        Uns__V1__IssueTokenResponse *);
 
 #endif /* UNS_SERVICE_IMPL_H */

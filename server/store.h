@@ -73,7 +73,7 @@ typedef struct uns_store_config {
 	int64_t sub_lifetime_ms;  /* subscription lifetime; 0 = 30 days */
 	int64_t default_ttl_ms;   /* when expiration is 0; 0 = 7 days */
 	int64_t tombstone_ttl_ms; /* feed tombstones kept; 0 = 30 days */
-	int reclaim_interval_ms;  /* background reclaim; 0 = 60 s, < 0 off */
+	int reclaim_interval_ms;  /* background reclaim; 0 = 10 s, < 0 off */
 } uns_store_config;
 
 /*

@@ -3132,7 +3132,7 @@ config_defaults(uns_store_config *c)
 	c->tombstone_ttl_ms =
 	    c->tombstone_ttl_ms ? c->tombstone_ttl_ms : 30 * DAY_MS;
 	c->reclaim_interval_ms =
-	    c->reclaim_interval_ms ? c->reclaim_interval_ms : 60000;
+	    c->reclaim_interval_ms ? c->reclaim_interval_ms : 10000;
 }
 
 /* Options shared by every column family: bloom filters, the shared block

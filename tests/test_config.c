@@ -121,7 +121,7 @@ test_defaults(void **state)
 	assert_int_equal(c.block_cache, 64 << 20);
 	assert_int_equal(c.commit_max_batch, 1024);
 	assert_int_equal(c.commit_max_wait_us, 0);
-	assert_int_equal(c.reclaim_interval_s, 60);
+	assert_int_equal(c.reclaim_interval_s, 10);
 	assert_int_equal(c.jwt_key.n, 0);
 	assert_string_equal(c.jwt_audience, "uns");
 	assert_string_equal(c.jwt_issuer, "");

@@ -373,6 +373,12 @@ t_retry_after(void **state)
 	char hook[32];
 	uns_delivery_stats st;
 
+	uns_metrics *m = NULL;
+	char *text = NULL;
+	size_t len;
+
+	assert_int_equal(uns_metrics_open(&m), UNS_OK);
+	f->dc.metrics = m;
 	subscribe(f, "hook", PLAT(WEBHOOK), hook);
 	ut_rx_script(f->rx, "/hook", 1, 429, 1);
 	engine_start(f);
@@ -392,6 +398,19 @@ t_retry_after(void **state)
 	uns_delivery_stats_get(f->d, &st);
 	assert_int_equal(st.retried, 1);
 	assert_int_equal(st.delivered, 1);
+	/* The same on /metrics. */
+	assert_int_equal(uns_metrics_write(m, &text, &len), UNS_OK);
+	assert_non_null(strstr(text, "uns_delivery_taps_total{provider="
+	                             "\"webhook\",outcome=\"retry\"} 1\n"));
+	assert_non_null(strstr(text, "uns_delivery_taps_total{provider="
+	                             "\"webhook\",outcome=\"delivered\"} 1\n"));
+	assert_non_null(strstr(text, "uns_delivery_inflight 0\n"));
+	assert_non_null(strstr(
+	    text,
+	    "uns_delivery_latency_seconds_count{provider=\"webhook\"} 1"));
+	free(text);
+	engine_stop(f);
+	uns_metrics_close(m);
 }
 
 /* 410 marks the subscription dead; it gets no more taps. */

@@ -290,17 +290,32 @@ test_token_placeholders(void **state)
 	assert_int_equal(uns_fixture_token_parse(a, strlen(a), &t), 1);
 	assert_int_equal(t.app, 1);
 	assert_string_equal(t.subject, "contoso-svc");
+	assert_string_equal(t.scopes, "");
+	const char *sc = "$token:user:bob@h;scp=A.Read+B";
+	assert_int_equal(uns_fixture_token_parse(sc, strlen(sc), &t), 1);
+	assert_string_equal(t.subject, "bob");
+	assert_string_equal(t.host, "h");
+	assert_string_equal(t.scopes, "A.Read B");
 	assert_int_equal(uns_fixture_token_parse("eyJhbGci", 8, &t), 0);
 	assert_int_equal(uns_fixture_token_parse("$token:bob", 10, &t), -1);
 	assert_int_equal(uns_fixture_token_parse("$token:user:", 12, &t), -1);
 
-	/* Claims are read without verifying: {"sub":"alice","uns_host":"h"} */
+	/* Claims are read without verifying: {"sub":"alice","uns_host":"h",
+	 * "scp":"Notifications.ReadWrite"}, the default scope. */
 	char ph[300];
 	const char *jwt = "eyJhbGciOiJIUzI1NiJ9."
-	                  "eyJzdWIiOiJhbGljZSIsInVuc19ob3N0IjoiaCJ9.c2ln";
+	                  "eyJzdWIiOiJhbGljZSIsInVuc19ob3N0IjoiaCIsInNjcCI6Ik5v"
+	                  "dGlmaWNhdGlvbnMuUmVhZFdyaXRlIn0.c2ln";
 	assert_int_equal(
 	    uns_fixture_token_placeholder(jwt, strlen(jwt), ph, sizeof(ph)), 0);
 	assert_string_equal(ph, "$token:user:alice@h");
+	/* {"azp":"svc","roles":["X","Y"]}: not the default scopes, kept. */
+	const char *app_jwt =
+	    "e30.eyJhenAiOiJzdmMiLCJyb2xlcyI6WyJYIiwiWSJdfQ.c2ln";
+	assert_int_equal(uns_fixture_token_placeholder(app_jwt, strlen(app_jwt),
+	                                               ph, sizeof(ph)),
+	                 0);
+	assert_string_equal(ph, "$token:app:svc;scp=X+Y");
 	assert_int_equal(
 	    uns_fixture_token_placeholder("not-a-jwt", 9, ph, sizeof(ph)), -1);
 }

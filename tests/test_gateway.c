@@ -71,6 +71,7 @@ setup_unsd(void **state)
 	                     "PleaseEnterValue -\n");
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", g_dir);
 	write_file(conf, "max_live_per_user = 5\nmax_body = 4K\n"
+	                 "rate_limit_user = 0\n"
 	                 "gateway_header_timeout = 2s\n"
 	                 "gateway_body_timeout = 2s\n");
 	const char *argv[] = {UNS_UNSD_PATH,
@@ -363,6 +364,20 @@ test_body_parser(void **state)
 	Uns__V1__Notification *n = (Uns__V1__Notification *)m;
 	assert_int_equal(n->display_time_to_live, 60);
 	assert_int_equal(n->priority, UNS__V1__PRIORITY__PRIORITY_HIGH);
+	protobuf_c_message_free_unpacked(m, NULL);
+	/* A browser's PushSubscription JSON nests the keys. */
+	const char *wp = "{\"deviceId\":\"b\",\"platform\":\"WEBPUSH\","
+	                 "\"webPush\":{\"endpoint\":\"https://push.example/x\","
+	                 "\"keys\":{\"p256dh\":\"BP\",\"auth\":\"AU\"}}}";
+	assert_int_equal(
+	    uns_gw_parse_body(&uns__v1__subscribe_request__descriptor, wp,
+	                      strlen(wp), &m, why, sizeof(why)),
+	    UNS_OK);
+	Uns__V1__SubscribeRequest *sr = (Uns__V1__SubscribeRequest *)m;
+	assert_int_equal(sr->platform, UNS__V1__PLATFORM__PLATFORM_WEB_PUSH);
+	assert_string_equal(sr->web_push->endpoint, "https://push.example/x");
+	assert_string_equal(sr->web_push->p256dh, "BP");
+	assert_string_equal(sr->web_push->auth, "AU");
 	protobuf_c_message_free_unpacked(m, NULL);
 }
 
@@ -1014,7 +1029,7 @@ long_poll(void *arg)
 	} else {
 		ut_http_open(&h, g_base, g_ca);
 	}
-	ut_http_do(&h, "GET", p->path, p->token, NULL, 0, NULL, p->r);
+	ut_http_try(&h, "GET", p->path, p->token, NULL, 0, NULL, p->r);
 	ut_http_close(&h);
 	return NULL;
 }
@@ -1447,7 +1462,8 @@ test_standalone_gateway(void **state)
 	free(r);
 }
 
-/* A gateway whose RPC server is not there answers 503 or 504 in Graph's
+/* A gateway whose RPC server is not there answers 504 (DEADLINE_EXCEEDED:
+ * libuns waits for a connection within the call's deadline) in Graph's
  * envelope, within its RPC deadline, instead of hanging. */
 static void
 test_backend_down(void **state)
@@ -1469,11 +1485,7 @@ test_backend_down(void **state)
 	snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
 	ut_http_open(&h, base, NULL);
 	ut_http_do(&h, "GET", "/healthz", NULL, NULL, 0, NULL, r);
-	if (r->status == 503) {
-		assert_graph_error(r, 503, "ServiceUnavailable", "");
-	} else {
-		assert_graph_error(r, 504, "GatewayTimeout", "");
-	}
+	assert_graph_error(r, 504, "GatewayTimeout", "deadline");
 	ut_http_close(&h);
 	assert_int_equal(ut_unsd_stop(&gw, SIGTERM, out, sizeof(out)), 0);
 	free(r);
@@ -1598,6 +1610,76 @@ test_sigterm_ends_long_poll(void **state)
 	free(user);
 }
 
+/* SIGTERM to uns-gateway while a client long-polls through it: the poll
+ * is answered 503 and the process exits 0 at once, not after the wait. */
+static void
+test_standalone_stop_ends_long_poll(void **state)
+{
+	ut_proc gw;
+	char base[128], out[4096];
+	(void)state;
+	start_gateway(&gw, "", base, sizeof(base));
+	char *user = mint("user", "u-gw-stop", HOST);
+	poller lp = {.token = user, .r = resp_new()};
+	snprintf(lp.path, sizeof(lp.path),
+	         "/beta/me/notifications/delta?$deltatoken=latest&wait=50");
+	snprintf(g_poll_base, sizeof(g_poll_base), "%s", base);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, long_poll, &lp), 0);
+	usleep(700 * 1000);
+	time_t start = time(NULL);
+	assert_int_equal(ut_unsd_stop(&gw, SIGTERM, out, sizeof(out)), 0);
+	pthread_join(t, NULL);
+	assert_true(time(NULL) - start < 30);
+	g_poll_base[0] = '\0';
+	assert_graph_error(lp.r, 503, "ServiceUnavailable", "shutting down");
+	free(lp.r);
+	free(user);
+}
+
+/* The RPC server dies under a long poll: the call fails UNAVAILABLE and
+ * the client gets 503 at once, not at the end of its wait. */
+static void
+test_backend_lost(void **state)
+{
+	ut_proc unsd, gw;
+	char data[300], rpc[128], base[128], out[8192], saved[320];
+	int ports[1] = {0}, port = 0;
+	(void)state;
+	snprintf(data, sizeof(data), "%.250s/lost", g_dir);
+	const char *argv[] = {
+	    UNS_UNSD_PATH,       "--data",           data, "--listen",
+	    "tcp://127.0.0.1:0", "--gateway-listen", "",   NULL};
+	const char *markers[] = {"serving", NULL};
+	assert_int_equal(ut_proc_start(&unsd, argv, markers, ports), 0);
+	snprintf(rpc, sizeof(rpc), "tcp://127.0.0.1:%d", ports[0]);
+	const char *gargv[] = {UNS_GATEWAY_PATH,     "--rpc", rpc, "--listen",
+	                       "http://127.0.0.1:0", NULL};
+	assert_int_equal(ut_proc_start(&gw, gargv, markers, &port), 0);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+	snprintf(saved, sizeof(saved), "%s", g_data);
+	snprintf(g_data, sizeof(g_data), "%s", data);
+	char *user = mint("user", "u-lost", HOST);
+	snprintf(g_data, sizeof(g_data), "%s", saved);
+
+	poller lp = {.token = user, .r = resp_new()};
+	snprintf(lp.path, sizeof(lp.path),
+	         "/beta/me/notifications/delta?$deltatoken=latest&wait=50");
+	snprintf(g_poll_base, sizeof(g_poll_base), "%s", base);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, long_poll, &lp), 0);
+	usleep(700 * 1000);
+	time_t start = time(NULL);
+	ut_unsd_stop(&unsd, SIGKILL, out, sizeof(out));
+	pthread_join(t, NULL);
+	g_poll_base[0] = '\0';
+	assert_true(time(NULL) - start < 30);
+	assert_graph_error(lp.r, 503, "ServiceUnavailable", "");
+	assert_int_equal(ut_unsd_stop(&gw, SIGTERM, out, sizeof(out)), 0);
+	free(lp.r);
+	free(user);
+}
+
 int
 main(void)
 {
@@ -1623,9 +1705,11 @@ main(void)
 	    cmocka_unit_test(test_malformed_flood),
 	    cmocka_unit_test(test_standalone_gateway),
 	    cmocka_unit_test(test_backend_down),
+	    cmocka_unit_test(test_backend_lost),
 	    cmocka_unit_test(test_connection_limit),
 	    cmocka_unit_test(test_header_limit),
 	    cmocka_unit_test(test_sigterm_ends_long_poll),
+	    cmocka_unit_test(test_standalone_stop_ends_long_poll),
 	};
 	return cmocka_run_group_tests(tests, setup_unsd, teardown_unsd);
 }

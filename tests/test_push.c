@@ -13,6 +13,7 @@
  * configuration trusts their CA (push_ca_file).
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <cmocka.h>
 
@@ -239,6 +242,13 @@ t_webhook_check(void **state)
 	expect_webhook(strict, "https://93.184.216.34:99999/", "port");
 	expect_webhook(strict, "https:///nohost", "no host");
 	expect_webhook(strict, "https://93.184.216.34/a b", "space");
+	expect_webhook(strict, "https://[::1]x/hook", "junk");
+	expect_webhook(strict, "https://[push.example]/hook", "bad host");
+	expect_webhook(strict, "https://a]b.example/hook", "bad host");
+	expect_webhook(strict, "https://93.184.216.34:019449/", "port");
+	expect_webhook(strict, "https://93.184.216.34\\@evil.example/",
+	               "backslash");
+	expect_webhook(strict, "https://93.184.216.34/#frag", "fragment");
 	expect_webhook(strict, "https://no-such-host.invalid/", "resolve");
 	expect_webhook(lax, "https://localhost:8443/hook", NULL);
 	expect_webhook(lax, "https://127.0.0.1/hook", NULL);
@@ -398,8 +408,10 @@ t_webhook_receiver(void **state)
 {
 	const uns_push_transport_ops *ops =
 	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEBHOOK);
-	char secret_path[128], url[256];
-	const char *args[] = {"--secret", secret_path, NULL};
+	char secret_path[128], url[256], log_path[128], line[1024];
+	const char *args[] = {"--secret", secret_path, "--log", log_path, NULL};
+	FILE *log;
+	int lines = 0;
 	uns_push_config *cfg = make_cfg(true, NULL);
 	uns_push_transport *t;
 	uns_push_request r = {0};
@@ -415,6 +427,7 @@ t_webhook_receiver(void **state)
 	/* The secret unsd made on first use in DATA/push/. */
 	snprintf(secret_path, sizeof(secret_path), "%s/push/webhook.secret",
 	         dir);
+	snprintf(log_path, sizeof(log_path), "%s/webhook.log", dir);
 	ut_receiver_start(&rc, "webhook_receiver.js", dir, args);
 	snprintf(url, sizeof(url), "%s/hooks/alice", rc.base);
 	assert_int_equal(ops->open(&t, cfg), UNS_OK);
@@ -459,6 +472,17 @@ t_webhook_receiver(void **state)
 	    json_string_value(json_object_get(rec, "reason")), "replay"));
 	json_decref(recs);
 	ut_receiver_stop(&rc);
+	/* --log kept the same records as JSON lines. */
+	log = fopen(log_path, "r");
+	assert_non_null(log);
+	while (fgets(line, sizeof(line), log) != NULL) {
+		json_t *j = json_loads(line, 0, NULL);
+		assert_non_null(j);
+		json_decref(j);
+		lines++;
+	}
+	fclose(log);
+	assert_int_equal(lines, 4);
 	ops->close(t);
 	uns_push_config_free(cfg);
 }
@@ -727,6 +751,26 @@ t_webpush_build(void **state)
 	uns_push_request_free(&r);
 	ops->close(t);
 	uns_push_config_free(cfg);
+	/* vapid_token_lifetime sets exp. */
+	{
+		static const char *const kv3[] = {"vapid_token_lifetime", "3h",
+		                                  NULL};
+		cfg = make_cfg(true, kv3);
+		assert_int_equal(ops->open(&t, cfg), UNS_OK);
+		f.tap.state_change = false;
+		f.tap.now_ms = NOW_MS;
+		f.v.body = "short";
+		assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+		claims = vapid_claims(header_of(&r, "Authorization"), vapid_pub,
+		                      NULL);
+		assert_int_equal(
+		    json_integer_value(json_object_get(claims, "exp")),
+		    NOW_MS / 1000 + 3 * 3600);
+		json_decref(claims);
+		uns_push_request_free(&r);
+		ops->close(t);
+		uns_push_config_free(cfg);
+	}
 }
 
 static void
@@ -767,7 +811,8 @@ t_webpush_receiver(void **state)
 	static const char *const kv[] = {"webpush_hosts", "localhost", NULL};
 	uns_push_config *cfg = make_cfg(true, kv);
 	char path[128], *pubb64 = NULL, why[WHY];
-	const char *args[] = {"--vapid-key", NULL, NULL};
+	const char *args[] = {"--vapid-key", NULL, "--subscriptions", "2",
+	                      NULL};
 	uns_push_transport *t;
 	uns_push_request r = {0};
 	uns_push_response resp;
@@ -841,6 +886,25 @@ t_webpush_receiver(void **state)
 	                       "decrypt"));
 	json_decref(recs);
 	uns_push_request_free(&r);
+	/* The second browser has its own keys; an unknown one is gone. */
+	s = json_array_get(json_object_get(rc.info, "subscriptions"), 1);
+	wp_tap(&f, json_string_value(json_object_get(s, "endpoint")),
+	       json_string_value(
+	           json_object_get(json_object_get(s, "keys"), "p256dh")),
+	       json_string_value(
+	           json_object_get(json_object_get(s, "keys"), "auth")));
+	f.tap.now_ms = (int64_t)time(NULL) * 1000;
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 201);
+	uns_push_request_free(&r);
+	snprintf(why, sizeof(why), "%s/push/sub3", rc.base);
+	f.w.endpoint = why;
+	assert_int_equal(ops->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	ut_answer_response(&a, &resp, f.tap.now_ms);
+	assert_int_equal(ops->classify(t, &resp, &retry), UNS_PUSH_DEAD);
+	uns_push_request_free(&r);
 	ut_receiver_stop(&rc);
 	free(pubb64);
 	ops->close(t);
@@ -857,9 +921,9 @@ t_webpush_receiver(void **state)
 static const char *
 write_file(const char *name, const char *text)
 {
-	static char paths[4][160];
+	static char paths[8][160];
 	static int slot;
-	char *path = paths[slot++ % 4];
+	char *path = paths[slot++ % 8];
 	FILE *f;
 
 	snprintf(path, 160, "%s/%s", dir, name);
@@ -1627,6 +1691,313 @@ t_wns_receiver(void **state)
 	ut_receiver_stop(&rc);
 }
 
+/* ---- configuration errors --------------------------------------------------
+ */
+
+/* uns_push_config_alloc over the defaults plus kv fails naming frag. */
+static void
+expect_config_error(const char *const *kv, const char *frag)
+{
+	static uns_config c;
+	uns_push_config *p = NULL;
+	char why[WHY] = "";
+
+	uns_config_defaults(&c);
+	assert_int_equal(uns_config_set(&c, "data_dir", dir, why, WHY), UNS_OK);
+	for (int i = 0; kv[i] != NULL; i += 2) {
+		assert_int_equal(uns_config_set(&c, kv[i], kv[i + 1], why, WHY),
+		                 UNS_OK);
+	}
+	if (uns_push_config_alloc(&p, &c, why, WHY) == UNS_OK) {
+		uns_push_config_free(p);
+		fail_msg("accepted, expected \"%s\"", frag);
+	}
+	if (strstr(why, frag) == NULL) {
+		fail_msg("\"%s\", expected \"%s\"", why, frag);
+	}
+}
+
+static void
+t_config_errors(void **state)
+{
+	uns_key *rsa = NULL, *ec = NULL;
+	char *rsa_pem = NULL, *ec_pem = NULL;
+	const char *rsa_path, *ec_path, *short_path, *no_key;
+
+	(void)state;
+	assert_int_equal(uns_key_gen_rsa(&rsa, 2048), UNS_OK);
+	assert_int_equal(uns_key_write_pem(rsa, true, &rsa_pem), UNS_OK);
+	assert_int_equal(uns_key_gen_p256(&ec), UNS_OK);
+	assert_int_equal(uns_key_write_pem(ec, true, &ec_pem), UNS_OK);
+	rsa_path = write_file("rsa.pem", rsa_pem);
+	ec_path = write_file("ec.pem", ec_pem);
+	short_path = write_file("short.secret", "too-short\n");
+	no_key = write_file("sa-nokey.json",
+	                    "{\"client_email\":\"a@b\",\"token_uri\":"
+	                    "\"https://t/\",\"project_id\":\"p\"}");
+	expect_config_error(
+	    (const char *const[]){"apns_key", ec_path, "apns_topic", "x", NULL},
+	    "apns_key needs apns_key_id");
+	expect_config_error(
+	    (const char *const[]){"apns_key", rsa_path, "apns_key_id", "K",
+	                          "apns_team_id", "T", "apns_topic", "x", NULL},
+	    "apns_key: not an ec p-256 private key");
+	expect_config_error((const char *const[]){"fcm_credentials",
+	                                          "/nonexistent/sa.json", NULL},
+	                    "fcm_credentials: /nonexistent/sa.json");
+	expect_config_error(
+	    (const char *const[]){"fcm_credentials", no_key, NULL},
+	    "needs client_email, private_key");
+	expect_config_error(
+	    (const char *const[]){"fcm_credentials",
+	                          write_file("sa-ec.json",
+	                                     "{\"client_email\":\"a@b\","
+	                                     "\"token_uri\":\"https://t/\","
+	                                     "\"project_id\":\"p\","
+	                                     "\"private_key\":\"junk\"}"),
+	                          NULL},
+	    "private_key is not an rsa private key");
+	expect_config_error(
+	    (const char *const[]){"wns_client_secret", short_path, NULL},
+	    "wns_client_secret needs wns_client_id");
+	expect_config_error(
+	    (const char *const[]){"webhook_secret", short_path, NULL},
+	    "webhook_secret: ");
+	expect_config_error(
+	    (const char *const[]){"webhook_secret", "/nonexistent/s", NULL},
+	    "webhook_secret: cannot read /nonexistent/s");
+	expect_config_error((const char *const[]){"vapid_key", rsa_path, NULL},
+	                    "vapid_key: ");
+	expect_config_error(
+	    (const char *const[]){"webhook_hosts",
+	                          "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", NULL},
+	    "webhook_hosts: at most 16 hosts");
+	uns_key_free(rsa);
+	uns_key_free(ec);
+	free(rsa_pem);
+	free(ec_pem);
+}
+
+/* ---- unsctl vapid -----------------------------------------------------------
+ */
+
+/* Runs cmd; returns its exit status and its first output line in out. */
+static int
+run(const char *cmd, char *out, size_t cap)
+{
+	FILE *f = popen(cmd, "r");
+	int st;
+
+	assert_non_null(f);
+	out[0] = '\0';
+	if (fgets(out, (int)cap, f) != NULL) {
+		out[strcspn(out, "\n")] = '\0';
+	}
+	while (fgetc(f) != EOF) {
+	}
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void
+t_unsctl_vapid(void **state)
+{
+	char cmd[512], first[256], again[256], path[128], why[WHY];
+	char *pub = NULL;
+	uint8_t raw[65];
+	struct stat st;
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "%s vapid --data %s/cli", UNS_UNSCTL_PATH,
+	         dir);
+	assert_int_equal(run(cmd, first, sizeof(first)), 0);
+	assert_int_equal(run(cmd, again, sizeof(again)), 0);
+	assert_string_equal(first, again); /* made once, then read */
+	assert_int_equal(strlen(first), 87);
+	assert_int_equal(uns_b64url_decode(first, 87, raw, sizeof(raw)), 65);
+	assert_int_equal(uns_p256_check_public(raw, 65), UNS_OK);
+	snprintf(path, sizeof(path), "%s/cli/push/vapid.pem", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* The server reads the same key: same public key. */
+	assert_int_equal(uns_push_vapid_key(path, false, &pub, why, WHY),
+	                 UNS_OK);
+	assert_string_equal(pub, first);
+	free(pub);
+	/* --key FILE reads, never makes; a missing file is exit 1. */
+	snprintf(cmd, sizeof(cmd), "%s vapid --key %s/nope.pem 2>&1",
+	         UNS_UNSCTL_PATH, dir);
+	assert_int_equal(run(cmd, first, sizeof(first)), 1);
+	assert_non_null(strstr(first, "nope.pem"));
+}
+
+/* ---- concurrency ------------------------------------------------------------
+ */
+
+typedef struct conc_arg {
+	const uns_push_transport_ops *ops;
+	uns_push_transport *t;
+	const uns_tap *tap;
+	const ua_keys *k; /* Web Push: decrypt what was built */
+	int failures;
+} conc_arg;
+
+static void *
+conc_worker(void *p)
+{
+	conc_arg *a = p;
+	uint8_t plain[4096];
+
+	for (int i = 0; i < 40; i++) {
+		uns_push_request r = {0};
+		size_t n = 0;
+		if (a->ops->build(a->t, a->tap, &r) != UNS_OK) {
+			a->failures++;
+			continue;
+		}
+		if (a->k != NULL &&
+		    uns_webpush_decrypt(a->k->priv, a->k->auth, r.body,
+		                        r.body_len, plain, sizeof(plain),
+		                        &n) != UNS_OK) {
+			a->failures++;
+		}
+		uns_push_request_free(&r);
+	}
+	return NULL;
+}
+
+/* Four threads build on one transport at once (shared VAPID cache, APNs
+ * provider token, keys): every request is whole (ASan/TSan builds). */
+static void
+t_concurrent_builds(void **state)
+{
+	const uns_push_transport_ops *wp =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEB_PUSH);
+	const uns_push_transport_ops *ap =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_IOS);
+	uns_key *key = NULL;
+	char *pem = NULL;
+	const char *kv[] = {"apns_key",   NULL,           "apns_key_id",
+	                    "K1",         "apns_team_id", "T1",
+	                    "apns_topic", "com.x",        NULL};
+	uns_push_config *cfg;
+	uns_push_transport *tw, *ta;
+	conc_arg args[4];
+	pthread_t th[4];
+	wp_fixture wf;
+	ios_fixture af;
+	ua_keys k;
+
+	(void)state;
+	assert_int_equal(uns_key_gen_p256(&key), UNS_OK);
+	assert_int_equal(uns_key_write_pem(key, true, &pem), UNS_OK);
+	kv[1] = write_file("conc.p8", pem);
+	cfg = make_cfg(true, kv);
+	ua_make(&k);
+	wp_tap(&wf, "https://push.example.net/x", k.p256dh, k.authb64);
+	ios_tap(&af, UNS__V1__PLATFORM__PLATFORM_IOS, DEVICE_TOKEN);
+	assert_int_equal(wp->open(&tw, cfg), UNS_OK);
+	assert_int_equal(ap->open(&ta, cfg), UNS_OK);
+	for (int i = 0; i < 4; i++) {
+		args[i] =
+		    (conc_arg){i % 2 ? ap : wp, i % 2 ? ta : tw,
+		               i % 2 ? &af.tap : &wf.tap, i % 2 ? NULL : &k, 0};
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, conc_worker, &args[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(args[i].failures, 0);
+	}
+	wp->close(tw);
+	ap->close(ta);
+	uns_key_free(key);
+	free(pem);
+	uns_push_config_free(cfg);
+}
+
+/* ---- cleartext receivers (--plain), for engines talking h2c -------------- */
+
+static void
+t_plain_receivers(void **state)
+{
+	const uns_push_transport_ops *hook =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEBHOOK);
+	const uns_push_transport_ops *apns =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_IOS);
+	const uns_push_transport_ops *fcm =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_ANDROID);
+	char secret[128], url[256];
+	const char *hargs[] = {"--plain", "--secret", secret, NULL};
+	const char *pargs[] = {"--plain", NULL};
+	const char *kv[] = {"apns_key",     NULL, "apns_key_id", NULL,
+	                    "apns_team_id", NULL, "apns_topic",  NULL,
+	                    "apns_url",     NULL, NULL};
+	uns_push_config *cfg = make_cfg(true, NULL), *acfg, *fcfg;
+	uns_push_transport *t;
+	uns_push_request r = {0};
+	Uns__V1__Subscription sub;
+	ut_receiver rc;
+	ut_answer a;
+	uns_tap tap;
+	ios_fixture f;
+	json_t *recs;
+
+	(void)state;
+	/* Webhook over HTTP/1.1. */
+	snprintf(secret, sizeof(secret), "%s/push/webhook.secret", dir);
+	ut_receiver_start(&rc, "webhook_receiver.js", dir, hargs);
+	assert_true(strncmp(rc.base, "http://", 7) == 0);
+	snprintf(url, sizeof(url), "%s/hook", rc.base);
+	assert_int_equal(hook->open(&t, cfg), UNS_OK);
+	webhook_tap(&tap, &sub, url);
+	tap.now_ms = (int64_t)time(NULL) * 1000;
+	assert_int_equal(hook->build(t, &tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 204);
+	uns_push_request_free(&r);
+	hook->close(t);
+	ut_receiver_stop(&rc);
+	/* APNs over h2c with prior knowledge. */
+	ut_receiver_start(&rc, "apns_receiver.js", dir, pargs);
+	assert_true(rc.h2);
+	kv[1] = write_file("plain.p8",
+	                   json_string_value(json_object_get(rc.info, "p8")));
+	kv[3] = json_string_value(json_object_get(rc.info, "keyId"));
+	kv[5] = json_string_value(json_object_get(rc.info, "team"));
+	kv[7] = json_string_value(json_object_get(rc.info, "topic"));
+	kv[9] = rc.base;
+	acfg = make_cfg(true, kv);
+	assert_int_equal(apns->open(&t, acfg), UNS_OK);
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_IOS, DEVICE_TOKEN);
+	f.tap.now_ms = (int64_t)time(NULL) * 1000;
+	assert_int_equal(apns->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 200);
+	assert_int_equal(a.http_version, CURL_HTTP_VERSION_2_0);
+	uns_push_request_free(&r);
+	recs = ut_receiver_records(&rc); /* control over h2c too */
+	assert_int_equal(count_kind(recs, "apns"), 1);
+	json_decref(recs);
+	apns->close(t);
+	uns_push_config_free(acfg);
+	ut_receiver_stop(&rc);
+	/* FCM: the token endpoint over plain http in test mode. */
+	ut_receiver_start(&rc, "fcm_receiver.js", dir, pargs);
+	fcfg = fcm_cfg(&rc, "plain-sa.json");
+	assert_int_equal(fcm->open(&t, fcfg), UNS_OK);
+	ios_tap(&f, UNS__V1__PLATFORM__PLATFORM_ANDROID, FCM_TOKEN);
+	f.tap.now_ms = (int64_t)time(NULL) * 1000;
+	assert_int_equal(fcm->build(t, &f.tap, &r), UNS_OK);
+	assert_true(ut_send(&r, rc.ca, &a));
+	assert_int_equal(a.status, 200);
+	uns_push_request_free(&r);
+	fcm->close(t);
+	uns_push_config_free(fcfg);
+	ut_receiver_stop(&rc);
+	uns_push_config_free(cfg);
+}
+
 int
 main(void)
 {
@@ -1650,6 +2021,10 @@ main(void)
 	    cmocka_unit_test(t_fcm_bad_credentials),
 	    cmocka_unit_test(t_wns_check_classify),
 	    cmocka_unit_test(t_wns_receiver),
+	    cmocka_unit_test(t_config_errors),
+	    cmocka_unit_test(t_unsctl_vapid),
+	    cmocka_unit_test(t_concurrent_builds),
+	    cmocka_unit_test(t_plain_receivers),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

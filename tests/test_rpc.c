@@ -232,14 +232,15 @@ test_garbage_keeps_serving(void **state)
 	ut_server_stop(&ts);
 }
 
-/* Health that sleeps, so that the next call waits in the queue. */
+/* Health that sleeps, so that the next call waits in the queue; long
+ * enough that a loaded machine cannot blur the deadlines below. */
 static uns_err
 slow_health(uns_call *call, const Uns__V1__HealthRequest *req,
             Uns__V1__HealthResponse *resp)
 {
 	(void)req;
 	(void)call;
-	nng_msleep(300);
+	nng_msleep(1000);
 	resp->status = UNS__V1__SERVING_STATUS__SERVING_STATUS_SERVING;
 	return UNS_OK;
 }
@@ -258,6 +259,23 @@ slow_call(void *arg)
 	                 UNS_OK);
 	uns__v1__health_response__free_unpacked(resp, NULL);
 	return NULL;
+}
+
+/* Waits until the server took n requests off the wire: a slow call sent
+ * from another thread holds the only worker (or waits first in line). */
+static void
+wait_received(uns_rpc_server *rpc, uint64_t n)
+{
+	uns_rpc_stats st;
+	for (int i = 0; i < 1000; i++) {
+		uns_rpc_server_stats(rpc, &st);
+		if (st.received >= n) {
+			return;
+		}
+		nng_msleep(5);
+	}
+	fail_msg("the server never received request %llu",
+	         (unsigned long long)n);
 }
 
 static void
@@ -283,7 +301,7 @@ test_deadline_exceeded(void **state)
 	 * server must answer DEADLINE_EXCEEDED without running it. */
 	pthread_t t;
 	pthread_create(&t, NULL, slow_call, c);
-	nng_msleep(50);
+	wait_received(rpc, 1);
 	nng_socket s = raw_dial(url);
 	Uns__V1__ResponseEnvelope *r =
 	    raw_envelope_call(s, "/uns.v1.Notifications/Health", 50, NULL, 0);
@@ -294,14 +312,14 @@ test_deadline_exceeded(void **state)
 
 	/* Client side: the typed call gives up at its own deadline. */
 	pthread_create(&t, NULL, slow_call, c);
-	nng_msleep(50);
+	wait_received(rpc, 3);
 	Uns__V1__HealthRequest req = UNS__V1__HEALTH_REQUEST__INIT;
 	Uns__V1__HealthResponse *resp = NULL;
 	uns_call_opts o = {.timeout_ms = 100};
 	nng_time t0 = nng_clock();
 	assert_int_equal(uns_notifications_health(c, &req, &resp, &o),
 	                 UNS_DEADLINE_EXCEEDED);
-	assert_true(nng_clock() - t0 < 250);
+	assert_true(nng_clock() - t0 < 900); /* not the handler's 1000 ms */
 	assert_non_null(
 	    strstr(uns_last_message(), "no reply before the deadline"));
 	pthread_join(t, NULL);

@@ -86,13 +86,15 @@ mint_token(void *arg, const uns_fixture_token *t, char **jwt, char *why,
 	mint_ctx *m = arg;
 	uns_jwt_claims c;
 	memset(&c, 0, sizeof(c));
+	const char *dflt =
+	    t->app ? UNS_FIXTURE_APP_SCOPES : UNS_FIXTURE_USER_SCOPES;
+	snprintf(c.scopes, sizeof(c.scopes), "%s",
+	         t->scopes[0] ? t->scopes : dflt);
 	if (t->app) {
 		snprintf(c.app_id, sizeof(c.app_id), "%s", t->subject);
-		snprintf(c.scopes, sizeof(c.scopes), "Notifications.Send");
 	} else {
 		snprintf(c.sub, sizeof(c.sub), "%.200s~%s", t->subject, m->tag);
 		snprintf(c.host, sizeof(c.host), "%s", t->host);
-		snprintf(c.scopes, sizeof(c.scopes), "Notifications.ReadWrite");
 	}
 	snprintf(c.aud, sizeof(c.aud), "%s", m->sg->aud);
 	c.iat = (int64_t)time(NULL);
@@ -359,6 +361,26 @@ write_junit(const replay *rp, const char *path)
 	return fclose(f) == 0 ? 0 : -1;
 }
 
+/* What a failed fixture's header asks of the server: often the reason. */
+static void
+print_expectations(const Uns__V1__FixtureHeader *h)
+{
+	if (h->n_config == 0 && h->n_apps == 0) {
+		return;
+	}
+	printf("  the fixture expects a server with");
+	for (size_t i = 0; i < h->n_config; i++) {
+		printf("%s %s = %s", i ? "," : "", h->config[i]->key,
+		       h->config[i]->value);
+	}
+	for (size_t i = 0; i < h->n_apps; i++) {
+		printf("%s app %s (%s)", i || h->n_config ? "," : "",
+		       h->apps[i]->id,
+		       h->apps[i]->n_hosts ? h->apps[i]->hosts[0] : "");
+	}
+	printf("\n");
+}
+
 static int
 summarize(const replay *rp, int quiet)
 {
@@ -375,6 +397,7 @@ summarize(const replay *rp, int quiet)
 		}
 		if (r->out && r->failed) {
 			fputs(r->out, stdout);
+			print_expectations(r->f->header);
 		}
 	}
 	printf("replayed %zu fixtures, %zu exchanges: %zu fixtures failed, "

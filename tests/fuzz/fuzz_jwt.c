@@ -1,7 +1,6 @@
 /*
  * fuzz_jwt.c — libFuzzer target for the JWT parser and verifier
- * (server/jwt.c, compiled into this file because fuzz targets link only
- * libuns).
+ * (server/jwt.c, compiled into this file to reach its statics).
  *
  * Each input is taken as a token and given to uns_jwt_parse (exact length,
  * no terminator) and to uns_jwt_verify with one fixed HS256 key. An input
@@ -145,14 +144,14 @@ drive_json(const uint8_t *data, size_t size)
 	if ((tok = malloc((hlen + plen) / 3 * 4 + 64)) == NULL) {
 		return;
 	}
-	used = b64_encode(data, hlen, tok);
+	used = uns_b64url_encode(data, hlen, tok);
 	tok[used++] = '.';
-	used += b64_encode(nl + 1, plen, tok + used);
-	must(hmac_sha256((const uint8_t *)fuzz_secret, strlen(fuzz_secret), tok,
-	                 used, mac) == 0,
+	used += uns_b64url_encode(nl + 1, plen, tok + used);
+	must(uns_hmac_sha256(fuzz_secret, strlen(fuzz_secret), tok, used,
+	                     mac) == UNS_OK,
 	     "hmac");
 	tok[used++] = '.';
-	used += b64_encode(mac, sizeof(mac), tok + used);
+	used += uns_b64url_encode(mac, sizeof(mac), tok + used);
 	drive(tok, used);
 	free(tok);
 }

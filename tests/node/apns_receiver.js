@@ -7,6 +7,8 @@
 // "p8":"-----BEGIN PRIVATE KEY-----…" (PKCS#8, as Apple's .p8 files),
 // "team","keyId","topic"}. Defaults: TEAM000001, KEY0000001,
 // com.example.uns, 3600.
+// With --plain it speaks cleartext HTTP/2 with prior knowledge (h2c), as
+// curl's CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE does.
 // On each POST /3/device/<hex token> it checks: HTTP/2; authorization
 // "bearer JWT": ES256 (raw r||s) verified with the key, header kid the key
 // id, claims iss the team and iat not in the future (60 s slack) nor older
@@ -84,4 +86,4 @@ r.listen((req, res, body) => {
 		expiration: Number(h['apns-expiration']), payload: doc,
 	});
 	r.accept(res, rec, 200, { 'apns-id': crypto.randomUUID() }, null);
-}, () => ({ p8, team: opts.team, keyId: opts.key_id, topic: opts.topic }), true);
+}, () => ({ p8, team: opts.team, keyId: opts.key_id, topic: opts.topic, h2: true }), true);

@@ -102,7 +102,7 @@ r.listen((req, res, body) => {
 	if (req.method === 'POST' && m) return onSend(r, req, res, body, m[1]);
 	return gError(r, res, 404, 'NOT_FOUND', null, 'no route ' + req.url, { path: req.url });
 }, (port) => {
-	tokenUri = 'https://localhost:' + port + '/token';
+	tokenUri = r.scheme + '://localhost:' + port + '/token';
 	return {
 		serviceAccount: {
 			type: 'service_account', project_id: opts.project, client_email: email,

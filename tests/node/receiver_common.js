@@ -8,7 +8,11 @@
 //                  writes it; the certificate must name "localhost")
 //   --port N       listening port (default 0: any free port)
 //   --log FILE     also append each record to FILE as one JSON line
-// and prints one JSON line on stdout once listening: {"port":N, ...extra}.
+//   --plain        no TLS: plain HTTP/1.1, or cleartext HTTP/2 (h2c, prior
+//                  knowledge only) for the APNs receiver; for engines and
+//                  benchmarks that talk cleartext (--cert then unused)
+// and prints one JSON line on stdout once listening: {"port":N,
+// "scheme":"https"|"http", ...extra}.
 //
 // Control endpoints (on the same server, never recorded):
 //   POST /_control {"status":429,"count":2,"headers":{"retry-after":"3"},
@@ -20,18 +24,21 @@
 //   POST /_reset     forget records and scripts
 'use strict';
 const fs = require('fs');
+const http = require('http');
 const http2 = require('http2');
 const https = require('https');
 
+const FLAGS = new Set(['plain']);
+
 function parseArgs(argv, defaults) {
-	const out = Object.assign({ port: '0', cert: null, log: null }, defaults);
+	const out = Object.assign({ port: '0', cert: null, log: null, plain: false }, defaults);
 	for (let i = 0; i < argv.length; i++) {
 		const a = argv[i];
 		if (!a.startsWith('--')) throw new Error('unexpected argument ' + a);
 		const key = a.slice(2).replace(/-/g, '_');
-		out[key] = argv[++i];
+		out[key] = FLAGS.has(key) ? true : argv[++i];
 	}
-	if (!out.cert) throw new Error('--cert PEM is required');
+	if (!out.cert && !out.plain) throw new Error('--cert PEM is required (or --plain)');
 	return out;
 }
 
@@ -95,8 +102,9 @@ class Receiver {
 
 	// Starts the server; handler(req, res, body) for every other request.
 	listen(handler, extra, h2) {
-		const pem = fs.readFileSync(this.opts.cert);
-		// HTTP/1.1 stays possible on HTTP/2 servers for the control
+		const plain = this.opts.plain;
+		const pem = plain ? null : fs.readFileSync(this.opts.cert);
+		// HTTP/1.1 stays possible on HTTP/2 TLS servers for the control
 		// endpoints; receivers that need HTTP/2 check req.httpVersion.
 		const tls = { key: pem, cert: pem, allowHTTP1: true };
 		const onRequest = (req, res) => {
@@ -111,9 +119,13 @@ class Receiver {
 				}
 			});
 		};
-		const server = h2 ? http2.createSecureServer(tls, onRequest) : https.createServer(tls, onRequest);
+		let server;
+		if (plain) server = h2 ? http2.createServer(onRequest) : http.createServer(onRequest);
+		else server = h2 ? http2.createSecureServer(tls, onRequest) : https.createServer(tls, onRequest);
+		this.scheme = plain ? 'http' : 'https';
 		server.listen(Number(this.opts.port), '127.0.0.1', () => {
-			const info = Object.assign({ port: server.address().port }, extra ? extra(server.address().port) : {});
+			const port = server.address().port;
+			const info = Object.assign({ port, scheme: this.scheme }, extra ? extra(port) : {});
 			process.stdout.write(JSON.stringify(info) + '\n');
 		});
 		process.on('SIGTERM', () => process.exit(0));

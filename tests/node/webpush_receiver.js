@@ -1,11 +1,12 @@
 // webpush_receiver.js — reference Web Push service + browser for UNS
 // (server/push_webpush.c). Usage:
 //   node webpush_receiver.js --cert PEM [--port N] [--log FILE]
-//                            [--vapid-key BASE64URL]
-// Holds a browser's P-256 key pair and auth secret and prints, once
-// listening: {"port":N,"subscription":{"endpoint":"https://localhost:N/
-// push/sub1","keys":{"p256dh":…,"auth":…}},"private":…} (the endpoint's
-// last segment may be anything: /push/<id>). On each POST /push/<id> it
+//                            [--vapid-key BASE64URL] [--subscriptions N]
+// Plays N browsers (default 1), each with its own P-256 key pair and auth
+// secret, and prints, once listening: {"port":N,"subscription":{"endpoint":
+// "https://localhost:N/push/sub1","keys":{"p256dh":…,"auth":…}},
+// "subscriptions":[…all N…]}. A POST to any other /push/<id> is 404, as
+// for an expired subscription. On each POST /push/sub<k> it
 // checks: TTL (digits), Urgency (very-low|low|normal|high, one value),
 // Topic (1..32 base64url characters, optional), Content-Encoding
 // aes128gcm, Content-Type application/octet-stream, a body of at most
@@ -20,10 +21,13 @@ const crypto = require('crypto');
 const ece = require('http_ece');
 const { parseArgs, Receiver, b64u, unb64u, verifyJwt } = require('./receiver_common');
 
-const opts = parseArgs(process.argv.slice(2), { vapid_key: null });
-const ua = crypto.createECDH('prime256v1');
-ua.generateKeys();
-const auth = crypto.randomBytes(16);
+const opts = parseArgs(process.argv.slice(2), { vapid_key: null, subscriptions: '1' });
+const browsers = new Map(); // "/push/sub<k>" -> {ua, auth}
+for (let k = 1; k <= Number(opts.subscriptions); k++) {
+	const ua = crypto.createECDH('prime256v1');
+	ua.generateKeys();
+	browsers.set('/push/sub' + k, { ua, auth: crypto.randomBytes(16) });
+}
 let origin = null;
 let seq = 0;
 
@@ -53,7 +57,8 @@ function checkVapid(header) {
 const r = new Receiver(opts);
 r.listen((req, res, body) => {
 	const path = req.url;
-	if (req.method !== 'POST' || !path.startsWith('/push/')) return r.refuse(res, 404, 'no such subscription ' + path);
+	const b = browsers.get(path);
+	if (req.method !== 'POST' || !b) return r.refuse(res, 404, 'no such subscription ' + path, { path });
 	const h = req.headers;
 	if (!/^[0-9]+$/.test(h.ttl || '')) return r.refuse(res, 400, 'TTL missing or not a number: ' + h.ttl, { path });
 	if (h.urgency !== undefined && !/^(very-low|low|normal|high)$/.test(h.urgency))
@@ -71,7 +76,7 @@ r.listen((req, res, body) => {
 	}
 	let plain;
 	try {
-		plain = ece.decrypt(body, { version: 'aes128gcm', privateKey: ua, authSecret: auth });
+		plain = ece.decrypt(body, { version: 'aes128gcm', privateKey: b.ua, authSecret: b.auth });
 	} catch (e) {
 		return r.refuse(res, 400, 'cannot decrypt: ' + e.message, { path });
 	}
@@ -84,12 +89,10 @@ r.listen((req, res, body) => {
 		vapid, bodyLength: body.length, payload,
 	}, 201, { location: '/message/' + ++seq }, null);
 }, (port) => {
-	origin = 'https://localhost:' + port;
-	return {
-		subscription: {
-			endpoint: origin + '/push/sub1',
-			keys: { p256dh: b64u(ua.getPublicKey()), auth: b64u(auth) },
-		},
-		private: b64u(ua.getPrivateKey()),
-	};
+	origin = r.scheme + '://localhost:' + port;
+	const subscriptions = [...browsers].map(([path, b]) => ({
+		endpoint: origin + path,
+		keys: { p256dh: b64u(b.ua.getPublicKey()), auth: b64u(b.auth) },
+	}));
+	return { subscription: subscriptions[0], subscriptions };
 });

@@ -60,5 +60,5 @@ r.listen((req, res, body) => {
 	});
 	r.accept(res, rec, 200, { 'x-wns-status': 'received', 'x-wns-msg-id': crypto.randomBytes(8).toString('hex') }, null);
 }, (port) => ({
-	clientId, clientSecret, tokenUrl: 'https://localhost:' + port + '/token', channel: 'https://localhost:' + port + '/wns/ch1',
+	clientId, clientSecret, tokenUrl: r.scheme + '://localhost:' + port + '/token', channel: r.scheme + '://localhost:' + port + '/wns/ch1',
 }));

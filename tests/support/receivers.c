@@ -106,7 +106,10 @@ ut_receiver_start(ut_receiver *r, const char *script, const char *cert_dir,
 	assert_non_null(r->info);
 	r->port = (int)json_integer_value(json_object_get(r->info, "port"));
 	assert_true(r->port > 0);
-	snprintf(r->base, sizeof(r->base), "https://localhost:%d", r->port);
+	r->h2 = json_is_true(json_object_get(r->info, "h2"));
+	snprintf(r->base, sizeof(r->base), "%s://localhost:%d",
+	         json_string_value(json_object_get(r->info, "scheme")),
+	         r->port);
 }
 
 void
@@ -170,6 +173,7 @@ control(ut_receiver *r, const char *method, const char *path, const char *body)
 	req.nheaders = 1;
 	req.body = (unsigned char *)(body ? body : "");
 	req.body_len = body ? strlen(body) : 0;
+	req.http2 = r->h2;
 	if (strcmp(method, "GET") == 0) {
 		req.body = NULL;
 	}
@@ -227,8 +231,10 @@ ut_send(const uns_push_request *req, const char *ca, ut_answer *out)
 	}
 	curl_easy_setopt(h, CURLOPT_CAINFO, ca);
 	curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
-	                 req->http2 ? CURL_HTTP_VERSION_2TLS
-	                            : CURL_HTTP_VERSION_1_1);
+	                 !req->http2 ? CURL_HTTP_VERSION_1_1
+	                 : strncmp(req->url, "http://", 7) == 0
+	                     ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+	                     : CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, collect_header);

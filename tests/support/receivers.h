@@ -25,11 +25,13 @@ typedef struct ut_receiver {
 	int port;
 	json_t *info;   /* the receiver's first stdout line (port, extra) */
 	char ca[512];   /* CA file for ut_send */
-	char base[128]; /* https://localhost:PORT */
+	char base[128]; /* https://localhost:PORT (http:// with --plain) */
+	bool h2;        /* speaks HTTP/2 only (APNs with --plain: h2c) */
 } ut_receiver;
 
 /* Starts node tests/node/SCRIPT --cert CERT_DIR/server.pem ARGS... (args
- * NULL-terminated) and waits (up to 20 s) for its first line. */
+ * NULL-terminated; "--plain" makes it cleartext) and waits (up to 20 s)
+ * for its first line. */
 void ut_receiver_start(ut_receiver *r, const char *script, const char *cert_dir,
                        const char *const *args);
 void ut_receiver_stop(ut_receiver *r);
@@ -52,8 +54,9 @@ typedef struct ut_answer {
 	long http_version;  /* CURL_HTTP_VERSION_* that was used */
 } ut_answer;
 
-/* POSTs req with curl (HTTP/2 when req->http2) trusting ca. Returns
- * false when no answer came (connection refused...). */
+/* POSTs req with curl (HTTP/2 when req->http2: negotiated by ALPN over
+ * https, prior knowledge over http) trusting ca. Returns false when no
+ * answer came (connection refused...). */
 bool ut_send(const uns_push_request *req, const char *ca, ut_answer *out);
 
 /* A uns_push_response over an answer, for classify(). */

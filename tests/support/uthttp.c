@@ -1,6 +1,7 @@
 /*
  * uthttp.c — see uthttp.h.
  */
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,18 @@ ut_http_do(ut_http *h, const char *method, const char *path, const char *token,
            const char *body, size_t len, const char *const *headers,
            ut_http_resp *r)
 {
+	long st = ut_http_try(h, method, path, token, body, len, headers, r);
+	if (st < 0) {
+		fail_msg("%s %s%s: %s", method, h->base, path, r->body);
+	}
+	return st;
+}
+
+long
+ut_http_try(ut_http *h, const char *method, const char *path, const char *token,
+            const char *body, size_t len, const char *const *headers,
+            ut_http_resp *r)
+{
 	char url[4096];
 	CURL *c = h->curl;
 	sink bs = {r->body, sizeof(r->body), 0};
@@ -99,7 +112,11 @@ ut_http_do(ut_http *h, const char *method, const char *path, const char *token,
 	CURLcode rc = curl_easy_perform(c);
 	curl_slist_free_all(l);
 	if (rc != CURLE_OK) {
-		fail_msg("%s %s: %s", method, url, curl_easy_strerror(rc));
+		snprintf(r->body, sizeof(r->body), "%s",
+		         curl_easy_strerror(rc));
+		r->len = strlen(r->body);
+		r->status = -1;
+		return -1;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &r->connects);
@@ -179,6 +196,10 @@ ut_proc_start(ut_proc *p, const char *const *argv, const char *const *markers,
 	}
 	p->pid = fork();
 	if (p->pid == 0) {
+		/* stdout to /dev/null: a child left behind by a failed test
+		 * must not hold the test's output open (ctest waits on it). */
+		int null_fd = open("/dev/null", O_WRONLY);
+		dup2(null_fd, 1);
 		dup2(fds[1], 2);
 		close(fds[0]);
 		execv(argv[0], (char *const *)argv);

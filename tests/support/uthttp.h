@@ -40,6 +40,12 @@ long ut_http_do(ut_http *h, const char *method, const char *path,
                 const char *token, const char *body, size_t len,
                 const char *const *headers, ut_http_resp *r);
 
+/* As ut_http_do, but a transport error returns -1 (its text in r->body)
+ * instead of failing the test: for threads other than the test's. */
+long ut_http_try(ut_http *h, const char *method, const char *path,
+                 const char *token, const char *body, size_t len,
+                 const char *const *headers, ut_http_resp *r);
+
 /* The value of a response header (case-insensitive name) into out; 1 when
  * present. */
 int ut_http_header(const ut_http_resp *r, const char *name, char *out,

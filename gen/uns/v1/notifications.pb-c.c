@@ -1357,6 +1357,96 @@ void   uns__v1__echo_response__free_unpacked
   assert(message->base.descriptor == &uns__v1__echo_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   uns__v1__issue_token_request__init
+                     (Uns__V1__IssueTokenRequest         *message)
+{
+  static const Uns__V1__IssueTokenRequest init_value = UNS__V1__ISSUE_TOKEN_REQUEST__INIT;
+  *message = init_value;
+}
+size_t uns__v1__issue_token_request__get_packed_size
+                     (const Uns__V1__IssueTokenRequest *message)
+{
+  assert(message->base.descriptor == &uns__v1__issue_token_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t uns__v1__issue_token_request__pack
+                     (const Uns__V1__IssueTokenRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &uns__v1__issue_token_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t uns__v1__issue_token_request__pack_to_buffer
+                     (const Uns__V1__IssueTokenRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &uns__v1__issue_token_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Uns__V1__IssueTokenRequest *
+       uns__v1__issue_token_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Uns__V1__IssueTokenRequest *)
+     protobuf_c_message_unpack (&uns__v1__issue_token_request__descriptor,
+                                allocator, len, data);
+}
+void   uns__v1__issue_token_request__free_unpacked
+                     (Uns__V1__IssueTokenRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &uns__v1__issue_token_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   uns__v1__issue_token_response__init
+                     (Uns__V1__IssueTokenResponse         *message)
+{
+  static const Uns__V1__IssueTokenResponse init_value = UNS__V1__ISSUE_TOKEN_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t uns__v1__issue_token_response__get_packed_size
+                     (const Uns__V1__IssueTokenResponse *message)
+{
+  assert(message->base.descriptor == &uns__v1__issue_token_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t uns__v1__issue_token_response__pack
+                     (const Uns__V1__IssueTokenResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &uns__v1__issue_token_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t uns__v1__issue_token_response__pack_to_buffer
+                     (const Uns__V1__IssueTokenResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &uns__v1__issue_token_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Uns__V1__IssueTokenResponse *
+       uns__v1__issue_token_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Uns__V1__IssueTokenResponse *)
+     protobuf_c_message_unpack (&uns__v1__issue_token_response__descriptor,
+                                allocator, len, data);
+}
+void   uns__v1__issue_token_response__free_unpacked
+                     (Uns__V1__IssueTokenResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &uns__v1__issue_token_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor uns__v1__visual_content__field_descriptors[2] =
 {
   {
@@ -3308,6 +3398,147 @@ const ProtobufCMessageDescriptor uns__v1__echo_response__descriptor =
   (ProtobufCMessageInit) uns__v1__echo_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor uns__v1__issue_token_request__field_descriptors[4] =
+{
+  {
+    "grant_type",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__IssueTokenRequest, grant_type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "client_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__IssueTokenRequest, client_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "client_secret",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__IssueTokenRequest, client_secret),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "scope",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__IssueTokenRequest, scope),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned uns__v1__issue_token_request__field_indices_by_name[] = {
+  1,   /* field[1] = client_id */
+  2,   /* field[2] = client_secret */
+  0,   /* field[0] = grant_type */
+  3,   /* field[3] = scope */
+};
+static const ProtobufCIntRange uns__v1__issue_token_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor uns__v1__issue_token_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "uns.v1.IssueTokenRequest",
+  "IssueTokenRequest",
+  "Uns__V1__IssueTokenRequest",
+  "uns.v1",
+  sizeof(Uns__V1__IssueTokenRequest),
+  4,
+  uns__v1__issue_token_request__field_descriptors,
+  uns__v1__issue_token_request__field_indices_by_name,
+  1,  uns__v1__issue_token_request__number_ranges,
+  (ProtobufCMessageInit) uns__v1__issue_token_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor uns__v1__issue_token_response__field_descriptors[3] =
+{
+  {
+    "access_token",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__IssueTokenResponse, access_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "token_type",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__IssueTokenResponse, token_type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_in",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__IssueTokenResponse, expires_in),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned uns__v1__issue_token_response__field_indices_by_name[] = {
+  0,   /* field[0] = access_token */
+  2,   /* field[2] = expires_in */
+  1,   /* field[1] = token_type */
+};
+static const ProtobufCIntRange uns__v1__issue_token_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor uns__v1__issue_token_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "uns.v1.IssueTokenResponse",
+  "IssueTokenResponse",
+  "Uns__V1__IssueTokenResponse",
+  "uns.v1",
+  sizeof(Uns__V1__IssueTokenResponse),
+  3,
+  uns__v1__issue_token_response__field_descriptors,
+  uns__v1__issue_token_response__field_indices_by_name,
+  1,  uns__v1__issue_token_response__number_ranges,
+  (ProtobufCMessageInit) uns__v1__issue_token_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue uns__v1__platform__enum_values_by_number[7] =
 {
   { "PLATFORM_UNSPECIFIED", "UNS__V1__PLATFORM__PLATFORM_UNSPECIFIED", 0 },
@@ -3530,7 +3761,7 @@ const ProtobufCEnumDescriptor uns__v1__serving_status__descriptor =
   uns__v1__serving_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor uns__v1__notifications__method_descriptors[10] =
+static const ProtobufCMethodDescriptor uns__v1__notifications__method_descriptors[11] =
 {
   { "Subscribe", &uns__v1__subscribe_request__descriptor, &uns__v1__subscribe_response__descriptor },
   { "Unsubscribe", &uns__v1__unsubscribe_request__descriptor, &uns__v1__unsubscribe_response__descriptor },
@@ -3542,6 +3773,7 @@ static const ProtobufCMethodDescriptor uns__v1__notifications__method_descriptor
   { "Health", &uns__v1__health_request__descriptor, &uns__v1__health_response__descriptor },
   { "Echo", &uns__v1__echo_request__descriptor, &uns__v1__echo_response__descriptor },
   { "ListSubscriptions", &uns__v1__list_subscriptions_request__descriptor, &uns__v1__list_subscriptions_response__descriptor },
+  { "IssueToken", &uns__v1__issue_token_request__descriptor, &uns__v1__issue_token_response__descriptor },
 };
 const unsigned uns__v1__notifications__method_indices_by_name[] = {
   6,        /* Delete */
@@ -3549,6 +3781,7 @@ const unsigned uns__v1__notifications__method_indices_by_name[] = {
   3,        /* Fetch */
   7,        /* Health */
   5,        /* History */
+  10,        /* IssueToken */
   9,        /* ListSubscriptions */
   2,        /* Post */
   0,        /* Subscribe */
@@ -3562,7 +3795,7 @@ const ProtobufCServiceDescriptor uns__v1__notifications__descriptor =
   "Notifications",
   "Uns__V1__Notifications",
   "uns.v1",
-  10,
+  11,
   uns__v1__notifications__method_descriptors,
   uns__v1__notifications__method_indices_by_name
 };
@@ -3645,6 +3878,14 @@ void uns__v1__notifications__list_subscriptions(ProtobufCService *service,
 {
   assert(service->descriptor == &uns__v1__notifications__descriptor);
   service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void uns__v1__notifications__issue_token(ProtobufCService *service,
+                                         const Uns__V1__IssueTokenRequest *input,
+                                         Uns__V1__IssueTokenResponse_Closure closure,
+                                         void *closure_data)
+{
+  assert(service->descriptor == &uns__v1__notifications__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void uns__v1__notifications__init (Uns__V1__Notifications_Service *service,
                                    Uns__V1__Notifications_ServiceDestroy destroy)

@@ -45,6 +45,8 @@ typedef struct Uns__V1__HealthRequest Uns__V1__HealthRequest;
 typedef struct Uns__V1__HealthResponse Uns__V1__HealthResponse;
 typedef struct Uns__V1__EchoRequest Uns__V1__EchoRequest;
 typedef struct Uns__V1__EchoResponse Uns__V1__EchoResponse;
+typedef struct Uns__V1__IssueTokenRequest Uns__V1__IssueTokenRequest;
+typedef struct Uns__V1__IssueTokenResponse Uns__V1__IssueTokenResponse;
 
 
 /* --- enums --- */
@@ -536,6 +538,51 @@ struct  Uns__V1__EchoResponse
 #define UNS__V1__ECHO_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&uns__v1__echo_response__descriptor) \
     , {0,NULL} }
+
+
+/*
+ * The token endpoint (SPEC §4): an app trades its id and secret for an
+ * app token, as with the Microsoft identity platform's client credentials
+ * grant. Needs no token. Wrong secret and unknown app answer alike.
+ */
+struct  Uns__V1__IssueTokenRequest
+{
+  ProtobufCMessage base;
+  /*
+   * "client_credentials"
+   */
+  char *grant_type;
+  /*
+   * the app id
+   */
+  char *client_id;
+  char *client_secret;
+  /*
+   * optional: ".default" forms or the role
+   */
+  char *scope;
+};
+#define UNS__V1__ISSUE_TOKEN_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&uns__v1__issue_token_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Uns__V1__IssueTokenResponse
+{
+  ProtobufCMessage base;
+  char *access_token;
+  /*
+   * "Bearer"
+   */
+  char *token_type;
+  /*
+   * seconds
+   */
+  int64_t expires_in;
+};
+#define UNS__V1__ISSUE_TOKEN_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&uns__v1__issue_token_response__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 /* Uns__V1__VisualContent methods */
@@ -1108,6 +1155,44 @@ Uns__V1__EchoResponse *
 void   uns__v1__echo_response__free_unpacked
                      (Uns__V1__EchoResponse *message,
                       ProtobufCAllocator *allocator);
+/* Uns__V1__IssueTokenRequest methods */
+void   uns__v1__issue_token_request__init
+                     (Uns__V1__IssueTokenRequest         *message);
+size_t uns__v1__issue_token_request__get_packed_size
+                     (const Uns__V1__IssueTokenRequest   *message);
+size_t uns__v1__issue_token_request__pack
+                     (const Uns__V1__IssueTokenRequest   *message,
+                      uint8_t             *out);
+size_t uns__v1__issue_token_request__pack_to_buffer
+                     (const Uns__V1__IssueTokenRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Uns__V1__IssueTokenRequest *
+       uns__v1__issue_token_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   uns__v1__issue_token_request__free_unpacked
+                     (Uns__V1__IssueTokenRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Uns__V1__IssueTokenResponse methods */
+void   uns__v1__issue_token_response__init
+                     (Uns__V1__IssueTokenResponse         *message);
+size_t uns__v1__issue_token_response__get_packed_size
+                     (const Uns__V1__IssueTokenResponse   *message);
+size_t uns__v1__issue_token_response__pack
+                     (const Uns__V1__IssueTokenResponse   *message,
+                      uint8_t             *out);
+size_t uns__v1__issue_token_response__pack_to_buffer
+                     (const Uns__V1__IssueTokenResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Uns__V1__IssueTokenResponse *
+       uns__v1__issue_token_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   uns__v1__issue_token_response__free_unpacked
+                     (Uns__V1__IssueTokenResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Uns__V1__VisualContent_Closure)
@@ -1200,6 +1285,12 @@ typedef void (*Uns__V1__EchoRequest_Closure)
 typedef void (*Uns__V1__EchoResponse_Closure)
                  (const Uns__V1__EchoResponse *message,
                   void *closure_data);
+typedef void (*Uns__V1__IssueTokenRequest_Closure)
+                 (const Uns__V1__IssueTokenRequest *message,
+                  void *closure_data);
+typedef void (*Uns__V1__IssueTokenResponse_Closure)
+                 (const Uns__V1__IssueTokenResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1247,6 +1338,10 @@ struct Uns__V1__Notifications_Service
                              const Uns__V1__ListSubscriptionsRequest *input,
                              Uns__V1__ListSubscriptionsResponse_Closure closure,
                              void *closure_data);
+  void (*issue_token)(Uns__V1__Notifications_Service *service,
+                      const Uns__V1__IssueTokenRequest *input,
+                      Uns__V1__IssueTokenResponse_Closure closure,
+                      void *closure_data);
 };
 typedef void (*Uns__V1__Notifications_ServiceDestroy)(Uns__V1__Notifications_Service *);
 void uns__v1__notifications__init (Uns__V1__Notifications_Service *service,
@@ -1264,7 +1359,8 @@ void uns__v1__notifications__init (Uns__V1__Notifications_Service *service,
       function_prefix__ ## delete,\
       function_prefix__ ## health,\
       function_prefix__ ## echo,\
-      function_prefix__ ## list_subscriptions  }
+      function_prefix__ ## list_subscriptions,\
+      function_prefix__ ## issue_token  }
 void uns__v1__notifications__subscribe(ProtobufCService *service,
                                        const Uns__V1__SubscribeRequest *input,
                                        Uns__V1__SubscribeResponse_Closure closure,
@@ -1305,6 +1401,10 @@ void uns__v1__notifications__list_subscriptions(ProtobufCService *service,
                                                 const Uns__V1__ListSubscriptionsRequest *input,
                                                 Uns__V1__ListSubscriptionsResponse_Closure closure,
                                                 void *closure_data);
+void uns__v1__notifications__issue_token(ProtobufCService *service,
+                                         const Uns__V1__IssueTokenRequest *input,
+                                         Uns__V1__IssueTokenResponse_Closure closure,
+                                         void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1345,6 +1445,8 @@ extern const ProtobufCMessageDescriptor uns__v1__health_request__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__health_response__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__echo_request__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__echo_response__descriptor;
+extern const ProtobufCMessageDescriptor uns__v1__issue_token_request__descriptor;
+extern const ProtobufCMessageDescriptor uns__v1__issue_token_response__descriptor;
 extern const ProtobufCServiceDescriptor uns__v1__notifications__descriptor;
 
 PROTOBUF_C__END_DECLS

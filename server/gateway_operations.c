@@ -1,0 +1,158 @@
+/*
+ * gateway_operations.c — the gateway's operational routes: the OAuth2
+ * token endpoint (POST /oauth2/v2.0/token → IssueToken), GET /metrics (the
+ * server's Prometheus registry) and GET /openapi.json.
+ *
+ * The token endpoint answers as the Microsoft identity platform does, not
+ * with Graph's error envelope: {"token_type","expires_in","access_token"}
+ * on success, RFC 6749 §5.2 errors ({"error":"invalid_client",…}) on
+ * failure, and "Cache-Control: no-store" on both (§5.1). Form parsing and
+ * the status mapping are pure (oauth.c); this file does the HTTP side.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "gateway_handlers.h"
+#include "gateway_openapi.h"
+#include "gateway_ops.h"
+#include "oauth.h"
+#include "uns_stubs.h"
+
+#define BASIC_CHALLENGE "Basic realm=\"uns\", charset=\"UTF-8\""
+
+static void
+no_store(uns_gw_exchange *x)
+{
+	uns_gw_set_header(x, "Cache-Control", "no-store");
+	uns_gw_set_header(x, "Pragma", "no-cache");
+}
+
+/* RFC 6749 §5.2, with the fields Microsoft adds (trace_id, timestamp). */
+static void
+oauth_fail(uns_gw_exchange *x, unsigned status, const char *error,
+           const char *description, int basic)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%SZ", &tm);
+	no_store(x);
+	if (status == 401 && basic) {
+		uns_gw_set_header(x, "WWW-Authenticate", BASIC_CHALLENGE);
+	}
+	uns_gw_reply_json(x, status,
+	                  json_pack("{s:s, s:s, s:s, s:s}", "error", error,
+	                            "error_description", description,
+	                            "trace_id", x->request_id, "timestamp",
+	                            stamp));
+}
+
+/* The request's credentials: the form, or HTTP Basic (not both). */
+static int
+read_request(uns_gw_exchange *x, uns_oauth_request *r, int *basic)
+{
+	char why[256];
+	const char *auth = uns_gw_header(x, "Authorization");
+	if (uns_oauth_parse_form(x->body ? x->body : "", x->body_len, r, why,
+	                         sizeof(why)) != UNS_OK) {
+		oauth_fail(x, 400, "invalid_request", why, 0);
+		return -1;
+	}
+	*basic = auth != NULL && strncasecmp(auth, "Basic ", 6) == 0;
+	if (!*basic) {
+		return 0;
+	}
+	if (r->client_secret[0] != '\0') {
+		oauth_fail(x, 400, "invalid_request",
+		           "client credentials both in Authorization and in "
+		           "the body",
+		           1);
+		return -1;
+	}
+	uns_oauth_request b = *r;
+	if (uns_oauth_parse_basic(auth, &b, why, sizeof(why)) != UNS_OK) {
+		oauth_fail(x, 401, "invalid_client", why, 1);
+		return -1;
+	}
+	if (r->client_id[0] != '\0' && strcmp(r->client_id, b.client_id) != 0) {
+		oauth_fail(x, 400, "invalid_request",
+		           "client_id in the body differs from Authorization",
+		           1);
+		return -1;
+	}
+	*r = b;
+	return 0;
+}
+
+void
+uns_gw_token(uns_gw_exchange *x)
+{
+	uns_oauth_request *r = calloc(1, sizeof(*r)); /* 4 KiB, off stack */
+	int basic = 0;
+	if (r == NULL) {
+		oauth_fail(x, 500, "server_error", "out of memory", 0);
+		return;
+	}
+	if (read_request(x, r, &basic) != 0) {
+		free(r);
+		return;
+	}
+	Uns__V1__IssueTokenRequest req = UNS__V1__ISSUE_TOKEN_REQUEST__INIT;
+	Uns__V1__IssueTokenResponse *resp = NULL;
+	req.grant_type = r->grant_type;
+	req.client_id = r->client_id;
+	req.client_secret = r->client_secret;
+	req.scope = r->scope;
+	uns_call_opts o = uns_gw_call_opts(x, 0);
+	o.token = NULL; /* the endpoint takes credentials, not a token */
+	uns_err err = uns_notifications_issue_token(x->rpc, &req, &resp, &o);
+	memset(r, 0, sizeof(*r)); /* the secret */
+	free(r);
+	if (err != UNS_OK) {
+		uns_gw_ops_rpc_error(x->ops, x->route, err);
+		uns_oauth_error e = uns_oauth_error_of(err, uns_last_message());
+		oauth_fail(x, e.http, e.error, uns_last_message(), basic);
+		return;
+	}
+	no_store(x);
+	uns_gw_reply_json(
+	    x, 200,
+	    json_pack("{s:s, s:I, s:I, s:s}", "token_type", resp->token_type,
+	              "expires_in", (json_int_t)resp->expires_in,
+	              "ext_expires_in", (json_int_t)resp->expires_in,
+	              "access_token", resp->access_token));
+	uns__v1__issue_token_response__free_unpacked(resp, NULL);
+}
+
+void
+uns_gw_metrics(uns_gw_exchange *x)
+{
+	uns_metrics *m = uns_gw_ops_metrics(x->ops);
+	char *text = NULL;
+	size_t len = 0;
+	if (m == NULL) {
+		uns_gw_fail(x, 404, "NotFound",
+		            "this gateway keeps no metrics");
+		return;
+	}
+	if (uns_metrics_write(m, &text, &len) != UNS_OK) {
+		uns_gw_fail(x, 500, "InternalServerError", "out of memory");
+		return;
+	}
+	uns_gw_reply_text(x, 200, UNS_METRICS_CONTENT_TYPE, text);
+}
+
+void
+uns_gw_openapi(uns_gw_exchange *x)
+{
+	char *doc = strdup(uns_gw_openapi_json);
+	if (doc == NULL) {
+		uns_gw_fail(x, 500, "InternalServerError", "out of memory");
+		return;
+	}
+	uns_gw_reply_text(x, 200, "application/json; charset=utf-8", doc);
+}

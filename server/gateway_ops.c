@@ -1,0 +1,255 @@
+/*
+ * gateway_ops.c — see gateway_ops.h.
+ *
+ * Metric names follow Prometheus conventions (base units, _total for
+ * counters): uns_http_requests_total{route,code},
+ * uns_http_request_duration_seconds{route}, uns_http_requests_in_flight,
+ * uns_http_throttled_total{kind}, uns_gateway_rpc_errors_total{route,status}.
+ * Latency buckets run from 1 ms to 60 s, the longest long poll.
+ *
+ * Verifying a token costs a JSON parse and, for ES256/RS256, a public-key
+ * operation (about a millisecond here); the RPC verifies it again anyway.
+ * So verified callers are remembered in a small direct-mapped cache keyed
+ * by the token's SHA-256, until the token's exp: a client that sends one
+ * token a thousand times is verified here once.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <pthread.h>
+
+#include "auth.h"
+#include "crypto.h"
+#include "gateway_ops.h"
+#include "ratelimit.h"
+
+#define CACHE_SLOTS 1024
+
+typedef struct caller {
+	unsigned char digest[32]; /* SHA-256 of the token; all 0 = empty */
+	int64_t exp;
+	int is_app;
+	char id[257]; /* app id or sub */
+} caller;
+
+struct uns_gw_ops {
+	uns_gw_ops_config cfg;
+	pthread_mutex_t cache_mu;
+	caller cache[CACHE_SLOTS];
+	uns_metric *requests, *latency, *in_flight, *throttled, *rpc_errors;
+	uns_ratelimit *apps, *users;
+};
+
+static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025,
+                                        0.05,  0.1,    0.25,  0.5,  1,
+                                        2.5,   5,      10,    30,   60};
+
+static uns_err
+register_metrics(uns_gw_ops *ops)
+{
+	uns_metrics *m = ops->cfg.metrics;
+	const char *route_code[] = {"route", "code"};
+	const char *route_status[] = {"route", "status"};
+	const char *kind[] = {"kind"};
+	uns_err err;
+	if ((err = uns_metrics_counter(m, "uns_http_requests_total",
+	                               "HTTP requests answered, by route and "
+	                               "status code.",
+	                               route_code, 2, &ops->requests)) !=
+	        UNS_OK ||
+	    (err = uns_metrics_histogram(
+	         m, "uns_http_request_duration_seconds",
+	         "Time from request headers to response, by route.", route_code,
+	         1, latency_bounds,
+	         sizeof(latency_bounds) / sizeof(latency_bounds[0]),
+	         &ops->latency)) != UNS_OK ||
+	    (err = uns_metrics_gauge(m, "uns_http_requests_in_flight",
+	                             "HTTP requests being served.", NULL, 0,
+	                             &ops->in_flight)) != UNS_OK ||
+	    (err = uns_metrics_counter(m, "uns_http_throttled_total",
+	                               "Requests answered 429 by the rate "
+	                               "limits, by limit (app, user).",
+	                               kind, 1, &ops->throttled)) != UNS_OK) {
+		return err;
+	}
+	return uns_metrics_counter(m, "uns_gateway_rpc_errors_total",
+	                           "RPCs made by the gateway that failed, by "
+	                           "route and RPC status.",
+	                           route_status, 2, &ops->rpc_errors);
+}
+
+static uns_err
+open_limiter(uns_ratelimit **out, const uns_gw_ops_config *c, uint32_t rate,
+             uint32_t burst)
+{
+	uns_ratelimit_config rc = {.rate = rate,
+	                           .burst = burst,
+	                           .now_us = c->now_us,
+	                           .now_arg = c->now_arg};
+	if (rate == 0 || c->keys == NULL) {
+		*out = NULL;
+		return UNS_OK;
+	}
+	return uns_ratelimit_open(out, &rc);
+}
+
+void
+uns_gw_ops_close(uns_gw_ops *ops)
+{
+	if (ops == NULL) {
+		return;
+	}
+	uns_ratelimit_close(ops->apps);
+	uns_ratelimit_close(ops->users);
+	pthread_mutex_destroy(&ops->cache_mu);
+	free(ops);
+}
+
+uns_err
+uns_gw_ops_open(uns_gw_ops **out, const uns_gw_ops_config *cfg)
+{
+	uns_err err = UNS_ENOMEM;
+	uns_gw_ops *ops = calloc(1, sizeof(*ops));
+	if (ops == NULL) {
+		goto out;
+	}
+	ops->cfg = *cfg;
+	pthread_mutex_init(&ops->cache_mu, NULL);
+	if ((cfg->metrics != NULL && (err = register_metrics(ops)) != UNS_OK) ||
+	    (err = open_limiter(&ops->apps, cfg, cfg->app_rate,
+	                        cfg->app_burst)) != UNS_OK ||
+	    (err = open_limiter(&ops->users, cfg, cfg->user_rate,
+	                        cfg->user_burst)) != UNS_OK) {
+		goto out;
+	}
+	*out = ops;
+	ops = NULL;
+	err = UNS_OK;
+out:
+	uns_gw_ops_close(ops);
+	return err;
+}
+
+uns_metrics *
+uns_gw_ops_metrics(const uns_gw_ops *ops)
+{
+	return ops ? ops->cfg.metrics : NULL;
+}
+
+void
+uns_gw_ops_begin(uns_gw_ops *ops)
+{
+	if (ops != NULL && ops->in_flight != NULL) {
+		uns_metric_gauge_add(ops->in_flight, NULL, 1);
+	}
+}
+
+void
+uns_gw_ops_end(uns_gw_ops *ops)
+{
+	if (ops != NULL && ops->in_flight != NULL) {
+		uns_metric_gauge_add(ops->in_flight, NULL, -1);
+	}
+}
+
+void
+uns_gw_ops_done(uns_gw_ops *ops, const char *route, unsigned status,
+                uint64_t latency_us)
+{
+	char code[16];
+	if (ops == NULL || ops->requests == NULL) {
+		return;
+	}
+	snprintf(code, sizeof(code), "%u", status);
+	const char *rc[] = {route, code};
+	uns_metric_add(ops->requests, rc, 1);
+	uns_metric_observe(ops->latency, rc, (double)latency_us / 1e6);
+}
+
+void
+uns_gw_ops_rpc_error(uns_gw_ops *ops, const char *route, uns_err err)
+{
+	if (ops == NULL || ops->rpc_errors == NULL || err == UNS_OK) {
+		return;
+	}
+	const char *rs[] = {route, uns_status_name(err)};
+	uns_metric_add(ops->rpc_errors, rs, 1);
+}
+
+static int
+verify(const uns_gw_ops *ops, const char *token, int64_t now, caller *out)
+{
+	uns_jwt_claims c;
+	uns_jwt_policy pol = {
+	    .audience = ops->cfg.audience && ops->cfg.audience[0]
+	                    ? ops->cfg.audience
+	                    : NULL,
+	    .issuer =
+	        ops->cfg.issuer && ops->cfg.issuer[0] ? ops->cfg.issuer : NULL,
+	    .now = now,
+	    .skew_seconds = ops->cfg.skew_seconds};
+	if (uns_jwt_verify(ops->cfg.keys, token, &pol, &c, NULL, 0) != UNS_OK) {
+		return 0;
+	}
+	/* auth.c's rule: a token with an app id and no subject is an app's. */
+	out->is_app = c.app_id[0] != '\0' && c.sub[0] == '\0';
+	memcpy(out->id, out->is_app ? c.app_id : c.sub, sizeof(out->id));
+	out->exp = c.exp;
+	return 1;
+}
+
+/* The verified caller of token, from the cache or verified now; 0 when
+ * the token does not verify. */
+static int
+caller_of(uns_gw_ops *ops, const char *token, caller *out)
+{
+	unsigned char d[32];
+	int64_t now = (int64_t)time(NULL);
+	if (token == NULL || ops->cfg.keys == NULL) {
+		return 0;
+	}
+	if (uns_sha256(token, strlen(token), d) != UNS_OK) {
+		return 0;
+	}
+	caller *slot = &ops->cache[(d[0] | d[1] << 8) % CACHE_SLOTS];
+	pthread_mutex_lock(&ops->cache_mu);
+	int hit = memcmp(slot->digest, d, sizeof(d)) == 0 && slot->exp > now;
+	if (hit) {
+		*out = *slot;
+	}
+	pthread_mutex_unlock(&ops->cache_mu);
+	if (hit) {
+		return 1;
+	}
+	if (!verify(ops, token, now, out)) {
+		return 0;
+	}
+	memcpy(out->digest, d, sizeof(d));
+	pthread_mutex_lock(&ops->cache_mu);
+	*slot = *out;
+	pthread_mutex_unlock(&ops->cache_mu);
+	return 1;
+}
+
+int
+uns_gw_ops_admit(uns_gw_ops *ops, const char *token, uint32_t *retry_after_s)
+{
+	caller c;
+	if (ops == NULL || (ops->apps == NULL && ops->users == NULL) ||
+	    !caller_of(ops, token, &c)) {
+		return 1;
+	}
+	uns_ratelimit *rl = c.is_app ? ops->apps : ops->users;
+	uint32_t retry_ms = 0;
+	if (uns_ratelimit_take(rl, c.id, &retry_ms)) {
+		return 1;
+	}
+	if (ops->throttled != NULL) {
+		const char *kind[] = {c.is_app ? "app" : "user"};
+		uns_metric_add(ops->throttled, kind, 1);
+	}
+	*retry_after_s = (retry_ms + 999) / 1000;
+	return 0;
+}

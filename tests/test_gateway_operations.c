@@ -1,0 +1,626 @@
+/*
+ * test_gateway_operations.c — the gateway's operational routes end to end
+ * through libcurl against a real unsd with its embedded HTTPS gateway: the
+ * OAuth2 token endpoint (form and Basic credentials, identical answers for
+ * unknown app and wrong secret, OAuth2 error bodies, and a token that then
+ * posts), GET /metrics after traffic, GET /openapi.json, and the per-user
+ * rate limit answering 429 with Retry-After, and the standalone
+ * uns-gateway's own metrics and limits.
+ *
+ * The user limit is 1 request/s with a burst of 3, so a user's first three
+ * requests always pass and one of the next seven is refused unless they
+ * take more than seven seconds; that keeps the test sound on a busy
+ * machine. The app limit is off, so the app's requests never throttle.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "crypto.h"
+#include "gateway_openapi.h"
+#include "testutil.h"
+#include "uthttp.h"
+
+#define APP    "contoso-svc"
+#define SECRET "s3cret-value"
+#define HOST   "contoso.example.com"
+#define FORM   "Content-Type: application/x-www-form-urlencoded"
+
+static char g_dir[256], g_data[320], g_ca[400], g_base[128];
+static ut_proc g_unsd;
+static int g_rpc_port;
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int
+run(const char *cmd)
+{
+	int rc = system(cmd);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static int
+setup_unsd(void **state)
+{
+	char conf[400], cmd[1024];
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_ALL);
+	ut_mkdtemp(g_dir, sizeof(g_dir));
+	snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
+	snprintf(g_ca, sizeof(g_ca), "%s/tls/ca.pem", g_data);
+	mkdir(g_data, 0700);
+	snprintf(cmd, sizeof(cmd),
+	         "%s app add --data %s --id " APP " --hosts " HOST
+	         " --secret " SECRET " >/dev/null && "
+	         "%s app add --data %s --id other-svc --hosts o.example.com "
+	         "--secret other-secret >/dev/null",
+	         UNS_UNSCTL_PATH, g_data, UNS_UNSCTL_PATH, g_data);
+	assert_int_equal(run(cmd), 0);
+	snprintf(conf, sizeof(conf), "%s/unsd.conf", g_dir);
+	write_file(conf, "rate_limit_user = 1\nrate_limit_user_burst = 3\n"
+	                 "rate_limit_app = 0\ntoken_lifetime = 10m\n");
+	const char *argv[] = {UNS_UNSD_PATH,
+	                      "--config",
+	                      conf,
+	                      "--data",
+	                      g_data,
+	                      "--listen",
+	                      "tls+tcp://127.0.0.1:0",
+	                      "--gateway-listen",
+	                      "https://127.0.0.1:0",
+	                      NULL};
+	const char *markers[] = {"serving", "gateway on", NULL};
+	int ports[2] = {0, 0};
+	if (ut_proc_start(&g_unsd, argv, markers, ports) != 0) {
+		return -1;
+	}
+	snprintf(g_base, sizeof(g_base), "https://localhost:%d", ports[1]);
+	g_rpc_port = ports[0];
+	return 0;
+}
+
+static int
+teardown_unsd(void **state)
+{
+	char out[8192];
+	(void)state;
+	int rc = ut_unsd_stop(&g_unsd, SIGTERM, out, sizeof(out));
+	if (rc != 0) {
+		fprintf(stderr, "unsd exited %d: %s\n", rc, out);
+	}
+	ut_rmdir(g_dir);
+	curl_global_cleanup();
+	return rc;
+}
+
+static char *
+mint_user(const char *sub)
+{
+	char cmd[1024], out[4096];
+	snprintf(cmd, sizeof(cmd),
+	         "%s token user --sub %s --host " HOST
+	         " --secret-file %s/jwt-hs256.secret",
+	         UNS_UNSCTL_PATH, sub, g_data);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	assert_int_equal(pclose(p), 0);
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r')) {
+		n--;
+	}
+	out[n] = '\0';
+	return strdup(out);
+}
+
+static ut_http_resp *
+resp_new(void)
+{
+	ut_http_resp *r = calloc(1, sizeof(*r));
+	assert_non_null(r);
+	return r;
+}
+
+static json_t *
+body_json(const ut_http_resp *r)
+{
+	json_error_t e;
+	json_t *v = json_loadb(r->body, r->len, 0, &e);
+	if (v == NULL) {
+		fail_msg("not JSON (%s): %.300s", e.text, r->body);
+	}
+	return v;
+}
+
+static const char *
+str(json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	if (s == NULL) {
+		fail_msg("no string \"%s\"", key);
+		return "";
+	}
+	return s;
+}
+
+/* POST /oauth2/v2.0/token with a form body; extra: more header lines. */
+static long
+token_request(ut_http *h, const char *form, const char *extra, ut_http_resp *r)
+{
+	const char *hdrs[] = {FORM, extra, NULL};
+	return ut_http_do(h, "POST", "/oauth2/v2.0/token", NULL, form, 0, hdrs,
+	                  r);
+}
+
+/* ---- token endpoint -------------------------------------------------- */
+
+static void
+test_token_then_post(void **state)
+{
+	(void)state;
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	char hv[256], unsid_hdr[512];
+	ut_http_open(&h, g_base, g_ca);
+	assert_int_equal(
+	    token_request(&h,
+	                  "grant_type=client_credentials&client_id=" APP
+	                  "&client_secret=" SECRET "&scope=https%3A%2F%2F"
+	                  "graph.microsoft.com%2F.default",
+	                  NULL, r),
+	    200);
+	assert_true(ut_http_header(r, "Cache-Control", hv, sizeof(hv)));
+	assert_string_equal(hv, "no-store");
+	json_t *t = body_json(r);
+	assert_string_equal(str(t, "token_type"), "Bearer");
+	assert_int_equal(json_integer_value(json_object_get(t, "expires_in")),
+	                 600);
+	char *app_token = strdup(str(t, "access_token"));
+	json_decref(t);
+
+	/* The user subscribes; the app posts with the issued token. */
+	char *user = mint_user("token-user");
+	assert_int_equal(
+	    ut_http_do(&h, "POST", "/beta/me/notifications/subscriptions", user,
+	               "{\"deviceId\":\"d1\",\"platform\":\"polling\"}", 0,
+	               NULL, r),
+	    201);
+	json_t *s = body_json(r);
+	snprintf(unsid_hdr, sizeof(unsid_hdr), "X-UNS-ID: %s", str(s, "id"));
+	json_decref(s);
+	const char *hdrs[] = {unsid_hdr, NULL};
+	long st = ut_http_do(&h, "POST", "/beta/me/notifications", app_token,
+	                     "{\"targetHostName\":\"" HOST
+	                     "\",\"appNotificationId\":\"t1\","
+	                     "\"payload\":{\"rawContent\":\"hi\"}}",
+	                     0, hdrs, r);
+	if (st != 201) {
+		fail_msg("post with the issued token: %ld %s", st, r->body);
+	}
+	free(app_token);
+	free(user);
+	free(r);
+	ut_http_close(&h);
+}
+
+/* The body without trace_id and timestamp, which differ per request. */
+static char *
+stable_error(const ut_http_resp *r)
+{
+	json_t *v = body_json(r);
+	json_object_del(v, "trace_id");
+	json_object_del(v, "timestamp");
+	char *s = json_dumps(v, JSON_SORT_KEYS);
+	json_decref(v);
+	return s;
+}
+
+static void
+test_bad_credentials_answer_alike(void **state)
+{
+	(void)state;
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	ut_http_open(&h, g_base, g_ca);
+	assert_int_equal(token_request(&h,
+	                               "grant_type=client_credentials&client_"
+	                               "id=" APP "&client_secret=wrong",
+	                               NULL, r),
+	                 401);
+	char *wrong = stable_error(r);
+	assert_int_equal(token_request(&h,
+	                               "grant_type=client_credentials&client_"
+	                               "id=ghost&client_secret=" SECRET,
+	                               NULL, r),
+	                 401);
+	char *unknown = stable_error(r);
+	assert_int_equal(token_request(&h,
+	                               "grant_type=client_credentials&client_"
+	                               "id=" APP "&client_secret=other-secret",
+	                               NULL, r),
+	                 401);
+	char *other = stable_error(r);
+	assert_string_equal(wrong, unknown);
+	assert_string_equal(wrong, other);
+	assert_non_null(strstr(wrong, "\"error\": \"invalid_client\""));
+	free(wrong);
+	free(unknown);
+	free(other);
+	free(r);
+	ut_http_close(&h);
+}
+
+static void
+test_basic_credentials(void **state)
+{
+	(void)state;
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	char hv[256];
+	ut_http_open(&h, g_base, g_ca);
+	/* base64("contoso-svc:s3cret-value") */
+	assert_int_equal(
+	    token_request(
+	        &h, "grant_type=client_credentials",
+	        "Authorization: Basic Y29udG9zby1zdmM6czNjcmV0LXZhbHVl", r),
+	    200);
+	/* base64("contoso-svc:nope"): 401 with a Basic challenge. */
+	assert_int_equal(token_request(&h, "grant_type=client_credentials",
+	                               "Authorization: Basic "
+	                               "Y29udG9zby1zdmM6bm9wZQ==",
+	                               r),
+	                 401);
+	assert_true(ut_http_header(r, "WWW-Authenticate", hv, sizeof(hv)));
+	assert_non_null(strstr(hv, "Basic"));
+	/* Credentials in both places are refused. */
+	assert_int_equal(
+	    token_request(&h, "grant_type=client_credentials&client_secret=x",
+	                  "Authorization: Basic Y29udG9zby1zdmM6bm9wZQ==", r),
+	    400);
+	free(r);
+	ut_http_close(&h);
+}
+
+static void
+test_token_request_errors(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *form;
+		long status;
+		const char *error, *mentions;
+	} cases[] = {
+	    {"client_id=" APP "&client_secret=" SECRET, 400, "invalid_request",
+	     "grant_type"},
+	    {"grant_type=password&client_id=" APP "&client_secret=" SECRET, 400,
+	     "unsupported_grant_type", "grant_type"},
+	    {"grant_type=client_credentials&client_secret=" SECRET, 400,
+	     "invalid_request", "client_id"},
+	    {"grant_type=client_credentials&client_id=" APP, 400,
+	     "invalid_request", "client_secret"},
+	    {"grant_type=client_credentials&client_id=" APP
+	     "&client_secret=" SECRET "&scope=User.Read",
+	     400, "invalid_scope", "scope"},
+	    {"grant_type=client_credentials&grant_type=client_credentials", 400,
+	     "invalid_request", "grant_type"},
+	    {"grant_type=client_credentials&client_id=%zz", 400,
+	     "invalid_request", "client_id"},
+	};
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	ut_http_open(&h, g_base, g_ca);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		long st = token_request(&h, cases[i].form, NULL, r);
+		json_t *v = body_json(r);
+		if (st != cases[i].status ||
+		    strcmp(str(v, "error"), cases[i].error) != 0 ||
+		    strstr(str(v, "error_description"), cases[i].mentions) ==
+		        NULL) {
+			fail_msg("%s: %ld %s", cases[i].form, st, r->body);
+		}
+		json_decref(v);
+	}
+	/* A JSON body is not the OAuth2 form. */
+	const char *json_hdr[] = {"Content-Type: application/json", NULL};
+	assert_int_equal(ut_http_do(&h, "POST", "/oauth2/v2.0/token", NULL,
+	                            "{\"grant_type\":\"client_credentials\"}",
+	                            0, json_hdr, r),
+	                 415);
+	assert_int_equal(
+	    ut_http_do(&h, "GET", "/oauth2/v2.0/token", NULL, NULL, 0, NULL, r),
+	    405);
+	free(r);
+	ut_http_close(&h);
+}
+
+/* ---- rate limits ----------------------------------------------------- */
+
+static void
+test_user_rate_limit_429(void **state)
+{
+	(void)state;
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	char hv[64];
+	ut_http_open(&h, g_base, g_ca);
+	char *user = mint_user("limited-user");
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications",
+		                            user, NULL, 0, NULL, r),
+		                 200);
+	}
+	long st = 0;
+	for (int i = 0; i < 7 && st != 429; i++) {
+		st = ut_http_do(&h, "GET", "/beta/me/notifications", user, NULL,
+		                0, NULL, r);
+	}
+	assert_int_equal(st, 429);
+	assert_true(ut_http_header(r, "Retry-After", hv, sizeof(hv)));
+	assert_true(atoi(hv) >= 1);
+	json_t *v = body_json(r);
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(v, "error"), "code")),
+	                    "TooManyRequests");
+	json_decref(v);
+	/* Another user has a bucket of its own. */
+	char *other = mint_user("unlimited-user");
+	assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications", other,
+	                            NULL, 0, NULL, r),
+	                 200);
+	/* A forged token for the limited user is not limited here: it
+	 * reaches the RPC, which refuses it. */
+	assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications",
+	                            "eyJhbGciOiJIUzI1NiJ9.e30.c2ln", NULL, 0,
+	                            NULL, r),
+	                 401);
+	free(user);
+	free(other);
+	free(r);
+	ut_http_close(&h);
+}
+
+/* ---- /metrics and /openapi.json ---------------------------------------- */
+
+static void
+test_metrics_after_traffic(void **state)
+{
+	(void)state;
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	char hv[256];
+	ut_http_open(&h, g_base, g_ca);
+	char *user = mint_user("metrics-user");
+	assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications/nope",
+	                            user, NULL, 0, NULL, r),
+	                 404);
+	assert_int_equal(
+	    ut_http_do(&h, "GET", "/no/such/route", NULL, NULL, 0, NULL, r),
+	    404);
+	assert_int_equal(
+	    ut_http_do(&h, "GET", "/metrics", NULL, NULL, 0, NULL, r), 200);
+	assert_true(ut_http_header(r, "Content-Type", hv, sizeof(hv)));
+	assert_non_null(strstr(hv, "text/plain"));
+	assert_non_null(strstr(hv, "version=0.0.4"));
+	static const char *const want[] = {
+	    "# TYPE uns_http_requests_total counter\n",
+	    "uns_http_requests_total{route=\"notifications.get\",code=\"404\"}"
+	    " ",
+	    "uns_http_requests_total{route=\"unmatched\",code=\"404\"} ",
+	    "uns_gateway_rpc_errors_total{route=\"notifications.get\","
+	    "status=\"NOT_FOUND\"} ",
+	    "# TYPE uns_http_request_duration_seconds histogram\n",
+	    "uns_http_request_duration_seconds_bucket{route=\"notifications."
+	    "get\",le=\"+Inf\"} ",
+	    "\nuns_http_requests_in_flight 1\n", /* this request */
+	    "uns_rpc_calls_total{method=\"Fetch\",status=\"NOT_FOUND\"} ",
+	    "uns_rpc_calls_total{method=\"IssueToken\",status=\"OK\"} ",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		if (strstr(r->body, want[i]) == NULL) {
+			fail_msg("missing \"%s\" in:\n%s", want[i], r->body);
+		}
+	}
+	free(user);
+	free(r);
+	ut_http_close(&h);
+}
+
+static void
+test_openapi_served(void **state)
+{
+	(void)state;
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	ut_http_open(&h, g_base, g_ca);
+	assert_int_equal(
+	    ut_http_do(&h, "GET", "/openapi.json", NULL, NULL, 0, NULL, r),
+	    200);
+	json_t *served = body_json(r);
+	json_t *built = json_loads(uns_gw_openapi_json, 0, NULL);
+	assert_non_null(built);
+	assert_true(json_equal(served, built));
+	json_decref(served);
+	json_decref(built);
+	free(r);
+	ut_http_close(&h);
+}
+
+/* The JWT header of token, decoded, into out. */
+static void
+jwt_header(const char *token, char *out, size_t cap)
+{
+	size_t n = strcspn(token, ".");
+	long got = uns_b64url_decode(token, n, (uint8_t *)out, cap - 1);
+	assert_true(got > 0);
+	out[got] = '\0';
+}
+
+/* Production keys: ES256, public half in jwt_key, private half as
+ * token_signing_key. The endpoint signs with it and the service accepts
+ * the token; without token_signing_key there is no token endpoint. */
+static void
+test_es256_signing_key(void **state)
+{
+	(void)state;
+	char dir[256], data[320], ca[400], conf[400], text[1200], cmd[1024];
+	char base[128], header[512];
+	ut_proc unsd;
+	ut_mkdtemp(dir, sizeof(dir));
+	snprintf(data, sizeof(data), "%s/data", dir);
+	snprintf(ca, sizeof(ca), "%s/tls/ca.pem", data);
+	mkdir(data, 0700);
+	snprintf(cmd, sizeof(cmd),
+	         "%s token keygen --out %s >/dev/null && %s app add --data %s "
+	         "--id " APP " --hosts " HOST " --secret " SECRET " >/dev/null",
+	         UNS_UNSCTL_PATH, dir, UNS_UNSCTL_PATH, data);
+	assert_int_equal(run(cmd), 0);
+	for (int with_key = 1; with_key >= 0; with_key--) {
+		snprintf(conf, sizeof(conf), "%s/unsd.conf", dir);
+		snprintf(
+		    text, sizeof(text), "jwt_key = %s/jwt-es256.pub\n%s%s%s",
+		    dir, with_key ? "token_signing_key = " : "",
+		    with_key ? dir : "", with_key ? "/jwt-es256.key\n" : "");
+		write_file(conf, text);
+		const char *argv[] = {UNS_UNSD_PATH,
+		                      "--config",
+		                      conf,
+		                      "--data",
+		                      data,
+		                      "--listen",
+		                      "tls+tcp://127.0.0.1:0",
+		                      "--gateway-listen",
+		                      "https://127.0.0.1:0",
+		                      NULL};
+		const char *markers[] = {"serving", "gateway on", NULL};
+		int ports[2] = {0, 0};
+		assert_int_equal(ut_proc_start(&unsd, argv, markers, ports), 0);
+		snprintf(base, sizeof(base), "https://localhost:%d", ports[1]);
+		ut_http h;
+		ut_http_resp *r = resp_new();
+		ut_http_open(&h, base, ca);
+		long st = token_request(&h,
+		                        "grant_type=client_credentials&client_"
+		                        "id=" APP "&client_secret=" SECRET,
+		                        NULL, r);
+		json_t *v = body_json(r);
+		if (with_key) {
+			assert_int_equal(st, 200);
+			const char *tok = str(v, "access_token");
+			jwt_header(tok, header, sizeof(header));
+			assert_non_null(strstr(header, "\"ES256\""));
+			/* Authenticated: an unknown UNSID is 404, not 401. */
+			const char *hdrs[] = {"X-UNS-ID: no-such-unsid", NULL};
+			assert_int_equal(
+			    ut_http_do(&h, "POST", "/beta/me/notifications",
+			               tok,
+			               "{\"payload\":{\"rawContent\":\"x\"}}",
+			               0, hdrs, r),
+			    404);
+		} else {
+			assert_int_equal(st, 400);
+			assert_string_equal(str(v, "error"),
+			                    "unsupported_grant_type");
+			assert_non_null(strstr(str(v, "error_description"),
+			                       "token_signing_key"));
+		}
+		json_decref(v);
+		free(r);
+		ut_http_close(&h);
+		char log[4096];
+		assert_int_equal(ut_unsd_stop(&unsd, SIGTERM, log, sizeof(log)),
+		                 0);
+	}
+	ut_rmdir(dir);
+}
+
+/* uns-gateway on its own: metrics of its own, and rate limits once its
+ * config names the key tokens are signed with. */
+static void
+test_standalone_gateway_ops(void **state)
+{
+	(void)state;
+	char conf[400], text[600], rpc[128], cert[400], base[128], hv[64];
+	ut_proc gw;
+	int port = 0;
+	snprintf(conf, sizeof(conf), "%s/gateway.conf", g_dir);
+	snprintf(text, sizeof(text),
+	         "jwt_key = hs256:%s/jwt-hs256.secret\n"
+	         "rate_limit_user = 1\nrate_limit_user_burst = 2\n",
+	         g_data);
+	write_file(conf, text);
+	snprintf(rpc, sizeof(rpc), "tls+tcp://localhost:%d", g_rpc_port);
+	snprintf(cert, sizeof(cert), "%s/tls/server.pem", g_data);
+	const char *argv[] = {UNS_GATEWAY_PATH,
+	                      "--config",
+	                      conf,
+	                      "--rpc",
+	                      rpc,
+	                      "--ca",
+	                      g_ca,
+	                      "--listen",
+	                      "https://127.0.0.1:0",
+	                      "--cert",
+	                      cert,
+	                      NULL};
+	const char *markers[] = {"serving", NULL};
+	assert_int_equal(ut_proc_start(&gw, argv, markers, &port), 0);
+	snprintf(base, sizeof(base), "https://localhost:%d", port);
+	ut_http h;
+	ut_http_resp *r = resp_new();
+	ut_http_open(&h, base, g_ca);
+	char *user = mint_user("standalone-user");
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications",
+		                            user, NULL, 0, NULL, r),
+		                 200);
+	}
+	long st = 0;
+	for (int i = 0; i < 7 && st != 429; i++) {
+		st = ut_http_do(&h, "GET", "/beta/me/notifications", user, NULL,
+		                0, NULL, r);
+	}
+	assert_int_equal(st, 429);
+	assert_true(ut_http_header(r, "Retry-After", hv, sizeof(hv)));
+	assert_int_equal(
+	    ut_http_do(&h, "GET", "/metrics", NULL, NULL, 0, NULL, r), 200);
+	assert_non_null(strstr(r->body,
+	                       "uns_http_requests_total{route=\""
+	                       "notifications.list\",code=\"200\"} 2\n"));
+	assert_non_null(
+	    strstr(r->body, "uns_http_throttled_total{kind=\"user\"} 1\n"));
+	free(user);
+	free(r);
+	ut_http_close(&h);
+	char log[4096];
+	assert_int_equal(ut_unsd_stop(&gw, SIGTERM, log, sizeof(log)), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_token_then_post),
+	    cmocka_unit_test(test_bad_credentials_answer_alike),
+	    cmocka_unit_test(test_basic_credentials),
+	    cmocka_unit_test(test_token_request_errors),
+	    cmocka_unit_test(test_user_rate_limit_429),
+	    cmocka_unit_test(test_metrics_after_traffic),
+	    cmocka_unit_test(test_openapi_served),
+	    cmocka_unit_test(test_standalone_gateway_ops),
+	    cmocka_unit_test(test_es256_signing_key),
+	};
+	return cmocka_run_group_tests(tests, setup_unsd, teardown_unsd);
+}

@@ -1,0 +1,377 @@
+/*
+ * test_issue_token.c — IssueToken over RPC against a real store, real
+ * JWTs and the app registry as `unsctl app add` writes it: the right
+ * secret gets an app token that Posts; a wrong secret, an unknown app and
+ * an app without a secret get one identical UNAUTHENTICATED answer; bad
+ * fields are INVALID_ARGUMENT naming the field; no signing key is
+ * FAILED_PRECONDITION.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "testutil.h"
+
+#include "auth.h"
+#include "jwt.h"
+#include "metrics.h"
+#include "rpc_metrics.h"
+#include "store.h"
+#include "token_issuer.h"
+#include "uns_stubs.h"
+
+#define HOST "contoso.example.com"
+
+static const uint8_t secret[] = "0123456789abcdef0123456789abcdef-test";
+
+typedef struct env {
+	char dir[256];
+	uns_store *store;
+	uns_jwt_keys *keys;
+	uns_auth *auth;
+	uns_token_issuer *issuer;
+	uns_service *svc;
+	uns_rpc_server *rpc;
+	uns_client *client;
+	uns_metrics *metrics;
+	uns_rpc_metrics *rpc_metrics;
+} env;
+
+/* `unsctl app add`, the real binary, into dir/apps.conf. */
+static void
+unsctl_app_add(const char *dir, const char *id, const char *app_secret)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd),
+	         "%s app add --data %s --id %s --hosts " HOST
+	         " %s%s >/dev/null",
+	         UNS_UNSCTL_PATH, dir, id, app_secret ? "--secret " : "",
+	         app_secret ? app_secret : "");
+	assert_int_equal(system(cmd), 0);
+}
+
+static void
+start(env *e, int with_issuer)
+{
+	char path[512], why[256];
+	snprintf(path, sizeof(path), "%s/store", e->dir);
+	uns_store_config sc = {.dir = path, .reclaim_interval_ms = -1};
+	assert_int_equal(uns_store_open(&e->store, &sc), UNS_OK);
+	assert_int_equal(uns_jwt_keys_alloc(&e->keys), UNS_OK);
+	assert_int_equal(
+	    uns_jwt_keys_add_secret(e->keys, NULL, secret, sizeof(secret) - 1),
+	    UNS_OK);
+	uns_auth_config ac = {
+	    .keys = e->keys, .audience = "uns", .skew_seconds = 60};
+	assert_int_equal(uns_auth_open(&e->auth, &ac), UNS_OK);
+	snprintf(path, sizeof(path), "%s/apps.conf", e->dir);
+	assert_int_equal(uns_auth_load_apps(e->auth, path, why, sizeof(why)),
+	                 UNS_OK);
+	uns_token_issuer_config tc = {.alg = "HS256",
+	                              .key = secret,
+	                              .key_len = sizeof(secret) - 1,
+	                              .audience = "uns",
+	                              .lifetime_s = 600};
+	if (with_issuer) {
+		assert_int_equal(
+		    uns_token_issuer_open(&e->issuer, &tc, why, sizeof(why)),
+		    UNS_OK);
+	}
+	uns_service_config svcc = {
+	    .store = e->store, .auth = e->auth, .issuer = e->issuer};
+	assert_int_equal(uns_service_open(&e->svc, &svcc), UNS_OK);
+	assert_int_equal(uns_metrics_open(&e->metrics), UNS_OK);
+	assert_int_equal(uns_rpc_metrics_open(&e->rpc_metrics, e->metrics),
+	                 UNS_OK);
+	uns_rpc_config rc = {.url = "tcp://127.0.0.1:0"};
+	uns_rpc_hooks hooks = {.on_reply = uns_rpc_metrics_on_reply,
+	                       .on_reply_arg = e->rpc_metrics};
+	uns_rpc_service rs = uns_service_rpc(e->svc, 1);
+	assert_int_equal(uns_rpc_server_open(&e->rpc, &rc, &rs), UNS_OK);
+	uns_rpc_server_set_hooks(e->rpc, &hooks);
+	uns_rpc_server_start(e->rpc);
+	char url[64];
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
+	         uns_rpc_server_port(e->rpc));
+	assert_int_equal(uns_client_open(&e->client, url, NULL), UNS_OK);
+}
+
+static int
+setup_common(void **state, int with_issuer)
+{
+	env *e = calloc(1, sizeof(*e));
+	ut_mkdtemp(e->dir, sizeof(e->dir));
+	unsctl_app_add(e->dir, "contoso-svc", "s3cret-value");
+	unsctl_app_add(e->dir, "other-svc", "another-secret");
+	/* A line without a secret ("-"): the endpoint refuses it. */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/apps.conf", e->dir);
+	FILE *f = fopen(path, "a");
+	assert_non_null(f);
+	fprintf(f, "nosecret-svc " HOST " -\n");
+	fclose(f);
+	start(e, with_issuer);
+	*state = e;
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	return setup_common(state, 1);
+}
+
+static int
+setup_no_issuer(void **state)
+{
+	return setup_common(state, 0);
+}
+
+static int
+teardown(void **state)
+{
+	env *e = *state;
+	uns_client_close(e->client);
+	uns_rpc_server_close(e->rpc);
+	uns_rpc_metrics_close(e->rpc_metrics);
+	uns_metrics_close(e->metrics);
+	uns_service_close(e->svc);
+	uns_token_issuer_close(e->issuer);
+	uns_auth_close(e->auth);
+	uns_jwt_keys_free(e->keys);
+	uns_store_close(e->store);
+	ut_rmdir(e->dir);
+	free(e);
+	return 0;
+}
+
+/* IssueToken; on success *out holds the reply, else msg the message. */
+static uns_err
+issue(env *e, const char *grant, const char *id, const char *sec,
+      const char *scope, Uns__V1__IssueTokenResponse **out, char *msg,
+      size_t cap)
+{
+	Uns__V1__IssueTokenRequest req = UNS__V1__ISSUE_TOKEN_REQUEST__INIT;
+	req.grant_type = (char *)grant;
+	req.client_id = (char *)id;
+	req.client_secret = (char *)sec;
+	req.scope = (char *)scope;
+	uns_call_opts o = {.timeout_ms = 10000};
+	Uns__V1__IssueTokenResponse *resp = NULL;
+	uns_err err = uns_notifications_issue_token(e->client, &req, &resp, &o);
+	snprintf(msg, cap, "%s", err == UNS_OK ? "" : uns_last_message());
+	if (out != NULL && err == UNS_OK) {
+		*out = resp;
+	} else if (err == UNS_OK) {
+		uns__v1__issue_token_response__free_unpacked(resp, NULL);
+	}
+	return err;
+}
+
+static void
+test_right_secret_mints_app_token_that_posts(void **state)
+{
+	env *e = *state;
+	Uns__V1__IssueTokenResponse *r = NULL;
+	char msg[512], why[256];
+	assert_int_equal(
+	    issue(e, "client_credentials", "contoso-svc", "s3cret-value",
+	          "https://graph.microsoft.com/.default", &r, msg, sizeof(msg)),
+	    UNS_OK);
+	assert_string_equal(r->token_type, "Bearer");
+	assert_int_equal(r->expires_in, 600);
+
+	/* The token carries what `unsctl token app` puts in. */
+	uns_jwt_claims c;
+	uns_jwt_policy pol = {.audience = "uns", .now = time(NULL)};
+	assert_int_equal(uns_jwt_verify(e->keys, r->access_token, &pol, &c, why,
+	                                sizeof(why)),
+	                 UNS_OK);
+	assert_string_equal(c.app_id, "contoso-svc");
+	assert_string_equal(c.sub, "");
+	assert_string_equal(c.scopes, UNS_SCOPE_APP);
+	assert_int_equal(c.exp - c.iat, 600);
+
+	/* And the service takes it: a user subscribes, the app posts. */
+	uns_jwt_claims u;
+	char *user_tok = NULL;
+	memset(&u, 0, sizeof(u));
+	strcpy(u.sub, "alice");
+	strcpy(u.host, HOST);
+	strcpy(u.aud, "uns");
+	strcpy(u.scopes, UNS_SCOPE_USER);
+	u.iat = time(NULL);
+	u.exp = u.iat + 600;
+	assert_int_equal(uns_jwt_mint("HS256", NULL, secret, sizeof(secret) - 1,
+	                              &u, &user_tok, why, sizeof(why)),
+	                 UNS_OK);
+	Uns__V1__SubscribeRequest sreq = UNS__V1__SUBSCRIBE_REQUEST__INIT;
+	Uns__V1__SubscribeResponse *sresp = NULL;
+	sreq.device_id = "phone";
+	sreq.platform = UNS__V1__PLATFORM__PLATFORM_POLLING;
+	uns_call_opts uo = {.token = user_tok, .timeout_ms = 10000};
+	assert_int_equal(
+	    uns_notifications_subscribe(e->client, &sreq, &sresp, &uo), UNS_OK);
+
+	Uns__V1__PostRequest preq = UNS__V1__POST_REQUEST__INIT;
+	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT;
+	Uns__V1__Payload p = UNS__V1__PAYLOAD__INIT;
+	p.raw_content = "hello";
+	n.payload = &p;
+	preq.notification = &n;
+	preq.unsid = sresp->subscription->unsid;
+	Uns__V1__PostResponse *presp = NULL;
+	uns_call_opts ao = {.token = r->access_token, .timeout_ms = 10000};
+	uns_err err = uns_notifications_post(e->client, &preq, &presp, &ao);
+	if (err != UNS_OK) {
+		fail_msg("post with the issued token: %s", uns_last_message());
+	}
+	assert_true(presp->created);
+	uns__v1__post_response__free_unpacked(presp, NULL);
+	uns__v1__subscribe_response__free_unpacked(sresp, NULL);
+	uns__v1__issue_token_response__free_unpacked(r, NULL);
+	free(user_tok);
+}
+
+static void
+test_bad_credentials_answer_alike(void **state)
+{
+	env *e = *state;
+	char wrong[512], unknown[512], nosecret[512], other[512];
+	assert_int_equal(issue(e, "client_credentials", "contoso-svc", "nope",
+	                       "", NULL, wrong, sizeof(wrong)),
+	                 UNS_UNAUTHENTICATED);
+	assert_int_equal(issue(e, "client_credentials", "ghost-svc",
+	                       "s3cret-value", "", NULL, unknown,
+	                       sizeof(unknown)),
+	                 UNS_UNAUTHENTICATED);
+	assert_int_equal(issue(e, "client_credentials", "nosecret-svc", "-", "",
+	                       NULL, nosecret, sizeof(nosecret)),
+	                 UNS_UNAUTHENTICATED);
+	/* Another app's secret is a wrong secret too. */
+	assert_int_equal(issue(e, "client_credentials", "contoso-svc",
+	                       "another-secret", "", NULL, other,
+	                       sizeof(other)),
+	                 UNS_UNAUTHENTICATED);
+	assert_string_equal(wrong, unknown);
+	assert_string_equal(wrong, nosecret);
+	assert_string_equal(wrong, other);
+
+	/* The server's reply hook counted them by method and status. */
+	char *text = NULL;
+	size_t len = 0;
+	assert_int_equal(uns_metrics_write(e->metrics, &text, &len), UNS_OK);
+	if (strstr(text, "uns_rpc_calls_total{method=\"IssueToken\","
+	                 "status=\"UNAUTHENTICATED\"} 4\n") == NULL) {
+		fail_msg("%s", text);
+	}
+	free(text);
+	/* A prefix of the right secret is wrong. */
+	assert_int_equal(issue(e, "client_credentials", "contoso-svc",
+	                       "s3cret-valu", "", NULL, wrong, sizeof(wrong)),
+	                 UNS_UNAUTHENTICATED);
+	/* The other app still gets its token. */
+	assert_int_equal(issue(e, "client_credentials", "other-svc",
+	                       "another-secret", ".default", NULL, other,
+	                       sizeof(other)),
+	                 UNS_OK);
+}
+
+static void
+test_bad_fields_name_the_field(void **state)
+{
+	env *e = *state;
+	static const struct {
+		const char *grant, *id, *secret, *scope, *field;
+	} cases[] = {
+	    {"", "contoso-svc", "s3cret-value", "", "grant_type"},
+	    {"password", "contoso-svc", "s3cret-value", "", "grant_type"},
+	    {"authorization_code", "contoso-svc", "s3cret-value", "",
+	     "grant_type"},
+	    {"client_credentials", "", "s3cret-value", "", "client_id"},
+	    {"client_credentials", "contoso-svc", "", "", "client_secret"},
+	    {"client_credentials", "contoso-svc", "s3cret-value", "User.Read",
+	     "scope"},
+	    {"client_credentials", "contoso-svc", "s3cret-value",
+	     "https://graph.microsoft.com/x.default", "scope"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char msg[512];
+		uns_err err =
+		    issue(e, cases[i].grant, cases[i].id, cases[i].secret,
+		          cases[i].scope, NULL, msg, sizeof(msg));
+		if (err != UNS_INVALID_ARGUMENT ||
+		    strncmp(msg, cases[i].field, strlen(cases[i].field)) != 0) {
+			fail_msg("case %zu: %s: %s", i, uns_status_name(err),
+			         msg);
+		}
+	}
+	/* Accepted scope spellings. */
+	static const char *const ok[] = {
+	    "", ".default", "https://graph.microsoft.com/.default",
+	    "Notifications.Send", "uns/.default Notifications.Send"};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char msg[512];
+		if (issue(e, "client_credentials", "contoso-svc",
+		          "s3cret-value", ok[i], NULL, msg,
+		          sizeof(msg)) != UNS_OK) {
+			fail_msg("scope \"%s\": %s", ok[i], msg);
+		}
+	}
+}
+
+static void
+test_without_signing_key(void **state)
+{
+	env *e = *state;
+	char msg[512];
+	assert_int_equal(issue(e, "client_credentials", "contoso-svc",
+	                       "s3cret-value", "", NULL, msg, sizeof(msg)),
+	                 UNS_FAILED_PRECONDITION);
+	assert_non_null(strstr(msg, "token_signing_key"));
+}
+
+static void
+test_issuer_refuses_bad_keys(void **state)
+{
+	(void)state;
+	uns_token_issuer *ti = NULL;
+	char why[256];
+	uns_token_issuer_config tc = {.alg = "HS256",
+	                              .key = (const uint8_t *)"short",
+	                              .key_len = 5,
+	                              .lifetime_s = 60};
+	assert_int_equal(uns_token_issuer_open(&ti, &tc, why, sizeof(why)),
+	                 UNS_EINVAL);
+	assert_null(ti);
+	tc.alg = NULL;
+	tc.key = (const uint8_t *)"-----BEGIN NOTHING-----";
+	tc.key_len = strlen((const char *)tc.key);
+	assert_int_equal(uns_token_issuer_open(&ti, &tc, why, sizeof(why)),
+	                 UNS_EINVAL);
+	tc.alg = "HS256";
+	tc.key = secret;
+	tc.key_len = sizeof(secret) - 1;
+	tc.lifetime_s = 0;
+	assert_int_equal(uns_token_issuer_open(&ti, &tc, why, sizeof(why)),
+	                 UNS_EINVAL);
+	assert_non_null(strstr(why, "lifetime"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+	        test_right_secret_mints_app_token_that_posts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_credentials_answer_alike,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_fields_name_the_field,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_without_signing_key,
+	                                    setup_no_issuer, teardown),
+	    cmocka_unit_test(test_issuer_refuses_bad_keys),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
