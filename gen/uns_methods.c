@@ -102,6 +102,17 @@ echo_invoke(const void *handlers, uns_call *call,
 }
 
 static uns_err
+list_subscriptions_invoke(const void *handlers, uns_call *call,
+    const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+	const uns_notifications_handlers *h = handlers;
+	if (h->list_subscriptions == NULL) {
+		return UNS_UNIMPLEMENTED;
+	}
+	return h->list_subscriptions(call, (const Uns__V1__ListSubscriptionsRequest *) req, (Uns__V1__ListSubscriptionsResponse *) resp);
+}
+
+static uns_err
 issue_token_invoke(const void *handlers, uns_call *call,
     const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
@@ -119,6 +130,7 @@ static const uns_method uns_notifications_methods[] = {
 	{"/uns.v1.Notifications/Health", &uns__v1__health_request__descriptor, &uns__v1__health_response__descriptor, health_invoke},
 	{"/uns.v1.Notifications/History", &uns__v1__history_request__descriptor, &uns__v1__history_response__descriptor, history_invoke},
 	{"/uns.v1.Notifications/IssueToken", &uns__v1__issue_token_request__descriptor, &uns__v1__issue_token_response__descriptor, issue_token_invoke},
+	{"/uns.v1.Notifications/ListSubscriptions", &uns__v1__list_subscriptions_request__descriptor, &uns__v1__list_subscriptions_response__descriptor, list_subscriptions_invoke},
 	{"/uns.v1.Notifications/Post", &uns__v1__post_request__descriptor, &uns__v1__post_response__descriptor, post_invoke},
 	{"/uns.v1.Notifications/Subscribe", &uns__v1__subscribe_request__descriptor, &uns__v1__subscribe_response__descriptor, subscribe_invoke},
 	{"/uns.v1.Notifications/Unsubscribe", &uns__v1__unsubscribe_request__descriptor, &uns__v1__unsubscribe_response__descriptor, unsubscribe_invoke},
@@ -141,6 +153,8 @@ const uns_method uns_notifications_method_health = {"/uns.v1.Notifications/Healt
 const uns_method uns_notifications_method_history = {"/uns.v1.Notifications/History", &uns__v1__history_request__descriptor, &uns__v1__history_response__descriptor, history_invoke};
 
 const uns_method uns_notifications_method_issue_token = {"/uns.v1.Notifications/IssueToken", &uns__v1__issue_token_request__descriptor, &uns__v1__issue_token_response__descriptor, issue_token_invoke};
+
+const uns_method uns_notifications_method_list_subscriptions = {"/uns.v1.Notifications/ListSubscriptions", &uns__v1__list_subscriptions_request__descriptor, &uns__v1__list_subscriptions_response__descriptor, list_subscriptions_invoke};
 
 const uns_method uns_notifications_method_post = {"/uns.v1.Notifications/Post", &uns__v1__post_request__descriptor, &uns__v1__post_response__descriptor, post_invoke};
 

@@ -19,6 +19,7 @@ typedef struct uns_notifications_handlers {
 	uns_err (*delete)(uns_call *call, const Uns__V1__DeleteRequest *req, Uns__V1__DeleteResponse *resp);
 	uns_err (*health)(uns_call *call, const Uns__V1__HealthRequest *req, Uns__V1__HealthResponse *resp);
 	uns_err (*echo)(uns_call *call, const Uns__V1__EchoRequest *req, Uns__V1__EchoResponse *resp);
+	uns_err (*list_subscriptions)(uns_call *call, const Uns__V1__ListSubscriptionsRequest *req, Uns__V1__ListSubscriptionsResponse *resp);
 	uns_err (*issue_token)(uns_call *call, const Uns__V1__IssueTokenRequest *req, Uns__V1__IssueTokenResponse *resp);
 } uns_notifications_handlers;
 

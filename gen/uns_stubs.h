@@ -98,6 +98,16 @@ typedef void (*uns_notifications_echo_cb)(uns_err err, const char *message,
 uns_err uns_notifications_echo_async(uns_client *c, const Uns__V1__EchoRequest *req,
     const uns_call_opts *opts, uns_notifications_echo_cb cb, void *arg);
 
+extern const uns_method uns_notifications_method_list_subscriptions;
+/* /uns.v1.Notifications/ListSubscriptions: on UNS_OK *resp is the caller's, freed with
+ * protobuf_c_message_free_unpacked(&(*resp)->base, NULL). */
+uns_err uns_notifications_list_subscriptions(uns_client *c, const Uns__V1__ListSubscriptionsRequest *req, Uns__V1__ListSubscriptionsResponse **resp,
+    const uns_call_opts *opts);
+typedef void (*uns_notifications_list_subscriptions_cb)(uns_err err, const char *message,
+    Uns__V1__ListSubscriptionsResponse *resp, void *arg);
+uns_err uns_notifications_list_subscriptions_async(uns_client *c, const Uns__V1__ListSubscriptionsRequest *req,
+    const uns_call_opts *opts, uns_notifications_list_subscriptions_cb cb, void *arg);
+
 extern const uns_method uns_notifications_method_issue_token;
 /* /uns.v1.Notifications/IssueToken: on UNS_OK *resp is the caller's, freed with
  * protobuf_c_message_free_unpacked(&(*resp)->base, NULL). */

@@ -36,6 +36,8 @@
 #define MIN_S  60LL
 #define HOUR_S (60 * MIN_S)
 #define DAY_S  (24 * HOUR_S)
+#define MIN_MS (1000 * MIN_S)
+#define DAY_MS (1000 * DAY_S)
 #define STRLEN (UNS_CONFIG_STR_MAX - 1)
 #define MSGMAX 512                          /* one error message */
 #define FMTMAX (2 * UNS_CONFIG_STR_MAX + 4) /* one formatted value */
@@ -235,6 +237,53 @@ static const cfg_key keys[] = {
     KEY("push", "wns_ttl", CFG_DURATION_S, wns_ttl_s, 0, 28 * DAY_S, "1d",
         "X-WNS-TTL of WNS taps."),
 
+    /* ---- delivery engine ---- */
+    KEY("delivery", "delivery", CFG_BOOL, delivery, 0, 1, "true",
+        "Send shoulder taps to subscribed endpoints. false = taps stay\n"
+        "queued in the outbox (for maintenance)."),
+    KEY("delivery", "delivery_max_inflight", CFG_INT, delivery_max_inflight, 1,
+        1000000, "1024",
+        "Taps claimed from the outbox and not yet settled, at most."),
+    KEY("delivery", "delivery_host_connections", CFG_INT,
+        delivery_host_connections, 1, 1024, "8",
+        "Connections per provider host (HTTP/2 multiplexes taps over\n"
+        "them where the provider speaks it)."),
+    KEY("delivery", "delivery_workers", CFG_INT, delivery_workers, 1, 256, "4",
+        "Threads writing outcomes to the store (they share group\n"
+        "commits)."),
+    KEY("delivery", "delivery_connect_timeout", CFG_DURATION_MS,
+        delivery_connect_timeout_ms, 1, 10 * MIN_MS, "5s",
+        "Connect timeout to a provider."),
+    KEY("delivery", "delivery_timeout", CFG_DURATION_MS, delivery_timeout_ms, 1,
+        10 * MIN_MS, "15s", "Whole-request timeout to a provider."),
+    KEY("delivery", "delivery_backoff", CFG_DURATION_MS, delivery_backoff_ms, 1,
+        DAY_MS, "1s",
+        "First retry delay; doubles per failed attempt, with jitter\n"
+        "(a random part of the delay's second half). Retry-After wins."),
+    KEY("delivery", "delivery_backoff_max", CFG_DURATION_MS,
+        delivery_backoff_max_ms, 1, DAY_MS, "1h",
+        "Longest retry delay. At least delivery_backoff."),
+    KEY("delivery", "delivery_max_attempts", CFG_INT, delivery_max_attempts, 1,
+        1000000, "25",
+        "Failed attempts after which a tap is dropped (the endpoint\n"
+        "stays subscribed; the next feed change taps it again)."),
+    KEY("delivery", "delivery_breaker_failures", CFG_INT,
+        delivery_breaker_failures, 1, 1000000, "10",
+        "Consecutive failures (no answer or 5xx) that open a provider\n"
+        "host's circuit breaker."),
+    KEY("delivery", "delivery_breaker_open", CFG_DURATION_MS,
+        delivery_breaker_open_ms, 1, DAY_MS, "30s",
+        "How long an open breaker holds taps back before one probe."),
+    KEY("delivery", "delivery_lease", CFG_DURATION_MS, delivery_lease_ms, 1000,
+        DAY_MS, "5m",
+        "How long a claimed tap is the engine's before it may be\n"
+        "claimed again (longer than delivery_timeout)."),
+    KEY("delivery", "tap_stream_listen", CFG_URL, tap_stream_listen, 0, STRLEN,
+        "",
+        "NNG pub0 listen URL of the live tap stream (tcp://, ipc://):\n"
+        "one message per feed change, host NUL user NUL cursor;\n"
+        "subscribe to \"host\\0\". \"\" = no stream."),
+
     /* ---- limits (SPEC §3) ---- */
     KEY("limits", "max_body", CFG_SIZE, max_body, KiB, 64 * MiB, "64K",
         "Largest REST request body (413 above it)."),
@@ -334,6 +383,7 @@ static const struct cfg_order {
 	const char *lesser, *greater;
 } orders[] = {
     {"default_expiry", "max_expiry"},
+    {"delivery_backoff", "delivery_backoff_max"},
 };
 #define N_ORDERS (sizeof(orders) / sizeof(orders[0]))
 

@@ -101,6 +101,20 @@ typedef struct uns_config {
 	char wns_client_secret[UNS_CONFIG_STR_MAX]; /* file */
 	char wns_scope[UNS_CONFIG_STR_MAX];
 	int64_t wns_ttl_s;
+	/* delivery engine (delivery.h) */
+	int delivery; /* 0 or 1 */
+	int delivery_max_inflight;
+	int delivery_host_connections;
+	int delivery_workers;
+	int64_t delivery_connect_timeout_ms;
+	int64_t delivery_timeout_ms;
+	int64_t delivery_backoff_ms;
+	int64_t delivery_backoff_max_ms;
+	int delivery_max_attempts;
+	int delivery_breaker_failures;
+	int64_t delivery_breaker_open_ms;
+	int64_t delivery_lease_ms;
+	char tap_stream_listen[UNS_CONFIG_STR_MAX]; /* "" = off */
 	/* limits (SPEC §3), sizes in bytes */
 	uint64_t max_body;
 	uint64_t max_raw_content;

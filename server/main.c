@@ -29,6 +29,7 @@
 #include "auth.h"
 #include "cli_opts.h"
 #include "config.h"
+#include "delivery.h"
 #include "devcert.h"
 #include "gateway.h"
 #include "gateway_ops.h"
@@ -39,6 +40,7 @@
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
+#include "tapstream.h"
 #include "testclock.h"
 #include "token_issuer.h"
 #include "validate.h"
@@ -118,6 +120,8 @@ typedef struct unsd {
 	uns_push_config *push;
 	uns_recording *recording; /* record_dir, or NULL */
 	uns_testclock clock;      /* read only with test_clock */
+	uns_tapstream *taps;
+	uns_delivery *delivery;
 	char cert[4096], ca[4096];
 } unsd;
 
@@ -463,6 +467,48 @@ open_gateway(unsd *d)
 	return 0;
 }
 
+/* The live tap stream and the delivery engine (delivery.h), which starts
+ * on the taps left in the outbox by the previous run; the push
+ * configuration is open_service's. */
+static int
+open_delivery(unsd *d)
+{
+	const uns_config *c = &d->cfg;
+
+	if (c->tap_stream_listen[0] &&
+	    uns_tapstream_open(&d->taps, c->tap_stream_listen) != UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", uns_last_message());
+		return -1;
+	}
+	uns_delivery_config dc = {
+	    .store = d->store,
+	    .transports = uns_push_transports,
+	    .push = d->push,
+	    .stream = d->taps,
+	    .metrics = d->metrics,
+	    .max_inflight = (unsigned)c->delivery_max_inflight,
+	    .host_connections = (unsigned)c->delivery_host_connections,
+	    .workers = (unsigned)c->delivery_workers,
+	    .connect_timeout_ms = c->delivery_connect_timeout_ms,
+	    .timeout_ms = c->delivery_timeout_ms,
+	    .backoff_base_ms = c->delivery_backoff_ms,
+	    .backoff_max_ms = c->delivery_backoff_max_ms,
+	    .max_attempts = (unsigned)c->delivery_max_attempts,
+	    .breaker_failures = (unsigned)c->delivery_breaker_failures,
+	    .breaker_open_ms = c->delivery_breaker_open_ms,
+	    .lease_ms = c->delivery_lease_ms,
+	};
+	if (c->test_clock) {
+		dc.clock = uns_testclock_now;
+		dc.clock_arg = &d->clock;
+	}
+	if (c->delivery && uns_delivery_open(&d->delivery, &dc) != UNS_OK) {
+		fprintf(stderr, "unsd: delivery engine: cannot start\n");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 teardown(unsd *d)
 {
@@ -470,6 +516,8 @@ teardown(unsd *d)
 	uns_gw_ops_close(d->gw_ops);
 	uns_client_close(d->gw_client);
 	uns_rpc_server_close(d->rpc);
+	uns_delivery_close(d->delivery); /* unsent taps stay in the outbox */
+	uns_tapstream_close(d->taps);
 	uns_rpc_metrics_close(d->rpc_metrics);
 	uns_recording_close(d->recording);
 	uns_service_close(d->svc);
@@ -518,7 +566,8 @@ run(unsd *d)
 	if (uns_metrics_open(&d->metrics) != UNS_OK ||
 	    (strncmp(d->cfg.listen, "tls+", 4) == 0 && prepare_tls(d) != 0) ||
 	    load_keys(d) != 0 || open_issuer(d) != 0 || open_store(d) != 0 ||
-	    open_auth(d) != 0 || open_service(d) != 0) {
+	    open_auth(d) != 0 || open_service(d) != 0 ||
+	    open_delivery(d) != 0) {
 		goto out;
 	}
 	if (d->cfg.gateway_listen[0] &&

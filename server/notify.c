@@ -153,6 +153,42 @@ uns_notify_subscribe(uns_call *call, const Uns__V1__SubscribeRequest *req,
 	return keep(call, out);
 }
 
+static void
+free_subs(void *arg)
+{
+	uns_store_subs_free(arg);
+}
+
+/* The caller's subscriptions with their delivery state (SPEC §5). */
+uns_err
+uns_notify_list_subscriptions(uns_call *call,
+                              const Uns__V1__ListSubscriptionsRequest *req,
+                              Uns__V1__ListSubscriptionsResponse *resp)
+{
+	uns_store_subs *l = uns_call_alloc(call, sizeof(*l));
+	uns_principal p;
+	uns_err err;
+	if ((err = authorize(call, USER, &p)) != UNS_OK) {
+		return err;
+	}
+	if (l == NULL) {
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
+	}
+	err = uns_store_sub_list(svc_of(call)->store, p.user, p.host, l);
+	if (err != UNS_OK) {
+		return store_fail(call, err, "subscription");
+	}
+	if (uns_call_defer(call, free_subs, l) != UNS_OK) {
+		uns_store_subs_free(l);
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
+	}
+	resp->subscriptions = l->subs;
+	resp->n_subscriptions = l->n;
+	return UNS_OK;
+}
+
 uns_err
 uns_notify_unsubscribe(uns_call *call, const Uns__V1__UnsubscribeRequest *req,
                        Uns__V1__UnsubscribeResponse *resp)
@@ -348,6 +384,34 @@ fetch_feed(uns_call *call, const uns_principal *p,
 	return UNS_OK;
 }
 
+/* Records what the device req->unsid fetched, for the iOS fallback
+ * (SPEC §5). Best effort: a failure only means an extra fallback alert. */
+static void
+mark_fetched(uns_call *call, const uns_principal *p, const char *unsid,
+             const Uns__V1__FetchResponse *resp)
+{
+	size_t n = resp->notification != NULL ? 1 : resp->n_changes;
+	const char **ids = uns_call_alloc(call, (n + 1) * sizeof(*ids));
+	size_t k = 0;
+
+	if (ids == NULL) {
+		return;
+	}
+	if (resp->notification != NULL) {
+		ids[k++] = resp->notification->id;
+	}
+	for (size_t i = 0; resp->notification == NULL && i < n; i++) {
+		const Uns__V1__FeedEntry *e = resp->changes[i];
+		if (e->removed == 0 && e->notification != NULL) {
+			ids[k++] = e->notification->id;
+		}
+	}
+	if (k > 0) {
+		(void)uns_store_fetched(svc_of(call)->store, p->user, p->host,
+		                        unsid, ids, k);
+	}
+}
+
 uns_err
 uns_notify_fetch(uns_call *call, const Uns__V1__FetchRequest *req,
                  Uns__V1__FetchResponse *resp)
@@ -360,9 +424,14 @@ uns_notify_fetch(uns_call *call, const Uns__V1__FetchRequest *req,
 		return err;
 	}
 	if (req->id[0] != '\0') {
-		return fetch_one(call, &p, req->id, resp);
+		err = fetch_one(call, &p, req->id, resp);
+	} else {
+		err = fetch_feed(call, &p, req, resp);
 	}
-	return fetch_feed(call, &p, req, resp);
+	if (err == UNS_OK && req->unsid[0] != '\0') {
+		mark_fetched(call, &p, req->unsid, resp);
+	}
+	return err;
 }
 
 /* --- state, history, delete ---------------------------------------------- */
@@ -380,7 +449,8 @@ uns_notify_update_state(uns_call *call, const Uns__V1__UpdateStateRequest *req,
 	uns_store_change chg = {.read_state = req->read_state,
 	                        .user_action_state = req->user_action_state,
 	                        .delete_ = req->delete_,
-	                        .if_version = req->if_version};
+	                        .if_version = req->if_version,
+	                        .by_unsid = req->unsid[0] ? req->unsid : NULL};
 	Uns__V1__Notification *out = NULL;
 	err = uns_store_update_state(svc_of(call)->store, p.user, p.host,
 	                             req->id, &chg, &out);

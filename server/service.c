@@ -118,6 +118,7 @@ const uns_notifications_handlers uns_service_handlers = {
     .delete = uns_notify_delete,
     .health = health,
     .echo = echo,
+    .list_subscriptions = uns_notify_list_subscriptions,
     .issue_token = uns_token_issue,
 };
 

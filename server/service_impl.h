@@ -42,6 +42,9 @@ uns_err uns_notify_history(uns_call *, const Uns__V1__HistoryRequest *,
                            Uns__V1__HistoryResponse *);
 uns_err uns_notify_delete(uns_call *, const Uns__V1__DeleteRequest *,
                           Uns__V1__DeleteResponse *);
+uns_err uns_notify_list_subscriptions(uns_call *,
+                                      const Uns__V1__ListSubscriptionsRequest *,
+                                      Uns__V1__ListSubscriptionsResponse *);
 
 /* IssueToken, token_endpoint.c. */
 uns_err uns_token_issue(uns_call *, const Uns__V1__IssueTokenRequest *,

@@ -76,6 +76,15 @@ typedef struct uns_store_config {
 	int reclaim_interval_ms;  /* background reclaim; 0 = 10 s, < 0 off */
 } uns_store_config;
 
+/*
+ * Called after every durable write that moved a feed, like the feed hook,
+ * with the number of taps that write queued in the outbox (0 when no
+ * subscription wanted one). The delivery engine wakes on taps > 0 and
+ * publishes every call to the live tap stream.
+ */
+typedef void (*uns_store_tap_fn)(void *arg, const char *user, const char *host,
+                                 uint64_t head, size_t taps);
+
 typedef struct uns_store_stats {
 	uint64_t commit_batches; /* synced WriteBatches */
 	uint64_t commit_writes;  /* caller writes inside them */
@@ -85,8 +94,9 @@ typedef struct uns_store_stats {
 typedef struct uns_store_change {
 	Uns__V1__ReadState read_state;
 	Uns__V1__UserActionState user_action_state;
-	bool delete_;        /* mark deleted (a feed tombstone) */
-	uint64_t if_version; /* 0 = no compare-and-set */
+	bool delete_;         /* mark deleted (a feed tombstone) */
+	uint64_t if_version;  /* 0 = no compare-and-set */
+	const char *by_unsid; /* the device making the change: not tapped */
 } uns_store_change;
 
 /* The result of a feed read. */
@@ -134,6 +144,9 @@ void uns_store_close(uns_store *st);
 
 /* Registers the feed-moved hook (fn NULL removes it). */
 void uns_store_set_feed_hook(uns_store *st, uns_store_feed_fn fn, void *arg);
+
+/* Registers the tap hook (fn NULL removes it). */
+void uns_store_set_tap_hook(uns_store *st, uns_store_tap_fn fn, void *arg);
 
 /* Group-commit counters since open. */
 uns_err uns_store_stats_get(uns_store *st, uns_store_stats *out);
@@ -234,6 +247,108 @@ uns_err uns_store_history(uns_store *st, const char *user, const char *host,
                           const uns_store_history_query *q,
                           uns_store_history_page *out);
 void uns_store_history_page_free(uns_store_history_page *p);
+
+/* --- outbox: shoulder taps for the delivery engine (SPEC §5) -----------
+ *
+ * Every feed change (post create or replace, state change, delete, expiry)
+ * queues, in the same atomic write, one tap per live, not-dead subscription
+ * of the owner whose platform the notification's target policy allows
+ * (empty = all) and that has a transport (not polling); state changes skip
+ * web push, and the device named by uns_store_change.by_unsid is skipped.
+ * A subscription has at most one pending tap: a newer change overwrites it
+ * (newest cursor wins) but keeps its due time and attempt count, so an
+ * endpoint that is backing off is not hammered by new posts. iOS fallback
+ * alerts (below) are separate taps that never coalesce with those.
+ *
+ * Claiming leases taps to the caller for lease_ms: a claimed tap is not
+ * claimed again until it is settled or the lease runs out. Leases are not
+ * durable: after a crash every unsettled tap is due again at once, so a tap
+ * is delivered at least once; settling is the only way a tap leaves.
+ */
+
+/* "UNSID" for a tap, "UNSID:ID" for the fallback alert of notification ID. */
+#define UNS_STORE_TAP_REF_MAX 48
+
+typedef struct uns_store_tap {
+	char ref[UNS_STORE_TAP_REF_MAX];
+	char *user, *host;
+	char cursor[16]; /* the feed head announced */
+	uint64_t seq;    /* the same, as a number (settle compares it) */
+	Uns__V1__Subscription *sub;     /* NULL: the subscription is gone */
+	Uns__V1__Notification *subject; /* newest change; NULL if gone */
+	bool state_change; /* every coalesced change was a state change */
+	bool fallback;     /* an iOS visible fallback alert */
+	uint64_t attempts; /* failed attempts so far */
+	int64_t enqueued_ms, due_ms;
+} uns_store_tap;
+
+typedef struct uns_store_taps {
+	uns_store_tap *taps;
+	size_t n;
+} uns_store_taps;
+
+typedef enum uns_store_tap_result {
+	UNS_STORE_TAP_DELIVERED, /* gone from the outbox; success recorded */
+	UNS_STORE_TAP_RETRY,     /* due again at due_ms; failure recorded */
+	UNS_STORE_TAP_DEFER,     /* due again at due_ms; no attempt counted */
+	UNS_STORE_TAP_DROP,      /* refused for good: removed, failure noted */
+	UNS_STORE_TAP_DEAD,      /* endpoint gone: subscription marked dead,
+	                            all its taps removed */
+} uns_store_tap_result;
+
+/* Leases up to max due taps (due_ms <= now), earliest first. */
+uns_err uns_store_outbox_claim(uns_store *st, size_t max, int64_t lease_ms,
+                               uns_store_taps *out);
+void uns_store_taps_free(uns_store_taps *l);
+/* Frees what one tap owns (user, host, sub, subject), not the tap itself. */
+void uns_store_tap_clear(uns_store_tap *t);
+
+/* The earliest due time of an unleased tap or fallback entry;
+ * UNS_NOT_FOUND when there is none. */
+uns_err uns_store_outbox_next_due(uns_store *st, int64_t *due_ms);
+
+/*
+ * Records the outcome of a claimed tap and ends its lease; error (may be
+ * NULL) becomes the subscription's last error on a failure. If a newer
+ * change overwrote the tap while it was out, DELIVERED and DROP leave the
+ * newer one pending and set *newer (may be NULL) to true: it is due
+ * now. The subscription's delivery state (last attempt, last
+ * success, consecutive failures, totals, dead) is updated in the same
+ * write and shows in uns_store_sub_get/sub_list.
+ */
+uns_err uns_store_outbox_settle(uns_store *st, const uns_store_tap *t,
+                                uns_store_tap_result res, int64_t due_ms,
+                                const char *error, bool *newer);
+
+/* One outcome for uns_store_outbox_settle_many. */
+typedef struct uns_store_settle {
+	const uns_store_tap *tap;
+	uns_store_tap_result result;
+	int64_t due_ms;
+	const char *error;
+	bool newer; /* out, as uns_store_outbox_settle's *newer */
+} uns_store_settle;
+
+/* Settles n taps of distinct subscriptions (UNS_EINVAL when two share one)
+ * in one synced write; all or nothing. */
+uns_err uns_store_outbox_settle_many(uns_store *st, uns_store_settle *v,
+                                     size_t n);
+
+/* Pending taps (fallback alerts included); for tests and metrics. */
+uns_err uns_store_outbox_count(uns_store *st, size_t *n);
+
+/*
+ * iOS fallback. A post whose fallback_policy.endpoint_fallback has a delay,
+ * visual content and allows iOS (empty platform list = all) schedules a
+ * fallback check at created + delay. uns_store_fetched() records that
+ * subscription unsid fetched the given notifications (only those with a
+ * pending check are recorded). uns_store_fallback_run() turns each due
+ * check of a still-active notification into one fallback tap per live iOS
+ * subscription that has not fetched it; *queued gets the number of taps.
+ */
+uns_err uns_store_fetched(uns_store *st, const char *user, const char *host,
+                          const char *unsid, const char *const *ids, size_t n);
+uns_err uns_store_fallback_run(uns_store *st, size_t *queued);
 
 /* --- maintenance ------------------------------------------------------ */
 

@@ -486,3 +486,80 @@ uns_store_cursor_decode(const char *s, uint64_t *seq)
 	*seq = uns_store_be64_get(raw);
 	return UNS_OK;
 }
+
+/* Writes a u16-length-prefixed string; returns the bytes written. */
+static size_t
+put_str16(unsigned char *p, const char *s)
+{
+	size_t n = strlen(s);
+
+	p[0] = (unsigned char)(n >> 8);
+	p[1] = (unsigned char)n;
+	memcpy(p + 2, s, n);
+	return 2 + n;
+}
+
+/* Reads a u16-length-prefixed string of at most max bytes into out. */
+static bool
+get_str16(const unsigned char **p, const unsigned char *end, char *out,
+          size_t max)
+{
+	size_t n;
+
+	if (end - *p < 2) {
+		return false;
+	}
+	n = ((size_t)(*p)[0] << 8) | (*p)[1];
+	if (n > max || (size_t)(end - *p - 2) < n) {
+		return false;
+	}
+	memcpy(out, *p + 2, n);
+	out[n] = '\0';
+	*p += 2 + n;
+	return true;
+}
+
+size_t
+uns_store_tapval_encode(const uns_store_tapval *t, unsigned char *out)
+{
+	unsigned char *p = out;
+	size_t idlen = strlen(t->subject);
+
+	*p++ = 1;
+	*p++ = (unsigned char)t->flags;
+	uns_store_be64_put(p, t->seq);
+	uns_store_be64_put(p + 8, (uint64_t)t->due_ms);
+	uns_store_be64_put(p + 16, (uint64_t)t->enqueued_ms);
+	uns_store_be64_put(p + 24, t->attempts);
+	p += 32;
+	p += put_str16(p, t->user);
+	p += put_str16(p, t->host);
+	*p++ = (unsigned char)idlen;
+	memcpy(p, t->subject, idlen);
+	return (size_t)(p + idlen - out);
+}
+
+uns_err
+uns_store_tapval_decode(const void *v, size_t len, uns_store_tapval *t)
+{
+	const unsigned char *p = v, *end = p + len;
+	size_t idlen;
+
+	if (len < 2 + 32 || p[0] != 1) {
+		return uns_store_seterr(UNS_DATA_LOSS, "bad outbox entry");
+	}
+	t->flags = p[1];
+	t->seq = uns_store_be64_get(p + 2);
+	t->due_ms = (int64_t)uns_store_be64_get(p + 10);
+	t->enqueued_ms = (int64_t)uns_store_be64_get(p + 18);
+	t->attempts = uns_store_be64_get(p + 26);
+	p += 34;
+	if (!get_str16(&p, end, t->user, UNS_STORE_ID_MAX) ||
+	    !get_str16(&p, end, t->host, UNS_STORE_ID_MAX) || p >= end ||
+	    (idlen = *p++) > UNS_STORE_RID_LEN || (size_t)(end - p) != idlen) {
+		return uns_store_seterr(UNS_DATA_LOSS, "bad outbox entry");
+	}
+	memcpy(t->subject, p, idlen);
+	t->subject[idlen] = '\0';
+	return UNS_OK;
+}

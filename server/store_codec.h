@@ -139,6 +139,24 @@ void uns_store_metaval_encode(uint64_t head, uint32_t live, unsigned char *out);
 uns_err uns_store_metaval_decode(const void *v, size_t len, uint64_t *head,
                                  uint32_t *live);
 
+/* Outbox tap value (the key is the tap's ref, see store.h):
+ * u8 1 ‖ u8 flags ‖ BE64 seq ‖ BE64 due ‖ BE64 enqueued ‖ BE64 attempts ‖
+ * u16 len ‖ user ‖ u16 len ‖ host ‖ u8 len ‖ subject id. */
+#define UNS_STORE_TAP_STATE    1u /* only state changes coalesced here */
+#define UNS_STORE_TAP_FALLBACK 2u /* an iOS visible fallback alert */
+#define UNS_STORE_TAPVAL_MAX                                                   \
+	(2 + 4 * 8 + 2 * (2 + UNS_STORE_ID_MAX) + 1 + UNS_STORE_RID_LEN)
+typedef struct uns_store_tapval {
+	unsigned flags;
+	uint64_t seq, attempts;
+	int64_t due_ms, enqueued_ms;
+	char user[UNS_STORE_ID_MAX + 1], host[UNS_STORE_ID_MAX + 1];
+	char subject[UNS_STORE_RID_LEN + 1]; /* "" = none */
+} uns_store_tapval;
+
+size_t uns_store_tapval_encode(const uns_store_tapval *t, unsigned char *out);
+uns_err uns_store_tapval_decode(const void *v, size_t len, uns_store_tapval *t);
+
 /* Feed cursors: base64url of BE64 seq; "" = 0. History page tokens:
  * base64url of the history key's suffix (BE64 ~created ‖ id). */
 void uns_store_cursor_encode(uint64_t seq, char out[16]);

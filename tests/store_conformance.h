@@ -145,7 +145,7 @@ conf_update(struct conf *c, const char *user, const char *id,
             Uns__V1__ReadState rs, Uns__V1__UserActionState uas, bool del,
             uint64_t if_version, uint64_t *version)
 {
-	uns_store_change chg = {rs, uas, del, if_version};
+	uns_store_change chg = {rs, uas, del, if_version, NULL};
 	Uns__V1__Notification *n = NULL;
 	uns_err rc =
 	    uns_store_update_state(c->st, user, CONF_HOST, id, &chg, &n);
@@ -1276,6 +1276,527 @@ conf_null_arguments(void **state)
 	uns_store_close(NULL);
 }
 
+/* --- outbox ------------------------------------------------------------- */
+
+#define PLAT(x) UNS__V1__PLATFORM__PLATFORM_##x
+
+/* The five pushed platforms and polling, one device each, for alice. */
+static const struct {
+	const char *device;
+	Uns__V1__Platform platform;
+} conf_devices[] = {
+    {"pc", PLAT(WINDOWS)},     {"phone", PLAT(IOS)},
+    {"tablet", PLAT(ANDROID)}, {"browser", PLAT(WEB_PUSH)},
+    {"hook", PLAT(WEBHOOK)},   {"poller", PLAT(POLLING)},
+};
+#define CONF_NDEV (sizeof(conf_devices) / sizeof(conf_devices[0]))
+
+static void
+conf_sub_as(struct conf *c, const char *device, Uns__V1__Platform platform,
+            char unsid[32])
+{
+	Uns__V1__Subscription in = UNS__V1__SUBSCRIPTION__INIT, *out = NULL;
+	bool created;
+
+	in.device_id = (char *)device;
+	in.platform = platform;
+	in.push_channel = "https://push.example/x";
+	assert_int_equal(
+	    uns_store_sub_put(c->st, "alice", CONF_HOST, &in, &out, &created),
+	    UNS_OK);
+	snprintf(unsid, 32, "%s", out->unsid);
+	uns__v1__subscription__free_unpacked(out, NULL);
+}
+
+static void
+conf_sub_all(struct conf *c, char unsids[][32])
+{
+	for (size_t i = 0; i < CONF_NDEV; i++) {
+		conf_sub_as(c, conf_devices[i].device, conf_devices[i].platform,
+		            unsids[i]);
+	}
+}
+
+static size_t
+conf_outbox_n(struct conf *c)
+{
+	size_t n = 0;
+
+	assert_int_equal(uns_store_outbox_count(c->st, &n), UNS_OK);
+	return n;
+}
+
+static uns_store_taps
+conf_claim(struct conf *c)
+{
+	uns_store_taps l = {0};
+
+	assert_int_equal(uns_store_outbox_claim(c->st, 100, 30000, &l), UNS_OK);
+	return l;
+}
+
+static const uns_store_tap *
+conf_tap_of(const uns_store_taps *l, const char *ref)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (strcmp(l->taps[i].ref, ref) == 0) {
+			return &l->taps[i];
+		}
+	}
+	return NULL;
+}
+
+static void
+conf_settle_all(struct conf *c, uns_store_taps *l, uns_store_tap_result r)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		assert_int_equal(uns_store_outbox_settle(c->st, &l->taps[i], r,
+		                                         0, "x", NULL),
+		                 UNS_OK);
+	}
+	uns_store_taps_free(l);
+}
+
+static Uns__V1__Subscription *
+conf_sub_get(struct conf *c, const char *unsid)
+{
+	Uns__V1__Subscription *s = NULL;
+	char *user = NULL;
+
+	assert_int_equal(uns_store_sub_get(c->st, unsid, &user, &s), UNS_OK);
+	free(user);
+	return s;
+}
+
+/* A post taps each pushed endpoint once (not polling), with the new head,
+ * the subscription and the notification; delivering empties the outbox. */
+static void
+conf_outbox_post_taps(void **state)
+{
+	struct conf *c = *state;
+	char unsids[CONF_NDEV][32], *head;
+	Uns__V1__Notification *n;
+	Uns__V1__Subscription *s;
+	uns_store_taps l;
+
+	conf_sub_all(c, unsids);
+	assert_int_equal(conf_outbox_n(c), 0);
+	n = conf_post(c, "alice", CONF_HOST, "a", "");
+	head = conf_head(c, "alice", CONF_HOST);
+	assert_int_equal(conf_outbox_n(c), 5);
+	l = conf_claim(c);
+	assert_int_equal(l.n, 5);
+	for (size_t i = 0; i + 1 < CONF_NDEV; i++) {
+		const uns_store_tap *t = conf_tap_of(&l, unsids[i]);
+		assert_non_null(t);
+		assert_string_equal(t->user, "alice");
+		assert_string_equal(t->host, CONF_HOST);
+		assert_string_equal(t->cursor, head);
+		assert_non_null(t->sub);
+		assert_int_equal(t->sub->platform, conf_devices[i].platform);
+		assert_non_null(t->subject);
+		assert_string_equal(t->subject->id, n->id);
+		assert_false(t->state_change);
+		assert_false(t->fallback);
+		assert_int_equal(t->attempts, 0);
+	}
+	assert_null(conf_tap_of(&l, unsids[CONF_NDEV - 1])); /* polling */
+	conf_settle_all(c, &l, UNS_STORE_TAP_DELIVERED);
+	assert_int_equal(conf_outbox_n(c), 0);
+	l = conf_claim(c);
+	assert_int_equal(l.n, 0);
+	s = conf_sub_get(c, unsids[0]);
+	assert_non_null(s->delivery);
+	assert_int_equal(s->delivery->delivered, 1);
+	assert_int_equal(s->delivery->last_success_ms, CONF_T0);
+	assert_int_equal(s->delivery->consecutive_failures, 0);
+	uns__v1__subscription__free_unpacked(s, NULL);
+	free(head);
+	conf_free(n);
+}
+
+/* A read on one device taps the other pushed ones, but not web push. */
+static void
+conf_outbox_state_change(void **state)
+{
+	struct conf *c = *state;
+	char unsids[CONF_NDEV][32];
+	Uns__V1__Notification *n, *out = NULL;
+	uns_store_change chg = {.read_state = RS(READ)};
+	uns_store_taps l;
+
+	conf_sub_all(c, unsids);
+	n = conf_post(c, "alice", CONF_HOST, "a", "");
+	l = conf_claim(c);
+	conf_settle_all(c, &l, UNS_STORE_TAP_DELIVERED);
+	chg.by_unsid = unsids[0]; /* the Windows device reads it */
+	assert_int_equal(uns_store_update_state(c->st, "alice", CONF_HOST,
+	                                        n->id, &chg, &out),
+	                 UNS_OK);
+	l = conf_claim(c);
+	assert_int_equal(l.n, 3);
+	assert_non_null(conf_tap_of(&l, unsids[1]));
+	assert_non_null(conf_tap_of(&l, unsids[2]));
+	assert_non_null(conf_tap_of(&l, unsids[4]));
+	assert_true(l.taps[0].state_change);
+	assert_int_equal(l.taps[0].subject->read_state, RS(READ));
+	conf_settle_all(c, &l, UNS_STORE_TAP_DELIVERED);
+	conf_free(out);
+	conf_free(n);
+}
+
+/* 100 posts leave one pending tap per endpoint, with the newest cursor;
+ * a target policy limits the platforms tapped. */
+static void
+conf_outbox_coalesce(void **state)
+{
+	struct conf *c = *state;
+	char unsids[CONF_NDEV][32], app[16], *head;
+	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT, *out = NULL;
+	Uns__V1__TargetPolicy tp = UNS__V1__TARGET_POLICY__INIT;
+	Uns__V1__Platform android = PLAT(ANDROID);
+	uns_store_taps l;
+	bool created;
+
+	conf_sub_all(c, unsids);
+	for (int i = 0; i < 100; i++) {
+		snprintf(app, sizeof(app), "n%d", i);
+		conf_free(conf_post(c, "alice", CONF_HOST, app, ""));
+	}
+	assert_int_equal(conf_outbox_n(c), 5);
+	head = conf_head(c, "alice", CONF_HOST);
+	l = conf_claim(c);
+	assert_int_equal(l.n, 5);
+	for (size_t i = 0; i < l.n; i++) {
+		assert_string_equal(l.taps[i].cursor, head);
+	}
+	conf_settle_all(c, &l, UNS_STORE_TAP_DELIVERED);
+	tp.n_platform_types = 1;
+	tp.platform_types = &android;
+	n.app_notification_id = "only-android";
+	n.group_name = "";
+	n.target_policy = &tp;
+	assert_int_equal(
+	    uns_store_post(c->st, "alice", CONF_HOST, &n, &out, &created),
+	    UNS_OK);
+	l = conf_claim(c);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.taps[0].ref, unsids[2]);
+	conf_settle_all(c, &l, UNS_STORE_TAP_DELIVERED);
+	conf_free(out);
+	free(head);
+}
+
+/* Retry moves the due time and counts the attempt; a newer change keeps
+ * that due time; a tap overwritten while out stays pending. */
+static void
+conf_outbox_retry(void **state)
+{
+	struct conf *c = *state;
+	char unsid[32];
+	uns_store_taps l;
+	Uns__V1__Subscription *s;
+	int64_t due = 0;
+
+	conf_sub_as(c, "hook", PLAT(WEBHOOK), unsid);
+	conf_free(conf_post(c, "alice", CONF_HOST, "a", ""));
+	l = conf_claim(c);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(
+	    uns_store_outbox_claim(c->st, 10, 1000, &(uns_store_taps){0}),
+	    UNS_OK); /* leased: nothing more to claim */
+	assert_int_equal(
+	    uns_store_outbox_settle(c->st, &l.taps[0], UNS_STORE_TAP_RETRY,
+	                            CONF_T0 + 5000, "HTTP 503", NULL),
+	    UNS_OK);
+	uns_store_taps_free(&l);
+	assert_int_equal(uns_store_outbox_next_due(c->st, &due), UNS_OK);
+	assert_int_equal(due, CONF_T0 + 5000);
+	conf_free(conf_post(c, "alice", CONF_HOST, "b", "")); /* coalesces */
+	l = conf_claim(c);
+	assert_int_equal(l.n, 0);
+	s = conf_sub_get(c, unsid);
+	assert_int_equal(s->delivery->consecutive_failures, 1);
+	assert_string_equal(s->delivery->last_error, "HTTP 503");
+	uns__v1__subscription__free_unpacked(s, NULL);
+	atomic_store(&c->now, CONF_T0 + 5000);
+	l = conf_claim(c);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.taps[0].attempts, 1);
+	/* A post while the tap is out: delivering the old one keeps it. */
+	conf_free(conf_post(c, "alice", CONF_HOST, "c", ""));
+	bool newer = false;
+	assert_int_equal(uns_store_outbox_settle(c->st, &l.taps[0],
+	                                         UNS_STORE_TAP_DELIVERED, 0,
+	                                         NULL, &newer),
+	                 UNS_OK);
+	assert_true(newer);
+	uns_store_taps_free(&l);
+	assert_int_equal(conf_outbox_n(c), 1);
+	l = conf_claim(c);
+	assert_int_equal(l.n, 1);
+	conf_settle_all(c, &l, UNS_STORE_TAP_DELIVERED);
+	assert_int_equal(conf_outbox_n(c), 0);
+	assert_int_equal(uns_store_outbox_next_due(c->st, &due), UNS_NOT_FOUND);
+	s = conf_sub_get(c, unsid);
+	assert_int_equal(s->delivery->consecutive_failures, 0);
+	assert_int_equal(s->delivery->delivered, 2);
+	assert_int_equal(s->delivery->failed, 1);
+	uns__v1__subscription__free_unpacked(s, NULL);
+}
+
+/* Dead stops a subscription's taps until it subscribes again;
+ * unsubscribing drops its pending taps. */
+static void
+conf_outbox_dead(void **state)
+{
+	struct conf *c = *state;
+	char hook[32], pc[32];
+	uns_store_taps l;
+	Uns__V1__Subscription *s;
+
+	conf_sub_as(c, "hook", PLAT(WEBHOOK), hook);
+	conf_sub_as(c, "pc", PLAT(WINDOWS), pc);
+	conf_free(conf_post(c, "alice", CONF_HOST, "a", ""));
+	l = conf_claim(c);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(uns_store_outbox_settle(c->st, conf_tap_of(&l, hook),
+	                                         UNS_STORE_TAP_DEAD, 0,
+	                                         "HTTP 410", NULL),
+	                 UNS_OK);
+	s = conf_sub_get(c, hook);
+	assert_true(s->delivery->dead);
+	assert_string_equal(s->delivery->last_error, "HTTP 410");
+	uns__v1__subscription__free_unpacked(s, NULL);
+	conf_free(conf_post(c, "alice", CONF_HOST, "b", ""));
+	assert_int_equal(conf_outbox_n(c), 1);       /* pc only */
+	conf_sub_as(c, "hook", PLAT(WEBHOOK), hook); /* revives */
+	s = conf_sub_get(c, hook);
+	assert_false(s->delivery->dead);
+	uns__v1__subscription__free_unpacked(s, NULL);
+	conf_free(conf_post(c, "alice", CONF_HOST, "c", ""));
+	assert_int_equal(conf_outbox_n(c), 2);
+	assert_int_equal(uns_store_sub_delete(c->st, "alice", CONF_HOST, pc),
+	                 UNS_OK);
+	assert_int_equal(conf_outbox_n(c), 1);
+	uns_store_taps_free(&l);
+}
+
+/* Leases are the claimer's only: they run out, and a restart forgets
+ * them (a crash re-delivers claimed, unsettled taps). */
+static void
+conf_outbox_lease(void **state)
+{
+	struct conf *c = *state;
+	char hook[32];
+	uns_store_taps l, again;
+
+	conf_sub_as(c, "hook", PLAT(WEBHOOK), hook);
+	conf_free(conf_post(c, "alice", CONF_HOST, "a", ""));
+	l = conf_claim(c);
+	assert_int_equal(l.n, 1);
+	again = conf_claim(c);
+	assert_int_equal(again.n, 0);
+	atomic_store(&c->now, CONF_T0 + 30001);
+	again = conf_claim(c);
+	assert_int_equal(again.n, 1);
+	uns_store_taps_free(&again);
+	uns_store_taps_free(&l);
+	conf_reopen(c);
+	l = conf_claim(c);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.taps[0].ref, hook);
+	conf_settle_all(c, &l, UNS_STORE_TAP_DELIVERED);
+	conf_reopen(c);
+	assert_int_equal(conf_outbox_n(c), 0);
+}
+
+static Uns__V1__Notification *
+conf_post_fallback(struct conf *c, const char *app_id)
+{
+	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT, *out = NULL;
+	Uns__V1__Payload pl = UNS__V1__PAYLOAD__INIT;
+	Uns__V1__FallbackPolicy fp = UNS__V1__FALLBACK_POLICY__INIT;
+	Uns__V1__EndpointFallback ef = UNS__V1__ENDPOINT_FALLBACK__INIT;
+	Uns__V1__VisualContent vc = UNS__V1__VISUAL_CONTENT__INIT;
+	Uns__V1__Platform ios = PLAT(IOS);
+	bool created;
+
+	vc.title = "You have mail";
+	ef.n_platform_types = 1;
+	ef.platform_types = &ios;
+	ef.fallback_delay_in_seconds = 60;
+	ef.visual_content = &vc;
+	fp.endpoint_fallback = &ef;
+	pl.raw_content = "{\"m\":1}";
+	n.app_notification_id = (char *)app_id;
+	n.group_name = "";
+	n.payload = &pl;
+	n.priority = UNS__V1__PRIORITY__PRIORITY_HIGH;
+	n.fallback_policy = &fp;
+	assert_int_equal(
+	    uns_store_post(c->st, "alice", CONF_HOST, &n, &out, &created),
+	    UNS_OK);
+	return out;
+}
+
+/* After the delay, each iOS device that has not fetched the notification
+ * gets one fallback alert; one that fetched it gets none. */
+static void
+conf_outbox_fallback(void **state)
+{
+	struct conf *c = *state;
+	char a[32], b[32], pc[32], ref[64];
+	Uns__V1__Notification *n;
+	uns_store_taps l;
+	size_t queued = 99;
+	int64_t due = 0;
+
+	conf_sub_as(c, "phone-a", PLAT(IOS), a);
+	conf_sub_as(c, "phone-b", PLAT(IOS), b);
+	conf_sub_as(c, "pc", PLAT(WINDOWS), pc);
+	n = conf_post_fallback(c, "fb");
+	l = conf_claim(c);
+	assert_int_equal(l.n, 3); /* the ordinary taps */
+	conf_settle_all(c, &l, UNS_STORE_TAP_DELIVERED);
+	assert_int_equal(uns_store_outbox_next_due(c->st, &due), UNS_OK);
+	assert_int_equal(due, CONF_T0 + 60000);
+	assert_int_equal(uns_store_fallback_run(c->st, &queued), UNS_OK);
+	assert_int_equal(queued, 0); /* not yet */
+	const char *ids[] = {n->id};
+	assert_int_equal(
+	    uns_store_fetched(c->st, "alice", CONF_HOST, a, ids, 1), UNS_OK);
+	atomic_store(&c->now, CONF_T0 + 60000);
+	assert_int_equal(uns_store_fallback_run(c->st, &queued), UNS_OK);
+	assert_int_equal(queued, 1);
+	l = conf_claim(c);
+	assert_int_equal(l.n, 1);
+	snprintf(ref, sizeof(ref), "%s:%s", b, n->id);
+	assert_string_equal(l.taps[0].ref, ref);
+	assert_true(l.taps[0].fallback);
+	assert_non_null(l.taps[0].subject);
+	assert_string_equal(l.taps[0]
+	                        .subject->fallback_policy->endpoint_fallback
+	                        ->visual_content->title,
+	                    "You have mail");
+	assert_int_equal(l.taps[0].sub->platform, PLAT(IOS));
+	conf_settle_all(c, &l, UNS_STORE_TAP_DELIVERED);
+	assert_int_equal(uns_store_fallback_run(c->st, &queued), UNS_OK);
+	assert_int_equal(queued, 0); /* once */
+	assert_int_equal(uns_store_outbox_next_due(c->st, &due), UNS_NOT_FOUND);
+	conf_free(n);
+	/* Deleted before the delay: no alert. */
+	n = conf_post_fallback(c, "fb2");
+	conf_settle_all(c, &(uns_store_taps){0}, UNS_STORE_TAP_DELIVERED);
+	l = conf_claim(c);
+	conf_settle_all(c, &l, UNS_STORE_TAP_DELIVERED);
+	assert_int_equal(uns_store_delete(c->st, "alice", CONF_HOST, n->id),
+	                 UNS_OK);
+	l = conf_claim(c);
+	conf_settle_all(c, &l, UNS_STORE_TAP_DELIVERED);
+	atomic_store(&c->now, CONF_T0 + 200000);
+	assert_int_equal(uns_store_fallback_run(c->st, &queued), UNS_OK);
+	assert_int_equal(queued, 0);
+	conf_free(n);
+}
+
+/* Expiry is a feed change: it taps like a state change. */
+static void
+conf_outbox_expiry(void **state)
+{
+	struct conf *c = *state;
+	char unsids[CONF_NDEV][32];
+	Uns__V1__Notification *n = NULL;
+	uns_store_taps l;
+	bool created;
+
+	conf_sub_all(c, unsids);
+	assert_int_equal(conf_try_post(c, "alice", CONF_HOST, "a", "", "t",
+	                               CONF_T0 + 1000, &n, &created),
+	                 UNS_OK);
+	l = conf_claim(c);
+	conf_settle_all(c, &l, UNS_STORE_TAP_DELIVERED);
+	atomic_store(&c->now, CONF_T0 + 1000);
+	assert_int_equal(uns_store_reclaim(c->st, CONF_T0 + 1000, NULL),
+	                 UNS_OK);
+	l = conf_claim(c);
+	assert_int_equal(l.n, 4); /* not web push, not polling */
+	assert_null(conf_tap_of(&l, unsids[3]));
+	assert_true(l.taps[0].state_change);
+	assert_null(l.taps[0].subject); /* reclaimed */
+	conf_settle_all(c, &l, UNS_STORE_TAP_DELIVERED);
+	conf_free(n);
+}
+
+/* Several outcomes in one write: each applied as if settled alone; two
+ * for one subscription are refused, and nothing changes. */
+static void
+conf_outbox_settle_many(void **state)
+{
+	struct conf *c = *state;
+	char hook[32], pc[32];
+	uns_store_taps l;
+	uns_store_settle v[2];
+	int64_t due = 0;
+
+	conf_sub_as(c, "hook", PLAT(WEBHOOK), hook);
+	conf_sub_as(c, "pc", PLAT(WINDOWS), pc);
+	conf_free(conf_post(c, "alice", CONF_HOST, "a", ""));
+	l = conf_claim(c);
+	assert_int_equal(l.n, 2);
+	v[0] = (uns_store_settle){.tap = conf_tap_of(&l, hook),
+	                          .result = UNS_STORE_TAP_DELIVERED};
+	v[1] = (uns_store_settle){.tap = conf_tap_of(&l, hook),
+	                          .result = UNS_STORE_TAP_DROP};
+	assert_int_equal(uns_store_outbox_settle_many(c->st, v, 2), UNS_EINVAL);
+	assert_int_equal(conf_outbox_n(c), 2);
+	v[1] = (uns_store_settle){.tap = conf_tap_of(&l, pc),
+	                          .result = UNS_STORE_TAP_RETRY,
+	                          .due_ms = CONF_T0 + 700,
+	                          .error = "HTTP 503"};
+	assert_int_equal(uns_store_outbox_settle_many(c->st, v, 2), UNS_OK);
+	assert_false(v[0].newer);
+	assert_int_equal(conf_outbox_n(c), 1);
+	assert_int_equal(uns_store_outbox_next_due(c->st, &due), UNS_OK);
+	assert_int_equal(due, CONF_T0 + 700);
+	Uns__V1__Subscription *s = conf_sub_get(c, hook);
+	assert_int_equal(s->delivery->delivered, 1);
+	uns__v1__subscription__free_unpacked(s, NULL);
+	s = conf_sub_get(c, pc);
+	assert_int_equal(s->delivery->failed, 1);
+	assert_string_equal(s->delivery->last_error, "HTTP 503");
+	uns__v1__subscription__free_unpacked(s, NULL);
+	uns_store_taps_free(&l);
+	assert_int_equal(uns_store_outbox_settle_many(c->st, NULL, 0), UNS_OK);
+}
+
+static void
+conf_outbox_invalid(void **state)
+{
+	struct conf *c = *state;
+	uns_store_taps l;
+	uns_store_tap t = {0};
+	int64_t due;
+	size_t n;
+
+	assert_int_equal(uns_store_outbox_claim(NULL, 1, 1, &l), UNS_EINVAL);
+	assert_int_equal(uns_store_outbox_claim(c->st, 0, 1, &l), UNS_EINVAL);
+	assert_int_equal(uns_store_outbox_claim(c->st, 1, 0, &l), UNS_EINVAL);
+	assert_int_equal(uns_store_outbox_next_due(c->st, NULL), UNS_EINVAL);
+	assert_int_equal(uns_store_outbox_next_due(c->st, &due), UNS_NOT_FOUND);
+	assert_int_equal(uns_store_outbox_count(c->st, NULL), UNS_EINVAL);
+	assert_int_equal(uns_store_outbox_settle(
+	                     c->st, &t, UNS_STORE_TAP_DELIVERED, 0, NULL, NULL),
+	                 UNS_EINVAL);
+	assert_int_equal(
+	    uns_store_fetched(c->st, "alice", CONF_HOST, "short", NULL, 0),
+	    UNS_EINVAL);
+	assert_int_equal(uns_store_fallback_run(c->st, NULL), UNS_EINVAL);
+	assert_int_equal(uns_store_outbox_count(c->st, &n), UNS_OK);
+	assert_int_equal(n, 0);
+	uns_store_taps_free(NULL);
+}
+
 /* Posts within one millisecond get distinct, increasing creation times,
  * so History lists them in posting order; a replace keeps its time. */
 static void
@@ -1326,6 +1847,12 @@ conf_history_same_millisecond(void **state)
 	    CONF_TEST(conf_isolation), CONF_TEST(conf_live_limit),             \
 	    CONF_TEST(conf_reopen_keeps_everything),                           \
 	    CONF_TEST(conf_delete_by_app), CONF_TEST(conf_feed_hook),          \
-	    CONF_TEST(conf_no_lost_updates), CONF_TEST(conf_null_arguments)
+	    CONF_TEST(conf_no_lost_updates), CONF_TEST(conf_null_arguments),   \
+	    CONF_TEST(conf_outbox_post_taps),                                  \
+	    CONF_TEST(conf_outbox_state_change),                               \
+	    CONF_TEST(conf_outbox_coalesce), CONF_TEST(conf_outbox_retry),     \
+	    CONF_TEST(conf_outbox_dead), CONF_TEST(conf_outbox_lease),         \
+	    CONF_TEST(conf_outbox_fallback), CONF_TEST(conf_outbox_expiry),    \
+	    CONF_TEST(conf_outbox_settle_many), CONF_TEST(conf_outbox_invalid)
 
 #endif /* UNS_TESTS_STORE_CONFORMANCE_H */

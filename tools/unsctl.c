@@ -41,6 +41,8 @@ static const unsctl_cmd commands[] = {
     {"token", unsctl_token_main,
      "mint development tokens: unsctl token user|app|keygen"},
     {"app", unsctl_app_main, "register an app: unsctl app add --id --hosts"},
+    {"delivery", unsctl_delivery_main,
+     "how taps to your subscriptions fare (delivered, failed, dead)"},
     {"bench", unsctl_bench_main, "benchmarks: unsctl bench rpc"},
     {"vapid", unsctl_vapid_main,
      "make or read the Web Push VAPID key; print its public key"},

@@ -50,6 +50,8 @@ int unsctl_call_main(int argc, char **argv);
 int unsctl_bench_main(int argc, char **argv);
 int unsctl_app_main(int argc, char **argv);
 int unsctl_token_main(int argc, char **argv);
+int unsctl_delivery_main(int argc, char **argv);
+int unsctl_bench_taps_main(int argc, char **argv);
 int unsctl_notify_main(int argc, char **argv);
 int unsctl_vapid_main(int argc, char **argv);
 /* unsctl bench webpush (unsctl_bench_push.c); returns the exit status. */

@@ -1174,6 +1174,9 @@ static const bench_kind bench_kinds[] = {
      "server RSS after --notifications over --users; History latency"},
     {"webpush", bench_webpush,
      "CPU cost of a Web Push tap against HMAC (--rounds)"},
+    {"taps", NULL, /* dispatched before these options are parsed */
+     "delivery engine: taps/s at 1, 100, 10000 endpoints, latency, fan-out "
+     "(unsctl bench taps --help)"},
 };
 
 #define N_BENCH_KINDS (sizeof(bench_kinds) / sizeof(bench_kinds[0]))
@@ -1193,6 +1196,9 @@ find_bench(const char *name)
 int
 unsctl_bench_main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "taps") == 0) {
+		return unsctl_bench_taps_main(argc, argv); /* its own options */
+	}
 	bench_opts o = {.seconds = 3,
 	                .threads = 2,
 	                .inflight = 32,

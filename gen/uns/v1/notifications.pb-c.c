@@ -412,6 +412,51 @@ void   uns__v1__subscription__free_unpacked
   assert(message->base.descriptor == &uns__v1__subscription__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   uns__v1__delivery_state__init
+                     (Uns__V1__DeliveryState         *message)
+{
+  static const Uns__V1__DeliveryState init_value = UNS__V1__DELIVERY_STATE__INIT;
+  *message = init_value;
+}
+size_t uns__v1__delivery_state__get_packed_size
+                     (const Uns__V1__DeliveryState *message)
+{
+  assert(message->base.descriptor == &uns__v1__delivery_state__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t uns__v1__delivery_state__pack
+                     (const Uns__V1__DeliveryState *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &uns__v1__delivery_state__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t uns__v1__delivery_state__pack_to_buffer
+                     (const Uns__V1__DeliveryState *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &uns__v1__delivery_state__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Uns__V1__DeliveryState *
+       uns__v1__delivery_state__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Uns__V1__DeliveryState *)
+     protobuf_c_message_unpack (&uns__v1__delivery_state__descriptor,
+                                allocator, len, data);
+}
+void   uns__v1__delivery_state__free_unpacked
+                     (Uns__V1__DeliveryState *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &uns__v1__delivery_state__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   uns__v1__subscribe_request__init
                      (Uns__V1__SubscribeRequest         *message)
 {
@@ -500,6 +545,96 @@ void   uns__v1__subscribe_response__free_unpacked
   if(!message)
     return;
   assert(message->base.descriptor == &uns__v1__subscribe_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   uns__v1__list_subscriptions_request__init
+                     (Uns__V1__ListSubscriptionsRequest         *message)
+{
+  static const Uns__V1__ListSubscriptionsRequest init_value = UNS__V1__LIST_SUBSCRIPTIONS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t uns__v1__list_subscriptions_request__get_packed_size
+                     (const Uns__V1__ListSubscriptionsRequest *message)
+{
+  assert(message->base.descriptor == &uns__v1__list_subscriptions_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t uns__v1__list_subscriptions_request__pack
+                     (const Uns__V1__ListSubscriptionsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &uns__v1__list_subscriptions_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t uns__v1__list_subscriptions_request__pack_to_buffer
+                     (const Uns__V1__ListSubscriptionsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &uns__v1__list_subscriptions_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Uns__V1__ListSubscriptionsRequest *
+       uns__v1__list_subscriptions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Uns__V1__ListSubscriptionsRequest *)
+     protobuf_c_message_unpack (&uns__v1__list_subscriptions_request__descriptor,
+                                allocator, len, data);
+}
+void   uns__v1__list_subscriptions_request__free_unpacked
+                     (Uns__V1__ListSubscriptionsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &uns__v1__list_subscriptions_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   uns__v1__list_subscriptions_response__init
+                     (Uns__V1__ListSubscriptionsResponse         *message)
+{
+  static const Uns__V1__ListSubscriptionsResponse init_value = UNS__V1__LIST_SUBSCRIPTIONS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t uns__v1__list_subscriptions_response__get_packed_size
+                     (const Uns__V1__ListSubscriptionsResponse *message)
+{
+  assert(message->base.descriptor == &uns__v1__list_subscriptions_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t uns__v1__list_subscriptions_response__pack
+                     (const Uns__V1__ListSubscriptionsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &uns__v1__list_subscriptions_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t uns__v1__list_subscriptions_response__pack_to_buffer
+                     (const Uns__V1__ListSubscriptionsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &uns__v1__list_subscriptions_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Uns__V1__ListSubscriptionsResponse *
+       uns__v1__list_subscriptions_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Uns__V1__ListSubscriptionsResponse *)
+     protobuf_c_message_unpack (&uns__v1__list_subscriptions_response__descriptor,
+                                allocator, len, data);
+}
+void   uns__v1__list_subscriptions_response__free_unpacked
+                     (Uns__V1__ListSubscriptionsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &uns__v1__list_subscriptions_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 void   uns__v1__unsubscribe_request__init
@@ -1902,7 +2037,7 @@ const ProtobufCMessageDescriptor uns__v1__web_push_subscription__descriptor =
   (ProtobufCMessageInit) uns__v1__web_push_subscription__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor uns__v1__subscription__field_descriptors[9] =
+static const ProtobufCFieldDescriptor uns__v1__subscription__field_descriptors[10] =
 {
   {
     "unsid",
@@ -2012,10 +2147,23 @@ static const ProtobufCFieldDescriptor uns__v1__subscription__field_descriptors[9
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "delivery",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__Subscription, delivery),
+    &uns__v1__delivery_state__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned uns__v1__subscription__field_indices_by_name[] = {
   6,   /* field[6] = app_display_name */
   7,   /* field[7] = created_time_ms */
+  9,   /* field[9] = delivery */
   2,   /* field[2] = device_id */
   8,   /* field[8] = expiration_time_ms */
   3,   /* field[3] = platform */
@@ -2027,7 +2175,7 @@ static const unsigned uns__v1__subscription__field_indices_by_name[] = {
 static const ProtobufCIntRange uns__v1__subscription__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor uns__v1__subscription__descriptor =
 {
@@ -2037,11 +2185,127 @@ const ProtobufCMessageDescriptor uns__v1__subscription__descriptor =
   "Uns__V1__Subscription",
   "uns.v1",
   sizeof(Uns__V1__Subscription),
-  9,
+  10,
   uns__v1__subscription__field_descriptors,
   uns__v1__subscription__field_indices_by_name,
   1,  uns__v1__subscription__number_ranges,
   (ProtobufCMessageInit) uns__v1__subscription__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor uns__v1__delivery_state__field_descriptors[7] =
+{
+  {
+    "last_attempt_ms",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__DeliveryState, last_attempt_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_success_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__DeliveryState, last_success_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "consecutive_failures",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__DeliveryState, consecutive_failures),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_error",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__DeliveryState, last_error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dead",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__DeliveryState, dead),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "delivered",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__DeliveryState, delivered),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "failed",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__DeliveryState, failed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned uns__v1__delivery_state__field_indices_by_name[] = {
+  2,   /* field[2] = consecutive_failures */
+  4,   /* field[4] = dead */
+  5,   /* field[5] = delivered */
+  6,   /* field[6] = failed */
+  0,   /* field[0] = last_attempt_ms */
+  3,   /* field[3] = last_error */
+  1,   /* field[1] = last_success_ms */
+};
+static const ProtobufCIntRange uns__v1__delivery_state__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor uns__v1__delivery_state__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "uns.v1.DeliveryState",
+  "DeliveryState",
+  "Uns__V1__DeliveryState",
+  "uns.v1",
+  sizeof(Uns__V1__DeliveryState),
+  7,
+  uns__v1__delivery_state__field_descriptors,
+  uns__v1__delivery_state__field_indices_by_name,
+  1,  uns__v1__delivery_state__number_ranges,
+  (ProtobufCMessageInit) uns__v1__delivery_state__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor uns__v1__subscribe_request__field_descriptors[6] =
@@ -2196,6 +2460,62 @@ const ProtobufCMessageDescriptor uns__v1__subscribe_response__descriptor =
   uns__v1__subscribe_response__field_indices_by_name,
   1,  uns__v1__subscribe_response__number_ranges,
   (ProtobufCMessageInit) uns__v1__subscribe_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define uns__v1__list_subscriptions_request__field_descriptors NULL
+#define uns__v1__list_subscriptions_request__field_indices_by_name NULL
+#define uns__v1__list_subscriptions_request__number_ranges NULL
+const ProtobufCMessageDescriptor uns__v1__list_subscriptions_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "uns.v1.ListSubscriptionsRequest",
+  "ListSubscriptionsRequest",
+  "Uns__V1__ListSubscriptionsRequest",
+  "uns.v1",
+  sizeof(Uns__V1__ListSubscriptionsRequest),
+  0,
+  uns__v1__list_subscriptions_request__field_descriptors,
+  uns__v1__list_subscriptions_request__field_indices_by_name,
+  0,  uns__v1__list_subscriptions_request__number_ranges,
+  (ProtobufCMessageInit) uns__v1__list_subscriptions_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor uns__v1__list_subscriptions_response__field_descriptors[1] =
+{
+  {
+    "subscriptions",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Uns__V1__ListSubscriptionsResponse, n_subscriptions),
+    offsetof(Uns__V1__ListSubscriptionsResponse, subscriptions),
+    &uns__v1__subscription__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned uns__v1__list_subscriptions_response__field_indices_by_name[] = {
+  0,   /* field[0] = subscriptions */
+};
+static const ProtobufCIntRange uns__v1__list_subscriptions_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor uns__v1__list_subscriptions_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "uns.v1.ListSubscriptionsResponse",
+  "ListSubscriptionsResponse",
+  "Uns__V1__ListSubscriptionsResponse",
+  "uns.v1",
+  sizeof(Uns__V1__ListSubscriptionsResponse),
+  1,
+  uns__v1__list_subscriptions_response__field_descriptors,
+  uns__v1__list_subscriptions_response__field_indices_by_name,
+  1,  uns__v1__list_subscriptions_response__number_ranges,
+  (ProtobufCMessageInit) uns__v1__list_subscriptions_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor uns__v1__unsubscribe_request__field_descriptors[1] =
@@ -3441,7 +3761,7 @@ const ProtobufCEnumDescriptor uns__v1__serving_status__descriptor =
   uns__v1__serving_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor uns__v1__notifications__method_descriptors[10] =
+static const ProtobufCMethodDescriptor uns__v1__notifications__method_descriptors[11] =
 {
   { "Subscribe", &uns__v1__subscribe_request__descriptor, &uns__v1__subscribe_response__descriptor },
   { "Unsubscribe", &uns__v1__unsubscribe_request__descriptor, &uns__v1__unsubscribe_response__descriptor },
@@ -3452,6 +3772,7 @@ static const ProtobufCMethodDescriptor uns__v1__notifications__method_descriptor
   { "Delete", &uns__v1__delete_request__descriptor, &uns__v1__delete_response__descriptor },
   { "Health", &uns__v1__health_request__descriptor, &uns__v1__health_response__descriptor },
   { "Echo", &uns__v1__echo_request__descriptor, &uns__v1__echo_response__descriptor },
+  { "ListSubscriptions", &uns__v1__list_subscriptions_request__descriptor, &uns__v1__list_subscriptions_response__descriptor },
   { "IssueToken", &uns__v1__issue_token_request__descriptor, &uns__v1__issue_token_response__descriptor },
 };
 const unsigned uns__v1__notifications__method_indices_by_name[] = {
@@ -3460,7 +3781,8 @@ const unsigned uns__v1__notifications__method_indices_by_name[] = {
   3,        /* Fetch */
   7,        /* Health */
   5,        /* History */
-  9,        /* IssueToken */
+  10,        /* IssueToken */
+  9,        /* ListSubscriptions */
   2,        /* Post */
   0,        /* Subscribe */
   1,        /* Unsubscribe */
@@ -3473,7 +3795,7 @@ const ProtobufCServiceDescriptor uns__v1__notifications__descriptor =
   "Notifications",
   "Uns__V1__Notifications",
   "uns.v1",
-  10,
+  11,
   uns__v1__notifications__method_descriptors,
   uns__v1__notifications__method_indices_by_name
 };
@@ -3549,13 +3871,21 @@ void uns__v1__notifications__echo(ProtobufCService *service,
   assert(service->descriptor == &uns__v1__notifications__descriptor);
   service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void uns__v1__notifications__list_subscriptions(ProtobufCService *service,
+                                                const Uns__V1__ListSubscriptionsRequest *input,
+                                                Uns__V1__ListSubscriptionsResponse_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &uns__v1__notifications__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void uns__v1__notifications__issue_token(ProtobufCService *service,
                                          const Uns__V1__IssueTokenRequest *input,
                                          Uns__V1__IssueTokenResponse_Closure closure,
                                          void *closure_data)
 {
   assert(service->descriptor == &uns__v1__notifications__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void uns__v1__notifications__init (Uns__V1__Notifications_Service *service,
                                    Uns__V1__Notifications_ServiceDestroy destroy)

@@ -24,8 +24,11 @@ typedef struct Uns__V1__Notification Uns__V1__Notification;
 typedef struct Uns__V1__FeedEntry Uns__V1__FeedEntry;
 typedef struct Uns__V1__WebPushSubscription Uns__V1__WebPushSubscription;
 typedef struct Uns__V1__Subscription Uns__V1__Subscription;
+typedef struct Uns__V1__DeliveryState Uns__V1__DeliveryState;
 typedef struct Uns__V1__SubscribeRequest Uns__V1__SubscribeRequest;
 typedef struct Uns__V1__SubscribeResponse Uns__V1__SubscribeResponse;
+typedef struct Uns__V1__ListSubscriptionsRequest Uns__V1__ListSubscriptionsRequest;
+typedef struct Uns__V1__ListSubscriptionsResponse Uns__V1__ListSubscriptionsResponse;
 typedef struct Uns__V1__UnsubscribeRequest Uns__V1__UnsubscribeRequest;
 typedef struct Uns__V1__UnsubscribeResponse Uns__V1__UnsubscribeResponse;
 typedef struct Uns__V1__PostRequest Uns__V1__PostRequest;
@@ -229,10 +232,37 @@ struct  Uns__V1__Subscription
   char *app_display_name;
   int64_t created_time_ms;
   int64_t expiration_time_ms;
+  /*
+   * Set by the delivery engine; ignored in requests.
+   */
+  Uns__V1__DeliveryState *delivery;
 };
 #define UNS__V1__SUBSCRIPTION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&uns__v1__subscription__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, UNS__V1__PLATFORM__PLATFORM_UNSPECIFIED, (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, UNS__V1__PLATFORM__PLATFORM_UNSPECIFIED, (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string, 0, 0, NULL }
+
+
+/*
+ * How taps to one subscription fare (SPEC §5).
+ */
+struct  Uns__V1__DeliveryState
+{
+  ProtobufCMessage base;
+  int64_t last_attempt_ms;
+  int64_t last_success_ms;
+  uint32_t consecutive_failures;
+  char *last_error;
+  /*
+   * The provider said the endpoint is gone (404/410, UNREGISTERED): no
+   * more taps until the device subscribes again.
+   */
+  protobuf_c_boolean dead;
+  uint64_t delivered;
+  uint64_t failed;
+};
+#define UNS__V1__DELIVERY_STATE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&uns__v1__delivery_state__descriptor) \
+    , 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 struct  Uns__V1__SubscribeRequest
@@ -265,6 +295,30 @@ struct  Uns__V1__SubscribeResponse
 #define UNS__V1__SUBSCRIBE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&uns__v1__subscribe_response__descriptor) \
     , NULL, 0 }
+
+
+/*
+ * The caller's subscriptions of the token's host, each with its delivery
+ * state (how taps to it fare).
+ */
+struct  Uns__V1__ListSubscriptionsRequest
+{
+  ProtobufCMessage base;
+};
+#define UNS__V1__LIST_SUBSCRIPTIONS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&uns__v1__list_subscriptions_request__descriptor) \
+     }
+
+
+struct  Uns__V1__ListSubscriptionsResponse
+{
+  ProtobufCMessage base;
+  size_t n_subscriptions;
+  Uns__V1__Subscription **subscriptions;
+};
+#define UNS__V1__LIST_SUBSCRIPTIONS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&uns__v1__list_subscriptions_response__descriptor) \
+    , 0,NULL }
 
 
 struct  Uns__V1__UnsubscribeRequest
@@ -702,6 +756,25 @@ Uns__V1__Subscription *
 void   uns__v1__subscription__free_unpacked
                      (Uns__V1__Subscription *message,
                       ProtobufCAllocator *allocator);
+/* Uns__V1__DeliveryState methods */
+void   uns__v1__delivery_state__init
+                     (Uns__V1__DeliveryState         *message);
+size_t uns__v1__delivery_state__get_packed_size
+                     (const Uns__V1__DeliveryState   *message);
+size_t uns__v1__delivery_state__pack
+                     (const Uns__V1__DeliveryState   *message,
+                      uint8_t             *out);
+size_t uns__v1__delivery_state__pack_to_buffer
+                     (const Uns__V1__DeliveryState   *message,
+                      ProtobufCBuffer     *buffer);
+Uns__V1__DeliveryState *
+       uns__v1__delivery_state__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   uns__v1__delivery_state__free_unpacked
+                     (Uns__V1__DeliveryState *message,
+                      ProtobufCAllocator *allocator);
 /* Uns__V1__SubscribeRequest methods */
 void   uns__v1__subscribe_request__init
                      (Uns__V1__SubscribeRequest         *message);
@@ -739,6 +812,44 @@ Uns__V1__SubscribeResponse *
                       const uint8_t       *data);
 void   uns__v1__subscribe_response__free_unpacked
                      (Uns__V1__SubscribeResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Uns__V1__ListSubscriptionsRequest methods */
+void   uns__v1__list_subscriptions_request__init
+                     (Uns__V1__ListSubscriptionsRequest         *message);
+size_t uns__v1__list_subscriptions_request__get_packed_size
+                     (const Uns__V1__ListSubscriptionsRequest   *message);
+size_t uns__v1__list_subscriptions_request__pack
+                     (const Uns__V1__ListSubscriptionsRequest   *message,
+                      uint8_t             *out);
+size_t uns__v1__list_subscriptions_request__pack_to_buffer
+                     (const Uns__V1__ListSubscriptionsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Uns__V1__ListSubscriptionsRequest *
+       uns__v1__list_subscriptions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   uns__v1__list_subscriptions_request__free_unpacked
+                     (Uns__V1__ListSubscriptionsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Uns__V1__ListSubscriptionsResponse methods */
+void   uns__v1__list_subscriptions_response__init
+                     (Uns__V1__ListSubscriptionsResponse         *message);
+size_t uns__v1__list_subscriptions_response__get_packed_size
+                     (const Uns__V1__ListSubscriptionsResponse   *message);
+size_t uns__v1__list_subscriptions_response__pack
+                     (const Uns__V1__ListSubscriptionsResponse   *message,
+                      uint8_t             *out);
+size_t uns__v1__list_subscriptions_response__pack_to_buffer
+                     (const Uns__V1__ListSubscriptionsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Uns__V1__ListSubscriptionsResponse *
+       uns__v1__list_subscriptions_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   uns__v1__list_subscriptions_response__free_unpacked
+                     (Uns__V1__ListSubscriptionsResponse *message,
                       ProtobufCAllocator *allocator);
 /* Uns__V1__UnsubscribeRequest methods */
 void   uns__v1__unsubscribe_request__init
@@ -1111,11 +1222,20 @@ typedef void (*Uns__V1__WebPushSubscription_Closure)
 typedef void (*Uns__V1__Subscription_Closure)
                  (const Uns__V1__Subscription *message,
                   void *closure_data);
+typedef void (*Uns__V1__DeliveryState_Closure)
+                 (const Uns__V1__DeliveryState *message,
+                  void *closure_data);
 typedef void (*Uns__V1__SubscribeRequest_Closure)
                  (const Uns__V1__SubscribeRequest *message,
                   void *closure_data);
 typedef void (*Uns__V1__SubscribeResponse_Closure)
                  (const Uns__V1__SubscribeResponse *message,
+                  void *closure_data);
+typedef void (*Uns__V1__ListSubscriptionsRequest_Closure)
+                 (const Uns__V1__ListSubscriptionsRequest *message,
+                  void *closure_data);
+typedef void (*Uns__V1__ListSubscriptionsResponse_Closure)
+                 (const Uns__V1__ListSubscriptionsResponse *message,
                   void *closure_data);
 typedef void (*Uns__V1__UnsubscribeRequest_Closure)
                  (const Uns__V1__UnsubscribeRequest *message,
@@ -1214,6 +1334,10 @@ struct Uns__V1__Notifications_Service
                const Uns__V1__EchoRequest *input,
                Uns__V1__EchoResponse_Closure closure,
                void *closure_data);
+  void (*list_subscriptions)(Uns__V1__Notifications_Service *service,
+                             const Uns__V1__ListSubscriptionsRequest *input,
+                             Uns__V1__ListSubscriptionsResponse_Closure closure,
+                             void *closure_data);
   void (*issue_token)(Uns__V1__Notifications_Service *service,
                       const Uns__V1__IssueTokenRequest *input,
                       Uns__V1__IssueTokenResponse_Closure closure,
@@ -1235,6 +1359,7 @@ void uns__v1__notifications__init (Uns__V1__Notifications_Service *service,
       function_prefix__ ## delete,\
       function_prefix__ ## health,\
       function_prefix__ ## echo,\
+      function_prefix__ ## list_subscriptions,\
       function_prefix__ ## issue_token  }
 void uns__v1__notifications__subscribe(ProtobufCService *service,
                                        const Uns__V1__SubscribeRequest *input,
@@ -1272,6 +1397,10 @@ void uns__v1__notifications__echo(ProtobufCService *service,
                                   const Uns__V1__EchoRequest *input,
                                   Uns__V1__EchoResponse_Closure closure,
                                   void *closure_data);
+void uns__v1__notifications__list_subscriptions(ProtobufCService *service,
+                                                const Uns__V1__ListSubscriptionsRequest *input,
+                                                Uns__V1__ListSubscriptionsResponse_Closure closure,
+                                                void *closure_data);
 void uns__v1__notifications__issue_token(ProtobufCService *service,
                                          const Uns__V1__IssueTokenRequest *input,
                                          Uns__V1__IssueTokenResponse_Closure closure,
@@ -1295,8 +1424,11 @@ extern const ProtobufCMessageDescriptor uns__v1__notification__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__feed_entry__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__web_push_subscription__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__subscription__descriptor;
+extern const ProtobufCMessageDescriptor uns__v1__delivery_state__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__subscribe_request__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__subscribe_response__descriptor;
+extern const ProtobufCMessageDescriptor uns__v1__list_subscriptions_request__descriptor;
+extern const ProtobufCMessageDescriptor uns__v1__list_subscriptions_response__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__unsubscribe_request__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__unsubscribe_response__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__post_request__descriptor;
