@@ -4,7 +4,9 @@
  * structure (openapi, info, paths, operations with responses, unique
  * operationIds, declared path parameters, resolvable schema refs), and
  * the same set of (method, path) as the table in both directions, each
- * versioned row under /beta and /v1.0.
+ * versioned row under /beta and /v1.0. A path of the document stands under
+ * each of its servers (its own "servers", else the document's), so the
+ * versioned paths are written once.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -63,24 +65,52 @@ is_http_method(const char *k)
 	return 0;
 }
 
-/* "post /beta/me/notifications" for every operation in the document. */
+/* Adds "METHOD PREFIX+NORM" for every operation of a path item. */
+static void
+add_operations(json_t *ops, json_t *item, const char *prefix, const char *norm)
+{
+	const char *method;
+	json_t *op;
+	char key[700];
+	size_t plen = strlen(prefix);
+	if (plen > 0 && prefix[plen - 1] == '/') {
+		plen--; /* server "/" + "/healthz" is "/healthz" */
+	}
+	json_object_foreach(item, method, op)
+	{
+		if (is_http_method(method)) {
+			snprintf(key, sizeof(key), "%s %.*s%s", method,
+			         (int)plen, prefix, norm);
+			json_object_set_new(ops, key, json_true());
+		}
+	}
+}
+
+/* "post /beta/me/notifications" for every operation in the document,
+ * under each server of its path. */
 static json_t *
 document_operations(json_t *doc)
 {
 	json_t *ops = json_object();
-	const char *path, *method;
-	json_t *item, *op;
-	char norm[512], key[600];
+	const char *path;
+	json_t *item, *server;
+	char norm[512];
+	size_t i;
 	json_object_foreach(json_object_get(doc, "paths"), path, item)
 	{
+		json_t *servers = json_object_get(item, "servers");
+		if (servers == NULL) {
+			servers = json_object_get(doc, "servers");
+		}
+		assert_true(json_is_array(servers) &&
+		            json_array_size(servers) > 0);
 		normalize(path, norm, sizeof(norm));
-		json_object_foreach(item, method, op)
+		json_array_foreach(servers, i, server)
 		{
-			if (!is_http_method(method)) {
-				continue;
-			}
-			snprintf(key, sizeof(key), "%s %s", method, norm);
-			json_object_set_new(ops, key, json_true());
+			const char *url =
+			    json_string_value(json_object_get(server, "url"));
+			assert_non_null(url);
+			add_operations(ops, item, url, norm);
 		}
 	}
 	return ops;
