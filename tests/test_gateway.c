@@ -46,15 +46,6 @@ static int g_rpc_port, g_gw_port;
 static void start_gateway(ut_proc *gw, const char *conf_text, char *base,
                           size_t cap);
 
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 static int
 setup_unsd(void **state)
 {
@@ -67,13 +58,14 @@ setup_unsd(void **state)
 	snprintf(g_ca, sizeof(g_ca), "%s/tls/ca.pem", g_data);
 	mkdir(g_data, 0700);
 	snprintf(apps, sizeof(apps), "%s/apps.conf", g_data);
-	write_file(apps, APP " " HOST ",graphnotifications.sample.windows.com,"
-	                     "PleaseEnterValue -\n");
+	ut_write_file(apps,
+	              APP " " HOST ",graphnotifications.sample.windows.com,"
+	                  "PleaseEnterValue -\n");
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", g_dir);
-	write_file(conf, "max_live_per_user = 5\nmax_body = 4K\n"
-	                 "rate_limit_user = 0\n"
-	                 "gateway_header_timeout = 2s\n"
-	                 "gateway_body_timeout = 2s\n");
+	ut_write_file(conf, "max_live_per_user = 5\nmax_body = 4K\n"
+	                    "rate_limit_user = 0\n"
+	                    "gateway_header_timeout = 2s\n"
+	                    "gateway_body_timeout = 2s\n");
 	const char *argv[] = {UNS_UNSD_PATH,
 	                      "--config",
 	                      conf,
@@ -109,56 +101,6 @@ teardown_unsd(void **state)
 	return rc;
 }
 
-/* A token from `unsctl token`, signed with the server's dev secret. */
-static char *
-mint(const char *kind, const char *who, const char *host)
-{
-	char cmd[1024], out[4096];
-	snprintf(cmd, sizeof(cmd),
-	         "%s token %s %s %s %s%s --secret-file %s/jwt-hs256.secret",
-	         UNS_UNSCTL_PATH, kind,
-	         strcmp(kind, "app") == 0 ? "--app" : "--sub", who,
-	         host ? "--host " : "", host ? host : "", g_data);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t n = fread(out, 1, sizeof(out) - 1, p);
-	assert_int_equal(pclose(p), 0);
-	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r')) {
-		n--;
-	}
-	out[n] = '\0';
-	return strdup(out);
-}
-
-static ut_http_resp *
-resp_new(void)
-{
-	ut_http_resp *r = calloc(1, sizeof(*r));
-	assert_non_null(r);
-	return r;
-}
-
-static json_t *
-body_json(const ut_http_resp *r)
-{
-	json_error_t e;
-	json_t *v = json_loadb(r->body, r->len, 0, &e);
-	if (v == NULL) {
-		fail_msg("not JSON (%s): %.300s", e.text, r->body);
-	}
-	return v;
-}
-
-static const char *
-str_at(json_t *v, const char *key)
-{
-	const char *s = json_string_value(json_object_get(v, key));
-	if (s == NULL) {
-		fail_msg("no string \"%s\" in %s", key, json_dumps(v, 0));
-	}
-	return s;
-}
-
 /* Checks Graph's error envelope: status, code, a message containing
  * want, and the request-id equal to the response header's. */
 static void
@@ -170,18 +112,18 @@ assert_graph_error(const ut_http_resp *r, long status, const char *code,
 		fail_msg("status %ld, want %ld: %.500s", r->status, status,
 		         r->body);
 	}
-	json_t *v = body_json(r);
+	json_t *v = ut_http_json(r);
 	json_t *e = json_object_get(v, "error");
 	assert_non_null(e);
-	assert_string_equal(str_at(e, "code"), code);
-	if (strstr(str_at(e, "message"), want) == NULL) {
-		fail_msg("message \"%s\" lacks \"%s\"", str_at(e, "message"),
-		         want);
+	assert_string_equal(ut_json_str(e, "code"), code);
+	if (strstr(ut_json_str(e, "message"), want) == NULL) {
+		fail_msg("message \"%s\" lacks \"%s\"",
+		         ut_json_str(e, "message"), want);
 	}
 	json_t *inner = json_object_get(e, "innerError");
 	assert_true(ut_http_header(r, "request-id", rid, sizeof(rid)));
-	assert_string_equal(str_at(inner, "request-id"), rid);
-	assert_non_null(strstr(str_at(inner, "date"), "T"));
+	assert_string_equal(ut_json_str(inner, "request-id"), rid);
+	assert_non_null(strstr(ut_json_str(inner, "date"), "T"));
 	json_decref(v);
 }
 
@@ -190,7 +132,7 @@ static char *
 subscribe(ut_http *h, const char *user_token, const char *device)
 {
 	char body[256];
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	snprintf(body, sizeof(body),
 	         "{\"deviceId\":\"%s\",\"platform\":\"Polling\"}", device);
 	long st = ut_http_do(h, "POST", "/beta/me/notifications/subscriptions",
@@ -198,8 +140,8 @@ subscribe(ut_http *h, const char *user_token, const char *device)
 	if (st != 201 && st != 200) {
 		fail_msg("subscribe: %ld %s", st, r->body);
 	}
-	json_t *v = body_json(r);
-	char *id = strdup(str_at(v, "id"));
+	json_t *v = ut_http_json(r);
+	char *id = strdup(ut_json_str(v, "id"));
 	json_decref(v);
 	free(r);
 	return id;
@@ -212,7 +154,7 @@ post_as_app(ut_http *h, const char *app, const char *unsid, const char *aid,
 {
 	char body[512], hdr[300];
 	const char *hdrs[] = {hdr, NULL};
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	snprintf(hdr, sizeof(hdr), "X-UNS-ID: %s", unsid);
 	snprintf(body, sizeof(body),
 	         "{\"targetHostName\":\"" HOST "\",\"appNotificationId\":"
@@ -223,8 +165,8 @@ post_as_app(ut_http *h, const char *app, const char *unsid, const char *aid,
 	if (st != want) {
 		fail_msg("post %s: %ld, want %ld: %s", aid, st, want, r->body);
 	}
-	json_t *v = body_json(r);
-	char *id = strdup(str_at(v, "id"));
+	json_t *v = ut_http_json(r);
+	char *id = strdup(ut_json_str(v, "id"));
 	json_decref(v);
 	free(r);
 	return id;
@@ -388,12 +330,12 @@ static void
 test_create_get_replace(void **state)
 {
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char loc[512], etag[64], path[512];
 	(void)state;
 	ut_http_open(&h, g_base, g_ca);
-	char *user = mint("user", "u-create", HOST);
-	char *app = mint("app", APP, NULL);
+	char *user = ut_mint(g_data, "user", "u-create", HOST);
+	char *app = ut_mint(g_data, "app", APP, NULL);
 	char *unsid = subscribe(&h, user, "phone");
 
 	char *id = post_as_app(&h, app, unsid, "order-1", 201);
@@ -408,28 +350,29 @@ test_create_get_replace(void **state)
 	               0, hdrs, r),
 	    201);
 	assert_true(ut_http_header(r, "Location", loc, sizeof(loc)));
-	json_t *v = body_json(r);
+	json_t *v = ut_http_json(r);
 	snprintf(path, sizeof(path), "%s/v1.0/me/notifications/%s", g_base,
-	         str_at(v, "id"));
+	         ut_json_str(v, "id"));
 	assert_string_equal(loc, path);
 	assert_true(ut_http_header(r, "ETag", etag, sizeof(etag)));
 	assert_string_equal(etag, "\"1\"");
 	assert_int_equal(json_integer_value(json_object_get(v, "version")), 1);
-	assert_string_equal(str_at(v, "readState"), "unread");
-	assert_string_equal(str_at(v, "userActionState"), "noInteraction");
-	assert_string_equal(str_at(v, "status"), "active");
-	assert_non_null(strstr(str_at(v, "@odata.context"), "/v1.0/$metadata"));
+	assert_string_equal(ut_json_str(v, "readState"), "unread");
+	assert_string_equal(ut_json_str(v, "userActionState"), "noInteraction");
+	assert_string_equal(ut_json_str(v, "status"), "active");
+	assert_non_null(
+	    strstr(ut_json_str(v, "@odata.context"), "/v1.0/$metadata"));
 	json_decref(v);
 
 	/* Get one, under /beta and with the user's token. */
 	snprintf(path, sizeof(path), "/beta/me/notifications/%s", id);
 	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
 	                 200);
-	v = body_json(r);
-	assert_string_equal(str_at(v, "id"), id);
-	assert_string_equal(str_at(v, "appNotificationId"), "order-1");
+	v = ut_http_json(r);
+	assert_string_equal(ut_json_str(v, "id"), id);
+	assert_string_equal(ut_json_str(v, "appNotificationId"), "order-1");
 	assert_string_equal(
-	    str_at(
+	    ut_json_str(
 	        json_object_get(json_object_get(v, "payload"), "visualContent"),
 	        "title"),
 	    "T order-1");
@@ -440,7 +383,7 @@ test_create_get_replace(void **state)
 	assert_string_equal(again, id);
 	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
 	                 200);
-	v = body_json(r);
+	v = ut_http_json(r);
 	assert_int_equal(json_integer_value(json_object_get(v, "version")), 2);
 	json_decref(v);
 
@@ -490,34 +433,35 @@ static void
 test_graph_examples(void **state)
 {
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char exp[64], body[2048];
 	(void)state;
 	ut_http_open(&h, g_base, g_ca);
 
 	/* Raw: exactly as written, by a user token (the OBO sample: no
 	 * X-UNS-ID, the token names the user). */
-	char *raw_user = mint("user", "u-raw", "PleaseEnterValue");
+	char *raw_user = ut_mint(g_data, "user", "u-raw", "PleaseEnterValue");
 	assert_int_equal(ut_http_do(&h, "POST", "/beta/me/notifications/",
 	                            raw_user, raw_example, 0, NULL, r),
 	                 201);
-	json_t *v = body_json(r);
+	json_t *v = ut_http_json(r);
 	assert_int_equal(
 	    json_integer_value(json_object_get(v, "displayTimeToLive")), 60);
-	assert_string_equal(str_at(v, "priority"), "High");
+	assert_string_equal(ut_json_str(v, "priority"), "High");
 	json_t *pt = json_object_get(json_object_get(v, "targetPolicy"),
 	                             "platformTypes");
 	assert_string_equal(json_string_value(json_array_get(pt, 0)),
 	                    "windows");
 	assert_string_equal(json_string_value(json_array_get(pt, 1)), "ios");
-	assert_string_equal(str_at(json_object_get(v, "payload"), "rawContent"),
-	                    "Hello World!");
+	assert_string_equal(
+	    ut_json_str(json_object_get(v, "payload"), "rawContent"),
+	    "Hello World!");
 	json_decref(v);
 
 	/* Visual: as written its expirationDateTime (2019) is in the past,
 	 * which SPEC §3 answers 400 (not clamped) ... */
-	char *vis_user =
-	    mint("user", "u-visual", "graphnotifications.sample.windows.com");
+	char *vis_user = ut_mint(g_data, "user", "u-visual",
+	                         "graphnotifications.sample.windows.com");
 	ut_http_do(&h, "POST", "/beta/me/notifications/", vis_user,
 	           visual_example, 0, NULL, r);
 	assert_graph_error(r, 400, "BadRequest",
@@ -530,9 +474,9 @@ test_graph_examples(void **state)
 	assert_int_equal(ut_http_do(&h, "POST", "/beta/me/notifications/",
 	                            vis_user, body, 0, NULL, r),
 	                 201);
-	v = body_json(r);
-	assert_string_equal(str_at(v, "groupName"), "TestGroup");
-	assert_string_equal(str_at(v, "expirationDateTime"), exp);
+	v = ut_http_json(r);
+	assert_string_equal(ut_json_str(v, "groupName"), "TestGroup");
+	assert_string_equal(ut_json_str(v, "expirationDateTime"), exp);
 	json_decref(v);
 	/* The iOS fallback policy, with its delay as a numeric string. */
 	assert_int_equal(
@@ -544,7 +488,7 @@ test_graph_examples(void **state)
 	               "\"120\",\"visualContent\":{\"title\":\"Open me\"}}}}",
 	               0, NULL, r),
 	    201);
-	v = body_json(r);
+	v = ut_http_json(r);
 	json_t *ef = json_object_get(json_object_get(v, "fallbackPolicy"),
 	                             "endpointFallback");
 	assert_int_equal(
@@ -573,11 +517,11 @@ static void
 test_input_errors(void **state)
 {
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char far[64], body[512], big[5000];
 	(void)state;
 	ut_http_open(&h, g_base, g_ca);
-	char *user = mint("user", "u-errors", HOST);
+	char *user = ut_mint(g_data, "user", "u-errors", HOST);
 	const char *path = "/beta/me/notifications";
 	const char *ims[] = {"If-Modified-Since: Sat, 1 Jan 2022 00:00:00 GMT",
 	                     NULL};
@@ -645,7 +589,7 @@ test_input_errors(void **state)
 	           NULL, 0, NULL, r);
 	assert_graph_error(r, 400, "BadRequest", "$skiptoken");
 	/* An app may not read a user's history: 403. */
-	char *app = mint("app", APP, NULL);
+	char *app = ut_mint(g_data, "app", APP, NULL);
 	ut_http_do(&h, "GET", path, app, NULL, 0, NULL, r);
 	assert_graph_error(r, 403, "Forbidden", "");
 	/* An app must name the user: X-UNS-ID. */
@@ -732,12 +676,12 @@ static void
 test_compressed_bodies(void **state)
 {
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	unsigned char z[8192];
 	char bomb[20000];
 	(void)state;
 	ut_http_open(&h, g_base, g_ca);
-	char *user = mint("user", "u-gzip", HOST);
+	char *user = ut_mint(g_data, "user", "u-gzip", HOST);
 	const char *gz[] = {"Content-Encoding: gzip", NULL};
 	const char *df[] = {"Content-Encoding: Deflate", NULL};
 	const char *body = "{\"appNotificationId\":\"zipped\",\"payload\":"
@@ -746,9 +690,10 @@ test_compressed_bodies(void **state)
 	assert_int_equal(ut_http_do(&h, "POST", "/beta/me/notifications", user,
 	                            (char *)z, n, gz, r),
 	                 201);
-	json_t *v = body_json(r);
-	assert_string_equal(str_at(json_object_get(v, "payload"), "rawContent"),
-	                    "squeezed");
+	json_t *v = ut_http_json(r);
+	assert_string_equal(
+	    ut_json_str(json_object_get(v, "payload"), "rawContent"),
+	    "squeezed");
 	json_decref(v);
 	n = compress_to(body, strlen(body), 15, z, sizeof(z));
 	assert_int_equal(ut_http_do(&h, "POST", "/beta/me/notifications", user,
@@ -822,10 +767,10 @@ post_chunked(const char *token, const char *body, ut_http_resp *r)
 static void
 test_chunked_body(void **state)
 {
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char big[6000];
 	(void)state;
-	char *user = mint("user", "u-chunked", HOST);
+	char *user = ut_mint(g_data, "user", "u-chunked", HOST);
 	assert_int_equal(
 	    post_chunked(user,
 	                 "{\"appNotificationId\":\"in-pieces\",\"payload\":"
@@ -855,12 +800,12 @@ static void
 test_list_paging_filter(void **state)
 {
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char path[1024];
 	(void)state;
 	ut_http_open(&h, g_base, g_ca);
-	char *user = mint("user", "u-list", HOST);
-	char *app = mint("app", APP, NULL);
+	char *user = ut_mint(g_data, "user", "u-list", HOST);
+	char *app = ut_mint(g_data, "app", APP, NULL);
 	char *unsid = subscribe(&h, user, "tablet");
 	char *ids[3];
 	for (int i = 0; i < 3; i++) {
@@ -873,19 +818,19 @@ test_list_paging_filter(void **state)
 	assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications?$top=2",
 	                            user, NULL, 0, NULL, r),
 	                 200);
-	json_t *v = body_json(r);
+	json_t *v = ut_http_json(r);
 	json_t *value = json_object_get(v, "value");
 	assert_int_equal(json_array_size(value), 2);
 	json_t *seen = json_array();
 	json_array_extend(seen, value);
 	snprintf(path, sizeof(path), "%s",
-	         path_of(str_at(v, "@odata.nextLink")));
+	         path_of(ut_json_str(v, "@odata.nextLink")));
 	assert_non_null(strstr(path, "$skiptoken="));
 	assert_non_null(strstr(path, "$top=2"));
 	json_decref(v);
 	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
 	                 200);
-	v = body_json(r);
+	v = ut_http_json(r);
 	value = json_object_get(v, "value");
 	assert_int_equal(json_array_size(value), 1);
 	json_array_extend(seen, value);
@@ -895,18 +840,19 @@ test_list_paging_filter(void **state)
 		json_t *n = json_array_get(seen, i);
 		int found = 0;
 		for (int k = 0; k < 3; k++) {
-			found += strcmp(str_at(n, "id"), ids[k]) == 0;
+			found += strcmp(ut_json_str(n, "id"), ids[k]) == 0;
 		}
 		assert_int_equal(found, 1);
 		if (i > 0) { /* ISO 8601 UTC strings sort as times */
-			assert_true(strcmp(str_at(json_array_get(seen, i - 1),
-			                          "createdDateTime"),
-			                   str_at(n, "createdDateTime")) >= 0);
+			assert_true(
+			    strcmp(ut_json_str(json_array_get(seen, i - 1),
+			                       "createdDateTime"),
+			           ut_json_str(n, "createdDateTime")) >= 0);
 		}
 		for (size_t j = 0; j < i; j++) {
 			assert_string_not_equal(
-			    str_at(json_array_get(seen, j), "id"),
-			    str_at(n, "id"));
+			    ut_json_str(json_array_get(seen, j), "id"),
+			    ut_json_str(n, "id"));
 		}
 	}
 	json_decref(seen);
@@ -921,11 +867,12 @@ test_list_paging_filter(void **state)
 	               "/beta/me/notifications?$filter=readState%20eq%20'read'",
 	               user, NULL, 0, NULL, r),
 	    200);
-	v = body_json(r);
+	v = ut_http_json(r);
 	value = json_object_get(v, "value");
 	assert_int_equal(json_array_size(value), 1);
-	assert_string_equal(str_at(json_array_get(value, 0), "id"), ids[1]);
-	assert_string_equal(str_at(json_array_get(value, 0), "readState"),
+	assert_string_equal(ut_json_str(json_array_get(value, 0), "id"),
+	                    ids[1]);
+	assert_string_equal(ut_json_str(json_array_get(value, 0), "readState"),
 	                    "read");
 	json_decref(v);
 	ut_http_do(&h, "GET",
@@ -946,12 +893,12 @@ static void
 test_patch_if_match_and_delete(void **state)
 {
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char path[512], etag[64];
 	(void)state;
 	ut_http_open(&h, g_base, g_ca);
-	char *user = mint("user", "u-patch", HOST);
-	char *app = mint("app", APP, NULL);
+	char *user = ut_mint(g_data, "user", "u-patch", HOST);
+	char *app = ut_mint(g_data, "app", APP, NULL);
 	char *unsid = subscribe(&h, user, "watch");
 	char *id = post_as_app(&h, app, unsid, "patch-me", 201);
 	char *id2 = post_as_app(&h, app, unsid, "app-deletes-me", 201);
@@ -963,8 +910,8 @@ test_patch_if_match_and_delete(void **state)
 	                            "{\"userActionState\":\"DISMISSED\"}", 0,
 	                            v1, r),
 	                 200);
-	json_t *v = body_json(r);
-	assert_string_equal(str_at(v, "userActionState"), "dismissed");
+	json_t *v = ut_http_json(r);
+	assert_string_equal(ut_json_str(v, "userActionState"), "dismissed");
 	assert_int_equal(json_integer_value(json_object_get(v, "version")), 2);
 	json_decref(v);
 	assert_true(ut_http_header(r, "ETag", etag, sizeof(etag)));
@@ -1038,12 +985,12 @@ static void
 test_delta_and_long_poll(void **state)
 {
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char path[1024];
 	(void)state;
 	ut_http_open(&h, g_base, g_ca);
-	char *user = mint("user", "u-delta", HOST);
-	char *app = mint("app", APP, NULL);
+	char *user = ut_mint(g_data, "user", "u-delta", HOST);
+	char *app = ut_mint(g_data, "app", APP, NULL);
 	char *unsid = subscribe(&h, user, "laptop");
 	char *id = post_as_app(&h, app, unsid, "delta-1", 201);
 
@@ -1051,12 +998,12 @@ test_delta_and_long_poll(void **state)
 	assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications/delta",
 	                            user, NULL, 0, NULL, r),
 	                 200);
-	json_t *v = body_json(r);
+	json_t *v = ut_http_json(r);
 	json_t *value = json_object_get(v, "value");
 	assert_int_equal(json_array_size(value), 1);
-	assert_string_equal(str_at(json_array_get(value, 0), "id"), id);
+	assert_string_equal(ut_json_str(json_array_get(value, 0), "id"), id);
 	snprintf(path, sizeof(path), "%s",
-	         path_of(str_at(v, "@odata.deltaLink")));
+	         path_of(ut_json_str(v, "@odata.deltaLink")));
 	assert_non_null(
 	    strstr(path, "/beta/me/notifications/delta?$deltatoken="));
 	json_decref(v);
@@ -1068,20 +1015,21 @@ test_delta_and_long_poll(void **state)
 	                 204);
 	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
 	                 200);
-	v = body_json(r);
+	v = ut_http_json(r);
 	value = json_object_get(v, "value");
 	assert_int_equal(json_array_size(value), 1);
 	json_t *gone = json_array_get(value, 0);
-	assert_string_equal(str_at(gone, "id"), id);
-	assert_string_equal(str_at(json_object_get(gone, "@removed"), "reason"),
-	                    "deleted");
+	assert_string_equal(ut_json_str(gone, "id"), id);
+	assert_string_equal(
+	    ut_json_str(json_object_get(gone, "@removed"), "reason"),
+	    "deleted");
 	assert_int_equal(json_object_size(gone), 2);
 	snprintf(path, sizeof(path), "%s&wait=50",
-	         path_of(str_at(v, "@odata.deltaLink")));
+	         path_of(ut_json_str(v, "@odata.deltaLink")));
 	json_decref(v);
 
 	/* Long poll: a waiting delta returns with the post made meanwhile. */
-	poller p = {.token = user, .r = resp_new()};
+	poller p = {.token = user, .r = ut_http_resp_new()};
 	snprintf(p.path, sizeof(p.path), "%s", path);
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, long_poll, &p), 0);
@@ -1089,10 +1037,10 @@ test_delta_and_long_poll(void **state)
 	char *id2 = post_as_app(&h, app, unsid, "delta-2", 201);
 	pthread_join(t, NULL);
 	assert_int_equal(p.r->status, 200);
-	v = body_json(p.r);
+	v = ut_http_json(p.r);
 	value = json_object_get(v, "value");
 	assert_int_equal(json_array_size(value), 1);
-	assert_string_equal(str_at(json_array_get(value, 0), "id"), id2);
+	assert_string_equal(ut_json_str(json_array_get(value, 0), "id"), id2);
 	json_decref(v);
 	ut_http_do(&h, "GET", "/beta/me/notifications/delta?wait=61", user,
 	           NULL, 0, NULL, r);
@@ -1113,11 +1061,11 @@ static void
 test_delta_pages(void **state)
 {
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char path[1024];
 	(void)state;
 	ut_http_open(&h, g_base, g_ca);
-	char *user = mint("user", "u-delta-pages", HOST);
+	char *user = ut_mint(g_data, "user", "u-delta-pages", HOST);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(
 		    ut_http_do(&h, "POST", "/beta/me/notifications", user,
@@ -1129,18 +1077,19 @@ test_delta_pages(void **state)
 	                            "/beta/me/notifications/delta?$top=2", user,
 	                            NULL, 0, NULL, r),
 	                 200);
-	json_t *v = body_json(r);
+	json_t *v = ut_http_json(r);
 	assert_int_equal(json_array_size(json_object_get(v, "value")), 2);
 	assert_null(json_object_get(v, "@odata.deltaLink"));
 	snprintf(path, sizeof(path), "%s",
-	         path_of(str_at(v, "@odata.nextLink")));
+	         path_of(ut_json_str(v, "@odata.nextLink")));
 	json_decref(v);
 	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
 	                 200);
-	v = body_json(r);
+	v = ut_http_json(r);
 	assert_int_equal(json_array_size(json_object_get(v, "value")), 1);
 	assert_null(json_object_get(v, "@odata.nextLink"));
-	assert_non_null(strstr(str_at(v, "@odata.deltaLink"), "$deltatoken="));
+	assert_non_null(
+	    strstr(ut_json_str(v, "@odata.deltaLink"), "$deltatoken="));
 	json_decref(v);
 	free(user);
 	free(r);
@@ -1151,32 +1100,32 @@ static void
 test_subscriptions_and_limits(void **state)
 {
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char path[512];
 	(void)state;
 	ut_http_open(&h, g_base, g_ca);
-	char *user = mint("user", "u-subs", HOST);
-	char *app = mint("app", APP, NULL);
+	char *user = ut_mint(g_data, "user", "u-subs", HOST);
+	char *app = ut_mint(g_data, "app", APP, NULL);
 	const char *body = "{\"deviceId\":\"desk\",\"platform\":\"polling\","
 	                   "\"appDisplayName\":\"Contoso\"}";
 	assert_int_equal(ut_http_do(&h, "POST",
 	                            "/v1.0/me/notifications/subscriptions",
 	                            user, body, 0, NULL, r),
 	                 201);
-	json_t *v = body_json(r);
-	char *unsid = strdup(str_at(v, "id"));
-	assert_string_equal(str_at(v, "platform"), "polling");
-	assert_string_equal(str_at(v, "deviceId"), "desk");
-	assert_string_equal(str_at(v, "targetHostName"), HOST);
-	assert_non_null(strstr(str_at(v, "expirationDateTime"), "Z"));
+	json_t *v = ut_http_json(r);
+	char *unsid = strdup(ut_json_str(v, "id"));
+	assert_string_equal(ut_json_str(v, "platform"), "polling");
+	assert_string_equal(ut_json_str(v, "deviceId"), "desk");
+	assert_string_equal(ut_json_str(v, "targetHostName"), HOST);
+	assert_non_null(strstr(ut_json_str(v, "expirationDateTime"), "Z"));
 	json_decref(v);
 	/* Again: renewed, 200, same UNSID. */
 	assert_int_equal(ut_http_do(&h, "POST",
 	                            "/v1.0/me/notifications/subscriptions",
 	                            user, body, 0, NULL, r),
 	                 200);
-	v = body_json(r);
-	assert_string_equal(str_at(v, "id"), unsid);
+	v = ut_http_json(r);
+	assert_string_equal(ut_json_str(v, "id"), unsid);
 	json_decref(v);
 	ut_http_do(&h, "POST", "/v1.0/me/notifications/subscriptions", user,
 	           "{\"deviceId\":\"x\",\"platform\":\"carrierPigeon\"}", 0,
@@ -1215,14 +1164,14 @@ static void
 test_healthz(void **state)
 {
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char rid[64];
 	(void)state;
 	ut_http_open(&h, g_base, g_ca);
 	assert_int_equal(
 	    ut_http_do(&h, "GET", "/healthz", NULL, NULL, 0, NULL, r), 200);
-	json_t *v = body_json(r);
-	assert_string_equal(str_at(v, "status"), "SERVING");
+	json_t *v = ut_http_json(r);
+	assert_string_equal(ut_json_str(v, "status"), "SERVING");
 	json_decref(v);
 	assert_true(ut_http_header(r, "request-id", rid, sizeof(rid)));
 	assert_int_equal(strlen(rid), 36);
@@ -1248,7 +1197,7 @@ static void
 test_slowloris(void **state)
 {
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	const char *req =
 	    "POST /beta/me/notifications HTTP/1.1\r\nHost: x\r\n"
 	    "X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -1291,7 +1240,7 @@ test_slow_body_and_headers(void **state)
 {
 	ut_proc gw;
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char base[128], out[4096];
 	const char *head = "POST /beta/me/notifications HTTP/1.1\r\nHost: x\r\n"
 	                   "Content-Type: application/json\r\n"
@@ -1363,25 +1312,25 @@ test_malformed_flood(void **state)
 	};
 	size_t n_bad = sizeof(bad) / sizeof(bad[0]);
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char delta[1024];
 	(void)state;
 	ut_http_open(&h, g_base, g_ca);
-	char *user = mint("user", "u-flood", HOST);
+	char *user = ut_mint(g_data, "user", "u-flood", HOST);
 	char *id = NULL;
 	assert_int_equal(ut_http_do(&h, "POST", "/beta/me/notifications", user,
 	                            "{\"payload\":{\"rawContent\":\"keep\"}}",
 	                            0, NULL, r),
 	                 201);
-	json_t *v = body_json(r);
-	id = strdup(str_at(v, "id"));
+	json_t *v = ut_http_json(r);
+	id = strdup(ut_json_str(v, "id"));
 	json_decref(v);
 	assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications/delta",
 	                            user, NULL, 0, NULL, r),
 	                 200);
-	v = body_json(r);
+	v = ut_http_json(r);
 	snprintf(delta, sizeof(delta), "%s",
-	         path_of(str_at(v, "@odata.deltaLink")));
+	         path_of(ut_json_str(v, "@odata.deltaLink")));
 	json_decref(v);
 
 	for (int i = 0; i < 1000; i++) {
@@ -1406,14 +1355,14 @@ test_malformed_flood(void **state)
 	 * was. */
 	assert_int_equal(ut_http_do(&h, "GET", delta, user, NULL, 0, NULL, r),
 	                 200);
-	v = body_json(r);
+	v = ut_http_json(r);
 	assert_int_equal(json_array_size(json_object_get(v, "value")), 0);
 	json_decref(v);
 	char path[256];
 	snprintf(path, sizeof(path), "/beta/me/notifications/%s", id);
 	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
 	                 200);
-	v = body_json(r);
+	v = ut_http_json(r);
 	assert_int_equal(json_integer_value(json_object_get(v, "version")), 1);
 	json_decref(v);
 	free(id);
@@ -1428,7 +1377,7 @@ test_standalone_gateway(void **state)
 {
 	ut_proc gw;
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char rpc[128], base[128], out[4096], path[512];
 	int port = 0;
 	(void)state;
@@ -1440,16 +1389,16 @@ test_standalone_gateway(void **state)
 	assert_int_equal(ut_proc_start(&gw, argv, markers, &port), 0);
 	snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
 	ut_http_open(&h, base, NULL);
-	char *user = mint("user", "u-standalone", HOST);
+	char *user = ut_mint(g_data, "user", "u-standalone", HOST);
 	assert_int_equal(
 	    ut_http_do(&h, "POST", "/beta/me/notifications", user,
 	               "{\"payload\":{\"visualContent\":{\"title\":"
 	               "\"via the standalone gateway\"}}}",
 	               0, NULL, r),
 	    201);
-	json_t *v = body_json(r);
+	json_t *v = ut_http_json(r);
 	snprintf(path, sizeof(path), "/v1.0/me/notifications/%s",
-	         str_at(v, "id"));
+	         ut_json_str(v, "id"));
 	json_decref(v);
 	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
 	                 200);
@@ -1470,12 +1419,12 @@ test_backend_down(void **state)
 {
 	ut_proc gw;
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char conf[400], base[128], out[4096];
 	int port = 0;
 	(void)state;
 	snprintf(conf, sizeof(conf), "%s/down.conf", g_dir);
-	write_file(conf, "gateway_rpc_timeout = 500ms\n");
+	ut_write_file(conf, "gateway_rpc_timeout = 500ms\n");
 	const char *argv[] = {
 	    UNS_GATEWAY_PATH,     "--rpc", "tcp://127.0.0.1:1",
 	    "--config",           conf,    "--listen",
@@ -1498,7 +1447,7 @@ start_gateway(ut_proc *gw, const char *conf_text, char *base, size_t cap)
 	char conf[400], rpc[128];
 	int port = 0;
 	snprintf(conf, sizeof(conf), "%s/gw-%d.conf", g_dir, (int)getpid());
-	write_file(conf, conf_text);
+	ut_write_file(conf, conf_text);
 	snprintf(rpc, sizeof(rpc), "tls+tcp://localhost:%d", g_rpc_port);
 	const char *argv[] = {UNS_GATEWAY_PATH,
 	                      "--rpc",
@@ -1550,7 +1499,7 @@ static void
 test_header_limit(void **state)
 {
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	static char big[40000];
 	(void)state;
 	ut_http_open(&h, g_base, g_ca);
@@ -1590,10 +1539,10 @@ test_sigterm_ends_long_poll(void **state)
 	char saved[320];
 	snprintf(saved, sizeof(saved), "%s", g_data);
 	snprintf(g_data, sizeof(g_data), "%s", data);
-	char *user = mint("user", "u-drain", HOST);
+	char *user = ut_mint(g_data, "user", "u-drain", HOST);
 	snprintf(g_data, sizeof(g_data), "%s", saved);
 
-	poller lp = {.token = user, .r = resp_new()};
+	poller lp = {.token = user, .r = ut_http_resp_new()};
 	snprintf(lp.path, sizeof(lp.path),
 	         "/beta/me/notifications/delta?$deltatoken=latest&wait=50");
 	snprintf(g_poll_base, sizeof(g_poll_base), "%s", base);
@@ -1619,8 +1568,8 @@ test_standalone_stop_ends_long_poll(void **state)
 	char base[128], out[4096];
 	(void)state;
 	start_gateway(&gw, "", base, sizeof(base));
-	char *user = mint("user", "u-gw-stop", HOST);
-	poller lp = {.token = user, .r = resp_new()};
+	char *user = ut_mint(g_data, "user", "u-gw-stop", HOST);
+	poller lp = {.token = user, .r = ut_http_resp_new()};
 	snprintf(lp.path, sizeof(lp.path),
 	         "/beta/me/notifications/delta?$deltatoken=latest&wait=50");
 	snprintf(g_poll_base, sizeof(g_poll_base), "%s", base);
@@ -1659,10 +1608,10 @@ test_backend_lost(void **state)
 	snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
 	snprintf(saved, sizeof(saved), "%s", g_data);
 	snprintf(g_data, sizeof(g_data), "%s", data);
-	char *user = mint("user", "u-lost", HOST);
+	char *user = ut_mint(g_data, "user", "u-lost", HOST);
 	snprintf(g_data, sizeof(g_data), "%s", saved);
 
-	poller lp = {.token = user, .r = resp_new()};
+	poller lp = {.token = user, .r = ut_http_resp_new()};
 	snprintf(lp.path, sizeof(lp.path),
 	         "/beta/me/notifications/delta?$deltatoken=latest&wait=50");
 	snprintf(g_poll_base, sizeof(g_poll_base), "%s", base);

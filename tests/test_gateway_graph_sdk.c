@@ -28,15 +28,6 @@
 #define NODE_DIR   UNS_SOURCE_DIR "/tests/node"
 #define SDK_MODULE NODE_DIR "/node_modules/@microsoft/microsoft-graph-client"
 
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 static int
 run(const char *cmd)
 {
@@ -72,7 +63,7 @@ test_graph_sdk_against_gateway(void **state)
 	         UNS_UNSCTL_PATH, data);
 	assert_int_equal(run(cmd), 0);
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", dir);
-	write_file(conf, "rate_limit_user = 0\n");
+	ut_write_file(conf, "rate_limit_user = 0\n");
 	const char *argv[] = {UNS_UNSD_PATH,
 	                      "--config",
 	                      conf,

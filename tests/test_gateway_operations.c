@@ -36,15 +36,6 @@ static char g_dir[256], g_data[320], g_ca[400], g_base[128];
 static ut_proc g_unsd;
 static int g_rpc_port;
 
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 static int
 run(const char *cmd)
 {
@@ -71,8 +62,8 @@ setup_unsd(void **state)
 	         UNS_UNSCTL_PATH, g_data, UNS_UNSCTL_PATH, g_data);
 	assert_int_equal(run(cmd), 0);
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", g_dir);
-	write_file(conf, "rate_limit_user = 1\nrate_limit_user_burst = 3\n"
-	                 "rate_limit_app = 0\ntoken_lifetime = 10m\n");
+	ut_write_file(conf, "rate_limit_user = 1\nrate_limit_user_burst = 3\n"
+	                    "rate_limit_app = 0\ntoken_lifetime = 10m\n");
 	const char *argv[] = {UNS_UNSD_PATH,
 	                      "--config",
 	                      conf,
@@ -107,55 +98,6 @@ teardown_unsd(void **state)
 	return rc;
 }
 
-static char *
-mint_user(const char *sub)
-{
-	char cmd[1024], out[4096];
-	snprintf(cmd, sizeof(cmd),
-	         "%s token user --sub %s --host " HOST
-	         " --secret-file %s/jwt-hs256.secret",
-	         UNS_UNSCTL_PATH, sub, g_data);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t n = fread(out, 1, sizeof(out) - 1, p);
-	assert_int_equal(pclose(p), 0);
-	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r')) {
-		n--;
-	}
-	out[n] = '\0';
-	return strdup(out);
-}
-
-static ut_http_resp *
-resp_new(void)
-{
-	ut_http_resp *r = calloc(1, sizeof(*r));
-	assert_non_null(r);
-	return r;
-}
-
-static json_t *
-body_json(const ut_http_resp *r)
-{
-	json_error_t e;
-	json_t *v = json_loadb(r->body, r->len, 0, &e);
-	if (v == NULL) {
-		fail_msg("not JSON (%s): %.300s", e.text, r->body);
-	}
-	return v;
-}
-
-static const char *
-str(json_t *obj, const char *key)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-	if (s == NULL) {
-		fail_msg("no string \"%s\"", key);
-		return "";
-	}
-	return s;
-}
-
 /* POST /oauth2/v2.0/token with a form body; extra: more header lines. */
 static long
 token_request(ut_http *h, const char *form, const char *extra, ut_http_resp *r)
@@ -172,7 +114,7 @@ test_token_then_post(void **state)
 {
 	(void)state;
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char hv[256], unsid_hdr[512];
 	ut_http_open(&h, g_base, g_ca);
 	assert_int_equal(
@@ -184,22 +126,23 @@ test_token_then_post(void **state)
 	    200);
 	assert_true(ut_http_header(r, "Cache-Control", hv, sizeof(hv)));
 	assert_string_equal(hv, "no-store");
-	json_t *t = body_json(r);
-	assert_string_equal(str(t, "token_type"), "Bearer");
+	json_t *t = ut_http_json(r);
+	assert_string_equal(ut_json_str(t, "token_type"), "Bearer");
 	assert_int_equal(json_integer_value(json_object_get(t, "expires_in")),
 	                 600);
-	char *app_token = strdup(str(t, "access_token"));
+	char *app_token = strdup(ut_json_str(t, "access_token"));
 	json_decref(t);
 
 	/* The user subscribes; the app posts with the issued token. */
-	char *user = mint_user("token-user");
+	char *user = ut_mint(g_data, "user", "token-user", HOST);
 	assert_int_equal(
 	    ut_http_do(&h, "POST", "/beta/me/notifications/subscriptions", user,
 	               "{\"deviceId\":\"d1\",\"platform\":\"polling\"}", 0,
 	               NULL, r),
 	    201);
-	json_t *s = body_json(r);
-	snprintf(unsid_hdr, sizeof(unsid_hdr), "X-UNS-ID: %s", str(s, "id"));
+	json_t *s = ut_http_json(r);
+	snprintf(unsid_hdr, sizeof(unsid_hdr), "X-UNS-ID: %s",
+	         ut_json_str(s, "id"));
 	json_decref(s);
 	const char *hdrs[] = {unsid_hdr, NULL};
 	long st = ut_http_do(&h, "POST", "/beta/me/notifications", app_token,
@@ -220,7 +163,7 @@ test_token_then_post(void **state)
 static char *
 stable_error(const ut_http_resp *r)
 {
-	json_t *v = body_json(r);
+	json_t *v = ut_http_json(r);
 	json_object_del(v, "trace_id");
 	json_object_del(v, "timestamp");
 	char *s = json_dumps(v, JSON_SORT_KEYS);
@@ -233,7 +176,7 @@ test_bad_credentials_answer_alike(void **state)
 {
 	(void)state;
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	ut_http_open(&h, g_base, g_ca);
 	assert_int_equal(token_request(&h,
 	                               "grant_type=client_credentials&client_"
@@ -268,7 +211,7 @@ test_basic_credentials(void **state)
 {
 	(void)state;
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char hv[256];
 	ut_http_open(&h, g_base, g_ca);
 	/* base64("contoso-svc:s3cret-value") */
@@ -320,15 +263,15 @@ test_token_request_errors(void **state)
 	     "invalid_request", "client_id"},
 	};
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	ut_http_open(&h, g_base, g_ca);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		long st = token_request(&h, cases[i].form, NULL, r);
-		json_t *v = body_json(r);
+		json_t *v = ut_http_json(r);
 		if (st != cases[i].status ||
-		    strcmp(str(v, "error"), cases[i].error) != 0 ||
-		    strstr(str(v, "error_description"), cases[i].mentions) ==
-		        NULL) {
+		    strcmp(ut_json_str(v, "error"), cases[i].error) != 0 ||
+		    strstr(ut_json_str(v, "error_description"),
+		           cases[i].mentions) == NULL) {
 			fail_msg("%s: %ld %s", cases[i].form, st, r->body);
 		}
 		json_decref(v);
@@ -353,10 +296,10 @@ test_user_rate_limit_429(void **state)
 {
 	(void)state;
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char hv[64];
 	ut_http_open(&h, g_base, g_ca);
-	char *user = mint_user("limited-user");
+	char *user = ut_mint(g_data, "user", "limited-user", HOST);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications",
 		                            user, NULL, 0, NULL, r),
@@ -370,13 +313,13 @@ test_user_rate_limit_429(void **state)
 	assert_int_equal(st, 429);
 	assert_true(ut_http_header(r, "Retry-After", hv, sizeof(hv)));
 	assert_true(atoi(hv) >= 1);
-	json_t *v = body_json(r);
+	json_t *v = ut_http_json(r);
 	assert_string_equal(json_string_value(json_object_get(
 	                        json_object_get(v, "error"), "code")),
 	                    "TooManyRequests");
 	json_decref(v);
 	/* Another user has a bucket of its own. */
-	char *other = mint_user("unlimited-user");
+	char *other = ut_mint(g_data, "user", "unlimited-user", HOST);
 	assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications", other,
 	                            NULL, 0, NULL, r),
 	                 200);
@@ -399,10 +342,10 @@ test_metrics_after_traffic(void **state)
 {
 	(void)state;
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	char hv[256];
 	ut_http_open(&h, g_base, g_ca);
-	char *user = mint_user("metrics-user");
+	char *user = ut_mint(g_data, "user", "metrics-user", HOST);
 	assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications/nope",
 	                            user, NULL, 0, NULL, r),
 	                 404);
@@ -443,12 +386,12 @@ test_openapi_served(void **state)
 {
 	(void)state;
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	ut_http_open(&h, g_base, g_ca);
 	assert_int_equal(
 	    ut_http_do(&h, "GET", "/openapi.json", NULL, NULL, 0, NULL, r),
 	    200);
-	json_t *served = body_json(r);
+	json_t *served = ut_http_json(r);
 	json_t *built = json_loads(uns_gw_openapi_json, 0, NULL);
 	assert_non_null(built);
 	assert_true(json_equal(served, built));
@@ -493,7 +436,7 @@ test_es256_signing_key(void **state)
 		    text, sizeof(text), "jwt_key = %s/jwt-es256.pub\n%s%s%s",
 		    dir, with_key ? "token_signing_key = " : "",
 		    with_key ? dir : "", with_key ? "/jwt-es256.key\n" : "");
-		write_file(conf, text);
+		ut_write_file(conf, text);
 		const char *argv[] = {UNS_UNSD_PATH,
 		                      "--config",
 		                      conf,
@@ -509,16 +452,16 @@ test_es256_signing_key(void **state)
 		assert_int_equal(ut_proc_start(&unsd, argv, markers, ports), 0);
 		snprintf(base, sizeof(base), "https://localhost:%d", ports[1]);
 		ut_http h;
-		ut_http_resp *r = resp_new();
+		ut_http_resp *r = ut_http_resp_new();
 		ut_http_open(&h, base, ca);
 		long st = token_request(&h,
 		                        "grant_type=client_credentials&client_"
 		                        "id=" APP "&client_secret=" SECRET,
 		                        NULL, r);
-		json_t *v = body_json(r);
+		json_t *v = ut_http_json(r);
 		if (with_key) {
 			assert_int_equal(st, 200);
-			const char *tok = str(v, "access_token");
+			const char *tok = ut_json_str(v, "access_token");
 			jwt_header(tok, header, sizeof(header));
 			assert_non_null(strstr(header, "\"ES256\""));
 			/* Authenticated: an unknown UNSID is 404, not 401. */
@@ -531,10 +474,11 @@ test_es256_signing_key(void **state)
 			    404);
 		} else {
 			assert_int_equal(st, 400);
-			assert_string_equal(str(v, "error"),
+			assert_string_equal(ut_json_str(v, "error"),
 			                    "unsupported_grant_type");
-			assert_non_null(strstr(str(v, "error_description"),
-			                       "token_signing_key"));
+			assert_non_null(
+			    strstr(ut_json_str(v, "error_description"),
+			           "token_signing_key"));
 		}
 		json_decref(v);
 		free(r);
@@ -560,7 +504,7 @@ test_standalone_gateway_ops(void **state)
 	         "jwt_key = hs256:%s/jwt-hs256.secret\n"
 	         "rate_limit_user = 1\nrate_limit_user_burst = 2\n",
 	         g_data);
-	write_file(conf, text);
+	ut_write_file(conf, text);
 	snprintf(rpc, sizeof(rpc), "tls+tcp://localhost:%d", g_rpc_port);
 	snprintf(cert, sizeof(cert), "%s/tls/server.pem", g_data);
 	const char *argv[] = {UNS_GATEWAY_PATH,
@@ -579,9 +523,9 @@ test_standalone_gateway_ops(void **state)
 	assert_int_equal(ut_proc_start(&gw, argv, markers, &port), 0);
 	snprintf(base, sizeof(base), "https://localhost:%d", port);
 	ut_http h;
-	ut_http_resp *r = resp_new();
+	ut_http_resp *r = ut_http_resp_new();
 	ut_http_open(&h, base, g_ca);
-	char *user = mint_user("standalone-user");
+	char *user = ut_mint(g_data, "user", "standalone-user", HOST);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications",
 		                            user, NULL, 0, NULL, r),

@@ -211,3 +211,63 @@ ut_proc_start(ut_proc *p, const char *const *argv, const char *const *markers,
 	p->port = ports[0];
 	return rc;
 }
+
+ut_http_resp *
+ut_http_resp_new(void)
+{
+	ut_http_resp *r = calloc(1, sizeof(*r));
+	assert_non_null(r);
+	return r;
+}
+
+json_t *
+ut_http_json(const ut_http_resp *r)
+{
+	json_error_t e;
+	json_t *v = json_loadb(r->body, r->len, 0, &e);
+	if (v == NULL) {
+		fail_msg("not JSON (%s): %.300s", e.text, r->body);
+	}
+	return v;
+}
+
+const char *
+ut_json_str(json_t *v, const char *key)
+{
+	const char *s = json_string_value(json_object_get(v, key));
+	if (s == NULL) {
+		char *text = json_dumps(v, 0);
+		fail_msg("no string \"%s\" in %s", key, text ? text : "?");
+	}
+	return s;
+}
+
+void
+ut_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+char *
+ut_mint(const char *data_dir, const char *kind, const char *who,
+        const char *host)
+{
+	char cmd[1024], out[4096];
+	snprintf(cmd, sizeof(cmd),
+	         "%s token %s %s %s %s%s --secret-file %s/jwt-hs256.secret",
+	         UNS_UNSCTL_PATH, kind,
+	         strcmp(kind, "app") == 0 ? "--app" : "--sub", who,
+	         host ? "--host " : "", host ? host : "", data_dir);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	assert_int_equal(pclose(p), 0);
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r')) {
+		n--;
+	}
+	out[n] = '\0';
+	return strdup(out);
+}

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "testutil.h"
 
 #define UT_HTTP_BODY_MAX (256 * 1024)
@@ -50,6 +52,24 @@ long ut_http_try(ut_http *h, const char *method, const char *path,
  * present. */
 int ut_http_header(const ut_http_resp *r, const char *name, char *out,
                    size_t cap);
+
+/* A zeroed response on the heap (free()). */
+ut_http_resp *ut_http_resp_new(void);
+
+/* The body as JSON (json_decref it); fails the test if it is not JSON. */
+json_t *ut_http_json(const ut_http_resp *r);
+
+/* The string member key of v; fails the test if there is none. */
+const char *ut_json_str(json_t *v, const char *key);
+
+/* Writes text to path; fails the test on error. */
+void ut_write_file(const char *path, const char *text);
+
+/* A token from `unsctl token KIND` signed with data_dir's dev secret:
+ * kind "app" takes who as the app id, "user" as the subject (host: its
+ * uns_host, or NULL). malloc'd. */
+char *ut_mint(const char *data_dir, const char *kind, const char *who,
+              const char *host);
 
 /* Runs a program (argv[0] is its path, NULL-terminated) and reads its
  * stderr until it printed every marker in markers (NULL-terminated),
