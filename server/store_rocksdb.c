@@ -2547,6 +2547,9 @@ out:
 
 /* --- iOS fallback -------------------------------------------------------- */
 
+/* SPEC §5: only a High-priority raw notification falls back to a visible
+ * alert; on any other the policy is kept but inert (a visual one is shown
+ * by the device anyway, a Low one is not worth waking the user for). */
 static bool
 fallback_wanted(const Uns__V1__Notification *n)
 {
@@ -2554,7 +2557,10 @@ fallback_wanted(const Uns__V1__Notification *n)
 	    n->fallback_policy != NULL ? n->fallback_policy->endpoint_fallback
 	                               : NULL;
 
-	return ef != NULL && ef->fallback_delay_in_seconds > 0 &&
+	return ef != NULL && n->priority == UNS__V1__PRIORITY__PRIORITY_HIGH &&
+	       n->payload != NULL && n->payload->raw_content != NULL &&
+	       n->payload->raw_content[0] != '\0' &&
+	       ef->fallback_delay_in_seconds > 0 &&
 	       ef->visual_content != NULL &&
 	       platform_listed(ef->platform_types, ef->n_platform_types,
 	                       PLATFORM(IOS));

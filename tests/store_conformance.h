@@ -1612,7 +1612,8 @@ conf_outbox_lease(void **state)
 }
 
 static Uns__V1__Notification *
-conf_post_fallback(struct conf *c, const char *app_id)
+conf_post_fallback_as(struct conf *c, const char *app_id,
+                      Uns__V1__Priority priority, const char *raw)
 {
 	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT, *out = NULL;
 	Uns__V1__Payload pl = UNS__V1__PAYLOAD__INIT;
@@ -1628,16 +1629,50 @@ conf_post_fallback(struct conf *c, const char *app_id)
 	ef.fallback_delay_in_seconds = 60;
 	ef.visual_content = &vc;
 	fp.endpoint_fallback = &ef;
-	pl.raw_content = "{\"m\":1}";
+	pl.raw_content = (char *)raw;
+	pl.visual_content = raw[0] == '\0' ? &vc : NULL;
 	n.app_notification_id = (char *)app_id;
 	n.group_name = "";
 	n.payload = &pl;
-	n.priority = UNS__V1__PRIORITY__PRIORITY_HIGH;
+	n.priority = priority;
 	n.fallback_policy = &fp;
 	assert_int_equal(
 	    uns_store_post(c->st, "alice", CONF_HOST, &n, &out, &created),
 	    UNS_OK);
 	return out;
+}
+
+static Uns__V1__Notification *
+conf_post_fallback(struct conf *c, const char *app_id)
+{
+	return conf_post_fallback_as(
+	    c, app_id, UNS__V1__PRIORITY__PRIORITY_HIGH, "{\"m\":1}");
+}
+
+/* Only a High-priority raw notification falls back (SPEC §5): on a Low
+ * one, or a visual one, the policy schedules nothing. */
+static void
+conf_outbox_fallback_high_raw_only(void **state)
+{
+	struct conf *c = *state;
+	char a[32];
+	uns_store_taps l;
+	size_t queued = 99;
+	int64_t due = 0;
+
+	conf_sub_as(c, "phone-a", PLAT(IOS), a);
+	Uns__V1__Notification *low = conf_post_fallback_as(
+	    c, "low", UNS__V1__PRIORITY__PRIORITY_LOW, "{\"m\":1}");
+	Uns__V1__Notification *vis = conf_post_fallback_as(
+	    c, "visual", UNS__V1__PRIORITY__PRIORITY_HIGH, "");
+	l = conf_claim(c);
+	conf_settle_all(c, &l, UNS_STORE_TAP_DELIVERED);
+	assert_int_equal(uns_store_outbox_next_due(c->st, &due), UNS_NOT_FOUND);
+	atomic_store(&c->now, CONF_T0 + 700000);
+	assert_int_equal(uns_store_fallback_run(c->st, &queued), UNS_OK);
+	assert_int_equal(queued, 0);
+	conf_free(low);
+	conf_free(vis);
 }
 
 /* After the delay, each iOS device that has not fetched the notification
@@ -1852,7 +1887,9 @@ conf_history_same_millisecond(void **state)
 	    CONF_TEST(conf_outbox_state_change),                               \
 	    CONF_TEST(conf_outbox_coalesce), CONF_TEST(conf_outbox_retry),     \
 	    CONF_TEST(conf_outbox_dead), CONF_TEST(conf_outbox_lease),         \
-	    CONF_TEST(conf_outbox_fallback), CONF_TEST(conf_outbox_expiry),    \
-	    CONF_TEST(conf_outbox_settle_many), CONF_TEST(conf_outbox_invalid)
+	    CONF_TEST(conf_outbox_fallback),                                   \
+	    CONF_TEST(conf_outbox_fallback_high_raw_only),                     \
+	    CONF_TEST(conf_outbox_expiry), CONF_TEST(conf_outbox_settle_many), \
+	    CONF_TEST(conf_outbox_invalid)
 
 #endif /* UNS_TESTS_STORE_CONFORMANCE_H */
