@@ -10,6 +10,8 @@
  *
  * SIGTERM or SIGINT drains: long polls end, no new calls are taken, calls
  * already received are answered, the store closes, the process exits 0.
+ * SIGHUP reads DATA/apps.conf again (apps added by `unsctl app add` take
+ * effect without a restart; an app never disappears while running).
  * Signals are blocked in every thread before any is created and taken by
  * sigwait() in main, so no handler runs in a signal context.
  */
@@ -320,6 +322,20 @@ open_auth(unsd *d)
 	return 0;
 }
 
+/* SIGHUP: apps.conf again. A bad line is reported and the apps read
+ * before it (and every app already known) stay. */
+static void
+reload_apps(unsd *d)
+{
+	char path[2048], why[512];
+	snprintf(path, sizeof(path), "%s/apps.conf", d->cfg.data_dir);
+	if (uns_auth_load_apps(d->auth, path, why, sizeof(why)) != UNS_OK) {
+		fprintf(stderr, "unsd: SIGHUP: %s\n", why);
+		return;
+	}
+	fprintf(stderr, "unsd: SIGHUP: reloaded %s\n", path);
+}
+
 /* RPC metrics, and the test clock's hook and the recording (SPEC §7),
  * when configured. */
 static int
@@ -555,6 +571,7 @@ run(unsd *d)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error */
 
@@ -585,7 +602,9 @@ run(unsd *d)
 		fprintf(stderr, "unsd: gateway on %s (port %d)\n",
 		        d->cfg.gateway_listen, uns_gateway_port(d->gateway));
 	}
-	sigwait(&set, &sig);
+	while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+		reload_apps(d);
+	}
 	drain(d, sig);
 	rc = 0;
 out:

@@ -7,6 +7,7 @@
  * Then the CLI's errors: a bad option value or enum is named and nothing is
  * sent; a server status comes back with its name.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -359,6 +360,51 @@ test_bad_input_is_named_and_nothing_is_sent(void **state)
 	assert_non_null(strstr(out, "PERMISSION_DENIED"));
 }
 
+/* An app registered while unsd runs is refused until SIGHUP makes unsd
+ * read apps.conf again, and accepted after. */
+static void
+test_app_added_while_running_loads_on_sighup(void **state)
+{
+	session *s = *state;
+	char out[8192], user[2048], app[2048], unsid[64];
+	int rc = -1;
+	assert_int_equal(
+	    unsctl(s, out, sizeof(out),
+	           "app add --id late-svc --hosts late.example.com"),
+	    0);
+	assert_int_equal(unsctl(s, user, sizeof(user),
+	                        "token user --sub bob --host late.example.com"),
+	                 0);
+	user[strcspn(user, "\n")] = '\0';
+	assert_int_equal(
+	    unsctl(s, app, sizeof(app), "token app --app late-svc"), 0);
+	app[strcspn(app, "\n")] = '\0';
+	assert_int_equal(unsctl(s, out, sizeof(out),
+	                        "subscribe --token %s --device d1 "
+	                        "--platform polling",
+	                        user),
+	                 0);
+	word_of_line(out, "device=d1", unsid, sizeof(unsid));
+	assert_int_equal(unsctl(s, out, sizeof(out),
+	                        "post --token %s --unsid %s --app-id a1 "
+	                        "--title hi",
+	                        app, unsid),
+	                 1);
+	assert_non_null(strstr(out, "PERMISSION_DENIED: app late-svc is not "
+	                            "registered"));
+	assert_int_equal(kill(s->unsd.pid, SIGHUP), 0);
+	for (int i = 0; i < 50 && rc != 0; i++) { /* the signal is async */
+		rc = unsctl(s, out, sizeof(out),
+		            "post --token %s --unsid %s --app-id a1 --title hi",
+		            app, unsid);
+		if (rc != 0) {
+			usleep(100 * 1000);
+		}
+	}
+	assert_int_equal(rc, 0);
+	assert_non_null(strstr(out, "created "));
+}
+
 int
 main(void)
 {
@@ -369,6 +415,8 @@ main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_bad_input_is_named_and_nothing_is_sent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_app_added_while_running_loads_on_sighup, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #                          ./uns-data, RPC on tls+tcp://127.0.0.1:7443, the
 #                          REST gateway on https://localhost:8443)
 #   tools/setup.sh stop    stop that unsd (it drains first)
+#   tools/setup.sh reload  make that unsd read uns-data/apps.conf again
 #   tools/setup.sh test    install, build, run every test; then again under
 #                          AddressSanitizer + UBSan; then each fuzz target
 #                          for a short while on its seed corpus
@@ -85,6 +86,16 @@ stop() {
 	rm -f uns-data/unsd.pid
 }
 
+reload() {
+	cd "$root"
+	if [ -f uns-data/unsd.pid ] && kill -HUP "$(cat uns-data/unsd.pid)" 2>/dev/null; then
+		echo "setup: unsd reloads uns-data/apps.conf"
+	else
+		echo "setup: unsd is not running" >&2
+		return 1
+	fi
+}
+
 fuzz_smoke() {
 	CC=clang cmake -S "$root" -B "$root/build-fuzz" -DUNS_FUZZ=ON >/dev/null
 	cmake --build "$root/build-fuzz" -j"$jobs" --target fuzz
@@ -125,10 +136,11 @@ run_tests() {
 case "${1:-start}" in
 start) start ;;
 stop) stop ;;
+reload) reload ;;
 test) run_tests ;;
 build) install_packages && build "$root/build" ;;
 *)
-	echo "usage: tools/setup.sh start|stop|test|build" >&2
+	echo "usage: tools/setup.sh start|stop|reload|test|build" >&2
 	exit 2
 	;;
 esac

@@ -121,7 +121,8 @@ app_add(const app_opts *o)
 		        strerror(errno));
 		return 1;
 	}
-	printf("registered app %s for %s in %s (restart unsd to load it)\n",
+	printf("registered app %s for %s in %s (unsd loads it on SIGHUP or "
+	       "restart)\n",
 	       o->id, o->hosts, path);
 	if (o->secret == NULL) {
 		printf("client secret (shown once): %s\n", generated);
