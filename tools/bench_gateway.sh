@@ -57,7 +57,10 @@ trap cleanup EXIT
 # `unsctl bench` prints "  post  N calls/s  p50 X us  p99 Y us" per level;
 # take the 64-in-flight block (2 threads x 32).
 rpc_line() { # method
-	"$BUILD/unsctl" bench "$1" --transports tls --rounds 1 \
+	local extra=()
+	# The gateway's delta answers 20 entries; so must the baseline's Fetch.
+	[ "$1" = fetch ] && extra=(--entries 20)
+	"$BUILD/unsctl" bench "$1" --transports tls --rounds 1 "${extra[@]}" \
 		--seconds "$DUR" --threads 2 --inflight $((CONNS / 2)) 2>&1 |
 		awk -v m="$1" '/in flight/ {lvl=$1} $1==m && $3=="calls/s" && lvl=='"$CONNS"' {print $2, $5, $8}'
 }
