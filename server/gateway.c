@@ -65,6 +65,7 @@ typedef struct gw_request {
 	int no_memory; /* a chunk could not be kept: 500 */
 	int too_large; /* body over max_body: the rest is dropped */
 	int answered;  /* answered from the headers alone */
+	int sent;      /* the answer is queued */
 } gw_request;
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -460,19 +461,34 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 		uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_BODY);
 		fill_exchange(gw, r, conn, method);
 		r->answered = check_headers(gw, r, url);
-		return r->answered ? send_answer(gw, conn, r) : MHD_YES;
+		/* An answer queued before the body is read makes MHD close the
+		 * connection: only a body announced over the limit is refused
+		 * that early. Other answers from the headers (404, 405, 415,
+		 * 429 …) wait for the end of the (bounded) body, so a
+		 * keep-alive connection, and its TLS session, survives them:
+		 * a throttled client must not pay a handshake per retry. */
+		if (r->answered && r->x.status == 413) {
+			r->sent = 1;
+			return send_answer(gw, conn, r);
+		}
+		return MHD_YES;
 	}
 	if (*upload_size > 0) {
-		take_chunk(gw, r, upload, *upload_size);
+		if (!r->answered) {
+			take_chunk(gw, r, upload, *upload_size);
+		}
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (r->answered) {
+	if (r->sent) {
 		return MHD_YES;
 	}
-	uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_BUSY);
-	run_route(gw, r);
-	r->answered = 1;
+	if (!r->answered) {
+		uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_BUSY);
+		run_route(gw, r);
+		r->answered = 1;
+	}
+	r->sent = 1;
 	return send_answer(gw, conn, r);
 }
 

@@ -389,6 +389,25 @@ test_create_get_replace(void **state)
 
 	/* Keep-alive: the second request on this handle opened nothing. */
 	assert_int_equal(r->connects, 0);
+	/* Nor do answers given from the headers alone (404, 405, 415), for
+	 * requests with and without a body. */
+	static const struct {
+		const char *method, *path, *body, *type;
+		long status;
+	} early[] = {
+	    {"GET", "/beta/me/nothing-here", NULL, NULL, 404},
+	    {"PUT", "/beta/me/notifications", "{}", NULL, 405},
+	    {"POST", "/beta/me/notifications", "a=b",
+	     "Content-Type: application/x-www-form-urlencoded", 415},
+	};
+	for (size_t i = 0; i < sizeof(early) / sizeof(early[0]); i++) {
+		const char *extra[] = {early[i].type, NULL};
+		assert_int_equal(ut_http_do(&h, early[i].method, early[i].path,
+		                            user, early[i].body, 0,
+		                            early[i].type ? extra : NULL, r),
+		                 early[i].status);
+		assert_int_equal(r->connects, 0);
+	}
 	free(again);
 	free(id);
 	free(unsid);

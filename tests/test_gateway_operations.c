@@ -318,11 +318,13 @@ test_user_rate_limit_429(void **state)
 	                        json_object_get(v, "error"), "code")),
 	                    "TooManyRequests");
 	json_decref(v);
-	/* Another user has a bucket of its own. */
+	/* Another user has a bucket of its own; the throttled answer kept the
+	 * keep-alive connection (no new TLS handshake for the next call). */
 	char *other = ut_mint(g_data, "user", "unlimited-user", HOST);
 	assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications", other,
 	                            NULL, 0, NULL, r),
 	                 200);
+	assert_int_equal(r->connects, 0);
 	/* A forged token for the limited user is not limited here: it
 	 * reaches the RPC, which refuses it. */
 	assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications",
