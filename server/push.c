@@ -464,6 +464,54 @@ out:
 	return err;
 }
 
+/* ---- the token cache ---- */
+
+#define TOKEN_MARGIN_MS (60 * 1000) /* renew a minute before the end */
+
+void
+push_token_cache_init(push_token_cache *c)
+{
+	memset(&c->token, 0, sizeof(c->token));
+	pthread_mutex_init(&c->lock, NULL);
+}
+
+void
+push_token_cache_fini(push_token_cache *c)
+{
+	uns_wipe(&c->token, sizeof(c->token));
+	pthread_mutex_destroy(&c->lock);
+}
+
+uns_err
+push_token_cache_get(push_token_cache *c, const char *provider, int64_t now_ms,
+                     push_token_fetch_fn fetch, void *arg, char **out)
+{
+	char why[256];
+	uns_err err = UNS_OK;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->token.expires_ms - TOKEN_MARGIN_MS <= now_ms &&
+	    (err = fetch(arg, now_ms, &c->token, why, sizeof(why))) != UNS_OK) {
+		memset(&c->token, 0, sizeof(c->token));
+		uns_fail(err, "%s: %s", provider, why);
+		goto out;
+	}
+	if ((*out = strdup(c->token.value)) == NULL) {
+		err = UNS_ENOMEM;
+	}
+out:
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
+void
+push_token_cache_drop(push_token_cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	uns_wipe(&c->token, sizeof(c->token));
+	pthread_mutex_unlock(&c->lock);
+}
+
 uns_err
 push_fetch_token(const uns_push_config *cfg, const char *url, const char *form,
                  int64_t now_ms, push_token *out, char *why, size_t whylen)

@@ -12,10 +12,9 @@
  * assertion {"iss":client_email,"scope":…firebase.messaging,"aud":
  * token_uri,"iat","exp":iat+3600} POSTed to token_uri. The token is
  * cached until a minute before it ends, or until FCM answers 401; the
- * fetch happens inside build(), under the transport's lock, so one
+ * fetch happens inside build(), in a push_token_cache, so one
  * fetch serves every waiting build (push.h allows this one I/O).
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +24,15 @@
 #include "internal.h"
 #include "push_impl.h"
 
-#define SCOPE           "https://www.googleapis.com/auth/firebase.messaging"
-#define GRANT           "urn:ietf:params:oauth:grant-type:jwt-bearer"
-#define ASSERTION_S     3600
-#define TOKEN_MARGIN_MS (60 * 1000)
-#define MAX_TOKEN       4096
-#define MAX_TTL_S       2419200 /* 28 days */
+#define SCOPE       "https://www.googleapis.com/auth/firebase.messaging"
+#define GRANT       "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#define ASSERTION_S 3600
+#define MAX_TOKEN   4096
+#define MAX_TTL_S   2419200 /* 28 days */
 
 struct uns_push_transport {
 	const uns_push_config *cfg;
-	pthread_mutex_t lock; /* the access token */
-	push_token token;
+	push_token_cache token;
 };
 
 static uns_err
@@ -66,7 +63,7 @@ fcm_open(uns_push_transport **tp, const uns_push_config *cfg)
 		return UNS_ENOMEM;
 	}
 	t->cfg = cfg;
-	pthread_mutex_init(&t->lock, NULL);
+	push_token_cache_init(&t->token);
 	*tp = t;
 	return UNS_OK;
 }
@@ -77,8 +74,7 @@ fcm_close(uns_push_transport *t)
 	if (t == NULL) {
 		return;
 	}
-	uns_wipe(&t->token, sizeof(t->token));
-	pthread_mutex_destroy(&t->lock);
+	push_token_cache_fini(&t->token);
 	free(t);
 }
 
@@ -104,8 +100,9 @@ assertion(const uns_push_config *cfg, int64_t now_s, char **out)
 }
 
 static uns_err
-fetch(uns_push_transport *t, int64_t now_ms, char *why, size_t whylen)
+fetch(void *arg, int64_t now_ms, push_token *out, char *why, size_t whylen)
 {
+	uns_push_transport *t = arg;
 	char *jwt = NULL, *form = NULL, *esc = NULL;
 	uns_err err;
 	size_t cap;
@@ -122,34 +119,12 @@ fetch(uns_push_transport *t, int64_t now_ms, char *why, size_t whylen)
 	push_form_escape(jwt, esc, cap);
 	sprintf(form, "grant_type=%s&assertion=%s",
 	        "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer", esc);
-	err = push_fetch_token(t->cfg, t->cfg->fcm_token_uri, form, now_ms,
-	                       &t->token, why, whylen);
+	err = push_fetch_token(t->cfg, t->cfg->fcm_token_uri, form, now_ms, out,
+	                       why, whylen);
 out:
 	free(jwt);
 	free(esc);
 	free(form);
-	return err;
-}
-
-/* A copy of the access token, fetched when missing or about to end. */
-static uns_err
-access_token(uns_push_transport *t, int64_t now_ms, char **out)
-{
-	char why[256];
-	uns_err err = UNS_OK;
-
-	pthread_mutex_lock(&t->lock);
-	if (t->token.expires_ms - TOKEN_MARGIN_MS <= now_ms &&
-	    (err = fetch(t, now_ms, why, sizeof(why))) != UNS_OK) {
-		memset(&t->token, 0, sizeof(t->token));
-		uns_fail(err, "fcm: %s", why);
-		goto out;
-	}
-	if ((*out = strdup(t->token.value)) == NULL) {
-		err = UNS_ENOMEM;
-	}
-out:
-	pthread_mutex_unlock(&t->lock);
 	return err;
 }
 
@@ -192,7 +167,8 @@ fcm_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 		return UNS_FAILED_PRECONDITION; /* fcm_credentials not set */
 	}
 	if ((body = fcm_body(cfg, tap)) == NULL ||
-	    (err = access_token(t, tap->now_ms, &tok)) != UNS_OK ||
+	    (err = push_token_cache_get(&t->token, "fcm", tap->now_ms, fetch, t,
+	                                &tok)) != UNS_OK ||
 	    (err = push_set_url(&r, "%s/v1/projects/%s/messages:send",
 	                        cfg->fcm_url, cfg->fcm_project)) != UNS_OK ||
 	    (err = push_header(&r, "Authorization: Bearer %s", tok)) !=
@@ -280,9 +256,7 @@ fcm_classify(uns_push_transport *t, const uns_push_response *resp,
 		*retry_after_ms = push_retry_after(resp);
 	}
 	if (o == UNS_PUSH_REAUTH && t != NULL) {
-		pthread_mutex_lock(&t->lock);
-		memset(&t->token, 0, sizeof(t->token));
-		pthread_mutex_unlock(&t->lock);
+		push_token_cache_drop(&t->token);
 	}
 	return o;
 }

@@ -6,6 +6,7 @@
 #ifndef UNS_SERVER_PUSH_IMPL_H
 #define UNS_SERVER_PUSH_IMPL_H
 
+#include <pthread.h>
 #include <stdarg.h>
 
 #include "config.h"
@@ -133,6 +134,32 @@ typedef struct push_token {
 uns_err push_fetch_token(const uns_push_config *cfg, const char *url,
                          const char *form, int64_t now_ms, push_token *out,
                          char *why, size_t whylen);
+
+/*
+ * One transport's OAuth access token, shared by its builds: fetched under
+ * the lock when missing or within a minute of its end, so one fetch serves
+ * every build waiting for it; dropped when the provider refuses it.
+ */
+typedef struct push_token_cache {
+	pthread_mutex_t lock;
+	push_token token;
+} push_token_cache;
+
+/* Gets a new token (e.g. through push_fetch_token) into *out. */
+typedef uns_err (*push_token_fetch_fn)(void *arg, int64_t now_ms,
+                                       push_token *out, char *why,
+                                       size_t whylen);
+
+void push_token_cache_init(push_token_cache *c);
+/* Wipes the token. */
+void push_token_cache_fini(push_token_cache *c);
+/* A copy of the token (free()), fetched by fetch(arg, …) first when
+ * needed; a failed fetch is reported through uns_fail as "provider: why". */
+uns_err push_token_cache_get(push_token_cache *c, const char *provider,
+                             int64_t now_ms, push_token_fetch_fn fetch,
+                             void *arg, char **out);
+/* Forgets the token (the provider answered 401/403 for it). */
+void push_token_cache_drop(push_token_cache *c);
 
 /* Percent-encodes s for a form value into out (cap bytes). */
 uns_err push_form_escape(const char *s, char *out, size_t cap);

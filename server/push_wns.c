@@ -15,7 +15,6 @@
  * to it, so the host allow-list (wns_hosts, *.notify.windows.com) is
  * what keeps the token from leaving for another host.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +24,11 @@
 #include "internal.h"
 #include "push_impl.h"
 
-#define TOKEN_MARGIN_MS (60 * 1000)
-#define MAX_RAW         5000
+#define MAX_RAW 5000
 
 struct uns_push_transport {
 	const uns_push_config *cfg;
-	pthread_mutex_t lock; /* the access token */
-	push_token token;
+	push_token_cache token;
 };
 
 static uns_err
@@ -52,7 +49,7 @@ wns_open(uns_push_transport **tp, const uns_push_config *cfg)
 		return UNS_ENOMEM;
 	}
 	t->cfg = cfg;
-	pthread_mutex_init(&t->lock, NULL);
+	push_token_cache_init(&t->token);
 	*tp = t;
 	return UNS_OK;
 }
@@ -63,14 +60,14 @@ wns_close(uns_push_transport *t)
 	if (t == NULL) {
 		return;
 	}
-	uns_wipe(&t->token, sizeof(t->token));
-	pthread_mutex_destroy(&t->lock);
+	push_token_cache_fini(&t->token);
 	free(t);
 }
 
 static uns_err
-fetch(uns_push_transport *t, int64_t now_ms, char *why, size_t whylen)
+fetch(void *arg, int64_t now_ms, push_token *out, char *why, size_t whylen)
 {
+	uns_push_transport *t = arg;
 	const uns_push_config *cfg = t->cfg;
 	char id[3 * PUSH_STR], secret[3 * 512], scope[3 * PUSH_STR];
 	char *form;
@@ -88,32 +85,11 @@ fetch(uns_push_transport *t, int64_t now_ms, char *why, size_t whylen)
 	             id, secret, scope) < 0) {
 		return UNS_ENOMEM;
 	}
-	err = push_fetch_token(cfg, cfg->wns_token_url, form, now_ms, &t->token,
-	                       why, whylen);
+	err = push_fetch_token(cfg, cfg->wns_token_url, form, now_ms, out, why,
+	                       whylen);
 	uns_wipe(form, strlen(form));
 	uns_wipe(secret, sizeof(secret));
 	free(form);
-	return err;
-}
-
-static uns_err
-access_token(uns_push_transport *t, int64_t now_ms, char **out)
-{
-	char why[256];
-	uns_err err = UNS_OK;
-
-	pthread_mutex_lock(&t->lock);
-	if (t->token.expires_ms - TOKEN_MARGIN_MS <= now_ms &&
-	    (err = fetch(t, now_ms, why, sizeof(why))) != UNS_OK) {
-		memset(&t->token, 0, sizeof(t->token));
-		uns_fail(err, "wns: %s", why);
-		goto out;
-	}
-	if ((*out = strdup(t->token.value)) == NULL) {
-		err = UNS_ENOMEM;
-	}
-out:
-	pthread_mutex_unlock(&t->lock);
 	return err;
 }
 
@@ -154,7 +130,8 @@ wns_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 		err = UNS_INVALID_ARGUMENT;
 		goto out;
 	}
-	if ((err = access_token(t, tap->now_ms, &tok)) != UNS_OK ||
+	if ((err = push_token_cache_get(&t->token, "wns", tap->now_ms, fetch, t,
+	                                &tok)) != UNS_OK ||
 	    (err = push_set_url(&r, "%s", tap->sub->push_channel)) != UNS_OK ||
 	    (err = push_header(&r, "Authorization: Bearer %s", tok)) !=
 	        UNS_OK ||
@@ -202,9 +179,7 @@ wns_classify(uns_push_transport *t, const uns_push_response *resp,
 		*retry_after_ms = push_retry_after(resp);
 	}
 	if (o == UNS_PUSH_REAUTH && t != NULL) {
-		pthread_mutex_lock(&t->lock);
-		memset(&t->token, 0, sizeof(t->token));
-		pthread_mutex_unlock(&t->lock);
+		push_token_cache_drop(&t->token);
 	}
 	return o;
 }
