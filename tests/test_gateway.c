@@ -66,24 +66,13 @@ setup_unsd(void **state)
 	                    "rate_limit_user = 0\n"
 	                    "gateway_header_timeout = 2s\n"
 	                    "gateway_body_timeout = 2s\n");
-	const char *argv[] = {UNS_UNSD_PATH,
-	                      "--config",
-	                      conf,
-	                      "--data",
-	                      g_data,
-	                      "--listen",
-	                      "tls+tcp://127.0.0.1:0",
-	                      "--gateway-listen",
-	                      "https://127.0.0.1:0",
-	                      NULL};
-	const char *markers[] = {"serving", "gateway on", NULL};
 	int ports[2] = {0, 0};
-	if (ut_proc_start(&g_unsd, argv, markers, ports) != 0) {
+	if (ut_unsd_gateway_start(&g_unsd, conf, g_data, ports, g_base,
+	                          sizeof(g_base)) != 0) {
 		return -1;
 	}
 	g_rpc_port = ports[0];
 	g_gw_port = ports[1];
-	snprintf(g_base, sizeof(g_base), "https://localhost:%d", g_gw_port);
 	return 0;
 }
 

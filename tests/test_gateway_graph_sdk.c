@@ -64,33 +64,14 @@ test_graph_sdk_against_gateway(void **state)
 	assert_int_equal(run(cmd), 0);
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", dir);
 	ut_write_file(conf, "rate_limit_user = 0\n");
-	const char *argv[] = {UNS_UNSD_PATH,
-	                      "--config",
-	                      conf,
-	                      "--data",
-	                      data,
-	                      "--listen",
-	                      "tls+tcp://127.0.0.1:0",
-	                      "--gateway-listen",
-	                      "https://127.0.0.1:0",
-	                      NULL};
-	const char *markers[] = {"serving", "gateway on", NULL};
 	int ports[2] = {0, 0};
-	assert_int_equal(ut_proc_start(&unsd, argv, markers, ports), 0);
-	snprintf(base, sizeof(base), "https://localhost:%d", ports[1]);
+	assert_int_equal(
+	    ut_unsd_gateway_start(&unsd, conf, data, ports, base, sizeof(base)),
+	    0);
 
-	snprintf(cmd, sizeof(cmd),
-	         "%s token user --sub sdk-user --host " HOST
-	         " --secret-file %s/jwt-hs256.secret",
-	         UNS_UNSCTL_PATH, data);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t n = fread(tok, 1, sizeof(tok) - 1, p);
-	assert_int_equal(pclose(p), 0);
-	while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r')) {
-		n--;
-	}
-	tok[n] = '\0';
+	char *user = ut_mint(data, "user", "sdk-user", HOST);
+	snprintf(tok, sizeof(tok), "%s", user);
+	free(user);
 
 	setenv("UNS_GW_URL", base, 1);
 	setenv("UNS_USER_TOKEN", tok, 1);
@@ -100,9 +81,9 @@ test_graph_sdk_against_gateway(void **state)
 	setenv("NODE_EXTRA_CA_CERTS", ca, 1);
 	snprintf(cmd, sizeof(cmd),
 	         "cd " NODE_DIR " && node graph_sdk_client.js 2>&1");
-	p = popen(cmd, "r");
+	FILE *p = popen(cmd, "r");
 	assert_non_null(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
 	out[n] = '\0';
 	int rc = pclose(p);
 	fprintf(stderr, "%s", out);

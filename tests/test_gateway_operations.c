@@ -64,22 +64,11 @@ setup_unsd(void **state)
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", g_dir);
 	ut_write_file(conf, "rate_limit_user = 1\nrate_limit_user_burst = 3\n"
 	                    "rate_limit_app = 0\ntoken_lifetime = 10m\n");
-	const char *argv[] = {UNS_UNSD_PATH,
-	                      "--config",
-	                      conf,
-	                      "--data",
-	                      g_data,
-	                      "--listen",
-	                      "tls+tcp://127.0.0.1:0",
-	                      "--gateway-listen",
-	                      "https://127.0.0.1:0",
-	                      NULL};
-	const char *markers[] = {"serving", "gateway on", NULL};
 	int ports[2] = {0, 0};
-	if (ut_proc_start(&g_unsd, argv, markers, ports) != 0) {
+	if (ut_unsd_gateway_start(&g_unsd, conf, g_data, ports, g_base,
+	                          sizeof(g_base)) != 0) {
 		return -1;
 	}
-	snprintf(g_base, sizeof(g_base), "https://localhost:%d", ports[1]);
 	g_rpc_port = ports[0];
 	return 0;
 }
@@ -439,20 +428,10 @@ test_es256_signing_key(void **state)
 		    dir, with_key ? "token_signing_key = " : "",
 		    with_key ? dir : "", with_key ? "/jwt-es256.key\n" : "");
 		ut_write_file(conf, text);
-		const char *argv[] = {UNS_UNSD_PATH,
-		                      "--config",
-		                      conf,
-		                      "--data",
-		                      data,
-		                      "--listen",
-		                      "tls+tcp://127.0.0.1:0",
-		                      "--gateway-listen",
-		                      "https://127.0.0.1:0",
-		                      NULL};
-		const char *markers[] = {"serving", "gateway on", NULL};
 		int ports[2] = {0, 0};
-		assert_int_equal(ut_proc_start(&unsd, argv, markers, ports), 0);
-		snprintf(base, sizeof(base), "https://localhost:%d", ports[1]);
+		assert_int_equal(ut_unsd_gateway_start(&unsd, conf, data, ports,
+		                                       base, sizeof(base)),
+		                 0);
 		ut_http h;
 		ut_http_resp *r = ut_http_resp_new();
 		ut_http_open(&h, base, ca);

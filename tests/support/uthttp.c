@@ -271,3 +271,25 @@ ut_mint(const char *data_dir, const char *kind, const char *who,
 	out[n] = '\0';
 	return strdup(out);
 }
+
+int
+ut_unsd_gateway_start(ut_proc *p, const char *conf, const char *data,
+                      int ports[2], char *base, size_t cap)
+{
+	const char *argv[] = {UNS_UNSD_PATH,
+	                      "--config",
+	                      conf,
+	                      "--data",
+	                      data,
+	                      "--listen",
+	                      "tls+tcp://127.0.0.1:0",
+	                      "--gateway-listen",
+	                      "https://127.0.0.1:0",
+	                      NULL};
+	const char *markers[] = {"serving", "gateway on", NULL};
+	if (ut_proc_start(p, argv, markers, ports) != 0) {
+		return -1;
+	}
+	snprintf(base, cap, "https://localhost:%d", ports[1]);
+	return 0;
+}

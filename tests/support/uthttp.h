@@ -71,6 +71,13 @@ void ut_write_file(const char *path, const char *text);
 char *ut_mint(const char *data_dir, const char *kind, const char *who,
               const char *host);
 
+/* Starts unsd on data with config file conf, RPC on tls+tcp and its
+ * gateway on https, both on ports the kernel picks: ports[0] gets the RPC
+ * port, ports[1] the gateway's, base "https://localhost:PORT" (the dev
+ * certificate's name). Returns 0 once both are serving. */
+int ut_unsd_gateway_start(ut_proc *p, const char *conf, const char *data,
+                          int ports[2], char *base, size_t cap);
+
 /* Runs a program (argv[0] is its path, NULL-terminated) and reads its
  * stderr until it printed every marker in markers (NULL-terminated),
  * taking the "(port N)" number on each marker's line into ports[i]. */
