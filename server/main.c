@@ -301,10 +301,24 @@ open_store(unsd *d)
 	return 0;
 }
 
+/* DATA/apps.conf into the app registry; says why on failure, after the
+ * prefix ("" at start, "SIGHUP: " on a reload). A reload keeps every app
+ * already known and those read before a bad line. */
+static int
+load_apps(unsd *d, const char *prefix)
+{
+	char path[2048], why[512];
+	snprintf(path, sizeof(path), "%s/apps.conf", d->cfg.data_dir);
+	if (uns_auth_load_apps(d->auth, path, why, sizeof(why)) != UNS_OK) {
+		fprintf(stderr, "unsd: %s%s\n", prefix, why);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 open_auth(unsd *d)
 {
-	char path[2048], why[512];
 	uns_auth_config ac = {
 	    .keys = d->keys,
 	    .audience = d->cfg.jwt_audience[0] ? d->cfg.jwt_audience : NULL,
@@ -314,26 +328,7 @@ open_auth(unsd *d)
 	if (uns_auth_open(&d->auth, &ac) != UNS_OK) {
 		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/apps.conf", d->cfg.data_dir);
-	if (uns_auth_load_apps(d->auth, path, why, sizeof(why)) != UNS_OK) {
-		fprintf(stderr, "unsd: %s\n", why);
-		return -1;
-	}
-	return 0;
-}
-
-/* SIGHUP: apps.conf again. A bad line is reported and the apps read
- * before it (and every app already known) stay. */
-static void
-reload_apps(unsd *d)
-{
-	char path[2048], why[512];
-	snprintf(path, sizeof(path), "%s/apps.conf", d->cfg.data_dir);
-	if (uns_auth_load_apps(d->auth, path, why, sizeof(why)) != UNS_OK) {
-		fprintf(stderr, "unsd: SIGHUP: %s\n", why);
-		return;
-	}
-	fprintf(stderr, "unsd: SIGHUP: reloaded %s\n", path);
+	return load_apps(d, "");
 }
 
 /* RPC metrics, and the test clock's hook and the recording (SPEC §7),
@@ -603,7 +598,9 @@ run(unsd *d)
 		        d->cfg.gateway_listen, uns_gateway_port(d->gateway));
 	}
 	while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
-		reload_apps(d);
+		if (load_apps(d, "SIGHUP: ") == 0) {
+			fprintf(stderr, "unsd: SIGHUP: reloaded apps.conf\n");
+		}
 	}
 	drain(d, sig);
 	rc = 0;
