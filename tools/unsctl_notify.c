@@ -79,6 +79,7 @@ struct notify_cmd {
 	const char *follow_help;
 	const char *follow_path;
 	const char *(*follow_next)(const ProtobufCMessage *resp);
+	int follow_wait_ms; /* waitMs while following, unless given */
 };
 
 /* --- printing ----------------------------------------------------------- */
@@ -376,7 +377,8 @@ static const notify_cmd notify_cmds[] = {
      .follow_opt = "--follow",
      .follow_help = "keep long-polling from each reply's cursor (Ctrl-C ends)",
      .follow_path = "cursor",
-     .follow_next = fetch_next},
+     .follow_next = fetch_next,
+     .follow_wait_ms = 60000},
     {.name = "update",
      .method = "UpdateState",
      .synopsis = "update ID [--read|--unread] [--action STATE] [--delete]",
@@ -662,9 +664,10 @@ run(const notify_cmd *cmd, cmd_args *a, json_t *req_json)
 			break;
 		}
 		json_set_path(req_json, cmd->follow_path, json_string(next));
-		if (strcmp(cmd->name, "fetch") == 0 &&
+		if (cmd->follow_wait_ms > 0 &&
 		    json_object_get(req_json, "waitMs") == NULL) {
-			json_set_path(req_json, "waitMs", json_integer(60000));
+			json_set_path(req_json, "waitMs",
+			              json_integer(cmd->follow_wait_ms));
 		}
 		free(next);
 		next = NULL;
