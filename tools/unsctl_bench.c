@@ -343,12 +343,12 @@ typedef struct bench_users {
 
 static atomic_ullong post_seq; /* makes app notification ids unique */
 
-static uint64_t
-now_us(void)
+int64_t
+bench_now_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void
@@ -357,7 +357,7 @@ slot_done(load_slot *s, int ok)
 	load_run *r = s->run;
 	if (ok) {
 		atomic_fetch_add(&r->calls, 1);
-		lat_add(r->lat, (uint32_t)(now_us() - s->started_us));
+		lat_add(r->lat, (uint32_t)(bench_now_us() - s->started_us));
 	} else {
 		atomic_fetch_add(&r->errors, 1);
 	}
@@ -478,7 +478,7 @@ uns_issue(load_slot *s)
 		/* One write in five: a device-heavy mix of pulls and posts. */
 		mode = rand_r(&s->rng) % 5 == 0 ? LOAD_POST : LOAD_FETCH;
 	}
-	s->started_us = now_us();
+	s->started_us = bench_now_us();
 	if (mode == LOAD_POST) {
 		err = post_call(r->clients[s->conn], r->users->app_token,
 		                r->users->unsids[user], post_done, s);
@@ -498,7 +498,7 @@ static void
 bare_issue(load_slot *s)
 {
 	nng_msg *m;
-	s->started_us = now_us();
+	s->started_us = bench_now_us();
 	nng_msg_alloc(&m, s->run->size);
 	memset(nng_msg_body(m), 'x', s->run->size);
 	s->phase = 0;

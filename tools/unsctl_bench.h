@@ -5,6 +5,7 @@
 #ifndef UNSCTL_BENCH_H
 #define UNSCTL_BENCH_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #define BENCH_HOST "bench.example.com"
@@ -34,6 +35,9 @@ typedef struct bench_proc {
 	int ports[4]; /* rpc: bare tcp, bare tls, ours tcp, ours tls;
 	                 store: ours tcp, ours tls */
 } bench_proc;
+
+/* CLOCK_MONOTONIC in microseconds, for every benchmark's timing. */
+int64_t bench_now_us(void);
 
 /* Makes certificates, forks the child (store: the full service on a
  * RocksDB store; else Echo and bare NNG) and reads its ports. */

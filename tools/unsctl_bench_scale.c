@@ -35,14 +35,6 @@ typedef struct scale_run {
 	int (*step)(struct scale_run *r, int i);
 } scale_run;
 
-static uint64_t
-mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static int
 subscribe_step(scale_run *r, int i)
 {
@@ -122,14 +114,14 @@ scale_phase(scale_run *r, int total, int (*step)(scale_run *, int))
 	r->total = total;
 	atomic_store(&r->next, 0);
 	atomic_store(&r->failed, 0);
-	uint64_t t0 = mono_us();
+	uint64_t t0 = bench_now_us();
 	for (int k = 0; k < SCALE_THREADS; k++) {
 		pthread_create(&t[k], NULL, scale_worker, r);
 	}
 	for (int k = 0; k < SCALE_THREADS; k++) {
 		pthread_join(t[k], NULL);
 	}
-	double secs = (double)(mono_us() - t0) / 1e6;
+	double secs = (double)(bench_now_us() - t0) / 1e6;
 	return atomic_load(&r->failed) ? -1 : total / secs;
 }
 
@@ -196,13 +188,13 @@ history_call(uns_client *c, const char *token, uint32_t size, const char *page,
 	req.page_size = size;
 	req.page_token = (char *)(page ? page : "");
 	uns_call_opts co = {.token = token, .timeout_ms = 30000};
-	uint64_t t0 = mono_us();
+	uint64_t t0 = bench_now_us();
 	if (uns_notifications_history(c, &req, &resp, &co) != UNS_OK) {
 		fprintf(stderr, "unsctl bench scale: history: %s\n",
 		        uns_last_message());
 		return -1;
 	}
-	*us = mono_us() - t0;
+	*us = bench_now_us() - t0;
 	*next = resp->next_page_token[0] ? strdup(resp->next_page_token) : NULL;
 	uns__v1__history_response__free_unpacked(resp, NULL);
 	return 0;
@@ -215,11 +207,11 @@ echo_p50(uns_client *c, int calls)
 	Uns__V1__EchoRequest req = UNS__V1__ECHO_REQUEST__INIT;
 	for (int i = 0; i < calls; i++) {
 		Uns__V1__EchoResponse *resp = NULL;
-		uint64_t t0 = mono_us();
+		uint64_t t0 = bench_now_us();
 		if (uns_notifications_echo(c, &req, &resp, NULL) == UNS_OK) {
 			uns__v1__echo_response__free_unpacked(resp, NULL);
 		}
-		us[i] = mono_us() - t0;
+		us[i] = bench_now_us() - t0;
 	}
 	print_lat("Echo (one round trip)", us, (size_t)calls, 0);
 	qsort(us, (size_t)calls, sizeof(*us), cmp_u64);

@@ -41,6 +41,7 @@
 #include "store.h"
 #include "store_codec.h"
 #include "unsctl.h"
+#include "unsctl_bench.h"
 
 #define HOST       "bench.example.com"
 #define POSTERS    4
@@ -79,15 +80,6 @@ mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* ---- per-endpoint latency tables ---------------------------------------- */
@@ -164,7 +156,7 @@ note_tap(bench *b, const char *body, size_t len)
 	if (hit != NULL) {
 		endpoint *e = &b->ep[b->by_unsid_ep[hit - b->by_unsid]];
 		if (seq >= 1 && seq <= e->cap) {
-			e->rx_us[seq - 1] = mono_us();
+			e->rx_us[seq - 1] = bench_now_us();
 		}
 	}
 	(void)len;
@@ -425,7 +417,7 @@ poster_main(void *arg)
 			if (post_one(b, i, e->posts) != 0) {
 				return NULL;
 			}
-			e->ack_us[e->posts++] = mono_us();
+			e->ack_us[e->posts++] = bench_now_us();
 			p->posts++;
 		}
 		if (!any || p->once) {
@@ -615,14 +607,14 @@ drain_rate(bench *b)
 	b->d = NULL;
 	post_all(b, true, 0, &posts);
 	want = b->n; /* the fresh engine's delivered count */
-	t0 = mono_us();
+	t0 = bench_now_us();
 	if (engine_open(b) != 0) {
 		return 0;
 	}
-	while (delivered(b) < want && mono_us() - t0 < 120000000) {
+	while (delivered(b) < want && bench_now_us() - t0 < 120000000) {
 		usleep(200);
 	}
-	return (double)b->n / ((double)(mono_us() - t0) / 1e6);
+	return (double)b->n / ((double)(bench_now_us() - t0) / 1e6);
 }
 
 static int
@@ -683,19 +675,19 @@ run_fanout(bench *b)
 	}
 	for (int r = 0; r < b->o->rounds; r++) {
 		uint64_t want = delivered(b) + FANOUT;
-		int64_t t0 = mono_us();
+		int64_t t0 = bench_now_us();
 		if (post_one(b, 0, (uint64_t)r) != 0) {
 			break;
 		}
-		while (delivered(b) < want && mono_us() - t0 < 30000000) {
+		while (delivered(b) < want && bench_now_us() - t0 < 30000000) {
 			usleep(100);
 		}
-		round_us[r] = mono_us() - t0;
+		round_us[r] = bench_now_us() - t0;
 	}
 	for (int r = 0; r < 5; r++) {
-		int64_t t0 = mono_us();
+		int64_t t0 = bench_now_us();
 		bare_rate(b, FANOUT, 0); /* 0 s: one wave of FANOUT */
-		bare_ms += (double)(mono_us() - t0) / 1000.0 / 5;
+		bare_ms += (double)(bench_now_us() - t0) / 1000.0 / 5;
 	}
 	qsort(round_us, (size_t)b->o->rounds, sizeof(int64_t), i64_cmp);
 	printf("fan-out: one post to a user with %d endpoints: all taps in "
