@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_buf.h"
 #include "json_codec.h"
 
 #define NAME_MAX_LEN 128 /* a JSON field name, derived or mapped */
@@ -47,10 +48,14 @@ struct dec {
 	int depth;
 };
 
+/* Encoding, to a jansson tree (enc_*) or straight to text (wr_*): the
+ * two share field_info, is_present and the value helpers below, so they
+ * cannot disagree on a name, a spelling or what is written at all. */
 struct enc {
 	const uns_json_mapping *map;
 	int flags;
 	int depth;
+	uns_json_buf *out; /* wr_* only */
 };
 
 /* One field with the mapping applied. */
@@ -67,6 +72,7 @@ typedef uns_err (*dec_fn)(struct dec *, const struct field *, const json_t *,
                           void *);
 typedef uns_err (*enc_fn)(struct enc *, const struct field *, const void *,
                           json_t **);
+typedef uns_err (*wr_fn)(struct enc *, const struct field *, const void *);
 
 enum kind { K_INT, K_FLOAT, K_BOOL, K_ENUM, K_STRING, K_BYTES, K_MESSAGE };
 
@@ -78,42 +84,12 @@ struct type_ops {
 	uint64_t max;
 	dec_fn dec;
 	enc_fn enc;
+	wr_fn wr;
 };
 
 static const struct type_ops type_ops[PROTOBUF_C_TYPE_MESSAGE + 1];
 
 /* ---- small helpers ---- */
-
-/* Length of the well-formed UTF-8 sequence at s (no overlongs, surrogates or
- * code points above U+10FFFF), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	uint32_t c = s[0];
-	size_t len = c < 0x80   ? 1
-	             : c < 0xC2 ? 0
-	             : c < 0xE0 ? 2
-	             : c < 0xF0 ? 3
-	             : c < 0xF5 ? 4
-	                        : 0;
-	size_t k;
-
-	if (len == 0 || len > n) {
-		return 0;
-	}
-	c &= len == 1 ? 0x7F : 0x3F >> (len - 1);
-	for (k = 1; k < len; k++) {
-		if ((s[k] & 0xC0) != 0x80) {
-			return 0;
-		}
-		c = c << 6 | (s[k] & 0x3F);
-	}
-	if ((len == 3 && (c < 0x800 || (c >= 0xD800 && c <= 0xDFFF))) ||
-	    (len == 4 && (c < 0x10000 || c > 0x10FFFF))) {
-		return 0;
-	}
-	return len;
-}
 
 static bool
 utf8_valid(const char *s, size_t n)
@@ -121,7 +97,7 @@ utf8_valid(const char *s, size_t n)
 	size_t i, k;
 
 	for (i = 0; i < n; i += k) {
-		k = utf8_len((const unsigned char *)s + i, n - i);
+		k = uns_json_utf8_len((const unsigned char *)s + i, n - i);
 		if (k == 0) {
 			return false;
 		}
@@ -137,7 +113,7 @@ utf8_scrub(char *s)
 	size_t n = strlen(s), i, k;
 
 	for (i = 0; i < n; i += k) {
-		k = utf8_len((const unsigned char *)s + i, n - i);
+		k = uns_json_utf8_len((const unsigned char *)s + i, n - i);
 		if (k == 0) {
 			s[i] = '?';
 			k = 1;
@@ -540,31 +516,75 @@ dec_int(struct dec *d, const struct field *fi, const json_t *v, void *slot)
 }
 
 static uns_err enc_time(int64_t ms, json_t **out);
+static uns_err wr_time(struct enc *e, int64_t ms);
+
+/* An integer field's value and how it is written: a JSON number, or (for
+ * 64 bits unless the mapping says otherwise) a decimal string. */
+struct int_repr {
+	bool is_signed, number;
+	int64_t s;
+	uint64_t u;
+};
+
+static struct int_repr
+int_repr(const struct field *fi, const void *slot)
+{
+	const struct type_ops *t = &type_ops[fi->fd->type];
+	struct int_repr r = {
+	    .is_signed = t->min < 0,
+	    .number = t->size == 4 || fi->conv == UNS_JSON_CONV_INT64_AS_NUMBER,
+	};
+
+	if (r.is_signed) {
+		r.s = load_signed(t, slot);
+	} else {
+		r.u = load_unsigned(t, slot);
+		r.number = r.number && r.u <= INT64_MAX;
+	}
+	return r;
+}
 
 static uns_err
 enc_int(struct enc *e, const struct field *fi, const void *slot, json_t **out)
 {
-	const struct type_ops *t = &type_ops[fi->fd->type];
-	bool number = t->size == 4 || fi->conv == UNS_JSON_CONV_INT64_AS_NUMBER;
+	struct int_repr r = int_repr(fi, slot);
 	char buf[24];
-	int64_t s;
-	uint64_t u;
 
 	(void)e;
-	if (t->min < 0) {
-		s = load_signed(t, slot);
-		if (fi->conv == UNS_JSON_CONV_TIME_MS) {
-			return enc_time(s, out);
-		}
-		snprintf(buf, sizeof(buf), "%" PRId64, s);
-		*out = number ? json_integer(s) : json_string(buf);
+	if (r.is_signed && fi->conv == UNS_JSON_CONV_TIME_MS) {
+		return enc_time(r.s, out);
+	}
+	if (r.is_signed) {
+		snprintf(buf, sizeof(buf), "%" PRId64, r.s);
+		*out = r.number ? json_integer(r.s) : json_string(buf);
 	} else {
-		u = load_unsigned(t, slot);
-		number = number && u <= INT64_MAX;
-		snprintf(buf, sizeof(buf), "%" PRIu64, u);
-		*out = number ? json_integer((json_int_t)u) : json_string(buf);
+		snprintf(buf, sizeof(buf), "%" PRIu64, r.u);
+		*out =
+		    r.number ? json_integer((json_int_t)r.u) : json_string(buf);
 	}
 	return *out != NULL ? UNS_OK : UNS_ENOMEM;
+}
+
+static uns_err
+wr_int(struct enc *e, const struct field *fi, const void *slot)
+{
+	struct int_repr r = int_repr(fi, slot);
+
+	if (r.is_signed && fi->conv == UNS_JSON_CONV_TIME_MS) {
+		return wr_time(e, r.s);
+	}
+	if (!r.number) {
+		uns_json_buf_raw(e->out, "\"", 1);
+	}
+	if (r.is_signed) {
+		uns_json_buf_i64(e->out, r.s);
+	} else {
+		uns_json_buf_u64(e->out, r.u);
+	}
+	if (!r.number) {
+		uns_json_buf_raw(e->out, "\"", 1);
+	}
+	return e->out->err;
 }
 
 /* ---- ISO 8601 times (UNS_JSON_CONV_TIME_MS) ---- */
@@ -730,24 +750,65 @@ dec_time(struct dec *d, const json_t *v, void *slot)
 	return UNS_OK;
 }
 
-static uns_err
-enc_time(int64_t ms, json_t **out)
+/* n decimal digits of v at p, zero-padded. */
+static void
+put_digits(char *p, unsigned v, int n)
 {
-	char buf[64];
+	while (n-- > 0) {
+		p[n] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
+/* ms as "2019-10-30T23:59:00.000Z" (24 characters and a NUL); false when
+ * outside years 0000-9999. */
+static bool
+time_text(int64_t ms, char buf[25])
+{
 	int64_t days, rem, y;
 	unsigned m, d;
 
 	if (ms < MIN_TIME_MS || ms > MAX_TIME_MS) {
-		return UNS_INVALID_ARGUMENT;
+		return false;
 	}
 	days = (ms >= 0 ? ms : ms - (MS_PER_DAY - 1)) / MS_PER_DAY;
 	rem = ms - days * MS_PER_DAY;
 	civil_from_days(days, &y, &m, &d);
-	snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
-	         (int)y, m, d, (int)(rem / 3600000), (int)(rem / 60000 % 60),
-	         (int)(rem / 1000 % 60), (int)(rem % 1000));
+	memcpy(buf, "0000-00-00T00:00:00.000Z", 25);
+	put_digits(buf, (unsigned)y, 4);
+	put_digits(buf + 5, m, 2);
+	put_digits(buf + 8, d, 2);
+	put_digits(buf + 11, (unsigned)(rem / 3600000), 2);
+	put_digits(buf + 14, (unsigned)(rem / 60000 % 60), 2);
+	put_digits(buf + 17, (unsigned)(rem / 1000 % 60), 2);
+	put_digits(buf + 20, (unsigned)(rem % 1000), 3);
+	return true;
+}
+
+static uns_err
+enc_time(int64_t ms, json_t **out)
+{
+	char buf[25];
+
+	if (!time_text(ms, buf)) {
+		return UNS_INVALID_ARGUMENT;
+	}
 	*out = json_string(buf);
 	return *out != NULL ? UNS_OK : UNS_ENOMEM;
+}
+
+static uns_err
+wr_time(struct enc *e, int64_t ms)
+{
+	char buf[25];
+
+	if (!time_text(ms, buf)) {
+		return UNS_INVALID_ARGUMENT;
+	}
+	uns_json_buf_raw(e->out, "\"", 1);
+	uns_json_buf_raw(e->out, buf, 24);
+	uns_json_buf_raw(e->out, "\"", 1);
+	return e->out->err;
 }
 
 /* ---- floating point, bool ---- */
@@ -792,27 +853,84 @@ dec_float(struct dec *d, const struct field *fi, const json_t *v, void *slot)
 	return UNS_OK;
 }
 
+/* A float or double field's value; for NaN and the infinities, the string
+ * proto3 writes instead of a number. */
+static const char *
+float_value(const struct field *fi, const void *slot, double *x)
+{
+	float f;
+
+	if (fi->fd->type == PROTOBUF_C_TYPE_DOUBLE) {
+		memcpy(x, slot, sizeof(*x));
+	} else {
+		memcpy(&f, slot, sizeof(f));
+		*x = f;
+	}
+	if (isnan(*x)) {
+		return "NaN";
+	}
+	if (isinf(*x)) {
+		return *x > 0 ? "Infinity" : "-Infinity";
+	}
+	return NULL;
+}
+
 static uns_err
 enc_float(struct enc *e, const struct field *fi, const void *slot, json_t **out)
 {
 	double x;
-	float f;
+	const char *special = float_value(fi, slot, &x);
 
 	(void)e;
-	if (fi->fd->type == PROTOBUF_C_TYPE_DOUBLE) {
-		memcpy(&x, slot, sizeof(x));
-	} else {
-		memcpy(&f, slot, sizeof(f));
-		x = f;
-	}
-	if (isnan(x)) {
-		*out = json_string("NaN");
-	} else if (isinf(x)) {
-		*out = json_string(x > 0 ? "Infinity" : "-Infinity");
-	} else {
-		*out = json_real(x);
-	}
+	*out = special != NULL ? json_string(special) : json_real(x);
 	return *out != NULL ? UNS_OK : UNS_ENOMEM;
+}
+
+/* x as jansson 2.14 dumps a real (jsonp_dtostr): "%.17g", ".0" added when
+ * it would read back as an integer, the exponent without '+' or leading
+ * zeros. */
+static void
+put_real(uns_json_buf *b, double x)
+{
+	char buf[48];
+	int n = snprintf(buf, sizeof(buf) - 3, "%.17g", x);
+	size_t len = n > 0 ? (size_t)n : 0;
+	char *start, *end;
+
+	if (strchr(buf, '.') == NULL && strchr(buf, 'e') == NULL) {
+		memcpy(buf + len, ".0", 3);
+		len += 2;
+	}
+	start = strchr(buf, 'e');
+	if (start != NULL) {
+		start++;
+		end = start + 1;
+		if (*start == '-') {
+			start++;
+		}
+		while (*end == '0') {
+			end++;
+		}
+		if (end != start) {
+			memmove(start, end, len - (size_t)(end - buf) + 1);
+			len -= (size_t)(end - start);
+		}
+	}
+	uns_json_buf_raw(b, buf, len);
+}
+
+static uns_err
+wr_float(struct enc *e, const struct field *fi, const void *slot)
+{
+	double x;
+	const char *special = float_value(fi, slot, &x);
+
+	if (special != NULL) {
+		uns_json_buf_str(e->out, special, strlen(special));
+	} else {
+		put_real(e->out, x);
+	}
+	return e->out->err;
 }
 
 static uns_err
@@ -838,6 +956,17 @@ enc_bool(struct enc *e, const struct field *fi, const void *slot, json_t **out)
 	memcpy(&b, slot, sizeof(b));
 	*out = json_boolean(b);
 	return *out != NULL ? UNS_OK : UNS_ENOMEM;
+}
+
+static uns_err
+wr_bool(struct enc *e, const struct field *fi, const void *slot)
+{
+	protobuf_c_boolean b;
+
+	(void)fi;
+	memcpy(&b, slot, sizeof(b));
+	uns_json_buf_lit(e->out, b ? "true" : "false");
+	return e->out->err;
 }
 
 /* ---- enums ---- */
@@ -928,26 +1057,51 @@ dec_enum(struct dec *d, const struct field *fi, const json_t *v, void *slot)
 	return UNS_OK;
 }
 
-static uns_err
-enc_enum(struct enc *e, const struct field *fi, const void *slot, json_t **out)
+/* How an enum value is spelled: the mapping's name, else the proto name;
+ * NULL for a value this build does not know (written as its number). */
+static const char *
+enum_spelling(const struct field *fi, int32_t value)
 {
-	const ProtobufCEnumValue *ev;
 	const uns_json_enum_rule *r = fi->enums;
-	int32_t value;
+	const ProtobufCEnumValue *ev;
 	size_t k;
 
-	(void)e;
-	memcpy(&value, slot, sizeof(value));
 	for (k = 0; r != NULL && k < r->n_names; k++) {
 		if (r->names[k].value == value) {
-			*out = json_string(r->names[k].name);
-			return *out != NULL ? UNS_OK : UNS_ENOMEM;
+			return r->names[k].name;
 		}
 	}
 	ev = protobuf_c_enum_descriptor_get_value(fi->fd->descriptor, value);
-	/* A value this build does not know is written as its number. */
-	*out = ev != NULL ? json_string(ev->name) : json_integer(value);
+	return ev != NULL ? ev->name : NULL;
+}
+
+static uns_err
+enc_enum(struct enc *e, const struct field *fi, const void *slot, json_t **out)
+{
+	int32_t value;
+	const char *name;
+
+	(void)e;
+	memcpy(&value, slot, sizeof(value));
+	name = enum_spelling(fi, value);
+	*out = name != NULL ? json_string(name) : json_integer(value);
 	return *out != NULL ? UNS_OK : UNS_ENOMEM;
+}
+
+static uns_err
+wr_enum(struct enc *e, const struct field *fi, const void *slot)
+{
+	int32_t value;
+	const char *name;
+
+	memcpy(&value, slot, sizeof(value));
+	name = enum_spelling(fi, value);
+	if (name != NULL) {
+		uns_json_buf_str(e->out, name, strlen(name));
+	} else {
+		uns_json_buf_i64(e->out, value);
+	}
+	return e->out->err;
 }
 
 /* ---- strings ---- */
@@ -991,6 +1145,17 @@ enc_string(struct enc *e, const struct field *fi, const void *slot,
 		                                : UNS_INVALID_ARGUMENT;
 	}
 	return UNS_OK;
+}
+
+static uns_err
+wr_string(struct enc *e, const struct field *fi, const void *slot)
+{
+	const char *s = get_ptr(slot);
+
+	(void)fi;
+	s = s != NULL ? s : "";
+	uns_json_buf_str(e->out, s, strlen(s));
+	return e->out->err;
 }
 
 /* ---- bytes (base64) ---- */
@@ -1082,12 +1247,32 @@ dec_bytes(struct dec *d, const struct field *fi, const json_t *v, void *slot)
 	return UNS_OK;
 }
 
+/* Standard base64 with padding of b into s (room for (len + 2) / 3 * 4);
+ * returns the length written. */
+static size_t
+b64_encode(const ProtobufCBinaryData *b, char *s)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < b->len; i += 3) {
+		uint32_t acc = (uint32_t)b->data[i] << 16;
+		size_t left = b->len - i;
+
+		acc |= left > 1 ? (uint32_t)b->data[i + 1] << 8 : 0;
+		acc |= left > 2 ? b->data[i + 2] : 0;
+		s[n++] = b64_chars[acc >> 18 & 63];
+		s[n++] = b64_chars[acc >> 12 & 63];
+		s[n++] = left > 1 ? b64_chars[acc >> 6 & 63] : '=';
+		s[n++] = left > 2 ? b64_chars[acc & 63] : '=';
+	}
+	return n;
+}
+
 static uns_err
 enc_bytes(struct enc *e, const struct field *fi, const void *slot, json_t **out)
 {
 	ProtobufCBinaryData b;
 	char *s;
-	size_t i, n = 0;
 
 	(void)e;
 	(void)fi;
@@ -1096,20 +1281,28 @@ enc_bytes(struct enc *e, const struct field *fi, const void *slot, json_t **out)
 	if (s == NULL) {
 		return UNS_ENOMEM;
 	}
-	for (i = 0; i < b.len; i += 3) {
-		uint32_t acc = (uint32_t)b.data[i] << 16;
-		size_t left = b.len - i;
-
-		acc |= left > 1 ? (uint32_t)b.data[i + 1] << 8 : 0;
-		acc |= left > 2 ? b.data[i + 2] : 0;
-		s[n++] = b64_chars[acc >> 18 & 63];
-		s[n++] = b64_chars[acc >> 12 & 63];
-		s[n++] = left > 1 ? b64_chars[acc >> 6 & 63] : '=';
-		s[n++] = left > 2 ? b64_chars[acc & 63] : '=';
-	}
-	*out = json_stringn_nocheck(s, n);
+	*out = json_stringn_nocheck(s, b64_encode(&b, s));
 	free(s);
 	return *out != NULL ? UNS_OK : UNS_ENOMEM;
+}
+
+static uns_err
+wr_bytes(struct enc *e, const struct field *fi, const void *slot)
+{
+	ProtobufCBinaryData b;
+	char *s;
+
+	(void)fi;
+	memcpy(&b, slot, sizeof(b));
+	s = malloc((b.len + 2) / 3 * 4 + 1);
+	if (s == NULL) {
+		return UNS_ENOMEM;
+	}
+	uns_json_buf_raw(e->out, "\"", 1);
+	uns_json_buf_raw(e->out, s, b64_encode(&b, s));
+	uns_json_buf_raw(e->out, "\"", 1);
+	free(s);
+	return e->out->err;
 }
 
 /* ---- messages: decoding ---- */
@@ -1446,11 +1639,95 @@ out:
 	return rv;
 }
 
+/* ---- messages: writing text ---- */
+
+static uns_err wr_message(struct enc *e, const ProtobufCMessage *m);
+
+static uns_err
+wr_submessage(struct enc *e, const struct field *fi, const void *slot)
+{
+	const ProtobufCMessage *m = get_ptr(slot);
+
+	(void)fi;
+	if (m == NULL) {
+		uns_json_buf_raw(e->out, "null", 4);
+		return e->out->err;
+	}
+	return wr_message(e, m);
+}
+
+static uns_err
+wr_repeated(struct enc *e, const struct field *fi, const ProtobufCMessage *m)
+{
+	const struct type_ops *t = &type_ops[fi->fd->type];
+	const char *arr = get_ptr((const char *)m + fi->fd->offset);
+	uns_err rv = UNS_OK;
+	size_t n, i;
+
+	memcpy(&n, (const char *)m + fi->fd->quantifier_offset, sizeof(n));
+	uns_json_buf_raw(e->out, "[", 1);
+	for (i = 0; i < n && rv == UNS_OK; i++) {
+		if (i > 0) {
+			uns_json_buf_raw(e->out, ",", 1);
+		}
+		rv = t->wr(e, fi, arr + i * t->size);
+	}
+	uns_json_buf_raw(e->out, "]", 1);
+	return rv != UNS_OK ? rv : e->out->err;
+}
+
+/* Writes ,"name":value for field fd of m when it is present; *first says
+ * whether a field was written before in this object. */
+static uns_err
+wr_field(struct enc *e, const ProtobufCMessage *m,
+         const ProtobufCFieldDescriptor *fd, bool *first)
+{
+	struct field fi;
+
+	if (field_info(e->map, m->descriptor, fd, &fi) != NULL) {
+		return UNS_EINVAL;
+	}
+	if (fi.hidden || !is_present(e, m, fd)) {
+		return UNS_OK;
+	}
+	if (!*first) {
+		uns_json_buf_raw(e->out, ",", 1);
+	}
+	*first = false;
+	uns_json_buf_str(e->out, fi.name, strlen(fi.name));
+	uns_json_buf_raw(e->out, ":", 1);
+	if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+		return wr_repeated(e, &fi, m);
+	}
+	return type_ops[fd->type].wr(e, &fi, (const char *)m + fd->offset);
+}
+
+static uns_err
+wr_message(struct enc *e, const ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *desc = m->descriptor;
+	uns_err rv = UNS_OK;
+	bool first = true;
+	unsigned i;
+
+	if (e->depth >= MAX_DEPTH) {
+		return UNS_INVALID_ARGUMENT;
+	}
+	uns_json_buf_raw(e->out, "{", 1);
+	e->depth++;
+	for (i = 0; i < desc->n_fields && rv == UNS_OK; i++) {
+		rv = wr_field(e, m, &desc->fields[i], &first);
+	}
+	e->depth--;
+	uns_json_buf_raw(e->out, "}", 1);
+	return rv != UNS_OK ? rv : e->out->err;
+}
+
 /* ---- the dispatch table ---- */
 
 #define INT_OPS(n, sz, lo, hi)                                                 \
 	{                                                                      \
-		n, K_INT, sz, lo, hi, dec_int, enc_int                         \
+		n, K_INT, sz, lo, hi, dec_int, enc_int, wr_int                 \
 	}
 
 static const struct type_ops type_ops[] = {
@@ -1464,19 +1741,21 @@ static const struct type_ops type_ops[] = {
     [PROTOBUF_C_TYPE_FIXED32] = INT_OPS("fixed32", 4, 0, UINT32_MAX),
     [PROTOBUF_C_TYPE_UINT64] = INT_OPS("uint64", 8, 0, UINT64_MAX),
     [PROTOBUF_C_TYPE_FIXED64] = INT_OPS("fixed64", 8, 0, UINT64_MAX),
-    [PROTOBUF_C_TYPE_FLOAT] = {"float", K_FLOAT, 4, 0, 0, dec_float, enc_float},
+    [PROTOBUF_C_TYPE_FLOAT] = {"float", K_FLOAT, 4, 0, 0, dec_float, enc_float,
+                               wr_float},
     [PROTOBUF_C_TYPE_DOUBLE] = {"double", K_FLOAT, 8, 0, 0, dec_float,
-                                enc_float},
+                                enc_float, wr_float},
     [PROTOBUF_C_TYPE_BOOL] = {"bool", K_BOOL, sizeof(protobuf_c_boolean), 0, 0,
-                              dec_bool, enc_bool},
-    [PROTOBUF_C_TYPE_ENUM] = {"enum", K_ENUM, 4, 0, 0, dec_enum, enc_enum},
+                              dec_bool, enc_bool, wr_bool},
+    [PROTOBUF_C_TYPE_ENUM] = {"enum", K_ENUM, 4, 0, 0, dec_enum, enc_enum,
+                              wr_enum},
     [PROTOBUF_C_TYPE_STRING] = {"string", K_STRING, sizeof(char *), 0, 0,
-                                dec_string, enc_string},
+                                dec_string, enc_string, wr_string},
     [PROTOBUF_C_TYPE_BYTES] = {"bytes", K_BYTES, sizeof(ProtobufCBinaryData), 0,
-                               0, dec_bytes, enc_bytes},
+                               0, dec_bytes, enc_bytes, wr_bytes},
     [PROTOBUF_C_TYPE_MESSAGE] = {"message", K_MESSAGE,
                                  sizeof(ProtobufCMessage *), 0, 0,
-                                 dec_submessage, enc_submessage},
+                                 dec_submessage, enc_submessage, wr_submessage},
 };
 
 /* ---- public API ---- */
@@ -1576,5 +1855,27 @@ uns_json_encode(const ProtobufCMessage *msg, const uns_json_mapping *map,
 	*out = s;
 out:
 	json_decref(v);
+	return rv;
+}
+
+uns_err
+uns_json_write(const ProtobufCMessage *msg, const uns_json_mapping *map,
+               int flags, uns_json_buf *out)
+{
+	struct enc e = {.map = map, .flags = flags, .out = out};
+	size_t mark;
+	uns_err rv;
+
+	if (msg == NULL || out == NULL || (flags & UNS_JSON_PRETTY)) {
+		return UNS_EINVAL;
+	}
+	if (out->err != UNS_OK) {
+		return out->err;
+	}
+	mark = out->len;
+	rv = wr_message(&e, msg);
+	if (rv != UNS_OK) {
+		uns_json_buf_rewind(out, mark);
+	}
 	return rv;
 }

@@ -128,13 +128,20 @@ uns_gw_set_header(uns_gw_exchange *x, const char *name, const char *value)
 }
 
 static void
-set_body(uns_gw_exchange *x, unsigned status, char *body, const char *type)
+set_body_len(uns_gw_exchange *x, unsigned status, char *body, size_t len,
+             const char *type)
 {
 	free(x->resp_body);
 	x->status = status;
 	x->resp_body = body;
-	x->resp_len = body ? strlen(body) : 0;
+	x->resp_len = len;
 	x->resp_type = type;
+}
+
+static void
+set_body(uns_gw_exchange *x, unsigned status, char *body, const char *type)
+{
+	set_body_len(x, status, body, body ? strlen(body) : 0, type);
 }
 
 void
@@ -148,6 +155,19 @@ uns_gw_reply_json(uns_gw_exchange *x, unsigned status, json_t *value)
 		return;
 	}
 	set_body(x, status, text, JSON_TYPE);
+}
+
+void
+uns_gw_reply_json_buf(uns_gw_exchange *x, unsigned status, uns_json_buf *b)
+{
+	char *text = NULL;
+	size_t len = 0;
+	if (uns_json_buf_take(b, &text, &len) != UNS_OK) {
+		uns_gw_fail(x, 500, "InternalServerError",
+		            "the response could not be written as JSON");
+		return;
+	}
+	set_body_len(x, status, text, len, JSON_TYPE);
 }
 
 void

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "json_buf.h"
 #include "uns/client.h"
 
 #define UNS_GW_MAX_PARAMS     2
@@ -64,6 +65,10 @@ void uns_gw_set_header(uns_gw_exchange *x, const char *name, const char *value);
 
 /* Answers with value as JSON (steals the reference). */
 void uns_gw_reply_json(uns_gw_exchange *x, unsigned status, json_t *value);
+/* Answers with the JSON text written into b (taken: b is empty after);
+ * a failure kept in b answers 500 as uns_gw_reply_json does. */
+void uns_gw_reply_json_buf(uns_gw_exchange *x, unsigned status,
+                           uns_json_buf *b);
 /* Answers with body (malloc'd, NUL-terminated; taken) of the given type. */
 void uns_gw_reply_text(uns_gw_exchange *x, unsigned status, const char *type,
                        char *body);

@@ -214,6 +214,39 @@ uns_gw_feed_entry_json(const Uns__V1__FeedEntry *e)
 	                 removed_reason(e->removed));
 }
 
+uns_err
+uns_gw_write_notification(uns_json_buf *b, const Uns__V1__Notification *n)
+{
+	return uns_json_write(&n->base, &uns_gw_graph_mapping, 0, b);
+}
+
+uns_err
+uns_gw_write_feed_entry(uns_json_buf *b, const Uns__V1__FeedEntry *e)
+{
+	const char *id = e->notification ? e->notification->id : "";
+	const char *reason = removed_reason(e->removed);
+	size_t mark = b->len;
+	uns_err err;
+
+	if (e->removed == UNS__V1__REMOVED_REASON__REMOVED_REASON_NONE &&
+	    e->notification != NULL) {
+		return uns_gw_write_notification(b, e->notification);
+	}
+	if (b->err != UNS_OK) {
+		return b->err;
+	}
+	uns_json_buf_lit(b, "{\"id\":");
+	uns_json_buf_str(b, id, strlen(id));
+	uns_json_buf_lit(b, ",\"@removed\":{\"reason\":");
+	uns_json_buf_str(b, reason, strlen(reason));
+	uns_json_buf_lit(b, "}}");
+	err = b->err;
+	if (err != UNS_OK) {
+		uns_json_buf_rewind(b, mark);
+	}
+	return err;
+}
+
 json_t *
 uns_gw_subscription_json(const Uns__V1__Subscription *s)
 {

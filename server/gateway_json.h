@@ -40,6 +40,14 @@ json_t *uns_gw_notification_json(const Uns__V1__Notification *n);
 /* A feed entry: the notification, or {"id","@removed":{"reason"}}. */
 json_t *uns_gw_feed_entry_json(const Uns__V1__FeedEntry *e);
 
+/* The same two shapes appended to b as text (json_buf.h), byte for byte
+ * what json_dumps(..., JSON_COMPACT) makes of the two above, without the
+ * tree. UNS_INVALID_ARGUMENT (what JSON cannot carry) or UNS_ENOMEM leave
+ * b as it was before the call. */
+uns_err uns_gw_write_notification(uns_json_buf *b,
+                                  const Uns__V1__Notification *n);
+uns_err uns_gw_write_feed_entry(uns_json_buf *b, const Uns__V1__FeedEntry *e);
+
 /* A subscription as the subscribe reply: {"id","expirationDateTime",
  * "platform","deviceId","targetHostName",...}. */
 json_t *uns_gw_subscription_json(const Uns__V1__Subscription *s);

@@ -65,50 +65,119 @@ query_uint(uns_gw_exchange *x, const char *name, unsigned lo, unsigned hi,
 }
 
 /* "@odata.context" of the collection under this API version. */
-static json_t *
-context_of(const uns_gw_exchange *x, const char *what)
+static void
+context_text(const uns_gw_exchange *x, const char *what, char ctx[768])
 {
-	char ctx[768];
-	snprintf(ctx, sizeof(ctx), "%s/%s/$metadata#%s", x->base_url,
+	snprintf(ctx, 768, "%s/%s/$metadata#%s", x->base_url,
 	         x->version[0] ? x->version : "beta", what);
-	return json_string(ctx);
 }
 
-/* base/VERSION/me/notifications + suffix + the query arguments. */
-static json_t *
-link_of(const uns_gw_exchange *x, const char *suffix, const char *const *kv,
-        size_t n_kv)
+/* base/VERSION/me/notifications + suffix + the query arguments into url;
+ * 0 when it does not fit (the link is then left out). */
+static int
+link_text(const uns_gw_exchange *x, const char *suffix, const char *const *kv,
+          size_t n_kv, char url[4096])
 {
-	char url[4096];
-	size_t len =
-	    (size_t)snprintf(url, sizeof(url), "%s/%s/me/notifications%s",
-	                     x->base_url, x->version, suffix);
-	for (size_t i = 0; i + 1 < n_kv && len < sizeof(url); i += 2) {
+	size_t len = (size_t)snprintf(url, 4096, "%s/%s/me/notifications%s",
+	                              x->base_url, x->version, suffix);
+	for (size_t i = 0; i + 1 < n_kv && len < 4096; i += 2) {
 		if (kv[i + 1] == NULL || kv[i + 1][0] == '\0') {
 			continue;
 		}
 		char *esc = curl_easy_escape(NULL, kv[i + 1], 0);
-		len += (size_t)snprintf(url + len, sizeof(url) - len, "%c%s=%s",
+		len += (size_t)snprintf(url + len, 4096 - len, "%c%s=%s",
 		                        strchr(url, '?') ? '&' : '?', kv[i],
 		                        esc ? esc : "");
 		curl_free(esc);
 	}
-	return len < sizeof(url) ? json_string(url) : NULL;
+	return len < 4096;
+}
+
+/* The body of a collection answer, written as text (json_buf.h):
+ * {"@odata.context":…,"value":[…],"@odata.nextLink"|"deltaLink":…}, the
+ * shape and bytes the jansson tree gave. An entry JSON cannot carry is
+ * left out, as json_array_append_new(NULL) left it out before. */
+typedef uns_err (*entry_writer)(uns_json_buf *, const void *);
+
+static void
+collection_open(uns_json_buf *b, const uns_gw_exchange *x, const char *what)
+{
+	char ctx[768];
+	context_text(x, what, ctx);
+	uns_json_buf_lit(b, "{\"@odata.context\":");
+	uns_json_buf_str(b, ctx, strlen(ctx));
+	uns_json_buf_lit(b, ",\"value\":[");
+}
+
+static void
+collection_entries(uns_json_buf *b, entry_writer write,
+                   const void *const *entries, size_t n)
+{
+	int any = 0;
+	for (size_t i = 0; i < n && b->err == UNS_OK; i++) {
+		size_t mark = b->len;
+		if (any) {
+			uns_json_buf_raw(b, ",", 1);
+		}
+		if (write(b, entries[i]) == UNS_INVALID_ARGUMENT) {
+			uns_json_buf_rewind(b, mark);
+		} else {
+			any = 1;
+		}
+	}
+	uns_json_buf_raw(b, "]", 1);
+}
+
+/* Closes the object, with the link named name when url is not NULL. */
+static void
+collection_close(uns_json_buf *b, const char *name, const char *url)
+{
+	if (url != NULL) {
+		uns_json_buf_lit(b, ",\"");
+		uns_json_buf_lit(b, name);
+		uns_json_buf_lit(b, "\":");
+		uns_json_buf_str(b, url, strlen(url));
+	}
+	uns_json_buf_raw(b, "}", 1);
+}
+
+static uns_err
+write_notification(uns_json_buf *b, const void *n)
+{
+	return uns_gw_write_notification(b, n);
+}
+
+static uns_err
+write_feed_entry(uns_json_buf *b, const void *e)
+{
+	return uns_gw_write_feed_entry(b, e);
 }
 
 static void
 reply_notification(uns_gw_exchange *x, unsigned status,
                    const Uns__V1__Notification *n)
 {
-	char etag[32];
-	json_t *v = uns_gw_notification_json(n);
-	if (v != NULL) {
-		json_object_set_new(v, "@odata.context",
-		                    context_of(x, "notifications/$entity"));
+	char etag[32], ctx[768];
+	uns_json_buf b;
+	uns_json_buf_init(&b);
+	/* The context goes last, inside the notification's object, where
+	 * json_object_set_new put it. */
+	uns_err err = uns_gw_write_notification(&b, n);
+	if (err == UNS_OK) {
+		uns_json_buf_rewind(&b, b.len - 1); /* its '}' */
+		if (b.data[b.len - 1] != '{') {
+			uns_json_buf_raw(&b, ",", 1);
+		}
+		context_text(x, "notifications/$entity", ctx);
+		uns_json_buf_lit(&b, "\"@odata.context\":");
+		uns_json_buf_str(&b, ctx, strlen(ctx));
+		uns_json_buf_raw(&b, "}", 1);
+	} else {
+		b.err = err; /* answered 500, as before */
 	}
 	snprintf(etag, sizeof(etag), "\"%" PRIu64 "\"", n->version);
 	uns_gw_set_header(x, "ETag", etag);
-	uns_gw_reply_json(x, status, v);
+	uns_gw_reply_json_buf(x, status, &b);
 }
 
 /* ---- routes ------------------------------------------------------------ */
@@ -212,46 +281,42 @@ uns_gw_list(uns_gw_exchange *x)
 		uns_gw_fail_rpc(x, err);
 		return;
 	}
-	json_t *value = json_array();
-	for (size_t i = 0; i < resp->n_notifications; i++) {
-		json_array_append_new(
-		    value, uns_gw_notification_json(resp->notifications[i]));
-	}
-	json_t *body =
-	    json_pack("{s:o, s:o}", "@odata.context",
-	              context_of(x, "notifications"), "value", value);
-	if (body && resp->next_page_token[0]) {
+	uns_json_buf b;
+	char url[4096];
+	int linked = 0;
+	uns_json_buf_init(&b);
+	collection_open(&b, x, "notifications");
+	collection_entries(&b, write_notification,
+	                   (const void *const *)resp->notifications,
+	                   resp->n_notifications);
+	if (resp->next_page_token[0]) {
 		char stop[16];
 		snprintf(stop, sizeof(stop), "%u", top);
 		const char *kv[] = {"$top",       stop,
 		                    "$filter",    filter,
 		                    "$skiptoken", resp->next_page_token};
-		json_object_set_new(body, "@odata.nextLink",
-		                    link_of(x, "", kv, 6));
+		linked = link_text(x, "", kv, 6, url);
 	}
-	uns_gw_reply_json(x, 200, body);
+	collection_close(&b, "@odata.nextLink", linked ? url : NULL);
+	uns_gw_reply_json_buf(x, 200, &b);
 	uns__v1__history_response__free_unpacked(resp, NULL);
 }
 
-static json_t *
-delta_body(uns_gw_exchange *x, const Uns__V1__FetchResponse *resp)
+static void
+reply_delta(uns_gw_exchange *x, const Uns__V1__FetchResponse *resp)
 {
-	json_t *value = json_array();
-	for (size_t i = 0; i < resp->n_changes; i++) {
-		json_array_append_new(value,
-		                      uns_gw_feed_entry_json(resp->changes[i]));
-	}
-	json_t *body = json_pack("{s:o, s:o}", "@odata.context",
-	                         context_of(x, "Collection(notification)"),
-	                         "value", value);
+	uns_json_buf b;
+	char url[4096];
 	const char *kv[] = {resp->more ? "$skiptoken" : "$deltatoken",
 	                    resp->next_cursor};
-	if (body) {
-		json_object_set_new(
-		    body, resp->more ? "@odata.nextLink" : "@odata.deltaLink",
-		    link_of(x, "/delta", kv, 2));
-	}
-	return body;
+	uns_json_buf_init(&b);
+	collection_open(&b, x, "Collection(notification)");
+	collection_entries(&b, write_feed_entry,
+	                   (const void *const *)resp->changes, resp->n_changes);
+	collection_close(&b,
+	                 resp->more ? "@odata.nextLink" : "@odata.deltaLink",
+	                 link_text(x, "/delta", kv, 2, url) ? url : NULL);
+	uns_gw_reply_json_buf(x, 200, &b);
 }
 
 /* A long poll the gateway's close can cut short: the Fetch runs async and
@@ -376,7 +441,7 @@ uns_gw_delta(uns_gw_exchange *x)
 		uns_gw_fail_rpc(x, err);
 		return;
 	}
-	uns_gw_reply_json(x, 200, delta_body(x, resp));
+	reply_delta(x, resp);
 	uns__v1__fetch_response__free_unpacked(resp, NULL);
 }
 
