@@ -7,9 +7,11 @@
  * The input is parsed as each request body the gateway accepts
  * (notification, subscription, PATCH); what parses must survive a round
  * trip through the Graph mapping (encode, parse again, pack to the same
- * protobuf bytes). The same bytes are then tried as a $filter and as gzip
- * and deflate bodies; a decoded body must respect its limit. A failed
- * check aborts (not assert: NDEBUG is set), so the fuzzer reports it.
+ * protobuf bytes), and the text writer the gateway answers with must give
+ * the bytes jansson's tree gives (uns_gw_write_*). The same bytes are then
+ * tried as a $filter and as gzip and deflate bodies; a decoded body must
+ * respect its limit. A failed check aborts (not assert: NDEBUG is set), so the
+ * fuzzer reports it.
  *
  *   CC=clang cmake -S . -B build-fuzz -DUNS_FUZZ=ON
  *   cmake --build build-fuzz --target fuzz_gateway_json
@@ -43,6 +45,46 @@ pack(const ProtobufCMessage *m, size_t *len)
 		abort();
 	}
 	return buf;
+}
+
+/* The writer's text is the tree's dump, or both refuse. */
+static void
+same_as_writer(const ProtobufCMessage *m)
+{
+	char *want = NULL;
+	uns_json_buf b;
+	uns_json_buf_init(&b);
+	uns_err tree = uns_json_encode(m, &uns_gw_graph_mapping, 0, &want);
+	uns_err text = uns_json_write(m, &uns_gw_graph_mapping, 0, &b);
+	if (tree != text || (tree == UNS_OK && strcmp(want, b.data) != 0)) {
+		fprintf(stderr, "writer differs:\n%s\n%s\n",
+		        want ? want : "(failed)", b.data ? b.data : "(failed)");
+		abort();
+	}
+	free(want);
+	uns_json_buf_free(&b);
+}
+
+static void
+feed_entry_as_writer(Uns__V1__Notification *n)
+{
+	for (int removed = 0; removed < 3; removed++) {
+		Uns__V1__FeedEntry e = UNS__V1__FEED_ENTRY__INIT;
+		e.notification = n;
+		e.removed = removed;
+		json_t *v = uns_gw_feed_entry_json(&e);
+		char *want = v ? json_dumps(v, JSON_COMPACT) : NULL;
+		uns_json_buf b;
+		uns_json_buf_init(&b);
+		uns_err rv = uns_gw_write_feed_entry(&b, &e);
+		if ((want == NULL) != (rv != UNS_OK) ||
+		    (want != NULL && strcmp(want, b.data) != 0)) {
+			abort();
+		}
+		json_decref(v);
+		free(want);
+		uns_json_buf_free(&b);
+	}
 }
 
 static void
@@ -85,9 +127,11 @@ try_bodies(const uint8_t *data, size_t size)
 			continue;
 		}
 		round_trip(m);
+		same_as_writer(m);
 		if (bodies[i] == &uns__v1__notification__descriptor) {
 			json_decref(uns_gw_notification_json(
 			    (const Uns__V1__Notification *)m));
+			feed_entry_as_writer((Uns__V1__Notification *)m);
 		}
 		protobuf_c_message_free_unpacked(m, NULL);
 	}

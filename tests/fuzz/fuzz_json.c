@@ -6,11 +6,13 @@
  * converters (ISO 8601 times, numeric strings, enum spellings). Whatever
  * decodes must survive a round trip under the same mapping: encode (compact,
  * and again with defaults emitted), decode that, and pack to the same
- * protobuf bytes. A mismatch aborts, so the fuzzer reports it with the input.
+ * protobuf bytes. The text writer (uns_json_write) must give the same bytes
+ * as the jansson encoder. A mismatch aborts, so the fuzzer reports it with
+ * the input.
  *
  *   clang -g -fsanitize=fuzzer,address,undefined -Iclient/include -Iclient \
- *     -Igen tests/fuzz/fuzz_json.c client/json_codec.c gen/uns/v1/\*.pb-c.c \
- *     -ljansson -lprotobuf-c -o /tmp/fuzz_json
+ *     -Igen tests/fuzz/fuzz_json.c client/json_codec.c client/json_buf.c
+ * gen/uns/v1/\*.pb-c.c \ -ljansson -lprotobuf-c -o /tmp/fuzz_json
  *   /tmp/fuzz_json -max_total_time=60 tests/fuzz/corpus/json
  */
 #include <stdint.h>
@@ -63,6 +65,26 @@ pack(const ProtobufCMessage *m, size_t *len)
 	return buf;
 }
 
+/* The text writer must write what the jansson encoder wrote. */
+static void
+same_as_writer(const ProtobufCMessage *msg, const uns_json_mapping *map,
+               int flags, const char *json)
+{
+	uns_json_buf b;
+
+	if (flags & UNS_JSON_PRETTY) {
+		return;
+	}
+	uns_json_buf_init(&b);
+	if (uns_json_write(msg, map, flags, &b) != UNS_OK ||
+	    strcmp(b.data, json) != 0) {
+		fprintf(stderr, "writer differs:\n%s\n%s\n", json,
+		        b.data ? b.data : "(failed)");
+		abort();
+	}
+	uns_json_buf_free(&b);
+}
+
 /* msg -> JSON -> message2; packed bytes must match. */
 static void
 round_trip(const ProtobufCMessage *msg, const uns_json_mapping *map,
@@ -79,6 +101,7 @@ round_trip(const ProtobufCMessage *msg, const uns_json_mapping *map,
 		 * has none: strings came from valid JSON, times in range. */
 		abort();
 	}
+	same_as_writer(msg, map, flags, json);
 	if (uns_json_decode(msg->descriptor, json, strlen(json), map, &back,
 	                    &err) != UNS_OK) {
 		fprintf(stderr, "re-decode failed: %s: %s\n%s\n", err.path,
