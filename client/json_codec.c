@@ -331,15 +331,12 @@ camel_case(const char *name, char *out, size_t size)
 	return true;
 }
 
-/* Fills *fi for field fd of desc; returns NULL, or why the field cannot be
- * mapped (a schema or mapping bug, not a bad input). */
+/* Fills *fi for field fd with rule r (NULL: none); returns NULL, or why the
+ * field cannot be mapped (a schema or mapping bug, not a bad input). */
 static const char *
-field_info(const uns_json_mapping *map, const ProtobufCMessageDescriptor *desc,
-           const ProtobufCFieldDescriptor *fd, struct field *fi)
+field_info_of(const uns_json_mapping *map, const uns_json_field_rule *r,
+              const ProtobufCFieldDescriptor *fd, struct field *fi)
 {
-	const uns_json_field_rule *r =
-	    find_field_rule(map, desc->name, fd->name);
-
 	memset(fi, 0, sizeof(*fi));
 	fi->fd = fd;
 	if ((unsigned)fd->type > PROTOBUF_C_TYPE_MESSAGE) {
@@ -369,6 +366,69 @@ field_info(const uns_json_mapping *map, const ProtobufCMessageDescriptor *desc,
 	}
 	fi->alt = strcmp(fi->name, fd->name) != 0 ? fd->name : NULL;
 	return NULL;
+}
+
+/* Fills *fi for field fd of desc; returns NULL, or why the field cannot be
+ * mapped (a schema or mapping bug, not a bad input). */
+static const char *
+field_info(const uns_json_mapping *map, const ProtobufCMessageDescriptor *desc,
+           const ProtobufCFieldDescriptor *fd, struct field *fi)
+{
+	return field_info_of(map, find_field_rule(map, desc->name, fd->name),
+	                     fd, fi);
+}
+
+/* The mapping's rules for one message, picked out once per message
+ * written instead of once per field: the per-field search then compares
+ * field names against those few rather than every rule's message name
+ * (which, all starting "uns.v1.", cost a strcmp each). Nothing is kept
+ * between calls. */
+#define MSG_RULES_MAX 32
+
+struct msg_rules {
+	const uns_json_field_rule *rule[MSG_RULES_MAX];
+	size_t n;
+	bool overflow; /* more than MSG_RULES_MAX: search the whole map */
+};
+
+static void
+msg_rules_pick(const uns_json_mapping *map, const char *msg,
+               struct msg_rules *mr)
+{
+	size_t i;
+
+	mr->n = 0;
+	mr->overflow = false;
+	for (i = 0; map != NULL && i < map->n_fields; i++) {
+		if (strcmp(map->fields[i].message, msg) != 0) {
+			continue;
+		}
+		if (mr->n == MSG_RULES_MAX) {
+			mr->overflow = true;
+			return;
+		}
+		mr->rule[mr->n++] = &map->fields[i];
+	}
+}
+
+/* As field_info, with the rules of fd's message already picked. */
+static const char *
+field_info_picked(const uns_json_mapping *map, const struct msg_rules *mr,
+                  const ProtobufCMessageDescriptor *desc,
+                  const ProtobufCFieldDescriptor *fd, struct field *fi)
+{
+	const uns_json_field_rule *r = NULL;
+	size_t i;
+
+	if (mr->overflow) {
+		return field_info(map, desc, fd, fi);
+	}
+	for (i = 0; i < mr->n && r == NULL; i++) {
+		if (strcmp(mr->rule[i]->field, fd->name) == 0) {
+			r = mr->rule[i];
+		}
+	}
+	return field_info_of(map, r, fd, fi);
 }
 
 /* ---- integers ---- */
@@ -1679,12 +1739,12 @@ wr_repeated(struct enc *e, const struct field *fi, const ProtobufCMessage *m)
 /* Writes ,"name":value for field fd of m when it is present; *first says
  * whether a field was written before in this object. */
 static uns_err
-wr_field(struct enc *e, const ProtobufCMessage *m,
+wr_field(struct enc *e, const struct msg_rules *mr, const ProtobufCMessage *m,
          const ProtobufCFieldDescriptor *fd, bool *first)
 {
 	struct field fi;
 
-	if (field_info(e->map, m->descriptor, fd, &fi) != NULL) {
+	if (field_info_picked(e->map, mr, m->descriptor, fd, &fi) != NULL) {
 		return UNS_EINVAL;
 	}
 	if (fi.hidden || !is_present(e, m, fd)) {
@@ -1706,6 +1766,7 @@ static uns_err
 wr_message(struct enc *e, const ProtobufCMessage *m)
 {
 	const ProtobufCMessageDescriptor *desc = m->descriptor;
+	struct msg_rules mr;
 	uns_err rv = UNS_OK;
 	bool first = true;
 	unsigned i;
@@ -1713,10 +1774,11 @@ wr_message(struct enc *e, const ProtobufCMessage *m)
 	if (e->depth >= MAX_DEPTH) {
 		return UNS_INVALID_ARGUMENT;
 	}
+	msg_rules_pick(e->map, desc->name, &mr);
 	uns_json_buf_raw(e->out, "{", 1);
 	e->depth++;
 	for (i = 0; i < desc->n_fields && rv == UNS_OK; i++) {
-		rv = wr_field(e, m, &desc->fields[i], &first);
+		rv = wr_field(e, &mr, m, &desc->fields[i], &first);
 	}
 	e->depth--;
 	uns_json_buf_raw(e->out, "}", 1);

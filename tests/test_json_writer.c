@@ -312,6 +312,45 @@ test_other_messages_match(void **state)
 	}
 }
 
+/* A mapping with more rules for one message than the writer picks out per
+ * message (32): it falls back to searching them all, same result. */
+static void
+test_many_rules_match(void **state)
+{
+	static uns_json_field_rule rules[40];
+	static char names[34][16];
+	uns_json_mapping map = {rules, N(rules), NULL, 0};
+	(void)state;
+	for (size_t i = 0; i < 34; i++) {
+		snprintf(names[i], sizeof(names[i]), "no_such_%zu", i);
+		rules[i] =
+		    (uns_json_field_rule){"uns.v1.Notification", names[i], "x",
+		                          UNS_JSON_CONV_NONE, 0};
+	}
+	rules[34] = (uns_json_field_rule){"uns.v1.Notification", "id", "ID",
+	                                  UNS_JSON_CONV_NONE, 0};
+	rules[35] =
+	    (uns_json_field_rule){"uns.v1.Notification", "version", NULL,
+	                          UNS_JSON_CONV_INT64_AS_NUMBER, 0};
+	rules[36] =
+	    (uns_json_field_rule){"uns.v1.Notification", "created_time_ms",
+	                          NULL, UNS_JSON_CONV_TIME_MS, 0};
+	rules[37] = (uns_json_field_rule){"uns.v1.Notification", "group_name",
+	                                  NULL, UNS_JSON_CONV_NONE, 1};
+	rules[38] = (uns_json_field_rule){"uns.v1.Notification", "id", "second",
+	                                  UNS_JSON_CONV_NONE, 0};
+	rules[39] = (uns_json_field_rule){"uns.v1.VisualContent", "title",
+	                                  "heading", UNS_JSON_CONV_NONE, 0};
+	for (int i = 0; i < 200; i++) {
+		Uns__V1__Notification *n = gen_notification();
+		assert_same(&n->base, &map, 0);
+		map.n_fields = 32; /* exactly the limit: no fallback */
+		assert_same(&n->base, &map, 0);
+		map.n_fields = N(rules);
+		protobuf_c_message_free_unpacked(&n->base, NULL);
+	}
+}
+
 /* Invalid UTF-8 anywhere and times outside 0000-9999: both refuse, and
  * the writer leaves its buffer as it was. */
 static void
@@ -677,6 +716,7 @@ main(void)
 	    cmocka_unit_test(test_notifications_match),
 	    cmocka_unit_test(test_feed_entries_match),
 	    cmocka_unit_test(test_other_messages_match),
+	    cmocka_unit_test(test_many_rules_match),
 	    cmocka_unit_test(test_refusals_match),
 	    cmocka_unit_test(test_scalars_match),
 	    cmocka_unit_test(test_depth_and_arguments_match),

@@ -56,5 +56,7 @@ int unsctl_notify_main(int argc, char **argv);
 int unsctl_vapid_main(int argc, char **argv);
 /* unsctl bench webpush (unsctl_bench_push.c); returns the exit status. */
 int unsctl_bench_webpush(int rounds);
+/* `unsctl bench json` (unsctl_bench_json.c). */
+int unsctl_bench_json(int rounds, int entries);
 
 #endif /* UNSCTL_H */

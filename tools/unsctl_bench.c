@@ -1163,6 +1163,12 @@ bench_webpush(bench_opts *o)
 	return unsctl_bench_webpush(o->rounds);
 }
 
+static int
+bench_json(bench_opts *o)
+{
+	return unsctl_bench_json(o->rounds, o->entries);
+}
+
 static const bench_kind bench_kinds[] = {
     {"rpc", bench_rpc, "our RPC against bare NNG (tcp, tls)"},
     {"post", bench_post,
@@ -1174,6 +1180,9 @@ static const bench_kind bench_kinds[] = {
      "server RSS after --notifications over --users; History latency"},
     {"webpush", bench_webpush,
      "CPU cost of a Web Push tap against HMAC (--rounds)"},
+    {"json", bench_json,
+     "CPU cost of a gateway delta answer's JSON (--entries) against "
+     "unpacking it"},
     {"taps", NULL, /* dispatched before these options are parsed */
      "delivery engine: taps/s at 1, 100, 10000 endpoints, latency, fan-out "
      "(unsctl bench taps --help)"},

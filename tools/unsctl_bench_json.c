@@ -1,0 +1,258 @@
+/*
+ * unsctl_bench_json.c — `unsctl bench json`: what rendering one delta
+ * answer (--entries notifications, 20 in tools/bench_gateway.sh) to Graph
+ * JSON costs the gateway in CPU, against unpacking the same Fetch reply
+ * from protobuf (what a direct RPC client pays per answer), measured in
+ * the same run.
+ *
+ * One thread, no network, thread CPU time (other load on the shared cores
+ * does not count), cases interleaved over --rounds, median per case.
+ * Cases:
+ *   unpack   protobuf_c_message_unpack + free of the packed FetchResponse
+ *            (the baseline)
+ *   tree     the gateway before: a jansson object per entry
+ *            (uns_gw_feed_entry_json), an array, the envelope, json_dumps
+ *   writer   the gateway now: every entry written as text into one
+ *            growing buffer (uns_gw_write_feed_entry), the envelope around
+ * The notifications look like the ones bench_gateway.sh posts, with the
+ * server's fields set (id, times, version, states).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gateway_json.h"
+#include "unsctl.h"
+#include "unsctl_bench.h"
+
+#define SLICE_NS    (300 * 1000 * 1000LL)
+#define MAX_ROUNDS  16
+#define MAX_ENTRIES 1000
+
+static const char context[] = "https://localhost:19002/beta/$metadata#"
+                              "Collection(notification)";
+static const char link[] = "https://localhost:19002/beta/me/notifications/"
+                           "delta?$deltatoken=00000000000000000014";
+
+typedef struct json_env {
+	Uns__V1__FetchResponse resp;
+	Uns__V1__FeedEntry entries[MAX_ENTRIES], *entry_ptrs[MAX_ENTRIES];
+	Uns__V1__Notification n[MAX_ENTRIES];
+	Uns__V1__Payload p;
+	Uns__V1__VisualContent v;
+	char ids[MAX_ENTRIES][40], app_ids[MAX_ENTRIES][16];
+	uint8_t *packed;
+	size_t packed_len, text_len;
+} json_env;
+
+typedef struct json_case {
+	const char *name;
+	int (*op)(json_env *e);
+	double rate[MAX_ROUNDS];
+} json_case;
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int
+op_unpack(json_env *e)
+{
+	ProtobufCMessage *m =
+	    protobuf_c_message_unpack(&uns__v1__fetch_response__descriptor,
+	                              NULL, e->packed_len, e->packed);
+
+	if (m == NULL) {
+		return -1;
+	}
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}
+
+static int
+op_tree(json_env *e)
+{
+	json_t *value = json_array(), *body;
+	char *text;
+
+	for (size_t i = 0; i < e->resp.n_changes; i++) {
+		json_array_append_new(
+		    value, uns_gw_feed_entry_json(e->resp.changes[i]));
+	}
+	body = json_pack("{s:s, s:o, s:s}", "@odata.context", context, "value",
+	                 value, "@odata.deltaLink", link);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (text == NULL) {
+		return -1;
+	}
+	e->text_len = strlen(text);
+	free(text);
+	return 0;
+}
+
+static int
+op_writer(json_env *e)
+{
+	uns_json_buf b;
+	char *text;
+	size_t len;
+
+	uns_json_buf_init(&b);
+	uns_json_buf_lit(&b, "{\"@odata.context\":");
+	uns_json_buf_str(&b, context, strlen(context));
+	uns_json_buf_lit(&b, ",\"value\":[");
+	for (size_t i = 0; i < e->resp.n_changes; i++) {
+		if (i > 0) {
+			uns_json_buf_raw(&b, ",", 1);
+		}
+		uns_gw_write_feed_entry(&b, e->resp.changes[i]);
+	}
+	uns_json_buf_lit(&b, "],\"@odata.deltaLink\":");
+	uns_json_buf_str(&b, link, strlen(link));
+	uns_json_buf_raw(&b, "}", 1);
+	if (uns_json_buf_take(&b, &text, &len) != UNS_OK) {
+		return -1;
+	}
+	free(text);
+	return len == e->text_len || e->text_len == 0 ? 0 : -1;
+}
+
+static int
+env_open(json_env *e, int entries)
+{
+	int64_t now = (int64_t)time(NULL) * 1000;
+
+	memset(e, 0, sizeof(*e));
+	e->v = (Uns__V1__VisualContent)UNS__V1__VISUAL_CONTENT__INIT;
+	e->p = (Uns__V1__Payload)UNS__V1__PAYLOAD__INIT;
+	e->v.title = "bench";
+	e->p.visual_content = &e->v;
+	e->resp = (Uns__V1__FetchResponse)UNS__V1__FETCH_RESPONSE__INIT;
+	e->resp.next_cursor = "00000000000000000014";
+	for (int i = 0; i < entries; i++) {
+		Uns__V1__Notification *n = &e->n[i];
+		*n = (Uns__V1__Notification)UNS__V1__NOTIFICATION__INIT;
+		snprintf(e->ids[i], sizeof(e->ids[i]),
+		         "0f8fad5b-d9cb-469f-a165-70867728%04d", i);
+		snprintf(e->app_ids[i], sizeof(e->app_ids[i]), "r-%d", i + 1);
+		n->id = e->ids[i];
+		n->target_host_name = BENCH_HOST;
+		n->app_notification_id = e->app_ids[i];
+		n->payload = &e->p;
+		n->expiration_time_ms = now + 30LL * 86400000;
+		n->read_state = UNS__V1__READ_STATE__READ_STATE_UNREAD;
+		n->user_action_state =
+		    UNS__V1__USER_ACTION_STATE__USER_ACTION_STATE_NO_INTERACTION;
+		n->status =
+		    UNS__V1__NOTIFICATION_STATUS__NOTIFICATION_STATUS_ACTIVE;
+		n->created_time_ms = now + i;
+		n->last_modified_time_ms = now + i;
+		n->version = 1;
+		e->entries[i] = (Uns__V1__FeedEntry)UNS__V1__FEED_ENTRY__INIT;
+		e->entries[i].notification = n;
+		e->entry_ptrs[i] = &e->entries[i];
+	}
+	e->resp.n_changes = (size_t)entries;
+	e->resp.changes = e->entry_ptrs;
+	e->packed_len = protobuf_c_message_get_packed_size(&e->resp.base);
+	e->packed = malloc(e->packed_len + 1);
+	if (e->packed == NULL) {
+		return -1;
+	}
+	protobuf_c_message_pack(&e->resp.base, e->packed);
+	return op_tree(e); /* sets text_len, which the writer must match */
+}
+
+static double
+run_slice(json_env *e, int (*op)(json_env *))
+{
+	int64_t start = now_ns(), end = start + SLICE_NS, t;
+	long n = 0;
+
+	do {
+		for (int i = 0; i < 16; i++, n++) {
+			if (op(e) != 0) {
+				return -1;
+			}
+		}
+		t = now_ns();
+	} while (t < end);
+	return (double)n * 1e9 / (double)(t - start);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double
+median_of(const double *v, int n)
+{
+	double s[MAX_ROUNDS];
+
+	memcpy(s, v, (size_t)n * sizeof(*v));
+	qsort(s, (size_t)n, sizeof(*s), cmp_double);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+int
+unsctl_bench_json(int rounds, int entries)
+{
+	json_case cases[] = {
+	    {"unpack", op_unpack, {0}},
+	    {"tree", op_tree, {0}},
+	    {"writer", op_writer, {0}},
+	};
+	const int ncases = (int)(sizeof(cases) / sizeof(cases[0]));
+	json_env *e = malloc(sizeof(*e));
+	int rc = 1;
+
+	rounds = rounds < 1 ? 1 : rounds > MAX_ROUNDS ? MAX_ROUNDS : rounds;
+	entries = entries < 1             ? 1
+	          : entries > MAX_ENTRIES ? MAX_ENTRIES
+	                                  : entries;
+	if (e == NULL || env_open(e, entries) != 0) {
+		fprintf(stderr, "unsctl bench json: setup failed\n");
+		goto out;
+	}
+	for (int r = 0; r < rounds; r++) {
+		for (int c = 0; c < ncases; c++) {
+			cases[c].rate[r] = run_slice(e, cases[c].op);
+			if (cases[c].rate[r] < 0) {
+				fprintf(stderr,
+				        "unsctl bench json: %s failed\n",
+				        cases[c].name);
+				goto out;
+			}
+		}
+	}
+	printf("delta answer of %d entries (%zu bytes of JSON, %zu of "
+	       "protobuf), one thread, %d rounds of %lld ms CPU per case "
+	       "(median)\n",
+	       entries, e->text_len, e->packed_len, rounds, SLICE_NS / 1000000);
+	printf("%-8s %12s %10s %10s\n", "case", "answers/cpu-s", "us/answer",
+	       "x unpack");
+	double base = median_of(cases[0].rate, rounds);
+	for (int c = 0; c < ncases; c++) {
+		double m = median_of(cases[c].rate, rounds);
+		printf("%-8s %12.0f %10.2f %10.2f\n", cases[c].name, m, 1e6 / m,
+		       base / m);
+	}
+	rc = 0;
+out:
+	if (e != NULL) {
+		free(e->packed);
+	}
+	free(e);
+	return rc;
+}
