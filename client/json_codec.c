@@ -307,16 +307,20 @@ conv_fits(uns_json_conv conv, const struct type_ops *t)
 	return false;
 }
 
-/* lowerCamelCase of a proto name: "target_host_name" -> "targetHostName". */
+/* lowerCamelCase of a proto name: "target_host_name" -> "targetHostName";
+ * *changed says whether it differs from name (it does iff name has an
+ * underscore, which it drops). */
 static bool
-camel_case(const char *name, char *out, size_t size)
+camel_case(const char *name, char *out, size_t size, bool *changed)
 {
 	size_t n = 0;
 	bool up = false;
 
+	*changed = false;
 	for (; *name != '\0'; name++) {
 		if (*name == '_') {
 			up = true;
+			*changed = true;
 			continue;
 		}
 		if (n + 1 >= size) {
@@ -337,8 +341,15 @@ static const char *
 field_info_of(const uns_json_mapping *map, const uns_json_field_rule *r,
               const ProtobufCFieldDescriptor *fd, struct field *fi)
 {
-	memset(fi, 0, sizeof(*fi));
+	bool changed;
+
+	/* Field by field, not memset: name is 128 bytes, read to its NUL. */
 	fi->fd = fd;
+	fi->conv = UNS_JSON_CONV_NONE;
+	fi->hidden = false;
+	fi->enums = NULL;
+	fi->name[0] = '\0';
+	fi->alt = NULL;
 	if ((unsigned)fd->type > PROTOBUF_C_TYPE_MESSAGE) {
 		return "unsupported field type";
 	}
@@ -361,10 +372,10 @@ field_info_of(const uns_json_mapping *map, const uns_json_field_rule *r,
 		strcpy(fi->name, r->json_name);
 		return NULL;
 	}
-	if (!camel_case(fd->name, fi->name, sizeof(fi->name))) {
+	if (!camel_case(fd->name, fi->name, sizeof(fi->name), &changed)) {
 		return "name too long";
 	}
-	fi->alt = strcmp(fi->name, fd->name) != 0 ? fd->name : NULL;
+	fi->alt = changed ? fd->name : NULL;
 	return NULL;
 }
 
@@ -379,35 +390,41 @@ field_info(const uns_json_mapping *map, const ProtobufCMessageDescriptor *desc,
 }
 
 /* The mapping's rules for one message, picked out once per message
- * written instead of once per field: the per-field search then compares
- * field names against those few rather than every rule's message name
- * (which, all starting "uns.v1.", cost a strcmp each). Nothing is kept
- * between calls. */
-#define MSG_RULES_MAX 32
+ * written instead of once per field: each rule naming the message is put
+ * at its field's index (found by protobuf-c's binary search by name), so
+ * a field then finds its rule with no search at all, where field_info
+ * compares every rule's message and field name (a strcmp each, and the
+ * message names all start "uns.v1."). Nothing is kept between calls. */
+#define MSG_RULES_MAX 64
 
 struct msg_rules {
-	const uns_json_field_rule *rule[MSG_RULES_MAX];
-	size_t n;
-	bool overflow; /* more than MSG_RULES_MAX: search the whole map */
+	const uns_json_field_rule *by_field[MSG_RULES_MAX];
+	bool fallback; /* more fields than MSG_RULES_MAX: use field_info */
 };
 
 static void
-msg_rules_pick(const uns_json_mapping *map, const char *msg,
-               struct msg_rules *mr)
+msg_rules_pick(const uns_json_mapping *map,
+               const ProtobufCMessageDescriptor *desc, struct msg_rules *mr)
 {
-	size_t i;
+	const ProtobufCFieldDescriptor *fd;
+	size_t i, k;
 
-	mr->n = 0;
-	mr->overflow = false;
+	mr->fallback = desc->n_fields > MSG_RULES_MAX;
+	if (mr->fallback) {
+		return;
+	}
+	memset(mr->by_field, 0, desc->n_fields * sizeof(mr->by_field[0]));
 	for (i = 0; map != NULL && i < map->n_fields; i++) {
-		if (strcmp(map->fields[i].message, msg) != 0) {
+		if (strcmp(map->fields[i].message, desc->name) != 0) {
 			continue;
 		}
-		if (mr->n == MSG_RULES_MAX) {
-			mr->overflow = true;
-			return;
+		fd = protobuf_c_message_descriptor_get_field_by_name(
+		    desc, map->fields[i].field);
+		k = fd != NULL ? (size_t)(fd - desc->fields) : MSG_RULES_MAX;
+		/* The first rule for a field wins, as in find_field_rule. */
+		if (k < desc->n_fields && mr->by_field[k] == NULL) {
+			mr->by_field[k] = &map->fields[i];
 		}
-		mr->rule[mr->n++] = &map->fields[i];
 	}
 }
 
@@ -417,18 +434,10 @@ field_info_picked(const uns_json_mapping *map, const struct msg_rules *mr,
                   const ProtobufCMessageDescriptor *desc,
                   const ProtobufCFieldDescriptor *fd, struct field *fi)
 {
-	const uns_json_field_rule *r = NULL;
-	size_t i;
-
-	if (mr->overflow) {
+	if (mr->fallback) {
 		return field_info(map, desc, fd, fi);
 	}
-	for (i = 0; i < mr->n && r == NULL; i++) {
-		if (strcmp(mr->rule[i]->field, fd->name) == 0) {
-			r = mr->rule[i];
-		}
-	}
-	return field_info_of(map, r, fd, fi);
+	return field_info_of(map, mr->by_field[fd - desc->fields], fd, fi);
 }
 
 /* ---- integers ---- */
@@ -1774,7 +1783,7 @@ wr_message(struct enc *e, const ProtobufCMessage *m)
 	if (e->depth >= MAX_DEPTH) {
 		return UNS_INVALID_ARGUMENT;
 	}
-	msg_rules_pick(e->map, desc->name, &mr);
+	msg_rules_pick(e->map, desc, &mr);
 	uns_json_buf_raw(e->out, "{", 1);
 	e->depth++;
 	for (i = 0; i < desc->n_fields && rv == UNS_OK; i++) {
