@@ -85,7 +85,7 @@ reserve(uns_json_buf *b, size_t n)
 }
 
 void
-uns_json_buf_raw(uns_json_buf *b, const char *s, size_t n)
+uns_json_buf_raw_grow(uns_json_buf *b, const char *s, size_t n)
 {
 	if (!reserve(b, n)) {
 		return;

@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "uns/uns.h"
 
@@ -37,8 +38,21 @@ void uns_json_buf_init(uns_json_buf *b);
 /* Frees the text (if not taken) and empties the buffer. */
 void uns_json_buf_free(uns_json_buf *b);
 
-/* n bytes verbatim (punctuation, names known to need no escaping). */
-void uns_json_buf_raw(uns_json_buf *b, const char *s, size_t n);
+/* n bytes verbatim (punctuation, names known to need no escaping). Inline
+ * while they fit: an answer is a few thousand such small writes. */
+void uns_json_buf_raw_grow(uns_json_buf *b, const char *s, size_t n);
+
+static inline void
+uns_json_buf_raw(uns_json_buf *b, const char *s, size_t n)
+{
+	if (b->err == UNS_OK && n < b->cap - b->len) {
+		memcpy(b->data + b->len, s, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+		return;
+	}
+	uns_json_buf_raw_grow(b, s, n);
+}
 /* A NUL-terminated literal verbatim. */
 void uns_json_buf_lit(uns_json_buf *b, const char *s);
 /* n bytes of UTF-8 as a quoted, escaped JSON string; bytes that are not
