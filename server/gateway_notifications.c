@@ -110,7 +110,7 @@ collection_open(uns_json_buf *b, const uns_gw_exchange *x, const char *what)
 }
 
 static void
-collection_entries(uns_json_buf *b, entry_writer write,
+collection_entries(uns_json_buf *b, entry_writer put,
                    const void *const *entries, size_t n)
 {
 	int any = 0;
@@ -119,10 +119,14 @@ collection_entries(uns_json_buf *b, entry_writer write,
 		if (any) {
 			uns_json_buf_raw(b, ",", 1);
 		}
-		if (write(b, entries[i]) == UNS_INVALID_ARGUMENT) {
-			uns_json_buf_rewind(b, mark);
-		} else {
+		uns_err err = put(b, entries[i]);
+		if (err == UNS_OK) {
 			any = 1;
+			continue;
+		}
+		uns_json_buf_rewind(b, mark); /* its comma too */
+		if (err != UNS_INVALID_ARGUMENT) {
+			b->err = err; /* out of memory: the answer is a 500 */
 		}
 	}
 	uns_json_buf_raw(b, "]", 1);
