@@ -484,7 +484,7 @@ echo_over(const char *url)
 	uns_client *c = NULL;
 	assert_int_equal(uns_service_open(&svc, NULL), UNS_OK);
 	uns_rpc_config cfg = {.url = url};
-	uns_rpc_service rs = uns_service_rpc(svc, 1);
+	uns_rpc_service rs = uns_service_rpc(svc, UNS_SERVICE_DEFAULT);
 	assert_int_equal(uns_rpc_server_open(&rpc, &cfg, &rs), UNS_OK);
 	uns_rpc_server_start(rpc);
 	assert_int_equal(uns_client_open(&c, url, NULL), UNS_OK);
@@ -643,6 +643,166 @@ test_async_contract(void **state)
 	ut_server_stop(&ts);
 }
 
+/* --- suspended calls ------------------------------------------------------ */
+
+/* An Echo that suspends its call and resumes it as its data says: "now"
+ * before the handler returns, "later" from another thread after the
+ * handler returned (most of the time), "fail" later with a status. */
+struct resumer {
+	uns_call *call;
+	Uns__V1__EchoResponse *resp;
+	ProtobufCBinaryData data;
+	int fail;
+};
+
+static void *
+resume_later(void *arg)
+{
+	struct resumer *r = arg;
+	nng_msleep(2);
+	if (r->fail) {
+		uns_call_resume(
+		    r->call, uns_call_fail(r->call, UNS_FAILED_PRECONDITION,
+		                           "data", "resumed with a failure"));
+	} else {
+		r->resp->data = r->data;
+		uns_call_resume(r->call, UNS_OK);
+	}
+	return NULL;
+}
+
+static uns_err
+suspending_echo(uns_call *call, const Uns__V1__EchoRequest *req,
+                Uns__V1__EchoResponse *resp)
+{
+	struct resumer *r = uns_call_alloc(call, sizeof(*r));
+	pthread_t t;
+	assert_non_null(r);
+	*r = (struct resumer){.call = call, .resp = resp, .data = req->data};
+	uns_err pending = uns_call_suspend(call);
+	if (req->data.len == 3 && memcmp(req->data.data, "now", 3) == 0) {
+		resume_later(r);
+		return pending;
+	}
+	r->fail = req->data.len == 4 && memcmp(req->data.data, "fail", 4) == 0;
+	assert_int_equal(pthread_create(&t, NULL, resume_later, r), 0);
+	pthread_detach(t);
+	return pending;
+}
+
+static const uns_notifications_handlers suspending_handlers = {
+    .echo = suspending_echo,
+};
+
+static int
+always_inline(void *ctx, const uns_method *m, const ProtobufCMessage *req)
+{
+	(void)ctx;
+	(void)m;
+	(void)req;
+	return 1;
+}
+
+struct echo_burst {
+	uns_client *c;
+	int id;
+	atomic_int good;
+};
+
+static void *
+echo_burst_main(void *arg)
+{
+	struct echo_burst *b = arg;
+	for (int i = 0; i < 50; i++) {
+		char data[32];
+		int n = snprintf(data, sizeof(data), "%s %d %d",
+		                 i % 2 ? "now" : "later", b->id, i);
+		Uns__V1__EchoRequest req = UNS__V1__ECHO_REQUEST__INIT;
+		Uns__V1__EchoResponse *resp = NULL;
+		req.data.data = (uint8_t *)data;
+		req.data.len = (size_t)n;
+		if (uns_notifications_echo(b->c, &req, &resp, NULL) == UNS_OK &&
+		    resp->data.len == (size_t)n &&
+		    memcmp(resp->data.data, data, (size_t)n) == 0) {
+			atomic_fetch_add(&b->good, 1);
+		}
+		uns__v1__echo_response__free_unpacked(resp, NULL);
+	}
+	return NULL;
+}
+
+static void
+echo_expect(uns_client *c, const char *data, uns_err want)
+{
+	Uns__V1__EchoRequest req = UNS__V1__ECHO_REQUEST__INIT;
+	Uns__V1__EchoResponse *resp = NULL;
+	req.data.data = (uint8_t *)data;
+	req.data.len = strlen(data);
+	assert_int_equal(uns_notifications_echo(c, &req, &resp, NULL), want);
+	if (want == UNS_OK) {
+		assert_int_equal(resp->data.len, strlen(data));
+		assert_memory_equal(resp->data.data, data, strlen(data));
+		uns__v1__echo_response__free_unpacked(resp, NULL);
+	} else {
+		assert_string_equal(uns_last_message(),
+		                    "data: resumed with a failure");
+	}
+}
+
+/* Suspended calls are answered with what their resume says, whether the
+ * resume comes before or after the handler returned, on the NNG thread
+ * and on the worker pool, and many at once keep their own replies. */
+static void
+test_suspended_calls(void **state)
+{
+	(void)state;
+	for (int on_nng = 0; on_nng < 2; on_nng++) {
+		uns_service *svc;
+		uns_rpc_server *rpc;
+		char url[64];
+		assert_int_equal(uns_service_open(&svc, NULL), UNS_OK);
+		uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0"};
+		uns_rpc_service rs = {.desc = &uns_notifications_service,
+		                      .handlers = &suspending_handlers,
+		                      .ctx = svc,
+		                      .runs_inline =
+		                          on_nng ? always_inline : NULL};
+		assert_int_equal(uns_rpc_server_open(&rpc, &cfg, &rs), UNS_OK);
+		uns_rpc_server_start(rpc);
+		snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
+		         uns_rpc_server_port(rpc));
+		uns_client *c = NULL;
+		assert_int_equal(uns_client_open(&c, url, NULL), UNS_OK);
+		echo_expect(c, "now", UNS_OK);
+		echo_expect(c, "later", UNS_OK);
+		echo_expect(c, "fail", UNS_FAILED_PRECONDITION);
+		struct echo_burst b[4];
+		pthread_t th[4];
+		for (int i = 0; i < 4; i++) {
+			b[i] = (struct echo_burst){.c = c, .id = i};
+			pthread_create(&th[i], NULL, echo_burst_main, &b[i]);
+		}
+		for (int i = 0; i < 4; i++) {
+			pthread_join(th[i], NULL);
+			assert_int_equal(atomic_load(&b[i].good), 50);
+		}
+		/* The last send's completion may trail its reply a little. */
+		uns_rpc_stats st;
+		for (int i = 0; i < 200; i++) {
+			uns_rpc_server_stats(rpc, &st);
+			if (st.replied == 3 + 4 * 50) {
+				break;
+			}
+			nng_msleep(5);
+		}
+		assert_int_equal(st.replied, 3 + 4 * 50);
+		assert_int_equal(st.failed, 1);
+		uns_client_close(c);
+		uns_rpc_server_close(rpc);
+		uns_service_close(svc);
+	}
+}
+
 int
 main(void)
 {
@@ -659,6 +819,7 @@ main(void)
 	    cmocka_unit_test(test_ipc_and_inproc),
 	    cmocka_unit_test(test_concurrent_calls),
 	    cmocka_unit_test(test_async_contract),
+	    cmocka_unit_test(test_suspended_calls),
 	};
 	return cmocka_run_group_tests(tests, setup_certs, teardown_certs);
 }
