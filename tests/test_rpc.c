@@ -133,26 +133,50 @@ test_health_and_echo(void **state)
 	ut_server_stop(&ts);
 }
 
+/* A server of our own handlers (no store) and one client of it. */
+typedef struct custom {
+	uns_service *svc;
+	uns_rpc_server *rpc;
+	uns_client *c;
+	char url[64];
+} custom;
+
+static void
+custom_start(custom *x, const uns_notifications_handlers *h, int workers,
+             int (*runs_inline)(void *, const uns_method *,
+                                const ProtobufCMessage *))
+{
+	assert_int_equal(uns_service_open(&x->svc, NULL), UNS_OK);
+	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0", .workers = workers};
+	uns_rpc_service rs = {.desc = &uns_notifications_service,
+	                      .handlers = h,
+	                      .ctx = x->svc,
+	                      .runs_inline = runs_inline};
+	assert_int_equal(uns_rpc_server_open(&x->rpc, &cfg, &rs), UNS_OK);
+	uns_rpc_server_start(x->rpc);
+	snprintf(x->url, sizeof(x->url), "tcp://127.0.0.1:%d",
+	         uns_rpc_server_port(x->rpc));
+	x->c = NULL;
+	assert_int_equal(uns_client_open(&x->c, x->url, NULL), UNS_OK);
+}
+
+static void
+custom_stop(custom *x)
+{
+	uns_client_close(x->c);
+	uns_rpc_server_close(x->rpc);
+	uns_service_close(x->svc);
+}
+
 static const uns_notifications_handlers health_only;
 
 static void
 test_unimplemented(void **state)
 {
 	(void)state;
-	uns_service *svc;
-	uns_rpc_server *rpc;
-	char url[64];
-	assert_int_equal(uns_service_open(&svc, NULL), UNS_OK);
-	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0"};
-	uns_rpc_service rs = {.desc = &uns_notifications_service,
-	                      .handlers = &health_only,
-	                      .ctx = svc};
-	assert_int_equal(uns_rpc_server_open(&rpc, &cfg, &rs), UNS_OK);
-	uns_rpc_server_start(rpc);
-	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
-	         uns_rpc_server_port(rpc));
-	uns_client *c = NULL;
-	assert_int_equal(uns_client_open(&c, url, NULL), UNS_OK);
+	custom x;
+	custom_start(&x, &health_only, 0, NULL);
+	uns_client *c = x.c;
 	/* A method of the service whose handler slot is empty. */
 	Uns__V1__EchoRequest req = UNS__V1__ECHO_REQUEST__INIT;
 	Uns__V1__EchoResponse *resp = NULL;
@@ -162,7 +186,7 @@ test_unimplemented(void **state)
 	                    "/uns.v1.Notifications/Echo is not implemented");
 
 	/* A method the service does not have at all. */
-	nng_socket s = raw_dial(url);
+	nng_socket s = raw_dial(x.url);
 	Uns__V1__ResponseEnvelope *r =
 	    raw_envelope_call(s, "/uns.v1.Notifications/Nope", 0, NULL, 0);
 	assert_int_equal(r->code, UNS_UNIMPLEMENTED);
@@ -171,9 +195,7 @@ test_unimplemented(void **state)
 	assert_string_equal(r->request_id, "raw-1");
 	uns__v1__response_envelope__free_unpacked(r, NULL);
 	nng_close(s);
-	uns_client_close(c);
-	uns_rpc_server_close(rpc);
-	uns_service_close(svc);
+	custom_stop(&x);
 }
 
 static void
@@ -282,27 +304,17 @@ static void
 test_deadline_exceeded(void **state)
 {
 	(void)state;
-	uns_service *svc;
-	uns_rpc_server *rpc;
-	assert_int_equal(uns_service_open(&svc, NULL), UNS_OK);
-	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0", .workers = 1};
-	uns_rpc_service rs = {.desc = &uns_notifications_service,
-	                      .handlers = &slow_handlers,
-	                      .ctx = svc};
-	assert_int_equal(uns_rpc_server_open(&rpc, &cfg, &rs), UNS_OK);
-	uns_rpc_server_start(rpc);
-	char url[64];
-	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
-	         uns_rpc_server_port(rpc));
-	uns_client *c = NULL;
-	assert_int_equal(uns_client_open(&c, url, NULL), UNS_OK);
+	custom x;
+	custom_start(&x, &slow_handlers, 1, NULL);
+	uns_client *c = x.c;
+	uns_rpc_server *rpc = x.rpc;
 
 	/* Occupy the only worker, then send a call with a 50 ms deadline: the
 	 * server must answer DEADLINE_EXCEEDED without running it. */
 	pthread_t t;
 	pthread_create(&t, NULL, slow_call, c);
 	wait_received(rpc, 1);
-	nng_socket s = raw_dial(url);
+	nng_socket s = raw_dial(x.url);
 	Uns__V1__ResponseEnvelope *r =
 	    raw_envelope_call(s, "/uns.v1.Notifications/Health", 50, NULL, 0);
 	assert_int_equal(r->code, UNS_DEADLINE_EXCEEDED);
@@ -325,9 +337,7 @@ test_deadline_exceeded(void **state)
 	pthread_join(t, NULL);
 
 	nng_close(s);
-	uns_client_close(c);
-	uns_rpc_server_close(rpc);
-	uns_service_close(svc);
+	custom_stop(&x);
 }
 
 /* Counts pipes a socket opens, to tell a reconnect storm. */
@@ -757,22 +767,10 @@ test_suspended_calls(void **state)
 {
 	(void)state;
 	for (int on_nng = 0; on_nng < 2; on_nng++) {
-		uns_service *svc;
-		uns_rpc_server *rpc;
-		char url[64];
-		assert_int_equal(uns_service_open(&svc, NULL), UNS_OK);
-		uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0"};
-		uns_rpc_service rs = {.desc = &uns_notifications_service,
-		                      .handlers = &suspending_handlers,
-		                      .ctx = svc,
-		                      .runs_inline =
-		                          on_nng ? always_inline : NULL};
-		assert_int_equal(uns_rpc_server_open(&rpc, &cfg, &rs), UNS_OK);
-		uns_rpc_server_start(rpc);
-		snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
-		         uns_rpc_server_port(rpc));
-		uns_client *c = NULL;
-		assert_int_equal(uns_client_open(&c, url, NULL), UNS_OK);
+		custom x;
+		custom_start(&x, &suspending_handlers, 0,
+		             on_nng ? always_inline : NULL);
+		uns_client *c = x.c;
 		echo_expect(c, "now", UNS_OK);
 		echo_expect(c, "later", UNS_OK);
 		echo_expect(c, "fail", UNS_FAILED_PRECONDITION);
@@ -789,7 +787,7 @@ test_suspended_calls(void **state)
 		/* The last send's completion may trail its reply a little. */
 		uns_rpc_stats st;
 		for (int i = 0; i < 200; i++) {
-			uns_rpc_server_stats(rpc, &st);
+			uns_rpc_server_stats(x.rpc, &st);
 			if (st.replied == 3 + 4 * 50) {
 				break;
 			}
@@ -797,9 +795,7 @@ test_suspended_calls(void **state)
 		}
 		assert_int_equal(st.replied, 3 + 4 * 50);
 		assert_int_equal(st.failed, 1);
-		uns_client_close(c);
-		uns_rpc_server_close(rpc);
-		uns_service_close(svc);
+		custom_stop(&x);
 	}
 }
 
