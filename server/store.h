@@ -86,8 +86,10 @@ typedef void (*uns_store_tap_fn)(void *arg, const char *user, const char *host,
                                  uint64_t head, size_t taps);
 
 typedef struct uns_store_stats {
-	uint64_t commit_batches; /* synced WriteBatches */
-	uint64_t commit_writes;  /* caller writes inside them */
+	uint64_t commit_batches;  /* synced WriteBatches */
+	uint64_t commit_writes;   /* caller writes inside them */
+	uint64_t commit_flush_us; /* the committer's time writing them */
+	uint64_t commit_done_us;  /* and answering asynchronous writes */
 } uns_store_stats;
 
 /* A change for uns_store_update_state. UNSPECIFIED leaves a field as is. */

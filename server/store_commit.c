@@ -47,8 +47,16 @@ struct uns_store_commit {
 	bool stopping;
 	pthread_t thread;
 	void **payloads; /* scratch for one group, max_batch entries */
-	uint64_t batches, writes;
+	uns_store_commit_counts counts; /* under mu */
 };
+
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 static void
 deadline_after_us(struct timespec *ts, unsigned us)
@@ -109,15 +117,13 @@ take_group(uns_store_commit *c, size_t *n)
  * into a wake chain and wakes its first (uns_store_commit_submit wakes the
  * rest), then calls the asynchronous requests' done, which may free them. */
 static void
-finish_group(uns_store_commit *c, req_t *first, size_t n, uns_err rc)
+finish_group(uns_store_commit *c, req_t *first, size_t n, uns_err rc,
+             uint64_t flush_us)
 {
 	req_t *chain = NULL, **chain_end = &chain, *async = NULL,
 	      **async_end = &async, *next;
+	uint64_t t0 = mono_us();
 
-	pthread_mutex_lock(&c->mu);
-	c->batches++;
-	c->writes += n;
-	pthread_mutex_unlock(&c->mu);
 	for (req_t *r = first; r != NULL; r = next) {
 		next = r->next;
 		r->rc = rc;
@@ -138,6 +144,12 @@ finish_group(uns_store_commit *c, req_t *first, size_t n, uns_err rc)
 		next = r->next;
 		r->done(r, rc);
 	}
+	pthread_mutex_lock(&c->mu);
+	c->counts.batches++;
+	c->counts.writes += n;
+	c->counts.flush_us += flush_us;
+	c->counts.done_us += mono_us() - t0;
+	pthread_mutex_unlock(&c->mu);
 }
 
 static void *
@@ -151,8 +163,9 @@ committer_main(void *arg)
 		size_t n;
 		req_t *first = take_group(c, &n);
 		pthread_mutex_unlock(&c->mu);
+		uint64_t t0 = mono_us();
 		uns_err rc = c->cfg.flush(c->cfg.flush_arg, c->payloads, n);
-		finish_group(c, first, n, rc);
+		finish_group(c, first, n, rc, mono_us() - t0);
 		pthread_mutex_lock(&c->mu);
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -271,10 +284,9 @@ uns_store_commit_stop(uns_store_commit *c)
 }
 
 void
-uns_store_commit_stats(uns_store_commit *c, uint64_t *batches, uint64_t *writes)
+uns_store_commit_stats(uns_store_commit *c, uns_store_commit_counts *out)
 {
 	pthread_mutex_lock(&c->mu);
-	*batches = c->batches;
-	*writes = c->writes;
+	*out = c->counts;
 	pthread_mutex_unlock(&c->mu);
 }

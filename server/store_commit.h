@@ -70,8 +70,14 @@ void uns_store_commit_submit_async(uns_store_commit *c,
 /* Flushes what is queued, stops and frees the committer. NULL is a no-op. */
 void uns_store_commit_stop(uns_store_commit *c);
 
-/* Flushes done and payloads in them, since start. */
-void uns_store_commit_stats(uns_store_commit *c, uint64_t *batches,
-                            uint64_t *writes);
+/* Since start: flushes done, payloads in them, and the committer thread's
+ * time in flushes and in the asynchronous requests' done callbacks (µs;
+ * their sum against wall time tells whether the committer is the
+ * bottleneck). */
+typedef struct uns_store_commit_counts {
+	uint64_t batches, writes;
+	uint64_t flush_us, done_us;
+} uns_store_commit_counts;
+void uns_store_commit_stats(uns_store_commit *c, uns_store_commit_counts *out);
 
 #endif /* UNS_SERVER_STORE_COMMIT_H */

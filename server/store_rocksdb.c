@@ -3730,8 +3730,12 @@ uns_store_stats_get(uns_store *st, uns_store_stats *out)
 	if (st == NULL || out == NULL) {
 		return uns_store_seterr(UNS_EINVAL, "bad argument");
 	}
-	uns_store_commit_stats(st->commit, &out->commit_batches,
-	                       &out->commit_writes);
+	uns_store_commit_counts c;
+	uns_store_commit_stats(st->commit, &c);
+	out->commit_batches = c.batches;
+	out->commit_writes = c.writes;
+	out->commit_flush_us = c.flush_us;
+	out->commit_done_us = c.done_us;
 	return UNS_OK;
 }
 

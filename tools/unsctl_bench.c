@@ -1019,9 +1019,26 @@ typedef struct store_bench {
 	double floor, rate[3];
 } store_bench;
 
+/* What the child's committer did during the method's rounds. */
+typedef struct commit_delta {
+	uint64_t writes, batches, flush_us, done_us;
+	double wall_us;
+} commit_delta;
+
 static void
-print_level(store_bench *b, stack_result res[2], uint64_t writes,
-            uint64_t batches, unsigned long long items)
+commit_add(commit_delta *d, const uns_store_stats *s0,
+           const uns_store_stats *s1, double wall_us)
+{
+	d->writes += s1->commit_writes - s0->commit_writes;
+	d->batches += s1->commit_batches - s0->commit_batches;
+	d->flush_us += s1->commit_flush_us - s0->commit_flush_us;
+	d->done_us += s1->commit_done_us - s0->commit_done_us;
+	d->wall_us += wall_us;
+}
+
+static void
+print_level(store_bench *b, stack_result res[2], const commit_delta *d,
+            unsigned long long items)
 {
 	print_stack("echo", &res[0]);
 	print_stack(b->name, &res[1]);
@@ -1034,7 +1051,16 @@ print_level(store_bench *b, stack_result res[2], uint64_t writes,
 	           median(res[0].rate, res[0].n_rates));
 	if (b->run.mode != LOAD_FETCH) {
 		printf("  group commit: %.1f writes per synced batch",
-		       batches ? (double)writes / (double)batches : 0.0);
+		       d->batches ? (double)d->writes / (double)d->batches
+		                  : 0.0);
+		if (d->wall_us > 0) {
+			printf("  committer busy %.0f%% (writing %.0f%%, "
+			       "answering %.0f%%)",
+			       100.0 * (double)(d->flush_us + d->done_us) /
+			           d->wall_us,
+			       100.0 * (double)d->flush_us / d->wall_us,
+			       100.0 * (double)d->done_us / d->wall_us);
+		}
 	} else if (calls > 0) {
 		printf("  entries per fetch: %.1f", (double)items / calls);
 	}
@@ -1050,7 +1076,7 @@ store_level(store_bench *b, int conns, int inflight)
 	lo.inflight = inflight;
 	stack_result res[2];
 	memset(res, 0, sizeof(res));
-	uint64_t writes = 0, batches = 0;
+	commit_delta d = {0};
 	int mode = b->run.mode;
 	atomic_store(&b->run.items, 0);
 	for (int round = 0; round < lo.rounds; round++) {
@@ -1061,16 +1087,18 @@ store_level(store_bench *b, int conns, int inflight)
 				return -1;
 			}
 			child_stats(b->proc, &s0);
+			int64_t t0 = bench_now_us();
 			timed_round(&b->run, &lo, 0, &res[k]);
 			child_stats(b->proc, &s1);
-			writes += k ? s1.commit_writes - s0.commit_writes : 0;
-			batches +=
-			    k ? s1.commit_batches - s0.commit_batches : 0;
+			if (k) {
+				commit_add(&d, &s0, &s1,
+				           (double)(bench_now_us() - t0));
+			}
 			close_stack(&b->run, &lo, 0);
 		}
 	}
 	printf("%d in flight (%d x %d):\n", conns * inflight, conns, inflight);
-	print_level(b, res, writes, batches, atomic_load(&b->run.items));
+	print_level(b, res, &d, atomic_load(&b->run.items));
 	double rate = median(res[1].rate, res[1].n_rates);
 	for (int k = 0; k < 2; k++) {
 		free(res[k].lat.us);
