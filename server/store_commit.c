@@ -124,6 +124,13 @@ finish_group(uns_store_commit *c, req_t *first, size_t n, uns_err rc,
 	      **async_end = &async, *next;
 	uint64_t t0 = mono_us();
 
+	/* Counted before anyone learns the result, so a caller that returns
+	 * sees its write in the stats. */
+	pthread_mutex_lock(&c->mu);
+	c->counts.batches++;
+	c->counts.writes += n;
+	c->counts.flush_us += flush_us;
+	pthread_mutex_unlock(&c->mu);
 	for (req_t *r = first; r != NULL; r = next) {
 		next = r->next;
 		r->rc = rc;
@@ -145,9 +152,6 @@ finish_group(uns_store_commit *c, req_t *first, size_t n, uns_err rc,
 		r->done(r, rc);
 	}
 	pthread_mutex_lock(&c->mu);
-	c->counts.batches++;
-	c->counts.writes += n;
-	c->counts.flush_us += flush_us;
 	c->counts.done_us += mono_us() - t0;
 	pthread_mutex_unlock(&c->mu);
 }
