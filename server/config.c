@@ -127,6 +127,10 @@ static const cfg_key keys[] = {
         1000 * 1000, "0",
         "Group commit: longest a write waits for others to share its sync.\n"
         "0 = sync at once."),
+    KEY("store", "commit_answer_thread", CFG_BOOL, commit_answer_thread, 0, 1,
+        "false",
+        "Group commit: answer a synced group's Posts on a thread of their\n"
+        "own, so the next sync need not wait for the replies to go out."),
     KEY("store", "reclaim_interval", CFG_DURATION_S, reclaim_interval_s, 1,
         DAY_S, "10s",
         "How often expired notifications are reclaimed from the store. They\n"

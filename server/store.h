@@ -66,6 +66,7 @@ typedef struct uns_store_config {
 	size_t write_buffer_bytes;   /* memtables of all families; 0 = 64 MiB */
 	unsigned commit_max_batch;   /* writes per synced batch; 0 = 1024 */
 	unsigned commit_max_wait_us; /* linger for more writes; 0 = none */
+	int commit_answer_thread;    /* answer async writes off the committer */
 	uns_store_clock_fn clock;    /* NULL = CLOCK_REALTIME */
 	void *clock_arg;
 	uint32_t max_live;        /* live notifications per (user, host);

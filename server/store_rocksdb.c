@@ -3647,6 +3647,8 @@ threads_start(uns_store *st)
 {
 	uns_store_commit_config cc = {.max_batch = st->cfg.commit_max_batch,
 	                              .max_wait_us = st->cfg.commit_max_wait_us,
+	                              .answer_thread =
+	                                  st->cfg.commit_answer_thread,
 	                              .flush = flush_group,
 	                              .flush_arg = st};
 	uns_err rc = uns_store_commit_start(&st->commit, &cc);

@@ -24,6 +24,7 @@ typedef struct bench_opts {
 	int heavy;
 	int entries;
 	int commit_wait_us;
+	int answer_thread;
 	int help;
 } bench_opts;
 
