@@ -1243,6 +1243,8 @@ static const bench_kind bench_kinds[] = {
     {"fetch", bench_fetch,
      "Fetch since a cursor (--entries) at 1, 8, 64 in flight against Echo"},
     {"mixed", bench_mixed, "1 Post : 4 Fetches against Echo"},
+    {"commit", bench_commit,
+     "group commit without RPC: store posts/s against the synced-put floor"},
     {"scale", bench_scale,
      "server RSS after --notifications over --users; History latency"},
     {"webpush", bench_webpush,

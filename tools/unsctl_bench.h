@@ -51,5 +51,7 @@ char *bench_mint(const char *sub, const char *app, const char *scope);
 
 /* `unsctl bench scale` (unsctl_bench_scale.c). */
 int bench_scale(bench_opts *o);
+/* `unsctl bench commit` (unsctl_bench_commit.c). */
+int bench_commit(bench_opts *o);
 
 #endif /* UNSCTL_BENCH_H */
