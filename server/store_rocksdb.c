@@ -628,11 +628,14 @@ wctx_init(uns_store *st, struct wctx *w, const char *user, const char *host)
 	return rc;
 }
 
-/* With w's stripe held: the owner's committed feed head and live count. */
+/* With w's stripe held: the owner's committed feed head and live count,
+ * and nothing changed yet (a retried write starts over). */
 static uns_err
 wctx_load(struct wctx *w)
 {
 	w->now = now_ms(w->st);
+	w->o.dirty = w->o.moved = false;
+	w->o.taps = 0;
 	return owner_load(w->st, NULL, &w->o);
 }
 
