@@ -52,6 +52,7 @@ typedef struct uns_config {
 	char ca[UNS_CONFIG_STR_MAX];       /* "" = data_dir/tls/ca.pem */
 	int require_client_cert;           /* 0 or 1 */
 	int inline_reads;                  /* 0 or 1 */
+	int async_writes;                  /* 0 or 1 */
 	int contexts;                      /* concurrent calls */
 	int workers;                       /* 0 = 2 x cores */
 	uint64_t max_message;              /* bytes */
@@ -62,6 +63,7 @@ typedef struct uns_config {
 	uint64_t write_buffer; /* bytes */
 	int commit_max_batch;
 	int64_t commit_max_wait_us; /* 0 = sync at once */
+	int commit_answer_thread;   /* 0 or 1 */
 	int64_t reclaim_interval_s;
 	/* tokens */
 	uns_config_list jwt_key; /* PEM public key file, or "hs256:FILE" */

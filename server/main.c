@@ -283,6 +283,7 @@ open_store(unsd *d)
 	    .write_buffer_bytes = (size_t)d->cfg.write_buffer,
 	    .commit_max_batch = (unsigned)d->cfg.commit_max_batch,
 	    .commit_max_wait_us = (unsigned)d->cfg.commit_max_wait_us,
+	    .commit_answer_thread = d->cfg.commit_answer_thread,
 	    .max_live = (uint32_t)d->cfg.max_live_per_user,
 	    .sub_lifetime_ms = d->cfg.subscription_lifetime_s * 1000,
 	    .default_ttl_ms = d->cfg.default_expiry_s * 1000,
@@ -403,7 +404,9 @@ open_service(unsd *d)
 	if (uns_rpc_metrics_open(&d->rpc_metrics, d->metrics) != UNS_OK) {
 		return -1;
 	}
-	uns_rpc_service rs = uns_service_rpc(d->svc, d->cfg.inline_reads);
+	uns_rpc_service rs = uns_service_rpc(
+	    d->svc, (d->cfg.inline_reads ? UNS_SERVICE_INLINE_READS : 0) |
+	                (d->cfg.async_writes ? UNS_SERVICE_ASYNC_WRITES : 0));
 	if (uns_rpc_server_open(&d->rpc, &rc, &rs) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
 		return -1;

@@ -254,13 +254,14 @@ mint_app_id(uns_call *call)
 	return id;
 }
 
-uns_err
-uns_notify_post(uns_call *call, const Uns__V1__PostRequest *req,
-                Uns__V1__PostResponse *resp)
+/* Checks a Post and names its (user, host); the notification, completed
+ * (a minted app notification id), stays in req. */
+static uns_err
+post_check(uns_call *call, const Uns__V1__PostRequest *req, char *user,
+           char *host)
 {
 	uns_service *svc = svc_of(call);
 	uns_principal p;
-	char user[257], host[257];
 	uns_err err = authorize(call, USER | APP, &p);
 	if (err != UNS_OK) {
 		return err;
@@ -269,8 +270,8 @@ uns_notify_post(uns_call *call, const Uns__V1__PostRequest *req,
 		return uns_call_fail(call, UNS_INVALID_ARGUMENT, "unsid",
 		                     "required with an app token (X-UNS-ID)");
 	}
-	snprintf(user, sizeof(user), "%s", p.user);
-	snprintf(host, sizeof(host), "%s", p.host);
+	snprintf(user, 257, "%s", p.user);
+	snprintf(host, 257, "%s", p.host);
 	if (req->unsid[0] && (err = target_of_unsid(call, &p, req->unsid, user,
 	                                            host)) != UNS_OK) {
 		return err;
@@ -291,15 +292,89 @@ uns_notify_post(uns_call *call, const Uns__V1__PostRequest *req,
 		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
 		                     "out of memory");
 	}
-	Uns__V1__Notification *out = NULL;
-	bool created = false;
-	err = uns_store_post(svc->store, user, host, n, &out, &created);
+	return UNS_OK;
+}
+
+/* The store's answer to a Post, as the call's status and response. */
+static uns_err
+post_answer(uns_call *call, Uns__V1__PostResponse *resp, uns_err err,
+            Uns__V1__Notification *out, bool created)
+{
 	if (err != UNS_OK) {
 		return store_fail(call, err, "notification");
 	}
 	resp->notification = out;
 	resp->created = created;
 	return keep(call, out);
+}
+
+/* A suspended Post or UpdateState and where its answer goes. */
+struct write_call {
+	uns_call *call;
+	Uns__V1__PostResponse *post;
+	Uns__V1__UpdateStateResponse *update;
+};
+
+/* The end of an asynchronous write, on the store's committer thread (or
+ * wherever the store finished it); answers the suspended call. */
+static void
+write_ended(void *arg, uns_err err, Uns__V1__Notification *out, bool created)
+{
+	struct write_call *wc = arg;
+	if (wc->post != NULL) {
+		err = post_answer(wc->call, wc->post, err, out, created);
+	} else if (err != UNS_OK) {
+		err = store_fail(wc->call, err, "notification");
+	} else {
+		wc->update->notification = out;
+		err = keep(wc->call, out);
+	}
+	uns_call_resume(wc->call, err);
+}
+
+/* Suspends call for a write that will end in write_ended; NULL when out
+ * of memory (the call failed). */
+static struct write_call *
+write_suspend(uns_call *call, uns_err *pending)
+{
+	struct write_call *wc = uns_call_alloc(call, sizeof(*wc));
+	if (wc == NULL) {
+		*pending = uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                         "out of memory");
+		return NULL;
+	}
+	wc->call = call;
+	*pending = uns_call_suspend(call);
+	return wc;
+}
+
+uns_err
+uns_notify_post(uns_call *call, const Uns__V1__PostRequest *req,
+                Uns__V1__PostResponse *resp)
+{
+	uns_service *svc = svc_of(call);
+	char user[257], host[257];
+	uns_err err = post_check(call, req, user, host);
+	if (err != UNS_OK) {
+		return err;
+	}
+	if (svc->rpc_flags & UNS_SERVICE_ASYNC_WRITES) {
+		struct write_call *wc = write_suspend(call, &err);
+		if (wc != NULL) {
+			wc->post = resp;
+			/* From here on the call may be answered (and gone) at
+			 * any moment: nothing below touches it. */
+			uns_store_post_async(svc->store, user, host,
+			                     req->notification, write_ended,
+			                     wc);
+		}
+		return err;
+	}
+	Uns__V1__Notification *out = NULL;
+	bool created = false;
+	err = uns_store_post(svc->store, user, host, req->notification, &out,
+	                     &created);
+	return post_answer(call, resp, err, out, created);
 }
 
 /* --- fetch ---------------------------------------------------------------- */
@@ -451,9 +526,21 @@ uns_notify_update_state(uns_call *call, const Uns__V1__UpdateStateRequest *req,
 	                        .delete_ = req->delete_,
 	                        .if_version = req->if_version,
 	                        .by_unsid = req->unsid[0] ? req->unsid : NULL};
+	uns_service *svc = svc_of(call);
+	if (svc->rpc_flags & UNS_SERVICE_ASYNC_WRITES) {
+		struct write_call *wc = write_suspend(call, &err);
+		if (wc != NULL) {
+			wc->update = resp;
+			/* As in Post: the call may be gone once this starts. */
+			uns_store_update_state_async(svc->store, p.user, p.host,
+			                             req->id, &chg, write_ended,
+			                             wc);
+		}
+		return err;
+	}
 	Uns__V1__Notification *out = NULL;
-	err = uns_store_update_state(svc_of(call)->store, p.user, p.host,
-	                             req->id, &chg, &out);
+	err = uns_store_update_state(svc->store, p.user, p.host, req->id, &chg,
+	                             &out);
 	if (err != UNS_OK) {
 		return store_fail(call, err, "notification");
 	}
