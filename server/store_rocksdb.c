@@ -1156,20 +1156,41 @@ uns_store_delete_by_app_id(uns_store *st, const char *user, const char *host,
  * Feed
  * ====================================================================== */
 
-/* A heap FeedEntry for one feed value, read in view v. */
+/* The notification a tombstone or an expired entry carries: id and
+ * version only. */
+static uns_err
+feed_tombstone(const uns_store_feedval *fv, Uns__V1__Notification **out)
+{
+	Uns__V1__Notification *t = malloc(sizeof(*t));
+	char *id = strdup(fv->id);
+
+	if (t == NULL || id == NULL) {
+		free(t);
+		free(id);
+		return uns_store_seterr(UNS_ENOMEM, "out of memory");
+	}
+	uns__v1__notification__init(t);
+	t->id = id;
+	t->version = fv->version;
+	*out = t;
+	return UNS_OK;
+}
+
+/* A heap FeedEntry for one feed value, read in view v. The decoded
+ * notification moves into the entry as it is: no copy. */
 static uns_err
 feed_entry(uns_store *st, const struct view *v, const uns_store_feedval *fv,
            int64_t now, Uns__V1__FeedEntry **out)
 {
-	Uns__V1__FeedEntry e = UNS__V1__FEED_ENTRY__INIT;
-	Uns__V1__Notification tomb = UNS__V1__NOTIFICATION__INIT;
+	Uns__V1__FeedEntry *e = malloc(sizeof(*e));
 	uns_store_nrec r = {0};
 	uns_err rc = UNS_OK;
 
-	tomb.id = (char *)fv->id;
-	tomb.version = fv->version;
-	e.notification = &tomb;
-	e.removed = fv->removed;
+	if (e == NULL) {
+		return uns_store_seterr(UNS_ENOMEM, "out of memory");
+	}
+	uns__v1__feed_entry__init(e);
+	e->removed = fv->removed;
 	if (fv->removed == UNS__V1__REMOVED_REASON__REMOVED_REASON_NONE) {
 		if ((rc = notif_load(st, v->ro, fv->id, &r)) != UNS_OK) {
 			rc = rc == UNS_NOT_FOUND
@@ -1180,16 +1201,22 @@ feed_entry(uns_store *st, const struct view *v, const uns_store_feedval *fv,
 			goto out;
 		}
 		if (r.n->expiration_time_ms > now) {
-			e.notification = r.n;
+			e->notification = r.n;
+			r.n = NULL;
 		} else {
-			e.removed =
+			e->removed =
 			    UNS__V1__REMOVED_REASON__REMOVED_REASON_EXPIRED;
 		}
 	}
-	if ((*out = msg_dup(&e.base)) == NULL) {
-		rc = UNS_ENOMEM;
+	if (e->notification == NULL) {
+		rc = feed_tombstone(fv, &e->notification);
 	}
 out:
+	if (rc == UNS_OK) {
+		*out = e;
+	} else {
+		uns__v1__feed_entry__free_unpacked(e, NULL);
+	}
 	uns_store_nrec_clear(&r);
 	return rc;
 }
