@@ -168,8 +168,22 @@ conf_head(struct conf *c, const char *user, const char *host)
 	return cur;
 }
 
-/* Reads the whole feed after cursor (following "more"); returns entries,
- * and *next the final cursor (caller frees both with conf_feed_free). */
+/* A heap copy of a message, freed with its free_unpacked(NULL). */
+static void *
+conf_msg_copy(const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(len + 1);
+	protobuf_c_message_pack(m, buf);
+	void *copy = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
+	free(buf);
+	assert_non_null(copy);
+	return copy;
+}
+
+/* Reads the whole feed after cursor (following "more") into one page of
+ * heap copies (arena NULL); the caller frees it with
+ * uns_store_feed_page_free. */
 static uns_store_feed_page
 conf_feed_all(struct conf *c, const char *user, const char *cursor)
 {
@@ -182,14 +196,14 @@ conf_feed_all(struct conf *c, const char *user, const char *cursor)
 		    UNS_OK);
 		all.entries = realloc(all.entries,
 		                      (all.n + p.n + 1) * sizeof(*all.entries));
-		memcpy(all.entries + all.n, p.entries,
-		       p.n * sizeof(*p.entries));
-		all.n += p.n;
+		for (size_t i = 0; i < p.n; i++) { /* heap copies */
+			all.entries[all.n++] =
+			    conf_msg_copy(&p.entries[i]->base);
+		}
 		free(cur);
 		cur = strdup(p.next_cursor);
 		all.more = p.more;
-		free(p.entries);
-		free(p.next_cursor);
+		uns_store_feed_page_free(&p);
 	} while (all.more);
 	all.next_cursor = cur;
 	return all;
