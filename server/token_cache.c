@@ -69,15 +69,24 @@ uns_token_cache_free(uns_token_cache *c)
 	free(c);
 }
 
-/* FNV-1a: spreads tokens over sets; equality is always a memcmp. */
+/* FNV-1a over 8-byte words, with a final mix: spreads tokens over sets at
+ * a word per multiply (a byte at a time was 1.6% of a Fetch's CPU).
+ * Equality is always a memcmp, so the hash need not resist attack. */
 static uint64_t
 token_hash(const char *token, size_t len)
 {
-	uint64_t h = 14695981039346656037ULL;
-	for (size_t i = 0; i < len; i++) {
+	uint64_t h = 14695981039346656037ULL, w;
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&w, token + i, 8);
+		h = (h ^ w) * 1099511628211ULL;
+	}
+	for (; i < len; i++) {
 		h = (h ^ (unsigned char)token[i]) * 1099511628211ULL;
 	}
-	return h;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	return h ^ (h >> 32);
 }
 
 static pthread_mutex_t *
