@@ -1286,7 +1286,10 @@ feed_start(const char *cursor, uint64_t head, uint64_t *after)
 	return rc;
 }
 
-/* Reads up to limit entries after `after` into p (p->entries has room). */
+/* Reads up to limit entries after `after` into p (p->entries has room).
+ * No feed key passes the head read in the same view, so the head bounds
+ * the scan: the iterator stops there instead of probing the rest of the
+ * owner's prefix in every level, and a cursor at the head reads nothing. */
 static uns_err
 feed_scan(uns_store *st, const struct view *v, const struct owner *o,
           uint64_t after, uint32_t limit, uns_store_feed_page *p,
@@ -1297,11 +1300,14 @@ feed_scan(uns_store *st, const struct view *v, const struct owner *o,
 	uns_store_feedval fv;
 	uns_err rc;
 
+	*last = after;
+	if (after >= o->head) {
+		return UNS_OK;
+	}
 	key_feed(&s.lo, &o->uh, after + 1);
-	uns_store_key_successor(&o->uh, &s.hi);
+	key_feed(&s.hi, &o->uh, o->head + 1);
 	rc = scan_open(st, &s, v, CF_FEED);
-	for (*last = after; rc == UNS_OK && scan_valid(&s);
-	     rocksdb_iter_next(s.it)) {
+	for (; rc == UNS_OK && scan_valid(&s); rocksdb_iter_next(s.it)) {
 		size_t klen, vlen;
 		const unsigned char *k = scan_key(&s, &klen);
 		const char *val = scan_value(&s, &vlen);
