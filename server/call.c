@@ -48,6 +48,19 @@ uns_call_defer(uns_call *call, uns_call_cleanup_fn fn, void *arg)
 	return UNS_OK;
 }
 
+uns_err
+uns_call_suspend(uns_call *call)
+{
+	atomic_store(&call->holds, 2);
+	return UNS_CALL_PENDING;
+}
+
+void
+uns_call_resume(uns_call *call, uns_err code)
+{
+	call->resumed(call, code);
+}
+
 void
 uns_call_run_cleanups(uns_call *call)
 {

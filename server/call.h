@@ -9,6 +9,7 @@
 #ifndef UNS_CALL_H
 #define UNS_CALL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,10 @@
 #include "uns/v1/rpc.pb-c.h"
 
 #define UNS_CALL_MAX_DETAILS 8
+
+/* What a handler returns after uns_call_suspend: "answered later". Not a
+ * status; it never reaches the wire. */
+#define UNS_CALL_PENDING ((uns_err)999)
 
 typedef void (*uns_call_cleanup_fn)(void *arg);
 struct uns_call_cleanup;
@@ -37,6 +42,9 @@ struct uns_call {
 	Uns__V1__ErrorDetail *detail_ptrs[UNS_CALL_MAX_DETAILS];
 	size_t n_details;
 	struct uns_call_cleanup *cleanups;
+	/* Set by the server: finishes a suspended call (uns_call_resume). */
+	void (*resumed)(uns_call *call, uns_err code);
+	atomic_int holds; /* of a suspended call: handler return + resume */
 };
 
 void *uns_call_alloc(uns_call *call, size_t n);
@@ -51,6 +59,19 @@ char *uns_call_strdup(uns_call *call, const char *s);
 uns_err uns_call_defer(uns_call *call, uns_call_cleanup_fn fn, void *arg);
 /* Runs and forgets the registered cleanups (the server calls this). */
 void uns_call_run_cleanups(uns_call *call);
+
+/*
+ * Lets a handler answer later, from any thread: it calls uns_call_suspend,
+ * starts its asynchronous work and returns what uns_call_suspend returned
+ * (UNS_CALL_PENDING); the work ends with exactly one uns_call_resume, which
+ * may come before the handler has returned. The call, its arena, request
+ * and response stay valid until resume; the server packs and sends the
+ * reply then, on the resuming thread (whichever of handler return and
+ * resume comes last finishes the call). Resume with the status the handler
+ * would have returned, after uns_call_fail if it failed.
+ */
+uns_err uns_call_suspend(uns_call *call);
+void uns_call_resume(uns_call *call, uns_err code);
 
 /* The service context given to the server (uns_rpc_service.ctx). */
 void *uns_call_ctx(uns_call *call);

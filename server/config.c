@@ -102,6 +102,10 @@ static const cfg_key keys[] = {
         "Answer reads that cannot wait (History, Fetch without a long poll)\n"
         "on the thread that received them, without a worker hop. Turn off\n"
         "when the store is much bigger than memory and reads go to disk."),
+    KEY("server", "async_writes", CFG_BOOL, async_writes, 0, 1, "true",
+        "Run Post on the thread that received it up to its store write and\n"
+        "answer it from the group committer once the write is synced, so no\n"
+        "thread waits for the fsync. Off: Post waits on a worker thread."),
     KEY("server", "max_message", CFG_SIZE, max_message, KiB, 64 * MiB, "4M",
         "Largest request or reply on the RPC port."),
     KEY("server", "default_timeout", CFG_DURATION_MS, default_timeout_ms, 1,

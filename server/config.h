@@ -52,6 +52,7 @@ typedef struct uns_config {
 	char ca[UNS_CONFIG_STR_MAX];       /* "" = data_dir/tls/ca.pem */
 	int require_client_cert;           /* 0 or 1 */
 	int inline_reads;                  /* 0 or 1 */
+	int async_writes;                  /* 0 or 1 */
 	int contexts;                      /* concurrent calls */
 	int workers;                       /* 0 = 2 x cores */
 	uint64_t max_message;              /* bytes */

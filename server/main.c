@@ -404,7 +404,9 @@ open_service(unsd *d)
 	if (uns_rpc_metrics_open(&d->rpc_metrics, d->metrics) != UNS_OK) {
 		return -1;
 	}
-	uns_rpc_service rs = uns_service_rpc(d->svc, d->cfg.inline_reads);
+	uns_rpc_service rs = uns_service_rpc(
+	    d->svc, (d->cfg.inline_reads ? UNS_SERVICE_INLINE_READS : 0) |
+	                (d->cfg.async_writes ? UNS_SERVICE_ASYNC_WRITES : 0));
 	if (uns_rpc_server_open(&d->rpc, &rc, &rs) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
 		return -1;

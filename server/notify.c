@@ -254,13 +254,14 @@ mint_app_id(uns_call *call)
 	return id;
 }
 
-uns_err
-uns_notify_post(uns_call *call, const Uns__V1__PostRequest *req,
-                Uns__V1__PostResponse *resp)
+/* Checks a Post and names its (user, host); the notification, completed
+ * (a minted app notification id), stays in req. */
+static uns_err
+post_check(uns_call *call, const Uns__V1__PostRequest *req, char *user,
+           char *host)
 {
 	uns_service *svc = svc_of(call);
 	uns_principal p;
-	char user[257], host[257];
 	uns_err err = authorize(call, USER | APP, &p);
 	if (err != UNS_OK) {
 		return err;
@@ -269,8 +270,8 @@ uns_notify_post(uns_call *call, const Uns__V1__PostRequest *req,
 		return uns_call_fail(call, UNS_INVALID_ARGUMENT, "unsid",
 		                     "required with an app token (X-UNS-ID)");
 	}
-	snprintf(user, sizeof(user), "%s", p.user);
-	snprintf(host, sizeof(host), "%s", p.host);
+	snprintf(user, 257, "%s", p.user);
+	snprintf(host, 257, "%s", p.host);
 	if (req->unsid[0] && (err = target_of_unsid(call, &p, req->unsid, user,
 	                                            host)) != UNS_OK) {
 		return err;
@@ -291,15 +292,67 @@ uns_notify_post(uns_call *call, const Uns__V1__PostRequest *req,
 		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
 		                     "out of memory");
 	}
-	Uns__V1__Notification *out = NULL;
-	bool created = false;
-	err = uns_store_post(svc->store, user, host, n, &out, &created);
+	return UNS_OK;
+}
+
+/* The store's answer to a Post, as the call's status and response. */
+static uns_err
+post_answer(uns_call *call, Uns__V1__PostResponse *resp, uns_err err,
+            Uns__V1__Notification *out, bool created)
+{
 	if (err != UNS_OK) {
 		return store_fail(call, err, "notification");
 	}
 	resp->notification = out;
 	resp->created = created;
 	return keep(call, out);
+}
+
+struct post_call {
+	uns_call *call;
+	Uns__V1__PostResponse *resp;
+};
+
+/* The end of an asynchronous Post, on the store's committer thread (or
+ * wherever the store finished it); answers the suspended call. */
+static void
+post_written(void *arg, uns_err err, Uns__V1__Notification *out, bool created)
+{
+	struct post_call *pc = arg;
+	uns_call_resume(pc->call,
+	                post_answer(pc->call, pc->resp, err, out, created));
+}
+
+uns_err
+uns_notify_post(uns_call *call, const Uns__V1__PostRequest *req,
+                Uns__V1__PostResponse *resp)
+{
+	uns_service *svc = svc_of(call);
+	char user[257], host[257];
+	uns_err err = post_check(call, req, user, host);
+	if (err != UNS_OK) {
+		return err;
+	}
+	if (svc->rpc_flags & UNS_SERVICE_ASYNC_WRITES) {
+		struct post_call *pc = uns_call_alloc(call, sizeof(*pc));
+		if (pc == NULL) {
+			return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+			                     "out of memory");
+		}
+		pc->call = call;
+		pc->resp = resp;
+		err = uns_call_suspend(call);
+		/* From here on the call may be answered (and gone) at any
+		 * moment: nothing below touches it. */
+		uns_store_post_async(svc->store, user, host, req->notification,
+		                     post_written, pc);
+		return err;
+	}
+	Uns__V1__Notification *out = NULL;
+	bool created = false;
+	err = uns_store_post(svc->store, user, host, req->notification, &out,
+	                     &created);
+	return post_answer(call, resp, err, out, created);
 }
 
 /* --- fetch ---------------------------------------------------------------- */

@@ -6,10 +6,13 @@
  * SEND (reply handed to NNG) → RECV. The envelope is decoded on the NNG
  * thread; handlers that may block (fsync, long poll) then run on our worker
  * pool, never on NNG's few task threads, and the worker starts the send
- * itself. Calls that cannot block — malformed or unknown ones, and methods
- * the service lists as inline (Health, Echo) — are answered on the spot:
- * a thread hop costs more than they do. The request message is reused for the
- * reply, so a call allocates no NNG message of its own.
+ * itself. A handler may also suspend its call (call.h) and resume it from
+ * another thread — a durable Post is answered by the store's committer
+ * right after its sync — and the resuming thread packs and sends. Calls that
+ * cannot block — malformed or unknown ones, and methods the service lists as
+ * inline (Health, Echo) — are answered on the spot: a thread hop costs more
+ * than they do. The request message is reused for the reply, so a call
+ * allocates no NNG message of its own.
  *
  * Decoding, deadline check, lookup, unpack, handler, pack: every failure on
  * the way becomes a status in the reply; nothing a peer sends can stop the
@@ -22,6 +25,8 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +64,11 @@ typedef struct rpc_ctx {
 	ProtobufCMessage *req; /* decoded while preparing */
 	ProtobufCMessage *resp;
 	uns_call call;
-	uns_err code; /* a failure found while preparing, else UNS_OK */
+	uns_err code;         /* a failure found while preparing, else UNS_OK */
+	uns_err resumed_code; /* of a suspended call, set by its resume */
 } rpc_ctx;
+
+static void call_resumed(uns_call *call, uns_err code);
 
 struct uns_rpc_server {
 	uns_rpc_config cfg;
@@ -163,6 +171,7 @@ prepare(rpc_ctx *rc)
 	memset(call, 0, sizeof(*call));
 	call->arena = &rc->arena;
 	call->service_ctx = s->svc.ctx;
+	call->resumed = call_resumed;
 	call->pipe = nng_msg_get_pipe(rc->msg);
 	call->received = rc->received;
 	rc->req = NULL;
@@ -198,7 +207,8 @@ prepare(rpc_ctx *rc)
 	if (s->inline_flags[m - s->svc.desc->methods]) {
 		return 0;
 	}
-	return !(s->svc.runs_inline && s->svc.runs_inline(m, rc->req));
+	return !(s->svc.runs_inline &&
+	         s->svc.runs_inline(s->svc.ctx, m, rc->req));
 }
 
 /* Hands the exchange to the service's on_exchange hook. */
@@ -217,25 +227,45 @@ show_exchange(rpc_ctx *rc)
 	}
 }
 
-/* Runs the call if preparing found nothing wrong, then packs the reply
- * into the request's message. */
+/* Packs the reply of code into the request's message and forgets the
+ * call. */
 static void
-process(rpc_ctx *rc)
+finish(rpc_ctx *rc, uns_err code)
 {
 	uns_call *call = &rc->call;
-	if (rc->code == UNS_OK) {
-		rc->code = run_method(rc);
-	}
-	if (rc->code != UNS_OK && call->message[0] == '\0') {
+	if (code != UNS_OK && call->message[0] == '\0') {
 		snprintf(call->message, sizeof(call->message), "%s",
-		         uns_strerror(rc->code));
+		         uns_strerror(code));
 	}
-	reply_status(rc, call, rc->code, rc->resp);
+	reply_status(rc, call, code, rc->resp);
 	if (rc->server->hooks.on_exchange && call->env) {
 		show_exchange(rc);
 	}
 	uns_call_run_cleanups(call);
 	uns_arena_reset(&rc->arena);
+}
+
+/* Of a suspended call's handler return and resume, the second is true. */
+static bool
+last_hold(rpc_ctx *rc)
+{
+	return atomic_fetch_sub(&rc->call.holds, 1) == 1;
+}
+
+/* Runs the call if preparing found nothing wrong and packs the reply;
+ * false when the handler suspended the call and resume will finish it. */
+static bool
+process(rpc_ctx *rc)
+{
+	uns_err code = rc->code == UNS_OK ? run_method(rc) : rc->code;
+	if (code == UNS_CALL_PENDING) {
+		if (!last_hold(rc)) {
+			return false;
+		}
+		code = rc->resumed_code;
+	}
+	finish(rc, code);
+	return true;
 }
 
 /* --- the context state machine ----------------------------------------- */
@@ -262,16 +292,34 @@ start_recv(rpc_ctx *rc)
 }
 
 static void
-work_job(void *arg)
+send_reply(rpc_ctx *rc)
 {
-	rpc_ctx *rc = arg;
-	process(rc);
 	pthread_mutex_lock(&rc->server->mu);
 	rc->state = CTX_SEND;
 	nng_aio_set_msg(rc->aio, rc->msg);
 	rc->msg = NULL;
 	nng_ctx_send(rc->ctx, rc->aio);
 	pthread_mutex_unlock(&rc->server->mu);
+}
+
+static void
+work_job(void *arg)
+{
+	rpc_ctx *rc = arg;
+	if (process(rc)) {
+		send_reply(rc);
+	}
+}
+
+static void
+call_resumed(uns_call *call, uns_err code)
+{
+	rpc_ctx *rc = (rpc_ctx *)((char *)call - offsetof(rpc_ctx, call));
+	rc->resumed_code = code;
+	if (last_hold(rc)) {
+		finish(rc, code);
+		send_reply(rc);
+	}
 }
 
 static void

@@ -36,9 +36,11 @@ typedef struct uns_rpc_service {
 	/* Full names of methods whose handlers never block, answered on the
 	 * NNG thread without a worker hop; NULL-terminated, or NULL. */
 	const char *const *inline_methods;
-	/* Per call, for the other methods: nonzero answers this request on
-	 * the NNG thread too (a read that will not wait). NULL = never. */
-	int (*runs_inline)(const uns_method *m, const ProtobufCMessage *req);
+	/* Per call, for the other methods: nonzero runs this request's
+	 * handler on the NNG thread too (a read that will not wait, a write
+	 * that suspends instead of waiting). NULL = never. */
+	int (*runs_inline)(void *ctx, const uns_method *m,
+	                   const ProtobufCMessage *req);
 } uns_rpc_service;
 
 typedef struct uns_rpc_stats {

@@ -128,9 +128,18 @@ const char *const uns_service_inline_methods[] = {
     NULL,
 };
 
+/* Which calls run on the NNG thread (see uns_service_rpc). */
 static int
-read_runs_inline(const uns_method *m, const ProtobufCMessage *req)
+runs_inline(void *ctx, const uns_method *m, const ProtobufCMessage *req)
 {
+	unsigned flags = ((const uns_service *)ctx)->rpc_flags;
+
+	if (m->input == &uns__v1__post_request__descriptor) {
+		return (flags & UNS_SERVICE_ASYNC_WRITES) != 0;
+	}
+	if (!(flags & UNS_SERVICE_INLINE_READS)) {
+		return 0;
+	}
 	if (m->input == &uns__v1__history_request__descriptor) {
 		return 1;
 	}
@@ -139,14 +148,15 @@ read_runs_inline(const uns_method *m, const ProtobufCMessage *req)
 }
 
 uns_rpc_service
-uns_service_rpc(uns_service *svc, int inline_reads)
+uns_service_rpc(uns_service *svc, unsigned flags)
 {
+	svc->rpc_flags = flags;
 	uns_rpc_service rs = {
 	    .desc = &uns_notifications_service,
 	    .handlers = &uns_service_handlers,
 	    .ctx = svc,
 	    .inline_methods = uns_service_inline_methods,
-	    .runs_inline = inline_reads ? read_runs_inline : NULL,
+	    .runs_inline = runs_inline,
 	};
 	return rs;
 }

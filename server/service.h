@@ -43,12 +43,26 @@ extern const uns_notifications_handlers uns_service_handlers;
 extern const char *const uns_service_inline_methods[];
 
 /*
- * The service as the RPC server runs it. With inline_reads, reads that
- * cannot wait (History, Fetch by id or without a long poll) run on the NNG
- * thread that received them, saving two thread switches per call; turn it
- * off when reads go to disk often (a store much bigger than memory), so
- * they cannot hold up NNG's few threads.
+ * How the RPC server runs the service (flags of uns_service_rpc).
+ *
+ * UNS_SERVICE_INLINE_READS: reads that cannot wait (History, Fetch by id or
+ * without a long poll) run on the NNG thread that received them, saving two
+ * thread switches per call; turn it off when reads go to disk often (a
+ * store much bigger than memory), so they cannot hold up NNG's few threads.
+ *
+ * UNS_SERVICE_ASYNC_WRITES: Post runs on the NNG thread up to its store
+ * write, which no thread waits for (uns_store_post_async); the store's
+ * committer answers it right after the synced write. Without it, Post runs
+ * on a worker that blocks until its write is durable: two more thread
+ * switches per Post. Same reads (owner's stripe) and the same durability
+ * either way; the same caveat about disk reads as for inline reads.
  */
-uns_rpc_service uns_service_rpc(uns_service *svc, int inline_reads);
+enum {
+	UNS_SERVICE_INLINE_READS = 1,
+	UNS_SERVICE_ASYNC_WRITES = 2,
+	UNS_SERVICE_DEFAULT =
+	    UNS_SERVICE_INLINE_READS | UNS_SERVICE_ASYNC_WRITES,
+};
+uns_rpc_service uns_service_rpc(uns_service *svc, unsigned flags);
 
 #endif /* UNS_SERVICE_H */

@@ -23,6 +23,7 @@ struct uns_service {
 	const struct uns_push_config *push; /* borrowed; NULL = no check */
 	int64_t (*now_ms)(void *arg);
 	void *now_arg;
+	unsigned rpc_flags; /* UNS_SERVICE_*, set by uns_service_rpc */
 };
 
 int64_t uns_service_now_ms(const uns_service *svc);

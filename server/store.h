@@ -86,8 +86,10 @@ typedef void (*uns_store_tap_fn)(void *arg, const char *user, const char *host,
                                  uint64_t head, size_t taps);
 
 typedef struct uns_store_stats {
-	uint64_t commit_batches; /* synced WriteBatches */
-	uint64_t commit_writes;  /* caller writes inside them */
+	uint64_t commit_batches;  /* synced WriteBatches */
+	uint64_t commit_writes;   /* caller writes inside them */
+	uint64_t commit_flush_us; /* the committer's time writing them */
+	uint64_t commit_done_us;  /* and answering asynchronous writes */
 } uns_store_stats;
 
 /* A change for uns_store_update_state. UNSPECIFIED leaves a field as is. */
@@ -207,6 +209,22 @@ void uns_store_subs_free(uns_store_subs *l);
 uns_err uns_store_post(uns_store *st, const char *user, const char *host,
                        const Uns__V1__Notification *in,
                        Uns__V1__Notification **out, bool *created);
+
+/*
+ * uns_store_post without waiting: done(arg, rc, n, created) is called
+ * exactly once — usually on the store's committer thread right after the
+ * synced write, possibly on the calling thread before this returns (an
+ * early failure, a closing store), or on another writer's thread. On
+ * failure it runs on the thread that found it, so uns_store_errmsg() there
+ * has the details. On success done owns n. in (and what it points to) must
+ * stay valid until done runs. done must not block and must not write to
+ * the store: it runs while the owner's writes wait.
+ */
+typedef void (*uns_store_post_done_fn)(void *arg, uns_err rc,
+                                       Uns__V1__Notification *n, bool created);
+void uns_store_post_async(uns_store *st, const char *user, const char *host,
+                          const Uns__V1__Notification *in,
+                          uns_store_post_done_fn done, void *arg);
 
 /* One live notification of (user, host) by server id. */
 uns_err uns_store_get(uns_store *st, const char *user, const char *host,

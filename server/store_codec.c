@@ -444,28 +444,31 @@ uns_store_histval_decode(const void *v, size_t len, uns_store_histval *h)
 }
 
 void
-uns_store_metaval_encode(uint64_t head, uint32_t live, unsigned char *out)
+uns_store_metaval_encode(const uns_store_meta *m, unsigned char *out)
 {
-	uns_store_be64_put(out, head);
+	uns_store_be64_put(out, m->head);
 	for (int i = 0; i < 4; i++) {
-		out[8 + i] = (unsigned char)(live >> (24 - 8 * i));
+		out[8 + i] = (unsigned char)(m->live >> (24 - 8 * i));
 	}
+	uns_store_be64_put(out + 12, (uint64_t)m->newest);
 }
 
 uns_err
-uns_store_metaval_decode(const void *v, size_t len, uint64_t *head,
-                         uint32_t *live)
+uns_store_metaval_decode(const void *v, size_t len, uns_store_meta *m)
 {
 	const unsigned char *p = v;
 
-	if (len != UNS_STORE_METAVAL_LEN) {
+	if (len != UNS_STORE_METAVAL_LEN && len != UNS_STORE_METAVAL_LEN_OLD) {
 		return uns_store_seterr(UNS_DATA_LOSS, "bad meta entry");
 	}
-	*head = uns_store_be64_get(p);
-	*live = 0;
+	m->head = uns_store_be64_get(p);
+	m->live = 0;
 	for (int i = 0; i < 4; i++) {
-		*live = (*live << 8) | p[8 + i];
+		m->live = (m->live << 8) | p[8 + i];
 	}
+	m->newest = len == UNS_STORE_METAVAL_LEN
+	                ? (int64_t)uns_store_be64_get(p + 12)
+	                : -1;
 	return UNS_OK;
 }
 

@@ -137,11 +137,21 @@ size_t uns_store_histval_encode(const Uns__V1__Notification *n,
 uns_err uns_store_histval_decode(const void *v, size_t len,
                                  uns_store_histval *h);
 
-/* Per-(user, host) meta value: BE64 feed head ‖ BE32 live count. */
-#define UNS_STORE_METAVAL_LEN 12
-void uns_store_metaval_encode(uint64_t head, uint32_t live, unsigned char *out);
-uns_err uns_store_metaval_decode(const void *v, size_t len, uint64_t *head,
-                                 uint32_t *live);
+/*
+ * Per-(user, host) meta value: BE64 feed head ‖ BE32 live count ‖ BE64
+ * newest creation time (ms) of the owner's notifications. Records written
+ * before the creation time was kept are 12 bytes; they decode with
+ * newest = -1 (unknown).
+ */
+#define UNS_STORE_METAVAL_LEN     20
+#define UNS_STORE_METAVAL_LEN_OLD 12
+typedef struct uns_store_meta {
+	uint64_t head;
+	uint32_t live;
+	int64_t newest; /* -1: unknown */
+} uns_store_meta;
+void uns_store_metaval_encode(const uns_store_meta *m, unsigned char *out);
+uns_err uns_store_metaval_decode(const void *v, size_t len, uns_store_meta *m);
 
 /* Outbox tap value (the key is the tap's ref, see store.h):
  * u8 1 ‖ u8 flags ‖ BE64 seq ‖ BE64 due ‖ BE64 enqueued ‖ BE64 attempts ‖

@@ -13,6 +13,9 @@
  * replace, CAS and feed sequence allocation see committed state and cannot
  * lose updates. Owners on other stripes share each sync, so durable
  * throughput grows with concurrency; one owner gets one write per sync.
+ * A Post need not block a thread meanwhile (uns_store_post_async): it
+ * queues on its stripe, runs when the stripe is handed to it, and ends on
+ * the committer thread, which hands the stripe on (struct stripe).
  * Rejected: TransactionDB + get_for_update (each commit syncs alone, so no
  * application group commit); RMW on the committer thread over a
  * WriteBatchWithIndex (all writers' CPU work on one thread).
@@ -21,7 +24,10 @@
  */
 #include "store.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +55,27 @@
 #define EXP_PREFIX_LEN   9
 
 #define LEASE_BUCKETS 1024
+
+/*
+ * A lock stripe that can change hands between threads. A write holds its
+ * owner's stripe from its first read until its batch is durable; for an
+ * asynchronous write (uns_store_post_async) that end comes on the committer
+ * thread, so a stripe cannot be a mutex (only its locker may unlock one).
+ * Waiters queue in arrival order and release hands the stripe straight to
+ * the first, calling its resume on the releasing thread: a blocked thread
+ * wakes, an asynchronous write runs its body there. A stripe is never free
+ * while someone waits, and no thread that resumes a waiter blocks for it.
+ */
+struct stripe_waiter {
+	struct stripe_waiter *next;
+	void (*resume)(struct stripe_waiter *w); /* runs holding the stripe */
+};
+
+struct stripe {
+	pthread_mutex_t mu; /* guards the fields below, never held long */
+	bool held;
+	struct stripe_waiter *head, *tail;
+};
 
 /* An in-memory claim of a tap (see the outbox section). */
 struct lease {
@@ -107,7 +134,7 @@ struct uns_store {
 	uns_store_commit *commit;
 	uns_store_config cfg;
 	char *dir;
-	pthread_mutex_t stripes[NSTRIPES];
+	struct stripe stripes[NSTRIPES];
 	pthread_mutex_t hook_mu;
 	uns_store_feed_fn hook;
 	void *hook_arg;
@@ -119,6 +146,7 @@ struct uns_store {
 	pthread_mutex_t bg_mu;
 	pthread_cond_t bg_cv;
 	bool bg_stop, bg_running;
+	struct post_op *retries; /* posts waiting for a reclaim; under bg_mu */
 	pthread_t bg_thread;
 };
 
@@ -404,6 +432,7 @@ struct owner {
 	char user[UNS_STORE_ID_MAX + 1], host[UNS_STORE_ID_MAX + 1];
 	uint64_t head;
 	uint32_t live;
+	int64_t newest; /* newest creation time; -1 unknown (old meta record) */
 	bool dirty, moved;
 	size_t taps; /* queued by this write */
 };
@@ -418,6 +447,7 @@ owner_init(struct owner *o, const char *user, const char *host)
 		strcpy(o->host, host);
 		o->head = 0;
 		o->live = 0;
+		o->newest = -1;
 		o->dirty = o->moved = false;
 		o->taps = 0;
 	}
@@ -431,14 +461,24 @@ owner_load(uns_store *st, const rocksdb_readoptions_t *ro, struct owner *o)
 	size_t vlen;
 	uns_err rc = db_get(st, ro, CF_META, o->uh.b, o->uh.len, &v, &vlen);
 
+	uns_store_meta m;
+
 	if (rc == UNS_NOT_FOUND) {
+		/* Meta is never deleted: this owner never had a notification.
+		 */
 		o->head = 0;
 		o->live = 0;
+		o->newest = 0;
 		return UNS_OK;
 	}
 	if (rc == UNS_OK) {
-		rc = uns_store_metaval_decode(v, vlen, &o->head, &o->live);
+		rc = uns_store_metaval_decode(v, vlen, &m);
 		rocksdb_free(v);
+	}
+	if (rc == UNS_OK) {
+		o->head = m.head;
+		o->live = m.live;
+		o->newest = m.newest;
 	}
 	return rc;
 }
@@ -449,15 +489,86 @@ owner_save(struct batch *b, const struct owner *o)
 	unsigned char v[UNS_STORE_METAVAL_LEN];
 
 	if (o->dirty) {
-		uns_store_metaval_encode(o->head, o->live, v);
+		uns_store_meta m = {
+		    .head = o->head, .live = o->live, .newest = o->newest};
+		uns_store_metaval_encode(&m, v);
 		batch_put(b, CF_META, &o->uh, v, sizeof(v));
 	}
 }
 
-static pthread_mutex_t *
+static struct stripe *
 owner_stripe(uns_store *st, const uns_store_key *uh)
 {
 	return &st->stripes[uns_store_key_hash(uh->b) % NSTRIPES];
+}
+
+/* Takes s for w if it is free (true: the caller holds it now); else queues
+ * w, whose resume runs once s is handed to it. */
+static bool
+stripe_take_or_queue(struct stripe *s, struct stripe_waiter *w)
+{
+	bool taken;
+
+	pthread_mutex_lock(&s->mu);
+	if ((taken = !s->held)) {
+		s->held = true;
+	} else {
+		w->next = NULL;
+		if (s->tail != NULL) {
+			s->tail->next = w;
+		} else {
+			s->head = w;
+		}
+		s->tail = w;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return taken;
+}
+
+struct stripe_sleeper {
+	struct stripe_waiter w;
+	sem_t handed;
+};
+
+static void
+sleeper_resume(struct stripe_waiter *w)
+{
+	sem_post(&((struct stripe_sleeper *)w)->handed);
+}
+
+/* Blocks until the calling thread holds s. */
+static void
+stripe_lock(struct stripe *s)
+{
+	struct stripe_sleeper z = {.w.resume = sleeper_resume};
+
+	sem_init(&z.handed, 0, 0);
+	if (!stripe_take_or_queue(s, &z.w)) {
+		while (sem_wait(&z.handed) != 0) {
+		}
+	}
+	sem_destroy(&z.handed);
+}
+
+/* Hands s to its first waiter (running its resume here) or frees it. */
+static void
+stripe_unlock(struct stripe *s)
+{
+	struct stripe_waiter *next;
+
+	pthread_mutex_lock(&s->mu);
+	if ((next = s->head) != NULL) {
+		s->head = next->next;
+		if (s->head == NULL) {
+			s->tail = NULL;
+		}
+	} else {
+		s->held = false;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (next != NULL) {
+		next->resume(next);
+	}
 }
 
 static void
@@ -490,7 +601,7 @@ struct wctx {
 	uns_store *st;
 	struct owner o;
 	struct batch b;
-	pthread_mutex_t *lock;
+	struct stripe *lock;
 	int64_t now;
 };
 
@@ -503,21 +614,39 @@ static uns_err fallback_schedule(struct wctx *w, const Uns__V1__Notification *n,
                                  const uns_store_nrec *old);
 static void leases_free(uns_store *st);
 
+/* Names w's owner and stripe; takes nothing yet. */
 static uns_err
-wctx_begin(uns_store *st, struct wctx *w, const char *user, const char *host)
+wctx_init(uns_store *st, struct wctx *w, const char *user, const char *host)
 {
 	uns_err rc;
 
 	memset(&w->b, 0, sizeof(w->b));
 	w->st = st;
 	w->lock = NULL;
-	if ((rc = owner_init(&w->o, user, host)) != UNS_OK) {
-		return rc;
+	if ((rc = owner_init(&w->o, user, host)) == UNS_OK) {
+		w->lock = owner_stripe(st, &w->o.uh);
 	}
-	w->lock = owner_stripe(st, &w->o.uh);
-	pthread_mutex_lock(w->lock);
-	w->now = now_ms(st);
-	return owner_load(st, NULL, &w->o);
+	return rc;
+}
+
+/* With w's stripe held: the owner's committed feed head and live count. */
+static uns_err
+wctx_load(struct wctx *w)
+{
+	w->now = now_ms(w->st);
+	return owner_load(w->st, NULL, &w->o);
+}
+
+static uns_err
+wctx_begin(uns_store *st, struct wctx *w, const char *user, const char *host)
+{
+	uns_err rc = wctx_init(st, w, user, host);
+
+	if (rc == UNS_OK) {
+		stripe_lock(w->lock);
+		rc = wctx_load(w);
+	}
+	return rc;
 }
 
 static uns_err
@@ -538,7 +667,7 @@ static void
 wctx_end(struct wctx *w, uns_err rc)
 {
 	if (w->lock != NULL) {
-		pthread_mutex_unlock(w->lock);
+		stripe_unlock(w->lock);
 	}
 	batch_free(&w->b);
 	if (rc == UNS_OK) {
@@ -849,15 +978,21 @@ post_write(struct wctx *w, const uns_store_nrec *old,
  * newest one when that is not older (several posts in one millisecond), so
  * creation times of one owner are distinct and increase in posting order
  * and History's "newest first" is the order the app posted in. Runs under
- * o's stripe, which serialises o's writes until they are durable.
+ * o's stripe, which serialises o's writes until they are durable. The
+ * newest time is in o's meta record; one written before it was kept there
+ * costs a seek to o's newest History entry, once.
  */
 static uns_err
-created_after_newest(uns_store *st, const struct owner *o, int64_t now,
+created_after_newest(uns_store *st, struct owner *o, int64_t now,
                      int64_t *created)
 {
 	struct scan s = {0};
 	uns_err rc;
 
+	if (o->newest >= 0) {
+		*created = o->newest >= now ? o->newest + 1 : now;
+		return UNS_OK;
+	}
 	s.lo = o->uh;
 	uns_store_key_successor(&o->uh, &s.hi);
 	*created = now;
@@ -899,6 +1034,8 @@ post_create(struct wctx *w, const Uns__V1__Notification *in, int64_t expiration,
 	}
 	n.version = 1;
 	w->o.live++;
+	w->o.newest = n.created_time_ms;
+	w->o.dirty = true;
 	key_owned(&k, &w->o, in->app_notification_id);
 	batch_put(&w->b, CF_APPID, &k, id, UNS_STORE_RID_LEN);
 	return post_write(w, NULL, &n, out);
@@ -918,38 +1055,216 @@ post_replace(struct wctx *w, const uns_store_nrec *old,
 	return post_write(w, old, &n, out);
 }
 
-static uns_err
-post_once(uns_store *st, const char *user, const char *host,
-          const Uns__V1__Notification *in, Uns__V1__Notification **out,
-          bool *created)
-{
-	Uns__V1__Notification *res = NULL;
-	uns_store_nrec old = {0};
+/*
+ * A Post runs as an operation that no thread waits for: queued on its
+ * owner's stripe if that is held, its body (reads, checks, the batch) runs
+ * on whichever thread gets the stripe for it, and it ends on the committer
+ * thread once its batch is durable. Blocking callers wait for it
+ * (uns_store_post); the RPC answers from done (uns_store_post_async).
+ */
+struct post_op {
+	struct stripe_waiter wait; /* first: resume casts back */
+	uns_store_commit_req commit;
 	struct wctx w;
+	const Uns__V1__Notification *in;
+	uns_store_post_done_fn done;
+	void *arg;
+	Uns__V1__Notification *res;
+	bool created, retried;
+	struct post_op *next_retry;
+};
+
+static void post_op_start(struct post_op *op);
+
+/* The post found its owner at max_live: the background thread reclaims
+ * expired notifications and runs it once more. Not here: reclaim waits for
+ * stripes, and this may be the committer thread, which must never wait. */
+static bool
+post_op_retry_later(struct post_op *op)
+{
+	uns_store *st = op->w.st;
+	bool queued = false;
+
+	pthread_mutex_lock(&st->bg_mu);
+	if (!st->bg_stop) {
+		op->next_retry = st->retries;
+		st->retries = op;
+		queued = true;
+		pthread_cond_signal(&st->bg_cv);
+	}
+	pthread_mutex_unlock(&st->bg_mu);
+	return queued;
+}
+
+/* Lets the owner's next write run (if holding its stripe), wakes the
+ * feed's watchers and reports rc, in the order a blocking write has: the
+ * watchers know before the writer returns. A failure is reported before
+ * the stripe goes, so that no other write's error message (thread-local;
+ * the next write may run on this thread) replaces this one's before done
+ * reads it. */
+static void
+post_op_finish(struct post_op *op, uns_err rc, bool holding)
+{
+	struct wctx *w = &op->w;
+
+	if (rc != UNS_OK) {
+		if (op->res != NULL) {
+			uns__v1__notification__free_unpacked(op->res, NULL);
+			op->res = NULL;
+		}
+		op->done(op->arg, rc, NULL, false);
+	}
+	if (holding) {
+		stripe_unlock(w->lock);
+	}
+	if (rc == UNS_OK) {
+		fire_hook(w->st, &w->o);
+		op->done(op->arg, rc, op->res, op->created);
+	}
+	batch_free(&w->b);
+	free(op);
+}
+
+/* With the stripe held: ends op, or hands it to a reclaim and retry. */
+static void
+post_op_end(struct post_op *op, uns_err rc)
+{
+	if (rc != UNS_RESOURCE_EXHAUSTED || op->retried) {
+		post_op_finish(op, rc, true);
+		return;
+	}
+	stripe_unlock(op->w.lock);
+	batch_free(&op->w.b);
+	if (!post_op_retry_later(op)) {
+		post_op_finish(
+		    op, uns_store_seterr(UNS_UNAVAILABLE, "store closing"),
+		    false);
+	}
+}
+
+static void
+post_op_committed(uns_store_commit_req *req, uns_err rc)
+{
+	post_op_end(
+	    (struct post_op *)((char *)req - offsetof(struct post_op, commit)),
+	    rc);
+}
+
+/* With the owner's stripe held: create or replace, then queue the batch. */
+static void
+post_op_body(struct post_op *op)
+{
+	struct wctx *w = &op->w;
+	uns_store_nrec old = {0};
 	int64_t expiration = 0;
 	bool found = false;
 	uns_err rc;
 
-	if ((rc = wctx_begin(st, &w, user, host)) != UNS_OK ||
-	    (rc = post_check(st, in, w.now, &expiration)) != UNS_OK ||
-	    (rc = appid_find(&w, in->app_notification_id, &old, &found)) !=
+	if ((rc = wctx_load(w)) == UNS_OK &&
+	    (rc = post_check(w->st, op->in, w->now, &expiration)) == UNS_OK &&
+	    (rc = appid_find(w, op->in->app_notification_id, &old, &found)) ==
 	        UNS_OK) {
-		goto out;
+		rc = found ? post_replace(w, &old, op->in, expiration, &op->res)
+		           : post_create(w, op->in, expiration, &op->res);
 	}
-	rc = found ? post_replace(&w, &old, in, expiration, &res)
-	           : post_create(&w, in, expiration, &res);
-	if (rc == UNS_OK && (rc = wctx_commit(&w)) == UNS_OK) {
-		*out = res;
-		*created = !found;
-		res = NULL;
-	}
-out:
-	wctx_end(&w, rc);
 	uns_store_nrec_clear(&old);
-	if (res != NULL) {
-		uns__v1__notification__free_unpacked(res, NULL);
+	op->created = !found;
+	if (rc == UNS_OK) {
+		owner_save(&w->b, &w->o);
+		if (w->b.nomem) {
+			rc = uns_store_seterr(UNS_ENOMEM, "out of memory");
+		}
 	}
-	return rc;
+	if (rc != UNS_OK) {
+		post_op_end(op, rc);
+		return;
+	}
+	op->commit.payload = &w->b;
+	op->commit.done = post_op_committed;
+	uns_store_commit_submit_async(w->st->commit, &op->commit);
+}
+
+static void
+post_op_resume(struct stripe_waiter *wt)
+{
+	post_op_body((struct post_op *)wt);
+}
+
+static void
+post_op_start(struct post_op *op)
+{
+	op->wait.resume = post_op_resume;
+	if (stripe_take_or_queue(op->w.lock, &op->wait)) {
+		post_op_body(op);
+	}
+}
+
+/* On the background thread: reclaim, then the post's second and last try. */
+static void
+post_op_retry(struct post_op *op)
+{
+	uns_err rc = uns_store_reclaim(op->w.st, now_ms(op->w.st), NULL);
+
+	op->retried = true;
+	if (rc != UNS_OK) {
+		post_op_finish(op, rc, false);
+		return;
+	}
+	post_op_start(op);
+}
+
+void
+uns_store_post_async(uns_store *st, const char *user, const char *host,
+                     const Uns__V1__Notification *in,
+                     uns_store_post_done_fn done, void *arg)
+{
+	struct post_op *op;
+	uns_err rc;
+
+	if (st == NULL || in == NULL || done == NULL) {
+		if (done != NULL) {
+			done(arg, uns_store_seterr(UNS_EINVAL, "bad argument"),
+			     NULL, false);
+		}
+		return;
+	}
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		done(arg, uns_store_seterr(UNS_ENOMEM, "out of memory"), NULL,
+		     false);
+		return;
+	}
+	op->in = in;
+	op->done = done;
+	op->arg = arg;
+	if ((rc = wctx_init(st, &op->w, user, host)) != UNS_OK) {
+		free(op);
+		done(arg, rc, NULL, false);
+		return;
+	}
+	post_op_start(op);
+}
+
+/* uns_store_post's wait for its asynchronous post. */
+struct post_wait {
+	sem_t ended;
+	uns_err rc;
+	Uns__V1__Notification *n;
+	bool created;
+	char msg[256];
+};
+
+static void
+post_wait_done(void *arg, uns_err rc, Uns__V1__Notification *n, bool created)
+{
+	struct post_wait *pw = arg;
+
+	pw->rc = rc;
+	pw->n = n;
+	pw->created = created;
+	if (rc != UNS_OK) {
+		snprintf(pw->msg, sizeof(pw->msg), "%s", uns_store_errmsg());
+	}
+	sem_post(&pw->ended);
 }
 
 uns_err
@@ -957,20 +1272,23 @@ uns_store_post(uns_store *st, const char *user, const char *host,
                const Uns__V1__Notification *in, Uns__V1__Notification **out,
                bool *created)
 {
-	uns_err rc;
+	struct post_wait pw = {.rc = UNS_INTERNAL};
 
 	if (st == NULL || out == NULL || created == NULL) {
 		return uns_store_seterr(UNS_EINVAL, "bad argument");
 	}
-	rc = post_once(st, user, host, in, out, created);
-	if (rc == UNS_RESOURCE_EXHAUSTED) {
-		/* Expired but unreclaimed notifications still count: reclaim
-		 * (which needs the stripe we just released) and retry once. */
-		if ((rc = uns_store_reclaim(st, now_ms(st), NULL)) == UNS_OK) {
-			rc = post_once(st, user, host, in, out, created);
-		}
+	sem_init(&pw.ended, 0, 0);
+	uns_store_post_async(st, user, host, in, post_wait_done, &pw);
+	while (sem_wait(&pw.ended) != 0) {
 	}
-	return rc;
+	sem_destroy(&pw.ended);
+	if (pw.rc != UNS_OK) {
+		/* The details were written on the thread that failed. */
+		return uns_store_seterr(pw.rc, "%s", pw.msg);
+	}
+	*out = pw.n;
+	*created = pw.created;
+	return UNS_OK;
 }
 
 /* ======================================================================
@@ -2546,7 +2864,7 @@ settle_lock(uns_store *st, const uns_store_settle *v, size_t n, bool *locked)
 	}
 	for (size_t i = 0; i < NSTRIPES; i++) {
 		if (locked[i]) {
-			pthread_mutex_lock(&st->stripes[i]);
+			stripe_lock(&st->stripes[i]);
 		}
 	}
 	return UNS_OK;
@@ -2603,7 +2921,7 @@ uns_store_outbox_settle_many(uns_store *st, uns_store_settle *v, size_t n)
 out:
 	for (size_t i = 0; i < NSTRIPES; i++) {
 		if (locked[i]) {
-			pthread_mutex_unlock(&st->stripes[i]);
+			stripe_unlock(&st->stripes[i]);
 		}
 	}
 	for (size_t i = 0; rc == UNS_OK && i < n; i++) {
@@ -2980,7 +3298,7 @@ reclaim_lock(uns_store *st, struct reclaim *r)
 	}
 	for (size_t i = 0; i < NSTRIPES; i++) {
 		if (r->locked[i]) {
-			pthread_mutex_lock(&st->stripes[i]);
+			stripe_lock(&st->stripes[i]);
 		}
 	}
 	for (size_t i = 0; i < r->nowners && rc == UNS_OK; i++) {
@@ -2994,7 +3312,7 @@ reclaim_unlock(uns_store *st, struct reclaim *r)
 {
 	for (size_t i = 0; i < NSTRIPES; i++) {
 		if (r->locked[i]) {
-			pthread_mutex_unlock(&st->stripes[i]);
+			stripe_unlock(&st->stripes[i]);
 			r->locked[i] = false;
 		}
 	}
@@ -3164,28 +3482,81 @@ uns_store_reclaim(uns_store *st, int64_t now, size_t *reclaimed)
 	return rc;
 }
 
+/* Takes the queued retries (under bg_mu). */
+static struct post_op *
+retries_take(uns_store *st)
+{
+	struct post_op *list = st->retries;
+
+	st->retries = NULL;
+	return list;
+}
+
+/* Runs the retries of list (without bg_mu), or fails them when closing. */
+static void
+retries_run(struct post_op *list, bool closing)
+{
+	for (struct post_op *op = list, *next; op != NULL; op = next) {
+		next = op->next_retry;
+		if (closing) {
+			post_op_finish(
+			    op,
+			    uns_store_seterr(UNS_UNAVAILABLE, "store closing"),
+			    false);
+		} else {
+			post_op_retry(op);
+		}
+	}
+}
+
+static void
+deadline_after_ms(struct timespec *ts, int64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	if (ms > 0) {
+		ts->tv_sec += ms / 1000;
+		ts->tv_nsec += (long)(ms % 1000) * 1000000;
+		ts->tv_sec += ts->tv_nsec / 1000000000;
+		ts->tv_nsec %= 1000000000;
+	}
+}
+
+/* The background thread: reclaims every reclaim_interval_ms (never when
+ * negative) and retries posts that found their owner full. */
 static void *
-reclaimer_main(void *arg)
+background_main(void *arg)
 {
 	uns_store *st = arg;
 	struct timespec until;
+	int64_t every = st->cfg.reclaim_interval_ms;
+	struct post_op *list;
 
+	deadline_after_ms(&until, every);
 	pthread_mutex_lock(&st->bg_mu);
 	while (!st->bg_stop) {
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += st->cfg.reclaim_interval_ms / 1000;
-		until.tv_nsec +=
-		    (long)(st->cfg.reclaim_interval_ms % 1000) * 1000000;
-		until.tv_sec += until.tv_nsec / 1000000000;
-		until.tv_nsec %= 1000000000;
-		pthread_cond_timedwait(&st->bg_cv, &st->bg_mu, &until);
-		if (!st->bg_stop) {
+		int wr = 0;
+		if ((list = retries_take(st)) != NULL) {
+			pthread_mutex_unlock(&st->bg_mu);
+			retries_run(list, false);
+			pthread_mutex_lock(&st->bg_mu);
+			continue;
+		}
+		if (every < 0) {
+			pthread_cond_wait(&st->bg_cv, &st->bg_mu);
+		} else {
+			wr = pthread_cond_timedwait(&st->bg_cv, &st->bg_mu,
+			                            &until);
+		}
+		if (wr == ETIMEDOUT && !st->bg_stop) {
 			pthread_mutex_unlock(&st->bg_mu);
 			(void)uns_store_reclaim(st, now_ms(st), NULL);
+			deadline_after_ms(&until, every);
 			pthread_mutex_lock(&st->bg_mu);
 		}
 	}
+	list = retries_take(st);
 	pthread_mutex_unlock(&st->bg_mu);
+	retries_run(list, true);
 	return NULL;
 }
 
@@ -3298,7 +3669,7 @@ store_free(uns_store *st)
 		rocksdb_cache_destroy(st->cache);
 	}
 	for (int i = 0; i < NSTRIPES; i++) {
-		pthread_mutex_destroy(&st->stripes[i]);
+		pthread_mutex_destroy(&st->stripes[i].mu);
 	}
 	pthread_mutex_destroy(&st->hook_mu);
 	pthread_mutex_destroy(&st->reclaim_mu);
@@ -3322,7 +3693,7 @@ store_alloc(const uns_store_config *cfg)
 	st->cfg = *cfg;
 	config_defaults(&st->cfg);
 	for (int i = 0; i < NSTRIPES; i++) {
-		pthread_mutex_init(&st->stripes[i], NULL);
+		pthread_mutex_init(&st->stripes[i].mu, NULL);
 	}
 	pthread_mutex_init(&st->hook_mu, NULL);
 	pthread_mutex_init(&st->reclaim_mu, NULL);
@@ -3349,10 +3720,10 @@ threads_start(uns_store *st)
 	                              .flush_arg = st};
 	uns_err rc = uns_store_commit_start(&st->commit, &cc);
 
-	if (rc != UNS_OK || st->cfg.reclaim_interval_ms < 0) {
+	if (rc != UNS_OK) {
 		return rc;
 	}
-	if (pthread_create(&st->bg_thread, NULL, reclaimer_main, st) != 0) {
+	if (pthread_create(&st->bg_thread, NULL, background_main, st) != 0) {
 		return uns_store_seterr(UNS_EIO, "cannot start reclaim thread");
 	}
 	st->bg_running = true;
@@ -3428,8 +3799,12 @@ uns_store_stats_get(uns_store *st, uns_store_stats *out)
 	if (st == NULL || out == NULL) {
 		return uns_store_seterr(UNS_EINVAL, "bad argument");
 	}
-	uns_store_commit_stats(st->commit, &out->commit_batches,
-	                       &out->commit_writes);
+	uns_store_commit_counts c;
+	uns_store_commit_stats(st->commit, &c);
+	out->commit_batches = c.batches;
+	out->commit_writes = c.writes;
+	out->commit_flush_us = c.flush_us;
+	out->commit_done_us = c.done_us;
 	return UNS_OK;
 }
 

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store.h"
 
@@ -1878,6 +1879,97 @@ conf_history_same_millisecond(void **state)
 	uns_store_history_page_free(&h);
 }
 
+/* --- asynchronous posts ---------------------------------------------- */
+
+#define CONF_ASYNC 100
+
+struct conf_async {
+	atomic_int ended;
+	uns_err rc[CONF_ASYNC + 1];
+	Uns__V1__Notification *n[CONF_ASYNC + 1];
+	bool created[CONF_ASYNC + 1];
+	char msg[CONF_ASYNC + 1][64];
+	int index[CONF_ASYNC + 1]; /* done's arg points here */
+};
+
+static struct conf_async *conf_async_of; /* one test at a time */
+
+static void
+conf_async_done(void *arg, uns_err rc, Uns__V1__Notification *n, bool created)
+{
+	struct conf_async *a = conf_async_of;
+	int i = *(const int *)arg;
+
+	a->rc[i] = rc;
+	a->n[i] = n;
+	a->created[i] = created;
+	if (rc != UNS_OK) {
+		snprintf(a->msg[i], sizeof(a->msg[i]), "%s",
+		         uns_store_errmsg());
+	}
+	atomic_fetch_add(&a->ended, 1);
+}
+
+/*
+ * Posts of one owner that nobody waits for: all but the first queue on the
+ * owner's stripe and run as the one before them becomes durable, in the
+ * order they were posted (creation times at one frozen millisecond
+ * increase with it); a failing one reports its own error and details.
+ */
+static void
+conf_post_async_order(void **state)
+{
+	struct conf *c = *state;
+	struct conf_async *a = calloc(1, sizeof(*a));
+	Uns__V1__Notification *in = calloc(CONF_ASYNC + 1, sizeof(*in));
+	char(*ids)[16] = calloc(CONF_ASYNC + 1, sizeof(*ids));
+	uns_store_feed_page p;
+
+	assert_non_null(a);
+	assert_non_null(in);
+	assert_non_null(ids);
+	conf_async_of = a;
+	for (int i = 0; i <= CONF_ASYNC; i++) {
+		uns__v1__notification__init(&in[i]);
+		snprintf(ids[i], sizeof(ids[i]), "q%d", i);
+		in[i].app_notification_id = ids[i];
+		in[i].group_name = "";
+		/* The last one expired before it was posted: refused. */
+		in[i].expiration_time_ms = i == CONF_ASYNC ? CONF_T0 - 1 : 0;
+		a->index[i] = i;
+		uns_store_post_async(c->st, "alice", CONF_HOST, &in[i],
+		                     conf_async_done, &a->index[i]);
+	}
+	for (int t = 0; t < 1000 && atomic_load(&a->ended) <= CONF_ASYNC; t++) {
+		struct timespec ms = {0, 10 * 1000000};
+		nanosleep(&ms, NULL);
+	}
+	assert_int_equal(atomic_load(&a->ended), CONF_ASYNC + 1);
+	for (int i = 0; i < CONF_ASYNC; i++) {
+		assert_int_equal(a->rc[i], UNS_OK);
+		assert_true(a->created[i]);
+		assert_string_equal(a->n[i]->app_notification_id, ids[i]);
+		if (i > 0) {
+			assert_true(a->n[i]->created_time_ms >
+			            a->n[i - 1]->created_time_ms);
+		}
+	}
+	assert_int_equal(a->rc[CONF_ASYNC], UNS_EINVAL);
+	assert_null(a->n[CONF_ASYNC]);
+	assert_true(a->msg[CONF_ASYNC][0] != '\0');
+	assert_int_equal(
+	    uns_store_feed_read(c->st, "alice", CONF_HOST, NULL, 1000, &p),
+	    UNS_OK);
+	assert_int_equal(p.n, CONF_ASYNC);
+	uns_store_feed_page_free(&p);
+	for (int i = 0; i < CONF_ASYNC; i++) {
+		conf_free(a->n[i]);
+	}
+	free(ids);
+	free(in);
+	free(a);
+}
+
 #define CONF_TEST(f)                                                           \
 	cmocka_unit_test_setup_teardown(f, conf_setup, conf_teardown)
 
@@ -1904,6 +1996,6 @@ conf_history_same_millisecond(void **state)
 	    CONF_TEST(conf_outbox_fallback),                                   \
 	    CONF_TEST(conf_outbox_fallback_high_raw_only),                     \
 	    CONF_TEST(conf_outbox_expiry), CONF_TEST(conf_outbox_settle_many), \
-	    CONF_TEST(conf_outbox_invalid)
+	    CONF_TEST(conf_outbox_invalid), CONF_TEST(conf_post_async_order)
 
 #endif /* UNS_TESTS_STORE_CONFORMANCE_H */

@@ -87,7 +87,7 @@ start(env *e, int with_issuer)
 	uns_rpc_config rc = {.url = "tcp://127.0.0.1:0"};
 	uns_rpc_hooks hooks = {.on_reply = uns_rpc_metrics_on_reply,
 	                       .on_reply_arg = e->rpc_metrics};
-	uns_rpc_service rs = uns_service_rpc(e->svc, 1);
+	uns_rpc_service rs = uns_service_rpc(e->svc, UNS_SERVICE_DEFAULT);
 	assert_int_equal(uns_rpc_server_open(&e->rpc, &rc, &rs), UNS_OK);
 	uns_rpc_server_set_hooks(e->rpc, &hooks);
 	uns_rpc_server_start(e->rpc);

@@ -133,26 +133,50 @@ test_health_and_echo(void **state)
 	ut_server_stop(&ts);
 }
 
+/* A server of our own handlers (no store) and one client of it. */
+typedef struct custom {
+	uns_service *svc;
+	uns_rpc_server *rpc;
+	uns_client *c;
+	char url[64];
+} custom;
+
+static void
+custom_start(custom *x, const uns_notifications_handlers *h, int workers,
+             int (*runs_inline)(void *, const uns_method *,
+                                const ProtobufCMessage *))
+{
+	assert_int_equal(uns_service_open(&x->svc, NULL), UNS_OK);
+	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0", .workers = workers};
+	uns_rpc_service rs = {.desc = &uns_notifications_service,
+	                      .handlers = h,
+	                      .ctx = x->svc,
+	                      .runs_inline = runs_inline};
+	assert_int_equal(uns_rpc_server_open(&x->rpc, &cfg, &rs), UNS_OK);
+	uns_rpc_server_start(x->rpc);
+	snprintf(x->url, sizeof(x->url), "tcp://127.0.0.1:%d",
+	         uns_rpc_server_port(x->rpc));
+	x->c = NULL;
+	assert_int_equal(uns_client_open(&x->c, x->url, NULL), UNS_OK);
+}
+
+static void
+custom_stop(custom *x)
+{
+	uns_client_close(x->c);
+	uns_rpc_server_close(x->rpc);
+	uns_service_close(x->svc);
+}
+
 static const uns_notifications_handlers health_only;
 
 static void
 test_unimplemented(void **state)
 {
 	(void)state;
-	uns_service *svc;
-	uns_rpc_server *rpc;
-	char url[64];
-	assert_int_equal(uns_service_open(&svc, NULL), UNS_OK);
-	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0"};
-	uns_rpc_service rs = {.desc = &uns_notifications_service,
-	                      .handlers = &health_only,
-	                      .ctx = svc};
-	assert_int_equal(uns_rpc_server_open(&rpc, &cfg, &rs), UNS_OK);
-	uns_rpc_server_start(rpc);
-	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
-	         uns_rpc_server_port(rpc));
-	uns_client *c = NULL;
-	assert_int_equal(uns_client_open(&c, url, NULL), UNS_OK);
+	custom x;
+	custom_start(&x, &health_only, 0, NULL);
+	uns_client *c = x.c;
 	/* A method of the service whose handler slot is empty. */
 	Uns__V1__EchoRequest req = UNS__V1__ECHO_REQUEST__INIT;
 	Uns__V1__EchoResponse *resp = NULL;
@@ -162,7 +186,7 @@ test_unimplemented(void **state)
 	                    "/uns.v1.Notifications/Echo is not implemented");
 
 	/* A method the service does not have at all. */
-	nng_socket s = raw_dial(url);
+	nng_socket s = raw_dial(x.url);
 	Uns__V1__ResponseEnvelope *r =
 	    raw_envelope_call(s, "/uns.v1.Notifications/Nope", 0, NULL, 0);
 	assert_int_equal(r->code, UNS_UNIMPLEMENTED);
@@ -171,9 +195,7 @@ test_unimplemented(void **state)
 	assert_string_equal(r->request_id, "raw-1");
 	uns__v1__response_envelope__free_unpacked(r, NULL);
 	nng_close(s);
-	uns_client_close(c);
-	uns_rpc_server_close(rpc);
-	uns_service_close(svc);
+	custom_stop(&x);
 }
 
 static void
@@ -282,27 +304,17 @@ static void
 test_deadline_exceeded(void **state)
 {
 	(void)state;
-	uns_service *svc;
-	uns_rpc_server *rpc;
-	assert_int_equal(uns_service_open(&svc, NULL), UNS_OK);
-	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0", .workers = 1};
-	uns_rpc_service rs = {.desc = &uns_notifications_service,
-	                      .handlers = &slow_handlers,
-	                      .ctx = svc};
-	assert_int_equal(uns_rpc_server_open(&rpc, &cfg, &rs), UNS_OK);
-	uns_rpc_server_start(rpc);
-	char url[64];
-	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
-	         uns_rpc_server_port(rpc));
-	uns_client *c = NULL;
-	assert_int_equal(uns_client_open(&c, url, NULL), UNS_OK);
+	custom x;
+	custom_start(&x, &slow_handlers, 1, NULL);
+	uns_client *c = x.c;
+	uns_rpc_server *rpc = x.rpc;
 
 	/* Occupy the only worker, then send a call with a 50 ms deadline: the
 	 * server must answer DEADLINE_EXCEEDED without running it. */
 	pthread_t t;
 	pthread_create(&t, NULL, slow_call, c);
 	wait_received(rpc, 1);
-	nng_socket s = raw_dial(url);
+	nng_socket s = raw_dial(x.url);
 	Uns__V1__ResponseEnvelope *r =
 	    raw_envelope_call(s, "/uns.v1.Notifications/Health", 50, NULL, 0);
 	assert_int_equal(r->code, UNS_DEADLINE_EXCEEDED);
@@ -325,9 +337,7 @@ test_deadline_exceeded(void **state)
 	pthread_join(t, NULL);
 
 	nng_close(s);
-	uns_client_close(c);
-	uns_rpc_server_close(rpc);
-	uns_service_close(svc);
+	custom_stop(&x);
 }
 
 /* Counts pipes a socket opens, to tell a reconnect storm. */
@@ -484,7 +494,7 @@ echo_over(const char *url)
 	uns_client *c = NULL;
 	assert_int_equal(uns_service_open(&svc, NULL), UNS_OK);
 	uns_rpc_config cfg = {.url = url};
-	uns_rpc_service rs = uns_service_rpc(svc, 1);
+	uns_rpc_service rs = uns_service_rpc(svc, UNS_SERVICE_DEFAULT);
 	assert_int_equal(uns_rpc_server_open(&rpc, &cfg, &rs), UNS_OK);
 	uns_rpc_server_start(rpc);
 	assert_int_equal(uns_client_open(&c, url, NULL), UNS_OK);
@@ -643,6 +653,152 @@ test_async_contract(void **state)
 	ut_server_stop(&ts);
 }
 
+/* --- suspended calls ------------------------------------------------------ */
+
+/* An Echo that suspends its call and resumes it as its data says: "now"
+ * before the handler returns, "later" from another thread after the
+ * handler returned (most of the time), "fail" later with a status. */
+struct resumer {
+	uns_call *call;
+	Uns__V1__EchoResponse *resp;
+	ProtobufCBinaryData data;
+	int fail;
+};
+
+static void *
+resume_later(void *arg)
+{
+	struct resumer *r = arg;
+	nng_msleep(2);
+	if (r->fail) {
+		uns_call_resume(
+		    r->call, uns_call_fail(r->call, UNS_FAILED_PRECONDITION,
+		                           "data", "resumed with a failure"));
+	} else {
+		r->resp->data = r->data;
+		uns_call_resume(r->call, UNS_OK);
+	}
+	return NULL;
+}
+
+static uns_err
+suspending_echo(uns_call *call, const Uns__V1__EchoRequest *req,
+                Uns__V1__EchoResponse *resp)
+{
+	struct resumer *r = uns_call_alloc(call, sizeof(*r));
+	pthread_t t;
+	assert_non_null(r);
+	*r = (struct resumer){.call = call, .resp = resp, .data = req->data};
+	uns_err pending = uns_call_suspend(call);
+	if (req->data.len == 3 && memcmp(req->data.data, "now", 3) == 0) {
+		resume_later(r);
+		return pending;
+	}
+	r->fail = req->data.len == 4 && memcmp(req->data.data, "fail", 4) == 0;
+	assert_int_equal(pthread_create(&t, NULL, resume_later, r), 0);
+	pthread_detach(t);
+	return pending;
+}
+
+static const uns_notifications_handlers suspending_handlers = {
+    .echo = suspending_echo,
+};
+
+static int
+always_inline(void *ctx, const uns_method *m, const ProtobufCMessage *req)
+{
+	(void)ctx;
+	(void)m;
+	(void)req;
+	return 1;
+}
+
+struct echo_burst {
+	uns_client *c;
+	int id;
+	atomic_int good;
+};
+
+static void *
+echo_burst_main(void *arg)
+{
+	struct echo_burst *b = arg;
+	for (int i = 0; i < 50; i++) {
+		char data[32];
+		int n = snprintf(data, sizeof(data), "%s %d %d",
+		                 i % 2 ? "now" : "later", b->id, i);
+		Uns__V1__EchoRequest req = UNS__V1__ECHO_REQUEST__INIT;
+		Uns__V1__EchoResponse *resp = NULL;
+		req.data.data = (uint8_t *)data;
+		req.data.len = (size_t)n;
+		if (uns_notifications_echo(b->c, &req, &resp, NULL) == UNS_OK &&
+		    resp->data.len == (size_t)n &&
+		    memcmp(resp->data.data, data, (size_t)n) == 0) {
+			atomic_fetch_add(&b->good, 1);
+		}
+		uns__v1__echo_response__free_unpacked(resp, NULL);
+	}
+	return NULL;
+}
+
+static void
+echo_expect(uns_client *c, const char *data, uns_err want)
+{
+	Uns__V1__EchoRequest req = UNS__V1__ECHO_REQUEST__INIT;
+	Uns__V1__EchoResponse *resp = NULL;
+	req.data.data = (uint8_t *)data;
+	req.data.len = strlen(data);
+	assert_int_equal(uns_notifications_echo(c, &req, &resp, NULL), want);
+	if (want == UNS_OK) {
+		assert_int_equal(resp->data.len, strlen(data));
+		assert_memory_equal(resp->data.data, data, strlen(data));
+		uns__v1__echo_response__free_unpacked(resp, NULL);
+	} else {
+		assert_string_equal(uns_last_message(),
+		                    "data: resumed with a failure");
+	}
+}
+
+/* Suspended calls are answered with what their resume says, whether the
+ * resume comes before or after the handler returned, on the NNG thread
+ * and on the worker pool, and many at once keep their own replies. */
+static void
+test_suspended_calls(void **state)
+{
+	(void)state;
+	for (int on_nng = 0; on_nng < 2; on_nng++) {
+		custom x;
+		custom_start(&x, &suspending_handlers, 0,
+		             on_nng ? always_inline : NULL);
+		uns_client *c = x.c;
+		echo_expect(c, "now", UNS_OK);
+		echo_expect(c, "later", UNS_OK);
+		echo_expect(c, "fail", UNS_FAILED_PRECONDITION);
+		struct echo_burst b[4];
+		pthread_t th[4];
+		for (int i = 0; i < 4; i++) {
+			b[i] = (struct echo_burst){.c = c, .id = i};
+			pthread_create(&th[i], NULL, echo_burst_main, &b[i]);
+		}
+		for (int i = 0; i < 4; i++) {
+			pthread_join(th[i], NULL);
+			assert_int_equal(atomic_load(&b[i].good), 50);
+		}
+		/* The last send's completion may trail its reply a little. */
+		uns_rpc_stats st;
+		for (int i = 0; i < 200; i++) {
+			uns_rpc_server_stats(x.rpc, &st);
+			if (st.replied == 3 + 4 * 50) {
+				break;
+			}
+			nng_msleep(5);
+		}
+		assert_int_equal(st.replied, 3 + 4 * 50);
+		assert_int_equal(st.failed, 1);
+		custom_stop(&x);
+	}
+}
+
 int
 main(void)
 {
@@ -659,6 +815,7 @@ main(void)
 	    cmocka_unit_test(test_ipc_and_inproc),
 	    cmocka_unit_test(test_concurrent_calls),
 	    cmocka_unit_test(test_async_contract),
+	    cmocka_unit_test(test_suspended_calls),
 	};
 	return cmocka_run_group_tests(tests, setup_certs, teardown_certs);
 }

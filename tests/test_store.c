@@ -118,6 +118,31 @@ test_codec_keys(void **state)
 	assert_true(seq == 0);
 }
 
+/* The meta record with the newest creation time, and the 12-byte records
+ * written before it was kept (newest unknown), and nothing else. */
+static void
+test_codec_meta(void **state)
+{
+	(void)state;
+	unsigned char v[UNS_STORE_METAVAL_LEN];
+	uns_store_meta in = {.head = 0x0102030405060708ULL,
+	                     .live = 70000,
+	                     .newest = 1700000000123LL},
+	               out;
+
+	uns_store_metaval_encode(&in, v);
+	assert_int_equal(uns_store_metaval_decode(v, sizeof(v), &out), UNS_OK);
+	assert_true(out.head == in.head && out.live == in.live &&
+	            out.newest == in.newest);
+	assert_int_equal(
+	    uns_store_metaval_decode(v, UNS_STORE_METAVAL_LEN_OLD, &out),
+	    UNS_OK);
+	assert_true(out.head == in.head && out.live == in.live &&
+	            out.newest == -1);
+	assert_int_equal(uns_store_metaval_decode(v, 13, &out), UNS_DATA_LOSS);
+	assert_int_equal(uns_store_metaval_decode(v, 0, &out), UNS_DATA_LOSS);
+}
+
 static void
 test_open_errors(void **state)
 {
@@ -443,6 +468,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_codec_base64url),
 	    cmocka_unit_test(test_codec_keys),
+	    cmocka_unit_test(test_codec_meta),
 	    cmocka_unit_test(test_open_errors),
 	    UNS_STORE_CONFORMANCE_TESTS,
 	    cmocka_unit_test(test_group_commit_batches),

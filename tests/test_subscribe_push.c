@@ -108,7 +108,7 @@ setup(void **state)
 	    .store = e->store, .auth = e->auth, .push = e->push};
 	assert_int_equal(uns_service_open(&e->svc, &svcc), UNS_OK);
 	uns_rpc_config rc = {.url = "tcp://127.0.0.1:0"};
-	uns_rpc_service rs = uns_service_rpc(e->svc, 1);
+	uns_rpc_service rs = uns_service_rpc(e->svc, UNS_SERVICE_DEFAULT);
 	assert_int_equal(uns_rpc_server_open(&e->rpc, &rc, &rs), UNS_OK);
 	uns_rpc_server_start(e->rpc);
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",

@@ -60,8 +60,9 @@ static const uns_opt bench_options[] = {
     {"--transports", UNS_OPT_STR, offsetof(bench_opts, transports), "LIST",
      "tcp,tls (default both)"},
     {"--blocking", UNS_OPT_FLAG, offsetof(bench_opts, blocking), NULL,
-     "rpc: run Echo on the worker pool, as blocking handlers (Post …) do;"
-     " fetch, mixed: reads on the worker pool too (inline_reads = false)"},
+     "rpc: run Echo on the worker pool, as blocking handlers do;"
+     " post, fetch, mixed: reads and Post on the worker pool too"
+     " (inline_reads = async_writes = false)"},
     {"--users", UNS_OPT_INT, offsetof(bench_opts, users), "N",
      "scale: users, one subscription each (default 100000)"},
     {"--notifications", UNS_OPT_INT, offsetof(bench_opts, notifications), "N",
@@ -162,10 +163,10 @@ bare_server(const char *cert, int ports[2])
 /* Our RPC server for svc on tcp:// and tls+tcp://; ports[0..1]. */
 static int
 rpc_pair(uns_service *svc, const char *cert, const char *const *inl,
-         int inline_reads, int ports[2])
+         unsigned flags, int ports[2])
 {
 	uns_rpc_server *tcp = NULL, *tls = NULL;
-	uns_rpc_service rs = uns_service_rpc(svc, inline_reads);
+	uns_rpc_service rs = uns_service_rpc(svc, flags);
 	rs.inline_methods = inl;
 	uns_rpc_config cfg = {.url = "tcp://127.0.0.1:0"};
 	if (uns_rpc_server_open(&tcp, &cfg, &rs) != UNS_OK) {
@@ -189,7 +190,7 @@ uns_server(const char *cert, int blocking, int ports[2])
 	uns_service *svc = NULL;
 	uns_service_open(&svc, NULL);
 	return rpc_pair(svc, cert, blocking ? NULL : uns_service_inline_methods,
-	                !blocking, ports);
+	                blocking ? 0 : UNS_SERVICE_DEFAULT, ports);
 }
 
 /* Runs in the child until the parent closes the pipe. */
@@ -241,8 +242,8 @@ svc_open(const char *dir, const char *cert, const bench_opts *o, int ports[2])
 	}
 	uns_service_config cfg = {.store = st, .auth = auth};
 	if (uns_service_open(&svc, &cfg) != UNS_OK ||
-	    rpc_pair(svc, cert, uns_service_inline_methods, !o->blocking,
-	             ports) != 0) {
+	    rpc_pair(svc, cert, uns_service_inline_methods,
+	             o->blocking ? 0 : UNS_SERVICE_DEFAULT, ports) != 0) {
 		return NULL;
 	}
 	return st;
@@ -331,6 +332,7 @@ typedef struct load_run {
 	const struct bench_users *users;
 	atomic_ullong items; /* feed entries Fetch returned */
 	atomic_int warned;
+	pid_t server; /* the child, whose CPU time each round reads */
 } load_run;
 
 enum { LOAD_ECHO, LOAD_POST, LOAD_FETCH, LOAD_MIXED };
@@ -560,7 +562,34 @@ typedef struct stack_result {
 	int n_rates;
 	lat_buf lat;
 	unsigned long long errors;
+	double cpu_us, calls; /* the server's CPU time and calls, all rounds */
 } stack_result;
+
+/* CPU time (user + system) process pid has used, in microseconds; -1 if
+ * unknown. Ticks of 10 ms: fine over rounds of seconds. Unlike calls/s,
+ * CPU per call hardly moves when other work shares the cores. */
+static double
+proc_cpu_us(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long ut, st;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		return -1;
+	}
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')'); /* the command may hold spaces */
+	if (p == NULL || sscanf(p + 2,
+	                        "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+	                        "%*u %llu %llu",
+	                        &ut, &st) != 2) {
+		return -1;
+	}
+	return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
 
 static void
 run_round(load_run *r, int conns, int inflight, int bare, int seconds)
@@ -630,9 +659,13 @@ print_stack(const char *name, stack_result *res)
 {
 	qsort(res->lat.us, res->lat.n, sizeof(uint32_t), cmp_u32);
 	printf("  %-10s %9.0f calls/s  p50 %6u us  p99 %6u us  p999 %6u us"
-	       "  errors %llu\n",
+	       "  errors %llu",
 	       name, median(res->rate, res->n_rates), pct(&res->lat, 0.5),
 	       pct(&res->lat, 0.99), pct(&res->lat, 0.999), res->errors);
+	if (res->calls > 0 && res->cpu_us >= 0) {
+		printf("  server CPU %.1f us/call", res->cpu_us / res->calls);
+	}
+	printf("\n");
 }
 
 static int
@@ -676,11 +709,19 @@ timed_round(load_run *r, const bench_opts *o, int bare, stack_result *sr)
 	r->lat = &sr->lat;
 	atomic_store(&r->calls, 0);
 	atomic_store(&r->errors, 0);
+	double cpu0 = r->server > 0 ? proc_cpu_us(r->server) : -1;
 	nng_time t0 = nng_clock();
 	run_round(r, o->threads, o->inflight, bare, o->seconds);
 	double secs = (double)(nng_clock() - t0) / 1000.0;
+	double cpu1 = r->server > 0 ? proc_cpu_us(r->server) : -1;
 	sr->rate[sr->n_rates++] = (double)atomic_load(&r->calls) / secs;
 	sr->errors += atomic_load(&r->errors);
+	if (cpu0 < 0 || cpu1 < 0 || sr->cpu_us < 0) {
+		sr->cpu_us = -1;
+	} else {
+		sr->cpu_us += cpu1 - cpu0;
+		sr->calls += (double)atomic_load(&r->calls);
+	}
 }
 
 /* The size of our request envelope for this Echo, so bare NNG carries the
@@ -702,7 +743,7 @@ request_bytes(const Uns__V1__EchoRequest *req)
 
 static int
 bench_transport(const bench_opts *o, const char *tname, int bare_port,
-                int uns_port, const char *ca)
+                int uns_port, const char *ca, pid_t server)
 {
 	char bare_url[128], uns_url[128];
 	const char *scheme = strcmp(tname, "tls") == 0 ? "tls+tcp" : "tcp";
@@ -716,7 +757,7 @@ bench_transport(const bench_opts *o, const char *tname, int bare_port,
 	uint8_t *payload = calloc(1, (size_t)o->size + 1);
 	stack_result res[2];
 	memset(res, 0, sizeof(res));
-	load_run r = {0};
+	load_run r = {.server = server};
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_cond_init(&r.cv, NULL);
 	uns__v1__echo_request__init(&r.req);
@@ -848,7 +889,7 @@ bench_rpc(bench_opts *o)
 		int k = transport_index(t);
 		rc |= k < 0 ? 1
 		            : bench_transport(o, t, p.ports[k], p.ports[2 + k],
-		                              p.ca);
+		                              p.ca, p.pid);
 	}
 	bench_proc_stop(&p);
 	return rc ? 1 : 0;
@@ -981,9 +1022,26 @@ typedef struct store_bench {
 	double floor, rate[3];
 } store_bench;
 
+/* What the child's committer did during the method's rounds. */
+typedef struct commit_delta {
+	uint64_t writes, batches, flush_us, done_us;
+	double wall_us;
+} commit_delta;
+
 static void
-print_level(store_bench *b, stack_result res[2], uint64_t writes,
-            uint64_t batches, unsigned long long items)
+commit_add(commit_delta *d, const uns_store_stats *s0,
+           const uns_store_stats *s1, double wall_us)
+{
+	d->writes += s1->commit_writes - s0->commit_writes;
+	d->batches += s1->commit_batches - s0->commit_batches;
+	d->flush_us += s1->commit_flush_us - s0->commit_flush_us;
+	d->done_us += s1->commit_done_us - s0->commit_done_us;
+	d->wall_us += wall_us;
+}
+
+static void
+print_level(store_bench *b, stack_result res[2], const commit_delta *d,
+            unsigned long long items)
 {
 	print_stack("echo", &res[0]);
 	print_stack(b->name, &res[1]);
@@ -996,7 +1054,16 @@ print_level(store_bench *b, stack_result res[2], uint64_t writes,
 	           median(res[0].rate, res[0].n_rates));
 	if (b->run.mode != LOAD_FETCH) {
 		printf("  group commit: %.1f writes per synced batch",
-		       batches ? (double)writes / (double)batches : 0.0);
+		       d->batches ? (double)d->writes / (double)d->batches
+		                  : 0.0);
+		if (d->wall_us > 0) {
+			printf("  committer busy %.0f%% (writing %.0f%%, "
+			       "answering %.0f%%)",
+			       100.0 * (double)(d->flush_us + d->done_us) /
+			           d->wall_us,
+			       100.0 * (double)d->flush_us / d->wall_us,
+			       100.0 * (double)d->done_us / d->wall_us);
+		}
 	} else if (calls > 0) {
 		printf("  entries per fetch: %.1f", (double)items / calls);
 	}
@@ -1012,7 +1079,7 @@ store_level(store_bench *b, int conns, int inflight)
 	lo.inflight = inflight;
 	stack_result res[2];
 	memset(res, 0, sizeof(res));
-	uint64_t writes = 0, batches = 0;
+	commit_delta d = {0};
 	int mode = b->run.mode;
 	atomic_store(&b->run.items, 0);
 	for (int round = 0; round < lo.rounds; round++) {
@@ -1023,16 +1090,18 @@ store_level(store_bench *b, int conns, int inflight)
 				return -1;
 			}
 			child_stats(b->proc, &s0);
+			int64_t t0 = bench_now_us();
 			timed_round(&b->run, &lo, 0, &res[k]);
 			child_stats(b->proc, &s1);
-			writes += k ? s1.commit_writes - s0.commit_writes : 0;
-			batches +=
-			    k ? s1.commit_batches - s0.commit_batches : 0;
+			if (k) {
+				commit_add(&d, &s0, &s1,
+				           (double)(bench_now_us() - t0));
+			}
 			close_stack(&b->run, &lo, 0);
 		}
 	}
 	printf("%d in flight (%d x %d):\n", conns * inflight, conns, inflight);
-	print_level(b, res, writes, batches, atomic_load(&b->run.items));
+	print_level(b, res, &d, atomic_load(&b->run.items));
 	double rate = median(res[1].rate, res[1].n_rates);
 	for (int k = 0; k < 2; k++) {
 		free(res[k].lat.us);
@@ -1107,6 +1176,7 @@ bench_store(bench_opts *o, int mode)
 	}
 	uint8_t *payload = calloc(1, (size_t)o->size + 1);
 	store_run_init(&b.run, o, payload);
+	b.run.server = p.pid;
 	b.run.users = &users;
 	users.entries = o->entries;
 	b.run.mode = mode;

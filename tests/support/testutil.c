@@ -59,7 +59,7 @@ ut_server_start(ut_server *ts, const char *scheme, const char *cert_dir,
 		cfg.require_client_cert = require_client_cert;
 	}
 	assert_int_equal(uns_service_open(&ts->svc, NULL), UNS_OK);
-	uns_rpc_service rs = uns_service_rpc(ts->svc, 1);
+	uns_rpc_service rs = uns_service_rpc(ts->svc, UNS_SERVICE_DEFAULT);
 	uns_err err = uns_rpc_server_open(&ts->rpc, &cfg, &rs);
 	if (err != UNS_OK) {
 		fail_msg("server: %s", uns_last_message());
