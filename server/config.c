@@ -103,9 +103,10 @@ static const cfg_key keys[] = {
         "on the thread that received them, without a worker hop. Turn off\n"
         "when the store is much bigger than memory and reads go to disk."),
     KEY("server", "async_writes", CFG_BOOL, async_writes, 0, 1, "true",
-        "Run Post on the thread that received it up to its store write and\n"
-        "answer it from the group committer once the write is synced, so no\n"
-        "thread waits for the fsync. Off: Post waits on a worker thread."),
+        "Run Post and UpdateState on the thread that received them up to\n"
+        "their store write and answer them from the group committer once\n"
+        "the write is synced, so no thread waits for the fsync. Off: they\n"
+        "wait on a worker thread."),
     KEY("server", "max_message", CFG_SIZE, max_message, KiB, 64 * MiB, "4M",
         "Largest request or reply on the RPC port."),
     KEY("server", "default_timeout", CFG_DURATION_MS, default_timeout_ms, 1,
@@ -127,6 +128,10 @@ static const cfg_key keys[] = {
         1000 * 1000, "0",
         "Group commit: longest a write waits for others to share its sync.\n"
         "0 = sync at once."),
+    KEY("store", "commit_answer_thread", CFG_BOOL, commit_answer_thread, 0, 1,
+        "false",
+        "Group commit: answer a synced group's Posts on a thread of their\n"
+        "own, so the next sync need not wait for the replies to go out."),
     KEY("store", "reclaim_interval", CFG_DURATION_S, reclaim_interval_s, 1,
         DAY_S, "10s",
         "How often expired notifications are reclaimed from the store. They\n"

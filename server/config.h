@@ -63,6 +63,7 @@ typedef struct uns_config {
 	uint64_t write_buffer; /* bytes */
 	int commit_max_batch;
 	int64_t commit_max_wait_us; /* 0 = sync at once */
+	int commit_answer_thread;   /* 0 or 1 */
 	int64_t reclaim_interval_s;
 	/* tokens */
 	uns_config_list jwt_key; /* PEM public key file, or "hs256:FILE" */

@@ -283,6 +283,7 @@ open_store(unsd *d)
 	    .write_buffer_bytes = (size_t)d->cfg.write_buffer,
 	    .commit_max_batch = (unsigned)d->cfg.commit_max_batch,
 	    .commit_max_wait_us = (unsigned)d->cfg.commit_max_wait_us,
+	    .commit_answer_thread = d->cfg.commit_answer_thread,
 	    .max_live = (uint32_t)d->cfg.max_live_per_user,
 	    .sub_lifetime_ms = d->cfg.subscription_lifetime_s * 1000,
 	    .default_ttl_ms = d->cfg.default_expiry_s * 1000,

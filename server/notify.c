@@ -308,19 +308,44 @@ post_answer(uns_call *call, Uns__V1__PostResponse *resp, uns_err err,
 	return keep(call, out);
 }
 
-struct post_call {
+/* A suspended Post or UpdateState and where its answer goes. */
+struct write_call {
 	uns_call *call;
-	Uns__V1__PostResponse *resp;
+	Uns__V1__PostResponse *post;
+	Uns__V1__UpdateStateResponse *update;
 };
 
-/* The end of an asynchronous Post, on the store's committer thread (or
+/* The end of an asynchronous write, on the store's committer thread (or
  * wherever the store finished it); answers the suspended call. */
 static void
-post_written(void *arg, uns_err err, Uns__V1__Notification *out, bool created)
+write_ended(void *arg, uns_err err, Uns__V1__Notification *out, bool created)
 {
-	struct post_call *pc = arg;
-	uns_call_resume(pc->call,
-	                post_answer(pc->call, pc->resp, err, out, created));
+	struct write_call *wc = arg;
+	if (wc->post != NULL) {
+		err = post_answer(wc->call, wc->post, err, out, created);
+	} else if (err != UNS_OK) {
+		err = store_fail(wc->call, err, "notification");
+	} else {
+		wc->update->notification = out;
+		err = keep(wc->call, out);
+	}
+	uns_call_resume(wc->call, err);
+}
+
+/* Suspends call for a write that will end in write_ended; NULL when out
+ * of memory (the call failed). */
+static struct write_call *
+write_suspend(uns_call *call, uns_err *pending)
+{
+	struct write_call *wc = uns_call_alloc(call, sizeof(*wc));
+	if (wc == NULL) {
+		*pending = uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                         "out of memory");
+		return NULL;
+	}
+	wc->call = call;
+	*pending = uns_call_suspend(call);
+	return wc;
 }
 
 uns_err
@@ -334,18 +359,15 @@ uns_notify_post(uns_call *call, const Uns__V1__PostRequest *req,
 		return err;
 	}
 	if (svc->rpc_flags & UNS_SERVICE_ASYNC_WRITES) {
-		struct post_call *pc = uns_call_alloc(call, sizeof(*pc));
-		if (pc == NULL) {
-			return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
-			                     "out of memory");
+		struct write_call *wc = write_suspend(call, &err);
+		if (wc != NULL) {
+			wc->post = resp;
+			/* From here on the call may be answered (and gone) at
+			 * any moment: nothing below touches it. */
+			uns_store_post_async(svc->store, user, host,
+			                     req->notification, write_ended,
+			                     wc);
 		}
-		pc->call = call;
-		pc->resp = resp;
-		err = uns_call_suspend(call);
-		/* From here on the call may be answered (and gone) at any
-		 * moment: nothing below touches it. */
-		uns_store_post_async(svc->store, user, host, req->notification,
-		                     post_written, pc);
 		return err;
 	}
 	Uns__V1__Notification *out = NULL;
@@ -504,9 +526,21 @@ uns_notify_update_state(uns_call *call, const Uns__V1__UpdateStateRequest *req,
 	                        .delete_ = req->delete_,
 	                        .if_version = req->if_version,
 	                        .by_unsid = req->unsid[0] ? req->unsid : NULL};
+	uns_service *svc = svc_of(call);
+	if (svc->rpc_flags & UNS_SERVICE_ASYNC_WRITES) {
+		struct write_call *wc = write_suspend(call, &err);
+		if (wc != NULL) {
+			wc->update = resp;
+			/* As in Post: the call may be gone once this starts. */
+			uns_store_update_state_async(svc->store, p.user, p.host,
+			                             req->id, &chg, write_ended,
+			                             wc);
+		}
+		return err;
+	}
 	Uns__V1__Notification *out = NULL;
-	err = uns_store_update_state(svc_of(call)->store, p.user, p.host,
-	                             req->id, &chg, &out);
+	err = uns_store_update_state(svc->store, p.user, p.host, req->id, &chg,
+	                             &out);
 	if (err != UNS_OK) {
 		return store_fail(call, err, "notification");
 	}

@@ -134,7 +134,8 @@ runs_inline(void *ctx, const uns_method *m, const ProtobufCMessage *req)
 {
 	unsigned flags = ((const uns_service *)ctx)->rpc_flags;
 
-	if (m->input == &uns__v1__post_request__descriptor) {
+	if (m->input == &uns__v1__post_request__descriptor ||
+	    m->input == &uns__v1__update_state_request__descriptor) {
 		return (flags & UNS_SERVICE_ASYNC_WRITES) != 0;
 	}
 	if (!(flags & UNS_SERVICE_INLINE_READS)) {

@@ -66,6 +66,7 @@ typedef struct uns_store_config {
 	size_t write_buffer_bytes;   /* memtables of all families; 0 = 64 MiB */
 	unsigned commit_max_batch;   /* writes per synced batch; 0 = 1024 */
 	unsigned commit_max_wait_us; /* linger for more writes; 0 = none */
+	int commit_answer_thread;    /* answer async writes off the committer */
 	uns_store_clock_fn clock;    /* NULL = CLOCK_REALTIME */
 	void *clock_arg;
 	uint32_t max_live;        /* live notifications per (user, host);
@@ -211,20 +212,25 @@ uns_err uns_store_post(uns_store *st, const char *user, const char *host,
                        Uns__V1__Notification **out, bool *created);
 
 /*
- * uns_store_post without waiting: done(arg, rc, n, created) is called
- * exactly once — usually on the store's committer thread right after the
- * synced write, possibly on the calling thread before this returns (an
- * early failure, a closing store), or on another writer's thread. On
- * failure it runs on the thread that found it, so uns_store_errmsg() there
- * has the details. On success done owns n. in (and what it points to) must
- * stay valid until done runs. done must not block and must not write to
- * the store: it runs while the owner's writes wait.
+ * uns_store_post and uns_store_update_state without waiting: done(arg, rc,
+ * n, created) is called exactly once — usually on the store's committer
+ * thread right after the synced write, possibly on the calling thread
+ * before these return (an early failure, a write that changes nothing, a
+ * closing store), or on another writer's thread. On failure it runs on the
+ * thread that found it, so uns_store_errmsg() there has the details. On
+ * success done owns n (created is false for updates). What in, id and chg
+ * point to must stay valid until done runs. done must not block and must
+ * not write to the store: it runs while the owner's writes wait.
  */
-typedef void (*uns_store_post_done_fn)(void *arg, uns_err rc,
-                                       Uns__V1__Notification *n, bool created);
+typedef void (*uns_store_write_done_fn)(void *arg, uns_err rc,
+                                        Uns__V1__Notification *n, bool created);
 void uns_store_post_async(uns_store *st, const char *user, const char *host,
                           const Uns__V1__Notification *in,
-                          uns_store_post_done_fn done, void *arg);
+                          uns_store_write_done_fn done, void *arg);
+void uns_store_update_state_async(uns_store *st, const char *user,
+                                  const char *host, const char *id,
+                                  const uns_store_change *chg,
+                                  uns_store_write_done_fn done, void *arg);
 
 /* One live notification of (user, host) by server id. */
 uns_err uns_store_get(uns_store *st, const char *user, const char *host,

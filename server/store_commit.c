@@ -48,6 +48,13 @@ struct uns_store_commit {
 	pthread_t thread;
 	void **payloads; /* scratch for one group, max_batch entries */
 	uns_store_commit_counts counts; /* under mu */
+	/* The answer thread (cfg.answer_thread): finished asynchronous
+	 * requests in flush order, their rc set. */
+	pthread_mutex_t answer_mu;
+	pthread_cond_t answer_cv;
+	req_t *answers, **answers_end;
+	bool answer_stop, answer_running;
+	pthread_t answerer;
 };
 
 static uint64_t
@@ -147,6 +154,14 @@ finish_group(uns_store_commit *c, req_t *first, size_t n, uns_err rc,
 	if (chain != NULL) {
 		sem_post(chain->waiter);
 	}
+	if (c->cfg.answer_thread && async != NULL) {
+		pthread_mutex_lock(&c->answer_mu);
+		*c->answers_end = async;
+		c->answers_end = async_end;
+		pthread_cond_signal(&c->answer_cv);
+		pthread_mutex_unlock(&c->answer_mu);
+		async = NULL;
+	}
 	for (req_t *r = async; r != NULL; r = next) {
 		next = r->next;
 		r->done(r, rc);
@@ -176,13 +191,60 @@ committer_main(void *arg)
 	return NULL;
 }
 
+/* Runs the done callbacks finish_group queued, in order, until stopped
+ * with nothing left. */
+static void *
+answerer_main(void *arg)
+{
+	uns_store_commit *c = arg;
+
+	pthread_setname_np(pthread_self(), "uns-answer");
+	pthread_mutex_lock(&c->answer_mu);
+	for (;;) {
+		while (c->answers == NULL && !c->answer_stop) {
+			pthread_cond_wait(&c->answer_cv, &c->answer_mu);
+		}
+		req_t *list = c->answers, *next;
+		if (list == NULL) {
+			break;
+		}
+		c->answers = NULL;
+		c->answers_end = &c->answers;
+		pthread_mutex_unlock(&c->answer_mu);
+		for (req_t *r = list; r != NULL; r = next) {
+			next = r->next;
+			r->done(r, r->rc);
+		}
+		pthread_mutex_lock(&c->answer_mu);
+	}
+	pthread_mutex_unlock(&c->answer_mu);
+	return NULL;
+}
+
 static void
 commit_free(uns_store_commit *c)
 {
+	pthread_cond_destroy(&c->answer_cv);
+	pthread_mutex_destroy(&c->answer_mu);
 	pthread_cond_destroy(&c->work_cv);
 	pthread_mutex_destroy(&c->mu);
 	free(c->payloads);
 	free(c);
+}
+
+/* Lets the answer thread finish what is queued, then joins it. */
+static void
+answerer_stop(uns_store_commit *c)
+{
+	if (!c->answer_running) {
+		return;
+	}
+	pthread_mutex_lock(&c->answer_mu);
+	c->answer_stop = true;
+	pthread_cond_signal(&c->answer_cv);
+	pthread_mutex_unlock(&c->answer_mu);
+	pthread_join(c->answerer, NULL);
+	c->answer_running = false;
 }
 
 uns_err
@@ -207,12 +269,23 @@ uns_store_commit_start(uns_store_commit **cp,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->work_cv, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&c->answer_mu, NULL);
+	pthread_cond_init(&c->answer_cv, NULL);
+	c->answers_end = &c->answers;
 	c->payloads = calloc(c->cfg.max_batch, sizeof(*c->payloads));
 	if (c->payloads == NULL) {
 		commit_free(c);
 		return UNS_ENOMEM;
 	}
+	if (c->cfg.answer_thread) {
+		if (pthread_create(&c->answerer, NULL, answerer_main, c) != 0) {
+			commit_free(c);
+			return UNS_EIO;
+		}
+		c->answer_running = true;
+	}
 	if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
+		answerer_stop(c);
 		commit_free(c);
 		return UNS_EIO;
 	}
@@ -284,6 +357,7 @@ uns_store_commit_stop(uns_store_commit *c)
 	pthread_cond_signal(&c->work_cv);
 	pthread_mutex_unlock(&c->mu);
 	pthread_join(c->thread, NULL);
+	answerer_stop(c);
 	commit_free(c);
 }
 

@@ -30,6 +30,9 @@ typedef uns_err (*uns_store_commit_flush_fn)(void *arg, void *const *payloads,
 typedef struct uns_store_commit_config {
 	unsigned max_batch;   /* payloads per flush; 0 = 1024 */
 	unsigned max_wait_us; /* linger after the first payload; 0 = none */
+	/* Nonzero: asynchronous requests' done callbacks run on a thread of
+	 * their own, so the next flush need not wait for them. */
+	int answer_thread;
 	uns_store_commit_flush_fn flush;
 	void *flush_arg;
 } uns_store_commit_config;
@@ -47,7 +50,8 @@ uns_err uns_store_commit_submit(uns_store_commit *c, void *payload);
 
 /*
  * A write whose caller does not wait: the committer calls done(req, rc)
- * once, on its own thread, right after the flush that contains payload
+ * once, on its own thread (or its answer thread), right after the flush
+ * that contains payload
  * (or at once, on the submitting thread, with UNS_UNAVAILABLE when the
  * committer is stopping). The caller owns req and payload until done runs;
  * done may free both. done must not block: every caller after it in the

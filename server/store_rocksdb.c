@@ -146,7 +146,7 @@ struct uns_store {
 	pthread_mutex_t bg_mu;
 	pthread_cond_t bg_cv;
 	bool bg_stop, bg_running;
-	struct post_op *retries; /* posts waiting for a reclaim; under bg_mu */
+	struct write_op *retries; /* posts waiting for a reclaim; under bg_mu */
 	pthread_t bg_thread;
 };
 
@@ -1055,242 +1055,6 @@ post_replace(struct wctx *w, const uns_store_nrec *old,
 	return post_write(w, old, &n, out);
 }
 
-/*
- * A Post runs as an operation that no thread waits for: queued on its
- * owner's stripe if that is held, its body (reads, checks, the batch) runs
- * on whichever thread gets the stripe for it, and it ends on the committer
- * thread once its batch is durable. Blocking callers wait for it
- * (uns_store_post); the RPC answers from done (uns_store_post_async).
- */
-struct post_op {
-	struct stripe_waiter wait; /* first: resume casts back */
-	uns_store_commit_req commit;
-	struct wctx w;
-	const Uns__V1__Notification *in;
-	uns_store_post_done_fn done;
-	void *arg;
-	Uns__V1__Notification *res;
-	bool created, retried;
-	struct post_op *next_retry;
-};
-
-static void post_op_start(struct post_op *op);
-
-/* The post found its owner at max_live: the background thread reclaims
- * expired notifications and runs it once more. Not here: reclaim waits for
- * stripes, and this may be the committer thread, which must never wait. */
-static bool
-post_op_retry_later(struct post_op *op)
-{
-	uns_store *st = op->w.st;
-	bool queued = false;
-
-	pthread_mutex_lock(&st->bg_mu);
-	if (!st->bg_stop) {
-		op->next_retry = st->retries;
-		st->retries = op;
-		queued = true;
-		pthread_cond_signal(&st->bg_cv);
-	}
-	pthread_mutex_unlock(&st->bg_mu);
-	return queued;
-}
-
-/* Lets the owner's next write run (if holding its stripe), wakes the
- * feed's watchers and reports rc, in the order a blocking write has: the
- * watchers know before the writer returns. A failure is reported before
- * the stripe goes, so that no other write's error message (thread-local;
- * the next write may run on this thread) replaces this one's before done
- * reads it. */
-static void
-post_op_finish(struct post_op *op, uns_err rc, bool holding)
-{
-	struct wctx *w = &op->w;
-
-	if (rc != UNS_OK) {
-		if (op->res != NULL) {
-			uns__v1__notification__free_unpacked(op->res, NULL);
-			op->res = NULL;
-		}
-		op->done(op->arg, rc, NULL, false);
-	}
-	if (holding) {
-		stripe_unlock(w->lock);
-	}
-	if (rc == UNS_OK) {
-		fire_hook(w->st, &w->o);
-		op->done(op->arg, rc, op->res, op->created);
-	}
-	batch_free(&w->b);
-	free(op);
-}
-
-/* With the stripe held: ends op, or hands it to a reclaim and retry. */
-static void
-post_op_end(struct post_op *op, uns_err rc)
-{
-	if (rc != UNS_RESOURCE_EXHAUSTED || op->retried) {
-		post_op_finish(op, rc, true);
-		return;
-	}
-	stripe_unlock(op->w.lock);
-	batch_free(&op->w.b);
-	if (!post_op_retry_later(op)) {
-		post_op_finish(
-		    op, uns_store_seterr(UNS_UNAVAILABLE, "store closing"),
-		    false);
-	}
-}
-
-static void
-post_op_committed(uns_store_commit_req *req, uns_err rc)
-{
-	post_op_end(
-	    (struct post_op *)((char *)req - offsetof(struct post_op, commit)),
-	    rc);
-}
-
-/* With the owner's stripe held: create or replace, then queue the batch. */
-static void
-post_op_body(struct post_op *op)
-{
-	struct wctx *w = &op->w;
-	uns_store_nrec old = {0};
-	int64_t expiration = 0;
-	bool found = false;
-	uns_err rc;
-
-	if ((rc = wctx_load(w)) == UNS_OK &&
-	    (rc = post_check(w->st, op->in, w->now, &expiration)) == UNS_OK &&
-	    (rc = appid_find(w, op->in->app_notification_id, &old, &found)) ==
-	        UNS_OK) {
-		rc = found ? post_replace(w, &old, op->in, expiration, &op->res)
-		           : post_create(w, op->in, expiration, &op->res);
-	}
-	uns_store_nrec_clear(&old);
-	op->created = !found;
-	if (rc == UNS_OK) {
-		owner_save(&w->b, &w->o);
-		if (w->b.nomem) {
-			rc = uns_store_seterr(UNS_ENOMEM, "out of memory");
-		}
-	}
-	if (rc != UNS_OK) {
-		post_op_end(op, rc);
-		return;
-	}
-	op->commit.payload = &w->b;
-	op->commit.done = post_op_committed;
-	uns_store_commit_submit_async(w->st->commit, &op->commit);
-}
-
-static void
-post_op_resume(struct stripe_waiter *wt)
-{
-	post_op_body((struct post_op *)wt);
-}
-
-static void
-post_op_start(struct post_op *op)
-{
-	op->wait.resume = post_op_resume;
-	if (stripe_take_or_queue(op->w.lock, &op->wait)) {
-		post_op_body(op);
-	}
-}
-
-/* On the background thread: reclaim, then the post's second and last try. */
-static void
-post_op_retry(struct post_op *op)
-{
-	uns_err rc = uns_store_reclaim(op->w.st, now_ms(op->w.st), NULL);
-
-	op->retried = true;
-	if (rc != UNS_OK) {
-		post_op_finish(op, rc, false);
-		return;
-	}
-	post_op_start(op);
-}
-
-void
-uns_store_post_async(uns_store *st, const char *user, const char *host,
-                     const Uns__V1__Notification *in,
-                     uns_store_post_done_fn done, void *arg)
-{
-	struct post_op *op;
-	uns_err rc;
-
-	if (st == NULL || in == NULL || done == NULL) {
-		if (done != NULL) {
-			done(arg, uns_store_seterr(UNS_EINVAL, "bad argument"),
-			     NULL, false);
-		}
-		return;
-	}
-	if ((op = calloc(1, sizeof(*op))) == NULL) {
-		done(arg, uns_store_seterr(UNS_ENOMEM, "out of memory"), NULL,
-		     false);
-		return;
-	}
-	op->in = in;
-	op->done = done;
-	op->arg = arg;
-	if ((rc = wctx_init(st, &op->w, user, host)) != UNS_OK) {
-		free(op);
-		done(arg, rc, NULL, false);
-		return;
-	}
-	post_op_start(op);
-}
-
-/* uns_store_post's wait for its asynchronous post. */
-struct post_wait {
-	sem_t ended;
-	uns_err rc;
-	Uns__V1__Notification *n;
-	bool created;
-	char msg[256];
-};
-
-static void
-post_wait_done(void *arg, uns_err rc, Uns__V1__Notification *n, bool created)
-{
-	struct post_wait *pw = arg;
-
-	pw->rc = rc;
-	pw->n = n;
-	pw->created = created;
-	if (rc != UNS_OK) {
-		snprintf(pw->msg, sizeof(pw->msg), "%s", uns_store_errmsg());
-	}
-	sem_post(&pw->ended);
-}
-
-uns_err
-uns_store_post(uns_store *st, const char *user, const char *host,
-               const Uns__V1__Notification *in, Uns__V1__Notification **out,
-               bool *created)
-{
-	struct post_wait pw = {.rc = UNS_INTERNAL};
-
-	if (st == NULL || out == NULL || created == NULL) {
-		return uns_store_seterr(UNS_EINVAL, "bad argument");
-	}
-	sem_init(&pw.ended, 0, 0);
-	uns_store_post_async(st, user, host, in, post_wait_done, &pw);
-	while (sem_wait(&pw.ended) != 0) {
-	}
-	sem_destroy(&pw.ended);
-	if (pw.rc != UNS_OK) {
-		/* The details were written on the thread that failed. */
-		return uns_store_seterr(pw.rc, "%s", pw.msg);
-	}
-	*out = pw.n;
-	*created = pw.created;
-	return UNS_OK;
-}
-
 /* ======================================================================
  * Get, update state, delete
  * ====================================================================== */
@@ -1389,29 +1153,331 @@ update_locked(struct wctx *w, const char *id, const uns_store_change *c,
 	return rc;
 }
 
+/* ======================================================================
+ * Writes no thread waits for: Post and UpdateState
+ * ====================================================================== */
+
+/*
+ * A Post or UpdateState runs as an operation that no thread waits for:
+ * queued on its owner's stripe if that is held, its body (reads, checks,
+ * the batch) runs on whichever thread gets the stripe for it, and it ends
+ * on the committer thread once its batch is durable. Blocking callers wait
+ * for it (uns_store_post, uns_store_update_state); the RPC answers from
+ * done (the _async variants).
+ */
+struct write_op {
+	struct stripe_waiter wait; /* first: resume casts back */
+	uns_store_commit_req commit;
+	struct wctx w;
+	/* With the stripe held and the owner loaded: adds the write to w.b,
+	 * sets res (and created). */
+	uns_err (*body)(struct write_op *op);
+	const Uns__V1__Notification *in; /* post */
+	const char *id;                  /* update */
+	uns_store_change chg;            /* update */
+	uns_store_write_done_fn done;
+	void *arg;
+	Uns__V1__Notification *res;
+	bool created, retried, may_retry;
+	struct write_op *next_retry;
+};
+
+static void write_op_start(struct write_op *op);
+
+/* The post found its owner at max_live: the background thread reclaims
+ * expired notifications and runs it once more. Not here: reclaim waits for
+ * stripes, and this may be the committer thread, which must never wait. */
+static bool
+write_op_retry_later(struct write_op *op)
+{
+	uns_store *st = op->w.st;
+	bool queued = false;
+
+	pthread_mutex_lock(&st->bg_mu);
+	if (!st->bg_stop) {
+		op->next_retry = st->retries;
+		st->retries = op;
+		queued = true;
+		pthread_cond_signal(&st->bg_cv);
+	}
+	pthread_mutex_unlock(&st->bg_mu);
+	return queued;
+}
+
+/* Lets the owner's next write run (if holding its stripe), wakes the
+ * feed's watchers and reports rc, in the order a blocking write has: the
+ * watchers know before the writer returns. A failure is reported before
+ * the stripe goes, so that no other write's error message (thread-local;
+ * the next write may run on this thread) replaces this one's before done
+ * reads it. */
+static void
+write_op_finish(struct write_op *op, uns_err rc, bool holding)
+{
+	struct wctx *w = &op->w;
+
+	if (rc != UNS_OK) {
+		if (op->res != NULL) {
+			uns__v1__notification__free_unpacked(op->res, NULL);
+			op->res = NULL;
+		}
+		op->done(op->arg, rc, NULL, false);
+	}
+	if (holding) {
+		stripe_unlock(w->lock);
+	}
+	if (rc == UNS_OK) {
+		fire_hook(w->st, &w->o);
+		op->done(op->arg, rc, op->res, op->created);
+	}
+	batch_free(&w->b);
+	free(op);
+}
+
+/* With the stripe held: ends op, or hands it to a reclaim and retry. */
+static void
+write_op_end(struct write_op *op, uns_err rc)
+{
+	if (rc != UNS_RESOURCE_EXHAUSTED || !op->may_retry || op->retried) {
+		write_op_finish(op, rc, true);
+		return;
+	}
+	stripe_unlock(op->w.lock);
+	batch_free(&op->w.b);
+	if (!write_op_retry_later(op)) {
+		write_op_finish(
+		    op, uns_store_seterr(UNS_UNAVAILABLE, "store closing"),
+		    false);
+	}
+}
+
+static void
+write_op_committed(uns_store_commit_req *req, uns_err rc)
+{
+	write_op_end((struct write_op *)((char *)req -
+	                                 offsetof(struct write_op, commit)),
+	             rc);
+}
+
+/* A Post: create or replace. */
+static uns_err
+post_body(struct write_op *op)
+{
+	struct wctx *w = &op->w;
+	uns_store_nrec old = {0};
+	int64_t expiration = 0;
+	bool found = false;
+	uns_err rc;
+
+	if ((rc = post_check(w->st, op->in, w->now, &expiration)) == UNS_OK &&
+	    (rc = appid_find(w, op->in->app_notification_id, &old, &found)) ==
+	        UNS_OK) {
+		rc = found ? post_replace(w, &old, op->in, expiration, &op->res)
+		           : post_create(w, op->in, expiration, &op->res);
+	}
+	uns_store_nrec_clear(&old);
+	op->created = !found;
+	return rc;
+}
+
+static uns_err
+update_body(struct write_op *op)
+{
+	return update_locked(&op->w, op->id, &op->chg, &op->res);
+}
+
+/* With the owner's stripe held: the body, then the batch to the committer
+ * (a write that changes nothing ends here). */
+static void
+write_op_body(struct write_op *op)
+{
+	struct wctx *w = &op->w;
+	uns_err rc;
+
+	if ((rc = wctx_load(w)) == UNS_OK && (rc = op->body(op)) == UNS_OK) {
+		owner_save(&w->b, &w->o);
+		if (w->b.nomem) {
+			rc = uns_store_seterr(UNS_ENOMEM, "out of memory");
+		}
+	}
+	if (rc != UNS_OK || w->b.n == 0) {
+		write_op_end(op, rc);
+		return;
+	}
+	op->commit.payload = &w->b;
+	op->commit.done = write_op_committed;
+	uns_store_commit_submit_async(w->st->commit, &op->commit);
+}
+
+static void
+write_op_resume(struct stripe_waiter *wt)
+{
+	write_op_body((struct write_op *)wt);
+}
+
+static void
+write_op_start(struct write_op *op)
+{
+	op->wait.resume = write_op_resume;
+	if (stripe_take_or_queue(op->w.lock, &op->wait)) {
+		write_op_body(op);
+	}
+}
+
+/* On the background thread: reclaim, then the post's second and last try. */
+static void
+write_op_retry(struct write_op *op)
+{
+	uns_err rc = uns_store_reclaim(op->w.st, now_ms(op->w.st), NULL);
+
+	op->retried = true;
+	if (rc != UNS_OK) {
+		write_op_finish(op, rc, false);
+		return;
+	}
+	write_op_start(op);
+}
+
+/* A new write_op for (user, host), or NULL after done has been told why
+ * not (args_ok false: the caller's other arguments were bad). */
+static struct write_op *
+write_op_new(uns_store *st, const char *user, const char *host, bool args_ok,
+             uns_store_write_done_fn done, void *arg)
+{
+	struct write_op *op;
+	uns_err rc;
+
+	if (st == NULL || !args_ok || done == NULL) {
+		if (done != NULL) {
+			done(arg, uns_store_seterr(UNS_EINVAL, "bad argument"),
+			     NULL, false);
+		}
+		return NULL;
+	}
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		done(arg, uns_store_seterr(UNS_ENOMEM, "out of memory"), NULL,
+		     false);
+		return NULL;
+	}
+	op->done = done;
+	op->arg = arg;
+	if ((rc = wctx_init(st, &op->w, user, host)) != UNS_OK) {
+		free(op);
+		done(arg, rc, NULL, false);
+		return NULL;
+	}
+	return op;
+}
+
+void
+uns_store_post_async(uns_store *st, const char *user, const char *host,
+                     const Uns__V1__Notification *in,
+                     uns_store_write_done_fn done, void *arg)
+{
+	struct write_op *op =
+	    write_op_new(st, user, host, in != NULL, done, arg);
+
+	if (op != NULL) {
+		op->body = post_body;
+		op->in = in;
+		op->may_retry = true;
+		write_op_start(op);
+	}
+}
+
+void
+uns_store_update_state_async(uns_store *st, const char *user, const char *host,
+                             const char *id, const uns_store_change *chg,
+                             uns_store_write_done_fn done, void *arg)
+{
+	struct write_op *op =
+	    write_op_new(st, user, host, change_ok(chg), done, arg);
+
+	if (op != NULL) {
+		op->body = update_body;
+		op->id = id;
+		op->chg = *chg;
+		write_op_start(op);
+	}
+}
+
+/* The blocking calls' wait for their asynchronous write. */
+struct write_wait {
+	sem_t ended;
+	uns_err rc;
+	Uns__V1__Notification *n;
+	bool created;
+	char msg[256];
+};
+
+static void
+write_wait_done(void *arg, uns_err rc, Uns__V1__Notification *n, bool created)
+{
+	struct write_wait *ww = arg;
+
+	ww->rc = rc;
+	ww->n = n;
+	ww->created = created;
+	if (rc != UNS_OK) {
+		snprintf(ww->msg, sizeof(ww->msg), "%s", uns_store_errmsg());
+	}
+	sem_post(&ww->ended);
+}
+
+static void
+write_wait_init(struct write_wait *ww)
+{
+	ww->rc = UNS_INTERNAL;
+	sem_init(&ww->ended, 0, 0);
+}
+
+/* Waits for the write's end: its result, or its failure with the details
+ * (written on the thread that failed) copied to this thread. */
+static uns_err
+write_wait_end(struct write_wait *ww, Uns__V1__Notification **out,
+               bool *created)
+{
+	while (sem_wait(&ww->ended) != 0) {
+	}
+	sem_destroy(&ww->ended);
+	if (ww->rc != UNS_OK) {
+		return uns_store_seterr(ww->rc, "%s", ww->msg);
+	}
+	*out = ww->n;
+	if (created != NULL) {
+		*created = ww->created;
+	}
+	return UNS_OK;
+}
+
+uns_err
+uns_store_post(uns_store *st, const char *user, const char *host,
+               const Uns__V1__Notification *in, Uns__V1__Notification **out,
+               bool *created)
+{
+	struct write_wait ww;
+
+	if (st == NULL || out == NULL || created == NULL) {
+		return uns_store_seterr(UNS_EINVAL, "bad argument");
+	}
+	write_wait_init(&ww);
+	uns_store_post_async(st, user, host, in, write_wait_done, &ww);
+	return write_wait_end(&ww, out, created);
+}
+
 uns_err
 uns_store_update_state(uns_store *st, const char *user, const char *host,
                        const char *id, const uns_store_change *chg,
                        Uns__V1__Notification **out)
 {
-	Uns__V1__Notification *res = NULL;
-	struct wctx w;
-	uns_err rc;
+	struct write_wait ww;
 
 	if (st == NULL || out == NULL || !change_ok(chg)) {
 		return uns_store_seterr(UNS_EINVAL, "bad argument");
 	}
-	if ((rc = wctx_begin(st, &w, user, host)) == UNS_OK &&
-	    (rc = update_locked(&w, id, chg, &res)) == UNS_OK &&
-	    (rc = wctx_commit(&w)) == UNS_OK) {
-		*out = res;
-		res = NULL;
-	}
-	wctx_end(&w, rc);
-	if (res != NULL) {
-		uns__v1__notification__free_unpacked(res, NULL);
-	}
-	return rc;
+	write_wait_init(&ww);
+	uns_store_update_state_async(st, user, host, id, chg, write_wait_done,
+	                             &ww);
+	return write_wait_end(&ww, out, NULL);
 }
 
 static const uns_store_change delete_change = {.delete_ = true};
@@ -3483,10 +3549,10 @@ uns_store_reclaim(uns_store *st, int64_t now, size_t *reclaimed)
 }
 
 /* Takes the queued retries (under bg_mu). */
-static struct post_op *
+static struct write_op *
 retries_take(uns_store *st)
 {
-	struct post_op *list = st->retries;
+	struct write_op *list = st->retries;
 
 	st->retries = NULL;
 	return list;
@@ -3494,17 +3560,17 @@ retries_take(uns_store *st)
 
 /* Runs the retries of list (without bg_mu), or fails them when closing. */
 static void
-retries_run(struct post_op *list, bool closing)
+retries_run(struct write_op *list, bool closing)
 {
-	for (struct post_op *op = list, *next; op != NULL; op = next) {
+	for (struct write_op *op = list, *next; op != NULL; op = next) {
 		next = op->next_retry;
 		if (closing) {
-			post_op_finish(
+			write_op_finish(
 			    op,
 			    uns_store_seterr(UNS_UNAVAILABLE, "store closing"),
 			    false);
 		} else {
-			post_op_retry(op);
+			write_op_retry(op);
 		}
 	}
 }
@@ -3529,7 +3595,7 @@ background_main(void *arg)
 	uns_store *st = arg;
 	struct timespec until;
 	int64_t every = st->cfg.reclaim_interval_ms;
-	struct post_op *list;
+	struct write_op *list;
 
 	deadline_after_ms(&until, every);
 	pthread_mutex_lock(&st->bg_mu);
@@ -3716,6 +3782,8 @@ threads_start(uns_store *st)
 {
 	uns_store_commit_config cc = {.max_batch = st->cfg.commit_max_batch,
 	                              .max_wait_us = st->cfg.commit_max_wait_us,
+	                              .answer_thread =
+	                                  st->cfg.commit_answer_thread,
 	                              .flush = flush_group,
 	                              .flush_arg = st};
 	uns_err rc = uns_store_commit_start(&st->commit, &cc);

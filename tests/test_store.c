@@ -462,6 +462,22 @@ test_crash_recovery(void **state)
 	free(dir);
 }
 
+/* The conformance tests that end writes on the committer, again with the
+ * committer's answers on a thread of their own (commit_answer_thread). */
+static int
+conf_setup_answering(void **state)
+{
+	int rc = conf_setup(state);
+	struct conf *c = *state;
+
+	c->cfg.commit_answer_thread = 1;
+	conf_reopen(c);
+	return rc;
+}
+
+#define CONF_ANSWERING(f)                                                      \
+	cmocka_unit_test_setup_teardown(f, conf_setup_answering, conf_teardown)
+
 int
 main(int argc, char **argv)
 {
@@ -471,6 +487,10 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_codec_meta),
 	    cmocka_unit_test(test_open_errors),
 	    UNS_STORE_CONFORMANCE_TESTS,
+	    CONF_ANSWERING(conf_post_async_order),
+	    CONF_ANSWERING(conf_no_lost_updates),
+	    CONF_ANSWERING(conf_live_limit),
+	    CONF_ANSWERING(conf_feed_hook),
 	    cmocka_unit_test(test_group_commit_batches),
 	    cmocka_unit_test(test_crash_recovery),
 	};

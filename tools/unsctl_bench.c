@@ -74,6 +74,8 @@ static const uns_opt bench_options[] = {
      "device catching up after a tap)"},
     {"--commit-wait", UNS_OPT_INT, offsetof(bench_opts, commit_wait_us), "US",
      "the store's commit_max_wait in microseconds (default 0)"},
+    {"--answer-thread", UNS_OPT_FLAG, offsetof(bench_opts, answer_thread), NULL,
+     "the store's commit_answer_thread = true"},
     {"--help", UNS_OPT_FLAG, offsetof(bench_opts, help), NULL, "this text"},
 };
 #define N_BENCH_OPTS (sizeof(bench_options) / sizeof(bench_options[0]))
@@ -225,7 +227,8 @@ svc_open(const char *dir, const char *cert, const bench_opts *o, int ports[2])
 	uns_store_config sc = {.dir = path,
 	                       .max_live = 1u << 30,
 	                       .commit_max_wait_us =
-	                           (unsigned)o->commit_wait_us};
+	                           (unsigned)o->commit_wait_us,
+	                       .commit_answer_thread = o->answer_thread};
 	if (uns_store_open(&st, &sc) != UNS_OK ||
 	    uns_jwt_keys_alloc(&keys) != UNS_OK ||
 	    uns_jwt_keys_add_secret(keys, NULL, bench_secret,
@@ -1243,6 +1246,8 @@ static const bench_kind bench_kinds[] = {
     {"fetch", bench_fetch,
      "Fetch since a cursor (--entries) at 1, 8, 64 in flight against Echo"},
     {"mixed", bench_mixed, "1 Post : 4 Fetches against Echo"},
+    {"commit", bench_commit,
+     "group commit without RPC: store posts/s against the synced-put floor"},
     {"scale", bench_scale,
      "server RSS after --notifications over --users; History latency"},
     {"webpush", bench_webpush,

@@ -24,6 +24,7 @@ typedef struct bench_opts {
 	int heavy;
 	int entries;
 	int commit_wait_us;
+	int answer_thread;
 	int help;
 } bench_opts;
 
@@ -50,5 +51,7 @@ char *bench_mint(const char *sub, const char *app, const char *scope);
 
 /* `unsctl bench scale` (unsctl_bench_scale.c). */
 int bench_scale(bench_opts *o);
+/* `unsctl bench commit` (unsctl_bench_commit.c). */
+int bench_commit(bench_opts *o);
 
 #endif /* UNSCTL_BENCH_H */
