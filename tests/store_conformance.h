@@ -602,6 +602,13 @@ conf_feed_cursors(void **state)
 		}
 	} while (1);
 	assert_int_equal(total, 6);
+	/* At the head: nothing, and the same cursor back. */
+	assert_int_equal(
+	    uns_store_feed_read(c->st, "alice", CONF_HOST, cur, 0, &p), UNS_OK);
+	assert_int_equal(p.n, 0);
+	assert_false(p.more);
+	assert_string_equal(p.next_cursor, cur);
+	uns_store_feed_page_free(&p);
 
 	ahead = conf_head(c, "bob", CONF_HOST); /* bob's head is 0 */
 	assert_int_equal(
