@@ -325,6 +325,7 @@ open_auth(unsd *d)
 	    .audience = d->cfg.jwt_audience[0] ? d->cfg.jwt_audience : NULL,
 	    .issuer = d->cfg.jwt_issuer[0] ? d->cfg.jwt_issuer : NULL,
 	    .skew_seconds = (int)d->cfg.jwt_clock_skew_s,
+	    .token_cache = (size_t)d->cfg.token_cache,
 	};
 	if (uns_auth_open(&d->auth, &ac) != UNS_OK) {
 		return -1;

@@ -40,6 +40,7 @@
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
+#include "token_cache.h"
 #include "uns/v1/rpc.pb-c.h"
 #include "uns_stubs.h"
 #include "unsctl.h"
@@ -234,8 +235,10 @@ svc_open(const char *dir, const char *cert, const bench_opts *o, int ports[2])
 	                            sizeof(bench_secret) - 1) != UNS_OK) {
 		return NULL;
 	}
-	uns_auth_config ac = {
-	    .keys = keys, .audience = "uns", .skew_seconds = 60};
+	uns_auth_config ac = {.keys = keys,
+	                      .audience = "uns",
+	                      .skew_seconds = 60,
+	                      .token_cache = UNS_TOKEN_CACHE_DEFAULT};
 	if (uns_auth_open(&auth, &ac) != UNS_OK ||
 	    uns_auth_add_app(auth, BENCH_APP, hosts, 1) != UNS_OK) {
 		return NULL;
