@@ -1,6 +1,10 @@
 /*
  * auth.c — see auth.h. The app table is small and read-mostly: a linear
  * scan under a read lock is simpler than a hash and fast at tens of apps.
+ * Tokens that verified are remembered (token_cache.h), so a repeat caller
+ * costs a lookup instead of a JSON parse and a signature check; the
+ * principal is still made, and the app registry still consulted, on every
+ * call.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -11,6 +15,7 @@
 
 #include "auth.h"
 #include "crypto.h"
+#include "token_cache.h"
 
 #define HASH_MAX 128 /* "sha256:" + 32 hex salt + ":" + 64 hex hash */
 
@@ -26,6 +31,7 @@ struct uns_auth {
 	pthread_rwlock_t lock;
 	app_entry *apps;
 	size_t n_apps, cap_apps;
+	uns_token_cache *tokens;
 };
 
 uns_err
@@ -36,6 +42,10 @@ uns_auth_open(uns_auth **out, const uns_auth_config *cfg)
 		return UNS_ENOMEM;
 	}
 	a->cfg = *cfg;
+	if (uns_token_cache_alloc(&a->tokens, cfg->token_cache) != UNS_OK) {
+		free(a);
+		return UNS_ENOMEM;
+	}
 	pthread_rwlock_init(&a->lock, NULL);
 	*out = a;
 	return UNS_OK;
@@ -48,6 +58,7 @@ uns_auth_close(uns_auth *a)
 		return;
 	}
 	pthread_rwlock_destroy(&a->lock);
+	uns_token_cache_free(a->tokens);
 	free(a->apps);
 	free(a);
 }
@@ -195,6 +206,7 @@ parse_app_line(uns_auth *a, char *line)
 uns_err
 uns_auth_load_apps(uns_auth *a, const char *path, char *why, size_t whylen)
 {
+	uns_token_cache_clear(a->tokens);
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
 		if (errno == ENOENT) {
@@ -308,11 +320,39 @@ principal_from(uns_auth *a, uns_call *call, const uns_jwt_claims *c,
 	return UNS_OK;
 }
 
+/* The token's claims: from the cache, or verified and then cached. */
+static uns_err
+verify(uns_auth *a, uns_call *call, const char *token, uns_jwt_claims *claims)
+{
+	char why[256];
+	size_t len = strnlen(token, UNS_TOKEN_CACHE_MAX_TOKEN + 1);
+	uns_jwt_policy pol = {.audience = a->cfg.audience,
+	                      .issuer = a->cfg.issuer,
+	                      .now = now_s(a),
+	                      .skew_seconds = a->cfg.skew_seconds};
+	if (uns_token_cache_get(a->tokens, token, len, pol.now,
+	                        pol.skew_seconds, claims)) {
+		return UNS_OK;
+	}
+	if (uns_jwt_verify(a->cfg.keys, token, &pol, claims, why,
+	                   sizeof(why)) != UNS_OK) {
+		return uns_call_fail(call, UNS_UNAUTHENTICATED, NULL, "%s",
+		                     why);
+	}
+	uns_token_cache_put(a->tokens, token, len, claims);
+	return UNS_OK;
+}
+
+size_t
+uns_auth_cached_tokens(uns_auth *a)
+{
+	return uns_token_cache_count(a->tokens);
+}
+
 uns_err
 uns_auth_check(uns_auth *a, uns_call *call, int kinds, uns_principal *out)
 {
 	const char *token = uns_call_bearer(call);
-	char why[256];
 	uns_jwt_claims claims;
 	uns_principal p;
 	if (token == NULL) {
@@ -324,16 +364,11 @@ uns_auth_check(uns_auth *a, uns_call *call, int kinds, uns_principal *out)
 		return uns_call_fail(call, UNS_UNAUTHENTICATED, NULL,
 		                     "the server has no token keys configured");
 	}
-	uns_jwt_policy pol = {.audience = a->cfg.audience,
-	                      .issuer = a->cfg.issuer,
-	                      .now = now_s(a),
-	                      .skew_seconds = a->cfg.skew_seconds};
-	if (uns_jwt_verify(a->cfg.keys, token, &pol, &claims, why,
-	                   sizeof(why)) != UNS_OK) {
-		return uns_call_fail(call, UNS_UNAUTHENTICATED, NULL, "%s",
-		                     why);
+	uns_err err = verify(a, call, token, &claims);
+	if (err != UNS_OK) {
+		return err;
 	}
-	uns_err err = principal_from(a, call, &claims, &p);
+	err = principal_from(a, call, &claims, &p);
 	if (err != UNS_OK) {
 		return err;
 	}

@@ -44,6 +44,8 @@ typedef struct uns_auth_config {
 	int skew_seconds;
 	int64_t (*now_s)(void *arg); /* NULL = real time */
 	void *now_arg;
+	size_t token_cache; /* verified tokens remembered (token_cache.h);
+	                       0 = every call verifies its token */
 } uns_auth_config;
 
 uns_err uns_auth_open(uns_auth **out, const uns_auth_config *cfg);
@@ -68,7 +70,9 @@ uns_err uns_auth_set_app_secret_hash(uns_auth *a, const char *app_id,
 int uns_auth_check_secret(const uns_auth *a, const char *app_id,
                           const char *secret);
 
-/* Reads an apps file (missing file = no apps); why names file and line. */
+/* Reads an apps file (missing file = no apps); why names file and line.
+ * Also forgets every cached token: a reload starts from verified tokens
+ * only. */
 uns_err uns_auth_load_apps(uns_auth *a, const char *path, char *why,
                            size_t whylen);
 int uns_auth_app_owns_host(const uns_auth *a, const char *app_id,
@@ -86,5 +90,8 @@ size_t uns_auth_app_hosts(const uns_auth *a, const char *app_id,
  */
 uns_err uns_auth_check(uns_auth *a, uns_call *call, int kinds,
                        uns_principal *out);
+
+/* Tokens in the verified-token cache now (tests, metrics). */
+size_t uns_auth_cached_tokens(uns_auth *a);
 
 #endif /* UNS_AUTH_H */

@@ -151,6 +151,10 @@ static const cfg_key keys[] = {
         "60s", "Leeway for \"exp\" and \"nbf\" against this server's clock."),
     KEY("tokens", "token_max_bytes", CFG_SIZE, token_max_bytes, KiB, 64 * KiB,
         "8K", "Largest bearer token accepted."),
+    KEY("tokens", "token_cache", CFG_INT, token_cache, 0, 1 << 20, "4096",
+        "Bearer tokens remembered after they verify, so repeat callers skip\n"
+        "the signature check (~400 bytes each; exp and nbf are checked on\n"
+        "every call; SIGHUP forgets them all). 0 = verify every call."),
     KEY("tokens", "token_signing_key", CFG_PATH, token_signing_key, 0, STRLEN,
         "",
         "Key the token endpoint (IssueToken, POST /oauth2/v2.0/token) signs\n"

@@ -71,6 +71,7 @@ typedef struct uns_config {
 	char jwt_issuer[UNS_CONFIG_STR_MAX]; /* "" = not checked */
 	int64_t jwt_clock_skew_s;
 	uint64_t token_max_bytes;
+	int token_cache; /* verified tokens remembered; 0 = none */
 	char
 	    token_signing_key[UNS_CONFIG_STR_MAX]; /* "" = dev secret or none */
 	int64_t token_lifetime_s;

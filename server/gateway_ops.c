@@ -9,8 +9,8 @@
  *
  * Verifying a token costs a JSON parse and, for ES256/RS256, a public-key
  * operation (about a millisecond here); the RPC verifies it again anyway.
- * So verified callers are remembered in a small direct-mapped cache keyed
- * by the token's SHA-256, until the token's exp: a client that sends one
+ * So verified tokens are remembered in the same kind of cache the server's
+ * auth keeps (token_cache.h), until their exp: a client that sends one
  * token a thousand times is verified here once.
  */
 #include <stdio.h>
@@ -21,23 +21,18 @@
 #include <pthread.h>
 
 #include "auth.h"
-#include "crypto.h"
 #include "gateway_ops.h"
 #include "ratelimit.h"
-
-#define CACHE_SLOTS 1024
+#include "token_cache.h"
 
 typedef struct caller {
-	unsigned char digest[32]; /* SHA-256 of the token; all 0 = empty */
-	int64_t exp;
 	int is_app;
 	char id[257]; /* app id or sub */
 } caller;
 
 struct uns_gw_ops {
 	uns_gw_ops_config cfg;
-	pthread_mutex_t cache_mu;
-	caller cache[CACHE_SLOTS];
+	uns_token_cache *tokens; /* verified tokens */
 	uns_metric *requests, *latency, *in_flight, *throttled, *rpc_errors;
 	uns_ratelimit *apps, *users;
 };
@@ -103,7 +98,7 @@ uns_gw_ops_close(uns_gw_ops *ops)
 	}
 	uns_ratelimit_close(ops->apps);
 	uns_ratelimit_close(ops->users);
-	pthread_mutex_destroy(&ops->cache_mu);
+	uns_token_cache_free(ops->tokens);
 	free(ops);
 }
 
@@ -116,8 +111,9 @@ uns_gw_ops_open(uns_gw_ops **out, const uns_gw_ops_config *cfg)
 		goto out;
 	}
 	ops->cfg = *cfg;
-	pthread_mutex_init(&ops->cache_mu, NULL);
-	if ((cfg->metrics != NULL && (err = register_metrics(ops)) != UNS_OK) ||
+	if ((err = uns_token_cache_alloc(&ops->tokens, cfg->token_cache)) !=
+	        UNS_OK ||
+	    (cfg->metrics != NULL && (err = register_metrics(ops)) != UNS_OK) ||
 	    (err = open_limiter(&ops->apps, cfg, cfg->app_rate,
 	                        cfg->app_burst)) != UNS_OK ||
 	    (err = open_limiter(&ops->users, cfg, cfg->user_rate,
@@ -178,8 +174,10 @@ uns_gw_ops_rpc_error(uns_gw_ops *ops, const char *route, uns_err err)
 	uns_metric_add(ops->rpc_errors, rs, 1);
 }
 
+/* The verified caller of token, from the cache or verified now; 0 when
+ * the token does not verify. */
 static int
-verify(const uns_gw_ops *ops, const char *token, int64_t now, caller *out)
+caller_of(uns_gw_ops *ops, const char *token, caller *out)
 {
 	uns_jwt_claims c;
 	uns_jwt_policy pol = {
@@ -188,48 +186,23 @@ verify(const uns_gw_ops *ops, const char *token, int64_t now, caller *out)
 	                    : NULL,
 	    .issuer =
 	        ops->cfg.issuer && ops->cfg.issuer[0] ? ops->cfg.issuer : NULL,
-	    .now = now,
+	    .now = (int64_t)time(NULL),
 	    .skew_seconds = ops->cfg.skew_seconds};
-	if (uns_jwt_verify(ops->cfg.keys, token, &pol, &c, NULL, 0) != UNS_OK) {
+	if (token == NULL || ops->cfg.keys == NULL) {
 		return 0;
+	}
+	size_t len = strnlen(token, UNS_TOKEN_CACHE_MAX_TOKEN + 1);
+	if (!uns_token_cache_get(ops->tokens, token, len, pol.now,
+	                         pol.skew_seconds, &c)) {
+		if (uns_jwt_verify(ops->cfg.keys, token, &pol, &c, NULL, 0) !=
+		    UNS_OK) {
+			return 0;
+		}
+		uns_token_cache_put(ops->tokens, token, len, &c);
 	}
 	/* auth.c's rule: a token with an app id and no subject is an app's. */
 	out->is_app = c.app_id[0] != '\0' && c.sub[0] == '\0';
 	memcpy(out->id, out->is_app ? c.app_id : c.sub, sizeof(out->id));
-	out->exp = c.exp;
-	return 1;
-}
-
-/* The verified caller of token, from the cache or verified now; 0 when
- * the token does not verify. */
-static int
-caller_of(uns_gw_ops *ops, const char *token, caller *out)
-{
-	unsigned char d[32];
-	int64_t now = (int64_t)time(NULL);
-	if (token == NULL || ops->cfg.keys == NULL) {
-		return 0;
-	}
-	if (uns_sha256(token, strlen(token), d) != UNS_OK) {
-		return 0;
-	}
-	caller *slot = &ops->cache[(d[0] | d[1] << 8) % CACHE_SLOTS];
-	pthread_mutex_lock(&ops->cache_mu);
-	int hit = memcmp(slot->digest, d, sizeof(d)) == 0 && slot->exp > now;
-	if (hit) {
-		*out = *slot;
-	}
-	pthread_mutex_unlock(&ops->cache_mu);
-	if (hit) {
-		return 1;
-	}
-	if (!verify(ops, token, now, out)) {
-		return 0;
-	}
-	memcpy(out->digest, d, sizeof(d));
-	pthread_mutex_lock(&ops->cache_mu);
-	*slot = *out;
-	pthread_mutex_unlock(&ops->cache_mu);
 	return 1;
 }
 

@@ -30,6 +30,7 @@ typedef struct uns_gw_ops_config {
 	const char *audience;     /* as the server's auth checks them */
 	const char *issuer;
 	int skew_seconds;
+	size_t token_cache;             /* verified tokens kept; 0 = none */
 	uint32_t app_rate, app_burst;   /* per app id; rate 0 = off */
 	uint32_t user_rate, user_burst; /* per user; rate 0 = off */
 	int64_t (*now_us)(void *arg);   /* monotonic; NULL = real */

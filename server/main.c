@@ -325,6 +325,7 @@ open_auth(unsd *d)
 	    .audience = d->cfg.jwt_audience[0] ? d->cfg.jwt_audience : NULL,
 	    .issuer = d->cfg.jwt_issuer[0] ? d->cfg.jwt_issuer : NULL,
 	    .skew_seconds = (int)d->cfg.jwt_clock_skew_s,
+	    .token_cache = (size_t)d->cfg.token_cache,
 	};
 	if (uns_auth_open(&d->auth, &ac) != UNS_OK) {
 		return -1;
@@ -424,6 +425,7 @@ open_gateway_ops(unsd *d)
 	    .audience = d->cfg.jwt_audience,
 	    .issuer = d->cfg.jwt_issuer,
 	    .skew_seconds = (int)d->cfg.jwt_clock_skew_s,
+	    .token_cache = (size_t)d->cfg.token_cache,
 	    .app_rate = (uint32_t)d->cfg.rate_limit_app,
 	    .app_burst = (uint32_t)d->cfg.rate_limit_app_burst,
 	    .user_rate = (uint32_t)d->cfg.rate_limit_user,

@@ -102,12 +102,18 @@ typedef struct uns_store_change {
 	const char *by_unsid; /* the device making the change: not tapped */
 } uns_store_change;
 
-/* The result of a feed read. */
+struct uns_arena;
+
+/* The result of a feed read. Entries and cursor live in the page's arena:
+ * only uns_store_feed_page_free frees them. A page a caller put together
+ * itself (arena NULL) holds heap entries, each freed with its
+ * free_unpacked(NULL), in a heap array, and a heap cursor. */
 typedef struct uns_store_feed_page {
 	Uns__V1__FeedEntry **entries;
 	size_t n;
 	char *next_cursor; /* never NULL */
 	bool more;         /* more changes wait beyond the limit */
+	struct uns_arena *arena;
 } uns_store_feed_page;
 
 /* A history query. Zero values mean "no filter" (status: active only). */
@@ -120,10 +126,12 @@ typedef struct uns_store_history_query {
 	const char *group_name; /* NULL or "" = any */
 } uns_store_history_query;
 
+/* Items and token live in the page's arena, as in a feed page. */
 typedef struct uns_store_history_page {
 	Uns__V1__Notification **items; /* newest first */
 	size_t n;
 	char *next_page_token; /* NULL on the last page */
+	struct uns_arena *arena;
 } uns_store_history_page;
 
 typedef struct uns_store_subs {

@@ -310,6 +310,13 @@ uns_store_nrec_encode(const char *user, uint64_t feed_seq,
 uns_err
 uns_store_nrec_decode(const void *v, size_t len, uns_store_nrec *r)
 {
+	return uns_store_nrec_decode_with(v, len, NULL, r);
+}
+
+uns_err
+uns_store_nrec_decode_with(const void *v, size_t len, ProtobufCAllocator *pb,
+                           uns_store_nrec *r)
+{
 	const unsigned char *p = v;
 	size_t off = rec_user(p, len, r->user);
 
@@ -319,7 +326,7 @@ uns_store_nrec_decode(const void *v, size_t len, uns_store_nrec *r)
 	}
 	r->feed_seq = uns_store_be64_get(p + off);
 	off += 8;
-	r->n = uns__v1__notification__unpack(NULL, len - off, p + off);
+	r->n = uns__v1__notification__unpack(pb, len - off, p + off);
 	if (r->n == NULL) {
 		return uns_store_seterr(UNS_DATA_LOSS,
 		                        "bad notification protobuf");

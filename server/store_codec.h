@@ -87,6 +87,10 @@ typedef struct uns_store_nrec {
 } uns_store_nrec;
 
 uns_err uns_store_nrec_decode(const void *v, size_t len, uns_store_nrec *r);
+/* The same with r->n unpacked through pb (an arena: reads whose results
+ * die together); uns_store_nrec_clear must then not be called. */
+uns_err uns_store_nrec_decode_with(const void *v, size_t len,
+                                   ProtobufCAllocator *pb, uns_store_nrec *r);
 void uns_store_nrec_clear(uns_store_nrec *r);
 /* *out is malloc()ed. */
 uns_err uns_store_nrec_encode(const char *user, uint64_t feed_seq,

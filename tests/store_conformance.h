@@ -169,8 +169,22 @@ conf_head(struct conf *c, const char *user, const char *host)
 	return cur;
 }
 
-/* Reads the whole feed after cursor (following "more"); returns entries,
- * and *next the final cursor (caller frees both with conf_feed_free). */
+/* A heap copy of a message, freed with its free_unpacked(NULL). */
+static void *
+conf_msg_copy(const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(len + 1);
+	protobuf_c_message_pack(m, buf);
+	void *copy = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
+	free(buf);
+	assert_non_null(copy);
+	return copy;
+}
+
+/* Reads the whole feed after cursor (following "more") into one page of
+ * heap copies (arena NULL); the caller frees it with
+ * uns_store_feed_page_free. */
 static uns_store_feed_page
 conf_feed_all(struct conf *c, const char *user, const char *cursor)
 {
@@ -183,14 +197,14 @@ conf_feed_all(struct conf *c, const char *user, const char *cursor)
 		    UNS_OK);
 		all.entries = realloc(all.entries,
 		                      (all.n + p.n + 1) * sizeof(*all.entries));
-		memcpy(all.entries + all.n, p.entries,
-		       p.n * sizeof(*p.entries));
-		all.n += p.n;
+		for (size_t i = 0; i < p.n; i++) { /* heap copies */
+			all.entries[all.n++] =
+			    conf_msg_copy(&p.entries[i]->base);
+		}
 		free(cur);
 		cur = strdup(p.next_cursor);
 		all.more = p.more;
-		free(p.entries);
-		free(p.next_cursor);
+		uns_store_feed_page_free(&p);
 	} while (all.more);
 	all.next_cursor = cur;
 	return all;
@@ -588,6 +602,13 @@ conf_feed_cursors(void **state)
 		}
 	} while (1);
 	assert_int_equal(total, 6);
+	/* At the head: nothing, and the same cursor back. */
+	assert_int_equal(
+	    uns_store_feed_read(c->st, "alice", CONF_HOST, cur, 0, &p), UNS_OK);
+	assert_int_equal(p.n, 0);
+	assert_false(p.more);
+	assert_string_equal(p.next_cursor, cur);
+	uns_store_feed_page_free(&p);
 
 	ahead = conf_head(c, "bob", CONF_HOST); /* bob's head is 0 */
 	assert_int_equal(

@@ -65,6 +65,7 @@ setup(void **state)
 	                       .keys = e->keys,
 	                       .audience = "uns",
 	                       .skew_seconds = 60,
+	                       .token_cache = 64,
 	                       .app_rate = 2,
 	                       .app_burst = 4,
 	                       .user_rate = 1,

@@ -3,7 +3,8 @@
  * RocksDB store, real JWTs, a real server and client. Two devices of one
  * user, replace, compare-and-set, paging, long poll, expiry with an
  * injected clock, and the authorization matrix ("not yours" answers
- * exactly like "not found").
+ * exactly like "not found"), all with the verified-token cache on, and
+ * that cache's rules (test_token_cache).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -95,7 +96,8 @@ setup(void **state)
 	                      .audience = "uns",
 	                      .skew_seconds = 60,
 	                      .now_s = clock_s,
-	                      .now_arg = e};
+	                      .now_arg = e,
+	                      .token_cache = 64};
 	assert_int_equal(uns_auth_open(&e->auth, &ac), UNS_OK);
 	const char *ha[] = {HOST_A}, *hb[] = {HOST_B};
 	assert_int_equal(uns_auth_add_app(e->auth, "app-a", ha, 1), UNS_OK);
@@ -643,6 +645,61 @@ test_expiry_and_app_delete(void **state)
 	free(del_id);
 }
 
+/* The verified-token cache: a repeat token is a hit; a token with another
+ * signature never is; exp still ends a cached token (with the skew); an
+ * apps.conf reload forgets every token. */
+static void
+test_token_cache(void **state)
+{
+	env *e = *state;
+	char tok[2048], forged[2048], msg[256];
+	const char *none = "AAAAAAAAAAAAAAAAAAAAAA";
+	char missing[512];
+	snprintf(missing, sizeof(missing), "%s/no-apps.conf", e->dir);
+	assert_int_equal(uns_auth_load_apps(e->auth, missing, msg, sizeof(msg)),
+	                 UNS_OK);
+	assert_int_equal(uns_auth_cached_tokens(e->auth), 0);
+	mint(e, tok, "cache-user", NULL, HOST_A, UNS_SCOPE_USER);
+
+	/* Verified once, then served from the cache. */
+	assert_int_equal(fetch_id(e, tok, none, msg, sizeof(msg)),
+	                 UNS_NOT_FOUND);
+	assert_int_equal(uns_auth_cached_tokens(e->auth), 1);
+	assert_int_equal(fetch_id(e, tok, none, msg, sizeof(msg)),
+	                 UNS_NOT_FOUND);
+	assert_int_equal(uns_auth_cached_tokens(e->auth), 1);
+
+	/* Same header and claims, another signature: refused every time
+	 * and never cached, although its claims are cached. */
+	snprintf(forged, sizeof(forged), "%s", tok);
+	char *sig = strrchr(forged, '.') + 1;
+	sig[4] = sig[4] == 'A' ? 'B' : 'A';
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(fetch_id(e, forged, none, msg, sizeof(msg)),
+		                 UNS_UNAUTHENTICATED);
+		assert_non_null(strstr(msg, "signature"));
+	}
+	assert_int_equal(uns_auth_cached_tokens(e->auth), 1);
+
+	/* A reload forgets it; the next call verifies and caches again. */
+	assert_int_equal(uns_auth_load_apps(e->auth, missing, msg, sizeof(msg)),
+	                 UNS_OK);
+	assert_int_equal(uns_auth_cached_tokens(e->auth), 0);
+	assert_int_equal(fetch_id(e, tok, none, msg, sizeof(msg)),
+	                 UNS_NOT_FOUND);
+	assert_int_equal(uns_auth_cached_tokens(e->auth), 1);
+
+	/* exp + skew is the last good second, cached or not. */
+	atomic_fetch_add(&e->now_ms, (3600 + 60) * 1000LL);
+	assert_int_equal(fetch_id(e, tok, none, msg, sizeof(msg)),
+	                 UNS_NOT_FOUND);
+	atomic_fetch_add(&e->now_ms, 1000);
+	assert_int_equal(fetch_id(e, tok, none, msg, sizeof(msg)),
+	                 UNS_UNAUTHENTICATED);
+	assert_non_null(strstr(msg, "expired"));
+	assert_int_equal(uns_auth_cached_tokens(e->auth), 0);
+}
+
 int
 main(void)
 {
@@ -654,6 +711,7 @@ main(void)
 	    cmocka_unit_test(test_history_paging),
 	    cmocka_unit_test(test_long_poll),
 	    cmocka_unit_test(test_expiry_and_app_delete),
+	    cmocka_unit_test(test_token_cache),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -40,6 +40,7 @@
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
+#include "token_cache.h"
 #include "uns/v1/rpc.pb-c.h"
 #include "uns_stubs.h"
 #include "unsctl.h"
@@ -234,8 +235,10 @@ svc_open(const char *dir, const char *cert, const bench_opts *o, int ports[2])
 	                            sizeof(bench_secret) - 1) != UNS_OK) {
 		return NULL;
 	}
-	uns_auth_config ac = {
-	    .keys = keys, .audience = "uns", .skew_seconds = 60};
+	uns_auth_config ac = {.keys = keys,
+	                      .audience = "uns",
+	                      .skew_seconds = 60,
+	                      .token_cache = UNS_TOKEN_CACHE_DEFAULT};
 	if (uns_auth_open(&auth, &ac) != UNS_OK ||
 	    uns_auth_add_app(auth, BENCH_APP, hosts, 1) != UNS_OK) {
 		return NULL;
@@ -637,8 +640,8 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double
-median(double *v, int n)
+double
+bench_median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
@@ -660,7 +663,7 @@ print_stack(const char *name, stack_result *res)
 	qsort(res->lat.us, res->lat.n, sizeof(uint32_t), cmp_u32);
 	printf("  %-10s %9.0f calls/s  p50 %6u us  p99 %6u us  p999 %6u us"
 	       "  errors %llu",
-	       name, median(res->rate, res->n_rates), pct(&res->lat, 0.5),
+	       name, bench_median(res->rate, res->n_rates), pct(&res->lat, 0.5),
 	       pct(&res->lat, 0.99), pct(&res->lat, 0.999), res->errors);
 	if (res->calls > 0 && res->cpu_us >= 0) {
 		printf("  server CPU %.1f us/call", res->cpu_us / res->calls);
@@ -791,8 +794,8 @@ bench_transport(const bench_opts *o, const char *tname, int bare_port,
 		print_stack("bare-nng", &res[0]);
 		print_stack("uns-rpc", &res[1]);
 		printf("  ratio uns/bare: %.2f\n",
-		       median(res[1].rate, res[1].n_rates) /
-		           median(res[0].rate, res[0].n_rates));
+		       bench_median(res[1].rate, res[1].n_rates) /
+		           bench_median(res[0].rate, res[0].n_rates));
 	}
 	for (int k = 0; k < 2; k++) {
 		free(res[k].lat.us);
@@ -854,12 +857,18 @@ rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 }
 
 void
+bench_rm_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void
 bench_proc_stop(bench_proc *p)
 {
 	close(p->wfd);
 	waitpid(p->pid, NULL, 0);
 	close(p->rfd);
-	nftw(p->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	bench_rm_tree(p->dir);
 }
 
 /* 0 tcp, 1 tls, -1 unknown (with a message). */
@@ -1050,8 +1059,8 @@ print_level(store_bench *b, stack_result res[2], const commit_delta *d,
 		calls += res[1].rate[i] * b->o->seconds;
 	}
 	printf("  ratio %s/echo: %.2f", b->name,
-	       median(res[1].rate, res[1].n_rates) /
-	           median(res[0].rate, res[0].n_rates));
+	       bench_median(res[1].rate, res[1].n_rates) /
+	           bench_median(res[0].rate, res[0].n_rates));
 	if (b->run.mode != LOAD_FETCH) {
 		printf("  group commit: %.1f writes per synced batch",
 		       d->batches ? (double)d->writes / (double)d->batches
@@ -1102,7 +1111,7 @@ store_level(store_bench *b, int conns, int inflight)
 	}
 	printf("%d in flight (%d x %d):\n", conns * inflight, conns, inflight);
 	print_level(b, res, &d, atomic_load(&b->run.items));
-	double rate = median(res[1].rate, res[1].n_rates);
+	double rate = bench_median(res[1].rate, res[1].n_rates);
 	for (int k = 0; k < 2; k++) {
 		free(res[k].lat.us);
 	}

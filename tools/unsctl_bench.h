@@ -39,6 +39,10 @@ typedef struct bench_proc {
 
 /* CLOCK_MONOTONIC in microseconds, for every benchmark's timing. */
 int64_t bench_now_us(void);
+/* The median of v[0..n-1] (sorts v). */
+double bench_median(double *v, int n);
+/* Removes dir and everything under it (a benchmark's scratch store). */
+void bench_rm_tree(const char *dir);
 
 /* Makes certificates, forks the child (store: the full service on a
  * RocksDB store; else Echo and bare NNG) and reads its ports. */

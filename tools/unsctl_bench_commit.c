@@ -14,7 +14,6 @@
  * RocksDB's own, the writers). Levels alternate with the floor over
  * --rounds; medians.
  */
-#include <ftw.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -149,15 +148,6 @@ cpu_s(void)
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 typedef struct level {
 	const char *name;
 	int threads;  /* blocking writers; 0 = one async issuer */
@@ -219,7 +209,7 @@ run_level(level *l, const char *dir, int seconds)
 	l->n++;
 	uns_store_close(run.st);
 	sem_destroy(&run.slots);
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	bench_rm_tree(path);
 	free(t);
 	free(w);
 	if (atomic_load(&run.failures) != 0) {
@@ -228,20 +218,6 @@ run_level(level *l, const char *dir, int seconds)
 		return -1;
 	}
 	return 0;
-}
-
-static int
-cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double
-med(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 int
@@ -273,13 +249,13 @@ bench_commit(bench_opts *o)
 			        uns_store_errmsg());
 			rc = 1;
 		}
-		nftw(fdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		bench_rm_tree(fdir);
 		for (size_t i = 0; i < nl && rc == 0; i++) {
 			rc = run_level(&levels[i], dir, o->seconds) ? 1 : 0;
 		}
 	}
 	if (rc == 0) {
-		double f = med(floor, rounds);
+		double f = bench_median(floor, rounds);
 		printf("group commit, store only (no RPC), %d rounds of %d s; "
 		       "medians\n",
 		       rounds, o->seconds);
@@ -287,11 +263,11 @@ bench_commit(bench_opts *o)
 		       f);
 		for (size_t i = 0; i < nl; i++) {
 			level *l = &levels[i];
-			double rate = med(l->rate, l->n);
+			double rate = bench_median(l->rate, l->n);
 			printf("  %-11s %8.0f posts/s  %6.1f writes/sync  "
 			       "%5.1fx floor  CPU %5.1f us/post\n",
-			       l->name, rate, med(l->batch, l->n), rate / f,
-			       med(l->cpu_us, l->n));
+			       l->name, rate, bench_median(l->batch, l->n),
+			       rate / f, bench_median(l->cpu_us, l->n));
 		}
 	}
 	rmdir(dir);

@@ -29,6 +29,7 @@
 #include "crypto.h"
 #include "push.h"
 #include "unsctl.h"
+#include "unsctl_bench.h"
 
 #define SLICE_NS   (400 * 1000 * 1000LL)
 #define MAX_ROUNDS 16
@@ -254,24 +255,6 @@ run_slice(bench_env *e, int (*op)(bench_env *))
 	return (double)n * 1e9 / (double)(t - start);
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-median_of(double *v, int n)
-{
-	double s[MAX_ROUNDS];
-
-	memcpy(s, v, (size_t)n * sizeof(*v));
-	qsort(s, (size_t)n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
 int
 unsctl_bench_webpush(int rounds)
 {
@@ -306,9 +289,9 @@ unsctl_bench_webpush(int rounds)
 	       "of %lld ms CPU per case (median)\n",
 	       e.plain_len, rounds, SLICE_NS / 1000000);
 	printf("%-9s %12s %10s %10s\n", "case", "ops/cpu-s", "us/op", "x hmac");
-	base = median_of(cases[0].rate, rounds);
+	base = bench_median(cases[0].rate, rounds);
 	for (int c = 0; c < ncases; c++) {
-		double m = median_of(cases[c].rate, rounds);
+		double m = bench_median(cases[c].rate, rounds);
 		printf("%-9s %12.0f %10.2f %10.1f\n", cases[c].name, m, 1e6 / m,
 		       base / m);
 	}

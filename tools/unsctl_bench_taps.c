@@ -27,12 +27,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
-#include <ftw.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 
@@ -233,12 +233,6 @@ sink_start(bench *b)
 /* ---- store, subscriptions, engine --------------------------------------- */
 
 static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static int
 push_open(bench *b)
 {
 	static uns_config c;
@@ -368,7 +362,7 @@ teardown(bench *b)
 	b->by_unsid = NULL;
 	b->by_unsid_ep = NULL;
 	b->n = 0;
-	nftw(b->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	bench_rm_tree(b->dir);
 	mkdir(b->dir, 0700);
 }
 
@@ -745,6 +739,6 @@ unsctl_bench_taps_main(int argc, char **argv)
 		MHD_stop_daemon(b.sink);
 	}
 	uns_push_config_free(b.push);
-	nftw(b.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	bench_rm_tree(b.dir);
 	return rc;
 }
