@@ -187,24 +187,6 @@ run_slice(json_env *e, int (*op)(json_env *))
 	return (double)n * 1e9 / (double)(t - start);
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-median_of(const double *v, int n)
-{
-	double s[MAX_ROUNDS];
-
-	memcpy(s, v, (size_t)n * sizeof(*v));
-	qsort(s, (size_t)n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
 int
 unsctl_bench_json(int rounds, int entries)
 {
@@ -242,9 +224,9 @@ unsctl_bench_json(int rounds, int entries)
 	       entries, e->text_len, e->packed_len, rounds, SLICE_NS / 1000000);
 	printf("%-8s %12s %10s %10s\n", "case", "answers/cpu-s", "us/answer",
 	       "x unpack");
-	double base = median_of(cases[0].rate, rounds);
+	double base = bench_median(cases[0].rate, rounds);
 	for (int c = 0; c < ncases; c++) {
-		double m = median_of(cases[c].rate, rounds);
+		double m = bench_median(cases[c].rate, rounds);
 		printf("%-8s %12.0f %10.2f %10.2f\n", cases[c].name, m, 1e6 / m,
 		       base / m);
 	}
