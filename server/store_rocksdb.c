@@ -3683,7 +3683,13 @@ options_create(uns_store *st)
 	rocksdb_options_set_prefix_extractor(
 	    st->prefixopt,
 	    rocksdb_slicetransform_create_fixed_prefix(UNS_STORE_HASH_LEN));
-	rocksdb_options_set_hash_skip_list_rep(st->prefixopt, 100000, 4, 4);
+	/* Height 12, not RocksDB's 4: one owner's bucket holds every
+	 * feed, history, app-id and meta entry it wrote since the last flush
+	 * (thousands for a busy user), and a 4-level list degrades to a
+	 * linear walk past ~4^4 entries. Measured through the gateway (8
+	 * users, POST create, four 8 s rounds into one memtable): server CPU
+	 * per request 118 -> 155 us with height 4, 103 -> 123 us with 12. */
+	rocksdb_options_set_hash_skip_list_rep(st->prefixopt, 100000, 12, 4);
 	st->dbopt = rocksdb_options_create_copy(st->plainopt);
 	rocksdb_options_set_create_if_missing(st->dbopt, 1);
 	rocksdb_options_set_create_missing_column_families(st->dbopt, 1);
