@@ -640,6 +640,30 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int64_t
+thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+double
+bench_cpu_rate(int (*op)(void *env), void *env, int64_t slice_ns)
+{
+	int64_t start = thread_cpu_ns(), end = start + slice_ns, t;
+	long n = 0;
+	do {
+		for (int i = 0; i < 16; i++, n++) {
+			if (op(env) != 0) {
+				return -1;
+			}
+		}
+		t = thread_cpu_ns();
+	} while (t < end);
+	return (double)n * 1e9 / (double)(t - start);
+}
+
 double
 bench_median(double *v, int n)
 {

@@ -39,6 +39,13 @@ typedef struct bench_proc {
 
 /* CLOCK_MONOTONIC in microseconds, for every benchmark's timing. */
 int64_t bench_now_us(void);
+/*
+ * Runs op(env) in batches of 16 until slice_ns of this thread's CPU time
+ * (CLOCK_THREAD_CPUTIME_ID: other load on the shared cores stretches wall
+ * time, not the work) have passed; returns ops per CPU second, or -1 when
+ * op failed (returned nonzero).
+ */
+double bench_cpu_rate(int (*op)(void *env), void *env, int64_t slice_ns);
 /* The median of v[0..n-1] (sorts v). */
 double bench_median(double *v, int n);
 /* Removes dir and everything under it (a benchmark's scratch store). */

@@ -48,22 +48,14 @@ typedef struct json_env {
 
 typedef struct json_case {
 	const char *name;
-	int (*op)(json_env *e);
+	int (*op)(void *env);
 	double rate[MAX_ROUNDS];
 } json_case;
 
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static int
-op_unpack(json_env *e)
+op_unpack(void *arg)
 {
+	json_env *e = arg;
 	ProtobufCMessage *m =
 	    protobuf_c_message_unpack(&uns__v1__fetch_response__descriptor,
 	                              NULL, e->packed_len, e->packed);
@@ -76,8 +68,9 @@ op_unpack(json_env *e)
 }
 
 static int
-op_tree(json_env *e)
+op_tree(void *arg)
 {
+	json_env *e = arg;
 	json_t *value = json_array(), *body;
 	char *text;
 
@@ -98,8 +91,9 @@ op_tree(json_env *e)
 }
 
 static int
-op_writer(json_env *e)
+op_writer(void *arg)
 {
+	json_env *e = arg;
 	uns_json_buf b;
 	char *text;
 	size_t len;
@@ -170,23 +164,6 @@ env_open(json_env *e, int entries)
 	return op_tree(e); /* sets text_len, which the writer must match */
 }
 
-static double
-run_slice(json_env *e, int (*op)(json_env *))
-{
-	int64_t start = now_ns(), end = start + SLICE_NS, t;
-	long n = 0;
-
-	do {
-		for (int i = 0; i < 16; i++, n++) {
-			if (op(e) != 0) {
-				return -1;
-			}
-		}
-		t = now_ns();
-	} while (t < end);
-	return (double)n * 1e9 / (double)(t - start);
-}
-
 int
 unsctl_bench_json(int rounds, int entries)
 {
@@ -209,7 +186,8 @@ unsctl_bench_json(int rounds, int entries)
 	}
 	for (int r = 0; r < rounds; r++) {
 		for (int c = 0; c < ncases; c++) {
-			cases[c].rate[r] = run_slice(e, cases[c].op);
+			cases[c].rate[r] =
+			    bench_cpu_rate(cases[c].op, e, SLICE_NS);
 			if (cases[c].rate[r] < 0) {
 				fprintf(stderr,
 				        "unsctl bench json: %s failed\n",

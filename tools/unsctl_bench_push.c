@@ -51,40 +51,32 @@ typedef struct bench_env {
 
 typedef struct bench_case {
 	const char *name;
-	int (*op)(bench_env *e);
+	int (*op)(void *env);
 	double rate[MAX_ROUNDS];
 } bench_case;
 
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	/* CPU time of this thread: the machine's other load (shared
-	 * cores) stretches wall time, not the work a tap costs. */
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static int
-op_hmac(bench_env *e)
+op_hmac(void *arg)
 {
+	bench_env *e = arg;
 	uint8_t mac[32];
 
 	return uns_hmac_sha256(e->auth, 16, e->plain, e->plain_len, mac);
 }
 
 static int
-op_gcm(bench_env *e)
+op_gcm(void *arg)
 {
+	bench_env *e = arg;
 	static const uint8_t key[16], nonce[12];
 
 	return uns_aes128gcm_seal(key, nonce, e->plain, e->plain_len, e->out);
 }
 
 static int
-op_es256(bench_env *e)
+op_es256(void *arg)
 {
+	bench_env *e = arg;
 	uint8_t sig[UNS_KEY_MAX_SIG];
 	size_t n;
 
@@ -93,8 +85,9 @@ op_es256(bench_env *e)
 }
 
 static int
-op_encrypt(bench_env *e)
+op_encrypt(void *arg)
 {
+	bench_env *e = arg;
 	size_t n;
 
 	return uns_webpush_encrypt(e->ua_pub, e->auth, e->plain, e->plain_len,
@@ -113,16 +106,18 @@ op_build(uns_push_transport *t, const uns_push_transport_ops *ops,
 }
 
 static int
-op_webpush(bench_env *e)
+op_webpush(void *arg)
 {
+	bench_env *e = arg;
 	return op_build(e->webpush,
 	                uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEB_PUSH),
 	                &e->tap);
 }
 
 static int
-op_webhook(bench_env *e)
+op_webhook(void *arg)
 {
+	bench_env *e = arg;
 	return op_build(e->webhook,
 	                uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEBHOOK),
 	                &e->hook_tap);
@@ -238,23 +233,6 @@ env_close(bench_env *e)
 }
 
 /* Runs op for one slice; returns operations per second, or -1. */
-static double
-run_slice(bench_env *e, int (*op)(bench_env *))
-{
-	int64_t start = now_ns(), end = start + SLICE_NS, t;
-	long n = 0;
-
-	do {
-		for (int i = 0; i < 16; i++, n++) {
-			if (op(e) != 0) {
-				return -1;
-			}
-		}
-		t = now_ns();
-	} while (t < end);
-	return (double)n * 1e9 / (double)(t - start);
-}
-
 int
 unsctl_bench_webpush(int rounds)
 {
@@ -274,8 +252,8 @@ unsctl_bench_webpush(int rounds)
 	}
 	for (int r = 0; r < rounds; r++) {
 		for (int c = 0; c < ncases; c++) {
-			if ((cases[c].rate[r] = run_slice(&e, cases[c].op)) <
-			    0) {
+			if ((cases[c].rate[r] = bench_cpu_rate(cases[c].op, &e,
+			                                       SLICE_NS)) < 0) {
 				fprintf(stderr,
 				        "unsctl bench webpush: %s "
 				        "failed\n",
