@@ -23,6 +23,7 @@
 #include "json_codec.h"
 #include "uns/v1/notifications.pb-c.h"
 #include "uns/v1/rpc.pb-c.h"
+#include "utnode.h"
 
 /* ---- an example Graph-style mapping ---- */
 
@@ -139,46 +140,6 @@ choice_init(Choice *m)
 	memset(m, 0, sizeof(*m));
 	m->base.descriptor = &choice_descriptor;
 	m->label = (char *)protobuf_c_empty_string;
-}
-
-/* A self-recursive message, to reach the codec's nesting limit. */
-typedef struct Node {
-	ProtobufCMessage base;
-	struct Node *child;
-} Node;
-
-static void node_init(Node *m);
-
-static const ProtobufCMessageDescriptor node_descriptor;
-static const ProtobufCFieldDescriptor node_fields[] = {
-    {"child", 1, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_MESSAGE, 0,
-     offsetof(Node, child), &node_descriptor, NULL, 0, 0, NULL, NULL},
-};
-static const unsigned node_by_name[] = {0};
-static const ProtobufCIntRange node_ranges[] = {{1, 0}, {0, 1}};
-static const ProtobufCMessageDescriptor node_descriptor = {
-    PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-    "uns.test.Node",
-    "Node",
-    "Node",
-    "uns.test",
-    sizeof(Node),
-    1,
-    node_fields,
-    node_by_name,
-    1,
-    node_ranges,
-    (ProtobufCMessageInit)node_init,
-    NULL,
-    NULL,
-    NULL,
-};
-
-static void
-node_init(Node *m)
-{
-	memset(m, 0, sizeof(*m));
-	m->base.descriptor = &node_descriptor;
 }
 
 /* ---- helpers ---- */
@@ -1191,19 +1152,19 @@ test_recursion_limit(void **state)
 	char *json = nested_nodes(64);
 	ProtobufCMessage *m = NULL;
 	uns_json_error err;
-	Node *chain;
+	ut_node *chain;
 	size_t i;
 
 	(void)state;
-	m = decode_ok(&node_descriptor, json, NULL);
+	m = decode_ok(&ut_node_descriptor, json, NULL);
 	assert_round_trip(m, NULL, 0);
 	protobuf_c_message_free_unpacked(m, NULL);
 	free(json);
 
 	json = nested_nodes(65);
 	m = NULL;
-	assert_int_equal(uns_json_decode(&node_descriptor, json, strlen(json),
-	                                 NULL, &m, &err),
+	assert_int_equal(uns_json_decode(&ut_node_descriptor, json,
+	                                 strlen(json), NULL, &m, &err),
 	                 UNS_INVALID_ARGUMENT);
 	assert_null(m);
 	assert_string_equal(err.message, "messages nested too deeply");
@@ -1213,7 +1174,7 @@ test_recursion_limit(void **state)
 
 	chain = calloc(100, sizeof(*chain));
 	for (i = 0; i < 100; i++) {
-		node_init(&chain[i]);
+		ut_node_init(&chain[i]);
 		chain[i].child = i + 1 < 100 ? &chain[i + 1] : NULL;
 	}
 	assert_int_equal(uns_json_encode(&chain[0].base, NULL, 0, &json),

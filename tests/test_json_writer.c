@@ -28,6 +28,7 @@
 #include "json_buf.h"
 #include "json_codec.h"
 #include "uns/v1/notifications.pb-c.h"
+#include "utnode.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -536,48 +537,17 @@ test_scalars_match(void **state)
 	}
 }
 
-/* A self-recursive message, to reach the nesting limit (64). */
-typedef struct Node {
-	ProtobufCMessage base;
-	struct Node *child;
-} Node;
-
-static const ProtobufCMessageDescriptor node_descriptor;
-static const ProtobufCFieldDescriptor node_fields[] = {
-    {"child", 1, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_MESSAGE, 0,
-     offsetof(Node, child), &node_descriptor, NULL, 0, 0, NULL, NULL},
-};
-static const unsigned node_by_name[] = {0};
-static const ProtobufCIntRange node_ranges[] = {{1, 0}, {0, 1}};
-static const ProtobufCMessageDescriptor node_descriptor = {
-    PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-    "uns.test.Node",
-    "Node",
-    "Node",
-    "uns.test",
-    sizeof(Node),
-    1,
-    node_fields,
-    node_by_name,
-    1,
-    node_ranges,
-    NULL,
-    NULL,
-    NULL,
-    NULL,
-};
-
 /* Chains of 63 to 66 messages (the limit is reached at 65), and the
  * argument errors. */
 static void
 test_depth_and_arguments_match(void **state)
 {
-	Node chain[66];
+	ut_node chain[66];
 	uns_json_buf b;
 	(void)state;
 	for (size_t len = 63; len <= 66; len++) {
 		for (size_t i = 0; i < len; i++) {
-			chain[i].base.descriptor = &node_descriptor;
+			chain[i].base.descriptor = &ut_node_descriptor;
 			chain[i].base.n_unknown_fields = 0;
 			chain[i].base.unknown_fields = NULL;
 			chain[i].child = i + 1 < len ? &chain[i + 1] : NULL;
