@@ -41,7 +41,7 @@ typedef struct json_env {
 	Uns__V1__Notification n[MAX_ENTRIES];
 	Uns__V1__Payload p;
 	Uns__V1__VisualContent v;
-	char ids[MAX_ENTRIES][40], app_ids[MAX_ENTRIES][16];
+	char ids[MAX_ENTRIES][48], app_ids[MAX_ENTRIES][16];
 	uint8_t *packed;
 	size_t packed_len, text_len;
 } json_env;
