@@ -568,11 +568,8 @@ typedef struct stack_result {
 	double cpu_us, calls; /* the server's CPU time and calls, all rounds */
 } stack_result;
 
-/* CPU time (user + system) process pid has used, in microseconds; -1 if
- * unknown. Ticks of 10 ms: fine over rounds of seconds. Unlike calls/s,
- * CPU per call hardly moves when other work shares the cores. */
-static double
-proc_cpu_us(pid_t pid)
+double
+bench_proc_cpu_us(pid_t pid)
 {
 	char path[64], buf[1024];
 	unsigned long long ut, st;
@@ -736,11 +733,11 @@ timed_round(load_run *r, const bench_opts *o, int bare, stack_result *sr)
 	r->lat = &sr->lat;
 	atomic_store(&r->calls, 0);
 	atomic_store(&r->errors, 0);
-	double cpu0 = r->server > 0 ? proc_cpu_us(r->server) : -1;
+	double cpu0 = r->server > 0 ? bench_proc_cpu_us(r->server) : -1;
 	nng_time t0 = nng_clock();
 	run_round(r, o->threads, o->inflight, bare, o->seconds);
 	double secs = (double)(nng_clock() - t0) / 1000.0;
-	double cpu1 = r->server > 0 ? proc_cpu_us(r->server) : -1;
+	double cpu1 = r->server > 0 ? bench_proc_cpu_us(r->server) : -1;
 	sr->rate[sr->n_rates++] = (double)atomic_load(&r->calls) / secs;
 	sr->errors += atomic_load(&r->errors);
 	if (cpu0 < 0 || cpu1 < 0 || sr->cpu_us < 0) {

@@ -46,6 +46,10 @@ int64_t bench_now_us(void);
  * op failed (returned nonzero).
  */
 double bench_cpu_rate(int (*op)(void *env), void *env, int64_t slice_ns);
+/* CPU time (user + system) process pid has used, in microseconds; -1 if
+ * unknown. Ticks of 10 ms: fine over rounds of seconds. Unlike calls/s,
+ * CPU per call hardly moves when other work shares the cores. */
+double bench_proc_cpu_us(pid_t pid);
 /* The median of v[0..n-1] (sorts v). */
 double bench_median(double *v, int n);
 /* Removes dir and everything under it (a benchmark's scratch store). */

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <pthread.h>
@@ -139,15 +138,6 @@ async_issuer(void *arg)
 	return NULL;
 }
 
-static double
-cpu_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 typedef struct level {
 	const char *name;
 	int threads;  /* blocking writers; 0 = one async issuer */
@@ -182,7 +172,7 @@ run_level(level *l, const char *dir, int seconds)
 	                                       : COMMIT_USERS;
 	uns_store_stats_get(run.st, &s0);
 	int64_t t0 = bench_now_us();
-	double c0 = cpu_s();
+	double c0 = bench_proc_cpu_us(getpid());
 	for (int i = 0; i < writers; i++) {
 		w[i] = (commit_writer){.run = &run, .index = i};
 		pthread_create(&t[i], NULL,
@@ -199,13 +189,13 @@ run_level(level *l, const char *dir, int seconds)
 		}
 	}
 	double secs = (double)(bench_now_us() - t0) / 1e6;
-	double cpu = cpu_s() - c0;
+	double cpu_us = bench_proc_cpu_us(getpid()) - c0;
 	uns_store_stats_get(run.st, &s1);
 	unsigned long long posts = atomic_load(&run.posts);
 	l->rate[l->n] = (double)posts / secs;
 	l->batch[l->n] = (double)(s1.commit_writes - s0.commit_writes) /
 	                 (double)(s1.commit_batches - s0.commit_batches + 1e-9);
-	l->cpu_us[l->n] = posts ? cpu * 1e6 / (double)posts : 0;
+	l->cpu_us[l->n] = posts ? cpu_us / (double)posts : 0;
 	l->n++;
 	uns_store_close(run.st);
 	sem_destroy(&run.slots);
