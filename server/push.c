@@ -483,6 +483,32 @@ push_token_cache_fini(push_token_cache *c)
 }
 
 uns_err
+push_oauth_open(uns_push_transport **tp, const uns_push_config *cfg)
+{
+	push_oauth_transport *o = calloc(1, sizeof(*o));
+
+	if (o == NULL) {
+		return UNS_ENOMEM;
+	}
+	o->cfg = cfg;
+	push_token_cache_init(&o->token);
+	*tp = (uns_push_transport *)o;
+	return UNS_OK;
+}
+
+void
+push_oauth_close(uns_push_transport *t)
+{
+	push_oauth_transport *o = (push_oauth_transport *)t;
+
+	if (o == NULL) {
+		return;
+	}
+	push_token_cache_fini(&o->token);
+	free(o);
+}
+
+uns_err
 push_token_cache_get(push_token_cache *c, const char *provider, int64_t now_ms,
                      push_token_fetch_fn fetch, void *arg, char **out)
 {

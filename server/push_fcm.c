@@ -31,8 +31,7 @@
 #define MAX_TTL_S   2419200 /* 28 days */
 
 struct uns_push_transport {
-	const uns_push_config *cfg;
-	push_token_cache token;
+	push_oauth_transport o; /* all of it: push_oauth_open allocates it */
 };
 
 static uns_err
@@ -52,30 +51,6 @@ fcm_check(const uns_push_config *cfg, const Uns__V1__Subscription *sub,
 		return UNS_INVALID_ARGUMENT;
 	}
 	return UNS_OK;
-}
-
-static uns_err
-fcm_open(uns_push_transport **tp, const uns_push_config *cfg)
-{
-	uns_push_transport *t = calloc(1, sizeof(*t));
-
-	if (t == NULL) {
-		return UNS_ENOMEM;
-	}
-	t->cfg = cfg;
-	push_token_cache_init(&t->token);
-	*tp = t;
-	return UNS_OK;
-}
-
-static void
-fcm_close(uns_push_transport *t)
-{
-	if (t == NULL) {
-		return;
-	}
-	push_token_cache_fini(&t->token);
-	free(t);
 }
 
 /* The RS256 assertion of the JWT bearer grant. */
@@ -107,7 +82,7 @@ fetch(void *arg, int64_t now_ms, push_token *out, char *why, size_t whylen)
 	uns_err err;
 	size_t cap;
 
-	if ((err = assertion(t->cfg, now_ms / 1000, &jwt)) != UNS_OK) {
+	if ((err = assertion(t->o.cfg, now_ms / 1000, &jwt)) != UNS_OK) {
 		return err;
 	}
 	cap = strlen(jwt) * 3 + 1;
@@ -119,8 +94,8 @@ fetch(void *arg, int64_t now_ms, push_token *out, char *why, size_t whylen)
 	push_form_escape(jwt, esc, cap);
 	sprintf(form, "grant_type=%s&assertion=%s",
 	        "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer", esc);
-	err = push_fetch_token(t->cfg, t->cfg->fcm_token_uri, form, now_ms, out,
-	                       why, whylen);
+	err = push_fetch_token(t->o.cfg, t->o.cfg->fcm_token_uri, form, now_ms,
+	                       out, why, whylen);
 out:
 	free(jwt);
 	free(esc);
@@ -158,7 +133,7 @@ fcm_body(const uns_push_config *cfg, const uns_tap *tap)
 static uns_err
 fcm_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 {
-	const uns_push_config *cfg = t->cfg;
+	const uns_push_config *cfg = t->o.cfg;
 	uns_push_request r = {0};
 	char *tok = NULL, *body = NULL;
 	uns_err err = UNS_ENOMEM;
@@ -167,8 +142,8 @@ fcm_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 		return UNS_FAILED_PRECONDITION; /* fcm_credentials not set */
 	}
 	if ((body = fcm_body(cfg, tap)) == NULL ||
-	    (err = push_token_cache_get(&t->token, "fcm", tap->now_ms, fetch, t,
-	                                &tok)) != UNS_OK ||
+	    (err = push_token_cache_get(&t->o.token, "fcm", tap->now_ms, fetch,
+	                                t, &tok)) != UNS_OK ||
 	    (err = push_set_url(&r, "%s/v1/projects/%s/messages:send",
 	                        cfg->fcm_url, cfg->fcm_project)) != UNS_OK ||
 	    (err = push_header(&r, "Authorization: Bearer %s", tok)) !=
@@ -256,7 +231,7 @@ fcm_classify(uns_push_transport *t, const uns_push_response *resp,
 		*retry_after_ms = push_retry_after(resp);
 	}
 	if (o == UNS_PUSH_REAUTH && t != NULL) {
-		push_token_cache_drop(&t->token);
+		push_token_cache_drop(&t->o.token);
 	}
 	return o;
 }
@@ -265,8 +240,8 @@ const uns_push_transport_ops uns_push_fcm = {
     .name = "fcm",
     .platform = UNS__V1__PLATFORM__PLATFORM_ANDROID,
     .check = fcm_check,
-    .open = fcm_open,
-    .close = fcm_close,
+    .open = push_oauth_open,
+    .close = push_oauth_close,
     .build = fcm_build,
     .classify = fcm_classify,
 };

@@ -161,6 +161,19 @@ uns_err push_token_cache_get(push_token_cache *c, const char *provider,
 /* Forgets the token (the provider answered 401/403 for it). */
 void push_token_cache_drop(push_token_cache *c);
 
+/*
+ * The whole state of a transport that keeps only its config and its OAuth
+ * token (FCM, WNS). Their files define struct uns_push_transport as this
+ * one member, so one open and one close serve both.
+ */
+typedef struct push_oauth_transport {
+	const uns_push_config *cfg;
+	push_token_cache token;
+} push_oauth_transport;
+
+uns_err push_oauth_open(uns_push_transport **tp, const uns_push_config *cfg);
+void push_oauth_close(uns_push_transport *t);
+
 /* Percent-encodes s for a form value into out (cap bytes). */
 uns_err push_form_escape(const char *s, char *out, size_t cap);
 

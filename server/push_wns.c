@@ -27,8 +27,7 @@
 #define MAX_RAW 5000
 
 struct uns_push_transport {
-	const uns_push_config *cfg;
-	push_token_cache token;
+	push_oauth_transport o; /* all of it: push_oauth_open allocates it */
 };
 
 static uns_err
@@ -41,34 +40,10 @@ wns_check(const uns_push_config *cfg, const Uns__V1__Subscription *sub,
 }
 
 static uns_err
-wns_open(uns_push_transport **tp, const uns_push_config *cfg)
-{
-	uns_push_transport *t = calloc(1, sizeof(*t));
-
-	if (t == NULL) {
-		return UNS_ENOMEM;
-	}
-	t->cfg = cfg;
-	push_token_cache_init(&t->token);
-	*tp = t;
-	return UNS_OK;
-}
-
-static void
-wns_close(uns_push_transport *t)
-{
-	if (t == NULL) {
-		return;
-	}
-	push_token_cache_fini(&t->token);
-	free(t);
-}
-
-static uns_err
 fetch(void *arg, int64_t now_ms, push_token *out, char *why, size_t whylen)
 {
 	uns_push_transport *t = arg;
-	const uns_push_config *cfg = t->cfg;
+	const uns_push_config *cfg = t->o.cfg;
 	char id[3 * PUSH_STR], secret[3 * 512], scope[3 * PUSH_STR];
 	char *form;
 	uns_err err;
@@ -109,7 +84,7 @@ ttl_of(const uns_push_config *cfg, const uns_tap *tap)
 static uns_err
 wns_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 {
-	const uns_push_config *cfg = t->cfg;
+	const uns_push_config *cfg = t->o.cfg;
 	uns_push_request r = {0};
 	json_t *doc = json_pack("{s:s, s:s}", "unsid", tap->sub->unsid,
 	                        "cursor", tap->cursor);
@@ -130,8 +105,8 @@ wns_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 		err = UNS_INVALID_ARGUMENT;
 		goto out;
 	}
-	if ((err = push_token_cache_get(&t->token, "wns", tap->now_ms, fetch, t,
-	                                &tok)) != UNS_OK ||
+	if ((err = push_token_cache_get(&t->o.token, "wns", tap->now_ms, fetch,
+	                                t, &tok)) != UNS_OK ||
 	    (err = push_set_url(&r, "%s", tap->sub->push_channel)) != UNS_OK ||
 	    (err = push_header(&r, "Authorization: Bearer %s", tok)) !=
 	        UNS_OK ||
@@ -179,7 +154,7 @@ wns_classify(uns_push_transport *t, const uns_push_response *resp,
 		*retry_after_ms = push_retry_after(resp);
 	}
 	if (o == UNS_PUSH_REAUTH && t != NULL) {
-		push_token_cache_drop(&t->token);
+		push_token_cache_drop(&t->o.token);
 	}
 	return o;
 }
@@ -188,8 +163,8 @@ const uns_push_transport_ops uns_push_wns = {
     .name = "wns",
     .platform = UNS__V1__PLATFORM__PLATFORM_WINDOWS,
     .check = wns_check,
-    .open = wns_open,
-    .close = wns_close,
+    .open = push_oauth_open,
+    .close = push_oauth_close,
     .build = wns_build,
     .classify = wns_classify,
 };
