@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "testutil.h"
+#include "utservice.h"
 
 #include "auth.h"
 #include "jwt.h"
@@ -23,17 +24,9 @@
 
 #define HOST "contoso.example.com"
 
-static const uint8_t secret[] = "0123456789abcdef0123456789abcdef-test";
-
 typedef struct env {
 	char dir[256];
-	uns_store *store;
-	uns_jwt_keys *keys;
-	uns_auth *auth;
-	uns_token_issuer *issuer;
-	uns_service *svc;
-	uns_rpc_server *rpc;
-	uns_client *client;
+	ut_service s;
 	uns_metrics *metrics;
 	uns_rpc_metrics *rpc_metrics;
 } env;
@@ -54,47 +47,16 @@ unsctl_app_add(const char *dir, const char *id, const char *app_secret)
 static void
 start(env *e, int with_issuer)
 {
-	char path[512], why[256];
-	snprintf(path, sizeof(path), "%s/store", e->dir);
-	uns_store_config sc = {.dir = path, .reclaim_interval_ms = -1};
-	assert_int_equal(uns_store_open(&e->store, &sc), UNS_OK);
-	assert_int_equal(uns_jwt_keys_alloc(&e->keys), UNS_OK);
-	assert_int_equal(
-	    uns_jwt_keys_add_secret(e->keys, NULL, secret, sizeof(secret) - 1),
-	    UNS_OK);
-	uns_auth_config ac = {
-	    .keys = e->keys, .audience = "uns", .skew_seconds = 60};
-	assert_int_equal(uns_auth_open(&e->auth, &ac), UNS_OK);
-	snprintf(path, sizeof(path), "%s/apps.conf", e->dir);
-	assert_int_equal(uns_auth_load_apps(e->auth, path, why, sizeof(why)),
-	                 UNS_OK);
-	uns_token_issuer_config tc = {.alg = "HS256",
-	                              .key = secret,
-	                              .key_len = sizeof(secret) - 1,
-	                              .audience = "uns",
-	                              .lifetime_s = 600};
-	if (with_issuer) {
-		assert_int_equal(
-		    uns_token_issuer_open(&e->issuer, &tc, why, sizeof(why)),
-		    UNS_OK);
-	}
-	uns_service_config svcc = {
-	    .store = e->store, .auth = e->auth, .issuer = e->issuer};
-	assert_int_equal(uns_service_open(&e->svc, &svcc), UNS_OK);
+	char apps[512];
+	snprintf(apps, sizeof(apps), "%s/apps.conf", e->dir);
 	assert_int_equal(uns_metrics_open(&e->metrics), UNS_OK);
 	assert_int_equal(uns_rpc_metrics_open(&e->rpc_metrics, e->metrics),
 	                 UNS_OK);
-	uns_rpc_config rc = {.url = "tcp://127.0.0.1:0"};
 	uns_rpc_hooks hooks = {.on_reply = uns_rpc_metrics_on_reply,
 	                       .on_reply_arg = e->rpc_metrics};
-	uns_rpc_service rs = uns_service_rpc(e->svc, UNS_SERVICE_DEFAULT);
-	assert_int_equal(uns_rpc_server_open(&e->rpc, &rc, &rs), UNS_OK);
-	uns_rpc_server_set_hooks(e->rpc, &hooks);
-	uns_rpc_server_start(e->rpc);
-	char url[64];
-	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
-	         uns_rpc_server_port(e->rpc));
-	assert_int_equal(uns_client_open(&e->client, url, NULL), UNS_OK);
+	ut_service_opts o = {
+	    .apps_conf = apps, .with_issuer = with_issuer, .hooks = &hooks};
+	ut_service_start(&e->s, e->dir, &o);
 }
 
 static int
@@ -132,15 +94,9 @@ static int
 teardown(void **state)
 {
 	env *e = *state;
-	uns_client_close(e->client);
-	uns_rpc_server_close(e->rpc);
+	ut_service_stop(&e->s);
 	uns_rpc_metrics_close(e->rpc_metrics);
 	uns_metrics_close(e->metrics);
-	uns_service_close(e->svc);
-	uns_token_issuer_close(e->issuer);
-	uns_auth_close(e->auth);
-	uns_jwt_keys_free(e->keys);
-	uns_store_close(e->store);
 	ut_rmdir(e->dir);
 	free(e);
 	return 0;
@@ -159,7 +115,8 @@ issue(env *e, const char *grant, const char *id, const char *sec,
 	req.scope = (char *)scope;
 	uns_call_opts o = {.timeout_ms = 10000};
 	Uns__V1__IssueTokenResponse *resp = NULL;
-	uns_err err = uns_notifications_issue_token(e->client, &req, &resp, &o);
+	uns_err err =
+	    uns_notifications_issue_token(e->s.client, &req, &resp, &o);
 	snprintf(msg, cap, "%s", err == UNS_OK ? "" : uns_last_message());
 	if (out != NULL && err == UNS_OK) {
 		*out = resp;
@@ -185,8 +142,8 @@ test_right_secret_mints_app_token_that_posts(void **state)
 	/* The token carries what `unsctl token app` puts in. */
 	uns_jwt_claims c;
 	uns_jwt_policy pol = {.audience = "uns", .now = time(NULL)};
-	assert_int_equal(uns_jwt_verify(e->keys, r->access_token, &pol, &c, why,
-	                                sizeof(why)),
+	assert_int_equal(uns_jwt_verify(e->s.keys, r->access_token, &pol, &c,
+	                                why, sizeof(why)),
 	                 UNS_OK);
 	assert_string_equal(c.app_id, "contoso-svc");
 	assert_string_equal(c.sub, "");
@@ -194,25 +151,17 @@ test_right_secret_mints_app_token_that_posts(void **state)
 	assert_int_equal(c.exp - c.iat, 600);
 
 	/* And the service takes it: a user subscribes, the app posts. */
-	uns_jwt_claims u;
-	char *user_tok = NULL;
-	memset(&u, 0, sizeof(u));
-	strcpy(u.sub, "alice");
-	strcpy(u.host, HOST);
-	strcpy(u.aud, "uns");
-	strcpy(u.scopes, UNS_SCOPE_USER);
-	u.iat = time(NULL);
-	u.exp = u.iat + 600;
-	assert_int_equal(uns_jwt_mint("HS256", NULL, secret, sizeof(secret) - 1,
-	                              &u, &user_tok, why, sizeof(why)),
-	                 UNS_OK);
+	char user_tok[2048];
+	ut_service_mint(user_tok, sizeof(user_tok), time(NULL), "alice", NULL,
+	                HOST, UNS_SCOPE_USER);
 	Uns__V1__SubscribeRequest sreq = UNS__V1__SUBSCRIBE_REQUEST__INIT;
 	Uns__V1__SubscribeResponse *sresp = NULL;
 	sreq.device_id = "phone";
 	sreq.platform = UNS__V1__PLATFORM__PLATFORM_POLLING;
 	uns_call_opts uo = {.token = user_tok, .timeout_ms = 10000};
 	assert_int_equal(
-	    uns_notifications_subscribe(e->client, &sreq, &sresp, &uo), UNS_OK);
+	    uns_notifications_subscribe(e->s.client, &sreq, &sresp, &uo),
+	    UNS_OK);
 
 	Uns__V1__PostRequest preq = UNS__V1__POST_REQUEST__INIT;
 	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT;
@@ -223,7 +172,7 @@ test_right_secret_mints_app_token_that_posts(void **state)
 	preq.unsid = sresp->subscription->unsid;
 	Uns__V1__PostResponse *presp = NULL;
 	uns_call_opts ao = {.token = r->access_token, .timeout_ms = 10000};
-	uns_err err = uns_notifications_post(e->client, &preq, &presp, &ao);
+	uns_err err = uns_notifications_post(e->s.client, &preq, &presp, &ao);
 	if (err != UNS_OK) {
 		fail_msg("post with the issued token: %s", uns_last_message());
 	}
@@ -231,7 +180,6 @@ test_right_secret_mints_app_token_that_posts(void **state)
 	uns__v1__post_response__free_unpacked(presp, NULL);
 	uns__v1__subscribe_response__free_unpacked(sresp, NULL);
 	uns__v1__issue_token_response__free_unpacked(r, NULL);
-	free(user_tok);
 }
 
 static void
@@ -351,8 +299,8 @@ test_issuer_refuses_bad_keys(void **state)
 	assert_int_equal(uns_token_issuer_open(&ti, &tc, why, sizeof(why)),
 	                 UNS_EINVAL);
 	tc.alg = "HS256";
-	tc.key = secret;
-	tc.key_len = sizeof(secret) - 1;
+	tc.key = ut_secret;
+	tc.key_len = ut_secret_len;
 	tc.lifetime_s = 0;
 	assert_int_equal(uns_token_issuer_open(&ti, &tc, why, sizeof(why)),
 	                 UNS_EINVAL);

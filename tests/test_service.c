@@ -16,6 +16,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "testutil.h"
+#include "utservice.h"
 
 #include "auth.h"
 #include "jwt.h"
@@ -26,17 +27,10 @@
 #define HOST_A "a.example.com"
 #define HOST_B "b.example.com"
 
-static const uint8_t secret[] = "0123456789abcdef0123456789abcdef-test";
-
 typedef struct env {
 	char dir[256];
 	_Atomic int64_t now_ms;
-	uns_store *store;
-	uns_jwt_keys *keys;
-	uns_auth *auth;
-	uns_service *svc;
-	uns_rpc_server *rpc;
-	uns_client *client;
+	ut_service s;
 	char user_x[2048], user_y[2048], app_a[2048], app_b[2048];
 	char user_x_b[2048]; /* user X, host B */
 } env;
@@ -57,64 +51,21 @@ static void
 mint(env *e, char *out, const char *sub, const char *app, const char *host,
      const char *scope)
 {
-	uns_jwt_claims c;
-	char *tok = NULL, why[256];
-	memset(&c, 0, sizeof(c));
-	snprintf(c.sub, sizeof(c.sub), "%s", sub ? sub : "");
-	snprintf(c.app_id, sizeof(c.app_id), "%s", app ? app : "");
-	snprintf(c.host, sizeof(c.host), "%s", host ? host : "");
-	snprintf(c.aud, sizeof(c.aud), "uns");
-	snprintf(c.scopes, sizeof(c.scopes), "%s", scope);
-	c.iat = clock_s(e);
-	c.exp = c.iat + 3600;
-	if (uns_jwt_mint("HS256", NULL, secret, sizeof(secret) - 1, &c, &tok,
-	                 why, sizeof(why)) != UNS_OK) {
-		fail_msg("mint: %s", why);
-	}
-	snprintf(out, 2048, "%s", tok);
-	free(tok);
+	ut_service_mint(out, 2048, clock_s(e), sub, app, host, scope);
 }
 
 static int
 setup(void **state)
 {
 	env *e = calloc(1, sizeof(*e));
-	char path[512];
 	atomic_store(&e->now_ms, 1764000000000LL);
 	ut_mkdtemp(e->dir, sizeof(e->dir));
-	snprintf(path, sizeof(path), "%s/store", e->dir);
-	uns_store_config sc = {.dir = path,
-	                       .clock = clock_ms,
-	                       .clock_arg = e,
-	                       .reclaim_interval_ms = -1};
-	assert_int_equal(uns_store_open(&e->store, &sc), UNS_OK);
-	assert_int_equal(uns_jwt_keys_alloc(&e->keys), UNS_OK);
-	assert_int_equal(
-	    uns_jwt_keys_add_secret(e->keys, NULL, secret, sizeof(secret) - 1),
-	    UNS_OK);
-	uns_auth_config ac = {.keys = e->keys,
-	                      .audience = "uns",
-	                      .skew_seconds = 60,
-	                      .now_s = clock_s,
-	                      .now_arg = e,
-	                      .token_cache = 64};
-	assert_int_equal(uns_auth_open(&e->auth, &ac), UNS_OK);
+	ut_service_opts o = {
+	    .clock_ms = clock_ms, .clock_arg = e, .token_cache = 64};
+	ut_service_start(&e->s, e->dir, &o);
 	const char *ha[] = {HOST_A}, *hb[] = {HOST_B};
-	assert_int_equal(uns_auth_add_app(e->auth, "app-a", ha, 1), UNS_OK);
-	assert_int_equal(uns_auth_add_app(e->auth, "app-b", hb, 1), UNS_OK);
-	uns_service_config svcc = {.store = e->store,
-	                           .auth = e->auth,
-	                           .now_ms = clock_ms,
-	                           .now_arg = e};
-	assert_int_equal(uns_service_open(&e->svc, &svcc), UNS_OK);
-	uns_rpc_config rc = {.url = "tcp://127.0.0.1:0"};
-	uns_rpc_service rs = uns_service_rpc(e->svc, UNS_SERVICE_DEFAULT);
-	assert_int_equal(uns_rpc_server_open(&e->rpc, &rc, &rs), UNS_OK);
-	uns_rpc_server_start(e->rpc);
-	char url[64];
-	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
-	         uns_rpc_server_port(e->rpc));
-	assert_int_equal(uns_client_open(&e->client, url, NULL), UNS_OK);
+	assert_int_equal(uns_auth_add_app(e->s.auth, "app-a", ha, 1), UNS_OK);
+	assert_int_equal(uns_auth_add_app(e->s.auth, "app-b", hb, 1), UNS_OK);
 	mint(e, e->user_x, "user-x", NULL, HOST_A, UNS_SCOPE_USER);
 	mint(e, e->user_x_b, "user-x", NULL, HOST_B, UNS_SCOPE_USER);
 	mint(e, e->user_y, "user-y", NULL, HOST_A, UNS_SCOPE_USER);
@@ -128,12 +79,7 @@ static int
 teardown(void **state)
 {
 	env *e = *state;
-	uns_client_close(e->client);
-	uns_rpc_server_close(e->rpc);
-	uns_service_close(e->svc);
-	uns_auth_close(e->auth);
-	uns_jwt_keys_free(e->keys);
-	uns_store_close(e->store);
+	ut_service_stop(&e->s);
 	ut_rmdir(e->dir);
 	free(e);
 	return 0;
@@ -156,7 +102,7 @@ subscribe(env *e, const char *token, const char *device, int *created)
 	req.device_id = (char *)device;
 	req.platform = UNS__V1__PLATFORM__PLATFORM_POLLING;
 	uns_call_opts o = as(token);
-	uns_err err = uns_notifications_subscribe(e->client, &req, &resp, &o);
+	uns_err err = uns_notifications_subscribe(e->s.client, &req, &resp, &o);
 	if (err != UNS_OK) {
 		fail_msg("subscribe: %s", uns_last_message());
 	}
@@ -185,7 +131,7 @@ post(env *e, const char *token, const char *unsid, const char *app_id,
 	req.unsid = (char *)(unsid ? unsid : "");
 	uns_call_opts o = as(token);
 	Uns__V1__PostResponse *resp = NULL;
-	uns_err err = uns_notifications_post(e->client, &req, &resp, &o);
+	uns_err err = uns_notifications_post(e->s.client, &req, &resp, &o);
 	if (out) {
 		*out = err == UNS_OK ? resp : NULL;
 	} else if (err == UNS_OK) {
@@ -202,7 +148,7 @@ fetch_feed(env *e, const char *token, const char *cursor, uint32_t wait_ms)
 	req.cursor = (char *)cursor;
 	req.wait_ms = wait_ms;
 	uns_call_opts o = as(token);
-	if (uns_notifications_fetch(e->client, &req, &resp, &o) != UNS_OK) {
+	if (uns_notifications_fetch(e->s.client, &req, &resp, &o) != UNS_OK) {
 		fail_msg("fetch: %s", uns_last_message());
 	}
 	return resp;
@@ -215,7 +161,7 @@ fetch_id(env *e, const char *token, const char *id, char *msg, size_t cap)
 	Uns__V1__FetchResponse *resp = NULL;
 	req.id = (char *)id;
 	uns_call_opts o = as(token);
-	uns_err err = uns_notifications_fetch(e->client, &req, &resp, &o);
+	uns_err err = uns_notifications_fetch(e->s.client, &req, &resp, &o);
 	snprintf(msg, cap, "%s", err == UNS_OK ? "" : uns_last_message());
 	if (err == UNS_OK) {
 		uns__v1__fetch_response__free_unpacked(resp, NULL);
@@ -237,7 +183,7 @@ update(env *e, const char *token, const char *id, int read, int dismiss,
 	uns_call_opts o = as(token);
 	Uns__V1__UpdateStateResponse *resp = NULL;
 	uns_err err =
-	    uns_notifications_update_state(e->client, &req, &resp, &o);
+	    uns_notifications_update_state(e->s.client, &req, &resp, &o);
 	if (out) {
 		*out = err == UNS_OK ? resp : NULL;
 	} else if (err == UNS_OK) {
@@ -373,7 +319,7 @@ test_authorization_matrix(void **state)
 	Uns__V1__HistoryRequest hq = UNS__V1__HISTORY_REQUEST__INIT;
 	Uns__V1__HistoryResponse *hr = NULL;
 	uns_call_opts oy = as(e->user_y);
-	assert_int_equal(uns_notifications_history(e->client, &hq, &hr, &oy),
+	assert_int_equal(uns_notifications_history(e->s.client, &hq, &hr, &oy),
 	                 UNS_OK);
 	for (size_t i = 0; i < hr->n_notifications; i++) {
 		assert_string_not_equal(hr->notifications[i]->id, id);
@@ -385,8 +331,9 @@ test_authorization_matrix(void **state)
 	Uns__V1__DeleteResponse *dresp = NULL;
 	dr.id = id;
 	uns_call_opts ox = as(e->user_x);
-	assert_int_equal(uns_notifications_delete(e->client, &dr, &dresp, &ox),
-	                 UNS_PERMISSION_DENIED);
+	assert_int_equal(
+	    uns_notifications_delete(e->s.client, &dr, &dresp, &ox),
+	    UNS_PERMISSION_DENIED);
 	assert_int_equal(fetch_id(e, e->app_a, id, m1, sizeof(m1)),
 	                 UNS_PERMISSION_DENIED);
 	assert_int_equal(fetch_id(e, NULL, id, m1, sizeof(m1)),
@@ -423,14 +370,14 @@ test_invalid_input_changes_nothing(void **state)
 	req.unsid = d;
 	req.notification = &n;
 	uns_call_opts o = as(e->app_a);
-	assert_int_equal(uns_notifications_post(e->client, &req, &resp, &o),
+	assert_int_equal(uns_notifications_post(e->s.client, &req, &resp, &o),
 	                 UNS_INVALID_ARGUMENT);
 	assert_non_null(strstr(uns_last_message(), "notification.payload"));
 	Uns__V1__Payload p = UNS__V1__PAYLOAD__INIT;
 	p.raw_content = "raw";
 	n.payload = &p;
 	n.expiration_time_ms = atomic_load(&e->now_ms) + 31LL * 86400000;
-	assert_int_equal(uns_notifications_post(e->client, &req, &resp, &o),
+	assert_int_equal(uns_notifications_post(e->s.client, &req, &resp, &o),
 	                 UNS_INVALID_ARGUMENT);
 	assert_non_null(
 	    strstr(uns_last_message(), "notification.expirationDateTime"));
@@ -440,7 +387,7 @@ test_invalid_input_changes_nothing(void **state)
 	Uns__V1__HistoryResponse *hr = NULL;
 	uns_call_opts ox = as(e->user_x);
 	hq.group_name = "g1";
-	assert_int_equal(uns_notifications_history(e->client, &hq, &hr, &ox),
+	assert_int_equal(uns_notifications_history(e->s.client, &hq, &hr, &ox),
 	                 UNS_OK);
 	for (size_t i = 0; i < hr->n_notifications; i++) {
 		assert_string_not_equal(
@@ -474,7 +421,8 @@ test_history_paging(void **state)
 		hq.page_token = page_token;
 		uns_call_opts o = as(token);
 		assert_int_equal(
-		    uns_notifications_history(e->client, &hq, &hr, &o), UNS_OK);
+		    uns_notifications_history(e->s.client, &hq, &hr, &o),
+		    UNS_OK);
 		for (size_t i = 0; i < hr->n_notifications; i++) {
 			const char *a =
 			    hr->notifications[i]->app_notification_id;
@@ -495,7 +443,7 @@ test_history_paging(void **state)
 	Uns__V1__HistoryResponse *hr = NULL;
 	big.page_size = 101;
 	uns_call_opts o = as(token);
-	assert_int_equal(uns_notifications_history(e->client, &big, &hr, &o),
+	assert_int_equal(uns_notifications_history(e->s.client, &big, &hr, &o),
 	                 UNS_INVALID_ARGUMENT);
 	assert_non_null(strstr(uns_last_message(), "pageSize"));
 }
@@ -588,7 +536,7 @@ test_expiry_and_app_delete(void **state)
 	req.unsid = d;
 	req.notification = &n;
 	uns_call_opts o = as(e->app_a);
-	assert_int_equal(uns_notifications_post(e->client, &req, &resp, &o),
+	assert_int_equal(uns_notifications_post(e->s.client, &req, &resp, &o),
 	                 UNS_OK);
 	char *exp_id = strdup(resp->notification->id);
 	uns__v1__post_response__free_unpacked(resp, NULL);
@@ -602,9 +550,10 @@ test_expiry_and_app_delete(void **state)
 	Uns__V1__DeleteResponse *dresp = NULL;
 	dr.id = del_id;
 	uns_call_opts ob = as(e->app_b);
-	assert_int_equal(uns_notifications_delete(e->client, &dr, &dresp, &ob),
-	                 UNS_NOT_FOUND); /* not app B's */
-	assert_int_equal(uns_notifications_delete(e->client, &dr, &dresp, &o),
+	assert_int_equal(
+	    uns_notifications_delete(e->s.client, &dr, &dresp, &ob),
+	    UNS_NOT_FOUND); /* not app B's */
+	assert_int_equal(uns_notifications_delete(e->s.client, &dr, &dresp, &o),
 	                 UNS_OK);
 	uns__v1__delete_response__free_unpacked(dresp, NULL);
 
@@ -656,18 +605,18 @@ test_token_cache(void **state)
 	const char *none = "AAAAAAAAAAAAAAAAAAAAAA";
 	char missing[512];
 	snprintf(missing, sizeof(missing), "%s/no-apps.conf", e->dir);
-	assert_int_equal(uns_auth_load_apps(e->auth, missing, msg, sizeof(msg)),
-	                 UNS_OK);
-	assert_int_equal(uns_auth_cached_tokens(e->auth), 0);
+	assert_int_equal(
+	    uns_auth_load_apps(e->s.auth, missing, msg, sizeof(msg)), UNS_OK);
+	assert_int_equal(uns_auth_cached_tokens(e->s.auth), 0);
 	mint(e, tok, "cache-user", NULL, HOST_A, UNS_SCOPE_USER);
 
 	/* Verified once, then served from the cache. */
 	assert_int_equal(fetch_id(e, tok, none, msg, sizeof(msg)),
 	                 UNS_NOT_FOUND);
-	assert_int_equal(uns_auth_cached_tokens(e->auth), 1);
+	assert_int_equal(uns_auth_cached_tokens(e->s.auth), 1);
 	assert_int_equal(fetch_id(e, tok, none, msg, sizeof(msg)),
 	                 UNS_NOT_FOUND);
-	assert_int_equal(uns_auth_cached_tokens(e->auth), 1);
+	assert_int_equal(uns_auth_cached_tokens(e->s.auth), 1);
 
 	/* Same header and claims, another signature: refused every time
 	 * and never cached, although its claims are cached. */
@@ -679,15 +628,15 @@ test_token_cache(void **state)
 		                 UNS_UNAUTHENTICATED);
 		assert_non_null(strstr(msg, "signature"));
 	}
-	assert_int_equal(uns_auth_cached_tokens(e->auth), 1);
+	assert_int_equal(uns_auth_cached_tokens(e->s.auth), 1);
 
 	/* A reload forgets it; the next call verifies and caches again. */
-	assert_int_equal(uns_auth_load_apps(e->auth, missing, msg, sizeof(msg)),
-	                 UNS_OK);
-	assert_int_equal(uns_auth_cached_tokens(e->auth), 0);
+	assert_int_equal(
+	    uns_auth_load_apps(e->s.auth, missing, msg, sizeof(msg)), UNS_OK);
+	assert_int_equal(uns_auth_cached_tokens(e->s.auth), 0);
 	assert_int_equal(fetch_id(e, tok, none, msg, sizeof(msg)),
 	                 UNS_NOT_FOUND);
-	assert_int_equal(uns_auth_cached_tokens(e->auth), 1);
+	assert_int_equal(uns_auth_cached_tokens(e->s.auth), 1);
 
 	/* exp + skew is the last good second, cached or not. */
 	atomic_fetch_add(&e->now_ms, (3600 + 60) * 1000LL);
@@ -697,7 +646,7 @@ test_token_cache(void **state)
 	assert_int_equal(fetch_id(e, tok, none, msg, sizeof(msg)),
 	                 UNS_UNAUTHENTICATED);
 	assert_non_null(strstr(msg, "expired"));
-	assert_int_equal(uns_auth_cached_tokens(e->auth), 0);
+	assert_int_equal(uns_auth_cached_tokens(e->s.auth), 0);
 }
 
 int

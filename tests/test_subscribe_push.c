@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "testutil.h"
+#include "utservice.h"
 
 #include "auth.h"
 #include "config.h"
@@ -28,41 +29,13 @@
 #define HOST   "a.example.com"
 #define PUBLIC "93.184.216.34"
 
-static const uint8_t secret[] = "0123456789abcdef0123456789abcdef-test";
-
 typedef struct env {
 	char dir[256];
-	uns_store *store;
-	uns_jwt_keys *keys;
-	uns_auth *auth;
 	uns_push_config *push;
-	uns_service *svc;
-	uns_rpc_server *rpc;
-	uns_client *client;
+	ut_service s;
 	char token[2048];
 	char p256dh[96], auth_secret[32];
 } env;
-
-static void
-mint_user(env *e)
-{
-	uns_jwt_claims c;
-	char *tok = NULL, why[256];
-
-	memset(&c, 0, sizeof(c));
-	snprintf(c.sub, sizeof(c.sub), "alice");
-	snprintf(c.host, sizeof(c.host), HOST);
-	snprintf(c.aud, sizeof(c.aud), "uns");
-	snprintf(c.scopes, sizeof(c.scopes), UNS_SCOPE_USER);
-	c.iat = time(NULL);
-	c.exp = c.iat + 3600;
-	if (uns_jwt_mint("HS256", NULL, secret, sizeof(secret) - 1, &c, &tok,
-	                 why, sizeof(why)) != UNS_OK) {
-		fail_msg("mint: %s", why);
-	}
-	snprintf(e->token, sizeof(e->token), "%s", tok);
-	free(tok);
-}
 
 static void
 open_push(env *e)
@@ -89,32 +62,14 @@ static int
 setup(void **state)
 {
 	env *e = calloc(1, sizeof(*e));
-	char path[512], url[64];
 	uint8_t priv[32], pub[65], auth[16];
 
 	ut_mkdtemp(e->dir, sizeof(e->dir));
-	snprintf(path, sizeof(path), "%s/store", e->dir);
-	uns_store_config sc = {.dir = path, .reclaim_interval_ms = -1};
-	assert_int_equal(uns_store_open(&e->store, &sc), UNS_OK);
-	assert_int_equal(uns_jwt_keys_alloc(&e->keys), UNS_OK);
-	assert_int_equal(
-	    uns_jwt_keys_add_secret(e->keys, NULL, secret, sizeof(secret) - 1),
-	    UNS_OK);
-	uns_auth_config ac = {
-	    .keys = e->keys, .audience = "uns", .skew_seconds = 60};
-	assert_int_equal(uns_auth_open(&e->auth, &ac), UNS_OK);
 	open_push(e);
-	uns_service_config svcc = {
-	    .store = e->store, .auth = e->auth, .push = e->push};
-	assert_int_equal(uns_service_open(&e->svc, &svcc), UNS_OK);
-	uns_rpc_config rc = {.url = "tcp://127.0.0.1:0"};
-	uns_rpc_service rs = uns_service_rpc(e->svc, UNS_SERVICE_DEFAULT);
-	assert_int_equal(uns_rpc_server_open(&e->rpc, &rc, &rs), UNS_OK);
-	uns_rpc_server_start(e->rpc);
-	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
-	         uns_rpc_server_port(e->rpc));
-	assert_int_equal(uns_client_open(&e->client, url, NULL), UNS_OK);
-	mint_user(e);
+	ut_service_opts o = {.push = e->push};
+	ut_service_start(&e->s, e->dir, &o);
+	ut_service_mint(e->token, sizeof(e->token), time(NULL), "alice", NULL,
+	                HOST, UNS_SCOPE_USER);
 	assert_int_equal(uns_p256_keygen(priv, pub), UNS_OK);
 	assert_int_equal(uns_random(auth, sizeof(auth)), UNS_OK);
 	uns_b64url_encode(pub, sizeof(pub), e->p256dh);
@@ -128,13 +83,8 @@ teardown(void **state)
 {
 	env *e = *state;
 
-	uns_client_close(e->client);
-	uns_rpc_server_close(e->rpc);
-	uns_service_close(e->svc);
+	ut_service_stop(&e->s);
 	uns_push_config_free(e->push);
-	uns_auth_close(e->auth);
-	uns_jwt_keys_free(e->keys);
-	uns_store_close(e->store);
 	ut_rmdir(e->dir);
 	free(e);
 	return 0;
@@ -155,7 +105,7 @@ subscribe(env *e, const char *device, Uns__V1__Platform platform,
 	req.platform = platform;
 	req.push_channel = (char *)(channel ? channel : "");
 	req.web_push = (Uns__V1__WebPushSubscription *)web;
-	err = uns_notifications_subscribe(e->client, &req, &resp, &o);
+	err = uns_notifications_subscribe(e->s.client, &req, &resp, &o);
 	if (err == UNS_OK) {
 		if (created != NULL) {
 			*created = resp->created;
