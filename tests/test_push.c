@@ -130,6 +130,36 @@ classify(const uns_push_transport_ops *ops, uns_push_transport *t, long status,
 	return ops->classify(t, &r, retry);
 }
 
+/* One response and what classify() must make of it. */
+typedef struct classify_case {
+	long status;
+	const char *body, *hname, *hvalue;
+	uns_push_outcome want;
+	int64_t retry_ms; /* the retry delay expected; 0 = not checked */
+} classify_case;
+
+#define N_CASES(a) (sizeof(a) / sizeof((a)[0]))
+
+static void
+check_classify(const uns_push_transport_ops *ops, const classify_case *c,
+               size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int64_t retry = 0;
+		uns_push_outcome o = classify(ops, NULL, c[i].status, c[i].body,
+		                              c[i].hname, c[i].hvalue, &retry);
+		if (o != c[i].want ||
+		    (c[i].retry_ms != 0 && retry != c[i].retry_ms)) {
+			fail_msg("case %zu (%ld %s %s): outcome %d retry %lld, "
+			         "expected %d retry %lld",
+			         i, c[i].status, c[i].body ? c[i].body : "",
+			         c[i].hvalue ? c[i].hvalue : "", o,
+			         (long long)retry, c[i].want,
+			         (long long)c[i].retry_ms);
+		}
+	}
+}
+
 /* ---- shared checks ------------------------------------------------------- */
 
 static bool
@@ -364,42 +394,26 @@ t_webhook_build(void **state)
 static void
 t_webhook_classify(void **state)
 {
-	const uns_push_transport_ops *ops =
-	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEBHOOK);
-	int64_t retry = 0;
+	static const classify_case cases[] = {
+	    {200, NULL, 0, 0, UNS_PUSH_DELIVERED, -1},
+	    {204, NULL, 0, 0, UNS_PUSH_DELIVERED, 0},
+	    {410, NULL, 0, 0, UNS_PUSH_DEAD, 0},
+	    {404, NULL, 0, 0, UNS_PUSH_DEAD, 0},
+	    {429, NULL, "Retry-After", "7", UNS_PUSH_RETRY, 7000},
+	    /* An HTTP-date 90 s after NOW_MS. */
+	    {503, NULL, "Retry-After", "Tue, 14 Nov 2023 22:14:50 GMT",
+	     UNS_PUSH_RETRY, 90000},
+	    {500, NULL, 0, 0, UNS_PUSH_RETRY, -1},
+	    {0, NULL, 0, 0, UNS_PUSH_RETRY, 0},
+	    {408, NULL, 0, 0, UNS_PUSH_RETRY, 0},
+	    {401, NULL, 0, 0, UNS_PUSH_REJECTED, 0},
+	    {400, NULL, 0, 0, UNS_PUSH_REJECTED, 0},
+	    {413, NULL, 0, 0, UNS_PUSH_REJECTED, 0},
+	};
 
 	(void)state;
-	assert_int_equal(classify(ops, NULL, 200, NULL, 0, 0, &retry),
-	                 UNS_PUSH_DELIVERED);
-	assert_int_equal(retry, -1);
-	assert_int_equal(classify(ops, NULL, 204, NULL, 0, 0, &retry),
-	                 UNS_PUSH_DELIVERED);
-	assert_int_equal(classify(ops, NULL, 410, NULL, 0, 0, &retry),
-	                 UNS_PUSH_DEAD);
-	assert_int_equal(classify(ops, NULL, 404, NULL, 0, 0, &retry),
-	                 UNS_PUSH_DEAD);
-	assert_int_equal(
-	    classify(ops, NULL, 429, NULL, "Retry-After", "7", &retry),
-	    UNS_PUSH_RETRY);
-	assert_int_equal(retry, 7000);
-	/* An HTTP-date 90 s after NOW_MS. */
-	assert_int_equal(classify(ops, NULL, 503, NULL, "Retry-After",
-	                          "Tue, 14 Nov 2023 22:14:50 GMT", &retry),
-	                 UNS_PUSH_RETRY);
-	assert_int_equal(retry, 90000);
-	assert_int_equal(classify(ops, NULL, 500, NULL, 0, 0, &retry),
-	                 UNS_PUSH_RETRY);
-	assert_int_equal(retry, -1);
-	assert_int_equal(classify(ops, NULL, 0, NULL, 0, 0, &retry),
-	                 UNS_PUSH_RETRY);
-	assert_int_equal(classify(ops, NULL, 408, NULL, 0, 0, &retry),
-	                 UNS_PUSH_RETRY);
-	assert_int_equal(classify(ops, NULL, 401, NULL, 0, 0, &retry),
-	                 UNS_PUSH_REJECTED);
-	assert_int_equal(classify(ops, NULL, 400, NULL, 0, 0, &retry),
-	                 UNS_PUSH_REJECTED);
-	assert_int_equal(classify(ops, NULL, 413, NULL, 0, 0, &retry),
-	                 UNS_PUSH_REJECTED);
+	check_classify(uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEBHOOK),
+	               cases, N_CASES(cases));
 }
 
 /* build() to the Node receiver through curl; it checks the signature. */
@@ -776,31 +790,21 @@ t_webpush_build(void **state)
 static void
 t_webpush_classify(void **state)
 {
-	const uns_push_transport_ops *ops =
-	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEB_PUSH);
-	int64_t retry = 0;
+	static const classify_case cases[] = {
+	    {201, NULL, 0, 0, UNS_PUSH_DELIVERED, 0},
+	    {404, NULL, 0, 0, UNS_PUSH_DEAD, 0},
+	    {410, NULL, 0, 0, UNS_PUSH_DEAD, 0},
+	    {429, NULL, "Retry-After", "120", UNS_PUSH_RETRY, 120000},
+	    {502, NULL, 0, 0, UNS_PUSH_RETRY, 0},
+	    {413, NULL, 0, 0, UNS_PUSH_REJECTED, 0},
+	    {400, NULL, 0, 0, UNS_PUSH_REJECTED, 0},
+	    {401, NULL, 0, 0, UNS_PUSH_REJECTED, 0},
+	    {403, NULL, 0, 0, UNS_PUSH_REJECTED, 0},
+	};
 
 	(void)state;
-	assert_int_equal(classify(ops, NULL, 201, NULL, 0, 0, &retry),
-	                 UNS_PUSH_DELIVERED);
-	assert_int_equal(classify(ops, NULL, 404, NULL, 0, 0, &retry),
-	                 UNS_PUSH_DEAD);
-	assert_int_equal(classify(ops, NULL, 410, NULL, 0, 0, &retry),
-	                 UNS_PUSH_DEAD);
-	assert_int_equal(
-	    classify(ops, NULL, 429, NULL, "Retry-After", "120", &retry),
-	    UNS_PUSH_RETRY);
-	assert_int_equal(retry, 120000);
-	assert_int_equal(classify(ops, NULL, 502, NULL, 0, 0, &retry),
-	                 UNS_PUSH_RETRY);
-	assert_int_equal(classify(ops, NULL, 413, NULL, 0, 0, &retry),
-	                 UNS_PUSH_REJECTED);
-	assert_int_equal(classify(ops, NULL, 400, NULL, 0, 0, &retry),
-	                 UNS_PUSH_REJECTED);
-	assert_int_equal(classify(ops, NULL, 401, NULL, 0, 0, &retry),
-	                 UNS_PUSH_REJECTED);
-	assert_int_equal(classify(ops, NULL, 403, NULL, 0, 0, &retry),
-	                 UNS_PUSH_REJECTED);
+	check_classify(uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEB_PUSH),
+	               cases, N_CASES(cases));
 }
 
 static void
@@ -1160,49 +1164,35 @@ t_apns_build(void **state)
 static void
 t_apns_classify(void **state)
 {
-	const uns_push_transport_ops *ops =
-	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_IOS);
-	static const struct {
-		long status;
-		const char *body;
-		uns_push_outcome want;
-	} cases[] = {
-	    {200, "", UNS_PUSH_DELIVERED},
+#define REASON(r) "{\"reason\":\"" r "\"}"
+	static const classify_case cases[] = {
+	    {200, "", 0, 0, UNS_PUSH_DELIVERED, 0},
 	    {410, "{\"reason\":\"Unregistered\",\"timestamp\":1700000000000}",
-	     UNS_PUSH_DEAD},
-	    {410, "{\"reason\":\"ExpiredToken\"}", UNS_PUSH_DEAD},
-	    {400, "{\"reason\":\"BadDeviceToken\"}", UNS_PUSH_DEAD},
-	    {400, "{\"reason\":\"DeviceTokenNotForTopic\"}", UNS_PUSH_DEAD},
-	    {400, "{\"reason\":\"BadCollapseId\"}", UNS_PUSH_REJECTED},
-	    {400, "{\"reason\":\"BadPriority\"}", UNS_PUSH_REJECTED},
-	    {403, "{\"reason\":\"ExpiredProviderToken\"}", UNS_PUSH_REAUTH},
-	    {403, "{\"reason\":\"InvalidProviderToken\"}", UNS_PUSH_REAUTH},
-	    {403, "{\"reason\":\"BadCertificate\"}", UNS_PUSH_REJECTED},
-	    {404, "{\"reason\":\"BadPath\"}", UNS_PUSH_REJECTED},
-	    {413, "{\"reason\":\"PayloadTooLarge\"}", UNS_PUSH_REJECTED},
-	    {429, "{\"reason\":\"TooManyRequests\"}", UNS_PUSH_RETRY},
-	    {429, "{\"reason\":\"TooManyProviderTokenUpdates\"}",
-	     UNS_PUSH_RETRY},
-	    {500, "{\"reason\":\"InternalServerError\"}", UNS_PUSH_RETRY},
-	    {503, "{\"reason\":\"ServiceUnavailable\"}", UNS_PUSH_RETRY},
-	    {0, NULL, UNS_PUSH_RETRY},
-	    {503, "not json", UNS_PUSH_RETRY},
+	     0, 0, UNS_PUSH_DEAD, 0},
+	    {410, REASON("ExpiredToken"), 0, 0, UNS_PUSH_DEAD, 0},
+	    {400, REASON("BadDeviceToken"), 0, 0, UNS_PUSH_DEAD, 0},
+	    {400, REASON("DeviceTokenNotForTopic"), 0, 0, UNS_PUSH_DEAD, 0},
+	    {400, REASON("BadCollapseId"), 0, 0, UNS_PUSH_REJECTED, 0},
+	    {400, REASON("BadPriority"), 0, 0, UNS_PUSH_REJECTED, 0},
+	    {403, REASON("ExpiredProviderToken"), 0, 0, UNS_PUSH_REAUTH, 0},
+	    {403, REASON("InvalidProviderToken"), 0, 0, UNS_PUSH_REAUTH, 0},
+	    {403, REASON("BadCertificate"), 0, 0, UNS_PUSH_REJECTED, 0},
+	    {404, REASON("BadPath"), 0, 0, UNS_PUSH_REJECTED, 0},
+	    {413, REASON("PayloadTooLarge"), 0, 0, UNS_PUSH_REJECTED, 0},
+	    {429, REASON("TooManyRequests"), 0, 0, UNS_PUSH_RETRY, 0},
+	    {429, REASON("TooManyProviderTokenUpdates"), 0, 0, UNS_PUSH_RETRY,
+	     0},
+	    {500, REASON("InternalServerError"), 0, 0, UNS_PUSH_RETRY, 0},
+	    {503, REASON("ServiceUnavailable"), 0, 0, UNS_PUSH_RETRY, 0},
+	    {0, NULL, 0, 0, UNS_PUSH_RETRY, 0},
+	    {503, "not json", 0, 0, UNS_PUSH_RETRY, 0},
+	    {503, "{}", "retry-after", "10", UNS_PUSH_RETRY, 10000},
 	};
-	int64_t retry;
+#undef REASON
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		uns_push_outcome o = classify(ops, NULL, cases[i].status,
-		                              cases[i].body, 0, 0, &retry);
-		if (o != cases[i].want) {
-			fail_msg("%ld %s: %d, expected %d", cases[i].status,
-			         cases[i].body, o, cases[i].want);
-		}
-	}
-	assert_int_equal(
-	    classify(ops, NULL, 503, "{}", "retry-after", "10", &retry),
-	    UNS_PUSH_RETRY);
-	assert_int_equal(retry, 10000);
+	check_classify(uns_push_find(UNS__V1__PLATFORM__PLATFORM_IOS), cases,
+	               N_CASES(cases));
 }
 
 static void
@@ -1555,11 +1545,23 @@ t_wns_check_classify(void **state)
 {
 	const uns_push_transport_ops *ops =
 	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WINDOWS);
+	static const classify_case cases[] = {
+	    {200, "", "X-WNS-Status", "received", UNS_PUSH_DELIVERED, 0},
+	    {200, "", "X-WNS-Status", "channelthrottled", UNS_PUSH_RETRY, 0},
+	    {404, "", 0, 0, UNS_PUSH_DEAD, 0},
+	    {410, "", 0, 0, UNS_PUSH_DEAD, 0},
+	    {406, "", 0, 0, UNS_PUSH_RETRY, 0},
+	    {429, "", "Retry-After", "5", UNS_PUSH_RETRY, 5000},
+	    {503, "", 0, 0, UNS_PUSH_RETRY, 0},
+	    {401, "", 0, 0, UNS_PUSH_REAUTH, 0},
+	    {403, "", 0, 0, UNS_PUSH_REJECTED, 0},
+	    {413, "", 0, 0, UNS_PUSH_REJECTED, 0},
+	    {400, "", 0, 0, UNS_PUSH_REJECTED, 0},
+	};
 	uns_push_config *cfg = make_cfg(false, NULL);
 	ios_fixture f;
 	const char *field;
 	char why[WHY];
-	int64_t retry;
 
 	(void)state;
 	/* The bearer token only goes to *.notify.windows.com. */
@@ -1572,32 +1574,7 @@ t_wns_check_classify(void **state)
 	f.sub.push_channel = "http://db5.notify.windows.com/?token=AwYAAAB";
 	assert_int_equal(ops->check(cfg, &f.sub, &field, why, WHY),
 	                 UNS_INVALID_ARGUMENT);
-	assert_int_equal(
-	    classify(ops, NULL, 200, "", "X-WNS-Status", "received", &retry),
-	    UNS_PUSH_DELIVERED);
-	assert_int_equal(classify(ops, NULL, 200, "", "X-WNS-Status",
-	                          "channelthrottled", &retry),
-	                 UNS_PUSH_RETRY);
-	assert_int_equal(classify(ops, NULL, 404, "", 0, 0, &retry),
-	                 UNS_PUSH_DEAD);
-	assert_int_equal(classify(ops, NULL, 410, "", 0, 0, &retry),
-	                 UNS_PUSH_DEAD);
-	assert_int_equal(classify(ops, NULL, 406, "", 0, 0, &retry),
-	                 UNS_PUSH_RETRY);
-	assert_int_equal(
-	    classify(ops, NULL, 429, "", "Retry-After", "5", &retry),
-	    UNS_PUSH_RETRY);
-	assert_int_equal(retry, 5000);
-	assert_int_equal(classify(ops, NULL, 503, "", 0, 0, &retry),
-	                 UNS_PUSH_RETRY);
-	assert_int_equal(classify(ops, NULL, 401, "", 0, 0, &retry),
-	                 UNS_PUSH_REAUTH);
-	assert_int_equal(classify(ops, NULL, 403, "", 0, 0, &retry),
-	                 UNS_PUSH_REJECTED);
-	assert_int_equal(classify(ops, NULL, 413, "", 0, 0, &retry),
-	                 UNS_PUSH_REJECTED);
-	assert_int_equal(classify(ops, NULL, 400, "", 0, 0, &retry),
-	                 UNS_PUSH_REJECTED);
+	check_classify(ops, cases, N_CASES(cases));
 	uns_push_config_free(cfg);
 }
 
