@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "testutil.h"
 
 #define WHY 512
 
@@ -673,16 +674,6 @@ test_set(void **state)
  */
 
 static void
-write_file(const char *path, const char *text, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(text, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void
 test_load(void **state)
 {
 	static uns_config c, before;
@@ -693,12 +684,12 @@ test_load(void **state)
 	snprintf(path, sizeof(path), "%s/unsd.conf", dir);
 	uns_config_defaults(&c);
 
-	write_file(path, "contexts = 77\nworkers = 3\n", 26);
+	ut_write_file(path, "contexts = 77\nworkers = 3\n");
 	assert_int_equal(uns_config_load(&c, path, why, WHY), UNS_OK);
 	assert_int_equal(c.contexts, 77);
 	memcpy(&before, &c, sizeof(c));
 
-	write_file(path, "contexts = 1\nworkers = lots\n", 28);
+	ut_write_file(path, "contexts = 1\nworkers = lots\n");
 	assert_int_equal(uns_config_load(&c, path, why, WHY), UNS_EINVAL);
 	snprintf(want, sizeof(want),
 	         "%s: line 2: workers: expected an integer from 0 to 1024, "
@@ -711,9 +702,9 @@ test_load(void **state)
 	big = malloc(UNS_CONFIG_FILE_MAX + 1);
 	assert_non_null(big);
 	memset(big, '\n', UNS_CONFIG_FILE_MAX + 1);
-	write_file(path, big, UNS_CONFIG_FILE_MAX);
+	ut_write_bytes(path, big, UNS_CONFIG_FILE_MAX);
 	assert_int_equal(uns_config_load(&c, path, why, WHY), UNS_OK);
-	write_file(path, big, UNS_CONFIG_FILE_MAX + 1);
+	ut_write_bytes(path, big, UNS_CONFIG_FILE_MAX + 1);
 	assert_int_equal(uns_config_load(&c, path, why, WHY), UNS_EINVAL);
 	snprintf(want, sizeof(want), "%s: larger than 1048576 bytes", path);
 	assert_string_equal(why, want);

@@ -243,38 +243,6 @@ check_feed(uns_client *c, const char *token, const acklist *all)
 
 /* --- the test ------------------------------------------------------------ */
 
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void
-mint(const uint8_t *secret, size_t len, const char *sub, const char *app,
-     const char *host, const char *scope, char *out, size_t cap)
-{
-	uns_jwt_claims cl;
-	char *tok = NULL, why[256];
-	memset(&cl, 0, sizeof(cl));
-	snprintf(cl.sub, sizeof(cl.sub), "%s", sub ? sub : "");
-	snprintf(cl.app_id, sizeof(cl.app_id), "%s", app ? app : "");
-	snprintf(cl.host, sizeof(cl.host), "%s", host ? host : "");
-	snprintf(cl.aud, sizeof(cl.aud), "uns");
-	snprintf(cl.scopes, sizeof(cl.scopes), "%s", scope);
-	cl.iat = (int64_t)time(NULL);
-	cl.exp = cl.iat + 3600;
-	if (uns_jwt_mint("HS256", NULL, secret, len, &cl, &tok, why,
-	                 sizeof(why)) != UNS_OK) {
-		fail_msg("mint: %s", why);
-	}
-	assert_true(strlen(tok) < cap);
-	snprintf(out, cap, "%s", tok);
-	free(tok);
-}
-
 static char *
 subscribe(int port, const char *token)
 {
@@ -336,10 +304,10 @@ test_kill9_keeps_acknowledged_posts(void **state)
 	snprintf(data, sizeof(data), "%s/data", e->tmp);
 	assert_int_equal(mkdir(data, 0700), 0);
 	snprintf(path, sizeof(path), "%s/apps.conf", data);
-	write_file(path, APP " " HOST " -\n");
+	ut_write_file(path, APP " " HOST " -\n");
 	/* The default cap (10000 live per user) could end a round early. */
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", e->tmp);
-	write_file(conf, "max_live_per_user = 1000000\n");
+	ut_write_file(conf, "max_live_per_user = 1000000\n");
 	const char *args[] = {"--config", conf, "--data", data, NULL};
 
 	assert_int_equal(ut_unsd_start(&e->p, "tcp://127.0.0.1:0", args), 0);
@@ -352,10 +320,10 @@ test_kill9_keeps_acknowledged_posts(void **state)
 		fail_msg("secret: %s", why);
 	}
 	assert_int_equal(secret_len, 64);
-	mint(secret, secret_len, "u1", NULL, HOST, UNS_SCOPE_USER, user,
-	     sizeof(user));
-	mint(secret, secret_len, NULL, APP, NULL, UNS_SCOPE_APP, app,
-	     sizeof(app));
+	ut_mint_hs256(secret, secret_len, time(NULL), "u1", NULL, HOST,
+	              UNS_SCOPE_USER, user, sizeof(user));
+	ut_mint_hs256(secret, secret_len, time(NULL), NULL, APP, NULL,
+	              UNS_SCOPE_APP, app, sizeof(app));
 	free(secret);
 	e->unsid = subscribe(e->p.port, user);
 

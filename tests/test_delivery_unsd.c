@@ -42,16 +42,6 @@ struct env {
 	char token[2048];
 };
 
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
-}
-
 static int
 setup(void **state)
 {
@@ -64,7 +54,7 @@ setup(void **state)
 	snprintf(e->data, sizeof(e->data), "%s/data", e->tmp);
 	assert_int_equal(mkdir(e->data, 0700), 0);
 	snprintf(e->secret, sizeof(e->secret), "%s/webhook.secret", e->tmp);
-	write_file(e->secret, "test-webhook-secret-0123456789abcdef\n");
+	ut_write_file(e->secret, "test-webhook-secret-0123456789abcdef\n");
 	snprintf(e->taps, sizeof(e->taps), "ipc://%s/taps.ipc", e->tmp);
 	snprintf(e->conf, sizeof(e->conf), "%s/unsd.conf", e->tmp);
 	snprintf(text, sizeof(text),
@@ -76,7 +66,7 @@ setup(void **state)
 	         "delivery_breaker_failures = 1000\n"
 	         "tap_stream_listen = %s\n",
 	         e->tmp, e->secret, e->taps);
-	write_file(e->conf, text);
+	ut_write_file(e->conf, text);
 	*state = e;
 	return 0;
 }
@@ -112,27 +102,15 @@ mint_user(struct env *e)
 {
 	uint8_t *secret = NULL;
 	size_t len = 0;
-	char path[256], why[256], *tok = NULL;
-	uns_jwt_claims cl;
+	char path[256], why[256];
 
 	snprintf(path, sizeof(path), "%s/jwt-hs256.secret", e->data);
 	if (uns_jwt_read_secret_file(path, &secret, &len, why, sizeof(why)) !=
 	    UNS_OK) {
 		fail_msg("secret: %s", why);
 	}
-	memset(&cl, 0, sizeof(cl));
-	snprintf(cl.sub, sizeof(cl.sub), "alice");
-	snprintf(cl.host, sizeof(cl.host), HOST);
-	snprintf(cl.aud, sizeof(cl.aud), "uns");
-	snprintf(cl.scopes, sizeof(cl.scopes), "%s", UNS_SCOPE_USER);
-	cl.iat = (int64_t)time(NULL);
-	cl.exp = cl.iat + 3600;
-	if (uns_jwt_mint("HS256", NULL, secret, len, &cl, &tok, why,
-	                 sizeof(why)) != UNS_OK) {
-		fail_msg("mint: %s", why);
-	}
-	snprintf(e->token, sizeof(e->token), "%s", tok);
-	free(tok);
+	ut_mint_hs256(secret, len, time(NULL), "alice", NULL, HOST,
+	              UNS_SCOPE_USER, e->token, sizeof(e->token));
 	free(secret);
 }
 

@@ -39,15 +39,6 @@ run_cmd(const char *cmd, char *out, size_t cap)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static void
-write_file(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
 static uint8_t *
 read_all(const char *path, size_t *len)
 {
@@ -106,7 +97,7 @@ serve(served *s, const char *config_text, const char *const *apps,
 	}
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", s->dir);
 	snprintf(cmd, sizeof(cmd), "gateway_listen = \"\"\n%s", config_text);
-	write_file(conf, cmd, strlen(cmd));
+	ut_write_file(conf, cmd);
 	args[n++] = "--data";
 	args[n++] = s->data;
 	args[n++] = "--config";
@@ -623,7 +614,7 @@ test_altered_fixture_fails_with_diff(void **state)
 	static const char bad_json[] =
 	    "{\"exchanges\":[{\"request\":{\"method\":"
 	    "\"/uns.v1.Notifications/Post\",\"payload\":{\"unsid\":5}}}]}";
-	write_file(json_path, bad_json, strlen(bad_json));
+	ut_write_file(json_path, bad_json);
 	snprintf(cmd, sizeof(cmd), "%s fixture build %s 2>&1", UNS_UNSCTL_PATH,
 	         json_path);
 	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
@@ -645,10 +636,10 @@ test_corrupt_fixture_sends_nothing(void **state)
 	ut_server_start(&ts, "tcp", NULL, 0, NULL);
 	uint8_t *buf = read_all(CORPUS "/post.fixture", &len);
 	snprintf(cut, sizeof(cut), "%s/cut.fixture", dir);
-	write_file(cut, buf, len - 10);
+	ut_write_bytes(cut, buf, len - 10);
 	snprintf(junk, sizeof(junk), "%s/junk.fixture", dir);
 	buf[0] = 0x07; /* field number 0 */
-	write_file(junk, buf, len);
+	ut_write_bytes(junk, buf, len);
 	free(buf);
 
 	snprintf(cmd, sizeof(cmd),

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "devcert.h"
+#include "jwt.h"
 #include "testutil.h"
 
 void
@@ -27,6 +28,48 @@ ut_rmdir(const char *dir)
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	assert_int_equal(system(cmd), 0);
+}
+
+void
+ut_write_bytes(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+void
+ut_write_file(const char *path, const char *text)
+{
+	ut_write_bytes(path, text, strlen(text));
+}
+
+void
+ut_mint_hs256(const uint8_t *key, size_t key_len, int64_t now_s,
+              const char *sub, const char *app, const char *host,
+              const char *scopes, char *out, size_t cap)
+{
+	uns_jwt_claims c;
+	char *tok = NULL, why[256];
+	memset(&c, 0, sizeof(c));
+	snprintf(c.sub, sizeof(c.sub), "%s", sub ? sub : "");
+	snprintf(c.app_id, sizeof(c.app_id), "%s", app ? app : "");
+	snprintf(c.host, sizeof(c.host), "%s", host ? host : "");
+	snprintf(c.aud, sizeof(c.aud), "uns");
+	snprintf(c.scopes, sizeof(c.scopes), "%s", scopes);
+	c.iat = now_s;
+	c.exp = now_s + 3600;
+	if (uns_jwt_mint("HS256", NULL, key, key_len, &c, &tok, why,
+	                 sizeof(why)) != UNS_OK) {
+		fail_msg("mint: %s", why);
+	}
+	if (strlen(tok) >= cap) {
+		fail_msg("mint: a token of %zu bytes for %zu", strlen(tok),
+		         cap);
+	}
+	snprintf(out, cap, "%s", tok);
+	free(tok);
 }
 
 void

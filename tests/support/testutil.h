@@ -1,6 +1,7 @@
 /*
  * testutil.h — shared helpers for the test suites: temporary directories,
- * dev certificates, an in-process RPC server, and unsd as a child process.
+ * files, HS256 tokens, dev certificates, an in-process RPC server, and unsd
+ * as a child process.
  */
 #ifndef UNS_TESTUTIL_H
 #define UNS_TESTUTIL_H
@@ -20,6 +21,17 @@
 /* A fresh directory under /tmp; removed by ut_rmdir. */
 void ut_mkdtemp(char *out, size_t cap);
 void ut_rmdir(const char *dir);
+
+/* Writes len bytes of data (ut_write_file: the string text) to path,
+ * replacing it; fails the test on any error. */
+void ut_write_bytes(const char *path, const void *data, size_t len);
+void ut_write_file(const char *path, const char *text);
+
+/* An HS256 token signed with key, for audience "uns", issued at now_s and
+ * valid for an hour, into out (cap bytes); sub, app and host may be NULL. */
+void ut_mint_hs256(const uint8_t *key, size_t key_len, int64_t now_s,
+                   const char *sub, const char *app, const char *host,
+                   const char *scopes, char *out, size_t cap);
 
 /* dir/ca.pem, dir/server.pem (localhost), dir/client-svc.pem. */
 void ut_make_certs(const char *dir);

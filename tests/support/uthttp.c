@@ -242,15 +242,6 @@ ut_json_str(json_t *v, const char *key)
 	return s;
 }
 
-void
-ut_write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
 char *
 ut_mint(const char *data_dir, const char *kind, const char *who,
         const char *host)

@@ -62,9 +62,6 @@ json_t *ut_http_json(const ut_http_resp *r);
 /* The string member key of v; fails the test if there is none. */
 const char *ut_json_str(json_t *v, const char *key);
 
-/* Writes text to path; fails the test on error. */
-void ut_write_file(const char *path, const char *text);
-
 /* A token from `unsctl token KIND` signed with data_dir's dev secret:
  * kind "app" takes who as the app id, "user" as the subject (host: its
  * uns_host, or NULL). malloc'd. */

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
 #include "utservice.h"
 
 const uint8_t ut_secret[] = "0123456789abcdef0123456789abcdef-test";
@@ -113,23 +114,6 @@ void
 ut_service_mint(char *out, size_t cap, int64_t now_s, const char *sub,
                 const char *app, const char *host, const char *scopes)
 {
-	uns_jwt_claims c;
-	char *tok = NULL, why[256];
-	memset(&c, 0, sizeof(c));
-	snprintf(c.sub, sizeof(c.sub), "%s", sub ? sub : "");
-	snprintf(c.app_id, sizeof(c.app_id), "%s", app ? app : "");
-	snprintf(c.host, sizeof(c.host), "%s", host ? host : "");
-	snprintf(c.aud, sizeof(c.aud), "uns");
-	snprintf(c.scopes, sizeof(c.scopes), "%s", scopes);
-	c.iat = now_s;
-	c.exp = now_s + 3600;
-	if (uns_jwt_mint("HS256", NULL, ut_secret, ut_secret_len, &c, &tok, why,
-	                 sizeof(why)) != UNS_OK) {
-		fail_msg("mint: %s", why);
-	}
-	if (strlen(tok) >= cap) {
-		fail_msg("mint: token of %zu bytes over %zu", strlen(tok), cap);
-	}
-	snprintf(out, cap, "%s", tok);
-	free(tok);
+	ut_mint_hs256(ut_secret, ut_secret_len, now_s, sub, app, host, scopes,
+	              out, cap);
 }
