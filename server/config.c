@@ -184,6 +184,11 @@ static const cfg_key keys[] = {
         "File with the HMAC-SHA256 key that signs webhook requests (its\n"
         "bytes, one final newline ignored). \"\" = data_dir/push/\n"
         "webhook.secret, made on first run (64 hex digits)."),
+    KEY("push", "webhook_secret_previous", CFG_PATH, webhook_secret_previous, 0,
+        STRLEN, "",
+        "File with the webhook key being retired. While set, every webhook\n"
+        "carries a second signature made with it, so receivers can move to\n"
+        "the new key without refusing a tap. \"\" = none."),
     KEY("push", "webpush_hosts", CFG_STRING, webpush_hosts, 0, STRLEN,
         "*.googleapis.com,*.mozilla.com,*.apple.com,*.notify.windows.com",
         "Push services a Web Push endpoint may point at, comma-separated;\n"

@@ -81,6 +81,7 @@ typedef struct uns_config {
 	int64_t push_token_timeout_ms;           /* OAuth token fetches */
 	char webhook_hosts[UNS_CONFIG_STR_MAX];  /* comma-separated */
 	char webhook_secret[UNS_CONFIG_STR_MAX]; /* file */
+	char webhook_secret_previous[UNS_CONFIG_STR_MAX]; /* file */
 	char webpush_hosts[UNS_CONFIG_STR_MAX];
 	char vapid_key[UNS_CONFIG_STR_MAX];
 	char vapid_subject[UNS_CONFIG_STR_MAX];

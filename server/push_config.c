@@ -111,40 +111,18 @@ write_new(const char *path, const void *data, size_t len)
 	return UNS_OK;
 }
 
-/* The webhook secret: the file's bytes, one final newline off. */
+/* A webhook key from path into key (cap bytes): the file's bytes, one
+ * final newline off; key_name is the config key the errors name. */
 static uns_err
-load_webhook_secret(uns_push_config *p, const uns_config *c, char *why,
-                    size_t whylen)
+read_webhook_key(const char *path, const char *key_name, uint8_t *key,
+                 size_t cap, size_t *len_out, char *why, size_t whylen)
 {
-	char path[PUSH_STR + 32], text[sizeof(p->webhook_secret) + 3];
-	uint8_t raw[32];
+	char text[256 + 3];
 	size_t len = 0;
 
-	if (c->webhook_secret[0] != '\0') {
-		snprintf(path, sizeof(path), "%s", c->webhook_secret);
-	} else {
-		char hex[65];
-		snprintf(path, sizeof(path), "%s/push/webhook.secret",
-		         c->data_dir);
-		if (uns_random(raw, sizeof(raw)) != UNS_OK) {
-			return UNS_INTERNAL;
-		}
-		for (size_t i = 0; i < sizeof(raw); i++) {
-			snprintf(hex + 2 * i, 3, "%02x", raw[i]);
-		}
-		hex[64] = '\n';
-		if (write_new(path, hex, 65) != UNS_OK) {
-			uns_say(why, whylen,
-			        "webhook_secret: cannot write %s: %s", path,
-			        strerror(errno));
-			return UNS_EIO;
-		}
-	}
 	if (read_text(path, text, sizeof(text), &len) != UNS_OK) {
-		uns_say(why, whylen,
-		        "webhook_secret: cannot read %s (at most "
-		        "256 bytes)",
-		        path);
+		uns_say(why, whylen, "%s: cannot read %s (at most 256 bytes)",
+		        key_name, path);
 		return UNS_EIO;
 	}
 	if (len > 0 && text[len - 1] == '\n') {
@@ -153,16 +131,68 @@ load_webhook_secret(uns_push_config *p, const uns_config *c, char *why,
 	if (len > 0 && text[len - 1] == '\r') {
 		len--;
 	}
-	if (len < 16 || len > sizeof(p->webhook_secret)) {
-		uns_say(why, whylen,
-		        "webhook_secret: %s holds %zu bytes, needs 16 to 256",
-		        path, len);
+	if (len < 16 || len > cap) {
+		uns_say(why, whylen, "%s: %s holds %zu bytes, needs 16 to %zu",
+		        key_name, path, len, cap);
+		uns_wipe(text, sizeof(text));
 		return UNS_EINVAL;
 	}
-	memcpy(p->webhook_secret, text, len);
-	p->webhook_secret_len = len;
+	memcpy(key, text, len);
+	*len_out = len;
 	uns_wipe(text, sizeof(text));
 	return UNS_OK;
+}
+
+/* DATA/push/webhook.secret, 64 random hex digits, unless it exists. */
+static uns_err
+make_webhook_secret(const char *path, char *why, size_t whylen)
+{
+	uint8_t raw[32];
+	char hex[65];
+
+	if (uns_random(raw, sizeof(raw)) != UNS_OK) {
+		return UNS_INTERNAL;
+	}
+	for (size_t i = 0; i < sizeof(raw); i++) {
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	}
+	hex[64] = '\n';
+	if (write_new(path, hex, 65) != UNS_OK) {
+		uns_say(why, whylen, "webhook_secret: cannot write %s: %s",
+		        path, strerror(errno));
+		return UNS_EIO;
+	}
+	return UNS_OK;
+}
+
+/* The signing key, and the retired one while webhook_secret_previous
+ * names it. */
+static uns_err
+load_webhook_secret(uns_push_config *p, const uns_config *c, char *why,
+                    size_t whylen)
+{
+	char path[PUSH_STR + 32];
+	uns_err err;
+
+	if (c->webhook_secret[0] != '\0') {
+		snprintf(path, sizeof(path), "%s", c->webhook_secret);
+	} else {
+		snprintf(path, sizeof(path), "%s/push/webhook.secret",
+		         c->data_dir);
+		if ((err = make_webhook_secret(path, why, whylen)) != UNS_OK) {
+			return err;
+		}
+	}
+	err = read_webhook_key(path, "webhook_secret", p->webhook_secret,
+	                       sizeof(p->webhook_secret),
+	                       &p->webhook_secret_len, why, whylen);
+	if (err != UNS_OK || c->webhook_secret_previous[0] == '\0') {
+		return err;
+	}
+	return read_webhook_key(c->webhook_secret_previous,
+	                        "webhook_secret_previous", p->webhook_previous,
+	                        sizeof(p->webhook_previous),
+	                        &p->webhook_previous_len, why, whylen);
 }
 
 uns_err

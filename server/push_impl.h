@@ -33,6 +33,8 @@ struct uns_push_config {
 	push_hosts webhook_hosts;
 	uint8_t webhook_secret[256];
 	size_t webhook_secret_len;
+	uint8_t webhook_previous[256]; /* the key being retired */
+	size_t webhook_previous_len;   /* 0: none */
 	/* Web Push */
 	push_hosts webpush_hosts;
 	uns_key *vapid; /* NULL: no key (webpush build fails) */

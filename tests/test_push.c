@@ -90,6 +90,19 @@ make_cfg(bool allow_private, const char *const *kv)
 	return p;
 }
 
+/* dir/name holding text; the path stays valid for eight more calls. */
+static const char *
+write_file(const char *name, const char *text)
+{
+	static char paths[8][160];
+	static int slot;
+	char *path = paths[slot++ % 8];
+
+	snprintf(path, 160, "%s/%s", dir, name);
+	ut_write_file(path, text);
+	return path;
+}
+
 /* The value of header name in r, or NULL. */
 static const char *
 header_of(const uns_push_request *r, const char *name)
@@ -334,34 +347,58 @@ webhook_tap(uns_tap *tap, Uns__V1__Subscription *sub, const char *url)
 	tap->now_ms = NOW_MS;
 }
 
+/* "v1=" hex HMAC-SHA256(secret, "1700000000." body), with mbedTLS
+ * directly rather than through the code under test. */
+static void
+hook_signature(const char *secret, const char *body, char out[70])
+{
+	char msg[256];
+	uint8_t mac[32];
+
+	snprintf(msg, sizeof(msg), "1700000000.%s", body);
+	assert_int_equal(
+	    mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
+	                    (const unsigned char *)secret, strlen(secret),
+	                    (const unsigned char *)msg, strlen(msg), mac),
+	    0);
+	strcpy(out, "v1=");
+	for (int i = 0; i < 32; i++) {
+		snprintf(out + 3 + 2 * i, 3, "%02x", mac[i]);
+	}
+}
+
+/* The UNS-Signature header of a tap built with the config kv. */
+static void
+hook_build(const char *const *kv, uns_push_request *r)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEBHOOK);
+	uns_push_config *cfg = make_cfg(true, kv);
+	uns_push_transport *t;
+	Uns__V1__Subscription sub;
+	uns_tap tap;
+
+	assert_int_equal(ops->open(&t, cfg), UNS_OK);
+	webhook_tap(&tap, &sub, "https://hooks.example.com/uns?x=1");
+	assert_int_equal(ops->build(t, &tap, r), UNS_OK);
+	ops->close(t);
+	uns_push_config_free(cfg);
+}
+
 static void
 t_webhook_build(void **state)
 {
-	static const char *const kv[] = {"webhook_secret", NULL, NULL};
-	const uns_push_transport_ops *ops =
-	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEBHOOK);
-	char secret_path[128], want[80], hex[65];
-	const char *kv2[] = {"webhook_secret", secret_path, NULL};
 	static const char body[] = "{\"unsid\":\"unsid-1\",\"cursor\":\"c42\"}";
 	static const char secret[] = "an-hmac-secret-of-some-length";
-	uint8_t mac[32];
-	uns_push_config *cfg;
-	uns_push_transport *t;
+	static const char next[] = "the-next-hmac-secret-after-it";
+	const char *old_path =
+	    write_file("hook.secret", "an-hmac-secret-of-some-length\n");
+	const char *next_path = write_file("hook-next.secret", next);
+	char want[150], sig_old[70], sig_next[70];
 	uns_push_request r = {0};
-	Uns__V1__Subscription sub;
-	uns_tap tap;
-	FILE *f;
 
 	(void)state;
-	(void)kv;
-	snprintf(secret_path, sizeof(secret_path), "%s/hook.secret", dir);
-	f = fopen(secret_path, "w");
-	fprintf(f, "%s\n", secret);
-	fclose(f);
-	cfg = make_cfg(true, kv2);
-	assert_int_equal(ops->open(&t, cfg), UNS_OK);
-	webhook_tap(&tap, &sub, "https://hooks.example.com/uns?x=1");
-	assert_int_equal(ops->build(t, &tap, &r), UNS_OK);
+	hook_build((const char *const[]){"webhook_secret", old_path, NULL}, &r);
 	assert_string_equal(r.url, "https://hooks.example.com/uns?x=1");
 	assert_false(r.http2);
 	assert_int_equal(r.body_len, strlen(body));
@@ -369,26 +406,18 @@ t_webhook_build(void **state)
 	assert_int_equal(r.nheaders, 3);
 	assert_string_equal(header_of(&r, "Content-Type"), "application/json");
 	assert_string_equal(header_of(&r, "UNS-Timestamp"), "1700000000");
-	/* HMAC-SHA256(secret, "1700000000." body), with mbedTLS directly. */
-	snprintf(want, sizeof(want), "1700000000.");
-	{
-		char msg[256];
-		snprintf(msg, sizeof(msg), "1700000000.%s", body);
-		assert_int_equal(
-		    mbedtls_md_hmac(
-		        mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
-		        (const unsigned char *)secret, strlen(secret),
-		        (const unsigned char *)msg, strlen(msg), mac),
-		    0);
-	}
-	for (int i = 0; i < 32; i++) {
-		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-	}
-	snprintf(want, sizeof(want), "v1=%s", hex);
+	hook_signature(secret, body, sig_old);
+	assert_string_equal(header_of(&r, "UNS-Signature"), sig_old);
+	uns_push_request_free(&r);
+	/* Rotation: signed with the new key first, then the retiring one. */
+	hook_build((const char *const[]){"webhook_secret", next_path,
+	                                 "webhook_secret_previous", old_path,
+	                                 NULL},
+	           &r);
+	hook_signature(next, body, sig_next);
+	snprintf(want, sizeof(want), "%s,%s", sig_next, sig_old);
 	assert_string_equal(header_of(&r, "UNS-Signature"), want);
 	uns_push_request_free(&r);
-	ops->close(t);
-	uns_push_config_free(cfg);
 }
 
 static void
@@ -417,6 +446,48 @@ t_webhook_classify(void **state)
 }
 
 /* build() to the Node receiver through curl; it checks the signature. */
+/* A server moving to a new key while the receiver still knows only the
+ * old one (old_path): both signatures go out and the tap is accepted; a
+ * server that dropped the old key too early is refused. */
+static void
+webhook_rotation(const char *old_path)
+{
+	const uns_push_transport_ops *ops =
+	    uns_push_find(UNS__V1__PLATFORM__PLATFORM_WEBHOOK);
+	const char *next = write_file("rotated.secret",
+	                              "a-new-key-the-receiver-has-not-got\n");
+	const char *args[] = {"--secret", old_path, NULL};
+	const char *const rotating[] = {
+	    "webhook_secret", next, "webhook_secret_previous", old_path, NULL};
+	const char *const dropped[] = {"webhook_secret", next, NULL};
+	const char *const *cfgs[] = {rotating, dropped};
+	const unsigned want[] = {204, 401};
+	Uns__V1__Subscription sub;
+	char url[256];
+	ut_receiver rc;
+	uns_tap tap;
+
+	ut_receiver_start(&rc, "webhook_receiver.js", dir, args);
+	snprintf(url, sizeof(url), "%s/hooks/rotating", rc.base);
+	for (int i = 0; i < 2; i++) {
+		uns_push_config *cfg = make_cfg(true, cfgs[i]);
+		uns_push_transport *t;
+		uns_push_request r = {0};
+		ut_answer a;
+
+		assert_int_equal(ops->open(&t, cfg), UNS_OK);
+		webhook_tap(&tap, &sub, url);
+		tap.now_ms = (int64_t)time(NULL) * 1000;
+		assert_int_equal(ops->build(t, &tap, &r), UNS_OK);
+		assert_true(ut_send(&r, rc.ca, &a));
+		assert_int_equal(a.status, want[i]);
+		uns_push_request_free(&r);
+		ops->close(t);
+		uns_push_config_free(cfg);
+	}
+	ut_receiver_stop(&rc);
+}
+
 static void
 t_webhook_receiver(void **state)
 {
@@ -498,6 +569,7 @@ t_webhook_receiver(void **state)
 	fclose(log);
 	assert_int_equal(lines, 4);
 	ops->close(t);
+	webhook_rotation(secret_path);
 	uns_push_config_free(cfg);
 }
 
@@ -922,22 +994,6 @@ t_webpush_receiver(void **state)
 	"a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
 
 /* Writes text to dir/name; returns the path (static buffer per slot). */
-static const char *
-write_file(const char *name, const char *text)
-{
-	static char paths[8][160];
-	static int slot;
-	char *path = paths[slot++ % 8];
-	FILE *f;
-
-	snprintf(path, 160, "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	return path;
-}
-
 /* Decodes a JWT segment into a JSON object. */
 static json_t *
 jwt_part(const char *jwt, int part)
@@ -1740,6 +1796,13 @@ t_config_errors(void **state)
 	expect_config_error(
 	    (const char *const[]){"webhook_secret", short_path, NULL},
 	    "webhook_secret: ");
+	expect_config_error(
+	    (const char *const[]){"webhook_secret_previous", short_path, NULL},
+	    "webhook_secret_previous: ");
+	expect_config_error((const char *const[]){"webhook_secret_previous",
+	                                          "/nonexistent/old", NULL},
+	                    "webhook_secret_previous: cannot read "
+	                    "/nonexistent/old");
 	expect_config_error(
 	    (const char *const[]){"webhook_secret", "/nonexistent/s", NULL},
 	    "webhook_secret: cannot read /nonexistent/s");

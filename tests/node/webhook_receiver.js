@@ -5,7 +5,8 @@
 // Checks, in order: POST, Content-Type application/json, UNS-Timestamp
 // within --window (default 300) seconds of this clock, UNS-Signature
 // "v1=" + hex HMAC-SHA256(secret, timestamp "." raw body) compared in
-// constant time, and a body of exactly {"unsid": string, "cursor": string}.
+// constant time with each comma-separated entry (while the server retires
+// a key it sends "v1=<new>,v1=<old>"; one match is enough), and a body of exactly {"unsid": string, "cursor": string}.
 // The secret file is used as the server uses it: its bytes, one final
 // newline dropped. Accepted taps answer 204. See receiver_common.js for
 // the control endpoints and records.
@@ -28,9 +29,9 @@ r.listen((req, res, body) => {
 	if (!/^[0-9]+$/.test(ts || '')) return r.refuse(res, 401, 'no UNS-Timestamp');
 	const skew = Math.abs(Date.now() / 1000 - Number(ts));
 	if (skew > Number(opts.window)) return r.refuse(res, 401, 'timestamp outside the replay window: ' + skew + ' s');
-	const sig = req.headers['uns-signature'] || '';
-	const want = 'v1=' + crypto.createHmac('sha256', secret).update(ts + '.').update(body).digest('hex');
-	if (sig.length !== want.length || !crypto.timingSafeEqual(Buffer.from(sig), Buffer.from(want)))
+	const sigs = (req.headers['uns-signature'] || '').split(',').map((s) => Buffer.from(s.trim()));
+	const want = Buffer.from('v1=' + crypto.createHmac('sha256', secret).update(ts + '.').update(body).digest('hex'));
+	if (!sigs.some((s) => s.length === want.length && crypto.timingSafeEqual(s, want)))
 		return r.refuse(res, 401, 'signature does not verify');
 	const doc = JSON.parse(body.toString());
 	const keys = Object.keys(doc).sort().join(',');
