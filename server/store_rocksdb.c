@@ -127,7 +127,7 @@ static const bool cf_prefixed[CF_COUNT] = {
 struct uns_store {
 	rocksdb_t *db;
 	rocksdb_column_family_handle_t *cf[CF_COUNT];
-	rocksdb_options_t *dbopt, *plainopt, *prefixopt, *appidopt;
+	rocksdb_options_t *dbopt, *plainopt, *prefixopt;
 	rocksdb_cache_t *cache;
 	rocksdb_writeoptions_t *wsync;
 	rocksdb_readoptions_t *ropt;
@@ -3696,16 +3696,6 @@ options_create(uns_store *st)
 	 * users, POST create, four 8 s rounds into one memtable): server CPU
 	 * per request 118 -> 155 us with height 4, 103 -> 123 us with 12. */
 	rocksdb_options_set_hash_skip_list_rep(st->prefixopt, 100000, 12, 4);
-	/* Every create looks its app id up and misses: a whole-key bloom
-	 * over the app-id memtables answers that miss without walking the
-	 * owner's bucket (a prefix bloom cannot: the owner is there). Not on
-	 * the other families: their reads hit, and each insert pays the
-	 * bloom on the committer. bench commit, 3 interleaved pairs: -1 us
-	 * CPU per post (BENCHMARKS.md). */
-	st->appidopt = rocksdb_options_create_copy(st->prefixopt);
-	rocksdb_options_set_memtable_prefix_bloom_size_ratio(st->appidopt,
-	                                                     0.05);
-	rocksdb_options_set_memtable_whole_key_filtering(st->appidopt, 1);
 	st->dbopt = rocksdb_options_create_copy(st->plainopt);
 	rocksdb_options_set_create_if_missing(st->dbopt, 1);
 	rocksdb_options_set_create_missing_column_families(st->dbopt, 1);
@@ -3736,7 +3726,6 @@ db_open(uns_store *st)
 	for (int i = 0; i < CF_COUNT; i++) {
 		cfopts[i] = cf_prefixed[i] ? st->prefixopt : st->plainopt;
 	}
-	cfopts[CF_APPID] = st->appidopt;
 	st->db = rocksdb_open_column_families(st->dbopt, st->dir, CF_COUNT,
 	                                      cf_names, cfopts, st->cf, &err);
 	return rdb_err(err, "open");
@@ -3756,7 +3745,6 @@ store_free(uns_store *st)
 		rocksdb_readoptions_destroy(st->ropt);
 		rocksdb_writeoptions_destroy(st->wsync);
 		rocksdb_options_destroy(st->dbopt);
-		rocksdb_options_destroy(st->appidopt);
 		rocksdb_options_destroy(st->prefixopt);
 		rocksdb_options_destroy(st->plainopt);
 		rocksdb_cache_destroy(st->cache);
