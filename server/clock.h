@@ -1,9 +1,11 @@
 /*
- * clock.h — the monotonic clock the server's waits and timings share: now
+ * clock.h — the monotonic clock for the server's waits and timings: now
  * in microseconds, and an absolute deadline for pthread_cond_timedwait on a
- * condition variable set to CLOCK_MONOTONIC. Header-only: each is a
- * clock_gettime and a little arithmetic, and the callers are hot loops
- * (the group committer) and once-per-interval timers alike.
+ * condition variable set to CLOCK_MONOTONIC. Used by the group committer
+ * (linger, busy-time counters) and the store's background thread (reclaim
+ * timer); gateway.c, gateway_watchdog.c and ratelimit.c still have their
+ * own copies. Header-only: each is a clock_gettime and a little arithmetic,
+ * and the committer calls them per group.
  */
 #ifndef UNS_SERVER_CLOCK_H
 #define UNS_SERVER_CLOCK_H
