@@ -34,6 +34,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
+
 #define DEFAULT_MAX_BATCH 1024
 
 typedef uns_store_commit_req req_t;
@@ -57,23 +59,6 @@ struct uns_store_commit {
 	pthread_t answerer;
 };
 
-static uint64_t
-mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void
-deadline_after_us(struct timespec *ts, unsigned us)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_nsec += (long)(us % 1000000) * 1000;
-	ts->tv_sec += us / 1000000 + ts->tv_nsec / 1000000000;
-	ts->tv_nsec %= 1000000000;
-}
-
 /* With mu held: waits for work; lingers max_wait_us for a fuller group. */
 static bool
 wait_for_group(uns_store_commit *c)
@@ -89,7 +74,7 @@ wait_for_group(uns_store_commit *c)
 	if (c->cfg.max_wait_us == 0 || c->stopping) {
 		return true;
 	}
-	deadline_after_us(&until, c->cfg.max_wait_us);
+	uns_deadline_after_us(&until, c->cfg.max_wait_us);
 	while (c->queued < c->cfg.max_batch && !c->stopping) {
 		if (pthread_cond_timedwait(&c->work_cv, &c->mu, &until) ==
 		    ETIMEDOUT) {
@@ -129,7 +114,7 @@ finish_group(uns_store_commit *c, req_t *first, size_t n, uns_err rc,
 {
 	req_t *chain = NULL, **chain_end = &chain, *async = NULL,
 	      **async_end = &async, *next;
-	uint64_t t0 = mono_us();
+	uint64_t t0 = uns_mono_us();
 
 	/* Counted before anyone learns the result, so a caller that returns
 	 * sees its write in the stats. */
@@ -167,7 +152,7 @@ finish_group(uns_store_commit *c, req_t *first, size_t n, uns_err rc,
 		r->done(r, rc);
 	}
 	pthread_mutex_lock(&c->mu);
-	c->counts.done_us += mono_us() - t0;
+	c->counts.done_us += uns_mono_us() - t0;
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -182,9 +167,9 @@ committer_main(void *arg)
 		size_t n;
 		req_t *first = take_group(c, &n);
 		pthread_mutex_unlock(&c->mu);
-		uint64_t t0 = mono_us();
+		uint64_t t0 = uns_mono_us();
 		uns_err rc = c->cfg.flush(c->cfg.flush_arg, c->payloads, n);
-		finish_group(c, first, n, rc, mono_us() - t0);
+		finish_group(c, first, n, rc, uns_mono_us() - t0);
 		pthread_mutex_lock(&c->mu);
 	}
 	pthread_mutex_unlock(&c->mu);

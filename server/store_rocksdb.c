@@ -36,6 +36,7 @@
 #include <rocksdb/c.h>
 
 #include "arena.h"
+#include "clock.h"
 #include "store_codec.h"
 #include "store_commit.h"
 
@@ -864,6 +865,21 @@ expiry_tombstone(struct batch *b, const struct owner *o, int64_t when,
 	batch_put(b, CF_EXPIRY, &k, "", 0);
 }
 
+/* The caller's copy of a notification just encoded into rec: unpacked
+ * from rec's bytes, not packed once more (msg_dup). */
+static uns_err
+notif_from_rec(const unsigned char *rec, size_t len,
+               Uns__V1__Notification **out)
+{
+	uns_store_nrec r;
+
+	if (uns_store_nrec_decode(rec, len, &r) != UNS_OK) {
+		return uns_store_seterr(UNS_ENOMEM, "out of memory");
+	}
+	*out = r.n;
+	return UNS_OK;
+}
+
 /*
  * Queues the new state n of a notification of o: one feed change (reason
  * why), the record, its history entry and its expiry entry. old is the
@@ -887,6 +903,7 @@ notif_write(struct batch *b, struct owner *o, const uns_store_nrec *old,
 	}
 	key_id(&k, n->id);
 	batch_put(b, CF_NOTIF, &k, rec, len);
+	rc = out != NULL ? notif_from_rec(rec, len, out) : UNS_OK;
 	free(rec);
 	key_hist(&k, o, n->created_time_ms, n->id);
 	batch_put(b, CF_HIST, &k, hv, uns_store_histval_encode(n, hv));
@@ -899,7 +916,7 @@ notif_write(struct batch *b, struct owner *o, const uns_store_nrec *old,
 		expiry_put(b, n->expiration_time_ms, EXP_NOTIFICATION, n->id,
 		           false);
 	}
-	return out != NULL ? notif_dup(n, out) : UNS_OK;
+	return rc;
 }
 
 /* ======================================================================
@@ -3578,18 +3595,6 @@ retries_run(struct write_op *list, bool closing)
 	}
 }
 
-static void
-deadline_after_ms(struct timespec *ts, int64_t ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	if (ms > 0) {
-		ts->tv_sec += ms / 1000;
-		ts->tv_nsec += (long)(ms % 1000) * 1000000;
-		ts->tv_sec += ts->tv_nsec / 1000000000;
-		ts->tv_nsec %= 1000000000;
-	}
-}
-
 /* The background thread: reclaims every reclaim_interval_ms (never when
  * negative) and retries posts that found their owner full. */
 static void *
@@ -3598,9 +3603,10 @@ background_main(void *arg)
 	uns_store *st = arg;
 	struct timespec until;
 	int64_t every = st->cfg.reclaim_interval_ms;
+	uint64_t every_us = every > 0 ? (uint64_t)every * 1000u : 0;
 	struct write_op *list;
 
-	deadline_after_ms(&until, every);
+	uns_deadline_after_us(&until, every_us);
 	pthread_mutex_lock(&st->bg_mu);
 	while (!st->bg_stop) {
 		int wr = 0;
@@ -3619,7 +3625,7 @@ background_main(void *arg)
 		if (wr == ETIMEDOUT && !st->bg_stop) {
 			pthread_mutex_unlock(&st->bg_mu);
 			(void)uns_store_reclaim(st, now_ms(st), NULL);
-			deadline_after_ms(&until, every);
+			uns_deadline_after_us(&until, every_us);
 			pthread_mutex_lock(&st->bg_mu);
 		}
 	}

@@ -16,6 +16,7 @@
  * our request envelope, so the ratio isolates our per-call work: envelope,
  * dispatch, worker hop, arena, packing.
  */
+#include <dirent.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
@@ -568,12 +569,13 @@ typedef struct stack_result {
 	double cpu_us, calls; /* the server's CPU time and calls, all rounds */
 } stack_result;
 
-double
-bench_proc_cpu_us(pid_t pid)
+/* utime + stime of one /proc stat file in µs, its command into comm (if
+ * asked); -1 if unreadable. */
+static double
+stat_cpu_us(const char *path, char *comm, size_t comm_cap)
 {
-	char path[64], buf[1024];
+	char buf[1024];
 	unsigned long long ut, st;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
 		return -1;
@@ -581,14 +583,52 @@ bench_proc_cpu_us(pid_t pid)
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
+	const char *open = strchr(buf, '(');
 	const char *p = strrchr(buf, ')'); /* the command may hold spaces */
-	if (p == NULL || sscanf(p + 2,
-	                        "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
-	                        "%*u %llu %llu",
-	                        &ut, &st) != 2) {
+	if (open == NULL || p == NULL ||
+	    sscanf(p + 2,
+	           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+	           "%*u %llu %llu",
+	           &ut, &st) != 2) {
 		return -1;
 	}
+	if (comm != NULL) {
+		snprintf(comm, comm_cap, "%.*s", (int)(p - open - 1), open + 1);
+	}
 	return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
+
+double
+bench_proc_cpu_us(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	return stat_cpu_us(path, NULL, 0);
+}
+
+double
+bench_threads_cpu_us(pid_t pid, const char *prefix)
+{
+	char path[300], comm[64];
+	double sum = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (d == NULL) {
+		return -1;
+	}
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		if (e->d_name[0] == '.') {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid,
+		         e->d_name);
+		double us = stat_cpu_us(path, comm, sizeof(comm));
+		if (us >= 0 && strncmp(comm, prefix, strlen(prefix)) == 0) {
+			sum += us;
+		}
+	}
+	closedir(d);
+	return sum;
 }
 
 static void

@@ -50,6 +50,10 @@ double bench_cpu_rate(int (*op)(void *env), void *env, int64_t slice_ns);
  * unknown. Ticks of 10 ms: fine over rounds of seconds. Unlike calls/s,
  * CPU per call hardly moves when other work shares the cores. */
 double bench_proc_cpu_us(pid_t pid);
+/* The same, summed over pid's threads whose name starts with prefix (0 if
+ * none; -1 if unknown). A thread's time ends with it: read it while the
+ * threads run. */
+double bench_threads_cpu_us(pid_t pid, const char *prefix);
 /* The median of v[0..n-1] (sorts v). */
 double bench_median(double *v, int n);
 /* Removes dir and everything under it (a benchmark's scratch store). */

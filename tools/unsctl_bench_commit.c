@@ -11,8 +11,11 @@
  * user's writes are serialised by design, one per sync. Per
  * level: posts/s, writes per synced batch, the ratio to the floor and the
  * process's CPU time per post (user + system, all threads: the committer,
- * RocksDB's own, the writers). Levels alternate with the floor over
- * --rounds; medians.
+ * RocksDB's own, the writers), and of it the committer thread's and
+ * RocksDB's background threads' shares: the committer is the serial
+ * resource, so its share bounds posts/s. --commit-wait and --answer-thread
+ * set the store's knobs as for `bench post`. Levels alternate with the
+ * floor over --rounds; medians.
  */
 #include <semaphore.h>
 #include <stdatomic.h>
@@ -142,13 +145,13 @@ typedef struct level {
 	const char *name;
 	int threads;  /* blocking writers; 0 = one async issuer */
 	int inflight; /* async: posts in flight */
-	double rate[16], batch[16], cpu_us[16];
+	double rate[16], batch[16], cpu_us[16], commit_us[16], engine_us[16];
 	int n;
 } level;
 
 /* One run of a level on a fresh store under dir. */
 static int
-run_level(level *l, const char *dir, int seconds)
+run_level(level *l, const char *dir, const bench_opts *o)
 {
 	char path[256];
 	commit_run run = {0};
@@ -158,7 +161,12 @@ run_level(level *l, const char *dir, int seconds)
 	uns_store_stats s0, s1;
 
 	snprintf(path, sizeof(path), "%s/%s-%d", dir, l->name, l->n);
-	uns_store_config cfg = {.dir = path, .reclaim_interval_ms = -1};
+	uns_store_config cfg = {
+	    .dir = path,
+	    .reclaim_interval_ms = -1,
+	    .commit_max_wait_us = (unsigned)o->commit_wait_us,
+	    .commit_answer_thread = o->answer_thread,
+	};
 	if (t == NULL || w == NULL || uns_store_open(&run.st, &cfg) != UNS_OK) {
 		fprintf(stderr, "unsctl bench commit: %s\n",
 		        uns_store_errmsg());
@@ -173,13 +181,15 @@ run_level(level *l, const char *dir, int seconds)
 	uns_store_stats_get(run.st, &s0);
 	int64_t t0 = bench_now_us();
 	double c0 = bench_proc_cpu_us(getpid());
+	double k0 = bench_threads_cpu_us(getpid(), "uns-commit");
+	double e0 = bench_threads_cpu_us(getpid(), "rocksdb:");
 	for (int i = 0; i < writers; i++) {
 		w[i] = (commit_writer){.run = &run, .index = i};
 		pthread_create(&t[i], NULL,
 		               l->threads > 0 ? blocking_writer : async_issuer,
 		               &w[i]);
 	}
-	sleep((unsigned)seconds);
+	sleep((unsigned)o->seconds);
 	atomic_store(&run.stop, true);
 	for (int i = 0; i < writers; i++) {
 		pthread_join(t[i], NULL);
@@ -190,12 +200,16 @@ run_level(level *l, const char *dir, int seconds)
 	}
 	double secs = (double)(bench_now_us() - t0) / 1e6;
 	double cpu_us = bench_proc_cpu_us(getpid()) - c0;
+	double commit_us = bench_threads_cpu_us(getpid(), "uns-commit") - k0;
+	double engine_us = bench_threads_cpu_us(getpid(), "rocksdb:") - e0;
 	uns_store_stats_get(run.st, &s1);
 	unsigned long long posts = atomic_load(&run.posts);
 	l->rate[l->n] = (double)posts / secs;
 	l->batch[l->n] = (double)(s1.commit_writes - s0.commit_writes) /
 	                 (double)(s1.commit_batches - s0.commit_batches + 1e-9);
 	l->cpu_us[l->n] = posts ? cpu_us / (double)posts : 0;
+	l->commit_us[l->n] = posts ? commit_us / (double)posts : 0;
+	l->engine_us[l->n] = posts ? engine_us / (double)posts : 0;
 	l->n++;
 	uns_store_close(run.st);
 	sem_destroy(&run.slots);
@@ -241,7 +255,7 @@ bench_commit(bench_opts *o)
 		}
 		bench_rm_tree(fdir);
 		for (size_t i = 0; i < nl && rc == 0; i++) {
-			rc = run_level(&levels[i], dir, o->seconds) ? 1 : 0;
+			rc = run_level(&levels[i], dir, o) ? 1 : 0;
 		}
 	}
 	if (rc == 0) {
@@ -255,9 +269,12 @@ bench_commit(bench_opts *o)
 			level *l = &levels[i];
 			double rate = bench_median(l->rate, l->n);
 			printf("  %-11s %8.0f posts/s  %6.1f writes/sync  "
-			       "%5.1fx floor  CPU %5.1f us/post\n",
+			       "%5.1fx floor  CPU %5.1f us/post "
+			       "(committer %4.1f, RocksDB's threads %4.1f)\n",
 			       l->name, rate, bench_median(l->batch, l->n),
-			       rate / f, bench_median(l->cpu_us, l->n));
+			       rate / f, bench_median(l->cpu_us, l->n),
+			       bench_median(l->commit_us, l->n),
+			       bench_median(l->engine_us, l->n));
 		}
 	}
 	rmdir(dir);
