@@ -349,16 +349,19 @@ test_many_polls_embedded(void **state)
 	many_polls_one_post(g_base, g_ca, "u-many-embedded", g_unsd.pid);
 }
 
-/* Starts uns-gateway over the suite's unsd with 2 threads; fills base. */
+/* Starts uns-gateway over the suite's unsd with 2 threads and the extra
+ * config lines; fills base. */
 static void
-start_gateway(ut_proc *gw, char *base, size_t cap)
+start_gateway_with(ut_proc *gw, const char *extra, char *base, size_t cap)
 {
-	char conf[400], rpc[128];
+	char conf[400], rpc[128], text[512];
 	int port = 0;
 	snprintf(conf, sizeof(conf), "%s/gw.conf", g_dir);
-	/* A close that waited for the RPC deadline would take 30 s. */
-	ut_write_file(conf, "gateway_threads = 2\nrate_limit_user = 0\n"
-	                    "rate_limit_app = 0\ngateway_rpc_timeout = 30s\n");
+	snprintf(text, sizeof(text),
+	         "gateway_threads = 2\nrate_limit_user = 0\n"
+	         "rate_limit_app = 0\n%s",
+	         extra);
+	ut_write_file(conf, text);
 	snprintf(rpc, sizeof(rpc), "tls+tcp://localhost:%d", g_rpc_port);
 	const char *argv[] = {UNS_GATEWAY_PATH,
 	                      "--rpc",
@@ -373,6 +376,42 @@ start_gateway(ut_proc *gw, char *base, size_t cap)
 	const char *markers[] = {"serving", NULL};
 	assert_int_equal(ut_proc_start(gw, argv, markers, &port), 0);
 	snprintf(base, cap, "http://127.0.0.1:%d", port);
+}
+
+static void
+start_gateway(ut_proc *gw, char *base, size_t cap)
+{
+	/* A close that waited for the RPC deadline would take 30 s. */
+	start_gateway_with(gw, "gateway_rpc_timeout = 30s\n", base, cap);
+}
+
+/* A poll parked longer than the connection's idle timeout is not timed
+ * out while it waits (MHD keeps no timeout on a suspended connection),
+ * nor at once when resumed: its empty answer arrives after its wait. */
+static void
+test_poll_outlasts_idle_timeout(void **state)
+{
+	ut_proc gw;
+	ut_http h;
+	ut_http_resp *r = ut_http_resp_new();
+	char base[128], out[8192], path[2048];
+	(void)state;
+	start_gateway_with(&gw, "gateway_idle_timeout = 1s\n", base,
+	                   sizeof(base));
+	ut_http_open(&h, base, NULL);
+	char *user = ut_mint(g_data, "user", "u-idle", HOST);
+	delta_cursor(&h, user, 3, path, sizeof(path));
+	time_t start = time(NULL);
+	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
+	                 200);
+	assert_true(time(NULL) - start >= 2);
+	json_t *v = ut_http_json(r);
+	assert_int_equal(json_array_size(json_object_get(v, "value")), 0);
+	json_decref(v);
+	ut_http_close(&h);
+	assert_int_equal(ut_unsd_stop(&gw, SIGTERM, out, sizeof(out)), 0);
+	free(user);
+	free(r);
 }
 
 static void
@@ -480,6 +519,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_many_polls_embedded),
 	    cmocka_unit_test(test_many_polls_standalone),
+	    cmocka_unit_test(test_poll_outlasts_idle_timeout),
 	    cmocka_unit_test(test_standalone_close_with_polls),
 	    cmocka_unit_test(test_unsd_close_with_polls),
 	};
