@@ -15,12 +15,12 @@
  * connection is suspended (MHD_suspend_connection) inside the access
  * handler, before the call can end, since resuming a connection that is
  * not suspended is undefined. The completion (an NNG thread) stores the
- * result and calls MHD_resume_connection, which in MHD 0.9.75 only marks
- * the connection and wakes its polling thread (under the daemon's cleanup
- * mutex): the connection is processed again on that thread, after the
- * access handler that suspended it has returned, so a completion racing
- * the handler is safe. MHD then calls the access handler once more; it
- * runs the route's finish and queues the answer there.
+ * result and calls MHD_resume_connection, which in MHD's daemon.c only
+ * marks the connection (under the daemon's cleanup mutex) and wakes its
+ * polling thread; the connection is moved back and processed on that
+ * thread, after the access handler that suspended it has returned, so a
+ * completion racing the handler is safe. MHD then calls the access handler once
+ * more; it runs the route's finish and queues the answer there.
  *
  * The state a call shares with its completion (gw_call) is counted: the
  * request holds one reference, the completion the other, so a completion

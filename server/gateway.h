@@ -70,8 +70,10 @@ int uns_gateway_port(const uns_gateway *gw);
  * side finish, then close. */
 void uns_gateway_quiesce(uns_gateway *gw);
 
-/* Stops listening, closes every connection (waiting for their handlers to
- * return) and frees the gateway. NULL is a no-op. */
+/* Stops listening and taking RPCs, answers the parked long polls at once
+ * (503), gives other requests up to rpc_timeout_ms to be answered (then
+ * 503 too), closes every connection and frees the gateway. Completions
+ * arriving later touch nothing freed. NULL is a no-op. */
 void uns_gateway_close(uns_gateway *gw);
 
 #endif /* UNS_GATEWAY_H */
