@@ -362,8 +362,10 @@ static const cfg_key keys[] = {
         "gateway_cert."),
     KEY("gateway", "gateway_max_connections", CFG_INT, gateway_max_connections,
         1, 65536, "256",
-        "Gateway connections at once (one thread each); more are\n"
-        "refused at accept."),
+        "Gateway connections at once; more are refused at accept."),
+    KEY("gateway", "gateway_threads", CFG_INT, gateway_threads, 0, 1024, "0",
+        "Gateway event-loop threads (MHD's polling thread pool; a\n"
+        "waiting request holds none). 0 = the number of CPUs."),
     KEY("gateway", "gateway_max_header", CFG_SIZE, gateway_max_header, 4 * KiB,
         MiB, "32K",
         "Largest request line plus headers (MHD's per-connection memory)."),

@@ -138,6 +138,7 @@ typedef struct uns_config {
 	char gateway_cert[UNS_CONFIG_STR_MAX];
 	char gateway_key[UNS_CONFIG_STR_MAX];
 	int gateway_max_connections;
+	int gateway_threads;
 	uint64_t gateway_max_header; /* bytes */
 	int64_t gateway_idle_timeout_ms;
 	int64_t gateway_header_timeout_ms;

@@ -8,8 +8,26 @@
  * type, Content-Length over the limit), once per chunk of body (collected
  * up to max_body; beyond it the rest is read and dropped so the 413 can
  * still be sent on a kept-alive connection), and once at the end (decode,
- * dispatch to the route's handler, answer). MHD handles chunked request
- * bodies and "Expect: 100-continue" itself.
+ * dispatch to the route's handler). MHD handles chunked request bodies and
+ * "Expect: 100-continue" itself.
+ *
+ * A handler ends with uns_gw_call: the RPC starts asynchronously and the
+ * connection is suspended (MHD_suspend_connection) inside the access
+ * handler, before the call can end, since resuming a connection that is
+ * not suspended is undefined. The completion (an NNG thread) stores the
+ * result and calls MHD_resume_connection, which in MHD's daemon.c only
+ * marks the connection (under the daemon's cleanup mutex) and wakes its
+ * polling thread; the connection is moved back and processed on that
+ * thread, after the access handler that suspended it has returned, so a
+ * completion racing the handler is safe. MHD then calls the access handler once
+ * more; it runs the route's finish and queues the answer there.
+ *
+ * The state a call shares with its completion (gw_call) is counted: the
+ * request holds one reference, the completion the other, so a completion
+ * after the request is gone (or the gateway closed) touches only the call.
+ * Parked calls are listed under gw->mu: the close resumes each one (long
+ * polls at once with a 503, the rest after up to one RPC deadline), as
+ * MHD_stop_daemon requires no suspended connection.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,16 +67,35 @@ struct uns_gateway {
 	char *cert_pem, *key_pem;
 	char scheme[8];
 	int port;
-	int quiesced_fd;    /* the listen socket after quiesce, or -1 */
-	atomic_int closing; /* ends long polls (gateway_notifications.c) */
-	atomic_int active;  /* requests from headers to response sent */
+	int quiesced_fd;   /* the listen socket after quiesce, or -1 */
+	atomic_int active; /* requests from headers to response sent */
 	uns_gw_watchdog *watchdog;
+	pthread_mutex_t mu;     /* closing, parked */
+	int closing;            /* no new RPCs: they answer 503 */
+	struct gw_call *parked; /* calls whose connection is suspended */
 };
+
+/* An RPC in flight for a parked request (see the top of this file). */
+typedef struct gw_call {
+	pthread_mutex_t mu;
+	int refs;      /* the request's and the completion's */
+	int done;      /* the RPC ended: err, message, resp are set */
+	int abandoned; /* the close resumed the connection first */
+	int long_poll;
+	struct MHD_Connection *conn;
+	uns_err err;
+	char message[512];
+	ProtobufCMessage *resp;
+	uns_gw_finish_fn finish;
+	struct gw_call *prev, *next; /* gw->parked */
+} gw_call;
 
 /* One request, from its headers to its answer (MHD's con_cls). */
 typedef struct gw_request {
-	uns_gw_exchange x;
+	uns_gw_exchange x; /* first: uns_gw_call finds the request from it */
+	uns_gateway *gw;
 	const uns_gw_route *route;
+	gw_call *call;       /* parked on this RPC, or NULL */
 	uint64_t started_us; /* monotonic; nng_clock() counts whole ms */
 	char *raw;           /* body as received */
 	size_t raw_len, raw_cap;
@@ -221,7 +258,7 @@ void
 uns_gw_fail_rpc(uns_gw_exchange *x, uns_err err)
 {
 	char msg[1024];
-	uns_gw_http_message(uns_last_message(), msg, sizeof(msg));
+	uns_gw_http_message(x->rpc_message, msg, sizeof(msg));
 	uns_gw_status st = uns_gw_status_of(err, msg);
 	uns_gw_ops_rpc_error(x->ops, x->route ? x->route : "unmatched", err);
 	if (st.http == 429) {
@@ -240,6 +277,169 @@ uns_gw_call_opts(const uns_gw_exchange *x, uint32_t extra_ms)
 	    .request_id = x->request_id,
 	};
 	return o;
+}
+
+/* ---- parked calls ------------------------------------------------------ */
+
+#define SHUTTING_DOWN "the gateway is shutting down"
+
+/* Drops one reference with c->mu held (and unlocks it). */
+static void
+call_release(gw_call *c)
+{
+	int last = --c->refs == 0;
+	pthread_mutex_unlock(&c->mu);
+	if (last) {
+		if (c->resp) {
+			protobuf_c_message_free_unpacked(c->resp, NULL);
+		}
+		pthread_mutex_destroy(&c->mu);
+		free(c);
+	}
+}
+
+/* The completion: on an NNG thread, or on the handler's when the call
+ * could not start. The connection is resumed only while still parked;
+ * once the close abandoned the call, conn may be gone. */
+static void
+call_done(uns_err err, const char *message, ProtobufCMessage *resp,
+          uns_generic_fn fn, void *arg)
+{
+	gw_call *c = arg;
+	(void)fn;
+	pthread_mutex_lock(&c->mu);
+	c->err = err;
+	c->resp = resp;
+	snprintf(c->message, sizeof(c->message), "%s", message ? message : "");
+	c->done = 1;
+	if (!c->abandoned) {
+		MHD_resume_connection(c->conn);
+	}
+	call_release(c);
+}
+
+static void
+park(uns_gateway *gw, gw_call *c)
+{
+	c->prev = NULL;
+	c->next = gw->parked;
+	if (gw->parked) {
+		gw->parked->prev = c;
+	}
+	gw->parked = c;
+}
+
+static void
+unpark(uns_gateway *gw, gw_call *c)
+{
+	pthread_mutex_lock(&gw->mu);
+	if (c->prev) {
+		c->prev->next = c->next;
+	} else {
+		gw->parked = c->next;
+	}
+	if (c->next) {
+		c->next->prev = c->prev;
+	}
+	pthread_mutex_unlock(&gw->mu);
+}
+
+void
+uns_gw_call(uns_gw_exchange *x, const uns_gw_call_spec *spec,
+            const ProtobufCMessage *req)
+{
+	gw_request *r = (gw_request *)x;
+	uns_gateway *gw = r->gw;
+	gw_call *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		uns_gw_fail(x, 500, "InternalServerError", "out of memory");
+		return;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	c->refs = 2;
+	c->conn = x->conn;
+	c->long_poll = spec->long_poll;
+	c->finish = spec->finish;
+	pthread_mutex_lock(&gw->mu);
+	if (gw->closing) {
+		pthread_mutex_unlock(&gw->mu);
+		pthread_mutex_destroy(&c->mu);
+		free(c);
+		uns_gw_fail(x, 503, "ServiceUnavailable", SHUTTING_DOWN);
+		return;
+	}
+	park(gw, c);
+	r->call = c;
+	/* Suspended before the call starts: its completion resumes. */
+	MHD_suspend_connection(x->conn);
+	pthread_mutex_unlock(&gw->mu);
+	uns_call_opts o = uns_gw_call_opts(x, spec->extra_ms);
+	if (spec->anonymous) {
+		o.token = NULL;
+	}
+	uns_err err = uns_client_call_async(x->rpc, spec->method, req, &o,
+	                                    call_done, NULL, c);
+	if (err != UNS_OK) { /* the completion will not run: be it */
+		call_done(err, uns_last_message(), NULL, NULL, c);
+	}
+}
+
+/* On the MHD thread, once the parked request is resumed: the route's
+ * finish writes the answer from the call's result. */
+static void
+finish_call(gw_request *r)
+{
+	gw_call *c = r->call;
+	uns_gw_exchange *x = &r->x;
+	unpark(r->gw, c);
+	r->call = NULL;
+	pthread_mutex_lock(&c->mu);
+	uns_gw_finish_fn finish = c->finish;
+	uns_err err = c->done ? c->err : UNS_UNAVAILABLE;
+	ProtobufCMessage *resp = c->done ? c->resp : NULL;
+	snprintf(x->rpc_message, sizeof(x->rpc_message), "%s",
+	         c->done ? c->message : SHUTTING_DOWN);
+	c->resp = NULL;
+	call_release(c);
+	finish(x, err, err == UNS_OK ? resp : NULL);
+	if (resp) {
+		protobuf_c_message_free_unpacked(resp, NULL);
+	}
+}
+
+/* A request that goes away parked (its connection closed after the
+ * resume, before MHD called the handler again) lets go of its call. */
+static void
+drop_call(gw_request *r)
+{
+	gw_call *c = r->call;
+	if (c != NULL) {
+		unpark(r->gw, c);
+		r->call = NULL;
+		pthread_mutex_lock(&c->mu);
+		call_release(c);
+	}
+}
+
+/* Resumes the parked calls (only the long polls unless all): their
+ * answer is a 503. Returns how many were still parked. */
+static int
+abandon_parked(uns_gateway *gw, int all)
+{
+	int n = 0;
+	pthread_mutex_lock(&gw->mu);
+	gw->closing = 1;
+	for (gw_call *c = gw->parked; c != NULL; c = c->next) {
+		pthread_mutex_lock(&c->mu);
+		if (!c->done && !c->abandoned && (all || c->long_poll)) {
+			c->abandoned = 1;
+			MHD_resume_connection(c->conn);
+		}
+		n++;
+		pthread_mutex_unlock(&c->mu);
+	}
+	pthread_mutex_unlock(&gw->mu);
+	return n;
 }
 
 /* ---- answering ----------------------------------------------------------- */
@@ -381,7 +581,6 @@ fill_exchange(uns_gateway *gw, gw_request *r, struct MHD_Connection *conn,
 	x->rpc = gw->cfg.rpc;
 	x->rpc_timeout_ms = gw->cfg.rpc_timeout_ms;
 	x->ops = gw->cfg.ops;
-	x->closing = &gw->closing;
 	make_request_id(x->request_id, sizeof(x->request_id));
 	const char *host = uns_gw_header(x, "Host");
 	snprintf(x->base_url, sizeof(x->base_url), "%s://%.400s", gw->scheme,
@@ -475,6 +674,7 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 			return MHD_NO;
 		}
 		r->started_us = mono_us();
+		r->gw = gw;
 		*con_cls = r;
 		uns_gw_ops_begin(gw->cfg.ops);
 		atomic_fetch_add(&gw->active, 1);
@@ -503,11 +703,16 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 	if (r->sent) {
 		return MHD_YES;
 	}
-	if (!r->answered) {
+	if (r->call != NULL) { /* resumed: its RPC ended */
+		finish_call(r);
+	} else if (!r->answered) {
 		uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_BUSY);
 		run_route(gw, r);
-		r->answered = 1;
+		if (r->call != NULL) {
+			return MHD_YES; /* parked until the RPC ends */
+		}
 	}
+	r->answered = 1;
 	r->sent = 1;
 	return send_answer(gw, conn, r);
 }
@@ -520,6 +725,7 @@ on_completed(void *arg, struct MHD_Connection *conn, void **con_cls,
 	gw_request *r = *con_cls;
 	(void)toe;
 	if (r != NULL) {
+		drop_call(r);
 		uns_gw_ops_end(gw->cfg.ops);
 		free(r->x.resp_body);
 		free(r->raw);
@@ -624,12 +830,21 @@ apply_defaults(uns_gateway_config *c)
 	c->rpc_timeout_ms = c->rpc_timeout_ms ? c->rpc_timeout_ms : 10000;
 }
 
+static unsigned
+pool_size(unsigned threads)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return threads ? threads : cpus > 0 ? (unsigned)cpus : 1;
+}
+
 static uns_err
 start_daemon(uns_gateway *gw, const struct sockaddr_storage *sa)
 {
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
-	                 MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG |
-	                 MHD_USE_ITC; /* ITC: for MHD_quiesce_daemon */
+	/* ITC: for MHD_quiesce_daemon and to wake a polling thread on
+	 * MHD_resume_connection. */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+	                 MHD_USE_ITC;
 	unsigned idle_s = (gw->cfg.idle_timeout_ms + 999) / 1000;
 	struct MHD_OptionItem tls[] = {
 	    {MHD_OPTION_HTTPS_MEM_CERT, 0, gw->cert_pem},
@@ -647,7 +862,8 @@ start_daemon(uns_gateway *gw, const struct sockaddr_storage *sa)
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, gw,
 	    MHD_OPTION_EXTERNAL_LOGGER, log_mhd, gw,
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_ARRAY,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_THREAD_POOL_SIZE,
+	    pool_size(gw->cfg.threads), MHD_OPTION_ARRAY,
 	    (flags & MHD_USE_TLS) ? tls : tls + 2, MHD_OPTION_END);
 	if (gw->daemon == NULL) {
 		return uns_fail(
@@ -677,6 +893,7 @@ uns_gateway_open(uns_gateway **out, const uns_gateway_config *cfg)
 	}
 	gw->cfg = *cfg;
 	gw->quiesced_fd = -1;
+	pthread_mutex_init(&gw->mu, NULL);
 	apply_defaults(&gw->cfg);
 	if ((err = parse_listen(cfg->listen, gw->scheme, sizeof(gw->scheme),
 	                        &sa)) != UNS_OK ||
@@ -709,18 +926,29 @@ uns_gateway_quiesce(uns_gateway *gw)
 	}
 }
 
-/* MHD_stop_daemon shuts every socket down at once, answers unsent: first
- * stop taking connections, end the long polls (closing), and give the
- * requests in progress up to one RPC deadline to finish and be sent. */
+/* Waits up to limit_ms for the requests in progress to be answered. */
+static void
+wait_answered(uns_gateway *gw, uint32_t limit_ms)
+{
+	for (uint32_t waited = 0;
+	     atomic_load(&gw->active) > 0 && waited < limit_ms; waited += 10) {
+		nng_msleep(10);
+	}
+}
+
+/* MHD_stop_daemon shuts every socket down at once, answers unsent, and
+ * must find no connection suspended: first stop taking connections and
+ * new RPCs, end the long polls (503), give the other requests in
+ * progress up to one RPC deadline to finish and be sent, then resume
+ * what is still parked (503 too) and let those answers go out. */
 static void
 finish_requests(uns_gateway *gw)
 {
 	uns_gateway_quiesce(gw);
-	atomic_store(&gw->closing, 1);
-	for (uint32_t waited = 0;
-	     atomic_load(&gw->active) > 0 && waited < gw->cfg.rpc_timeout_ms;
-	     waited += 10) {
-		nng_msleep(10);
+	abandon_parked(gw, 0);
+	wait_answered(gw, gw->cfg.rpc_timeout_ms);
+	if (abandon_parked(gw, 1) > 0) {
+		wait_answered(gw, 1000);
 	}
 }
 
@@ -738,6 +966,7 @@ uns_gateway_close(uns_gateway *gw)
 		close(gw->quiesced_fd);
 	}
 	uns_gw_watchdog_close(gw->watchdog);
+	pthread_mutex_destroy(&gw->mu);
 	free(gw->cert_pem);
 	free(gw->key_pem);
 	free(gw);

@@ -3,19 +3,21 @@
  * §3) served by libmicrohttpd and mapped onto the RPC service through
  * libuns, the way grpc-gateway fronts gRPC.
  *
- * The gateway owns no state of the service: every route is one or two RPCs
- * on the uns_client it is given (inproc:// inside unsd, tls+tcp:// in the
- * standalone uns-gateway). It runs one thread per connection (MHD's
- * thread-per-connection mode): a handler may block on a long poll for up to
- * a minute, and a slow client holds only its own thread; the connection
- * limit bounds the threads. A watchdog closes connections whose headers or
- * body take longer than their deadlines (slowloris), which MHD's own
- * inactivity timeout does not catch.
+ * The gateway owns no state of the service: every route is one RPC on the
+ * uns_client it is given (inproc:// inside unsd, tls+tcp:// in the
+ * standalone uns-gateway). It runs on an event loop: MHD's epoll with a
+ * small pool of polling threads (cfg.threads), and every RPC asynchronous,
+ * its connection suspended meanwhile, so a waiting request (a minute-long
+ * poll too) holds no thread and the completion does not wake a blocked
+ * one. A watchdog closes connections whose headers or body take longer
+ * than their deadlines (slowloris), which MHD's own inactivity timeout does
+ * not catch.
  *
- * Rejected: MHD's internal epoll with suspend/resume and async RPCs (less
- * memory per connection, but every handler becomes a state machine), and
- * nng_http_server (no chunked request bodies, no header timeouts, a 40 ms
- * stall per keep-alive TLS response; see stack-notes §3.4).
+ * Rejected: thread per connection with blocking RPCs (the former design:
+ * a thread per connection and per long poll, and a third of unsd's time in
+ * the scheduler handing each answer from an NNG thread to a blocked one),
+ * and nng_http_server (no chunked request bodies, no header timeouts, a
+ * 40 ms stall per keep-alive TLS response; see stack-notes §3.4).
  */
 #ifndef UNS_GATEWAY_H
 #define UNS_GATEWAY_H
@@ -28,7 +30,7 @@
 typedef struct uns_gateway uns_gateway;
 struct uns_gw_ops;
 
-/* Called once per answered request, on the connection's thread: the route
+/* Called once per answered request, on an MHD polling thread: the route
  * name ("notifications.create", "unmatched" when no route matched), the
  * HTTP status, and the time from the request's headers to the response. */
 typedef void (*uns_gateway_done_fn)(void *arg, const char *route,
@@ -42,6 +44,7 @@ typedef struct uns_gateway_config {
 	size_t max_body;            /* request body, decoded too; 0 = 64 KiB */
 	size_t max_header;          /* request line + headers; 0 = 16 KiB */
 	unsigned max_connections;   /* 0 = 256 */
+	unsigned threads;           /* MHD polling threads; 0 = CPUs */
 	uint32_t idle_timeout_ms;   /* keep-alive idle; 0 = 60 s */
 	uint32_t header_timeout_ms; /* headers complete; 0 = 10 s */
 	uint32_t body_timeout_ms;   /* body complete; 0 = 30 s */
@@ -67,8 +70,10 @@ int uns_gateway_port(const uns_gateway *gw);
  * side finish, then close. */
 void uns_gateway_quiesce(uns_gateway *gw);
 
-/* Stops listening, closes every connection (waiting for their handlers to
- * return) and frees the gateway. NULL is a no-op. */
+/* Stops listening and taking RPCs, answers the parked long polls at once
+ * (503), gives other requests up to rpc_timeout_ms to be answered (then
+ * 503 too), closes every connection and frees the gateway. Completions
+ * arriving later touch nothing freed. NULL is a no-op. */
 void uns_gateway_close(uns_gateway *gw);
 
 #endif /* UNS_GATEWAY_H */

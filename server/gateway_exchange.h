@@ -5,20 +5,22 @@
  * The core (gateway.c) fills the request half: method, path, captured path
  * parameters, the decoded body, the bearer token, the request id; handlers
  * read headers and query arguments through uns_gw_header/uns_gw_query and
- * answer with exactly one uns_gw_reply_* or uns_gw_fail* call. A handler
- * that answers nothing gets a 500, so a forgotten branch is visible.
+ * answer with exactly one uns_gw_reply_* or uns_gw_fail* call, or hand the
+ * request to its RPC with uns_gw_call (the answer is then written by the
+ * finish function when the RPC ends). A handler that answers nothing gets
+ * a 500, so a forgotten branch is visible.
  */
 #ifndef UNS_GATEWAY_EXCHANGE_H
 #define UNS_GATEWAY_EXCHANGE_H
 
 #include <stddef.h>
-#include <stdatomic.h>
 #include <stdint.h>
 
 #include <jansson.h>
 
 #include "json_buf.h"
 #include "uns/client.h"
+#include "uns/method.h"
 
 #define UNS_GW_MAX_PARAMS     2
 #define UNS_GW_PARAM_MAX      1024
@@ -35,13 +37,13 @@ typedef struct uns_gw_exchange {
 	size_t body_len;
 	const char *token; /* bearer token, or NULL */
 	char request_id[UNS_GW_REQUEST_ID_MAX];
-	const atomic_int *closing; /* nonzero once the gateway closes */
-	char base_url[512];        /* "https://host:port", for links */
+	char base_url[512]; /* "https://host:port", for links */
 	uns_client *rpc;
 	uint32_t rpc_timeout_ms;
 	void *conn;             /* struct MHD_Connection * */
 	struct uns_gw_ops *ops; /* metrics and limits, or NULL */
 	const char *route;      /* the route's name, once matched */
+	char rpc_message[512];  /* the status message of a failed RPC */
 
 	/* response */
 	unsigned status; /* 0 until answered */
@@ -80,10 +82,35 @@ void uns_gw_fail(uns_gw_exchange *x, unsigned status, const char *code,
                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Answers a failed RPC: its status mapped to HTTP (see gateway_errors.h),
- * uns_last_message() as the message. */
+ * x->rpc_message as the message. */
 void uns_gw_fail_rpc(uns_gw_exchange *x, uns_err err);
 
 /* Call options for an RPC made for x: its token, request id, timeout. */
 uns_call_opts uns_gw_call_opts(const uns_gw_exchange *x, uint32_t extra_ms);
+
+/* Writes the answer once the RPC started by uns_gw_call has ended: err is
+ * its status (x->rpc_message the server's message), resp its reply (NULL
+ * unless UNS_OK; the core frees it after). Runs on an MHD thread. */
+typedef void (*uns_gw_finish_fn)(uns_gw_exchange *x, uns_err err,
+                                 ProtobufCMessage *resp);
+
+typedef struct uns_gw_call_spec {
+	const uns_method *method;
+	uint32_t extra_ms; /* added to the deadline (a long poll's wait) */
+	int long_poll;     /* the gateway's close ends it at once (503) */
+	int anonymous;     /* sent without x's token (the token endpoint) */
+	uns_gw_finish_fn finish;
+} uns_gw_call_spec;
+
+/*
+ * Starts spec->method's RPC with req (packed before this returns: req may
+ * be freed then) and parks the request: the handler returns at once and
+ * its connection is suspended, holding no thread, until the RPC ends and
+ * spec->finish writes the answer. Once the gateway is closing, or when the
+ * call cannot start, finish sees the error (UNS_UNAVAILABLE: "the gateway
+ * is shutting down"). The last thing a handler does.
+ */
+void uns_gw_call(uns_gw_exchange *x, const uns_gw_call_spec *spec,
+                 const ProtobufCMessage *req);
 
 #endif /* UNS_GATEWAY_EXCHANGE_H */

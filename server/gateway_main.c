@@ -149,6 +149,7 @@ serve(const gw_opts *o, const uns_config *c)
 	    .max_body = (size_t)c->max_body,
 	    .max_header = (size_t)c->gateway_max_header,
 	    .max_connections = (unsigned)c->gateway_max_connections,
+	    .threads = (unsigned)c->gateway_threads,
 	    .idle_timeout_ms = (uint32_t)c->gateway_idle_timeout_ms,
 	    .header_timeout_ms = (uint32_t)c->gateway_header_timeout_ms,
 	    .body_timeout_ms = (uint32_t)c->gateway_body_timeout_ms,

@@ -13,9 +13,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <pthread.h>
-#include <stdatomic.h>
-
 #include <curl/curl.h>
 
 #include "gateway_handlers.h"
@@ -186,13 +183,14 @@ reply_notification(uns_gw_exchange *x, unsigned status,
 
 /* ---- routes ------------------------------------------------------------ */
 
-void
-uns_gw_healthz(uns_gw_exchange *x)
+/* Each route is a prepare half (the handler: parse, check, start the RPC
+ * with uns_gw_call, or answer an error at once) and a finish half (the
+ * answer from the RPC's reply or status; gateway_exchange.h). */
+
+static void
+healthz_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 {
-	Uns__V1__HealthRequest req = UNS__V1__HEALTH_REQUEST__INIT;
-	Uns__V1__HealthResponse *resp = NULL;
-	uns_call_opts o = uns_gw_call_opts(x, 0);
-	uns_err err = uns_notifications_health(x->rpc, &req, &resp, &o);
+	const Uns__V1__HealthResponse *resp = (Uns__V1__HealthResponse *)m;
 	if (err != UNS_OK) {
 		uns_gw_fail_rpc(x, err);
 		return;
@@ -204,26 +202,21 @@ uns_gw_healthz(uns_gw_exchange *x)
 	                            serving ? "SERVING" : "NOT_SERVING",
 	                            "version", resp->version, "store",
 	                            resp->store_status));
-	uns__v1__health_response__free_unpacked(resp, NULL);
 }
 
 void
-uns_gw_create(uns_gw_exchange *x)
+uns_gw_healthz(uns_gw_exchange *x)
 {
-	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
-	Uns__V1__PostResponse *resp = NULL;
-	ProtobufCMessage *n = NULL;
-	char why[512];
-	if (uns_gw_parse_body(&uns__v1__notification__descriptor, x->body,
-	                      x->body_len, &n, why, sizeof(why)) != UNS_OK) {
-		fail_body(x, why);
-		return;
-	}
-	req.unsid = (char *)unsid_header(x);
-	req.notification = (Uns__V1__Notification *)n;
-	uns_call_opts o = uns_gw_call_opts(x, 0);
-	uns_err err = uns_notifications_post(x->rpc, &req, &resp, &o);
-	protobuf_c_message_free_unpacked(n, NULL);
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_health, .finish = healthz_done};
+	Uns__V1__HealthRequest req = UNS__V1__HEALTH_REQUEST__INIT;
+	uns_gw_call(x, &spec, &req.base);
+}
+
+static void
+create_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	const Uns__V1__PostResponse *resp = (Uns__V1__PostResponse *)m;
 	if (err != UNS_OK) {
 		uns_gw_fail_rpc(x, err);
 		return;
@@ -235,55 +228,63 @@ uns_gw_create(uns_gw_exchange *x)
 		uns_gw_set_header(x, "Location", loc);
 	}
 	reply_notification(x, resp->created ? 201 : 200, resp->notification);
-	uns__v1__post_response__free_unpacked(resp, NULL);
+}
+
+void
+uns_gw_create(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_post, .finish = create_done};
+	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
+	ProtobufCMessage *n = NULL;
+	char why[512];
+	if (uns_gw_parse_body(&uns__v1__notification__descriptor, x->body,
+	                      x->body_len, &n, why, sizeof(why)) != UNS_OK) {
+		fail_body(x, why);
+		return;
+	}
+	req.unsid = (char *)unsid_header(x);
+	req.notification = (Uns__V1__Notification *)n;
+	uns_gw_call(x, &spec, &req.base);
+	protobuf_c_message_free_unpacked(n, NULL);
+}
+
+static void
+get_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	const Uns__V1__FetchResponse *resp = (Uns__V1__FetchResponse *)m;
+	if (err != UNS_OK) {
+		uns_gw_fail_rpc(x, err);
+	} else if (resp->notification == NULL) {
+		uns_gw_fail(x, 404, "NotFound", "notification not found");
+	} else {
+		reply_notification(x, 200, resp->notification);
+	}
 }
 
 void
 uns_gw_get(uns_gw_exchange *x)
 {
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_fetch, .finish = get_done};
 	Uns__V1__FetchRequest req = UNS__V1__FETCH_REQUEST__INIT;
-	Uns__V1__FetchResponse *resp = NULL;
 	req.id = x->params[0];
 	req.unsid = (char *)unsid_header(x);
-	uns_call_opts o = uns_gw_call_opts(x, 0);
-	uns_err err = uns_notifications_fetch(x->rpc, &req, &resp, &o);
-	if (err != UNS_OK) {
-		uns_gw_fail_rpc(x, err);
-		return;
-	}
-	if (resp->notification == NULL) {
-		uns_gw_fail(x, 404, "NotFound", "notification not found");
-	} else {
-		reply_notification(x, 200, resp->notification);
-	}
-	uns__v1__fetch_response__free_unpacked(resp, NULL);
+	uns_gw_call(x, &spec, &req.base);
 }
 
-/* GET /me/notifications: History, newest first. */
-void
-uns_gw_list(uns_gw_exchange *x)
+static void
+list_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 {
-	Uns__V1__HistoryRequest req = UNS__V1__HISTORY_REQUEST__INIT;
-	Uns__V1__HistoryResponse *resp = NULL;
+	const Uns__V1__HistoryResponse *resp = (Uns__V1__HistoryResponse *)m;
 	unsigned top = DEFAULT_TOP;
-	char group[1024], why[512];
 	const char *filter = uns_gw_query(x, "$filter");
-	const char *skip = uns_gw_query(x, "$skiptoken");
-	if (!query_uint(x, "$top", 1, 100000, &top)) {
-		return;
-	}
-	if (filter && uns_gw_apply_filter(filter, &req, group, sizeof(group),
-	                                  why, sizeof(why)) != UNS_OK) {
-		fail_body(x, why);
-		return;
-	}
-	req.page_size = top;
-	req.page_token = (char *)(skip ? skip : "");
-	uns_call_opts o = uns_gw_call_opts(x, 0);
-	uns_err err = uns_notifications_history(x->rpc, &req, &resp, &o);
 	if (err != UNS_OK) {
 		uns_gw_fail_rpc(x, err);
 		return;
+	}
+	if (!query_uint(x, "$top", 1, 100000, &top)) {
+		return; /* checked by uns_gw_list already */
 	}
 	uns_json_buf b;
 	char url[4096];
@@ -303,12 +304,40 @@ uns_gw_list(uns_gw_exchange *x)
 	}
 	collection_close(&b, "@odata.nextLink", linked ? url : NULL);
 	uns_gw_reply_json_buf(x, 200, &b);
-	uns__v1__history_response__free_unpacked(resp, NULL);
+}
+
+/* GET /me/notifications: History, newest first. */
+void
+uns_gw_list(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_history, .finish = list_done};
+	Uns__V1__HistoryRequest req = UNS__V1__HISTORY_REQUEST__INIT;
+	unsigned top = DEFAULT_TOP;
+	char group[1024], why[512];
+	const char *filter = uns_gw_query(x, "$filter");
+	const char *skip = uns_gw_query(x, "$skiptoken");
+	if (!query_uint(x, "$top", 1, 100000, &top)) {
+		return;
+	}
+	if (filter && uns_gw_apply_filter(filter, &req, group, sizeof(group),
+	                                  why, sizeof(why)) != UNS_OK) {
+		fail_body(x, why);
+		return;
+	}
+	req.page_size = top;
+	req.page_token = (char *)(skip ? skip : "");
+	uns_gw_call(x, &spec, &req.base);
 }
 
 static void
-reply_delta(uns_gw_exchange *x, const Uns__V1__FetchResponse *resp)
+delta_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 {
+	const Uns__V1__FetchResponse *resp = (Uns__V1__FetchResponse *)m;
+	if (err != UNS_OK) {
+		uns_gw_fail_rpc(x, err);
+		return;
+	}
 	uns_json_buf b;
 	char url[4096];
 	const char *kv[] = {resp->more ? "$skiptoken" : "$deltatoken",
@@ -323,110 +352,13 @@ reply_delta(uns_gw_exchange *x, const Uns__V1__FetchResponse *resp)
 	uns_gw_reply_json_buf(x, 200, &b);
 }
 
-/* A long poll the gateway's close can cut short: the Fetch runs async and
- * this thread waits for it in short slices, watching x->closing. The
- * state is shared with the callback and freed by whichever of the two
- * lets go last (the callback always runs: uns_client_close fails calls
- * still in flight). A synchronous call could hold uns-gateway's shutdown
- * for the whole wait (up to a minute). */
-typedef struct poll_state {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int done, refs;
-	uns_err err;
-	char message[512];
-	Uns__V1__FetchResponse *resp;
-} poll_state;
-
-static void
-poll_release(poll_state *ps)
-{
-	int last = --ps->refs == 0;
-	pthread_mutex_unlock(&ps->mu);
-	if (last) {
-		if (ps->resp) {
-			uns__v1__fetch_response__free_unpacked(ps->resp, NULL);
-		}
-		pthread_cond_destroy(&ps->cv);
-		pthread_mutex_destroy(&ps->mu);
-		free(ps);
-	}
-}
-
-static void
-poll_done(uns_err err, const char *message, Uns__V1__FetchResponse *resp,
-          void *arg)
-{
-	poll_state *ps = arg;
-	pthread_mutex_lock(&ps->mu);
-	ps->err = err;
-	ps->resp = resp;
-	snprintf(ps->message, sizeof(ps->message), "%s",
-	         message ? message : "");
-	ps->done = 1;
-	pthread_cond_signal(&ps->cv);
-	poll_release(ps);
-}
-
-/* Waits for ps; 1 when done, 0 when the gateway is closing. */
-static int
-poll_wait(uns_gw_exchange *x, poll_state *ps)
-{
-	while (!ps->done && !(x->closing && atomic_load(x->closing))) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += 200 * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&ps->cv, &ps->mu, &until);
-	}
-	return ps->done;
-}
-
-static uns_err
-fetch_interruptible(uns_gw_exchange *x, const Uns__V1__FetchRequest *req,
-                    Uns__V1__FetchResponse **out)
-{
-	uns_call_opts o = uns_gw_call_opts(x, req->wait_ms);
-	poll_state *ps = calloc(1, sizeof(*ps));
-	uns_err err;
-	if (ps == NULL) {
-		return uns_fail(UNS_RESOURCE_EXHAUSTED, "out of memory");
-	}
-	pthread_mutex_init(&ps->mu, NULL);
-	pthread_cond_init(&ps->cv, NULL);
-	ps->refs = 2;
-	err = uns_notifications_fetch_async(x->rpc, req, &o, poll_done, ps);
-	pthread_mutex_lock(&ps->mu);
-	if (err != UNS_OK) {
-		ps->refs = 1; /* the callback will not run */
-		poll_release(ps);
-		return err;
-	}
-	if (!poll_wait(x, ps)) {
-		poll_release(ps);
-		return uns_fail(UNS_UNAVAILABLE,
-		                "the gateway is shutting down");
-	}
-	err = ps->err;
-	if (err == UNS_OK) {
-		*out = ps->resp;
-		ps->resp = NULL;
-	} else {
-		uns_fail(err, "%s", ps->message); /* for uns_gw_fail_rpc */
-	}
-	poll_release(ps);
-	return err;
-}
-
-/* GET /me/notifications/delta: the feed since a cursor, long-polled. */
+/* GET /me/notifications/delta: the feed since a cursor, long-polled. The
+ * wait holds no thread (the connection is parked), and the gateway's close
+ * ends it at once (503). */
 void
 uns_gw_delta(uns_gw_exchange *x)
 {
 	Uns__V1__FetchRequest req = UNS__V1__FETCH_REQUEST__INIT;
-	Uns__V1__FetchResponse *resp = NULL;
 	unsigned wait_s = 0, top = 0;
 	const char *cursor = uns_gw_query(x, "$deltatoken");
 	if (cursor == NULL) {
@@ -440,13 +372,11 @@ uns_gw_delta(uns_gw_exchange *x)
 	req.wait_ms = wait_s * 1000;
 	req.limit = top;
 	req.unsid = (char *)unsid_header(x);
-	uns_err err = fetch_interruptible(x, &req, &resp);
-	if (err != UNS_OK) {
-		uns_gw_fail_rpc(x, err);
-		return;
-	}
-	reply_delta(x, resp);
-	uns__v1__fetch_response__free_unpacked(resp, NULL);
+	uns_gw_call_spec spec = {.method = &uns_notifications_method_fetch,
+	                         .extra_ms = req.wait_ms,
+	                         .long_poll = wait_s > 0,
+	                         .finish = delta_done};
+	uns_gw_call(x, &spec, &req.base);
 }
 
 /* If-Match: "7", W/"7", 7 or *; 1 with *out set (0 = no check). */
@@ -477,12 +407,25 @@ parse_if_match(uns_gw_exchange *x, uint64_t *out)
 	return 1;
 }
 
+static void
+patch_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	if (err != UNS_OK) {
+		uns_gw_fail_rpc(x, err);
+		return;
+	}
+	reply_notification(x, 200,
+	                   ((Uns__V1__UpdateStateResponse *)m)->notification);
+}
+
 /* PATCH /me/notifications/{id}: readState, userActionState. */
 void
 uns_gw_patch(uns_gw_exchange *x)
 {
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_update_state,
+	    .finish = patch_done};
 	ProtobufCMessage *m = NULL;
-	Uns__V1__UpdateStateResponse *resp = NULL;
 	uint64_t if_version;
 	char why[512];
 	if (!parse_if_match(x, &if_version)) {
@@ -506,17 +449,10 @@ uns_gw_patch(uns_gw_exchange *x)
 	req->id = x->params[0];
 	req->unsid = (char *)unsid_header(x);
 	req->if_version = if_version;
-	uns_call_opts o = uns_gw_call_opts(x, 0);
-	uns_err err = uns_notifications_update_state(x->rpc, req, &resp, &o);
+	uns_gw_call(x, &spec, m);
 	req->id = saved_id;
 	req->unsid = saved_unsid;
 	protobuf_c_message_free_unpacked(m, NULL);
-	if (err != UNS_OK) {
-		uns_gw_fail_rpc(x, err);
-		return;
-	}
-	reply_notification(x, 200, resp->notification);
-	uns__v1__update_state_response__free_unpacked(resp, NULL);
 }
 
 /* base64url without padding into out (cap bytes); length or -1. */
@@ -567,39 +503,10 @@ is_app_token(const char *token)
 	return app;
 }
 
-/* DELETE /me/notifications/{id}: UpdateState(delete) for a user,
- * Delete for an app; 204 either way. */
-void
-uns_gw_delete(uns_gw_exchange *x)
+static void
+empty_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 {
-	uns_call_opts o = uns_gw_call_opts(x, 0);
-	uns_err err;
-	if (is_app_token(x->token)) {
-		Uns__V1__DeleteRequest req = UNS__V1__DELETE_REQUEST__INIT;
-		Uns__V1__DeleteResponse *resp = NULL;
-		req.id = x->params[0];
-		err = uns_notifications_delete(x->rpc, &req, &resp, &o);
-		if (err == UNS_OK) {
-			uns__v1__delete_response__free_unpacked(resp, NULL);
-		}
-	} else {
-		Uns__V1__UpdateStateRequest req =
-		    UNS__V1__UPDATE_STATE_REQUEST__INIT;
-		Uns__V1__UpdateStateResponse *resp = NULL;
-		uint64_t if_version;
-		if (!parse_if_match(x, &if_version)) {
-			return;
-		}
-		req.id = x->params[0];
-		req.delete_ = 1;
-		req.if_version = if_version;
-		req.unsid = (char *)unsid_header(x);
-		err = uns_notifications_update_state(x->rpc, &req, &resp, &o);
-		if (err == UNS_OK) {
-			uns__v1__update_state_response__free_unpacked(resp,
-			                                              NULL);
-		}
-	}
+	(void)m;
 	if (err != UNS_OK) {
 		uns_gw_fail_rpc(x, err);
 		return;
@@ -607,22 +514,39 @@ uns_gw_delete(uns_gw_exchange *x)
 	uns_gw_reply_empty(x, 204);
 }
 
-/* POST /me/notifications/subscriptions: Subscribe; 201, 200 on renewal. */
+/* DELETE /me/notifications/{id}: UpdateState(delete) for a user,
+ * Delete for an app; 204 either way. */
 void
-uns_gw_subscribe(uns_gw_exchange *x)
+uns_gw_delete(uns_gw_exchange *x)
 {
-	ProtobufCMessage *m = NULL;
-	Uns__V1__SubscribeResponse *resp = NULL;
-	char why[512];
-	if (uns_gw_parse_body(&uns__v1__subscribe_request__descriptor, x->body,
-	                      x->body_len, &m, why, sizeof(why)) != UNS_OK) {
-		fail_body(x, why);
+	static const uns_gw_call_spec app_spec = {
+	    .method = &uns_notifications_method_delete, .finish = empty_done};
+	static const uns_gw_call_spec user_spec = {
+	    .method = &uns_notifications_method_update_state,
+	    .finish = empty_done};
+	if (is_app_token(x->token)) {
+		Uns__V1__DeleteRequest req = UNS__V1__DELETE_REQUEST__INIT;
+		req.id = x->params[0];
+		uns_gw_call(x, &app_spec, &req.base);
 		return;
 	}
-	uns_call_opts o = uns_gw_call_opts(x, 0);
-	uns_err err = uns_notifications_subscribe(
-	    x->rpc, (Uns__V1__SubscribeRequest *)m, &resp, &o);
-	protobuf_c_message_free_unpacked(m, NULL);
+	Uns__V1__UpdateStateRequest req = UNS__V1__UPDATE_STATE_REQUEST__INIT;
+	uint64_t if_version;
+	if (!parse_if_match(x, &if_version)) {
+		return;
+	}
+	req.id = x->params[0];
+	req.delete_ = 1;
+	req.if_version = if_version;
+	req.unsid = (char *)unsid_header(x);
+	uns_gw_call(x, &user_spec, &req.base);
+}
+
+static void
+subscribe_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	const Uns__V1__SubscribeResponse *resp =
+	    (Uns__V1__SubscribeResponse *)m;
 	if (err != UNS_OK) {
 		uns_gw_fail_rpc(x, err);
 		return;
@@ -636,22 +560,34 @@ uns_gw_subscribe(uns_gw_exchange *x)
 	}
 	uns_gw_reply_json(x, resp->created ? 201 : 200,
 	                  uns_gw_subscription_json(resp->subscription));
-	uns__v1__subscribe_response__free_unpacked(resp, NULL);
+}
+
+/* POST /me/notifications/subscriptions: Subscribe; 201, 200 on renewal. */
+void
+uns_gw_subscribe(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_subscribe,
+	    .finish = subscribe_done};
+	ProtobufCMessage *m = NULL;
+	char why[512];
+	if (uns_gw_parse_body(&uns__v1__subscribe_request__descriptor, x->body,
+	                      x->body_len, &m, why, sizeof(why)) != UNS_OK) {
+		fail_body(x, why);
+		return;
+	}
+	uns_gw_call(x, &spec, m);
+	protobuf_c_message_free_unpacked(m, NULL);
 }
 
 /* DELETE /me/notifications/subscriptions/{unsid}: Unsubscribe; 204. */
 void
 uns_gw_unsubscribe(uns_gw_exchange *x)
 {
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_unsubscribe,
+	    .finish = empty_done};
 	Uns__V1__UnsubscribeRequest req = UNS__V1__UNSUBSCRIBE_REQUEST__INIT;
-	Uns__V1__UnsubscribeResponse *resp = NULL;
 	req.unsid = x->params[0];
-	uns_call_opts o = uns_gw_call_opts(x, 0);
-	uns_err err = uns_notifications_unsubscribe(x->rpc, &req, &resp, &o);
-	if (err != UNS_OK) {
-		uns_gw_fail_rpc(x, err);
-		return;
-	}
-	uns__v1__unsubscribe_response__free_unpacked(resp, NULL);
-	uns_gw_reply_empty(x, 204);
+	uns_gw_call(x, &spec, &req.base);
 }

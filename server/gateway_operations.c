@@ -88,9 +88,36 @@ read_request(uns_gw_exchange *x, uns_oauth_request *r, int *basic)
 	return 0;
 }
 
+static void
+token_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	const Uns__V1__IssueTokenResponse *resp =
+	    (Uns__V1__IssueTokenResponse *)m;
+	if (err != UNS_OK) {
+		const char *auth = uns_gw_header(x, "Authorization");
+		int basic = auth != NULL && strncasecmp(auth, "Basic ", 6) == 0;
+		uns_gw_ops_rpc_error(x->ops, x->route, err);
+		uns_oauth_error e = uns_oauth_error_of(err, x->rpc_message);
+		oauth_fail(x, e.http, e.error, x->rpc_message, basic);
+		return;
+	}
+	no_store(x);
+	uns_gw_reply_json(
+	    x, 200,
+	    json_pack("{s:s, s:I, s:I, s:s}", "token_type", resp->token_type,
+	              "expires_in", (json_int_t)resp->expires_in,
+	              "ext_expires_in", (json_int_t)resp->expires_in,
+	              "access_token", resp->access_token));
+}
+
 void
 uns_gw_token(uns_gw_exchange *x)
 {
+	/* anonymous: the endpoint takes credentials, not a token */
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_issue_token,
+	    .anonymous = 1,
+	    .finish = token_done};
 	uns_oauth_request *r = calloc(1, sizeof(*r)); /* 4 KiB, off stack */
 	int basic = 0;
 	if (r == NULL) {
@@ -102,30 +129,13 @@ uns_gw_token(uns_gw_exchange *x)
 		return;
 	}
 	Uns__V1__IssueTokenRequest req = UNS__V1__ISSUE_TOKEN_REQUEST__INIT;
-	Uns__V1__IssueTokenResponse *resp = NULL;
 	req.grant_type = r->grant_type;
 	req.client_id = r->client_id;
 	req.client_secret = r->client_secret;
 	req.scope = r->scope;
-	uns_call_opts o = uns_gw_call_opts(x, 0);
-	o.token = NULL; /* the endpoint takes credentials, not a token */
-	uns_err err = uns_notifications_issue_token(x->rpc, &req, &resp, &o);
+	uns_gw_call(x, &spec, &req.base);
 	memset(r, 0, sizeof(*r)); /* the secret */
 	free(r);
-	if (err != UNS_OK) {
-		uns_gw_ops_rpc_error(x->ops, x->route, err);
-		uns_oauth_error e = uns_oauth_error_of(err, uns_last_message());
-		oauth_fail(x, e.http, e.error, uns_last_message(), basic);
-		return;
-	}
-	no_store(x);
-	uns_gw_reply_json(
-	    x, 200,
-	    json_pack("{s:s, s:I, s:I, s:s}", "token_type", resp->token_type,
-	              "expires_in", (json_int_t)resp->expires_in,
-	              "ext_expires_in", (json_int_t)resp->expires_in,
-	              "access_token", resp->access_token));
-	uns__v1__issue_token_response__free_unpacked(resp, NULL);
 }
 
 void

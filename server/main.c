@@ -456,6 +456,7 @@ open_gateway(unsd *d)
 	    .max_body = (size_t)d->cfg.max_body,
 	    .max_header = (size_t)d->cfg.gateway_max_header,
 	    .max_connections = (unsigned)d->cfg.gateway_max_connections,
+	    .threads = (unsigned)d->cfg.gateway_threads,
 	    .idle_timeout_ms = (uint32_t)d->cfg.gateway_idle_timeout_ms,
 	    .header_timeout_ms = (uint32_t)d->cfg.gateway_header_timeout_ms,
 	    .body_timeout_ms = (uint32_t)d->cfg.gateway_body_timeout_ms,

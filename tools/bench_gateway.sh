@@ -20,8 +20,13 @@
 # (a server of its own; the gateway's server idles meanwhile). Prints a markdown
 # table (BENCHMARKS.md keeps the figures). Not a test: CI never runs it.
 #
+# The last column is the servers' CPU time per gateway request (unsd, plus
+# uns-gateway when standalone; utime+stime from /proc over the wrk run):
+# the robust figure on a shared machine, where calls/s drift.
+#
 # Environment: SECONDS_PER_RUN (10), CONNECTIONS (64), WRK_THREADS (2),
-# PORT_BASE (19000). Needs wrk (Debian package wrk) and curl.
+# PORT_BASE (19000), MODES (default: https limits http standalone).
+# Needs wrk (Debian package wrk) and curl.
 set -euo pipefail
 
 BUILD=${1:-build}
@@ -177,25 +182,44 @@ wrk.headers["Authorization"] = "Bearer $READER"
 LUA
 }
 
-# "req/s p50 p99 non2xx" from wrk --latency output.
+# CPU time (clock ticks) the server processes have used so far.
+cpu_ticks() {
+	local t=0 p
+	for p in "${PIDS[@]}"; do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	echo "$t"
+}
+
+# "req/s p50 p99 non2xx cpu_us_per_request" from wrk --latency output.
 run_wrk() { # lua
-	wrk -t"$WT" -c"$CONNS" -d"${DUR}s" --latency -s "$1" "$GW" 2>&1 |
-		awk '/Requests\/sec/ {rps=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2}
-		     /Non-2xx/ {bad=$NF} END {print rps, p50, p99, bad+0}'
+	local before after
+	before=$(cpu_ticks)
+	wrk -t"$WT" -c"$CONNS" -d"${DUR}s" --latency -s "$1" "$GW" >"$WORK/wrk.out" 2>&1
+	after=$(cpu_ticks)
+	awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+		/Requests\/sec/ {rps=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2}
+		$2=="requests" && $3=="in" {n=$1} /Non-2xx/ {bad=$NF}
+		END {printf "%s %s %s %d %.0f\n", rps, p50, p99, bad+0,
+		     n ? ticks * 1e6 / hz / n : 0}' "$WORK/wrk.out"
 }
 
 row() { # mode op gw_line rpc_line
-	read -r rps p50 p99 bad <<<"$3"
+	read -r rps p50 p99 bad cpu <<<"$3"
 	read -r rrps rp50 rp99 <<<"$4"
 	ratio=$(awk -v a="$rps" -v b="$rrps" 'BEGIN {printf "%.2f", a / b}')
-	printf '| %s | %s | %s | %s / %s | %s | %s / %s µs | **%s** | %s |\n' \
-		"$1" "$2" "$rps" "$p50" "$p99" "$rrps" "$rp50" "$rp99" "$ratio" "$bad"
+	printf '| %s | %s | %s | %s / %s | %s | %s / %s µs | **%s** | %s | %s |\n' \
+		"$1" "$2" "$rps" "$p50" "$p99" "$rrps" "$rp50" "$rp99" "$ratio" "$bad" "$cpu"
 }
 
-echo "| gateway | request | gateway req/s | gateway p50 / p99 | RPC calls/s | RPC p50 / p99 | ratio | non-2xx |"
-echo "|---|---|---|---|---|---|---|---|"
-modes=(https limits http)
-[ -x "$BUILD/uns-gateway" ] && modes+=(standalone)
+echo "| gateway | request | gateway req/s | gateway p50 / p99 | RPC calls/s | RPC p50 / p99 | ratio | non-2xx | server CPU µs/req |"
+echo "|---|---|---|---|---|---|---|---|---|"
+if [ -n "${MODES:-}" ]; then
+	read -r -a modes <<<"$MODES"
+else
+	modes=(https limits http)
+	[ -x "$BUILD/uns-gateway" ] && modes+=(standalone)
+fi
 for mode in "${modes[@]}"; do
 	echo "mode $mode" >&2
 	start_server "$mode"
