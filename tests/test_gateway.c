@@ -79,15 +79,8 @@ setup_unsd(void **state)
 static int
 teardown_unsd(void **state)
 {
-	char out[8192];
 	(void)state;
-	int rc = ut_unsd_stop(&g_unsd, SIGTERM, out, sizeof(out));
-	if (rc != 0) {
-		fprintf(stderr, "unsd exited %d: %s\n", rc, out);
-	}
-	ut_rmdir(g_dir);
-	curl_global_cleanup();
-	return rc;
+	return ut_unsd_gateway_stop(&g_unsd, g_dir);
 }
 
 /* Checks Graph's error envelope: status, code, a message containing
@@ -1387,15 +1380,9 @@ test_standalone_gateway(void **state)
 	ut_http h;
 	ut_http_resp *r = ut_http_resp_new();
 	char rpc[128], base[128], out[4096], path[512];
-	int port = 0;
 	(void)state;
 	snprintf(rpc, sizeof(rpc), "tls+tcp://localhost:%d", g_rpc_port);
-	const char *argv[] = {
-	    UNS_GATEWAY_PATH,     "--rpc", rpc, "--ca", g_ca, "--listen",
-	    "http://127.0.0.1:0", NULL};
-	const char *markers[] = {"serving", NULL};
-	assert_int_equal(ut_proc_start(&gw, argv, markers, &port), 0);
-	snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+	ut_gateway_start(&gw, rpc, g_ca, NULL, base, sizeof(base));
 	ut_http_open(&h, base, NULL);
 	char *user = ut_mint(g_data, "user", "u-standalone", HOST);
 	assert_int_equal(
@@ -1429,17 +1416,11 @@ test_backend_down(void **state)
 	ut_http h;
 	ut_http_resp *r = ut_http_resp_new();
 	char conf[400], base[128], out[4096];
-	int port = 0;
 	(void)state;
 	snprintf(conf, sizeof(conf), "%s/down.conf", g_dir);
 	ut_write_file(conf, "gateway_rpc_timeout = 500ms\n");
-	const char *argv[] = {
-	    UNS_GATEWAY_PATH,     "--rpc", "tcp://127.0.0.1:1",
-	    "--config",           conf,    "--listen",
-	    "http://127.0.0.1:0", NULL};
-	const char *markers[] = {"serving", NULL};
-	assert_int_equal(ut_proc_start(&gw, argv, markers, &port), 0);
-	snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+	ut_gateway_start(&gw, "tcp://127.0.0.1:1", NULL, conf, base,
+	                 sizeof(base));
 	ut_http_open(&h, base, NULL);
 	ut_http_do(&h, "GET", "/healthz", NULL, NULL, 0, NULL, r);
 	assert_graph_error(r, 504, "GatewayTimeout", "deadline");
@@ -1453,23 +1434,10 @@ static void
 start_gateway(ut_proc *gw, const char *conf_text, char *base, size_t cap)
 {
 	char conf[400], rpc[128];
-	int port = 0;
 	snprintf(conf, sizeof(conf), "%s/gw-%d.conf", g_dir, (int)getpid());
 	ut_write_file(conf, conf_text);
 	snprintf(rpc, sizeof(rpc), "tls+tcp://localhost:%d", g_rpc_port);
-	const char *argv[] = {UNS_GATEWAY_PATH,
-	                      "--rpc",
-	                      rpc,
-	                      "--ca",
-	                      g_ca,
-	                      "--config",
-	                      conf,
-	                      "--listen",
-	                      "http://127.0.0.1:0",
-	                      NULL};
-	const char *markers[] = {"serving", NULL};
-	assert_int_equal(ut_proc_start(gw, argv, markers, &port), 0);
-	snprintf(base, cap, "http://127.0.0.1:%d", port);
+	ut_gateway_start(gw, rpc, g_ca, conf, base, cap);
 }
 
 /* gateway_max_connections: with the slots taken, MHD stops accepting
@@ -1601,7 +1569,7 @@ test_backend_lost(void **state)
 {
 	ut_proc unsd, gw;
 	char data[300], rpc[128], base[128], out[8192], saved[320];
-	int ports[1] = {0}, port = 0;
+	int ports[1] = {0};
 	(void)state;
 	snprintf(data, sizeof(data), "%.250s/lost", g_dir);
 	const char *argv[] = {
@@ -1610,10 +1578,7 @@ test_backend_lost(void **state)
 	const char *markers[] = {"serving", NULL};
 	assert_int_equal(ut_proc_start(&unsd, argv, markers, ports), 0);
 	snprintf(rpc, sizeof(rpc), "tcp://127.0.0.1:%d", ports[0]);
-	const char *gargv[] = {UNS_GATEWAY_PATH,     "--rpc", rpc, "--listen",
-	                       "http://127.0.0.1:0", NULL};
-	assert_int_equal(ut_proc_start(&gw, gargv, markers, &port), 0);
-	snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+	ut_gateway_start(&gw, rpc, NULL, NULL, base, sizeof(base));
 	snprintf(saved, sizeof(saved), "%s", g_data);
 	snprintf(g_data, sizeof(g_data), "%s", data);
 	char *user = ut_mint(g_data, "user", "u-lost", HOST);

@@ -63,15 +63,8 @@ setup_unsd(void **state)
 static int
 teardown_unsd(void **state)
 {
-	char out[8192];
 	(void)state;
-	int rc = ut_unsd_stop(&g_unsd, SIGTERM, out, sizeof(out));
-	if (rc != 0) {
-		fprintf(stderr, "unsd exited %d: %s\n", rc, out);
-	}
-	ut_rmdir(g_dir);
-	curl_global_cleanup();
-	return rc;
+	return ut_unsd_gateway_stop(&g_unsd, g_dir);
 }
 
 /* ---- many polls through curl's multi interface --------------------------- */
@@ -355,7 +348,6 @@ static void
 start_gateway_with(ut_proc *gw, const char *extra, char *base, size_t cap)
 {
 	char conf[400], rpc[128], text[512];
-	int port = 0;
 	snprintf(conf, sizeof(conf), "%s/gw.conf", g_dir);
 	snprintf(text, sizeof(text),
 	         "gateway_threads = 2\nrate_limit_user = 0\n"
@@ -363,19 +355,7 @@ start_gateway_with(ut_proc *gw, const char *extra, char *base, size_t cap)
 	         extra);
 	ut_write_file(conf, text);
 	snprintf(rpc, sizeof(rpc), "tls+tcp://localhost:%d", g_rpc_port);
-	const char *argv[] = {UNS_GATEWAY_PATH,
-	                      "--rpc",
-	                      rpc,
-	                      "--ca",
-	                      g_ca,
-	                      "--config",
-	                      conf,
-	                      "--listen",
-	                      "http://127.0.0.1:0",
-	                      NULL};
-	const char *markers[] = {"serving", NULL};
-	assert_int_equal(ut_proc_start(gw, argv, markers, &port), 0);
-	snprintf(base, cap, "http://127.0.0.1:%d", port);
+	ut_gateway_start(gw, rpc, g_ca, conf, base, cap);
 }
 
 static void

@@ -76,15 +76,8 @@ setup_unsd(void **state)
 static int
 teardown_unsd(void **state)
 {
-	char out[8192];
 	(void)state;
-	int rc = ut_unsd_stop(&g_unsd, SIGTERM, out, sizeof(out));
-	if (rc != 0) {
-		fprintf(stderr, "unsd exited %d: %s\n", rc, out);
-	}
-	ut_rmdir(g_dir);
-	curl_global_cleanup();
-	return rc;
+	return ut_unsd_gateway_stop(&g_unsd, g_dir);
 }
 
 /* POST /oauth2/v2.0/token with a form body; extra: more header lines. */

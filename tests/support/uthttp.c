@@ -3,6 +3,7 @@
  */
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,4 +284,38 @@ ut_unsd_gateway_start(ut_proc *p, const char *conf, const char *data,
 	}
 	snprintf(base, cap, "https://localhost:%d", ports[1]);
 	return 0;
+}
+
+int
+ut_unsd_gateway_stop(ut_proc *p, const char *dir)
+{
+	char out[8192];
+	int rc = ut_unsd_stop(p, SIGTERM, out, sizeof(out));
+	if (rc != 0) {
+		fprintf(stderr, "unsd exited %d: %s\n", rc, out);
+	}
+	ut_rmdir(dir);
+	curl_global_cleanup();
+	return rc;
+}
+
+void
+ut_gateway_start(ut_proc *gw, const char *rpc, const char *ca, const char *conf,
+                 char *base, size_t cap)
+{
+	const char *argv[11] = {UNS_GATEWAY_PATH, "--rpc", rpc, "--listen",
+	                        "http://127.0.0.1:0"};
+	const char *markers[] = {"serving", NULL};
+	int n = 5, port = 0;
+	if (ca != NULL) {
+		argv[n++] = "--ca";
+		argv[n++] = ca;
+	}
+	if (conf != NULL) {
+		argv[n++] = "--config";
+		argv[n++] = conf;
+	}
+	argv[n] = NULL;
+	assert_int_equal(ut_proc_start(gw, argv, markers, &port), 0);
+	snprintf(base, cap, "http://127.0.0.1:%d", port);
 }

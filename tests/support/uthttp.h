@@ -74,6 +74,17 @@ char *ut_mint(const char *data_dir, const char *kind, const char *who,
  * certificate's name). Returns 0 once both are serving. */
 int ut_unsd_gateway_start(ut_proc *p, const char *conf, const char *data,
                           int ports[2], char *base, size_t cap);
+/* The gateway suites' teardown: stops p with SIGTERM (printing what it
+ * said if it did not exit 0), removes dir, cleans up curl; p's exit
+ * status. */
+int ut_unsd_gateway_stop(ut_proc *p, const char *dir);
+
+/* Starts uns-gateway calling rpc (trusting ca, or NULL for the system's)
+ * with the config file conf (or NULL), on plain HTTP at a port the kernel
+ * picks; base gets "http://127.0.0.1:PORT". Fails the test if it does not
+ * come up. */
+void ut_gateway_start(ut_proc *gw, const char *rpc, const char *ca,
+                      const char *conf, char *base, size_t cap);
 
 /* Runs a program (argv[0] is its path, NULL-terminated) and reads its
  * stderr until it printed every marker in markers (NULL-terminated),
