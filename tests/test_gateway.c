@@ -109,26 +109,6 @@ assert_graph_error(const ut_http_resp *r, long status, const char *code,
 	json_decref(v);
 }
 
-/* A user subscribes a polling device; returns the UNSID (malloc'd). */
-static char *
-subscribe(ut_http *h, const char *user_token, const char *device)
-{
-	char body[256];
-	ut_http_resp *r = ut_http_resp_new();
-	snprintf(body, sizeof(body),
-	         "{\"deviceId\":\"%s\",\"platform\":\"Polling\"}", device);
-	long st = ut_http_do(h, "POST", "/beta/me/notifications/subscriptions",
-	                     user_token, body, 0, NULL, r);
-	if (st != 201 && st != 200) {
-		fail_msg("subscribe: %ld %s", st, r->body);
-	}
-	json_t *v = ut_http_json(r);
-	char *id = strdup(ut_json_str(v, "id"));
-	json_decref(v);
-	free(r);
-	return id;
-}
-
 /* POSTs a notification as the app for unsid; returns the server id. */
 static char *
 post_as_app(ut_http *h, const char *app, const char *unsid, const char *aid,
@@ -318,7 +298,7 @@ test_create_get_replace(void **state)
 	ut_http_open(&h, g_base, g_ca);
 	char *user = ut_mint(g_data, "user", "u-create", HOST);
 	char *app = ut_mint(g_data, "app", APP, NULL);
-	char *unsid = subscribe(&h, user, "phone");
+	char *unsid = ut_gw_subscribe(&h, user, "phone");
 
 	char *id = post_as_app(&h, app, unsid, "order-1", 201);
 	/* Location and ETag come with the create. */
@@ -807,7 +787,7 @@ test_list_paging_filter(void **state)
 	ut_http_open(&h, g_base, g_ca);
 	char *user = ut_mint(g_data, "user", "u-list", HOST);
 	char *app = ut_mint(g_data, "app", APP, NULL);
-	char *unsid = subscribe(&h, user, "tablet");
+	char *unsid = ut_gw_subscribe(&h, user, "tablet");
 	char *ids[3];
 	for (int i = 0; i < 3; i++) {
 		char aid[16];
@@ -900,7 +880,7 @@ test_patch_if_match_and_delete(void **state)
 	ut_http_open(&h, g_base, g_ca);
 	char *user = ut_mint(g_data, "user", "u-patch", HOST);
 	char *app = ut_mint(g_data, "app", APP, NULL);
-	char *unsid = subscribe(&h, user, "watch");
+	char *unsid = ut_gw_subscribe(&h, user, "watch");
 	char *id = post_as_app(&h, app, unsid, "patch-me", 201);
 	char *id2 = post_as_app(&h, app, unsid, "app-deletes-me", 201);
 	const char *v1[] = {"If-Match: \"1\"", NULL};
@@ -992,7 +972,7 @@ test_delta_and_long_poll(void **state)
 	ut_http_open(&h, g_base, g_ca);
 	char *user = ut_mint(g_data, "user", "u-delta", HOST);
 	char *app = ut_mint(g_data, "app", APP, NULL);
-	char *unsid = subscribe(&h, user, "laptop");
+	char *unsid = ut_gw_subscribe(&h, user, "laptop");
 	char *id = post_as_app(&h, app, unsid, "delta-1", 201);
 
 	/* From the beginning: the notification, then a deltaLink. */

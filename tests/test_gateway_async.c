@@ -180,25 +180,6 @@ polls_free(poll_set *ps)
 	curl_slist_free_all(ps->hdrs);
 }
 
-/* ---- helpers ------------------------------------------------------------- */
-
-static char *
-subscribe(ut_http *h, const char *user)
-{
-	ut_http_resp *r = ut_http_resp_new();
-	long st = ut_http_do(
-	    h, "POST", "/beta/me/notifications/subscriptions", user,
-	    "{\"deviceId\":\"d\",\"platform\":\"Polling\"}", 0, NULL, r);
-	if (st != 201 && st != 200) {
-		fail_msg("subscribe: %ld %s", st, r->body);
-	}
-	json_t *v = ut_http_json(r);
-	char *id = strdup(ut_json_str(v, "id"));
-	json_decref(v);
-	free(r);
-	return id;
-}
-
 /* POSTs as the app; returns the new notification's id (malloc'd). */
 static char *
 post(ut_http *h, const char *app, const char *unsid, const char *aid)
@@ -301,7 +282,7 @@ many_polls_one_post(const char *base, const char *ca, const char *user_id,
 	ut_http_open(&h, base, ca);
 	char *user = ut_mint(g_data, "user", user_id, HOST);
 	char *app = ut_mint(g_data, "app", APP, NULL);
-	char *unsid = subscribe(&h, user);
+	char *unsid = ut_gw_subscribe(&h, user, "d");
 	delta_cursor(&h, user, 50, path, sizeof(path));
 
 	int threads = thread_count(pid);

@@ -264,6 +264,25 @@ ut_mint(const char *data_dir, const char *kind, const char *who,
 	return strdup(out);
 }
 
+char *
+ut_gw_subscribe(ut_http *h, const char *user_token, const char *device)
+{
+	char body[256];
+	ut_http_resp *r = ut_http_resp_new();
+	snprintf(body, sizeof(body),
+	         "{\"deviceId\":\"%s\",\"platform\":\"Polling\"}", device);
+	long st = ut_http_do(h, "POST", "/beta/me/notifications/subscriptions",
+	                     user_token, body, 0, NULL, r);
+	if (st != 201 && st != 200) {
+		fail_msg("subscribe: %ld %s", st, r->body);
+	}
+	json_t *v = ut_http_json(r);
+	char *id = strdup(ut_json_str(v, "id"));
+	json_decref(v);
+	free(r);
+	return id;
+}
+
 int
 ut_unsd_gateway_start(ut_proc *p, const char *conf, const char *data,
                       int ports[2], char *base, size_t cap)

@@ -68,6 +68,11 @@ const char *ut_json_str(json_t *v, const char *key);
 char *ut_mint(const char *data_dir, const char *kind, const char *who,
               const char *host);
 
+/* Subscribes the user's device (Polling) through the gateway's
+ * POST /beta/me/notifications/subscriptions; its UNSID (malloc'd). Fails
+ * the test unless the answer is 201 or 200. */
+char *ut_gw_subscribe(ut_http *h, const char *user_token, const char *device);
+
 /* Starts unsd on data with config file conf, RPC on tls+tcp and its
  * gateway on https, both on ports the kernel picks: ports[0] gets the RPC
  * port, ports[1] the gateway's, base "https://localhost:PORT" (the dev
