@@ -371,6 +371,23 @@ start_call(uns_client *c, const uns_method *method, const ProtobufCMessage *req,
 
 /* --- public calls ------------------------------------------------------ */
 
+/* Waits for the synchronous call in s to finish, and then for its aio to
+ * be idle: the reply can be stashed by NNG before the send's callback has
+ * run, so that callback may still be inside nng_ctx_recv when the reply's
+ * callback wakes us. Until it has returned, the slot must not be reused
+ * and the client must not be closed (seen as an NNG mutex panic in
+ * unsctl under the sanitizers). */
+static void
+wait_finished(uns_client *c, slot *s)
+{
+	pthread_mutex_lock(&c->mu);
+	while (!s->finished) {
+		pthread_cond_wait(&s->cv, &c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
+	nng_aio_wait(s->aio);
+}
+
 static uns_err
 check_call_args(uns_client *c, const uns_method *method,
                 const ProtobufCMessage *req)
@@ -410,11 +427,7 @@ uns_client_call(uns_client *c, const uns_method *method,
 		slot_give(c, s);
 		return err; /* the message is set by uns_wire_pack_request */
 	}
-	pthread_mutex_lock(&c->mu);
-	while (!s->finished) {
-		pthread_cond_wait(&s->cv, &c->mu);
-	}
-	pthread_mutex_unlock(&c->mu);
+	wait_finished(c, s);
 	err = s->err;
 	ProtobufCMessage *r = s->resp;
 	if (err != UNS_OK) {
@@ -504,11 +517,7 @@ uns_client_call_raw(uns_client *c, const uint8_t *req, size_t req_len,
 	nng_aio_set_msg(s->aio, m);
 	nng_aio_set_timeout(s->aio, (nng_duration)timeout_ms);
 	nng_ctx_send(s->ctx, s->aio);
-	pthread_mutex_lock(&c->mu);
-	while (!s->finished) {
-		pthread_cond_wait(&s->cv, &c->mu);
-	}
-	pthread_mutex_unlock(&c->mu);
+	wait_finished(c, s);
 	err = s->err;
 	if (err == UNS_OK) {
 		uns_clear_message();

@@ -46,7 +46,11 @@ unsctl(const session *s, char *out, size_t cap, const char *fmt, ...)
 	size_t len = fread(out, 1, cap - 1, p);
 	out[len] = '\0';
 	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	if (rc < 0 || rc > 2) { /* a crash, not an answer: show it */
+		fprintf(stderr, "unsctl %s exited %d:\n%s\n", args, rc, out);
+	}
+	return rc;
 }
 
 /* The first word of the line of out that contains needle. */
