@@ -1480,23 +1480,9 @@ test_sigterm_ends_long_poll(void **state)
 	int ports[2] = {0, 0};
 	(void)state;
 	snprintf(data, sizeof(data), "%.250s/drain", g_dir);
-	const char *argv[] = {UNS_UNSD_PATH,
-	                      "--data",
-	                      data,
-	                      "--listen",
-	                      "tcp://127.0.0.1:0",
-	                      "--gateway-listen",
-	                      "http://127.0.0.1:0",
-	                      NULL};
-	const char *markers[] = {"serving", "gateway on", NULL};
-	assert_int_equal(ut_proc_start(&p, argv, markers, ports), 0);
-	snprintf(base, sizeof(base), "http://127.0.0.1:%d", ports[1]);
+	ut_unsd_http_start(&p, NULL, data, ports, base, sizeof(base));
 	/* Tokens signed with this unsd's own dev secret. */
-	char saved[320];
-	snprintf(saved, sizeof(saved), "%s", g_data);
-	snprintf(g_data, sizeof(g_data), "%s", data);
-	char *user = ut_mint(g_data, "user", "u-drain", HOST);
-	snprintf(g_data, sizeof(g_data), "%s", saved);
+	char *user = ut_mint(data, "user", "u-drain", HOST);
 
 	poller lp = {.token = user, .r = ut_http_resp_new()};
 	snprintf(lp.path, sizeof(lp.path),
@@ -1548,7 +1534,7 @@ static void
 test_backend_lost(void **state)
 {
 	ut_proc unsd, gw;
-	char data[300], rpc[128], base[128], out[8192], saved[320];
+	char data[300], rpc[128], base[128], out[8192];
 	int ports[1] = {0};
 	(void)state;
 	snprintf(data, sizeof(data), "%.250s/lost", g_dir);
@@ -1559,10 +1545,7 @@ test_backend_lost(void **state)
 	assert_int_equal(ut_proc_start(&unsd, argv, markers, ports), 0);
 	snprintf(rpc, sizeof(rpc), "tcp://127.0.0.1:%d", ports[0]);
 	ut_gateway_start(&gw, rpc, NULL, NULL, base, sizeof(base));
-	snprintf(saved, sizeof(saved), "%s", g_data);
-	snprintf(g_data, sizeof(g_data), "%s", data);
-	char *user = ut_mint(g_data, "user", "u-lost", HOST);
-	snprintf(g_data, sizeof(g_data), "%s", saved);
+	char *user = ut_mint(data, "user", "u-lost", HOST);
 
 	poller lp = {.token = user, .r = ut_http_resp_new()};
 	snprintf(lp.path, sizeof(lp.path),

@@ -430,30 +430,14 @@ test_unsd_close_with_polls(void **state)
 	ut_http h;
 	poll_set ps;
 	char data[300], conf[400], out[8192], base[128], path[2048];
-	char saved[320];
 	int ports[2] = {0, 0};
 	(void)state;
 	snprintf(data, sizeof(data), "%.250s/drain", g_dir);
 	mkdir(data, 0700);
 	snprintf(conf, sizeof(conf), "%s/drain.conf", g_dir);
 	ut_write_file(conf, "gateway_threads = 2\n");
-	const char *argv[] = {UNS_UNSD_PATH,
-	                      "--config",
-	                      conf,
-	                      "--data",
-	                      data,
-	                      "--listen",
-	                      "tcp://127.0.0.1:0",
-	                      "--gateway-listen",
-	                      "http://127.0.0.1:0",
-	                      NULL};
-	const char *markers[] = {"serving", "gateway on", NULL};
-	assert_int_equal(ut_proc_start(&p, argv, markers, ports), 0);
-	snprintf(base, sizeof(base), "http://127.0.0.1:%d", ports[1]);
-	snprintf(saved, sizeof(saved), "%s", g_data);
-	snprintf(g_data, sizeof(g_data), "%s", data);
-	char *user = ut_mint(g_data, "user", "u-drain", HOST);
-	snprintf(g_data, sizeof(g_data), "%s", saved);
+	ut_unsd_http_start(&p, conf, data, ports, base, sizeof(base));
+	char *user = ut_mint(data, "user", "u-drain", HOST);
 	ut_http_open(&h, base, NULL);
 	delta_cursor(&h, user, 50, path, sizeof(path));
 	polls_start(&ps, base, NULL, user, path);

@@ -283,26 +283,45 @@ ut_gw_subscribe(ut_http *h, const char *user_token, const char *device)
 	return id;
 }
 
+/* unsd on data (with conf, or NULL) listening on the given schemes at
+ * ports the kernel picks; ports[0] the RPC's, ports[1] the gateway's. */
+static int
+unsd_start(ut_proc *p, const char *conf, const char *data, const char *rpc,
+           const char *http, int ports[2])
+{
+	const char *argv[11] = {UNS_UNSD_PATH, "--data", data,
+	                        "--listen",    rpc,      "--gateway-listen",
+	                        http};
+	const char *markers[] = {"serving", "gateway on", NULL};
+	int n = 7;
+	if (conf != NULL) {
+		argv[n++] = "--config";
+		argv[n++] = conf;
+	}
+	argv[n] = NULL;
+	return ut_proc_start(p, argv, markers, ports);
+}
+
 int
 ut_unsd_gateway_start(ut_proc *p, const char *conf, const char *data,
                       int ports[2], char *base, size_t cap)
 {
-	const char *argv[] = {UNS_UNSD_PATH,
-	                      "--config",
-	                      conf,
-	                      "--data",
-	                      data,
-	                      "--listen",
-	                      "tls+tcp://127.0.0.1:0",
-	                      "--gateway-listen",
-	                      "https://127.0.0.1:0",
-	                      NULL};
-	const char *markers[] = {"serving", "gateway on", NULL};
-	if (ut_proc_start(p, argv, markers, ports) != 0) {
+	if (unsd_start(p, conf, data, "tls+tcp://127.0.0.1:0",
+	               "https://127.0.0.1:0", ports) != 0) {
 		return -1;
 	}
 	snprintf(base, cap, "https://localhost:%d", ports[1]);
 	return 0;
+}
+
+void
+ut_unsd_http_start(ut_proc *p, const char *conf, const char *data, int ports[2],
+                   char *base, size_t cap)
+{
+	assert_int_equal(unsd_start(p, conf, data, "tcp://127.0.0.1:0",
+	                            "http://127.0.0.1:0", ports),
+	                 0);
+	snprintf(base, cap, "http://127.0.0.1:%d", ports[1]);
 }
 
 int

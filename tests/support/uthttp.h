@@ -79,6 +79,10 @@ char *ut_gw_subscribe(ut_http *h, const char *user_token, const char *device);
  * certificate's name). Returns 0 once both are serving. */
 int ut_unsd_gateway_start(ut_proc *p, const char *conf, const char *data,
                           int ports[2], char *base, size_t cap);
+/* The same on plain tcp:// and http:// (conf may be NULL); base gets
+ * "http://127.0.0.1:PORT". Fails the test if unsd does not come up. */
+void ut_unsd_http_start(ut_proc *p, const char *conf, const char *data,
+                        int ports[2], char *base, size_t cap);
 /* The gateway suites' teardown: stops p with SIGTERM (printing what it
  * said if it did not exit 0), removes dir, cleans up curl; p's exit
  * status. */
