@@ -20,12 +20,18 @@
 # (a server of its own; the gateway's server idles meanwhile). Prints a markdown
 # table (BENCHMARKS.md keeps the figures). Not a test: CI never runs it.
 #
-# The last column is the servers' CPU time per gateway request (unsd, plus
-# uns-gateway when standalone; utime+stime from /proc over the wrk run):
-# the robust figure on a shared machine, where calls/s drift.
+# The last three columns are CPU time per request: the servers' (unsd, plus
+# uns-gateway when standalone; utime+stime from /proc over the wrk run),
+# wrk's own (the load generator shares the two cores), and the baseline's
+# server and client (`unsctl bench` prints both). They are the robust
+# figures on a shared machine, where calls/s drift, and they bound the
+# ratio: on saturated cores it can be at most
+# (RPC server + client) / (gateway servers + wrk).
 #
 # Environment: SECONDS_PER_RUN (10), CONNECTIONS (64), WRK_THREADS (2),
-# PORT_BASE (19000), MODES (default: https limits http standalone).
+# PORT_BASE (19000), MODES (default: https limits http standalone),
+# GATEWAY_CONF (extra lines for the servers' configuration file, which
+# uns-gateway reads too).
 # Needs wrk (Debian package wrk) and curl.
 set -euo pipefail
 
@@ -67,7 +73,13 @@ rpc_line() { # method
 	[ "$1" = fetch ] && extra=(--entries 20)
 	"$BUILD/unsctl" bench "$1" --transports tls --rounds 1 "${extra[@]}" \
 		--seconds "$DUR" --threads 2 --inflight $((CONNS / 2)) 2>&1 |
-		awk -v m="$1" '/in flight/ {lvl=$1} $1==m && $3=="calls/s" && lvl=='"$CONNS"' {print $2, $5, $8}'
+		awk -v m="$1" '/in flight/ {lvl=$1}
+			$1==m && $3=="calls/s" && lvl=='"$CONNS"' {
+				s = c = "-"
+				if (match($0, /server CPU [0-9.]+/)) s = substr($0, RSTART + 11, RLENGTH - 11)
+				if (match($0, /client CPU [0-9.]+/)) c = substr($0, RSTART + 11, RLENGTH - 11)
+				print $2, $5, $8, s, c
+			}'
 }
 
 # ---- a server with the gateway -------------------------------------------
@@ -96,12 +108,13 @@ rate_limit_app_burst = $rate
 rate_limit_user = $rate
 rate_limit_user_burst = $rate
 max_live_per_user = 10000000
+${GATEWAY_CONF:-}
 CONF
 	"$BUILD/unsd" --config "$data/unsd.conf" 2>"$data/unsd.log" &
 	PIDS+=($!)
 	wait_port "$rpc_port"
 	if [ "$mode" = standalone ]; then
-		"$BUILD/uns-gateway" --listen "$gw_listen" \
+		"$BUILD/uns-gateway" --config "$data/unsd.conf" --listen "$gw_listen" \
 			--rpc "tls+tcp://localhost:$rpc_port" \
 			--ca "$data/tls/ca.pem" --cert "$data/tls/server.pem" \
 			2>"$data/gateway.log" &
@@ -195,25 +208,29 @@ cpu_ticks() {
 run_wrk() { # lua
 	local before after
 	before=$(cpu_ticks)
-	wrk -t"$WT" -c"$CONNS" -d"${DUR}s" --latency -s "$1" "$GW" >"$WORK/wrk.out" 2>&1
+	/usr/bin/time -f '%U %S' -o "$WORK/wrk.time" \
+		wrk -t"$WT" -c"$CONNS" -d"${DUR}s" --latency -s "$1" "$GW" >"$WORK/wrk.out" 2>&1
 	after=$(cpu_ticks)
-	awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+	read -r wu ws <"$WORK/wrk.time"
+	awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" \
+		-v wrk_s="$(awk -v u="$wu" -v s="$ws" 'BEGIN {print u + s}')" '
 		/Requests\/sec/ {rps=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2}
 		$2=="requests" && $3=="in" {n=$1} /Non-2xx/ {bad=$NF}
-		END {printf "%s %s %s %d %.0f\n", rps, p50, p99, bad+0,
-		     n ? ticks * 1e6 / hz / n : 0}' "$WORK/wrk.out"
+		END {printf "%s %s %s %d %.0f %.0f\n", rps, p50, p99, bad+0,
+		     n ? ticks * 1e6 / hz / n : 0, n ? wrk_s * 1e6 / n : 0}' "$WORK/wrk.out"
 }
 
 row() { # mode op gw_line rpc_line
-	read -r rps p50 p99 bad cpu <<<"$3"
-	read -r rrps rp50 rp99 <<<"$4"
+	read -r rps p50 p99 bad cpu wcpu <<<"$3"
+	read -r rrps rp50 rp99 rsrv rcli <<<"$4"
 	ratio=$(awk -v a="$rps" -v b="$rrps" 'BEGIN {printf "%.2f", a / b}')
-	printf '| %s | %s | %s | %s / %s | %s | %s / %s µs | **%s** | %s | %s |\n' \
-		"$1" "$2" "$rps" "$p50" "$p99" "$rrps" "$rp50" "$rp99" "$ratio" "$bad" "$cpu"
+	printf '| %s | %s | %s | %s / %s | %s | %s / %s µs | **%s** | %s | %s | %s | %s + %s |\n' \
+		"$1" "$2" "$rps" "$p50" "$p99" "$rrps" "$rp50" "$rp99" "$ratio" "$bad" \
+		"$cpu" "$wcpu" "$rsrv" "$rcli"
 }
 
-echo "| gateway | request | gateway req/s | gateway p50 / p99 | RPC calls/s | RPC p50 / p99 | ratio | non-2xx | server CPU µs/req |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| gateway | request | gateway req/s | gateway p50 / p99 | RPC calls/s | RPC p50 / p99 | ratio | non-2xx | server CPU µs/req | wrk CPU µs/req | RPC server + client CPU µs/call |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 if [ -n "${MODES:-}" ]; then
 	read -r -a modes <<<"$MODES"
 else

@@ -51,7 +51,8 @@ static const uns_opt bench_options[] = {
     {"--seconds", UNS_OPT_INT, offsetof(bench_opts, seconds), "N",
      "length of one round (default 3)"},
     {"--threads", UNS_OPT_INT, offsetof(bench_opts, threads), "N",
-     "client connections (default 2)"},
+     "client connections (default 2); post, fetch, mixed: their last level is "
+     "--threads x --inflight"},
     {"--inflight", UNS_OPT_INT, offsetof(bench_opts, inflight), "M",
      "calls in flight per connection (default 32)"},
     {"--size", UNS_OPT_INT, offsetof(bench_opts, size), "BYTES",
@@ -567,6 +568,8 @@ typedef struct stack_result {
 	lat_buf lat;
 	unsigned long long errors;
 	double cpu_us, calls; /* the server's CPU time and calls, all rounds */
+	double client_cpu_us; /* this process's (the client's), same rounds */
+	double commit_cpu_us, engine_cpu_us; /* server's committer, RocksDB */
 } stack_result;
 
 /* utime + stime of one /proc stat file in µs, its command into comm (if
@@ -728,6 +731,13 @@ print_stack(const char *name, stack_result *res)
 	       pct(&res->lat, 0.99), pct(&res->lat, 0.999), res->errors);
 	if (res->calls > 0 && res->cpu_us >= 0) {
 		printf("  server CPU %.1f us/call", res->cpu_us / res->calls);
+		if (res->commit_cpu_us > 0) { /* writes only */
+			printf(" (committer %.1f, rocksdb %.1f)",
+			       res->commit_cpu_us / res->calls,
+			       res->engine_cpu_us / res->calls);
+		}
+		printf("  client CPU %.1f us/call",
+		       res->client_cpu_us / res->calls);
 	}
 	printf("\n");
 }
@@ -766,7 +776,17 @@ close_stack(load_run *r, const bench_opts *o, int bare)
 	}
 }
 
-/* One round of o->seconds; adds its rate and latencies to sr. */
+/* The CPU time of the server child's threads named prefix…; 0 without a
+ * child. */
+static double
+server_threads_cpu_us(const load_run *r, const char *prefix)
+{
+	return r->server > 0 ? bench_threads_cpu_us(r->server, prefix) : 0;
+}
+
+/* One round of o->seconds; adds its rate and latencies to sr, and the CPU
+ * time the server (in all, the committer's and RocksDB's threads) and this
+ * client spent on it. */
 static void
 timed_round(load_run *r, const bench_opts *o, int bare, stack_result *sr)
 {
@@ -774,16 +794,25 @@ timed_round(load_run *r, const bench_opts *o, int bare, stack_result *sr)
 	atomic_store(&r->calls, 0);
 	atomic_store(&r->errors, 0);
 	double cpu0 = r->server > 0 ? bench_proc_cpu_us(r->server) : -1;
+	double mine0 = bench_proc_cpu_us(getpid());
+	double k0 = server_threads_cpu_us(r, "uns-commit");
+	double e0 = server_threads_cpu_us(r, "rocksdb:");
 	nng_time t0 = nng_clock();
 	run_round(r, o->threads, o->inflight, bare, o->seconds);
 	double secs = (double)(nng_clock() - t0) / 1000.0;
 	double cpu1 = r->server > 0 ? bench_proc_cpu_us(r->server) : -1;
+	double mine1 = bench_proc_cpu_us(getpid());
+	double k1 = server_threads_cpu_us(r, "uns-commit");
+	double e1 = server_threads_cpu_us(r, "rocksdb:");
 	sr->rate[sr->n_rates++] = (double)atomic_load(&r->calls) / secs;
 	sr->errors += atomic_load(&r->errors);
 	if (cpu0 < 0 || cpu1 < 0 || sr->cpu_us < 0) {
 		sr->cpu_us = -1;
 	} else {
 		sr->cpu_us += cpu1 - cpu0;
+		sr->client_cpu_us += mine1 - mine0;
+		sr->commit_cpu_us += k1 - k0;
+		sr->engine_cpu_us += e1 - e0;
 		sr->calls += (double)atomic_load(&r->calls);
 	}
 }
@@ -1182,22 +1211,26 @@ store_level(store_bench *b, int conns, int inflight)
 static void
 print_summary(const store_bench *b)
 {
-	printf("%s calls/s at 1 / 8 / 64 in flight: %.0f / %.0f / %.0f "
+	int top = b->o->threads * b->o->inflight;
+	printf("%s calls/s at 1 / 8 / %d in flight: %.0f / %.0f / %.0f "
 	       "(grows: %s)\n",
-	       b->name, b->rate[0], b->rate[1], b->rate[2],
+	       b->name, top, b->rate[0], b->rate[1], b->rate[2],
 	       b->rate[0] < b->rate[1] && b->rate[1] < b->rate[2] ? "yes"
 	                                                          : "no");
 	if (b->run.mode == LOAD_POST) {
 		printf("raw synced-put floor (RocksDB, 1 writer): %.0f puts/s; "
-		       "post at 64 / floor: %.1fx\n",
-		       b->floor, b->floor > 0 ? b->rate[2] / b->floor : 0.0);
+		       "post at %d / floor: %.1fx\n",
+		       b->floor, top,
+		       b->floor > 0 ? b->rate[2] / b->floor : 0.0);
 	}
 }
 
 static int
 store_transport(store_bench *b, const char *tname, int port)
 {
-	static const int levels[3][2] = {{1, 1}, {2, 4}, {2, 32}};
+	/* The last level is --threads x --inflight (default 2 x 32). */
+	const int levels[3][2] = {
+	    {1, 1}, {2, 4}, {b->o->threads, b->o->inflight}};
 	char url[128];
 	int tls = strcmp(tname, "tls") == 0;
 	snprintf(url, sizeof(url), "%s://%s:%d", tls ? "tls+tcp" : "tcp",
