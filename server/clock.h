@@ -2,10 +2,10 @@
  * clock.h — the monotonic clock for the server's waits and timings: now
  * in microseconds, and an absolute deadline for pthread_cond_timedwait on a
  * condition variable set to CLOCK_MONOTONIC. Used by the group committer
- * (linger, busy-time counters) and the store's background thread (reclaim
- * timer); gateway.c, gateway_watchdog.c and ratelimit.c still have their
- * own copies. Header-only: each is a clock_gettime and a little arithmetic,
- * and the committer calls them per group.
+ * (linger, busy-time counters), the store's background thread (reclaim
+ * timer), the long-poll waits (feedwait.c), and the gateway's latency,
+ * timeouts and rate limits. Header-only: each is a clock_gettime and a
+ * little arithmetic, and the committer calls them per group.
  */
 #ifndef UNS_SERVER_CLOCK_H
 #define UNS_SERVER_CLOCK_H

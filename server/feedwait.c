@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "feedwait.h"
 
 #define N_BUCKETS 256
@@ -96,13 +97,7 @@ uns_feedwait_wait(uns_feedwait *w, const char *user, const char *host,
 {
 	bucket *b = bucket_of(w, user, host);
 	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	uns_deadline_after_us(&until, (uint64_t)ms * 1000u);
 	pthread_mutex_lock(&b->mu);
 	int rc = 0;
 	while (b->gen == gen && !atomic_load(&w->shutting_down) && rc == 0) {

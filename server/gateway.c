@@ -48,6 +48,7 @@
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "clock.h"
 #include "gateway.h"
 #include "gateway_encoding.h"
 #include "gateway_errors.h"
@@ -106,14 +107,6 @@ typedef struct gw_request {
 } gw_request;
 
 /* ---- small helpers ----------------------------------------------------- */
-
-static uint64_t
-mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static int64_t
 now_ms(void)
@@ -472,7 +465,7 @@ send_answer(uns_gateway *gw, struct MHD_Connection *conn, gw_request *r)
 	}
 	enum MHD_Result rc = MHD_queue_response(conn, x->status, resp);
 	MHD_destroy_response(resp);
-	uint64_t us = mono_us() - r->started_us;
+	uint64_t us = uns_mono_us() - r->started_us;
 	uns_gw_ops_done(gw->cfg.ops, r->route ? r->route->name : "unmatched",
 	                x->status, us);
 	if (gw->cfg.on_done) {
@@ -673,7 +666,7 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 		if ((r = calloc(1, sizeof(*r))) == NULL) {
 			return MHD_NO;
 		}
-		r->started_us = mono_us();
+		r->started_us = uns_mono_us();
 		r->gw = gw;
 		*con_cls = r;
 		uns_gw_ops_begin(gw->cfg.ops);

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "clock.h"
 #include "gateway_watchdog.h"
 
 #define TICK_MS 250
@@ -37,9 +38,7 @@ struct uns_gw_watchdog {
 static int64_t
 mono_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(uns_mono_us() / 1000u);
 }
 
 static void

@@ -3898,10 +3898,7 @@ uns_store_stats_get(uns_store *st, uns_store_stats *out)
 static double
 mono_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)uns_mono_us() / 1e6;
 }
 
 static uns_err
