@@ -308,7 +308,8 @@ post_answer(uns_call *call, Uns__V1__PostResponse *resp, uns_err err,
 	return keep(call, out);
 }
 
-/* A suspended Post or UpdateState and where its answer goes. */
+/* A suspended Post, UpdateState or Delete (neither post nor update) and
+ * where its answer goes. */
 struct write_call {
 	uns_call *call;
 	Uns__V1__PostResponse *post;
@@ -325,9 +326,11 @@ write_ended(void *arg, uns_err err, Uns__V1__Notification *out, bool created)
 		err = post_answer(wc->call, wc->post, err, out, created);
 	} else if (err != UNS_OK) {
 		err = store_fail(wc->call, err, "notification");
-	} else {
+	} else if (wc->update != NULL) {
 		wc->update->notification = out;
 		err = keep(wc->call, out);
+	} else {
+		uns__v1__notification__free_unpacked(out, NULL); /* Delete */
 	}
 	uns_call_resume(wc->call, err);
 }
@@ -637,6 +640,19 @@ uns_notify_delete(uns_call *call, const Uns__V1__DeleteRequest *req,
 	}
 	if ((err = target_of_unsid(call, &p, req->unsid, user, host)) !=
 	    UNS_OK) {
+		return err;
+	}
+	if (svc->rpc_flags & UNS_SERVICE_ASYNC_WRITES) {
+		struct write_call *wc = write_suspend(call, &err);
+		/* As in Post: the call may be gone once these start. */
+		if (wc != NULL && req->id[0]) {
+			uns_store_delete_async(svc->store, user, host, req->id,
+			                       write_ended, wc);
+		} else if (wc != NULL) {
+			uns_store_delete_by_app_id_async(
+			    svc->store, user, host, req->app_notification_id,
+			    write_ended, wc);
+		}
 		return err;
 	}
 	err = req->id[0] ? uns_store_delete(svc->store, user, host, req->id)

@@ -257,6 +257,16 @@ uns_err uns_store_delete(uns_store *st, const char *user, const char *host,
 uns_err uns_store_delete_by_app_id(uns_store *st, const char *user,
                                    const char *host, const char *app_id);
 
+/* The two deletes without waiting, as uns_store_post_async: on success
+ * done gets the notification in its deleted state (done owns it). id and
+ * app_id must stay valid until done runs. */
+void uns_store_delete_async(uns_store *st, const char *user, const char *host,
+                            const char *id, uns_store_write_done_fn done,
+                            void *arg);
+void uns_store_delete_by_app_id_async(uns_store *st, const char *user,
+                                      const char *host, const char *app_id,
+                                      uns_store_write_done_fn done, void *arg);
+
 /* --- feed and history ----------------------------------------------- */
 
 /*

@@ -1193,7 +1193,7 @@ struct write_op {
 	 * sets res (and created). */
 	uns_err (*body)(struct write_op *op);
 	const Uns__V1__Notification *in; /* post */
-	const char *id;                  /* update */
+	const char *id;                  /* update, delete (app id too) */
 	uns_store_change chg;            /* update */
 	uns_store_write_done_fn done;
 	void *arg;
@@ -1303,6 +1303,32 @@ static uns_err
 update_body(struct write_op *op)
 {
 	return update_locked(&op->w, op->id, &op->chg, &op->res);
+}
+
+static const uns_store_change delete_change = {.delete_ = true};
+
+/* A delete by server id; op->id's owner was found before the stripe. */
+static uns_err
+delete_body(struct write_op *op)
+{
+	return update_locked(&op->w, op->id, &delete_change, &op->res);
+}
+
+/* A delete by app notification id (op->id). */
+static uns_err
+delete_by_app_id_body(struct write_op *op)
+{
+	uns_store_nrec r = {0};
+	bool found = false;
+	uns_err rc = appid_find(&op->w, op->id, &r, &found);
+
+	if (rc == UNS_OK) {
+		rc = found ? update_locked(&op->w, r.n->id, &delete_change,
+		                           &op->res)
+		           : UNS_NOT_FOUND;
+	}
+	uns_store_nrec_clear(&r);
+	return rc;
 }
 
 /* With the owner's stripe held: the body, then the batch to the committer
@@ -1420,6 +1446,55 @@ uns_store_update_state_async(uns_store *st, const char *user, const char *host,
 	}
 }
 
+void
+uns_store_delete_async(uns_store *st, const char *user, const char *host,
+                       const char *id, uns_store_write_done_fn done, void *arg)
+{
+	uns_store_nrec r = {0};
+	struct write_op *op;
+	uns_err rc;
+
+	if (st == NULL || id == NULL || done == NULL ||
+	    !uns_store_id_ok(host) ||
+	    (user != NULL && !uns_store_id_ok(user))) {
+		(void)write_op_new(st, user, host, false, done, arg);
+		return;
+	}
+	/* The owner of an id never changes, so reading it unlocked is safe;
+	 * liveness is checked again under the lock. */
+	if ((rc = notif_load(st, NULL, id, &r)) == UNS_OK &&
+	    (strcmp(r.n->target_host_name, host) != 0 ||
+	     (user != NULL && strcmp(r.user, user) != 0))) {
+		rc = UNS_NOT_FOUND;
+	}
+	op = rc == UNS_OK ? write_op_new(st, r.user, host, true, done, arg)
+	                  : NULL;
+	uns_store_nrec_clear(&r);
+	if (rc != UNS_OK) {
+		done(arg, rc, NULL, false);
+	} else if (op != NULL) {
+		op->body = delete_body;
+		op->id = id;
+		write_op_start(op);
+	}
+}
+
+void
+uns_store_delete_by_app_id_async(uns_store *st, const char *user,
+                                 const char *host, const char *app_id,
+                                 uns_store_write_done_fn done, void *arg)
+{
+	struct write_op *op =
+	    write_op_new(st, user, host,
+	                 app_id != NULL && uns_store_id_ok(app_id), done, arg);
+
+	if (op != NULL) {
+		op->body = delete_by_app_id_body;
+		op->id = app_id;
+		write_op_start(op);
+	}
+}
+
 /* The blocking calls' wait for their asynchronous write. */
 struct write_wait {
 	sem_t ended;
@@ -1500,47 +1575,19 @@ uns_store_update_state(uns_store *st, const char *user, const char *host,
 	return write_wait_end(&ww, out, NULL);
 }
 
-static const uns_store_change delete_change = {.delete_ = true};
-
-static uns_err
-delete_locked(struct wctx *w, const char *id)
-{
-	Uns__V1__Notification *res = NULL;
-	uns_err rc = update_locked(w, id, &delete_change, &res);
-
-	if (res != NULL) {
-		uns__v1__notification__free_unpacked(res, NULL);
-	}
-	return rc == UNS_OK ? wctx_commit(w) : rc;
-}
-
 uns_err
 uns_store_delete(uns_store *st, const char *user, const char *host,
                  const char *id)
 {
-	uns_store_nrec r = {0};
-	struct wctx w;
-	uns_err rc;
+	struct write_wait ww;
+	Uns__V1__Notification *n = NULL;
 
-	if (st == NULL || !uns_store_id_ok(host) ||
-	    (user != NULL && !uns_store_id_ok(user))) {
-		return uns_store_seterr(UNS_EINVAL, "bad argument");
+	write_wait_init(&ww);
+	uns_store_delete_async(st, user, host, id, write_wait_done, &ww);
+	uns_err rc = write_wait_end(&ww, &n, NULL);
+	if (n != NULL) {
+		uns__v1__notification__free_unpacked(n, NULL);
 	}
-	/* The owner of an id never changes, so reading it unlocked is safe;
-	 * liveness is checked again under the lock. */
-	if ((rc = notif_load(st, NULL, id, &r)) != UNS_OK) {
-		return rc;
-	}
-	if (strcmp(r.n->target_host_name, host) != 0 ||
-	    (user != NULL && strcmp(r.user, user) != 0)) {
-		uns_store_nrec_clear(&r);
-		return UNS_NOT_FOUND;
-	}
-	if ((rc = wctx_begin(st, &w, r.user, host)) == UNS_OK) {
-		rc = delete_locked(&w, id);
-	}
-	wctx_end(&w, rc);
-	uns_store_nrec_clear(&r);
 	return rc;
 }
 
@@ -1548,20 +1595,16 @@ uns_err
 uns_store_delete_by_app_id(uns_store *st, const char *user, const char *host,
                            const char *app_id)
 {
-	uns_store_nrec r = {0};
-	struct wctx w;
-	bool found = false;
-	uns_err rc;
+	struct write_wait ww;
+	Uns__V1__Notification *n = NULL;
 
-	if (st == NULL || !uns_store_id_ok(app_id)) {
-		return uns_store_seterr(UNS_EINVAL, "bad argument");
+	write_wait_init(&ww);
+	uns_store_delete_by_app_id_async(st, user, host, app_id,
+	                                 write_wait_done, &ww);
+	uns_err rc = write_wait_end(&ww, &n, NULL);
+	if (n != NULL) {
+		uns__v1__notification__free_unpacked(n, NULL);
 	}
-	if ((rc = wctx_begin(st, &w, user, host)) == UNS_OK &&
-	    (rc = appid_find(&w, app_id, &r, &found)) == UNS_OK) {
-		rc = found ? delete_locked(&w, r.n->id) : UNS_NOT_FOUND;
-	}
-	wctx_end(&w, rc);
-	uns_store_nrec_clear(&r);
 	return rc;
 }
 

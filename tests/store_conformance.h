@@ -1917,6 +1917,17 @@ conf_async_done(void *arg, uns_err rc, Uns__V1__Notification *n, bool created)
 	atomic_fetch_add(&a->ended, 1);
 }
 
+/* Waits up to 10 s for n asynchronous writes to end. */
+static void
+conf_async_wait(struct conf_async *a, int n)
+{
+	for (int t = 0; t < 1000 && atomic_load(&a->ended) < n; t++) {
+		struct timespec ms = {0, 10 * 1000000};
+		nanosleep(&ms, NULL);
+	}
+	assert_int_equal(atomic_load(&a->ended), n);
+}
+
 /*
  * Posts of one owner that nobody waits for: all but the first queue on the
  * owner's stripe and run as the one before them becomes durable, in the
@@ -1947,11 +1958,7 @@ conf_post_async_order(void **state)
 		uns_store_post_async(c->st, "alice", CONF_HOST, &in[i],
 		                     conf_async_done, &a->index[i]);
 	}
-	for (int t = 0; t < 1000 && atomic_load(&a->ended) <= CONF_ASYNC; t++) {
-		struct timespec ms = {0, 10 * 1000000};
-		nanosleep(&ms, NULL);
-	}
-	assert_int_equal(atomic_load(&a->ended), CONF_ASYNC + 1);
+	conf_async_wait(a, CONF_ASYNC + 1);
 	for (int i = 0; i < CONF_ASYNC; i++) {
 		assert_int_equal(a->rc[i], UNS_OK);
 		assert_true(a->created[i]);
@@ -1974,6 +1981,70 @@ conf_post_async_order(void **state)
 	}
 	free(ids);
 	free(in);
+	free(a);
+}
+
+/*
+ * Deletes nobody waits for, by server id and by app id, queued behind each
+ * other on the owner's stripe: each ends once with its own result, a
+ * success with the notification in its deleted state, and the feed has
+ * their tombstones; the failures (another user's id, an unknown app id, a
+ * bad host) change nothing.
+ */
+static void
+conf_delete_async(void **state)
+{
+	struct conf *c = *state;
+	struct conf_async *a = calloc(1, sizeof(*a));
+	Uns__V1__Notification *n[3];
+	char *cur = conf_head(c, "alice", CONF_HOST);
+	uns_store_feed_page p;
+
+	assert_non_null(a);
+	conf_async_of = a;
+	for (int i = 0; i < 3; i++) {
+		char app_id[8];
+		snprintf(app_id, sizeof(app_id), "d%d", i);
+		n[i] = conf_post(c, "alice", CONF_HOST, app_id, "");
+		a->index[i] = i;
+	}
+	a->index[3] = 3;
+	a->index[4] = 4;
+	uns_store_delete_async(c->st, "alice", CONF_HOST, n[0]->id,
+	                       conf_async_done, &a->index[0]);
+	uns_store_delete_by_app_id_async(c->st, "alice", CONF_HOST, "d1",
+	                                 conf_async_done, &a->index[1]);
+	uns_store_delete_async(c->st, "bob", CONF_HOST, n[2]->id,
+	                       conf_async_done, &a->index[2]);
+	uns_store_delete_by_app_id_async(c->st, "alice", CONF_HOST, "nope",
+	                                 conf_async_done, &a->index[3]);
+	uns_store_delete_async(c->st, "alice", "", n[2]->id, conf_async_done,
+	                       &a->index[4]);
+	conf_async_wait(a, 5);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(a->rc[i], UNS_OK);
+		assert_string_equal(a->n[i]->id, n[i]->id);
+		assert_int_equal(a->n[i]->status, NST(DELETED));
+		assert_int_equal(a->n[i]->version, 2);
+		conf_free(a->n[i]);
+	}
+	assert_int_equal(a->rc[2], UNS_NOT_FOUND);
+	assert_int_equal(a->rc[3], UNS_NOT_FOUND);
+	assert_int_equal(a->rc[4], UNS_EINVAL);
+	for (int i = 2; i < 5; i++) {
+		assert_null(a->n[i]);
+	}
+	p = conf_feed_all(c, "alice", cur);
+	assert_int_equal(p.n, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(conf_feed_find(&p, n[i]->id)->removed,
+		                 i < 2 ? RMV(DELETED) : RMV(NONE));
+	}
+	uns_store_feed_page_free(&p);
+	for (int i = 0; i < 3; i++) {
+		conf_free(n[i]);
+	}
+	free(cur);
 	free(a);
 }
 
@@ -2003,6 +2074,7 @@ conf_post_async_order(void **state)
 	    CONF_TEST(conf_outbox_fallback),                                   \
 	    CONF_TEST(conf_outbox_fallback_high_raw_only),                     \
 	    CONF_TEST(conf_outbox_expiry), CONF_TEST(conf_outbox_settle_many), \
-	    CONF_TEST(conf_outbox_invalid), CONF_TEST(conf_post_async_order)
+	    CONF_TEST(conf_outbox_invalid), CONF_TEST(conf_post_async_order),  \
+	    CONF_TEST(conf_delete_async)
 
 #endif /* UNS_TESTS_STORE_CONFORMANCE_H */

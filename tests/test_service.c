@@ -594,6 +594,82 @@ test_expiry_and_app_delete(void **state)
 	free(del_id);
 }
 
+/* Deletes the notification of (unsid, id or app_id) as token's app. */
+static uns_err
+app_delete(env *e, const char *token, const char *unsid, const char *id,
+           const char *app_id)
+{
+	Uns__V1__DeleteRequest dr = UNS__V1__DELETE_REQUEST__INIT;
+	Uns__V1__DeleteResponse *dresp = NULL;
+	dr.unsid = (char *)unsid;
+	dr.id = (char *)id;
+	dr.app_notification_id = (char *)app_id;
+	uns_call_opts o = as(token);
+	uns_err err = uns_notifications_delete(e->s.client, &dr, &dresp, &o);
+	if (err == UNS_OK) {
+		uns__v1__delete_response__free_unpacked(dresp, NULL);
+	}
+	return err;
+}
+
+/* An app's Delete that names the device's UNSID (the asynchronous write
+ * path): by server id and by app notification id, each answered once the
+ * delete is durable and seen in the user's feed at once; a repeat, an
+ * unknown app id, another app, or an id of another user answer not
+ * found and change nothing. */
+static void
+test_app_delete_by_unsid(void **state)
+{
+	env *e = *state;
+	/* Tokens of its own: an earlier test moved the clock past the
+	 * shared ones' expiry. */
+	char ux[2048], uy[2048], aa[2048], ab[2048];
+	mint(e, ux, "user-x", NULL, HOST_A, UNS_SCOPE_USER);
+	mint(e, uy, "user-y", NULL, HOST_A, UNS_SCOPE_USER);
+	mint(e, aa, NULL, "app-a", NULL, UNS_SCOPE_APP);
+	mint(e, ab, NULL, "app-b", NULL, UNS_SCOPE_APP);
+	char *d = subscribe(e, ux, "del-dev", NULL);
+	char *dy = subscribe(e, uy, "del-dev-y", NULL);
+	Uns__V1__PostResponse *p1 = NULL, *p2 = NULL, *py = NULL;
+	assert_int_equal(post(e, aa, d, "del-1", "one", &p1), UNS_OK);
+	assert_int_equal(post(e, aa, d, "del-2", "two", &p2), UNS_OK);
+	assert_int_equal(post(e, aa, dy, "del-y", "why", &py), UNS_OK);
+	Uns__V1__FetchResponse *f = fetch_feed(e, ux, "latest", 0);
+	char *cursor = strdup(f->next_cursor);
+	uns__v1__fetch_response__free_unpacked(f, NULL);
+	const char *id1 = p1->notification->id, *id2 = p2->notification->id;
+
+	assert_int_equal(app_delete(e, ab, d, id1, ""), UNS_NOT_FOUND);
+	assert_int_equal(app_delete(e, aa, d, py->notification->id, ""),
+	                 UNS_NOT_FOUND); /* user Y's, through X's UNSID */
+	assert_int_equal(app_delete(e, aa, d, "", "no-such"), UNS_NOT_FOUND);
+	assert_int_equal(app_delete(e, aa, d, id1, ""), UNS_OK);
+	assert_int_equal(app_delete(e, aa, d, "", "del-2"), UNS_OK);
+	assert_int_equal(app_delete(e, aa, d, id1, ""), UNS_NOT_FOUND);
+	assert_int_equal(app_delete(e, aa, d, "", "del-2"), UNS_NOT_FOUND);
+
+	f = fetch_feed(e, ux, cursor, 0);
+	assert_int_equal(f->n_changes, 2);
+	for (size_t i = 0; i < f->n_changes; i++) {
+		const Uns__V1__FeedEntry *c = f->changes[i];
+		assert_int_equal(
+		    c->removed,
+		    UNS__V1__REMOVED_REASON__REMOVED_REASON_DELETED);
+		assert_true(strcmp(c->notification->id, id1) == 0 ||
+		            strcmp(c->notification->id, id2) == 0);
+	}
+	uns__v1__fetch_response__free_unpacked(f, NULL);
+	char msg[256];
+	assert_int_equal(
+	    fetch_id(e, uy, py->notification->id, msg, sizeof(msg)), UNS_OK);
+	uns__v1__post_response__free_unpacked(p1, NULL);
+	uns__v1__post_response__free_unpacked(p2, NULL);
+	uns__v1__post_response__free_unpacked(py, NULL);
+	free(cursor);
+	free(d);
+	free(dy);
+}
+
 /* The verified-token cache: a repeat token is a hit; a token with another
  * signature never is; exp still ends a cached token (with the skew); an
  * apps.conf reload forgets every token. */
@@ -660,6 +736,7 @@ main(void)
 	    cmocka_unit_test(test_history_paging),
 	    cmocka_unit_test(test_long_poll),
 	    cmocka_unit_test(test_expiry_and_app_delete),
+	    cmocka_unit_test(test_app_delete_by_unsid),
 	    cmocka_unit_test(test_token_cache),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

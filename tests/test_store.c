@@ -488,6 +488,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(test_open_errors),
 	    UNS_STORE_CONFORMANCE_TESTS,
 	    CONF_ANSWERING(conf_post_async_order),
+	    CONF_ANSWERING(conf_delete_async),
 	    CONF_ANSWERING(conf_no_lost_updates),
 	    CONF_ANSWERING(conf_live_limit),
 	    CONF_ANSWERING(conf_feed_hook),
