@@ -63,7 +63,7 @@ static const uns_opt bench_options[] = {
      "tcp,tls (default both)"},
     {"--blocking", UNS_OPT_FLAG, offsetof(bench_opts, blocking), NULL,
      "rpc: run Echo on the worker pool, as blocking handlers do;"
-     " post, fetch, mixed: reads and Post on the worker pool too"
+     " post, fetch, mixed, delete: reads and writes on the worker pool too"
      " (inline_reads = async_writes = false)"},
     {"--users", UNS_OPT_INT, offsetof(bench_opts, users), "N",
      "scale: users, one subscription each (default 100000)"},
@@ -314,6 +314,9 @@ typedef struct load_slot {
 	int conn;
 	uint64_t started_us;
 	unsigned rng; /* picks the user of a Post or Fetch */
+	/* bench delete: the notification this slot created, to delete next */
+	int deleting, user;
+	char app_id[32];
 	/* bare */
 	nng_ctx ctx;
 	nng_aio *aio;
@@ -340,7 +343,13 @@ typedef struct load_run {
 	pid_t server; /* the child, whose CPU time each round reads */
 } load_run;
 
-enum { LOAD_ECHO, LOAD_POST, LOAD_FETCH, LOAD_MIXED };
+enum { LOAD_ECHO, LOAD_POST, LOAD_FETCH, LOAD_MIXED, LOAD_DELETE };
+
+/* The method each store benchmark mode drives, by mode. */
+static const char *const load_names[] = {
+    [LOAD_ECHO] = "echo",   [LOAD_POST] = "post",     [LOAD_FETCH] = "fetch",
+    [LOAD_MIXED] = "mixed", [LOAD_DELETE] = "delete",
+};
 
 /* The simulated users of `bench post` and `bench fetch`. */
 typedef struct bench_users {
@@ -414,8 +423,21 @@ static void
 post_done(uns_err err, const char *message, Uns__V1__PostResponse *resp,
           void *arg)
 {
+	load_slot *s = arg;
 	if (resp) {
 		uns__v1__post_response__free_unpacked(resp, NULL);
+	}
+	/* bench delete: the slot's next call deletes what this one made. */
+	s->deleting = s->run->mode == LOAD_DELETE && err == UNS_OK;
+	call_done(s, err, message);
+}
+
+static void
+delete_done(uns_err err, const char *message, Uns__V1__DeleteResponse *resp,
+            void *arg)
+{
+	if (resp) {
+		uns__v1__delete_response__free_unpacked(resp, NULL);
 	}
 	call_done(arg, err, message);
 }
@@ -432,10 +454,11 @@ fetch_done(uns_err err, const char *message, Uns__V1__FetchResponse *resp,
 	call_done(s, err, message);
 }
 
-/* A Post that creates: a fresh app notification id every time. */
+/* A Post that creates: a fresh app notification id every time, written
+ * to app_id_out (32 bytes) when that is not NULL. */
 static uns_err
 post_call(uns_client *c, const char *token, const char *unsid,
-          uns_notifications_post_cb cb, void *arg)
+          uns_notifications_post_cb cb, void *arg, char *app_id_out)
 {
 	char app_id[32];
 	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
@@ -444,6 +467,9 @@ post_call(uns_client *c, const char *token, const char *unsid,
 	Uns__V1__VisualContent v = UNS__V1__VISUAL_CONTENT__INIT;
 	snprintf(app_id, sizeof(app_id), "n%llu",
 	         (unsigned long long)atomic_fetch_add(&post_seq, 1));
+	if (app_id_out != NULL) {
+		memcpy(app_id_out, app_id, sizeof(app_id));
+	}
 	v.title = "A benchmark notification";
 	v.body = "Sent by unsctl bench to measure durable posts.";
 	p.visual_content = &v;
@@ -477,6 +503,21 @@ fetch_issue(load_slot *s, int user)
 	                                     fetch_done, s);
 }
 
+/* bench delete: the app deletes (by UNSID and app notification id) the
+ * notification this slot created in its previous call. */
+static uns_err
+delete_issue(load_slot *s)
+{
+	load_run *r = s->run;
+	Uns__V1__DeleteRequest req = UNS__V1__DELETE_REQUEST__INIT;
+	req.unsid = r->users->unsids[s->user];
+	req.app_notification_id = s->app_id;
+	uns_call_opts o = {.token = r->users->app_token, .timeout_ms = 10000};
+	s->deleting = 0;
+	return uns_notifications_delete_async(r->clients[s->conn], &req, &o,
+	                                      delete_done, s);
+}
+
 static void
 uns_issue(load_slot *s)
 {
@@ -489,9 +530,13 @@ uns_issue(load_slot *s)
 		mode = rand_r(&s->rng) % 5 == 0 ? LOAD_POST : LOAD_FETCH;
 	}
 	s->started_us = bench_now_us();
-	if (mode == LOAD_POST) {
-		err = post_call(r->clients[s->conn], r->users->app_token,
-		                r->users->unsids[user], post_done, s);
+	if (mode == LOAD_DELETE && s->deleting) {
+		err = delete_issue(s);
+	} else if (mode == LOAD_POST || mode == LOAD_DELETE) {
+		s->user = user;
+		err =
+		    post_call(r->clients[s->conn], r->users->app_token,
+		              r->users->unsids[user], post_done, s, s->app_id);
 	} else if (mode == LOAD_FETCH) {
 		err = fetch_issue(s, user);
 	} else {
@@ -1078,7 +1123,7 @@ users_setup(const char *url, const char *ca, bench_users *u, int fill)
 	}
 	for (int k = 0; k < fill * BENCH_USERS && rc == 0; k++) {
 		if (post_call(c, u->app_token, u->unsids[k % BENCH_USERS], NULL,
-		              NULL) != UNS_OK) {
+		              NULL, NULL) != UNS_OK) {
 			fprintf(stderr, "unsctl bench: post: %s\n",
 			        uns_last_message());
 			rc = -1;
@@ -1283,9 +1328,7 @@ bench_store(bench_opts *o, int mode)
 	b.run.users = &users;
 	users.entries = o->entries;
 	b.run.mode = mode;
-	b.name = mode == LOAD_POST    ? "post"
-	         : mode == LOAD_FETCH ? "fetch"
-	                              : "mixed";
+	b.name = load_names[mode];
 	int rc = 0, setup = 0;
 	char list[64];
 	snprintf(list, sizeof(list), "%s",
@@ -1297,7 +1340,9 @@ bench_store(bench_opts *o, int mode)
 		snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", p.ports[0]);
 		if (k >= 0 && !setup++ &&
 		    users_setup(url, p.ca, &users,
-		                mode == LOAD_POST ? 0 : BENCH_FILL) != 0) {
+		                mode == LOAD_FETCH || mode == LOAD_MIXED
+		                    ? BENCH_FILL
+		                    : 0) != 0) {
 			k = -1;
 		}
 		rc = k < 0 ? 1 : store_transport(&b, t, p.ports[k]) ? 1 : 0;
@@ -1327,6 +1372,12 @@ bench_mixed(bench_opts *o)
 	return bench_store(o, LOAD_MIXED);
 }
 
+static int
+bench_delete(bench_opts *o)
+{
+	return bench_store(o, LOAD_DELETE);
+}
+
 typedef struct bench_kind {
 	const char *name;
 	int (*run)(bench_opts *o);
@@ -1352,6 +1403,8 @@ static const bench_kind bench_kinds[] = {
     {"fetch", bench_fetch,
      "Fetch since a cursor (--entries) at 1, 8, 64 in flight against Echo"},
     {"mixed", bench_mixed, "1 Post : 4 Fetches against Echo"},
+    {"delete", bench_delete,
+     "a Post, then its Delete by UNSID and app id, in turn, against Echo"},
     {"commit", bench_commit,
      "group commit without RPC: store posts/s against the synced-put floor"},
     {"scale", bench_scale,
