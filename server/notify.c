@@ -600,27 +600,70 @@ uns_notify_history(uns_call *call, const Uns__V1__HistoryRequest *req,
 /* Delete by server id without a UNSID: the id is unique, so try each of
  * the app's hosts; the store checks the host, so another app's
  * notification is never touched. */
+/* The hosts a Delete may touch (*n of them): the target's, for one naming
+ * an UNSID (user set too), else all of the app's (user ""). */
 static uns_err
-delete_by_id_any_user(uns_call *call, const uns_principal *p, const char *id)
+delete_scope(uns_call *call, const uns_principal *p,
+             const Uns__V1__DeleteRequest *req, char user[257],
+             char (*hosts)[257], size_t *n)
 {
 	uns_service *svc = svc_of(call);
-	char hosts[UNS_MAX_APP_HOSTS][257];
-	size_t n =
-	    uns_auth_app_hosts(svc->auth, p->app_id, hosts, UNS_MAX_APP_HOSTS);
+	if (req->unsid[0] != '\0') {
+		*n = 1;
+		return target_of_unsid(call, p, req->unsid, user, hosts[0]);
+	}
+	user[0] = '\0';
+	*n = uns_auth_app_hosts(svc->auth, p->app_id, hosts, UNS_MAX_APP_HOSTS);
+	return *n > 0 ? UNS_OK
+	              : store_fail(call, UNS_NOT_FOUND, "notification");
+}
+
+/* The Delete's write, waited for on this (worker) thread. */
+static uns_err
+delete_blocking(uns_call *call, const Uns__V1__DeleteRequest *req,
+                const char *user, char (*hosts)[257], size_t n)
+{
+	uns_store *st = svc_of(call)->store;
 	uns_err err = UNS_NOT_FOUND;
 	for (size_t i = 0; i < n && err == UNS_NOT_FOUND; i++) {
-		err = uns_store_delete(svc->store, NULL, hosts[i], id);
+		err = req->id[0]
+		          ? uns_store_delete(st, user, hosts[i], req->id)
+		          : uns_store_delete_by_app_id(
+		                st, user, hosts[i], req->app_notification_id);
 	}
 	return err == UNS_OK ? UNS_OK : store_fail(call, err, "notification");
+}
+
+/* The Delete's write, answered by the committer (the call suspends). */
+static uns_err
+delete_async(uns_call *call, const Uns__V1__DeleteRequest *req,
+             const char *user, char (*hosts)[257], size_t n)
+{
+	uns_store *st = svc_of(call)->store;
+	const char *list[UNS_MAX_APP_HOSTS];
+	uns_err err;
+	struct write_call *wc = write_suspend(call, &err);
+	for (size_t i = 0; i < n; i++) {
+		list[i] = hosts[i];
+	}
+	/* As in Post: the call may be gone once these start. */
+	if (wc != NULL && req->id[0]) {
+		uns_store_delete_in_hosts_async(st, user, list, n, req->id,
+		                                write_ended, wc);
+	} else if (wc != NULL) {
+		uns_store_delete_by_app_id_async(st, user, list[0],
+		                                 req->app_notification_id,
+		                                 write_ended, wc);
+	}
+	return err;
 }
 
 uns_err
 uns_notify_delete(uns_call *call, const Uns__V1__DeleteRequest *req,
                   Uns__V1__DeleteResponse *resp)
 {
-	uns_service *svc = svc_of(call);
 	uns_principal p;
-	char user[257], host[257];
+	char user[257], hosts[UNS_MAX_APP_HOSTS][257];
 	(void)resp;
 	uns_err err = authorize(call, APP, &p);
 	if (err != UNS_OK) {
@@ -630,33 +673,16 @@ uns_notify_delete(uns_call *call, const Uns__V1__DeleteRequest *req,
 		return uns_call_fail(call, UNS_INVALID_ARGUMENT, "id",
 		                     "give id, or unsid and appNotificationId");
 	}
-	if (req->unsid[0] == '\0') {
-		if (req->id[0] == '\0') {
-			return uns_call_fail(call, UNS_INVALID_ARGUMENT,
-			                     "unsid",
-			                     "required with appNotificationId");
-		}
-		return delete_by_id_any_user(call, &p, req->id);
+	if (req->unsid[0] == '\0' && req->id[0] == '\0') {
+		return uns_call_fail(call, UNS_INVALID_ARGUMENT, "unsid",
+		                     "required with appNotificationId");
 	}
-	if ((err = target_of_unsid(call, &p, req->unsid, user, host)) !=
-	    UNS_OK) {
+	size_t n = 0;
+	if ((err = delete_scope(call, &p, req, user, hosts, &n)) != UNS_OK) {
 		return err;
 	}
-	if (svc->rpc_flags & UNS_SERVICE_ASYNC_WRITES) {
-		struct write_call *wc = write_suspend(call, &err);
-		/* As in Post: the call may be gone once these start. */
-		if (wc != NULL && req->id[0]) {
-			uns_store_delete_async(svc->store, user, host, req->id,
-			                       write_ended, wc);
-		} else if (wc != NULL) {
-			uns_store_delete_by_app_id_async(
-			    svc->store, user, host, req->app_notification_id,
-			    write_ended, wc);
-		}
-		return err;
-	}
-	err = req->id[0] ? uns_store_delete(svc->store, user, host, req->id)
-	                 : uns_store_delete_by_app_id(svc->store, user, host,
-	                                              req->app_notification_id);
-	return err == UNS_OK ? UNS_OK : store_fail(call, err, "notification");
+	const char *u = user[0] ? user : NULL;
+	return svc_of(call)->rpc_flags & UNS_SERVICE_ASYNC_WRITES
+	           ? delete_async(call, req, u, hosts, n)
+	           : delete_blocking(call, req, u, hosts, n);
 }

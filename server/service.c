@@ -135,14 +135,9 @@ runs_inline(void *ctx, const uns_method *m, const ProtobufCMessage *req)
 	unsigned flags = ((const uns_service *)ctx)->rpc_flags;
 
 	if (m->input == &uns__v1__post_request__descriptor ||
-	    m->input == &uns__v1__update_state_request__descriptor) {
+	    m->input == &uns__v1__update_state_request__descriptor ||
+	    m->input == &uns__v1__delete_request__descriptor) {
 		return (flags & UNS_SERVICE_ASYNC_WRITES) != 0;
-	}
-	/* A Delete naming its target's UNSID writes asynchronously; one by id
-	 * alone searches the app's hosts with blocking deletes. */
-	if (m->input == &uns__v1__delete_request__descriptor) {
-		return (flags & UNS_SERVICE_ASYNC_WRITES) != 0 &&
-		       ((const Uns__V1__DeleteRequest *)req)->unsid[0] != '\0';
 	}
 	if (!(flags & UNS_SERVICE_INLINE_READS)) {
 		return 0;

@@ -263,6 +263,12 @@ uns_err uns_store_delete_by_app_id(uns_store *st, const char *user,
 void uns_store_delete_async(uns_store *st, const char *user, const char *host,
                             const char *id, uns_store_write_done_fn done,
                             void *arg);
+/* uns_store_delete_async for an app with several hosts: the notification's
+ * host must be one of hosts[0..n_hosts). */
+void uns_store_delete_in_hosts_async(uns_store *st, const char *user,
+                                     const char *const *hosts, size_t n_hosts,
+                                     const char *id,
+                                     uns_store_write_done_fn done, void *arg);
 void uns_store_delete_by_app_id_async(uns_store *st, const char *user,
                                       const char *host, const char *app_id,
                                       uns_store_write_done_fn done, void *arg);

@@ -1446,24 +1446,52 @@ uns_store_update_state_async(uns_store *st, const char *user, const char *host,
 	}
 }
 
+/* Whether there is a host and every one is an id. */
+static bool
+hosts_ok(const char *const *hosts, size_t n_hosts)
+{
+	for (size_t i = 0; i < n_hosts; i++) {
+		if (!uns_store_id_ok(hosts[i])) {
+			return false;
+		}
+	}
+	return n_hosts > 0;
+}
+
+/* The entry of hosts equal to host, or NULL. */
+static const char *
+host_among(const char *host, const char *const *hosts, size_t n_hosts)
+{
+	for (size_t i = 0; i < n_hosts; i++) {
+		if (strcmp(hosts[i], host) == 0) {
+			return hosts[i];
+		}
+	}
+	return NULL;
+}
+
 void
-uns_store_delete_async(uns_store *st, const char *user, const char *host,
-                       const char *id, uns_store_write_done_fn done, void *arg)
+uns_store_delete_in_hosts_async(uns_store *st, const char *user,
+                                const char *const *hosts, size_t n_hosts,
+                                const char *id, uns_store_write_done_fn done,
+                                void *arg)
 {
 	uns_store_nrec r = {0};
 	struct write_op *op;
+	const char *host = NULL;
 	uns_err rc;
 
 	if (st == NULL || id == NULL || done == NULL ||
-	    !uns_store_id_ok(host) ||
+	    !hosts_ok(hosts, n_hosts) ||
 	    (user != NULL && !uns_store_id_ok(user))) {
-		(void)write_op_new(st, user, host, false, done, arg);
+		(void)write_op_new(st, user, "", false, done, arg);
 		return;
 	}
 	/* The owner of an id never changes, so reading it unlocked is safe;
 	 * liveness is checked again under the lock. */
 	if ((rc = notif_load(st, NULL, id, &r)) == UNS_OK &&
-	    (strcmp(r.n->target_host_name, host) != 0 ||
+	    ((host = host_among(r.n->target_host_name, hosts, n_hosts)) ==
+	         NULL ||
 	     (user != NULL && strcmp(r.user, user) != 0))) {
 		rc = UNS_NOT_FOUND;
 	}
@@ -1477,6 +1505,16 @@ uns_store_delete_async(uns_store *st, const char *user, const char *host,
 		op->id = id;
 		write_op_start(op);
 	}
+}
+
+void
+uns_store_delete_async(uns_store *st, const char *user, const char *host,
+                       const char *id, uns_store_write_done_fn done, void *arg)
+{
+	const char *hosts[] = {host};
+
+	uns_store_delete_in_hosts_async(st, user, hosts, host != NULL ? 1 : 0,
+	                                id, done, arg);
 }
 
 void

@@ -1985,11 +1985,12 @@ conf_post_async_order(void **state)
 }
 
 /*
- * Deletes nobody waits for, by server id and by app id, queued behind each
- * other on the owner's stripe: each ends once with its own result, a
- * success with the notification in its deleted state, and the feed has
- * their tombstones; the failures (another user's id, an unknown app id, a
- * bad host) change nothing.
+ * Deletes nobody waits for, by server id (for one host or any of several)
+ * and by app id, queued behind each other on the owner's stripe: each ends
+ * once with its own result, a success with the notification in its deleted
+ * state, and the feed has their tombstones; the failures (another user's
+ * id, an unknown app id, hosts that are not the notification's, a bad
+ * host, no host) change nothing.
  */
 static void
 conf_delete_async(void **state)
@@ -2008,8 +2009,10 @@ conf_delete_async(void **state)
 		n[i] = conf_post(c, "alice", CONF_HOST, app_id, "");
 		a->index[i] = i;
 	}
-	a->index[3] = 3;
-	a->index[4] = 4;
+	for (int i = 3; i < 8; i++) {
+		a->index[i] = i;
+	}
+	const char *other[] = {CONF_HOST2}, *both[] = {CONF_HOST2, CONF_HOST};
 	uns_store_delete_async(c->st, "alice", CONF_HOST, n[0]->id,
 	                       conf_async_done, &a->index[0]);
 	uns_store_delete_by_app_id_async(c->st, "alice", CONF_HOST, "d1",
@@ -2020,10 +2023,18 @@ conf_delete_async(void **state)
 	                                 conf_async_done, &a->index[3]);
 	uns_store_delete_async(c->st, "alice", "", n[2]->id, conf_async_done,
 	                       &a->index[4]);
-	conf_async_wait(a, 5);
-	for (int i = 0; i < 2; i++) {
+	uns_store_delete_in_hosts_async(c->st, NULL, other, 1, n[2]->id,
+	                                conf_async_done, &a->index[5]);
+	uns_store_delete_in_hosts_async(c->st, NULL, both, 0, n[2]->id,
+	                                conf_async_done, &a->index[6]);
+	uns_store_delete_in_hosts_async(c->st, NULL, both, 2, n[2]->id,
+	                                conf_async_done, &a->index[7]);
+	conf_async_wait(a, 8);
+	static const int deleted[] = {0, 1, 7}, whose[] = {0, 1, 2};
+	for (int k = 0; k < 3; k++) {
+		int i = deleted[k];
 		assert_int_equal(a->rc[i], UNS_OK);
-		assert_string_equal(a->n[i]->id, n[i]->id);
+		assert_string_equal(a->n[i]->id, n[whose[k]]->id);
 		assert_int_equal(a->n[i]->status, NST(DELETED));
 		assert_int_equal(a->n[i]->version, 2);
 		conf_free(a->n[i]);
@@ -2031,14 +2042,16 @@ conf_delete_async(void **state)
 	assert_int_equal(a->rc[2], UNS_NOT_FOUND);
 	assert_int_equal(a->rc[3], UNS_NOT_FOUND);
 	assert_int_equal(a->rc[4], UNS_EINVAL);
-	for (int i = 2; i < 5; i++) {
+	assert_int_equal(a->rc[5], UNS_NOT_FOUND);
+	assert_int_equal(a->rc[6], UNS_EINVAL);
+	for (int i = 2; i < 7; i++) {
 		assert_null(a->n[i]);
 	}
 	p = conf_feed_all(c, "alice", cur);
 	assert_int_equal(p.n, 3);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(conf_feed_find(&p, n[i]->id)->removed,
-		                 i < 2 ? RMV(DELETED) : RMV(NONE));
+		                 RMV(DELETED));
 	}
 	uns_store_feed_page_free(&p);
 	for (int i = 0; i < 3; i++) {
