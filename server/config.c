@@ -103,10 +103,10 @@ static const cfg_key keys[] = {
         "on the thread that received them, without a worker hop. Turn off\n"
         "when the store is much bigger than memory and reads go to disk."),
     KEY("server", "async_writes", CFG_BOOL, async_writes, 0, 1, "true",
-        "Run Post, UpdateState and Delete on the thread that received\n"
-        "them up to their store write and answer them from the group\n"
-        "committer once the write is synced, so no thread waits for the\n"
-        "fsync. Off: they wait on a worker thread."),
+        "Run Post, UpdateState, Delete and Unsubscribe on the thread that\n"
+        "received them up to their store write and answer them from the\n"
+        "group committer once the write is synced, so no thread waits for\n"
+        "the fsync. Off: they wait on a worker thread."),
     KEY("server", "max_message", CFG_SIZE, max_message, KiB, 64 * MiB, "4M",
         "Largest request or reply on the RPC port."),
     KEY("server", "default_timeout", CFG_DURATION_MS, default_timeout_ms, 1,

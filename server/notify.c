@@ -189,23 +189,6 @@ uns_notify_list_subscriptions(uns_call *call,
 	return UNS_OK;
 }
 
-uns_err
-uns_notify_unsubscribe(uns_call *call, const Uns__V1__UnsubscribeRequest *req,
-                       Uns__V1__UnsubscribeResponse *resp)
-{
-	uns_principal p;
-	uns_err err;
-	(void)resp;
-	if ((err = authorize(call, USER, &p)) != UNS_OK ||
-	    (err = uns_validate_id(call, &svc_of(call)->limits, "unsid",
-	                           req->unsid)) != UNS_OK) {
-		return err;
-	}
-	err = uns_store_sub_delete(svc_of(call)->store, p.user, p.host,
-	                           req->unsid);
-	return err == UNS_OK ? UNS_OK : store_fail(call, err, "subscription");
-}
-
 /* --- post ---------------------------------------------------------------- */
 
 /* The (user, host) a UNSID names, if the caller may use it. */
@@ -308,12 +291,13 @@ post_answer(uns_call *call, Uns__V1__PostResponse *resp, uns_err err,
 	return keep(call, out);
 }
 
-/* A suspended Post, UpdateState or Delete (neither post nor update) and
- * where its answer goes. */
+/* A suspended write and where its answer goes: a Post's or UpdateState's
+ * response, or none (Delete, Unsubscribe). */
 struct write_call {
 	uns_call *call;
 	Uns__V1__PostResponse *post;
 	Uns__V1__UpdateStateResponse *update;
+	const char *what; /* what a failure names: "notification" */
 };
 
 /* The end of an asynchronous write, on the store's committer thread (or
@@ -325,12 +309,12 @@ write_ended(void *arg, uns_err err, Uns__V1__Notification *out, bool created)
 	if (wc->post != NULL) {
 		err = post_answer(wc->call, wc->post, err, out, created);
 	} else if (err != UNS_OK) {
-		err = store_fail(wc->call, err, "notification");
+		err = store_fail(wc->call, err, wc->what);
 	} else if (wc->update != NULL) {
 		wc->update->notification = out;
 		err = keep(wc->call, out);
-	} else {
-		uns__v1__notification__free_unpacked(out, NULL); /* Delete */
+	} else if (out != NULL) { /* a Delete's, which answers nothing */
+		uns__v1__notification__free_unpacked(out, NULL);
 	}
 	uns_call_resume(wc->call, err);
 }
@@ -347,8 +331,36 @@ write_suspend(uns_call *call, uns_err *pending)
 		return NULL;
 	}
 	wc->call = call;
+	wc->what = "notification";
 	*pending = uns_call_suspend(call);
 	return wc;
+}
+
+uns_err
+uns_notify_unsubscribe(uns_call *call, const Uns__V1__UnsubscribeRequest *req,
+                       Uns__V1__UnsubscribeResponse *resp)
+{
+	uns_service *svc = svc_of(call);
+	uns_principal p;
+	uns_err err;
+	(void)resp;
+	if ((err = authorize(call, USER, &p)) != UNS_OK ||
+	    (err = uns_validate_id(call, &svc->limits, "unsid", req->unsid)) !=
+	        UNS_OK) {
+		return err;
+	}
+	if (svc->rpc_flags & UNS_SERVICE_ASYNC_WRITES) {
+		struct write_call *wc = write_suspend(call, &err);
+		if (wc != NULL) {
+			wc->what = "subscription";
+			/* As in Post: the call may be gone once this starts. */
+			uns_store_sub_delete_async(svc->store, p.user, p.host,
+			                           req->unsid, write_ended, wc);
+		}
+		return err;
+	}
+	err = uns_store_sub_delete(svc->store, p.user, p.host, req->unsid);
+	return err == UNS_OK ? UNS_OK : store_fail(call, err, "subscription");
 }
 
 uns_err

@@ -136,7 +136,8 @@ runs_inline(void *ctx, const uns_method *m, const ProtobufCMessage *req)
 
 	if (m->input == &uns__v1__post_request__descriptor ||
 	    m->input == &uns__v1__update_state_request__descriptor ||
-	    m->input == &uns__v1__delete_request__descriptor) {
+	    m->input == &uns__v1__delete_request__descriptor ||
+	    m->input == &uns__v1__unsubscribe_request__descriptor) {
 		return (flags & UNS_SERVICE_ASYNC_WRITES) != 0;
 	}
 	if (!(flags & UNS_SERVICE_INLINE_READS)) {

@@ -50,8 +50,8 @@ extern const char *const uns_service_inline_methods[];
  * thread switches per call; turn it off when reads go to disk often (a
  * store much bigger than memory), so they cannot hold up NNG's few threads.
  *
- * UNS_SERVICE_ASYNC_WRITES: Post, UpdateState and Delete run on the NNG
- * thread up to their store write, which no thread waits for
+ * UNS_SERVICE_ASYNC_WRITES: Post, UpdateState, Delete and Unsubscribe run
+ * on the NNG thread up to their store write, which no thread waits for
  * (uns_store_*_async); the store's committer answers them right after the
  * synced write. Without it, they run on a worker that blocks until the
  * write is durable: two more thread switches per write. Same reads (owner's

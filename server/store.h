@@ -273,6 +273,12 @@ void uns_store_delete_by_app_id_async(uns_store *st, const char *user,
                                       const char *host, const char *app_id,
                                       uns_store_write_done_fn done, void *arg);
 
+/* uns_store_sub_delete without waiting, as uns_store_post_async (done gets
+ * no notification). unsid must stay valid until done runs. */
+void uns_store_sub_delete_async(uns_store *st, const char *user,
+                                const char *host, const char *unsid,
+                                uns_store_write_done_fn done, void *arg);
+
 /* --- feed and history ----------------------------------------------- */
 
 /*

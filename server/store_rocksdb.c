@@ -1582,6 +1582,19 @@ write_wait_end(struct write_wait *ww, Uns__V1__Notification **out,
 	return UNS_OK;
 }
 
+/* write_wait_end for a write whose caller wants no notification back. */
+static uns_err
+write_wait_end_discard(struct write_wait *ww)
+{
+	Uns__V1__Notification *n = NULL;
+	uns_err rc = write_wait_end(ww, &n, NULL);
+
+	if (n != NULL) {
+		uns__v1__notification__free_unpacked(n, NULL);
+	}
+	return rc;
+}
+
 uns_err
 uns_store_post(uns_store *st, const char *user, const char *host,
                const Uns__V1__Notification *in, Uns__V1__Notification **out,
@@ -1618,15 +1631,10 @@ uns_store_delete(uns_store *st, const char *user, const char *host,
                  const char *id)
 {
 	struct write_wait ww;
-	Uns__V1__Notification *n = NULL;
 
 	write_wait_init(&ww);
 	uns_store_delete_async(st, user, host, id, write_wait_done, &ww);
-	uns_err rc = write_wait_end(&ww, &n, NULL);
-	if (n != NULL) {
-		uns__v1__notification__free_unpacked(n, NULL);
-	}
-	return rc;
+	return write_wait_end_discard(&ww);
 }
 
 uns_err
@@ -1634,16 +1642,11 @@ uns_store_delete_by_app_id(uns_store *st, const char *user, const char *host,
                            const char *app_id)
 {
 	struct write_wait ww;
-	Uns__V1__Notification *n = NULL;
 
 	write_wait_init(&ww);
 	uns_store_delete_by_app_id_async(st, user, host, app_id,
 	                                 write_wait_done, &ww);
-	uns_err rc = write_wait_end(&ww, &n, NULL);
-	if (n != NULL) {
-		uns__v1__notification__free_unpacked(n, NULL);
-	}
-	return rc;
+	return write_wait_end_discard(&ww);
 }
 
 /* ======================================================================
@@ -2225,12 +2228,14 @@ uns_store_sub_get(uns_store *st, const char *unsid, char **user,
 	return rc;
 }
 
+/* An unsubscribe; op->id is the UNSID. */
 static uns_err
-sub_delete_locked(struct wctx *w, const char *unsid)
+sub_delete_body(struct write_op *op)
 {
+	struct wctx *w = &op->w;
 	uns_store_srec r = {0};
 	uns_store_key k;
-	uns_err rc = sub_load(w->st, NULL, unsid, &r);
+	uns_err rc = sub_load(w->st, NULL, op->id, &r);
 
 	if (rc != UNS_OK) {
 		return rc;
@@ -2239,32 +2244,40 @@ sub_delete_locked(struct wctx *w, const char *unsid)
 		uns_store_srec_clear(&r);
 		return UNS_NOT_FOUND;
 	}
-	key_id(&k, unsid);
+	key_id(&k, op->id);
 	batch_del(&w->b, CF_SUBS, &k);
 	key_owned(&k, &w->o, r.s->device_id);
 	batch_del(&w->b, CF_SUBDEV, &k);
-	expiry_put(&w->b, r.s->expiration_time_ms, EXP_SUBSCRIPTION, unsid,
+	expiry_put(&w->b, r.s->expiration_time_ms, EXP_SUBSCRIPTION, op->id,
 	           true);
 	uns_store_srec_clear(&r);
-	rc = taps_drop(w->st, &w->b, unsid);
-	return rc == UNS_OK ? wctx_commit(w) : rc;
+	return taps_drop(w->st, &w->b, op->id);
+}
+
+void
+uns_store_sub_delete_async(uns_store *st, const char *user, const char *host,
+                           const char *unsid, uns_store_write_done_fn done,
+                           void *arg)
+{
+	struct write_op *op =
+	    write_op_new(st, user, host, unsid != NULL, done, arg);
+
+	if (op != NULL) {
+		op->body = sub_delete_body;
+		op->id = unsid;
+		write_op_start(op);
+	}
 }
 
 uns_err
 uns_store_sub_delete(uns_store *st, const char *user, const char *host,
                      const char *unsid)
 {
-	struct wctx w;
-	uns_err rc;
+	struct write_wait ww;
 
-	if (st == NULL || unsid == NULL) {
-		return uns_store_seterr(UNS_EINVAL, "bad argument");
-	}
-	if ((rc = wctx_begin(st, &w, user, host)) == UNS_OK) {
-		rc = sub_delete_locked(&w, unsid);
-	}
-	wctx_end(&w, rc);
-	return rc;
+	write_wait_init(&ww);
+	uns_store_sub_delete_async(st, user, host, unsid, write_wait_done, &ww);
+	return write_wait_end_discard(&ww);
 }
 
 void
