@@ -297,7 +297,8 @@ struct write_call {
 	uns_call *call;
 	Uns__V1__PostResponse *post;
 	Uns__V1__UpdateStateResponse *update;
-	const char *what; /* what a failure names: "notification" */
+	const char *what; /* what a failure names: "notification" or
+	                     "subscription" */
 };
 
 /* The end of an asynchronous write, on the store's committer thread (or
@@ -609,11 +610,10 @@ uns_notify_history(uns_call *call, const Uns__V1__HistoryRequest *req,
 	return UNS_OK;
 }
 
-/* Delete by server id without a UNSID: the id is unique, so try each of
- * the app's hosts; the store checks the host, so another app's
- * notification is never touched. */
 /* The hosts a Delete may touch (*n of them): the target's, for one naming
- * an UNSID (user set too), else all of the app's (user ""). */
+ * an UNSID (user set too), else all of the app's (user ""): a server id is
+ * unique, and the store checks the notification's host against them, so
+ * another app's notification is never touched. */
 static uns_err
 delete_scope(uns_call *call, const uns_principal *p,
              const Uns__V1__DeleteRequest *req, char user[257],
@@ -633,37 +633,30 @@ delete_scope(uns_call *call, const uns_principal *p,
 /* The Delete's write, waited for on this (worker) thread. */
 static uns_err
 delete_blocking(uns_call *call, const Uns__V1__DeleteRequest *req,
-                const char *user, char (*hosts)[257], size_t n)
+                const char *user, const char *const *hosts, size_t n)
 {
 	uns_store *st = svc_of(call)->store;
-	uns_err err = UNS_NOT_FOUND;
-	for (size_t i = 0; i < n && err == UNS_NOT_FOUND; i++) {
-		err = req->id[0]
-		          ? uns_store_delete(st, user, hosts[i], req->id)
-		          : uns_store_delete_by_app_id(
-		                st, user, hosts[i], req->app_notification_id);
-	}
+	uns_err err =
+	    req->id[0] ? uns_store_delete_in_hosts(st, user, hosts, n, req->id)
+	               : uns_store_delete_by_app_id(st, user, hosts[0],
+	                                            req->app_notification_id);
 	return err == UNS_OK ? UNS_OK : store_fail(call, err, "notification");
 }
 
 /* The Delete's write, answered by the committer (the call suspends). */
 static uns_err
 delete_async(uns_call *call, const Uns__V1__DeleteRequest *req,
-             const char *user, char (*hosts)[257], size_t n)
+             const char *user, const char *const *hosts, size_t n)
 {
 	uns_store *st = svc_of(call)->store;
-	const char *list[UNS_MAX_APP_HOSTS];
 	uns_err err;
 	struct write_call *wc = write_suspend(call, &err);
-	for (size_t i = 0; i < n; i++) {
-		list[i] = hosts[i];
-	}
 	/* As in Post: the call may be gone once these start. */
 	if (wc != NULL && req->id[0]) {
-		uns_store_delete_in_hosts_async(st, user, list, n, req->id,
+		uns_store_delete_in_hosts_async(st, user, hosts, n, req->id,
 		                                write_ended, wc);
 	} else if (wc != NULL) {
-		uns_store_delete_by_app_id_async(st, user, list[0],
+		uns_store_delete_by_app_id_async(st, user, hosts[0],
 		                                 req->app_notification_id,
 		                                 write_ended, wc);
 	}
@@ -693,8 +686,12 @@ uns_notify_delete(uns_call *call, const Uns__V1__DeleteRequest *req,
 	if ((err = delete_scope(call, &p, req, user, hosts, &n)) != UNS_OK) {
 		return err;
 	}
+	const char *list[UNS_MAX_APP_HOSTS];
+	for (size_t i = 0; i < n; i++) {
+		list[i] = hosts[i];
+	}
 	const char *u = user[0] ? user : NULL;
 	return svc_of(call)->rpc_flags & UNS_SERVICE_ASYNC_WRITES
-	           ? delete_async(call, req, u, hosts, n)
-	           : delete_blocking(call, req, u, hosts, n);
+	           ? delete_async(call, req, u, list, n)
+	           : delete_blocking(call, req, u, list, n);
 }

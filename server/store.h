@@ -253,18 +253,22 @@ uns_err uns_store_update_state(uns_store *st, const char *user,
 uns_err uns_store_delete(uns_store *st, const char *user, const char *host,
                          const char *id);
 
+/* uns_store_delete for an app with several hosts: the notification's host
+ * must be one of hosts[0..n_hosts); it is read once, not once per host. */
+uns_err uns_store_delete_in_hosts(uns_store *st, const char *user,
+                                  const char *const *hosts, size_t n_hosts,
+                                  const char *id);
+
 /* App-side delete by (user, host, app notification id). */
 uns_err uns_store_delete_by_app_id(uns_store *st, const char *user,
                                    const char *host, const char *app_id);
 
-/* The two deletes without waiting, as uns_store_post_async: on success
- * done gets the notification in its deleted state (done owns it). id and
- * app_id must stay valid until done runs. */
+/* The deletes without waiting, as uns_store_post_async: on success done
+ * gets the notification in its deleted state (done owns it). id and app_id
+ * must stay valid until done runs. */
 void uns_store_delete_async(uns_store *st, const char *user, const char *host,
                             const char *id, uns_store_write_done_fn done,
                             void *arg);
-/* uns_store_delete_async for an app with several hosts: the notification's
- * host must be one of hosts[0..n_hosts). */
 void uns_store_delete_in_hosts_async(uns_store *st, const char *user,
                                      const char *const *hosts, size_t n_hosts,
                                      const char *id,

@@ -1193,8 +1193,9 @@ struct write_op {
 	 * sets res (and created). */
 	uns_err (*body)(struct write_op *op);
 	const Uns__V1__Notification *in; /* post */
-	const char *id;                  /* update, delete (app id too) */
-	uns_store_change chg;            /* update */
+	const char
+	    *id; /* update, delete: the id (or app id); unsubscribe: UNSID */
+	uns_store_change chg; /* update */
 	uns_store_write_done_fn done;
 	void *arg;
 	Uns__V1__Notification *res;
@@ -1627,14 +1628,26 @@ uns_store_update_state(uns_store *st, const char *user, const char *host,
 }
 
 uns_err
-uns_store_delete(uns_store *st, const char *user, const char *host,
-                 const char *id)
+uns_store_delete_in_hosts(uns_store *st, const char *user,
+                          const char *const *hosts, size_t n_hosts,
+                          const char *id)
 {
 	struct write_wait ww;
 
 	write_wait_init(&ww);
-	uns_store_delete_async(st, user, host, id, write_wait_done, &ww);
+	uns_store_delete_in_hosts_async(st, user, hosts, n_hosts, id,
+	                                write_wait_done, &ww);
 	return write_wait_end_discard(&ww);
+}
+
+uns_err
+uns_store_delete(uns_store *st, const char *user, const char *host,
+                 const char *id)
+{
+	const char *hosts[] = {host};
+
+	return uns_store_delete_in_hosts(st, user, hosts, host != NULL ? 1 : 0,
+	                                 id);
 }
 
 uns_err

@@ -1097,6 +1097,10 @@ conf_delete_by_app(void **state)
 	Uns__V1__Notification *a2b, *got;
 	bool created;
 
+	const char *other[] = {CONF_HOST2};
+	assert_int_equal(
+	    uns_store_delete_in_hosts(c->st, NULL, other, 1, a1->id),
+	    UNS_NOT_FOUND);
 	assert_int_equal(uns_store_delete(c->st, NULL, CONF_HOST, a1->id),
 	                 UNS_OK);
 	assert_int_equal(uns_store_get(c->st, "alice", CONF_HOST, a1->id, &got),

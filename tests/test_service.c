@@ -55,13 +55,15 @@ mint(env *e, char *out, const char *sub, const char *app, const char *host,
 }
 
 static int
-setup(void **state)
+start_env(void **state, int blocking)
 {
 	env *e = calloc(1, sizeof(*e));
 	atomic_store(&e->now_ms, 1764000000000LL);
 	ut_mkdtemp(e->dir, sizeof(e->dir));
-	ut_service_opts o = {
-	    .clock_ms = clock_ms, .clock_arg = e, .token_cache = 64};
+	ut_service_opts o = {.clock_ms = clock_ms,
+	                     .clock_arg = e,
+	                     .token_cache = 64,
+	                     .blocking = blocking};
 	ut_service_start(&e->s, e->dir, &o);
 	const char *ha[] = {HOST_A}, *hb[] = {HOST_B};
 	assert_int_equal(uns_auth_add_app(e->s.auth, "app-a", ha, 1), UNS_OK);
@@ -73,6 +75,20 @@ setup(void **state)
 	mint(e, e->app_b, NULL, "app-b", NULL, UNS_SCOPE_APP);
 	*state = e;
 	return 0;
+}
+
+static int
+setup(void **state)
+{
+	return start_env(state, 0);
+}
+
+/* A service of its own whose handlers all run on workers and wait for
+ * their writes (the RPC server's flags 0). */
+static int
+setup_blocking(void **state)
+{
+	return start_env(state, 1);
 }
 
 static int
@@ -612,13 +628,13 @@ app_delete(env *e, const char *token, const char *unsid, const char *id,
 	return err;
 }
 
-/* An app's Delete that names the device's UNSID (the asynchronous write
- * path): by server id and by app notification id, each answered once the
- * delete is durable and seen in the user's feed at once; a repeat, an
- * unknown app id, another app, or an id of another user answer not
- * found and change nothing. */
+/* An app's Deletes: with the device's UNSID by server id and by app
+ * notification id, and by server id alone; each answered once the delete is
+ * durable and seen in the user's feed at once; a repeat, an unknown app
+ * id, another app, or an id of another user answer not found and change
+ * nothing. Run on the asynchronous write path and on the blocking one. */
 static void
-test_app_delete_by_unsid(void **state)
+test_app_delete(void **state)
 {
 	env *e = *state;
 	/* Tokens of its own: an earlier test moved the clock past the
@@ -630,14 +646,16 @@ test_app_delete_by_unsid(void **state)
 	mint(e, ab, NULL, "app-b", NULL, UNS_SCOPE_APP);
 	char *d = subscribe(e, ux, "del-dev", NULL);
 	char *dy = subscribe(e, uy, "del-dev-y", NULL);
-	Uns__V1__PostResponse *p1 = NULL, *p2 = NULL, *py = NULL;
+	Uns__V1__PostResponse *p1 = NULL, *p2 = NULL, *p3 = NULL, *py = NULL;
 	assert_int_equal(post(e, aa, d, "del-1", "one", &p1), UNS_OK);
 	assert_int_equal(post(e, aa, d, "del-2", "two", &p2), UNS_OK);
+	assert_int_equal(post(e, aa, d, "del-3", "three", &p3), UNS_OK);
 	assert_int_equal(post(e, aa, dy, "del-y", "why", &py), UNS_OK);
 	Uns__V1__FetchResponse *f = fetch_feed(e, ux, "latest", 0);
 	char *cursor = strdup(f->next_cursor);
 	uns__v1__fetch_response__free_unpacked(f, NULL);
-	const char *id1 = p1->notification->id, *id2 = p2->notification->id;
+	const char *id1 = p1->notification->id, *id2 = p2->notification->id,
+	           *id3 = p3->notification->id;
 
 	assert_int_equal(app_delete(e, ab, d, id1, ""), UNS_NOT_FOUND);
 	assert_int_equal(app_delete(e, aa, d, py->notification->id, ""),
@@ -647,16 +665,20 @@ test_app_delete_by_unsid(void **state)
 	assert_int_equal(app_delete(e, aa, d, "", "del-2"), UNS_OK);
 	assert_int_equal(app_delete(e, aa, d, id1, ""), UNS_NOT_FOUND);
 	assert_int_equal(app_delete(e, aa, d, "", "del-2"), UNS_NOT_FOUND);
+	assert_int_equal(app_delete(e, ab, "", id3, ""), UNS_NOT_FOUND);
+	assert_int_equal(app_delete(e, aa, "", id3, ""), UNS_OK);
+	assert_int_equal(app_delete(e, aa, "", id3, ""), UNS_NOT_FOUND);
 
 	f = fetch_feed(e, ux, cursor, 0);
-	assert_int_equal(f->n_changes, 2);
+	assert_int_equal(f->n_changes, 3);
 	for (size_t i = 0; i < f->n_changes; i++) {
 		const Uns__V1__FeedEntry *c = f->changes[i];
 		assert_int_equal(
 		    c->removed,
 		    UNS__V1__REMOVED_REASON__REMOVED_REASON_DELETED);
 		assert_true(strcmp(c->notification->id, id1) == 0 ||
-		            strcmp(c->notification->id, id2) == 0);
+		            strcmp(c->notification->id, id2) == 0 ||
+		            strcmp(c->notification->id, id3) == 0);
 	}
 	uns__v1__fetch_response__free_unpacked(f, NULL);
 	char msg[256];
@@ -664,6 +686,7 @@ test_app_delete_by_unsid(void **state)
 	    fetch_id(e, uy, py->notification->id, msg, sizeof(msg)), UNS_OK);
 	uns__v1__post_response__free_unpacked(p1, NULL);
 	uns__v1__post_response__free_unpacked(p2, NULL);
+	uns__v1__post_response__free_unpacked(p3, NULL);
 	uns__v1__post_response__free_unpacked(py, NULL);
 	free(cursor);
 	free(d);
@@ -736,7 +759,9 @@ main(void)
 	    cmocka_unit_test(test_history_paging),
 	    cmocka_unit_test(test_long_poll),
 	    cmocka_unit_test(test_expiry_and_app_delete),
-	    cmocka_unit_test(test_app_delete_by_unsid),
+	    cmocka_unit_test(test_app_delete),
+	    cmocka_unit_test_setup_teardown(test_app_delete, setup_blocking,
+	                                    teardown),
 	    cmocka_unit_test(test_token_cache),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

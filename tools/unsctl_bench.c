@@ -51,8 +51,8 @@ static const uns_opt bench_options[] = {
     {"--seconds", UNS_OPT_INT, offsetof(bench_opts, seconds), "N",
      "length of one round (default 3)"},
     {"--threads", UNS_OPT_INT, offsetof(bench_opts, threads), "N",
-     "client connections (default 2); post, fetch, mixed: their last level is "
-     "--threads x --inflight"},
+     "client connections (default 2); post, fetch, mixed, delete: their last "
+     "level is --threads x --inflight"},
     {"--inflight", UNS_OPT_INT, offsetof(bench_opts, inflight), "M",
      "calls in flight per connection (default 32)"},
     {"--size", UNS_OPT_INT, offsetof(bench_opts, size), "BYTES",

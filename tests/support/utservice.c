@@ -60,7 +60,8 @@ open_rpc(ut_service *s, const ut_service_opts *o)
 {
 	char url[64];
 	uns_rpc_config rc = {.url = "tcp://127.0.0.1:0"};
-	uns_rpc_service rs = uns_service_rpc(s->svc, UNS_SERVICE_DEFAULT);
+	uns_rpc_service rs =
+	    uns_service_rpc(s->svc, o->blocking ? 0 : UNS_SERVICE_DEFAULT);
 	assert_int_equal(uns_rpc_server_open(&s->rpc, &rc, &rs), UNS_OK);
 	if (o->hooks) {
 		uns_rpc_server_set_hooks(s->rpc, o->hooks);

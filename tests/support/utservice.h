@@ -36,6 +36,8 @@ typedef struct ut_service_opts {
 	int with_issuer;            /* an HS256 issuer with ut_secret */
 	uns_push_config *push;      /* borrowed, or NULL */
 	const uns_rpc_hooks *hooks; /* or NULL */
+	int blocking; /* reads and writes on workers (no inline reads, no
+	                 async writes), as unsd with both knobs off */
 } ut_service_opts;
 
 typedef struct ut_service {
