@@ -386,6 +386,27 @@ test_many_polls_standalone(void **state)
 	assert_int_equal(ut_unsd_stop(&gw, SIGTERM, out, sizeof(out)), 0);
 }
 
+/* Parks N_POLLS long polls of user at base, sends p SIGTERM, and checks
+ * that every poll ended and p exited 0 within max_s seconds; ps holds the
+ * polls' answers. */
+static void
+polls_through_sigterm(ut_proc *p, const char *base, const char *user,
+                      poll_set *ps, int max_s)
+{
+	ut_http h;
+	char out[8192], path[2048];
+	ut_http_open(&h, base, NULL);
+	delta_cursor(&h, user, 50, path, sizeof(path));
+	polls_start(ps, base, NULL, user, path);
+	wait_in_flight(&h, ps, N_POLLS + 1);
+	ut_http_close(&h);
+	time_t start = time(NULL);
+	kill(p->pid, SIGTERM);
+	assert_int_equal(polls_run(ps, 30000), 0);
+	assert_int_equal(ut_unsd_stop(p, 0, out, sizeof(out)), 0);
+	assert_true(time(NULL) - start < max_s);
+}
+
 /* SIGTERM to uns-gateway with 50 polls parked: each is answered 503
  * ("shutting down") at once and the process exits 0, long before the
  * polls' 50 s wait. */
@@ -393,22 +414,12 @@ static void
 test_standalone_close_with_polls(void **state)
 {
 	ut_proc gw;
-	ut_http h;
 	poll_set ps;
-	char base[128], out[8192], path[2048];
+	char base[128];
 	(void)state;
 	start_gateway(&gw, base, sizeof(base));
-	ut_http_open(&h, base, NULL);
 	char *user = ut_mint(g_data, "user", "u-close-standalone", HOST);
-	delta_cursor(&h, user, 50, path, sizeof(path));
-	polls_start(&ps, base, NULL, user, path);
-	wait_in_flight(&h, &ps, N_POLLS + 1);
-	ut_http_close(&h);
-	time_t start = time(NULL);
-	kill(gw.pid, SIGTERM);
-	assert_int_equal(polls_run(&ps, 30000), 0);
-	assert_int_equal(ut_unsd_stop(&gw, 0, out, sizeof(out)), 0);
-	assert_true(time(NULL) - start < 15);
+	polls_through_sigterm(&gw, base, user, &ps, 15);
 	for (int i = 0; i < N_POLLS; i++) {
 		if (ps.status[i] != 503 ||
 		    strstr(ps.body[i], "shutting down") == NULL) {
@@ -427,9 +438,8 @@ static void
 test_unsd_close_with_polls(void **state)
 {
 	ut_proc p;
-	ut_http h;
 	poll_set ps;
-	char data[300], conf[400], out[8192], base[128], path[2048];
+	char data[300], conf[400], base[128];
 	int ports[2] = {0, 0};
 	(void)state;
 	snprintf(data, sizeof(data), "%.250s/drain", g_dir);
@@ -438,16 +448,7 @@ test_unsd_close_with_polls(void **state)
 	ut_write_file(conf, "gateway_threads = 2\n");
 	ut_unsd_http_start(&p, conf, data, ports, base, sizeof(base));
 	char *user = ut_mint(data, "user", "u-drain", HOST);
-	ut_http_open(&h, base, NULL);
-	delta_cursor(&h, user, 50, path, sizeof(path));
-	polls_start(&ps, base, NULL, user, path);
-	wait_in_flight(&h, &ps, N_POLLS + 1);
-	ut_http_close(&h);
-	time_t start = time(NULL);
-	kill(p.pid, SIGTERM);
-	assert_int_equal(polls_run(&ps, 30000), 0);
-	assert_int_equal(ut_unsd_stop(&p, 0, out, sizeof(out)), 0);
-	assert_true(time(NULL) - start < 20);
+	polls_through_sigterm(&p, base, user, &ps, 20);
 	for (int i = 0; i < N_POLLS; i++) {
 		if (ps.status[i] != 200 && ps.status[i] != 503) {
 			fail_msg("poll %d: %ld %.300s", i, ps.status[i],
