@@ -109,31 +109,6 @@ assert_graph_error(const ut_http_resp *r, long status, const char *code,
 	json_decref(v);
 }
 
-/* POSTs a notification as the app for unsid; returns the server id. */
-static char *
-post_as_app(ut_http *h, const char *app, const char *unsid, const char *aid,
-            long want)
-{
-	char body[512], hdr[300];
-	const char *hdrs[] = {hdr, NULL};
-	ut_http_resp *r = ut_http_resp_new();
-	snprintf(hdr, sizeof(hdr), "X-UNS-ID: %s", unsid);
-	snprintf(body, sizeof(body),
-	         "{\"targetHostName\":\"" HOST "\",\"appNotificationId\":"
-	         "\"%s\",\"payload\":{\"visualContent\":{\"title\":\"T %s\"}}}",
-	         aid, aid);
-	long st = ut_http_do(h, "POST", "/beta/me/notifications", app, body, 0,
-	                     hdrs, r);
-	if (st != want) {
-		fail_msg("post %s: %ld, want %ld: %s", aid, st, want, r->body);
-	}
-	json_t *v = ut_http_json(r);
-	char *id = strdup(ut_json_str(v, "id"));
-	json_decref(v);
-	free(r);
-	return id;
-}
-
 /* ---- pure parts: status table, $filter, body parsing ------------------- */
 
 static void
@@ -300,7 +275,7 @@ test_create_get_replace(void **state)
 	char *app = ut_mint(g_data, "app", APP, NULL);
 	char *unsid = ut_gw_subscribe(&h, user, "phone");
 
-	char *id = post_as_app(&h, app, unsid, "order-1", 201);
+	char *id = ut_gw_post(&h, app, unsid, HOST, "order-1", 201);
 	/* Location and ETag come with the create. */
 	char hdr[300];
 	const char *hdrs[] = {hdr, NULL};
@@ -341,7 +316,7 @@ test_create_get_replace(void **state)
 	json_decref(v);
 
 	/* Same appNotificationId again: a replace, 200, same id, version 2. */
-	char *again = post_as_app(&h, app, unsid, "order-1", 200);
+	char *again = ut_gw_post(&h, app, unsid, HOST, "order-1", 200);
 	assert_string_equal(again, id);
 	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
 	                 200);
@@ -792,7 +767,7 @@ test_list_paging_filter(void **state)
 	for (int i = 0; i < 3; i++) {
 		char aid[16];
 		snprintf(aid, sizeof(aid), "list-%d", i);
-		ids[i] = post_as_app(&h, app, unsid, aid, 201);
+		ids[i] = ut_gw_post(&h, app, unsid, HOST, aid, 201);
 	}
 	/* Newest first, two per page, then the rest by nextLink: all three
 	 * once. (Posts within one millisecond may come in either order.) */
@@ -881,8 +856,8 @@ test_patch_if_match_and_delete(void **state)
 	char *user = ut_mint(g_data, "user", "u-patch", HOST);
 	char *app = ut_mint(g_data, "app", APP, NULL);
 	char *unsid = ut_gw_subscribe(&h, user, "watch");
-	char *id = post_as_app(&h, app, unsid, "patch-me", 201);
-	char *id2 = post_as_app(&h, app, unsid, "app-deletes-me", 201);
+	char *id = ut_gw_post(&h, app, unsid, HOST, "patch-me", 201);
+	char *id2 = ut_gw_post(&h, app, unsid, HOST, "app-deletes-me", 201);
 	const char *v1[] = {"If-Match: \"1\"", NULL};
 	const char *bad[] = {"If-Match: soon", NULL};
 	snprintf(path, sizeof(path), "/beta/me/notifications/%s", id);
@@ -973,7 +948,7 @@ test_delta_and_long_poll(void **state)
 	char *user = ut_mint(g_data, "user", "u-delta", HOST);
 	char *app = ut_mint(g_data, "app", APP, NULL);
 	char *unsid = ut_gw_subscribe(&h, user, "laptop");
-	char *id = post_as_app(&h, app, unsid, "delta-1", 201);
+	char *id = ut_gw_post(&h, app, unsid, HOST, "delta-1", 201);
 
 	/* From the beginning: the notification, then a deltaLink. */
 	assert_int_equal(ut_http_do(&h, "GET", "/beta/me/notifications/delta",
@@ -1015,7 +990,7 @@ test_delta_and_long_poll(void **state)
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, long_poll, &p), 0);
 	usleep(300 * 1000);
-	char *id2 = post_as_app(&h, app, unsid, "delta-2", 201);
+	char *id2 = ut_gw_post(&h, app, unsid, HOST, "delta-2", 201);
 	pthread_join(t, NULL);
 	assert_int_equal(p.r->status, 200);
 	v = ut_http_json(p.r);
@@ -1117,7 +1092,7 @@ test_subscriptions_and_limits(void **state)
 	for (int i = 0; i < 5; i++) {
 		char aid[16];
 		snprintf(aid, sizeof(aid), "fill-%d", i);
-		free(post_as_app(&h, app, unsid, aid, 201));
+		free(ut_gw_post(&h, app, unsid, HOST, aid, 201));
 	}
 	char hdr[300], retry[16];
 	const char *hdrs[] = {hdr, NULL};

@@ -180,30 +180,6 @@ polls_free(poll_set *ps)
 	curl_slist_free_all(ps->hdrs);
 }
 
-/* POSTs as the app; returns the new notification's id (malloc'd). */
-static char *
-post(ut_http *h, const char *app, const char *unsid, const char *aid)
-{
-	char body[512], hdr[300];
-	const char *hdrs[] = {hdr, NULL};
-	ut_http_resp *r = ut_http_resp_new();
-	snprintf(hdr, sizeof(hdr), "X-UNS-ID: %s", unsid);
-	snprintf(body, sizeof(body),
-	         "{\"targetHostName\":\"" HOST "\",\"appNotificationId\":"
-	         "\"%s\",\"payload\":{\"visualContent\":{\"title\":\"T\"}}}",
-	         aid);
-	long st = ut_http_do(h, "POST", "/beta/me/notifications", app, body, 0,
-	                     hdrs, r);
-	if (st != 201) {
-		fail_msg("post %s: %ld: %s", aid, st, r->body);
-	}
-	json_t *v = ut_http_json(r);
-	char *id = strdup(ut_json_str(v, "id"));
-	json_decref(v);
-	free(r);
-	return id;
-}
-
 /* The path of the user's current deltaLink plus "&wait=S". */
 static void
 delta_cursor(ut_http *h, const char *user, int wait_s, char *out, size_t cap)
@@ -297,7 +273,7 @@ many_polls_one_post(const char *base, const char *ca, const char *user_id,
 	}
 	polls_abort(&ps, 5);
 	/* Served although 45 polls wait on 2 threads. */
-	char *id = post(&h, app, unsid, user_id);
+	char *id = ut_gw_post(&h, app, unsid, HOST, user_id, 201);
 	assert_int_equal(polls_run(&ps, 30000), 0);
 	for (int i = 5; i < N_POLLS; i++) {
 		if (ps.status[i] != 200 || strstr(ps.body[i], id) == NULL) {
@@ -307,7 +283,7 @@ many_polls_one_post(const char *base, const char *ca, const char *user_id,
 	}
 	polls_free(&ps);
 	/* The hung-up polls' connections are gone: still serving. */
-	free(post(&h, app, unsid, "after"));
+	free(ut_gw_post(&h, app, unsid, HOST, "after", 201));
 	assert_true(in_flight(&h) >= 1);
 	free(id);
 	free(unsid);

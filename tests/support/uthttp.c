@@ -283,6 +283,30 @@ ut_gw_subscribe(ut_http *h, const char *user_token, const char *device)
 	return id;
 }
 
+char *
+ut_gw_post(ut_http *h, const char *app_token, const char *unsid,
+           const char *host, const char *aid, long want)
+{
+	char body[512], hdr[300];
+	const char *hdrs[] = {hdr, NULL};
+	ut_http_resp *r = ut_http_resp_new();
+	snprintf(hdr, sizeof(hdr), "X-UNS-ID: %s", unsid);
+	snprintf(body, sizeof(body),
+	         "{\"targetHostName\":\"%s\",\"appNotificationId\":"
+	         "\"%s\",\"payload\":{\"visualContent\":{\"title\":\"T %s\"}}}",
+	         host, aid, aid);
+	long st = ut_http_do(h, "POST", "/beta/me/notifications", app_token,
+	                     body, 0, hdrs, r);
+	if (st != want) {
+		fail_msg("post %s: %ld, want %ld: %s", aid, st, want, r->body);
+	}
+	json_t *v = ut_http_json(r);
+	char *id = strdup(ut_json_str(v, "id"));
+	json_decref(v);
+	free(r);
+	return id;
+}
+
 /* unsd on data (with conf, or NULL) listening on the given schemes at
  * ports the kernel picks; ports[0] the RPC's, ports[1] the gateway's. */
 static int

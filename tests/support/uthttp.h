@@ -73,6 +73,12 @@ char *ut_mint(const char *data_dir, const char *kind, const char *who,
  * the test unless the answer is 201 or 200. */
 char *ut_gw_subscribe(ut_http *h, const char *user_token, const char *device);
 
+/* POSTs a notification (title "T aid") for host as the app, to the device
+ * unsid (X-UNS-ID) with appNotificationId aid; its server id (malloc'd).
+ * Fails the test unless the answer's status is want. */
+char *ut_gw_post(ut_http *h, const char *app_token, const char *unsid,
+                 const char *host, const char *aid, long want);
+
 /* Starts unsd on data with config file conf, RPC on tls+tcp and its
  * gateway on https, both on ports the kernel picks: ports[0] gets the RPC
  * port, ports[1] the gateway's, base "https://localhost:PORT" (the dev
