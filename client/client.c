@@ -27,7 +27,7 @@
 
 #include "arena.h"
 #include "envelope.h"
-#include "internal.h"
+#include "errors.h"
 #include "uns/client.h"
 #include "wire.h"
 

@@ -4,6 +4,6 @@
 set -eu
 cd "$1"
 command -v clang-format >/dev/null || { echo "clang-format not installed" >&2; exit 1; }
-files=$(find client server tools tests -name '*.[ch]' -not -path '*/corpus/*' | sort)
+files=$(find client common server tools tests -name '*.[ch]' -not -path '*/corpus/*' | sort)
 clang-format --dry-run --Werror $files
 echo "$(echo "$files" | wc -l) files formatted"

@@ -1,5 +1,5 @@
 // jwt_node_check.js — an independent JWT implementation for test_jwt.c,
-// built on Node's own crypto (no npm packages), to cross-check server/jwt.c.
+// built on Node's own crypto (no npm packages), to cross-check common/crypto/jwt.c.
 //
 //   node jwt_node_check.js mint ES256|RS256
 //       makes a fresh key pair, prints a signed token on the first line and

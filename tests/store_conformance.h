@@ -1,6 +1,6 @@
 /*
  * store_conformance.h — the conformance suite of the storage interface,
- * written against server/store.h only, so every backend (RocksDB today,
+ * written against server/store/store.h only, so every backend (RocksDB today,
  * PostgreSQL later) runs the same tests unchanged.
  *
  * Use: before including this file, define

@@ -1,5 +1,5 @@
 /*
- * test_config.c — unsd's configuration file (server/config.c).
+ * test_config.c — unsd's configuration file (server/core/config.c).
  *
  * Accepted values are a table of (line, field, expected value); rejected
  * ones a table of (text, exact message), each parsed over the defaults and

@@ -1,5 +1,5 @@
 /*
- * test_crypto.c — known-answer tests for server/crypto.c from the RFCs:
+ * test_crypto.c — known-answer tests for common/crypto/crypto.c from the RFCs:
  * SHA-256 (FIPS 180-2 "abc"), HMAC-SHA-256 (RFC 4231 cases 1, 2, 6),
  * HKDF-SHA-256 (RFC 5869 A.1), AES-128-GCM (McGrew-Viega test case 3),
  * deterministic ECDSA P-256 (RFC 6979 A.2.5), the RFC 8292 VAPID example

@@ -1,5 +1,5 @@
 /*
- * test_devcert.c — tests for tools/devcert.c.
+ * test_devcert.c — tests for common/crypto/devcert.c.
  *
  * The group setup makes one CA, a server certificate (localhost, uns.test)
  * and a client certificate (alice) in a fresh mkdtemp directory; each test

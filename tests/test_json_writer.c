@@ -1,5 +1,5 @@
 /*
- * test_json_writer.c — the text writer (client/json_buf.h, uns_json_write,
+ * test_json_writer.c — the text writer (common/json/json_buf.h, uns_json_write,
  * uns_gw_write_*) against the jansson encoder it replaces on the gateway's
  * answers: for every input both must give the same bytes, or both refuse.
  *

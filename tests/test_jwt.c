@@ -1,5 +1,5 @@
 /*
- * test_jwt.c — tests for server/jwt.c and the "unsctl token" CLI.
+ * test_jwt.c — tests for common/crypto/jwt.c and the "unsctl token" CLI.
  *
  * Known answers come from RFC 7515 (A.1 HS256 and A.3 ES256, byte-exact);
  * everything else mints with uns_jwt_mint or, for tokens the minter would
@@ -11,7 +11,7 @@
  *
  * The group setup makes the keys once: an HS256 secret, an ES256 pair and
  * an RSA-2048 pair (mbedtls_rsa_gen_key, about half a second), and a
- * temporary directory for files. The CLI (tools/unsctl_token.c) is
+ * temporary directory for files. The CLI (tools/unsctl/unsctl_token.c) is
  * compiled into this test and run in-process with stdout captured.
  */
 #include <errno.h>
@@ -43,7 +43,7 @@
 #include "jwt.h"
 
 /* The CLI is part of the unsctl executable, not of a library. */
-#include "../tools/unsctl_token.c"
+#include "../tools/unsctl/unsctl_token.c"
 
 #define NOW      INT64_C(1700000000)
 #define SECRET   "0123456789abcdef0123456789abcdef-test-secret"

@@ -33,7 +33,7 @@
 #include <mbedtls/md.h>
 
 #include "config.h"
-#include "internal.h"
+#include "errors.h"
 #include "crypto.h"
 #include "push.h"
 #include "receivers.h"

@@ -1,7 +1,7 @@
 /*
  * test_subscribe_push.c — Subscribe over RPC checks each push channel
- * with its transport (server/notify.c -> push.h check()): a bad channel is
- * INVALID_ARGUMENT whose message starts with the field at fault
+ * with its transport (server/service/notify.c -> push.h check()): a bad channel
+ * is INVALID_ARGUMENT whose message starts with the field at fault
  * ("pushChannel", "webPush.endpoint", "webPush.keys.p256dh",
  * "webPush.keys.auth"), and it stores nothing: the same device
  * subscribing afterwards with a good channel is created, not renewed.

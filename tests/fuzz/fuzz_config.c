@@ -1,6 +1,6 @@
 /*
  * fuzz_config.c — libFuzzer target for unsd's configuration parser
- * (server/config.c, included here: fuzz targets link only libuns, and this
+ * (server/core/config.c, included here: fuzz targets link only libuns, and this
  * way the checks can walk the parser's own key table).
  *
  * Parses the input over the defaults. A failure must say why. A success
@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../server/config.c"
+#include "../../server/core/config.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

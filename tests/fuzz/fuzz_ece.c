@@ -1,6 +1,6 @@
 /*
  * fuzz_ece.c — libFuzzer target for the RFC 8188 aes128gcm decoder and
- * the RFC 8291 Web Push decryption (server/crypto.c, compiled into this
+ * the RFC 8291 Web Push decryption (common/crypto/crypto.c, compiled into this
  * file because fuzz targets link only libuns): the bytes a push receiver
  * takes from the network.
  *
@@ -17,7 +17,7 @@
  */
 #include <stdio.h>
 
-#include "../../server/crypto.c"
+#include "../../common/crypto/crypto.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,7 +1,7 @@
 /*
  * fuzz_gateway_json.c — libFuzzer target for the gateway's Graph JSON
- * mapping (server/gateway_json.c), its $filter parser and its body
- * decoder (server/gateway_encoding.c): the parts that read what an HTTP
+ * mapping (server/gateway/gateway_json.c), its $filter parser and its body
+ * decoder (server/gateway/gateway_encoding.c): the parts that read what an HTTP
  * client sends.
  *
  * The input is parsed as each request body the gateway accepts

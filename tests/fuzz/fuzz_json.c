@@ -1,5 +1,5 @@
 /*
- * fuzz_json.c — libFuzzer target for the JSON codec (client/json_codec.c).
+ * fuzz_json.c — libFuzzer target for the JSON codec (common/json/json_codec.c).
  *
  * Decodes the input as each of a few request types with the default
  * mapping, then as a PostRequest with a small mapping that exercises the
@@ -11,9 +11,9 @@
  * the input.
  *
  *   clang -g -fsanitize=fuzzer,address,undefined -Iclient/include -Iclient \
- *     -Igen tests/fuzz/fuzz_json.c client/json_codec.c client/json_buf.c
- * gen/uns/v1/\*.pb-c.c \ -ljansson -lprotobuf-c -o /tmp/fuzz_json
- *   /tmp/fuzz_json -max_total_time=60 tests/fuzz/corpus/json
+ *     -Igen tests/fuzz/fuzz_json.c common/json/json_codec.c
+ * common/json/json_buf.c gen/uns/v1/\*.pb-c.c \ -ljansson -lprotobuf-c -o
+ * /tmp/fuzz_json /tmp/fuzz_json -max_total_time=60 tests/fuzz/corpus/json
  */
 #include <stdint.h>
 #include <stdio.h>

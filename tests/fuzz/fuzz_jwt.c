@@ -1,6 +1,6 @@
 /*
  * fuzz_jwt.c — libFuzzer target for the JWT parser and verifier
- * (server/jwt.c, compiled into this file to reach its statics).
+ * (common/crypto/jwt.c, compiled into this file to reach its statics).
  *
  * Each input is taken as a token and given to uns_jwt_parse (exact length,
  * no terminator) and to uns_jwt_verify with one fixed HS256 key. An input
@@ -16,7 +16,7 @@
  *   cmake --build build-fuzz --target fuzz_jwt
  *   build-fuzz/fuzz_jwt -max_total_time=60 tests/fuzz/corpus/jwt
  */
-#include "../../server/jwt.c"
+#include "../../common/crypto/jwt.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

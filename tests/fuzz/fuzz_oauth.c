@@ -1,6 +1,6 @@
 /*
  * fuzz_oauth.c — libFuzzer target for the token endpoint's parsers
- * (server/oauth.c, included here: fuzz targets link only libuns).
+ * (server/auth/oauth.c, included here: fuzz targets link only libuns).
  *
  * The input is a form body. A failure must say why and leave the output
  * alone. A success must give four NUL-terminated fields; percent-encoding
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../server/oauth.c"
+#include "../../server/auth/oauth.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_push_url.c — libFuzzer target for the push endpoint URL parser and
- * host allow-lists (server/push_url.c, compiled into this file because
+ * host allow-lists (server/push/push_url.c, compiled into this file because
  * fuzz targets link only libuns).
  *
  * Each input is a URL (NUL added). Whatever parses must keep its
@@ -18,7 +18,7 @@
  */
 #include <stdio.h>
 
-#include "../../server/push_url.c"
+#include "../../server/push/push_url.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

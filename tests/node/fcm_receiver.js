@@ -1,5 +1,5 @@
 // fcm_receiver.js — reference FCM HTTP v1 API and Google OAuth token
-// endpoint for UNS (server/push_fcm.c). Usage:
+// endpoint for UNS (server/push/push_fcm.c). Usage:
 //   node fcm_receiver.js --cert PEM [--port N] [--log FILE]
 //        [--project ID] [--expires-in SECONDS]
 // Makes an RSA-2048 service-account key and prints, once listening:

@@ -1,5 +1,5 @@
 // webpush_receiver.js — reference Web Push service + browser for UNS
-// (server/push_webpush.c). Usage:
+// (server/push/push_webpush.c). Usage:
 //   node webpush_receiver.js --cert PEM [--port N] [--log FILE]
 //                            [--vapid-key BASE64URL] [--subscriptions N]
 // Plays N browsers (default 1), each with its own P-256 key pair and auth

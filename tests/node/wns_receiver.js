@@ -1,5 +1,5 @@
 // wns_receiver.js — reference WNS (raw notifications) and its OAuth
-// client-credentials token endpoint for UNS (server/push_wns.c). Usage:
+// client-credentials token endpoint for UNS (server/push/push_wns.c). Usage:
 //   node wns_receiver.js --cert PEM [--port N] [--log FILE]
 //        [--scope SCOPE] [--expires-in SECONDS]
 // Prints, once listening: {"port":N,"clientId","clientSecret",

@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-/* Server-side per-call context; defined by the server (server/call.h). */
+/* Server-side per-call context; defined by the server (server/rpc/call.h). */
 typedef struct uns_call uns_call;
 
 /* Calls the typed handler for this method inside `handlers` (a generated

@@ -1,0 +1,1373 @@
+/*
+ * config.c — see config.h.
+ *
+ * One const table row per key (name, kind, field offset, range, default as
+ * text, help) and one row per kind of value (parse, format, describe).
+ * Parsing a line finds the key's row and hands the value text to its kind;
+ * defaults are the rows' default texts run through the same parsers; the
+ * example file prints each row's help, its kind's description of the range
+ * and the formatted default. So a key is added by adding one row, and the
+ * example file cannot drift from the code (a test compares them).
+ *
+ * A file is parsed into a copy of the caller's struct, which is written
+ * back only when every line was good: a failed parse changes nothing.
+ * Strings are copied into fixed arrays in the struct, zero-filled, and
+ * whole structs move by memcpy (padding too), so the struct owns its
+ * strings and two configs made here with equal values are equal byte for
+ * byte (the tests and the fuzz target compare them so).
+ *
+ * Rejected: an INI dialect with sections (one flat namespace greps
+ * better), environment-variable expansion (the shell does it for --set),
+ * and include files (one file is the whole configuration).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "errors.h"
+
+#define KiB    1024LL
+#define MiB    (1024 * KiB)
+#define GiB    (1024 * MiB)
+#define MIN_S  60LL
+#define HOUR_S (60 * MIN_S)
+#define DAY_S  (24 * HOUR_S)
+#define MIN_MS (1000 * MIN_S)
+#define DAY_MS (1000 * DAY_S)
+#define STRLEN (UNS_CONFIG_STR_MAX - 1)
+#define MSGMAX 512                          /* one error message */
+#define FMTMAX (2 * UNS_CONFIG_STR_MAX + 4) /* one formatted value */
+#define SHOWN  60 /* bytes of a bad value quoted in a message */
+
+/* ==== the tables =========================================================
+ */
+
+typedef enum cfg_kind {
+	CFG_STRING,
+	CFG_PATH,
+	CFG_URL,
+	CFG_BOOL,
+	CFG_INT,
+	CFG_SIZE,
+	CFG_DURATION_US,
+	CFG_DURATION_MS,
+	CFG_DURATION_S,
+	CFG_PATH_LIST, /* repeatable */
+} cfg_kind;
+
+typedef struct cfg_key {
+	const char *section; /* banner in the example file */
+	const char *name;
+	cfg_kind kind;
+	size_t offset;    /* of the field in uns_config */
+	int64_t min;      /* numbers: range, in the field's unit; */
+	int64_t max;      /* strings: length range in bytes */
+	const char *def;  /* default, as written in a file */
+	const char *help; /* lines separated by \n */
+} cfg_key;
+
+#define KEY(sec, name, kind, field, min, max, def, help)                       \
+	{                                                                      \
+		sec, name, kind, offsetof(uns_config, field), min, max, def,   \
+		    help                                                       \
+	}
+
+static const cfg_key keys[] = {
+    /* ---- server ---- */
+    KEY("server", "listen", CFG_URL, listen, 1, STRLEN,
+        "tls+tcp://127.0.0.1:7443",
+        "RPC listen URL: tls+tcp://HOST:PORT, tcp://HOST:PORT or\n"
+        "ipc:///PATH. With tls+tcp, see cert and ca."),
+    KEY("server", "data_dir", CFG_PATH, data_dir, 1, STRLEN, "uns-data",
+        "Data directory: the store, and the development TLS material made\n"
+        "on first run. Created if missing."),
+    KEY("server", "cert", CFG_PATH, cert, 0, STRLEN, "",
+        "Server certificate and its private key, one PEM file.\n"
+        "\"\" = data_dir/tls/server.pem, made on first run together with a\n"
+        "development CA."),
+    KEY("server", "ca", CFG_PATH, ca, 0, STRLEN, "",
+        "CA certificates that client certificates must chain to.\n"
+        "\"\" = data_dir/tls/ca.pem."),
+    KEY("server", "require_client_cert", CFG_BOOL, require_client_cert, 0, 1,
+        "false", "Mutual TLS: refuse clients without a certificate."),
+    KEY("server", "contexts", CFG_INT, contexts, 1, 65536, "128",
+        "Calls in flight at once (one NNG context each)."),
+    KEY("server", "workers", CFG_INT, workers, 0, 1024, "0",
+        "Threads for blocking handlers. 0 = one per context."),
+    KEY("server", "inline_reads", CFG_BOOL, inline_reads, 0, 1, "true",
+        "Answer reads that cannot wait (History, Fetch without a long poll)\n"
+        "on the thread that received them, without a worker hop. Turn off\n"
+        "when the store is much bigger than memory and reads go to disk."),
+    KEY("server", "async_writes", CFG_BOOL, async_writes, 0, 1, "true",
+        "Run Post, UpdateState, Delete and Unsubscribe on the thread that\n"
+        "received them up to their store write and answer them from the\n"
+        "group committer once the write is synced, so no thread waits for\n"
+        "the fsync. Off: they wait on a worker thread."),
+    KEY("server", "max_message", CFG_SIZE, max_message, KiB, 64 * MiB, "4M",
+        "Largest request or reply on the RPC port."),
+    KEY("server", "default_timeout", CFG_DURATION_MS, default_timeout_ms, 1,
+        DAY_S * 1000, "30s", "Deadline of calls that carry none."),
+    KEY("server", "drain_linger", CFG_DURATION_MS, drain_linger_ms, 0,
+        60 * 1000, "200ms",
+        "On SIGTERM or SIGINT, once every call is answered, how long the\n"
+        "last replies get to leave before the sockets close."),
+
+    /* ---- store ---- */
+    KEY("store", "block_cache", CFG_SIZE, block_cache, MiB, 64 * GiB, "64M",
+        "RocksDB block cache."),
+    KEY("store", "write_buffer", CFG_SIZE, write_buffer, MiB, 64 * GiB, "64M",
+        "RocksDB memtables, all column families together; a full one is\n"
+        "flushed to disk. With block_cache, the bulk of the server's memory."),
+    KEY("store", "commit_max_batch", CFG_INT, commit_max_batch, 1, 65536,
+        "1024", "Group commit: most writes made durable by one WAL sync."),
+    KEY("store", "commit_max_wait", CFG_DURATION_US, commit_max_wait_us, 0,
+        1000 * 1000, "0",
+        "Group commit: longest a write waits for others to share its sync.\n"
+        "0 = sync at once."),
+    KEY("store", "commit_answer_thread", CFG_BOOL, commit_answer_thread, 0, 1,
+        "false",
+        "Group commit: answer a synced group's Posts on a thread of their\n"
+        "own, so the next sync need not wait for the replies to go out."),
+    KEY("store", "reclaim_interval", CFG_DURATION_S, reclaim_interval_s, 1,
+        DAY_S, "10s",
+        "How often expired notifications are reclaimed from the store. They\n"
+        "vanish from every read at once; their tombstone reaches the feed\n"
+        "(and devices syncing it) at the next reclaim."),
+
+    /* ---- tokens ---- */
+    KEY("tokens", "jwt_key", CFG_PATH_LIST, jwt_key, 1, STRLEN, "",
+        "A key that verifies JWTs: a PEM public key file (ES256, RS256),\n"
+        "or \"hs256:FILE\" with the shared secret in FILE (development).\n"
+        "One line per key; \"\" clears the list."),
+    KEY("tokens", "jwt_audience", CFG_STRING, jwt_audience, 1, STRLEN, "uns",
+        "Required \"aud\" claim of every token."),
+    KEY("tokens", "jwt_issuer", CFG_STRING, jwt_issuer, 0, STRLEN, "",
+        "Required \"iss\" claim of every token. \"\" = not checked."),
+    KEY("tokens", "jwt_clock_skew", CFG_DURATION_S, jwt_clock_skew_s, 0, HOUR_S,
+        "60s", "Leeway for \"exp\" and \"nbf\" against this server's clock."),
+    KEY("tokens", "token_max_bytes", CFG_SIZE, token_max_bytes, KiB, 64 * KiB,
+        "8K", "Largest bearer token accepted."),
+    KEY("tokens", "token_cache", CFG_INT, token_cache, 0, 1 << 20, "4096",
+        "Bearer tokens remembered after they verify, so repeat callers skip\n"
+        "the signature check (~400 bytes each; exp and nbf are checked on\n"
+        "every call; SIGHUP forgets them all). 0 = verify every call."),
+    KEY("tokens", "token_signing_key", CFG_PATH, token_signing_key, 0, STRLEN,
+        "",
+        "Key the token endpoint (IssueToken, POST /oauth2/v2.0/token) signs\n"
+        "app tokens with: a PEM private key file (EC P-256 = ES256, RSA =\n"
+        "RS256) or \"hs256:FILE\". Its public half must be a jwt_key.\n"
+        "\"\" = the development secret when no jwt_key is set, else no\n"
+        "token endpoint."),
+    KEY("tokens", "token_lifetime", CFG_DURATION_S, token_lifetime_s, MIN_S,
+        DAY_S, "1h", "Lifetime (expires_in) of tokens the endpoint issues."),
+
+    /* ---- push transports ---- */
+    KEY("push", "push_allow_private", CFG_BOOL, push_allow_private, 0, 1,
+        "false",
+        "Let push endpoints resolve to loopback, private and link-local\n"
+        "addresses. For tests with local receivers only: in production it\n"
+        "opens the server to SSRF."),
+    KEY("push", "push_ca_file", CFG_PATH, push_ca_file, 0, STRLEN, "",
+        "CA bundle (PEM) that push providers' TLS certificates must chain\n"
+        "to. \"\" = the system's."),
+    KEY("push", "push_token_timeout", CFG_DURATION_MS, push_token_timeout_ms,
+        100, 120 * 1000, "10s",
+        "Deadline of an OAuth access-token request (FCM, WNS)."),
+    KEY("push", "webhook_hosts", CFG_STRING, webhook_hosts, 0, STRLEN, "",
+        "Hosts webhooks may point at, comma-separated; \"*.example.com\"\n"
+        "admits subdomains. \"\" = any public host."),
+    KEY("push", "webhook_secret", CFG_PATH, webhook_secret, 0, STRLEN, "",
+        "File with the HMAC-SHA256 key that signs webhook requests (its\n"
+        "bytes, one final newline ignored). \"\" = data_dir/push/\n"
+        "webhook.secret, made on first run (64 hex digits)."),
+    KEY("push", "webhook_secret_previous", CFG_PATH, webhook_secret_previous, 0,
+        STRLEN, "",
+        "File with the webhook key being retired. While set, every webhook\n"
+        "carries a second signature made with it, so receivers can move to\n"
+        "the new key without refusing a tap. \"\" = none."),
+    KEY("push", "webpush_hosts", CFG_STRING, webpush_hosts, 0, STRLEN,
+        "*.googleapis.com,*.mozilla.com,*.apple.com,*.notify.windows.com",
+        "Push services a Web Push endpoint may point at, comma-separated;\n"
+        "\"*.example.com\" admits subdomains. \"\" = any public host."),
+    KEY("push", "vapid_key", CFG_PATH, vapid_key, 0, STRLEN, "",
+        "VAPID signing key (PEM, EC P-256) for Web Push. \"\" =\n"
+        "data_dir/push/vapid.pem, made on first run; \"unsctl vapid\"\n"
+        "prints its public key (the applicationServerKey)."),
+    KEY("push", "vapid_subject", CFG_STRING, vapid_subject, 1, STRLEN,
+        "mailto:admin@localhost",
+        "VAPID \"sub\" claim: a mailto: or https: contact for push\n"
+        "services."),
+    KEY("push", "webpush_ttl", CFG_DURATION_S, webpush_ttl_s, 0, 28 * DAY_S,
+        "1d", "TTL of Web Push messages (how long the service keeps them)."),
+    KEY("push", "vapid_token_lifetime", CFG_DURATION_S, vapid_token_lifetime_s,
+        2 * HOUR_S, 24 * HOUR_S, "12h",
+        "Lifetime (exp) of a VAPID token; one is signed per push service\n"
+        "and reused until an hour before it ends."),
+    KEY("push", "apns_url", CFG_URL, apns_url, 1, STRLEN,
+        "https://api.push.apple.com",
+        "APNs base URL (https://api.sandbox.push.apple.com for\n"
+        "development builds)."),
+    KEY("push", "apns_key", CFG_PATH, apns_key, 0, STRLEN, "",
+        "APNs token-auth key (.p8, PKCS#8 EC P-256). \"\" = APNs off."),
+    KEY("push", "apns_key_id", CFG_STRING, apns_key_id, 0, 64, "",
+        "Key ID of apns_key (the JWT \"kid\")."),
+    KEY("push", "apns_team_id", CFG_STRING, apns_team_id, 0, 64, "",
+        "Apple developer Team ID (the JWT \"iss\")."),
+    KEY("push", "apns_topic", CFG_STRING, apns_topic, 0, 255, "",
+        "The app's bundle id (apns-topic)."),
+    KEY("push", "apns_token_refresh", CFG_DURATION_S, apns_token_refresh_s,
+        20 * MIN_S, 60 * MIN_S, "40m",
+        "Age at which the APNs provider token is signed anew (Apple\n"
+        "refuses tokens older than an hour, and too frequent renewals)."),
+    KEY("push", "apns_ttl", CFG_DURATION_S, apns_ttl_s, 0, 28 * DAY_S, "1d",
+        "How long APNs keeps an undelivered tap (apns-expiration)."),
+    KEY("push", "fcm_url", CFG_URL, fcm_url, 1, STRLEN,
+        "https://fcm.googleapis.com", "FCM HTTP v1 base URL."),
+    KEY("push", "fcm_credentials", CFG_PATH, fcm_credentials, 0, STRLEN, "",
+        "Firebase service-account JSON (client_email, private_key,\n"
+        "token_uri, project_id). \"\" = FCM off."),
+    KEY("push", "fcm_token_uri", CFG_URL, fcm_token_uri, 0, STRLEN, "",
+        "OAuth token endpoint for the service account. \"\" = the\n"
+        "credentials' token_uri."),
+    KEY("push", "fcm_project", CFG_STRING, fcm_project, 0, 255, "",
+        "Firebase project id. \"\" = the credentials' project_id."),
+    KEY("push", "fcm_ttl", CFG_DURATION_S, fcm_ttl_s, 0, 28 * DAY_S, "1d",
+        "android.ttl of FCM taps."),
+    KEY("push", "wns_hosts", CFG_STRING, wns_hosts, 0, STRLEN,
+        "*.notify.windows.com",
+        "Hosts a WNS channel URI may point at (the bearer token goes\n"
+        "there), comma-separated. \"\" = any public host."),
+    KEY("push", "wns_token_url", CFG_URL, wns_token_url, 1, STRLEN,
+        "https://login.live.com/accesstoken.srf",
+        "WNS OAuth token endpoint (client credentials). For Windows App\n"
+        "SDK apps: https://login.microsoftonline.com/TENANT/oauth2/v2.0/\n"
+        "token with wns_scope https://wns.windows.com/.default."),
+    KEY("push", "wns_client_id", CFG_STRING, wns_client_id, 0, STRLEN, "",
+        "WNS client id (Package SID or Entra application id)."),
+    KEY("push", "wns_client_secret", CFG_PATH, wns_client_secret, 0, STRLEN, "",
+        "File holding the WNS client secret. \"\" = WNS off."),
+    KEY("push", "wns_scope", CFG_STRING, wns_scope, 1, STRLEN,
+        "notify.windows.com", "Scope asked for in the WNS token request."),
+    KEY("push", "wns_ttl", CFG_DURATION_S, wns_ttl_s, 0, 28 * DAY_S, "1d",
+        "X-WNS-TTL of WNS taps."),
+
+    /* ---- delivery engine ---- */
+    KEY("delivery", "delivery", CFG_BOOL, delivery, 0, 1, "true",
+        "Send shoulder taps to subscribed endpoints. false = taps stay\n"
+        "queued in the outbox (for maintenance)."),
+    KEY("delivery", "delivery_max_inflight", CFG_INT, delivery_max_inflight, 1,
+        1000000, "1024",
+        "Taps claimed from the outbox and not yet settled, at most."),
+    KEY("delivery", "delivery_host_connections", CFG_INT,
+        delivery_host_connections, 1, 1024, "8",
+        "Connections per provider host (HTTP/2 multiplexes taps over\n"
+        "them where the provider speaks it)."),
+    KEY("delivery", "delivery_workers", CFG_INT, delivery_workers, 1, 256, "4",
+        "Threads writing outcomes to the store (they share group\n"
+        "commits)."),
+    KEY("delivery", "delivery_connect_timeout", CFG_DURATION_MS,
+        delivery_connect_timeout_ms, 1, 10 * MIN_MS, "5s",
+        "Connect timeout to a provider."),
+    KEY("delivery", "delivery_timeout", CFG_DURATION_MS, delivery_timeout_ms, 1,
+        10 * MIN_MS, "15s", "Whole-request timeout to a provider."),
+    KEY("delivery", "delivery_backoff", CFG_DURATION_MS, delivery_backoff_ms, 1,
+        DAY_MS, "1s",
+        "First retry delay; doubles per failed attempt, with jitter\n"
+        "(a random part of the delay's second half). Retry-After wins."),
+    KEY("delivery", "delivery_backoff_max", CFG_DURATION_MS,
+        delivery_backoff_max_ms, 1, DAY_MS, "1h",
+        "Longest retry delay. At least delivery_backoff."),
+    KEY("delivery", "delivery_max_attempts", CFG_INT, delivery_max_attempts, 1,
+        1000000, "25",
+        "Failed attempts after which a tap is dropped (the endpoint\n"
+        "stays subscribed; the next feed change taps it again)."),
+    KEY("delivery", "delivery_breaker_failures", CFG_INT,
+        delivery_breaker_failures, 1, 1000000, "10",
+        "Consecutive failures (no answer or 5xx) that open a provider\n"
+        "host's circuit breaker."),
+    KEY("delivery", "delivery_breaker_open", CFG_DURATION_MS,
+        delivery_breaker_open_ms, 1, DAY_MS, "30s",
+        "How long an open breaker holds taps back before one probe."),
+    KEY("delivery", "delivery_lease", CFG_DURATION_MS, delivery_lease_ms, 1000,
+        DAY_MS, "5m",
+        "How long a claimed tap is the engine's before it may be\n"
+        "claimed again (longer than delivery_timeout)."),
+    KEY("delivery", "tap_stream_listen", CFG_URL, tap_stream_listen, 0, STRLEN,
+        "",
+        "NNG pub0 listen URL of the live tap stream (tcp://, ipc://):\n"
+        "one message per feed change, host NUL user NUL cursor;\n"
+        "subscribe to \"host\\0\". \"\" = no stream."),
+
+    /* ---- limits (SPEC §3) ---- */
+    KEY("limits", "max_body", CFG_SIZE, max_body, KiB, 64 * MiB, "64K",
+        "Largest REST request body (413 above it)."),
+    KEY("limits", "max_raw_content", CFG_SIZE, max_raw_content, 1, MiB, "4K",
+        "Largest payload.rawContent."),
+    KEY("limits", "max_title", CFG_SIZE, max_title, 1, 64 * KiB, "256",
+        "Largest payload.visualContent.title."),
+    KEY("limits", "max_body_text", CFG_SIZE, max_body_text, 1, MiB, "2K",
+        "Largest payload.visualContent.body."),
+    KEY("limits", "max_id", CFG_SIZE, max_id, 64, 4 * KiB, "256",
+        "Largest id: user, app notification id, group name, host name,\n"
+        "device id."),
+    KEY("limits", "max_live_per_user", CFG_INT, max_live_per_user, 1, 10000000,
+        "10000",
+        "Live notifications per (user, app) at most; more is\n"
+        "RESOURCE_EXHAUSTED."),
+    KEY("limits", "max_page_size", CFG_INT, max_page_size, 1, 1000, "100",
+        "Largest History page ($top)."),
+    KEY("limits", "default_expiry", CFG_DURATION_S, default_expiry_s, 1,
+        365 * DAY_S, "7d", "Expiry of notifications that set none."),
+    KEY("limits", "max_expiry", CFG_DURATION_S, max_expiry_s, 1, 365 * DAY_S,
+        "30d",
+        "Furthest expiry a notification may ask for; further is refused.\n"
+        "At least default_expiry."),
+    KEY("limits", "subscription_lifetime", CFG_DURATION_S,
+        subscription_lifetime_s, MIN_S, 365 * DAY_S, "30d",
+        "Lifetime of a subscription; subscribing again renews it."),
+
+    /* ---- rate limits ---- */
+    KEY("rate limits", "rate_limit_app", CFG_INT, rate_limit_app, 0, 1000000,
+        "1000",
+        "Gateway requests per second per app token (token bucket refill).\n"
+        "More answers 429 with Retry-After. 0 = no limit."),
+    KEY("rate limits", "rate_limit_app_burst", CFG_INT, rate_limit_app_burst, 0,
+        10000000, "2000",
+        "Requests an app may make at once above its rate (bucket size).\n"
+        "0 = the rate."),
+    KEY("rate limits", "rate_limit_user", CFG_INT, rate_limit_user, 0, 1000000,
+        "50",
+        "Gateway requests per second per user (token subject). 0 = no\n"
+        "limit."),
+    KEY("rate limits", "rate_limit_user_burst", CFG_INT, rate_limit_user_burst,
+        0, 10000000, "100",
+        "Requests a user may make at once above the rate. 0 = the rate."),
+
+    /* ---- gateway ---- */
+    KEY("gateway", "gateway_listen", CFG_URL, gateway_listen, 0, STRLEN,
+        "https://127.0.0.1:8443",
+        "REST gateway (Graph-compatible HTTP/JSON) listen URL:\n"
+        "http://HOST:PORT, or https://HOST:PORT with gateway_cert and\n"
+        "gateway_key. \"\" = no gateway. It calls this server over\n"
+        "inproc://."),
+    KEY("gateway", "gateway_cert", CFG_PATH, gateway_cert, 0, STRLEN, "",
+        "Gateway certificate (PEM), for https://. \"\" = the RPC\n"
+        "certificate (cert, or the development one for localhost)."),
+    KEY("gateway", "gateway_key", CFG_PATH, gateway_key, 0, STRLEN, "",
+        "Gateway private key (PEM), for https://. \"\" = in\n"
+        "gateway_cert."),
+    KEY("gateway", "gateway_max_connections", CFG_INT, gateway_max_connections,
+        1, 65536, "256",
+        "Gateway connections at once; more are refused at accept."),
+    KEY("gateway", "gateway_threads", CFG_INT, gateway_threads, 0, 1024, "0",
+        "Gateway event-loop threads (MHD's polling thread pool; a\n"
+        "waiting request holds none). 0 = the number of CPUs."),
+    KEY("gateway", "gateway_max_header", CFG_SIZE, gateway_max_header, 4 * KiB,
+        MiB, "32K",
+        "Largest request line plus headers (MHD's per-connection memory)."),
+    KEY("gateway", "gateway_idle_timeout", CFG_DURATION_MS,
+        gateway_idle_timeout_ms, 1000, DAY_S * 1000, "60s",
+        "Close a gateway connection with no traffic for this long."),
+    KEY("gateway", "gateway_header_timeout", CFG_DURATION_MS,
+        gateway_header_timeout_ms, 100, HOUR_S * 1000, "20s",
+        "A request's headers must be complete this long after the\n"
+        "connection opened or the previous answer left (slowloris);\n"
+        "also the longest a kept-alive connection waits idle."),
+    KEY("gateway", "gateway_body_timeout", CFG_DURATION_MS,
+        gateway_body_timeout_ms, 100, HOUR_S * 1000, "30s",
+        "A request's body must be complete this long after its headers."),
+    KEY("gateway", "gateway_rpc_timeout", CFG_DURATION_MS,
+        gateway_rpc_timeout_ms, 100, HOUR_S * 1000, "10s",
+        "Deadline of each RPC the gateway makes (a long poll adds its\n"
+        "wait)."),
+
+    /* ---- fixtures ---- */
+    KEY("fixtures", "record_dir", CFG_PATH, record_dir, 0, STRLEN, "",
+        "Record every RPC exchange served into a fixture file in this\n"
+        "directory (unsd-<time>-<pid>.fixture; unsctl replay reads it).\n"
+        "Bearer tokens are written as placeholders. \"\" = not recording."),
+    KEY("fixtures", "test_clock", CFG_BOOL, test_clock, 0, 1, "false",
+        "Tests only: the service clock stands at 2023-11-14T22:13:20Z and\n"
+        "moves only when a request carries metadata uns-test-clock\n"
+        "(\"+MS\" advances, \"MS\" sets Unix milliseconds). Tokens keep\n"
+        "real time."),
+};
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* Pairs of duration keys where the first may not exceed the second. */
+static const struct cfg_order {
+	const char *lesser, *greater;
+} orders[] = {
+    {"default_expiry", "max_expiry"},
+    {"delivery_backoff", "delivery_backoff_max"},
+};
+#define N_ORDERS (sizeof(orders) / sizeof(orders[0]))
+
+typedef enum cfg_rc {
+	CFG_OK,
+	CFG_BAD,  /* not of the kind, or out of range */
+	CFG_FULL, /* a repeatable key has UNS_CONFIG_LIST_MAX values */
+} cfg_rc;
+
+/* A number suffix and what it multiplies by. */
+typedef struct cfg_unit {
+	const char *name;
+	uint64_t mult;
+} cfg_unit;
+
+static const cfg_unit size_units[] = {
+    {"b", 1},     {"k", KiB}, {"kib", KiB}, {"m", MiB},
+    {"mib", MiB}, {"g", GiB}, {"gib", GiB},
+};
+#define N_SIZE_UNITS (sizeof(size_units) / sizeof(size_units[0]))
+
+/* Longest first: formatting picks the first that divides exactly. */
+static const cfg_unit duration_units[] = {
+    {"d", 86400000000ULL}, {"h", 3600000000ULL}, {"m", 60000000ULL},
+    {"s", 1000000ULL},     {"ms", 1000ULL},      {"us", 1ULL},
+};
+#define N_DURATION_UNITS (sizeof(duration_units) / sizeof(duration_units[0]))
+
+/* Durations: what one unit of the field is, by kind. */
+static const struct {
+	cfg_kind kind;
+	uint64_t us;
+	const char *name;
+} duration_kinds[] = {
+    {CFG_DURATION_US, 1, "microseconds"},
+    {CFG_DURATION_MS, 1000, "milliseconds"},
+    {CFG_DURATION_S, 1000000, "seconds"},
+};
+#define N_DURATION_KINDS (sizeof(duration_kinds) / sizeof(duration_kinds[0]))
+
+static const struct {
+	const char *word;
+	int value;
+} bool_words[] = {
+    {"true", 1}, {"false", 0}, {"yes", 1}, {"no", 0},
+    {"on", 1},   {"off", 0},   {"1", 1},   {"0", 0},
+};
+#define N_BOOL_WORDS (sizeof(bool_words) / sizeof(bool_words[0]))
+
+/* ==== small helpers ======================================================
+ */
+
+static int
+lower(int ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch;
+}
+
+static int
+same_word(const char *a, const char *b) /* ASCII, case-insensitive */
+{
+	while (*a != '\0' &&
+	       lower((unsigned char)*a) == lower((unsigned char)*b)) {
+		a++;
+		b++;
+	}
+	return *a == '\0' && *b == '\0';
+}
+
+static int
+is_space(int ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+static int
+is_control(unsigned char ch)
+{
+	return (ch < 0x20 && ch != '\t') || ch == 0x7f;
+}
+
+static void *
+field_of(uns_config *c, const cfg_key *k)
+{
+	return (char *)c + k->offset;
+}
+
+static const void *
+cfield_of(const uns_config *c, const cfg_key *k)
+{
+	return (const char *)c + k->offset;
+}
+
+static const cfg_key *
+find_key(const char *name, size_t len)
+{
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (strlen(keys[i].name) == len &&
+		    memcmp(keys[i].name, name, len) == 0) {
+			return &keys[i];
+		}
+	}
+	return NULL;
+}
+
+/* Decimal digits at *p, at least one, no overflow; advances *p. */
+static int
+parse_digits(const char **p, uint64_t *out)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+
+	if (*s < '0' || *s > '9') {
+		return -1;
+	}
+	for (; *s >= '0' && *s <= '9'; s++) {
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10) {
+			return -1;
+		}
+		v = v * 10 + d;
+	}
+	*out = v;
+	*p = s;
+	return 0;
+}
+
+/*
+ * A number with an optional suffix from units (case-insensitive, spaces
+ * allowed before it); a bare number is multiplied by bare.
+ */
+static int
+parse_scaled(const char *s, const cfg_unit *units, size_t n_units,
+             uint64_t bare, uint64_t *out)
+{
+	uint64_t v, mult = bare;
+
+	if (parse_digits(&s, &v) != 0) {
+		return -1;
+	}
+	while (is_space(*s)) {
+		s++;
+	}
+	if (*s != '\0') {
+		size_t i = 0;
+		while (i < n_units && !same_word(units[i].name, s)) {
+			i++;
+		}
+		if (i == n_units) {
+			return -1;
+		}
+		mult = units[i].mult;
+	}
+	if (v != 0 && mult > UINT64_MAX / v) {
+		return -1;
+	}
+	*out = v * mult;
+	return 0;
+}
+
+/* ==== kinds of value =====================================================
+ * parse writes the field only on CFG_OK; format writes what parse reads
+ * back to the same value; expect says what parse takes ("an integer from
+ * 1 to 65536"), for error messages and the example file.
+ */
+
+typedef struct cfg_type {
+	cfg_rc (*parse)(const cfg_key *k, const char *v, void *field);
+	void (*format)(const cfg_key *k, const void *field, char *out,
+	               size_t cap);
+	void (*expect)(const cfg_key *k, char *out, size_t cap);
+} cfg_type;
+
+/* ---- strings, paths, URLs ---- */
+
+static cfg_rc
+store_string(const cfg_key *k, const char *v, char *field)
+{
+	size_t len = strlen(v);
+
+	if ((int64_t)len < k->min || (int64_t)len > k->max) {
+		return CFG_BAD;
+	}
+	memset(field, 0, UNS_CONFIG_STR_MAX);
+	memcpy(field, v, len);
+	return CFG_OK;
+}
+
+static cfg_rc
+parse_string(const cfg_key *k, const char *v, void *field)
+{
+	return store_string(k, v, field);
+}
+
+/* scheme://address, scheme as in RFC 3986; or "" where allowed. */
+static int
+is_url(const char *v)
+{
+	const char *s = v;
+
+	if (*s == '\0') {
+		return 1;
+	}
+	if (lower((unsigned char)*s) < 'a' || lower((unsigned char)*s) > 'z') {
+		return 0;
+	}
+	while (*s != '\0' && strchr("abcdefghijklmnopqrstuvwxyz0123456789+.-",
+	                            lower((unsigned char)*s)) != NULL) {
+		s++;
+	}
+	return strncmp(s, "://", 3) == 0 && s[3] != '\0';
+}
+
+static cfg_rc
+parse_url(const cfg_key *k, const char *v, void *field)
+{
+	return is_url(v) ? store_string(k, v, field) : CFG_BAD;
+}
+
+/* "" clears the list; anything else is one more value. */
+static cfg_rc
+parse_list(const cfg_key *k, const char *v, void *field)
+{
+	uns_config_list *l = field;
+
+	if (*v == '\0') {
+		memset(l, 0, sizeof(*l));
+		return CFG_OK;
+	}
+	if (l->n == UNS_CONFIG_LIST_MAX) {
+		return CFG_FULL;
+	}
+	if (store_string(k, v, l->v[l->n]) != CFG_OK) {
+		return CFG_BAD;
+	}
+	l->n++;
+	return CFG_OK;
+}
+
+/* Bare if it reads back as itself, else in quotes with \" and \\. */
+static void
+format_string(const cfg_key *k, const void *field, char *out, size_t cap)
+{
+	const char *s = field;
+	size_t o = 0;
+	int bare = *s != '\0' && strpbrk(s, " \t#\"\\") == NULL;
+
+	if (!bare) {
+		out[o++] = '"';
+	}
+	for (; *s != '\0' && o + 4 < cap; s++) {
+		if (!bare && (*s == '"' || *s == '\\')) {
+			out[o++] = '\\';
+		}
+		out[o++] = *s;
+	}
+	if (!bare) {
+		out[o++] = '"';
+	}
+	out[o] = '\0';
+}
+
+static void
+expect_string(const cfg_key *k, char *out, size_t cap)
+{
+	snprintf(out, cap, "a %sstring of at most %" PRId64 " bytes",
+	         k->min > 0 ? "non-empty " : "", k->max);
+}
+
+static void
+expect_path(const cfg_key *k, char *out, size_t cap)
+{
+	snprintf(out, cap, "a %spath of at most %" PRId64 " bytes",
+	         k->min > 0 ? "non-empty " : "", k->max);
+}
+
+static void
+expect_url(const cfg_key *k, char *out, size_t cap)
+{
+	snprintf(out, cap,
+	         "a URL (scheme://address) of at most %" PRId64 " bytes%s",
+	         k->max, k->min > 0 ? "" : ", or \"\"");
+}
+
+static void
+expect_list(const cfg_key *k, char *out, size_t cap)
+{
+	snprintf(out, cap,
+	         "a path of at most %" PRId64 " bytes; repeatable (up to %d)",
+	         k->max, UNS_CONFIG_LIST_MAX);
+}
+
+/* ---- bool ---- */
+
+static cfg_rc
+parse_bool(const cfg_key *k, const char *v, void *field)
+{
+	for (size_t i = 0; i < N_BOOL_WORDS; i++) {
+		if (same_word(bool_words[i].word, v)) {
+			*(int *)field = bool_words[i].value;
+			return CFG_OK;
+		}
+	}
+	return CFG_BAD;
+}
+
+static void
+format_bool(const cfg_key *k, const void *field, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", *(const int *)field ? "true" : "false");
+}
+
+static void
+expect_bool(const cfg_key *k, char *out, size_t cap)
+{
+	snprintf(out, cap, "true or false (or yes/no, on/off, 1/0)");
+}
+
+/* ---- int ---- */
+
+static cfg_rc
+parse_int(const cfg_key *k, const char *v, void *field)
+{
+	int neg = *v == '-';
+	const char *s = v + neg;
+	uint64_t u;
+
+	if (parse_digits(&s, &u) != 0 || *s != '\0' ||
+	    u > (uint64_t)INT64_MAX) {
+		return CFG_BAD;
+	}
+	int64_t n = neg ? -(int64_t)u : (int64_t)u;
+	if (n < k->min || n > k->max) {
+		return CFG_BAD;
+	}
+	*(int *)field = (int)n;
+	return CFG_OK;
+}
+
+static void
+format_int(const cfg_key *k, const void *field, char *out, size_t cap)
+{
+	snprintf(out, cap, "%d", *(const int *)field);
+}
+
+static void
+expect_int(const cfg_key *k, char *out, size_t cap)
+{
+	snprintf(out, cap, "an integer from %" PRId64 " to %" PRId64, k->min,
+	         k->max);
+}
+
+/* ---- size ---- */
+
+static cfg_rc
+parse_size(const cfg_key *k, const char *v, void *field)
+{
+	uint64_t n;
+
+	if (parse_scaled(v, size_units, N_SIZE_UNITS, 1, &n) != 0 ||
+	    n < (uint64_t)k->min || n > (uint64_t)k->max) {
+		return CFG_BAD;
+	}
+	*(uint64_t *)field = n;
+	return CFG_OK;
+}
+
+/* The largest of G, M, K that divides n exactly; bytes otherwise. */
+static void
+size_text(uint64_t n, char *out, size_t cap)
+{
+	static const cfg_unit by[] = {{"G", GiB}, {"M", MiB}, {"K", KiB}};
+
+	for (size_t i = 0; i < 3; i++) {
+		if (n != 0 && n % by[i].mult == 0) {
+			snprintf(out, cap, "%" PRIu64 "%s", n / by[i].mult,
+			         by[i].name);
+			return;
+		}
+	}
+	snprintf(out, cap, "%" PRIu64, n);
+}
+
+static void
+format_size(const cfg_key *k, const void *field, char *out, size_t cap)
+{
+	size_text(*(const uint64_t *)field, out, cap);
+}
+
+static void
+expect_size(const cfg_key *k, char *out, size_t cap)
+{
+	char lo[32], hi[32];
+
+	size_text((uint64_t)k->min, lo, sizeof(lo));
+	size_text((uint64_t)k->max, hi, sizeof(hi));
+	snprintf(out, cap, "a size from %s to %s", lo, hi);
+}
+
+/* ---- durations, stored as int64 in the kind's unit ---- */
+
+static size_t
+duration_kind(const cfg_key *k)
+{
+	size_t i = 0;
+
+	while (i + 1 < N_DURATION_KINDS && duration_kinds[i].kind != k->kind) {
+		i++;
+	}
+	return i;
+}
+
+static cfg_rc
+parse_duration(const cfg_key *k, const char *v, void *field)
+{
+	uint64_t unit = duration_kinds[duration_kind(k)].us, us;
+
+	if (parse_scaled(v, duration_units, N_DURATION_UNITS, unit, &us) != 0 ||
+	    us % unit != 0 || us / unit < (uint64_t)k->min ||
+	    us / unit > (uint64_t)k->max) {
+		return CFG_BAD;
+	}
+	*(int64_t *)field = (int64_t)(us / unit);
+	return CFG_OK;
+}
+
+/* The longest unit that divides the duration exactly; "0" for zero. */
+static void
+duration_text(uint64_t us, char *out, size_t cap)
+{
+	for (size_t i = 0; i < N_DURATION_UNITS && us != 0; i++) {
+		if (us % duration_units[i].mult == 0) {
+			snprintf(out, cap, "%" PRIu64 "%s",
+			         us / duration_units[i].mult,
+			         duration_units[i].name);
+			return;
+		}
+	}
+	snprintf(out, cap, "0");
+}
+
+static void
+format_duration(const cfg_key *k, const void *field, char *out, size_t cap)
+{
+	uint64_t n = (uint64_t)(*(const int64_t *)field);
+
+	duration_text(n * duration_kinds[duration_kind(k)].us, out, cap);
+}
+
+static void
+expect_duration(const cfg_key *k, char *out, size_t cap)
+{
+	uint64_t unit = duration_kinds[duration_kind(k)].us;
+	char lo[32], hi[32];
+
+	duration_text((uint64_t)k->min * unit, lo, sizeof(lo));
+	duration_text((uint64_t)k->max * unit, hi, sizeof(hi));
+	snprintf(out, cap, "a duration from %s to %s (bare number: %s)", lo, hi,
+	         duration_kinds[duration_kind(k)].name);
+}
+
+/* A list has no one value to format: write_key writes each of them. */
+static const cfg_type types[] = {
+    [CFG_STRING] = {parse_string, format_string, expect_string},
+    [CFG_PATH] = {parse_string, format_string, expect_path},
+    [CFG_URL] = {parse_url, format_string, expect_url},
+    [CFG_BOOL] = {parse_bool, format_bool, expect_bool},
+    [CFG_INT] = {parse_int, format_int, expect_int},
+    [CFG_SIZE] = {parse_size, format_size, expect_size},
+    [CFG_DURATION_US] = {parse_duration, format_duration, expect_duration},
+    [CFG_DURATION_MS] = {parse_duration, format_duration, expect_duration},
+    [CFG_DURATION_S] = {parse_duration, format_duration, expect_duration},
+    [CFG_PATH_LIST] = {parse_list, NULL, expect_list},
+};
+
+/* ==== applying values ====================================================
+ */
+
+/* Where a message goes: "line N: " first when N > 0. */
+typedef struct cfg_ctx {
+	uns_config *c;
+	int line;
+	char msg[MSGMAX];
+} cfg_ctx;
+
+static uns_err fail(cfg_ctx *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static uns_err
+fail(cfg_ctx *x, const char *fmt, ...)
+{
+	int n = 0;
+	va_list ap;
+
+	if (x->line > 0) {
+		n = snprintf(x->msg, sizeof(x->msg), "line %d: ", x->line);
+	}
+	va_start(ap, fmt);
+	vsnprintf(x->msg + n, sizeof(x->msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	return UNS_EINVAL;
+}
+
+/* Copies the message out and makes it the thread's last message. */
+static uns_err
+finish(uns_err rv, const char *msg, char *why, size_t whylen)
+{
+	if (rv == UNS_OK) {
+		return rv;
+	}
+	if (why != NULL && whylen > 0) {
+		snprintf(why, whylen, "%s", msg);
+	}
+	return uns_fail(rv, "%s", msg);
+}
+
+static uns_err
+apply(cfg_ctx *x, const cfg_key *k, const char *v)
+{
+	char want[256];
+	size_t len = strlen(v);
+
+	switch (types[k->kind].parse(k, v, field_of(x->c, k))) {
+	case CFG_OK:
+		return UNS_OK;
+	case CFG_FULL:
+		return fail(x, "%s: more than %d values", k->name,
+		            UNS_CONFIG_LIST_MAX);
+	case CFG_BAD:
+		break;
+	}
+	types[k->kind].expect(k, want, sizeof(want));
+	return fail(x, "%s: expected %s, got \"%.*s%s\"", k->name, want, SHOWN,
+	            v, len > SHOWN ? "..." : "");
+}
+
+/* Levenshtein distance, ASCII case-insensitive; a and b at most 64. */
+static size_t
+distance(const char *a, size_t na, const char *b, size_t nb)
+{
+	size_t row[65], i, j;
+
+	for (j = 0; j <= nb; j++) {
+		row[j] = j;
+	}
+	for (i = 1; i <= na; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (j = 1; j <= nb; j++) {
+			size_t up = row[j];
+			size_t sub = diag + (lower((unsigned char)a[i - 1]) !=
+			                     lower((unsigned char)b[j - 1]));
+			size_t best =
+			    up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+			row[j] = sub < best ? sub : best;
+			diag = up;
+		}
+	}
+	return row[nb];
+}
+
+/* The key closest to name, if close enough to be a typo; else NULL. */
+static const char *
+suggest(const char *name, size_t len)
+{
+	size_t best = len >= 6 ? 3 : 2;
+	const char *found = NULL;
+
+	for (size_t i = 0; i < N_KEYS && len <= 64; i++) {
+		size_t d =
+		    distance(name, len, keys[i].name, strlen(keys[i].name));
+		if (d < best) {
+			best = d;
+			found = keys[i].name;
+		}
+	}
+	return found;
+}
+
+static uns_err
+unknown_key(cfg_ctx *x, const char *name, size_t len)
+{
+	const char *near = suggest(name, len);
+	int shown = len > SHOWN ? SHOWN : (int)len;
+
+	if (near == NULL) {
+		return fail(x, "unknown key \"%.*s\"", shown, name);
+	}
+	return fail(x, "unknown key \"%.*s\" (did you mean \"%s\"?)", shown,
+	            name, near);
+}
+
+static uns_err
+check_bytes(cfg_ctx *x, const char *what, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\0') {
+			return fail(x, "%sNUL byte", what);
+		}
+		if (is_control((unsigned char)s[i])) {
+			return fail(x, "%scontrol character 0x%02x", what,
+			            (unsigned char)s[i]);
+		}
+	}
+	return UNS_OK;
+}
+
+/* ==== lines ==============================================================
+ */
+
+static size_t
+skip_space(const char *p, size_t i, size_t n)
+{
+	while (i < n && is_space(p[i])) {
+		i++;
+	}
+	return i;
+}
+
+/* "value" with \" and \\, then nothing but a comment; into out. */
+static uns_err
+read_quoted(cfg_ctx *x, const cfg_key *k, const char *p, size_t n, char *out)
+{
+	size_t i = 1, o = 0;
+
+	while (i < n && p[i] != '"') {
+		if (p[i] == '\\') {
+			if (i + 1 == n ||
+			    (p[i + 1] != '"' && p[i + 1] != '\\')) {
+				return fail(
+				    x,
+				    "%s: in quotes, \\ must be followed "
+				    "by \" or \\",
+				    k->name);
+			}
+			i++;
+		}
+		out[o++] = p[i++];
+	}
+	if (i == n) {
+		return fail(x, "%s: missing closing quote", k->name);
+	}
+	i = skip_space(p, i + 1, n);
+	if (i < n && p[i] != '#') {
+		return fail(x, "%s: unexpected text after the closing quote",
+		            k->name);
+	}
+	out[o] = '\0';
+	return UNS_OK;
+}
+
+/* Up to a "#" at the start or after whitespace, trailing spaces cut. */
+static void
+read_bare(const char *p, size_t n, char *out)
+{
+	size_t end = 0;
+
+	while (end < n &&
+	       !(p[end] == '#' && (end == 0 || is_space(p[end - 1])))) {
+		end++;
+	}
+	while (end > 0 && is_space(p[end - 1])) {
+		end--;
+	}
+	memcpy(out, p, end);
+	out[end] = '\0';
+}
+
+/* One line, its end (\n or \r\n) already cut. */
+static uns_err
+parse_line(cfg_ctx *x, const char *p, size_t n)
+{
+	char value[UNS_CONFIG_LINE_MAX + 1];
+	const cfg_key *k;
+	size_t i, key;
+	uns_err rv;
+
+	if (n > UNS_CONFIG_LINE_MAX) {
+		return fail(x, "longer than %d bytes", UNS_CONFIG_LINE_MAX);
+	}
+	if ((rv = check_bytes(x, "", p, n)) != UNS_OK) {
+		return rv;
+	}
+	i = skip_space(p, 0, n);
+	if (i == n || p[i] == '#') {
+		return UNS_OK;
+	}
+	key = i;
+	while (i < n && !is_space(p[i]) && p[i] != '=') {
+		i++;
+	}
+	if (i == key) {
+		return fail(x, "expected \"key = value\"");
+	}
+	if ((k = find_key(p + key, i - key)) == NULL) {
+		return unknown_key(x, p + key, i - key);
+	}
+	i = skip_space(p, i, n);
+	if (i == n || p[i] != '=') {
+		return fail(x, "%s: expected \"=\" after the key", k->name);
+	}
+	i = skip_space(p, i + 1, n);
+	if (i < n && p[i] == '"') {
+		rv = read_quoted(x, k, p + i, n - i, value);
+	} else {
+		read_bare(p + i, n - i, value);
+	}
+	return rv == UNS_OK ? apply(x, k, value) : rv;
+}
+
+/* ==== the API ============================================================
+ */
+
+void
+uns_config_defaults(uns_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < N_KEYS; i++) {
+		/* Cannot fail: test_config checks every default. */
+		(void)types[keys[i].kind].parse(&keys[i], keys[i].def,
+		                                field_of(c, &keys[i]));
+	}
+}
+
+static uns_err
+check_orders(cfg_ctx *x, const uns_config *c)
+{
+	for (size_t i = 0; i < N_ORDERS; i++) {
+		const cfg_key *a =
+		    find_key(orders[i].lesser, strlen(orders[i].lesser));
+		const cfg_key *b =
+		    find_key(orders[i].greater, strlen(orders[i].greater));
+		char ta[64], tb[64];
+
+		if (*(const int64_t *)cfield_of(c, a) <=
+		    *(const int64_t *)cfield_of(c, b)) {
+			continue;
+		}
+		types[a->kind].format(a, cfield_of(c, a), ta, sizeof(ta));
+		types[b->kind].format(b, cfield_of(c, b), tb, sizeof(tb));
+		return fail(x, "%s (%s) must not exceed %s (%s)", a->name, ta,
+		            b->name, tb);
+	}
+	return UNS_OK;
+}
+
+uns_err
+uns_config_check(const uns_config *c, char *why, size_t whylen)
+{
+	cfg_ctx x = {NULL, 0, ""};
+
+	return finish(check_orders(&x, c), x.msg, why, whylen);
+}
+
+uns_err
+uns_config_parse(uns_config *c, const char *text, size_t len, char *why,
+                 size_t whylen)
+{
+	static const cfg_ctx zero;
+	uns_config tmp; /* about 27 KiB */
+	cfg_ctx x = zero;
+	uns_err rv = UNS_OK;
+	size_t pos = 0;
+
+	memcpy(&tmp, c, sizeof(tmp));
+	x.c = &tmp;
+	while (rv == UNS_OK && pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t end = nl != NULL ? (size_t)(nl - text) : len;
+		size_t n = end - pos;
+
+		x.line++;
+		if (n > 0 && text[pos + n - 1] == '\r') {
+			n--;
+		}
+		rv = parse_line(&x, text + pos, n);
+		pos = end + 1;
+	}
+	x.line = 0;
+	if (rv == UNS_OK && (rv = check_orders(&x, &tmp)) == UNS_OK) {
+		memcpy(c, &tmp, sizeof(*c));
+	}
+	return finish(rv, x.msg, why, whylen);
+}
+
+uns_err
+uns_config_set(uns_config *c, const char *key, const char *value, char *why,
+               size_t whylen)
+{
+	static const cfg_ctx zero;
+	cfg_ctx x = zero;
+	const cfg_key *k;
+	uns_err rv;
+
+	x.c = c;
+	if ((k = find_key(key, strlen(key))) == NULL) {
+		rv = unknown_key(&x, key, strlen(key));
+	} else if (value == NULL) {
+		rv = fail(&x, "%s: no value", k->name);
+	} else {
+		char what[80];
+		snprintf(what, sizeof(what), "%s: ", k->name);
+		rv = check_bytes(&x, what, value, strlen(value));
+		if (rv == UNS_OK) {
+			rv = apply(&x, k, value);
+		}
+	}
+	return finish(rv, x.msg, why, whylen);
+}
+
+/* Reads all of f, at most max bytes; -1 with errno, or -2 if larger. */
+static long
+read_all(FILE *f, char *buf, size_t max)
+{
+	size_t n = fread(buf, 1, max + 1, f);
+
+	if (ferror(f)) {
+		return -1;
+	}
+	return n > max ? -2 : (long)n;
+}
+
+uns_err
+uns_config_load(uns_config *c, const char *path, char *why, size_t whylen)
+{
+	char msg[2 * MSGMAX], reason[MSGMAX];
+	char *buf = NULL;
+	FILE *f = NULL;
+	uns_err rv = UNS_EIO;
+	long n;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		snprintf(msg, sizeof(msg), "cannot open %s: %s", path,
+		         strerror(errno));
+		goto out;
+	}
+	if ((buf = malloc(UNS_CONFIG_FILE_MAX + 1)) == NULL) {
+		rv = UNS_ENOMEM;
+		snprintf(msg, sizeof(msg), "out of memory");
+		goto out;
+	}
+	if ((n = read_all(f, buf, UNS_CONFIG_FILE_MAX)) == -1) {
+		snprintf(msg, sizeof(msg), "cannot read %s: %s", path,
+		         strerror(errno));
+		goto out;
+	}
+	if (n == -2) {
+		rv = UNS_EINVAL;
+		snprintf(msg, sizeof(msg), "%s: larger than %d bytes", path,
+		         UNS_CONFIG_FILE_MAX);
+		goto out;
+	}
+	rv = uns_config_parse(c, buf, (size_t)n, reason, sizeof(reason));
+	if (rv != UNS_OK) {
+		snprintf(msg, sizeof(msg), "%s: %s", path, reason);
+	}
+out:
+	free(buf);
+	if (f != NULL) {
+		fclose(f);
+	}
+	return finish(rv, msg, why, whylen);
+}
+
+/* ==== writing ============================================================
+ */
+
+/* One line per value; an empty list as "" so that it clears. */
+static void
+write_list(FILE *f, const cfg_key *k, const uns_config_list *l)
+{
+	char v[FMTMAX];
+
+	for (int i = 0; i < l->n; i++) {
+		format_string(k, l->v[i], v, sizeof(v));
+		fprintf(f, "%s = %s\n", k->name, v);
+	}
+	if (l->n == 0) {
+		fprintf(f, "%s = \"\"\n", k->name);
+	}
+}
+
+static void
+write_key(FILE *f, const cfg_key *k, const uns_config *c)
+{
+	char v[FMTMAX];
+
+	if (k->kind == CFG_PATH_LIST) {
+		write_list(f, k, cfield_of(c, k));
+		return;
+	}
+	types[k->kind].format(k, cfield_of(c, k), v, sizeof(v));
+	fprintf(f, "%s = %s\n", k->name, v);
+}
+
+void
+uns_config_write(FILE *f, const uns_config *c)
+{
+	for (size_t i = 0; i < N_KEYS; i++) {
+		write_key(f, &keys[i], c);
+	}
+}
+
+static const char example_head[] =
+    "# unsd.conf — configuration of unsd, the UNS server.\n"
+    "#\n"
+    "# One \"key = value\" per line. \"#\" begins a comment at the start of "
+    "a line,\n"
+    "# at the start of a value, or after whitespace. A value may be "
+    "double-quoted\n"
+    "# to keep spaces or \"#\"; inside the quotes, \\\" is a quote and \\\\ "
+    "a backslash.\n"
+    "# A key given twice keeps the last value, except repeatable keys, which "
+    "keep\n"
+    "# every value (an empty value clears them).\n"
+    "#\n"
+    "# Kinds of value:\n"
+    "#   bool      true/false, yes/no, on/off, 1/0\n"
+    "#   size      bytes, with an optional suffix, any case: B, K or KiB "
+    "(1024),\n"
+    "#             M or MiB, G or GiB; 64K = 65536\n"
+    "#   duration  a number with an optional suffix: us, ms, s, m, h, d; a "
+    "bare\n"
+    "#             number counts the key's unit, given with the key\n"
+    "#\n"
+    "# Command-line overrides (unsd --set key=value) apply on top of this "
+    "file.\n"
+    "# Written by uns_config_write_example(): each line below sets a key to "
+    "its\n"
+    "# default, so deleting one changes nothing.\n";
+
+static void
+write_help(FILE *f, const cfg_key *k)
+{
+	const char *s = k->help;
+	char want[256];
+
+	while (*s != '\0') {
+		size_t n = strcspn(s, "\n");
+		fprintf(f, "# %.*s\n", (int)n, s);
+		s += n + (s[n] == '\n');
+	}
+	types[k->kind].expect(k, want, sizeof(want));
+	fprintf(f, "# Value: %s.\n", want);
+}
+
+void
+uns_config_write_example(FILE *f)
+{
+	const char *section = "";
+	uns_config c; /* about 27 KiB */
+
+	uns_config_defaults(&c);
+	fputs(example_head, f);
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (strcmp(section, keys[i].section) != 0) {
+			section = keys[i].section;
+			fprintf(f, "\n# ==== %s %.*s\n", section,
+			        (int)(70 - strlen(section)),
+			        "========================================"
+			        "========================================");
+		}
+		fputc('\n', f);
+		write_help(f, &keys[i]);
+		write_key(f, &keys[i], &c);
+	}
+}

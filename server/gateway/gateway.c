@@ -1,0 +1,967 @@
+/*
+ * gateway.c — see gateway.h. The HTTP side: libmicrohttpd daemon, request
+ * life cycle, limits, request ids, the response and the completion hook.
+ *
+ * MHD calls the access handler several times per request: once when the
+ * headers are complete (checks that need no body answer here, before a
+ * byte of body is read: unknown route, forbidden headers, bad encoding or
+ * type, Content-Length over the limit), once per chunk of body (collected
+ * up to max_body; beyond it the rest is read and dropped so the 413 can
+ * still be sent on a kept-alive connection), and once at the end (decode,
+ * dispatch to the route's handler). MHD handles chunked request bodies and
+ * "Expect: 100-continue" itself.
+ *
+ * A handler ends with uns_gw_call: the RPC starts asynchronously and the
+ * connection is suspended (MHD_suspend_connection) inside the access
+ * handler, before the call can end, since resuming a connection that is
+ * not suspended is undefined. The completion (an NNG thread) stores the
+ * result and calls MHD_resume_connection, which in MHD's daemon.c only
+ * marks the connection (under the daemon's cleanup mutex) and wakes its
+ * polling thread; the connection is moved back and processed on that
+ * thread, after the access handler that suspended it has returned, so a
+ * completion racing the handler is safe. MHD then calls the access handler once
+ * more; it runs the route's finish and queues the answer there.
+ *
+ * The state a call shares with its completion (gw_call) is counted: the
+ * request holds one reference, the completion the other, so a completion
+ * after the request is gone (or the gateway closed) touches only the call.
+ * Parked calls are listed under gw->mu: the close resumes each one (long
+ * polls at once with a 503, the rest after up to one RPC deadline), as
+ * MHD_stop_daemon requires no suspended connection.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "clock.h"
+#include "gateway.h"
+#include "gateway_encoding.h"
+#include "gateway_errors.h"
+#include "gateway_exchange.h"
+#include "gateway_ops.h"
+#include "gateway_routes.h"
+#include "errors.h"
+#include "files.h"
+#include "gateway_watchdog.h"
+
+#define DEFAULT_MAX_BODY   (64 * 1024)
+#define DEFAULT_MAX_HEADER (32 * 1024)
+#define JSON_TYPE          "application/json; charset=utf-8"
+
+struct uns_gateway {
+	uns_gateway_config cfg;
+	struct MHD_Daemon *daemon;
+	char *cert_pem, *key_pem;
+	char scheme[8];
+	int port;
+	int quiesced_fd;   /* the listen socket after quiesce, or -1 */
+	atomic_int active; /* requests from headers to response sent */
+	uns_gw_watchdog *watchdog;
+	pthread_mutex_t mu;     /* closing, parked */
+	int closing;            /* no new RPCs: they answer 503 */
+	struct gw_call *parked; /* calls whose connection is suspended */
+};
+
+/* An RPC in flight for a parked request (see the top of this file). */
+typedef struct gw_call {
+	pthread_mutex_t mu;
+	int refs;      /* the request's and the completion's */
+	int done;      /* the RPC ended: err, message, resp are set */
+	int abandoned; /* the close resumed the connection first */
+	int long_poll;
+	struct MHD_Connection *conn;
+	uns_err err;
+	char message[512];
+	ProtobufCMessage *resp;
+	uns_gw_finish_fn finish;
+	struct gw_call *prev, *next; /* gw->parked */
+} gw_call;
+
+/* One request, from its headers to its answer (MHD's con_cls). */
+typedef struct gw_request {
+	uns_gw_exchange x; /* first: uns_gw_call finds the request from it */
+	uns_gateway *gw;
+	const uns_gw_route *route;
+	gw_call *call;       /* parked on this RPC, or NULL */
+	uint64_t started_us; /* monotonic; nng_clock() counts whole ms */
+	char *raw;           /* body as received */
+	size_t raw_len, raw_cap;
+	int no_memory; /* a chunk could not be kept: 500 */
+	int too_large; /* body over max_body: the rest is dropped */
+	int answered;  /* answered from the headers alone */
+	int sent;      /* the answer is queued */
+} gw_request;
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A random UUID (version 4), as Graph's request ids are. */
+static void
+make_request_id(char *out, size_t cap)
+{
+	uint32_t r[4];
+	for (int i = 0; i < 4; i++) {
+		r[i] = nng_random();
+	}
+	snprintf(out, cap, "%08x-%04x-4%03x-%04x-%04x%08x", r[0], r[1] >> 16,
+	         r[1] & 0xfff, (r[2] >> 16 & 0x3fff) | 0x8000, r[2] & 0xffff,
+	         r[3]);
+}
+
+/* ---- the exchange API (gateway_exchange.h) ------------------------------ */
+
+const char *
+uns_gw_header(const uns_gw_exchange *x, const char *name)
+{
+	return MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, name);
+}
+
+const char *
+uns_gw_query(const uns_gw_exchange *x, const char *name)
+{
+	return MHD_lookup_connection_value(x->conn, MHD_GET_ARGUMENT_KIND,
+	                                   name);
+}
+
+void
+uns_gw_set_header(uns_gw_exchange *x, const char *name, const char *value)
+{
+	if (x->n_resp_hdrs >= UNS_GW_MAX_RESP_HDRS) {
+		return;
+	}
+	snprintf(x->resp_hdrs[x->n_resp_hdrs].name,
+	         sizeof(x->resp_hdrs[0].name), "%s", name);
+	snprintf(x->resp_hdrs[x->n_resp_hdrs].value,
+	         sizeof(x->resp_hdrs[0].value), "%s", value);
+	x->n_resp_hdrs++;
+}
+
+static void
+set_body_len(uns_gw_exchange *x, unsigned status, char *body, size_t len,
+             const char *type)
+{
+	free(x->resp_body);
+	x->status = status;
+	x->resp_body = body;
+	x->resp_len = len;
+	x->resp_type = type;
+}
+
+static void
+set_body(uns_gw_exchange *x, unsigned status, char *body, const char *type)
+{
+	set_body_len(x, status, body, body ? strlen(body) : 0, type);
+}
+
+void
+uns_gw_reply_json(uns_gw_exchange *x, unsigned status, json_t *value)
+{
+	char *text = value ? json_dumps(value, JSON_COMPACT) : NULL;
+	json_decref(value);
+	if (text == NULL) {
+		uns_gw_fail(x, 500, "InternalServerError",
+		            "the response could not be written as JSON");
+		return;
+	}
+	set_body(x, status, text, JSON_TYPE);
+}
+
+void
+uns_gw_reply_json_buf(uns_gw_exchange *x, unsigned status, uns_json_buf *b)
+{
+	char *text = NULL;
+	size_t len = 0;
+	if (uns_json_buf_take(b, &text, &len) != UNS_OK) {
+		uns_gw_fail(x, 500, "InternalServerError",
+		            "the response could not be written as JSON");
+		return;
+	}
+	set_body_len(x, status, text, len, JSON_TYPE);
+}
+
+void
+uns_gw_reply_text(uns_gw_exchange *x, unsigned status, const char *type,
+                  char *body)
+{
+	set_body(x, status, body, type);
+}
+
+void
+uns_gw_reply_empty(uns_gw_exchange *x, unsigned status)
+{
+	set_body(x, status, NULL, NULL);
+}
+
+/* Bytes JSON cannot carry (from a client's input quoted in a message)
+ * become '?', so the envelope can always be written. */
+static void
+ascii_only(char *s)
+{
+	for (; *s; s++) {
+		if ((unsigned char)*s >= 0x80 || (unsigned char)*s < 0x20) {
+			*s = '?';
+		}
+	}
+}
+
+void
+uns_gw_fail(uns_gw_exchange *x, unsigned status, const char *code,
+            const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_t *env = uns_gw_error_envelope(code, msg, x->request_id, now_ms());
+	if (env == NULL) {
+		ascii_only(msg);
+		env = uns_gw_error_envelope(code, msg, x->request_id, now_ms());
+	}
+	char *text = env ? json_dumps(env, JSON_COMPACT) : NULL;
+	json_decref(env);
+	set_body(x, status, text, JSON_TYPE);
+	if (text == NULL) {
+		x->status = 500;
+	}
+}
+
+void
+uns_gw_fail_rpc(uns_gw_exchange *x, uns_err err)
+{
+	char msg[1024];
+	uns_gw_http_message(x->rpc_message, msg, sizeof(msg));
+	uns_gw_status st = uns_gw_status_of(err, msg);
+	uns_gw_ops_rpc_error(x->ops, x->route ? x->route : "unmatched", err);
+	if (st.http == 429) {
+		uns_gw_set_header(x, "Retry-After", "1");
+	}
+	uns_gw_fail(x, st.http, st.code, "%s",
+	            msg[0] ? msg : uns_strerror(err));
+}
+
+uns_call_opts
+uns_gw_call_opts(const uns_gw_exchange *x, uint32_t extra_ms)
+{
+	uns_call_opts o = {
+	    .timeout_ms = x->rpc_timeout_ms + extra_ms,
+	    .token = x->token,
+	    .request_id = x->request_id,
+	};
+	return o;
+}
+
+/* ---- parked calls ------------------------------------------------------ */
+
+#define SHUTTING_DOWN "the gateway is shutting down"
+
+/* Drops one reference with c->mu held (and unlocks it). */
+static void
+call_release(gw_call *c)
+{
+	int last = --c->refs == 0;
+	pthread_mutex_unlock(&c->mu);
+	if (last) {
+		if (c->resp) {
+			protobuf_c_message_free_unpacked(c->resp, NULL);
+		}
+		pthread_mutex_destroy(&c->mu);
+		free(c);
+	}
+}
+
+/* The completion: on an NNG thread, or on the handler's when the call
+ * could not start. The connection is resumed only while still parked;
+ * once the close abandoned the call, conn may be gone. */
+static void
+call_done(uns_err err, const char *message, ProtobufCMessage *resp,
+          uns_generic_fn fn, void *arg)
+{
+	gw_call *c = arg;
+	(void)fn;
+	pthread_mutex_lock(&c->mu);
+	c->err = err;
+	c->resp = resp;
+	snprintf(c->message, sizeof(c->message), "%s", message ? message : "");
+	c->done = 1;
+	if (!c->abandoned) {
+		MHD_resume_connection(c->conn);
+	}
+	call_release(c);
+}
+
+static void
+park(uns_gateway *gw, gw_call *c)
+{
+	c->prev = NULL;
+	c->next = gw->parked;
+	if (gw->parked) {
+		gw->parked->prev = c;
+	}
+	gw->parked = c;
+}
+
+static void
+unpark(uns_gateway *gw, gw_call *c)
+{
+	pthread_mutex_lock(&gw->mu);
+	if (c->prev) {
+		c->prev->next = c->next;
+	} else {
+		gw->parked = c->next;
+	}
+	if (c->next) {
+		c->next->prev = c->prev;
+	}
+	pthread_mutex_unlock(&gw->mu);
+}
+
+void
+uns_gw_call(uns_gw_exchange *x, const uns_gw_call_spec *spec,
+            const ProtobufCMessage *req)
+{
+	gw_request *r = (gw_request *)x;
+	uns_gateway *gw = r->gw;
+	gw_call *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		uns_gw_fail(x, 500, "InternalServerError", "out of memory");
+		return;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	c->refs = 2;
+	c->conn = x->conn;
+	c->long_poll = spec->long_poll;
+	c->finish = spec->finish;
+	pthread_mutex_lock(&gw->mu);
+	if (gw->closing) {
+		pthread_mutex_unlock(&gw->mu);
+		pthread_mutex_destroy(&c->mu);
+		free(c);
+		uns_gw_fail(x, 503, "ServiceUnavailable", SHUTTING_DOWN);
+		return;
+	}
+	park(gw, c);
+	r->call = c;
+	/* Suspended before the call starts: its completion resumes. */
+	MHD_suspend_connection(x->conn);
+	pthread_mutex_unlock(&gw->mu);
+	uns_call_opts o = uns_gw_call_opts(x, spec->extra_ms);
+	if (spec->anonymous) {
+		o.token = NULL;
+	}
+	uns_err err = uns_client_call_async(x->rpc, spec->method, req, &o,
+	                                    call_done, NULL, c);
+	if (err != UNS_OK) { /* the completion will not run: be it */
+		call_done(err, uns_last_message(), NULL, NULL, c);
+	}
+}
+
+/* On the MHD thread, once the parked request is resumed: the route's
+ * finish writes the answer from the call's result. */
+static void
+finish_call(gw_request *r)
+{
+	gw_call *c = r->call;
+	uns_gw_exchange *x = &r->x;
+	unpark(r->gw, c);
+	r->call = NULL;
+	pthread_mutex_lock(&c->mu);
+	uns_gw_finish_fn finish = c->finish;
+	uns_err err = c->done ? c->err : UNS_UNAVAILABLE;
+	ProtobufCMessage *resp = c->done ? c->resp : NULL;
+	snprintf(x->rpc_message, sizeof(x->rpc_message), "%s",
+	         c->done ? c->message : SHUTTING_DOWN);
+	c->resp = NULL;
+	call_release(c);
+	finish(x, err, err == UNS_OK ? resp : NULL);
+	if (resp) {
+		protobuf_c_message_free_unpacked(resp, NULL);
+	}
+}
+
+/* A request that goes away parked (its connection closed after the
+ * resume, before MHD called the handler again) lets go of its call. */
+static void
+drop_call(gw_request *r)
+{
+	gw_call *c = r->call;
+	if (c != NULL) {
+		unpark(r->gw, c);
+		r->call = NULL;
+		pthread_mutex_lock(&c->mu);
+		call_release(c);
+	}
+}
+
+/* Resumes the parked calls (only the long polls unless all): their
+ * answer is a 503. Returns how many were still parked. */
+static int
+abandon_parked(uns_gateway *gw, int all)
+{
+	int n = 0;
+	pthread_mutex_lock(&gw->mu);
+	gw->closing = 1;
+	for (gw_call *c = gw->parked; c != NULL; c = c->next) {
+		pthread_mutex_lock(&c->mu);
+		if (!c->done && !c->abandoned && (all || c->long_poll)) {
+			c->abandoned = 1;
+			MHD_resume_connection(c->conn);
+		}
+		n++;
+		pthread_mutex_unlock(&c->mu);
+	}
+	pthread_mutex_unlock(&gw->mu);
+	return n;
+}
+
+/* ---- answering ----------------------------------------------------------- */
+
+static enum MHD_Result
+send_answer(uns_gateway *gw, struct MHD_Connection *conn, gw_request *r)
+{
+	uns_gw_exchange *x = &r->x;
+	if (x->status == 0) {
+		uns_gw_fail(x, 500, "InternalServerError",
+		            "the route gave no answer");
+	}
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+	    x->resp_len, x->resp_body, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		return MHD_NO;
+	}
+	x->resp_body = NULL; /* MHD owns it now */
+	if (x->resp_type) {
+		MHD_add_response_header(resp, "Content-Type", x->resp_type);
+	}
+	MHD_add_response_header(resp, "request-id", x->request_id);
+	const char *crid = uns_gw_header(x, "client-request-id");
+	if (crid && strlen(crid) < 128) {
+		MHD_add_response_header(resp, "client-request-id", crid);
+	}
+	for (int i = 0; i < x->n_resp_hdrs; i++) {
+		MHD_add_response_header(resp, x->resp_hdrs[i].name,
+		                        x->resp_hdrs[i].value);
+	}
+	enum MHD_Result rc = MHD_queue_response(conn, x->status, resp);
+	MHD_destroy_response(resp);
+	uint64_t us = uns_mono_us() - r->started_us;
+	uns_gw_ops_done(gw->cfg.ops, r->route ? r->route->name : "unmatched",
+	                x->status, us);
+	if (gw->cfg.on_done) {
+		gw->cfg.on_done(gw->cfg.on_done_arg,
+		                r->route ? r->route->name : "unmatched",
+		                x->status, us);
+	}
+	return rc;
+}
+
+/* ---- checks on the headers alone ------------------------------------------
+ */
+
+static const char *const forbidden_headers[] = {"If-Modified-Since",
+                                                "If-Range"};
+
+/* type is want, parameters (";charset=…") aside. */
+static int
+has_type(const char *type, const char *want)
+{
+	size_t n = strlen(want);
+	return type != NULL && strncasecmp(type, want, n) == 0 &&
+	       (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
+}
+
+static int
+has_body_method(const char *method)
+{
+	return strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0;
+}
+
+/* Answers what needs no body; returns 1 when it answered. */
+static int
+check_headers(uns_gateway *gw, gw_request *r, const char *url)
+{
+	uns_gw_exchange *x = &r->x;
+	char allow[64];
+	for (size_t i = 0;
+	     i < sizeof(forbidden_headers) / sizeof(forbidden_headers[0]);
+	     i++) {
+		if (uns_gw_header(x, forbidden_headers[i]) != NULL) {
+			uns_gw_fail(x, 400, "BadRequest",
+			            "the %s header is not supported",
+			            forbidden_headers[i]);
+			return 1;
+		}
+	}
+	switch (uns_gw_route_find(x->method, url, x, &r->route, allow,
+	                          sizeof(allow))) {
+	case UNS_GW_NO_ROUTE:
+		uns_gw_fail(x, 404, "NotFound", "no resource at %.200s", url);
+		return 1;
+	case UNS_GW_NO_METHOD:
+		uns_gw_set_header(x, "Allow", allow);
+		uns_gw_fail(x, 405, "MethodNotAllowed",
+		            "%s is not supported here; allowed: %s", x->method,
+		            allow);
+		return 1;
+	case UNS_GW_MATCHED:
+		break;
+	}
+	x->route = r->route->name;
+	uint32_t retry_s = 0;
+	if (!uns_gw_ops_admit(gw->cfg.ops, x->token, &retry_s)) {
+		char v[16];
+		snprintf(v, sizeof(v), "%u", retry_s);
+		uns_gw_set_header(x, "Retry-After", v);
+		uns_gw_fail(x, 429, "TooManyRequests",
+		            "rate limit reached; retry after %u s", retry_s);
+		return 1;
+	}
+	const char *enc = uns_gw_header(x, "Content-Encoding");
+	if (uns_gw_coding_of(enc) == UNS_GW_CODING_UNSUPPORTED) {
+		uns_gw_fail(x, 415, "UnsupportedMediaType",
+		            "Content-Encoding \"%.64s\" is not supported; use "
+		            "gzip or deflate",
+		            enc);
+		return 1;
+	}
+	const char *type = uns_gw_header(x, "Content-Type");
+	const char *want = uns_gw_route_body_type(r->route);
+	if (has_body_method(x->method) && !has_type(type, want)) {
+		uns_gw_fail(x, 415, "UnsupportedMediaType",
+		            "Content-Type must be %s, got \"%.64s\"", want,
+		            type ? type : "");
+		return 1;
+	}
+	const char *clen = uns_gw_header(x, "Content-Length");
+	if (clen && strtoull(clen, NULL, 10) > gw->cfg.max_body) {
+		uns_gw_fail(x, 413, "PayloadTooLarge",
+		            "the body of %.20s bytes exceeds the limit of %zu "
+		            "bytes",
+		            clen, gw->cfg.max_body);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+fill_exchange(uns_gateway *gw, gw_request *r, struct MHD_Connection *conn,
+              const char *method)
+{
+	uns_gw_exchange *x = &r->x;
+	x->method = method;
+	x->conn = conn;
+	x->rpc = gw->cfg.rpc;
+	x->rpc_timeout_ms = gw->cfg.rpc_timeout_ms;
+	x->ops = gw->cfg.ops;
+	make_request_id(x->request_id, sizeof(x->request_id));
+	const char *host = uns_gw_header(x, "Host");
+	snprintf(x->base_url, sizeof(x->base_url), "%s://%.400s", gw->scheme,
+	         host ? host : "localhost");
+	const char *auth = uns_gw_header(x, "Authorization");
+	if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+		x->token = auth + 7;
+		while (*x->token == ' ') {
+			x->token++;
+		}
+	}
+}
+
+/* ---- the body ---------------------------------------------------------- */
+
+/* Appends a chunk of body; the buffer doubles, so a body sent in many
+ * small chunks costs no more than one sent whole. */
+static void
+take_chunk(uns_gateway *gw, gw_request *r, const char *data, size_t len)
+{
+	if (r->too_large || r->no_memory ||
+	    r->raw_len + len > gw->cfg.max_body) {
+		r->too_large = !r->no_memory;
+		return;
+	}
+	if (r->raw_len + len + 1 > r->raw_cap) {
+		size_t cap = r->raw_cap ? r->raw_cap : 1024;
+		while (cap < r->raw_len + len + 1) {
+			cap *= 2;
+		}
+		char *p = realloc(r->raw, cap);
+		if (p == NULL) {
+			r->no_memory = 1;
+			return;
+		}
+		r->raw = p;
+		r->raw_cap = cap;
+	}
+	memcpy(r->raw + r->raw_len, data, len);
+	r->raw_len += len;
+}
+
+/* Undoes Content-Encoding and runs the route. */
+static void
+run_route(uns_gateway *gw, gw_request *r)
+{
+	uns_gw_exchange *x = &r->x;
+	char why[256];
+	char *body = NULL;
+	size_t len = 0;
+	if (r->no_memory) {
+		uns_gw_fail(x, 500, "InternalServerError", "out of memory");
+		return;
+	}
+	if (r->too_large) {
+		uns_gw_fail(x, 413, "PayloadTooLarge",
+		            "the body exceeds the limit of %zu bytes",
+		            gw->cfg.max_body);
+		return;
+	}
+	uns_gw_coding c =
+	    uns_gw_coding_of(uns_gw_header(x, "Content-Encoding"));
+	uns_err err =
+	    uns_gw_decode_body(c, r->raw ? r->raw : "", r->raw_len,
+	                       gw->cfg.max_body, &body, &len, why, sizeof(why));
+	if (err != UNS_OK) {
+		uns_gw_status st = err == UNS_RESOURCE_EXHAUSTED
+		                       ? (uns_gw_status){413, "PayloadTooLarge"}
+		                       : uns_gw_status_of(err, why);
+		uns_gw_fail(x, st.http, st.code, "%s",
+		            err == UNS_ENOMEM ? "out of memory" : why);
+		return;
+	}
+	x->body = len ? body : NULL;
+	x->body_len = len;
+	r->route->handler(x);
+	x->body = NULL;
+	free(body);
+}
+
+static enum MHD_Result
+on_request(void *arg, struct MHD_Connection *conn, const char *url,
+           const char *method, const char *version, const char *upload,
+           size_t *upload_size, void **con_cls)
+{
+	uns_gateway *gw = arg;
+	gw_request *r = *con_cls;
+	(void)version;
+	if (r == NULL) {
+		if ((r = calloc(1, sizeof(*r))) == NULL) {
+			return MHD_NO;
+		}
+		r->started_us = uns_mono_us();
+		r->gw = gw;
+		*con_cls = r;
+		uns_gw_ops_begin(gw->cfg.ops);
+		atomic_fetch_add(&gw->active, 1);
+		uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_BODY);
+		fill_exchange(gw, r, conn, method);
+		r->answered = check_headers(gw, r, url);
+		/* An answer queued before the body is read makes MHD close the
+		 * connection: only a body announced over the limit is refused
+		 * that early. Other answers from the headers (404, 405, 415,
+		 * 429 …) wait for the end of the (bounded) body, so a
+		 * keep-alive connection, and its TLS session, survives them:
+		 * a throttled client must not pay a handshake per retry. */
+		if (r->answered && r->x.status == 413) {
+			r->sent = 1;
+			return send_answer(gw, conn, r);
+		}
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (!r->answered) {
+			take_chunk(gw, r, upload, *upload_size);
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->sent) {
+		return MHD_YES;
+	}
+	if (r->call != NULL) { /* resumed: its RPC ended */
+		finish_call(r);
+	} else if (!r->answered) {
+		uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_BUSY);
+		run_route(gw, r);
+		if (r->call != NULL) {
+			return MHD_YES; /* parked until the RPC ends */
+		}
+	}
+	r->answered = 1;
+	r->sent = 1;
+	return send_answer(gw, conn, r);
+}
+
+static void
+on_completed(void *arg, struct MHD_Connection *conn, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+	uns_gateway *gw = arg;
+	gw_request *r = *con_cls;
+	(void)toe;
+	if (r != NULL) {
+		drop_call(r);
+		uns_gw_ops_end(gw->cfg.ops);
+		free(r->x.resp_body);
+		free(r->raw);
+		free(r);
+		*con_cls = NULL;
+		atomic_fetch_sub(&gw->active, 1);
+	}
+	uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_HEADERS);
+}
+
+static void
+on_connection(void *arg, struct MHD_Connection *conn, void **socket_context,
+              enum MHD_ConnectionNotificationCode code)
+{
+	uns_gateway *gw = arg;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		    conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		uns_gw_watchdog_add(gw->watchdog, conn,
+		                    ci ? ci->connect_fd : -1);
+	} else {
+		uns_gw_watchdog_remove(gw->watchdog, conn);
+	}
+	(void)socket_context;
+}
+
+static void
+log_mhd(void *arg, const char *fmt, va_list ap)
+{
+	(void)arg;
+	(void)fmt;
+	(void)ap; /* MHD's own messages are per connection and noisy */
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+/* "http://HOST:PORT" into scheme, a socket address. */
+static uns_err
+parse_listen(const char *url, char *scheme, size_t scheme_cap,
+             struct sockaddr_storage *sa)
+{
+	char host[256];
+	unsigned port = 0;
+	int n = 0;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_NUMERICSERV};
+	struct addrinfo *ai = NULL;
+	char sport[8];
+	if (sscanf(url, "%7[a-z]://%255[^:/]:%u%n", scheme, host, &port, &n) !=
+	        3 ||
+	    url[n] != '\0' || port > 65535 ||
+	    (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+		return uns_fail(UNS_EINVAL,
+		                "gateway_listen: expected http://HOST:PORT or "
+		                "https://HOST:PORT, got \"%s\"",
+		                url);
+	}
+	(void)scheme_cap;
+	snprintf(sport, sizeof(sport), "%u", port);
+	if (getaddrinfo(host, sport, &hints, &ai) != 0 || ai == NULL) {
+		return uns_fail(UNS_EINVAL, "gateway_listen: cannot resolve %s",
+		                host);
+	}
+	memcpy(sa, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	return UNS_OK;
+}
+
+static uns_err
+load_tls(uns_gateway *gw)
+{
+	const char *cert = gw->cfg.cert_file;
+	const char *key =
+	    gw->cfg.key_file && gw->cfg.key_file[0] ? gw->cfg.key_file : cert;
+	if (cert == NULL || cert[0] == '\0') {
+		return uns_fail(UNS_EINVAL,
+		                "gateway: https needs a certificate");
+	}
+	char why[512];
+	size_t len;
+	uns_err err;
+	if ((err = uns_file_read(cert, 1 << 20, &gw->cert_pem, &len, why,
+	                         sizeof(why))) != UNS_OK ||
+	    (err = uns_file_read(key, 1 << 20, &gw->key_pem, &len, why,
+	                         sizeof(why))) != UNS_OK) {
+		return uns_fail(err, "gateway: %s", why);
+	}
+	return UNS_OK;
+}
+
+static void
+apply_defaults(uns_gateway_config *c)
+{
+	c->max_body = c->max_body ? c->max_body : DEFAULT_MAX_BODY;
+	c->max_header = c->max_header ? c->max_header : DEFAULT_MAX_HEADER;
+	c->max_connections = c->max_connections ? c->max_connections : 256;
+	c->idle_timeout_ms = c->idle_timeout_ms ? c->idle_timeout_ms : 60000;
+	c->header_timeout_ms =
+	    c->header_timeout_ms ? c->header_timeout_ms : 10000;
+	c->body_timeout_ms = c->body_timeout_ms ? c->body_timeout_ms : 30000;
+	c->rpc_timeout_ms = c->rpc_timeout_ms ? c->rpc_timeout_ms : 10000;
+}
+
+static unsigned
+pool_size(unsigned threads)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return threads ? threads : cpus > 0 ? (unsigned)cpus : 1;
+}
+
+static uns_err
+start_daemon(uns_gateway *gw, const struct sockaddr_storage *sa)
+{
+	/* ITC: for MHD_quiesce_daemon and to wake a polling thread on
+	 * MHD_resume_connection. */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	                 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+	                 MHD_USE_ITC;
+	unsigned idle_s = (gw->cfg.idle_timeout_ms + 999) / 1000;
+	struct MHD_OptionItem tls[] = {
+	    {MHD_OPTION_HTTPS_MEM_CERT, 0, gw->cert_pem},
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, gw->key_pem},
+	    {MHD_OPTION_END, 0, NULL},
+	};
+	if (strcmp(gw->scheme, "https") == 0) {
+		flags |= MHD_USE_TLS;
+	}
+	gw->daemon = MHD_start_daemon(
+	    flags, 0, NULL, NULL, on_request, gw, MHD_OPTION_SOCK_ADDR, sa,
+	    MHD_OPTION_CONNECTION_LIMIT, gw->cfg.max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, gw->cfg.max_header,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, gw,
+	    MHD_OPTION_EXTERNAL_LOGGER, log_mhd, gw,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_THREAD_POOL_SIZE,
+	    pool_size(gw->cfg.threads), MHD_OPTION_ARRAY,
+	    (flags & MHD_USE_TLS) ? tls : tls + 2, MHD_OPTION_END);
+	if (gw->daemon == NULL) {
+		return uns_fail(
+		    UNS_EIO,
+		    "gateway: cannot serve %s (address in use, or a "
+		    "bad certificate or key)",
+		    gw->cfg.listen);
+	}
+	const union MHD_DaemonInfo *di =
+	    MHD_get_daemon_info(gw->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	gw->port = di ? di->port : 0;
+	return UNS_OK;
+}
+
+uns_err
+uns_gateway_open(uns_gateway **out, const uns_gateway_config *cfg)
+{
+	struct sockaddr_storage sa;
+	uns_err err;
+	uns_gateway *gw = NULL;
+	if (out == NULL || cfg == NULL || cfg->rpc == NULL ||
+	    cfg->listen == NULL) {
+		return uns_fail(UNS_EINVAL, "gateway: missing configuration");
+	}
+	if ((gw = calloc(1, sizeof(*gw))) == NULL) {
+		return uns_fail(UNS_ENOMEM, "out of memory");
+	}
+	gw->cfg = *cfg;
+	gw->quiesced_fd = -1;
+	pthread_mutex_init(&gw->mu, NULL);
+	apply_defaults(&gw->cfg);
+	if ((err = parse_listen(cfg->listen, gw->scheme, sizeof(gw->scheme),
+	                        &sa)) != UNS_OK ||
+	    (strcmp(gw->scheme, "https") == 0 &&
+	     (err = load_tls(gw)) != UNS_OK) ||
+	    (err =
+	         uns_gw_watchdog_open(&gw->watchdog, gw->cfg.header_timeout_ms,
+	                              gw->cfg.body_timeout_ms)) != UNS_OK ||
+	    (err = start_daemon(gw, &sa)) != UNS_OK) {
+		goto out;
+	}
+	*out = gw;
+	gw = NULL;
+out:
+	uns_gateway_close(gw);
+	return err;
+}
+
+int
+uns_gateway_port(const uns_gateway *gw)
+{
+	return gw->port;
+}
+
+void
+uns_gateway_quiesce(uns_gateway *gw)
+{
+	if (gw != NULL && gw->daemon != NULL && gw->quiesced_fd < 0) {
+		gw->quiesced_fd = MHD_quiesce_daemon(gw->daemon);
+	}
+}
+
+/* Waits up to limit_ms for the requests in progress to be answered. */
+static void
+wait_answered(uns_gateway *gw, uint32_t limit_ms)
+{
+	for (uint32_t waited = 0;
+	     atomic_load(&gw->active) > 0 && waited < limit_ms; waited += 10) {
+		nng_msleep(10);
+	}
+}
+
+/* MHD_stop_daemon shuts every socket down at once, answers unsent, and
+ * must find no connection suspended: first stop taking connections and
+ * new RPCs, end the long polls (503), give the other requests in
+ * progress up to one RPC deadline to finish and be sent, then resume
+ * what is still parked (503 too) and let those answers go out. */
+static void
+finish_requests(uns_gateway *gw)
+{
+	uns_gateway_quiesce(gw);
+	abandon_parked(gw, 0);
+	wait_answered(gw, gw->cfg.rpc_timeout_ms);
+	if (abandon_parked(gw, 1) > 0) {
+		wait_answered(gw, 1000);
+	}
+}
+
+void
+uns_gateway_close(uns_gateway *gw)
+{
+	if (gw == NULL) {
+		return;
+	}
+	finish_requests(gw);
+	if (gw->daemon) {
+		MHD_stop_daemon(gw->daemon);
+	}
+	if (gw->quiesced_fd >= 0) { /* ours since the quiesce; after stop */
+		close(gw->quiesced_fd);
+	}
+	uns_gw_watchdog_close(gw->watchdog);
+	pthread_mutex_destroy(&gw->mu);
+	free(gw->cert_pem);
+	free(gw->key_pem);
+	free(gw);
+}

@@ -1,0 +1,593 @@
+/*
+ * gateway_notifications.c — the route handlers: each turns one HTTP
+ * request into RPCs through the typed stubs and the answer into Graph's
+ * shape (SPEC §3). Request and response messages go through the Graph
+ * mapping of gateway_json.c; what is not JSON (path ids, If-Match,
+ * X-UNS-ID, $top, wait) is read here.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "gateway_handlers.h"
+#include "gateway_json.h"
+#include "errors.h"
+#include "uns_stubs.h"
+
+#define MAX_WAIT_S  60
+#define DEFAULT_TOP 20
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static const char *
+unsid_header(const uns_gw_exchange *x)
+{
+	const char *v = uns_gw_header(x, "X-UNS-ID");
+	return v ? v : "";
+}
+
+static void
+fail_body(uns_gw_exchange *x, const char *why)
+{
+	uns_gw_fail(x, 400, "BadRequest", "%s", why);
+}
+
+/* Parses a decimal query argument in [lo, hi]; 1 when absent (def kept). */
+static int
+query_uint(uns_gw_exchange *x, const char *name, unsigned lo, unsigned hi,
+           unsigned *out)
+{
+	const char *v = uns_gw_query(x, name);
+	char *end;
+	if (v == NULL) {
+		return 1;
+	}
+	errno = 0;
+	unsigned long n = strtoul(v, &end, 10);
+	if (*v < '0' || *v > '9' || *end != '\0' || errno || n < lo || n > hi) {
+		uns_gw_fail(x, 400, "BadRequest",
+		            "%s: expected an integer from %u to %u, got "
+		            "\"%.40s\"",
+		            name, lo, hi, v);
+		return 0;
+	}
+	*out = (unsigned)n;
+	return 1;
+}
+
+/* "@odata.context" of the collection under this API version. */
+static void
+context_text(const uns_gw_exchange *x, const char *what, char ctx[768])
+{
+	snprintf(ctx, 768, "%s/%s/$metadata#%s", x->base_url,
+	         x->version[0] ? x->version : "beta", what);
+}
+
+/* base/VERSION/me/notifications + suffix + the query arguments into url;
+ * 0 when it does not fit (the link is then left out). */
+static int
+link_text(const uns_gw_exchange *x, const char *suffix, const char *const *kv,
+          size_t n_kv, char url[4096])
+{
+	size_t len = (size_t)snprintf(url, 4096, "%s/%s/me/notifications%s",
+	                              x->base_url, x->version, suffix);
+	for (size_t i = 0; i + 1 < n_kv && len < 4096; i += 2) {
+		if (kv[i + 1] == NULL || kv[i + 1][0] == '\0') {
+			continue;
+		}
+		char *esc = curl_easy_escape(NULL, kv[i + 1], 0);
+		len += (size_t)snprintf(url + len, 4096 - len, "%c%s=%s",
+		                        strchr(url, '?') ? '&' : '?', kv[i],
+		                        esc ? esc : "");
+		curl_free(esc);
+	}
+	return len < 4096;
+}
+
+/* The body of a collection answer, written as text (json_buf.h):
+ * {"@odata.context":…,"value":[…],"@odata.nextLink"|"deltaLink":…}, the
+ * shape and bytes the jansson tree gave. An entry JSON cannot carry is
+ * left out, as json_array_append_new(NULL) left it out before. */
+typedef uns_err (*entry_writer)(uns_json_buf *, const void *);
+
+static void
+collection_open(uns_json_buf *b, const uns_gw_exchange *x, const char *what)
+{
+	char ctx[768];
+	context_text(x, what, ctx);
+	uns_json_buf_lit(b, "{\"@odata.context\":");
+	uns_json_buf_str(b, ctx, strlen(ctx));
+	uns_json_buf_lit(b, ",\"value\":[");
+}
+
+static void
+collection_entries(uns_json_buf *b, entry_writer put,
+                   const void *const *entries, size_t n)
+{
+	int any = 0;
+	for (size_t i = 0; i < n && b->err == UNS_OK; i++) {
+		size_t mark = b->len;
+		if (any) {
+			uns_json_buf_raw(b, ",", 1);
+		}
+		uns_err err = put(b, entries[i]);
+		if (err == UNS_OK) {
+			any = 1;
+			continue;
+		}
+		uns_json_buf_rewind(b, mark); /* its comma too */
+		if (err != UNS_INVALID_ARGUMENT) {
+			b->err = err; /* out of memory: the answer is a 500 */
+		}
+	}
+	uns_json_buf_raw(b, "]", 1);
+}
+
+/* Closes the object, with the link named name when url is not NULL. */
+static void
+collection_close(uns_json_buf *b, const char *name, const char *url)
+{
+	if (url != NULL) {
+		uns_json_buf_lit(b, ",\"");
+		uns_json_buf_lit(b, name);
+		uns_json_buf_lit(b, "\":");
+		uns_json_buf_str(b, url, strlen(url));
+	}
+	uns_json_buf_raw(b, "}", 1);
+}
+
+static uns_err
+write_notification(uns_json_buf *b, const void *n)
+{
+	return uns_gw_write_notification(b, n);
+}
+
+static uns_err
+write_feed_entry(uns_json_buf *b, const void *e)
+{
+	return uns_gw_write_feed_entry(b, e);
+}
+
+static void
+reply_notification(uns_gw_exchange *x, unsigned status,
+                   const Uns__V1__Notification *n)
+{
+	char etag[32], ctx[768];
+	uns_json_buf b;
+	uns_json_buf_init(&b);
+	/* The context goes last, inside the notification's object, where
+	 * json_object_set_new put it. */
+	uns_err err = uns_gw_write_notification(&b, n);
+	if (err == UNS_OK) {
+		uns_json_buf_rewind(&b, b.len - 1); /* its '}' */
+		if (b.data[b.len - 1] != '{') {
+			uns_json_buf_raw(&b, ",", 1);
+		}
+		context_text(x, "notifications/$entity", ctx);
+		uns_json_buf_lit(&b, "\"@odata.context\":");
+		uns_json_buf_str(&b, ctx, strlen(ctx));
+		uns_json_buf_raw(&b, "}", 1);
+	} else {
+		b.err = err; /* answered 500, as before */
+	}
+	snprintf(etag, sizeof(etag), "\"%" PRIu64 "\"", n->version);
+	uns_gw_set_header(x, "ETag", etag);
+	uns_gw_reply_json_buf(x, status, &b);
+}
+
+/* ---- routes ------------------------------------------------------------ */
+
+/* Each route is a prepare half (the handler: parse, check, start the RPC
+ * with uns_gw_call, or answer an error at once) and a finish half (the
+ * answer from the RPC's reply or status; gateway_exchange.h). */
+
+static void
+healthz_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	const Uns__V1__HealthResponse *resp = (Uns__V1__HealthResponse *)m;
+	if (err != UNS_OK) {
+		uns_gw_fail_rpc(x, err);
+		return;
+	}
+	int serving =
+	    resp->status == UNS__V1__SERVING_STATUS__SERVING_STATUS_SERVING;
+	uns_gw_reply_json(x, serving ? 200 : 503,
+	                  json_pack("{s:s, s:s, s:s}", "status",
+	                            serving ? "SERVING" : "NOT_SERVING",
+	                            "version", resp->version, "store",
+	                            resp->store_status));
+}
+
+void
+uns_gw_healthz(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_health, .finish = healthz_done};
+	Uns__V1__HealthRequest req = UNS__V1__HEALTH_REQUEST__INIT;
+	uns_gw_call(x, &spec, &req.base);
+}
+
+static void
+create_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	const Uns__V1__PostResponse *resp = (Uns__V1__PostResponse *)m;
+	if (err != UNS_OK) {
+		uns_gw_fail_rpc(x, err);
+		return;
+	}
+	if (resp->created && resp->notification) {
+		char loc[1024];
+		snprintf(loc, sizeof(loc), "%s/%s/me/notifications/%s",
+		         x->base_url, x->version, resp->notification->id);
+		uns_gw_set_header(x, "Location", loc);
+	}
+	reply_notification(x, resp->created ? 201 : 200, resp->notification);
+}
+
+void
+uns_gw_create(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_post, .finish = create_done};
+	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
+	ProtobufCMessage *n = NULL;
+	char why[512];
+	if (uns_gw_parse_body(&uns__v1__notification__descriptor, x->body,
+	                      x->body_len, &n, why, sizeof(why)) != UNS_OK) {
+		fail_body(x, why);
+		return;
+	}
+	req.unsid = (char *)unsid_header(x);
+	req.notification = (Uns__V1__Notification *)n;
+	uns_gw_call(x, &spec, &req.base);
+	protobuf_c_message_free_unpacked(n, NULL);
+}
+
+static void
+get_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	const Uns__V1__FetchResponse *resp = (Uns__V1__FetchResponse *)m;
+	if (err != UNS_OK) {
+		uns_gw_fail_rpc(x, err);
+	} else if (resp->notification == NULL) {
+		uns_gw_fail(x, 404, "NotFound", "notification not found");
+	} else {
+		reply_notification(x, 200, resp->notification);
+	}
+}
+
+void
+uns_gw_get(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_fetch, .finish = get_done};
+	Uns__V1__FetchRequest req = UNS__V1__FETCH_REQUEST__INIT;
+	req.id = x->params[0];
+	req.unsid = (char *)unsid_header(x);
+	uns_gw_call(x, &spec, &req.base);
+}
+
+static void
+list_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	const Uns__V1__HistoryResponse *resp = (Uns__V1__HistoryResponse *)m;
+	unsigned top = DEFAULT_TOP;
+	const char *filter = uns_gw_query(x, "$filter");
+	if (err != UNS_OK) {
+		uns_gw_fail_rpc(x, err);
+		return;
+	}
+	if (!query_uint(x, "$top", 1, 100000, &top)) {
+		return; /* checked by uns_gw_list already */
+	}
+	uns_json_buf b;
+	char url[4096];
+	int linked = 0;
+	uns_json_buf_init(&b);
+	collection_open(&b, x, "notifications");
+	collection_entries(&b, write_notification,
+	                   (const void *const *)resp->notifications,
+	                   resp->n_notifications);
+	if (resp->next_page_token[0]) {
+		char stop[16];
+		snprintf(stop, sizeof(stop), "%u", top);
+		const char *kv[] = {"$top",       stop,
+		                    "$filter",    filter,
+		                    "$skiptoken", resp->next_page_token};
+		linked = link_text(x, "", kv, 6, url);
+	}
+	collection_close(&b, "@odata.nextLink", linked ? url : NULL);
+	uns_gw_reply_json_buf(x, 200, &b);
+}
+
+/* GET /me/notifications: History, newest first. */
+void
+uns_gw_list(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_history, .finish = list_done};
+	Uns__V1__HistoryRequest req = UNS__V1__HISTORY_REQUEST__INIT;
+	unsigned top = DEFAULT_TOP;
+	char group[1024], why[512];
+	const char *filter = uns_gw_query(x, "$filter");
+	const char *skip = uns_gw_query(x, "$skiptoken");
+	if (!query_uint(x, "$top", 1, 100000, &top)) {
+		return;
+	}
+	if (filter && uns_gw_apply_filter(filter, &req, group, sizeof(group),
+	                                  why, sizeof(why)) != UNS_OK) {
+		fail_body(x, why);
+		return;
+	}
+	req.page_size = top;
+	req.page_token = (char *)(skip ? skip : "");
+	uns_gw_call(x, &spec, &req.base);
+}
+
+static void
+delta_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	const Uns__V1__FetchResponse *resp = (Uns__V1__FetchResponse *)m;
+	if (err != UNS_OK) {
+		uns_gw_fail_rpc(x, err);
+		return;
+	}
+	uns_json_buf b;
+	char url[4096];
+	const char *kv[] = {resp->more ? "$skiptoken" : "$deltatoken",
+	                    resp->next_cursor};
+	uns_json_buf_init(&b);
+	collection_open(&b, x, "Collection(notification)");
+	collection_entries(&b, write_feed_entry,
+	                   (const void *const *)resp->changes, resp->n_changes);
+	collection_close(&b,
+	                 resp->more ? "@odata.nextLink" : "@odata.deltaLink",
+	                 link_text(x, "/delta", kv, 2, url) ? url : NULL);
+	uns_gw_reply_json_buf(x, 200, &b);
+}
+
+/* GET /me/notifications/delta: the feed since a cursor, long-polled. The
+ * wait holds no thread (the connection is parked), and the gateway's close
+ * ends it at once (503). */
+void
+uns_gw_delta(uns_gw_exchange *x)
+{
+	Uns__V1__FetchRequest req = UNS__V1__FETCH_REQUEST__INIT;
+	unsigned wait_s = 0, top = 0;
+	const char *cursor = uns_gw_query(x, "$deltatoken");
+	if (cursor == NULL) {
+		cursor = uns_gw_query(x, "$skiptoken");
+	}
+	if (!query_uint(x, "wait", 0, MAX_WAIT_S, &wait_s) ||
+	    !query_uint(x, "$top", 1, 100000, &top)) {
+		return;
+	}
+	req.cursor = (char *)(cursor ? cursor : "");
+	req.wait_ms = wait_s * 1000;
+	req.limit = top;
+	req.unsid = (char *)unsid_header(x);
+	uns_gw_call_spec spec = {.method = &uns_notifications_method_fetch,
+	                         .extra_ms = req.wait_ms,
+	                         .long_poll = wait_s > 0,
+	                         .finish = delta_done};
+	uns_gw_call(x, &spec, &req.base);
+}
+
+/* If-Match: "7", W/"7", 7 or *; 1 with *out set (0 = no check). */
+static int
+parse_if_match(uns_gw_exchange *x, uint64_t *out)
+{
+	const char *v = uns_gw_header(x, "If-Match");
+	char *end;
+	*out = 0;
+	if (v == NULL || strcmp(v, "*") == 0) {
+		return 1;
+	}
+	const char *p = strncmp(v, "W/", 2) == 0 ? v + 2 : v;
+	int quoted = *p == '"';
+	p += quoted;
+	errno = 0;
+	unsigned long long n = strtoull(p, &end, 10);
+	if (*p < '0' || *p > '9' || errno || n == 0 ||
+	    (quoted && *end++ != '"') || *end != '\0') {
+		uns_gw_fail(
+		    x, 400, "BadRequest",
+		    "If-Match: expected the ETag of a notification, such "
+		    "as \"3\", got %.40s",
+		    v);
+		return 0;
+	}
+	*out = n;
+	return 1;
+}
+
+static void
+patch_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	if (err != UNS_OK) {
+		uns_gw_fail_rpc(x, err);
+		return;
+	}
+	reply_notification(x, 200,
+	                   ((Uns__V1__UpdateStateResponse *)m)->notification);
+}
+
+/* PATCH /me/notifications/{id}: readState, userActionState. */
+void
+uns_gw_patch(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_update_state,
+	    .finish = patch_done};
+	ProtobufCMessage *m = NULL;
+	uint64_t if_version;
+	char why[512];
+	if (!parse_if_match(x, &if_version)) {
+		return;
+	}
+	if (uns_gw_parse_body(&uns__v1__update_state_request__descriptor,
+	                      x->body, x->body_len, &m, why,
+	                      sizeof(why)) != UNS_OK) {
+		fail_body(x, why);
+		return;
+	}
+	Uns__V1__UpdateStateRequest *req = (Uns__V1__UpdateStateRequest *)m;
+	if (req->read_state == 0 && req->user_action_state == 0) {
+		protobuf_c_message_free_unpacked(m, NULL);
+		uns_gw_fail(x, 400, "BadRequest",
+		            "nothing to change: give readState and/or "
+		            "userActionState");
+		return;
+	}
+	char *saved_id = req->id, *saved_unsid = req->unsid;
+	req->id = x->params[0];
+	req->unsid = (char *)unsid_header(x);
+	req->if_version = if_version;
+	uns_gw_call(x, &spec, m);
+	req->id = saved_id;
+	req->unsid = saved_unsid;
+	protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* base64url without padding into out (cap bytes); length or -1. */
+static long
+b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap)
+{
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+	                          "qrstuvwxyz0123456789-_";
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++) {
+		const char *c = in[i] ? strchr(abc, in[i]) : NULL;
+		if (c == NULL) {
+			return -1;
+		}
+		acc = (acc << 6) | (uint32_t)(c - abc);
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			if (n >= cap) {
+				return -1;
+			}
+			out[n++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return (long)n;
+}
+
+/* The token's kind, read from its claims without verifying them: only to
+ * choose the RPC (app: Delete, user: UpdateState); the server verifies the
+ * token on that RPC, so a forged claim only picks a call that then fails. */
+static int
+is_app_token(const char *token)
+{
+	unsigned char claims[6144];
+	const char *p = token ? strchr(token, '.') : NULL;
+	const char *q = p ? strchr(p + 1, '.') : NULL;
+	long n = q ? b64url_decode(p + 1, (size_t)(q - p - 1), claims,
+	                           sizeof(claims))
+	           : -1;
+	if (n < 0) {
+		return 0;
+	}
+	json_t *c = json_loadb((const char *)claims, (size_t)n, 0, NULL);
+	int app = json_object_get(c, "sub") == NULL &&
+	          (json_object_get(c, "azp") || json_object_get(c, "appid"));
+	json_decref(c);
+	return app;
+}
+
+static void
+empty_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	(void)m;
+	if (err != UNS_OK) {
+		uns_gw_fail_rpc(x, err);
+		return;
+	}
+	uns_gw_reply_empty(x, 204);
+}
+
+/* DELETE /me/notifications/{id}: UpdateState(delete) for a user,
+ * Delete for an app; 204 either way. */
+void
+uns_gw_delete(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec app_spec = {
+	    .method = &uns_notifications_method_delete, .finish = empty_done};
+	static const uns_gw_call_spec user_spec = {
+	    .method = &uns_notifications_method_update_state,
+	    .finish = empty_done};
+	if (is_app_token(x->token)) {
+		Uns__V1__DeleteRequest req = UNS__V1__DELETE_REQUEST__INIT;
+		req.id = x->params[0];
+		uns_gw_call(x, &app_spec, &req.base);
+		return;
+	}
+	Uns__V1__UpdateStateRequest req = UNS__V1__UPDATE_STATE_REQUEST__INIT;
+	uint64_t if_version;
+	if (!parse_if_match(x, &if_version)) {
+		return;
+	}
+	req.id = x->params[0];
+	req.delete_ = 1;
+	req.if_version = if_version;
+	req.unsid = (char *)unsid_header(x);
+	uns_gw_call(x, &user_spec, &req.base);
+}
+
+static void
+subscribe_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	const Uns__V1__SubscribeResponse *resp =
+	    (Uns__V1__SubscribeResponse *)m;
+	if (err != UNS_OK) {
+		uns_gw_fail_rpc(x, err);
+		return;
+	}
+	if (resp->created && resp->subscription) {
+		char loc[1024];
+		snprintf(loc, sizeof(loc),
+		         "%s/%s/me/notifications/subscriptions/%s", x->base_url,
+		         x->version, resp->subscription->unsid);
+		uns_gw_set_header(x, "Location", loc);
+	}
+	uns_gw_reply_json(x, resp->created ? 201 : 200,
+	                  uns_gw_subscription_json(resp->subscription));
+}
+
+/* POST /me/notifications/subscriptions: Subscribe; 201, 200 on renewal. */
+void
+uns_gw_subscribe(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_subscribe,
+	    .finish = subscribe_done};
+	ProtobufCMessage *m = NULL;
+	char why[512];
+	if (uns_gw_parse_body(&uns__v1__subscribe_request__descriptor, x->body,
+	                      x->body_len, &m, why, sizeof(why)) != UNS_OK) {
+		fail_body(x, why);
+		return;
+	}
+	uns_gw_call(x, &spec, m);
+	protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* DELETE /me/notifications/subscriptions/{unsid}: Unsubscribe; 204. */
+void
+uns_gw_unsubscribe(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_unsubscribe,
+	    .finish = empty_done};
+	Uns__V1__UnsubscribeRequest req = UNS__V1__UNSUBSCRIBE_REQUEST__INIT;
+	req.unsid = x->params[0];
+	uns_gw_call(x, &spec, &req.base);
+}

@@ -1,0 +1,247 @@
+/*
+ * push_fcm.c — the FCM transport: HTTP v1, POST
+ * {fcm_url}/v1/projects/{project}/messages:send with a data-only message
+ *   {"message":{"token":…,"data":{"unsid":…,"cursor":…},
+ *               "android":{"priority":…,"ttl":"…s","collapse_key":"feed"}}}
+ * The app's FirebaseMessagingService gets the data, pulls its feed and
+ * shows what it finds. Priority is high only for High-priority posts:
+ * Android demotes apps whose high-priority messages show nothing.
+ *
+ * Authorization is an OAuth 2 access token for the service account
+ * (fcm_credentials), got by the JWT bearer grant (RFC 7523): an RS256
+ * assertion {"iss":client_email,"scope":…firebase.messaging,"aud":
+ * token_uri,"iat","exp":iat+3600} POSTed to token_uri. The token is
+ * cached until a minute before it ends, or until FCM answers 401; the
+ * fetch happens inside build(), in a push_token_cache, so one
+ * fetch serves every waiting build (push.h allows this one I/O).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "errors.h"
+#include "push_impl.h"
+
+#define SCOPE       "https://www.googleapis.com/auth/firebase.messaging"
+#define GRANT       "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#define ASSERTION_S 3600
+#define MAX_TOKEN   4096
+#define MAX_TTL_S   2419200 /* 28 days */
+
+struct uns_push_transport {
+	push_oauth_transport o; /* all of it: push_oauth_open allocates it */
+};
+
+static uns_err
+fcm_check(const uns_push_config *cfg, const Uns__V1__Subscription *sub,
+          const char **field, char *why, size_t whylen)
+{
+	static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs"
+	                         "tuvwxyz0123456789_-:.";
+	size_t n = strlen(sub->push_channel);
+
+	*field = "pushChannel";
+	if (n < 16 || n > MAX_TOKEN || strspn(sub->push_channel, ok) != n) {
+		uns_say(why, whylen,
+		        "an FCM registration token is 16 to %d characters "
+		        "of A-Z a-z 0-9 _ - : .",
+		        MAX_TOKEN);
+		return UNS_INVALID_ARGUMENT;
+	}
+	return UNS_OK;
+}
+
+/* The RS256 assertion of the JWT bearer grant. */
+static uns_err
+assertion(const uns_push_config *cfg, int64_t now_s, char **out)
+{
+	json_t *c = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss",
+	                      cfg->fcm_client_email, "scope", SCOPE, "aud",
+	                      cfg->fcm_token_uri, "iat", (json_int_t)now_s,
+	                      "exp", (json_int_t)(now_s + ASSERTION_S));
+	char *cs = c ? json_dumps(c, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	uns_err err = UNS_ENOMEM;
+
+	json_decref(c);
+	if (cs != NULL) {
+		err = push_jwt_sign(cfg->fcm_key,
+		                    "{\"alg\":\"RS256\",\"typ\":\"JWT\"}", cs,
+		                    out);
+	}
+	free(cs);
+	return err;
+}
+
+static uns_err
+fetch(void *arg, int64_t now_ms, push_token *out, char *why, size_t whylen)
+{
+	uns_push_transport *t = arg;
+	char *jwt = NULL, *form = NULL, *esc = NULL;
+	uns_err err;
+	size_t cap;
+
+	if ((err = assertion(t->o.cfg, now_ms / 1000, &jwt)) != UNS_OK) {
+		return err;
+	}
+	cap = strlen(jwt) * 3 + 1;
+	if ((esc = malloc(cap)) == NULL ||
+	    (form = malloc(cap + sizeof(GRANT) * 3 + 64)) == NULL) {
+		err = UNS_ENOMEM;
+		goto out;
+	}
+	push_form_escape(jwt, esc, cap);
+	sprintf(form, "grant_type=%s&assertion=%s",
+	        "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer", esc);
+	err = push_fetch_token(t->o.cfg, t->o.cfg->fcm_token_uri, form, now_ms,
+	                       out, why, whylen);
+out:
+	free(jwt);
+	free(esc);
+	free(form);
+	return err;
+}
+
+static char *
+fcm_body(const uns_push_config *cfg, const uns_tap *tap)
+{
+	const Uns__V1__Notification *n = tap->subject;
+	bool high = !tap->state_change && n != NULL &&
+	            n->priority == UNS__V1__PRIORITY__PRIORITY_HIGH;
+	int64_t ttl = cfg->fcm_ttl_s < MAX_TTL_S ? cfg->fcm_ttl_s : MAX_TTL_S;
+	char ttl_s[32];
+	json_t *doc;
+	char *text;
+
+	if (n != NULL && n->expiration_time_ms > 0 &&
+	    (n->expiration_time_ms - tap->now_ms) / 1000 < ttl) {
+		ttl = (n->expiration_time_ms - tap->now_ms) / 1000;
+		ttl = ttl < 0 ? 0 : ttl;
+	}
+	snprintf(ttl_s, sizeof(ttl_s), "%llds", (long long)ttl);
+	doc = json_pack("{s:{s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s}}}", "message",
+	                "token", tap->sub->push_channel, "data", "unsid",
+	                tap->sub->unsid, "cursor", tap->cursor, "android",
+	                "priority", high ? "high" : "normal", "ttl", ttl_s,
+	                "collapse_key", "feed");
+	text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(doc);
+	return text;
+}
+
+static uns_err
+fcm_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
+{
+	const uns_push_config *cfg = t->o.cfg;
+	uns_push_request r = {0};
+	char *tok = NULL, *body = NULL;
+	uns_err err = UNS_ENOMEM;
+
+	if (cfg->fcm_key == NULL) {
+		return UNS_FAILED_PRECONDITION; /* fcm_credentials not set */
+	}
+	if ((body = fcm_body(cfg, tap)) == NULL ||
+	    (err = push_token_cache_get(&t->o.token, "fcm", tap->now_ms, fetch,
+	                                t, &tok)) != UNS_OK ||
+	    (err = push_set_url(&r, "%s/v1/projects/%s/messages:send",
+	                        cfg->fcm_url, cfg->fcm_project)) != UNS_OK ||
+	    (err = push_header(&r, "Authorization: Bearer %s", tok)) !=
+	        UNS_OK ||
+	    (err = push_header(&r, "Content-Type: application/json")) !=
+	        UNS_OK) {
+		goto out;
+	}
+	push_set_body(&r, (unsigned char *)body, strlen(body));
+	body = NULL;
+	*out = r;
+	memset(&r, 0, sizeof(r));
+out:
+	if (tok != NULL) {
+		uns_wipe(tok, strlen(tok));
+	}
+	free(tok);
+	free(body);
+	uns_push_request_free(&r);
+	return err;
+}
+
+/* The FcmError errorCode in a google.rpc.Status body, or "". */
+static void
+error_code(const uns_push_response *resp, char *out, size_t cap)
+{
+	json_t *root, *details;
+	size_t i;
+	json_t *d;
+
+	out[0] = '\0';
+	if (resp->body == NULL || resp->body_len == 0) {
+		return;
+	}
+	root = json_loadb(resp->body, resp->body_len, 0, NULL);
+	details = json_object_get(json_object_get(root, "error"), "details");
+	json_array_foreach(details, i, d)
+	{
+		json_t *c = json_object_get(d, "errorCode");
+		if (json_is_string(c)) {
+			snprintf(out, cap, "%s", json_string_value(c));
+			break;
+		}
+	}
+	json_decref(root);
+}
+
+static const struct {
+	const char *code;
+	uns_push_outcome outcome;
+} codes[] = {
+    {"UNREGISTERED", UNS_PUSH_DEAD},
+    {"SENDER_ID_MISMATCH", UNS_PUSH_DEAD},
+    {"QUOTA_EXCEEDED", UNS_PUSH_RETRY},
+    {"UNAVAILABLE", UNS_PUSH_RETRY},
+    {"INTERNAL", UNS_PUSH_RETRY},
+    {"THIRD_PARTY_AUTH_ERROR", UNS_PUSH_REJECTED},
+    {"INVALID_ARGUMENT", UNS_PUSH_REJECTED},
+};
+
+/*
+ * By errorCode first (UNREGISTERED and SENDER_ID_MISMATCH: the token is
+ * gone or not ours; QUOTA_EXCEEDED, UNAVAILABLE, INTERNAL: retry;
+ * THIRD_PARTY_AUTH_ERROR: Firebase's APNs or web credentials, not ours:
+ * drop), else by status: 404 dead, 401 our access token: drop it and
+ * retry at once, 429/5xx retry.
+ */
+static uns_push_outcome
+fcm_classify(uns_push_transport *t, const uns_push_response *resp,
+             int64_t *retry_after_ms)
+{
+	uns_push_outcome o;
+	char code[64];
+
+	error_code(resp, code, sizeof(code));
+	o = push_classify_common(resp, retry_after_ms);
+	for (size_t i = 0;
+	     code[0] != '\0' && i < sizeof(codes) / sizeof(codes[0]); i++) {
+		if (strcmp(code, codes[i].code) == 0) {
+			o = codes[i].outcome;
+			break;
+		}
+	}
+	if (o == UNS_PUSH_RETRY) {
+		*retry_after_ms = push_retry_after(resp);
+	}
+	if (o == UNS_PUSH_REAUTH && t != NULL) {
+		push_token_cache_drop(&t->o.token);
+	}
+	return o;
+}
+
+const uns_push_transport_ops uns_push_fcm = {
+    .name = "fcm",
+    .platform = UNS__V1__PLATFORM__PLATFORM_ANDROID,
+    .check = fcm_check,
+    .open = push_oauth_open,
+    .close = push_oauth_close,
+    .build = fcm_build,
+    .classify = fcm_classify,
+};

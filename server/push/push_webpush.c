@@ -1,0 +1,354 @@
+/*
+ * push_webpush.c — the Web Push transport: RFC 8030 delivery, RFC 8291
+ * message encryption (aes128gcm), RFC 8292 VAPID.
+ *
+ * A browser must show a notification for every push it gets (Chrome's
+ * userVisibleOnly), so Web Push carries the visual content of a post,
+ * end-to-end encrypted to the browser's p256dh key, next to the cursor
+ * the service worker pulls from:
+ *   {"unsid":"…","cursor":"…","id":"…","title":"…","body":"…"}
+ * State changes (read, dismissed, deleted) are never sent: there is
+ * nothing to show. The engine skips them; build() refuses them too.
+ *
+ * Headers: TTL (webpush_ttl, capped by the notification's expiry),
+ * Urgency (high for High priority, low for Low, else normal), Topic
+ * "feed" (an undelivered tap of a subscription is replaced by the next:
+ * the service worker pulls the whole feed since its cursor anyway),
+ * Content-Encoding aes128gcm, and Authorization: vapid t=JWT, k=KEY.
+ *
+ * The VAPID JWT names the push service's origin, so one token serves
+ * every endpoint there; tokens are cached per origin (a few push
+ * services exist) for vapid_token_lifetime (12 h) and renewed an hour
+ * before they end.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "errors.h"
+#include "push_impl.h"
+
+#define VAPID_RENEW_S 3600 /* before exp */
+#define VAPID_CACHE   16
+#define TOPIC         "feed"
+
+typedef struct vapid_entry {
+	char origin[300];
+	char *jwt;
+	int64_t exp_s;
+} vapid_entry;
+
+struct uns_push_transport {
+	const uns_push_config *cfg;
+	pthread_mutex_t lock; /* the cache */
+	vapid_entry cache[VAPID_CACHE];
+	size_t next; /* slot replaced next when the cache is full */
+};
+
+/* A base64url key of exactly want bytes; trailing "=" padding tolerated
+ * (some clients pad). */
+static bool
+decode_key(const char *s, uint8_t *out, size_t want)
+{
+	size_t n = strlen(s);
+	long got;
+
+	while (n > 0 && s[n - 1] == '=') {
+		n--;
+	}
+	got = uns_b64url_decode(s, n, out, want);
+	return got == (long)want;
+}
+
+static uns_err
+webpush_check(const uns_push_config *cfg, const Uns__V1__Subscription *sub,
+              const char **field, char *why, size_t whylen)
+{
+	const Uns__V1__WebPushSubscription *w = sub->web_push;
+	uint8_t pub[UNS_P256_PUBLEN], auth[UNS_WEBPUSH_AUTHLEN];
+
+	*field = "webPush";
+	if (w == NULL) {
+		uns_say(why, whylen, "required");
+		return UNS_INVALID_ARGUMENT;
+	}
+	*field = "webPush.keys.p256dh";
+	if (!decode_key(w->p256dh, pub, sizeof(pub)) ||
+	    uns_p256_check_public(pub, sizeof(pub)) != UNS_OK) {
+		uns_say(why, whylen,
+		        "must be an uncompressed P-256 point (65 bytes, "
+		        "base64url)");
+		return UNS_INVALID_ARGUMENT;
+	}
+	*field = "webPush.keys.auth";
+	if (!decode_key(w->auth, auth, sizeof(auth))) {
+		uns_say(why, whylen, "must be 16 bytes, base64url");
+		return UNS_INVALID_ARGUMENT;
+	}
+	*field = "webPush.endpoint";
+	return push_check_url(cfg, w->endpoint, &cfg->webpush_hosts, why,
+	                      whylen);
+}
+
+static uns_err
+webpush_open(uns_push_transport **tp, const uns_push_config *cfg)
+{
+	uns_push_transport *t = calloc(1, sizeof(*t));
+
+	if (t == NULL) {
+		return UNS_ENOMEM;
+	}
+	t->cfg = cfg;
+	pthread_mutex_init(&t->lock, NULL);
+	*tp = t;
+	return UNS_OK;
+}
+
+static void
+webpush_close(uns_push_transport *t)
+{
+	if (t == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < VAPID_CACHE; i++) {
+		free(t->cache[i].jwt);
+	}
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+/* "https://host[:port]" of the endpoint. */
+static uns_err
+origin_of(const char *endpoint, char *out, size_t cap)
+{
+	push_url u;
+	bool v6;
+
+	if (push_url_parse(endpoint, &u, NULL, 0) != UNS_OK) {
+		return UNS_INVALID_ARGUMENT;
+	}
+	v6 = strchr(u.host, ':') != NULL;
+	snprintf(out, cap, "%s://%s%s%s%s%s", u.scheme, v6 ? "[" : "", u.host,
+	         v6 ? "]" : "", u.port[0] ? ":" : "", u.port);
+	return UNS_OK;
+}
+
+static uns_err
+vapid_mint(const uns_push_config *cfg, const char *origin, int64_t exp_s,
+           char **out)
+{
+	json_t *claims =
+	    json_pack("{s:s, s:I, s:s}", "aud", origin, "exp",
+	              (json_int_t)exp_s, "sub", cfg->vapid_subject);
+	char *c = claims
+	              ? json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER)
+	              : NULL;
+	uns_err err = UNS_ENOMEM;
+
+	json_decref(claims);
+	if (c != NULL) {
+		err = push_jwt_sign(
+		    cfg->vapid, "{\"typ\":\"JWT\",\"alg\":\"ES256\"}", c, out);
+	}
+	free(c);
+	return err;
+}
+
+/* A copy of the cached token for origin, minted when missing or old. */
+static uns_err
+vapid_token(uns_push_transport *t, const char *origin, int64_t now_s,
+            char **out)
+{
+	vapid_entry *e = NULL;
+	char *jwt = NULL, *copy;
+	uns_err err = UNS_OK;
+
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < VAPID_CACHE && e == NULL; i++) {
+		if (strcmp(t->cache[i].origin, origin) == 0) {
+			e = &t->cache[i];
+		}
+	}
+	if (e == NULL || e->exp_s - VAPID_RENEW_S <= now_s) {
+		if ((err = vapid_mint(t->cfg, origin,
+		                      now_s + t->cfg->vapid_lifetime_s,
+		                      &jwt)) != UNS_OK) {
+			goto out;
+		}
+		if (e == NULL) {
+			e = &t->cache[t->next];
+			t->next = (t->next + 1) % VAPID_CACHE;
+		}
+		free(e->jwt);
+		e->jwt = jwt;
+		e->exp_s = now_s + t->cfg->vapid_lifetime_s;
+		snprintf(e->origin, sizeof(e->origin), "%s", origin);
+	}
+	if ((copy = strdup(e->jwt)) == NULL) {
+		err = UNS_ENOMEM;
+		goto out;
+	}
+	*out = copy;
+out:
+	pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
+/* The plaintext: cursor and visual content, cut to fit one push. */
+static char *
+webpush_payload(const uns_tap *tap)
+{
+	const Uns__V1__Notification *n = tap->subject;
+	const Uns__V1__VisualContent *v =
+	    n && n->payload ? n->payload->visual_content : NULL;
+	json_t *doc = json_pack("{s:s, s:s}", "unsid", tap->sub->unsid,
+	                        "cursor", tap->cursor);
+	char *text = NULL;
+
+	if (doc != NULL && n != NULL) {
+		json_object_set_new(doc, "id", json_string(n->id));
+	}
+	if (doc != NULL && v != NULL) {
+		json_object_set_new(doc, "title", json_string(v->title));
+		json_object_set_new(doc, "body", json_string(v->body));
+	}
+	/* Escaped text may outgrow a push: drop the body, then the title. */
+	for (int pass = 0; doc != NULL && pass < 3; pass++) {
+		free(text);
+		text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (text == NULL || strlen(text) <= UNS_WEBPUSH_MAX_PLAINTEXT) {
+			break;
+		}
+		json_object_del(doc, pass == 0 ? "body" : "title");
+	}
+	json_decref(doc);
+	return text;
+}
+
+/* Seconds the push service should keep the message. */
+static int64_t
+ttl_of(const uns_push_config *cfg, const uns_tap *tap)
+{
+	int64_t ttl = cfg->webpush_ttl_s;
+	const Uns__V1__Notification *n = tap->subject;
+
+	if (n != NULL && n->expiration_time_ms > 0) {
+		int64_t left = (n->expiration_time_ms - tap->now_ms) / 1000;
+		ttl = left < ttl ? left : ttl;
+	}
+	return ttl < 0 ? 0 : ttl;
+}
+
+static const char *
+urgency_of(const uns_tap *tap)
+{
+	Uns__V1__Priority p = tap->subject ? tap->subject->priority
+	                                   : UNS__V1__PRIORITY__PRIORITY_NONE;
+
+	return p == UNS__V1__PRIORITY__PRIORITY_HIGH  ? "high"
+	       : p == UNS__V1__PRIORITY__PRIORITY_LOW ? "low"
+	                                              : "normal";
+}
+
+static uns_err
+encrypt_payload(const Uns__V1__WebPushSubscription *w, const char *text,
+                uns_push_request *r)
+{
+	uint8_t pub[UNS_P256_PUBLEN], auth[UNS_WEBPUSH_AUTHLEN];
+	size_t len = strlen(text), cap = len + UNS_WEBPUSH_OVERHEAD, n = 0;
+	unsigned char *body;
+	uns_err err;
+
+	if (!decode_key(w->p256dh, pub, sizeof(pub)) ||
+	    !decode_key(w->auth, auth, sizeof(auth))) {
+		return UNS_INVALID_ARGUMENT;
+	}
+	if ((body = malloc(cap)) == NULL) {
+		return UNS_ENOMEM;
+	}
+	err = uns_webpush_encrypt(pub, auth, (const uint8_t *)text, len, NULL,
+	                          NULL, body, cap, &n);
+	if (err != UNS_OK) {
+		free(body);
+		return err == UNS_EINVAL ? UNS_INVALID_ARGUMENT : err;
+	}
+	push_set_body(r, body, n);
+	return UNS_OK;
+}
+
+static uns_err
+webpush_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
+{
+	const Uns__V1__WebPushSubscription *w = tap->sub->web_push;
+	uns_push_request r = {0};
+	char origin[300], k[UNS_B64URL_LEN(UNS_P256_PUBLEN)];
+	char *text = NULL, *jwt = NULL;
+	uns_err err = UNS_ENOMEM;
+
+	if (tap->state_change) {
+		return UNS_FAILED_PRECONDITION; /* nothing to show */
+	}
+	if (t->cfg->vapid == NULL) {
+		return UNS_FAILED_PRECONDITION;
+	}
+	if (w == NULL ||
+	    origin_of(w->endpoint, origin, sizeof(origin)) != UNS_OK) {
+		return UNS_INVALID_ARGUMENT;
+	}
+	uns_b64url_encode(t->cfg->vapid_public, UNS_P256_PUBLEN, k);
+	if ((text = webpush_payload(tap)) == NULL ||
+	    (err = encrypt_payload(w, text, &r)) != UNS_OK ||
+	    (err = vapid_token(t, origin, tap->now_ms / 1000, &jwt)) !=
+	        UNS_OK ||
+	    (err = push_set_url(&r, "%s", w->endpoint)) != UNS_OK ||
+	    (err = push_header(&r, "TTL: %lld",
+	                       (long long)ttl_of(t->cfg, tap))) != UNS_OK ||
+	    (err = push_header(&r, "Urgency: %s", urgency_of(tap))) != UNS_OK ||
+	    (err = push_header(&r, "Topic: %s", TOPIC)) != UNS_OK ||
+	    (err = push_header(&r, "Content-Encoding: aes128gcm")) != UNS_OK ||
+	    (err = push_header(&r, "Content-Type: application/octet-stream")) !=
+	        UNS_OK ||
+	    (err = push_header(&r, "Authorization: vapid t=%s, k=%s", jwt,
+	                       k)) != UNS_OK) {
+		goto out;
+	}
+	*out = r;
+	memset(&r, 0, sizeof(r));
+out:
+	if (text != NULL) {
+		uns_wipe(text, strlen(text));
+	}
+	free(text);
+	free(jwt);
+	uns_push_request_free(&r);
+	return err;
+}
+
+/*
+ * 201 accepted; 404/410 gone; 429/5xx retry; 400 malformed and 413 too
+ * big (our bug: drop the tap). 401/403 refuse our VAPID token; that is
+ * also what a subscription made for an older applicationServerKey gets,
+ * but a clock or configuration fault on our side would look the same, so
+ * the tap is dropped and the subscription kept (REJECTED, not DEAD).
+ */
+static uns_push_outcome
+webpush_classify(uns_push_transport *t, const uns_push_response *resp,
+                 int64_t *retry_after_ms)
+{
+	uns_push_outcome o = push_classify_common(resp, retry_after_ms);
+
+	return o == UNS_PUSH_REAUTH ? UNS_PUSH_REJECTED : o;
+}
+
+const uns_push_transport_ops uns_push_webpush = {
+    .name = "webpush",
+    .platform = UNS__V1__PLATFORM__PLATFORM_WEB_PUSH,
+    .check = webpush_check,
+    .open = webpush_open,
+    .close = webpush_close,
+    .build = webpush_build,
+    .classify = webpush_classify,
+};

@@ -1,0 +1,170 @@
+/*
+ * push_wns.c — the WNS transport: a raw notification POSTed to the
+ * channel URI the Windows app got from WNS:
+ *   X-WNS-Type: wns/raw, Content-Type: application/octet-stream,
+ *   X-WNS-Cache-Policy: cache (one tap is kept while the device is
+ *   offline: enough, the app pulls everything since its cursor),
+ *   X-WNS-TTL, body {"unsid":…,"cursor":…} (at most 5000 bytes).
+ * Raw notifications reach a running app or its background task; taps
+ * need no toast.
+ *
+ * Authorization is an OAuth 2 client-credentials token from
+ * wns_token_url (login.live.com for Store apps, Entra ID for Windows App
+ * SDK apps), cached until a minute before it ends or until WNS answers
+ * 401. The channel URI comes from the device and the bearer token goes
+ * to it, so the host allow-list (wns_hosts, *.notify.windows.com) is
+ * what keeps the token from leaving for another host.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "errors.h"
+#include "push_impl.h"
+
+#define MAX_RAW 5000
+
+struct uns_push_transport {
+	push_oauth_transport o; /* all of it: push_oauth_open allocates it */
+};
+
+static uns_err
+wns_check(const uns_push_config *cfg, const Uns__V1__Subscription *sub,
+          const char **field, char *why, size_t whylen)
+{
+	*field = "pushChannel";
+	return push_check_url(cfg, sub->push_channel, &cfg->wns_hosts, why,
+	                      whylen);
+}
+
+static uns_err
+fetch(void *arg, int64_t now_ms, push_token *out, char *why, size_t whylen)
+{
+	uns_push_transport *t = arg;
+	const uns_push_config *cfg = t->o.cfg;
+	char id[3 * PUSH_STR], secret[3 * 512], scope[3 * PUSH_STR];
+	char *form;
+	uns_err err;
+
+	if (push_form_escape(cfg->wns_client_id, id, sizeof(id)) != UNS_OK ||
+	    push_form_escape(cfg->wns_client_secret, secret, sizeof(secret)) !=
+	        UNS_OK ||
+	    push_form_escape(cfg->wns_scope, scope, sizeof(scope)) != UNS_OK) {
+		return UNS_EINVAL;
+	}
+	if (asprintf(&form,
+	             "grant_type=client_credentials&client_id=%s&"
+	             "client_secret=%s&scope=%s",
+	             id, secret, scope) < 0) {
+		return UNS_ENOMEM;
+	}
+	err = push_fetch_token(cfg, cfg->wns_token_url, form, now_ms, out, why,
+	                       whylen);
+	uns_wipe(form, strlen(form));
+	uns_wipe(secret, sizeof(secret));
+	free(form);
+	return err;
+}
+
+static int64_t
+ttl_of(const uns_push_config *cfg, const uns_tap *tap)
+{
+	const Uns__V1__Notification *n = tap->subject;
+	int64_t ttl = cfg->wns_ttl_s;
+
+	if (n != NULL && n->expiration_time_ms > 0 &&
+	    (n->expiration_time_ms - tap->now_ms) / 1000 < ttl) {
+		ttl = (n->expiration_time_ms - tap->now_ms) / 1000;
+	}
+	return ttl < 0 ? 0 : ttl;
+}
+
+static uns_err
+wns_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
+{
+	const uns_push_config *cfg = t->o.cfg;
+	uns_push_request r = {0};
+	json_t *doc = json_pack("{s:s, s:s}", "unsid", tap->sub->unsid,
+	                        "cursor", tap->cursor);
+	char *body =
+	    doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char *tok = NULL;
+	uns_err err = UNS_ENOMEM;
+
+	json_decref(doc);
+	if (cfg->wns_client_secret[0] == '\0') {
+		err = UNS_FAILED_PRECONDITION; /* wns_client_secret not set */
+		goto out;
+	}
+	if (body == NULL) {
+		goto out;
+	}
+	if (strlen(body) > MAX_RAW) {
+		err = UNS_INVALID_ARGUMENT;
+		goto out;
+	}
+	if ((err = push_token_cache_get(&t->o.token, "wns", tap->now_ms, fetch,
+	                                t, &tok)) != UNS_OK ||
+	    (err = push_set_url(&r, "%s", tap->sub->push_channel)) != UNS_OK ||
+	    (err = push_header(&r, "Authorization: Bearer %s", tok)) !=
+	        UNS_OK ||
+	    (err = push_header(&r, "X-WNS-Type: wns/raw")) != UNS_OK ||
+	    (err = push_header(&r, "Content-Type: application/octet-stream")) !=
+	        UNS_OK ||
+	    (err = push_header(&r, "X-WNS-Cache-Policy: cache")) != UNS_OK ||
+	    (err = push_header(&r, "X-WNS-TTL: %lld",
+	                       (long long)ttl_of(cfg, tap))) != UNS_OK) {
+		goto out;
+	}
+	push_set_body(&r, (unsigned char *)body, strlen(body));
+	body = NULL;
+	*out = r;
+	memset(&r, 0, sizeof(r));
+out:
+	if (tok != NULL) {
+		uns_wipe(tok, strlen(tok));
+	}
+	free(tok);
+	free(body);
+	uns_push_request_free(&r);
+	return err;
+}
+
+/*
+ * 200 delivered (X-WNS-Status: channelthrottled means retry); 404 invalid
+ * and 410 expired channel: dead; 401 our token: renew and retry; 406
+ * (throttled), 429 and 5xx: retry; 400, 403 (token of another app), 413:
+ * our request's fault, drop the tap.
+ */
+static uns_push_outcome
+wns_classify(uns_push_transport *t, const uns_push_response *resp,
+             int64_t *retry_after_ms)
+{
+	const char *status =
+	    resp->header ? resp->header(resp->header_arg, "x-wns-status")
+	                 : NULL;
+	uns_push_outcome o = push_classify_common(resp, retry_after_ms);
+
+	if (resp->status == 406 ||
+	    (o == UNS_PUSH_DELIVERED && status != NULL &&
+	     strcasecmp(status, "channelthrottled") == 0)) {
+		o = UNS_PUSH_RETRY;
+		*retry_after_ms = push_retry_after(resp);
+	}
+	if (o == UNS_PUSH_REAUTH && t != NULL) {
+		push_token_cache_drop(&t->o.token);
+	}
+	return o;
+}
+
+const uns_push_transport_ops uns_push_wns = {
+    .name = "wns",
+    .platform = UNS__V1__PLATFORM__PLATFORM_WINDOWS,
+    .check = wns_check,
+    .open = push_oauth_open,
+    .close = push_oauth_close,
+    .build = wns_build,
+    .classify = wns_classify,
+};
