@@ -1,6 +1,7 @@
 /*
- * files.h — reading a small file whole, with the reason on failure
- * (files.c). Shared by libuns, the server and the tools.
+ * files.h — reading a small file whole, with the reason on failure, and
+ * keeping a data directory private (files.c). Shared by libuns, the server
+ * and the tools.
  */
 #ifndef UNS_FILES_H
 #define UNS_FILES_H
@@ -14,5 +15,20 @@
  * in why. */
 uns_err uns_file_read(const char *path, size_t max, char **out, size_t *len,
                       char *why, size_t whylen);
+
+/* Called for each entry uns_private_tree changed: its path and the modes
+ * before and after. */
+typedef void (*uns_tightened_fn)(void *arg, const char *path, unsigned old_mode,
+                                 unsigned new_mode);
+
+/*
+ * Makes dir and everything below it (symbolic links are not followed)
+ * reachable by its owner only: each directory and file with a group or
+ * other permission bit loses them (0755 -> 0700, 0644 -> 0600), fn (may be
+ * NULL) told of each. UNS_EIO with the path and the reason in why when one
+ * cannot be changed (another owner): the caller refuses to run on it.
+ */
+uns_err uns_private_tree(const char *dir, uns_tightened_fn fn, void *arg,
+                         char *why, size_t whylen);
 
 #endif /* UNS_FILES_H */

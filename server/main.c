@@ -33,6 +33,7 @@
 #include "config.h"
 #include "delivery.h"
 #include "devcert.h"
+#include "files.h"
 #include "gateway.h"
 #include "gateway_ops.h"
 #include "jwt.h"
@@ -564,6 +565,28 @@ drain(unsd *d, int sig)
 	        (unsigned long long)st.failed, (unsigned long long)st.rejected);
 }
 
+static void
+say_tightened(void *arg, const char *path, unsigned old_mode, unsigned new_mode)
+{
+	(void)arg;
+	fprintf(stderr,
+	        "unsd: %s was mode %04o, open to other users: now %04o\n", path,
+	        old_mode, new_mode);
+}
+
+/* The data directory and all in it: the owner's alone, or no start. */
+static int
+private_data(unsd *d)
+{
+	char why[1024];
+	if (uns_private_tree(d->cfg.data_dir, say_tightened, NULL, why,
+	                     sizeof(why)) != UNS_OK) {
+		fprintf(stderr, "unsd: data directory: %s\n", why);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 run(unsd *d)
 {
@@ -576,9 +599,15 @@ run(unsd *d)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error */
 
+	/* Whatever umask we were started with: keys, secrets, apps.conf and
+	 * every store file are the owner's alone (files.c). */
+	umask(077);
 	if (mkdir(d->cfg.data_dir, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "unsd: cannot create %s: %s\n", d->cfg.data_dir,
 		        strerror(errno));
+		goto out;
+	}
+	if (private_data(d) != 0) {
 		goto out;
 	}
 	if (uns_metrics_open(&d->metrics) != UNS_OK ||

@@ -7,10 +7,12 @@
  * restart it after adding an app.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <mbedtls/sha256.h>
 #include <nng/nng.h>
@@ -109,8 +111,14 @@ app_add(const app_opts *o)
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%s/apps.conf", dir);
-	FILE *f = fopen(path, "a");
+	/* 0600 whatever the umask, and an older too-open file tightened:
+	 * it holds secret hashes. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	FILE *f = fd >= 0 && fchmod(fd, 0600) == 0 ? fdopen(fd, "a") : NULL;
 	if (f == NULL) {
+		if (fd >= 0) {
+			close(fd);
+		}
 		fprintf(stderr, "unsctl app add: %s: %s\n", path,
 		        strerror(errno));
 		return 1;
