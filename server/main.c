@@ -54,6 +54,7 @@ typedef struct unsd_opts {
 	const char *listen, *data_dir, *cert, *ca, *contexts, *workers;
 	const char *max_message, *default_timeout, *gateway_listen, *record;
 	int require_client_cert;
+	int salvage;
 	int print_config, print_example, help, version;
 } unsd_opts;
 
@@ -79,6 +80,8 @@ static const uns_opt unsd_options[] = {
         "config key default_timeout"),
     OPT("--gateway-listen", UNS_OPT_STR, gateway_listen, "URL",
         "config key gateway_listen (\"\" = no gateway)"),
+    OPT("--salvage", UNS_OPT_FLAG, salvage, NULL,
+        "config key store_salvage = true: open a damaged store, a copy kept"),
     OPT("--record", UNS_OPT_STR, record, "DIR",
         "config key record_dir: write every exchange to a fixture"),
     OPT("--print-config", UNS_OPT_FLAG, print_config, NULL,
@@ -155,6 +158,9 @@ load_config(unsd_opts *o, uns_config *c)
 			fprintf(stderr, "unsd: %s\n", why);
 			return -1;
 		}
+	}
+	if (o->salvage) {
+		c->store_salvage = 1;
 	}
 	if (o->require_client_cert) {
 		c->require_client_cert = 1;
@@ -290,6 +296,9 @@ open_store(unsd *d)
 	    .commit_max_wait_us = (unsigned)d->cfg.commit_max_wait_us,
 	    .commit_answer_thread = d->cfg.commit_answer_thread,
 	    .max_live = (uint32_t)d->cfg.max_live_per_user,
+	    .max_subs = (uint32_t)d->cfg.max_subscriptions_per_user,
+	    .min_free_bytes = d->cfg.min_free,
+	    .salvage = d->cfg.store_salvage,
 	    .sub_lifetime_ms = d->cfg.subscription_lifetime_s * 1000,
 	    .default_ttl_ms = d->cfg.default_expiry_s * 1000,
 	    .reclaim_interval_ms = (int)(d->cfg.reclaim_interval_s * 1000),
@@ -303,6 +312,10 @@ open_store(unsd *d)
 		fprintf(stderr, "unsd: store %s: %s\n", dir,
 		        uns_store_errmsg());
 		return -1;
+	}
+	char note[600];
+	if (uns_store_health(d->store, note, sizeof(note)) && note[0]) {
+		fprintf(stderr, "unsd: store %s: %s\n", dir, note);
 	}
 	return 0;
 }

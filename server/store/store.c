@@ -97,6 +97,20 @@ uns_store_stats_get(uns_store *st, uns_store_stats *out)
 	return st->ops->stats_get(st, out);
 }
 
+int
+uns_store_health(uns_store *st, char *note, size_t cap)
+{
+	if (st == NULL || note == NULL || cap == 0) {
+		return 0;
+	}
+	note[0] = '\0';
+	int ok = st->ops->health != NULL ? st->ops->health(st, note, cap) : 1;
+	if (ok && note[0] == '\0') {
+		snprintf(note, cap, "%s", st->opened);
+	}
+	return ok;
+}
+
 /* --- blocking writes: the asynchronous write plus a wait ---------------- */
 
 struct write_wait {

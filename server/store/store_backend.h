@@ -84,6 +84,8 @@ typedef struct uns_store_ops {
 	                   const char *unsid, const char *const *ids, size_t n);
 	uns_err (*fallback_run)(uns_store *st, size_t *queued);
 	uns_err (*reclaim)(uns_store *st, int64_t now, size_t *reclaimed);
+	/* 1 when writes can be made; why not into note (NULL: always 1). */
+	int (*health)(uns_store *st, char *note, size_t cap);
 } uns_store_ops;
 
 /* The head of every backend's handle. */
@@ -96,6 +98,7 @@ struct uns_store {
 	void *feed_arg;
 	uns_store_tap_fn tap_hook;
 	void *tap_arg;
+	char opened[512]; /* what open had to do (a recovery), or "" */
 };
 
 /* The backends store.c knows (each in its own folder beneath). */

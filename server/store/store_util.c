@@ -12,7 +12,7 @@
 
 #include "arena.h"
 
-static _Thread_local char errmsg[256];
+static _Thread_local char errmsg[1024]; /* a refused open says a lot */
 
 static const char b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

@@ -1,7 +1,8 @@
 /*
  * fuzz_store_codec.c — libFuzzer target for the store's value and token
  * decoders (server/store/store_codec.c): what a client sends (cursors,
- * ids) and what a damaged disk may hand back (every record kind). A
+ * ids; server/store/store_util.c) and what a damaged disk may hand back
+ * (every record kind; server/store/rocksdb/rocksdb_codec.c). A
  * corrupted record must be refused with UNS_DATA_LOSS or decode to values
  * that encode again to the same bytes; nothing may read out of bounds.
  *
@@ -14,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_codec.h"
+#include "store_util.h"
+
+#include "../../server/store/rocksdb/rocksdb_codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

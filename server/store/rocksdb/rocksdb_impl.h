@@ -126,6 +126,7 @@ typedef struct rdb {
 	bool bg_stop, bg_running;
 	struct write_op *retries; /* posts waiting for a reclaim; under bg_mu */
 	pthread_t bg_thread;
+	_Atomic int disk_full; /* the last check found < min_free_bytes */
 } rdb;
 
 /* A read view: a snapshot and read options on it, for multi-key reads. */
@@ -212,6 +213,12 @@ struct write_op {
 
 /* rocksdb_engine.c */
 uns_err rdb_err(char *err, const char *what);
+/* Errors RocksDB called corruption since the process started (a read
+ * whose checksum failed, a damaged file): health reports them. */
+uint64_t rdb_corruptions(void);
+/* UNS_OK while the store's disk has min_free_bytes free, else
+ * UNAVAILABLE with the figures; sets st->disk_full either way. */
+uns_err rdb_disk_check(rdb *st);
 uns_err rdb_db_get(rdb *st, const rocksdb_readoptions_t *ro, int cf,
                    const void *k, size_t klen, char **v, size_t *vlen);
 uns_err rdb_view_open(rdb *st, struct view *v);

@@ -887,6 +887,57 @@ sub_write(struct wctx *w, const uns_store_srec *old,
 	                    : uns_store_seterr(UNS_ENOMEM, "out of memory");
 }
 
+/* A new subscription of w's owner must stay within max_subs live ones.
+ * Keys are counted first (no record read); only an owner at the cap has
+ * its records read, so expired ones not yet reclaimed do not count. */
+static uns_err
+sub_cap_check(struct wctx *w)
+{
+	struct scan s = {0};
+	uint32_t cap = w->st->base.cfg.max_subs, n = 0, live = 0;
+	uns_err rc;
+
+	s.lo = w->o.uh;
+	uns_store_key_successor(&w->o.uh, &s.hi);
+	rc = rdb_scan_open(w->st, &s, NULL, CF_SUBDEV);
+	for (; rc == UNS_OK && rdb_scan_valid(&s) && n < cap;
+	     rocksdb_iter_next(s.it)) {
+		n++;
+	}
+	uns_err rc2 = rdb_scan_close(&s);
+	if (rc != UNS_OK || rc2 != UNS_OK || n < cap) {
+		return rc != UNS_OK ? rc : rc2;
+	}
+	/* At the cap by keys: count the live ones. */
+	s = (struct scan){0};
+	s.lo = w->o.uh;
+	uns_store_key_successor(&w->o.uh, &s.hi);
+	rc = rdb_scan_open(w->st, &s, NULL, CF_SUBDEV);
+	for (; rc == UNS_OK && rdb_scan_valid(&s) && live < cap;
+	     rocksdb_iter_next(s.it)) {
+		size_t vlen;
+		const char *val = rdb_scan_value(&s, &vlen);
+		char unsid[UNS_STORE_RID_LEN + 1];
+		uns_store_srec r = {0};
+		snprintf(unsid, sizeof(unsid), "%.*s", (int)vlen, val);
+		if (rdb_sub_load(w->st, NULL, unsid, &r) == UNS_OK &&
+		    rdb_sub_visible(&r, w->o.user, w->o.host, w->now)) {
+			live++;
+		}
+		uns_store_srec_clear(&r);
+	}
+	rc2 = rdb_scan_close(&s);
+	if (rc == UNS_OK && rc2 == UNS_OK && live >= cap) {
+		return uns_store_seterr(
+		    UNS_RESOURCE_EXHAUSTED,
+		    "%u live subscriptions of this user for this host, the "
+		    "most allowed (max_subscriptions_per_user): unsubscribe a "
+		    "device first",
+		    (unsigned)cap);
+	}
+	return rc != UNS_OK ? rc : rc2;
+}
+
 static uns_err
 sub_put_locked(struct wctx *w, const Uns__V1__Subscription *in,
                Uns__V1__Subscription **out, bool *found)
@@ -897,7 +948,9 @@ sub_put_locked(struct wctx *w, const Uns__V1__Subscription *in,
 	uns_store_srec old = {0};
 	uns_err rc;
 
-	if ((rc = sub_find(w, in->device_id, &old, found)) != UNS_OK) {
+	if ((rc = sub_find(w, in->device_id, &old, found)) != UNS_OK ||
+	    (!*found && (rc = sub_cap_check(w)) != UNS_OK)) {
+		uns_store_srec_clear(&old);
 		return rc;
 	}
 	s.delivery = NULL;
