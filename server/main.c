@@ -37,6 +37,7 @@
 #include "gateway.h"
 #include "gateway_ops.h"
 #include "jwt.h"
+#include "metrics.h"
 #include "push.h"
 #include "recording.h"
 #include "rpc_metrics.h"
@@ -280,6 +281,22 @@ open_issuer(unsd *d)
 	return 0;
 }
 
+static double
+store_writable(void *arg)
+{
+	char note[600];
+	return uns_store_health(arg, note, sizeof(note));
+}
+
+static double
+store_recovered(void *arg)
+{
+	char note[600];
+	return uns_store_health(arg, note, sizeof(note)) &&
+	       (strncmp(note, "dropped", 7) == 0 ||
+	        strncmp(note, "salvaged", 8) == 0);
+}
+
 static int
 open_store(unsd *d)
 {
@@ -316,6 +333,18 @@ open_store(unsd *d)
 	char note[600];
 	if (uns_store_health(d->store, note, sizeof(note)) && note[0]) {
 		fprintf(stderr, "unsd: store %s: %s\n", dir, note);
+	}
+	if (uns_metrics_gauge_func(d->metrics, "uns_store_writable",
+	                           "1 while the store takes writes, 0 while "
+	                           "it cannot (disk below min_free)",
+	                           store_writable, d->store) != UNS_OK ||
+	    uns_metrics_gauge_func(d->metrics, "uns_store_recovered",
+	                           "1 when the store's open had to drop a "
+	                           "torn log tail or salvage (health says "
+	                           "what)",
+	                           store_recovered, d->store) != UNS_OK) {
+		fprintf(stderr, "unsd: metrics: out of memory\n");
+		return -1;
 	}
 	return 0;
 }

@@ -12,6 +12,8 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -249,6 +252,109 @@ test_subscriptions_capped(void **state)
 	ut_rmdir(root);
 }
 
+/* --- a Fetch's mark never waits (item 15) ------------------------------ */
+
+typedef struct holder {
+	sem_t entered, release, marked;
+	uns_store *st;
+	const char *unsid;
+} holder;
+
+/* A failed write's done runs with its owner's stripe still held: block
+ * there, as a writer holding the stripe through its fsync would. */
+static void
+hold_done(void *arg, uns_err rc, Uns__V1__Notification *n, bool created)
+{
+	holder *h = arg;
+	(void)created;
+	assert_true(rc == UNS_NOT_FOUND && n == NULL);
+	sem_post(&h->entered);
+	while (sem_wait(&h->release) != 0) {
+	}
+}
+
+static void *
+hold_stripe(void *arg)
+{
+	holder *h = arg;
+	uns_store_change chg = {.read_state = 2};
+	uns_store_update_state_async(
+	    h->st, USER, HOST, "AAAAAAAAAAAAAAAAAAAAAA", &chg, hold_done, h);
+	return NULL;
+}
+
+static void
+marked(void *arg, uns_err rc, Uns__V1__Notification *n, bool created)
+{
+	(void)created;
+	(void)n;
+	assert_int_equal(rc, UNS_OK);
+	sem_post(&((holder *)arg)->marked);
+}
+
+static int
+wait_s(sem_t *s, int seconds)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += seconds;
+	while (sem_timedwait(s, &t) != 0) {
+		if (errno != EINTR) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void *
+mark(void *arg)
+{
+	holder *h = arg;
+	const char *ids[] = {"AAAAAAAAAAAAAAAAAAAAAB"};
+	uns_store_fetched_async(h->st, USER, HOST, h->unsid, ids, 1, marked, h);
+	sem_post(&h->entered); /* returned */
+	return NULL;
+}
+
+static void
+test_fetch_mark_never_waits(void **state)
+{
+	(void)state;
+	char root[256], dir[300];
+	pthread_t a, b;
+	holder h;
+	ut_mkdtemp(root, sizeof(root));
+	snprintf(dir, sizeof(dir), "%s/store", root);
+	uns_store_config sc = {.dir = dir, .reclaim_interval_ms = -1};
+	assert_int_equal(uns_store_open(&h.st, &sc), UNS_OK);
+	Uns__V1__Subscription in = UNS__V1__SUBSCRIPTION__INIT;
+	Uns__V1__Subscription *sub = NULL;
+	bool created;
+	in.device_id = "phone";
+	in.platform = UNS__V1__PLATFORM__PLATFORM_IOS;
+	assert_int_equal(
+	    uns_store_sub_put(h.st, USER, HOST, &in, &sub, &created), UNS_OK);
+	h.unsid = sub->unsid;
+	sem_init(&h.entered, 0, 0);
+	sem_init(&h.release, 0, 0);
+	sem_init(&h.marked, 0, 0);
+	pthread_create(&a, NULL, hold_stripe, &h);
+	assert_int_equal(wait_s(&h.entered, 30), 0);
+	/* The owner's stripe is held: the mark must return at once, not
+	 * wait for it (10 s is far more than a hand-off takes). */
+	pthread_create(&b, NULL, mark, &h);
+	int returned = wait_s(&h.entered, 10) == 0;
+	sem_post(&h.release);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	assert_true(returned);
+	/* And it ends once the stripe is free. */
+	assert_int_equal(wait_s(&h.marked, 30), 0);
+	uns__v1__subscription__free_unpacked(sub, NULL);
+	uns_store_close(h.st);
+	ut_rmdir(root);
+}
+
 /* --- a full disk -------------------------------------------------------- */
 
 static char g_mnt[300]; /* mounted by test_full_disk, for its teardown */
@@ -402,6 +508,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_damaged_wal_refused_then_salvaged),
 	    cmocka_unit_test(test_subscriptions_capped),
+	    cmocka_unit_test(test_fetch_mark_never_waits),
 	    cmocka_unit_test_teardown(test_full_disk, teardown_mount),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

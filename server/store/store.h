@@ -430,6 +430,14 @@ uns_err uns_store_outbox_count(uns_store *st, size_t *n);
  */
 uns_err uns_store_fetched(uns_store *st, const char *user, const char *host,
                           const char *unsid, const char *const *ids, size_t n);
+/* uns_store_fetched without waiting, as the other asynchronous writes
+ * (done as for uns_store_post_async, n always NULL). unsid and ids are
+ * copied: they may go as soon as this returns. A Fetch that names its
+ * device calls this, so no read waits for a sync on the thread that
+ * received it. */
+void uns_store_fetched_async(uns_store *st, const char *user, const char *host,
+                             const char *unsid, const char *const *ids,
+                             size_t n, uns_store_write_done_fn done, void *arg);
 uns_err uns_store_fallback_run(uns_store *st, size_t *queued);
 
 /* --- maintenance ------------------------------------------------------ */

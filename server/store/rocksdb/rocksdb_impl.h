@@ -209,6 +209,11 @@ struct write_op {
 	Uns__V1__Notification *res;
 	bool created, retried, may_retry;
 	struct write_op *next_retry;
+	/* fetched: the ids, in one block with their strings (op->id is the
+	 * UNSID, in it too), freed with op */
+	const char **ids;
+	size_t n_ids;
+	void *owned;
 };
 
 /* rocksdb_engine.c */
@@ -287,6 +292,7 @@ uns_err rdb_taps_enqueue(rdb *st, struct batch *b, struct owner *o, int64_t now,
                          const char *by);
 uns_err rdb_fallback_schedule(struct wctx *w, const Uns__V1__Notification *n,
                               const uns_store_nrec *old);
+uns_err rdb_fetched_body(struct write_op *op);
 
 /* The operations of uns_store_rocksdb_ops (rocksdb_open.c). */
 uns_err rdb_get(uns_store *base, const char *user, const char *host,
@@ -330,8 +336,9 @@ uns_err rdb_outbox_settle(uns_store *base, const uns_store_tap *t,
                           uns_store_tap_result res, int64_t due_ms,
                           const char *error, bool *newer);
 uns_err rdb_outbox_settle_many(uns_store *base, uns_store_settle *v, size_t n);
-uns_err rdb_fetched(uns_store *base, const char *user, const char *host,
-                    const char *unsid, const char *const *ids, size_t n);
+void rdb_fetched_async(uns_store *base, const char *user, const char *host,
+                       const char *unsid, const char *const *ids, size_t n,
+                       uns_store_write_done_fn done, void *arg);
 uns_err rdb_fallback_run(uns_store *base, size_t *queued);
 uns_err rdb_reclaim(uns_store *base, int64_t now, size_t *reclaimed);
 

@@ -520,6 +520,7 @@ rdb_write_op_finish(struct write_op *op, uns_err rc, bool holding)
 		op->done(op->arg, rc, op->res, op->created);
 	}
 	rdb_batch_free(&w->b);
+	free(op->owned);
 	free(op);
 }
 
@@ -796,6 +797,45 @@ rdb_delete_by_app_id_async(uns_store *base, const char *user, const char *host,
 		op->id = app_id;
 		write_op_start(op);
 	}
+}
+
+/* A fetch mark: unsid and the ids copied into one block the op owns. */
+void
+rdb_fetched_async(uns_store *base, const char *user, const char *host,
+                  const char *unsid, const char *const *ids, size_t n,
+                  uns_store_write_done_fn done, void *arg)
+{
+	rdb *st = (rdb *)base;
+	size_t bytes = (n + 1) * sizeof(char *) + UNS_STORE_RID_LEN + 1;
+	bool ok = unsid != NULL && rdb_rid_ok(unsid) && (n == 0 || ids != NULL);
+
+	for (size_t i = 0; ok && i < n; i++) {
+		ok = ids[i] != NULL;
+		bytes += ok ? strlen(ids[i]) + 1 : 0;
+	}
+	struct write_op *op = write_op_new(st, user, host, ok, done, arg);
+	if (op == NULL) {
+		return;
+	}
+	if ((op->owned = malloc(bytes)) == NULL) {
+		rdb_write_op_finish(
+		    op, uns_store_seterr(UNS_ENOMEM, "out of memory"), false);
+		return;
+	}
+	op->ids = op->owned;
+	char *p = (char *)(op->ids + n + 1);
+	memcpy(p, unsid, UNS_STORE_RID_LEN + 1);
+	op->id = p;
+	p += UNS_STORE_RID_LEN + 1;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(ids[i]) + 1;
+		memcpy(p, ids[i], len);
+		op->ids[i] = p;
+		p += len;
+	}
+	op->n_ids = n;
+	op->body = rdb_fetched_body;
+	write_op_start(op);
 }
 
 /* ======================================================================
