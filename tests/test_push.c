@@ -32,6 +32,7 @@
 #include <jansson.h>
 #include <mbedtls/md.h>
 
+#include "b64url.h"
 #include "config.h"
 #include "errors.h"
 #include "crypto.h"

@@ -19,6 +19,7 @@
 #include "utservice.h"
 
 #include "auth.h"
+#include "b64url.h"
 #include "config.h"
 #include "crypto.h"
 #include "jwt.h"

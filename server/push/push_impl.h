@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 
+#include "b64url.h"
 #include "config.h"
 #include "crypto.h"
 #include "push.h"

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "b64url.h"
 #include "config.h"
 #include "crypto.h"
 #include "push.h"
