@@ -1,6 +1,8 @@
 /*
- * push.c — see push.h: the transport table, the push configuration, and
- * what every transport shares (push_impl.h): endpoint checks against
+ * push.c — see push.h: the transport table (one row per transport; each
+ * transport's file holds the rest: its keys, credentials, checks and wire
+ * format; its platform's name is in common/platform.h) and what every
+ * transport shares (push_impl.h): endpoint checks against
  * SSRF, request building, Retry-After, and OAuth token fetches.
  *
  * Endpoint URLs come from devices, so an attacker who can subscribe
@@ -12,10 +14,10 @@
  * with uns_push_addr_allowed (a name may resolve elsewhere later).
  * push_allow_private lifts the address rule for tests on 127.0.0.1.
  *
- * Credentials are read once, here, when the configuration is built; the
- * transports never open files. Rejected: per-subscription webhook secrets
- * (the Subscription message has no field for one, and one secret per
- * server is what receivers configure).
+ * Credentials are read once, when the configuration is built (each
+ * transport's load(), push_config.c); build() never opens files. Rejected:
+ * per-subscription webhook secrets (the Subscription message has no field for
+ * one, and one secret per server is what receivers configure).
  */
 #include <arpa/inet.h>
 #include <errno.h>

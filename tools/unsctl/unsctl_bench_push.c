@@ -131,6 +131,7 @@ env_config(bench_env *e)
 	char why[512];
 
 	uns_config_defaults(&c);
+	(void)uns_push_add_keys(&c);
 	snprintf(e->dir, sizeof(e->dir), "/tmp/uns-bench-push-XXXXXX");
 	if (mkdtemp(e->dir) == NULL ||
 	    uns_config_set(&c, "data_dir", e->dir, why, sizeof(why)) !=
