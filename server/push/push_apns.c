@@ -24,8 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "errors.h"
 #include "push_impl.h"
 
@@ -185,18 +183,23 @@ apns_close(uns_push_transport *t)
 static uns_err
 provider_mint(const apns_settings *s, int64_t now_s, char **out)
 {
-	json_t *h = json_pack("{s:s, s:s}", "alg", "ES256", "kid", s->v.key_id);
-	json_t *c = json_pack("{s:s, s:I}", "iss", s->v.team_id, "iat",
-	                      (json_int_t)now_s);
-	char *hs = h ? json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	char *cs = c ? json_dumps(c, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	uns_jv *h = uns_jv_new_object(), *c = uns_jv_new_object();
+	char *hs = NULL, *cs = NULL;
 	uns_err err = UNS_ENOMEM;
 
+	if (h == NULL || c == NULL || uns_jv_set_str(h, "alg", "ES256") ||
+	    uns_jv_set_str(h, "kid", s->v.key_id) ||
+	    uns_jv_set_str(c, "iss", s->v.team_id) ||
+	    uns_jv_set_int(c, "iat", now_s)) {
+		uns_jv_free(h);
+		uns_jv_free(c);
+		return UNS_ENOMEM;
+	}
+	hs = push_json_text(h);
+	cs = push_json_text(c);
 	if (hs != NULL && cs != NULL) {
 		err = push_jwt_sign(s->key, hs, cs, out);
 	}
-	json_decref(h);
-	json_decref(c);
 	free(hs);
 	free(cs);
 	return err;
@@ -244,28 +247,35 @@ fallback_visual(const Uns__V1__Notification *n)
 	return n && n->payload ? n->payload->visual_content : NULL;
 }
 
+/* {"aps":{"alert":{"title","body"},"sound":"default",
+ * "mutable-content":1}} for a fallback alert, {"aps":{"content-available":
+ * 1}} for a tap; then unsid, cursor, and the alert's notification id. */
 static char *
 apns_payload(const uns_tap *tap)
 {
 	const Uns__V1__VisualContent *v = fallback_visual(tap->subject);
-	json_t *aps, *doc;
-	char *text;
+	uns_jv *doc = uns_jv_new_object(), *aps = uns_jv_new_object(), *alert;
+	bool bad = uns_jv_set(doc, "aps", aps) != UNS_OK; /* aps: doc's */
 
-	if (tap->fallback) {
-		aps = json_pack("{s:{s:s, s:s}, s:s, s:i}", "alert", "title",
-		                v ? v->title : "", "body", v ? v->body : "",
-		                "sound", "default", "mutable-content", 1);
-	} else {
-		aps = json_pack("{s:i}", "content-available", 1);
+	if (!bad && tap->fallback) {
+		alert = uns_jv_new_object();
+		bad = uns_jv_set(aps, "alert", alert) ||
+		      uns_jv_set_str(alert, "title", v ? v->title : "") ||
+		      uns_jv_set_str(alert, "body", v ? v->body : "") ||
+		      uns_jv_set_str(aps, "sound", "default") ||
+		      uns_jv_set_int(aps, "mutable-content", 1);
+	} else if (!bad) {
+		bad = uns_jv_set_int(aps, "content-available", 1);
 	}
-	doc = json_pack("{s:o, s:s, s:s}", "aps", aps, "unsid", tap->sub->unsid,
-	                "cursor", tap->cursor);
-	if (doc != NULL && tap->fallback && tap->subject != NULL) {
-		json_object_set_new(doc, "id", json_string(tap->subject->id));
+	if (bad || uns_jv_set_str(doc, "unsid", tap->sub->unsid) ||
+	    uns_jv_set_str(doc, "cursor", tap->cursor)) {
+		uns_jv_free(doc);
+		return NULL;
 	}
-	text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(doc);
-	return text;
+	if (tap->fallback && tap->subject != NULL) { /* left out if not UTF-8 */
+		(void)uns_jv_set_str(doc, "id", tap->subject->id);
+	}
+	return push_json_text(doc);
 }
 
 /* apns-collapse-id: "feed" for taps; the notification id for a

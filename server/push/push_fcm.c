@@ -19,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "errors.h"
 #include "push_impl.h"
 
@@ -88,45 +86,47 @@ fcm_unload(void *settings)
 
 /* Copies the string member name of obj into out unless out is set. */
 static void
-json_fill(json_t *obj, const char *name, char *out, size_t cap)
+json_fill(const uns_jv *obj, const char *name, char *out, size_t cap)
 {
-	json_t *v = json_object_get(obj, name);
+	const char *v = uns_jv_string(uns_jv_get(obj, name));
 
-	if (out[0] == '\0' && json_is_string(v)) {
-		snprintf(out, cap, "%s", json_string_value(v));
+	if (out[0] == '\0' && v != NULL) {
+		snprintf(out, cap, "%s", v);
 	}
 }
 
 static uns_err
 read_credentials(fcm_settings *s, char *why, size_t whylen)
 {
-	const char *path = s->v.credentials;
-	json_error_t jerr;
-	json_t *root = NULL, *pk;
+	const char *path = s->v.credentials, *pk = NULL;
+	uns_jv_error jerr;
+	uns_jv *root = NULL;
+	size_t pk_len = 0;
 	char inner[400];
 	uns_err err = UNS_EINVAL;
 
-	if ((root = json_load_file(path, 0, &jerr)) == NULL) {
+	if (uns_jv_parse_file(path, UNS_JV_DUPLICATES, &root, &jerr) !=
+	    UNS_OK) {
 		uns_say(why, whylen, "fcm_credentials: %s: %s", path,
-		        jerr.text);
+		        jerr.reason);
 		return UNS_EINVAL;
 	}
 	json_fill(root, "client_email", s->client_email,
 	          sizeof(s->client_email));
 	json_fill(root, "token_uri", s->v.token_uri, sizeof(s->v.token_uri));
 	json_fill(root, "project_id", s->v.project, sizeof(s->v.project));
-	pk = json_object_get(root, "private_key");
 	if (s->client_email[0] == '\0' || s->v.token_uri[0] == '\0' ||
-	    s->v.project[0] == '\0' || !json_is_string(pk)) {
+	    s->v.project[0] == '\0' ||
+	    uns_jv_str(uns_jv_get(root, "private_key"), &pk, &pk_len) !=
+	        UNS_OK) {
 		uns_say(why, whylen,
 		        "fcm_credentials: %s needs client_email, private_key, "
 		        "token_uri and project_id",
 		        path);
 		goto out;
 	}
-	if (uns_key_parse(&s->key, json_string_value(pk),
-	                  json_string_length(pk), inner,
-	                  sizeof(inner)) != UNS_OK ||
+	if (uns_key_parse(&s->key, pk, pk_len, inner, sizeof(inner)) !=
+	        UNS_OK ||
 	    uns_key_type_of(s->key) != UNS_KEY_RSA ||
 	    !uns_key_is_private(s->key)) {
 		uns_say(why, whylen,
@@ -136,7 +136,7 @@ read_credentials(fcm_settings *s, char *why, size_t whylen)
 	}
 	err = UNS_OK;
 out:
-	json_decref(root);
+	uns_jv_free(root);
 	return err;
 }
 
@@ -179,15 +179,19 @@ fcm_check(const uns_push_config *cfg, const Uns__V1__Subscription *sub,
 static uns_err
 assertion(const fcm_settings *s, int64_t now_s, char **out)
 {
-	json_t *c = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss",
-	                      s->client_email, "scope", SCOPE, "aud",
-	                      s->v.token_uri, "iat", (json_int_t)now_s, "exp",
-	                      (json_int_t)(now_s + ASSERTION_S));
-	char *cs = c ? json_dumps(c, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	uns_jv *c = uns_jv_new_object();
+	char *cs;
 	uns_err err = UNS_ENOMEM;
 
-	json_decref(c);
-	if (cs != NULL) {
+	if (c == NULL || uns_jv_set_str(c, "iss", s->client_email) ||
+	    uns_jv_set_str(c, "scope", SCOPE) ||
+	    uns_jv_set_str(c, "aud", s->v.token_uri) ||
+	    uns_jv_set_int(c, "iat", now_s) ||
+	    uns_jv_set_int(c, "exp", now_s + ASSERTION_S)) {
+		uns_jv_free(c);
+		return UNS_ENOMEM;
+	}
+	if ((cs = push_json_text(c)) != NULL) {
 		err = push_jwt_sign(
 		    s->key, "{\"alg\":\"RS256\",\"typ\":\"JWT\"}", cs, out);
 	}
@@ -233,8 +237,7 @@ fcm_body(const fcm_settings *s, const uns_tap *tap)
 	            n->priority == UNS__V1__PRIORITY__PRIORITY_HIGH;
 	int64_t ttl = s->v.ttl_s < MAX_TTL_S ? s->v.ttl_s : MAX_TTL_S;
 	char ttl_s[32];
-	json_t *doc;
-	char *text;
+	uns_jv *doc, *msg, *data, *android;
 
 	if (n != NULL && n->expiration_time_ms > 0 &&
 	    (n->expiration_time_ms - tap->now_ms) / 1000 < ttl) {
@@ -242,14 +245,26 @@ fcm_body(const fcm_settings *s, const uns_tap *tap)
 		ttl = ttl < 0 ? 0 : ttl;
 	}
 	snprintf(ttl_s, sizeof(ttl_s), "%llds", (long long)ttl);
-	doc = json_pack("{s:{s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s}}}", "message",
-	                "token", tap->sub->push_channel, "data", "unsid",
-	                tap->sub->unsid, "cursor", tap->cursor, "android",
-	                "priority", high ? "high" : "normal", "ttl", ttl_s,
-	                "collapse_key", "feed");
-	text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(doc);
-	return text;
+	/* {"message":{"token","data":{"unsid","cursor"},
+	 *  "android":{"priority","ttl","collapse_key"}}}, each object put
+	 * into its parent before it is filled (the parent holds it) */
+	doc = uns_jv_new_object();
+	msg = uns_jv_new_object();
+	data = uns_jv_new_object();
+	android = uns_jv_new_object();
+	if (uns_jv_set(doc, "message", msg) ||
+	    uns_jv_set_str(msg, "token", tap->sub->push_channel) ||
+	    uns_jv_set(msg, "data", data) ||
+	    uns_jv_set_str(data, "unsid", tap->sub->unsid) ||
+	    uns_jv_set_str(data, "cursor", tap->cursor) ||
+	    uns_jv_set(msg, "android", android) ||
+	    uns_jv_set_str(android, "priority", high ? "high" : "normal") ||
+	    uns_jv_set_str(android, "ttl", ttl_s) ||
+	    uns_jv_set_str(android, "collapse_key", "feed")) {
+		uns_jv_free(doc);
+		return NULL;
+	}
+	return push_json_text(doc);
 }
 
 static uns_err
@@ -292,25 +307,26 @@ out:
 static void
 error_code(const uns_push_response *resp, char *out, size_t cap)
 {
-	json_t *root, *details;
-	size_t i;
-	json_t *d;
+	uns_jv *root = NULL, *details, *d;
+	uns_jv_iter it;
+	const char *c;
 
 	out[0] = '\0';
-	if (resp->body == NULL || resp->body_len == 0) {
+	if (resp->body == NULL || resp->body_len == 0 ||
+	    uns_jv_parse(resp->body, resp->body_len, UNS_JV_DUPLICATES, &root,
+	                 NULL) != UNS_OK) {
 		return;
 	}
-	root = json_loadb(resp->body, resp->body_len, 0, NULL);
-	details = json_object_get(json_object_get(root, "error"), "details");
-	json_array_foreach(details, i, d)
-	{
-		json_t *c = json_object_get(d, "errorCode");
-		if (json_is_string(c)) {
-			snprintf(out, cap, "%s", json_string_value(c));
+	details = uns_jv_get(uns_jv_get(root, "error"), "details");
+	uns_jv_iter_init(&it, uns_jv_typeof(details) == UNS_JV_ARRAY ? details
+	                                                             : NULL);
+	while (uns_jv_iter_next(&it, NULL, &d)) {
+		if ((c = uns_jv_string(uns_jv_get(d, "errorCode"))) != NULL) {
+			snprintf(out, cap, "%s", c);
 			break;
 		}
 	}
-	json_decref(root);
+	uns_jv_free(root);
 }
 
 static const struct {

@@ -12,6 +12,7 @@
 #include "b64url.h"
 #include "config.h"
 #include "crypto.h"
+#include "json_value.h"
 #include "push.h"
 
 #define PUSH_STR      UNS_CONFIG_STR_MAX
@@ -99,6 +100,12 @@ void push_set_body(uns_push_request *r, unsigned char *body, size_t len);
  * signed with key (ES256 raw r||s or RS256). *out is malloc'd. */
 uns_err push_jwt_sign(uns_key *key, const char *header, const char *claims,
                       char **out);
+
+/* The compact JSON text of v (malloc'd), v dropped; NULL when v is NULL
+ * or out of memory. */
+char *push_json_text(uns_jv *v);
+/* {"unsid":…,"cursor":…}, the body of a tap (webhook, WNS), or NULL. */
+char *push_tap_json(const uns_tap *tap);
 
 /* ---- answers
  * ------------------------------------------------------------------ */

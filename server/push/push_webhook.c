@@ -21,8 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "errors.h"
 #include "push_impl.h"
 
@@ -257,13 +255,9 @@ webhook_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 {
 	uns_push_request r = {0};
 	char ts[24], sig[140];
-	json_t *doc = json_pack("{s:s, s:s}", "unsid", tap->sub->unsid,
-	                        "cursor", tap->cursor);
-	char *body =
-	    doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char *body = push_tap_json(tap);
 	uns_err err = UNS_ENOMEM;
 
-	json_decref(doc);
 	if (body == NULL) {
 		goto out;
 	}

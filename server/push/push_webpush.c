@@ -28,8 +28,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "errors.h"
 #include "push_impl.h"
 
@@ -301,16 +299,17 @@ static uns_err
 vapid_mint(const webpush_settings *s, const char *origin, int64_t exp_s,
            char **out)
 {
-	json_t *claims =
-	    json_pack("{s:s, s:I, s:s}", "aud", origin, "exp",
-	              (json_int_t)exp_s, "sub", s->v.vapid_subject);
-	char *c = claims
-	              ? json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER)
-	              : NULL;
+	uns_jv *claims = uns_jv_new_object();
+	char *c;
 	uns_err err = UNS_ENOMEM;
 
-	json_decref(claims);
-	if (c != NULL) {
+	if (claims == NULL || uns_jv_set_str(claims, "aud", origin) ||
+	    uns_jv_set_int(claims, "exp", exp_s) ||
+	    uns_jv_set_str(claims, "sub", s->v.vapid_subject)) {
+		uns_jv_free(claims);
+		return UNS_ENOMEM;
+	}
+	if ((c = push_json_text(claims)) != NULL) {
 		err = push_jwt_sign(
 		    s->vapid, "{\"typ\":\"JWT\",\"alg\":\"ES256\"}", c, out);
 	}
@@ -365,27 +364,32 @@ webpush_payload(const uns_tap *tap)
 	const Uns__V1__Notification *n = tap->subject;
 	const Uns__V1__VisualContent *v =
 	    n && n->payload ? n->payload->visual_content : NULL;
-	json_t *doc = json_pack("{s:s, s:s}", "unsid", tap->sub->unsid,
-	                        "cursor", tap->cursor);
+	uns_jv *doc = uns_jv_new_object();
 	char *text = NULL;
 
-	if (doc != NULL && n != NULL) {
-		json_object_set_new(doc, "id", json_string(n->id));
+	if (doc == NULL || uns_jv_set_str(doc, "unsid", tap->sub->unsid) ||
+	    uns_jv_set_str(doc, "cursor", tap->cursor)) {
+		uns_jv_free(doc);
+		return NULL;
 	}
-	if (doc != NULL && v != NULL) {
-		json_object_set_new(doc, "title", json_string(v->title));
-		json_object_set_new(doc, "body", json_string(v->body));
+	/* What cannot be JSON (not UTF-8) is left out, not the push. */
+	if (n != NULL) {
+		(void)uns_jv_set_str(doc, "id", n->id);
+	}
+	if (v != NULL) {
+		(void)uns_jv_set_str(doc, "title", v->title);
+		(void)uns_jv_set_str(doc, "body", v->body);
 	}
 	/* Escaped text may outgrow a push: drop the body, then the title. */
-	for (int pass = 0; doc != NULL && pass < 3; pass++) {
+	for (int pass = 0; pass < 3; pass++) {
 		free(text);
-		text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		text = push_json_text(uns_jv_ref(doc));
 		if (text == NULL || strlen(text) <= UNS_WEBPUSH_MAX_PLAINTEXT) {
 			break;
 		}
-		json_object_del(doc, pass == 0 ? "body" : "title");
+		(void)uns_jv_del(doc, pass == 0 ? "body" : "title");
 	}
-	json_decref(doc);
+	uns_jv_free(doc);
 	return text;
 }
 

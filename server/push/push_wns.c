@@ -19,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "errors.h"
 #include "push_impl.h"
 
@@ -188,14 +186,10 @@ wns_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 {
 	const wns_settings *s = push_settings(t->o.cfg, &uns_push_wns);
 	uns_push_request r = {0};
-	json_t *doc = json_pack("{s:s, s:s}", "unsid", tap->sub->unsid,
-	                        "cursor", tap->cursor);
-	char *body =
-	    doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char *body = push_tap_json(tap);
 	char *tok = NULL;
 	uns_err err = UNS_ENOMEM;
 
-	json_decref(doc);
 	if (s->secret[0] == '\0') {
 		err = UNS_FAILED_PRECONDITION; /* wns_client_secret not set */
 		goto out;
