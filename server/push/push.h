@@ -16,6 +16,15 @@
  * opened with it. check(), build() and classify() may run on several
  * threads at once, also on one transport (its caches have locks).
  *
+ * Adding a transport: the Platform value in proto/ and gen/ regenerated
+ * (make gen), its Graph name in common/platform.h (test_platform holds
+ * docs/openapi.json to it), one file push_NAME.c with its ops (keys and
+ * their load, check, open, close, build, classify) and one row in
+ * push.c's table; docs/unsd.conf.example is regenerated from the keys
+ * (unsd --print-example-config; test_config holds it fresh). Nothing else
+ * names a transport: the gateway, unsctl and validation take the platform
+ * from the table or treat every pushChannel alike.
+ *
  * For the engine: set CURLOPT_CAINFO to uns_push_ca_file() when it is not
  * NULL, and guard every connection with uns_push_addr_allowed() (from
  * CURLOPT_OPENSOCKETFUNCTION), since a host checked at subscribe time may
