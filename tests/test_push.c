@@ -32,6 +32,7 @@
 #include <jansson.h>
 #include <mbedtls/md.h>
 
+#include "b64url.h"
 #include "config.h"
 #include "errors.h"
 #include "crypto.h"
@@ -71,6 +72,7 @@ make_cfg(bool allow_private, const char *const *kv)
 	char why[WHY], ca[128];
 
 	uns_config_defaults(&c);
+	assert_int_equal(uns_push_add_keys(&c), UNS_OK);
 	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
 	assert_int_equal(uns_config_set(&c, "data_dir", dir, why, WHY), UNS_OK);
 	assert_int_equal(uns_config_set(&c, "push_ca_file", ca, why, WHY),
@@ -1734,6 +1736,7 @@ expect_config_error(const char *const *kv, const char *frag)
 	char why[WHY] = "";
 
 	uns_config_defaults(&c);
+	assert_int_equal(uns_push_add_keys(&c), UNS_OK);
 	assert_int_equal(uns_config_set(&c, "data_dir", dir, why, WHY), UNS_OK);
 	for (int i = 0; kv[i] != NULL; i += 2) {
 		assert_int_equal(uns_config_set(&c, kv[i], kv[i + 1], why, WHY),

@@ -68,19 +68,6 @@ uns_err uns_aes128gcm_seal(const uint8_t key[16], const uint8_t nonce[12],
 uns_err uns_aes128gcm_open(const uint8_t key[16], const uint8_t nonce[12],
                            const uint8_t *in, size_t len, uint8_t *out);
 
-/* ---- base64url (RFC 4648 §5, no padding) --------------------------------- */
-
-/* Room encode needs for len bytes, the NUL included. */
-#define UNS_B64URL_LEN(len) (((len) + 2) / 3 * 4 + 1)
-
-/* Writes the encoding of data and a NUL to out; returns its length. */
-size_t uns_b64url_encode(const void *data, size_t len, char *out);
-/* Bytes that n characters decode to (an upper bound for bad input). */
-size_t uns_b64url_decoded_len(size_t n);
-/* Strict decoding: no padding, no whitespace, zero unused bits. Returns
- * the length, or -1 for bad input or more than cap bytes. */
-long uns_b64url_decode(const char *s, size_t n, uint8_t *out, size_t cap);
-
 /* ---- raw P-256 --------------------------------------------------------------
  */
 
