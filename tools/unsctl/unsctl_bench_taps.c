@@ -39,7 +39,7 @@
 #include "config.h"
 #include "delivery.h"
 #include "store.h"
-#include "store_codec.h"
+#include "store_util.h"
 #include "unsctl.h"
 #include "unsctl_bench.h"
 
