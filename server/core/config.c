@@ -1329,8 +1329,8 @@ static const char example_head[] =
     "bare\n"
     "#             number counts the key's unit, given with the key\n"
     "#\n"
-    "# Command-line overrides (unsd --set key=value) apply on top of this "
-    "file.\n"
+    "# unsd's flags apply on top of this file; each names its key in\n"
+    "# \"unsd --help\" (--listen, --data, --cert, --ca, --contexts, ...).\n"
     "# Written by uns_config_write_example(): each line below sets a key to "
     "its\n"
     "# default, so deleting one changes nothing.\n";
