@@ -362,7 +362,8 @@ static const cfg_key keys[] = {
         "gateway_cert."),
     KEY("gateway", "gateway_max_connections", CFG_INT, gateway_max_connections,
         1, 65536, "256",
-        "Gateway connections at once; more are refused at accept."),
+        "Gateway connections at once; beyond them a new client waits\n"
+        "in the kernel's backlog until a connection closes."),
     KEY("gateway", "gateway_threads", CFG_INT, gateway_threads, 0, 1024, "0",
         "Gateway event-loop threads (MHD's polling thread pool; a\n"
         "waiting request holds none). 0 = the number of CPUs."),
