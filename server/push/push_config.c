@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "errors.h"
+#include "files.h"
 #include "push_impl.h"
 
 #define WHY 400
@@ -69,48 +70,6 @@ read_text(const char *path, char *buf, size_t cap, size_t *len)
 	return UNS_OK;
 }
 
-/* Makes the directories above path (mode 0700), as mkdir -p. */
-static uns_err
-make_dir_for(const char *path)
-{
-	char dir[PUSH_STR];
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	for (char *p = dir + 1; *p != '\0'; p++) {
-		if (*p != '/') {
-			continue;
-		}
-		*p = '\0';
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-			return UNS_EIO;
-		}
-		*p = '/';
-	}
-	return UNS_OK;
-}
-
-/* Writes data to path (mode 0600) unless the file exists. */
-static uns_err
-write_new(const char *path, const void *data, size_t len)
-{
-	int fd;
-	ssize_t n;
-
-	if (make_dir_for(path) != UNS_OK) {
-		return UNS_EIO;
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		return errno == EEXIST ? UNS_OK : UNS_EIO;
-	}
-	n = write(fd, data, len);
-	if (close(fd) != 0 || n != (ssize_t)len) {
-		unlink(path);
-		return UNS_EIO;
-	}
-	return UNS_OK;
-}
-
 /* A webhook key from path into key (cap bytes): the file's bytes, one
  * final newline off; key_name is the config key the errors name. */
 static uns_err
@@ -157,7 +116,7 @@ make_webhook_secret(const char *path, char *why, size_t whylen)
 		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
 	}
 	hex[64] = '\n';
-	if (write_new(path, hex, 65) != UNS_OK) {
+	if (uns_file_write_new(path, hex, 65) != UNS_OK) {
 		uns_say(why, whylen, "webhook_secret: cannot write %s: %s",
 		        path, strerror(errno));
 		return UNS_EIO;
@@ -195,57 +154,6 @@ load_webhook_secret(uns_push_config *p, const uns_config *c, char *why,
 	                        &p->webhook_previous_len, why, whylen);
 }
 
-uns_err
-uns_push_vapid_key(const char *path, bool make, char **public_b64, char *why,
-                   size_t whylen)
-{
-	uns_key *k = NULL;
-	uint8_t pub[UNS_P256_PUBLEN];
-	char *pem = NULL, *b64 = NULL;
-	uns_err err;
-
-	if (path == NULL || public_b64 == NULL) {
-		return UNS_EINVAL;
-	}
-	if (make && access(path, F_OK) != 0 && errno == ENOENT) {
-		if ((err = uns_key_gen_p256(&k)) != UNS_OK ||
-		    (err = uns_key_write_pem(k, true, &pem)) != UNS_OK ||
-		    (err = write_new(path, pem, strlen(pem))) != UNS_OK) {
-			uns_say(why, whylen, "cannot make a vapid key in %s",
-			        path);
-			goto out;
-		}
-		uns_key_free(k);
-		k = NULL;
-	}
-	if ((err = uns_key_read_file(&k, path, why, whylen)) != UNS_OK) {
-		goto out;
-	}
-	if (uns_key_type_of(k) != UNS_KEY_P256 || !uns_key_is_private(k)) {
-		uns_say(why, whylen,
-		        "%s: a vapid key is an ec p-256 private key", path);
-		err = UNS_EINVAL;
-		goto out;
-	}
-	if ((err = uns_key_p256_public(k, pub)) != UNS_OK) {
-		goto out;
-	}
-	if ((b64 = malloc(UNS_B64URL_LEN(sizeof(pub)))) == NULL) {
-		err = UNS_ENOMEM;
-		goto out;
-	}
-	uns_b64url_encode(pub, sizeof(pub), b64);
-	*public_b64 = b64;
-	err = UNS_OK;
-out:
-	if (pem != NULL) {
-		uns_wipe(pem, strlen(pem));
-	}
-	free(pem);
-	uns_key_free(k);
-	return err;
-}
-
 static uns_err
 load_vapid(uns_push_config *p, const uns_config *c, char *why, size_t whylen)
 {
@@ -257,8 +165,8 @@ load_vapid(uns_push_config *p, const uns_config *c, char *why, size_t whylen)
 	} else {
 		snprintf(path, sizeof(path), "%s/push/vapid.pem", c->data_dir);
 	}
-	if ((err = uns_push_vapid_key(path, c->vapid_key[0] == '\0', &b64,
-	                              inner, sizeof(inner))) != UNS_OK) {
+	if ((err = uns_vapid_key(path, c->vapid_key[0] == '\0', &b64, inner,
+	                         sizeof(inner))) != UNS_OK) {
 		uns_say(why, whylen, "vapid_key: %s", inner);
 		return err;
 	}
