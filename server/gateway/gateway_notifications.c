@@ -93,7 +93,7 @@ link_text(const uns_gw_exchange *x, const char *suffix, const char *const *kv,
 /* The body of a collection answer, written as text (json_buf.h):
  * {"@odata.context":…,"value":[…],"@odata.nextLink"|"deltaLink":…}, the
  * shape and bytes the jansson tree gave. An entry JSON cannot carry is
- * left out, as json_array_append_new(NULL) left it out before. */
+ * left out, as the tree builder left it out before. */
 typedef uns_err (*entry_writer)(uns_json_buf *, const void *);
 
 static void
@@ -162,7 +162,7 @@ reply_notification(uns_gw_exchange *x, unsigned status,
 	uns_json_buf b;
 	uns_json_buf_init(&b);
 	/* The context goes last, inside the notification's object, where
-	 * json_object_set_new put it. */
+	 * the tree builder put it. */
 	uns_err err = uns_gw_write_notification(&b, n);
 	if (err == UNS_OK) {
 		uns_json_buf_rewind(&b, b.len - 1); /* its '}' */
@@ -197,11 +197,15 @@ healthz_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 	}
 	int serving =
 	    resp->status == UNS__V1__SERVING_STATUS__SERVING_STATUS_SERVING;
-	uns_gw_reply_json(x, serving ? 200 : 503,
-	                  json_pack("{s:s, s:s, s:s}", "status",
-	                            serving ? "SERVING" : "NOT_SERVING",
-	                            "version", resp->version, "store",
-	                            resp->store_status));
+	uns_jv *v = uns_jv_new_object();
+	if (uns_jv_set_str(v, "status", serving ? "SERVING" : "NOT_SERVING") !=
+	        UNS_OK ||
+	    uns_jv_set_str(v, "version", resp->version) != UNS_OK ||
+	    uns_jv_set_str(v, "store", resp->store_status) != UNS_OK) {
+		uns_jv_free(v);
+		v = NULL;
+	}
+	uns_gw_reply_json(x, serving ? 200 : 503, v);
 }
 
 void
@@ -496,10 +500,14 @@ is_app_token(const char *token)
 	if (n < 0) {
 		return 0;
 	}
-	json_t *c = json_loadb((const char *)claims, (size_t)n, 0, NULL);
-	int app = json_object_get(c, "sub") == NULL &&
-	          (json_object_get(c, "azp") || json_object_get(c, "appid"));
-	json_decref(c);
+	uns_jv *c = NULL;
+	if (uns_jv_parse((const char *)claims, (size_t)n, UNS_JV_DUPLICATES, &c,
+	                 NULL) != UNS_OK) {
+		return 0;
+	}
+	int app = uns_jv_get(c, "sub") == NULL &&
+	          (uns_jv_get(c, "azp") || uns_jv_get(c, "appid"));
+	uns_jv_free(c);
 	return app;
 }
 

@@ -10,8 +10,8 @@
  * Cases:
  *   unpack   protobuf_c_message_unpack + free of the packed FetchResponse
  *            (the baseline)
- *   tree     the gateway before: a jansson object per entry
- *            (uns_gw_feed_entry_json), an array, the envelope, json_dumps
+ *   tree     the gateway before: a value tree per entry
+ *            (uns_gw_feed_entry_json), an array, the envelope, uns_jv_dump
  *   writer   the gateway now: every entry written as text into one
  *            growing buffer (uns_gw_write_feed_entry), the envelope around
  * and, per request rather than per answer, the JSON the gateway and the
@@ -88,18 +88,28 @@ static int
 op_tree(void *arg)
 {
 	json_env *e = arg;
-	json_t *value = json_array(), *body;
-	char *text;
+	uns_jv *value = uns_jv_new_array(), *body = uns_jv_new_object();
+	char *text = NULL;
+	uns_err err;
 
 	for (size_t i = 0; i < e->resp.n_changes; i++) {
-		json_array_append_new(
-		    value, uns_gw_feed_entry_json(e->resp.changes[i]));
+		(void)uns_jv_append(value,
+		                    uns_gw_feed_entry_json(e->resp.changes[i]));
 	}
-	body = json_pack("{s:s, s:o, s:s}", "@odata.context", context, "value",
-	                 value, "@odata.deltaLink", link);
-	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	json_decref(body);
-	if (text == NULL) {
+	err = uns_jv_set_str(body, "@odata.context", context);
+	if (err == UNS_OK) {
+		err = uns_jv_set(body, "value", value);
+		value = NULL;
+	}
+	if (err == UNS_OK) {
+		err = uns_jv_set_str(body, "@odata.deltaLink", link);
+	}
+	if (err == UNS_OK) {
+		err = uns_jv_dump(body, 0, &text, NULL);
+	}
+	uns_jv_free(value);
+	uns_jv_free(body);
+	if (err != UNS_OK) {
 		return -1;
 	}
 	e->text_len = strlen(text);
