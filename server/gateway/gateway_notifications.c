@@ -13,10 +13,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "gateway_handlers.h"
 #include "gateway_json.h"
+#include "gateway_url.h"
 #include "errors.h"
 #include "uns_stubs.h"
 
@@ -81,11 +80,13 @@ link_text(const uns_gw_exchange *x, const char *suffix, const char *const *kv,
 		if (kv[i + 1] == NULL || kv[i + 1][0] == '\0') {
 			continue;
 		}
-		char *esc = curl_easy_escape(NULL, kv[i + 1], 0);
-		len += (size_t)snprintf(url + len, 4096 - len, "%c%s=%s",
-		                        strchr(url, '?') ? '&' : '?', kv[i],
-		                        esc ? esc : "");
-		curl_free(esc);
+		len += (size_t)snprintf(url + len, 4096 - len,
+		                        "%c%s=", strchr(url, '?') ? '&' : '?',
+		                        kv[i]);
+		if (len < 4096) {
+			len += uns_gw_url_encode(kv[i + 1], strlen(kv[i + 1]),
+			                         url + len, 4096 - len);
+		}
 	}
 	return len < 4096;
 }
