@@ -1,7 +1,7 @@
 /*
  * files.h — reading a small file whole, with the reason on failure, and
- * keeping a data directory private (files.c). Shared by libuns, the server
- * and the tools.
+ * writing a secret file once and keeping a data directory private
+ * (files.c). Shared by libuns, the server and the tools.
  */
 #ifndef UNS_FILES_H
 #define UNS_FILES_H
@@ -30,5 +30,10 @@ typedef void (*uns_tightened_fn)(void *arg, const char *path, unsigned old_mode,
  */
 uns_err uns_private_tree(const char *dir, uns_tightened_fn fn, void *arg,
                          char *why, size_t whylen);
+/* Writes len bytes of data to path (mode 0600, the directories above it
+ * made mode 0700) unless path exists, which is UNS_OK too: a key made on
+ * first use, whoever comes first. UNS_EIO when it cannot (no partial
+ * file is left). */
+uns_err uns_file_write_new(const char *path, const void *data, size_t len);
 
 #endif /* UNS_FILES_H */
