@@ -28,18 +28,6 @@
 
 /* --- helpers ------------------------------------------------------------ */
 
-/* Runs a shell command; returns its exit status, its output in out. */
-static int
-run_cmd(const char *cmd, char *out, size_t cap)
-{
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t len = fread(out, 1, cap - 1, p);
-	out[len] = '\0';
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static uint8_t *
 read_all(const char *path, size_t *len)
 {
@@ -94,7 +82,7 @@ serve(served *s, const char *config_text, const char *const *apps,
 		snprintf(cmd, sizeof(cmd),
 		         "%s app add --data %s --id %s --hosts %s 2>&1",
 		         UNS_UNSCTL_PATH, s->data, apps[i], apps[i + 1]);
-		assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+		assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 	}
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", s->dir);
 	snprintf(cmd, sizeof(cmd), "gateway_listen = \"\"\n%s", config_text);
@@ -682,7 +670,7 @@ test_corpus_replays_on_fresh_unsd(void **state)
 	snprintf(cmd, sizeof(cmd),
 	         "%s replay %s --concurrency 4 --junit %s %s 2>&1",
 	         UNS_UNSCTL_PATH, s.conn, junit, files);
-	int rc = run_cmd(cmd, out, sizeof(out));
+	int rc = ut_run(cmd, out, sizeof(out));
 	if (rc != 0) {
 		fprintf(stderr, "%s\n", out);
 	}
@@ -711,7 +699,7 @@ test_protoc_decodes_corpus(void **state)
 		         "protoc --decode=uns.v1.Fixture -I %s/proto "
 		         "%s/proto/uns/v1/fixture.proto < %s 2>&1",
 		         UNS_SOURCE_DIR, UNS_SOURCE_DIR, path);
-		int rc = run_cmd(cmd, out, sizeof(out));
+		int rc = ut_run(cmd, out, sizeof(out));
 		if (rc != 0) {
 			fprintf(stderr, "%s: %s\n", path, out);
 		}
@@ -743,13 +731,13 @@ test_record_then_replay_on_fresh_server(void **state)
 	         "cd %s/.. && %s token user --sub alice --host "
 	         "contoso.example.com --secret-file %s/jwt-hs256.secret",
 	         a.data, UNS_UNSCTL_PATH, a.data);
-	assert_int_equal(run_cmd(cmd, tok, sizeof(tok)), 0);
+	assert_int_equal(ut_run(cmd, tok, sizeof(tok)), 0);
 	tok[strcspn(tok, "\n")] = '\0';
 	snprintf(cmd, sizeof(cmd),
 	         "%s token app --app contoso-svc --secret-file "
 	         "%s/jwt-hs256.secret",
 	         UNS_UNSCTL_PATH, a.data);
-	assert_int_equal(run_cmd(cmd, app, sizeof(app)), 0);
+	assert_int_equal(ut_run(cmd, app, sizeof(app)), 0);
 	app[strcspn(app, "\n")] = '\0';
 
 	const char *rec = UNS_UNSCTL_PATH " record --append --out";
@@ -758,7 +746,7 @@ test_record_then_replay_on_fresh_server(void **state)
 	         "'{\"deviceId\":\"phone\",\"platform\":\"polling\"}' "
 	         "| sed -n 's/.*\"unsid\": \"\\([^\"]*\\)\".*/\\1/p'",
 	         rec, fx, a.call_conn, tok);
-	assert_int_equal(run_cmd(cmd, unsid, sizeof(unsid)), 0);
+	assert_int_equal(ut_run(cmd, unsid, sizeof(unsid)), 0);
 	unsid[strcspn(unsid, "\n")] = '\0';
 	assert_true(strlen(unsid) > 10);
 	snprintf(cmd, sizeof(cmd),
@@ -769,24 +757,24 @@ test_record_then_replay_on_fresh_server(void **state)
 	         "%s %s -- call History %s --token %s >/dev/null",
 	         rec, fx, a.call_conn, app, unsid, rec, fx, a.call_conn, tok,
 	         rec, fx, a.call_conn, tok);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 	snprintf(fx, sizeof(fx), "%s/session.fixture", recd);
 	snprintf(cmd, sizeof(cmd), "cp %s/session.fixture %s", a.dir, fx);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 	unserve(&a);
 	/* Neither recording holds a token's signature. */
 	for (int i = 0; i < 2; i++) {
 		const char *t = i ? app : tok;
 		snprintf(cmd, sizeof(cmd), "grep -rlF -- '%s' %s %s | wc -l",
 		         strrchr(t, '.') + 1, fx, rec_dir);
-		assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+		assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 		assert_int_equal(atoi(out), 0);
 	}
 
 	serve(&b, "", apps, NULL);
 	snprintf(cmd, sizeof(cmd), "%s replay %s %s %s/*.fixture 2>&1",
 	         UNS_UNSCTL_PATH, b.conn, fx, rec_dir);
-	int rc = run_cmd(cmd, out, sizeof(out));
+	int rc = ut_run(cmd, out, sizeof(out));
 	if (rc != 0) {
 		fprintf(stderr, "%s\n", out);
 	}
@@ -812,7 +800,7 @@ test_altered_fixture_fails_with_diff(void **state)
 	snprintf(cmd, sizeof(cmd),
 	         "%s fixture show %s/cas_conflict.fixture > %s",
 	         UNS_UNSCTL_PATH, CORPUS, json_path);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 
 	json_t *doc = json_load_file(json_path, 0, &jerr);
 	assert_non_null(doc);
@@ -827,11 +815,11 @@ test_altered_fixture_fails_with_diff(void **state)
 	json_decref(doc);
 	snprintf(cmd, sizeof(cmd), "%s fixture build --out %s %s 2>&1",
 	         UNS_UNSCTL_PATH, fx, json_path);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 
 	snprintf(cmd, sizeof(cmd), "%s replay %s %s 2>&1", UNS_UNSCTL_PATH,
 	         s.conn, fx);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "exchange 4 Fetch"));
 	assert_non_null(strstr(out, "payload.notification.read_state: expected "
 	                            "READ_STATE_UNREAD, got READ_STATE_READ"));
@@ -844,7 +832,7 @@ test_altered_fixture_fails_with_diff(void **state)
 	ut_write_file(json_path, bad_json);
 	snprintf(cmd, sizeof(cmd), "%s fixture build %s 2>&1", UNS_UNSCTL_PATH,
 	         json_path);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "exchanges[0].request.payload.unsid"));
 	unserve(&s);
 }
@@ -872,11 +860,11 @@ test_corrupt_fixture_sends_nothing(void **state)
 	snprintf(cmd, sizeof(cmd),
 	         "%s replay --url %s --secret-file /nonexistent %s %s 2>&1",
 	         UNS_UNSCTL_PATH, ts.url, CORPUS "/health.fixture", cut);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 2);
 	assert_non_null(strstr(out, "cut.fixture: offset "));
 	snprintf(cmd, sizeof(cmd), "%s fixture check %s 2>&1", UNS_UNSCTL_PATH,
 	         junk);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "junk.fixture: "));
 	uns_rpc_server_stats(ts.rpc, &st);
 	assert_int_equal(st.received, 0);

@@ -59,13 +59,6 @@ assert_private(const char *dir, int min_entries)
 	assert_true(all >= min_entries);
 }
 
-static int
-run_sh(const char *cmd)
-{
-	int st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* Starts unsd on data (TLS, so keys are made too), then stops it; its
  * stderr after the start goes to out. */
 static void
@@ -88,13 +81,13 @@ test_created_private_under_umask_000(void **state)
 	snprintf(cmd, sizeof(cmd),
 	         "%s app add --data %s --id svc --hosts h.example >/dev/null",
 	         UNS_UNSCTL_PATH, data);
-	assert_int_equal(run_sh(cmd), 0);
+	assert_int_equal(ut_run(cmd, NULL, 0), 0);
 	/* A second app appends to the same file: still 0600. */
 	snprintf(cmd, sizeof(cmd),
 	         "%s app add --data %s --id svc2 --hosts h2.example "
 	         ">/dev/null",
 	         UNS_UNSCTL_PATH, data);
-	assert_int_equal(run_sh(cmd), 0);
+	assert_int_equal(ut_run(cmd, NULL, 0), 0);
 	char apps[400];
 	struct stat st;
 	snprintf(apps, sizeof(apps), "%s/apps.conf", data);
@@ -127,27 +120,24 @@ test_open_data_dir_tightened(void **state)
 	unsd_once(data, out, sizeof(out));
 	/* As an older version under umask 022 left it, or cp -r. */
 	snprintf(cmd, sizeof(cmd), "chmod -R go+rX %s", data);
-	assert_int_equal(run_sh(cmd), 0);
+	assert_int_equal(ut_run(cmd, NULL, 0), 0);
 	count_open(data, &open_n, &all, out, sizeof(out));
 	assert_true(open_n >= 12);
 	/* A start that stops early (bad listen URL) shows what it changed. */
 	snprintf(cmd, sizeof(cmd),
 	         "%s --data %s --listen bogus://x --gateway-listen '' 2>&1",
 	         UNS_UNSD_PATH, data);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	out[fread(out, 1, sizeof(out) - 1, p)] = '\0';
-	pclose(p);
+	ut_run(cmd, out, sizeof(out));
 	assert_non_null(strstr(out, "was mode 0755, open to other users: now "
 	                            "0700"));
 	assert_private(data, 12);
 	/* And a full start leaves it so. */
 	snprintf(cmd, sizeof(cmd), "chmod -R go+rX %s", data);
-	assert_int_equal(run_sh(cmd), 0);
+	assert_int_equal(ut_run(cmd, NULL, 0), 0);
 	unsd_once(data, out, sizeof(out));
 	assert_private(data, 12);
 	/* The walk alone: every open entry once, then nothing. */
-	assert_int_equal(run_sh(cmd), 0);
+	assert_int_equal(ut_run(cmd, NULL, 0), 0);
 	open_n = all = 0;
 	count_open(data, &open_n, &all, out, sizeof(out));
 	assert_int_equal(

@@ -34,13 +34,6 @@
 #define HOST  "contoso.example.com"
 #define POSTS 300
 
-static int
-run_sh(const char *cmd)
-{
-	int st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void
 post_n(uns_store *st, int from, int n)
 {
@@ -141,7 +134,7 @@ crashed_copies(const char *root, char copies[][300], int n)
 	for (int i = 0; i < n; i++) {
 		snprintf(copies[i], 300, "%s/copy%d", root, i);
 		snprintf(cmd, sizeof(cmd), "cp -r %s %s", live, copies[i]);
-		assert_int_equal(run_sh(cmd), 0);
+		assert_int_equal(ut_run(cmd, NULL, 0), 0);
 	}
 	uns_store_close(st);
 }
@@ -165,7 +158,7 @@ test_damaged_wal_refused_then_salvaged(void **state)
 	         "printf '%%056d' 0 | dd of=%s bs=1 seek=%ld conv=notrunc "
 	         "2>/dev/null && cp %s %s/damaged.log",
 	         wal, size / 2, wal, root);
-	assert_int_equal(run_sh(cmd), 0);
+	assert_int_equal(ut_run(cmd, NULL, 0), 0);
 	assert_int_equal(count_live(copies[1], 0, note, sizeof(note)), -1);
 	if (strstr(note, wal) == NULL || strstr(note, "damaged") == NULL ||
 	    strstr(note, "unsd --salvage") == NULL) {
@@ -174,7 +167,7 @@ test_damaged_wal_refused_then_salvaged(void **state)
 	}
 	/* Refusing changed nothing. */
 	snprintf(cmd, sizeof(cmd), "cmp -s %s %s/damaged.log", wal, root);
-	assert_int_equal(run_sh(cmd), 0);
+	assert_int_equal(ut_run(cmd, NULL, 0), 0);
 
 	/* Salvage: a copy first, then every write before the damage. */
 	int got = count_live(copies[1], 1, note, sizeof(note));
@@ -189,7 +182,7 @@ test_damaged_wal_refused_then_salvaged(void **state)
 	snprintf(kept, sizeof(kept), "%s", in + 6);
 	snprintf(cmd, sizeof(cmd), "cmp -s %s/%s %s/damaged.log", kept,
 	         strrchr(wal, '/') + 1, root);
-	assert_int_equal(run_sh(cmd), 0);
+	assert_int_equal(ut_run(cmd, NULL, 0), 0);
 	/* The salvaged store opens as any other afterwards. */
 	assert_int_equal(count_live(copies[1], 0, note, sizeof(note)), got);
 
@@ -394,7 +387,7 @@ fill(const char *path, long long left)
 	         "avail=$(df -B1 --output=avail $(dirname %s) | tail -1); "
 	         "fallocate -l $((avail - %lld)) %s",
 	         path, left, path);
-	assert_int_equal(run_sh(cmd), 0);
+	assert_int_equal(ut_run(cmd, NULL, 0), 0);
 }
 
 /* A POST as the app to unsid; fails the test unless it answers want. */
@@ -481,21 +474,15 @@ test_full_disk(void **state)
 	         "%s --config %s --data %s --listen tcp://127.0.0.1:0 "
 	         "--gateway-listen '' 2>&1",
 	         UNS_UNSD_PATH, conf, data);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	out[fread(out, 1, sizeof(out) - 1, p)] = '\0';
-	int rc = pclose(p);
-	if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 1 ||
-	    strstr(out, "disk full") == NULL) {
+	int rc = ut_run(cmd, out, sizeof(out));
+	if (rc != 1 || strstr(out, "disk full") == NULL) {
 		fail_msg("start on a full disk: status %d: %s", rc, out);
 	}
 	/* Even with nothing free at all. */
 	unlink(filler);
 	fill(filler, 0);
-	p = popen(cmd, "r");
-	out[fread(out, 1, sizeof(out) - 1, p)] = '\0';
-	rc = pclose(p);
-	if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 1) {
+	rc = ut_run(cmd, out, sizeof(out));
+	if (rc != 1) {
 		fail_msg("start on a disk with nothing free: status %d: %s", rc,
 		         out);
 	}

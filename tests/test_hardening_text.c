@@ -386,12 +386,7 @@ unsctl_run(int port, char *out, size_t cap, const char *args)
 	snprintf(cmd, sizeof(cmd),
 	         "UNS_URL=tcp://127.0.0.1:%d %s %s 2>/dev/null", port,
 	         UNS_UNSCTL_PATH, args);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t len = fread(out, 1, cap - 1, p);
-	out[len] = '\0';
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return ut_run(cmd, out, cap);
 }
 
 static void

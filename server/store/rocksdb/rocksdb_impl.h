@@ -27,9 +27,10 @@
  * committer's flush, owners and lock stripes, keys), rocksdb_write.c
  * (notifications and subscriptions), rocksdb_read.c (feed, history),
  * rocksdb_outbox.c (taps, leases, the iOS fallback), rocksdb_open.c
- * (reclaim, the background thread, open and close), rocksdb_codec.c (key
- * and value layouts). Functions shared between them are rdb_*, declared
- * at the end of this header.
+ * (reclaim, the background thread, open with the log check and salvage,
+ * close, health), rocksdb_codec.c (key and value layouts), rocksdb_wal.c
+ * (the write-ahead log read without RocksDB). Functions shared between
+ * them are rdb_*, declared at the end of this header.
  */
 #ifndef UNS_SERVER_ROCKSDB_IMPL_H
 #define UNS_SERVER_ROCKSDB_IMPL_H
