@@ -455,12 +455,18 @@ test_full_disk(void **state)
 	    ut_http_do(&h, "GET", "/healthz", NULL, NULL, 0, NULL, r), 503);
 	assert_non_null(strstr(r->body, "NOT_SERVING"));
 	assert_non_null(strstr(r->body, "disk full"));
+	assert_int_equal(
+	    ut_http_do(&h, "GET", "/metrics", NULL, NULL, 0, NULL, r), 200);
+	assert_non_null(strstr(r->body, "\nuns_store_writable 0"));
 
 	/* Space back: writes and health come back by themselves. */
 	assert_int_equal(unlink(filler), 0);
 	post_http(&h, app, unsid, 2, 201);
 	assert_int_equal(
 	    ut_http_do(&h, "GET", "/healthz", NULL, NULL, 0, NULL, r), 200);
+	assert_int_equal(
+	    ut_http_do(&h, "GET", "/metrics", NULL, NULL, 0, NULL, r), 200);
+	assert_non_null(strstr(r->body, "\nuns_store_writable 1"));
 	free(unsid);
 	free(user);
 	free(app);
