@@ -42,6 +42,7 @@
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
+#include "store_rocksdb.h"
 #include "tapstream.h"
 #include "testclock.h"
 #include "token_issuer.h"
@@ -301,10 +302,13 @@ open_store(unsd *d)
 {
 	char dir[2048];
 	snprintf(dir, sizeof(dir), "%s/store", d->cfg.data_dir);
-	uns_store_config sc = {
-	    .dir = dir,
+	uns_store_rocksdb_config rc = {
 	    .block_cache_bytes = (size_t)d->cfg.block_cache,
 	    .write_buffer_bytes = (size_t)d->cfg.write_buffer,
+	};
+	uns_store_config sc = {
+	    .dir = dir,
+	    .rocksdb = &rc,
 	    .commit_max_batch = (unsigned)d->cfg.commit_max_batch,
 	    .commit_max_wait_us = (unsigned)d->cfg.commit_max_wait_us,
 	    .commit_answer_thread = d->cfg.commit_answer_thread,

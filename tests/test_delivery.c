@@ -35,6 +35,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 
 #include "config.h"
+#include "crypto.h"
 #include "delivery.h"
 #include "push_impl.h"
 #include "receiver.h"
@@ -904,8 +905,7 @@ t_five_real_transports(void **state)
 	ut_require_node();
 	ut_make_certs(f->dir);
 	snprintf(vapid, sizeof(vapid), "%s/push/vapid.pem", f->dir);
-	assert_int_equal(uns_push_vapid_key(vapid, true, &pub, why, 512),
-	                 UNS_OK);
+	assert_int_equal(uns_vapid_key(vapid, true, &pub, why, 512), UNS_OK);
 	secret = fx_file(f, "webhook.secret", "five-transports-secret\n");
 	const char *hook_args[] = {"--secret", secret, NULL};
 	const char *wp_args[] = {"--vapid-key", pub, NULL};

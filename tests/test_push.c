@@ -696,8 +696,7 @@ t_webpush_build(void **state)
 	(void)state;
 	ua_make(&k);
 	snprintf(path, sizeof(path), "%s/push/vapid.pem", dir);
-	assert_int_equal(uns_push_vapid_key(path, false, &pubb64, why, WHY),
-	                 UNS_OK);
+	assert_int_equal(uns_vapid_key(path, false, &pubb64, why, WHY), UNS_OK);
 	assert_int_equal(
 	    uns_b64url_decode(pubb64, strlen(pubb64), vapid_pub, 65), 65);
 	free(pubb64);
@@ -844,8 +843,7 @@ t_webpush_receiver(void **state)
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/push/vapid.pem", dir);
-	assert_int_equal(uns_push_vapid_key(path, false, &pubb64, why, WHY),
-	                 UNS_OK);
+	assert_int_equal(uns_vapid_key(path, false, &pubb64, why, WHY), UNS_OK);
 	args[1] = pubb64;
 	ut_receiver_start(&rc, "webpush_receiver.js", dir, args);
 	s = json_object_get(rc.info, "subscription");
@@ -1805,8 +1803,7 @@ t_unsctl_vapid(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	/* The server reads the same key: same public key. */
-	assert_int_equal(uns_push_vapid_key(path, false, &pub, why, WHY),
-	                 UNS_OK);
+	assert_int_equal(uns_vapid_key(path, false, &pub, why, WHY), UNS_OK);
 	assert_string_equal(pub, first);
 	free(pub);
 	/* --key FILE reads, never makes; a missing file is exit 1. */

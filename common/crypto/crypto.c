@@ -40,6 +40,7 @@
 #include <mbedtls/md.h>
 #include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/pkcs5.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/rsa.h>
 #include <mbedtls/sha256.h>
@@ -192,6 +193,29 @@ uns_hkdf_sha256(const void *salt, size_t salt_len, const void *ikm,
 	return tls_err(
 	    mbedtls_hkdf(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), salt,
 	                 salt_len, ikm, ikm_len, info, info_len, out, out_len));
+}
+
+uns_err
+uns_pbkdf2_sha256(const void *password, size_t password_len, const void *salt,
+                  size_t salt_len, uint32_t iterations, uint8_t *out,
+                  size_t out_len)
+{
+	mbedtls_md_context_t md;
+	int ret;
+
+	if (iterations == 0 || out_len == 0 || out_len > UINT32_MAX) {
+		return UNS_EINVAL;
+	}
+	mbedtls_md_init(&md);
+	ret = mbedtls_md_setup(&md,
+	                       mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1);
+	if (ret == 0) {
+		ret = mbedtls_pkcs5_pbkdf2_hmac(&md, password, password_len,
+		                                salt, salt_len, iterations,
+		                                (uint32_t)out_len, out);
+	}
+	mbedtls_md_free(&md);
+	return tls_err(ret);
 }
 
 bool

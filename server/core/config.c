@@ -272,7 +272,8 @@ static const cfg_key keys[] = {
         "gateway_cert."),
     KEY("gateway", "gateway_max_connections", CFG_INT, gateway_max_connections,
         1, 65536, "256",
-        "Gateway connections at once; more are refused at accept."),
+        "Gateway connections at once; beyond them a new client waits\n"
+        "in the kernel's backlog until a connection closes."),
     KEY("gateway", "gateway_threads", CFG_INT, gateway_threads, 0, 1024, "0",
         "Gateway event-loop threads (MHD's polling thread pool; a\n"
         "waiting request holds none). 0 = the number of CPUs."),
@@ -1339,8 +1340,8 @@ static const char example_head[] =
     "bare\n"
     "#             number counts the key's unit, given with the key\n"
     "#\n"
-    "# Command-line overrides (unsd --set key=value) apply on top of this "
-    "file.\n"
+    "# unsd's flags apply on top of this file; each names its key in\n"
+    "# \"unsd --help\" (--listen, --data, --cert, --ca, --contexts, ...).\n"
     "# Written by uns_config_write_example(): each line below sets a key to "
     "its\n"
     "# default, so deleting one changes nothing.\n";

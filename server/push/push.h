@@ -175,13 +175,4 @@ bool uns_push_addr_allowed(const uns_push_config *cfg,
 uns_err uns_push_pin(const uns_push_config *cfg, const char *url, char **entry,
                      char *why, size_t whylen);
 
-/*
- * The VAPID key at path: read it, or when make is true and the file does
- * not exist, make a P-256 key there (mode 0600, parent directory made).
- * *public_b64 (malloc'd) is the uncompressed public key in base64url, the
- * applicationServerKey that browsers pass to pushManager.subscribe().
- */
-uns_err uns_push_vapid_key(const char *path, bool make, char **public_b64,
-                           char *why, size_t whylen);
-
 #endif /* UNS_SERVER_PUSH_H */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "files.h"
 #include "push_impl.h"
 
 /* The values of the keys every transport shares. */
@@ -35,11 +36,12 @@ typedef struct push_vals {
 static const uns_config_key push_keys[] = {
     UNS_CONFIG_KEY("push", "push_allow_private", BOOL, push_vals, allow_private,
                    0, 1, "false",
-                   "Let push endpoints resolve to loopback, private and "
-                   "link-local\n"
-                   "addresses. For tests with local receivers only: in "
-                   "production it\n"
-                   "opens the server to SSRF."),
+                   "Let push endpoints resolve to loopback (127.0.0.0/8, "
+                   "::1) and\n"
+                   "token endpoints be http://. For tests with local "
+                   "receivers only;\n"
+                   "link-local, private and special ranges stay refused "
+                   "(docs/security.md)."),
     UNS_CONFIG_KEY("push", "push_ca_file", PATH, push_vals, ca_file, 0,
                    PUSH_STRLEN, "",
                    "CA bundle (PEM) that push providers' TLS certificates "
@@ -112,47 +114,6 @@ push_read_text(const char *path, char *buf, size_t cap, size_t *len)
 	fclose(f);
 	buf[n] = '\0';
 	*len = n;
-	return UNS_OK;
-}
-
-/* Makes the directories above path (mode 0700), as mkdir -p. */
-static uns_err
-make_dir_for(const char *path)
-{
-	char dir[PUSH_STR];
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	for (char *p = dir + 1; *p != '\0'; p++) {
-		if (*p != '/') {
-			continue;
-		}
-		*p = '\0';
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-			return UNS_EIO;
-		}
-		*p = '/';
-	}
-	return UNS_OK;
-}
-
-uns_err
-push_write_new(const char *path, const void *data, size_t len)
-{
-	int fd;
-	ssize_t n;
-
-	if (make_dir_for(path) != UNS_OK) {
-		return UNS_EIO;
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		return errno == EEXIST ? UNS_OK : UNS_EIO;
-	}
-	n = write(fd, data, len);
-	if (close(fd) != 0 || n != (ssize_t)len) {
-		unlink(path);
-		return UNS_EIO;
-	}
 	return UNS_OK;
 }
 

@@ -69,9 +69,6 @@ uns_err push_hosts_parse(const char *csv, const char *key, push_hosts *out,
 
 /* Reads a file of at most cap - 1 bytes, NUL-terminated. UNS_EIO. */
 uns_err push_read_text(const char *path, char *buf, size_t cap, size_t *len);
-/* Writes data to path (mode 0600, directories above made 0700) unless
- * the file exists. UNS_EIO. */
-uns_err push_write_new(const char *path, const void *data, size_t len);
 
 /* ---- endpoint checks ------------------------------------------------------
  */

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "files.h"
 #include "push_impl.h"
 
 #define KEY_MAX 256 /* bytes of a signing key */
@@ -115,7 +116,7 @@ make_secret(const char *path, char *why, size_t whylen)
 		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
 	}
 	hex[64] = '\n';
-	if (push_write_new(path, hex, 65) != UNS_OK) {
+	if (uns_file_write_new(path, hex, 65) != UNS_OK) {
 		uns_say(why, whylen, "webhook_secret: cannot write %s: %s",
 		        path, strerror(errno));
 		return UNS_EIO;
