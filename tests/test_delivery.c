@@ -788,6 +788,8 @@ t_dns_rebinding(void **state)
 	                 UNS_OK);
 	assert_int_equal(
 	    uns_config_set(&c, "push_allow_private", "true", why, 256), UNS_OK);
+	assert_int_equal(uns_config_set(&c, "push_dns_cache", "0", why, 256),
+	                 UNS_OK); /* resolve for every tap */
 	assert_int_equal(uns_push_config_alloc(&pc, &c, why, 256), UNS_OK);
 	pc->resolve = fake_resolve;
 	snprintf(probe_base, sizeof(probe_base), "http://rebind.test:%d",

@@ -316,6 +316,80 @@ t_pin(void **state)
 	           "::10.0.0.1");
 }
 
+/* A resolver whose one name moves: calls counted, answer set by the
+ * test. */
+static int resolved;
+static const char *moving_to;
+
+static int
+moving_resolve(void *arg, const char *host, struct sockaddr_storage *out,
+               size_t cap, size_t *n)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)out;
+
+	(void)arg;
+	(void)cap;
+	resolved++;
+	if (strcmp(host, "moving.test") != 0) {
+		return EAI_NONAME;
+	}
+	memset(out, 0, sizeof(*out));
+	in->sin_family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, moving_to, &in->sin_addr), 1);
+	*n = 1;
+	return 0;
+}
+
+/* push_dns_cache: a pin serves its host for that long, so a name that
+ * moves to a private address within it still gets requests only at the
+ * address checked before; with 0 every request resolves and checks. */
+static void
+t_pin_reuse(void **state)
+{
+	static uns_config c;
+	uns_push_config *reuse = NULL, *each = NULL;
+	char why[WHY], *e1 = NULL, *e2 = NULL;
+
+	(void)state;
+	uns_config_defaults(&c);
+	assert_int_equal(uns_push_add_keys(&c), UNS_OK);
+	assert_int_equal(uns_config_set(&c, "data_dir", dir, why, WHY), UNS_OK);
+	assert_int_equal(uns_push_config_alloc(&reuse, &c, why, WHY), UNS_OK);
+	assert_int_equal(uns_config_set(&c, "push_dns_cache", "0", why, WHY),
+	                 UNS_OK);
+	assert_int_equal(uns_push_config_alloc(&each, &c, why, WHY), UNS_OK);
+	reuse->resolve = each->resolve = moving_resolve;
+
+	moving_to = "93.184.216.34";
+	resolved = 0;
+	assert_int_equal(
+	    uns_push_pin(reuse, "https://moving.test/a", &e1, why, WHY),
+	    UNS_OK);
+	moving_to = "169.254.169.254";
+	assert_int_equal(
+	    uns_push_pin(reuse, "https://moving.test/b", &e2, why, WHY),
+	    UNS_OK);
+	assert_int_equal(resolved, 1);
+	assert_string_equal(e1, "moving.test:443:93.184.216.34");
+	assert_string_equal(e2, e1);
+	free(e1);
+	free(e2);
+
+	moving_to = "93.184.216.34";
+	resolved = 0;
+	assert_int_equal(
+	    uns_push_pin(each, "https://moving.test/a", &e1, why, WHY), UNS_OK);
+	moving_to = "169.254.169.254";
+	assert_int_equal(
+	    uns_push_pin(each, "https://moving.test/b", &e2, why, WHY),
+	    UNS_INVALID_ARGUMENT);
+	assert_int_equal(resolved, 2);
+	assert_non_null(strstr(why, "169.254.169.254"));
+	free(e1);
+	uns_push_config_free(reuse);
+	uns_push_config_free(each);
+}
+
 /* Subscribe time: a name with one refused address among public ones is
  * refused. */
 static void
@@ -359,6 +433,7 @@ main(void)
 	    cmocka_unit_test(t_table),
 	    cmocka_unit_test(t_subscribe),
 	    cmocka_unit_test(t_pin),
+	    cmocka_unit_test(t_pin_reuse),
 	    cmocka_unit_test(t_subscribe_names),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -53,7 +53,13 @@ struct uns_push_config {
 	void *settings[PUSH_MAX_TRANSPORTS];
 	push_resolve_fn resolve; /* NULL: getaddrinfo */
 	void *resolve_arg;
+	int64_t pin_reuse_ms;        /* push_dns_cache */
+	struct push_pin_cache *pins; /* NULL when pin_reuse_ms is 0 */
 };
+
+/* The pins uns_push_pin made, reused for pin_reuse_ms (push_ssrf.c). */
+uns_err push_pin_cache_open(struct push_pin_cache **out);
+void push_pin_cache_close(struct push_pin_cache *c);
 
 /* ops's settings (what its load() made). */
 const void *push_settings(const uns_push_config *cfg,

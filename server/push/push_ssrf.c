@@ -22,6 +22,13 @@
  * prefix 64:ff9b:1::/48 (RFC 8215: a private network's, with no fixed
  * place for the IPv4 address) and Teredo 2001::/32.
  *
+ * Resolving for every request would put a DNS lookup (a millisecond or
+ * more, uncached; 0.07 ms for localhost from /etc/hosts) on the feeder
+ * thread for every tap, so a pin is reused for push_dns_cache (30 s) per
+ * host and port: within that time a name that moves is not followed, and
+ * requests keep going to the addresses checked before, never to the new
+ * ones.
+ *
  * push_allow_private, the testing knob, opens loopback (127.0.0.0/8, ::1,
  * ::ffff:127.0.0.0/104) and nothing else: never link-local (169.254.0.0/16
  * holds the cloud metadata service), private or special ranges.
@@ -35,9 +42,11 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "errors.h"
 #include "push_impl.h"
@@ -254,30 +263,122 @@ push_resolve_checked(const uns_push_config *cfg, const char *host,
 	return UNS_OK;
 }
 
-uns_err
-uns_push_pin(const uns_push_config *cfg, const char *url, char **entry,
-             char *why, size_t whylen)
-{
-	struct sockaddr_storage addrs[PUSH_MAX_ADDRS];
-	size_t n = 0, used;
-	push_url u;
-	char *e;
-	uns_err err;
+/* ---- the pin cache ------------------------------------------------------- */
 
-	if ((err = push_url_parse(url, &u, why, whylen)) != UNS_OK ||
-	    (err = push_resolve_checked(cfg, u.host, addrs, &n, why, whylen)) !=
-	        UNS_OK) {
-		return err;
-	}
-	/* "HOST:PORT:ADDR,[ADDR6],..." (curl's CURLOPT_RESOLVE form) */
-	size_t cap = strlen(u.host) + 16 + n * (INET6_ADDRSTRLEN + 3);
-	if ((e = malloc(cap)) == NULL) {
+#define PIN_SLOTS 256 /* hosts remembered; the oldest slot goes first */
+
+struct push_pin_cache {
+	pthread_mutex_t lock;
+	struct {
+		char *entry; /* "HOST:PORT:..." as uns_push_pin made it */
+		int64_t until_ms;
+	} slot[PIN_SLOTS];
+	size_t next;
+};
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uns_err
+push_pin_cache_open(struct push_pin_cache **out)
+{
+	struct push_pin_cache *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
 		return UNS_ENOMEM;
 	}
-	used = (size_t)snprintf(e, cap, "%s:%s:", u.host,
-	                        u.port[0]                        ? u.port
-	                        : strcmp(u.scheme, "https") == 0 ? "443"
-	                                                         : "80");
+	pthread_mutex_init(&c->lock, NULL);
+	*out = c;
+	return UNS_OK;
+}
+
+void
+push_pin_cache_close(struct push_pin_cache *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < PIN_SLOTS; i++) {
+		free(c->slot[i].entry);
+	}
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* The slot whose entry starts with key ("HOST:PORT:"), or PIN_SLOTS. */
+static size_t
+pin_slot(const struct push_pin_cache *c, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (size_t i = 0; i < PIN_SLOTS; i++) {
+		if (c->slot[i].entry != NULL &&
+		    strncmp(c->slot[i].entry, key, kl) == 0) {
+			return i;
+		}
+	}
+	return PIN_SLOTS;
+}
+
+/* A copy of key's entry while it is fresh, or NULL. */
+static char *
+pin_cached(struct push_pin_cache *c, const char *key)
+{
+	char *copy = NULL;
+	size_t at;
+
+	pthread_mutex_lock(&c->lock);
+	at = pin_slot(c, key);
+	if (at < PIN_SLOTS && c->slot[at].until_ms > mono_ms()) {
+		copy = strdup(c->slot[at].entry);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return copy;
+}
+
+/* Keeps a copy of entry under key for reuse_ms. */
+static void
+pin_keep(struct push_pin_cache *c, const char *key, const char *entry,
+         int64_t reuse_ms)
+{
+	char *copy = strdup(entry);
+	size_t at;
+
+	if (copy == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	if ((at = pin_slot(c, key)) == PIN_SLOTS) {
+		at = c->next;
+		c->next = (c->next + 1) % PIN_SLOTS;
+	}
+	free(c->slot[at].entry);
+	c->slot[at].entry = copy;
+	c->slot[at].until_ms = mono_ms() + reuse_ms;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- pinning --------------------------------------------------------------
+ */
+
+/* "HOST:PORT:ADDR,[ADDR6],..." (curl's CURLOPT_RESOLVE form) of the n
+ * checked addresses, after key "HOST:PORT:". */
+static char *
+pin_entry(const char *key, const struct sockaddr_storage *addrs, size_t n)
+{
+	size_t cap = strlen(key) + 1 + n * (INET6_ADDRSTRLEN + 3), used;
+	char *e = malloc(cap);
+
+	if (e == NULL) {
+		return NULL;
+	}
+	used = (size_t)snprintf(e, cap, "%s", key);
 	for (size_t i = 0; i < n; i++) {
 		char a[INET6_ADDRSTRLEN];
 		bool v6 = addrs[i].ss_family == AF_INET6;
@@ -285,6 +386,40 @@ uns_push_pin(const uns_push_config *cfg, const char *url, char **entry,
 		used += (size_t)snprintf(e + used, cap - used, "%s%s%s%s",
 		                         i > 0 ? "," : "", v6 ? "[" : "", a,
 		                         v6 ? "]" : "");
+	}
+	return e;
+}
+
+uns_err
+uns_push_pin(const uns_push_config *cfg, const char *url, char **entry,
+             char *why, size_t whylen)
+{
+	struct sockaddr_storage addrs[PUSH_MAX_ADDRS];
+	char key[PUSH_MAX_URL + 16], *e;
+	size_t n = 0;
+	push_url u;
+	uns_err err;
+
+	if ((err = push_url_parse(url, &u, why, whylen)) != UNS_OK) {
+		return err;
+	}
+	snprintf(key, sizeof(key), "%s:%s:", u.host,
+	         u.port[0]                        ? u.port
+	         : strcmp(u.scheme, "https") == 0 ? "443"
+	                                          : "80");
+	if (cfg->pins != NULL && (e = pin_cached(cfg->pins, key)) != NULL) {
+		*entry = e;
+		return UNS_OK;
+	}
+	if ((err = push_resolve_checked(cfg, u.host, addrs, &n, why, whylen)) !=
+	    UNS_OK) {
+		return err;
+	}
+	if ((e = pin_entry(key, addrs, n)) == NULL) {
+		return UNS_ENOMEM;
+	}
+	if (cfg->pins != NULL) {
+		pin_keep(cfg->pins, key, e, cfg->pin_reuse_ms);
 	}
 	*entry = e;
 	return UNS_OK;
