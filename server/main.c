@@ -31,6 +31,7 @@
 #include "auth.h"
 #include "cli_opts.h"
 #include "config.h"
+#include "crypto.h"
 #include "delivery.h"
 #include "devcert.h"
 #include "gateway.h"
@@ -581,6 +582,11 @@ run(unsd *d)
 	if (mkdir(d->cfg.data_dir, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "unsd: cannot create %s: %s\n", d->cfg.data_dir,
 		        strerror(errno));
+		goto out;
+	}
+	/* Before NNG makes its first TLS configuration (docs/security.md). */
+	if (uns_tls_restrict_suites() != UNS_OK) {
+		fprintf(stderr, "unsd: no TLS cipher suite left to offer\n");
 		goto out;
 	}
 	if (uns_metrics_open(&d->metrics) != UNS_OK ||

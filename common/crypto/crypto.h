@@ -192,4 +192,17 @@ uns_err uns_webpush_decrypt(const uint8_t ua_private[32],
                             size_t len, uint8_t *out, size_t cap,
                             size_t *out_len);
 
+/* ---- TLS (tls_suites.c) ------------------------------------------------ */
+
+/*
+ * Narrows the TLS cipher suites every mbedTLS configuration in the process
+ * offers (NNG's included) to ECDHE with AES-GCM, AES-CCM (full tag) or
+ * ChaCha20-Poly1305: no CBC or SHA-1 MAC, no CCM_8, no Camellia or ARIA,
+ * no static RSA, DHE or PSK. Call once, before the first TLS handshake;
+ * idempotent. UNS_INTERNAL if no suite is left.
+ */
+uns_err uns_tls_restrict_suites(void);
+/* 1 when the suite with this IANA id is one uns_tls_restrict_suites keeps. */
+int uns_tls_suite_allowed(int id);
+
 #endif /* UNS_SERVER_CRYPTO_H */
