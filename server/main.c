@@ -554,11 +554,15 @@ drain(unsd *d, int sig)
 {
 	uns_rpc_stats st;
 	fprintf(stderr, "unsd: %s, draining\n", strsignal(sig));
-	uns_gateway_quiesce(d->gateway); /* no new HTTP clients */
-	uns_service_set_serving(d->svc, 0);
-	uns_rpc_server_drain(d->rpc); /* ends long polls, gateway's too */
+	uns_gateway_quiesce(d->gateway);    /* no new HTTP clients */
+	uns_service_set_serving(d->svc, 0); /* ends long polls */
+	/* The gateway first, while the RPC server still reads its calls:
+	 * each request in flight gets its real answer at once (a call the
+	 * draining server no longer read waited out gateway_rpc_timeout and
+	 * answered 504, or lost its connection), those not yet started 503. */
 	uns_gateway_close(d->gateway);
 	d->gateway = NULL;
+	uns_rpc_server_drain(d->rpc);
 	uns_rpc_server_stats(d->rpc, &st);
 	fprintf(stderr,
 	        "unsd: drained: received %llu, replied %llu, failed %llu, "

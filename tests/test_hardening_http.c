@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -473,6 +474,90 @@ test_links_from_public_url(void **state)
 	free(r);
 }
 
+/* ---- item 7: SIGTERM with POSTs in flight ----------------------------- */
+
+#define IN_FLIGHT 24
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* POSTs on IN_FLIGHT connections of a unsd of its own, SIGTERM while they
+ * are on their way: each gets its real answer (201, or 503 "shutting
+ * down" for one that had not started when the gateway stopped taking
+ * RPCs), never the 504 of an RPC the server no longer reads, and unsd
+ * exits well before gateway_rpc_timeout (10 s). */
+static void
+test_sigterm_with_posts(void **state)
+{
+	char dir[256], data[320], base[128], conf[400], out[8192];
+	int ports[2] = {0, 0}, fds[IN_FLIGHT], created = 0;
+	ut_proc p;
+	raw_resp *r = malloc(sizeof(*r));
+	(void)state;
+	ut_mkdtemp(dir, sizeof(dir));
+	snprintf(data, sizeof(data), "%s/data", dir);
+	mkdir(data, 0700);
+	snprintf(conf, sizeof(conf), "%s/apps.conf", data);
+	ut_write_file(conf, APP " " HOST " -\n");
+	snprintf(conf, sizeof(conf), "%s/unsd.conf", dir);
+	ut_write_file(conf, "rate_limit_app = 0\ngateway_rpc_timeout = 10s\n");
+	ut_unsd_http_start(&p, conf, data, ports, base, sizeof(base));
+	char *app = ut_mint(data, "app", APP, NULL);
+	char *user = ut_mint(data, "user", "u-term", HOST);
+	ut_http h;
+	ut_http_open(&h, base, NULL);
+	char *unsid = ut_gw_subscribe(&h, user, "desk");
+	ut_http_close(&h);
+	int saved = g_port;
+	g_port = ports[1];
+	for (int i = 0; i < IN_FLIGHT; i++) {
+		char req[2048], body[256];
+		int bn = snprintf(body, sizeof(body),
+		                  "{\"targetHostName\":\"" HOST "\","
+		                  "\"appNotificationId\":\"term-%d\","
+		                  "\"payload\":{\"rawContent\":\"x\"}}",
+		                  i);
+		int n = snprintf(req, sizeof(req),
+		                 "POST /beta/me/notifications HTTP/1.1\r\n"
+		                 "Host: x\r\nAuthorization: Bearer %s\r\n"
+		                 "X-UNS-ID: %s\r\nContent-Type: "
+		                 "application/json\r\nContent-Length: %d\r\n"
+		                 "\r\n%s",
+		                 app, unsid, bn, body);
+		fds[i] = raw_connect();
+		raw_send(fds[i], req, (size_t)n);
+	}
+	double t0 = now_s();
+	int rc = ut_unsd_stop(&p, SIGTERM, out, sizeof(out));
+	double took = now_s() - t0;
+	g_port = saved;
+	for (int i = 0; i < IN_FLIGHT; i++) {
+		raw_read(fds[i], r);
+		close(fds[i]);
+		if (r->status == 201) {
+			created++;
+		} else if (r->status != 503 ||
+		           strstr(r->body, "shutting down") == NULL) {
+			fail_msg("POST %d: %d %.*s", i, r->status,
+			         (int)r->body_len, r->body);
+		}
+	}
+	print_message("%d of %d created, unsd exited %d after %.2f s\n",
+	              created, IN_FLIGHT, rc, took);
+	assert_int_equal(rc, 0);
+	assert_true(took < 5.0); /* 1 s wanted; generous for a loaded box */
+	ut_rmdir(dir);
+	free(app);
+	free(user);
+	free(unsid);
+	free(r);
+}
+
 /* ---- item 6: internals stay out of answers ----------------------------- */
 
 static void
@@ -558,6 +643,7 @@ main(void)
 	    cmocka_unit_test(test_links_from_public_url),
 	    cmocka_unit_test(test_413_after_the_body),
 	    cmocka_unit_test(test_internal_messages),
+	    cmocka_unit_test(test_sigterm_with_posts),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -27,11 +27,14 @@
  * after the request is gone (or the gateway closed) touches only the call.
  * Parked calls are listed under gw->mu: the close resumes each one (long
  * polls at once with a 503, the rest after up to one RPC deadline), as
- * MHD_stop_daemon requires no suspended connection.
+ * MHD_stop_daemon requires no suspended connection. Connections the
+ * kernel accepted after the quiesce are handed to MHD before the listen
+ * socket closes, so none is reset with its request unanswered.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -1174,11 +1177,33 @@ wait_answered(uns_gateway *gw, uint32_t limit_ms)
  * new RPCs, end the long polls (503), give the other requests in
  * progress up to one RPC deadline to finish and be sent, then resume
  * what is still parked (503 too) and let those answers go out. */
+/* Hands MHD the connections the kernel accepted since the quiesce (their
+ * requests may be on the way already): closing the listen socket would
+ * reset them unanswered. They are served like the others (503 once the
+ * gateway is closing). */
+static void
+adopt_backlog(uns_gateway *gw)
+{
+	struct pollfd p = {.fd = gw->quiesced_fd, .events = POLLIN};
+	while (gw->quiesced_fd >= 0 && poll(&p, 1, 0) == 1) {
+		struct sockaddr_storage sa;
+		socklen_t len = sizeof(sa);
+		int fd = accept4(gw->quiesced_fd, (struct sockaddr *)&sa, &len,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			break;
+		}
+		(void)MHD_add_connection(gw->daemon, fd, (struct sockaddr *)&sa,
+		                         len);
+	}
+}
+
 static void
 finish_requests(uns_gateway *gw)
 {
 	uns_gateway_quiesce(gw);
 	abandon_parked(gw, 0);
+	adopt_backlog(gw);
 	wait_answered(gw, gw->cfg.rpc_timeout_ms);
 	if (abandon_parked(gw, 1) > 0) {
 		wait_answered(gw, 1000);
