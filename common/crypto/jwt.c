@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "b64url.h"
 #include "crypto.h"
 #include "errors.h"
 #include "files.h"

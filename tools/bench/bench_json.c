@@ -1,5 +1,5 @@
 /*
- * unsctl_bench_json.c — `unsctl bench json`: what rendering one delta
+ * bench_json.c — `uns-bench json`: what rendering one delta
  * answer (--entries notifications, 20 in tools/bench_gateway.sh) to Graph
  * JSON costs the gateway in CPU, against unpacking the same Fetch reply
  * from protobuf (what a direct RPC client pays per answer), measured in
@@ -29,9 +29,8 @@
 #include <time.h>
 
 #include "gateway_json.h"
+#include "bench.h"
 #include "jwt.h"
-#include "unsctl.h"
-#include "unsctl_bench.h"
 
 #define SLICE_NS    (300 * 1000 * 1000LL)
 #define MAX_ROUNDS  16
@@ -225,7 +224,7 @@ env_open(json_env *e, int entries)
 }
 
 int
-unsctl_bench_json(int rounds, int entries)
+bench_json_run(int rounds, int entries)
 {
 	json_case cases[] = {
 	    {"unpack", op_unpack, {0}}, {"tree", op_tree, {0}},
@@ -241,7 +240,7 @@ unsctl_bench_json(int rounds, int entries)
 	          : entries > MAX_ENTRIES ? MAX_ENTRIES
 	                                  : entries;
 	if (e == NULL || env_open(e, entries) != 0) {
-		fprintf(stderr, "unsctl bench json: setup failed\n");
+		fprintf(stderr, "uns-bench json: setup failed\n");
 		goto out;
 	}
 	for (int r = 0; r < rounds; r++) {
@@ -249,8 +248,7 @@ unsctl_bench_json(int rounds, int entries)
 			cases[c].rate[r] =
 			    bench_cpu_rate(cases[c].op, e, SLICE_NS);
 			if (cases[c].rate[r] < 0) {
-				fprintf(stderr,
-				        "unsctl bench json: %s failed\n",
+				fprintf(stderr, "uns-bench json: %s failed\n",
 				        cases[c].name);
 				goto out;
 			}
