@@ -287,6 +287,15 @@ test_two_content_lengths(void **state)
 	        g_app, g_unsid, sizeof(body) - 1, sizeof(body) + 10, body);
 	assert_graph_error(r, 400, "BadRequest", "Content-Length", NULL);
 	assert_int_equal(list_count(), before);
+	/* both framings at once: which one a proxy in front used is unknown */
+	raw_dof(r,
+	        "POST /beta/me/notifications HTTP/1.1\r\nHost: x\r\n"
+	        "Authorization: Bearer %s\r\nX-UNS-ID: %s\r\n"
+	        "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+	        "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n",
+	        g_app, g_unsid, sizeof(body) - 1, sizeof(body) - 1, body);
+	assert_graph_error(r, 400, "BadRequest", "Transfer-Encoding", NULL);
+	assert_int_equal(list_count(), before);
 	free(r);
 }
 

@@ -599,6 +599,13 @@ check_framing(gw_request *r)
 		            "two Content-Length headers with different values");
 		return 1;
 	}
+	if (s.length != NULL && uns_gw_header(x, "Transfer-Encoding") != NULL) {
+		/* RFC 9112 §6.1: a sender must not send both; a server in
+		 * front may have framed it the other way (smuggling). */
+		uns_gw_fail(x, 400, "BadRequest",
+		            "both Content-Length and Transfer-Encoding");
+		return 1;
+	}
 	const char *expect = uns_gw_header(x, "Expect");
 	if (expect != NULL && strcasecmp(expect, "100-continue") != 0) {
 		uns_gw_fail(x, 417, "ExpectationFailed",
