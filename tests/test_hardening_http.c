@@ -217,6 +217,25 @@ list_count(void)
 	return n;
 }
 
+/* POSTs notification aid as the app with Host host and the extra header
+ * lines (each ending in CRLF) before the body; the answer in r. */
+static void
+raw_post(raw_resp *r, const char *host, const char *extra, const char *aid)
+{
+	char body[256];
+	int n =
+	    snprintf(body, sizeof(body),
+	             "{\"targetHostName\":\"" HOST "\",\"appNotificationId\":"
+	             "\"%s\",\"payload\":{\"rawContent\":\"x\"}}",
+	             aid);
+	raw_dof(r,
+	        "POST /beta/me/notifications HTTP/1.1\r\nHost: %s\r\n"
+	        "Authorization: Bearer %s\r\nX-UNS-ID: %s\r\n"
+	        "Content-Type: application/json\r\nContent-Length: %d\r\n"
+	        "%s\r\n%s",
+	        host, g_app, g_unsid, n, extra, body);
+}
+
 /* A notification of the user's, posted through the gateway; its id. */
 static char *
 post_one(const char *aid)
@@ -233,16 +252,10 @@ post_one(const char *aid)
 static int
 setup(void **state)
 {
-	char conf[400], apps[400];
+	char conf[400];
 	int ports[2] = {0, 0};
 	(void)state;
-	signal(SIGPIPE, SIG_IGN);
-	curl_global_init(CURL_GLOBAL_ALL);
-	ut_mkdtemp(g_dir, sizeof(g_dir));
-	snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
-	mkdir(g_data, 0700);
-	snprintf(apps, sizeof(apps), "%s/apps.conf", g_data);
-	ut_write_file(apps, APP " " HOST " -\n");
+	ut_gw_dirs(g_dir, g_data, APP " " HOST " -\n");
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", g_dir);
 	ut_write_file(conf, "max_body = 4K\nrate_limit_user = 0\n"
 	                    "gateway_public_url = " PUBLIC_URL "\n");
@@ -273,27 +286,14 @@ teardown(void **state)
 static void
 test_two_content_lengths(void **state)
 {
-	static const char body[] =
-	    "{\"targetHostName\":\"" HOST "\",\"appNotificationId\":\"cl-2\","
-	    "\"payload\":{\"rawContent\":\"x\"}}";
 	raw_resp *r = malloc(sizeof(*r));
 	size_t before = list_count();
 	(void)state;
-	raw_dof(r,
-	        "POST /beta/me/notifications HTTP/1.1\r\nHost: x\r\n"
-	        "Authorization: Bearer %s\r\nX-UNS-ID: %s\r\n"
-	        "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-	        "Content-Length: %zu\r\n\r\n%s",
-	        g_app, g_unsid, sizeof(body) - 1, sizeof(body) + 10, body);
+	raw_post(r, "x", "Content-Length: 999\r\n", "cl-2");
 	assert_graph_error(r, 400, "BadRequest", "Content-Length", NULL);
 	assert_int_equal(list_count(), before);
 	/* both framings at once: which one a proxy in front used is unknown */
-	raw_dof(r,
-	        "POST /beta/me/notifications HTTP/1.1\r\nHost: x\r\n"
-	        "Authorization: Bearer %s\r\nX-UNS-ID: %s\r\n"
-	        "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-	        "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n",
-	        g_app, g_unsid, sizeof(body) - 1, sizeof(body) - 1, body);
+	raw_post(r, "x", "Transfer-Encoding: chunked\r\n", "cl-te");
 	assert_graph_error(r, 400, "BadRequest", "Transfer-Encoding", NULL);
 	assert_int_equal(list_count(), before);
 	free(r);
@@ -382,12 +382,7 @@ test_unknown_expect(void **state)
 	raw_resp *r = malloc(sizeof(*r));
 	size_t before = list_count();
 	(void)state;
-	raw_dof(r,
-	        "POST /beta/me/notifications HTTP/1.1\r\nHost: x\r\n"
-	        "Authorization: Bearer %s\r\nX-UNS-ID: %s\r\n"
-	        "Expect: 200-ok\r\nContent-Type: application/json\r\n"
-	        "Content-Length: 2\r\n\r\n{}",
-	        g_app, g_unsid);
+	raw_post(r, "x", "Expect: 200-ok\r\n", "expect-1");
 	assert_graph_error(r, 417, "ExpectationFailed", "Expect", NULL);
 	assert_int_equal(list_count(), before);
 	free(r);
@@ -425,19 +420,11 @@ test_bad_host(void **state)
 {
 	static const char *const hosts[] = {
 	    "bad\xff.example", "a b", "x/y", "evil@x", "x:99999", "[::1"};
-	static const char body[] =
-	    "{\"targetHostName\":\"" HOST "\",\"appNotificationId\":\"host-1\","
-	    "\"payload\":{\"rawContent\":\"x\"}}";
 	raw_resp *r = malloc(sizeof(*r));
 	size_t before = list_count();
 	(void)state;
 	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
-		raw_dof(r,
-		        "POST /beta/me/notifications HTTP/1.1\r\nHost: %s\r\n"
-		        "Authorization: Bearer %s\r\nX-UNS-ID: %s\r\n"
-		        "Content-Type: application/json\r\n"
-		        "Content-Length: %zu\r\n\r\n%s",
-		        hosts[i], g_app, g_unsid, sizeof(body) - 1, body);
+		raw_post(r, hosts[i], "", "host-1");
 		assert_graph_error(r, 400, "BadRequest", "Host", NULL);
 	}
 	assert_int_equal(list_count(), before); /* nothing committed */
@@ -447,19 +434,11 @@ test_bad_host(void **state)
 static void
 test_links_from_public_url(void **state)
 {
-	static const char body[] =
-	    "{\"targetHostName\":\"" HOST "\",\"appNotificationId\":\"link-1\","
-	    "\"payload\":{\"rawContent\":\"x\"}}";
 	raw_resp *r = malloc(sizeof(*r));
 	char loc[512];
 	(void)state;
 	free(post_one("link-0"));
-	raw_dof(r,
-	        "POST /beta/me/notifications HTTP/1.1\r\n"
-	        "Host: evil.example:1234\r\nAuthorization: Bearer %s\r\n"
-	        "X-UNS-ID: %s\r\nContent-Type: application/json\r\n"
-	        "Content-Length: %zu\r\n\r\n%s",
-	        g_app, g_unsid, sizeof(body) - 1, body);
+	raw_post(r, "evil.example:1234", "", "link-1");
 	assert_int_equal(r->status, 201);
 	assert_true(raw_header(r, "Location", loc, sizeof(loc)));
 	assert_true(strncmp(loc, PUBLIC_URL "/beta/", strlen(PUBLIC_URL) + 6) ==
@@ -508,11 +487,7 @@ test_sigterm_with_posts(void **state)
 	ut_proc p;
 	raw_resp *r = malloc(sizeof(*r));
 	(void)state;
-	ut_mkdtemp(dir, sizeof(dir));
-	snprintf(data, sizeof(data), "%s/data", dir);
-	mkdir(data, 0700);
-	snprintf(conf, sizeof(conf), "%s/apps.conf", data);
-	ut_write_file(conf, APP " " HOST " -\n");
+	ut_gw_dirs(dir, data, APP " " HOST " -\n");
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", dir);
 	ut_write_file(conf, "rate_limit_app = 0\ngateway_rpc_timeout = 10s\n");
 	ut_unsd_http_start(&p, conf, data, ports, base, sizeof(base));

@@ -149,11 +149,7 @@ static int
 setup(void **state)
 {
 	(void)state;
-	signal(SIGPIPE, SIG_IGN);
-	curl_global_init(CURL_GLOBAL_ALL);
-	ut_mkdtemp(g_dir, sizeof(g_dir));
-	snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
-	mkdir(g_data, 0700);
+	ut_gw_dirs(g_dir, g_data, NULL);
 	return ut_unsd_gateway_start(&g_unsd, NULL, g_data, g_ports, g_base,
 	                             sizeof(g_base));
 }
