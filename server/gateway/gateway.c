@@ -3,13 +3,16 @@
  * life cycle, limits, request ids, the response and the completion hook.
  *
  * MHD calls the access handler several times per request: once when the
- * headers are complete (checks that need no body answer here, before a
- * byte of body is read: unknown route, forbidden headers, bad encoding or
- * type, Content-Length over the limit), once per chunk of body (collected
- * up to max_body; beyond it the rest is read and dropped so the 413 can
- * still be sent on a kept-alive connection), and once at the end (decode,
- * dispatch to the route's handler). MHD handles chunked request bodies and
- * "Expect: 100-continue" itself.
+ * headers are complete (checks that need no body decide here, before any
+ * work: framing (one Content-Length, not with Transfer-Encoding; Expect),
+ * Host, %00 in the target, OData options, unknown route, forbidden
+ * headers, bad encoding or type, Content-Length over the limit), once per
+ * chunk of body (collected up to max_body; beyond it, and after an answer
+ * decided from the headers, the rest is read and dropped so the answer
+ * reaches the client on a kept-alive connection), and once at the end
+ * (decode, dispatch to the route's handler). MHD handles chunked request
+ * bodies and "Expect: 100-continue" itself. Links are built from the
+ * configured public URL, never from Host.
  *
  * A handler ends with uns_gw_call: the RPC starts asynchronously and the
  * connection is suspended (MHD_suspend_connection) inside the access
