@@ -31,6 +31,7 @@
 #include "auth.h"
 #include "cli_opts.h"
 #include "config.h"
+#include "crypto.h"
 #include "delivery.h"
 #include "devcert.h"
 #include "files.h"
@@ -532,6 +533,8 @@ open_gateway(unsd *d)
 	    .header_timeout_ms = (uint32_t)d->cfg.gateway_header_timeout_ms,
 	    .body_timeout_ms = (uint32_t)d->cfg.gateway_body_timeout_ms,
 	    .rpc_timeout_ms = (uint32_t)d->cfg.gateway_rpc_timeout_ms,
+	    .public_url = d->cfg.gateway_public_url,
+	    .drain_limit = (size_t)d->cfg.gateway_drain_limit,
 	};
 	if (strncmp(d->cfg.gateway_listen, "https:", 6) == 0 &&
 	    d->cert[0] == '\0' && prepare_tls(d) != 0) {
@@ -622,11 +625,15 @@ drain(unsd *d, int sig)
 {
 	uns_rpc_stats st;
 	fprintf(stderr, "unsd: %s, draining\n", strsignal(sig));
-	uns_gateway_quiesce(d->gateway); /* no new HTTP clients */
-	uns_service_set_serving(d->svc, 0);
-	uns_rpc_server_drain(d->rpc); /* ends long polls, gateway's too */
+	uns_gateway_quiesce(d->gateway);    /* no new HTTP clients */
+	uns_service_set_serving(d->svc, 0); /* ends long polls */
+	/* The gateway first, while the RPC server still reads its calls:
+	 * each request in flight gets its real answer at once (a call the
+	 * draining server no longer read waited out gateway_rpc_timeout and
+	 * answered 504, or lost its connection), those not yet started 503. */
 	uns_gateway_close(d->gateway);
 	d->gateway = NULL;
+	uns_rpc_server_drain(d->rpc);
 	uns_rpc_server_stats(d->rpc, &st);
 	fprintf(stderr,
 	        "unsd: drained: received %llu, replied %llu, failed %llu, "
@@ -678,6 +685,11 @@ run(unsd *d)
 		goto out;
 	}
 	if (private_data(d) != 0) {
+		goto out;
+	}
+	/* Before NNG makes its first TLS configuration (docs/security.md). */
+	if (uns_tls_restrict_suites() != UNS_OK) {
+		fprintf(stderr, "unsd: no TLS cipher suite left to offer\n");
 		goto out;
 	}
 	if (uns_metrics_open(&d->metrics) != UNS_OK ||
