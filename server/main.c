@@ -10,8 +10,8 @@
  *
  * SIGTERM or SIGINT drains: long polls end, no new calls are taken, calls
  * already received are answered, the store closes, the process exits 0.
- * SIGHUP reads DATA/apps.conf again (apps added by `unsctl app add` take
- * effect without a restart; an app never disappears while running).
+ * SIGHUP reads DATA/apps.conf again: apps added, removed or given a new
+ * secret by `unsctl app` take effect without a restart.
  * Signals are blocked in every thread before any is created and taken by
  * sigwait() in main, so no handler runs in a signal context.
  */
@@ -303,8 +303,9 @@ open_store(unsd *d)
 }
 
 /* DATA/apps.conf into the app registry; says why on failure, after the
- * prefix ("" at start, "SIGHUP: " on a reload). A reload keeps every app
- * already known and those read before a bad line. */
+ * prefix ("" at start, "SIGHUP: " on a reload). A reload makes the
+ * registry what the file says (removed apps and rotated secrets included);
+ * a file with a bad line changes nothing. */
 static int
 load_apps(unsd *d, const char *prefix)
 {

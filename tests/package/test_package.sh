@@ -25,10 +25,22 @@ work=$(mktemp -d /tmp/uns-package-XXXXXX)
 pid=
 cleanup() {
 	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" || true
-	dpkg --purge uns >/dev/null 2>&1 || true
+	dpkg_waiting --purge uns || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# dpkg with the others who use it on this machine: wait (up to 10 min) for
+# the frontend lock rather than fail on it.
+dpkg_waiting() {
+	for _ in $(seq 300); do
+		if dpkg "$@" >"$work/dpkg.log" 2>&1; then
+			return 0
+		fi
+		grep -q 'lock' "$work/dpkg.log" || return 1
+		sleep 2
+	done
+	return 1
+}
 fail() {
 	echo "package: FAILED: $*"
 	[ -f "$work/unsd.log" ] && sed 's/^/  unsd: /' "$work/unsd.log"
@@ -38,7 +50,7 @@ fail() {
 (cd "$build" && cpack -G DEB -B "$work/pkg" >"$work/cpack.log" 2>&1) ||
 	{ cat "$work/cpack.log"; fail "cpack"; }
 deb=$(ls "$work"/pkg/uns_*.deb)
-dpkg -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -i"; }
+dpkg_waiting -i "$deb" || { cat "$work/dpkg.log"; fail "dpkg -i"; }
 echo "package: installed $(basename "$deb")"
 
 installed() { dpkg -L uns | grep "$1\$" | head -1; }
@@ -113,7 +125,7 @@ ldd "$work/outside" | grep -q "libuns.so.0 => $(dirname "$(installed /libuns.so.
 kill -TERM "$pid"
 wait "$pid" || fail "unsd did not exit cleanly on SIGTERM"
 pid=
-dpkg --purge uns >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "purge"; }
+dpkg_waiting --purge uns || { cat "$work/dpkg.log"; fail "purge"; }
 ! getent passwd uns >/dev/null || fail "user uns left after purge"
 [ ! -e /var/lib/uns ] || fail "/var/lib/uns left after purge"
 [ ! -e "$unsd" ] || fail "$unsd left after purge"
