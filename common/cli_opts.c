@@ -29,6 +29,16 @@ set_value(const uns_opt *o, void *target, const char *v, char *why,
 		*(const char **)slot = v;
 		return 0;
 	}
+	if (o->kind == UNS_OPT_LIST) {
+		uns_opt_list *l = (uns_opt_list *)(void *)slot;
+		if (l->n == UNS_OPT_LIST_MAX) {
+			snprintf(why, whylen, "%s: at most %d times", o->name,
+			         UNS_OPT_LIST_MAX);
+			return -1;
+		}
+		l->v[l->n++] = v;
+		return 0;
+	}
 	char *end;
 	errno = 0;
 	long n = strtol(v, &end, 10);

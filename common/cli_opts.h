@@ -17,7 +17,15 @@ typedef enum uns_opt_kind {
 	UNS_OPT_STR,  /* const char * */
 	UNS_OPT_INT,  /* int */
 	UNS_OPT_FLAG, /* int, set to 1 */
+	UNS_OPT_LIST, /* uns_opt_list: every value of a repeated option */
 } uns_opt_kind;
+
+#define UNS_OPT_LIST_MAX 64
+
+typedef struct uns_opt_list {
+	const char *v[UNS_OPT_LIST_MAX];
+	int n;
+} uns_opt_list;
 
 typedef struct uns_opt {
 	const char *name; /* "--listen" */
