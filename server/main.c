@@ -42,6 +42,7 @@
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
+#include "store_postgres.h"
 #include "store_rocksdb.h"
 #include "tapstream.h"
 #include "testclock.h"
@@ -53,7 +54,7 @@ typedef struct unsd_opts {
 	const char *listen, *data_dir, *cert, *ca, *contexts, *workers;
 	const char *max_message, *default_timeout, *gateway_listen, *record;
 	int require_client_cert;
-	int print_config, print_example, help, version;
+	int print_config, print_example, help, version, migrate_only;
 } unsd_opts;
 
 #define OPT(name, kind, field, arg, help)                                      \
@@ -80,6 +81,9 @@ static const uns_opt unsd_options[] = {
         "config key gateway_listen (\"\" = no gateway)"),
     OPT("--record", UNS_OPT_STR, record, "DIR",
         "config key record_dir: write every exchange to a fixture"),
+    OPT("--migrate-only", UNS_OPT_FLAG, migrate_only, NULL,
+        "open the store (store = postgres: create or migrate its schema) "
+        "and exit"),
     OPT("--print-config", UNS_OPT_FLAG, print_config, NULL,
         "print the effective configuration and exit"),
     OPT("--print-example-config", UNS_OPT_FLAG, print_example, NULL,
@@ -282,9 +286,20 @@ open_store(unsd *d)
 	    .block_cache_bytes = (size_t)d->cfg.block_cache,
 	    .write_buffer_bytes = (size_t)d->cfg.write_buffer,
 	};
+	uns_store_postgres_config pc = {
+	    .url = d->cfg.postgres_url,
+	    .schema = d->cfg.postgres_schema,
+	    .connections = (unsigned)d->cfg.postgres_connections,
+	    .statement_timeout_ms = (int)d->cfg.postgres_statement_timeout_ms,
+	    .connect_wait_ms = d->cfg.postgres_connect_wait_ms > 0
+	                           ? (int)d->cfg.postgres_connect_wait_ms
+	                           : -1,
+	};
 	uns_store_config sc = {
+	    .backend = d->cfg.store,
 	    .dir = dir,
 	    .rocksdb = &rc,
+	    .postgres = &pc,
 	    .commit_max_batch = (unsigned)d->cfg.commit_max_batch,
 	    .commit_max_wait_us = (unsigned)d->cfg.commit_max_wait_us,
 	    .commit_answer_thread = d->cfg.commit_answer_thread,
@@ -299,7 +314,9 @@ open_store(unsd *d)
 		sc.clock_arg = &d->clock;
 	}
 	if (uns_store_open(&d->store, &sc) != UNS_OK) {
-		fprintf(stderr, "unsd: store %s: %s\n", dir,
+		fprintf(stderr, "unsd: store %s: %s\n",
+		        strcmp(d->cfg.store, "postgres") == 0 ? "postgres"
+		                                              : dir,
 		        uns_store_errmsg());
 		return -1;
 	}
@@ -568,6 +585,24 @@ drain(unsd *d, int sig)
 	        (unsigned long long)st.failed, (unsigned long long)st.rejected);
 }
 
+/* unsd --migrate-only: opening the store creates or migrates its schema
+ * (store = postgres) or its files (rocksdb); then exit. */
+static int
+migrate_only(unsd *d)
+{
+	if (mkdir(d->cfg.data_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "unsd: cannot create %s: %s\n", d->cfg.data_dir,
+		        strerror(errno));
+		return 1;
+	}
+	if (open_store(d) != 0) {
+		return 1;
+	}
+	uns_store_close(d->store);
+	fprintf(stderr, "unsd: store is at the current schema\n");
+	return 0;
+}
+
 static int
 run(unsd *d)
 {
@@ -650,7 +685,7 @@ main(int argc, char **argv)
 		free(d);
 		return 0;
 	}
-	int rc = run(d);
+	int rc = o.migrate_only ? migrate_only(d) : run(d);
 	free(d);
 	return rc;
 }

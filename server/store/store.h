@@ -65,13 +65,16 @@ typedef void (*uns_store_feed_fn)(void *arg, const char *user, const char *host,
 
 /* A backend's own settings (its header says which fields it has). */
 struct uns_store_rocksdb_config;
+struct uns_store_postgres_config;
 
 typedef struct uns_store_config {
-	const char *backend; /* "rocksdb" (NULL or "" = rocksdb) */
+	const char *backend; /* "rocksdb" or "postgres" (NULL or "" =
+	                        rocksdb) */
 	const char *dir;     /* rocksdb: data directory, created if missing */
-	/* The RocksDB backend's own knobs (store_rocksdb.h); NULL = its
-	 * defaults. */
+	/* The backends' own settings (store_rocksdb.h, store_postgres.h);
+	 * NULL = the defaults (postgres needs its url). */
 	const struct uns_store_rocksdb_config *rocksdb;
+	const struct uns_store_postgres_config *postgres;
 	unsigned commit_max_batch;   /* writes per synced batch; 0 = 1024 */
 	unsigned commit_max_wait_us; /* linger for more writes; 0 = none */
 	int commit_answer_thread;    /* answer async writes off the committer */

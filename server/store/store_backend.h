@@ -100,6 +100,7 @@ struct uns_store {
 
 /* The backends store.c knows (each in its own folder beneath). */
 extern const uns_store_ops uns_store_rocksdb_ops;
+extern const uns_store_ops uns_store_postgres_ops;
 
 /* Fills st's head: ops, a copy of cfg with the shared defaults (max_live,
  * lifetimes, reclaim interval), no hooks. */
