@@ -141,11 +141,35 @@ usage(FILE *f)
 	uns_opts_usage(f, unsd_options, N_OPTIONS);
 }
 
+/* docs/unsd.conf.example: config.c's keys and push's. */
+static int
+print_example(void)
+{
+	uns_config *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		return 1;
+	}
+	uns_config_defaults(c);
+	if (uns_push_add_keys(c) != UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", uns_last_message());
+		free(c);
+		return 1;
+	}
+	uns_config_write_example(stdout, c);
+	free(c);
+	return 0;
+}
+
 static int
 load_config(unsd_opts *o, uns_config *c)
 {
 	char why[512];
 	uns_config_defaults(c);
+	if (uns_push_add_keys(c) != UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", uns_last_message());
+		return -1;
+	}
 	if (o->config && uns_config_load(c, o->config, why, sizeof(why)) != 0) {
 		fprintf(stderr, "unsd: %s\n", why);
 		return -1;
@@ -668,8 +692,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (o.print_example) {
-		uns_config_write_example(stdout);
-		return 0;
+		return print_example();
 	}
 	if (o.help || o.version) {
 		o.help ? usage(stdout) : (void)printf("unsd %s\n", UNS_VERSION);

@@ -33,6 +33,7 @@
 
 #include <jansson.h>
 
+#include "b64url.h"
 #include "crypto.h"
 #include "errors.h"
 #include "files.h"

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "gateway_json.h"
+#include "platform.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -41,14 +42,11 @@ static const uns_json_field_rule graph_fields[] = {
     {"uns.v1.UpdateStateRequest", "unsid", NULL, UNS_JSON_CONV_NONE, 1},
 };
 
+/* platform.h's one list of names, as rows of the mapping */
+#define PLATFORM_ROW(v, n) {v, n},
 static const uns_json_enum_name platform_names[] = {
-    {UNS__V1__PLATFORM__PLATFORM_WINDOWS, "windows"},
-    {UNS__V1__PLATFORM__PLATFORM_IOS, "ios"},
-    {UNS__V1__PLATFORM__PLATFORM_ANDROID, "android"},
-    {UNS__V1__PLATFORM__PLATFORM_WEB_PUSH, "webPush"},
-    {UNS__V1__PLATFORM__PLATFORM_WEBHOOK, "webhook"},
-    {UNS__V1__PLATFORM__PLATFORM_POLLING, "polling"},
-};
+    UNS_PLATFORM_NAMES(PLATFORM_ROW)};
+#undef PLATFORM_ROW
 
 static const uns_json_enum_name priority_names[] = {
     {UNS__V1__PRIORITY__PRIORITY_NONE, "None"},

@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "auth.h"
 #include "gateway_handlers.h"
 #include "gateway_json.h"
 #include "errors.h"
@@ -455,54 +456,6 @@ uns_gw_patch(uns_gw_exchange *x)
 	protobuf_c_message_free_unpacked(m, NULL);
 }
 
-/* base64url without padding into out (cap bytes); length or -1. */
-static long
-b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap)
-{
-	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-	                          "qrstuvwxyz0123456789-_";
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t n = 0;
-	for (size_t i = 0; i < len; i++) {
-		const char *c = in[i] ? strchr(abc, in[i]) : NULL;
-		if (c == NULL) {
-			return -1;
-		}
-		acc = (acc << 6) | (uint32_t)(c - abc);
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			if (n >= cap) {
-				return -1;
-			}
-			out[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	return (long)n;
-}
-
-/* The token's kind, read from its claims without verifying them: only to
- * choose the RPC (app: Delete, user: UpdateState); the server verifies the
- * token on that RPC, so a forged claim only picks a call that then fails. */
-static int
-is_app_token(const char *token)
-{
-	unsigned char claims[6144];
-	const char *p = token ? strchr(token, '.') : NULL;
-	const char *q = p ? strchr(p + 1, '.') : NULL;
-	long n = q ? b64url_decode(p + 1, (size_t)(q - p - 1), claims,
-	                           sizeof(claims))
-	           : -1;
-	if (n < 0) {
-		return 0;
-	}
-	json_t *c = json_loadb((const char *)claims, (size_t)n, 0, NULL);
-	int app = json_object_get(c, "sub") == NULL &&
-	          (json_object_get(c, "azp") || json_object_get(c, "appid"));
-	json_decref(c);
-	return app;
-}
-
 static void
 empty_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 {
@@ -524,7 +477,7 @@ uns_gw_delete(uns_gw_exchange *x)
 	static const uns_gw_call_spec user_spec = {
 	    .method = &uns_notifications_method_update_state,
 	    .finish = empty_done};
-	if (is_app_token(x->token)) {
+	if (uns_auth_token_is_app(x->token)) {
 		Uns__V1__DeleteRequest req = UNS__V1__DELETE_REQUEST__INIT;
 		req.id = x->params[0];
 		uns_gw_call(x, &app_spec, &req.base);

@@ -11,11 +11,9 @@
 #include <sys/random.h>
 
 #include "arena.h"
+#include "b64url.h"
 
 static _Thread_local char errmsg[256];
-
-static const char b64url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 uns_err
 uns_store_seterr(uns_err rc, const char *fmt, ...)
@@ -39,57 +37,13 @@ uns_store_errmsg(void)
 void
 uns_store_b64url_encode(const void *in, size_t n, char *out)
 {
-	const unsigned char *p = in;
-	uint32_t acc = 0;
-	int bits = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		acc = (acc << 8) | p[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			*out++ = b64url[(acc >> bits) & 63];
-		}
-	}
-	if (bits > 0) {
-		*out++ = b64url[(acc << (6 - bits)) & 63];
-	}
-	*out = '\0';
-}
-
-static int
-b64url_value(char c)
-{
-	const char *p = c != '\0' ? strchr(b64url, c) : NULL;
-
-	return p != NULL ? (int)(p - b64url) : -1;
+	uns_b64url_encode(in, n, out);
 }
 
 bool
 uns_store_b64url_decode(const char *s, void *out, size_t n)
 {
-	unsigned char *o = out;
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t got = 0;
-
-	if (strlen(s) != (4 * n + 2) / 3) {
-		return false;
-	}
-	for (; *s != '\0'; s++) {
-		int v = b64url_value(*s);
-		if (v < 0) {
-			return false;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			o[got++] = (unsigned char)(acc >> bits);
-		}
-	}
-	/* Canonical form only: the unused low bits must be zero. */
-	return got == n && (acc & ((1u << bits) - 1)) == 0;
+	return uns_b64url_decode(s, strlen(s), out, n) == (long)n;
 }
 
 /* Random bytes come from getrandom() 512 at a time, per thread: one system

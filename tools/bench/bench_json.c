@@ -1,5 +1,5 @@
 /*
- * unsctl_bench_json.c — `unsctl bench json`: what rendering one delta
+ * bench_json.c — `uns-bench json`: what rendering one delta
  * answer (--entries notifications, 20 in tools/bench_gateway.sh) to Graph
  * JSON costs the gateway in CPU, against unpacking the same Fetch reply
  * from protobuf (what a direct RPC client pays per answer), measured in
@@ -23,8 +23,7 @@
 #include <time.h>
 
 #include "gateway_json.h"
-#include "unsctl.h"
-#include "unsctl_bench.h"
+#include "bench.h"
 
 #define SLICE_NS    (300 * 1000 * 1000LL)
 #define MAX_ROUNDS  16
@@ -165,7 +164,7 @@ env_open(json_env *e, int entries)
 }
 
 int
-unsctl_bench_json(int rounds, int entries)
+bench_json_run(int rounds, int entries)
 {
 	json_case cases[] = {
 	    {"unpack", op_unpack, {0}},
@@ -181,7 +180,7 @@ unsctl_bench_json(int rounds, int entries)
 	          : entries > MAX_ENTRIES ? MAX_ENTRIES
 	                                  : entries;
 	if (e == NULL || env_open(e, entries) != 0) {
-		fprintf(stderr, "unsctl bench json: setup failed\n");
+		fprintf(stderr, "uns-bench json: setup failed\n");
 		goto out;
 	}
 	for (int r = 0; r < rounds; r++) {
@@ -189,8 +188,7 @@ unsctl_bench_json(int rounds, int entries)
 			cases[c].rate[r] =
 			    bench_cpu_rate(cases[c].op, e, SLICE_NS);
 			if (cases[c].rate[r] < 0) {
-				fprintf(stderr,
-				        "unsctl bench json: %s failed\n",
+				fprintf(stderr, "uns-bench json: %s failed\n",
 				        cases[c].name);
 				goto out;
 			}
