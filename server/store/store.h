@@ -331,9 +331,12 @@ void uns_store_history_page_free(uns_store_history_page *p);
  * alerts (below) are separate taps that never coalesce with those.
  *
  * Claiming leases taps to the caller for lease_ms: a claimed tap is not
- * claimed again until it is settled or the lease runs out. Leases are not
- * durable: after a crash every unsettled tap is due again at once, so a tap
- * is delivered at least once; settling is the only way a tap leaves.
+ * claimed again until it is settled or the lease runs out. On RocksDB
+ * leases are not durable: after a crash every unsettled tap is due again
+ * at once. On PostgreSQL they are (owner, until), so that several processes
+ * share one outbox; a process reopening the store releases its own. Either
+ * way a tap is delivered at least once; settling is the only way a tap
+ * leaves.
  */
 
 /* "UNSID" for a tap, "UNSID:ID" for the fallback alert of notification ID. */

@@ -52,7 +52,7 @@
 #define PG_RECLAIM     256
 #define PG_FB_CHUNK    64
 #define PG_BACKOFF_MIN 100  /* ms */
-#define PG_BACKOFF_MAX 5000 /* ms */
+#define PG_BACKOFF_MAX 1000 /* ms */
 #define PG_WAIT_SLACK  5000 /* ms past statement_timeout */
 
 /* A connection of the pool. */

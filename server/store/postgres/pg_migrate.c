@@ -13,7 +13,20 @@
 #include <string.h>
 
 #include "pg_impl.h"
-#include "pg_migrations.h"
+
+/* migrations/NNNN_name.sql, compiled in as pg_sql_NNNN (CMakeLists.txt);
+ * numbered from 1 without gaps, applied in this order. */
+extern const char pg_sql_0001[];
+
+static const struct migration {
+	int version;
+	const char *name;
+	const char *sql;
+} pg_migrations[] = {
+    {1, "0001_init.sql", pg_sql_0001},
+};
+static const int pg_n_migrations =
+    (int)(sizeof(pg_migrations) / sizeof(pg_migrations[0]));
 
 int
 uns_store_postgres_schema_version(void)
@@ -44,7 +57,7 @@ version_get(pgs *st, PGconn *c, int *version)
 }
 
 static uns_err
-apply(pgs *st, PGconn *c, const pg_migration *m)
+apply(pgs *st, PGconn *c, const struct migration *m)
 {
 	char v[PG_NUM], now[PG_NUM];
 	const char *params[] = {v, m->name, now};
