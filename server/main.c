@@ -314,6 +314,7 @@ open_store(unsd *d)
 	    .url = d->cfg.postgres_url,
 	    .schema = d->cfg.postgres_schema,
 	    .connections = (unsigned)d->cfg.postgres_connections,
+	    .committers = (unsigned)d->cfg.postgres_committers,
 	    .statement_timeout_ms = (int)d->cfg.postgres_statement_timeout_ms,
 	    .connect_wait_ms = d->cfg.postgres_connect_wait_ms > 0
 	                           ? (int)d->cfg.postgres_connect_wait_ms

@@ -131,6 +131,11 @@ static const cfg_key keys[] = {
         "4",
         "store = postgres: connections for reads and claims; writes use one\n"
         "more, the group committer's."),
+    KEY("store", "postgres_committers", CFG_INT, postgres_committers, 1, 16,
+        "2",
+        "store = postgres: group committers, each with its connection;\n"
+        "writes are spread over them by owner. One runs its groups in one\n"
+        "database process, one after the other."),
     KEY("store", "postgres_statement_timeout", CFG_DURATION_MS,
         postgres_statement_timeout_ms, 100, 3600 * 1000, "10s",
         "store = postgres: longest a statement may run; a stuck database\n"

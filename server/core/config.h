@@ -120,6 +120,7 @@ typedef struct uns_config {
 	char postgres_url[UNS_CONFIG_STR_MAX];
 	char postgres_schema[UNS_CONFIG_STR_MAX];
 	int postgres_connections;
+	int postgres_committers;
 	int64_t postgres_statement_timeout_ms;
 	int64_t postgres_connect_wait_ms; /* 0 = try once */
 	uint64_t block_cache;             /* bytes */

@@ -701,11 +701,14 @@ bench_threads_cpu_us(pid_t pid, const char *prefix)
 }
 
 /* The CPU time of every process named "postgres" on this machine (the
- * cluster's backends, WAL writer, checkpointer…); 0 when there is none. */
+ * cluster's backends, WAL writer, checkpointer…), with the time of the
+ * children they reaped (a backend that exits hands its time to the
+ * postmaster's cutime); 0 when there is none. */
 static double
 db_cpu_us(void)
 {
-	char path[300], comm[64];
+	char path[300], buf[1024];
+	unsigned long long t[4];
 	double sum = 0;
 	DIR *d = opendir("/proc");
 
@@ -713,14 +716,29 @@ db_cpu_us(void)
 		return 0;
 	}
 	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		FILE *f;
+		size_t n;
+		const char *p;
 		if (e->d_name[0] < '0' || e->d_name[0] > '9') {
 			continue;
 		}
 		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		double us = stat_cpu_us(path, comm, sizeof(comm));
-		if (us >= 0 && strcmp(comm, "postgres") == 0) {
-			sum += us;
+		if ((f = fopen(path, "r")) == NULL) {
+			continue;
 		}
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		if (strstr(buf, "(postgres)") == NULL ||
+		    (p = strrchr(buf, ')')) == NULL ||
+		    sscanf(p + 2,
+		           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
+		           "%llu %llu %llu",
+		           &t[0], &t[1], &t[2], &t[3]) != 4) {
+			continue;
+		}
+		sum += (double)(t[0] + t[1] + t[2] + t[3]) * 1e6 /
+		       (double)sysconf(_SC_CLK_TCK);
 	}
 	closedir(d);
 	return sum;

@@ -8,7 +8,7 @@
  * row (its feed head) first, so one owner's writes serialise in the
  * database and its feed sequence follows commit order, across processes.
  *
- * Group commit: writes go to the group committer (store_commit.c), whose
+ * Group commit: writes go to a group committer (store_commit.c), whose
  * flush sends the whole group to PostgreSQL as one pipeline (libpq
  * pipeline mode): BEGIN, every call ordered by (user, host), COMMIT, one
  * round trip and one WAL flush for the group. Ordering by owner means two
@@ -19,7 +19,11 @@
  * each write is run again alone, so that one bad write fails alone. A
  * write is answered only after COMMIT returned (synchronous_commit on);
  * when the connection breaks first, it fails with UNAVAILABLE and the
- * committer connects again, with backoff.
+ * committer connects again, with backoff. There are `committers` of them
+ * (2), each with its connection, writes spread by a hash of the owner: one
+ * connection runs its pipeline serially in one server process, so with
+ * one the database's work per Post bounds the rate (measured below in
+ * BENCHMARKS.md); an owner's writes all go to one committer, in order.
  *
  * Reads and claims use a small pool of connections (one statement each,
  * so one snapshot). Claims lease taps durably (owner, until) with
@@ -61,16 +65,26 @@ struct pg_slot {
 	bool busy;
 };
 
+#define PG_COMMITTERS_MAX 16
+
+/* A group committer and its connection. Writes are spread over the
+ * committers by owner, so one owner's writes stay in order. */
+struct pg_committer {
+	struct pgs *st;
+	uns_store_commit *commit;
+	PGconn *wconn;             /* its thread only */
+	uint64_t wconn_retry_mono; /* µs; no reconnect before */
+	int wconn_backoff;         /* ms */
+};
+
 /* The backend's handle. */
 typedef struct pgs {
 	uns_store base; /* first: store.c's head (store_backend.h) */
 	uns_store_postgres_config pc; /* with defaults; strings below */
 	char *url, *schema, *node;
 	char *setup; /* the SET statements every session runs */
-	uns_store_commit *commit;
-	PGconn *wconn;             /* the committer's; committer thread only */
-	uint64_t wconn_retry_mono; /* µs; no reconnect before */
-	int wconn_backoff;         /* ms */
+	struct pg_committer cm[PG_COMMITTERS_MAX];
+	PGconn *first; /* the connection open migrates with */
 	pthread_mutex_t pool_mu;
 	pthread_cond_t pool_cv;
 	struct pg_slot *pool;

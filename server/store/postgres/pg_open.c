@@ -28,6 +28,11 @@ defaults(uns_store_postgres_config *pc)
 	                               : UNS_STORE_PG_STATEMENT_TIMEOUT;
 	pc->connect_wait_ms = pc->connect_wait_ms ? pc->connect_wait_ms
 	                                          : UNS_STORE_PG_CONNECT_WAIT;
+	pc->committers =
+	    pc->committers ? pc->committers : UNS_STORE_PG_COMMITTERS;
+	if (pc->committers > PG_COMMITTERS_MAX) {
+		pc->committers = PG_COMMITTERS_MAX;
+	}
 }
 
 /* Schema names are plain identifiers: letters, digits, '_', ≤ 63. */
@@ -104,7 +109,7 @@ first_connect(pgs *st)
 	uns_err rc;
 
 	for (;;) {
-		if ((st->wconn = pg_connect(st, &rc)) != NULL) {
+		if ((st->first = pg_connect(st, &rc)) != NULL) {
 			return UNS_OK;
 		}
 		if (rc != UNS_UNAVAILABLE || uns_mono_us() >= end) {
@@ -149,8 +154,13 @@ background_main(void *arg)
 static void
 store_free(pgs *st)
 {
-	if (st->wconn != NULL) {
-		PQfinish(st->wconn);
+	for (unsigned i = 0; i < st->pc.committers; i++) {
+		if (st->cm[i].wconn != NULL) {
+			PQfinish(st->cm[i].wconn);
+		}
+	}
+	if (st->first != NULL) {
+		PQfinish(st->first);
 	}
 	for (unsigned i = 0; st->pool != NULL && i < st->pc.connections; i++) {
 		if (st->pool[i].conn != NULL) {
@@ -209,7 +219,7 @@ leases_release(pgs *st)
 {
 	const char *v[] = {st->node};
 
-	return pg_exec(st, st->wconn,
+	return pg_exec(st, st->first,
 	               "UPDATE uns_outbox SET lease_owner = NULL, "
 	               "lease_until = 0 WHERE lease_owner = $1",
 	               1, v, NULL, NULL, PGRES_COMMAND_OK, NULL);
@@ -218,17 +228,23 @@ leases_release(pgs *st)
 static uns_err
 threads_start(pgs *st)
 {
-	uns_store_commit_config cc = {
-	    .max_batch = st->base.cfg.commit_max_batch,
-	    .max_wait_us = st->base.cfg.commit_max_wait_us,
-	    .answer_thread = st->base.cfg.commit_answer_thread,
-	    .flush = pg_flush,
-	    .flush_arg = st};
-	uns_err rc = uns_store_commit_start(&st->commit, &cc);
+	uns_err rc = UNS_OK;
 
+	for (unsigned i = 0; i < st->pc.committers && rc == UNS_OK; i++) {
+		uns_store_commit_config cc = {
+		    .max_batch = st->base.cfg.commit_max_batch,
+		    .max_wait_us = st->base.cfg.commit_max_wait_us,
+		    .answer_thread = st->base.cfg.commit_answer_thread,
+		    .flush = pg_flush,
+		    .flush_arg = &st->cm[i]};
+		st->cm[i].st = st;
+		rc = uns_store_commit_start(&st->cm[i].commit, &cc);
+	}
 	if (rc != UNS_OK) {
 		return rc;
 	}
+	st->cm[0].wconn = st->first; /* the first committer keeps it */
+	st->first = NULL;
 	if (pthread_create(&st->bg_thread, NULL, background_main, st) != 0) {
 		return uns_store_seterr(UNS_EIO, "cannot start reclaim thread");
 	}
@@ -248,7 +264,9 @@ pg_close(uns_store *base)
 		pthread_mutex_unlock(&st->bg_mu);
 		pthread_join(st->bg_thread, NULL);
 	}
-	uns_store_commit_stop(st->commit);
+	for (unsigned i = 0; i < st->pc.committers; i++) {
+		uns_store_commit_stop(st->cm[i].commit);
+	}
 	store_free(st);
 }
 
@@ -267,7 +285,7 @@ pg_open(const uns_store_config *cfg, uns_store **stp)
 	}
 	if ((rc = names(st, cfg->postgres)) != UNS_OK ||
 	    (rc = first_connect(st)) != UNS_OK ||
-	    (rc = pg_migrate(st, st->wconn)) != UNS_OK ||
+	    (rc = pg_migrate(st, st->first)) != UNS_OK ||
 	    (rc = leases_release(st)) != UNS_OK ||
 	    (rc = threads_start(st)) != UNS_OK) {
 		pg_close(&st->base);
@@ -281,16 +299,18 @@ static uns_err
 pg_stats_get(uns_store *base, uns_store_stats *out)
 {
 	pgs *st = (pgs *)base;
-	uns_store_commit_counts c;
-
 	if (out == NULL) {
 		return uns_store_seterr(UNS_EINVAL, "bad argument");
 	}
-	uns_store_commit_stats(st->commit, &c);
-	out->commit_batches = c.batches;
-	out->commit_writes = c.writes;
-	out->commit_flush_us = c.flush_us;
-	out->commit_done_us = c.done_us;
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < st->pc.committers; i++) {
+		uns_store_commit_counts c;
+		uns_store_commit_stats(st->cm[i].commit, &c);
+		out->commit_batches += c.batches;
+		out->commit_writes += c.writes;
+		out->commit_flush_us += c.flush_us;
+		out->commit_done_us += c.done_us;
+	}
 	return UNS_OK;
 }
 

@@ -213,48 +213,48 @@ pipeline(pgs *st, PGconn *c, struct pg_call **calls, size_t n, bool *lost)
 
 /* The committer's connection, connecting with backoff after failures. */
 static uns_err
-wconn_get(pgs *st)
+wconn_get(struct pg_committer *cm)
 {
 	uns_err rc = UNS_OK;
 
-	if (st->wconn != NULL) {
+	if (cm->wconn != NULL) {
 		return UNS_OK;
 	}
-	if (uns_mono_us() < st->wconn_retry_mono) {
+	if (uns_mono_us() < cm->wconn_retry_mono) {
 		return uns_store_seterr(UNS_UNAVAILABLE,
 		                        "postgres unavailable: reconnecting");
 	}
-	if ((st->wconn = pg_connect(st, &rc)) == NULL) {
-		st->wconn_backoff = st->wconn_backoff == 0
+	if ((cm->wconn = pg_connect(cm->st, &rc)) == NULL) {
+		cm->wconn_backoff = cm->wconn_backoff == 0
 		                        ? PG_BACKOFF_MIN
-		                        : st->wconn_backoff * 2;
-		if (st->wconn_backoff > PG_BACKOFF_MAX) {
-			st->wconn_backoff = PG_BACKOFF_MAX;
+		                        : cm->wconn_backoff * 2;
+		if (cm->wconn_backoff > PG_BACKOFF_MAX) {
+			cm->wconn_backoff = PG_BACKOFF_MAX;
 		}
-		st->wconn_retry_mono =
-		    uns_mono_us() + (uint64_t)st->wconn_backoff * 1000u;
+		cm->wconn_retry_mono =
+		    uns_mono_us() + (uint64_t)cm->wconn_backoff * 1000u;
 		return rc;
 	}
-	st->wconn_backoff = 0;
+	cm->wconn_backoff = 0;
 	return UNS_OK;
 }
 
 /* calls as one transaction; *lost when the connection went. */
 static uns_err
-group_run(pgs *st, struct pg_call **calls, size_t n, bool *lost)
+group_run(struct pg_committer *cm, struct pg_call **calls, size_t n, bool *lost)
 {
 	uns_err rc;
 
 	*lost = false;
 	qsort(calls, n, sizeof(*calls), call_cmp);
-	if ((rc = wconn_get(st)) != UNS_OK) {
+	if ((rc = wconn_get(cm)) != UNS_OK) {
 		*lost = true;
 		return rc;
 	}
-	rc = pipeline(st, st->wconn, calls, n, lost);
+	rc = pipeline(cm->st, cm->wconn, calls, n, lost);
 	if (*lost) {
-		PQfinish(st->wconn);
-		st->wconn = NULL;
+		PQfinish(cm->wconn);
+		cm->wconn = NULL;
 	}
 	return rc;
 }
@@ -268,7 +268,7 @@ write_fail(struct pg_write *w, uns_err rc)
 
 /* Runs each write of the group alone, after the group failed. */
 static void
-one_by_one(pgs *st, struct pg_write *const *ws, size_t n)
+one_by_one(struct pg_committer *cm, struct pg_write *const *ws, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct pg_call **calls = malloc(ws[i]->ncalls * sizeof(*calls));
@@ -282,7 +282,7 @@ one_by_one(pgs *st, struct pg_write *const *ws, size_t n)
 		for (size_t j = 0; j < ws[i]->ncalls; j++) {
 			calls[j] = &ws[i]->calls[j];
 		}
-		if ((rc = group_run(st, calls, ws[i]->ncalls, &lost)) !=
+		if ((rc = group_run(cm, calls, ws[i]->ncalls, &lost)) !=
 		    UNS_OK) {
 			write_fail(ws[i], rc);
 		}
@@ -293,7 +293,7 @@ one_by_one(pgs *st, struct pg_write *const *ws, size_t n)
 uns_err
 pg_flush(void *arg, void *const *payloads, size_t n)
 {
-	pgs *st = arg;
+	struct pg_committer *cm = arg;
 	struct pg_write *const *ws = (struct pg_write *const *)payloads;
 	struct pg_call **calls;
 	size_t total = 0, k = 0;
@@ -314,10 +314,10 @@ pg_flush(void *arg, void *const *payloads, size_t n)
 			calls[k]->order = k;
 		}
 	}
-	rc = group_run(st, calls, total, &lost);
+	rc = group_run(cm, calls, total, &lost);
 	free(calls);
 	if (rc != UNS_OK && !lost && n > 1) {
-		one_by_one(st, ws, n);
+		one_by_one(cm, ws, n);
 		return UNS_OK;
 	}
 	for (size_t i = 0; rc != UNS_OK && i < n; i++) {
@@ -412,18 +412,35 @@ write_committed(uns_store_commit_req *req, uns_err rc)
 	w->finish(w, write_result(w, rc));
 }
 
+/* The committer of w's (first) owner: FNV-1a of user and host. */
+static uns_store_commit *
+committer_of(const struct pg_write *w)
+{
+	const char *s[] = {w->calls[0].user, w->calls[0].host};
+	uint32_t h = 2166136261u;
+
+	for (int i = 0; i < 2; i++) {
+		for (const char *p = s[i]; *p != '\0'; p++) {
+			h = (h ^ (unsigned char)*p) * 16777619u;
+		}
+		h = (h ^ 0xffu) *
+		    16777619u; /* "ab","c" differs from "a","bc" */
+	}
+	return w->st->cm[h % w->st->pc.committers].commit;
+}
+
 static void
 write_submit_async(struct pg_write *w)
 {
 	w->req.payload = w;
 	w->req.done = write_committed;
-	uns_store_commit_submit_async(w->st->commit, &w->req);
+	uns_store_commit_submit_async(committer_of(w), &w->req);
 }
 
 static uns_err
 write_submit_wait(struct pg_write *w)
 {
-	return write_result(w, uns_store_commit_submit(w->st->commit, w));
+	return write_result(w, uns_store_commit_submit(committer_of(w), w));
 }
 
 /* Early failures of an asynchronous write: done hears rc here. */
