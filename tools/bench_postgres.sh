@@ -53,7 +53,7 @@ TIMEFORMAT='%U %S' # bash's time: the client's user and system seconds
 
 printf 'store = postgres\npostgres_url = "%s"\npostgres_schema = pgbench_uns\n' \
 	"$url" >"$dir/unsd.conf"
-"$build/server/unsd" --data "$dir/unsd-data" --config "$dir/unsd.conf" \
+"$build/unsd" --data "$dir/unsd-data" --config "$dir/unsd.conf" \
 	--migrate-only 2>/dev/null
 
 cat >"$dir/post.sql" <<'EOF'

@@ -19,8 +19,6 @@
 #include "clock.h"
 #include "pg_impl.h"
 
-#define PLATFORM(x) UNS__V1__PLATFORM__PLATFORM_##x
-
 struct pg_call {
 	const char *sql;
 	int n;
@@ -471,39 +469,6 @@ pack(const ProtobufCMessage *m, size_t *len)
 	return p;
 }
 
-/* --- post ---------------------------------------------------------------- */
-
-static bool
-platform_listed(const Uns__V1__Platform *list, size_t n, Uns__V1__Platform p)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (list[i] == p) {
-			return true;
-		}
-	}
-	return n == 0;
-}
-
-/* The iOS fallback delay of n (ms), or 0 when it has none (SPEC §5: only
- * a High-priority raw notification falls back to a visible alert). */
-static int64_t
-fallback_ms(const Uns__V1__Notification *n)
-{
-	const Uns__V1__EndpointFallback *ef =
-	    n->fallback_policy != NULL ? n->fallback_policy->endpoint_fallback
-	                               : NULL;
-
-	if (ef != NULL && n->priority == UNS__V1__PRIORITY__PRIORITY_HIGH &&
-	    n->payload != NULL && n->payload->raw_content != NULL &&
-	    n->payload->raw_content[0] != '\0' &&
-	    ef->fallback_delay_in_seconds > 0 && ef->visual_content != NULL &&
-	    platform_listed(ef->platform_types, ef->n_platform_types,
-	                    PLATFORM(IOS))) {
-		return 1000LL * ef->fallback_delay_in_seconds;
-	}
-	return 0;
-}
-
 /* "{2,5}": the target platforms as an array literal ("{}" = all). */
 static char *
 targets_literal(const Uns__V1__Notification *n)
@@ -522,25 +487,6 @@ targets_literal(const Uns__V1__Notification *n)
 	}
 	strcpy(p, "}");
 	return s;
-}
-
-static uns_err
-post_check(const pgs *st, const Uns__V1__Notification *in, int64_t now,
-           int64_t *expiration)
-{
-	if (!uns_store_id_ok(in->app_notification_id) ||
-	    in->group_name == NULL ||
-	    strlen(in->group_name) > UNS_STORE_ID_MAX) {
-		return uns_store_seterr(UNS_EINVAL, "bad app id or group name");
-	}
-	*expiration = in->expiration_time_ms != 0
-	                  ? in->expiration_time_ms
-	                  : now + st->base.cfg.default_ttl_ms;
-	if (*expiration <= now) {
-		return uns_store_seterr(UNS_EINVAL,
-		                        "expiration is not in the future");
-	}
-	return UNS_OK;
 }
 
 /* What the app posted, the server's fields blank, packed into w->body. */
@@ -651,7 +597,8 @@ pg_post_async(uns_store *base, const char *user, const char *host,
 		return;
 	}
 	c = &w->one;
-	if ((rc = post_check(st, in, w->now, &w->expires)) != UNS_OK ||
+	if ((rc = uns_store_post_check(&st->base, in, w->now, &w->expires)) !=
+	        UNS_OK ||
 	    (rc = uns_store_mint_id(w->id)) != UNS_OK ||
 	    (rc = post_body(w, in)) != UNS_OK) {
 		write_free(w);
@@ -670,7 +617,7 @@ pg_post_async(uns_store *base, const char *user, const char *host,
 	param(c, 5, in->group_name);
 	param_bytes(c, 6, w->body, w->body_len);
 	param(c, 7, w->text);
-	param_int(w, c, 8, 1, fallback_ms(in));
+	param_int(w, c, 8, 1, uns_store_fallback_ms(in));
 	param_int(w, c, 9, 2, w->expires);
 	param_int(w, c, 10, 3, st->base.cfg.max_live);
 	param_int(w, c, 11, 4, st->base.cfg.tombstone_ttl_ms);
@@ -678,16 +625,6 @@ pg_post_async(uns_store *base, const char *user, const char *host,
 	w->done = done;
 	w->arg = arg;
 	write_submit_async(w);
-}
-
-/* --- update, delete ------------------------------------------------------ */
-
-static bool
-change_ok(const uns_store_change *c)
-{
-	return c != NULL && (unsigned)c->read_state <= 2 &&
-	       (unsigned)c->user_action_state <= 4 &&
-	       (c->read_state != 0 || c->user_action_state != 0 || c->delete_);
 }
 
 static void
@@ -760,7 +697,8 @@ pg_update_state_async(uns_store *base, const char *user, const char *host,
                       const char *id, const uns_store_change *chg,
                       uns_store_write_done_fn done, void *arg)
 {
-	if (done == NULL || !change_ok(chg) || !owner_ok(user, host)) {
+	if (done == NULL || !uns_store_change_ok(chg) ||
+	    !owner_ok(user, host)) {
 		early(done, arg, uns_store_seterr(UNS_EINVAL, "bad argument"));
 		return;
 	}
@@ -772,18 +710,6 @@ pg_update_state_async(uns_store *base, const char *user, const char *host,
 }
 
 static const uns_store_change delete_change = {.delete_ = true};
-
-/* Whether there is a host and every one is an id. */
-static bool
-hosts_ok(const char *const *hosts, size_t n_hosts)
-{
-	for (size_t i = 0; i < n_hosts; i++) {
-		if (!uns_store_id_ok(hosts[i])) {
-			return false;
-		}
-	}
-	return n_hosts > 0;
-}
 
 /* The owner of notification id, read before its write is queued (the
  * owner of an id never changes; liveness is checked in the write). */
@@ -825,7 +751,7 @@ pg_delete_in_hosts_async(uns_store *base, const char *user,
 	bool among = false;
 	uns_err rc;
 
-	if (id == NULL || done == NULL || !hosts_ok(hosts, n_hosts) ||
+	if (id == NULL || done == NULL || !uns_store_hosts_ok(hosts, n_hosts) ||
 	    (user != NULL && !uns_store_id_ok(user))) {
 		early(done, arg, uns_store_seterr(UNS_EINVAL, "bad argument"));
 		return;
@@ -1040,30 +966,13 @@ pg_outbox_settle(uns_store *base, const uns_store_tap *t,
 	return rc;
 }
 
-static bool
-settle_distinct(const uns_store_settle *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (!settle_ok(v[i].tap, v[i].result)) {
-			return false;
-		}
-		for (size_t j = 0; j < i; j++) {
-			if (strncmp(v[i].tap->ref, v[j].tap->ref,
-			            UNS_STORE_RID_LEN) == 0) {
-				return false;
-			}
-		}
-	}
-	return true;
-}
-
 uns_err
 pg_outbox_settle_many(uns_store *base, uns_store_settle *v, size_t n)
 {
 	struct pg_write *w;
 	uns_err rc;
 
-	if ((n > 0 && v == NULL) || !settle_distinct(v, n)) {
+	if ((n > 0 && v == NULL) || !uns_store_settles_ok(v, n)) {
 		return uns_store_seterr(UNS_EINVAL, "bad argument");
 	}
 	if (n == 0) {
