@@ -13,11 +13,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "auth.h"
 #include "gateway_handlers.h"
 #include "gateway_json.h"
+#include "gateway_url.h"
 #include "errors.h"
 #include "uns_stubs.h"
 
@@ -82,11 +81,13 @@ link_text(const uns_gw_exchange *x, const char *suffix, const char *const *kv,
 		if (kv[i + 1] == NULL || kv[i + 1][0] == '\0') {
 			continue;
 		}
-		char *esc = curl_easy_escape(NULL, kv[i + 1], 0);
-		len += (size_t)snprintf(url + len, 4096 - len, "%c%s=%s",
-		                        strchr(url, '?') ? '&' : '?', kv[i],
-		                        esc ? esc : "");
-		curl_free(esc);
+		len += (size_t)snprintf(url + len, 4096 - len,
+		                        "%c%s=", strchr(url, '?') ? '&' : '?',
+		                        kv[i]);
+		if (len < 4096) {
+			len += uns_gw_url_encode(kv[i + 1], strlen(kv[i + 1]),
+			                         url + len, 4096 - len);
+		}
 	}
 	return len < 4096;
 }
@@ -94,7 +95,7 @@ link_text(const uns_gw_exchange *x, const char *suffix, const char *const *kv,
 /* The body of a collection answer, written as text (json_buf.h):
  * {"@odata.context":…,"value":[…],"@odata.nextLink"|"deltaLink":…}, the
  * shape and bytes the jansson tree gave. An entry JSON cannot carry is
- * left out, as json_array_append_new(NULL) left it out before. */
+ * left out, as the tree builder left it out before. */
 typedef uns_err (*entry_writer)(uns_json_buf *, const void *);
 
 static void
@@ -163,7 +164,7 @@ reply_notification(uns_gw_exchange *x, unsigned status,
 	uns_json_buf b;
 	uns_json_buf_init(&b);
 	/* The context goes last, inside the notification's object, where
-	 * json_object_set_new put it. */
+	 * the tree builder put it. */
 	uns_err err = uns_gw_write_notification(&b, n);
 	if (err == UNS_OK) {
 		uns_json_buf_rewind(&b, b.len - 1); /* its '}' */
@@ -198,11 +199,15 @@ healthz_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 	}
 	int serving =
 	    resp->status == UNS__V1__SERVING_STATUS__SERVING_STATUS_SERVING;
-	uns_gw_reply_json(x, serving ? 200 : 503,
-	                  json_pack("{s:s, s:s, s:s}", "status",
-	                            serving ? "SERVING" : "NOT_SERVING",
-	                            "version", resp->version, "store",
-	                            resp->store_status));
+	uns_jv *v = uns_jv_new_object();
+	if (uns_jv_set_str(v, "status", serving ? "SERVING" : "NOT_SERVING") !=
+	        UNS_OK ||
+	    uns_jv_set_str(v, "version", resp->version) != UNS_OK ||
+	    uns_jv_set_str(v, "store", resp->store_status) != UNS_OK) {
+		uns_jv_free(v);
+		v = NULL;
+	}
+	uns_gw_reply_json(x, serving ? 200 : 503, v);
 }
 
 void
