@@ -247,6 +247,92 @@ pg_two_engines(void **state)
 	pgs_drop(a.schema);
 }
 
+/* One bad write in a group fails alone: a group of posts, one of them
+ * with an app id the database refuses (not UTF-8), sent together (the
+ * committer lingers to gather them): the group is rolled back and each
+ * post runs alone, so the bad one fails with EINVAL and the rest are
+ * acknowledged and there. */
+#define GROUP_POSTS 8
+
+struct group_done {
+	atomic_int left;
+	uns_err rc[GROUP_POSTS];
+	char id[GROUP_POSTS][ID_CAP];
+};
+
+struct group_slot {
+	struct group_done *g;
+	int i;
+};
+
+static void
+group_post_done(void *arg, uns_err rc, Uns__V1__Notification *n, bool created)
+{
+	struct group_slot *s = arg;
+
+	(void)created;
+	s->g->rc[s->i] = rc;
+	if (n != NULL) {
+		snprintf(s->g->id[s->i], ID_CAP, "%s", n->id);
+		conf_free(n);
+	}
+	atomic_fetch_sub(&s->g->left, 1);
+}
+
+static void
+pg_group_retry(void **state)
+{
+	struct pgstore s;
+	struct group_done g = {.left = GROUP_POSTS};
+	struct group_slot slots[GROUP_POSTS];
+	Uns__V1__Notification in[GROUP_POSTS];
+	char apps[GROUP_POSTS][16];
+	uns_store_stats stats;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	ut_pg_schema(s.schema, sizeof(s.schema));
+	s.pc = (uns_store_postgres_config){
+	    .url = pg.url, .schema = s.schema, .committers = 1};
+	s.cfg = (uns_store_config){.backend = "postgres",
+	                           .postgres = &s.pc,
+	                           .commit_max_wait_us = 200000,
+	                           .reclaim_interval_ms = -1};
+	assert_int_equal(uns_store_open(&s.st, &s.cfg), UNS_OK);
+	for (int i = 0; i < GROUP_POSTS; i++) {
+		uns__v1__notification__init(&in[i]);
+		snprintf(apps[i], sizeof(apps[i]), i == 3 ? "bad\xff" : "a%d",
+		         i);
+		in[i].app_notification_id = apps[i];
+		in[i].group_name = "";
+		slots[i] = (struct group_slot){&g, i};
+		uns_store_post_async(s.st, "alice", CONF_HOST, &in[i],
+		                     group_post_done, &slots[i]);
+	}
+	while (atomic_load(&g.left) > 0) {
+		usleep(10 * 1000);
+	}
+	assert_int_equal(uns_store_stats_get(s.st, &stats), UNS_OK);
+	print_message("group: %llu writes in %llu batches\n",
+	              (unsigned long long)stats.commit_writes,
+	              (unsigned long long)stats.commit_batches);
+	assert_true(stats.commit_batches < GROUP_POSTS); /* shared a group */
+	for (int i = 0; i < GROUP_POSTS; i++) {
+		Uns__V1__Notification *n = NULL;
+		if (i == 3) {
+			assert_int_equal(g.rc[i], UNS_EINVAL);
+			continue;
+		}
+		assert_int_equal(g.rc[i], UNS_OK);
+		assert_int_equal(
+		    uns_store_get(s.st, "alice", CONF_HOST, g.id[i], &n),
+		    UNS_OK);
+		conf_free(n);
+	}
+	uns_store_close(s.st);
+	pgs_drop(s.schema);
+}
+
 /* Cursors under concurrent commits: three stores (three committer
  * connections) post and update the notifications of a few owners while a
  * reader pages each feed by cursor; a trigger sleeps in every feed insert
@@ -602,6 +688,7 @@ main(void)
 	    CONF_ANSWERING(conf_feed_hook),
 	    cmocka_unit_test(pg_migrations),
 	    cmocka_unit_test(pg_two_engines),
+	    cmocka_unit_test(pg_group_retry),
 	    cmocka_unit_test(pg_cursor_stress),
 	    cmocka_unit_test(pg_statement_timeout),
 	    /* Last: these stop and restart the cluster. */
