@@ -7,7 +7,8 @@
 #      same rows (owner head, notification, feed entry);
 #   2. uns-bench post --store postgres: the service over RPC at 1, 8 and 64
 #      in flight, group commit on;
-#   3. uns-bench post on RocksDB, the same levels, for the CPU per Post.
+#   3. uns-bench post on RocksDB, the same levels, for the CPU per Post;
+#   4. uns-bench fetch on both stores (Fetch since a cursor).
 # For each: rate, and CPU µs per Post of the database's processes and of
 # the client (pgbench) or of unsd + the database + the client.
 #
@@ -84,3 +85,8 @@ echo "== uns-bench post --store postgres (same cluster)"
 	--seconds "$secs" --rounds 1
 echo "== uns-bench post (RocksDB)"
 "$build/uns-bench" post --seconds "$secs" --rounds 1
+echo "== uns-bench fetch --store postgres"
+"$build/uns-bench" fetch --store postgres --postgres-url "$url" \
+	--seconds "$secs" --rounds 1
+echo "== uns-bench fetch (RocksDB)"
+"$build/uns-bench" fetch --seconds "$secs" --rounds 1
