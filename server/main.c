@@ -10,8 +10,8 @@
  *
  * SIGTERM or SIGINT drains: long polls end, no new calls are taken, calls
  * already received are answered, the store closes, the process exits 0.
- * SIGHUP reads DATA/apps.conf again (apps added by `unsctl app add` take
- * effect without a restart; an app never disappears while running).
+ * SIGHUP reads DATA/apps.conf again: apps added, removed or given a new
+ * secret by `unsctl app` take effect without a restart.
  * Signals are blocked in every thread before any is created and taken by
  * sigwait() in main, so no handler runs in a signal context.
  */
@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@
 #include "auth.h"
 #include "cli_opts.h"
 #include "config.h"
+#include "crypto.h"
 #include "delivery.h"
 #include "devcert.h"
 #include "files.h"
@@ -54,6 +56,7 @@ typedef struct unsd_opts {
 	const char *config;
 	const char *listen, *data_dir, *cert, *ca, *contexts, *workers;
 	const char *max_message, *default_timeout, *gateway_listen, *record;
+	uns_opt_list sets; /* --set KEY=VALUE, in order */
 	int require_client_cert;
 	int salvage;
 	int print_config, print_example, help, version;
@@ -85,6 +88,9 @@ static const uns_opt unsd_options[] = {
         "config key store_salvage = true: open a damaged store, a copy kept"),
     OPT("--record", UNS_OPT_STR, record, "DIR",
         "config key record_dir: write every exchange to a fixture"),
+    OPT("--set", UNS_OPT_LIST, sets, "KEY=VALUE",
+        "set any config key (repeatable; after the file and the flags "
+        "above)"),
     OPT("--print-config", UNS_OPT_FLAG, print_config, NULL,
         "print the effective configuration and exit"),
     OPT("--print-example-config", UNS_OPT_FLAG, print_example, NULL,
@@ -187,6 +193,21 @@ load_config(unsd_opts *o, uns_config *c)
 	if (o->salvage) {
 		c->store_salvage = 1;
 	}
+	for (int i = 0; i < o->sets.n; i++) {
+		const char *kv = o->sets.v[i], *eq = strchr(kv, '=');
+		char key[128];
+		if (eq == NULL || eq == kv ||
+		    (size_t)(eq - kv) >= sizeof(key)) {
+			fprintf(stderr, "unsd: --set %s: expected KEY=VALUE\n",
+			        kv);
+			return -1;
+		}
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
+		if (uns_config_set(c, key, eq + 1, why, sizeof(why))) {
+			fprintf(stderr, "unsd: --set: %s\n", why);
+			return -1;
+		}
+	}
 	if (o->require_client_cert) {
 		c->require_client_cert = 1;
 	}
@@ -218,6 +239,54 @@ prepare_tls(unsd *d)
 		snprintf(d->ca, sizeof(d->ca), "%s/ca.pem", dir);
 	}
 	return 0;
+}
+
+/* Whether name is one of the ", "-separated names. */
+static int
+names_hold(const char *names, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = names; *p != '\0';) {
+		size_t len = strcspn(p, ",");
+		if (len == n && strncasecmp(p, name, n) == 0) {
+			return 1;
+		}
+		p += len;
+		p += strspn(p, ", ");
+	}
+	return 0;
+}
+
+/* The URL a client should dial, after the one unsd listens on: its real
+ * port and, for tls+tcp://, a name the certificate holds when the listen
+ * host is not one (an address: mbedTLS matches DNS names only). */
+static void
+print_dial(const unsd *d, int port)
+{
+	static const char tls[] = "tls+tcp://";
+	char host[1024], names[1024] = "", why[256];
+	const char *url = d->cfg.listen, *h, *colon;
+	if (strncmp(url, tls, sizeof(tls) - 1) != 0) {
+		return;
+	}
+	h = url + sizeof(tls) - 1;
+	colon = strrchr(h, ':');
+	if (colon == NULL || (size_t)(colon - h) >= sizeof(host)) {
+		return;
+	}
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - h), h);
+	if (uns_cert_dns_names(d->cert, names, sizeof(names), why,
+	                       sizeof(why)) != UNS_OK) {
+		names[0] = '\0';
+	}
+	if (names[0] != '\0' && !names_hold(names, host)) {
+		snprintf(host, sizeof(host), "%.*s", (int)strcspn(names, ","),
+		         names);
+	}
+	fprintf(stderr,
+	        "unsd: dial %s%s:%d with the CA %s (the certificate names "
+	        "%s)\n",
+	        tls, host, port, d->ca, names[0] ? names : "no DNS name");
 }
 
 /* A development HS256 secret: 64 random hex digits, mode 0600. */
@@ -374,8 +443,9 @@ open_store(unsd *d)
 }
 
 /* DATA/apps.conf into the app registry; says why on failure, after the
- * prefix ("" at start, "SIGHUP: " on a reload). A reload keeps every app
- * already known and those read before a bad line. */
+ * prefix ("" at start, "SIGHUP: " on a reload). A reload makes the
+ * registry what the file says (removed apps and rotated secrets included);
+ * a file with a bad line changes nothing. */
 static int
 load_apps(unsd *d, const char *prefix)
 {
@@ -532,6 +602,8 @@ open_gateway(unsd *d)
 	    .header_timeout_ms = (uint32_t)d->cfg.gateway_header_timeout_ms,
 	    .body_timeout_ms = (uint32_t)d->cfg.gateway_body_timeout_ms,
 	    .rpc_timeout_ms = (uint32_t)d->cfg.gateway_rpc_timeout_ms,
+	    .public_url = d->cfg.gateway_public_url,
+	    .drain_limit = (size_t)d->cfg.gateway_drain_limit,
 	};
 	if (strncmp(d->cfg.gateway_listen, "https:", 6) == 0 &&
 	    d->cert[0] == '\0' && prepare_tls(d) != 0) {
@@ -622,11 +694,15 @@ drain(unsd *d, int sig)
 {
 	uns_rpc_stats st;
 	fprintf(stderr, "unsd: %s, draining\n", strsignal(sig));
-	uns_gateway_quiesce(d->gateway); /* no new HTTP clients */
-	uns_service_set_serving(d->svc, 0);
-	uns_rpc_server_drain(d->rpc); /* ends long polls, gateway's too */
+	uns_gateway_quiesce(d->gateway);    /* no new HTTP clients */
+	uns_service_set_serving(d->svc, 0); /* ends long polls */
+	/* The gateway first, while the RPC server still reads its calls:
+	 * each request in flight gets its real answer at once (a call the
+	 * draining server no longer read waited out gateway_rpc_timeout and
+	 * answered 504, or lost its connection), those not yet started 503. */
 	uns_gateway_close(d->gateway);
 	d->gateway = NULL;
+	uns_rpc_server_drain(d->rpc);
 	uns_rpc_server_stats(d->rpc, &st);
 	fprintf(stderr,
 	        "unsd: drained: received %llu, replied %llu, failed %llu, "
@@ -680,6 +756,11 @@ run(unsd *d)
 	if (private_data(d) != 0) {
 		goto out;
 	}
+	/* Before NNG makes its first TLS configuration (docs/security.md). */
+	if (uns_tls_restrict_suites() != UNS_OK) {
+		fprintf(stderr, "unsd: no TLS cipher suite left to offer\n");
+		goto out;
+	}
 	if (uns_metrics_open(&d->metrics) != UNS_OK ||
 	    (strncmp(d->cfg.listen, "tls+", 4) == 0 && prepare_tls(d) != 0) ||
 	    load_keys(d) != 0 || open_issuer(d) != 0 || open_store(d) != 0 ||
@@ -702,6 +783,7 @@ run(unsd *d)
 		fprintf(stderr, "unsd: gateway on %s (port %d)\n",
 		        d->cfg.gateway_listen, uns_gateway_port(d->gateway));
 	}
+	print_dial(d, uns_rpc_server_port(d->rpc));
 	while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
 		if (load_apps(d, "SIGHUP: ") == 0) {
 			fprintf(stderr, "unsd: SIGHUP: reloaded apps.conf\n");

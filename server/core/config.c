@@ -312,6 +312,19 @@ static const cfg_key keys[] = {
         gateway_rpc_timeout_ms, 100, HOUR_S * 1000, "10s",
         "Deadline of each RPC the gateway makes (a long poll adds its\n"
         "wait)."),
+    KEY("gateway", "gateway_public_url", CFG_URL, gateway_public_url, 0, STRLEN,
+        "",
+        "The gateway's URL as clients reach it (https://uns.example.com,\n"
+        "no path): the base of Location, @odata.nextLink, deltaLink and\n"
+        "@odata.context. The Host header is never reflected. \"\" = the\n"
+        "scheme and port of gateway_listen with its host's name (an\n"
+        "address is looked up: 127.0.0.1 is localhost)."),
+    KEY("gateway", "gateway_drain_limit", CFG_SIZE, gateway_drain_limit, KiB,
+        64 * MiB, "1M",
+        "A body announced over max_body but at most this long is read\n"
+        "and dropped before the 413, so a client that sends without\n"
+        "Expect: 100-continue reads its answer; a longer one is answered\n"
+        "at once and the connection closed."),
 
     /* ---- fixtures ---- */
     KEY("fixtures", "record_dir", CFG_PATH, record_dir, 0, STRLEN, "",
