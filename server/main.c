@@ -32,6 +32,8 @@
 #include "cli_opts.h"
 #include "config.h"
 #include "delivery.h"
+#include "fairness.h"
+#include "fdlimit.h"
 #include "devcert.h"
 #include "gateway.h"
 #include "gateway_ops.h"
@@ -379,10 +381,21 @@ open_service(unsd *d)
 		fprintf(stderr, "unsd: %s\n", why);
 		return -1;
 	}
+	uns_fairness_config fair = {
+	    .calls_per_user = (uint32_t)d->cfg.max_calls_per_user,
+	    .calls_per_app = (uint32_t)d->cfg.max_calls_per_app,
+	    .waits_per_user = (uint32_t)d->cfg.max_waits_per_user,
+	    .waits_per_app = (uint32_t)d->cfg.max_waits_per_app,
+	    .rate_app = (uint32_t)d->cfg.rate_limit_app,
+	    .rate_app_burst = (uint32_t)d->cfg.rate_limit_app_burst,
+	    .rate_user = (uint32_t)d->cfg.rate_limit_user,
+	    .rate_user_burst = (uint32_t)d->cfg.rate_limit_user_burst,
+	};
 	uns_service_config scfg = {.store = d->store,
 	                           .auth = d->auth,
 	                           .issuer = d->issuer,
 	                           .limits = &lim,
+	                           .fairness = &fair,
 	                           .push = d->push};
 	if (d->cfg.test_clock) {
 		scfg.now_ms = uns_testclock_now;
@@ -397,6 +410,7 @@ open_service(unsd *d)
 	    .ca_file = d->ca,
 	    .require_client_cert = d->cfg.require_client_cert,
 	    .contexts = d->cfg.contexts,
+	    .max_contexts = d->cfg.max_contexts,
 	    .workers = d->cfg.workers,
 	    .max_message_bytes = (size_t)d->cfg.max_message,
 	    .default_timeout_ms = (uint32_t)d->cfg.default_timeout_ms,
@@ -575,6 +589,8 @@ run(unsd *d)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error */
+	fprintf(stderr, "unsd: open files limit %llu\n",
+	        (unsigned long long)uns_fdlimit_raise());
 
 	if (mkdir(d->cfg.data_dir, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "unsd: cannot create %s: %s\n", d->cfg.data_dir,

@@ -95,9 +95,14 @@ static const cfg_key keys[] = {
     KEY("server", "require_client_cert", CFG_BOOL, require_client_cert, 0, 1,
         "false", "Mutual TLS: refuse clients without a certificate."),
     KEY("server", "contexts", CFG_INT, contexts, 1, 65536, "128",
-        "Calls in flight at once (one NNG context each)."),
+        "NNG contexts receiving calls at once. A call that waits (a long\n"
+        "poll, a write waiting for its sync) hands its context's place to\n"
+        "another one, opened on demand, so waits never hold these."),
+    KEY("server", "max_contexts", CFG_INT, max_contexts, 1, 10000000, "200000",
+        "Contexts at most, the waiting calls' included (each costs a few\n"
+        "KiB while its call waits; spares beyond `contexts` are freed)."),
     KEY("server", "workers", CFG_INT, workers, 0, 1024, "0",
-        "Threads for blocking handlers. 0 = one per context."),
+        "Threads for blocking handlers. 0 = one per receiving context."),
     KEY("server", "inline_reads", CFG_BOOL, inline_reads, 0, 1, "true",
         "Answer reads that cannot wait (History, Fetch without a long poll)\n"
         "on the thread that received them, without a worker hop. Turn off\n"
@@ -333,19 +338,38 @@ static const cfg_key keys[] = {
     /* ---- rate limits ---- */
     KEY("rate limits", "rate_limit_app", CFG_INT, rate_limit_app, 0, 1000000,
         "1000",
-        "Gateway requests per second per app token (token bucket refill).\n"
-        "More answers 429 with Retry-After. 0 = no limit."),
+        "Requests per second per app token (token bucket refill), at the\n"
+        "gateway and on the RPC port alike (each side keeps its own\n"
+        "buckets). More answers 429 with Retry-After, RESOURCE_EXHAUSTED\n"
+        "over RPC. 0 = no limit."),
     KEY("rate limits", "rate_limit_app_burst", CFG_INT, rate_limit_app_burst, 0,
         10000000, "2000",
         "Requests an app may make at once above its rate (bucket size).\n"
         "0 = the rate."),
     KEY("rate limits", "rate_limit_user", CFG_INT, rate_limit_user, 0, 1000000,
         "50",
-        "Gateway requests per second per user (token subject). 0 = no\n"
-        "limit."),
+        "Requests per second per user (token subject), gateway and RPC.\n"
+        "0 = no limit."),
     KEY("rate limits", "rate_limit_user_burst", CFG_INT, rate_limit_user_burst,
         0, 10000000, "100",
         "Requests a user may make at once above the rate. 0 = the rate."),
+
+    KEY("rate limits", "max_calls_per_user", CFG_INT, max_calls_per_user, 0,
+        10000000, "64",
+        "Calls in progress at once per user (long polls included); more\n"
+        "answers RESOURCE_EXHAUSTED / 429 with Retry-After. 0 = no cap."),
+    KEY("rate limits", "max_calls_per_app", CFG_INT, max_calls_per_app, 0,
+        10000000, "10000",
+        "Calls in progress at once per app (an app token's, or its users'\n"
+        "by their host). 0 = no cap."),
+    KEY("rate limits", "max_waits_per_user", CFG_INT, max_waits_per_user, 0,
+        10000000, "32",
+        "Long polls and event streams waiting at once per user. 0 = no\n"
+        "cap."),
+    KEY("rate limits", "max_waits_per_app", CFG_INT, max_waits_per_app, 0,
+        10000000, "100000",
+        "Long polls and event streams waiting at once per app host. 0 = no\n"
+        "cap."),
 
     /* ---- gateway ---- */
     KEY("gateway", "gateway_listen", CFG_URL, gateway_listen, 0, STRLEN,

@@ -53,7 +53,8 @@ typedef struct uns_config {
 	int require_client_cert;           /* 0 or 1 */
 	int inline_reads;                  /* 0 or 1 */
 	int async_writes;                  /* 0 or 1 */
-	int contexts;                      /* concurrent calls */
+	int contexts;                      /* contexts receiving at once */
+	int max_contexts;                  /* with the suspended calls */
 	int workers;                       /* 0 = 2 x cores */
 	uint64_t max_message;              /* bytes */
 	int64_t default_timeout_ms;
@@ -133,6 +134,9 @@ typedef struct uns_config {
 	/* gateway rate limits, requests/s and bucket size; 0 = off / = rate */
 	int rate_limit_app, rate_limit_app_burst;
 	int rate_limit_user, rate_limit_user_burst;
+	/* fairness: calls in progress and long polls waiting; 0 = no cap */
+	int max_calls_per_user, max_calls_per_app;
+	int max_waits_per_user, max_waits_per_app;
 	/* REST gateway */
 	char gateway_listen[UNS_CONFIG_STR_MAX]; /* "" = no gateway */
 	char gateway_cert[UNS_CONFIG_STR_MAX];

@@ -23,6 +23,7 @@
 
 #include "cli_opts.h"
 #include "config.h"
+#include "fdlimit.h"
 #include "gateway.h"
 #include "gateway_ops.h"
 #include "jwt.h"
@@ -161,6 +162,8 @@ serve(const gw_opts *o, const uns_config *c)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	fprintf(stderr, "uns-gateway: open files limit %llu\n",
+	        (unsigned long long)uns_fdlimit_raise());
 	if (uns_client_open(&cl, url, &co) != UNS_OK) {
 		fprintf(stderr, "uns-gateway: %s: %s\n", url,
 		        uns_last_message());

@@ -18,6 +18,7 @@ struct uns_auth;
 struct uns_limits;
 struct uns_token_issuer;
 struct uns_push_config;
+struct uns_fairness_config;
 
 typedef struct uns_service_config {
 	struct uns_store *store; /* borrowed */
@@ -28,6 +29,9 @@ typedef struct uns_service_config {
 	/* Subscribe checks push channels with the transports' check()
 	 * (push.h); NULL = shape checks only. Borrowed. */
 	const struct uns_push_config *push;
+	/* What one user or app may hold at once (fairness.h); NULL = the
+	 * defaults. */
+	const struct uns_fairness_config *fairness;
 	int64_t (*now_ms)(void *arg); /* NULL = real time */
 	void *now_arg;
 } uns_service_config;
