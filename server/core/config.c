@@ -385,8 +385,9 @@ static const cfg_key keys[] = {
         "Gateway private key (PEM), for https://. \"\" = in\n"
         "gateway_cert."),
     KEY("gateway", "gateway_max_connections", CFG_INT, gateway_max_connections,
-        1, 65536, "256",
-        "Gateway connections at once; more are refused at accept."),
+        1, 10000000, "100000",
+        "Gateway connections at once (held to the open files limit less a\n"
+        "reserve); more wait in the listen backlog."),
     KEY("gateway", "gateway_threads", CFG_INT, gateway_threads, 0, 1024, "0",
         "Gateway event-loop threads (MHD's polling thread pool; a\n"
         "waiting request holds none). 0 = the number of CPUs."),
@@ -397,10 +398,12 @@ static const cfg_key keys[] = {
         gateway_idle_timeout_ms, 1000, DAY_S * 1000, "60s",
         "Close a gateway connection with no traffic for this long."),
     KEY("gateway", "gateway_header_timeout", CFG_DURATION_MS,
-        gateway_header_timeout_ms, 100, HOUR_S * 1000, "20s",
+        gateway_header_timeout_ms, 100, HOUR_S * 1000, "5s",
         "A request's headers must be complete this long after the\n"
-        "connection opened or the previous answer left (slowloris);\n"
-        "also the longest a kept-alive connection waits idle."),
+        "connection opened or the previous answer left (slowloris), TLS\n"
+        "handshake included; also the longest a kept-alive connection\n"
+        "waits idle. Parked long polls and event streams have no such\n"
+        "limit."),
     KEY("gateway", "gateway_body_timeout", CFG_DURATION_MS,
         gateway_body_timeout_ms, 100, HOUR_S * 1000, "30s",
         "A request's body must be complete this long after its headers."),

@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -60,6 +61,9 @@
 #include "gateway_watchdog.h"
 
 #define DEFAULT_MAX_BODY   (64 * 1024)
+#define DEFAULT_MAX_CONNS  100000
+#define FD_RESERVE         64 /* descriptors kept for files, RPC, logs */
+#define LISTEN_BACKLOG     4096
 #define DEFAULT_MAX_HEADER (32 * 1024)
 #define JSON_TYPE          "application/json; charset=utf-8"
 
@@ -128,6 +132,15 @@ make_request_id(char *out, size_t cap)
 	snprintf(out, cap, "%08x-%04x-4%03x-%04x-%04x%08x", r[0], r[1] >> 16,
 	         r[1] & 0xfff, (r[2] >> 16 & 0x3fff) | 0x8000, r[2] & 0xffff,
 	         r[3]);
+}
+
+/* The watchdog's handle of conn (MHD's socket context). */
+static uns_gw_watched *
+watched_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
 }
 
 /* ---- the exchange API (gateway_exchange.h) ------------------------------ */
@@ -672,7 +685,8 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 		*con_cls = r;
 		uns_gw_ops_begin(gw->cfg.ops);
 		atomic_fetch_add(&gw->active, 1);
-		uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_BODY);
+		uns_gw_watchdog_phase(gw->watchdog, watched_of(conn),
+		                      UNS_GW_PHASE_BODY);
 		fill_exchange(gw, r, conn, method);
 		r->answered = check_headers(gw, r, url);
 		/* An answer queued before the body is read makes MHD close the
@@ -700,7 +714,8 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 	if (r->call != NULL) { /* resumed: its RPC ended */
 		finish_call(r);
 	} else if (!r->answered) {
-		uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_BUSY);
+		uns_gw_watchdog_phase(gw->watchdog, watched_of(conn),
+		                      UNS_GW_PHASE_BUSY);
 		run_route(gw, r);
 		if (r->call != NULL) {
 			return MHD_YES; /* parked until the RPC ends */
@@ -727,7 +742,8 @@ on_completed(void *arg, struct MHD_Connection *conn, void **con_cls,
 		*con_cls = NULL;
 		atomic_fetch_sub(&gw->active, 1);
 	}
-	uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_HEADERS);
+	uns_gw_watchdog_phase(gw->watchdog, watched_of(conn),
+	                      UNS_GW_PHASE_HEADERS);
 }
 
 static void
@@ -738,12 +754,12 @@ on_connection(void *arg, struct MHD_Connection *conn, void **socket_context,
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 		    conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		uns_gw_watchdog_add(gw->watchdog, conn,
-		                    ci ? ci->connect_fd : -1);
+		*socket_context =
+		    uns_gw_watchdog_add(gw->watchdog, ci ? ci->connect_fd : -1);
 	} else {
-		uns_gw_watchdog_remove(gw->watchdog, conn);
+		uns_gw_watchdog_remove(gw->watchdog, *socket_context);
+		*socket_context = NULL;
 	}
-	(void)socket_context;
 }
 
 static void
@@ -816,12 +832,29 @@ apply_defaults(uns_gateway_config *c)
 {
 	c->max_body = c->max_body ? c->max_body : DEFAULT_MAX_BODY;
 	c->max_header = c->max_header ? c->max_header : DEFAULT_MAX_HEADER;
-	c->max_connections = c->max_connections ? c->max_connections : 256;
+	c->max_connections =
+	    c->max_connections ? c->max_connections : DEFAULT_MAX_CONNS;
 	c->idle_timeout_ms = c->idle_timeout_ms ? c->idle_timeout_ms : 60000;
 	c->header_timeout_ms =
-	    c->header_timeout_ms ? c->header_timeout_ms : 10000;
+	    c->header_timeout_ms ? c->header_timeout_ms : 5000;
 	c->body_timeout_ms = c->body_timeout_ms ? c->body_timeout_ms : 30000;
 	c->rpc_timeout_ms = c->rpc_timeout_ms ? c->rpc_timeout_ms : 10000;
+}
+
+/* The connection limit the descriptors allow: MHD refuses connections at
+ * its limit (they wait in the backlog) but fails badly at EMFILE. */
+static unsigned
+connection_limit(unsigned want)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)want + FD_RESERVE) {
+		return rl.rlim_cur > 2 * FD_RESERVE
+		           ? (unsigned)(rl.rlim_cur - FD_RESERVE)
+		           : (unsigned)(rl.rlim_cur / 2);
+	}
+	return want;
 }
 
 static unsigned
@@ -850,7 +883,9 @@ start_daemon(uns_gateway *gw, const struct sockaddr_storage *sa)
 	}
 	gw->daemon = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, gw, MHD_OPTION_SOCK_ADDR, sa,
-	    MHD_OPTION_CONNECTION_LIMIT, gw->cfg.max_connections,
+	    MHD_OPTION_CONNECTION_LIMIT,
+	    connection_limit(gw->cfg.max_connections),
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)LISTEN_BACKLOG,
 	    MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, gw->cfg.max_header,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,

@@ -43,10 +43,10 @@ typedef struct uns_gateway_config {
 	uns_client *rpc;            /* borrowed; outlives the gateway */
 	size_t max_body;            /* request body, decoded too; 0 = 64 KiB */
 	size_t max_header;          /* request line + headers; 0 = 16 KiB */
-	unsigned max_connections;   /* 0 = 256 */
+	unsigned max_connections;   /* 0 = 100000 (less if fds are short) */
 	unsigned threads;           /* MHD polling threads; 0 = CPUs */
 	uint32_t idle_timeout_ms;   /* keep-alive idle; 0 = 60 s */
-	uint32_t header_timeout_ms; /* headers complete; 0 = 10 s */
+	uint32_t header_timeout_ms; /* headers complete; 0 = 5 s */
 	uint32_t body_timeout_ms;   /* body complete; 0 = 30 s */
 	uint32_t rpc_timeout_ms;    /* per RPC, long polls add wait; 0 = 10 s */
 	uns_gateway_done_fn on_done; /* optional */
