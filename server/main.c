@@ -364,6 +364,20 @@ set_rpc_hooks(unsd *d)
 	return 0;
 }
 
+static double
+waiting_gauge(void *arg)
+{
+	return (double)uns_service_waiting(arg);
+}
+
+static double
+contexts_gauge(void *arg)
+{
+	uns_rpc_stats st;
+	uns_rpc_server_stats(arg, &st);
+	return (double)st.contexts;
+}
+
 static int
 open_service(unsd *d)
 {
@@ -415,8 +429,12 @@ open_service(unsd *d)
 	    .max_message_bytes = (size_t)d->cfg.max_message,
 	    .default_timeout_ms = (uint32_t)d->cfg.default_timeout_ms,
 	    .drain_linger_ms = (uint32_t)d->cfg.drain_linger_ms,
+	    .handshake_timeout_ms = (uint32_t)d->cfg.handshake_timeout_ms,
 	};
-	if (uns_rpc_metrics_open(&d->rpc_metrics, d->metrics) != UNS_OK) {
+	if (uns_rpc_metrics_open(&d->rpc_metrics, d->metrics) != UNS_OK ||
+	    uns_metrics_gauge_func(d->metrics, "uns_long_polls_waiting",
+	                           "Long polls parked on their feed now.",
+	                           waiting_gauge, d->svc) != UNS_OK) {
 		return -1;
 	}
 	uns_rpc_service rs = uns_service_rpc(
@@ -424,6 +442,12 @@ open_service(unsd *d)
 	                (d->cfg.async_writes ? UNS_SERVICE_ASYNC_WRITES : 0));
 	if (uns_rpc_server_open(&d->rpc, &rc, &rs) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
+		return -1;
+	}
+	if (uns_metrics_gauge_func(d->metrics, "uns_rpc_contexts",
+	                           "NNG contexts open: receiving, running, "
+	                           "waiting calls, spares.",
+	                           contexts_gauge, d->rpc) != UNS_OK) {
 		return -1;
 	}
 	return set_rpc_hooks(d);

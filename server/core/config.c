@@ -116,6 +116,11 @@ static const cfg_key keys[] = {
         "Largest request or reply on the RPC port."),
     KEY("server", "default_timeout", CFG_DURATION_MS, default_timeout_ms, 1,
         DAY_S * 1000, "30s", "Deadline of calls that carry none."),
+    KEY("server", "handshake_timeout", CFG_DURATION_MS, handshake_timeout_ms,
+        100, HOUR_S * 1000, "5s",
+        "An RPC connection must finish its TLS handshake and SP header this\n"
+        "long after it was accepted, or it is closed (idle and half-open\n"
+        "connections cost a descriptor each until then)."),
     KEY("server", "drain_linger", CFG_DURATION_MS, drain_linger_ms, 0,
         60 * 1000, "200ms",
         "On SIGTERM or SIGINT, once every call is answered, how long the\n"

@@ -59,6 +59,7 @@ typedef struct uns_config {
 	uint64_t max_message;              /* bytes */
 	int64_t default_timeout_ms;
 	int64_t drain_linger_ms;
+	int64_t handshake_timeout_ms;
 	/* store */
 	uint64_t block_cache;  /* bytes */
 	uint64_t write_buffer; /* bytes */

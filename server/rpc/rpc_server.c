@@ -60,6 +60,7 @@
 #include "call.h"
 #include "envelope.h"
 #include "errors.h"
+#include "handshake_guard.h"
 #include "rpc_server.h"
 #include "wire.h"
 #include "workers.h"
@@ -69,6 +70,7 @@
 #define DEFAULT_MAX_CTXS    200000
 #define DEFAULT_TIMEOUT_MS  30000u
 #define DEFAULT_LINGER_MS   200u
+#define DEFAULT_HANDSHAKE   5000u
 #define MAX_LISTENERS       8
 
 enum ctx_state { CTX_IDLE, CTX_RECV, CTX_WORK, CTX_SEND };
@@ -104,6 +106,7 @@ struct uns_rpc_server {
 	rpc_ctx *spares; /* idle contexts beyond the slots */
 	int n_ctxs, n_slots, n_spares;
 	uns_workers *workers;
+	uns_hs_guard *guard;         /* connections that never become pipes */
 	unsigned char *inline_flags; /* per method of svc.desc: run inline */
 	pthread_mutex_t mu;
 	pthread_cond_t idle_cv;
@@ -547,6 +550,10 @@ static void
 pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	uns_rpc_server *s = arg;
+	nng_sockaddr peer;
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &peer) == 0) {
+		uns_hs_guard_pipe(s->guard, &peer, ev == NNG_PIPE_EV_ADD_POST);
+	}
 	pthread_mutex_lock(&s->mu);
 	if (ev == NNG_PIPE_EV_ADD_POST) {
 		if (s->n_pipes == s->cap_pipes) {
@@ -653,6 +660,14 @@ uns_rpc_server_listen(uns_rpc_server *s, const char *url)
 		                url, nng_strerror(rv));
 	}
 	s->listeners[s->n_listeners++] = l;
+	nng_sockaddr sa;
+	if (nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) == 0) {
+		if (sa.s_family == NNG_AF_INET) {
+			uns_hs_guard_port(s->guard, ntohs(sa.s_in.sa_port));
+		} else if (sa.s_family == NNG_AF_INET6) {
+			uns_hs_guard_port(s->guard, ntohs(sa.s_in6.sa_port));
+		}
+	}
 	return UNS_OK;
 }
 
@@ -681,6 +696,9 @@ apply_defaults(uns_rpc_config *c)
 	}
 	if (c->drain_linger_ms == 0) {
 		c->drain_linger_ms = DEFAULT_LINGER_MS;
+	}
+	if (c->handshake_timeout_ms == 0) {
+		c->handshake_timeout_ms = DEFAULT_HANDSHAKE;
 	}
 }
 
@@ -723,7 +741,9 @@ uns_rpc_server_open(uns_rpc_server **out, const uns_rpc_config *cfg,
 		               nng_strerror(rv));
 		goto out;
 	}
-	if ((err = set_inline_methods(s)) != UNS_OK) {
+	if ((err = set_inline_methods(s)) != UNS_OK ||
+	    (err = uns_hs_guard_open(&s->guard, s->cfg.handshake_timeout_ms)) !=
+	        UNS_OK) {
 		uns_fail(err, "out of memory");
 		goto out;
 	}
@@ -823,6 +843,7 @@ uns_rpc_server_close(uns_rpc_server *s)
 	if (nng_socket_id(s->sock) > 0) {
 		nng_close(s->sock);
 	}
+	uns_hs_guard_close(s->guard); /* no pipe events after the close */
 	while (s->all != NULL) {
 		rpc_ctx *rc = s->all;
 		s->all = rc->all_next;
@@ -845,4 +866,7 @@ uns_rpc_server_stats(uns_rpc_server *s, uns_rpc_stats *out)
 	out->replied = atomic_load(&s->replied);
 	out->failed = atomic_load(&s->failed);
 	out->rejected = atomic_load(&s->rejected);
+	pthread_mutex_lock(&s->mu);
+	out->contexts = (uint64_t)s->n_ctxs;
+	pthread_mutex_unlock(&s->mu);
 }

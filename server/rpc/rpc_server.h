@@ -29,6 +29,10 @@ typedef struct uns_rpc_config {
 	int workers; /* handler threads; 0 = one per receiving context */
 	uint32_t default_timeout_ms; /* calls that give none; 0 = 30 s */
 	uint32_t drain_linger_ms;    /* after the last reply; 0 = 200 ms */
+	/* A TCP connection must be a pipe (TLS handshake and SP header done)
+	 * this long after it was accepted, or it is shut down
+	 * (handshake_guard.h); 0 = 5 s. */
+	uint32_t handshake_timeout_ms;
 } uns_rpc_config;
 
 typedef struct uns_rpc_service {
@@ -51,6 +55,7 @@ typedef struct uns_rpc_stats {
 	uint64_t replied;  /* replies handed to the transport */
 	uint64_t failed;   /* replies with a non-OK status */
 	uint64_t rejected; /* undecodable requests */
+	uint64_t contexts; /* open now: receiving, working, waiting, spare */
 } uns_rpc_stats;
 
 /* Optional hooks (unsd --record, the test clock, metrics); unset ones cost one

@@ -79,6 +79,12 @@ uns_service_set_serving(uns_service *svc, int serving)
 	}
 }
 
+size_t
+uns_service_waiting(uns_service *svc)
+{
+	return uns_feedwait_parked(svc->waits);
+}
+
 int64_t
 uns_service_now_ms(const uns_service *svc)
 {

@@ -7,6 +7,7 @@
 #ifndef UNS_SERVICE_H
 #define UNS_SERVICE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rpc_server.h"
@@ -41,6 +42,9 @@ void uns_service_close(uns_service *svc);
 /* Health answers NOT_SERVING once this is set to 0, and long polls end
  * (during drain). */
 void uns_service_set_serving(uns_service *svc, int serving);
+
+/* Long polls parked now (metrics: uns_long_polls_waiting). */
+size_t uns_service_waiting(uns_service *svc);
 
 extern const uns_notifications_handlers uns_service_handlers;
 /* The methods whose handlers never block (for uns_rpc_service). */
