@@ -412,6 +412,11 @@ static const cfg_key keys[] = {
     KEY("gateway", "gateway_body_timeout", CFG_DURATION_MS,
         gateway_body_timeout_ms, 100, HOUR_S * 1000, "30s",
         "A request's body must be complete this long after its headers."),
+    KEY("gateway", "gateway_stream_heartbeat", CFG_DURATION_MS,
+        gateway_stream_heartbeat_ms, 100, MIN_MS, "15s",
+        "Event streams (GET delta with Accept: text/event-stream): a\n"
+        "comment line is sent after this long without a change, so\n"
+        "proxies keep the stream open and a dead client is noticed."),
     KEY("gateway", "gateway_rpc_timeout", CFG_DURATION_MS,
         gateway_rpc_timeout_ms, 100, HOUR_S * 1000, "10s",
         "Deadline of each RPC the gateway makes (a long poll adds its\n"

@@ -56,6 +56,7 @@
 #include "gateway_exchange.h"
 #include "gateway_ops.h"
 #include "gateway_routes.h"
+#include "gateway_stream.h"
 #include "errors.h"
 #include "files.h"
 #include "gateway_watchdog.h"
@@ -76,9 +77,10 @@ struct uns_gateway {
 	int quiesced_fd;   /* the listen socket after quiesce, or -1 */
 	atomic_int active; /* requests from headers to response sent */
 	uns_gw_watchdog *watchdog;
-	pthread_mutex_t mu;     /* closing, parked */
-	int closing;            /* no new RPCs: they answer 503 */
-	struct gw_call *parked; /* calls whose connection is suspended */
+	uns_gw_streams *streams; /* event streams open */
+	pthread_mutex_t mu;      /* closing, parked */
+	int closing;             /* no new RPCs: they answer 503 */
+	struct gw_call *parked;  /* calls whose connection is suspended */
 };
 
 /* An RPC in flight for a parked request (see the top of this file). */
@@ -268,8 +270,12 @@ uns_gw_fail_rpc(uns_gw_exchange *x, uns_err err)
 	uns_gw_http_message(x->rpc_message, msg, sizeof(msg));
 	uns_gw_status st = uns_gw_status_of(err, msg);
 	uns_gw_ops_rpc_error(x->ops, x->route ? x->route : "unmatched", err);
-	if (st.http == 429) {
-		uns_gw_set_header(x, "Retry-After", "1");
+	if (st.http == 429) { /* the server's "retry after N s", else 1 */
+		const char *ra = strstr(msg, "retry after ");
+		unsigned long secs = ra ? strtoul(ra + 12, NULL, 10) : 0;
+		char v[24];
+		snprintf(v, sizeof(v), "%lu", secs ? secs : 1);
+		uns_gw_set_header(x, "Retry-After", v);
 	}
 	uns_gw_fail(x, st.http, st.code, "%s",
 	            msg[0] ? msg : uns_strerror(err));
@@ -459,12 +465,18 @@ send_answer(uns_gateway *gw, struct MHD_Connection *conn, gw_request *r)
 		uns_gw_fail(x, 500, "InternalServerError",
 		            "the route gave no answer");
 	}
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-	    x->resp_len, x->resp_body, MHD_RESPMEM_MUST_FREE);
+	int streaming = x->resp_stream != NULL;
+	struct MHD_Response *resp =
+	    streaming ? x->resp_stream
+	              : MHD_create_response_from_buffer(
+	                    x->resp_len, x->resp_body, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		return MHD_NO;
 	}
-	x->resp_body = NULL; /* MHD owns it now */
+	x->resp_stream = NULL;
+	if (!streaming) {
+		x->resp_body = NULL; /* MHD owns it now */
+	}
 	if (x->resp_type) {
 		MHD_add_response_header(resp, "Content-Type", x->resp_type);
 	}
@@ -588,6 +600,7 @@ fill_exchange(uns_gateway *gw, gw_request *r, struct MHD_Connection *conn,
 	x->rpc = gw->cfg.rpc;
 	x->rpc_timeout_ms = gw->cfg.rpc_timeout_ms;
 	x->ops = gw->cfg.ops;
+	x->streams = gw->streams;
 	make_request_id(x->request_id, sizeof(x->request_id));
 	const char *host = uns_gw_header(x, "Host");
 	snprintf(x->base_url, sizeof(x->base_url), "%s://%.400s", gw->scheme,
@@ -737,6 +750,9 @@ on_completed(void *arg, struct MHD_Connection *conn, void **con_cls,
 		drop_call(r);
 		uns_gw_ops_end(gw->cfg.ops);
 		free(r->x.resp_body);
+		if (r->x.resp_stream) { /* made, never queued */
+			MHD_destroy_response(r->x.resp_stream);
+		}
 		free(r->raw);
 		free(r);
 		*con_cls = NULL;
@@ -931,6 +947,8 @@ uns_gateway_open(uns_gateway **out, const uns_gateway_config *cfg)
 	    (err =
 	         uns_gw_watchdog_open(&gw->watchdog, gw->cfg.header_timeout_ms,
 	                              gw->cfg.body_timeout_ms)) != UNS_OK ||
+	    (err = uns_gw_streams_open(
+	         &gw->streams, gw->cfg.stream_heartbeat_ms)) != UNS_OK ||
 	    (err = start_daemon(gw, &sa)) != UNS_OK) {
 		goto out;
 	}
@@ -953,6 +971,10 @@ uns_gateway_quiesce(uns_gateway *gw)
 	if (gw != NULL && gw->daemon != NULL && gw->quiesced_fd < 0) {
 		gw->quiesced_fd = MHD_quiesce_daemon(gw->daemon);
 	}
+	if (gw != NULL && gw->streams != NULL) {
+		uns_gw_streams_end_all(gw->streams); /* cleanly, before the
+		                                        RPC side drains */
+	}
 }
 
 /* Waits up to limit_ms for the requests in progress to be answered. */
@@ -973,7 +995,7 @@ wait_answered(uns_gateway *gw, uint32_t limit_ms)
 static void
 finish_requests(uns_gateway *gw)
 {
-	uns_gateway_quiesce(gw);
+	uns_gateway_quiesce(gw); /* ends the event streams too */
 	abandon_parked(gw, 0);
 	wait_answered(gw, gw->cfg.rpc_timeout_ms);
 	if (abandon_parked(gw, 1) > 0) {
@@ -995,6 +1017,7 @@ uns_gateway_close(uns_gateway *gw)
 		close(gw->quiesced_fd);
 	}
 	uns_gw_watchdog_close(gw->watchdog);
+	uns_gw_streams_close(gw->streams);
 	pthread_mutex_destroy(&gw->mu);
 	free(gw->cert_pem);
 	free(gw->key_pem);

@@ -49,7 +49,8 @@ typedef struct uns_gateway_config {
 	uint32_t header_timeout_ms; /* headers complete; 0 = 5 s */
 	uint32_t body_timeout_ms;   /* body complete; 0 = 30 s */
 	uint32_t rpc_timeout_ms;    /* per RPC, long polls add wait; 0 = 10 s */
-	uns_gateway_done_fn on_done; /* optional */
+	uint32_t stream_heartbeat_ms; /* event streams; 0 = 15 s */
+	uns_gateway_done_fn on_done;  /* optional */
 	/* optional: metrics, rate limits, /metrics (gateway_ops.h) */
 	struct uns_gw_ops *ops;
 	void *on_done_arg;
@@ -66,8 +67,9 @@ uns_err uns_gateway_open(uns_gateway **out, const uns_gateway_config *cfg);
 int uns_gateway_port(const uns_gateway *gw);
 
 /* Stops taking new connections (the port closes at uns_gateway_close);
- * open connections go on being served. For a drain: quiesce, let the RPC
- * side finish, then close. */
+ * open connections go on being served, but event streams end (cleanly:
+ * the client reconnects, elsewhere if it can). For a drain: quiesce, let the
+ * RPC side finish, then close. */
 void uns_gateway_quiesce(uns_gateway *gw);
 
 /* Stops listening and taking RPCs, answers the parked long polls at once
