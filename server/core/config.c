@@ -364,9 +364,10 @@ static const cfg_key keys[] = {
         "Calls in progress at once per user (long polls included); more\n"
         "answers RESOURCE_EXHAUSTED / 429 with Retry-After. 0 = no cap."),
     KEY("rate limits", "max_calls_per_app", CFG_INT, max_calls_per_app, 0,
-        10000000, "10000",
+        10000000, "120000",
         "Calls in progress at once per app (an app token's, or its users'\n"
-        "by their host). 0 = no cap."),
+        "by their host; their long polls count), so at least\n"
+        "max_waits_per_app. 0 = no cap."),
     KEY("rate limits", "max_waits_per_user", CFG_INT, max_waits_per_user, 0,
         10000000, "32",
         "Long polls and event streams waiting at once per user. 0 = no\n"

@@ -35,6 +35,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -681,6 +682,45 @@ run_route(uns_gateway *gw, gw_request *r)
 	free(body);
 }
 
+/* Zeroes [from, to) of p. */
+static void
+zero_span(void *p, size_t from, size_t to)
+{
+	memset((char *)p + from, 0, to - from);
+}
+
+/*
+ * A zeroed request, but for the exchange's large text buffers (captured
+ * parameters, base URL, RPC message, response headers), which are always
+ * written before they are read: a request parked on a long poll then
+ * touches (and costs, in resident memory) a fraction of its 9 KiB.
+ */
+static gw_request *
+request_new(void)
+{
+	gw_request *r = malloc(sizeof(*r));
+	if (r == NULL) {
+		return NULL;
+	}
+	uns_gw_exchange *x = &r->x;
+	zero_span(x, 0, offsetof(uns_gw_exchange, params));
+	zero_span(x, offsetof(uns_gw_exchange, params) + sizeof(x->params),
+	          offsetof(uns_gw_exchange, base_url));
+	zero_span(x, offsetof(uns_gw_exchange, base_url) + sizeof(x->base_url),
+	          offsetof(uns_gw_exchange, rpc_message));
+	zero_span(
+	    x, offsetof(uns_gw_exchange, rpc_message) + sizeof(x->rpc_message),
+	    offsetof(uns_gw_exchange, resp_hdrs));
+	zero_span(r,
+	          offsetof(uns_gw_exchange, resp_hdrs) + sizeof(x->resp_hdrs),
+	          sizeof(*r));
+	for (int i = 0; i < UNS_GW_MAX_PARAMS; i++) {
+		x->params[i][0] = '\0';
+	}
+	x->base_url[0] = x->rpc_message[0] = '\0';
+	return r;
+}
+
 static enum MHD_Result
 on_request(void *arg, struct MHD_Connection *conn, const char *url,
            const char *method, const char *version, const char *upload,
@@ -690,7 +730,7 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 	gw_request *r = *con_cls;
 	(void)version;
 	if (r == NULL) {
-		if ((r = calloc(1, sizeof(*r))) == NULL) {
+		if ((r = request_new()) == NULL) {
 			return MHD_NO;
 		}
 		r->started_us = uns_mono_us();

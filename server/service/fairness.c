@@ -30,7 +30,7 @@ uns_fairness_defaults(uns_fairness_config *c)
 {
 	*c = (uns_fairness_config){
 	    .calls_per_user = 64,
-	    .calls_per_app = 10000,
+	    .calls_per_app = 120000,
 	    .waits_per_user = 32,
 	    .waits_per_app = 100000,
 	    .rate_app = 1000,
