@@ -1,9 +1,11 @@
 /*
- * files.c — reading a small file whole (keys, certificates, secrets), the
- * one place that does it, with errno converted here.
+ * files.c — reading a small file whole (keys, certificates, secrets) and
+ * writing a secret file once, the one place that does either, with errno
+ * converted here.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -61,4 +63,48 @@ out:
 		close(fd);
 	}
 	return err;
+}
+
+/* Makes the directories above path (mode 0700), as mkdir -p. */
+static uns_err
+make_dir_for(const char *path)
+{
+	char dir[4096];
+
+	if (strlen(path) >= sizeof(dir)) {
+		return UNS_EIO;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *p = dir + 1; *p != '\0'; p++) {
+		if (*p != '/') {
+			continue;
+		}
+		*p = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			return UNS_EIO;
+		}
+		*p = '/';
+	}
+	return UNS_OK;
+}
+
+uns_err
+uns_file_write_new(const char *path, const void *data, size_t len)
+{
+	int fd;
+	ssize_t n;
+
+	if (make_dir_for(path) != UNS_OK) {
+		return UNS_EIO;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		return errno == EEXIST ? UNS_OK : UNS_EIO;
+	}
+	n = write(fd, data, len);
+	if (close(fd) != 0 || n != (ssize_t)len) {
+		unlink(path);
+		return UNS_EIO;
+	}
+	return UNS_OK;
 }

@@ -1,6 +1,7 @@
 /*
- * files.h — reading a small file whole, with the reason on failure
- * (files.c). Shared by libuns, the server and the tools.
+ * files.h — reading a small file whole, with the reason on failure, and
+ * writing a secret file once (files.c). Shared by libuns, the server and
+ * the tools.
  */
 #ifndef UNS_FILES_H
 #define UNS_FILES_H
@@ -14,5 +15,11 @@
  * in why. */
 uns_err uns_file_read(const char *path, size_t max, char **out, size_t *len,
                       char *why, size_t whylen);
+
+/* Writes len bytes of data to path (mode 0600, the directories above it
+ * made mode 0700) unless path exists, which is UNS_OK too: a key made on
+ * first use, whoever comes first. UNS_EIO when it cannot (no partial
+ * file is left). */
+uns_err uns_file_write_new(const char *path, const void *data, size_t len);
 
 #endif /* UNS_FILES_H */

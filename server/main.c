@@ -44,6 +44,7 @@
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
+#include "store_rocksdb.h"
 #include "tapstream.h"
 #include "testclock.h"
 #include "token_issuer.h"
@@ -138,11 +139,35 @@ usage(FILE *f)
 	uns_opts_usage(f, unsd_options, N_OPTIONS);
 }
 
+/* docs/unsd.conf.example: config.c's keys and push's. */
+static int
+print_example(void)
+{
+	uns_config *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		return 1;
+	}
+	uns_config_defaults(c);
+	if (uns_push_add_keys(c) != UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", uns_last_message());
+		free(c);
+		return 1;
+	}
+	uns_config_write_example(stdout, c);
+	free(c);
+	return 0;
+}
+
 static int
 load_config(unsd_opts *o, uns_config *c)
 {
 	char why[512];
 	uns_config_defaults(c);
+	if (uns_push_add_keys(c) != UNS_OK) {
+		fprintf(stderr, "unsd: %s\n", uns_last_message());
+		return -1;
+	}
 	if (o->config && uns_config_load(c, o->config, why, sizeof(why)) != 0) {
 		fprintf(stderr, "unsd: %s\n", why);
 		return -1;
@@ -279,10 +304,13 @@ open_store(unsd *d)
 {
 	char dir[2048];
 	snprintf(dir, sizeof(dir), "%s/store", d->cfg.data_dir);
-	uns_store_config sc = {
-	    .dir = dir,
+	uns_store_rocksdb_config rc = {
 	    .block_cache_bytes = (size_t)d->cfg.block_cache,
 	    .write_buffer_bytes = (size_t)d->cfg.write_buffer,
+	};
+	uns_store_config sc = {
+	    .dir = dir,
+	    .rocksdb = &rc,
 	    .commit_max_batch = (unsigned)d->cfg.commit_max_batch,
 	    .commit_max_wait_us = (unsigned)d->cfg.commit_max_wait_us,
 	    .commit_answer_thread = d->cfg.commit_answer_thread,
@@ -670,8 +698,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (o.print_example) {
-		uns_config_write_example(stdout);
-		return 0;
+		return print_example();
 	}
 	if (o.help || o.version) {
 		o.help ? usage(stdout) : (void)printf("unsd %s\n", UNS_VERSION);

@@ -5,7 +5,8 @@
  * deterministic ECDSA P-256 (RFC 6979 A.2.5), the RFC 8292 VAPID example
  * (verify only: its signature is randomised), RFC 8188 §3.1 (encrypt,
  * byte-exact) and §3.2 (two records, decrypt), and RFC 8291 Appendix A
- * byte-exact with the sender's key and salt injected. Plus round trips,
+ * byte-exact with the sender's key and salt injected, PBKDF2-HMAC-SHA-256
+ * (RFC 7914 §11) and the app secret hash built on it. Plus round trips,
  * tampering and malformed input for every primitive.
  */
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "b64url.h"
 #include "crypto.h"
 
 /* Decodes hex into a static-lifetime buffer of the caller. */
@@ -103,6 +105,78 @@ t_hkdf(void **state)
 	assert_hex(okm, 42,
 	           "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ec"
 	           "c4c5bf34007208d5b887185865");
+}
+
+static void
+t_pbkdf2(void **state)
+{
+	uint8_t dk[64];
+
+	(void)state;
+	assert_int_equal(
+	    uns_pbkdf2_sha256("passwd", 6, "salt", 4, 1, dk, sizeof(dk)),
+	    UNS_OK);
+	assert_hex(dk, 64,
+	           "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c2"
+	           "0dacbc49ca9cccf179b645991664b39d77ef317c71b845b1e30bd50911"
+	           "2041d3a19783");
+	assert_int_equal(
+	    uns_pbkdf2_sha256("Password", 8, "NaCl", 4, 80000, dk, sizeof(dk)),
+	    UNS_OK);
+	assert_hex(dk, 64,
+	           "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b"
+	           "34ab56a1d425a1225833549adb841b51c9b3176a272bdebba1d078478f"
+	           "62b397f33c8d");
+	assert_int_equal(uns_pbkdf2_sha256("p", 1, "s", 1, 0, dk, 32),
+	                 UNS_EINVAL);
+}
+
+/* The app secret hash: its form, a round trip, a fresh salt each time,
+ * the older SHA-256 form still verifying, and malformed hashes refused. */
+static void
+t_secret_hash(void **state)
+{
+	char h1[UNS_SECRET_HASH_MAX], h2[UNS_SECRET_HASH_MAX];
+	const char *secret = "correct-horse-battery";
+	const char *old = "sha256:00112233445566778899aabbccddeeff:"
+	                  "dd54336b05f38b582e2336670be02842b2b31b2478bb71a019"
+	                  "b6a5131b2cbc78";
+	static const char *const bad[] = {
+	    "",
+	    "sha256:",
+	    "sha256:00:abc",
+	    "md5$1$AAAAAAAAAAA$AAAA",
+	    "pbkdf2-sha256$$AAAAAAAAAAAAAAAAAAAAAA$"
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	    "pbkdf2-sha256$0$AAAAAAAAAAAAAAAAAAAAAA$"
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	    "pbkdf2-sha256$1000$AAAAAAAAAAAAAAAAAAAAAA$AAAA",
+	    "pbkdf2-sha256$999999999999$AAAAAAAAAAAAAAAAAAAAAA$"
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	};
+
+	(void)state;
+	assert_int_equal(uns_secret_hash(secret, 1000, h1), UNS_OK);
+	assert_int_equal(uns_secret_hash(secret, 1000, h2), UNS_OK);
+	assert_int_equal(strncmp(h1, "pbkdf2-sha256$1000$", 19), 0);
+	assert_string_not_equal(h1, h2); /* a salt of its own */
+	assert_int_equal(uns_secret_hash_check(h1), UNS_OK);
+	assert_true(uns_secret_verify(h1, secret));
+	assert_true(uns_secret_verify(h2, secret));
+	assert_false(uns_secret_verify(h1, "correct-horse-batterz"));
+	assert_false(uns_secret_verify(h1, ""));
+	assert_false(uns_secret_verify(NULL, secret));
+	h1[strlen(h1) - 2] = h1[strlen(h1) - 2] == 'A' ? 'B' : 'A';
+	assert_false(uns_secret_verify(h1, secret));
+
+	assert_int_equal(uns_secret_hash_check(old), UNS_OK);
+	assert_true(uns_secret_verify(old, "legacy-secret"));
+	assert_false(uns_secret_verify(old, "legacy-secreT"));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(uns_secret_hash_check(bad[i]), UNS_EINVAL);
+		assert_false(uns_secret_verify(bad[i], secret));
+	}
+	assert_int_equal(uns_secret_hash(secret, 0, h1), UNS_EINVAL);
 }
 
 static void
@@ -454,6 +528,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(t_sha256_hmac),
 	    cmocka_unit_test(t_hkdf),
+	    cmocka_unit_test(t_pbkdf2),
+	    cmocka_unit_test(t_secret_hash),
 	    cmocka_unit_test(t_gcm),
 	    cmocka_unit_test(t_base64url),
 	    cmocka_unit_test(t_ecdsa_rfc6979),

@@ -34,6 +34,7 @@
 #include <nng/protocol/pubsub0/sub.h>
 
 #include "config.h"
+#include "crypto.h"
 #include "delivery.h"
 #include "receiver.h"
 #include "receivers.h"
@@ -135,9 +136,14 @@ probe_classify(uns_push_transport *t, const uns_push_response *resp,
 }
 
 #define PROBE(n, p)                                                            \
-	static const uns_push_transport_ops probe_##n = {                      \
-	    #n,          PLAT(p),     probe_check,   probe_open,               \
-	    probe_close, probe_build, probe_classify}
+	static const uns_push_transport_ops probe_##n = {.name = #n,           \
+	                                                 .platform = PLAT(p),  \
+	                                                 .check = probe_check, \
+	                                                 .open = probe_open,   \
+	                                                 .close = probe_close, \
+	                                                 .build = probe_build, \
+	                                                 .classify =           \
+	                                                     probe_classify}
 PROBE(wns, WINDOWS);
 PROBE(apns, IOS);
 PROBE(fcm, ANDROID);
@@ -695,6 +701,7 @@ t_webhook_node(void **state)
 	ut_require_node();
 	ut_make_certs(f->dir);
 	uns_config_defaults(&c);
+	assert_int_equal(uns_push_add_keys(&c), UNS_OK);
 	snprintf(ca, sizeof(ca), "%s/ca.pem", f->dir);
 	assert_int_equal(uns_config_set(&c, "data_dir", f->dir, why, 256),
 	                 UNS_OK);
@@ -827,8 +834,7 @@ t_five_real_transports(void **state)
 	ut_require_node();
 	ut_make_certs(f->dir);
 	snprintf(vapid, sizeof(vapid), "%s/push/vapid.pem", f->dir);
-	assert_int_equal(uns_push_vapid_key(vapid, true, &pub, why, 512),
-	                 UNS_OK);
+	assert_int_equal(uns_vapid_key(vapid, true, &pub, why, 512), UNS_OK);
 	secret = fx_file(f, "webhook.secret", "five-transports-secret\n");
 	const char *hook_args[] = {"--secret", secret, NULL};
 	const char *wp_args[] = {"--vapid-key", pub, NULL};
@@ -880,6 +886,7 @@ t_five_real_transports(void **state)
 	free(sa);
 	snprintf(ca, sizeof(ca), "%s/ca.pem", f->dir);
 	uns_config_defaults(&c);
+	assert_int_equal(uns_push_add_keys(&c), UNS_OK);
 	for (int i = 0; kv[i] != NULL; i += 2) {
 		if (uns_config_set(&c, kv[i], kv[i + 1], why, 512) != UNS_OK) {
 			fail_msg("%s: %s", kv[i], why);

@@ -20,6 +20,7 @@
 #include "fixture.h"
 #include "fixture_bind.h"
 #include "json_codec.h"
+#include "json_value.h"
 #include "testutil.h"
 #include "uns_stubs.h"
 
@@ -190,12 +191,13 @@ small_fixture(void)
 	    "\"expected\":{\"requestId\":\"r1\",\"payload\":\"CgJoaQ==\"}}]}";
 	ProtobufCMessage *m = NULL;
 	uns_json_error jerr;
-	json_t *doc = json_loads(json, 0, NULL);
-	assert_non_null(doc);
+	uns_jv *doc = NULL;
+	assert_int_equal(uns_jv_parse(json, strlen(json), 0, &doc, NULL),
+	                 UNS_OK);
 	assert_int_equal(uns_json_from_value(&uns__v1__fixture__descriptor, doc,
 	                                     NULL, &m, &jerr),
 	                 UNS_OK);
-	json_decref(doc);
+	uns_jv_free(doc);
 	return (Uns__V1__Fixture *)m;
 }
 

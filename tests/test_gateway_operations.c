@@ -22,13 +22,14 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "b64url.h"
 #include "crypto.h"
 #include "gateway_openapi.h"
 #include "testutil.h"
 #include "uthttp.h"
 
 #define APP    "contoso-svc"
-#define SECRET "s3cret-value"
+#define SECRET "s3cret-value-0123456"
 #define HOST   "contoso.example.com"
 #define FORM   "Content-Type: application/x-www-form-urlencoded"
 
@@ -58,7 +59,7 @@ setup_unsd(void **state)
 	         "%s app add --data %s --id " APP " --hosts " HOST
 	         " --secret " SECRET " >/dev/null && "
 	         "%s app add --data %s --id other-svc --hosts o.example.com "
-	         "--secret other-secret >/dev/null",
+	         "--secret other-secret-0123456 >/dev/null",
 	         UNS_UNSCTL_PATH, g_data, UNS_UNSCTL_PATH, g_data);
 	assert_int_equal(run(cmd), 0);
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", g_dir);
@@ -174,7 +175,8 @@ test_bad_credentials_answer_alike(void **state)
 	char *unknown = stable_error(r);
 	assert_int_equal(token_request(&h,
 	                               "grant_type=client_credentials&client_"
-	                               "id=" APP "&client_secret=other-secret",
+	                               "id=" APP
+	                               "&client_secret=other-secret-0123456",
 	                               NULL, r),
 	                 401);
 	char *other = stable_error(r);
@@ -196,11 +198,12 @@ test_basic_credentials(void **state)
 	ut_http_resp *r = ut_http_resp_new();
 	char hv[256];
 	ut_http_open(&h, g_base, g_ca);
-	/* base64("contoso-svc:s3cret-value") */
+	/* base64("contoso-svc:s3cret-value-0123456") */
 	assert_int_equal(
-	    token_request(
-	        &h, "grant_type=client_credentials",
-	        "Authorization: Basic Y29udG9zby1zdmM6czNjcmV0LXZhbHVl", r),
+	    token_request(&h, "grant_type=client_credentials",
+	                  "Authorization: Basic "
+	                  "Y29udG9zby1zdmM6czNjcmV0LXZhbHVlLTAxMjM0NTY=",
+	                  r),
 	    200);
 	/* base64("contoso-svc:nope"): 401 with a Basic challenge. */
 	assert_int_equal(token_request(&h, "grant_type=client_credentials",

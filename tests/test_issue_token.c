@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
 
 #include "testutil.h"
 #include "utservice.h"
@@ -23,6 +25,11 @@
 #include "uns_stubs.h"
 
 #define HOST "contoso.example.com"
+
+#define LEGACY_HASH                                                            \
+	"sha256:00112233445566778899aabbccddeeff:"                             \
+	"dd54336b05f38b582e2336670be02"                                        \
+	"842b2b31b2478bb71a019b6a5131b2cbc78"
 
 typedef struct env {
 	char dir[256];
@@ -64,14 +71,16 @@ setup_common(void **state, int with_issuer)
 {
 	env *e = calloc(1, sizeof(*e));
 	ut_mkdtemp(e->dir, sizeof(e->dir));
-	unsctl_app_add(e->dir, "contoso-svc", "s3cret-value");
-	unsctl_app_add(e->dir, "other-svc", "another-secret");
+	unsctl_app_add(e->dir, "contoso-svc", "s3cret-value-0123456");
+	unsctl_app_add(e->dir, "other-svc", "another-secret-0123");
 	/* A line without a secret ("-"): the endpoint refuses it. */
 	char path[512];
 	snprintf(path, sizeof(path), "%s/apps.conf", e->dir);
 	FILE *f = fopen(path, "a");
 	assert_non_null(f);
 	fprintf(f, "nosecret-svc " HOST " -\n");
+	/* A line written before PBKDF2: SHA-256("00112233…eeff" ‖ secret). */
+	fprintf(f, "legacy-svc " HOST " " LEGACY_HASH "\n");
 	fclose(f);
 	start(e, with_issuer);
 	*state = e;
@@ -132,10 +141,11 @@ test_right_secret_mints_app_token_that_posts(void **state)
 	env *e = *state;
 	Uns__V1__IssueTokenResponse *r = NULL;
 	char msg[512], why[256];
-	assert_int_equal(
-	    issue(e, "client_credentials", "contoso-svc", "s3cret-value",
-	          "https://graph.microsoft.com/.default", &r, msg, sizeof(msg)),
-	    UNS_OK);
+	assert_int_equal(issue(e, "client_credentials", "contoso-svc",
+	                       "s3cret-value-0123456",
+	                       "https://graph.microsoft.com/.default", &r, msg,
+	                       sizeof(msg)),
+	                 UNS_OK);
 	assert_string_equal(r->token_type, "Bearer");
 	assert_int_equal(r->expires_in, 600);
 
@@ -191,7 +201,7 @@ test_bad_credentials_answer_alike(void **state)
 	                       "", NULL, wrong, sizeof(wrong)),
 	                 UNS_UNAUTHENTICATED);
 	assert_int_equal(issue(e, "client_credentials", "ghost-svc",
-	                       "s3cret-value", "", NULL, unknown,
+	                       "s3cret-value-0123456", "", NULL, unknown,
 	                       sizeof(unknown)),
 	                 UNS_UNAUTHENTICATED);
 	assert_int_equal(issue(e, "client_credentials", "nosecret-svc", "-", "",
@@ -199,7 +209,7 @@ test_bad_credentials_answer_alike(void **state)
 	                 UNS_UNAUTHENTICATED);
 	/* Another app's secret is a wrong secret too. */
 	assert_int_equal(issue(e, "client_credentials", "contoso-svc",
-	                       "another-secret", "", NULL, other,
+	                       "another-secret-0123", "", NULL, other,
 	                       sizeof(other)),
 	                 UNS_UNAUTHENTICATED);
 	assert_string_equal(wrong, unknown);
@@ -221,9 +231,65 @@ test_bad_credentials_answer_alike(void **state)
 	                 UNS_UNAUTHENTICATED);
 	/* The other app still gets its token. */
 	assert_int_equal(issue(e, "client_credentials", "other-svc",
-	                       "another-secret", ".default", NULL, other,
+	                       "another-secret-0123", ".default", NULL, other,
 	                       sizeof(other)),
 	                 UNS_OK);
+}
+
+/* apps.conf holds PBKDF2 hashes with their iteration count, and a hash of
+ * the older SHA-256 form still gets its app a token. */
+static void
+test_hash_forms(void **state)
+{
+	env *e = *state;
+	char path[512], line[512], msg[512];
+	snprintf(path, sizeof(path), "%s/apps.conf", e->dir);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	fclose(f);
+	if (strstr(line, " pbkdf2-sha256$100000$") == NULL) {
+		fail_msg("apps.conf: %s", line);
+	}
+	assert_int_equal(issue(e, "client_credentials", "legacy-svc",
+	                       "legacy-secret", "", NULL, msg, sizeof(msg)),
+	                 UNS_OK);
+	assert_int_equal(issue(e, "client_credentials", "legacy-svc",
+	                       "legacy-secreT", "", NULL, msg, sizeof(msg)),
+	                 UNS_UNAUTHENTICATED);
+}
+
+/* `unsctl app add` refuses a secret shorter than --min-secret-length
+ * (default 16), says so, and writes nothing; the knob lowers the floor. */
+static void
+test_short_secret_refused(void **state)
+{
+	char dir[256], cmd[1024], out[1024] = "", path[512];
+	(void)state;
+	ut_mkdtemp(dir, sizeof(dir));
+	snprintf(cmd, sizeof(cmd),
+	         "%s app add --data %s --id short-svc --hosts " HOST
+	         " --secret fifteen-chars!! 2>&1",
+	         UNS_UNSCTL_PATH, dir);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	assert_int_equal(WEXITSTATUS(pclose(p)), 2);
+	if (strstr(out, "--secret: 15 characters, at least 16 needed") ==
+	    NULL) {
+		fail_msg("%s", out);
+	}
+	snprintf(path, sizeof(path), "%s/apps.conf", dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	snprintf(cmd, sizeof(cmd),
+	         "%s app add --data %s --id short-svc --hosts " HOST
+	         " --secret fifteen-chars!! --min-secret-length 15 "
+	         "--iterations 1000 >/dev/null",
+	         UNS_UNSCTL_PATH, dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(access(path, F_OK), 0);
+	ut_rmdir(dir);
 }
 
 static void
@@ -233,15 +299,16 @@ test_bad_fields_name_the_field(void **state)
 	static const struct {
 		const char *grant, *id, *secret, *scope, *field;
 	} cases[] = {
-	    {"", "contoso-svc", "s3cret-value", "", "grant_type"},
-	    {"password", "contoso-svc", "s3cret-value", "", "grant_type"},
-	    {"authorization_code", "contoso-svc", "s3cret-value", "",
+	    {"", "contoso-svc", "s3cret-value-0123456", "", "grant_type"},
+	    {"password", "contoso-svc", "s3cret-value-0123456", "",
 	     "grant_type"},
-	    {"client_credentials", "", "s3cret-value", "", "client_id"},
+	    {"authorization_code", "contoso-svc", "s3cret-value-0123456", "",
+	     "grant_type"},
+	    {"client_credentials", "", "s3cret-value-0123456", "", "client_id"},
 	    {"client_credentials", "contoso-svc", "", "", "client_secret"},
-	    {"client_credentials", "contoso-svc", "s3cret-value", "User.Read",
-	     "scope"},
-	    {"client_credentials", "contoso-svc", "s3cret-value",
+	    {"client_credentials", "contoso-svc", "s3cret-value-0123456",
+	     "User.Read", "scope"},
+	    {"client_credentials", "contoso-svc", "s3cret-value-0123456",
 	     "https://graph.microsoft.com/x.default", "scope"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -262,7 +329,7 @@ test_bad_fields_name_the_field(void **state)
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		char msg[512];
 		if (issue(e, "client_credentials", "contoso-svc",
-		          "s3cret-value", ok[i], NULL, msg,
+		          "s3cret-value-0123456", ok[i], NULL, msg,
 		          sizeof(msg)) != UNS_OK) {
 			fail_msg("scope \"%s\": %s", ok[i], msg);
 		}
@@ -275,7 +342,8 @@ test_without_signing_key(void **state)
 	env *e = *state;
 	char msg[512];
 	assert_int_equal(issue(e, "client_credentials", "contoso-svc",
-	                       "s3cret-value", "", NULL, msg, sizeof(msg)),
+	                       "s3cret-value-0123456", "", NULL, msg,
+	                       sizeof(msg)),
 	                 UNS_FAILED_PRECONDITION);
 	assert_non_null(strstr(msg, "token_signing_key"));
 }
@@ -315,6 +383,8 @@ main(void)
 	        test_right_secret_mints_app_token_that_posts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_credentials_answer_alike,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hash_forms, setup, teardown),
+	    cmocka_unit_test(test_short_secret_refused),
 	    cmocka_unit_test_setup_teardown(test_bad_fields_name_the_field,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_without_signing_key,

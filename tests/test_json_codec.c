@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "json_codec.h"
 #include "uns/v1/notifications.pb-c.h"
@@ -797,8 +798,12 @@ test_string_with_nul_from_value(void **state)
 
 	(void)state;
 	assert_non_null(v);
+	/* json_value.h can neither parse nor build a string holding a NUL;
+	 * jansson can, and a uns_jv is a json_t by another name
+	 * (json_value.c): the codec's own check is reached this way. */
 	assert_int_equal(uns_json_from_value(&uns__v1__post_request__descriptor,
-	                                     v, NULL, &m, &err),
+	                                     (const uns_jv *)(void *)v, NULL,
+	                                     &m, &err),
 	                 UNS_INVALID_ARGUMENT);
 	assert_null(m);
 	assert_string_equal(err.path, "unsid");
@@ -835,7 +840,7 @@ test_bad_arguments(void **state)
 {
 	ProtobufCMessage *m = NULL;
 	char *s = NULL;
-	json_t *v = NULL;
+	uns_jv *v = NULL;
 
 	(void)state;
 	assert_int_equal(uns_json_decode(NULL, "{}", 2, NULL, &m, NULL),

@@ -32,6 +32,7 @@
 #include <jansson.h>
 #include <mbedtls/md.h>
 
+#include "b64url.h"
 #include "config.h"
 #include "errors.h"
 #include "crypto.h"
@@ -71,6 +72,7 @@ make_cfg(bool allow_private, const char *const *kv)
 	char why[WHY], ca[128];
 
 	uns_config_defaults(&c);
+	assert_int_equal(uns_push_add_keys(&c), UNS_OK);
 	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
 	assert_int_equal(uns_config_set(&c, "data_dir", dir, why, WHY), UNS_OK);
 	assert_int_equal(uns_config_set(&c, "push_ca_file", ca, why, WHY),
@@ -752,8 +754,7 @@ t_webpush_build(void **state)
 	(void)state;
 	ua_make(&k);
 	snprintf(path, sizeof(path), "%s/push/vapid.pem", dir);
-	assert_int_equal(uns_push_vapid_key(path, false, &pubb64, why, WHY),
-	                 UNS_OK);
+	assert_int_equal(uns_vapid_key(path, false, &pubb64, why, WHY), UNS_OK);
 	assert_int_equal(
 	    uns_b64url_decode(pubb64, strlen(pubb64), vapid_pub, 65), 65);
 	free(pubb64);
@@ -900,8 +901,7 @@ t_webpush_receiver(void **state)
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/push/vapid.pem", dir);
-	assert_int_equal(uns_push_vapid_key(path, false, &pubb64, why, WHY),
-	                 UNS_OK);
+	assert_int_equal(uns_vapid_key(path, false, &pubb64, why, WHY), UNS_OK);
 	args[1] = pubb64;
 	ut_receiver_start(&rc, "webpush_receiver.js", dir, args);
 	s = json_object_get(rc.info, "subscription");
@@ -1736,6 +1736,7 @@ expect_config_error(const char *const *kv, const char *frag)
 	char why[WHY] = "";
 
 	uns_config_defaults(&c);
+	assert_int_equal(uns_push_add_keys(&c), UNS_OK);
 	assert_int_equal(uns_config_set(&c, "data_dir", dir, why, WHY), UNS_OK);
 	for (int i = 0; kv[i] != NULL; i += 2) {
 		assert_int_equal(uns_config_set(&c, kv[i], kv[i + 1], why, WHY),
@@ -1860,8 +1861,7 @@ t_unsctl_vapid(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	/* The server reads the same key: same public key. */
-	assert_int_equal(uns_push_vapid_key(path, false, &pub, why, WHY),
-	                 UNS_OK);
+	assert_int_equal(uns_vapid_key(path, false, &pub, why, WHY), UNS_OK);
 	assert_string_equal(pub, first);
 	free(pub);
 	/* --key FILE reads, never makes; a missing file is exit 1. */

@@ -15,7 +15,7 @@
 #                                 appNotificationId each time: a create)
 #   GET  /beta/me/notifications/delta  (a user with 20 notifications,
 #                                 every answer 20 entries)
-# The baseline is `unsctl bench post` / `unsctl bench fetch` over TLS at
+# The baseline is `uns-bench post` / `uns-bench fetch` over TLS at
 # the same number of calls in flight, run right before each gateway run
 # (a server of its own; the gateway's server idles meanwhile). Prints a markdown
 # table (BENCHMARKS.md keeps the figures). Not a test: CI never runs it.
@@ -23,7 +23,7 @@
 # The last three columns are CPU time per request: the servers' (unsd, plus
 # uns-gateway when standalone; utime+stime from /proc over the wrk run),
 # wrk's own (the load generator shares the two cores), and the baseline's
-# server and client (`unsctl bench` prints both). They are the robust
+# server and client (`uns-bench` prints both). They are the robust
 # figures on a shared machine, where calls/s drift, and they bound the
 # ratio: on saturated cores it can be at most
 # (RPC server + client) / (gateway servers + wrk).
@@ -50,7 +50,7 @@ for tool in wrk curl; do
 		exit 2
 	}
 done
-[ -x "$BUILD/unsd" ] && [ -x "$BUILD/unsctl" ] || {
+[ -x "$BUILD/unsd" ] && [ -x "$BUILD/unsctl" ] && [ -x "$BUILD/uns-bench" ] || {
 	echo "bench_gateway: build $BUILD first" >&2
 	exit 2
 }
@@ -65,13 +65,13 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- baseline: direct RPC over TLS, same calls in flight ----------------
-# `unsctl bench` prints "  post  N calls/s  p50 X us  p99 Y us" per level;
+# `uns-bench` prints "  post  N calls/s  p50 X us  p99 Y us" per level;
 # take the 64-in-flight block (2 threads x 32).
 rpc_line() { # method
 	local extra=()
 	# The gateway's delta answers 20 entries; so must the baseline's Fetch.
 	[ "$1" = fetch ] && extra=(--entries 20)
-	"$BUILD/unsctl" bench "$1" --transports tls --rounds 1 "${extra[@]}" \
+	"$BUILD/uns-bench" "$1" --transports tls --rounds 1 "${extra[@]}" \
 		--seconds "$DUR" --threads 2 --inflight $((CONNS / 2)) 2>&1 |
 		awk -v m="$1" '/in flight/ {lvl=$1}
 			$1==m && $3=="calls/s" && lvl=='"$CONNS"' {

@@ -171,11 +171,19 @@ async def park(t, i, wt, mode, sem):
 
 
 async def metric(t, name):
-    r, w = await t.connect()
-    w.write(request("GET", "/metrics", extra="Connection: close\r\n"))
-    await w.drain()
-    _, body = await read_answer(r)
-    w.close()
+    for attempt in range(10):  # a loaded server may cut a slow one
+        try:
+            r, w = await t.connect()
+            w.write(request("GET", "/metrics",
+                            extra="Connection: close\r\n"))
+            await w.drain()
+            _, body = await read_answer(r)
+            w.close()
+            break
+        except (OSError, IndexError, asyncio.IncompleteReadError):
+            await asyncio.sleep(0.5)
+    else:
+        raise SystemExit("/metrics does not answer")
     for line in body.decode().splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])

@@ -40,6 +40,7 @@
 #include <mbedtls/md.h>
 #include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/pkcs5.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/rsa.h>
 #include <mbedtls/sha256.h>
@@ -194,6 +195,29 @@ uns_hkdf_sha256(const void *salt, size_t salt_len, const void *ikm,
 	                 salt_len, ikm, ikm_len, info, info_len, out, out_len));
 }
 
+uns_err
+uns_pbkdf2_sha256(const void *password, size_t password_len, const void *salt,
+                  size_t salt_len, uint32_t iterations, uint8_t *out,
+                  size_t out_len)
+{
+	mbedtls_md_context_t md;
+	int ret;
+
+	if (iterations == 0 || out_len == 0 || out_len > UINT32_MAX) {
+		return UNS_EINVAL;
+	}
+	mbedtls_md_init(&md);
+	ret = mbedtls_md_setup(&md,
+	                       mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1);
+	if (ret == 0) {
+		ret = mbedtls_pkcs5_pbkdf2_hmac(&md, password, password_len,
+		                                salt, salt_len, iterations,
+		                                (uint32_t)out_len, out);
+	}
+	mbedtls_md_free(&md);
+	return tls_err(ret);
+}
+
 bool
 uns_equal_ct(const void *a, const void *b, size_t len)
 {
@@ -251,84 +275,6 @@ uns_aes128gcm_open(const uint8_t key[16], const uint8_t nonce[12],
 	len -= UNS_GCM_TAGLEN;
 	return tls_err(gcm_run(MBEDTLS_GCM_DECRYPT, key, nonce, in, len, out,
 	                       (uint8_t *)in + len));
-}
-
-/* ---- base64url ---------------------------------------------------------- */
-
-static const char b64url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int
-b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z') {
-		return c - 'A';
-	}
-	if (c >= 'a' && c <= 'z') {
-		return c - 'a' + 26;
-	}
-	if (c >= '0' && c <= '9') {
-		return c - '0' + 52;
-	}
-	return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
-
-size_t
-uns_b64url_decoded_len(size_t n)
-{
-	return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
-}
-
-long
-uns_b64url_decode(const char *s, size_t n, uint8_t *out, size_t cap)
-{
-	uint32_t acc = 0;
-	size_t bits = 0, o = 0;
-
-	if (n % 4 == 1 || uns_b64url_decoded_len(n) > cap) {
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		int v = b64_value((unsigned char)s[i]);
-		if (v < 0) {
-			return -1;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	return acc == 0 ? (long)o : -1;
-}
-
-size_t
-uns_b64url_encode(const void *in, size_t len, char *out)
-{
-	const uint8_t *data = in;
-	size_t o = 0, i;
-
-	for (i = 0; i + 2 < len; i += 3) {
-		uint32_t v = (uint32_t)data[i] << 16 |
-		             (uint32_t)data[i + 1] << 8 | data[i + 2];
-		out[o++] = b64url[v >> 18];
-		out[o++] = b64url[(v >> 12) & 63];
-		out[o++] = b64url[(v >> 6) & 63];
-		out[o++] = b64url[v & 63];
-	}
-	if (i < len) {
-		uint32_t v = (uint32_t)data[i] << 16 |
-		             (i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0);
-		out[o++] = b64url[v >> 18];
-		out[o++] = b64url[(v >> 12) & 63];
-		if (i + 1 < len) {
-			out[o++] = b64url[(v >> 6) & 63];
-		}
-	}
-	out[o] = '\0';
-	return o;
 }
 
 /* ---- raw P-256 ---------------------------------------------------------- */

@@ -3,8 +3,10 @@
  * 2.28, behind one small interface: hashes and MACs (SHA-256,
  * HMAC-SHA-256, HKDF-SHA-256), AES-128-GCM, P-256 (ECDH, deterministic
  * ECDSA with raw r||s signatures), signing keys read from PEM (ES256 and
- * RS256 for JWTs), random bytes, strict base64url, and the two content
- * codings of Web Push: RFC 8188 aes128gcm and the RFC 8291 key schedule.
+ * RS256 for JWTs), random bytes, strict base64url, the two content
+ * codings of Web Push (RFC 8188 aes128gcm and the RFC 8291 key schedule),
+ * and what is made of these: app secret hashes (secret_hash.c) and the
+ * VAPID key file (vapid.c).
  *
  * Conventions:
  *  1. Every function returns a uns_err; results go to out-parameters,
@@ -48,6 +50,10 @@ uns_err uns_hmac_sha256(const void *key, size_t key_len, const void *data,
 uns_err uns_hkdf_sha256(const void *salt, size_t salt_len, const void *ikm,
                         size_t ikm_len, const void *info, size_t info_len,
                         uint8_t *out, size_t out_len);
+/* PBKDF2-HMAC-SHA-256 (RFC 8018 §5.2); iterations at least 1. */
+uns_err uns_pbkdf2_sha256(const void *password, size_t password_len,
+                          const void *salt, size_t salt_len,
+                          uint32_t iterations, uint8_t *out, size_t out_len);
 
 /* Equality in time independent of where a and b differ. */
 bool uns_equal_ct(const void *a, const void *b, size_t len);
@@ -61,19 +67,6 @@ uns_err uns_aes128gcm_seal(const uint8_t key[16], const uint8_t nonce[12],
                            const uint8_t *in, size_t len, uint8_t *out);
 uns_err uns_aes128gcm_open(const uint8_t key[16], const uint8_t nonce[12],
                            const uint8_t *in, size_t len, uint8_t *out);
-
-/* ---- base64url (RFC 4648 §5, no padding) --------------------------------- */
-
-/* Room encode needs for len bytes, the NUL included. */
-#define UNS_B64URL_LEN(len) (((len) + 2) / 3 * 4 + 1)
-
-/* Writes the encoding of data and a NUL to out; returns its length. */
-size_t uns_b64url_encode(const void *data, size_t len, char *out);
-/* Bytes that n characters decode to (an upper bound for bad input). */
-size_t uns_b64url_decoded_len(size_t n);
-/* Strict decoding: no padding, no whitespace, zero unused bits. Returns
- * the length, or -1 for bad input or more than cap bytes. */
-long uns_b64url_decode(const char *s, size_t n, uint8_t *out, size_t cap);
 
 /* ---- raw P-256 --------------------------------------------------------------
  */
@@ -191,5 +184,33 @@ uns_err uns_webpush_decrypt(const uint8_t ua_private[32],
                             const uint8_t auth[16], const uint8_t *body,
                             size_t len, uint8_t *out, size_t cap,
                             size_t *out_len);
+
+/* ---- app secrets (secret_hash.c) ----------------------------------------- */
+
+#define UNS_SECRET_HASH_MAX   128    /* with the NUL; the longest form fits */
+#define UNS_SECRET_ITERATIONS 100000 /* PBKDF2 rounds a new hash gets */
+#define UNS_SECRET_MIN_LEN    16     /* unsctl's default floor for a secret */
+
+/* "pbkdf2-sha256$ITERATIONS$SALT$HASH" of secret with a fresh random salt
+ * into out. UNS_EINVAL for no secret or iterations out of 1..10^8. */
+uns_err uns_secret_hash(const char *secret, uint32_t iterations,
+                        char out[UNS_SECRET_HASH_MAX]);
+/* UNS_OK when hash is a form uns_secret_verify knows: the PBKDF2 form
+ * above, or the older "sha256:SALT:HEX"; else UNS_EINVAL. */
+uns_err uns_secret_hash_check(const char *hash);
+/* Whether secret matches hash, in time that does not depend on where they
+ * differ. hash NULL (an unknown app) costs what a PBKDF2 check at the
+ * default count costs and is false. */
+bool uns_secret_verify(const char *hash, const char *secret);
+
+/*
+ * The VAPID key at path (vapid.c): read it, or when make is true and the
+ * file does not exist, make a P-256 key there (mode 0600, parent directory
+ * made). *public_b64 (malloc'd) is the uncompressed public key in
+ * base64url, the applicationServerKey that browsers pass to
+ * pushManager.subscribe().
+ */
+uns_err uns_vapid_key(const char *path, bool make, char **public_b64, char *why,
+                      size_t whylen);
 
 #endif /* UNS_SERVER_CRYPTO_H */

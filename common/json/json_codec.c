@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "json_buf.h"
 #include "json_codec.h"
 
@@ -1832,7 +1834,7 @@ static const struct type_ops type_ops[] = {
 /* ---- public API ---- */
 
 uns_err
-uns_json_from_value(const ProtobufCMessageDescriptor *desc, const json_t *value,
+uns_json_from_value(const ProtobufCMessageDescriptor *desc, const uns_jv *value,
                     const uns_json_mapping *map, ProtobufCMessage **out,
                     uns_json_error *err)
 {
@@ -1844,7 +1846,8 @@ uns_json_from_value(const ProtobufCMessageDescriptor *desc, const json_t *value,
 	if (desc == NULL || value == NULL || out == NULL) {
 		return UNS_EINVAL;
 	}
-	rv = dec_message(&d, desc, value, &m);
+	/* uns_jv is json_t by another name (json_value.c). */
+	rv = dec_message(&d, desc, (const json_t *)(const void *)value, &m);
 	if (rv == UNS_OK) {
 		*out = m;
 	}
@@ -1856,37 +1859,34 @@ uns_json_decode(const ProtobufCMessageDescriptor *desc, const char *text,
                 size_t len, const uns_json_mapping *map, ProtobufCMessage **out,
                 uns_json_error *err)
 {
-	json_error_t je;
-	json_t *root;
+	uns_jv_error je;
+	uns_jv *root = NULL;
 	uns_err rv;
 
 	clear_err(err);
 	if (desc == NULL || out == NULL || (text == NULL && len > 0)) {
 		return UNS_EINVAL;
 	}
-	root = json_loadb(text != NULL ? text : "", len, JSON_REJECT_DUPLICATES,
-	                  &je);
-	if (root == NULL) {
-		if (err != NULL) {
+	rv = uns_jv_parse(text, len, 0, &root, &je);
+	if (rv != UNS_OK) {
+		if (err != NULL && rv == UNS_INVALID_ARGUMENT) {
 			snprintf(err->message, sizeof(err->message), "%s",
-			         je.text);
+			         je.reason);
 			utf8_scrub(err->message);
 			err->line = je.line;
 			err->column = je.column;
-			err->position = je.position;
+			err->position = (int)je.position;
 		}
-		return json_error_code(&je) == json_error_out_of_memory
-		           ? UNS_ENOMEM
-		           : UNS_INVALID_ARGUMENT;
+		return rv;
 	}
 	rv = uns_json_from_value(desc, root, map, out, err);
-	json_decref(root);
+	uns_jv_free(root);
 	return rv;
 }
 
 uns_err
 uns_json_to_value(const ProtobufCMessage *msg, const uns_json_mapping *map,
-                  int flags, json_t **out)
+                  int flags, uns_jv **out)
 {
 	struct enc e = {.map = map, .flags = flags};
 	json_t *v = NULL;
@@ -1897,7 +1897,7 @@ uns_json_to_value(const ProtobufCMessage *msg, const uns_json_mapping *map,
 	}
 	rv = enc_message(&e, msg, &v);
 	if (rv == UNS_OK) {
-		*out = v;
+		*out = (uns_jv *)(void *)v;
 	}
 	return rv;
 }
@@ -1906,7 +1906,7 @@ uns_err
 uns_json_encode(const ProtobufCMessage *msg, const uns_json_mapping *map,
                 int flags, char **out)
 {
-	json_t *v = NULL;
+	uns_jv *v = NULL;
 	char *s = NULL;
 	uns_err rv;
 
@@ -1914,18 +1914,14 @@ uns_json_encode(const ProtobufCMessage *msg, const uns_json_mapping *map,
 		return UNS_EINVAL;
 	}
 	rv = uns_json_to_value(msg, map, flags, &v);
-	if (rv != UNS_OK) {
-		goto out;
+	if (rv == UNS_OK) {
+		rv = uns_jv_dump(
+		    v, (flags & UNS_JSON_PRETTY) ? UNS_JV_PRETTY : 0, &s, NULL);
 	}
-	s = json_dumps(v, (flags & UNS_JSON_PRETTY) ? JSON_INDENT(2)
-	                                            : JSON_COMPACT);
-	if (s == NULL) {
-		rv = UNS_ENOMEM;
-		goto out;
+	if (rv == UNS_OK) {
+		*out = s;
 	}
-	*out = s;
-out:
-	json_decref(v);
+	uns_jv_free(v);
 	return rv;
 }
 

@@ -17,13 +17,11 @@
 #include "crypto.h"
 #include "token_cache.h"
 
-#define HASH_MAX 128 /* "sha256:" + 32 hex salt + ":" + 64 hex hash */
-
 typedef struct app_entry {
 	char id[257];
 	char hosts[UNS_MAX_APP_HOSTS][257];
 	size_t n_hosts;
-	char secret_hash[HASH_MAX]; /* "" = none: the token endpoint refuses */
+	char secret_hash[UNS_SECRET_HASH_MAX]; /* "" = none: never matches */
 } app_entry;
 
 struct uns_auth {
@@ -113,9 +111,7 @@ uns_auth_set_app_secret_hash(uns_auth *a, const char *app_id, const char *hash)
 	if (strcmp(hash, "-") == 0) {
 		hash = "";
 	}
-	if (hash[0] != '\0' &&
-	    (strncmp(hash, "sha256:", 7) != 0 ||
-	     strchr(hash + 7, ':') == NULL || strlen(hash) >= HASH_MAX)) {
+	if (hash[0] != '\0' && uns_secret_hash_check(hash) != UNS_OK) {
 		return UNS_EINVAL;
 	}
 	pthread_rwlock_wrlock(&a->lock);
@@ -127,36 +123,12 @@ uns_auth_set_app_secret_hash(uns_auth *a, const char *app_id, const char *hash)
 	return e != NULL ? UNS_OK : UNS_NOT_FOUND;
 }
 
-/* hex(SHA-256(salt ‖ secret)) into out[65]; -1 when too long. */
-static int
-salted_sha256_hex(const char *salt, size_t salt_len, const char *secret,
-                  char *out)
-{
-	uint8_t digest[UNS_SHA256_LEN];
-	char buf[HASH_MAX + 4096];
-	size_t n = strlen(secret);
-	if (salt_len + n > sizeof(buf)) {
-		return -1;
-	}
-	memcpy(buf, salt, salt_len);
-	memcpy(buf + salt_len, secret, n);
-	uns_err err = uns_sha256(buf, salt_len + n, digest);
-	uns_wipe(buf, salt_len + n);
-	if (err != UNS_OK) {
-		return -1;
-	}
-	for (size_t i = 0; i < sizeof(digest); i++) {
-		snprintf(out + 2 * i, 3, "%02x", digest[i]);
-	}
-	return 0;
-}
-
 int
 uns_auth_check_secret(const uns_auth *a, const char *app_id, const char *secret)
 {
-	/* An unknown app or one without a secret is checked against a dummy
-	 * hash, so it costs what a wrong secret costs. */
-	char hash[HASH_MAX] = "sha256:00:", computed[65];
+	/* An unknown app or one without a secret is checked against no hash,
+	 * which costs what a wrong secret costs (crypto.h). */
+	char hash[UNS_SECRET_HASH_MAX];
 	pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
 	const app_entry *e = find_app(a, app_id);
 	int usable = e != NULL && e->secret_hash[0] != '\0';
@@ -164,12 +136,7 @@ uns_auth_check_secret(const uns_auth *a, const char *app_id, const char *secret)
 		memcpy(hash, e->secret_hash, sizeof(hash));
 	}
 	pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
-	const char *salt = hash + 7;
-	const char *want = strchr(salt, ':') + 1;
-	int match = salted_sha256_hex(salt, (size_t)(want - 1 - salt), secret,
-	                              computed) == 0 &&
-	            strlen(want) == 64 && uns_equal_ct(want, computed, 64);
-	return usable && match;
+	return uns_secret_verify(usable ? hash : NULL, secret) && usable;
 }
 
 /* "APP_ID HOST[,HOST…] SECRET" → add_app. */
@@ -281,12 +248,28 @@ now_s(const uns_auth *a)
 	return (int64_t)time(NULL);
 }
 
+bool
+uns_auth_is_app(const uns_jwt_claims *c)
+{
+	return c->app_id[0] != '\0' && c->sub[0] == '\0';
+}
+
+bool
+uns_auth_token_is_app(const char *token)
+{
+	uns_jwt_parsed p; /* about 5 KiB */
+
+	return token != NULL &&
+	       uns_jwt_parse(token, strlen(token), &p, NULL, 0) == UNS_OK &&
+	       uns_auth_is_app(&p.claims);
+}
+
 static uns_err
 principal_from(uns_auth *a, uns_call *call, const uns_jwt_claims *c,
                uns_principal *p)
 {
 	memset(p, 0, sizeof(*p));
-	if (c->app_id[0] != '\0' && c->sub[0] == '\0') {
+	if (uns_auth_is_app(c)) {
 		p->kind = UNS_PRINCIPAL_APP;
 		snprintf(p->app_id, sizeof(p->app_id), "%s", c->app_id);
 		if (!has_scope(c->scopes, UNS_SCOPE_APP)) {

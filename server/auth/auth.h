@@ -5,12 +5,15 @@
  *
  * Apps are registered in DATA/apps.conf, one per line:
  *   APP_ID HOST[,HOST…] SECRET_HASH
- * where SECRET_HASH is "sha256:SALT_HEX:HASH_HEX" or "-" (no secret: the
- * token endpoint will refuse it). `unsctl app add` writes these lines.
+ * where SECRET_HASH is "pbkdf2-sha256$ITERATIONS$SALT$HASH" (crypto.h,
+ * uns_secret_hash; the older "sha256:SALT:HEX" still verifies) or "-" (no
+ * secret: the token endpoint will refuse it). `unsctl app add` writes
+ * these lines.
  */
 #ifndef UNS_AUTH_H
 #define UNS_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,9 +58,9 @@ void uns_auth_close(uns_auth *a);
 uns_err uns_auth_add_app(uns_auth *a, const char *app_id,
                          const char *const *hosts, size_t n_hosts);
 /*
- * Sets an app's secret hash ("sha256:SALT_HEX:HASH_HEX", where HASH_HEX is
- * SHA-256 of the salt's hex text followed by the secret; "-" or "" = no
- * secret). UNS_NOT_FOUND for an unknown app, UNS_EINVAL for a bad hash.
+ * Sets an app's secret hash (a form uns_secret_hash_check accepts; "-" or
+ * "" = no secret). UNS_NOT_FOUND for an unknown app, UNS_EINVAL for a bad
+ * hash.
  */
 uns_err uns_auth_set_app_secret_hash(uns_auth *a, const char *app_id,
                                      const char *hash);
@@ -90,6 +93,17 @@ size_t uns_auth_app_hosts(const uns_auth *a, const char *app_id,
  */
 uns_err uns_auth_check(uns_auth *a, uns_call *call, int kinds,
                        uns_principal *out);
+
+/*
+ * The app-token rule, the one place it is written: a token that names an
+ * app (azp, else appid) and no subject (sub) is an app's; any other token
+ * is a user's. uns_auth_check applies it to verified claims; the gateway
+ * also applies it to a token it has not verified (uns_auth_token_is_app:
+ * parsed, signature not checked) only to choose which RPC to make, which
+ * then verifies the token.
+ */
+bool uns_auth_is_app(const uns_jwt_claims *c);
+bool uns_auth_token_is_app(const char *token);
 
 /* Tokens in the verified-token cache now (tests, metrics). */
 size_t uns_auth_cached_tokens(uns_auth *a);

@@ -192,10 +192,13 @@ set_body(uns_gw_exchange *x, unsigned status, char *body, const char *type)
 }
 
 void
-uns_gw_reply_json(uns_gw_exchange *x, unsigned status, json_t *value)
+uns_gw_reply_json(uns_gw_exchange *x, unsigned status, uns_jv *value)
 {
-	char *text = value ? json_dumps(value, JSON_COMPACT) : NULL;
-	json_decref(value);
+	char *text = NULL;
+	if (value == NULL || uns_jv_dump(value, 0, &text, NULL) != UNS_OK) {
+		text = NULL;
+	}
+	uns_jv_free(value);
 	if (text == NULL) {
 		uns_gw_fail(x, 500, "InternalServerError",
 		            "the response could not be written as JSON");
@@ -251,13 +254,16 @@ uns_gw_fail(uns_gw_exchange *x, unsigned status, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	json_t *env = uns_gw_error_envelope(code, msg, x->request_id, now_ms());
+	uns_jv *env = uns_gw_error_envelope(code, msg, x->request_id, now_ms());
 	if (env == NULL) {
 		ascii_only(msg);
 		env = uns_gw_error_envelope(code, msg, x->request_id, now_ms());
 	}
-	char *text = env ? json_dumps(env, JSON_COMPACT) : NULL;
-	json_decref(env);
+	char *text = NULL;
+	if (env == NULL || uns_jv_dump(env, 0, &text, NULL) != UNS_OK) {
+		text = NULL;
+	}
+	uns_jv_free(env);
 	set_body(x, status, text, JSON_TYPE);
 	if (text == NULL) {
 		x->status = 500;

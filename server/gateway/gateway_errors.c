@@ -93,16 +93,28 @@ uns_gw_status_of(uns_err err, const char *message)
 	return internal;
 }
 
-json_t *
+uns_jv *
 uns_gw_error_envelope(const char *code, const char *message,
                       const char *request_id, int64_t now_ms)
 {
 	char date[32];
 	time_t t = (time_t)(now_ms / 1000);
 	struct tm tm;
+	uns_jv *env = uns_jv_new_object(), *error = uns_jv_new_object();
+	uns_jv *inner = uns_jv_new_object();
+
 	gmtime_r(&t, &tm);
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-	return json_pack("{s:{s:s, s:s, s:{s:s, s:s+}}}", "error", "code", code,
-	                 "message", message, "innerError", "request-id",
-	                 request_id, "date", date, "Z");
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (uns_jv_set_str(error, "code", code) != UNS_OK ||
+	    uns_jv_set_str(error, "message", message) != UNS_OK ||
+	    uns_jv_set_str(inner, "request-id", request_id) != UNS_OK ||
+	    uns_jv_set_str(inner, "date", date) != UNS_OK ||
+	    uns_jv_set(error, "innerError", uns_jv_ref(inner)) != UNS_OK ||
+	    uns_jv_set(env, "error", uns_jv_ref(error)) != UNS_OK) {
+		uns_jv_free(env);
+		env = NULL;
+	}
+	uns_jv_free(inner);
+	uns_jv_free(error);
+	return env;
 }

@@ -12,8 +12,7 @@
 
 #include <stddef.h>
 
-#include <jansson.h>
-
+#include "json_value.h"
 #include "uns/uns.h"
 
 typedef struct uns_gw_status {
@@ -36,7 +35,7 @@ void uns_gw_http_message(const char *rpc_message, char *out, size_t cap);
 
 /* {"error":{"code","message","innerError":{"request-id","date"}}}; a new
  * reference, or NULL when out of memory. now_ms stamps "date". */
-json_t *uns_gw_error_envelope(const char *code, const char *message,
+uns_jv *uns_gw_error_envelope(const char *code, const char *message,
                               const char *request_id, int64_t now_ms);
 
 #endif /* UNS_GATEWAY_ERRORS_H */

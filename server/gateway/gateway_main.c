@@ -67,6 +67,9 @@ load(const gw_opts *o, uns_config *c)
 {
 	char why[512];
 	uns_config_defaults(c);
+	/* unsd's file may hold keys of subsystems this program lacks
+	 * (push); they are unsd's to check. */
+	c->skip_unknown_keys = 1;
 	if (o->config && uns_config_load(c, o->config, why, sizeof(why))) {
 		fprintf(stderr, "uns-gateway: %s\n", why);
 		return -1;

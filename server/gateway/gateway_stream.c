@@ -28,7 +28,7 @@
 #define DEFAULT_HEARTBEAT_MS 15000u
 #define MAX_HEARTBEAT_MS     60000u /* the longest long poll */
 #define RETRY_MS             "2000" /* EventSource's reconnect delay */
-#define READ_BLOCK           (16 * 1024)
+#define READ_BLOCK           4096   /* MHD's buffer per stream */
 
 struct uns_gw_streams {
 	pthread_mutex_t mu;

@@ -1,6 +1,8 @@
 /*
- * push.c — see push.h: the transport table, the push configuration, and
- * what every transport shares (push_impl.h): endpoint checks against
+ * push.c — see push.h: the transport table (one row per transport; each
+ * transport's file holds the rest: its keys, credentials, checks and wire
+ * format; its platform's name is in common/platform.h) and what every
+ * transport shares (push_impl.h): endpoint checks against
  * SSRF, request building, Retry-After, and OAuth token fetches.
  *
  * Endpoint URLs come from devices, so an attacker who can subscribe
@@ -12,10 +14,10 @@
  * with uns_push_addr_allowed (a name may resolve elsewhere later).
  * push_allow_private lifts the address rule for tests on 127.0.0.1.
  *
- * Credentials are read once, here, when the configuration is built; the
- * transports never open files. Rejected: per-subscription webhook secrets
- * (the Subscription message has no field for one, and one secret per
- * server is what receivers configure).
+ * Credentials are read once, when the configuration is built (each
+ * transport's load(), push_config.c); build() never opens files. Rejected:
+ * per-subscription webhook secrets (the Subscription message has no field for
+ * one, and one secret per server is what receivers configure).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,7 +33,6 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <jansson.h>
 
 #include "errors.h"
 #include "push_impl.h"
@@ -340,18 +341,44 @@ void
 push_json_string(const uns_push_response *resp, const char *name, char *out,
                  size_t cap)
 {
-	json_t *root, *v;
+	uns_jv *root = NULL;
+	const char *v;
 
 	out[0] = '\0';
-	if (resp->body == NULL || resp->body_len == 0) {
+	if (resp->body == NULL || resp->body_len == 0 ||
+	    uns_jv_parse(resp->body, resp->body_len, UNS_JV_DUPLICATES, &root,
+	                 NULL) != UNS_OK) {
 		return;
 	}
-	root = json_loadb(resp->body, resp->body_len, 0, NULL);
-	v = json_is_object(root) ? json_object_get(root, name) : NULL;
-	if (json_is_string(v)) {
-		snprintf(out, cap, "%s", json_string_value(v));
+	if ((v = uns_jv_string(uns_jv_get(root, name))) != NULL) {
+		snprintf(out, cap, "%s", v);
 	}
-	json_decref(root);
+	uns_jv_free(root);
+}
+
+char *
+push_json_text(uns_jv *v)
+{
+	char *text = NULL;
+
+	if (v != NULL && uns_jv_dump(v, 0, &text, NULL) != UNS_OK) {
+		text = NULL;
+	}
+	uns_jv_free(v);
+	return text;
+}
+
+char *
+push_tap_json(const uns_tap *tap)
+{
+	uns_jv *doc = uns_jv_new_object();
+
+	if (doc == NULL || uns_jv_set_str(doc, "unsid", tap->sub->unsid) ||
+	    uns_jv_set_str(doc, "cursor", tap->cursor)) {
+		uns_jv_free(doc);
+		return NULL;
+	}
+	return push_json_text(doc);
 }
 
 uns_push_outcome
@@ -443,24 +470,29 @@ static uns_err
 token_from_json(const grow_buf *b, int64_t now_ms, push_token *out, char *why,
                 size_t whylen)
 {
-	json_t *root = json_loadb(b->p ? b->p : "", b->n, 0, NULL);
-	json_t *tok = json_object_get(root, "access_token");
-	json_t *exp = json_object_get(root, "expires_in");
+	uns_jv *root = NULL;
+	const char *tok = NULL;
+	size_t tok_len = 0;
+	int64_t exp = 0;
 	uns_err err = UNS_UNAVAILABLE;
 
-	if (!json_is_string(tok) ||
-	    json_string_length(tok) >= sizeof(out->value) ||
-	    !json_is_integer(exp) || json_integer_value(exp) <= 0) {
+	if (uns_jv_parse(b->p ? b->p : "", b->n, UNS_JV_DUPLICATES, &root,
+	                 NULL) != UNS_OK ||
+	    uns_jv_str(uns_jv_get(root, "access_token"), &tok, &tok_len) !=
+	        UNS_OK ||
+	    tok_len >= sizeof(out->value) ||
+	    uns_jv_int(uns_jv_get(root, "expires_in"), 1, INT64_MAX / 1000,
+	               &exp) != UNS_OK) {
 		uns_say(why, whylen,
 		        "token endpoint answered without access_token and "
 		        "expires_in");
 		goto out;
 	}
-	snprintf(out->value, sizeof(out->value), "%s", json_string_value(tok));
-	out->expires_ms = now_ms + (int64_t)json_integer_value(exp) * 1000;
+	snprintf(out->value, sizeof(out->value), "%s", tok);
+	out->expires_ms = now_ms + exp * 1000;
 	err = UNS_OK;
 out:
-	json_decref(root);
+	uns_jv_free(root);
 	return err;
 }
 

@@ -19,7 +19,7 @@
 
 #include "push.h"
 #include "service_impl.h"
-#include "store_codec.h"
+#include "store_util.h"
 
 #define USER UNS_PRINCIPAL_USER
 #define APP  UNS_PRINCIPAL_APP

@@ -1,7 +1,7 @@
 // h2_sink.js — an HTTP/2 sink (TLS, ALPN h2) for benchmarking the
 // delivery engine against a provider that multiplexes:
 //   node tests/node/h2_sink.js --cert DIR/server.pem     (prints its port)
-//   unsctl bench taps --receiver https://localhost:PORT --ca DIR/ca.pem
+//   uns-bench taps --receiver https://localhost:PORT --ca DIR/ca.pem
 // Answers every POST with 204 once its body is read; checks nothing (the
 // reference receivers next to it do the checking). Node's http2 only.
 'use strict';

@@ -43,7 +43,6 @@ static const unsctl_cmd commands[] = {
     {"app", unsctl_app_main, "register an app: unsctl app add --id --hosts"},
     {"delivery", unsctl_delivery_main,
      "how taps to your subscriptions fare (delivered, failed, dead)"},
-    {"bench", unsctl_bench_main, "benchmarks: unsctl bench rpc"},
     {"vapid", unsctl_vapid_main,
      "make or read the Web Push VAPID key; print its public key"},
     {"record", unsctl_record_main,

@@ -47,16 +47,10 @@ uns_call_opts unsctl_call_opts(const unsctl_conn *c);
 /* Subcommand entry points: argv[0] is the subcommand's name. */
 int unsctl_health_main(int argc, char **argv);
 int unsctl_call_main(int argc, char **argv);
-int unsctl_bench_main(int argc, char **argv);
 int unsctl_app_main(int argc, char **argv);
 int unsctl_token_main(int argc, char **argv);
 int unsctl_delivery_main(int argc, char **argv);
-int unsctl_bench_taps_main(int argc, char **argv);
 int unsctl_notify_main(int argc, char **argv);
 int unsctl_vapid_main(int argc, char **argv);
-/* unsctl bench webpush (unsctl_bench_push.c); returns the exit status. */
-int unsctl_bench_webpush(int rounds);
-/* `unsctl bench json` (unsctl_bench_json.c). */
-int unsctl_bench_json(int rounds, int entries);
 
 #endif /* UNSCTL_H */

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "push.h"
+#include "crypto.h"
 #include "unsctl.h"
 
 typedef struct vapid_opts {
@@ -56,7 +56,7 @@ unsctl_vapid_main(int argc, char **argv)
 	} else {
 		snprintf(path, sizeof(path), "%s/push/vapid.pem", o.data);
 	}
-	if (uns_push_vapid_key(path, o.key == NULL, &pub, why, sizeof(why)) !=
+	if (uns_vapid_key(path, o.key == NULL, &pub, why, sizeof(why)) !=
 	    UNS_OK) {
 		fprintf(stderr, "unsctl vapid: %s\n", why);
 		return 1;

@@ -1,6 +1,6 @@
 /*
- * store_codec.c — keys, values, ids and the error message of the store
- * (layouts in store_codec.h).
+ * rocksdb_codec.c — keys and values of the RocksDB backend (layouts in
+ * rocksdb_codec.h).
  *
  * Everything here is pure byte work with no I/O except getrandom(), so the
  * layouts can be tested and fuzzed alone. Decoders check every length and
@@ -13,144 +13,13 @@
  * keyed hash (SipHash): keys are not attacker-chosen in a way that matters,
  * since colliding owners only share a bloom prefix and a lock stripe.
  */
-#include "store_codec.h"
+#include "rocksdb_codec.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-
-static _Thread_local char errmsg[256];
-
-static const char b64url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-uns_err
-uns_store_seterr(uns_err rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(errmsg, sizeof(errmsg), fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
-const char *
-uns_store_errmsg(void)
-{
-	return errmsg;
-}
-
-/* --- ids and text ------------------------------------------------------- */
-
-void
-uns_store_b64url_encode(const void *in, size_t n, char *out)
-{
-	const unsigned char *p = in;
-	uint32_t acc = 0;
-	int bits = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		acc = (acc << 8) | p[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			*out++ = b64url[(acc >> bits) & 63];
-		}
-	}
-	if (bits > 0) {
-		*out++ = b64url[(acc << (6 - bits)) & 63];
-	}
-	*out = '\0';
-}
-
-static int
-b64url_value(char c)
-{
-	const char *p = c != '\0' ? strchr(b64url, c) : NULL;
-
-	return p != NULL ? (int)(p - b64url) : -1;
-}
-
-bool
-uns_store_b64url_decode(const char *s, void *out, size_t n)
-{
-	unsigned char *o = out;
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t got = 0;
-
-	if (strlen(s) != (4 * n + 2) / 3) {
-		return false;
-	}
-	for (; *s != '\0'; s++) {
-		int v = b64url_value(*s);
-		if (v < 0) {
-			return false;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			o[got++] = (unsigned char)(acc >> bits);
-		}
-	}
-	/* Canonical form only: the unused low bits must be zero. */
-	return got == n && (acc & ((1u << bits) - 1)) == 0;
-}
-
-/* Random bytes come from getrandom() 512 at a time, per thread: one system
- * call per 32 ids. (A forked child would repeat its parent's pool; the store
- * never forks, and two processes cannot open one store.) */
-static _Thread_local unsigned char rpool[512];
-static _Thread_local size_t rpool_left;
-
-uns_err
-uns_store_mint_id(char out[UNS_STORE_RID_LEN + 1])
-{
-	if (rpool_left < 16) {
-		if (getrandom(rpool, sizeof(rpool), 0) !=
-		    (ssize_t)sizeof(rpool)) {
-			return uns_store_seterr(UNS_EIO, "getrandom failed");
-		}
-		rpool_left = sizeof(rpool);
-	}
-	rpool_left -= 16;
-	uns_store_b64url_encode(rpool + rpool_left, 16, out);
-	memset(rpool + rpool_left, 0, 16); /* used bytes leave the pool */
-	return UNS_OK;
-}
-
-bool
-uns_store_id_ok(const char *s)
-{
-	return s != NULL && s[0] != '\0' &&
-	       strnlen(s, UNS_STORE_ID_MAX + 1) <= UNS_STORE_ID_MAX;
-}
 
 /* --- keys --------------------------------------------------------------- */
-
-void
-uns_store_be64_put(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (unsigned char)v;
-		v >>= 8;
-	}
-}
-
-uint64_t
-uns_store_be64_get(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++) {
-		v = (v << 8) | p[i];
-	}
-	return v;
-}
 
 static uint64_t
 fnv1a(uint64_t h, const unsigned char *p, size_t n)
@@ -469,31 +338,6 @@ uns_store_metaval_decode(const void *v, size_t len, uns_store_meta *m)
 	m->newest = len == UNS_STORE_METAVAL_LEN
 	                ? (int64_t)uns_store_be64_get(p + 12)
 	                : -1;
-	return UNS_OK;
-}
-
-void
-uns_store_cursor_encode(uint64_t seq, char out[16])
-{
-	unsigned char raw[8];
-
-	uns_store_be64_put(raw, seq);
-	uns_store_b64url_encode(raw, sizeof(raw), out);
-}
-
-uns_err
-uns_store_cursor_decode(const char *s, uint64_t *seq)
-{
-	unsigned char raw[8];
-
-	if (s == NULL || s[0] == '\0') {
-		*seq = 0;
-		return UNS_OK;
-	}
-	if (!uns_store_b64url_decode(s, raw, sizeof(raw))) {
-		return uns_store_seterr(UNS_EINVAL, "malformed cursor");
-	}
-	*seq = uns_store_be64_get(raw);
 	return UNS_OK;
 }
 

@@ -1,12 +1,14 @@
 /*
- * unsctl_bench.h — what the benchmark files share: options, the forked
- * server child, and dev tokens for it.
+ * bench.h — what uns-bench's files share: options, the forked server
+ * child, and dev tokens for it (bench.c says which bench lives where).
  */
-#ifndef UNSCTL_BENCH_H
-#define UNSCTL_BENCH_H
+#ifndef UNS_BENCH_H
+#define UNS_BENCH_H
 
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "cli_opts.h"
 
 #define BENCH_HOST "bench.example.com"
 #define BENCH_APP  "bench-app"
@@ -68,9 +70,16 @@ void bench_proc_stop(bench_proc *p);
  * set, else an app token for app (malloc'd; NULL on failure). */
 char *bench_mint(const char *sub, const char *app, const char *scope);
 
-/* `unsctl bench scale` (unsctl_bench_scale.c). */
+/* `uns-bench scale` (bench_scale.c). */
 int bench_scale(bench_opts *o);
-/* `unsctl bench commit` (unsctl_bench_commit.c). */
+/* `uns-bench commit` (bench_commit.c). */
 int bench_commit(bench_opts *o);
 
-#endif /* UNSCTL_BENCH_H */
+/* `uns-bench taps` (bench_taps.c): its own options; argv[1] is "taps". */
+int bench_taps_main(int argc, char **argv);
+/* `uns-bench webpush` (bench_push.c); returns the exit status. */
+int bench_webpush_run(int rounds);
+/* `uns-bench json` (bench_json.c). */
+int bench_json_run(int rounds, int entries);
+
+#endif /* UNS_BENCH_H */

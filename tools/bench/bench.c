@@ -1,9 +1,18 @@
 /*
- * unsctl_bench.c — `unsctl bench rpc`: our RPC against bare NNG, in one run.
+ * bench.c — uns-bench, the benchmarks that run server parts in-process,
+ * and `uns-bench rpc`: our RPC against bare NNG, in one run.
  *
- * `bench post|fetch|mixed` run the service with its store against Echo
- * the same way; `bench scale` (unsctl_bench_scale.inc) fills a store and
- * reads the server's memory and History latency.
+ * Which bench lives where (the one rule): a benchmark that starts the
+ * server parts it measures inside its own process (the store, the
+ * committer, the delivery engine, the JSON mapping, an RPC server child it
+ * forks), so that it can put a baseline beside them in the same run, lives
+ * here and links the server's libraries. unsctl links libuns alone: it may
+ * only drive a running server over RPC, and has no benchmark today.
+ *
+ * `uns-bench post|fetch|mixed|delete` run the service with its store
+ * against Echo the same way; `scale` (bench_scale.c) fills a store and
+ * reads the server's memory and History latency; `commit`, `taps`,
+ * `webpush`, `json` are in bench_*.c.
  *
  * The process forks before any NNG use; the child serves both a UNS RPC
  * server (Echo) and a bare rep0 echo (replies from the aio callback, the
@@ -41,11 +50,11 @@
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
+#include "store_rocksdb.h"
 #include "token_cache.h"
 #include "uns/v1/rpc.pb-c.h"
 #include "uns_stubs.h"
-#include "unsctl.h"
-#include "unsctl_bench.h"
+#include "bench.h"
 
 static const uns_opt bench_options[] = {
     {"--seconds", UNS_OPT_INT, offsetof(bench_opts, seconds), "N",
@@ -85,8 +94,7 @@ static const uns_opt bench_options[] = {
 #define BENCH_USERS 64
 #define BENCH_FILL  20 /* notifications per user before `bench fetch` */
 
-static const uint8_t bench_secret[] =
-    "unsctl-bench-hs256-secret-0123456789abcdef";
+static const uint8_t bench_secret[] = "uns-bench-hs256-secret-0123456789abcdef";
 
 /* --- the server child -------------------------------------------------- */
 
@@ -263,7 +271,7 @@ svc_child_main(const char *dir, const char *cert, const bench_opts *o, int wfd,
 	int ports[4] = {0};
 	uns_store *st = svc_open(dir, cert, o, ports);
 	if (st == NULL) {
-		fprintf(stderr, "unsctl bench: store child: %s\n",
+		fprintf(stderr, "uns-bench: store child: %s\n",
 		        uns_store_errmsg());
 		_exit(1);
 	}
@@ -400,7 +408,7 @@ call_done(load_slot *s, uns_err err, const char *message)
 	load_run *r = s->run;
 	slot_done(s, err == UNS_OK);
 	if (err != UNS_OK && atomic_exchange(&r->warned, 1) == 0) {
-		fprintf(stderr, "unsctl bench: %s\n", message ? message : "");
+		fprintf(stderr, "uns-bench: %s\n", message ? message : "");
 	}
 	if (nng_clock() >= r->end || err != UNS_OK) {
 		slot_retire(r);
@@ -471,7 +479,7 @@ post_call(uns_client *c, const char *token, const char *unsid,
 		memcpy(app_id_out, app_id, sizeof(app_id));
 	}
 	v.title = "A benchmark notification";
-	v.body = "Sent by unsctl bench to measure durable posts.";
+	v.body = "Sent by uns-bench to measure durable posts.";
 	p.visual_content = &v;
 	n.payload = &p;
 	n.app_notification_id = app_id;
@@ -801,8 +809,7 @@ open_stack(load_run *r, const bench_opts *o, int bare, const char *url,
 		uns_client_opts co = {.ca_file = ca,
 		                      .server_name = "localhost"};
 		if (uns_client_open(&r->clients[i], url, &co) != UNS_OK) {
-			fprintf(stderr, "unsctl bench: %s\n",
-			        uns_last_message());
+			fprintf(stderr, "uns-bench: %s\n", uns_last_message());
 			return -1;
 		}
 	}
@@ -952,7 +959,7 @@ bench_proc_start(bench_proc *p, const bench_opts *o, int store)
 	    uns_devcert_make_ca(p->dir, 1, why, sizeof(why)) != UNS_OK ||
 	    uns_devcert_make_server(p->dir, NULL, 0, 1, why, sizeof(why)) !=
 	        UNS_OK) {
-		fprintf(stderr, "unsctl bench: cannot make certificates\n");
+		fprintf(stderr, "uns-bench: cannot make certificates\n");
 		return -1;
 	}
 	snprintf(p->cert, sizeof(p->cert), "%s/server.pem", p->dir);
@@ -975,7 +982,7 @@ bench_proc_start(bench_proc *p, const bench_opts *o, int store)
 	p->rfd = to_parent[0];
 	p->wfd = to_child[1];
 	if (read(p->rfd, p->ports, sizeof(p->ports)) != sizeof(p->ports)) {
-		fprintf(stderr, "unsctl bench: server child failed\n");
+		fprintf(stderr, "uns-bench: server child failed\n");
 		return -1;
 	}
 	return 0;
@@ -1012,7 +1019,7 @@ transport_index(const char *t)
 {
 	int k = strcmp(t, "tls") == 0 ? 1 : strcmp(t, "tcp") == 0 ? 0 : -1;
 	if (k < 0) {
-		fprintf(stderr, "unsctl bench: unknown transport %s\n", t);
+		fprintf(stderr, "uns-bench: unknown transport %s\n", t);
 	}
 	return k;
 }
@@ -1056,7 +1063,7 @@ bench_mint(const char *sub, const char *app, const char *scope)
 	c.exp = c.iat + 3600;
 	if (uns_jwt_mint("HS256", NULL, bench_secret, sizeof(bench_secret) - 1,
 	                 &c, &tok, why, sizeof(why)) != UNS_OK) {
-		fprintf(stderr, "unsctl bench: mint: %s\n", why);
+		fprintf(stderr, "uns-bench: mint: %s\n", why);
 	}
 	return tok;
 }
@@ -1074,7 +1081,7 @@ subscribe_user(uns_client *c, bench_users *u, int i)
 	uns_call_opts o = {.token = u->tokens[i], .timeout_ms = 10000};
 	if (u->tokens[i] == NULL ||
 	    uns_notifications_subscribe(c, &req, &resp, &o) != UNS_OK) {
-		fprintf(stderr, "unsctl bench: subscribe: %s\n",
+		fprintf(stderr, "uns-bench: subscribe: %s\n",
 		        uns_last_message());
 		return -1;
 	}
@@ -1096,8 +1103,7 @@ cursor_before(uns_client *c, bench_users *u, int i, int skip)
 		return 0; /* "" is the beginning */
 	}
 	if (uns_notifications_fetch(c, &req, &resp, &o) != UNS_OK) {
-		fprintf(stderr, "unsctl bench: fetch: %s\n",
-		        uns_last_message());
+		fprintf(stderr, "uns-bench: fetch: %s\n", uns_last_message());
 		return -1;
 	}
 	u->cursors[i] = strdup(resp->next_cursor);
@@ -1124,7 +1130,7 @@ users_setup(const char *url, const char *ca, bench_users *u, int fill)
 	for (int k = 0; k < fill * BENCH_USERS && rc == 0; k++) {
 		if (post_call(c, u->app_token, u->unsids[k % BENCH_USERS], NULL,
 		              NULL, NULL) != UNS_OK) {
-			fprintf(stderr, "unsctl bench: post: %s\n",
+			fprintf(stderr, "uns-bench: post: %s\n",
 			        uns_last_message());
 			rc = -1;
 		}
@@ -1319,8 +1325,7 @@ bench_store(bench_opts *o, int mode)
 	snprintf(floor_dir, sizeof(floor_dir), "%s/floor", p.dir);
 	if (mode == LOAD_POST &&
 	    uns_store_bench_raw_synced_puts(floor_dir, 3, &b.floor) != UNS_OK) {
-		fprintf(stderr, "unsctl bench: floor: %s\n",
-		        uns_store_errmsg());
+		fprintf(stderr, "uns-bench: floor: %s\n", uns_store_errmsg());
 	}
 	uint8_t *payload = calloc(1, (size_t)o->size + 1);
 	store_run_init(&b.run, o, payload);
@@ -1387,13 +1392,13 @@ typedef struct bench_kind {
 static int
 bench_webpush(bench_opts *o)
 {
-	return unsctl_bench_webpush(o->rounds);
+	return bench_webpush_run(o->rounds);
 }
 
 static int
 bench_json(bench_opts *o)
 {
-	return unsctl_bench_json(o->rounds, o->entries);
+	return bench_json_run(o->rounds, o->entries);
 }
 
 static const bench_kind bench_kinds[] = {
@@ -1416,7 +1421,7 @@ static const bench_kind bench_kinds[] = {
      "unpacking it"},
     {"taps", NULL, /* dispatched before these options are parsed */
      "delivery engine: taps/s at 1, 100, 10000 endpoints, latency, fan-out "
-     "(unsctl bench taps --help)"},
+     "(uns-bench taps --help)"},
 };
 
 #define N_BENCH_KINDS (sizeof(bench_kinds) / sizeof(bench_kinds[0]))
@@ -1434,10 +1439,10 @@ find_bench(const char *name)
 }
 
 int
-unsctl_bench_main(int argc, char **argv)
+main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "taps") == 0) {
-		return unsctl_bench_taps_main(argc, argv); /* its own options */
+		return bench_taps_main(argc, argv); /* its own options */
 	}
 	bench_opts o = {.seconds = 3,
 	                .threads = 2,
@@ -1458,9 +1463,9 @@ unsctl_bench_main(int argc, char **argv)
 	    o.entries < 1 || o.entries > BENCH_FILL) {
 		FILE *f = o.help ? stdout : stderr;
 		if (n < 0) {
-			fprintf(stderr, "unsctl: %s\n", why);
+			fprintf(stderr, "uns-bench: %s\n", why);
 		}
-		fprintf(f, "usage: unsctl bench KIND [options]\n");
+		fprintf(f, "usage: uns-bench KIND [options]\n");
 		for (size_t i = 0; i < N_BENCH_KINDS; i++) {
 			fprintf(f, "  %-8s %s\n", bench_kinds[i].name,
 			        bench_kinds[i].summary);

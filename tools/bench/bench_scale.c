@@ -1,5 +1,5 @@
 /*
- * unsctl_bench_scale.c — `unsctl bench scale`: how big the server gets and
+ * bench_scale.c — `uns-bench scale`: how big the server gets and
  * how fast History stays when the store is full.
  *
  * The service runs in a forked child on a fresh RocksDB store with its
@@ -19,8 +19,7 @@
 #include <time.h>
 
 #include "uns_stubs.h"
-#include "unsctl.h"
-#include "unsctl_bench.h"
+#include "bench.h"
 
 #define SCALE_THREADS 64
 
@@ -98,7 +97,7 @@ scale_worker(void *arg)
 	while ((i = atomic_fetch_add(&r->next, 1)) < r->total) {
 		if (r->step(r, i) != 0 &&
 		    atomic_fetch_add(&r->failed, 1) == 0) {
-			fprintf(stderr, "unsctl bench scale: %s\n",
+			fprintf(stderr, "uns-bench scale: %s\n",
 			        uns_last_message());
 		}
 	}
@@ -190,7 +189,7 @@ history_call(uns_client *c, const char *token, uint32_t size, const char *page,
 	uns_call_opts co = {.token = token, .timeout_ms = 30000};
 	uint64_t t0 = bench_now_us();
 	if (uns_notifications_history(c, &req, &resp, &co) != UNS_OK) {
-		fprintf(stderr, "unsctl bench scale: history: %s\n",
+		fprintf(stderr, "uns-bench scale: history: %s\n",
 		        uns_last_message());
 		return -1;
 	}

@@ -1,6 +1,7 @@
 /*
- * store_codec.h — byte layouts of the store's keys and values, plus the
- * small helpers every store backend shares (ids, base64url, error message).
+ * rocksdb_codec.h — byte layouts of the RocksDB backend's keys and values
+ * (what every backend shares, ids, cursors and the error message, is in
+ * store_util.h).
  *
  * Keys of everything owned by a (user, host) start with its "uh key":
  *   H8 ‖ u16 len ‖ user ‖ u16 len ‖ host
@@ -12,19 +13,18 @@
  * Rejected: a dense (user, host) → u64 id map (shorter keys, but one more
  * lookup and a global allocator to keep durable). No RocksDB types here.
  */
-#ifndef UNS_SERVER_STORE_CODEC_H
-#define UNS_SERVER_STORE_CODEC_H
+#ifndef UNS_SERVER_ROCKSDB_CODEC_H
+#define UNS_SERVER_ROCKSDB_CODEC_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "uns/uns.h"
+#include "store_util.h"
 #include "uns/v1/notifications.pb-c.h"
 
-#define UNS_STORE_ID_MAX   256  /* user, host, device id, app notification id */
 #define UNS_STORE_KEY_MAX  1024 /* longest key: uh (524) + app id (256) */
-#define UNS_STORE_RID_LEN  22   /* minted ids: 16 random bytes, base64url */
 #define UNS_STORE_HASH_LEN 8
 
 typedef struct uns_store_key {
@@ -32,30 +32,7 @@ typedef struct uns_store_key {
 	unsigned char b[UNS_STORE_KEY_MAX];
 } uns_store_key;
 
-/* --- errors ----------------------------------------------------------- */
-
-/* Records a message for uns_store_errmsg() and returns rc. */
-uns_err uns_store_seterr(uns_err rc, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* --- ids and text -------------------------------------------------------- */
-
-/* 16 random bytes as 22 base64url characters plus NUL. */
-uns_err uns_store_mint_id(char out[UNS_STORE_RID_LEN + 1]);
-
-/* Encodes n bytes; out needs (4n + 2) / 3 + 1 bytes. No padding. */
-void uns_store_b64url_encode(const void *in, size_t n, char *out);
-
-/* Decodes s into exactly n bytes; false if s is not that. */
-bool uns_store_b64url_decode(const char *s, void *out, size_t n);
-
-/* True if s is non-NULL, non-empty and at most UNS_STORE_ID_MAX bytes. */
-bool uns_store_id_ok(const char *s);
-
 /* --- keys ------------------------------------------------------------- */
-
-void uns_store_be64_put(unsigned char *p, uint64_t v);
-uint64_t uns_store_be64_get(const unsigned char *p);
 
 /* k = uh key of (user, host). UNS_EINVAL if either id is not uns_store_id_ok.
  */
@@ -171,9 +148,4 @@ typedef struct uns_store_tapval {
 size_t uns_store_tapval_encode(const uns_store_tapval *t, unsigned char *out);
 uns_err uns_store_tapval_decode(const void *v, size_t len, uns_store_tapval *t);
 
-/* Feed cursors: base64url of BE64 seq; "" = 0. History page tokens:
- * base64url of the history key's suffix (BE64 ~created ‖ id). */
-void uns_store_cursor_encode(uint64_t seq, char out[16]);
-uns_err uns_store_cursor_decode(const char *s, uint64_t *seq);
-
-#endif /* UNS_SERVER_STORE_CODEC_H */
+#endif /* UNS_SERVER_ROCKSDB_CODEC_H */

@@ -1,5 +1,5 @@
 /*
- * unsctl_bench_taps.c — `unsctl bench taps`: the delivery engine's
+ * bench_taps.c — `uns-bench taps`: the delivery engine's
  * throughput and latency, in one process, against a local receiver.
  *
  * Set-up per endpoint count E (1, 100, 10000 by default): a fresh store,
@@ -39,9 +39,8 @@
 #include "config.h"
 #include "delivery.h"
 #include "store.h"
-#include "store_codec.h"
-#include "unsctl.h"
-#include "unsctl_bench.h"
+#include "store_util.h"
+#include "bench.h"
 
 #define HOST       "bench.example.com"
 #define POSTERS    4
@@ -222,7 +221,7 @@ sink_start(bench *b)
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
 	    MHD_OPTION_NOTIFY_COMPLETED, sink_done, b, MHD_OPTION_END);
 	if (b->sink == NULL) {
-		fprintf(stderr, "unsctl: bench taps: cannot start the sink\n");
+		fprintf(stderr, "uns-bench taps: cannot start the sink\n");
 		return -1;
 	}
 	b->port = MHD_get_daemon_info(b->sink, MHD_DAEMON_INFO_BIND_PORT)->port;
@@ -239,6 +238,7 @@ push_open(bench *b)
 	char why[512];
 
 	uns_config_defaults(&c);
+	(void)uns_push_add_keys(&c);
 	if (uns_config_set(&c, "data_dir", b->dir, why, sizeof(why)) !=
 	        UNS_OK ||
 	    uns_config_set(&c, "push_allow_private", "true", why,
@@ -246,7 +246,7 @@ push_open(bench *b)
 	    (b->o->ca != NULL && uns_config_set(&c, "push_ca_file", b->o->ca,
 	                                        why, sizeof(why)) != UNS_OK) ||
 	    uns_push_config_alloc(&b->push, &c, why, sizeof(why)) != UNS_OK) {
-		fprintf(stderr, "unsctl: bench taps: push: %s\n", why);
+		fprintf(stderr, "uns-bench taps: push: %s\n", why);
 		return -1;
 	}
 	return 0;
@@ -304,7 +304,7 @@ setup_endpoints(bench *b, size_t e, size_t users, size_t cap)
 
 	snprintf(path, sizeof(path), "%s/store", b->dir);
 	if (uns_store_open(&b->st, &sc) != UNS_OK) {
-		fprintf(stderr, "unsctl: bench taps: store: %s\n",
+		fprintf(stderr, "uns-bench taps: store: %s\n",
 		        uns_store_errmsg());
 		return -1;
 	}
@@ -324,7 +324,7 @@ setup_endpoints(bench *b, size_t e, size_t users, size_t cap)
 		failed |= ss[t].failed;
 	}
 	if (failed) {
-		fprintf(stderr, "unsctl: bench taps: subscribe failed\n");
+		fprintf(stderr, "uns-bench taps: subscribe failed\n");
 		return -1;
 	}
 	index_unsids(b);
@@ -338,7 +338,7 @@ engine_open(bench *b)
 	    .store = b->st, .transports = uns_push_transports, .push = b->push};
 
 	if (uns_delivery_open(&b->d, &dc) != UNS_OK) {
-		fprintf(stderr, "unsctl: bench taps: engine did not start\n");
+		fprintf(stderr, "uns-bench taps: engine did not start\n");
 		return -1;
 	}
 	return 0;
@@ -696,7 +696,7 @@ run_fanout(bench *b)
 }
 
 int
-unsctl_bench_taps_main(int argc, char **argv)
+bench_taps_main(int argc, char **argv)
 {
 	taps_opts o = {.seconds = 3, .rounds = 20};
 	bench b = {.o = &o};
@@ -706,10 +706,10 @@ unsctl_bench_taps_main(int argc, char **argv)
 
 	if (n != 1 || o.help || o.seconds < 1 || o.rounds < 1) {
 		if (n < 0) {
-			fprintf(stderr, "unsctl: %s\n", why);
+			fprintf(stderr, "uns-bench: %s\n", why);
 		}
 		fprintf(o.help ? stdout : stderr,
-		        "usage: unsctl bench taps [options]\n");
+		        "usage: uns-bench taps [options]\n");
 		uns_opts_usage(o.help ? stdout : stderr, taps_options,
 		               N_TAPS_OPTS);
 		return o.help ? 0 : 2;

@@ -1,5 +1,5 @@
 /*
- * unsctl_bench_commit.c — `unsctl bench commit`: group commit on its own,
+ * bench_commit.c — `uns-bench commit`: group commit on its own,
  * the store without RPC, against the floor it must beat.
  *
  * In this process, on fresh stores in a temp dir: the floor (bare RocksDB,
@@ -27,7 +27,8 @@
 #include <pthread.h>
 
 #include "store.h"
-#include "unsctl_bench.h"
+#include "store_rocksdb.h"
+#include "bench.h"
 
 #define COMMIT_USERS 64
 
@@ -168,8 +169,7 @@ run_level(level *l, const char *dir, const bench_opts *o)
 	    .commit_answer_thread = o->answer_thread,
 	};
 	if (t == NULL || w == NULL || uns_store_open(&run.st, &cfg) != UNS_OK) {
-		fprintf(stderr, "unsctl bench commit: %s\n",
-		        uns_store_errmsg());
+		fprintf(stderr, "uns-bench commit: %s\n", uns_store_errmsg());
 		free(t);
 		free(w);
 		return -1;
@@ -217,7 +217,7 @@ run_level(level *l, const char *dir, const bench_opts *o)
 	free(t);
 	free(w);
 	if (atomic_load(&run.failures) != 0) {
-		fprintf(stderr, "unsctl bench commit: %d posts failed\n",
+		fprintf(stderr, "uns-bench commit: %d posts failed\n",
 		        atomic_load(&run.failures));
 		return -1;
 	}
@@ -241,7 +241,7 @@ bench_commit(bench_opts *o)
 	int rc = 0;
 
 	if (mkdtemp(dir) == NULL) {
-		perror("unsctl bench commit: mkdtemp");
+		perror("uns-bench commit: mkdtemp");
 		return 1;
 	}
 	for (int r = 0; r < rounds && rc == 0; r++) {
@@ -249,7 +249,7 @@ bench_commit(bench_opts *o)
 		snprintf(fdir, sizeof(fdir), "%s/floor-%d", dir, r);
 		if (uns_store_bench_raw_synced_puts(fdir, o->seconds,
 		                                    &floor[r]) != UNS_OK) {
-			fprintf(stderr, "unsctl bench commit: floor: %s\n",
+			fprintf(stderr, "uns-bench commit: floor: %s\n",
 			        uns_store_errmsg());
 			rc = 1;
 		}

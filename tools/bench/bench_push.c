@@ -1,5 +1,5 @@
 /*
- * unsctl_bench_push.c — `unsctl bench webpush`: what a Web Push tap costs
+ * bench_push.c — `uns-bench webpush`: what a Web Push tap costs
  * the server in CPU, against baselines measured in the same run.
  *
  * One thread, no network, timed in thread CPU time (so other load on a
@@ -25,11 +25,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "b64url.h"
 #include "config.h"
 #include "crypto.h"
 #include "push.h"
-#include "unsctl.h"
-#include "unsctl_bench.h"
+#include "bench.h"
 
 #define SLICE_NS   (400 * 1000 * 1000LL)
 #define MAX_ROUNDS 16
@@ -130,12 +130,13 @@ env_config(bench_env *e)
 	char why[512];
 
 	uns_config_defaults(&c);
+	(void)uns_push_add_keys(&c);
 	snprintf(e->dir, sizeof(e->dir), "/tmp/uns-bench-push-XXXXXX");
 	if (mkdtemp(e->dir) == NULL ||
 	    uns_config_set(&c, "data_dir", e->dir, why, sizeof(why)) !=
 	        UNS_OK ||
 	    uns_push_config_alloc(&e->cfg, &c, why, sizeof(why)) != UNS_OK) {
-		fprintf(stderr, "unsctl bench webpush: %s\n", why);
+		fprintf(stderr, "uns-bench webpush: %s\n", why);
 		return -1;
 	}
 	return 0;
@@ -199,9 +200,9 @@ env_open(bench_env *e)
 	uns_b64url_encode(e->ua_pub, 65, e->p256dh);
 	uns_b64url_encode(e->auth, 16, e->authb64);
 	snprintf(path, sizeof(path), "%s/push/vapid.pem", e->dir);
-	if (uns_push_vapid_key(path, false, &pub, why, sizeof(why)) != UNS_OK ||
+	if (uns_vapid_key(path, false, &pub, why, sizeof(why)) != UNS_OK ||
 	    uns_key_read_file(&e->vapid, path, why, sizeof(why)) != UNS_OK) {
-		fprintf(stderr, "unsctl bench webpush: %s\n", why);
+		fprintf(stderr, "uns-bench webpush: %s\n", why);
 		free(pub);
 		return -1;
 	}
@@ -227,14 +228,14 @@ env_close(bench_env *e)
 	uns_push_config_free(e->cfg);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
 	if (system(cmd) != 0) {
-		fprintf(stderr, "unsctl bench webpush: cannot remove %s\n",
+		fprintf(stderr, "uns-bench webpush: cannot remove %s\n",
 		        e->dir);
 	}
 }
 
 /* Runs op for one slice; returns operations per second, or -1. */
 int
-unsctl_bench_webpush(int rounds)
+bench_webpush_run(int rounds)
 {
 	bench_case cases[] = {
 	    {"hmac", op_hmac, {0}},       {"aes-gcm", op_gcm, {0}},
@@ -247,7 +248,7 @@ unsctl_bench_webpush(int rounds)
 
 	rounds = rounds < 1 ? 1 : rounds > MAX_ROUNDS ? MAX_ROUNDS : rounds;
 	if (env_open(&e) != 0) {
-		fprintf(stderr, "unsctl bench webpush: setup failed\n");
+		fprintf(stderr, "uns-bench webpush: setup failed\n");
 		return 1;
 	}
 	for (int r = 0; r < rounds; r++) {
@@ -255,7 +256,7 @@ unsctl_bench_webpush(int rounds)
 			if ((cases[c].rate[r] = bench_cpu_rate(cases[c].op, &e,
 			                                       SLICE_NS)) < 0) {
 				fprintf(stderr,
-				        "unsctl bench webpush: %s "
+				        "uns-bench webpush: %s "
 				        "failed\n",
 				        cases[c].name);
 				env_close(&e);
