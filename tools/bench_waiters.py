@@ -8,8 +8,8 @@ measures on the server process (--pid):
 
   accept    the time from the first connect to all N parked (unsd's
             uns_long_polls_waiting metric)
-  RSS       the server's VmRSS growth per waiting client, and after they
-            leave (is the memory returned?)
+  RSS       the server's VmRSS growth per waiting client, and once they
+            left and their waits ended (is the memory returned?)
   idle CPU  the server's CPU per second while all N wait and nothing happens
   healthz   p50/p99 of GET /healthz, and of a short delta of another user,
             while all N wait (one keep-alive connection, sequential)
@@ -277,7 +277,13 @@ async def main(a):
     for k in tasks:
         k.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await asyncio.sleep(3)
+    # A client that hangs up leaves its RPC wait parked until it ends
+    # (wait=60, or the stream's heartbeat): wait for that, then a trim.
+    t_left = time.monotonic()
+    while (await metric(t, "uns_long_polls_waiting") > base_waiting
+           and time.monotonic() - t_left < 120):
+        await asyncio.sleep(1)
+    await asyncio.sleep(2)
     rss2 = rss_kib(pid)
 
     scheme = "https" if t.ctx else "http"
@@ -286,7 +292,7 @@ async def main(a):
           f"each), server CPU {cpu_accept / a.n * 1e6:.0f} us per client")
     print(f"RSS: {rss0} -> {rss1} KiB parked: "
           f"{(rss1 - rss0) / a.n * 1024:.0f} B per waiting client; "
-          f"{rss2} KiB after they left")
+          f"{rss2} KiB after they left and their waits ended")
     print(f"idle CPU while parked: {idle_cpu * 100:.2f} % of a core")
     print(f"/healthz p50 {pct(hz, .5):.2f} p99 {pct(hz, .99):.2f} ms; "
           f"short delta p50 {pct(dl, .5):.2f} p99 {pct(dl, .99):.2f} ms "
