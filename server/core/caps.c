@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "caps.h"
+#include "fnv.h"
 
 #define N_SHARDS  64
 #define N_BUCKETS 256
@@ -34,11 +35,7 @@ struct uns_caps {
 static uint64_t
 hash_of(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (; *s; s++) {
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	}
-	return h;
+	return uns_fnv_str(UNS_FNV_OFFSET, s);
 }
 
 uns_err

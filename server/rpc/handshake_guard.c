@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 
 #include "clock.h"
+#include "fnv.h"
 #include "handshake_guard.h"
 
 #define N_BUCKETS 4096
@@ -47,24 +48,13 @@ struct uns_hs_guard {
 	uint64_t sweep, cut;
 };
 
-static uint64_t
-mix(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++) {
-		h = (h ^ b[i]) * 1099511628211ULL;
-	}
-	return h;
-}
-
 /* The key of an IPv4 or IPv6 address and port (network order). */
 static uint64_t
 key_of(int family, const void *addr, size_t len, uint16_t port)
 {
-	uint64_t h = 1469598103934665603ULL;
-	h = mix(h, &family, sizeof(family));
-	h = mix(h, addr, len);
-	return mix(h, &port, sizeof(port));
+	uint64_t h = uns_fnv(UNS_FNV_OFFSET, &family, sizeof(family));
+	h = uns_fnv(h, addr, len);
+	return uns_fnv(h, &port, sizeof(port));
 }
 
 static uint64_t

@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "feedwait.h"
+#include "fnv.h"
 
 #define N_BUCKETS (1u << 16)
 
@@ -40,15 +41,9 @@ struct uns_feedwait {
 static uint64_t
 hash_of(const char *user, const char *host)
 {
-	uint64_t h = 1469598103934665603ULL;
-	for (const char *p = user; *p; p++) {
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	}
-	h = (h ^ 0xff) * 1099511628211ULL;
-	for (const char *p = host; *p; p++) {
-		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	}
-	return h;
+	static const unsigned char sep = 0xff;
+	uint64_t h = uns_fnv_str(UNS_FNV_OFFSET, user);
+	return uns_fnv_str(uns_fnv(h, &sep, 1), host);
 }
 
 static bucket *
