@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "push.h"
 #include "testutil.h"
 
 #define WHY 512
@@ -63,8 +64,13 @@ example_output(void)
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 
+	static uns_config c;
+
+	/* unsd's tables: config.c's and push's (server/main.c) */
+	uns_config_defaults(&c);
+	assert_int_equal(uns_push_add_keys(&c), UNS_OK);
 	assert_non_null(f);
-	uns_config_write_example(f);
+	uns_config_write_example(f, &c);
 	assert_int_equal(fclose(f), 0);
 	return buf;
 }
@@ -771,6 +777,85 @@ test_write_round_trip(void **state)
 	free(out);
 }
 
+/* A subsystem's table: parsed, set and written with config.c's keys,
+ * values apart from the core's; names may not clash; a configuration
+ * without the table gives its defaults and refuses its keys unless told
+ * to skip keys it does not know (uns-gateway). */
+typedef struct sub_vals {
+	char where[UNS_CONFIG_STR_MAX];
+	int64_t ttl_s;
+} sub_vals;
+
+static const uns_config_key sub_keys[] = {
+    UNS_CONFIG_KEY("sub", "sub_where", URL, sub_vals, where, 0, 100, "",
+                   "Where."),
+    UNS_CONFIG_KEY("sub", "sub_ttl", DURATION_S, sub_vals, ttl_s, 0, 3600, "1m",
+                   "How long."),
+};
+static const uns_config_section sub_section = {sub_keys, 2, sizeof(sub_vals)};
+static const uns_config_key clash_keys[] = {
+    UNS_CONFIG_KEY("clash", "contexts", DURATION_S, sub_vals, ttl_s, 0, 1, "0",
+                   "Taken."),
+};
+static const uns_config_section clash_section = {clash_keys, 1,
+                                                 sizeof(sub_vals)};
+
+static void
+test_sections(void **state)
+{
+	static uns_config c, d;
+	char why[WHY], *out = NULL;
+	size_t len = 0;
+	sub_vals v;
+	FILE *f;
+
+	(void)state;
+	uns_config_defaults(&c);
+	uns_config_values(&c, &sub_section, &v);
+	assert_int_equal(v.ttl_s, 60);
+	assert_int_equal(parse(&c, "sub_ttl = 2m\n", why), UNS_EINVAL);
+	assert_string_equal(why, "line 1: unknown key \"sub_ttl\"");
+	d = c;
+	d.skip_unknown_keys = 1;
+	assert_int_equal(parse(&d, "sub_ttl = 2m\ncontexts = 3\n", why),
+	                 UNS_OK);
+	assert_int_equal(d.contexts, 3);
+
+	assert_int_equal(uns_config_add(&c, &sub_section), UNS_OK);
+	assert_int_equal(uns_config_add(&c, &sub_section), UNS_OK);
+	assert_int_equal(uns_config_add(&c, &clash_section), UNS_EINVAL);
+	assert_int_equal(c.n_sections, 1);
+	assert_int_equal(
+	    parse(&c, "sub_ttl = 2m\nsub_where = https://x\ncontexts = 4\n",
+	          why),
+	    UNS_OK);
+	assert_int_equal(uns_config_set(&c, "sub_ttl", "90", why, WHY), UNS_OK);
+	assert_int_equal(uns_config_set(&c, "sub_ttl", "2h", why, WHY),
+	                 UNS_EINVAL);
+	assert_string_equal(why, "sub_ttl: expected a duration from 0 to 1h "
+	                         "(bare number: seconds), got \"2h\"");
+	assert_int_equal(parse(&c, "sub_tt = 1\n", why), UNS_EINVAL);
+	assert_string_equal(
+	    why, "line 1: unknown key \"sub_tt\" (did you mean \"sub_ttl\"?)");
+	uns_config_values(&c, &sub_section, &v);
+	assert_int_equal(v.ttl_s, 90);
+	assert_string_equal(v.where, "https://x");
+	assert_int_equal(c.contexts, 4);
+
+	/* written with the rest, and read back to the same values */
+	f = open_memstream(&out, &len);
+	assert_non_null(f);
+	uns_config_write(f, &c);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(strstr(out, "sub_ttl = 90s\n"));
+	uns_config_defaults(&d);
+	assert_int_equal(uns_config_add(&d, &sub_section), UNS_OK);
+	assert_int_equal(uns_config_parse(&d, out, len, why, WHY), UNS_OK);
+	uns_config_values(&d, &sub_section, &v);
+	assert_int_equal(v.ttl_s, 90);
+	free(out);
+}
+
 static void
 test_example_file(void **state)
 {
@@ -787,6 +872,8 @@ test_example_file(void **state)
 	/* It sets every key, to its default, even over other values. */
 	uns_config_defaults(&c);
 	uns_config_defaults(&d);
+	assert_int_equal(uns_push_add_keys(&c), UNS_OK);
+	assert_int_equal(uns_push_add_keys(&d), UNS_OK);
 	assert_int_equal(parse(&c,
 	                       "contexts = 3\nlisten = tcp://x:1\n"
 	                       "jwt_key = a.pem\njwt_issuer = me\n",
@@ -825,6 +912,7 @@ main(void)
 	    cmocka_unit_test(test_set),
 	    cmocka_unit_test(test_load),
 	    cmocka_unit_test(test_write_round_trip),
+	    cmocka_unit_test(test_sections),
 	    cmocka_unit_test(test_example_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

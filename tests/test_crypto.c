@@ -18,6 +18,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "b64url.h"
 #include "crypto.h"
 
 /* Decodes hex into a static-lifetime buffer of the caller. */

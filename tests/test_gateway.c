@@ -831,6 +831,27 @@ test_list_paging_filter(void **state)
 	assert_string_equal(ut_json_str(json_array_get(value, 0), "readState"),
 	                    "read");
 	json_decref(v);
+	/* The nextLink carries the filter percent-encoded, and following it
+	 * gives the other unread one. */
+	assert_int_equal(ut_http_do(&h, "GET",
+	                            "/beta/me/notifications?$top=1&$filter="
+	                            "readState%20eq%20'unread'",
+	                            user, NULL, 0, NULL, r),
+	                 200);
+	v = ut_http_json(r);
+	snprintf(path, sizeof(path), "%s",
+	         path_of(ut_json_str(v, "@odata.nextLink")));
+	assert_non_null(strstr(path, "$filter=readState%20eq%20%27unread%27"));
+	json_decref(v);
+	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
+	                 200);
+	v = ut_http_json(r);
+	assert_int_equal(json_array_size(json_object_get(v, "value")), 1);
+	assert_string_equal(
+	    ut_json_str(json_array_get(json_object_get(v, "value"), 0),
+	                "readState"),
+	    "unread");
+	json_decref(v);
 	ut_http_do(&h, "GET",
 	           "/beta/me/notifications?$filter=priority%20eq%20'High'",
 	           user, NULL, 0, NULL, r);

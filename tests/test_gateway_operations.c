@@ -22,6 +22,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "b64url.h"
 #include "crypto.h"
 #include "gateway_openapi.h"
 #include "testutil.h"

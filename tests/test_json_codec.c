@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "json_codec.h"
 #include "uns/v1/notifications.pb-c.h"
@@ -797,8 +798,12 @@ test_string_with_nul_from_value(void **state)
 
 	(void)state;
 	assert_non_null(v);
+	/* json_value.h can neither parse nor build a string holding a NUL;
+	 * jansson can, and a uns_jv is a json_t by another name
+	 * (json_value.c): the codec's own check is reached this way. */
 	assert_int_equal(uns_json_from_value(&uns__v1__post_request__descriptor,
-	                                     v, NULL, &m, &err),
+	                                     (const uns_jv *)(void *)v, NULL,
+	                                     &m, &err),
 	                 UNS_INVALID_ARGUMENT);
 	assert_null(m);
 	assert_string_equal(err.path, "unsid");
@@ -835,7 +840,7 @@ test_bad_arguments(void **state)
 {
 	ProtobufCMessage *m = NULL;
 	char *s = NULL;
-	json_t *v = NULL;
+	uns_jv *v = NULL;
 
 	(void)state;
 	assert_int_equal(uns_json_decode(NULL, "{}", 2, NULL, &m, NULL),
@@ -853,17 +858,19 @@ test_bad_arguments(void **state)
 	assert_null(v);
 }
 
+/* A string stored before the RPC border refused bad bytes is served with
+ * U+FFFD in their place, not refused (json_buf.h). */
 static void
-test_encode_rejects_invalid_utf8(void **state)
+test_encode_repairs_invalid_utf8(void **state)
 {
 	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
 	char *s = NULL;
 
 	(void)state;
 	req.unsid = "a\xff";
-	assert_int_equal(uns_json_encode(&req.base, NULL, 0, &s),
-	                 UNS_INVALID_ARGUMENT);
-	assert_null(s);
+	assert_int_equal(uns_json_encode(&req.base, NULL, 0, &s), UNS_OK);
+	assert_string_equal(s, "{\"unsid\":\"a\xef\xbf\xbd\"}");
+	free(s);
 }
 
 /* ---- the example mapping ---- */
@@ -1203,7 +1210,7 @@ main(void)
 	    cmocka_unit_test(test_string_with_nul_from_value),
 	    cmocka_unit_test(test_partial_message_freed),
 	    cmocka_unit_test(test_bad_arguments),
-	    cmocka_unit_test(test_encode_rejects_invalid_utf8),
+	    cmocka_unit_test(test_encode_repairs_invalid_utf8),
 	    cmocka_unit_test(test_mapping_encode),
 	    cmocka_unit_test(test_mapping_decode),
 	    cmocka_unit_test(test_mapping_times),

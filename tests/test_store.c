@@ -24,7 +24,8 @@ static void conf_backend_config(uns_store_config *cfg);
 static void conf_backend_destroy(const uns_store_config *cfg);
 
 #include "store_conformance.h"
-#include "store_codec.h"
+#include "rocksdb_codec.h"
+#include "store_rocksdb.h"
 
 /* --- backend glue ------------------------------------------------------ */
 
@@ -58,8 +59,11 @@ static void
 conf_backend_config(uns_store_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	static const uns_store_rocksdb_config knobs = {.block_cache_bytes =
+	                                                   8u << 20};
+
 	cfg->dir = temp_dir(); /* freed in conf_backend_destroy */
-	cfg->block_cache_bytes = 8u << 20;
+	cfg->rocksdb = &knobs;
 }
 
 static void

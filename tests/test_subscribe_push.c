@@ -19,6 +19,7 @@
 #include "utservice.h"
 
 #include "auth.h"
+#include "b64url.h"
 #include "config.h"
 #include "crypto.h"
 #include "jwt.h"
@@ -44,6 +45,7 @@ open_push(env *e)
 	char why[512];
 
 	uns_config_defaults(&c);
+	assert_int_equal(uns_push_add_keys(&c), UNS_OK);
 	assert_int_equal(uns_config_set(&c, "data_dir", e->dir, why, 512),
 	                 UNS_OK);
 	assert_int_equal(

@@ -21,18 +21,6 @@
 #include "testutil.h"
 #include "uns_stubs.h"
 
-/* Runs a shell command, returns its exit status and its output. */
-static int
-run_cmd(const char *cmd, char *out, size_t cap)
-{
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t len = fread(out, 1, cap - 1, p);
-	out[len] = '\0';
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void
 test_first_run_makes_certs_and_serves_tls(void **state)
 {
@@ -53,7 +41,7 @@ test_first_run_makes_certs_and_serves_tls(void **state)
 	snprintf(cmd, sizeof(cmd),
 	         "%s health --url tls+tcp://localhost:%d --ca %s 2>&1",
 	         UNS_UNSCTL_PATH, p.port, ca);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "SERVING version=" UNS_VERSION));
 
 	/* The generic call reaches any method, JSON in and out. */
@@ -61,7 +49,7 @@ test_first_run_makes_certs_and_serves_tls(void **state)
 	         "%s call Echo --json '{\"data\":\"aGk=\"}' "
 	         "--url tls+tcp://localhost:%d --ca %s 2>&1",
 	         UNS_UNSCTL_PATH, p.port, ca);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "\"data\": \"aGk=\""));
 
 	/* A JSON value of the wrong type is named before anything is sent. */
@@ -69,21 +57,21 @@ test_first_run_makes_certs_and_serves_tls(void **state)
 	         "%s call Health --json '{\"service\":5}' "
 	         "--url tls+tcp://localhost:%d --ca %s 2>&1",
 	         UNS_UNSCTL_PATH, p.port, ca);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 2);
 	assert_non_null(strstr(out, "service"));
 
 	/* A server status comes back with its name and message. */
 	snprintf(cmd, sizeof(cmd),
 	         "%s call Post --url tls+tcp://localhost:%d --ca %s 2>&1",
 	         UNS_UNSCTL_PATH, p.port, ca);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "UNAUTHENTICATED: no bearer token"));
 
 	/* Dialling by IP fails the name check: the cert is for localhost. */
 	snprintf(cmd, sizeof(cmd),
 	         "%s health --url tls+tcp://127.0.0.1:%d --ca %s 2>&1",
 	         UNS_UNSCTL_PATH, p.port, ca);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "tls handshake"));
 	/* ... and unsctl says which check failed, and what to dial. */
 	char want[256];
@@ -99,7 +87,7 @@ test_first_run_makes_certs_and_serves_tls(void **state)
 	         "%s cert ca --dir %s/other >/dev/null && %s health --url "
 	         "tls+tcp://localhost:%d --ca %s/other/ca.pem 2>&1",
 	         UNS_UNSCTL_PATH, dir, UNS_UNSCTL_PATH, p.port, dir);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
 	if (strstr(out, "the check that failed: the server's certificate is "
 	                "not signed by a CA in") == NULL) {
 		fail_msg("%s", out);
@@ -123,7 +111,7 @@ test_first_run_makes_certs_and_serves_tls(void **state)
 	snprintf(cmd, sizeof(cmd),
 	         "%s health --url tls+tcp://localhost:%d --ca %s 2>&1",
 	         UNS_UNSCTL_PATH, p.port, ca);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
 	if (strstr(out, "it wants a client certificate") == NULL) {
 		fail_msg("%s", out);
 	}
@@ -140,22 +128,22 @@ test_cli_usage_errors(void **state)
 	(void)state;
 	char cmd[512], out[4096];
 	snprintf(cmd, sizeof(cmd), "%s nope 2>&1", UNS_UNSCTL_PATH);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 2);
 	assert_non_null(strstr(out, "unknown command nope"));
 	snprintf(cmd, sizeof(cmd), "%s call NoSuchMethod 2>&1",
 	         UNS_UNSCTL_PATH);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 2);
 	assert_non_null(strstr(out, "no method NoSuchMethod"));
 	snprintf(cmd, sizeof(cmd), "%s health --timeout abc 2>&1",
 	         UNS_UNSCTL_PATH);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 2);
 	assert_non_null(strstr(out, "--timeout: not an integer"));
 	snprintf(cmd, sizeof(cmd), "%s --bogus 2>&1", UNS_UNSD_PATH);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 2);
 	assert_non_null(strstr(out, "unknown option --bogus"));
 	snprintf(cmd, sizeof(cmd), "%s health --url tcp://127.0.0.1:1 2>&1",
 	         UNS_UNSCTL_PATH);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "cannot connect"));
 
 	/* unsd --set KEY=VALUE sets any key, after the named flags. */
@@ -163,16 +151,16 @@ test_cli_usage_errors(void **state)
 	         "%s --contexts 5 --set contexts=7 --set "
 	         "'gateway_listen=' --print-config 2>&1",
 	         UNS_UNSD_PATH);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "\ncontexts = 7\n"));
 	assert_non_null(strstr(out, "\ngateway_listen = \"\"\n"));
 	snprintf(cmd, sizeof(cmd), "%s --set nope=1 --print-config 2>&1",
 	         UNS_UNSD_PATH);
-	assert_int_not_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_not_equal(ut_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "--set: unknown key \"nope\""));
 	snprintf(cmd, sizeof(cmd), "%s --set contexts --print-config 2>&1",
 	         UNS_UNSD_PATH);
-	assert_int_not_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_not_equal(ut_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "--set contexts: expected KEY=VALUE"));
 }
 

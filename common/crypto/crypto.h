@@ -68,19 +68,6 @@ uns_err uns_aes128gcm_seal(const uint8_t key[16], const uint8_t nonce[12],
 uns_err uns_aes128gcm_open(const uint8_t key[16], const uint8_t nonce[12],
                            const uint8_t *in, size_t len, uint8_t *out);
 
-/* ---- base64url (RFC 4648 §5, no padding) --------------------------------- */
-
-/* Room encode needs for len bytes, the NUL included. */
-#define UNS_B64URL_LEN(len) (((len) + 2) / 3 * 4 + 1)
-
-/* Writes the encoding of data and a NUL to out; returns its length. */
-size_t uns_b64url_encode(const void *data, size_t len, char *out);
-/* Bytes that n characters decode to (an upper bound for bad input). */
-size_t uns_b64url_decoded_len(size_t n);
-/* Strict decoding: no padding, no whitespace, zero unused bits. Returns
- * the length, or -1 for bad input or more than cap bytes. */
-long uns_b64url_decode(const char *s, size_t n, uint8_t *out, size_t cap);
-
 /* ---- raw P-256 --------------------------------------------------------------
  */
 
@@ -243,5 +230,18 @@ uns_err uns_cert_dns_names(const char *path, char *out, size_t cap, char *why,
 uns_err uns_tls_diagnose(const char *host, const char *port,
                          const char *ca_file, const char *cert_key_file,
                          const char *server_name, char *why, size_t whylen);
+
+/* ---- TLS (tls_suites.c) ------------------------------------------------ */
+
+/*
+ * Narrows the TLS cipher suites every mbedTLS configuration in the process
+ * offers (NNG's included) to ECDHE with AES-GCM, AES-CCM (full tag) or
+ * ChaCha20-Poly1305: no CBC or SHA-1 MAC, no CCM_8, no Camellia or ARIA,
+ * no static RSA, DHE or PSK. Call once, before the first TLS handshake;
+ * idempotent. UNS_INTERNAL if no suite is left.
+ */
+uns_err uns_tls_restrict_suites(void);
+/* 1 when the suite with this IANA id is one uns_tls_restrict_suites keeps. */
+int uns_tls_suite_allowed(int id);
 
 #endif /* UNS_SERVER_CRYPTO_H */

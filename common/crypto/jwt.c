@@ -18,8 +18,8 @@
  *    (hashes, HMAC, keys, signatures) is in crypto.c, which also
  *    serialises the use of each key; this file sees no mbedTLS.
  * Rejected: a JWKS fetcher (keys are configured, never fetched from a
- * token's jku/x5u/jwk, which are ignored), and the jansson-free parser
- * (duplicate keys and UTF-8 checks come with jansson).
+ * token's jku/x5u/jwk, which are ignored), and a JSON parser of its own
+ * (duplicate keys and UTF-8 checks come with json_value.h's).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,11 +31,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
+#include "b64url.h"
 #include "crypto.h"
 #include "errors.h"
 #include "files.h"
+#include "json_value.h"
 #include "jwt.h"
 
 #define DEFAULT_MAX_TOKEN 8192
@@ -375,38 +375,38 @@ uns_jwt_keys_add_spec(uns_jwt_keys *k, const char *spec, char *why,
 
 /* Returns 1 present (copied), 0 absent (dst = ""), -1 bad (why says). */
 static int
-get_string(json_t *obj, const char *name, char *dst, size_t cap, char *why,
-           size_t whylen)
+get_string(const uns_jv *obj, const char *name, char *dst, size_t cap,
+           char *why, size_t whylen)
 {
-	json_t *v = json_object_get(obj, name);
+	uns_jv *v = uns_jv_get(obj, name);
+	const char *s;
 	size_t len;
 
 	dst[0] = '\0';
 	if (v == NULL) {
 		return 0;
 	}
-	if (!json_is_string(v)) {
+	if (uns_jv_str(v, &s, &len) != UNS_OK) {
 		uns_say(why, whylen, "malformed token: %s is not a string",
 		        name);
 		return -1;
 	}
-	len = json_string_length(v);
 	if (len >= cap) {
 		uns_say(why, whylen,
 		        "malformed token: %s is longer than %zu bytes", name,
 		        cap - 1);
 		return -1;
 	}
-	memcpy(dst, json_string_value(v), len + 1);
+	memcpy(dst, s, len + 1);
 	return 1;
 }
 
 /* A NumericDate: integer or real, truncated, 0 .. MAX_TIME. */
 static int
-get_time(json_t *obj, const char *name, int64_t *dst, int *has, char *why,
+get_time(const uns_jv *obj, const char *name, int64_t *dst, int *has, char *why,
          size_t whylen)
 {
-	json_t *v = json_object_get(obj, name);
+	uns_jv *v = uns_jv_get(obj, name);
 	double d;
 
 	*dst = 0;
@@ -414,14 +414,11 @@ get_time(json_t *obj, const char *name, int64_t *dst, int *has, char *why,
 	if (v == NULL) {
 		return 0;
 	}
-	if (json_is_integer(v)) {
-		json_int_t i = json_integer_value(v);
-		if (i >= 0 && i <= MAX_TIME) {
-			*dst = (int64_t)i;
+	if (uns_jv_typeof(v) == UNS_JV_INT) {
+		if (uns_jv_int(v, 0, MAX_TIME, dst) == UNS_OK) {
 			return 1;
 		}
-	} else if (json_is_real(v)) {
-		d = json_real_value(v);
+	} else if (uns_jv_number(v, &d) == UNS_OK) {
 		if (d >= 0 && d < (double)MAX_TIME + 1) {
 			*dst = (int64_t)d;
 			return 1;
@@ -464,30 +461,30 @@ add_words(char *dst, size_t cap, const char *s)
 
 /* scp or roles: a string or an array of strings, into dst's words. */
 static int
-get_words(json_t *obj, const char *name, char *dst, size_t cap, char *why,
+get_words(const uns_jv *obj, const char *name, char *dst, size_t cap, char *why,
           size_t whylen)
 {
-	json_t *v = json_object_get(obj, name), *e;
-	size_t i;
+	uns_jv *v = uns_jv_get(obj, name), *e;
+	uns_jv_iter it;
 
 	if (v == NULL) {
 		return 0;
 	}
-	if (json_is_string(v)) {
-		if (add_words(dst, cap, json_string_value(v)) != 0) {
+	if (uns_jv_typeof(v) == UNS_JV_STRING) {
+		if (add_words(dst, cap, uns_jv_string(v)) != 0) {
 			goto too_long;
 		}
 		return 0;
 	}
-	if (!json_is_array(v)) {
+	if (uns_jv_typeof(v) != UNS_JV_ARRAY) {
 		goto bad;
 	}
-	json_array_foreach(v, i, e)
-	{
-		if (!json_is_string(e)) {
+	uns_jv_iter_init(&it, v);
+	while (uns_jv_iter_next(&it, NULL, &e)) {
+		if (uns_jv_typeof(e) != UNS_JV_STRING) {
 			goto bad;
 		}
-		if (add_words(dst, cap, json_string_value(e)) != 0) {
+		if (add_words(dst, cap, uns_jv_string(e)) != 0) {
 			goto too_long;
 		}
 	}
@@ -505,47 +502,46 @@ too_long:
 }
 
 static int
-get_aud(json_t *obj, uns_jwt_parsed *p, char *why, size_t whylen)
+get_aud(const uns_jv *obj, uns_jwt_parsed *p, char *why, size_t whylen)
 {
-	json_t *v = json_object_get(obj, "aud"), *e;
-	size_t i;
+	uns_jv *v = uns_jv_get(obj, "aud");
+	const char *s;
+	size_t n = uns_jv_len(v), len;
 
 	if (v == NULL) {
 		return 0;
 	}
-	if (json_is_string(v)) {
+	if (uns_jv_typeof(v) == UNS_JV_STRING) {
 		p->n_aud = 1;
 		return get_string(obj, "aud", p->auds[0], sizeof(p->auds[0]),
 		                  why, whylen) < 0
 		           ? -1
 		           : 0;
 	}
-	if (!json_is_array(v) || json_array_size(v) > UNS_JWT_MAX_AUD) {
+	if (uns_jv_typeof(v) != UNS_JV_ARRAY || n > UNS_JWT_MAX_AUD) {
 		uns_say(why, whylen,
 		        "malformed token: aud is not a string or an "
 		        "array of at most %d strings",
 		        UNS_JWT_MAX_AUD);
 		return -1;
 	}
-	json_array_foreach(v, i, e)
-	{
-		if (!json_is_string(e) ||
-		    json_string_length(e) >= sizeof(p->auds[0])) {
+	for (size_t i = 0; i < n; i++) {
+		if (uns_jv_str(uns_jv_at(v, i), &s, &len) != UNS_OK ||
+		    len >= sizeof(p->auds[0])) {
 			uns_say(why, whylen,
 			        "malformed token: aud[%zu] is not a "
 			        "string of at most %d bytes",
 			        i, MAX_CLAIM);
 			return -1;
 		}
-		memcpy(p->auds[i], json_string_value(e),
-		       json_string_length(e) + 1);
+		memcpy(p->auds[i], s, len + 1);
 	}
-	p->n_aud = json_array_size(v);
+	p->n_aud = n;
 	return 0;
 }
 
 static uns_err
-parse_claims(json_t *obj, uns_jwt_parsed *p, char *why, size_t whylen)
+parse_claims(const uns_jv *obj, uns_jwt_parsed *p, char *why, size_t whylen)
 {
 	uns_jwt_claims *c = &p->claims;
 	int r;
@@ -589,21 +585,19 @@ typ_ok(const char *typ)
 }
 
 static uns_err
-parse_header(json_t *h, uns_jwt_parsed *p, char *why, size_t whylen)
+parse_header(const uns_jv *h, uns_jwt_parsed *p, char *why, size_t whylen)
 {
-	json_t *alg = json_object_get(h, "alg");
-	json_t *typ = json_object_get(h, "typ");
-	json_t *kid = json_object_get(h, "kid");
-	const char *name;
+	uns_jv *typ = uns_jv_get(h, "typ");
+	uns_jv *kid = uns_jv_get(h, "kid");
+	const char *name, *s;
+	size_t len;
 	alg_id id;
 
-	if (!json_is_string(alg)) {
+	if (uns_jv_str(uns_jv_get(h, "alg"), &name, &len) != UNS_OK) {
 		uns_say(why, whylen, "malformed token: header has no alg");
 		return UNS_UNAUTHENTICATED;
 	}
-	name = json_string_value(alg);
 	if (!alg_lookup(name, &id)) {
-		size_t len = json_string_length(alg);
 		if (len < sizeof(p->alg) && printable(name, len)) {
 			uns_say(why, whylen, "alg %s is not accepted", name);
 		} else {
@@ -613,23 +607,21 @@ parse_header(json_t *h, uns_jwt_parsed *p, char *why, size_t whylen)
 	}
 	snprintf(p->alg, sizeof(p->alg), "%s", alg_names[id]);
 	if (typ != NULL &&
-	    (!json_is_string(typ) || !typ_ok(json_string_value(typ)))) {
+	    (uns_jv_str(typ, &s, NULL) != UNS_OK || !typ_ok(s))) {
 		uns_say(why, whylen, "malformed token: typ is not JWT");
 		return UNS_UNAUTHENTICATED;
 	}
 	if (kid != NULL) {
-		if (!json_is_string(kid) ||
-		    json_string_length(kid) != strlen(json_string_value(kid)) ||
-		    !valid_kid(json_string_value(kid))) {
+		if (uns_jv_str(kid, &s, NULL) != UNS_OK || !valid_kid(s)) {
 			uns_say(why, whylen,
 			        "malformed token: kid is not 1 to %d "
 			        "printable characters",
 			        MAX_KID);
 			return UNS_UNAUTHENTICATED;
 		}
-		snprintf(p->kid, sizeof(p->kid), "%s", json_string_value(kid));
+		snprintf(p->kid, sizeof(p->kid), "%s", s);
 	}
-	if (json_object_get(h, "crit") != NULL) {
+	if (uns_jv_get(h, "crit") != NULL) {
 		uns_say(why, whylen,
 		        "crit header parameters are not supported");
 		return UNS_UNAUTHENTICATED;
@@ -639,7 +631,7 @@ parse_header(json_t *h, uns_jwt_parsed *p, char *why, size_t whylen)
 
 /* ---- parser: segments --------------------------------------------------- */
 
-typedef uns_err (*segment_fn)(json_t *, uns_jwt_parsed *, char *, size_t);
+typedef uns_err (*segment_fn)(const uns_jv *, uns_jwt_parsed *, char *, size_t);
 
 /* Decodes one JSON segment (name: "header", "payload") and hands the
  * object to fn. */
@@ -648,8 +640,8 @@ parse_segment(const char *seg, size_t n, const char *name, segment_fn fn,
               uns_jwt_parsed *p, char *why, size_t whylen)
 {
 	uint8_t *buf = NULL;
-	json_t *obj = NULL;
-	json_error_t jerr;
+	uns_jv *obj = NULL;
+	uns_jv_error jerr;
 	uns_err err = UNS_UNAUTHENTICATED;
 	long len;
 
@@ -666,25 +658,30 @@ parse_segment(const char *seg, size_t n, const char *name, segment_fn fn,
 		        name);
 		goto out;
 	}
-	obj = json_loadb((const char *)buf, (size_t)len, JSON_REJECT_DUPLICATES,
-	                 &jerr);
-	if (obj == NULL && json_error_code(&jerr) == json_error_out_of_memory) {
+	switch (uns_jv_parse((const char *)buf, (size_t)len, 0, &obj, &jerr)) {
+	case UNS_OK:
+		break;
+	case UNS_ENOMEM:
 		err = UNS_ENOMEM;
 		goto out;
-	}
-	if (obj == NULL || !json_is_object(obj)) {
-		/* jansson quotes the input: keep reasons printable */
-		for (char *c = jerr.text; obj == NULL && *c != '\0'; c++) {
+	default:
+		/* the parser quotes the input: keep reasons printable */
+		for (char *c = jerr.reason; *c != '\0'; c++) {
 			*c = *c < 0x20 || *c > 0x7e ? '?' : *c;
 		}
 		uns_say(why, whylen,
 		        "malformed token: %s is not a json object%s%s", name,
-		        obj ? "" : ": ", obj ? "" : jerr.text);
+		        ": ", jerr.reason);
+		goto out;
+	}
+	if (uns_jv_typeof(obj) != UNS_JV_OBJECT) {
+		uns_say(why, whylen, "malformed token: %s is not a json object",
+		        name);
 		goto out;
 	}
 	err = fn(obj, p, why, whylen);
 out:
-	json_decref(obj);
+	uns_jv_free(obj);
 	free(buf);
 	return err;
 }
@@ -933,7 +930,7 @@ uns_jwt_verify(const uns_jwt_keys *k, const char *token,
 
 /* Sets obj[name] = s unless s is empty; -1 when s is not UTF-8. */
 static int
-set_string(json_t *obj, const char *name, const char *s, size_t cap)
+set_string(uns_jv *obj, const char *name, const char *s, size_t cap)
 {
 	if (strnlen(s, cap) == cap) {
 		return -1; /* not terminated */
@@ -941,22 +938,22 @@ set_string(json_t *obj, const char *name, const char *s, size_t cap)
 	if (s[0] == '\0') {
 		return 0;
 	}
-	return json_object_set_new(obj, name, json_string(s));
+	return uns_jv_set_str(obj, name, s) == UNS_OK ? 0 : -1;
 }
 
 static int
-set_time(json_t *obj, const char *name, int64_t t)
+set_time(uns_jv *obj, const char *name, int64_t t)
 {
 	if (t == 0) {
 		return 0;
 	}
-	return json_object_set_new(obj, name, json_integer((json_int_t)t));
+	return uns_jv_set_int(obj, name, t) == UNS_OK ? 0 : -1;
 }
 
-static json_t *
+static uns_jv *
 claims_json(const uns_jwt_claims *c)
 {
-	json_t *obj = json_object();
+	uns_jv *obj = uns_jv_new_object();
 
 	if (obj == NULL ||
 	    set_string(obj, "iss", c->iss, sizeof(c->iss)) != 0 ||
@@ -968,23 +965,21 @@ claims_json(const uns_jwt_claims *c)
 	    set_time(obj, "iat", c->iat) != 0 ||
 	    set_string(obj, "scp", c->scopes, sizeof(c->scopes)) != 0 ||
 	    set_string(obj, "uns_host", c->host, sizeof(c->host)) != 0) {
-		json_decref(obj);
+		uns_jv_free(obj);
 		return NULL;
 	}
 	return obj;
 }
 
-static json_t *
+static uns_jv *
 header_json(alg_id alg, const char *kid)
 {
-	json_t *h = json_object();
+	uns_jv *h = uns_jv_new_object();
 
-	if (h == NULL ||
-	    json_object_set_new(h, "alg", json_string(alg_names[alg])) != 0 ||
-	    json_object_set_new(h, "typ", json_string("JWT")) != 0 ||
-	    (kid != NULL &&
-	     json_object_set_new(h, "kid", json_string(kid)) != 0)) {
-		json_decref(h);
+	if (h == NULL || uns_jv_set_str(h, "alg", alg_names[alg]) != UNS_OK ||
+	    uns_jv_set_str(h, "typ", "JWT") != UNS_OK ||
+	    (kid != NULL && uns_jv_set_str(h, "kid", kid) != UNS_OK)) {
+		uns_jv_free(h);
 		return NULL;
 	}
 	return h;
@@ -992,13 +987,15 @@ header_json(alg_id alg, const char *kid)
 
 /* base64url(compact JSON of obj), malloc'd; takes obj. NULL on failure. */
 static char *
-encode_json(json_t *obj)
+encode_json(uns_jv *obj)
 {
-	char *s =
-	    obj ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char *s = NULL;
 	char *b = NULL;
 
-	json_decref(obj);
+	if (obj == NULL || uns_jv_dump(obj, 0, &s, NULL) != UNS_OK) {
+		s = NULL;
+	}
+	uns_jv_free(obj);
 	if (s != NULL && (b = malloc(strlen(s) / 3 * 4 + 5)) != NULL) {
 		uns_b64url_encode((const uint8_t *)s, strlen(s), b);
 	}

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "b64url.h"
 #include "crypto.h"
 
 #define PREFIX     "pbkdf2-sha256$"

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "b64url.h"
 #include "crypto.h"
 #include "errors.h"
 #include "files.h"

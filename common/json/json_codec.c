@@ -29,8 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "json_buf.h"
 #include "json_codec.h"
+#include "pbtext.h"
 
 #define NAME_MAX_LEN 128 /* a JSON field name, derived or mapped */
 #define MAX_DEPTH    64  /* nested messages, in both directions */
@@ -97,7 +100,7 @@ utf8_valid(const char *s, size_t n)
 	size_t i, k;
 
 	for (i = 0; i < n; i += k) {
-		k = uns_json_utf8_len((const unsigned char *)s + i, n - i);
+		k = uns_utf8_len((const unsigned char *)s + i, n - i);
 		if (k == 0) {
 			return false;
 		}
@@ -113,7 +116,7 @@ utf8_scrub(char *s)
 	size_t n = strlen(s), i, k;
 
 	for (i = 0; i < n; i += k) {
-		k = uns_json_utf8_len((const unsigned char *)s + i, n - i);
+		k = uns_utf8_len((const unsigned char *)s + i, n - i);
 		if (k == 0) {
 			s[i] = '?';
 			k = 1;
@@ -307,34 +310,6 @@ conv_fits(uns_json_conv conv, const struct type_ops *t)
 	return false;
 }
 
-/* lowerCamelCase of a proto name: "target_host_name" -> "targetHostName";
- * *changed says whether it differs from name (it does iff name has an
- * underscore, which it drops). */
-static bool
-camel_case(const char *name, char *out, size_t size, bool *changed)
-{
-	size_t n = 0;
-	bool up = false;
-
-	*changed = false;
-	for (; *name != '\0'; name++) {
-		if (*name == '_') {
-			up = true;
-			*changed = true;
-			continue;
-		}
-		if (n + 1 >= size) {
-			return false;
-		}
-		out[n++] = up && *name >= 'a' && *name <= 'z'
-		               ? (char)(*name - 'a' + 'A')
-		               : *name;
-		up = false;
-	}
-	out[n] = '\0';
-	return true;
-}
-
 /* Fills *fi for field fd with rule r (NULL: none); returns NULL, or why the
  * field cannot be mapped (a schema or mapping bug, not a bad input). */
 static const char *
@@ -372,7 +347,8 @@ field_info_of(const uns_json_mapping *map, const uns_json_field_rule *r,
 		strcpy(fi->name, r->json_name);
 		return NULL;
 	}
-	if (!camel_case(fd->name, fi->name, sizeof(fi->name), &changed)) {
+	if (!uns_pb_camel_name(fd->name, fi->name, sizeof(fi->name),
+	                       &changed)) {
 		return "name too long";
 	}
 	fi->alt = changed ? fd->name : NULL;
@@ -1207,13 +1183,16 @@ enc_string(struct enc *e, const struct field *fi, const void *slot,
 	(void)e;
 	(void)fi;
 	s = s != NULL ? s : "";
-	*out = json_string(s);
-	if (*out == NULL) {
-		/* jansson refuses invalid UTF-8; tell that from no memory. */
-		return utf8_valid(s, strlen(s)) ? UNS_ENOMEM
-		                                : UNS_INVALID_ARGUMENT;
+	if (utf8_valid(s, strlen(s))) {
+		*out = json_string(s);
+		return *out != NULL ? UNS_OK : UNS_ENOMEM;
 	}
-	return UNS_OK;
+	/* Stored before the RPC border refused it: served with U+FFFD, as
+	 * the writer serves it (json_buf.h). */
+	char *fixed = uns_json_utf8_repair(s, strlen(s));
+	*out = fixed != NULL ? json_string(fixed) : NULL;
+	free(fixed);
+	return *out != NULL ? UNS_OK : UNS_ENOMEM;
 }
 
 static uns_err
@@ -1832,7 +1811,7 @@ static const struct type_ops type_ops[] = {
 /* ---- public API ---- */
 
 uns_err
-uns_json_from_value(const ProtobufCMessageDescriptor *desc, const json_t *value,
+uns_json_from_value(const ProtobufCMessageDescriptor *desc, const uns_jv *value,
                     const uns_json_mapping *map, ProtobufCMessage **out,
                     uns_json_error *err)
 {
@@ -1844,7 +1823,8 @@ uns_json_from_value(const ProtobufCMessageDescriptor *desc, const json_t *value,
 	if (desc == NULL || value == NULL || out == NULL) {
 		return UNS_EINVAL;
 	}
-	rv = dec_message(&d, desc, value, &m);
+	/* uns_jv is json_t by another name (json_value.c). */
+	rv = dec_message(&d, desc, (const json_t *)(const void *)value, &m);
 	if (rv == UNS_OK) {
 		*out = m;
 	}
@@ -1856,37 +1836,34 @@ uns_json_decode(const ProtobufCMessageDescriptor *desc, const char *text,
                 size_t len, const uns_json_mapping *map, ProtobufCMessage **out,
                 uns_json_error *err)
 {
-	json_error_t je;
-	json_t *root;
+	uns_jv_error je;
+	uns_jv *root = NULL;
 	uns_err rv;
 
 	clear_err(err);
 	if (desc == NULL || out == NULL || (text == NULL && len > 0)) {
 		return UNS_EINVAL;
 	}
-	root = json_loadb(text != NULL ? text : "", len, JSON_REJECT_DUPLICATES,
-	                  &je);
-	if (root == NULL) {
-		if (err != NULL) {
+	rv = uns_jv_parse(text, len, 0, &root, &je);
+	if (rv != UNS_OK) {
+		if (err != NULL && rv == UNS_INVALID_ARGUMENT) {
 			snprintf(err->message, sizeof(err->message), "%s",
-			         je.text);
+			         je.reason);
 			utf8_scrub(err->message);
 			err->line = je.line;
 			err->column = je.column;
-			err->position = je.position;
+			err->position = (int)je.position;
 		}
-		return json_error_code(&je) == json_error_out_of_memory
-		           ? UNS_ENOMEM
-		           : UNS_INVALID_ARGUMENT;
+		return rv;
 	}
 	rv = uns_json_from_value(desc, root, map, out, err);
-	json_decref(root);
+	uns_jv_free(root);
 	return rv;
 }
 
 uns_err
 uns_json_to_value(const ProtobufCMessage *msg, const uns_json_mapping *map,
-                  int flags, json_t **out)
+                  int flags, uns_jv **out)
 {
 	struct enc e = {.map = map, .flags = flags};
 	json_t *v = NULL;
@@ -1897,7 +1874,7 @@ uns_json_to_value(const ProtobufCMessage *msg, const uns_json_mapping *map,
 	}
 	rv = enc_message(&e, msg, &v);
 	if (rv == UNS_OK) {
-		*out = v;
+		*out = (uns_jv *)(void *)v;
 	}
 	return rv;
 }
@@ -1906,7 +1883,7 @@ uns_err
 uns_json_encode(const ProtobufCMessage *msg, const uns_json_mapping *map,
                 int flags, char **out)
 {
-	json_t *v = NULL;
+	uns_jv *v = NULL;
 	char *s = NULL;
 	uns_err rv;
 
@@ -1914,18 +1891,14 @@ uns_json_encode(const ProtobufCMessage *msg, const uns_json_mapping *map,
 		return UNS_EINVAL;
 	}
 	rv = uns_json_to_value(msg, map, flags, &v);
-	if (rv != UNS_OK) {
-		goto out;
+	if (rv == UNS_OK) {
+		rv = uns_jv_dump(
+		    v, (flags & UNS_JSON_PRETTY) ? UNS_JV_PRETTY : 0, &s, NULL);
 	}
-	s = json_dumps(v, (flags & UNS_JSON_PRETTY) ? JSON_INDENT(2)
-	                                            : JSON_COMPACT);
-	if (s == NULL) {
-		rv = UNS_ENOMEM;
-		goto out;
+	if (rv == UNS_OK) {
+		*out = s;
 	}
-	*out = s;
-out:
-	json_decref(v);
+	uns_jv_free(v);
 	return rv;
 }
 

@@ -27,10 +27,10 @@
 
 #include <stddef.h>
 
-#include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 
 #include "json_buf.h"
+#include "json_value.h"
 #include "uns/uns.h"
 
 /* Why a decode failed. */
@@ -39,10 +39,10 @@ typedef struct uns_json_error {
 	 * e.g. "notification.payload.visualContent.title" or
 	 * "notification.targetPolicy.platformTypes[2]"; "" for the document. */
 	char path[256];
-	/* Lowercase reason, e.g. "expected a string", or jansson's text for a
-	 * syntax error. */
+	/* Lowercase reason, e.g. "expected a string", or the parser's text
+	 * for a syntax error. */
 	char message[256];
-	/* Where a syntax error is (jansson's numbering); -1 otherwise. */
+	/* Where a syntax error is (as uns_jv_error counts); -1 otherwise. */
 	int line, column, position;
 } uns_json_error;
 
@@ -114,17 +114,17 @@ uns_err uns_json_decode(const ProtobufCMessageDescriptor *desc,
 
 /*
  * Writes msg as JSON text; flags are UNS_JSON_* bits. On UNS_OK *out is a
- * NUL-terminated string from jansson's allocator (malloc unless changed):
- * release it with free(). Errors: UNS_INVALID_ARGUMENT (the message holds
- * something JSON cannot carry: invalid UTF-8, a time outside years
- * 0000-9999, nesting deeper than 64), UNS_ENOMEM, UNS_EINVAL.
+ * NUL-terminated malloc'd string: release it with free(). Errors:
+ * UNS_INVALID_ARGUMENT (the message holds something JSON cannot carry: invalid
+ * UTF-8, a time outside years 0000-9999, nesting deeper than 64), UNS_ENOMEM,
+ * UNS_EINVAL.
  */
 uns_err uns_json_encode(const ProtobufCMessage *msg,
                         const uns_json_mapping *map, int flags, char **out);
 
 /*
  * As uns_json_encode, but appended to out as text without building a
- * jansson tree: the same bytes uns_json_encode writes (same names,
+ * value tree: the same bytes uns_json_encode writes (same names,
  * spellings, escaping, field order), at a fraction of the allocations.
  * flags: UNS_JSON_EMIT_DEFAULTS (UNS_JSON_PRETTY is UNS_EINVAL). On
  * failure out holds what it held before the call; a failure already in
@@ -133,14 +133,14 @@ uns_err uns_json_encode(const ProtobufCMessage *msg,
 uns_err uns_json_write(const ProtobufCMessage *msg, const uns_json_mapping *map,
                        int flags, uns_json_buf *out);
 
-/* As uns_json_decode, from an already parsed jansson value (borrowed). */
+/* As uns_json_decode, from an already parsed value (borrowed). */
 uns_err uns_json_from_value(const ProtobufCMessageDescriptor *desc,
-                            const json_t *value, const uns_json_mapping *map,
+                            const uns_jv *value, const uns_json_mapping *map,
                             ProtobufCMessage **out, uns_json_error *err);
 
-/* As uns_json_encode, to a new jansson object: *out holds one reference,
- * for the caller to json_decref() or hand to a json_*_set_new(). */
+/* As uns_json_encode, to a new object: *out holds one reference, for the
+ * caller to uns_jv_free() or hand to uns_jv_set()/uns_jv_append(). */
 uns_err uns_json_to_value(const ProtobufCMessage *msg,
-                          const uns_json_mapping *map, int flags, json_t **out);
+                          const uns_json_mapping *map, int flags, uns_jv **out);
 
 #endif /* UNS_JSON_CODEC_H */

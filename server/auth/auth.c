@@ -299,12 +299,28 @@ has_scope(const char *scopes, const char *want)
 	return 0;
 }
 
+bool
+uns_auth_is_app(const uns_jwt_claims *c)
+{
+	return c->app_id[0] != '\0' && c->sub[0] == '\0';
+}
+
+bool
+uns_auth_token_is_app(const char *token)
+{
+	uns_jwt_parsed p; /* about 5 KiB */
+
+	return token != NULL &&
+	       uns_jwt_parse(token, strlen(token), &p, NULL, 0) == UNS_OK &&
+	       uns_auth_is_app(&p.claims);
+}
+
 static uns_err
 principal_from(uns_auth *a, uns_call *call, const uns_jwt_claims *c,
                uns_principal *p)
 {
 	memset(p, 0, sizeof(*p));
-	if (c->app_id[0] != '\0' && c->sub[0] == '\0') {
+	if (uns_auth_is_app(c)) {
 		p->kind = UNS_PRINCIPAL_APP;
 		snprintf(p->app_id, sizeof(p->app_id), "%s", c->app_id);
 		if (!has_scope(c->scopes, UNS_SCOPE_APP)) {

@@ -10,6 +10,7 @@
 #ifndef UNS_AUTH_H
 #define UNS_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -86,6 +87,17 @@ size_t uns_auth_app_hosts(const uns_auth *a, const char *app_id,
  */
 uns_err uns_auth_check(uns_auth *a, uns_call *call, int kinds,
                        uns_principal *out);
+
+/*
+ * The app-token rule, the one place it is written: a token that names an
+ * app (azp, else appid) and no subject (sub) is an app's; any other token
+ * is a user's. uns_auth_check applies it to verified claims; the gateway
+ * also applies it to a token it has not verified (uns_auth_token_is_app:
+ * parsed, signature not checked) only to choose which RPC to make, which
+ * then verifies the token.
+ */
+bool uns_auth_is_app(const uns_jwt_claims *c);
+bool uns_auth_token_is_app(const char *token);
 
 /* Tokens in the verified-token cache now (tests, metrics). */
 size_t uns_auth_cached_tokens(uns_auth *a);

@@ -9,6 +9,15 @@
  * and the formatted default. So a key is added by adding one row, and the
  * example file cannot drift from the code (a test compares them).
  *
+ * A subsystem's table (uns_config_section: push keeps one per transport,
+ * in the transport's file) is searched after this one; its values live in
+ * the struct's ext bytes, at the offset uns_config_add gave the section,
+ * so the struct stays one block that copies by assignment. A key finds
+ * its values by which table its row is in (base_of). Chosen over a table
+ * of every key here (the core would know every transport) and over push
+ * parsing its own file or section (two parsers, two error styles, keys
+ * --set and --print-config would not reach).
+ *
  * A file is parsed into a copy of the caller's struct, which is written
  * back only when every line was good: a failed parse changes nothing.
  * Strings are copied into fixed arrays in the struct, zero-filled, and
@@ -46,29 +55,20 @@
 /* ==== the tables =========================================================
  */
 
-typedef enum cfg_kind {
-	CFG_STRING,
-	CFG_PATH,
-	CFG_URL,
-	CFG_BOOL,
-	CFG_INT,
-	CFG_SIZE,
-	CFG_DURATION_US,
-	CFG_DURATION_MS,
-	CFG_DURATION_S,
-	CFG_PATH_LIST, /* repeatable */
-} cfg_kind;
+/* The table's short names for the kinds (config.h). */
+typedef uns_config_kind cfg_kind;
+#define CFG_STRING      UNS_CONFIG_STRING
+#define CFG_PATH        UNS_CONFIG_PATH
+#define CFG_URL         UNS_CONFIG_URL
+#define CFG_BOOL        UNS_CONFIG_BOOL
+#define CFG_INT         UNS_CONFIG_INT
+#define CFG_SIZE        UNS_CONFIG_SIZE
+#define CFG_DURATION_US UNS_CONFIG_DURATION_US
+#define CFG_DURATION_MS UNS_CONFIG_DURATION_MS
+#define CFG_DURATION_S  UNS_CONFIG_DURATION_S
+#define CFG_PATH_LIST   UNS_CONFIG_PATH_LIST /* repeatable */
 
-typedef struct cfg_key {
-	const char *section; /* banner in the example file */
-	const char *name;
-	cfg_kind kind;
-	size_t offset;    /* of the field in uns_config */
-	int64_t min;      /* numbers: range, in the field's unit; */
-	int64_t max;      /* strings: length range in bytes */
-	const char *def;  /* default, as written in a file */
-	const char *help; /* lines separated by \n */
-} cfg_key;
+typedef uns_config_key cfg_key;
 
 #define KEY(sec, name, kind, field, min, max, def, help)                       \
 	{                                                                      \
@@ -132,6 +132,18 @@ static const cfg_key keys[] = {
         "false",
         "Group commit: answer a synced group's Posts on a thread of their\n"
         "own, so the next sync need not wait for the replies to go out."),
+    KEY("store", "min_free", CFG_SIZE, min_free, 0, 1024 * GiB, "64M",
+        "Free space kept on the store's disk: below it writes are refused\n"
+        "UNAVAILABLE (HTTP 503) and health says NOT_SERVING, until space\n"
+        "returns (checked at every group commit and health check). Keeps\n"
+        "RocksDB from ever failing a log write for want of space, and\n"
+        "leaves room to flush memtables. At least write_buffer is wise."),
+    KEY("store", "store_salvage", CFG_BOOL, store_salvage, 0, 1, "false",
+        "Open a store whose write-ahead log is damaged (unsd refuses to\n"
+        "start on one, naming the file): first copy DATA/store to\n"
+        "DATA/store.salvage-TIME, then recover every write before the\n"
+        "damage and report what was dropped. For one start, then remove\n"
+        "(docs/store.md). Also: unsd --salvage."),
     KEY("store", "reclaim_interval", CFG_DURATION_S, reclaim_interval_s, 1,
         DAY_S, "10s",
         "How often expired notifications are reclaimed from the store. They\n"
@@ -164,96 +176,6 @@ static const cfg_key keys[] = {
         "token endpoint."),
     KEY("tokens", "token_lifetime", CFG_DURATION_S, token_lifetime_s, MIN_S,
         DAY_S, "1h", "Lifetime (expires_in) of tokens the endpoint issues."),
-
-    /* ---- push transports ---- */
-    KEY("push", "push_allow_private", CFG_BOOL, push_allow_private, 0, 1,
-        "false",
-        "Let push endpoints resolve to loopback, private and link-local\n"
-        "addresses. For tests with local receivers only: in production it\n"
-        "opens the server to SSRF."),
-    KEY("push", "push_ca_file", CFG_PATH, push_ca_file, 0, STRLEN, "",
-        "CA bundle (PEM) that push providers' TLS certificates must chain\n"
-        "to. \"\" = the system's."),
-    KEY("push", "push_token_timeout", CFG_DURATION_MS, push_token_timeout_ms,
-        100, 120 * 1000, "10s",
-        "Deadline of an OAuth access-token request (FCM, WNS)."),
-    KEY("push", "webhook_hosts", CFG_STRING, webhook_hosts, 0, STRLEN, "",
-        "Hosts webhooks may point at, comma-separated; \"*.example.com\"\n"
-        "admits subdomains. \"\" = any public host."),
-    KEY("push", "webhook_secret", CFG_PATH, webhook_secret, 0, STRLEN, "",
-        "File with the HMAC-SHA256 key that signs webhook requests (its\n"
-        "bytes, one final newline ignored). \"\" = data_dir/push/\n"
-        "webhook.secret, made on first run (64 hex digits)."),
-    KEY("push", "webhook_secret_previous", CFG_PATH, webhook_secret_previous, 0,
-        STRLEN, "",
-        "File with the webhook key being retired. While set, every webhook\n"
-        "carries a second signature made with it, so receivers can move to\n"
-        "the new key without refusing a tap. \"\" = none."),
-    KEY("push", "webpush_hosts", CFG_STRING, webpush_hosts, 0, STRLEN,
-        "*.googleapis.com,*.mozilla.com,*.apple.com,*.notify.windows.com",
-        "Push services a Web Push endpoint may point at, comma-separated;\n"
-        "\"*.example.com\" admits subdomains. \"\" = any public host."),
-    KEY("push", "vapid_key", CFG_PATH, vapid_key, 0, STRLEN, "",
-        "VAPID signing key (PEM, EC P-256) for Web Push. \"\" =\n"
-        "data_dir/push/vapid.pem, made on first run; \"unsctl vapid\"\n"
-        "prints its public key (the applicationServerKey)."),
-    KEY("push", "vapid_subject", CFG_STRING, vapid_subject, 1, STRLEN,
-        "mailto:admin@localhost",
-        "VAPID \"sub\" claim: a mailto: or https: contact for push\n"
-        "services."),
-    KEY("push", "webpush_ttl", CFG_DURATION_S, webpush_ttl_s, 0, 28 * DAY_S,
-        "1d", "TTL of Web Push messages (how long the service keeps them)."),
-    KEY("push", "vapid_token_lifetime", CFG_DURATION_S, vapid_token_lifetime_s,
-        2 * HOUR_S, 24 * HOUR_S, "12h",
-        "Lifetime (exp) of a VAPID token; one is signed per push service\n"
-        "and reused until an hour before it ends."),
-    KEY("push", "apns_url", CFG_URL, apns_url, 1, STRLEN,
-        "https://api.push.apple.com",
-        "APNs base URL (https://api.sandbox.push.apple.com for\n"
-        "development builds)."),
-    KEY("push", "apns_key", CFG_PATH, apns_key, 0, STRLEN, "",
-        "APNs token-auth key (.p8, PKCS#8 EC P-256). \"\" = APNs off."),
-    KEY("push", "apns_key_id", CFG_STRING, apns_key_id, 0, 64, "",
-        "Key ID of apns_key (the JWT \"kid\")."),
-    KEY("push", "apns_team_id", CFG_STRING, apns_team_id, 0, 64, "",
-        "Apple developer Team ID (the JWT \"iss\")."),
-    KEY("push", "apns_topic", CFG_STRING, apns_topic, 0, 255, "",
-        "The app's bundle id (apns-topic)."),
-    KEY("push", "apns_token_refresh", CFG_DURATION_S, apns_token_refresh_s,
-        20 * MIN_S, 60 * MIN_S, "40m",
-        "Age at which the APNs provider token is signed anew (Apple\n"
-        "refuses tokens older than an hour, and too frequent renewals)."),
-    KEY("push", "apns_ttl", CFG_DURATION_S, apns_ttl_s, 0, 28 * DAY_S, "1d",
-        "How long APNs keeps an undelivered tap (apns-expiration)."),
-    KEY("push", "fcm_url", CFG_URL, fcm_url, 1, STRLEN,
-        "https://fcm.googleapis.com", "FCM HTTP v1 base URL."),
-    KEY("push", "fcm_credentials", CFG_PATH, fcm_credentials, 0, STRLEN, "",
-        "Firebase service-account JSON (client_email, private_key,\n"
-        "token_uri, project_id). \"\" = FCM off."),
-    KEY("push", "fcm_token_uri", CFG_URL, fcm_token_uri, 0, STRLEN, "",
-        "OAuth token endpoint for the service account. \"\" = the\n"
-        "credentials' token_uri."),
-    KEY("push", "fcm_project", CFG_STRING, fcm_project, 0, 255, "",
-        "Firebase project id. \"\" = the credentials' project_id."),
-    KEY("push", "fcm_ttl", CFG_DURATION_S, fcm_ttl_s, 0, 28 * DAY_S, "1d",
-        "android.ttl of FCM taps."),
-    KEY("push", "wns_hosts", CFG_STRING, wns_hosts, 0, STRLEN,
-        "*.notify.windows.com",
-        "Hosts a WNS channel URI may point at (the bearer token goes\n"
-        "there), comma-separated. \"\" = any public host."),
-    KEY("push", "wns_token_url", CFG_URL, wns_token_url, 1, STRLEN,
-        "https://login.live.com/accesstoken.srf",
-        "WNS OAuth token endpoint (client credentials). For Windows App\n"
-        "SDK apps: https://login.microsoftonline.com/TENANT/oauth2/v2.0/\n"
-        "token with wns_scope https://wns.windows.com/.default."),
-    KEY("push", "wns_client_id", CFG_STRING, wns_client_id, 0, STRLEN, "",
-        "WNS client id (Package SID or Entra application id)."),
-    KEY("push", "wns_client_secret", CFG_PATH, wns_client_secret, 0, STRLEN, "",
-        "File holding the WNS client secret. \"\" = WNS off."),
-    KEY("push", "wns_scope", CFG_STRING, wns_scope, 1, STRLEN,
-        "notify.windows.com", "Scope asked for in the WNS token request."),
-    KEY("push", "wns_ttl", CFG_DURATION_S, wns_ttl_s, 0, 28 * DAY_S, "1d",
-        "X-WNS-TTL of WNS taps."),
 
     /* ---- delivery engine ---- */
     KEY("delivery", "delivery", CFG_BOOL, delivery, 0, 1, "true",
@@ -318,6 +240,11 @@ static const cfg_key keys[] = {
         "10000",
         "Live notifications per (user, app) at most; more is\n"
         "RESOURCE_EXHAUSTED."),
+    KEY("limits", "max_subscriptions_per_user", CFG_INT,
+        max_subscriptions_per_user, 1, 1000000, "100",
+        "Live subscriptions (devices) per (user, app host) at most; a new\n"
+        "one beyond is RESOURCE_EXHAUSTED (renewals are not counted). Each\n"
+        "Post to the user is delivered to every one of them."),
     KEY("limits", "max_page_size", CFG_INT, max_page_size, 1, 1000, "100",
         "Largest History page ($top)."),
     KEY("limits", "default_expiry", CFG_DURATION_S, default_expiry_s, 1,
@@ -362,7 +289,8 @@ static const cfg_key keys[] = {
         "gateway_cert."),
     KEY("gateway", "gateway_max_connections", CFG_INT, gateway_max_connections,
         1, 65536, "256",
-        "Gateway connections at once; more are refused at accept."),
+        "Gateway connections at once; beyond them a new client waits\n"
+        "in the kernel's backlog until a connection closes."),
     KEY("gateway", "gateway_threads", CFG_INT, gateway_threads, 0, 1024, "0",
         "Gateway event-loop threads (MHD's polling thread pool; a\n"
         "waiting request holds none). 0 = the number of CPUs."),
@@ -384,6 +312,19 @@ static const cfg_key keys[] = {
         gateway_rpc_timeout_ms, 100, HOUR_S * 1000, "10s",
         "Deadline of each RPC the gateway makes (a long poll adds its\n"
         "wait)."),
+    KEY("gateway", "gateway_public_url", CFG_URL, gateway_public_url, 0, STRLEN,
+        "",
+        "The gateway's URL as clients reach it (https://uns.example.com,\n"
+        "no path): the base of Location, @odata.nextLink, deltaLink and\n"
+        "@odata.context. The Host header is never reflected. \"\" = the\n"
+        "scheme and port of gateway_listen with its host's name (an\n"
+        "address is looked up: 127.0.0.1 is localhost)."),
+    KEY("gateway", "gateway_drain_limit", CFG_SIZE, gateway_drain_limit, KiB,
+        64 * MiB, "1M",
+        "A body announced over max_body but at most this long is read\n"
+        "and dropped before the 413, so a client that sends without\n"
+        "Expect: 100-continue reads its answer; a longer one is answered\n"
+        "at once and the connection closed."),
 
     /* ---- fixtures ---- */
     KEY("fixtures", "record_dir", CFG_PATH, record_dir, 0, STRLEN, "",
@@ -485,25 +426,60 @@ is_control(unsigned char ch)
 	return (ch < 0x20 && ch != '\t') || ch == 0x7f;
 }
 
+/* Where k's values are: 0 for config.c's keys, else the offset of its
+ * section's values in c. A key of no table of c never gets here. */
+static size_t
+base_of(const uns_config *c, const cfg_key *k)
+{
+	uintptr_t at = (uintptr_t)k;
+
+	for (int i = 0; i < c->n_sections; i++) {
+		const uns_config_section *s = c->sections[i];
+		if (at >= (uintptr_t)s->keys &&
+		    at < (uintptr_t)(s->keys + s->n_keys)) {
+			return offsetof(uns_config, ext) + c->section_at[i];
+		}
+	}
+	return 0;
+}
+
 static void *
 field_of(uns_config *c, const cfg_key *k)
 {
-	return (char *)c + k->offset;
+	return (char *)c + base_of(c, k) + k->offset;
 }
 
 static const void *
 cfield_of(const uns_config *c, const cfg_key *k)
 {
-	return (const char *)c + k->offset;
+	return (const char *)c + base_of(c, k) + k->offset;
+}
+
+/* The i-th key of c: config.c's, then each section's; NULL past the end. */
+static const cfg_key *
+key_at(const uns_config *c, size_t i)
+{
+	if (i < N_KEYS) {
+		return &keys[i];
+	}
+	i -= N_KEYS;
+	for (int j = 0; j < c->n_sections; j++) {
+		if (i < c->sections[j]->n_keys) {
+			return &c->sections[j]->keys[i];
+		}
+		i -= c->sections[j]->n_keys;
+	}
+	return NULL;
 }
 
 static const cfg_key *
-find_key(const char *name, size_t len)
+find_key(const uns_config *c, const char *name, size_t len)
 {
-	for (size_t i = 0; i < N_KEYS; i++) {
-		if (strlen(keys[i].name) == len &&
-		    memcmp(keys[i].name, name, len) == 0) {
-			return &keys[i];
+	const cfg_key *k;
+
+	for (size_t i = 0; (k = key_at(c, i)) != NULL; i++) {
+		if (strlen(k->name) == len && memcmp(k->name, name, len) == 0) {
+			return k;
 		}
 	}
 	return NULL;
@@ -967,17 +943,17 @@ distance(const char *a, size_t na, const char *b, size_t nb)
 
 /* The key closest to name, if close enough to be a typo; else NULL. */
 static const char *
-suggest(const char *name, size_t len)
+suggest(const uns_config *c, const char *name, size_t len)
 {
 	size_t best = len >= 6 ? 3 : 2;
 	const char *found = NULL;
+	const cfg_key *k;
 
-	for (size_t i = 0; i < N_KEYS && len <= 64; i++) {
-		size_t d =
-		    distance(name, len, keys[i].name, strlen(keys[i].name));
+	for (size_t i = 0; len <= 64 && (k = key_at(c, i)) != NULL; i++) {
+		size_t d = distance(name, len, k->name, strlen(k->name));
 		if (d < best) {
 			best = d;
-			found = keys[i].name;
+			found = k->name;
 		}
 	}
 	return found;
@@ -986,7 +962,7 @@ suggest(const char *name, size_t len)
 static uns_err
 unknown_key(cfg_ctx *x, const char *name, size_t len)
 {
-	const char *near = suggest(name, len);
+	const char *near = suggest(x->c, name, len);
 	int shown = len > SHOWN ? SHOWN : (int)len;
 
 	if (near == NULL) {
@@ -1098,8 +1074,10 @@ parse_line(cfg_ctx *x, const char *p, size_t n)
 	if (i == key) {
 		return fail(x, "expected \"key = value\"");
 	}
-	if ((k = find_key(p + key, i - key)) == NULL) {
-		return unknown_key(x, p + key, i - key);
+	if ((k = find_key(x->c, p + key, i - key)) == NULL) {
+		return x->c->skip_unknown_keys
+		           ? UNS_OK
+		           : unknown_key(x, p + key, i - key);
 	}
 	i = skip_space(p, i, n);
 	if (i == n || p[i] != '=') {
@@ -1117,15 +1095,76 @@ parse_line(cfg_ctx *x, const char *p, size_t n)
 /* ==== the API ============================================================
  */
 
+/* Each key's default into its field at base (test_config checks that
+ * every default parses, so this cannot fail). */
+static void
+set_defaults(const cfg_key *k, size_t n, void *base)
+{
+	for (size_t i = 0; i < n; i++) {
+		(void)types[k[i].kind].parse(&k[i], k[i].def,
+		                             (char *)base + k[i].offset);
+	}
+}
+
 void
 uns_config_defaults(uns_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	for (size_t i = 0; i < N_KEYS; i++) {
-		/* Cannot fail: test_config checks every default. */
-		(void)types[keys[i].kind].parse(&keys[i], keys[i].def,
-		                                field_of(c, &keys[i]));
+	set_defaults(keys, N_KEYS, c);
+}
+
+static int
+section_index(const uns_config *c, const uns_config_section *s)
+{
+	for (int i = 0; i < c->n_sections; i++) {
+		if (c->sections[i] == s) {
+			return i;
+		}
 	}
+	return -1;
+}
+
+uns_err
+uns_config_add(uns_config *c, const uns_config_section *s)
+{
+	size_t align = sizeof(c->ext.align);
+	size_t at = (c->ext_used + align - 1) / align * align;
+
+	if (section_index(c, s) >= 0) {
+		return UNS_OK;
+	}
+	if (c->n_sections == UNS_CONFIG_SECTIONS_MAX ||
+	    s->size > sizeof(c->ext.bytes) - at) {
+		return uns_fail(UNS_EINVAL,
+		                "configuration: no room for %zu "
+		                "more keys",
+		                s->n_keys);
+	}
+	for (size_t i = 0; i < s->n_keys; i++) {
+		const char *name = s->keys[i].name;
+		if (find_key(c, name, strlen(name)) != NULL) {
+			return uns_fail(UNS_EINVAL,
+			                "configuration: key %s is taken", name);
+		}
+	}
+	c->sections[c->n_sections] = s;
+	c->section_at[c->n_sections++] = at;
+	c->ext_used = at + s->size;
+	set_defaults(s->keys, s->n_keys, c->ext.bytes + at);
+	return UNS_OK;
+}
+
+void
+uns_config_values(const uns_config *c, const uns_config_section *s, void *out)
+{
+	int i = section_index(c, s);
+
+	if (i < 0) {
+		memset(out, 0, s->size);
+		set_defaults(s->keys, s->n_keys, out);
+		return;
+	}
+	memcpy(out, c->ext.bytes + c->section_at[i], s->size);
 }
 
 static uns_err
@@ -1133,9 +1172,9 @@ check_orders(cfg_ctx *x, const uns_config *c)
 {
 	for (size_t i = 0; i < N_ORDERS; i++) {
 		const cfg_key *a =
-		    find_key(orders[i].lesser, strlen(orders[i].lesser));
+		    find_key(c, orders[i].lesser, strlen(orders[i].lesser));
 		const cfg_key *b =
-		    find_key(orders[i].greater, strlen(orders[i].greater));
+		    find_key(c, orders[i].greater, strlen(orders[i].greater));
 		char ta[64], tb[64];
 
 		if (*(const int64_t *)cfield_of(c, a) <=
@@ -1163,7 +1202,7 @@ uns_config_parse(uns_config *c, const char *text, size_t len, char *why,
                  size_t whylen)
 {
 	static const cfg_ctx zero;
-	uns_config tmp; /* about 27 KiB */
+	uns_config tmp; /* about 70 KiB */
 	cfg_ctx x = zero;
 	uns_err rv = UNS_OK;
 	size_t pos = 0;
@@ -1199,7 +1238,7 @@ uns_config_set(uns_config *c, const char *key, const char *value, char *why,
 	uns_err rv;
 
 	x.c = c;
-	if ((k = find_key(key, strlen(key))) == NULL) {
+	if ((k = find_key(c, key, strlen(key))) == NULL) {
 		rv = unknown_key(&x, key, strlen(key));
 	} else if (value == NULL) {
 		rv = fail(&x, "%s: no value", k->name);
@@ -1302,8 +1341,10 @@ write_key(FILE *f, const cfg_key *k, const uns_config *c)
 void
 uns_config_write(FILE *f, const uns_config *c)
 {
-	for (size_t i = 0; i < N_KEYS; i++) {
-		write_key(f, &keys[i], c);
+	const cfg_key *k;
+
+	for (size_t i = 0; (k = key_at(c, i)) != NULL; i++) {
+		write_key(f, k, c);
 	}
 }
 
@@ -1329,8 +1370,9 @@ static const char example_head[] =
     "bare\n"
     "#             number counts the key's unit, given with the key\n"
     "#\n"
-    "# Command-line overrides (unsd --set key=value) apply on top of this "
-    "file.\n"
+    "# unsd's flags apply on top of this file; each names its key in\n"
+    "# \"unsd --help\" (--listen, --data, --cert, --ca, --contexts, ...),\n"
+    "# and \"unsd --set key=value\" sets any key, after both.\n"
     "# Written by uns_config_write_example(): each line below sets a key to "
     "its\n"
     "# default, so deleting one changes nothing.\n";
@@ -1351,23 +1393,31 @@ write_help(FILE *f, const cfg_key *k)
 }
 
 void
-uns_config_write_example(FILE *f)
+uns_config_write_example(FILE *f, const uns_config *c)
 {
 	const char *section = "";
-	uns_config c; /* about 27 KiB */
+	uns_config *d = malloc(sizeof(*d)); /* about 70 KiB */
+	const cfg_key *k;
 
-	uns_config_defaults(&c);
+	if (d == NULL) {
+		return;
+	}
+	uns_config_defaults(d);
+	for (int i = 0; i < c->n_sections; i++) {
+		(void)uns_config_add(d, c->sections[i]); /* fitted in c */
+	}
 	fputs(example_head, f);
-	for (size_t i = 0; i < N_KEYS; i++) {
-		if (strcmp(section, keys[i].section) != 0) {
-			section = keys[i].section;
+	for (size_t i = 0; (k = key_at(d, i)) != NULL; i++) {
+		if (strcmp(section, k->section) != 0) {
+			section = k->section;
 			fprintf(f, "\n# ==== %s %.*s\n", section,
 			        (int)(70 - strlen(section)),
 			        "========================================"
 			        "========================================");
 		}
 		fputc('\n', f);
-		write_help(f, &keys[i]);
-		write_key(f, &keys[i], &c);
+		write_help(f, k);
+		write_key(f, k, d);
 	}
+	free(d);
 }

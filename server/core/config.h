@@ -11,12 +11,15 @@
  * a bare number is in the key's unit, which is also the unit of its field
  * below, as the field's suffix says).
  *
- * Everything comes from one table in config.c (name, type, field, range,
- * default, help): parsing, defaults, range checks and the documented
- * example file, docs/unsd.conf.example, which is uns_config_write_example's
- * output. Parsing is pure (bytes in, values out); uns_config_load is the
- * only function that does I/O. The struct holds its own copies of every
- * string, so it may be copied by assignment and outlives the parsed text.
+ * Everything comes from tables of keys (name, type, field, range, default,
+ * help): config.c's for the server's core, and one per subsystem that
+ * keeps its own keys (uns_config_section: the push transports), added to a
+ * configuration with uns_config_add. From them come parsing, defaults,
+ * range checks and the documented example file, docs/unsd.conf.example,
+ * which is uns_config_write_example's output. Parsing is pure (bytes in, values
+ * out); uns_config_load is the only function that does I/O. The struct holds
+ * its own copies of every string, so it may be copied by assignment and
+ * outlives the parsed text.
  *
  * Errors: UNS_EINVAL for a bad file or value, UNS_EIO for a file that cannot
  * be read, UNS_ENOMEM. The reason goes to why (may be NULL) and to
@@ -33,10 +36,64 @@
 
 #include "uns/uns.h"
 
-#define UNS_CONFIG_STR_MAX  1024 /* bytes per string value, NUL included */
-#define UNS_CONFIG_LIST_MAX 16   /* values of one repeatable key */
-#define UNS_CONFIG_LINE_MAX 4096 /* bytes per line, line end excluded */
-#define UNS_CONFIG_FILE_MAX (1024 * 1024) /* bytes per file */
+#define UNS_CONFIG_STR_MAX      1024 /* bytes per string value, NUL included */
+#define UNS_CONFIG_LIST_MAX     16   /* values of one repeatable key */
+#define UNS_CONFIG_LINE_MAX     4096 /* bytes per line, line end excluded */
+#define UNS_CONFIG_FILE_MAX     (1024 * 1024) /* bytes per file */
+#define UNS_CONFIG_SECTIONS_MAX 16 /* subsystem key tables per config */
+#define UNS_CONFIG_EXT_MAX      (40 * 1024) /* bytes of their values */
+
+/* What a key's value is, and the type of its field:
+ *   STRING, PATH, URL  char[UNS_CONFIG_STR_MAX]; min/max bound the length
+ *   BOOL, INT          int
+ *   SIZE               uint64_t, bytes
+ *   DURATION_US/MS/S   int64_t, in the unit the kind names
+ *   PATH_LIST          uns_config_list (repeatable) */
+typedef enum uns_config_kind {
+	UNS_CONFIG_STRING,
+	UNS_CONFIG_PATH,
+	UNS_CONFIG_URL,
+	UNS_CONFIG_BOOL,
+	UNS_CONFIG_INT,
+	UNS_CONFIG_SIZE,
+	UNS_CONFIG_DURATION_US,
+	UNS_CONFIG_DURATION_MS,
+	UNS_CONFIG_DURATION_S,
+	UNS_CONFIG_PATH_LIST,
+} uns_config_kind;
+
+/* One key: a row of config.c's table or of a subsystem's. */
+typedef struct uns_config_key {
+	const char *section; /* banner in the example file */
+	const char *name;
+	uns_config_kind kind;
+	size_t offset; /* of the field in uns_config or the section's struct */
+	int64_t min;   /* numbers: range, in the field's unit; */
+	int64_t max;   /* strings: length range in bytes */
+	const char *def;  /* default, as written in a file */
+	const char *help; /* lines separated by \n */
+} uns_config_key;
+
+/* A row of a subsystem's table: field of struct type. */
+#define UNS_CONFIG_KEY(sec, name, kind, type, field, min, max, def, help)      \
+	{                                                                      \
+		sec, name, UNS_CONFIG_##kind, offsetof(type, field), min, max, \
+		    def, help                                                  \
+	}
+
+/*
+ * A subsystem's keys, kept by the subsystem next to the code that uses
+ * them (push: one table per transport). Added to a configuration with
+ * uns_config_add, they are parsed, set, checked, written and documented
+ * with config.c's own; their values live in the uns_config (so it still
+ * copies by assignment), in a struct of the subsystem's of size bytes,
+ * read back with uns_config_values.
+ */
+typedef struct uns_config_section {
+	const uns_config_key *keys;
+	size_t n_keys;
+	size_t size;
+} uns_config_section;
 
 /* The values of a repeatable key, in the order given. */
 typedef struct uns_config_list {
@@ -65,6 +122,8 @@ typedef struct uns_config {
 	int64_t commit_max_wait_us; /* 0 = sync at once */
 	int commit_answer_thread;   /* 0 or 1 */
 	int64_t reclaim_interval_s;
+	uint64_t min_free; /* bytes kept free on the store's disk; 0 = off */
+	int store_salvage; /* 0 or 1: open a damaged store, copy kept */
 	/* tokens */
 	uns_config_list jwt_key; /* PEM public key file, or "hs256:FILE" */
 	char jwt_audience[UNS_CONFIG_STR_MAX];
@@ -75,36 +134,6 @@ typedef struct uns_config {
 	char
 	    token_signing_key[UNS_CONFIG_STR_MAX]; /* "" = dev secret or none */
 	int64_t token_lifetime_s;
-	/* push transports (push.h) */
-	int push_allow_private;                  /* 0 or 1; tests only */
-	char push_ca_file[UNS_CONFIG_STR_MAX];   /* "" = system CAs */
-	int64_t push_token_timeout_ms;           /* OAuth token fetches */
-	char webhook_hosts[UNS_CONFIG_STR_MAX];  /* comma-separated */
-	char webhook_secret[UNS_CONFIG_STR_MAX]; /* file */
-	char webhook_secret_previous[UNS_CONFIG_STR_MAX]; /* file */
-	char webpush_hosts[UNS_CONFIG_STR_MAX];
-	char vapid_key[UNS_CONFIG_STR_MAX];
-	char vapid_subject[UNS_CONFIG_STR_MAX];
-	int64_t webpush_ttl_s;
-	int64_t vapid_token_lifetime_s;
-	char apns_url[UNS_CONFIG_STR_MAX];
-	char apns_key[UNS_CONFIG_STR_MAX]; /* .p8 file */
-	char apns_key_id[UNS_CONFIG_STR_MAX];
-	char apns_team_id[UNS_CONFIG_STR_MAX];
-	char apns_topic[UNS_CONFIG_STR_MAX];
-	int64_t apns_token_refresh_s;
-	int64_t apns_ttl_s;
-	char fcm_url[UNS_CONFIG_STR_MAX];
-	char fcm_credentials[UNS_CONFIG_STR_MAX]; /* service-account JSON */
-	char fcm_token_uri[UNS_CONFIG_STR_MAX];
-	char fcm_project[UNS_CONFIG_STR_MAX];
-	int64_t fcm_ttl_s;
-	char wns_hosts[UNS_CONFIG_STR_MAX];
-	char wns_token_url[UNS_CONFIG_STR_MAX];
-	char wns_client_id[UNS_CONFIG_STR_MAX];
-	char wns_client_secret[UNS_CONFIG_STR_MAX]; /* file */
-	char wns_scope[UNS_CONFIG_STR_MAX];
-	int64_t wns_ttl_s;
 	/* delivery engine (delivery.h) */
 	int delivery; /* 0 or 1 */
 	int delivery_max_inflight;
@@ -126,6 +155,7 @@ typedef struct uns_config {
 	uint64_t max_body_text;
 	uint64_t max_id;
 	int max_live_per_user;
+	int max_subscriptions_per_user;
 	int max_page_size;
 	int64_t default_expiry_s;
 	int64_t max_expiry_s;
@@ -144,13 +174,40 @@ typedef struct uns_config {
 	int64_t gateway_header_timeout_ms;
 	int64_t gateway_body_timeout_ms;
 	int64_t gateway_rpc_timeout_ms;
+	char gateway_public_url[UNS_CONFIG_STR_MAX]; /* "" = from listen */
+	uint64_t gateway_drain_limit;                /* bytes */
 	/* fixtures (SPEC §7) */
 	char record_dir[UNS_CONFIG_STR_MAX]; /* "" = not recording */
 	int test_clock;                      /* 0 or 1 */
+	/* subsystems' keys (uns_config_add): their tables, and their values
+	 * in ext, each section's at section_at */
+	int n_sections;
+	const struct uns_config_section *sections[UNS_CONFIG_SECTIONS_MAX];
+	size_t section_at[UNS_CONFIG_SECTIONS_MAX];
+	size_t ext_used;
+	union {
+		max_align_t align;
+		unsigned char bytes[UNS_CONFIG_EXT_MAX];
+	} ext;
+	/* 1: a key no table knows is skipped, not an error (uns-gateway reads
+	 * unsd's file without the tables of unsd's other subsystems) */
+	int skip_unknown_keys;
 } uns_config;
 
-/* Sets every key of c to its default. */
+/* Sets every key of c to its default; c knows config.c's keys only. */
 void uns_config_defaults(uns_config *c);
+
+/*
+ * Adds a subsystem's keys to c, at their defaults. UNS_EINVAL when c has
+ * no room left (UNS_CONFIG_SECTIONS_MAX, UNS_CONFIG_EXT_MAX) or a key's
+ * name is taken; adding a section c has already is a no-op.
+ */
+uns_err uns_config_add(uns_config *c, const uns_config_section *s);
+
+/* Copies the values of s's keys into out (s->size bytes): c's when s was
+ * added to c, else the defaults. */
+void uns_config_values(const uns_config *c, const uns_config_section *s,
+                       void *out);
 
 /*
  * Applies the configuration text[0..len) on top of c: keys it does not
@@ -194,9 +251,11 @@ void uns_config_write(FILE *f, const uns_config *c);
 
 /*
  * Writes the documented example file: a header on the format, then for each
- * key its help, type and range, and its default as a live line. This is
- * docs/unsd.conf.example; parsing it gives the defaults.
+ * key of c (config.c's, then the sections added to c) its help, type and
+ * range, and its default as a live line (c's values are not used). With
+ * unsd's sections, this is docs/unsd.conf.example; parsing it gives the
+ * defaults.
  */
-void uns_config_write_example(FILE *f);
+void uns_config_write_example(FILE *f, const uns_config *c);
 
 #endif /* UNS_CONFIG_H */

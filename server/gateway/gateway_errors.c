@@ -76,6 +76,38 @@ uns_gw_http_message(const char *rpc_message, char *out, size_t cap)
 	snprintf(out, cap, "%s", rpc_message);
 }
 
+/* What a store failure's text holds: the service's prefixes for store
+ * errors and RocksDB's Status names, whose text goes on with file paths. */
+static const char *const internal_words[] = {
+    "store: ",
+    "store unavailable",
+    "IO error",
+    "Corruption",
+    "Invalid argument",
+    "Resource busy",
+    "Operation timed out",
+    "Operation aborted",
+    "Operation expired",
+    "Operation failed",
+    "Shutdown in progress",
+};
+
+int
+uns_gw_message_is_internal(uns_gw_status st, const char *message)
+{
+	if (st.http == 500) {
+		return 1;
+	}
+	for (size_t i = 0;
+	     message && i < sizeof(internal_words) / sizeof(internal_words[0]);
+	     i++) {
+		if (strstr(message, internal_words[i]) != NULL) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
 uns_gw_status
 uns_gw_status_of(uns_err err, const char *message)
 {
@@ -93,16 +125,28 @@ uns_gw_status_of(uns_err err, const char *message)
 	return internal;
 }
 
-json_t *
+uns_jv *
 uns_gw_error_envelope(const char *code, const char *message,
                       const char *request_id, int64_t now_ms)
 {
 	char date[32];
 	time_t t = (time_t)(now_ms / 1000);
 	struct tm tm;
+	uns_jv *env = uns_jv_new_object(), *error = uns_jv_new_object();
+	uns_jv *inner = uns_jv_new_object();
+
 	gmtime_r(&t, &tm);
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-	return json_pack("{s:{s:s, s:s, s:{s:s, s:s+}}}", "error", "code", code,
-	                 "message", message, "innerError", "request-id",
-	                 request_id, "date", date, "Z");
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (uns_jv_set_str(error, "code", code) != UNS_OK ||
+	    uns_jv_set_str(error, "message", message) != UNS_OK ||
+	    uns_jv_set_str(inner, "request-id", request_id) != UNS_OK ||
+	    uns_jv_set_str(inner, "date", date) != UNS_OK ||
+	    uns_jv_set(error, "innerError", uns_jv_ref(inner)) != UNS_OK ||
+	    uns_jv_set(env, "error", uns_jv_ref(error)) != UNS_OK) {
+		uns_jv_free(env);
+		env = NULL;
+	}
+	uns_jv_free(inner);
+	uns_jv_free(error);
+	return env;
 }

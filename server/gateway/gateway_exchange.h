@@ -16,9 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "json_buf.h"
+#include "json_value.h"
 #include "uns/client.h"
 #include "uns/method.h"
 
@@ -66,7 +65,7 @@ const char *uns_gw_query(const uns_gw_exchange *x, const char *name);
 void uns_gw_set_header(uns_gw_exchange *x, const char *name, const char *value);
 
 /* Answers with value as JSON (steals the reference). */
-void uns_gw_reply_json(uns_gw_exchange *x, unsigned status, json_t *value);
+void uns_gw_reply_json(uns_gw_exchange *x, unsigned status, uns_jv *value);
 /* Answers with the JSON text written into b (taken: b is empty after);
  * a failure kept in b answers 500 as uns_gw_reply_json does. */
 void uns_gw_reply_json_buf(uns_gw_exchange *x, unsigned status,

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "gateway_json.h"
+#include "platform.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -41,14 +42,11 @@ static const uns_json_field_rule graph_fields[] = {
     {"uns.v1.UpdateStateRequest", "unsid", NULL, UNS_JSON_CONV_NONE, 1},
 };
 
+/* platform.h's one list of names, as rows of the mapping */
+#define PLATFORM_ROW(v, n) {v, n},
 static const uns_json_enum_name platform_names[] = {
-    {UNS__V1__PLATFORM__PLATFORM_WINDOWS, "windows"},
-    {UNS__V1__PLATFORM__PLATFORM_IOS, "ios"},
-    {UNS__V1__PLATFORM__PLATFORM_ANDROID, "android"},
-    {UNS__V1__PLATFORM__PLATFORM_WEB_PUSH, "webPush"},
-    {UNS__V1__PLATFORM__PLATFORM_WEBHOOK, "webhook"},
-    {UNS__V1__PLATFORM__PLATFORM_POLLING, "polling"},
-};
+    UNS_PLATFORM_NAMES(PLATFORM_ROW)};
+#undef PLATFORM_ROW
 
 static const uns_json_enum_name priority_names[] = {
     {UNS__V1__PRIORITY__PRIORITY_NONE, "None"},
@@ -97,39 +95,20 @@ const uns_json_mapping uns_gw_graph_mapping = {
 
 /* ---- request bodies ---------------------------------------------------- */
 
-static const char *
-json_kind(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_ARRAY:
-		return "a JSON array (one object per request)";
-	case JSON_STRING:
-		return "a JSON string";
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return "a JSON number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a JSON boolean";
-	default:
-		return "JSON null";
-	}
-}
-
 /* W3C PushSubscription JSON nests the keys: {"endpoint","keys":{...}}. */
 static void
-lift_push_keys(json_t *body)
+lift_push_keys(uns_jv *body)
 {
-	json_t *wp = json_object_get(body, "webPush");
-	json_t *keys = json_object_get(wp, "keys");
+	uns_jv *wp = uns_jv_get(body, "webPush");
+	uns_jv *keys = uns_jv_get(wp, "keys");
 	const char *names[] = {"p256dh", "auth"};
-	if (!json_is_object(keys)) {
+	if (uns_jv_typeof(keys) != UNS_JV_OBJECT) {
 		return;
 	}
 	for (size_t i = 0; i < N(names); i++) {
-		json_t *k = json_object_get(keys, names[i]);
-		if (k != NULL && json_object_get(wp, names[i]) == NULL) {
-			json_object_set(wp, names[i], k);
+		uns_jv *k = uns_jv_get(keys, names[i]);
+		if (k != NULL && uns_jv_get(wp, names[i]) == NULL) {
+			(void)uns_jv_set(wp, names[i], uns_jv_ref(k));
 		}
 	}
 }
@@ -138,10 +117,10 @@ uns_err
 uns_gw_parse_body(const ProtobufCMessageDescriptor *desc, const char *body,
                   size_t len, ProtobufCMessage **out, char *why, size_t whylen)
 {
-	json_error_t jerr;
+	uns_jv_error jerr;
 	uns_json_error cerr;
 	uns_err err = UNS_INVALID_ARGUMENT;
-	json_t *v = NULL;
+	uns_jv *v = NULL;
 
 	if (body == NULL || len == 0) {
 		snprintf(why, whylen,
@@ -149,17 +128,25 @@ uns_gw_parse_body(const ProtobufCMessageDescriptor *desc, const char *body,
 		         "JSON object");
 		goto out;
 	}
-	v = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-	               &jerr);
-	if (v == NULL) {
+	err = uns_jv_parse(body, len, UNS_JV_ANY, &v, &jerr);
+	if (err == UNS_INVALID_ARGUMENT) {
 		snprintf(why, whylen,
-		         "invalid JSON at line %d, column %d (byte %d): %s",
-		         jerr.line, jerr.column, jerr.position, jerr.text);
+		         "invalid JSON at line %d, column %d (byte %ld): %s",
+		         jerr.line, jerr.column, jerr.position, jerr.reason);
 		goto out;
 	}
-	if (!json_is_object(v)) {
-		snprintf(why, whylen, "the body is %s; expected a JSON object",
-		         json_kind(v));
+	if (err != UNS_OK) {
+		snprintf(why, whylen, "%s", uns_strerror(err));
+		goto out;
+	}
+	err = UNS_INVALID_ARGUMENT;
+	if (uns_jv_typeof(v) != UNS_JV_OBJECT) {
+		snprintf(why, whylen,
+		         "the body is %s%s; expected a JSON object",
+		         uns_jv_kind(v),
+		         uns_jv_typeof(v) == UNS_JV_ARRAY
+		             ? " (one object per request)"
+		             : "");
 		goto out;
 	}
 	if (desc == &uns__v1__subscribe_request__descriptor) {
@@ -173,16 +160,16 @@ uns_gw_parse_body(const ProtobufCMessageDescriptor *desc, const char *body,
 		snprintf(why, whylen, "%s", uns_strerror(err));
 	}
 out:
-	json_decref(v);
+	uns_jv_free(v);
 	return err;
 }
 
 /* ---- responses --------------------------------------------------------- */
 
-json_t *
+uns_jv *
 uns_gw_notification_json(const Uns__V1__Notification *n)
 {
-	json_t *v = NULL;
+	uns_jv *v = NULL;
 	if (uns_json_to_value(&n->base, &uns_gw_graph_mapping, 0, &v) !=
 	    UNS_OK) {
 		return NULL;
@@ -201,17 +188,24 @@ removed_reason(int r)
 	return "deleted";
 }
 
-json_t *
+uns_jv *
 uns_gw_feed_entry_json(const Uns__V1__FeedEntry *e)
 {
-	static const char empty[] = "";
 	if (e->removed == UNS__V1__REMOVED_REASON__REMOVED_REASON_NONE &&
 	    e->notification != NULL) {
 		return uns_gw_notification_json(e->notification);
 	}
-	const char *id = e->notification ? e->notification->id : empty;
-	return json_pack("{s:s, s:{s:s}}", "id", id, "@removed", "reason",
-	                 removed_reason(e->removed));
+	const char *id = e->notification ? e->notification->id : "";
+	uns_jv *v = uns_jv_new_object(), *removed = uns_jv_new_object();
+	if (uns_jv_set_str(v, "id", id) != UNS_OK ||
+	    uns_jv_set_str(removed, "reason", removed_reason(e->removed)) !=
+	        UNS_OK ||
+	    uns_jv_set(v, "@removed", uns_jv_ref(removed)) != UNS_OK) {
+		uns_jv_free(v);
+		v = NULL;
+	}
+	uns_jv_free(removed);
+	return v;
 }
 
 uns_err
@@ -247,10 +241,10 @@ uns_gw_write_feed_entry(uns_json_buf *b, const Uns__V1__FeedEntry *e)
 	return err;
 }
 
-json_t *
+uns_jv *
 uns_gw_subscription_json(const Uns__V1__Subscription *s)
 {
-	json_t *v = NULL;
+	uns_jv *v = NULL;
 	if (uns_json_to_value(&s->base, &uns_gw_graph_mapping, 0, &v) !=
 	    UNS_OK) {
 		return NULL;

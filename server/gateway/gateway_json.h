@@ -11,10 +11,10 @@
 
 #include <stddef.h>
 
-#include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 
 #include "json_codec.h"
+#include "json_value.h"
 #include "uns/v1/notifications.pb-c.h"
 
 /* The Graph mapping of every uns.v1 message the gateway reads or writes. */
@@ -35,13 +35,13 @@ uns_err uns_gw_parse_body(const ProtobufCMessageDescriptor *desc,
 
 /* A notification in Graph's shape, a new JSON object; NULL when out of
  * memory or when it holds what JSON cannot carry. */
-json_t *uns_gw_notification_json(const Uns__V1__Notification *n);
+uns_jv *uns_gw_notification_json(const Uns__V1__Notification *n);
 
 /* A feed entry: the notification, or {"id","@removed":{"reason"}}. */
-json_t *uns_gw_feed_entry_json(const Uns__V1__FeedEntry *e);
+uns_jv *uns_gw_feed_entry_json(const Uns__V1__FeedEntry *e);
 
 /* The same two shapes appended to b as text (json_buf.h), byte for byte
- * what json_dumps(..., JSON_COMPACT) makes of the two above, without the
+ * what uns_jv_dump(..., 0) makes of the two above, without the
  * tree. UNS_INVALID_ARGUMENT (what JSON cannot carry) or UNS_ENOMEM leave
  * b as it was before the call. */
 uns_err uns_gw_write_notification(uns_json_buf *b,
@@ -50,7 +50,7 @@ uns_err uns_gw_write_feed_entry(uns_json_buf *b, const Uns__V1__FeedEntry *e);
 
 /* A subscription as the subscribe reply: {"id","expirationDateTime",
  * "platform","deviceId","targetHostName",...}. */
-json_t *uns_gw_subscription_json(const Uns__V1__Subscription *s);
+uns_jv *uns_gw_subscription_json(const Uns__V1__Subscription *s);
 
 /*
  * Applies an OData $filter of the supported subset to req: clauses

@@ -66,6 +66,9 @@ load(const gw_opts *o, uns_config *c)
 {
 	char why[512];
 	uns_config_defaults(c);
+	/* unsd's file may hold keys of subsystems this program lacks
+	 * (push); they are unsd's to check. */
+	c->skip_unknown_keys = 1;
 	if (o->config && uns_config_load(c, o->config, why, sizeof(why))) {
 		fprintf(stderr, "uns-gateway: %s\n", why);
 		return -1;
@@ -154,6 +157,8 @@ serve(const gw_opts *o, const uns_config *c)
 	    .header_timeout_ms = (uint32_t)c->gateway_header_timeout_ms,
 	    .body_timeout_ms = (uint32_t)c->gateway_body_timeout_ms,
 	    .rpc_timeout_ms = (uint32_t)c->gateway_rpc_timeout_ms,
+	    .public_url = c->gateway_public_url,
+	    .drain_limit = (size_t)c->gateway_drain_limit,
 	};
 	const char *url = o->rpc ? o->rpc : "tls+tcp://localhost:7443";
 	sigemptyset(&set);

@@ -13,10 +13,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
+#include "auth.h"
 #include "gateway_handlers.h"
 #include "gateway_json.h"
+#include "gateway_url.h"
 #include "errors.h"
 #include "uns_stubs.h"
 
@@ -81,11 +81,13 @@ link_text(const uns_gw_exchange *x, const char *suffix, const char *const *kv,
 		if (kv[i + 1] == NULL || kv[i + 1][0] == '\0') {
 			continue;
 		}
-		char *esc = curl_easy_escape(NULL, kv[i + 1], 0);
-		len += (size_t)snprintf(url + len, 4096 - len, "%c%s=%s",
-		                        strchr(url, '?') ? '&' : '?', kv[i],
-		                        esc ? esc : "");
-		curl_free(esc);
+		len += (size_t)snprintf(url + len, 4096 - len,
+		                        "%c%s=", strchr(url, '?') ? '&' : '?',
+		                        kv[i]);
+		if (len < 4096) {
+			len += uns_gw_url_encode(kv[i + 1], strlen(kv[i + 1]),
+			                         url + len, 4096 - len);
+		}
 	}
 	return len < 4096;
 }
@@ -93,7 +95,7 @@ link_text(const uns_gw_exchange *x, const char *suffix, const char *const *kv,
 /* The body of a collection answer, written as text (json_buf.h):
  * {"@odata.context":…,"value":[…],"@odata.nextLink"|"deltaLink":…}, the
  * shape and bytes the jansson tree gave. An entry JSON cannot carry is
- * left out, as json_array_append_new(NULL) left it out before. */
+ * left out, as the tree builder left it out before. */
 typedef uns_err (*entry_writer)(uns_json_buf *, const void *);
 
 static void
@@ -162,7 +164,7 @@ reply_notification(uns_gw_exchange *x, unsigned status,
 	uns_json_buf b;
 	uns_json_buf_init(&b);
 	/* The context goes last, inside the notification's object, where
-	 * json_object_set_new put it. */
+	 * the tree builder put it. */
 	uns_err err = uns_gw_write_notification(&b, n);
 	if (err == UNS_OK) {
 		uns_json_buf_rewind(&b, b.len - 1); /* its '}' */
@@ -197,11 +199,15 @@ healthz_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 	}
 	int serving =
 	    resp->status == UNS__V1__SERVING_STATUS__SERVING_STATUS_SERVING;
-	uns_gw_reply_json(x, serving ? 200 : 503,
-	                  json_pack("{s:s, s:s, s:s}", "status",
-	                            serving ? "SERVING" : "NOT_SERVING",
-	                            "version", resp->version, "store",
-	                            resp->store_status));
+	uns_jv *v = uns_jv_new_object();
+	if (uns_jv_set_str(v, "status", serving ? "SERVING" : "NOT_SERVING") !=
+	        UNS_OK ||
+	    uns_jv_set_str(v, "version", resp->version) != UNS_OK ||
+	    uns_jv_set_str(v, "store", resp->store_status) != UNS_OK) {
+		uns_jv_free(v);
+		v = NULL;
+	}
+	uns_gw_reply_json(x, serving ? 200 : 503, v);
 }
 
 void
@@ -379,7 +385,8 @@ uns_gw_delta(uns_gw_exchange *x)
 	uns_gw_call(x, &spec, &req.base);
 }
 
-/* If-Match: "7", W/"7", 7 or *; 1 with *out set (0 = no check). */
+/* If-Match: "7", 7 or *; 1 with *out set (0 = no check). A weak tag
+ * (W/"7") never matches: If-Match compares strongly (RFC 9110 §13.1.1). */
 static int
 parse_if_match(uns_gw_exchange *x, uint64_t *out)
 {
@@ -389,7 +396,13 @@ parse_if_match(uns_gw_exchange *x, uint64_t *out)
 	if (v == NULL || strcmp(v, "*") == 0) {
 		return 1;
 	}
-	const char *p = strncmp(v, "W/", 2) == 0 ? v + 2 : v;
+	if (strncmp(v, "W/", 2) == 0) {
+		uns_gw_fail(x, 412, "PreconditionFailed",
+		            "If-Match: a weak entity tag never matches; send "
+		            "the ETag as given, such as \"3\"");
+		return 0;
+	}
+	const char *p = v;
 	int quoted = *p == '"';
 	p += quoted;
 	errno = 0;
@@ -455,54 +468,6 @@ uns_gw_patch(uns_gw_exchange *x)
 	protobuf_c_message_free_unpacked(m, NULL);
 }
 
-/* base64url without padding into out (cap bytes); length or -1. */
-static long
-b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap)
-{
-	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-	                          "qrstuvwxyz0123456789-_";
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t n = 0;
-	for (size_t i = 0; i < len; i++) {
-		const char *c = in[i] ? strchr(abc, in[i]) : NULL;
-		if (c == NULL) {
-			return -1;
-		}
-		acc = (acc << 6) | (uint32_t)(c - abc);
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			if (n >= cap) {
-				return -1;
-			}
-			out[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	return (long)n;
-}
-
-/* The token's kind, read from its claims without verifying them: only to
- * choose the RPC (app: Delete, user: UpdateState); the server verifies the
- * token on that RPC, so a forged claim only picks a call that then fails. */
-static int
-is_app_token(const char *token)
-{
-	unsigned char claims[6144];
-	const char *p = token ? strchr(token, '.') : NULL;
-	const char *q = p ? strchr(p + 1, '.') : NULL;
-	long n = q ? b64url_decode(p + 1, (size_t)(q - p - 1), claims,
-	                           sizeof(claims))
-	           : -1;
-	if (n < 0) {
-		return 0;
-	}
-	json_t *c = json_loadb((const char *)claims, (size_t)n, 0, NULL);
-	int app = json_object_get(c, "sub") == NULL &&
-	          (json_object_get(c, "azp") || json_object_get(c, "appid"));
-	json_decref(c);
-	return app;
-}
-
 static void
 empty_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 {
@@ -524,7 +489,7 @@ uns_gw_delete(uns_gw_exchange *x)
 	static const uns_gw_call_spec user_spec = {
 	    .method = &uns_notifications_method_update_state,
 	    .finish = empty_done};
-	if (is_app_token(x->token)) {
+	if (uns_auth_token_is_app(x->token)) {
 		Uns__V1__DeleteRequest req = UNS__V1__DELETE_REQUEST__INIT;
 		req.id = x->params[0];
 		uns_gw_call(x, &app_spec, &req.base);

@@ -44,11 +44,15 @@ oauth_fail(uns_gw_exchange *x, unsigned status, const char *error,
 	if (status == 401 && basic) {
 		uns_gw_set_header(x, "WWW-Authenticate", BASIC_CHALLENGE);
 	}
-	uns_gw_reply_json(x, status,
-	                  json_pack("{s:s, s:s, s:s, s:s}", "error", error,
-	                            "error_description", description,
-	                            "trace_id", x->request_id, "timestamp",
-	                            stamp));
+	uns_jv *v = uns_jv_new_object();
+	if (uns_jv_set_str(v, "error", error) != UNS_OK ||
+	    uns_jv_set_str(v, "error_description", description) != UNS_OK ||
+	    uns_jv_set_str(v, "trace_id", x->request_id) != UNS_OK ||
+	    uns_jv_set_str(v, "timestamp", stamp) != UNS_OK) {
+		uns_jv_free(v);
+		v = NULL;
+	}
+	uns_gw_reply_json(x, status, v);
 }
 
 /* The request's credentials: the form, or HTTP Basic (not both). */
@@ -102,12 +106,15 @@ token_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 		return;
 	}
 	no_store(x);
-	uns_gw_reply_json(
-	    x, 200,
-	    json_pack("{s:s, s:I, s:I, s:s}", "token_type", resp->token_type,
-	              "expires_in", (json_int_t)resp->expires_in,
-	              "ext_expires_in", (json_int_t)resp->expires_in,
-	              "access_token", resp->access_token));
+	uns_jv *v = uns_jv_new_object();
+	if (uns_jv_set_str(v, "token_type", resp->token_type) != UNS_OK ||
+	    uns_jv_set_int(v, "expires_in", resp->expires_in) != UNS_OK ||
+	    uns_jv_set_int(v, "ext_expires_in", resp->expires_in) != UNS_OK ||
+	    uns_jv_set_str(v, "access_token", resp->access_token) != UNS_OK) {
+		uns_jv_free(v);
+		v = NULL;
+	}
+	uns_gw_reply_json(x, 200, v);
 }
 
 void

@@ -200,8 +200,7 @@ caller_of(uns_gw_ops *ops, const char *token, caller *out)
 		}
 		uns_token_cache_put(ops->tokens, token, len, &c);
 	}
-	/* auth.c's rule: a token with an app id and no subject is an app's. */
-	out->is_app = c.app_id[0] != '\0' && c.sub[0] == '\0';
+	out->is_app = uns_auth_is_app(&c);
 	memcpy(out->id, out->is_app ? c.app_id : c.sub, sizeof(out->id));
 	return 1;
 }

@@ -16,11 +16,21 @@
  * opened with it. check(), build() and classify() may run on several
  * threads at once, also on one transport (its caches have locks).
  *
+ * Adding a transport: the Platform value in proto/ and gen/ regenerated
+ * (make gen), its Graph name in common/platform.h (test_platform holds
+ * docs/openapi.json to it), one file push_NAME.c with its ops (keys and
+ * their load, check, open, close, build, classify) and one row in
+ * push.c's table; docs/unsd.conf.example is regenerated from the keys
+ * (unsd --print-example-config; test_config holds it fresh). Nothing else
+ * names a transport: the gateway, unsctl and validation take the platform
+ * from the table or treat every pushChannel alike.
+ *
  * For the engine: set CURLOPT_CAINFO to uns_push_ca_file() when it is not
- * NULL, and guard every connection with uns_push_addr_allowed() (from
- * CURLOPT_OPENSOCKETFUNCTION), since a host checked at subscribe time may
- * resolve elsewhere later (DNS rebinding). A request with http2 set wants
- * CURL_HTTP_VERSION_2TLS.
+ * NULL, pin each request to the addresses uns_push_pin() checked
+ * (CURLOPT_RESOLVE), since a host checked at subscribe time may resolve
+ * elsewhere later (DNS rebinding), and guard every connection with
+ * uns_push_addr_allowed() (from CURLOPT_OPENSOCKETFUNCTION). A request with
+ * http2 set wants CURL_HTTP_VERSION_2TLS.
  */
 #ifndef UNS_SERVER_PUSH_H
 #define UNS_SERVER_PUSH_H
@@ -36,6 +46,7 @@
 typedef struct uns_push_transport uns_push_transport;
 typedef struct uns_push_config uns_push_config; /* push_impl.h */
 struct uns_config;
+struct uns_config_section;
 
 /* One shoulder tap: "the feed of (user, host) moved; its head is cursor". */
 typedef struct uns_tap {
@@ -87,6 +98,16 @@ typedef struct uns_push_transport_ops {
 	 * UNS_INVALID_ARGUMENT, *field names the offending field (as in the
 	 * JSON mapping, e.g. "webPush.keys.p256dh") and why says what is
 	 * wrong. May resolve host names (blocking). */
+	/* Its configuration keys, in its own file (NULL: none). */
+	const struct uns_config_section *keys;
+	/* Makes the transport's settings from its keys' values (vals,
+	 * keys->size bytes), reading the credential files they name (cfg
+	 * has data_dir for keys made on first use). Credentials not
+	 * configured are not an error: build() then fails with
+	 * UNS_FAILED_PRECONDITION. why names the key or file at fault. */
+	uns_err (*load)(void **settings, const void *vals,
+	                const uns_push_config *cfg, char *why, size_t whylen);
+	void (*unload)(void *settings);
 	uns_err (*check)(const uns_push_config *cfg,
 	                 const Uns__V1__Subscription *sub, const char **field,
 	                 char *why, size_t whylen);
@@ -113,8 +134,16 @@ extern const uns_push_transport_ops *const uns_push_transports[];
 const uns_push_transport_ops *uns_push_find(Uns__V1__Platform platform);
 
 /*
- * The push configuration from the config keys (push_*, webhook_*,
- * webpush_*, vapid_*, apns_*, fcm_*, wns_*; docs/unsd.conf.example).
+ * Adds the push keys to c: push_* shared by every transport, then each
+ * transport's own (webhook_*, webpush_*, vapid_*, apns_*, fcm_*, wns_*;
+ * docs/unsd.conf.example), so that c parses and sets them. Call it after
+ * uns_config_defaults, before parsing.
+ */
+uns_err uns_push_add_keys(struct uns_config *c);
+
+/*
+ * The push configuration from c's push keys (their defaults when c has
+ * none: uns_push_add_keys was not called), each transport's by its load().
  * Reads the key and credential files it names; makes the webhook secret
  * (DATA/push/webhook.secret) and the VAPID key (DATA/push/vapid.pem) on
  * first use when their keys are "". A provider whose credentials are not
@@ -128,10 +157,22 @@ void uns_push_config_free(uns_push_config *cfg);
 /* The CA bundle for provider TLS (push_ca_file), or NULL for the system's. */
 const char *uns_push_ca_file(const uns_push_config *cfg);
 
-/* Whether a connection to sa is allowed: false for loopback, private,
- * link-local, unique-local, multicast and unspecified addresses unless
- * push_allow_private is on. */
+/* Whether a connection to sa is allowed: only to public addresses
+ * (push_ssrf.c's tables; IPv6 forms carrying an IPv4 address judged by
+ * it), and to loopback when push_allow_private is on. */
 bool uns_push_addr_allowed(const uns_push_config *cfg,
                            const struct sockaddr *sa);
+
+/*
+ * Pins a request to url for the engine: resolves its host now, checks
+ * every address as subscribe did, and gives (malloc'd) the
+ * CURLOPT_RESOLVE entry "HOST:PORT:ADDR,..." that makes the transfer use
+ * exactly those addresses (a name may resolve elsewhere by the time curl
+ * would ask: DNS rebinding). UNS_INVALID_ARGUMENT: an address is refused,
+ * or no such host; UNS_UNAVAILABLE: the resolver failed for now; why says
+ * which.
+ */
+uns_err uns_push_pin(const uns_push_config *cfg, const char *url, char **entry,
+                     char *why, size_t whylen);
 
 #endif /* UNS_SERVER_PUSH_H */

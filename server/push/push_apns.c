@@ -24,8 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "errors.h"
 #include "push_impl.h"
 
@@ -33,8 +31,53 @@
 #define MAX_TOKEN_HEX 200
 #define MAX_COLLAPSE  64
 
+typedef struct apns_vals {
+	char url[UNS_CONFIG_STR_MAX];
+	char key[UNS_CONFIG_STR_MAX]; /* .p8 file */
+	char key_id[UNS_CONFIG_STR_MAX];
+	char team_id[UNS_CONFIG_STR_MAX];
+	char topic[UNS_CONFIG_STR_MAX];
+	int64_t token_refresh_s;
+	int64_t ttl_s;
+} apns_vals;
+
+static const uns_config_key apns_keys[] = {
+    UNS_CONFIG_KEY("push: apns", "apns_url", URL, apns_vals, url, 1,
+                   PUSH_STRLEN, "https://api.push.apple.com",
+                   "APNs base URL (https://api.sandbox.push.apple.com for\n"
+                   "development builds)."),
+    UNS_CONFIG_KEY("push: apns", "apns_key", PATH, apns_vals, key, 0,
+                   PUSH_STRLEN, "",
+                   "APNs token-auth key (.p8, PKCS#8 EC P-256). \"\" = "
+                   "APNs off."),
+    UNS_CONFIG_KEY("push: apns", "apns_key_id", STRING, apns_vals, key_id, 0,
+                   64, "", "Key ID of apns_key (the JWT \"kid\")."),
+    UNS_CONFIG_KEY("push: apns", "apns_team_id", STRING, apns_vals, team_id, 0,
+                   64, "", "Apple developer Team ID (the JWT \"iss\")."),
+    UNS_CONFIG_KEY("push: apns", "apns_topic", STRING, apns_vals, topic, 0, 255,
+                   "", "The app's bundle id (apns-topic)."),
+    UNS_CONFIG_KEY("push: apns", "apns_token_refresh", DURATION_S, apns_vals,
+                   token_refresh_s, 20 * PUSH_MIN_S, 60 * PUSH_MIN_S, "40m",
+                   "Age at which the APNs provider token is signed anew "
+                   "(Apple\n"
+                   "refuses tokens older than an hour, and too frequent "
+                   "renewals)."),
+    UNS_CONFIG_KEY("push: apns", "apns_ttl", DURATION_S, apns_vals, ttl_s, 0,
+                   28 * PUSH_DAY_S, "1d",
+                   "How long APNs keeps an undelivered tap "
+                   "(apns-expiration)."),
+};
+
+static const uns_config_section apns_section = {
+    apns_keys, sizeof(apns_keys) / sizeof(apns_keys[0]), sizeof(apns_vals)};
+
+typedef struct apns_settings {
+	apns_vals v;
+	uns_key *key; /* NULL: not configured */
+} apns_settings;
+
 struct uns_push_transport {
-	const uns_push_config *cfg;
+	const apns_settings *s;
 	pthread_mutex_t lock; /* the provider token */
 	char *jwt;
 	int64_t jwt_iat_s;
@@ -50,6 +93,52 @@ hex_token(const char *s)
 		return false;
 	}
 	return strspn(s, "0123456789abcdefABCDEF") == n;
+}
+
+static void
+apns_unload(void *settings)
+{
+	apns_settings *s = settings;
+
+	if (s == NULL) {
+		return;
+	}
+	uns_key_free(s->key);
+	free(s);
+}
+
+static uns_err
+apns_load(void **out, const void *vals, const uns_push_config *cfg, char *why,
+          size_t whylen)
+{
+	apns_settings *s = calloc(1, sizeof(*s));
+	char inner[400];
+
+	(void)cfg;
+	if (s == NULL) {
+		return UNS_ENOMEM;
+	}
+	s->v = *(const apns_vals *)vals;
+	*out = s;
+	if (s->v.key[0] == '\0') {
+		return UNS_OK;
+	}
+	if (s->v.key_id[0] == '\0' || s->v.team_id[0] == '\0' ||
+	    s->v.topic[0] == '\0') {
+		uns_say(why, whylen,
+		        "apns_key needs apns_key_id, apns_team_id and "
+		        "apns_topic");
+		return UNS_EINVAL;
+	}
+	if (uns_key_read_file(&s->key, s->v.key, inner, sizeof(inner)) !=
+	        UNS_OK ||
+	    uns_key_type_of(s->key) != UNS_KEY_P256 ||
+	    !uns_key_is_private(s->key)) {
+		uns_say(why, whylen, "apns_key: %s",
+		        s->key ? "not an ec p-256 private key" : inner);
+		return UNS_EINVAL;
+	}
+	return UNS_OK;
 }
 
 static uns_err
@@ -74,7 +163,7 @@ apns_open(uns_push_transport **tp, const uns_push_config *cfg)
 	if (t == NULL) {
 		return UNS_ENOMEM;
 	}
-	t->cfg = cfg;
+	t->s = push_settings(cfg, &uns_push_apns);
 	pthread_mutex_init(&t->lock, NULL);
 	*tp = t;
 	return UNS_OK;
@@ -92,21 +181,25 @@ apns_close(uns_push_transport *t)
 }
 
 static uns_err
-provider_mint(const uns_push_config *cfg, int64_t now_s, char **out)
+provider_mint(const apns_settings *s, int64_t now_s, char **out)
 {
-	json_t *h =
-	    json_pack("{s:s, s:s}", "alg", "ES256", "kid", cfg->apns_key_id);
-	json_t *c = json_pack("{s:s, s:I}", "iss", cfg->apns_team_id, "iat",
-	                      (json_int_t)now_s);
-	char *hs = h ? json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	char *cs = c ? json_dumps(c, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	uns_jv *h = uns_jv_new_object(), *c = uns_jv_new_object();
+	char *hs = NULL, *cs = NULL;
 	uns_err err = UNS_ENOMEM;
 
-	if (hs != NULL && cs != NULL) {
-		err = push_jwt_sign(cfg->apns_key, hs, cs, out);
+	if (h == NULL || c == NULL || uns_jv_set_str(h, "alg", "ES256") ||
+	    uns_jv_set_str(h, "kid", s->v.key_id) ||
+	    uns_jv_set_str(c, "iss", s->v.team_id) ||
+	    uns_jv_set_int(c, "iat", now_s)) {
+		uns_jv_free(h);
+		uns_jv_free(c);
+		return UNS_ENOMEM;
 	}
-	json_decref(h);
-	json_decref(c);
+	hs = push_json_text(h);
+	cs = push_json_text(c);
+	if (hs != NULL && cs != NULL) {
+		err = push_jwt_sign(s->key, hs, cs, out);
+	}
 	free(hs);
 	free(cs);
 	return err;
@@ -121,9 +214,9 @@ provider_token(uns_push_transport *t, int64_t now_s, char **out)
 
 	pthread_mutex_lock(&t->lock);
 	if (t->jwt == NULL || t->stale ||
-	    now_s - t->jwt_iat_s >= t->cfg->apns_token_refresh_s ||
+	    now_s - t->jwt_iat_s >= t->s->v.token_refresh_s ||
 	    now_s < t->jwt_iat_s) {
-		if ((err = provider_mint(t->cfg, now_s, &jwt)) != UNS_OK) {
+		if ((err = provider_mint(t->s, now_s, &jwt)) != UNS_OK) {
 			goto out;
 		}
 		free(t->jwt);
@@ -154,28 +247,35 @@ fallback_visual(const Uns__V1__Notification *n)
 	return n && n->payload ? n->payload->visual_content : NULL;
 }
 
+/* {"aps":{"alert":{"title","body"},"sound":"default",
+ * "mutable-content":1}} for a fallback alert, {"aps":{"content-available":
+ * 1}} for a tap; then unsid, cursor, and the alert's notification id. */
 static char *
 apns_payload(const uns_tap *tap)
 {
 	const Uns__V1__VisualContent *v = fallback_visual(tap->subject);
-	json_t *aps, *doc;
-	char *text;
+	uns_jv *doc = uns_jv_new_object(), *aps = uns_jv_new_object(), *alert;
+	bool bad = uns_jv_set(doc, "aps", aps) != UNS_OK; /* aps: doc's */
 
-	if (tap->fallback) {
-		aps = json_pack("{s:{s:s, s:s}, s:s, s:i}", "alert", "title",
-		                v ? v->title : "", "body", v ? v->body : "",
-		                "sound", "default", "mutable-content", 1);
-	} else {
-		aps = json_pack("{s:i}", "content-available", 1);
+	if (!bad && tap->fallback) {
+		alert = uns_jv_new_object();
+		bad = uns_jv_set(aps, "alert", alert) ||
+		      uns_jv_set_str(alert, "title", v ? v->title : "") ||
+		      uns_jv_set_str(alert, "body", v ? v->body : "") ||
+		      uns_jv_set_str(aps, "sound", "default") ||
+		      uns_jv_set_int(aps, "mutable-content", 1);
+	} else if (!bad) {
+		bad = uns_jv_set_int(aps, "content-available", 1);
 	}
-	doc = json_pack("{s:o, s:s, s:s}", "aps", aps, "unsid", tap->sub->unsid,
-	                "cursor", tap->cursor);
-	if (doc != NULL && tap->fallback && tap->subject != NULL) {
-		json_object_set_new(doc, "id", json_string(tap->subject->id));
+	if (bad || uns_jv_set_str(doc, "unsid", tap->sub->unsid) ||
+	    uns_jv_set_str(doc, "cursor", tap->cursor)) {
+		uns_jv_free(doc);
+		return NULL;
 	}
-	text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(doc);
-	return text;
+	if (tap->fallback && tap->subject != NULL) { /* left out if not UTF-8 */
+		(void)uns_jv_set_str(doc, "id", tap->subject->id);
+	}
+	return push_json_text(doc);
 }
 
 /* apns-collapse-id: "feed" for taps; the notification id for a
@@ -196,9 +296,9 @@ collapse_id(const uns_tap *tap, char *out, size_t cap)
 }
 
 static int64_t
-expiration_of(const uns_push_config *cfg, const uns_tap *tap)
+expiration_of(const apns_settings *s, const uns_tap *tap)
 {
-	int64_t exp = tap->now_ms / 1000 + cfg->apns_ttl_s;
+	int64_t exp = tap->now_ms / 1000 + s->v.ttl_s;
 	const Uns__V1__Notification *n = tap->subject;
 
 	if (n != NULL && n->expiration_time_ms > 0 &&
@@ -211,12 +311,12 @@ expiration_of(const uns_push_config *cfg, const uns_tap *tap)
 static uns_err
 apns_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 {
-	const uns_push_config *cfg = t->cfg;
+	const apns_settings *s = t->s;
 	uns_push_request r = {0};
 	char collapse[72], *jwt = NULL, *body = NULL;
 	uns_err err = UNS_ENOMEM;
 
-	if (cfg->apns_key == NULL) {
+	if (s->key == NULL) {
 		return UNS_FAILED_PRECONDITION; /* apns_key not set */
 	}
 	if (!hex_token(tap->sub->push_channel)) {
@@ -225,19 +325,18 @@ apns_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 	collapse_id(tap, collapse, sizeof(collapse));
 	if ((body = apns_payload(tap)) == NULL ||
 	    (err = provider_token(t, tap->now_ms / 1000, &jwt)) != UNS_OK ||
-	    (err = push_set_url(&r, "%s/3/device/%s", cfg->apns_url,
+	    (err = push_set_url(&r, "%s/3/device/%s", s->v.url,
 	                        tap->sub->push_channel)) != UNS_OK ||
 	    (err = push_header(&r, "authorization: bearer %s", jwt)) !=
 	        UNS_OK ||
-	    (err = push_header(&r, "apns-topic: %s", cfg->apns_topic)) !=
-	        UNS_OK ||
+	    (err = push_header(&r, "apns-topic: %s", s->v.topic)) != UNS_OK ||
 	    (err = push_header(&r, "apns-push-type: %s",
 	                       tap->fallback ? "alert" : "background")) !=
 	        UNS_OK ||
 	    (err = push_header(&r, "apns-priority: %s",
 	                       tap->fallback ? "10" : "5")) != UNS_OK ||
 	    (err = push_header(&r, "apns-expiration: %lld",
-	                       (long long)expiration_of(cfg, tap))) != UNS_OK ||
+	                       (long long)expiration_of(s, tap))) != UNS_OK ||
 	    (err = push_header(&r, "apns-collapse-id: %s", collapse)) !=
 	        UNS_OK ||
 	    (err = push_header(&r, "content-type: application/json")) !=
@@ -317,6 +416,9 @@ found:
 const uns_push_transport_ops uns_push_apns = {
     .name = "apns",
     .platform = UNS__V1__PLATFORM__PLATFORM_IOS,
+    .keys = &apns_section,
+    .load = apns_load,
+    .unload = apns_unload,
     .check = apns_check,
     .open = apns_open,
     .close = apns_close,

@@ -8,14 +8,22 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <sys/socket.h>
 
+#include "b64url.h"
 #include "config.h"
 #include "crypto.h"
+#include "json_value.h"
 #include "push.h"
 
 #define PUSH_STR      UNS_CONFIG_STR_MAX
 #define PUSH_MAX_URL  2048
 #define PUSH_MAX_HOST 16 /* entries of one allow-list */
+/* for the transports' key tables */
+#define PUSH_STRLEN (UNS_CONFIG_STR_MAX - 1)
+#define PUSH_MIN_S  60LL
+#define PUSH_HOUR_S (60 * PUSH_MIN_S)
+#define PUSH_DAY_S  (24 * PUSH_HOUR_S)
 
 /* A host allow-list: exact names, or "*.example.com" for subdomains.
  * Empty: every host. */
@@ -24,47 +32,49 @@ typedef struct push_hosts {
 	char v[PUSH_MAX_HOST][256];
 } push_hosts;
 
+#define PUSH_MAX_TRANSPORTS 16
+#define PUSH_MAX_ADDRS      32 /* addresses of one host name kept */
+
+/* How host names become addresses: 0 with n addresses in out (at most
+ * cap), or a getaddrinfo error (EAI_*). The system resolver unless a test
+ * sets another (to play DNS rebinding). */
+typedef int (*push_resolve_fn)(void *arg, const char *host,
+                               struct sockaddr_storage *out, size_t cap,
+                               size_t *n);
+
+/* What every transport shares (the "push" keys), and each transport's own
+ * settings (its load() made them from its keys), by its place in
+ * uns_push_transports. */
 struct uns_push_config {
 	bool allow_private;
 	char ca_file[PUSH_STR];   /* "" = the system's */
 	int64_t token_timeout_ms; /* OAuth token fetches */
 	char data_dir[PUSH_STR];  /* for keys made on first use */
-	/* webhook */
-	push_hosts webhook_hosts;
-	uint8_t webhook_secret[256];
-	size_t webhook_secret_len;
-	uint8_t webhook_previous[256]; /* the key being retired */
-	size_t webhook_previous_len;   /* 0: none */
-	/* Web Push */
-	push_hosts webpush_hosts;
-	uns_key *vapid; /* NULL: no key (webpush build fails) */
-	uint8_t vapid_public[UNS_P256_PUBLEN];
-	char vapid_subject[PUSH_STR];
-	int64_t webpush_ttl_s;
-	int64_t vapid_lifetime_s;
-	/* APNs */
-	char apns_url[PUSH_STR];
-	uns_key *apns_key; /* NULL: not configured */
-	char apns_key_id[PUSH_STR];
-	char apns_team_id[PUSH_STR];
-	char apns_topic[PUSH_STR];
-	int64_t apns_token_refresh_s;
-	int64_t apns_ttl_s;
-	/* FCM */
-	char fcm_url[PUSH_STR];
-	uns_key *fcm_key; /* NULL: not configured */
-	char fcm_client_email[PUSH_STR];
-	char fcm_project[PUSH_STR];
-	char fcm_token_uri[PUSH_STR];
-	int64_t fcm_ttl_s;
-	/* WNS */
-	push_hosts wns_hosts;
-	char wns_token_url[PUSH_STR];
-	char wns_client_id[PUSH_STR];
-	char wns_client_secret[512]; /* "" = not configured */
-	char wns_scope[PUSH_STR];
-	int64_t wns_ttl_s;
+	void *settings[PUSH_MAX_TRANSPORTS];
+	push_resolve_fn resolve; /* NULL: getaddrinfo */
+	void *resolve_arg;
+	int64_t pin_reuse_ms;        /* push_dns_cache */
+	struct push_pin_cache *pins; /* NULL when pin_reuse_ms is 0 */
 };
+
+/* The pins uns_push_pin made, reused for pin_reuse_ms (push_ssrf.c). */
+uns_err push_pin_cache_open(struct push_pin_cache **out);
+void push_pin_cache_close(struct push_pin_cache *c);
+
+/* ops's settings (what its load() made). */
+const void *push_settings(const uns_push_config *cfg,
+                          const uns_push_transport_ops *ops);
+
+/* "a,b, *.c" (the value of key) into an allow-list; UNS_EINVAL naming key
+ * for an oversized entry or list. */
+uns_err push_hosts_parse(const char *csv, const char *key, push_hosts *out,
+                         char *why, size_t whylen);
+
+/* ---- files for credentials ------------------------------------------------
+ */
+
+/* Reads a file of at most cap - 1 bytes, NUL-terminated. UNS_EIO. */
+uns_err push_read_text(const char *path, char *buf, size_t cap, size_t *len);
 
 /* ---- endpoint checks ------------------------------------------------------
  */
@@ -80,6 +90,15 @@ typedef struct push_url {
 uns_err push_url_parse(const char *url, push_url *out, char *why,
                        size_t whylen);
 bool push_hosts_match(const push_hosts *allow, const char *host);
+/*
+ * Resolves host and checks every address (uns_push_addr_allowed) into out
+ * (PUSH_MAX_ADDRS), *n of them. UNS_INVALID_ARGUMENT (a refused address,
+ * or no such name) or UNS_UNAVAILABLE (the resolver failed for now), with
+ * the reason in why.
+ */
+uns_err push_resolve_checked(const uns_push_config *cfg, const char *host,
+                             struct sockaddr_storage *out, size_t *n, char *why,
+                             size_t whylen);
 /*
  * The shared subscribe-time check of an endpoint URL: https only, at most
  * PUSH_MAX_URL bytes, host on the allow-list, and every address the host
@@ -104,6 +123,12 @@ void push_set_body(uns_push_request *r, unsigned char *body, size_t len);
  * signed with key (ES256 raw r||s or RS256). *out is malloc'd. */
 uns_err push_jwt_sign(uns_key *key, const char *header, const char *claims,
                       char **out);
+
+/* The compact JSON text of v (malloc'd), v dropped; NULL when v is NULL
+ * or out of memory. */
+char *push_json_text(uns_jv *v);
+/* {"unsid":…,"cursor":…}, the body of a tap (webhook, WNS), or NULL. */
+char *push_tap_json(const uns_tap *tap);
 
 /* ---- answers
  * ------------------------------------------------------------------ */

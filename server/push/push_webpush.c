@@ -21,12 +21,12 @@
  * services exist) for vapid_token_lifetime (12 h) and renewed an hour
  * before they end.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
+#include <unistd.h>
 
 #include "errors.h"
 #include "push_impl.h"
@@ -41,8 +41,57 @@ typedef struct vapid_entry {
 	int64_t exp_s;
 } vapid_entry;
 
+typedef struct webpush_vals {
+	char hosts[UNS_CONFIG_STR_MAX];
+	char vapid_key[UNS_CONFIG_STR_MAX]; /* file */
+	char vapid_subject[UNS_CONFIG_STR_MAX];
+	int64_t ttl_s;
+	int64_t vapid_lifetime_s;
+} webpush_vals;
+
+static const uns_config_key webpush_keys[] = {
+    UNS_CONFIG_KEY(
+        "push: web push", "webpush_hosts", STRING, webpush_vals, hosts, 0,
+        PUSH_STRLEN,
+        "*.googleapis.com,*.mozilla.com,*.apple.com,*.notify.windows.com",
+        "Push services a Web Push endpoint may point at, comma-separated;\n"
+        "\"*.example.com\" admits subdomains. \"\" = any public host."),
+    UNS_CONFIG_KEY("push: web push", "vapid_key", PATH, webpush_vals, vapid_key,
+                   0, PUSH_STRLEN, "",
+                   "VAPID signing key (PEM, EC P-256) for Web Push. \"\" =\n"
+                   "data_dir/push/vapid.pem, made on first run; \"unsctl "
+                   "vapid\"\n"
+                   "prints its public key (the applicationServerKey)."),
+    UNS_CONFIG_KEY("push: web push", "vapid_subject", STRING, webpush_vals,
+                   vapid_subject, 1, PUSH_STRLEN, "mailto:admin@localhost",
+                   "VAPID \"sub\" claim: a mailto: or https: contact for "
+                   "push\n"
+                   "services."),
+    UNS_CONFIG_KEY("push: web push", "webpush_ttl", DURATION_S, webpush_vals,
+                   ttl_s, 0, 28 * PUSH_DAY_S, "1d",
+                   "TTL of Web Push messages (how long the service keeps "
+                   "them)."),
+    UNS_CONFIG_KEY("push: web push", "vapid_token_lifetime", DURATION_S,
+                   webpush_vals, vapid_lifetime_s, 2 * PUSH_HOUR_S,
+                   24 * PUSH_HOUR_S, "12h",
+                   "Lifetime (exp) of a VAPID token; one is signed per push "
+                   "service\n"
+                   "and reused until an hour before it ends."),
+};
+
+static const uns_config_section webpush_section = {
+    webpush_keys, sizeof(webpush_keys) / sizeof(webpush_keys[0]),
+    sizeof(webpush_vals)};
+
+typedef struct webpush_settings {
+	webpush_vals v;
+	push_hosts hosts;
+	uns_key *vapid; /* NULL: no key (build fails) */
+	uint8_t vapid_public[UNS_P256_PUBLEN];
+} webpush_settings;
+
 struct uns_push_transport {
-	const uns_push_config *cfg;
+	const webpush_settings *s;
 	pthread_mutex_t lock; /* the cache */
 	vapid_entry cache[VAPID_CACHE];
 	size_t next; /* slot replaced next when the cache is full */
@@ -64,9 +113,69 @@ decode_key(const char *s, uint8_t *out, size_t want)
 }
 
 static uns_err
+load_vapid(webpush_settings *s, const char *data_dir, char *why, size_t whylen)
+{
+	char path[PUSH_STR + 32], *b64 = NULL, inner[400];
+	const char *key = s->v.vapid_key;
+	uns_err err;
+
+	if (key[0] != '\0') {
+		snprintf(path, sizeof(path), "%s", key);
+	} else {
+		snprintf(path, sizeof(path), "%s/push/vapid.pem", data_dir);
+	}
+	if ((err = uns_vapid_key(path, key[0] == '\0', &b64, inner,
+	                         sizeof(inner))) != UNS_OK) {
+		uns_say(why, whylen, "vapid_key: %s", inner);
+		return err;
+	}
+	free(b64);
+	if ((err = uns_key_read_file(&s->vapid, path, inner, sizeof(inner))) !=
+	        UNS_OK ||
+	    (err = uns_key_p256_public(s->vapid, s->vapid_public)) != UNS_OK) {
+		uns_say(why, whylen, "vapid_key: %s", inner);
+	}
+	return err;
+}
+
+static void
+webpush_unload(void *settings)
+{
+	webpush_settings *s = settings;
+
+	if (s == NULL) {
+		return;
+	}
+	uns_key_free(s->vapid);
+	free(s);
+}
+
+static uns_err
+webpush_load(void **out, const void *vals, const uns_push_config *cfg,
+             char *why, size_t whylen)
+{
+	webpush_settings *s = calloc(1, sizeof(*s));
+	uns_err err;
+
+	if (s == NULL) {
+		return UNS_ENOMEM;
+	}
+	s->v = *(const webpush_vals *)vals;
+	if ((err = push_hosts_parse(s->v.hosts, "webpush_hosts", &s->hosts, why,
+	                            whylen)) != UNS_OK ||
+	    (err = load_vapid(s, cfg->data_dir, why, whylen)) != UNS_OK) {
+		webpush_unload(s);
+		return err;
+	}
+	*out = s;
+	return UNS_OK;
+}
+
+static uns_err
 webpush_check(const uns_push_config *cfg, const Uns__V1__Subscription *sub,
               const char **field, char *why, size_t whylen)
 {
+	const webpush_settings *s = push_settings(cfg, &uns_push_webpush);
 	const Uns__V1__WebPushSubscription *w = sub->web_push;
 	uint8_t pub[UNS_P256_PUBLEN], auth[UNS_WEBPUSH_AUTHLEN];
 
@@ -89,8 +198,7 @@ webpush_check(const uns_push_config *cfg, const Uns__V1__Subscription *sub,
 		return UNS_INVALID_ARGUMENT;
 	}
 	*field = "webPush.endpoint";
-	return push_check_url(cfg, w->endpoint, &cfg->webpush_hosts, why,
-	                      whylen);
+	return push_check_url(cfg, w->endpoint, &s->hosts, why, whylen);
 }
 
 static uns_err
@@ -101,7 +209,7 @@ webpush_open(uns_push_transport **tp, const uns_push_config *cfg)
 	if (t == NULL) {
 		return UNS_ENOMEM;
 	}
-	t->cfg = cfg;
+	t->s = push_settings(cfg, &uns_push_webpush);
 	pthread_mutex_init(&t->lock, NULL);
 	*tp = t;
 	return UNS_OK;
@@ -137,21 +245,22 @@ origin_of(const char *endpoint, char *out, size_t cap)
 }
 
 static uns_err
-vapid_mint(const uns_push_config *cfg, const char *origin, int64_t exp_s,
+vapid_mint(const webpush_settings *s, const char *origin, int64_t exp_s,
            char **out)
 {
-	json_t *claims =
-	    json_pack("{s:s, s:I, s:s}", "aud", origin, "exp",
-	              (json_int_t)exp_s, "sub", cfg->vapid_subject);
-	char *c = claims
-	              ? json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER)
-	              : NULL;
+	uns_jv *claims = uns_jv_new_object();
+	char *c;
 	uns_err err = UNS_ENOMEM;
 
-	json_decref(claims);
-	if (c != NULL) {
+	if (claims == NULL || uns_jv_set_str(claims, "aud", origin) ||
+	    uns_jv_set_int(claims, "exp", exp_s) ||
+	    uns_jv_set_str(claims, "sub", s->v.vapid_subject)) {
+		uns_jv_free(claims);
+		return UNS_ENOMEM;
+	}
+	if ((c = push_json_text(claims)) != NULL) {
 		err = push_jwt_sign(
-		    cfg->vapid, "{\"typ\":\"JWT\",\"alg\":\"ES256\"}", c, out);
+		    s->vapid, "{\"typ\":\"JWT\",\"alg\":\"ES256\"}", c, out);
 	}
 	free(c);
 	return err;
@@ -173,8 +282,8 @@ vapid_token(uns_push_transport *t, const char *origin, int64_t now_s,
 		}
 	}
 	if (e == NULL || e->exp_s - VAPID_RENEW_S <= now_s) {
-		if ((err = vapid_mint(t->cfg, origin,
-		                      now_s + t->cfg->vapid_lifetime_s,
+		if ((err = vapid_mint(t->s, origin,
+		                      now_s + t->s->v.vapid_lifetime_s,
 		                      &jwt)) != UNS_OK) {
 			goto out;
 		}
@@ -184,7 +293,7 @@ vapid_token(uns_push_transport *t, const char *origin, int64_t now_s,
 		}
 		free(e->jwt);
 		e->jwt = jwt;
-		e->exp_s = now_s + t->cfg->vapid_lifetime_s;
+		e->exp_s = now_s + t->s->v.vapid_lifetime_s;
 		snprintf(e->origin, sizeof(e->origin), "%s", origin);
 	}
 	if ((copy = strdup(e->jwt)) == NULL) {
@@ -204,35 +313,40 @@ webpush_payload(const uns_tap *tap)
 	const Uns__V1__Notification *n = tap->subject;
 	const Uns__V1__VisualContent *v =
 	    n && n->payload ? n->payload->visual_content : NULL;
-	json_t *doc = json_pack("{s:s, s:s}", "unsid", tap->sub->unsid,
-	                        "cursor", tap->cursor);
+	uns_jv *doc = uns_jv_new_object();
 	char *text = NULL;
 
-	if (doc != NULL && n != NULL) {
-		json_object_set_new(doc, "id", json_string(n->id));
+	if (doc == NULL || uns_jv_set_str(doc, "unsid", tap->sub->unsid) ||
+	    uns_jv_set_str(doc, "cursor", tap->cursor)) {
+		uns_jv_free(doc);
+		return NULL;
 	}
-	if (doc != NULL && v != NULL) {
-		json_object_set_new(doc, "title", json_string(v->title));
-		json_object_set_new(doc, "body", json_string(v->body));
+	/* What cannot be JSON (not UTF-8) is left out, not the push. */
+	if (n != NULL) {
+		(void)uns_jv_set_str(doc, "id", n->id);
+	}
+	if (v != NULL) {
+		(void)uns_jv_set_str(doc, "title", v->title);
+		(void)uns_jv_set_str(doc, "body", v->body);
 	}
 	/* Escaped text may outgrow a push: drop the body, then the title. */
-	for (int pass = 0; doc != NULL && pass < 3; pass++) {
+	for (int pass = 0; pass < 3; pass++) {
 		free(text);
-		text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		text = push_json_text(uns_jv_ref(doc));
 		if (text == NULL || strlen(text) <= UNS_WEBPUSH_MAX_PLAINTEXT) {
 			break;
 		}
-		json_object_del(doc, pass == 0 ? "body" : "title");
+		(void)uns_jv_del(doc, pass == 0 ? "body" : "title");
 	}
-	json_decref(doc);
+	uns_jv_free(doc);
 	return text;
 }
 
 /* Seconds the push service should keep the message. */
 static int64_t
-ttl_of(const uns_push_config *cfg, const uns_tap *tap)
+ttl_of(const webpush_settings *s, const uns_tap *tap)
 {
-	int64_t ttl = cfg->webpush_ttl_s;
+	int64_t ttl = s->v.ttl_s;
 	const Uns__V1__Notification *n = tap->subject;
 
 	if (n != NULL && n->expiration_time_ms > 0) {
@@ -291,21 +405,21 @@ webpush_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 	if (tap->state_change) {
 		return UNS_FAILED_PRECONDITION; /* nothing to show */
 	}
-	if (t->cfg->vapid == NULL) {
+	if (t->s->vapid == NULL) {
 		return UNS_FAILED_PRECONDITION;
 	}
 	if (w == NULL ||
 	    origin_of(w->endpoint, origin, sizeof(origin)) != UNS_OK) {
 		return UNS_INVALID_ARGUMENT;
 	}
-	uns_b64url_encode(t->cfg->vapid_public, UNS_P256_PUBLEN, k);
+	uns_b64url_encode(t->s->vapid_public, UNS_P256_PUBLEN, k);
 	if ((text = webpush_payload(tap)) == NULL ||
 	    (err = encrypt_payload(w, text, &r)) != UNS_OK ||
 	    (err = vapid_token(t, origin, tap->now_ms / 1000, &jwt)) !=
 	        UNS_OK ||
 	    (err = push_set_url(&r, "%s", w->endpoint)) != UNS_OK ||
 	    (err = push_header(&r, "TTL: %lld",
-	                       (long long)ttl_of(t->cfg, tap))) != UNS_OK ||
+	                       (long long)ttl_of(t->s, tap))) != UNS_OK ||
 	    (err = push_header(&r, "Urgency: %s", urgency_of(tap))) != UNS_OK ||
 	    (err = push_header(&r, "Topic: %s", TOPIC)) != UNS_OK ||
 	    (err = push_header(&r, "Content-Encoding: aes128gcm")) != UNS_OK ||
@@ -346,6 +460,9 @@ webpush_classify(uns_push_transport *t, const uns_push_response *resp,
 const uns_push_transport_ops uns_push_webpush = {
     .name = "webpush",
     .platform = UNS__V1__PLATFORM__PLATFORM_WEB_PUSH,
+    .keys = &webpush_section,
+    .load = webpush_load,
+    .unload = webpush_unload,
     .check = webpush_check,
     .open = webpush_open,
     .close = webpush_close,

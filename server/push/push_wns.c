@@ -19,39 +19,139 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "errors.h"
 #include "push_impl.h"
 
 #define MAX_RAW 5000
 
+#define SECRET_MAX 512
+
+typedef struct wns_vals {
+	char hosts[UNS_CONFIG_STR_MAX];
+	char token_url[UNS_CONFIG_STR_MAX];
+	char client_id[UNS_CONFIG_STR_MAX];
+	char client_secret[UNS_CONFIG_STR_MAX]; /* file */
+	char scope[UNS_CONFIG_STR_MAX];
+	int64_t ttl_s;
+} wns_vals;
+
+static const uns_config_key wns_keys[] = {
+    UNS_CONFIG_KEY("push: wns", "wns_hosts", STRING, wns_vals, hosts, 0,
+                   PUSH_STRLEN, "*.notify.windows.com",
+                   "Hosts a WNS channel URI may point at (the bearer token "
+                   "goes\n"
+                   "there), comma-separated. \"\" = any public host."),
+    UNS_CONFIG_KEY("push: wns", "wns_token_url", URL, wns_vals, token_url, 1,
+                   PUSH_STRLEN, "https://login.live.com/accesstoken.srf",
+                   "WNS OAuth token endpoint (client credentials). For "
+                   "Windows App\n"
+                   "SDK apps: "
+                   "https://login.microsoftonline.com/TENANT/oauth2/v2.0/\n"
+                   "token with wns_scope https://wns.windows.com/.default."),
+    UNS_CONFIG_KEY("push: wns", "wns_client_id", STRING, wns_vals, client_id, 0,
+                   PUSH_STRLEN, "",
+                   "WNS client id (Package SID or Entra application id)."),
+    UNS_CONFIG_KEY("push: wns", "wns_client_secret", PATH, wns_vals,
+                   client_secret, 0, PUSH_STRLEN, "",
+                   "File holding the WNS client secret. \"\" = WNS off."),
+    UNS_CONFIG_KEY("push: wns", "wns_scope", STRING, wns_vals, scope, 1,
+                   PUSH_STRLEN, "notify.windows.com",
+                   "Scope asked for in the WNS token request."),
+    UNS_CONFIG_KEY("push: wns", "wns_ttl", DURATION_S, wns_vals, ttl_s, 0,
+                   28 * PUSH_DAY_S, "1d", "X-WNS-TTL of WNS taps."),
+};
+
+static const uns_config_section wns_section = {
+    wns_keys, sizeof(wns_keys) / sizeof(wns_keys[0]), sizeof(wns_vals)};
+
+typedef struct wns_settings {
+	wns_vals v;
+	push_hosts hosts;
+	char secret[SECRET_MAX]; /* "" = not configured */
+} wns_settings;
+
 struct uns_push_transport {
 	push_oauth_transport o; /* all of it: push_oauth_open allocates it */
 };
+
+static void
+wns_unload(void *settings)
+{
+	if (settings != NULL) {
+		uns_wipe(settings, sizeof(wns_settings));
+	}
+	free(settings);
+}
+
+static uns_err
+read_secret(wns_settings *s, char *why, size_t whylen)
+{
+	const char *path = s->v.client_secret;
+	size_t len = 0;
+
+	if (s->v.client_id[0] == '\0') {
+		uns_say(why, whylen, "wns_client_secret needs wns_client_id");
+		return UNS_EINVAL;
+	}
+	if (push_read_text(path, s->secret, sizeof(s->secret), &len) !=
+	    UNS_OK) {
+		uns_say(why, whylen, "wns_client_secret: cannot read %s", path);
+		return UNS_EIO;
+	}
+	while (len > 0 &&
+	       (s->secret[len - 1] == '\n' || s->secret[len - 1] == '\r')) {
+		s->secret[--len] = '\0';
+	}
+	if (len == 0) {
+		uns_say(why, whylen, "wns_client_secret: %s is empty", path);
+		return UNS_EINVAL;
+	}
+	return UNS_OK;
+}
+
+static uns_err
+wns_load(void **out, const void *vals, const uns_push_config *cfg, char *why,
+         size_t whylen)
+{
+	wns_settings *s = calloc(1, sizeof(*s));
+	uns_err err;
+
+	(void)cfg;
+	if (s == NULL) {
+		return UNS_ENOMEM;
+	}
+	s->v = *(const wns_vals *)vals;
+	*out = s;
+	if ((err = push_hosts_parse(s->v.hosts, "wns_hosts", &s->hosts, why,
+	                            whylen)) != UNS_OK ||
+	    s->v.client_secret[0] == '\0') {
+		return err;
+	}
+	return read_secret(s, why, whylen);
+}
 
 static uns_err
 wns_check(const uns_push_config *cfg, const Uns__V1__Subscription *sub,
           const char **field, char *why, size_t whylen)
 {
+	const wns_settings *s = push_settings(cfg, &uns_push_wns);
+
 	*field = "pushChannel";
-	return push_check_url(cfg, sub->push_channel, &cfg->wns_hosts, why,
-	                      whylen);
+	return push_check_url(cfg, sub->push_channel, &s->hosts, why, whylen);
 }
 
 static uns_err
 fetch(void *arg, int64_t now_ms, push_token *out, char *why, size_t whylen)
 {
 	uns_push_transport *t = arg;
-	const uns_push_config *cfg = t->o.cfg;
-	char id[3 * PUSH_STR], secret[3 * 512], scope[3 * PUSH_STR];
+	const wns_settings *s = push_settings(t->o.cfg, &uns_push_wns);
+	char id[3 * PUSH_STR], secret[3 * SECRET_MAX], scope[3 * PUSH_STR];
 	char *form;
 	uns_err err;
 
-	if (push_form_escape(cfg->wns_client_id, id, sizeof(id)) != UNS_OK ||
-	    push_form_escape(cfg->wns_client_secret, secret, sizeof(secret)) !=
-	        UNS_OK ||
-	    push_form_escape(cfg->wns_scope, scope, sizeof(scope)) != UNS_OK) {
+	if (push_form_escape(s->v.client_id, id, sizeof(id)) != UNS_OK ||
+	    push_form_escape(s->secret, secret, sizeof(secret)) != UNS_OK ||
+	    push_form_escape(s->v.scope, scope, sizeof(scope)) != UNS_OK) {
 		return UNS_EINVAL;
 	}
 	if (asprintf(&form,
@@ -60,7 +160,7 @@ fetch(void *arg, int64_t now_ms, push_token *out, char *why, size_t whylen)
 	             id, secret, scope) < 0) {
 		return UNS_ENOMEM;
 	}
-	err = push_fetch_token(cfg, cfg->wns_token_url, form, now_ms, out, why,
+	err = push_fetch_token(t->o.cfg, s->v.token_url, form, now_ms, out, why,
 	                       whylen);
 	uns_wipe(form, strlen(form));
 	uns_wipe(secret, sizeof(secret));
@@ -69,10 +169,10 @@ fetch(void *arg, int64_t now_ms, push_token *out, char *why, size_t whylen)
 }
 
 static int64_t
-ttl_of(const uns_push_config *cfg, const uns_tap *tap)
+ttl_of(const wns_settings *s, const uns_tap *tap)
 {
 	const Uns__V1__Notification *n = tap->subject;
-	int64_t ttl = cfg->wns_ttl_s;
+	int64_t ttl = s->v.ttl_s;
 
 	if (n != NULL && n->expiration_time_ms > 0 &&
 	    (n->expiration_time_ms - tap->now_ms) / 1000 < ttl) {
@@ -84,17 +184,13 @@ ttl_of(const uns_push_config *cfg, const uns_tap *tap)
 static uns_err
 wns_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 {
-	const uns_push_config *cfg = t->o.cfg;
+	const wns_settings *s = push_settings(t->o.cfg, &uns_push_wns);
 	uns_push_request r = {0};
-	json_t *doc = json_pack("{s:s, s:s}", "unsid", tap->sub->unsid,
-	                        "cursor", tap->cursor);
-	char *body =
-	    doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char *body = push_tap_json(tap);
 	char *tok = NULL;
 	uns_err err = UNS_ENOMEM;
 
-	json_decref(doc);
-	if (cfg->wns_client_secret[0] == '\0') {
+	if (s->secret[0] == '\0') {
 		err = UNS_FAILED_PRECONDITION; /* wns_client_secret not set */
 		goto out;
 	}
@@ -115,7 +211,7 @@ wns_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 	        UNS_OK ||
 	    (err = push_header(&r, "X-WNS-Cache-Policy: cache")) != UNS_OK ||
 	    (err = push_header(&r, "X-WNS-TTL: %lld",
-	                       (long long)ttl_of(cfg, tap))) != UNS_OK) {
+	                       (long long)ttl_of(s, tap))) != UNS_OK) {
 		goto out;
 	}
 	push_set_body(&r, (unsigned char *)body, strlen(body));
@@ -162,6 +258,9 @@ wns_classify(uns_push_transport *t, const uns_push_response *resp,
 const uns_push_transport_ops uns_push_wns = {
     .name = "wns",
     .platform = UNS__V1__PLATFORM__PLATFORM_WINDOWS,
+    .keys = &wns_section,
+    .load = wns_load,
+    .unload = wns_unload,
     .check = wns_check,
     .open = push_oauth_open,
     .close = push_oauth_close,

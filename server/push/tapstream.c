@@ -14,7 +14,7 @@
 #include <nng/protocol/pubsub0/pub.h>
 
 #include "errors.h"
-#include "store_codec.h"
+#include "store_util.h"
 
 struct uns_tapstream {
 	nng_socket sock;

@@ -1,10 +1,13 @@
 /*
  * store.h — the storage interface of the UNS server (SPEC §6).
  *
- * Every byte the server keeps goes through these functions; the RocksDB
- * backend (store_rocksdb.c) is the only code that knows RocksDB, and a second
- * backend (e.g. PostgreSQL) would implement this header unchanged and pass
- * tests/store_conformance.h.
+ * Every byte the server keeps goes through these functions. uns_store is an
+ * opaque handle over a backend's table of operations (store_backend.h);
+ * store.c dispatches each call to the backend named in the configuration,
+ * so several backends live in one binary. A backend implements each write
+ * once, in its asynchronous form; the blocking forms are that write plus a
+ * wait, in store.c. Backends live beneath this folder (rocksdb/ is the
+ * embedded default) and each passes tests/store_conformance.h.
  *
  * Conventions:
  *  1. Every function returns a uns_err. Out-parameters are written only on
@@ -60,10 +63,15 @@ typedef int64_t (*uns_store_clock_fn)(void *arg);
 typedef void (*uns_store_feed_fn)(void *arg, const char *user, const char *host,
                                   uint64_t head);
 
+/* A backend's own settings (its header says which fields it has). */
+struct uns_store_rocksdb_config;
+
 typedef struct uns_store_config {
-	const char *dir;             /* data directory, created if missing */
-	size_t block_cache_bytes;    /* shared block cache; 0 = 64 MiB */
-	size_t write_buffer_bytes;   /* memtables of all families; 0 = 64 MiB */
+	const char *backend; /* "rocksdb" (NULL or "" = rocksdb) */
+	const char *dir;     /* rocksdb: data directory, created if missing */
+	/* The RocksDB backend's own knobs (store_rocksdb.h); NULL = its
+	 * defaults. */
+	const struct uns_store_rocksdb_config *rocksdb;
 	unsigned commit_max_batch;   /* writes per synced batch; 0 = 1024 */
 	unsigned commit_max_wait_us; /* linger for more writes; 0 = none */
 	int commit_answer_thread;    /* answer async writes off the committer */
@@ -75,6 +83,12 @@ typedef struct uns_store_config {
 	int64_t default_ttl_ms;   /* when expiration is 0; 0 = 7 days */
 	int64_t tombstone_ttl_ms; /* feed tombstones kept; 0 = 30 days */
 	int reclaim_interval_ms;  /* background reclaim; 0 = 10 s, < 0 off */
+	uint32_t max_subs;        /* live subscriptions per (user, host);
+	                             0 = 100 */
+	uint64_t min_free_bytes;  /* free disk kept: writes below it are
+	                             UNAVAILABLE; 0 = none */
+	int salvage;              /* open a damaged store: copy it aside,
+	                             recover to the damage, report */
 } uns_store_config;
 
 /*
@@ -142,10 +156,11 @@ typedef struct uns_store_subs {
 /* --- lifecycle -------------------------------------------------------- */
 
 /*
- * Opens (creating if needed) the store in cfg->dir and starts its committer
- * and reclaim threads. cfg is copied, except cfg->dir which is copied too.
- * Errors: UNS_EINVAL, UNS_EIO, UNS_DATA_LOSS, UNS_UNAVAILABLE (locked by
- * another process), UNS_ENOMEM.
+ * Opens (creating if needed) the store of the backend cfg->backend names
+ * (rocksdb: in cfg->dir) and starts its committer and reclaim threads. cfg
+ * and what it points to are copied. Errors: UNS_EINVAL (an unknown backend
+ * too), UNS_EIO, UNS_DATA_LOSS, UNS_UNAVAILABLE (locked by another
+ * process), UNS_ENOMEM.
  */
 uns_err uns_store_open(uns_store **stp, const uns_store_config *cfg);
 
@@ -164,6 +179,15 @@ uns_err uns_store_stats_get(uns_store *st, uns_store_stats *out);
 
 /* Why the calling thread's last failed store call failed; "" if unknown. */
 const char *uns_store_errmsg(void);
+
+/*
+ * Whether the store can take writes now (1) or not (0: the disk is below
+ * min_free_bytes, or a read found corruption), checked afresh on each call
+ * so it recovers by itself. note (cap bytes) gets why not, and what open
+ * had to do ("dropped a torn last record of 212 bytes …", "salvaged …"),
+ * or "". Health and metrics report both.
+ */
+int uns_store_health(uns_store *st, char *note, size_t cap);
 
 /* --- subscriptions ----------------------------------------------------- */
 
@@ -406,6 +430,14 @@ uns_err uns_store_outbox_count(uns_store *st, size_t *n);
  */
 uns_err uns_store_fetched(uns_store *st, const char *user, const char *host,
                           const char *unsid, const char *const *ids, size_t n);
+/* uns_store_fetched without waiting, as the other asynchronous writes
+ * (done as for uns_store_post_async, n always NULL). unsid and ids are
+ * copied: they may go as soon as this returns. A Fetch that names its
+ * device calls this, so no read waits for a sync on the thread that
+ * received it. */
+void uns_store_fetched_async(uns_store *st, const char *user, const char *host,
+                             const char *unsid, const char *const *ids,
+                             size_t n, uns_store_write_done_fn done, void *arg);
 uns_err uns_store_fallback_run(uns_store *st, size_t *queued);
 
 /* --- maintenance ------------------------------------------------------ */
@@ -416,14 +448,6 @@ uns_err uns_store_fallback_run(uns_store *st, size_t *queued);
  * *reclaimed (may be NULL) gets the number of expiry entries processed.
  */
 uns_err uns_store_reclaim(uns_store *st, int64_t now, size_t *reclaimed);
-
-/*
- * Benchmark floor: bare RocksDB, one writer, sync=1 puts of 200-byte values
- * for `seconds` seconds into a fresh database in dir (which is destroyed
- * afterwards). Group commit must beat this by ≥ 10× at 64 writers.
- */
-uns_err uns_store_bench_raw_synced_puts(const char *dir, int seconds,
-                                        double *puts_per_sec);
 
 #ifdef __cplusplus
 }

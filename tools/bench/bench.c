@@ -50,6 +50,7 @@
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
+#include "store_rocksdb.h"
 #include "token_cache.h"
 #include "uns/v1/rpc.pb-c.h"
 #include "uns_stubs.h"

@@ -27,6 +27,7 @@
 #include <pthread.h>
 
 #include "store.h"
+#include "store_rocksdb.h"
 #include "bench.h"
 
 #define COMMIT_USERS 64

@@ -10,10 +10,16 @@
  * Cases:
  *   unpack   protobuf_c_message_unpack + free of the packed FetchResponse
  *            (the baseline)
- *   tree     the gateway before: a jansson object per entry
- *            (uns_gw_feed_entry_json), an array, the envelope, json_dumps
+ *   tree     the gateway before: a value tree per entry
+ *            (uns_gw_feed_entry_json), an array, the envelope, uns_jv_dump
  *   writer   the gateway now: every entry written as text into one
  *            growing buffer (uns_gw_write_feed_entry), the envelope around
+ * and, per request rather than per answer, the JSON the gateway and the
+ * token check read:
+ *   parse    a POST body (a notification as a Graph client sends it)
+ *            through uns_gw_parse_body to a message, and its free
+ *   jwt      uns_jwt_parse of an HS256 access token (base64url, two JSON
+ *            objects, their shapes; no signature check)
  * The notifications look like the ones bench_gateway.sh posts, with the
  * server's fields set (id, times, version, states).
  */
@@ -24,6 +30,7 @@
 
 #include "gateway_json.h"
 #include "bench.h"
+#include "jwt.h"
 
 #define SLICE_NS    (300 * 1000 * 1000LL)
 #define MAX_ROUNDS  16
@@ -43,7 +50,17 @@ typedef struct json_env {
 	char ids[MAX_ENTRIES][48], app_ids[MAX_ENTRIES][16];
 	uint8_t *packed;
 	size_t packed_len, text_len;
+	char *token;
+	uns_jwt_parsed parsed;
 } json_env;
+
+static const char post_body[] =
+    "{\"targetHostName\":\"bench.example\",\"appNotificationId\":"
+    "\"r-17\",\"expirationDateTime\":\"2030-01-01T00:00:00.000Z\","
+    "\"groupName\":\"bench\",\"priority\":\"High\",\"targetPolicy\":"
+    "{\"platformTypes\":[\"windows\",\"ios\",\"android\"]},\"payload\":"
+    "{\"visualContent\":{\"title\":\"bench\",\"body\":\"Hello, "
+    "world\"},\"rawContent\":\"{\\\"k\\\":1}\"}}";
 
 typedef struct json_case {
 	const char *name;
@@ -70,18 +87,28 @@ static int
 op_tree(void *arg)
 {
 	json_env *e = arg;
-	json_t *value = json_array(), *body;
-	char *text;
+	uns_jv *value = uns_jv_new_array(), *body = uns_jv_new_object();
+	char *text = NULL;
+	uns_err err;
 
 	for (size_t i = 0; i < e->resp.n_changes; i++) {
-		json_array_append_new(
-		    value, uns_gw_feed_entry_json(e->resp.changes[i]));
+		(void)uns_jv_append(value,
+		                    uns_gw_feed_entry_json(e->resp.changes[i]));
 	}
-	body = json_pack("{s:s, s:o, s:s}", "@odata.context", context, "value",
-	                 value, "@odata.deltaLink", link);
-	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	json_decref(body);
-	if (text == NULL) {
+	err = uns_jv_set_str(body, "@odata.context", context);
+	if (err == UNS_OK) {
+		err = uns_jv_set(body, "value", value);
+		value = NULL;
+	}
+	if (err == UNS_OK) {
+		err = uns_jv_set_str(body, "@odata.deltaLink", link);
+	}
+	if (err == UNS_OK) {
+		err = uns_jv_dump(body, 0, &text, NULL);
+	}
+	uns_jv_free(value);
+	uns_jv_free(body);
+	if (err != UNS_OK) {
 		return -1;
 	}
 	e->text_len = strlen(text);
@@ -115,6 +142,34 @@ op_writer(void *arg)
 	}
 	free(text);
 	return len == e->text_len || e->text_len == 0 ? 0 : -1;
+}
+
+static int
+op_parse(void *arg)
+{
+	ProtobufCMessage *m = NULL;
+	char why[256];
+
+	(void)arg;
+	if (uns_gw_parse_body(&uns__v1__notification__descriptor, post_body,
+	                      sizeof(post_body) - 1, &m, why,
+	                      sizeof(why)) != UNS_OK) {
+		return -1;
+	}
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}
+
+static int
+op_jwt(void *arg)
+{
+	json_env *e = arg;
+	char why[256];
+
+	return uns_jwt_parse(e->token, strlen(e->token), &e->parsed, why,
+	                     sizeof(why)) == UNS_OK
+	           ? 0
+	           : -1;
 }
 
 static int
@@ -160,6 +215,11 @@ env_open(json_env *e, int entries)
 		return -1;
 	}
 	protobuf_c_message_pack(&e->resp.base, e->packed);
+	e->token =
+	    bench_mint("bench-user-1", "bench-app", "Notifications.ReadWrite");
+	if (e->token == NULL) {
+		return -1;
+	}
 	return op_tree(e); /* sets text_len, which the writer must match */
 }
 
@@ -167,9 +227,9 @@ int
 bench_json_run(int rounds, int entries)
 {
 	json_case cases[] = {
-	    {"unpack", op_unpack, {0}},
-	    {"tree", op_tree, {0}},
-	    {"writer", op_writer, {0}},
+	    {"unpack", op_unpack, {0}}, {"tree", op_tree, {0}},
+	    {"writer", op_writer, {0}}, {"parse", op_parse, {0}},
+	    {"jwt", op_jwt, {0}},
 	};
 	const int ncases = (int)(sizeof(cases) / sizeof(cases[0]));
 	json_env *e = malloc(sizeof(*e));
@@ -198,7 +258,7 @@ bench_json_run(int rounds, int entries)
 	       "protobuf), one thread, %d rounds of %lld ms CPU per case "
 	       "(median)\n",
 	       entries, e->text_len, e->packed_len, rounds, SLICE_NS / 1000000);
-	printf("%-8s %12s %10s %10s\n", "case", "answers/cpu-s", "us/answer",
+	printf("%-8s %12s %10s %10s\n", "case", "ops/cpu-s", "us/op",
 	       "x unpack");
 	double base = bench_median(cases[0].rate, rounds);
 	for (int c = 0; c < ncases; c++) {
@@ -210,6 +270,7 @@ bench_json_run(int rounds, int entries)
 out:
 	if (e != NULL) {
 		free(e->packed);
+		free(e->token);
 	}
 	free(e);
 	return rc;

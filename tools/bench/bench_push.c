@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "b64url.h"
 #include "config.h"
 #include "crypto.h"
 #include "push.h"
@@ -129,6 +130,7 @@ env_config(bench_env *e)
 	char why[512];
 
 	uns_config_defaults(&c);
+	(void)uns_push_add_keys(&c);
 	snprintf(e->dir, sizeof(e->dir), "/tmp/uns-bench-push-XXXXXX");
 	if (mkdtemp(e->dir) == NULL ||
 	    uns_config_set(&c, "data_dir", e->dir, why, sizeof(why)) !=

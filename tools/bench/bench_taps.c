@@ -39,7 +39,7 @@
 #include "config.h"
 #include "delivery.h"
 #include "store.h"
-#include "store_codec.h"
+#include "store_util.h"
 #include "bench.h"
 
 #define HOST       "bench.example.com"
@@ -238,6 +238,7 @@ push_open(bench *b)
 	char why[512];
 
 	uns_config_defaults(&c);
+	(void)uns_push_add_keys(&c);
 	if (uns_config_set(&c, "data_dir", b->dir, why, sizeof(why)) !=
 	        UNS_OK ||
 	    uns_config_set(&c, "push_allow_private", "true", why,

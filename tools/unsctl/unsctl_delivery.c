@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "json_codec.h"
+#include "platform.h"
 #include "uns_stubs.h"
 #include "unsctl.h"
 
@@ -27,10 +28,6 @@ static const uns_opt delivery_options[] = {
     {"--help", UNS_OPT_FLAG, offsetof(delivery_opts, help), NULL, "this text"},
 };
 #define N_DELIVERY_OPTS (sizeof(delivery_options) / sizeof(delivery_options[0]))
-
-static const char *const platform_names[] = {
-    "?", "windows", "iOS", "android", "webPush", "webhook", "polling",
-};
 
 /* "2026-11-25T08:32:39Z", or "-" for 0. */
 static void
@@ -55,14 +52,12 @@ print_table(const Uns__V1__ListSubscriptionsResponse *r)
 	for (size_t i = 0; i < r->n_subscriptions; i++) {
 		const Uns__V1__Subscription *s = r->subscriptions[i];
 		const Uns__V1__DeliveryState *d = s->delivery;
-		unsigned p = (unsigned)s->platform;
+		const char *platform = uns_platform_name(s->platform);
 		char ok[32];
 		fmt_time(d != NULL ? d->last_success_ms : 0, ok);
 		printf("%-22s %-16.16s %-8s %-5s %9llu %6llu %5u %-20s %s\n",
 		       s->unsid, s->device_id,
-		       p < sizeof(platform_names) / sizeof(platform_names[0])
-		           ? platform_names[p]
-		           : "?",
+		       platform != NULL ? platform : "?",
 		       d != NULL && d->dead ? "dead" : "live",
 		       (unsigned long long)(d != NULL ? d->delivered : 0),
 		       (unsigned long long)(d != NULL ? d->failed : 0),

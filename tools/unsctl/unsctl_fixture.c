@@ -6,7 +6,7 @@
  *   unsctl fixture edit FILE          show, $EDITOR, build, in place
  *   unsctl fixture check FILE...      parse only; offsets of faults
  *
- * The JSON form is the Fixture message in proto3 JSON (client/json_codec)
+ * The JSON form is the Fixture message in proto3 JSON (common/json/json_codec)
  * with two changes that make it readable: each envelope's payload is the
  * method's request or reply message as JSON, not base64 (a payload that
  * does not decode stays a base64 string), and metadata values are text
@@ -129,7 +129,7 @@ unsctl_fixture_save(const char *path, const Uns__V1__Fixture *f, char *why,
 static const char b64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static json_t *
+static uns_jv *
 base64_string(const uint8_t *p, size_t n)
 {
 	size_t cap = (n + 2) / 3 * 4 + 1, o = 0;
@@ -146,21 +146,21 @@ base64_string(const uint8_t *p, size_t n)
 		s[o++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
 		s[o++] = i + 2 < n ? b64[v & 63] : '=';
 	}
-	json_t *j = json_stringn(s, o);
+	uns_jv *j = uns_jv_new_strn(s, o);
 	free(s);
 	return j;
 }
 
 /* Replaces obj[key] (base64 of a message of type d) by its JSON. */
 static void
-payload_to_json(json_t *obj, const ProtobufCMessageDescriptor *d,
+payload_to_json(uns_jv *obj, const ProtobufCMessageDescriptor *d,
                 ProtobufCBinaryData pl)
 {
 	ProtobufCMessage *m =
 	    d ? protobuf_c_message_unpack(d, NULL, pl.len, pl.data) : NULL;
-	json_t *v = NULL;
+	uns_jv *v = NULL;
 	if (m && uns_json_to_value(m, NULL, 0, &v) == UNS_OK) {
-		json_object_set_new(obj, "payload", v);
+		(void)uns_jv_set(obj, "payload", v);
 	}
 	if (m) {
 		protobuf_c_message_free_unpacked(m, NULL);
@@ -168,39 +168,39 @@ payload_to_json(json_t *obj, const ProtobufCMessageDescriptor *d,
 }
 
 static void
-metadata_to_text(json_t *req, const Uns__V1__RequestEnvelope *r)
+metadata_to_text(uns_jv *req, const Uns__V1__RequestEnvelope *r)
 {
-	json_t *arr = json_object_get(req, "metadata");
-	for (size_t k = 0; k < r->n_metadata && k < json_array_size(arr); k++) {
-		json_t *md = json_array_get(arr, k);
+	uns_jv *arr = uns_jv_get(req, "metadata");
+	for (size_t k = 0; k < r->n_metadata && k < uns_jv_len(arr); k++) {
+		uns_jv *md = uns_jv_at(arr, k);
 		const ProtobufCBinaryData *v = &r->metadata[k]->value;
-		json_t *text = json_stringn((const char *)v->data, v->len);
+		uns_jv *text = uns_jv_new_strn((const char *)v->data, v->len);
 		if (text) {
-			json_object_set_new(md, "value", text);
+			(void)uns_jv_set(md, "value", text);
 		} else {
-			json_object_set(md, "valueBase64",
-			                json_object_get(md, "value"));
-			json_object_del(md, "value");
+			(void)uns_jv_set(md, "valueBase64",
+			                 uns_jv_ref(uns_jv_get(md, "value")));
+			(void)uns_jv_del(md, "value");
 		}
 	}
 }
 
 int
-unsctl_fixture_to_json(const Uns__V1__Fixture *f, json_t **out, char *why,
+unsctl_fixture_to_json(const Uns__V1__Fixture *f, uns_jv **out, char *why,
                        size_t whylen)
 {
-	json_t *doc = NULL;
+	uns_jv *doc = NULL;
 	if (uns_json_to_value(&f->base, NULL, 0, &doc) != UNS_OK) {
 		snprintf(why, whylen, "cannot render as JSON: %s",
 		         uns_last_message());
 		return -1;
 	}
-	json_t *exs = json_object_get(doc, "exchanges");
+	uns_jv *exs = uns_jv_get(doc, "exchanges");
 	for (size_t i = 0; i < f->n_exchanges; i++) {
 		const Uns__V1__FixtureExchange *ex = f->exchanges[i];
-		json_t *je = json_array_get(exs, i);
-		json_t *req = json_object_get(je, "request");
-		json_t *exp = json_object_get(je, "expected");
+		uns_jv *je = uns_jv_at(exs, i);
+		uns_jv *req = uns_jv_get(je, "request");
+		uns_jv *exp = uns_jv_get(je, "expected");
 		const uns_method *m = uns_service_find(
 		    &uns_notifications_service, ex->request->method);
 		metadata_to_text(req, ex->request);
@@ -217,13 +217,13 @@ unsctl_fixture_to_json(const Uns__V1__Fixture *f, json_t **out, char *why,
 /* Turns obj.payload, if an object, into base64 of a packed message of
  * type d; where names the place for errors. */
 static int
-payload_from_json(json_t *obj, const ProtobufCMessageDescriptor *d,
+payload_from_json(uns_jv *obj, const ProtobufCMessageDescriptor *d,
                   const char *where, char *why, size_t whylen)
 {
-	json_t *pl = json_object_get(obj, "payload");
+	uns_jv *pl = uns_jv_get(obj, "payload");
 	ProtobufCMessage *m = NULL;
 	uns_json_error jerr;
-	if (!json_is_object(pl)) {
+	if (uns_jv_typeof(pl) != UNS_JV_OBJECT) {
 		return 0;
 	}
 	if (d == NULL) {
@@ -245,27 +245,31 @@ payload_from_json(json_t *obj, const ProtobufCMessageDescriptor *d,
 		snprintf(why, whylen, "out of memory");
 		return -1;
 	}
-	json_object_set_new(obj, "payload", base64_string(buf, len));
+	err = uns_jv_set(obj, "payload", base64_string(buf, len));
 	free(buf);
+	if (err != UNS_OK) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
 	return 0;
 }
 
 static int
-metadata_from_text(json_t *req, const char *where, char *why, size_t whylen)
+metadata_from_text(uns_jv *req, const char *where, char *why, size_t whylen)
 {
-	json_t *arr = json_object_get(req, "metadata");
-	for (size_t k = 0; k < json_array_size(arr); k++) {
-		json_t *md = json_array_get(arr, k);
-		json_t *v = json_object_get(md, "value");
-		json_t *raw = json_object_get(md, "valueBase64");
+	uns_jv *arr = uns_jv_get(req, "metadata");
+	for (size_t k = 0; k < uns_jv_len(arr); k++) {
+		uns_jv *md = uns_jv_at(arr, k);
+		uns_jv *v = uns_jv_get(md, "value");
+		uns_jv *raw = uns_jv_get(md, "valueBase64");
+		const char *s;
+		size_t n;
 		if (raw) {
-			json_object_set(md, "value", raw);
-			json_object_del(md, "valueBase64");
-		} else if (json_is_string(v)) {
-			json_object_set_new(
-			    md, "value",
-			    base64_string((const uint8_t *)json_string_value(v),
-			                  json_string_length(v)));
+			(void)uns_jv_set(md, "value", uns_jv_ref(raw));
+			(void)uns_jv_del(md, "valueBase64");
+		} else if (uns_jv_str(v, &s, &n) == UNS_OK) {
+			(void)uns_jv_set(md, "value",
+			                 base64_string((const uint8_t *)s, n));
 		} else if (v) {
 			snprintf(why, whylen,
 			         "%s.metadata[%zu].value: expected a string",
@@ -277,12 +281,12 @@ metadata_from_text(json_t *req, const char *where, char *why, size_t whylen)
 }
 
 static int
-exchange_from_json(json_t *je, size_t i, char *why, size_t whylen)
+exchange_from_json(uns_jv *je, size_t i, char *why, size_t whylen)
 {
 	char where[64];
-	json_t *req = json_object_get(je, "request");
-	json_t *exp = json_object_get(je, "expected");
-	const char *method = json_string_value(json_object_get(req, "method"));
+	uns_jv *req = uns_jv_get(je, "request");
+	uns_jv *exp = uns_jv_get(je, "expected");
+	const char *method = uns_jv_string(uns_jv_get(req, "method"));
 	const uns_method *m =
 	    method ? uns_service_find(&uns_notifications_service, method)
 	           : NULL;
@@ -297,16 +301,16 @@ exchange_from_json(json_t *je, size_t i, char *why, size_t whylen)
 }
 
 int
-unsctl_fixture_from_json(json_t *doc, Uns__V1__Fixture **out, char *why,
+unsctl_fixture_from_json(uns_jv *doc, Uns__V1__Fixture **out, char *why,
                          size_t whylen)
 {
 	ProtobufCMessage *m = NULL;
 	uns_json_error jerr;
 	char reason[512];
-	json_t *exs = json_object_get(doc, "exchanges");
-	for (size_t i = 0; i < json_array_size(exs); i++) {
-		if (exchange_from_json(json_array_get(exs, i), i, why,
-		                       whylen) != 0) {
+	uns_jv *exs = uns_jv_get(doc, "exchanges");
+	for (size_t i = 0; i < uns_jv_len(exs); i++) {
+		if (exchange_from_json(uns_jv_at(exs, i), i, why, whylen) !=
+		    0) {
 			return -1;
 		}
 	}
@@ -353,7 +357,9 @@ show_to(FILE *out, const char *path)
 {
 	char why[1024];
 	Uns__V1__Fixture *f = NULL;
-	json_t *doc = NULL;
+	uns_jv *doc = NULL;
+	char *text = NULL;
+	size_t len = 0;
 	if (unsctl_fixture_load(path, &f, why, sizeof(why)) != 0) {
 		return fail(why);
 	}
@@ -362,9 +368,12 @@ show_to(FILE *out, const char *path)
 	if (rc != 0) {
 		return fail(why);
 	}
-	rc = json_dumpf(doc, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	fputc('\n', out);
-	json_decref(doc);
+	rc = uns_jv_dump(doc, UNS_JV_PRETTY, &text, &len) == UNS_OK &&
+	             fwrite(text, 1, len, out) == len && fputc('\n', out) != EOF
+	         ? 0
+	         : -1;
+	free(text);
+	uns_jv_free(doc);
 	return rc == 0 ? 0 : fail("cannot write the JSON");
 }
 
@@ -383,21 +392,23 @@ build_file(const char *path, const char *out)
 	char why[1024];
 	uint8_t *text = NULL;
 	size_t len = 0;
-	json_error_t jerr;
+	uns_jv_error jerr;
+	uns_jv *doc = NULL;
 	Uns__V1__Fixture *f = NULL;
 	if (unsctl_read_file(path, &text, &len, why, sizeof(why)) != 0) {
 		return fail(why);
 	}
-	json_t *doc =
-	    json_loadb((const char *)text, len, JSON_REJECT_DUPLICATES, &jerr);
+	uns_err err = uns_jv_parse((const char *)text, len, 0, &doc, &jerr);
 	free(text);
-	if (doc == NULL) {
+	if (err != UNS_OK) {
 		snprintf(why, sizeof(why), "%s: line %d column %d: %s", path,
-		         jerr.line, jerr.column, jerr.text);
+		         jerr.line, jerr.column,
+		         err == UNS_INVALID_ARGUMENT ? jerr.reason
+		                                     : uns_strerror(err));
 		return fail(why);
 	}
 	int rc = unsctl_fixture_from_json(doc, &f, why, sizeof(why));
-	json_decref(doc);
+	uns_jv_free(doc);
 	if (rc != 0) {
 		return fail(why);
 	}

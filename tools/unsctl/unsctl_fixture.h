@@ -9,9 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "fixture.h"
+#include "json_value.h"
 
 /* Reads a whole file (at most 256 MiB); 0, or -1 with the reason. */
 int unsctl_read_file(const char *path, uint8_t **out, size_t *len, char *why,
@@ -27,10 +26,10 @@ int unsctl_fixture_save(const char *path, const Uns__V1__Fixture *f, char *why,
 
 /* The JSON form (`fixture show`): the fixture in proto3 JSON, with each
  * payload rendered as its method's message and metadata values as text. */
-int unsctl_fixture_to_json(const Uns__V1__Fixture *f, json_t **out, char *why,
+int unsctl_fixture_to_json(const Uns__V1__Fixture *f, uns_jv **out, char *why,
                            size_t whylen);
 /* The reverse (`fixture build`): checks the result like a parsed file. */
-int unsctl_fixture_from_json(json_t *doc, Uns__V1__Fixture **out, char *why,
+int unsctl_fixture_from_json(uns_jv *doc, Uns__V1__Fixture **out, char *why,
                              size_t whylen);
 
 int unsctl_record_main(int argc, char **argv);

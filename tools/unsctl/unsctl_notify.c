@@ -13,14 +13,14 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
-
 #include "json_codec.h"
+#include "json_value.h"
 #include "uns_methods.h"
 #include "uns_stubs.h"
 #include "unsctl.h"
@@ -425,53 +425,56 @@ static const notify_cmd notify_cmds[] = {
 
 /* Sets value at a dotted path of root, creating objects on the way. */
 static int
-json_set_path(json_t *root, const char *path, json_t *value)
+json_set_path(uns_jv *root, const char *path, uns_jv *value)
 {
 	char buf[128];
 	snprintf(buf, sizeof(buf), "%s", path);
-	json_t *obj = root;
+	uns_jv *obj = root;
 	char *key = buf, *dot;
 	while ((dot = strchr(key, '.')) != NULL) {
 		*dot = '\0';
-		json_t *next = json_object_get(obj, key);
+		uns_jv *next = uns_jv_get(obj, key);
 		if (next == NULL) {
-			next = json_object();
-			json_object_set_new(obj, key, next);
+			next = uns_jv_new_object();
+			if (uns_jv_set(obj, key, next) != UNS_OK) {
+				uns_jv_free(value);
+				return -1;
+			}
 		}
 		obj = next;
 		key = dot + 1;
 	}
-	return json_object_set_new(obj, key, value);
+	return uns_jv_set(obj, key, value) == UNS_OK ? 0 : -1;
 }
 
-static json_t *
+static uns_jv *
 list_value(const char *text)
 {
-	json_t *arr = json_array();
+	uns_jv *arr = uns_jv_new_array();
 	const char *p = text;
 	while (arr != NULL && *p) {
 		size_t len = strcspn(p, ",");
-		json_array_append_new(arr, json_stringn(p, len));
+		(void)uns_jv_append(arr, uns_jv_new_strn(p, len));
 		p += len + (p[len] == ',');
 	}
 	return arr;
 }
 
 /* The JSON value for one option, or NULL with a message printed. */
-static json_t *
+static uns_jv *
 field_value(const req_field *f, const char *text)
 {
 	char *end;
 	errno = 0;
 	switch (f->kind) {
 	case F_STRING:
-		return json_string(text);
+		return uns_jv_new_str(text);
 	case F_LIST:
 		return list_value(text);
 	case F_NUMBER: {
 		long long n = strtoll(text, &end, 10);
 		if (errno == 0 && end != text && *end == '\0' && n >= 0) {
-			return json_integer(n);
+			return uns_jv_new_int(n);
 		}
 		break;
 	}
@@ -479,14 +482,14 @@ field_value(const req_field *f, const char *text)
 		double s = strtod(text, &end);
 		if (errno == 0 && end != text && *end == '\0' && s >= 0 &&
 		    s <= 86400) {
-			return json_integer((json_int_t)(s * 1000));
+			return uns_jv_new_int((int64_t)(s * 1000));
 		}
 		break;
 	}
 	case F_SECONDS: {
 		int64_t s;
 		if (uns_duration_parse(text, 0, &s) == 0) {
-			return json_integer(s);
+			return uns_jv_new_int(s);
 		}
 		fprintf(stderr,
 		        "unsctl: %s: expected a duration like 90s, 5m or "
@@ -503,7 +506,7 @@ field_value(const req_field *f, const char *text)
 			    (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 			char ms[32];
 			snprintf(ms, sizeof(ms), "%" PRId64, now + s * 1000);
-			return json_string(ms);
+			return uns_jv_new_str(ms);
 		}
 		fprintf(stderr,
 		        "unsctl: %s: expected a duration like 90s, 10m, "
@@ -517,20 +520,21 @@ field_value(const req_field *f, const char *text)
 }
 
 /* The request as JSON from the parsed options; NULL on a bad value. */
-static json_t *
+static uns_jv *
 request_json(const notify_cmd *cmd, const cmd_args *a, const char *positional)
 {
-	json_t *root = json_object();
+	uns_jv *root = uns_jv_new_object();
 	if (positional != NULL) {
-		json_set_path(root, cmd->positional, json_string(positional));
+		json_set_path(root, cmd->positional,
+		              uns_jv_new_str(positional));
 	}
 	for (size_t i = 0; i < cmd->n_fields; i++) {
 		if (a->values[i] == NULL) {
 			continue;
 		}
-		json_t *v = field_value(&cmd->fields[i], a->values[i]);
+		uns_jv *v = field_value(&cmd->fields[i], a->values[i]);
 		if (v == NULL) {
-			json_decref(root);
+			uns_jv_free(root);
 			return NULL;
 		}
 		json_set_path(root, cmd->fields[i].path, v);
@@ -539,8 +543,8 @@ request_json(const notify_cmd *cmd, const cmd_args *a, const char *positional)
 		if (a->flags[i]) {
 			const req_flag *f = &cmd->flags[i];
 			json_set_path(root, f->path,
-			              f->value ? json_string(f->value)
-			                       : json_true());
+			              f->value ? uns_jv_new_str(f->value)
+			                       : uns_jv_new_bool(true));
 		}
 	}
 	return root;
@@ -620,7 +624,7 @@ print_reply(const notify_cmd *cmd, const cmd_args *a,
 /* One call; *next gets the paging value to go on with (malloc'd) or NULL. */
 static int
 call_once(uns_client *c, const notify_cmd *cmd, const cmd_args *a,
-          json_t *req_json, char **next)
+          uns_jv *req_json, char **next)
 {
 	const uns_method *m = method_named(cmd->method);
 	ProtobufCMessage *req = NULL, *resp = NULL;
@@ -653,7 +657,7 @@ call_once(uns_client *c, const notify_cmd *cmd, const cmd_args *a,
 }
 
 static int
-run(const notify_cmd *cmd, cmd_args *a, json_t *req_json)
+run(const notify_cmd *cmd, cmd_args *a, uns_jv *req_json)
 {
 	uns_client *c = unsctl_connect(&a->conn);
 	if (c == NULL) {
@@ -666,11 +670,11 @@ run(const notify_cmd *cmd, cmd_args *a, json_t *req_json)
 		if (rc != 0 || !a->follow || next == NULL) {
 			break;
 		}
-		json_set_path(req_json, cmd->follow_path, json_string(next));
+		json_set_path(req_json, cmd->follow_path, uns_jv_new_str(next));
 		if (cmd->follow_wait_ms > 0 &&
-		    json_object_get(req_json, "waitMs") == NULL) {
+		    uns_jv_get(req_json, "waitMs") == NULL) {
 			json_set_path(req_json, "waitMs",
-			              json_integer(cmd->follow_wait_ms));
+			              uns_jv_new_int(cmd->follow_wait_ms));
 		}
 		free(next);
 		next = NULL;
@@ -714,17 +718,19 @@ notify_cmd_main(const notify_cmd *cmd, int argc, char **argv)
 		    70000; /* a long poll outlives the default */
 	}
 	unsctl_conn_defaults(&a.conn);
-	json_t *req = request_json(cmd, &a, n_pos == 1 ? argv[0] : NULL);
+	uns_jv *req = request_json(cmd, &a, n_pos == 1 ? argv[0] : NULL);
 	if (req == NULL) {
 		return 2;
 	}
-	json_t *wait = json_object_get(req, "waitMs");
-	if (wait != NULL && a.conn.timeout_ms == 0) {
+	int64_t wait;
+	if (uns_jv_int(uns_jv_get(req, "waitMs"), 0, INT_MAX - 10000, &wait) ==
+	        UNS_OK &&
+	    a.conn.timeout_ms == 0) {
 		/* The deadline must outlive the long poll. */
-		a.conn.timeout_ms = (int)json_integer_value(wait) + 10000;
+		a.conn.timeout_ms = (int)wait + 10000;
 	}
 	int rc = run(cmd, &a, req);
-	json_decref(req);
+	uns_jv_free(req);
 	return rc;
 }
 

@@ -1,0 +1,123 @@
+/*
+ * store_backend.h — what a store backend implements (its table of
+ * operations) and what store.c keeps for every backend (the handle's
+ * common head: configuration, clock, hooks). For backends only; users of
+ * the store include store.h.
+ *
+ * A backend's handle starts with struct uns_store (its first member), so
+ * store.c can dispatch on st->ops and the backend gets its own struct back
+ * with a cast. Like push.h's transports, one const table per backend and
+ * no if-chains on a backend's name: store.c's table of backends is the
+ * one place that lists them.
+ *
+ * Writes: each write is implemented once. Those that have an asynchronous
+ * form in store.h (post, update state, the deletes, unsubscribe, fetched)
+ * are implemented only in that form; store.c makes the blocking form of
+ * each (the write plus a wait on a semaphore). The rest (subscribe,
+ * settles, fallback, reclaim) exist only blocking. Arguments: store.c
+ * rejects a NULL st; the backend checks everything else as store.h says.
+ * Rejected: a backend implementing both forms (two paths to keep equal,
+ * which is how RocksDB's grew its own wait helpers).
+ */
+#ifndef UNS_SERVER_STORE_BACKEND_H
+#define UNS_SERVER_STORE_BACKEND_H
+
+#include <pthread.h>
+
+#include "store.h"
+
+typedef struct uns_store_ops {
+	const char *name; /* as in the configuration's "store" */
+	/* Allocates the backend's handle, calls uns_store_base_init on its
+	 * head first, opens; *stp only on success. */
+	uns_err (*open)(const uns_store_config *cfg, uns_store **stp);
+	void (*close)(uns_store *st);
+	uns_err (*stats_get)(uns_store *st, uns_store_stats *out);
+
+	uns_err (*sub_put)(uns_store *st, const char *user, const char *host,
+	                   const Uns__V1__Subscription *in,
+	                   Uns__V1__Subscription **out, bool *created);
+	uns_err (*sub_get)(uns_store *st, const char *unsid, char **user,
+	                   Uns__V1__Subscription **out);
+	void (*sub_delete_async)(uns_store *st, const char *user,
+	                         const char *host, const char *unsid,
+	                         uns_store_write_done_fn done, void *arg);
+	uns_err (*sub_list)(uns_store *st, const char *user, const char *host,
+	                    uns_store_subs *out);
+
+	void (*post_async)(uns_store *st, const char *user, const char *host,
+	                   const Uns__V1__Notification *in,
+	                   uns_store_write_done_fn done, void *arg);
+	void (*update_state_async)(uns_store *st, const char *user,
+	                           const char *host, const char *id,
+	                           const uns_store_change *chg,
+	                           uns_store_write_done_fn done, void *arg);
+	uns_err (*get)(uns_store *st, const char *user, const char *host,
+	               const char *id, Uns__V1__Notification **out);
+	void (*delete_in_hosts_async)(uns_store *st, const char *user,
+	                              const char *const *hosts, size_t n_hosts,
+	                              const char *id,
+	                              uns_store_write_done_fn done, void *arg);
+	void (*delete_by_app_id_async)(uns_store *st, const char *user,
+	                               const char *host, const char *app_id,
+	                               uns_store_write_done_fn done, void *arg);
+
+	uns_err (*feed_read)(uns_store *st, const char *user, const char *host,
+	                     const char *cursor, uint32_t limit,
+	                     uns_store_feed_page *out);
+	uns_err (*feed_head)(uns_store *st, const char *user, const char *host,
+	                     char **cursor);
+	uns_err (*history)(uns_store *st, const char *user, const char *host,
+	                   const uns_store_history_query *q,
+	                   uns_store_history_page *out);
+
+	uns_err (*outbox_claim)(uns_store *st, size_t max, int64_t lease_ms,
+	                        uns_store_taps *out);
+	uns_err (*outbox_next_due)(uns_store *st, int64_t *due_ms);
+	uns_err (*outbox_settle)(uns_store *st, const uns_store_tap *t,
+	                         uns_store_tap_result res, int64_t due_ms,
+	                         const char *error, bool *newer);
+	uns_err (*outbox_settle_many)(uns_store *st, uns_store_settle *v,
+	                              size_t n);
+	uns_err (*outbox_count)(uns_store *st, size_t *n);
+	void (*fetched_async)(uns_store *st, const char *user, const char *host,
+	                      const char *unsid, const char *const *ids,
+	                      size_t n, uns_store_write_done_fn done,
+	                      void *arg);
+	uns_err (*fallback_run)(uns_store *st, size_t *queued);
+	uns_err (*reclaim)(uns_store *st, int64_t now, size_t *reclaimed);
+	/* 1 when writes can be made; why not into note (NULL: always 1). */
+	int (*health)(uns_store *st, char *note, size_t cap);
+} uns_store_ops;
+
+/* The head of every backend's handle. */
+struct uns_store {
+	const uns_store_ops *ops;
+	uns_store_config cfg; /* with the defaults every backend shares;
+	                         pointers in it are the caller's */
+	pthread_mutex_t hook_mu;
+	uns_store_feed_fn feed_hook;
+	void *feed_arg;
+	uns_store_tap_fn tap_hook;
+	void *tap_arg;
+	char opened[512]; /* what open had to do (a recovery), or "" */
+};
+
+/* The backends store.c knows (each in its own folder beneath). */
+extern const uns_store_ops uns_store_rocksdb_ops;
+
+/* Fills st's head: ops, a copy of cfg with the shared defaults (max_live,
+ * lifetimes, reclaim interval), no hooks. */
+void uns_store_base_init(uns_store *st, const uns_store_ops *ops,
+                         const uns_store_config *cfg);
+void uns_store_base_fini(uns_store *st);
+
+/* Now, in Unix ms, from the configured clock (CLOCK_REALTIME if none). */
+int64_t uns_store_now(const uns_store *st);
+
+/* After a durable write moved (user, host)'s feed to head, queuing taps:
+ * calls the feed and tap hooks (store.h), on the calling thread. */
+void uns_store_moved(uns_store *st, const char *user, const char *host,
+                     uint64_t head, size_t taps);
+
+#endif /* UNS_SERVER_STORE_BACKEND_H */
