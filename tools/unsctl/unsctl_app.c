@@ -210,35 +210,38 @@ print_matching(void *arg, const char *raw, char *line, int rc,
 	return 0;
 }
 
-/* The apps of the file (id NULL) or the one named; an id not found is an
- * error, an empty registry is not. */
 static int
-print_apps(const app_opts *o, const char *id)
+app_list(const app_opts *o)
 {
 	char path[2048], *text = NULL;
-	find_ctx c = {.id = id};
+	find_ctx c = {.id = NULL};
 	if (apps_read(o, path, sizeof(path), &text) != 0) {
 		return 1;
 	}
 	each_line(text, print_matching, &c);
 	free(text);
 	if (c.found == 0) {
-		fprintf(stderr, "unsctl app: no app%s%s in %s\n",
-		        id ? " " : "s", id ? id : "", path);
+		fprintf(stderr, "unsctl app list: no apps in %s\n", path);
 	}
-	return c.found == 0 && id != NULL;
-}
-
-static int
-app_list(const app_opts *o)
-{
-	return print_apps(o, NULL);
+	return 0;
 }
 
 static int
 app_show(const app_opts *o)
 {
-	return print_apps(o, o->id);
+	char path[2048], *text = NULL;
+	find_ctx c = {.id = o->id};
+	if (apps_read(o, path, sizeof(path), &text) != 0) {
+		return 1;
+	}
+	each_line(text, print_matching, &c);
+	free(text);
+	if (c.found == 0) {
+		fprintf(stderr, "unsctl app show: no app %s in %s\n", o->id,
+		        path);
+		return 1;
+	}
+	return 0;
 }
 
 /* --- changing ---------------------------------------------------------- */
@@ -435,9 +438,7 @@ app_add(const app_opts *o)
 		        o->id, path);
 		return 1;
 	}
-	/* 0600 whatever the umask, and an older too-open file tightened:
-	 * it holds secret hashes. */
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	FILE *f = fd >= 0 && fchmod(fd, 0600) == 0 ? fdopen(fd, "a") : NULL;
 	if (f == NULL) {
 		if (fd >= 0) {
