@@ -46,6 +46,7 @@
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
+#include "store_postgres.h"
 #include "store_rocksdb.h"
 #include "tapstream.h"
 #include "testclock.h"
@@ -59,7 +60,7 @@ typedef struct unsd_opts {
 	uns_opt_list sets; /* --set KEY=VALUE, in order */
 	int require_client_cert;
 	int salvage;
-	int print_config, print_example, help, version;
+	int print_config, print_example, help, version, migrate_only;
 } unsd_opts;
 
 #define OPT(name, kind, field, arg, help)                                      \
@@ -91,6 +92,9 @@ static const uns_opt unsd_options[] = {
     OPT("--set", UNS_OPT_LIST, sets, "KEY=VALUE",
         "set any config key (repeatable; after the file and the flags "
         "above)"),
+    OPT("--migrate-only", UNS_OPT_FLAG, migrate_only, NULL,
+        "open the store (store = postgres: create or migrate its schema) "
+        "and exit"),
     OPT("--print-config", UNS_OPT_FLAG, print_config, NULL,
         "print the effective configuration and exit"),
     OPT("--print-example-config", UNS_OPT_FLAG, print_example, NULL,
@@ -399,9 +403,21 @@ open_store(unsd *d)
 	    .block_cache_bytes = (size_t)d->cfg.block_cache,
 	    .write_buffer_bytes = (size_t)d->cfg.write_buffer,
 	};
+	uns_store_postgres_config pc = {
+	    .url = d->cfg.postgres_url,
+	    .schema = d->cfg.postgres_schema,
+	    .connections = (unsigned)d->cfg.postgres_connections,
+	    .committers = (unsigned)d->cfg.postgres_committers,
+	    .statement_timeout_ms = (int)d->cfg.postgres_statement_timeout_ms,
+	    .connect_wait_ms = d->cfg.postgres_connect_wait_ms > 0
+	                           ? (int)d->cfg.postgres_connect_wait_ms
+	                           : -1,
+	};
 	uns_store_config sc = {
+	    .backend = d->cfg.store,
 	    .dir = dir,
 	    .rocksdb = &rc,
+	    .postgres = &pc,
 	    .commit_max_batch = (unsigned)d->cfg.commit_max_batch,
 	    .commit_max_wait_us = (unsigned)d->cfg.commit_max_wait_us,
 	    .commit_answer_thread = d->cfg.commit_answer_thread,
@@ -419,7 +435,9 @@ open_store(unsd *d)
 		sc.clock_arg = &d->clock;
 	}
 	if (uns_store_open(&d->store, &sc) != UNS_OK) {
-		fprintf(stderr, "unsd: store %s: %s\n", dir,
+		fprintf(stderr, "unsd: store %s: %s\n",
+		        strcmp(d->cfg.store, "postgres") == 0 ? "postgres"
+		                                              : dir,
 		        uns_store_errmsg());
 		return -1;
 	}
@@ -733,6 +751,25 @@ private_data(unsd *d)
 	return 0;
 }
 
+/* unsd --migrate-only: opening the store creates or migrates its schema
+ * (store = postgres) or its files (rocksdb); then exit. */
+static int
+migrate_only(unsd *d)
+{
+	umask(077); /* as run(): the store's files are the owner's alone */
+	if (mkdir(d->cfg.data_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "unsd: cannot create %s: %s\n", d->cfg.data_dir,
+		        strerror(errno));
+		return 1;
+	}
+	if (private_data(d) != 0 || open_store(d) != 0) {
+		return 1;
+	}
+	uns_store_close(d->store);
+	fprintf(stderr, "unsd: store is at the current schema\n");
+	return 0;
+}
+
 static int
 run(unsd *d)
 {
@@ -826,7 +863,7 @@ main(int argc, char **argv)
 		free(d);
 		return 0;
 	}
-	int rc = run(d);
+	int rc = o.migrate_only ? migrate_only(d) : run(d);
 	free(d);
 	return rc;
 }
