@@ -199,6 +199,9 @@ load_config(unsd_opts *o, uns_config *c)
 	if (o->salvage) {
 		c->store_salvage = 1;
 	}
+	if (o->require_client_cert) {
+		c->require_client_cert = 1;
+	}
 	for (int i = 0; i < o->sets.n; i++) {
 		const char *kv = o->sets.v[i], *eq = strchr(kv, '=');
 		char key[128];
@@ -213,9 +216,6 @@ load_config(unsd_opts *o, uns_config *c)
 			fprintf(stderr, "unsd: --set: %s\n", why);
 			return -1;
 		}
-	}
-	if (o->require_client_cert) {
-		c->require_client_cert = 1;
 	}
 	if (uns_config_check(c, why, sizeof(why)) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", why);
