@@ -199,6 +199,9 @@ load_config(unsd_opts *o, uns_config *c)
 	if (o->salvage) {
 		c->store_salvage = 1;
 	}
+	if (o->require_client_cert) {
+		c->require_client_cert = 1;
+	}
 	for (int i = 0; i < o->sets.n; i++) {
 		const char *kv = o->sets.v[i], *eq = strchr(kv, '=');
 		char key[128];
@@ -213,9 +216,6 @@ load_config(unsd_opts *o, uns_config *c)
 			fprintf(stderr, "unsd: --set: %s\n", why);
 			return -1;
 		}
-	}
-	if (o->require_client_cert) {
-		c->require_client_cert = 1;
 	}
 	if (uns_config_check(c, why, sizeof(why)) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", why);
@@ -658,9 +658,9 @@ open_gateway(unsd *d)
 	    .header_timeout_ms = (uint32_t)d->cfg.gateway_header_timeout_ms,
 	    .body_timeout_ms = (uint32_t)d->cfg.gateway_body_timeout_ms,
 	    .rpc_timeout_ms = (uint32_t)d->cfg.gateway_rpc_timeout_ms,
-	    .stream_heartbeat_ms = (uint32_t)d->cfg.gateway_stream_heartbeat_ms,
 	    .public_url = d->cfg.gateway_public_url,
 	    .drain_limit = (size_t)d->cfg.gateway_drain_limit,
+	    .stream_heartbeat_ms = (uint32_t)d->cfg.gateway_stream_heartbeat_ms,
 	};
 	if (strncmp(d->cfg.gateway_listen, "https:", 6) == 0 &&
 	    d->cert[0] == '\0' && prepare_tls(d) != 0) {

@@ -1436,7 +1436,8 @@ static const char example_head[] =
     "#             number counts the key's unit, given with the key\n"
     "#\n"
     "# unsd's flags apply on top of this file; each names its key in\n"
-    "# \"unsd --help\" (--listen, --data, --cert, --ca, --contexts, ...).\n"
+    "# \"unsd --help\" (--listen, --data, --cert, --ca, --contexts, ...),\n"
+    "# and \"unsd --set key=value\" sets any key, after both.\n"
     "# Written by uns_config_write_example(): each line below sets a key to "
     "its\n"
     "# default, so deleting one changes nothing.\n";

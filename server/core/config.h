@@ -186,9 +186,9 @@ typedef struct uns_config {
 	int64_t gateway_header_timeout_ms;
 	int64_t gateway_body_timeout_ms;
 	int64_t gateway_rpc_timeout_ms;
-	int64_t gateway_stream_heartbeat_ms;
 	char gateway_public_url[UNS_CONFIG_STR_MAX]; /* "" = from listen */
 	uint64_t gateway_drain_limit;                /* bytes */
+	int64_t gateway_stream_heartbeat_ms;
 	/* fixtures (SPEC §7) */
 	char record_dir[UNS_CONFIG_STR_MAX]; /* "" = not recording */
 	int test_clock;                      /* 0 or 1 */
