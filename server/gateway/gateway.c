@@ -1311,6 +1311,13 @@ finish_requests(uns_gateway *gw)
 	uns_gateway_quiesce(gw); /* ends the event streams too */
 	abandon_parked(gw, 0);
 	adopt_backlog(gw);
+	/* The adopted connections' requests are not "active" until MHD has
+	 * read their headers: give new connections up to a second to get
+	 * there, so the stop does not close them unanswered. */
+	for (int ms = 0; ms < 1000 && uns_gw_watchdog_fresh(gw->watchdog) > 0;
+	     ms += 10) {
+		nng_msleep(10);
+	}
 	wait_answered(gw, gw->cfg.rpc_timeout_ms);
 	if (abandon_parked(gw, 1) > 0) {
 		wait_answered(gw, 1000);
