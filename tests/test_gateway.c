@@ -1124,8 +1124,43 @@ test_subscriptions_and_limits(void **state)
 	assert_graph_error(r, 429, "TooManyRequests", "");
 	assert_true(ut_http_header(r, "Retry-After", retry, sizeof(retry)));
 
+	/* GET the caller's devices, and one by UNSID (issue 19: these were
+	 * read as notification ids: 404 "notification not found", 405). */
+	assert_int_equal(ut_http_do(&h, "GET",
+	                            "/v1.0/me/notifications/subscriptions",
+	                            user, NULL, 0, NULL, r),
+	                 200);
+	v = ut_http_json(r);
+	json_t *list = json_object_get(v, "value");
+	assert_int_equal(json_array_size(list), 1);
+	assert_string_equal(ut_json_str(json_array_get(list, 0), "id"), unsid);
+	assert_string_equal(ut_json_str(json_array_get(list, 0), "deviceId"),
+	                    "desk");
+	assert_non_null(strstr(ut_json_str(v, "@odata.context"),
+	                       "$metadata#subscriptions"));
+	json_decref(v);
 	snprintf(path, sizeof(path), "/v1.0/me/notifications/subscriptions/%s",
 	         unsid);
+	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
+	                 200);
+	v = ut_http_json(r);
+	assert_string_equal(ut_json_str(v, "id"), unsid);
+	assert_string_equal(ut_json_str(v, "platform"), "polling");
+	json_decref(v);
+	ut_http_do(
+	    &h, "GET",
+	    "/v1.0/me/notifications/subscriptions/AAAAAAAAAAAAAAAAAAAAAA", user,
+	    NULL, 0, NULL, r);
+	assert_graph_error(r, 404, "NotFound", "subscription not found");
+	/* Another user sees none of them; an app token may not list. */
+	char *other = ut_mint(g_data, "user", "u-subs-other", HOST);
+	ut_http_do(&h, "GET", path, other, NULL, 0, NULL, r);
+	assert_graph_error(r, 404, "NotFound", "subscription not found");
+	free(other);
+	ut_http_do(&h, "GET", "/v1.0/me/notifications/subscriptions", app, NULL,
+	           0, NULL, r);
+	assert_graph_error(r, 403, "Forbidden", "");
+
 	assert_int_equal(ut_http_do(&h, "DELETE", path, user, NULL, 0, NULL, r),
 	                 204);
 	ut_http_do(&h, "DELETE", path, user, NULL, 0, NULL, r);

@@ -549,3 +549,75 @@ uns_gw_unsubscribe(uns_gw_exchange *x)
 	req.unsid = x->params[0];
 	uns_gw_call(x, &spec, &req.base);
 }
+
+static void
+subscriptions_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	const Uns__V1__ListSubscriptionsResponse *resp =
+	    (Uns__V1__ListSubscriptionsResponse *)m;
+	if (err != UNS_OK) {
+		uns_gw_fail_rpc(x, err);
+		return;
+	}
+	uns_jv *list = uns_jv_new_array(), *v = uns_jv_new_object();
+	char ctx[768];
+	context_text(x, "subscriptions", ctx);
+	int ok = list != NULL && v != NULL &&
+	         uns_jv_set_str(v, "@odata.context", ctx) == UNS_OK;
+	for (size_t i = 0; ok && i < resp->n_subscriptions; i++) {
+		uns_jv *s = uns_gw_subscription_json(resp->subscriptions[i]);
+		ok = s != NULL && uns_jv_append(list, s) == UNS_OK;
+	}
+	if (!ok || uns_jv_set(v, "value", uns_jv_ref(list)) != UNS_OK) {
+		uns_jv_free(v);
+		v = NULL;
+	}
+	uns_jv_free(list);
+	uns_gw_reply_json(x, 200, v);
+}
+
+/* GET /me/notifications/subscriptions: ListSubscriptions, the caller's
+ * devices of the token's host with their delivery state. */
+void
+uns_gw_subscriptions(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_list_subscriptions,
+	    .finish = subscriptions_done};
+	Uns__V1__ListSubscriptionsRequest req =
+	    UNS__V1__LIST_SUBSCRIPTIONS_REQUEST__INIT;
+	uns_gw_call(x, &spec, &req.base);
+}
+
+static void
+subscription_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	const Uns__V1__ListSubscriptionsResponse *resp =
+	    (Uns__V1__ListSubscriptionsResponse *)m;
+	if (err != UNS_OK) {
+		uns_gw_fail_rpc(x, err);
+		return;
+	}
+	for (size_t i = 0; i < resp->n_subscriptions; i++) {
+		if (strcmp(resp->subscriptions[i]->unsid, x->params[0]) == 0) {
+			uns_gw_reply_json(
+			    x, 200,
+			    uns_gw_subscription_json(resp->subscriptions[i]));
+			return;
+		}
+	}
+	uns_gw_fail(x, 404, "NotFound", "subscription not found");
+}
+
+/* GET /me/notifications/subscriptions/{unsid}: one of the caller's
+ * subscriptions (the list, filtered: a user has a handful). */
+void
+uns_gw_subscription(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_list_subscriptions,
+	    .finish = subscription_done};
+	Uns__V1__ListSubscriptionsRequest req =
+	    UNS__V1__LIST_SUBSCRIPTIONS_REQUEST__INIT;
+	uns_gw_call(x, &spec, &req.base);
+}
