@@ -109,6 +109,18 @@ assert_graph_error(const ut_http_resp *r, long status, const char *code,
 	json_decref(v);
 }
 
+/* The error envelope's message (valid until the next request on r). */
+static const char *
+ut_error_message(const ut_http_resp *r)
+{
+	static char msg[1024];
+	json_t *v = ut_http_json(r);
+	snprintf(msg, sizeof(msg), "%s",
+	         ut_json_str(json_object_get(v, "error"), "message"));
+	json_decref(v);
+	return msg;
+}
+
 /* ---- pure parts: status table, $filter, body parsing ------------------- */
 
 static void
@@ -152,6 +164,15 @@ test_field_names(void **state)
 	    {"cursor: malformed", "$deltatoken: malformed"},
 	    {"limitless: x", "limitless: x"},
 	    {"no field here", "no field here"},
+	    {"unsid: required with an app token",
+	     "X-UNS-ID: required with an app token"},
+	    {"no bearer token in metadata \"authorization\"",
+	     "no bearer token: send the header \"Authorization: Bearer "
+	     "TOKEN\""},
+	    {"app tokens may not call uns.v1.Notifications/Fetch",
+	     "an app token may not use this route"},
+	    {"user tokens may not call uns.v1.Notifications/Delete",
+	     "a user token may not use this route"},
 	};
 	char out[256];
 	(void)state;
@@ -159,6 +180,21 @@ test_field_names(void **state)
 		uns_gw_http_message(cases[i][0], out, sizeof(out));
 		assert_string_equal(out, cases[i][1]);
 	}
+	/* RFC 6750 §3's challenge; a quote or a control byte cannot end or
+	 * break the quoted string. */
+	uns_gw_www_authenticate(NULL, "no token", out, sizeof(out));
+	assert_string_equal(out, "Bearer");
+	uns_gw_www_authenticate("", "no token", out, sizeof(out));
+	assert_string_equal(out, "Bearer");
+	uns_gw_www_authenticate("t", "token expired", out, sizeof(out));
+	assert_string_equal(out, "Bearer error=\"invalid_token\", "
+	                         "error_description=\"token expired\"");
+	uns_gw_www_authenticate("t", "a \"b\\\n\xc3\xa9", out, sizeof(out));
+	assert_string_equal(out, "Bearer error=\"invalid_token\", "
+	                         "error_description=\"a ?b????\"");
+	uns_gw_www_authenticate("t", "a long message", out, 56);
+	assert_int_equal(strlen(out), 55);
+	assert_int_equal(out[54], '"');
 }
 
 static void
@@ -485,8 +521,39 @@ test_input_errors(void **state)
 	const char *br[] = {"Content-Encoding: br", NULL};
 	const char *text[] = {"Content-Type: text/plain", NULL};
 
+	/* 401s say why in HTTP's words and carry RFC 6750's challenge:
+	 * "Bearer" alone without a token, invalid_token with one. */
+	char www[600];
 	ut_http_do(&h, "POST", path, NULL, "{}", 0, NULL, r);
-	assert_graph_error(r, 401, "Unauthorized", "token");
+	assert_graph_error(r, 401, "Unauthorized", "");
+	assert_string_equal(ut_error_message(r),
+	                    "no bearer token: send the header "
+	                    "\"Authorization: Bearer TOKEN\"");
+	assert_true(ut_http_header(r, "WWW-Authenticate", www, sizeof(www)));
+	assert_string_equal(www, "Bearer");
+	ut_http_do(&h, "POST", path, "not.a.jwt", "{}", 0, NULL, r);
+	assert_graph_error(r, 401, "Unauthorized", "");
+	assert_true(ut_http_header(r, "WWW-Authenticate", www, sizeof(www)));
+	char want[600];
+	snprintf(want, sizeof(want),
+	         "Bearer error=\"invalid_token\", error_description=\"%s\"",
+	         ut_error_message(r));
+	assert_string_equal(www, want);
+	/* An app token without X-UNS-ID, an app token on a user's route. */
+	char *app = ut_mint(g_data, "app", APP, NULL);
+	ut_http_do(&h, "POST", path, app,
+	           "{\"payload\":{\"rawContent\":\"x\"}}", 0, NULL, r);
+	assert_graph_error(r, 400, "BadRequest", "");
+	assert_string_equal(ut_error_message(r),
+	                    "X-UNS-ID: required with an app token");
+	ut_http_do(&h, "GET", "/beta/me/notifications/delta", app, NULL, 0,
+	           NULL, r);
+	assert_graph_error(r, 403, "Forbidden", "");
+	assert_string_equal(ut_error_message(r),
+	                    "an app token may not use this route");
+	assert_false(ut_http_header(r, "WWW-Authenticate", www, sizeof(www)));
+	free(app);
+	app = NULL;
 	ut_http_do(&h, "POST", path, user, "[{\"payload\":{}}]", 0, NULL, r);
 	assert_graph_error(r, 400, "BadRequest", "a JSON array");
 	ut_http_do(
@@ -545,7 +612,7 @@ test_input_errors(void **state)
 	           NULL, 0, NULL, r);
 	assert_graph_error(r, 400, "BadRequest", "$skiptoken");
 	/* An app may not read a user's history: 403. */
-	char *app = ut_mint(g_data, "app", APP, NULL);
+	app = ut_mint(g_data, "app", APP, NULL);
 	ut_http_do(&h, "GET", path, app, NULL, 0, NULL, r);
 	assert_graph_error(r, 403, "Forbidden", "");
 	/* An app must name the user: X-UNS-ID. */

@@ -264,6 +264,11 @@ uns_gw_fail_rpc(uns_gw_exchange *x, uns_err err)
 	if (st.http == 429) {
 		uns_gw_set_header(x, "Retry-After", "1");
 	}
+	if (st.http == 401) {
+		char v[600];
+		uns_gw_www_authenticate(x->token, msg, v, sizeof(v));
+		uns_gw_set_header(x, "WWW-Authenticate", v);
+	}
 	uns_gw_fail(x, st.http, st.code, "%s",
 	            msg[0] ? msg : uns_strerror(err));
 }

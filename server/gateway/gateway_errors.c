@@ -60,9 +60,29 @@ static const struct {
     {"ifVersion", "If-Match"},   {"unsid", "X-UNS-ID"},
 };
 
+/* Messages worded for RPC callers and what an HTTP client reads instead:
+ * a message starting with rpc becomes http (whole). */
+static const struct {
+	const char *rpc, *http;
+} phrases[] = {
+    {"no bearer token in metadata \"authorization\"",
+     "no bearer token: send the header \"Authorization: Bearer TOKEN\""},
+    {"app tokens may not call ", "an app token may not use this route"},
+    {"user tokens may not call ", "a user token may not use this route"},
+    {"operator tokens may not call ",
+     "an operator token may not use this route"},
+};
+
 void
 uns_gw_http_message(const char *rpc_message, char *out, size_t cap)
 {
+	for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++) {
+		if (strncmp(rpc_message, phrases[i].rpc,
+		            strlen(phrases[i].rpc)) == 0) {
+			snprintf(out, cap, "%s", phrases[i].http);
+			return;
+		}
+	}
 	for (size_t i = 0; i < sizeof(field_names) / sizeof(field_names[0]);
 	     i++) {
 		size_t n = strlen(field_names[i].rpc);
@@ -117,4 +137,29 @@ uns_gw_error_envelope(const char *code, const char *message,
 	uns_jv_free(inner);
 	uns_jv_free(error);
 	return env;
+}
+
+void
+uns_gw_www_authenticate(const char *token, const char *message, char *out,
+                        size_t cap)
+{
+	size_t o;
+	if (token == NULL || token[0] == '\0') {
+		snprintf(out, cap, "Bearer");
+		return;
+	}
+	o = (size_t)snprintf(out, cap,
+	                     "Bearer error=\"invalid_token\", "
+	                     "error_description=\"");
+	/* RFC 6750 §3: %x20-21 / %x23-5B / %x5D-7E; the rest becomes '?'. */
+	for (const char *p = message; *p && o + 2 < cap; p++) {
+		unsigned char c = (unsigned char)*p;
+		out[o++] = c < 0x20 || c > 0x7e || c == '"' || c == '\\'
+		               ? '?'
+		               : (char)c;
+	}
+	if (o + 1 < cap) {
+		out[o++] = '"';
+	}
+	out[o < cap ? o : cap - 1] = '\0';
 }

@@ -29,9 +29,20 @@ uns_gw_status uns_gw_status_of(uns_err err, const char *message);
  * never saw into the name it did send: "pageSize: at most 100" becomes
  * "$top: at most 100", "notification.priority: ..." becomes "priority:
  * ..." (the body is the notification), "unsid: ..." becomes "X-UNS-ID:
- * ...". Other messages are copied as they are.
+ * ...". Messages worded for RPC callers (no bearer token "in metadata",
+ * "tokens may not call uns.v1.…") become their HTTP wording, from one
+ * table. Other messages are copied as they are.
  */
 void uns_gw_http_message(const char *rpc_message, char *out, size_t cap);
+
+/*
+ * The WWW-Authenticate value of a 401 (RFC 6750 §3): "Bearer" alone when
+ * the request had no token (token NULL), else Bearer
+ * error="invalid_token", error_description="MESSAGE" with the bytes a
+ * quoted string may not hold as '?'. Truncated to cap, still quoted.
+ */
+void uns_gw_www_authenticate(const char *token, const char *message, char *out,
+                             size_t cap);
 
 /* {"error":{"code","message","innerError":{"request-id","date"}}}; a new
  * reference, or NULL when out of memory. now_ms stamps "date". */

@@ -251,7 +251,7 @@ post_check(uns_call *call, const Uns__V1__PostRequest *req, char *user,
 	}
 	if (p.kind == APP && req->unsid[0] == '\0') {
 		return uns_call_fail(call, UNS_INVALID_ARGUMENT, "unsid",
-		                     "required with an app token (X-UNS-ID)");
+		                     "required with an app token");
 	}
 	snprintf(user, 257, "%s", p.user);
 	snprintf(host, 257, "%s", p.host);
