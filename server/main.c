@@ -401,6 +401,7 @@ open_service(unsd *d)
 	lim.max_body_text = (size_t)d->cfg.max_body_text;
 	lim.max_page_size = (uint32_t)d->cfg.max_page_size;
 	lim.max_expiry_ms = d->cfg.max_expiry_s * 1000;
+	lim.idempotency_window_ms = d->cfg.idempotency_window_s * 1000;
 	char why[512];
 	if (uns_push_config_alloc(&d->push, &d->cfg, why, sizeof(why)) !=
 	    UNS_OK) {

@@ -1239,6 +1239,83 @@ test_subscriptions_and_limits(void **state)
 	ut_http_close(&h);
 }
 
+/* Idempotency-Key (issue 19): two identical POSTs without an
+ * appNotificationId made two notifications; with the same key the second
+ * answers the first answer, and another body with that key is 422. */
+static void
+test_idempotency_key(void **state)
+{
+	ut_http h;
+	ut_http_resp *r = ut_http_resp_new();
+	char *id;
+	(void)state;
+	ut_http_open(&h, g_base, g_ca);
+	char *user = ut_mint(g_data, "user", "u-idem", HOST);
+	char *app = ut_mint(g_data, "app", APP, NULL);
+	char *unsid = ut_gw_subscribe(&h, user, "idem-phone");
+	char xid[300];
+	const char *k1[] = {"Idempotency-Key: \"req-1\"", xid, NULL};
+	const char *k1bare[] = {"Idempotency-Key: req-1", xid, NULL};
+	const char *k2[] = {"Idempotency-Key: req-2", xid, NULL};
+	const char *body = "{\"payload\":{\"rawContent\":\"once\"}}";
+	snprintf(xid, sizeof(xid), "X-UNS-ID: %s", unsid);
+
+	assert_int_equal(ut_http_do(&h, "POST", "/v1.0/me/notifications", app,
+	                            body, 0, k1, r),
+	                 201);
+	json_t *v = ut_http_json(r);
+	id = strdup(ut_json_str(v, "id"));
+	json_decref(v);
+	/* The same key (quoted or bare: the same key) and body: the first
+	 * answer, nothing created. Different JSON spacing is the same body. */
+	assert_int_equal(ut_http_do(&h, "POST", "/v1.0/me/notifications", app,
+	                            body, 0, k1bare, r),
+	                 201);
+	v = ut_http_json(r);
+	assert_string_equal(ut_json_str(v, "id"), id);
+	json_decref(v);
+	assert_int_equal(
+	    ut_http_do(&h, "POST", "/beta/me/notifications", app,
+	               "{ \"payload\" : {\"rawContent\":\"once\"} }", 0, k1, r),
+	    201);
+	v = ut_http_json(r);
+	assert_string_equal(ut_json_str(v, "id"), id);
+	json_decref(v);
+	assert_int_equal(ut_http_do(&h, "GET", "/v1.0/me/notifications", user,
+	                            NULL, 0, NULL, r),
+	                 200);
+	v = ut_http_json(r);
+	assert_int_equal(json_array_size(json_object_get(v, "value")), 1);
+	json_decref(v);
+	/* The same key with another body: 422, nothing created. */
+	ut_http_do(&h, "POST", "/v1.0/me/notifications", app,
+	           "{\"payload\":{\"rawContent\":\"twice\"}}", 0, k1, r);
+	assert_graph_error(r, 422, "UnprocessableEntity", "");
+	assert_string_equal(
+	    ut_error_message(r),
+	    "Idempotency-Key: already used for another request");
+	/* Another key posts anew; no key at all too. */
+	assert_int_equal(ut_http_do(&h, "POST", "/v1.0/me/notifications", app,
+	                            body, 0, k2, r),
+	                 201);
+	const char *plain[] = {xid, NULL};
+	assert_int_equal(ut_http_do(&h, "POST", "/v1.0/me/notifications", app,
+	                            body, 0, plain, r),
+	                 201);
+	assert_int_equal(ut_http_do(&h, "GET", "/v1.0/me/notifications", user,
+	                            NULL, 0, NULL, r),
+	                 200);
+	v = ut_http_json(r);
+	assert_int_equal(json_array_size(json_object_get(v, "value")), 3);
+	json_decref(v);
+	free(id);
+	free(unsid);
+	free(app);
+	free(user);
+	free(r);
+	ut_http_close(&h);
+}
+
 static void
 test_healthz(void **state)
 {
@@ -1683,6 +1760,7 @@ main(void)
 	    cmocka_unit_test(test_delta_and_long_poll),
 	    cmocka_unit_test(test_delta_pages),
 	    cmocka_unit_test(test_subscriptions_and_limits),
+	    cmocka_unit_test(test_idempotency_key),
 	    cmocka_unit_test(test_slowloris),
 	    cmocka_unit_test(test_slow_body_and_headers),
 	    cmocka_unit_test(test_malformed_flood),

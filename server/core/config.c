@@ -236,6 +236,11 @@ static const cfg_key keys[] = {
         "30d",
         "Furthest expiry a notification may ask for; further is refused.\n"
         "At least default_expiry."),
+    KEY("limits", "idempotency_window", CFG_DURATION_S, idempotency_window_s, 1,
+        30 * DAY_S, "24h",
+        "How long a Post's idempotency key (HTTP: Idempotency-Key) is\n"
+        "remembered: the same key and request again within it answer the\n"
+        "first answer and create nothing; another request with it is refused."),
     KEY("limits", "subscription_lifetime", CFG_DURATION_S,
         subscription_lifetime_s, MIN_S, 365 * DAY_S, "30d",
         "Lifetime of a subscription; subscribing again renews it."),

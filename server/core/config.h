@@ -157,6 +157,7 @@ typedef struct uns_config {
 	int64_t default_expiry_s;
 	int64_t max_expiry_s;
 	int64_t subscription_lifetime_s;
+	int64_t idempotency_window_s;
 	/* gateway rate limits, requests/s and bucket size; 0 = off / = rate */
 	int rate_limit_app, rate_limit_app_burst;
 	int rate_limit_user, rate_limit_user_burst;

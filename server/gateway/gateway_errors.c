@@ -54,10 +54,26 @@ is_size_limit(const char *message)
 static const struct {
 	const char *rpc, *http;
 } field_names[] = {
-    {"notification.", ""},       {"pageSize", "$top"},
-    {"pageToken", "$skiptoken"}, {"cursor", "$deltatoken"},
-    {"waitMs", "wait"},          {"limit", "$top"},
-    {"ifVersion", "If-Match"},   {"unsid", "X-UNS-ID"},
+    {"notification.", ""},
+    {"pageSize", "$top"},
+    {"pageToken", "$skiptoken"},
+    {"cursor", "$deltatoken"},
+    {"waitMs", "wait"},
+    {"limit", "$top"},
+    {"ifVersion", "If-Match"},
+    {"unsid", "X-UNS-ID"},
+    {"idempotencyKey", "Idempotency-Key"},
+};
+
+/* Answers that depend on what failed, not only on the status: the key of
+ * the Idempotency-Key draft reused for another request is 422. Matched on
+ * the HTTP message's start (field_names has renamed the field). */
+static const struct {
+	uns_err err;
+	const char *prefix;
+	uns_gw_status st;
+} field_statuses[] = {
+    {UNS_ALREADY_EXISTS, "Idempotency-Key:", {422, "UnprocessableEntity"}},
 };
 
 /* Messages worded for RPC callers and what an HTTP client reads instead:
@@ -103,6 +119,15 @@ uns_gw_status_of(uns_err err, const char *message)
 	static const uns_gw_status internal = {500, "InternalServerError"};
 	if (err == UNS_RESOURCE_EXHAUSTED && is_size_limit(message)) {
 		return too_large;
+	}
+	for (size_t i = 0;
+	     message && i < sizeof(field_statuses) / sizeof(field_statuses[0]);
+	     i++) {
+		if (field_statuses[i].err == err &&
+		    strncmp(message, field_statuses[i].prefix,
+		            strlen(field_statuses[i].prefix)) == 0) {
+			return field_statuses[i].st;
+		}
 	}
 	for (size_t i = 0; i < sizeof(rpc_statuses) / sizeof(rpc_statuses[0]);
 	     i++) {

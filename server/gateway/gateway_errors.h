@@ -3,7 +3,8 @@
  *
  * One table maps each uns_err to an HTTP status and a Graph error code
  * (SPEC §3, issue 4): INVALID_ARGUMENT 400, UNAUTHENTICATED 401,
- * PERMISSION_DENIED 403, NOT_FOUND 404, FAILED_PRECONDITION 412,
+ * PERMISSION_DENIED 403, NOT_FOUND 404, ALREADY_EXISTS 409 (422 for an
+ * Idempotency-Key reused), FAILED_PRECONDITION 412,
  * RESOURCE_EXHAUSTED 429 (413 when the limit was a size), UNAVAILABLE 503,
  * DEADLINE_EXCEEDED 504; anything else 500. Pure functions, no I/O.
  */
@@ -20,8 +21,10 @@ typedef struct uns_gw_status {
 	const char *code; /* Graph's error code, "BadRequest" */
 } uns_gw_status;
 
-/* The HTTP answer for err; message decides 413 vs 429 for
- * RESOURCE_EXHAUSTED (a size limit says "too large"). */
+/* The HTTP answer for err; message (HTTP-worded, uns_gw_http_message)
+ * decides 413 vs 429 for RESOURCE_EXHAUSTED (a size limit says "too
+ * large") and 422 vs 409 for ALREADY_EXISTS (an Idempotency-Key reused for
+ * another request). */
 uns_gw_status uns_gw_status_of(uns_err err, const char *message);
 
 /*

@@ -3,7 +3,7 @@
  * request into RPCs through the typed stubs and the answer into Graph's
  * shape (SPEC §3). Request and response messages go through the Graph
  * mapping of gateway_json.c; what is not JSON (path ids, If-Match,
- * X-UNS-ID, $top, wait) is read here.
+ * X-UNS-ID, Idempotency-Key, $top, wait) is read here.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -219,6 +219,22 @@ uns_gw_healthz(uns_gw_exchange *x)
 	uns_gw_call(x, &spec, &req.base);
 }
 
+/* The Idempotency-Key header's key: the draft writes it as a structured
+ * field string ("8e03…"), which is unquoted; a bare token is taken as
+ * it is. "" when absent. */
+static char *
+idempotency_key(const uns_gw_exchange *x, char *buf, size_t cap)
+{
+	const char *v = uns_gw_header(x, "Idempotency-Key");
+	size_t n = v ? strlen(v) : 0;
+	if (n >= 2 && v[0] == '"' && v[n - 1] == '"' && n - 2 < cap) {
+		memcpy(buf, v + 1, n - 2);
+		buf[n - 2] = '\0';
+		return buf;
+	}
+	return (char *)(v ? v : "");
+}
+
 static void
 create_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 {
@@ -249,8 +265,10 @@ uns_gw_create(uns_gw_exchange *x)
 		fail_body(x, why);
 		return;
 	}
+	char key[UNS_GW_PARAM_MAX];
 	req.unsid = (char *)unsid_header(x);
 	req.notification = (Uns__V1__Notification *)n;
+	req.idempotency_key = idempotency_key(x, key, sizeof(key));
 	uns_gw_call(x, &spec, &req.base);
 	protobuf_c_message_free_unpacked(n, NULL);
 }

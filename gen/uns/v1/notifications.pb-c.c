@@ -2574,7 +2574,7 @@ const ProtobufCMessageDescriptor uns__v1__unsubscribe_response__descriptor =
   (ProtobufCMessageInit) uns__v1__unsubscribe_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor uns__v1__post_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor uns__v1__post_request__field_descriptors[3] =
 {
   {
     "unsid",
@@ -2600,15 +2600,28 @@ static const ProtobufCFieldDescriptor uns__v1__post_request__field_descriptors[2
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "idempotency_key",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__PostRequest, idempotency_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned uns__v1__post_request__field_indices_by_name[] = {
+  2,   /* field[2] = idempotency_key */
   1,   /* field[1] = notification */
   0,   /* field[0] = unsid */
 };
 static const ProtobufCIntRange uns__v1__post_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor uns__v1__post_request__descriptor =
 {
@@ -2618,7 +2631,7 @@ const ProtobufCMessageDescriptor uns__v1__post_request__descriptor =
   "Uns__V1__PostRequest",
   "uns.v1",
   sizeof(Uns__V1__PostRequest),
-  2,
+  3,
   uns__v1__post_request__field_descriptors,
   uns__v1__post_request__field_indices_by_name,
   1,  uns__v1__post_request__number_ranges,

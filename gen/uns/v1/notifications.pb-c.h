@@ -348,10 +348,18 @@ struct  Uns__V1__PostRequest
    */
   char *unsid;
   Uns__V1__Notification *notification;
+  /*
+   * Optional (HTTP: the Idempotency-Key header): the same key with the
+   * same request within the server's idempotency window answers the first
+   * answer again and creates nothing; with another request it fails with
+   * ALREADY_EXISTS (field idempotencyKey). Printable ASCII, at most 255
+   * bytes; keys of different callers never meet.
+   */
+  char *idempotency_key;
 };
 #define UNS__V1__POST_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&uns__v1__post_request__descriptor) \
-    , (char *)protobuf_c_empty_string, NULL }
+    , (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Uns__V1__PostResponse
