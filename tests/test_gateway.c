@@ -28,9 +28,11 @@
 #include <jansson.h>
 #include <zlib.h>
 
+#include "auth.h"
 #include "gateway_encoding.h"
 #include "gateway_errors.h"
 #include "gateway_json.h"
+#include "jwt.h"
 #include "testutil.h"
 #include "uthttp.h"
 
@@ -1316,6 +1318,109 @@ test_idempotency_key(void **state)
 	ut_http_close(&h);
 }
 
+/* A subscription's delivery state is in its JSON (the operator's and the
+ * user's lists show how taps to each device fare). */
+static void
+test_subscription_delivery_json(void **state)
+{
+	Uns__V1__Subscription s = UNS__V1__SUBSCRIPTION__INIT;
+	Uns__V1__DeliveryState d = UNS__V1__DELIVERY_STATE__INIT;
+	char *text = NULL;
+	(void)state;
+	s.unsid = "AAAAAAAAAAAAAAAAAAAAAA";
+	s.platform = UNS__V1__PLATFORM__PLATFORM_WEBHOOK;
+	d.consecutive_failures = 3;
+	d.last_error = "HTTP 503";
+	d.delivered = 7;
+	s.delivery = &d;
+	uns_jv *v = uns_gw_subscription_json(&s);
+	assert_non_null(v);
+	assert_int_equal(uns_jv_dump(v, 0, &text, NULL), UNS_OK);
+	assert_string_equal(text, "{\"id\":\"AAAAAAAAAAAAAAAAAAAAAA\","
+	                          "\"platform\":\"webhook\",\"delivery\":{"
+	                          "\"consecutiveFailures\":3,\"lastError\":"
+	                          "\"HTTP 503\",\"delivered\":\"7\"}}");
+	free(text);
+	uns_jv_free(v);
+}
+
+/* An operator token (scope uns.operator) signed with the suite's key. */
+static char *
+mint_operator(const char *sub)
+{
+	char path[400], why[256], out[2048];
+	uint8_t *secret = NULL;
+	size_t len = 0;
+	snprintf(path, sizeof(path), "%s/jwt-hs256.secret", g_data);
+	if (uns_jwt_read_secret_file(path, &secret, &len, why, sizeof(why)) !=
+	    UNS_OK) {
+		fail_msg("secret: %s", why);
+	}
+	ut_mint_hs256(secret, len, time(NULL), sub, NULL, HOST,
+	              UNS_SCOPE_OPERATOR, out, sizeof(out));
+	free(secret);
+	return strdup(out);
+}
+
+/* The operator role (issue 19): a user's subscriptions and their delivery
+ * state under /admin, refused for user and app tokens; an operator token
+ * opens nothing else. */
+static void
+test_operator_role(void **state)
+{
+	ut_http h;
+	ut_http_resp *r = ut_http_resp_new();
+	(void)state;
+	ut_http_open(&h, g_base, g_ca);
+	char *user = ut_mint(g_data, "user", "u-operated", HOST);
+	char *app = ut_mint(g_data, "app", APP, NULL);
+	char *op = mint_operator("ops-1");
+	char *unsid = ut_gw_subscribe(&h, user, "op-phone");
+	const char *path =
+	    "/admin/users/u-operated/hosts/" HOST "/subscriptions";
+
+	assert_int_equal(ut_http_do(&h, "GET", path, op, NULL, 0, NULL, r),
+	                 200);
+	json_t *v = ut_http_json(r);
+	json_t *list = json_object_get(v, "value");
+	assert_int_equal(json_array_size(list), 1);
+	assert_string_equal(ut_json_str(json_array_get(list, 0), "id"), unsid);
+	assert_string_equal(ut_json_str(json_array_get(list, 0), "deviceId"),
+	                    "op-phone");
+	json_decref(v);
+	/* Another host of the same user: none. */
+	assert_int_equal(ut_http_do(&h, "GET",
+	                            "/admin/users/u-operated/hosts/"
+	                            "elsewhere.example.com/subscriptions",
+	                            op, NULL, 0, NULL, r),
+	                 200);
+	v = ut_http_json(r);
+	assert_int_equal(json_array_size(json_object_get(v, "value")), 0);
+	json_decref(v);
+	/* User and app tokens are refused, and an operator token is not a
+	 * user's. */
+	ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r);
+	assert_graph_error(r, 403, "Forbidden", "");
+	assert_string_equal(ut_error_message(r),
+	                    "a user token may not use this route");
+	ut_http_do(&h, "GET", path, app, NULL, 0, NULL, r);
+	assert_graph_error(r, 403, "Forbidden", "");
+	assert_string_equal(ut_error_message(r),
+	                    "an app token may not use this route");
+	ut_http_do(&h, "GET", "/v1.0/me/notifications", op, NULL, 0, NULL, r);
+	assert_graph_error(r, 403, "Forbidden", "");
+	assert_string_equal(ut_error_message(r),
+	                    "an operator token may not use this route");
+	ut_http_do(&h, "GET", path, NULL, NULL, 0, NULL, r);
+	assert_graph_error(r, 401, "Unauthorized", "");
+	free(unsid);
+	free(op);
+	free(app);
+	free(user);
+	free(r);
+	ut_http_close(&h);
+}
+
 static void
 test_healthz(void **state)
 {
@@ -1747,6 +1852,7 @@ main(void)
 	    cmocka_unit_test(test_status_mapping),
 	    cmocka_unit_test(test_field_names),
 	    cmocka_unit_test(test_filter_parser),
+	    cmocka_unit_test(test_subscription_delivery_json),
 	    cmocka_unit_test(test_body_parser),
 	    cmocka_unit_test(test_body_decoding),
 	    cmocka_unit_test(test_healthz),
@@ -1761,6 +1867,7 @@ main(void)
 	    cmocka_unit_test(test_delta_pages),
 	    cmocka_unit_test(test_subscriptions_and_limits),
 	    cmocka_unit_test(test_idempotency_key),
+	    cmocka_unit_test(test_operator_role),
 	    cmocka_unit_test(test_slowloris),
 	    cmocka_unit_test(test_slow_body_and_headers),
 	    cmocka_unit_test(test_malformed_flood),

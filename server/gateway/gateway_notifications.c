@@ -639,3 +639,18 @@ uns_gw_subscription(uns_gw_exchange *x)
 	    UNS__V1__LIST_SUBSCRIPTIONS_REQUEST__INIT;
 	uns_gw_call(x, &spec, &req.base);
 }
+
+/* GET /admin/users/{user}/hosts/{host}/subscriptions: an operator's view
+ * (AdminListSubscriptions; the token needs the uns.operator scope). */
+void
+uns_gw_admin_subscriptions(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_admin_list_subscriptions,
+	    .finish = subscriptions_done};
+	Uns__V1__AdminListSubscriptionsRequest req =
+	    UNS__V1__ADMIN_LIST_SUBSCRIPTIONS_REQUEST__INIT;
+	req.user = x->params[0];
+	req.host = x->params[1];
+	uns_gw_call(x, &spec, &req.base);
+}

@@ -13,6 +13,8 @@ const uns_gw_route uns_gw_routes[] = {
     {"POST", "/oauth2/v2.0/token", 0, "token", uns_gw_token},
     {"GET", "/metrics", 0, "metrics", uns_gw_metrics},
     {"GET", "/openapi.json", 0, "openapi", uns_gw_openapi},
+    {"GET", "/admin/users/{}/hosts/{}/subscriptions", 0, "admin.subscriptions",
+     uns_gw_admin_subscriptions},
     {"POST", "/me/notifications/subscriptions", 1, "subscriptions.create",
      uns_gw_subscribe},
     {"GET", "/me/notifications/subscriptions", 1, "subscriptions.list",

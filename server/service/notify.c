@@ -197,6 +197,42 @@ uns_notify_list_subscriptions(uns_call *call,
 	return UNS_OK;
 }
 
+/* An operator's view of one user's subscriptions of one host, with their
+ * delivery state (token scope uns.operator only). */
+uns_err
+uns_notify_admin_list_subscriptions(
+    uns_call *call, const Uns__V1__AdminListSubscriptionsRequest *req,
+    Uns__V1__ListSubscriptionsResponse *resp)
+{
+	uns_service *svc = svc_of(call);
+	uns_store_subs *l = uns_call_alloc(call, sizeof(*l));
+	uns_principal p;
+	uns_err err;
+	if ((err = authorize(call, UNS_PRINCIPAL_OPERATOR, &p)) != UNS_OK ||
+	    (err = uns_validate_id(call, &svc->limits, "user", req->user)) !=
+	        UNS_OK ||
+	    (err = uns_validate_id(call, &svc->limits, "host", req->host)) !=
+	        UNS_OK) {
+		return err;
+	}
+	if (l == NULL) {
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
+	}
+	err = uns_store_sub_list(svc->store, req->user, req->host, l);
+	if (err != UNS_OK) {
+		return store_fail(call, err, "subscription");
+	}
+	if (uns_call_defer(call, free_subs, l) != UNS_OK) {
+		uns_store_subs_free(l);
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
+	}
+	resp->subscriptions = l->subs;
+	resp->n_subscriptions = l->n;
+	return UNS_OK;
+}
+
 /* --- post ---------------------------------------------------------------- */
 
 /* The (user, host) a UNSID names, if the caller may use it. */
