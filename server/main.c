@@ -540,6 +540,7 @@ open_delivery(unsd *d)
 	    .backoff_base_ms = c->delivery_backoff_ms,
 	    .backoff_max_ms = c->delivery_backoff_max_ms,
 	    .max_attempts = (unsigned)c->delivery_max_attempts,
+	    .max_app_labels = (unsigned)c->delivery_metrics_max_apps,
 	    .breaker_failures = (unsigned)c->delivery_breaker_failures,
 	    .breaker_open_ms = c->delivery_breaker_open_ms,
 	    .lease_ms = c->delivery_lease_ms,

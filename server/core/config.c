@@ -206,6 +206,11 @@ static const cfg_key keys[] = {
         DAY_MS, "5m",
         "How long a claimed tap is the engine's before it may be\n"
         "claimed again (longer than delivery_timeout)."),
+    KEY("delivery", "delivery_metrics_max_apps", CFG_INT,
+        delivery_metrics_max_apps, 1, 10000, "100",
+        "App hosts with their own series in uns_delivery_app_taps_total on\n"
+        "/metrics (the first seen); later ones count under \"other\", so\n"
+        "the family stays bounded."),
     KEY("delivery", "tap_stream_listen", CFG_URL, tap_stream_listen, 0, STRLEN,
         "",
         "NNG pub0 listen URL of the live tap stream (tcp://, ipc://):\n"

@@ -145,6 +145,7 @@ typedef struct uns_config {
 	int delivery_breaker_failures;
 	int64_t delivery_breaker_open_ms;
 	int64_t delivery_lease_ms;
+	int delivery_metrics_max_apps;
 	char tap_stream_listen[UNS_CONFIG_STR_MAX]; /* "" = off */
 	/* limits (SPEC §3), sizes in bytes */
 	uint64_t max_body;
