@@ -39,8 +39,16 @@ uns_gw_status uns_gw_status_of(uns_err err, const char *message);
 void uns_gw_http_message(const char *rpc_message, char *out, size_t cap);
 
 /*
+ * 1 when an RPC message must not reach the HTTP client: a server fault
+ * (st.http 500), or a store failure's text whatever the status (RocksDB's
+ * errors name files by absolute path). The gateway then logs it with the
+ * request id and answers a plain message instead.
+ */
+int uns_gw_message_is_internal(uns_gw_status st, const char *message);
+
+/*
  * The WWW-Authenticate value of a 401 (RFC 6750 §3): "Bearer" alone when
- * the request had no token (token NULL), else Bearer
+ * the request had no token (token NULL or ""), else Bearer
  * error="invalid_token", error_description="MESSAGE" with the bytes a
  * quoted string may not hold as '?'. Truncated to cap, still quoted.
  */
