@@ -261,6 +261,18 @@ subscribe(int port, const char *token)
 	return unsid;
 }
 
+/* The development HS256 secret unsd made in data. */
+static void
+load_secret(const char *data, uint8_t **secret, size_t *len)
+{
+	char path[400], why[256];
+	snprintf(path, sizeof(path), "%s/jwt-hs256.secret", data);
+	if (uns_jwt_read_secret_file(path, secret, len, why, sizeof(why)) !=
+	    UNS_OK) {
+		fail_msg("secret: %s", why);
+	}
+}
+
 /* What teardown must undo even when a check fails midway: a failing test
  * must not leave a server running (it holds the test's stdout open). */
 typedef struct crash_env {
@@ -299,7 +311,7 @@ static void
 test_kill9_keeps_acknowledged_posts(void **state)
 {
 	crash_env *e = *state;
-	char data[300], path[400], conf[400], why[256], log[8192];
+	char data[300], path[400], conf[400], log[8192];
 	char user[2048], app[2048];
 	snprintf(data, sizeof(data), "%s/data", e->tmp);
 	assert_int_equal(mkdir(data, 0700), 0);
@@ -314,11 +326,7 @@ test_kill9_keeps_acknowledged_posts(void **state)
 	e->running = 1;
 	uint8_t *secret = NULL;
 	size_t secret_len = 0;
-	snprintf(path, sizeof(path), "%s/jwt-hs256.secret", data);
-	if (uns_jwt_read_secret_file(path, &secret, &secret_len, why,
-	                             sizeof(why)) != UNS_OK) {
-		fail_msg("secret: %s", why);
-	}
+	load_secret(data, &secret, &secret_len);
 	assert_int_equal(secret_len, 64);
 	ut_mint_hs256(secret, secret_len, time(NULL), "u1", NULL, HOST,
 	              UNS_SCOPE_USER, user, sizeof(user));
@@ -451,7 +459,7 @@ static void
 test_kill9_keeps_idempotency_keys(void **state)
 {
 	crash_env *e = *state;
-	char data[300], path[400], why[256], user[2048];
+	char data[300], user[2048];
 	char id[64], again[64];
 	int created = 0;
 	snprintf(data, sizeof(data), "%s/data", e->tmp);
@@ -461,11 +469,7 @@ test_kill9_keeps_idempotency_keys(void **state)
 	e->running = 1;
 	uint8_t *secret = NULL;
 	size_t secret_len = 0;
-	snprintf(path, sizeof(path), "%s/jwt-hs256.secret", data);
-	if (uns_jwt_read_secret_file(path, &secret, &secret_len, why,
-	                             sizeof(why)) != UNS_OK) {
-		fail_msg("secret: %s", why);
-	}
+	load_secret(data, &secret, &secret_len);
 	ut_mint_hs256(secret, secret_len, time(NULL), "u1", NULL, HOST,
 	              UNS_SCOPE_USER, user, sizeof(user));
 	free(secret);

@@ -167,23 +167,18 @@ free_subs(void *arg)
 	uns_store_subs_free(arg);
 }
 
-/* The caller's subscriptions with their delivery state (SPEC §5). */
-uns_err
-uns_notify_list_subscriptions(uns_call *call,
-                              const Uns__V1__ListSubscriptionsRequest *req,
-                              Uns__V1__ListSubscriptionsResponse *resp)
+/* (user, host)'s subscriptions with their delivery state, into resp. */
+static uns_err
+list_subs(uns_call *call, const char *user, const char *host,
+          Uns__V1__ListSubscriptionsResponse *resp)
 {
 	uns_store_subs *l = uns_call_alloc(call, sizeof(*l));
-	uns_principal p;
 	uns_err err;
-	if ((err = authorize(call, USER, &p)) != UNS_OK) {
-		return err;
-	}
 	if (l == NULL) {
 		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
 		                     "out of memory");
 	}
-	err = uns_store_sub_list(svc_of(call)->store, p.user, p.host, l);
+	err = uns_store_sub_list(svc_of(call)->store, user, host, l);
 	if (err != UNS_OK) {
 		return store_fail(call, err, "subscription");
 	}
@@ -197,6 +192,18 @@ uns_notify_list_subscriptions(uns_call *call,
 	return UNS_OK;
 }
 
+/* The caller's subscriptions with their delivery state (SPEC §5). */
+uns_err
+uns_notify_list_subscriptions(uns_call *call,
+                              const Uns__V1__ListSubscriptionsRequest *req,
+                              Uns__V1__ListSubscriptionsResponse *resp)
+{
+	uns_principal p;
+	uns_err err = authorize(call, USER, &p);
+	(void)req;
+	return err != UNS_OK ? err : list_subs(call, p.user, p.host, resp);
+}
+
 /* An operator's view of one user's subscriptions of one host, with their
  * delivery state (token scope uns.operator only). */
 uns_err
@@ -205,7 +212,6 @@ uns_notify_admin_list_subscriptions(
     Uns__V1__ListSubscriptionsResponse *resp)
 {
 	uns_service *svc = svc_of(call);
-	uns_store_subs *l = uns_call_alloc(call, sizeof(*l));
 	uns_principal p;
 	uns_err err;
 	if ((err = authorize(call, UNS_PRINCIPAL_OPERATOR, &p)) != UNS_OK ||
@@ -215,22 +221,7 @@ uns_notify_admin_list_subscriptions(
 	        UNS_OK) {
 		return err;
 	}
-	if (l == NULL) {
-		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
-		                     "out of memory");
-	}
-	err = uns_store_sub_list(svc->store, req->user, req->host, l);
-	if (err != UNS_OK) {
-		return store_fail(call, err, "subscription");
-	}
-	if (uns_call_defer(call, free_subs, l) != UNS_OK) {
-		uns_store_subs_free(l);
-		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
-		                     "out of memory");
-	}
-	resp->subscriptions = l->subs;
-	resp->n_subscriptions = l->n;
-	return UNS_OK;
+	return list_subs(call, req->user, req->host, resp);
 }
 
 /* --- post ---------------------------------------------------------------- */

@@ -771,23 +771,6 @@ write_op_new(rdb *st, const char *user, const char *host, bool args_ok,
 }
 
 void
-rdb_post_async(uns_store *base, const char *user, const char *host,
-               const Uns__V1__Notification *in, uns_store_write_done_fn done,
-               void *arg)
-{
-	rdb *st = (rdb *)base;
-	struct write_op *op =
-	    write_op_new(st, user, host, in != NULL, done, arg);
-
-	if (op != NULL) {
-		op->body = post_body;
-		op->in = in;
-		op->may_retry = true;
-		write_op_start(op);
-	}
-}
-
-void
 rdb_post_keyed_async(uns_store *base, const char *user, const char *host,
                      const Uns__V1__Notification *in,
                      const uns_store_idem *idem, uns_store_write_done_fn done,
@@ -800,10 +783,18 @@ rdb_post_keyed_async(uns_store *base, const char *user, const char *host,
 	if (op != NULL) {
 		op->body = post_body;
 		op->in = in;
-		op->idem = idem;
+		op->idem = idem; /* NULL: a plain post */
 		op->may_retry = true;
 		write_op_start(op);
 	}
+}
+
+void
+rdb_post_async(uns_store *base, const char *user, const char *host,
+               const Uns__V1__Notification *in, uns_store_write_done_fn done,
+               void *arg)
+{
+	rdb_post_keyed_async(base, user, host, in, NULL, done, arg);
 }
 
 void
