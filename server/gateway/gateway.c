@@ -303,6 +303,11 @@ uns_gw_fail_rpc(uns_gw_exchange *x, uns_err err)
 		snprintf(v, sizeof(v), "%lu", secs ? secs : 1);
 		uns_gw_set_header(x, "Retry-After", v);
 	}
+	if (st.http == 401) {
+		char v[600];
+		uns_gw_www_authenticate(x->token, msg, v, sizeof(v));
+		uns_gw_set_header(x, "WWW-Authenticate", v);
+	}
 	if (uns_gw_message_is_internal(st, msg)) {
 		/* The operator's log gets the text, the client the id. */
 		fprintf(stderr, "gateway: request %s: %u %s: %s\n",

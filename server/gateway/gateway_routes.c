@@ -1,6 +1,7 @@
 /*
  * gateway_routes.c — see gateway_routes.h. The table is the API (SPEC §3).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,8 +13,14 @@ const uns_gw_route uns_gw_routes[] = {
     {"POST", "/oauth2/v2.0/token", 0, "token", uns_gw_token},
     {"GET", "/metrics", 0, "metrics", uns_gw_metrics},
     {"GET", "/openapi.json", 0, "openapi", uns_gw_openapi},
+    {"GET", "/admin/users/{}/hosts/{}/subscriptions", 0, "admin.subscriptions",
+     uns_gw_admin_subscriptions},
     {"POST", "/me/notifications/subscriptions", 1, "subscriptions.create",
      uns_gw_subscribe},
+    {"GET", "/me/notifications/subscriptions", 1, "subscriptions.list",
+     uns_gw_subscriptions},
+    {"GET", "/me/notifications/subscriptions/{}", 1, "subscriptions.get",
+     uns_gw_subscription},
     {"DELETE", "/me/notifications/subscriptions/{}", 1, "subscriptions.delete",
      uns_gw_unsubscribe},
     {"GET", "/me/notifications/delta", 1, "notifications.delta", uns_gw_delta},
@@ -97,29 +104,74 @@ add_allowed(char *allow, size_t cap, const char *method)
 	}
 }
 
+/*
+ * How literal a pattern is, segment by segment: bit 31-i is set when
+ * segment i is a word, not "{}". Of the rows a path matches, the highest
+ * wins, so "/me/notifications/subscriptions" beats "/me/notifications/{}"
+ * wherever the two rows sit in the table (a word is never read as an id).
+ */
+static uint32_t
+literalness(const char *pattern)
+{
+	uint32_t bits = 0;
+	int seg = -1;
+	for (const char *p = pattern; *p != '\0' && seg < 31; p++) {
+		if (*p == '/') {
+			seg++;
+			if (strncmp(p + 1, "{}", 2) != 0) {
+				bits |= 1u << (31 - seg);
+			}
+		}
+	}
+	return bits;
+}
+
 uns_gw_match
 uns_gw_route_find(const char *method, const char *url, uns_gw_exchange *x,
                   const uns_gw_route **route, char *allow, size_t allow_cap)
 {
 	const char *version = "";
 	const char *rest = strip_version(url, &version);
-	uns_gw_match m = UNS_GW_NO_ROUTE;
-	allow[0] = '\0';
+	const uns_gw_route *best = NULL;
+	uint32_t best_bits = 0;
+	int found = 0;
+
+	/* First the most literal pattern the path matches, then, among its
+	 * rows, the method. */
 	for (size_t i = 0; i < uns_gw_n_routes; i++) {
 		const uns_gw_route *r = &uns_gw_routes[i];
 		const char *path = r->versioned ? rest : url;
-		if (path == NULL || !path_matches(r->pattern, path, x)) {
+		uint32_t bits = literalness(r->pattern);
+		if (path == NULL || (found && bits < best_bits) ||
+		    !path_matches(r->pattern, path, x)) {
+			continue;
+		}
+		found = 1;
+		best_bits = bits;
+	}
+	allow[0] = '\0';
+	if (!found) {
+		return UNS_GW_NO_ROUTE;
+	}
+	for (size_t i = 0; i < uns_gw_n_routes; i++) {
+		const uns_gw_route *r = &uns_gw_routes[i];
+		const char *path = r->versioned ? rest : url;
+		if (path == NULL || literalness(r->pattern) != best_bits ||
+		    !path_matches(r->pattern, path, x)) {
 			continue;
 		}
 		if (strcmp(r->method, method) != 0) {
 			add_allowed(allow, allow_cap, r->method);
-			m = UNS_GW_NO_METHOD;
 			continue;
 		}
+		best = r;
 		x->path = path;
 		x->version = r->versioned ? version : "";
-		*route = r;
-		return UNS_GW_MATCHED;
+		break;
 	}
-	return m;
+	if (best == NULL) {
+		return UNS_GW_NO_METHOD;
+	}
+	*route = best;
+	return UNS_GW_MATCHED;
 }
