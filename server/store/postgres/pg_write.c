@@ -6,11 +6,10 @@
  * A write is a struct pg_write holding one or more calls of the schema's
  * functions (uns_post, uns_update, …) with their parameters. Asynchronous
  * writes are answered from their finish function on the committer thread
- * after the group's COMMIT returned; blocking ones (subscribe, settles)
- * wait in uns_store_commit_submit; fetched marks are one statement on a
- * pool connection. Arguments are checked before a write is queued, as
- * store.h says, so the database refuses only what it alone can know (not
- * found, version, the live limit), as codes.
+ * after the group's COMMIT returned; blocking ones (subscribe, settles,
+ * fetched) wait in uns_store_commit_submit. Arguments are checked before a
+ * write is queued, as store.h says, so the database refuses only what it
+ * alone can know (not found, version, the live limit), as codes.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -1021,39 +1020,31 @@ ids_literal(const char *const *ids, size_t n)
 	return s;
 }
 
-/* Not through a committer: one statement on a pool connection, which
- * writes (and waits for its WAL flush) only when a fetched notification
- * has a pending fallback check, so a Fetch, which records what it
- * returned, costs no serial group and usually no flush. */
 uns_err
 pg_fetched(uns_store *base, const char *user, const char *host,
            const char *unsid, const char *const *ids, size_t n)
 {
-	pgs *st = (pgs *)base;
-	const char *v[2] = {unsid, NULL};
-	char *list;
-	PGconn *c;
+	struct pg_write *w;
+	struct pg_call *c;
 	uns_err rc;
 
 	if (unsid == NULL || strlen(unsid) != UNS_STORE_RID_LEN ||
 	    (n > 0 && ids == NULL) || !owner_ok(user, host)) {
 		return uns_store_seterr(UNS_EINVAL, "bad argument");
 	}
-	if ((list = ids_literal(ids, n)) == NULL) {
+	if ((w = write_alloc((pgs *)base, user, host)) == NULL) {
+		return UNS_ENOMEM;
+	}
+	snprintf(w->id, sizeof(w->id), "%s", unsid);
+	if ((w->text = ids_literal(ids, n)) == NULL) {
+		write_free(w);
 		return uns_store_seterr(UNS_ENOMEM, "out of memory");
 	}
-	v[1] = list;
-	if (strcmp(list, "{}") == 0) { /* nothing well-formed to record */
-		free(list);
-		return UNS_OK;
-	}
-	if ((rc = pg_pool_get(st, &c)) != UNS_OK) {
-		free(list);
-		return rc;
-	}
-	rc = pg_exec(st, c, "SELECT uns_fetched($1, $2::text[])", 2, v, NULL,
-	             NULL, PGRES_TUPLES_OK, NULL);
-	pg_pool_put(st, c, rc == UNS_UNAVAILABLE || pg_broken(c));
-	free(list);
+	c = &w->one;
+	c->sql = "SELECT uns_fetched($1, $2::text[])";
+	param(c, 0, w->id);
+	param(c, 1, w->text);
+	rc = strcmp(w->text, "{}") == 0 ? UNS_OK : write_submit_wait(w);
+	write_free(w);
 	return rc;
 }
