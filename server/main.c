@@ -10,8 +10,8 @@
  *
  * SIGTERM or SIGINT drains: long polls end, no new calls are taken, calls
  * already received are answered, the store closes, the process exits 0.
- * SIGHUP reads DATA/apps.conf again (apps added by `unsctl app add` take
- * effect without a restart; an app never disappears while running).
+ * SIGHUP reads DATA/apps.conf again: apps added, removed or given a new
+ * secret by `unsctl app` take effect without a restart.
  * Signals are blocked in every thread before any is created and taken by
  * sigwait() in main, so no handler runs in a signal context.
  */
@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,11 +32,14 @@
 #include "auth.h"
 #include "cli_opts.h"
 #include "config.h"
+#include "crypto.h"
 #include "delivery.h"
 #include "devcert.h"
+#include "files.h"
 #include "gateway.h"
 #include "gateway_ops.h"
 #include "jwt.h"
+#include "metrics.h"
 #include "push.h"
 #include "recording.h"
 #include "rpc_metrics.h"
@@ -53,7 +57,9 @@ typedef struct unsd_opts {
 	const char *config;
 	const char *listen, *data_dir, *cert, *ca, *contexts, *workers;
 	const char *max_message, *default_timeout, *gateway_listen, *record;
+	uns_opt_list sets; /* --set KEY=VALUE, in order */
 	int require_client_cert;
+	int salvage;
 	int print_config, print_example, help, version, migrate_only;
 } unsd_opts;
 
@@ -79,8 +85,13 @@ static const uns_opt unsd_options[] = {
         "config key default_timeout"),
     OPT("--gateway-listen", UNS_OPT_STR, gateway_listen, "URL",
         "config key gateway_listen (\"\" = no gateway)"),
+    OPT("--salvage", UNS_OPT_FLAG, salvage, NULL,
+        "config key store_salvage = true: open a damaged store, a copy kept"),
     OPT("--record", UNS_OPT_STR, record, "DIR",
         "config key record_dir: write every exchange to a fixture"),
+    OPT("--set", UNS_OPT_LIST, sets, "KEY=VALUE",
+        "set any config key (repeatable; after the file and the flags "
+        "above)"),
     OPT("--migrate-only", UNS_OPT_FLAG, migrate_only, NULL,
         "open the store (store = postgres: create or migrate its schema) "
         "and exit"),
@@ -183,6 +194,24 @@ load_config(unsd_opts *o, uns_config *c)
 			return -1;
 		}
 	}
+	if (o->salvage) {
+		c->store_salvage = 1;
+	}
+	for (int i = 0; i < o->sets.n; i++) {
+		const char *kv = o->sets.v[i], *eq = strchr(kv, '=');
+		char key[128];
+		if (eq == NULL || eq == kv ||
+		    (size_t)(eq - kv) >= sizeof(key)) {
+			fprintf(stderr, "unsd: --set %s: expected KEY=VALUE\n",
+			        kv);
+			return -1;
+		}
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
+		if (uns_config_set(c, key, eq + 1, why, sizeof(why))) {
+			fprintf(stderr, "unsd: --set: %s\n", why);
+			return -1;
+		}
+	}
 	if (o->require_client_cert) {
 		c->require_client_cert = 1;
 	}
@@ -214,6 +243,54 @@ prepare_tls(unsd *d)
 		snprintf(d->ca, sizeof(d->ca), "%s/ca.pem", dir);
 	}
 	return 0;
+}
+
+/* Whether name is one of the ", "-separated names. */
+static int
+names_hold(const char *names, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = names; *p != '\0';) {
+		size_t len = strcspn(p, ",");
+		if (len == n && strncasecmp(p, name, n) == 0) {
+			return 1;
+		}
+		p += len;
+		p += strspn(p, ", ");
+	}
+	return 0;
+}
+
+/* The URL a client should dial, after the one unsd listens on: its real
+ * port and, for tls+tcp://, a name the certificate holds when the listen
+ * host is not one (an address: mbedTLS matches DNS names only). */
+static void
+print_dial(const unsd *d, int port)
+{
+	static const char tls[] = "tls+tcp://";
+	char host[1024], names[1024] = "", why[256];
+	const char *url = d->cfg.listen, *h, *colon;
+	if (strncmp(url, tls, sizeof(tls) - 1) != 0) {
+		return;
+	}
+	h = url + sizeof(tls) - 1;
+	colon = strrchr(h, ':');
+	if (colon == NULL || (size_t)(colon - h) >= sizeof(host)) {
+		return;
+	}
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - h), h);
+	if (uns_cert_dns_names(d->cert, names, sizeof(names), why,
+	                       sizeof(why)) != UNS_OK) {
+		names[0] = '\0';
+	}
+	if (names[0] != '\0' && !names_hold(names, host)) {
+		snprintf(host, sizeof(host), "%.*s", (int)strcspn(names, ","),
+		         names);
+	}
+	fprintf(stderr,
+	        "unsd: dial %s%s:%d with the CA %s (the certificate names "
+	        "%s)\n",
+	        tls, host, port, d->ca, names[0] ? names : "no DNS name");
 }
 
 /* A development HS256 secret: 64 random hex digits, mode 0600. */
@@ -301,6 +378,22 @@ open_issuer(unsd *d)
 	return 0;
 }
 
+static double
+store_writable(void *arg)
+{
+	char note[600];
+	return uns_store_health(arg, note, sizeof(note));
+}
+
+static double
+store_recovered(void *arg)
+{
+	char note[600];
+	return uns_store_health(arg, note, sizeof(note)) &&
+	       (strncmp(note, "dropped", 7) == 0 ||
+	        strncmp(note, "salvaged", 8) == 0);
+}
+
 static int
 open_store(unsd *d)
 {
@@ -329,6 +422,9 @@ open_store(unsd *d)
 	    .commit_max_wait_us = (unsigned)d->cfg.commit_max_wait_us,
 	    .commit_answer_thread = d->cfg.commit_answer_thread,
 	    .max_live = (uint32_t)d->cfg.max_live_per_user,
+	    .max_subs = (uint32_t)d->cfg.max_subscriptions_per_user,
+	    .min_free_bytes = d->cfg.min_free,
+	    .salvage = d->cfg.store_salvage,
 	    .sub_lifetime_ms = d->cfg.subscription_lifetime_s * 1000,
 	    .default_ttl_ms = d->cfg.default_expiry_s * 1000,
 	    .reclaim_interval_ms = (int)(d->cfg.reclaim_interval_s * 1000),
@@ -345,12 +441,29 @@ open_store(unsd *d)
 		        uns_store_errmsg());
 		return -1;
 	}
+	char note[600];
+	if (uns_store_health(d->store, note, sizeof(note)) && note[0]) {
+		fprintf(stderr, "unsd: store %s: %s\n", dir, note);
+	}
+	if (uns_metrics_gauge_func(d->metrics, "uns_store_writable",
+	                           "1 while the store takes writes, 0 while "
+	                           "it cannot (disk below min_free)",
+	                           store_writable, d->store) != UNS_OK ||
+	    uns_metrics_gauge_func(d->metrics, "uns_store_recovered",
+	                           "1 when the store's open had to drop a "
+	                           "torn log tail or salvage (health says "
+	                           "what)",
+	                           store_recovered, d->store) != UNS_OK) {
+		fprintf(stderr, "unsd: metrics: out of memory\n");
+		return -1;
+	}
 	return 0;
 }
 
 /* DATA/apps.conf into the app registry; says why on failure, after the
- * prefix ("" at start, "SIGHUP: " on a reload). A reload keeps every app
- * already known and those read before a bad line. */
+ * prefix ("" at start, "SIGHUP: " on a reload). A reload makes the
+ * registry what the file says (removed apps and rotated secrets included);
+ * a file with a bad line changes nothing. */
 static int
 load_apps(unsd *d, const char *prefix)
 {
@@ -507,6 +620,8 @@ open_gateway(unsd *d)
 	    .header_timeout_ms = (uint32_t)d->cfg.gateway_header_timeout_ms,
 	    .body_timeout_ms = (uint32_t)d->cfg.gateway_body_timeout_ms,
 	    .rpc_timeout_ms = (uint32_t)d->cfg.gateway_rpc_timeout_ms,
+	    .public_url = d->cfg.gateway_public_url,
+	    .drain_limit = (size_t)d->cfg.gateway_drain_limit,
 	};
 	if (strncmp(d->cfg.gateway_listen, "https:", 6) == 0 &&
 	    d->cert[0] == '\0' && prepare_tls(d) != 0) {
@@ -597,11 +712,15 @@ drain(unsd *d, int sig)
 {
 	uns_rpc_stats st;
 	fprintf(stderr, "unsd: %s, draining\n", strsignal(sig));
-	uns_gateway_quiesce(d->gateway); /* no new HTTP clients */
-	uns_service_set_serving(d->svc, 0);
-	uns_rpc_server_drain(d->rpc); /* ends long polls, gateway's too */
+	uns_gateway_quiesce(d->gateway);    /* no new HTTP clients */
+	uns_service_set_serving(d->svc, 0); /* ends long polls */
+	/* The gateway first, while the RPC server still reads its calls:
+	 * each request in flight gets its real answer at once (a call the
+	 * draining server no longer read waited out gateway_rpc_timeout and
+	 * answered 504, or lost its connection), those not yet started 503. */
 	uns_gateway_close(d->gateway);
 	d->gateway = NULL;
+	uns_rpc_server_drain(d->rpc);
 	uns_rpc_server_stats(d->rpc, &st);
 	fprintf(stderr,
 	        "unsd: drained: received %llu, replied %llu, failed %llu, "
@@ -610,17 +729,40 @@ drain(unsd *d, int sig)
 	        (unsigned long long)st.failed, (unsigned long long)st.rejected);
 }
 
+static void
+say_tightened(void *arg, const char *path, unsigned old_mode, unsigned new_mode)
+{
+	(void)arg;
+	fprintf(stderr,
+	        "unsd: %s was mode %04o, open to other users: now %04o\n", path,
+	        old_mode, new_mode);
+}
+
+/* The data directory and all in it: the owner's alone, or no start. */
+static int
+private_data(unsd *d)
+{
+	char why[1024];
+	if (uns_private_tree(d->cfg.data_dir, say_tightened, NULL, why,
+	                     sizeof(why)) != UNS_OK) {
+		fprintf(stderr, "unsd: data directory: %s\n", why);
+		return -1;
+	}
+	return 0;
+}
+
 /* unsd --migrate-only: opening the store creates or migrates its schema
  * (store = postgres) or its files (rocksdb); then exit. */
 static int
 migrate_only(unsd *d)
 {
+	umask(077); /* as run(): the store's files are the owner's alone */
 	if (mkdir(d->cfg.data_dir, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "unsd: cannot create %s: %s\n", d->cfg.data_dir,
 		        strerror(errno));
 		return 1;
 	}
-	if (open_store(d) != 0) {
+	if (private_data(d) != 0 || open_store(d) != 0) {
 		return 1;
 	}
 	uns_store_close(d->store);
@@ -640,9 +782,20 @@ run(unsd *d)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error */
 
+	/* Whatever umask we were started with: keys, secrets, apps.conf and
+	 * every store file are the owner's alone (files.c). */
+	umask(077);
 	if (mkdir(d->cfg.data_dir, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "unsd: cannot create %s: %s\n", d->cfg.data_dir,
 		        strerror(errno));
+		goto out;
+	}
+	if (private_data(d) != 0) {
+		goto out;
+	}
+	/* Before NNG makes its first TLS configuration (docs/security.md). */
+	if (uns_tls_restrict_suites() != UNS_OK) {
+		fprintf(stderr, "unsd: no TLS cipher suite left to offer\n");
 		goto out;
 	}
 	if (uns_metrics_open(&d->metrics) != UNS_OK ||
@@ -667,6 +820,7 @@ run(unsd *d)
 		fprintf(stderr, "unsd: gateway on %s (port %d)\n",
 		        d->cfg.gateway_listen, uns_gateway_port(d->gateway));
 	}
+	print_dial(d, uns_rpc_server_port(d->rpc));
 	while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
 		if (load_apps(d, "SIGHUP: ") == 0) {
 			fprintf(stderr, "unsd: SIGHUP: reloaded apps.conf\n");

@@ -160,8 +160,9 @@ uns_err pg_outbox_settle(uns_store *base, const uns_store_tap *t,
                          uns_store_tap_result res, int64_t due_ms,
                          const char *error, bool *newer);
 uns_err pg_outbox_settle_many(uns_store *base, uns_store_settle *v, size_t n);
-uns_err pg_fetched(uns_store *base, const char *user, const char *host,
-                   const char *unsid, const char *const *ids, size_t n);
+void pg_fetched_async(uns_store *base, const char *user, const char *host,
+                      const char *unsid, const char *const *ids, size_t n,
+                      uns_store_write_done_fn done, void *arg);
 
 /* --- pg_read.c -------------------------------------------------------------
  */

@@ -336,7 +336,7 @@ const uns_store_ops uns_store_postgres_ops = {
     .outbox_settle = pg_outbox_settle,
     .outbox_settle_many = pg_outbox_settle_many,
     .outbox_count = pg_outbox_count,
-    .fetched = pg_fetched,
+    .fetched_async = pg_fetched_async,
     .fallback_run = pg_fallback_run,
     .reclaim = pg_reclaim,
 };

@@ -1020,31 +1020,51 @@ ids_literal(const char *const *ids, size_t n)
 	return s;
 }
 
-uns_err
-pg_fetched(uns_store *base, const char *user, const char *host,
-           const char *unsid, const char *const *ids, size_t n)
+static void
+fetched_finish(struct pg_write *w, uns_err rc)
+{
+	w->done(w->arg, rc, NULL, false);
+	write_free(w);
+}
+
+/* Asynchronous like the other writes (issue 14): the committer answers
+ * done after the transaction that records the fetch has committed, so no
+ * NNG thread waits for it. */
+void
+pg_fetched_async(uns_store *base, const char *user, const char *host,
+                 const char *unsid, const char *const *ids, size_t n,
+                 uns_store_write_done_fn done, void *arg)
 {
 	struct pg_write *w;
 	struct pg_call *c;
-	uns_err rc;
 
-	if (unsid == NULL || strlen(unsid) != UNS_STORE_RID_LEN ||
-	    (n > 0 && ids == NULL) || !owner_ok(user, host)) {
-		return uns_store_seterr(UNS_EINVAL, "bad argument");
+	if (done == NULL || unsid == NULL ||
+	    strlen(unsid) != UNS_STORE_RID_LEN || (n > 0 && ids == NULL) ||
+	    !owner_ok(user, host)) {
+		early(done, arg, uns_store_seterr(UNS_EINVAL, "bad argument"));
+		return;
 	}
 	if ((w = write_alloc((pgs *)base, user, host)) == NULL) {
-		return UNS_ENOMEM;
+		early(done, arg, UNS_ENOMEM);
+		return;
 	}
 	snprintf(w->id, sizeof(w->id), "%s", unsid);
 	if ((w->text = ids_literal(ids, n)) == NULL) {
 		write_free(w);
-		return uns_store_seterr(UNS_ENOMEM, "out of memory");
+		early(done, arg, uns_store_seterr(UNS_ENOMEM, "out of memory"));
+		return;
+	}
+	if (strcmp(w->text, "{}") == 0) {
+		write_free(w);
+		early(done, arg, UNS_OK);
+		return;
 	}
 	c = &w->one;
 	c->sql = "SELECT uns_fetched($1, $2::text[])";
 	param(c, 0, w->id);
 	param(c, 1, w->text);
-	rc = strcmp(w->text, "{}") == 0 ? UNS_OK : write_submit_wait(w);
-	write_free(w);
-	return rc;
+	w->finish = fetched_finish;
+	w->done = done;
+	w->arg = arg;
+	write_submit_async(w);
 }
