@@ -489,6 +489,8 @@ open_gateway(unsd *d)
 	    .header_timeout_ms = (uint32_t)d->cfg.gateway_header_timeout_ms,
 	    .body_timeout_ms = (uint32_t)d->cfg.gateway_body_timeout_ms,
 	    .rpc_timeout_ms = (uint32_t)d->cfg.gateway_rpc_timeout_ms,
+	    .cors_origins = d->cfg.gateway_cors_origins,
+	    .web_root = d->cfg.gateway_web_root,
 	};
 	if (strncmp(d->cfg.gateway_listen, "https:", 6) == 0 &&
 	    d->cert[0] == '\0' && prepare_tls(d) != 0) {

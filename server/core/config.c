@@ -295,6 +295,15 @@ static const cfg_key keys[] = {
         gateway_rpc_timeout_ms, 100, HOUR_S * 1000, "10s",
         "Deadline of each RPC the gateway makes (a long poll adds its\n"
         "wait)."),
+    KEY("gateway", "gateway_cors_origins", CFG_STRING, gateway_cors_origins, 0,
+        STRLEN, "",
+        "Web origins (scheme://host[:port], spaces or commas between)\n"
+        "whose pages may call the gateway (CORS); \"*\" = any. Tokens\n"
+        "travel in Authorization only, never cookies. \"\" = none."),
+    KEY("gateway", "gateway_web_root", CFG_PATH, gateway_web_root, 0, STRLEN,
+        "",
+        "Folder served at /web/ (text files, one level): the reference\n"
+        "inbox is client/web. \"\" = nothing served there."),
 
     /* ---- fixtures ---- */
     KEY("fixtures", "record_dir", CFG_PATH, record_dir, 0, STRLEN, "",

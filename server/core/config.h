@@ -171,6 +171,8 @@ typedef struct uns_config {
 	int64_t gateway_header_timeout_ms;
 	int64_t gateway_body_timeout_ms;
 	int64_t gateway_rpc_timeout_ms;
+	char gateway_cors_origins[UNS_CONFIG_STR_MAX]; /* "" = none */
+	char gateway_web_root[UNS_CONFIG_STR_MAX];     /* "" = off */
 	/* fixtures (SPEC §7) */
 	char record_dir[UNS_CONFIG_STR_MAX]; /* "" = not recording */
 	int test_clock;                      /* 0 or 1 */

@@ -50,6 +50,7 @@
 
 #include "clock.h"
 #include "gateway.h"
+#include "gateway_cors.h"
 #include "gateway_encoding.h"
 #include "gateway_errors.h"
 #include "gateway_exchange.h"
@@ -444,6 +445,12 @@ abandon_parked(uns_gateway *gw, int all)
 
 /* ---- answering ----------------------------------------------------------- */
 
+static void
+add_header(void *resp, const char *name, const char *value)
+{
+	MHD_add_response_header(resp, name, value);
+}
+
 static enum MHD_Result
 send_answer(uns_gateway *gw, struct MHD_Connection *conn, gw_request *r)
 {
@@ -470,6 +477,7 @@ send_answer(uns_gateway *gw, struct MHD_Connection *conn, gw_request *r)
 		MHD_add_response_header(resp, x->resp_hdrs[i].name,
 		                        x->resp_hdrs[i].value);
 	}
+	uns_gw_cors_headers(x, gw->cfg.cors_origins, add_header, resp);
 	enum MHD_Result rc = MHD_queue_response(conn, x->status, resp);
 	MHD_destroy_response(resp);
 	uint64_t us = uns_mono_us() - r->started_us;
@@ -519,6 +527,10 @@ check_headers(uns_gateway *gw, gw_request *r, const char *url)
 			            forbidden_headers[i]);
 			return 1;
 		}
+	}
+	if (strcmp(x->method, "OPTIONS") == 0) {
+		uns_gw_cors_preflight(x, url, gw->cfg.cors_origins);
+		return 1;
 	}
 	switch (uns_gw_route_find(x->method, url, x, &r->route, allow,
 	                          sizeof(allow))) {
@@ -581,6 +593,7 @@ fill_exchange(uns_gateway *gw, gw_request *r, struct MHD_Connection *conn,
 	x->rpc = gw->cfg.rpc;
 	x->rpc_timeout_ms = gw->cfg.rpc_timeout_ms;
 	x->ops = gw->cfg.ops;
+	x->web_root = gw->cfg.web_root;
 	make_request_id(x->request_id, sizeof(x->request_id));
 	const char *host = uns_gw_header(x, "Host");
 	snprintf(x->base_url, sizeof(x->base_url), "%s://%.400s", gw->scheme,

@@ -42,6 +42,7 @@ typedef struct uns_gw_exchange {
 	void *conn;             /* struct MHD_Connection * */
 	struct uns_gw_ops *ops; /* metrics and limits, or NULL */
 	const char *route;      /* the route's name, once matched */
+	const char *web_root;   /* GET /web/'s folder; "" or NULL = off */
 	char rpc_message[512];  /* the status message of a failed RPC */
 
 	/* response */

@@ -157,6 +157,8 @@ serve(const gw_opts *o, const uns_config *c)
 	    .header_timeout_ms = (uint32_t)c->gateway_header_timeout_ms,
 	    .body_timeout_ms = (uint32_t)c->gateway_body_timeout_ms,
 	    .rpc_timeout_ms = (uint32_t)c->gateway_rpc_timeout_ms,
+	    .cors_origins = c->gateway_cors_origins,
+	    .web_root = c->gateway_web_root,
 	};
 	const char *url = o->rpc ? o->rpc : "tls+tcp://localhost:7443";
 	sigemptyset(&set);
