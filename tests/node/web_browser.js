@@ -8,6 +8,10 @@
 //   a push delivered through CDP (ServiceWorker.deliverPushMessage) shows a
 //   notification tagged with the id, a second replaces it, and its click
 //   marks it activated on the server;
+//   Web Push end to end: the SDK subscribes with the PushSubscription of
+//   the reference receiver (tests/node/webpush_receiver.js), unsd's
+//   encrypted push is decrypted there and its payload, delivered to the
+//   worker, is shown; after the SDK's unsubscribe no push is sent;
 //   the gateway restarted while the page listens: nothing lost or repeated;
 //   an allowed cross-origin page works, another origin is refused;
 //   a screenshot of the inbox (UNS_WEB_ARTIFACTS, default the cwd).
@@ -71,6 +75,36 @@ function start(argv, marker) {
   });
 }
 
+// tests/node/webpush_receiver.js: its first stdout line names the port and
+// a PushSubscription ({endpoint, keys}) of the browser it plays.
+function startReceiver(cert) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [path.join(__dirname, 'webpush_receiver.js'), '--cert', cert], { stdio: ['ignore', 'pipe', 'inherit'] });
+    procs.push(p);
+    let out = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n') && !p.started) {
+        p.started = true;
+        const info = JSON.parse(out.split('\n')[0]);
+        resolve({ proc: p, subscription: info.subscription, url: `https://localhost:${info.port}` });
+      }
+    });
+    p.on('exit', (code) => { if (!p.started) reject(new Error('webpush_receiver.js exited ' + code)); });
+  });
+}
+
+// The receiver's records (decrypted pushes), over its TLS with our CA.
+function receiverRecords(rc, ca) {
+  return new Promise((resolve, reject) => {
+    require('https').get(rc.url + '/_records', { ca }, (res) => {
+      let b = '';
+      res.on('data', (d) => { b += d; });
+      res.on('end', () => resolve(JSON.parse(b)));
+    }).on('error', reject);
+  });
+}
+
 function stop(p) {
   return new Promise((res) => { if (p.exitCode !== null) return res(p.exitCode); p.on('exit', (c) => res(c)); p.kill('SIGTERM'); });
 }
@@ -104,10 +138,17 @@ async function main() {
   const allowed = await serveStatic(crossFiles), refused = await serveStatic(crossFiles);
   const allowedOrigin = `http://127.0.0.1:${allowed.address().port}`;
   const refusedOrigin = `http://127.0.0.1:${refused.address().port}`;
+  // The Web Push service: the reference receiver (a browser's push service
+  // and the browser's keys), on TLS with a CA unsd is told to trust.
+  const pki = path.join(dir, 'pki');
+  execFileSync(UNSCTL, ['cert', 'ensure', '--dir', pki]);
+  const receiver = await startReceiver(path.join(pki, 'server.pem'));
   const conf = path.join(dir, 'unsd.conf');
   fs.writeFileSync(conf, [
     'rate_limit_user = 0', 'rate_limit_app = 0', 'max_live_per_user = 100000',
-    `gateway_web_root = ${web}`, `gateway_cors_origins = ${allowedOrigin}`, '',
+    `gateway_web_root = ${web}`, `gateway_cors_origins = ${allowedOrigin}`,
+    'push_allow_private = true', `push_ca_file = ${path.join(pki, 'ca.pem')}`, 'webpush_hosts = localhost',
+    'delivery_backoff = 100ms', '',
   ].join('\n'));
   const unsd = await start([UNSD, '--data', data, '--listen', 'tcp://127.0.0.1:0', '--gateway-listen', '', '--config', conf], 'serving');
   const rpc = `tcp://127.0.0.1:${unsd.port}`;
@@ -229,6 +270,34 @@ async function main() {
     await push({ id: n2.id, userActionState: 'dismissed' });
     await A.page.waitForFunction(async (id) => (await window.unsInbox.registration.getNotifications({ tag: id })).length === 0, n2.id, { timeout: 10000 });
     log('service worker: push shown, replaced, pulled by id, click activated, closed when read or dismissed elsewhere');
+
+    // -- Web Push end to end: the SDK subscribes with a PushSubscription (the
+    // receiver's; this browser's push service is out of reach), unsd encrypts
+    // a push to it, the receiver decrypts it, and that payload, delivered to
+    // the worker through CDP, is what the worker shows. Then unsubscribe.
+    const ca = fs.readFileSync(path.join(pki, 'ca.pem'));
+    const pushSub = await A.page.evaluate(async ([sub]) => {
+      const c = new window.unsInbox.client.constructor({ baseUrl: location.origin, token: window.unsInbox.client.token, storageKey: 'push-test' });
+      window.pushClient = c;
+      return c.subscribe({ platform: 'webPush', deviceId: 'browser-push', pushSubscription: sub });
+    }, [receiver.subscription]);
+    check(pushSub.platform === 'webPush' && pushSub.id, 'webPush subscription: ' + JSON.stringify(pushSub));
+    const n5 = await post('wp-1', 'Pushed through the receiver', 'encrypted to the browser');
+    let rec;
+    for (let i = 0; i < 200 && !rec; i++) {
+      rec = (await receiverRecords(receiver, ca)).find((r) => r.status === 201 && r.payload && r.payload.id === n5.id);
+      if (!rec) await new Promise((r) => setTimeout(r, 100));
+    }
+    check(rec, 'the receiver decrypted a push for the post');
+    check(rec.payload.unsid === pushSub.id && rec.payload.title === 'Pushed through the receiver', 'push payload: ' + JSON.stringify(rec.payload));
+    await push(rec.payload);
+    await A.page.waitForFunction(async (id) => (await window.unsInbox.registration.getNotifications({ tag: id })).some((n) => n.title === 'Pushed through the receiver'), n5.id, { timeout: 10000 });
+    await A.page.evaluate(() => window.pushClient.unsubscribe());
+    const pushes = (await receiverRecords(receiver, ca)).length;
+    await post('wp-2', 'After unsubscribing');
+    await new Promise((r) => setTimeout(r, 1500));
+    check((await receiverRecords(receiver, ca)).length === pushes, 'no push after unsubscribe');
+    log('web push: subscribed from the SDK, a real encrypted push shown by the worker, unsubscribed');
 
     // -- the gateway restarted while the page listens ---------------------------
     const before = await A.page.evaluate(() => window.unsInbox.log.length);
