@@ -14,6 +14,7 @@
 //   worker, is shown; after the SDK's unsubscribe no push is sent;
 //   the gateway restarted while the page listens: nothing lost or repeated;
 //   an allowed cross-origin page works, another origin is refused;
+//   a 429 with Retry-After: 2 is retried by the SDK after 2 s;
 //   a screenshot of the inbox (UNS_WEB_ARTIFACTS, default the cwd).
 //
 // With --bench N it measures instead: Post -> item in the page's DOM, and
@@ -333,12 +334,12 @@ async function main() {
     log(`gateway restart: ${events.length} changes after it, each once, none lost`);
 
     // -- cross-origin pages -----------------------------------------------------
-    const cross = async (origin) => {
+    const cross = async (origin, gateway = base, retries = 0) => {
       const ctx = await browser.newContext();
       const page = await ctx.newPage();
       const msgs = [];
       page.on('console', (m) => msgs.push(m.text()));
-      await page.goto(`${origin}/cross.html?gateway=${encodeURIComponent(base)}&token=${user}`);
+      await page.goto(`${origin}/cross.html?gateway=${encodeURIComponent(gateway)}&token=${user}&retries=${retries}`);
       const r = await page.waitForFunction(() => window.crossResult, null, { timeout: 20000 }).then((h) => h.jsonValue());
       await ctx.close();
       return [r, msgs.join(' | ')];
@@ -349,6 +350,27 @@ async function main() {
     check(/^error TypeError/.test(no), 'refused origin: ' + no);
     check(/CORS/.test(msgs), 'the browser names CORS: ' + msgs);
     log(`cross-origin: ${allowedOrigin} ${ok}; ${refusedOrigin} ${no}`);
+
+    // -- Retry-After: a server answering 429 first; the SDK waits as told ---
+    const seenAt = [];
+    const throttle = http.createServer((req, res) => {
+      const cors = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'Retry-After',
+        'Access-Control-Allow-Headers': 'Authorization, Content-Type, X-UNS-ID', 'Content-Type': 'application/json' };
+      if (req.method === 'OPTIONS') { res.writeHead(204, cors); return res.end(); }
+      seenAt.push([Date.now(), req.url]);
+      if (seenAt.length === 1) {
+        res.writeHead(429, { ...cors, 'Retry-After': '2' });
+        return res.end('{"error":{"code":"TooManyRequests","message":"slow down"}}');
+      }
+      res.writeHead(200, cors);
+      res.end(req.url.includes('?') ? '{"value":[{"id":"x","version":4}]}' : '{"id":"x","version":4}');
+    });
+    await new Promise((r) => throttle.listen(0, '127.0.0.1', r));
+    const [retried] = await cross(allowedOrigin, `http://127.0.0.1:${throttle.address().port}`, 2);
+    throttle.close();
+    const gap = seenAt.length > 1 ? seenAt[1][0] - seenAt[0][0] : -1;
+    check(retried === 'ok 1 4' && seenAt.length === 3 && gap >= 1900, `429 retried after Retry-After 2 s: ${retried}, ${gap} ms, ${seenAt.length} requests`);
+    log(`Retry-After: 2 honoured (${gap} ms)`);
   } finally {
     await browser.close();
     allowed.close();
