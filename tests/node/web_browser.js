@@ -13,6 +13,7 @@
 //   encrypted push is decrypted there and its payload, delivered to the
 //   worker, is shown; after the SDK's unsubscribe no push is sent;
 //   the gateway restarted while the page listens: nothing lost or repeated;
+//   a reload resumes from the stored cursor, the history pages;
 //   an allowed cross-origin page works, another origin is refused;
 //   a 429 with Retry-After: 2 is retried by the SDK after 2 s;
 //   a screenshot of the inbox (UNS_WEB_ARTIFACTS, default the cwd).
@@ -332,6 +333,22 @@ async function main() {
     for (const id of [...downIds, ...upIds]) check(seen.get(id + '@1') === 1, `${id} seen once after the restart (${seen.get(id + '@1')})`);
     check([...seen.values()].every((n) => n === 1), 'no change repeated: ' + JSON.stringify([...seen]));
     log(`gateway restart: ${events.length} changes after it, each once, none lost`);
+
+    // -- a reload resumes from the stored cursor: the list from the history
+    // (paged by the Older button), the feed from where it stopped ----------
+    await B.page.reload();
+    await B.page.waitForFunction(() => window.unsInbox && document.querySelector('#state').textContent === 'live', null, { timeout: 20000 });
+    check((await B.page.evaluate(() => window.unsInbox.log.length)) === 0, 'after a reload the feed repeats nothing');
+    const pages = await B.page.evaluate(async () => {
+      const ids = [];
+      for (let p = await window.unsInbox.client.history({ top: 3 }); p; p = p.next && await p.next()) ids.push(...p.items.map((n) => n.id));
+      return ids;
+    });
+    check(pages.length >= 10 && new Set(pages).size === pages.length, `history pages of 3: ${pages.length} distinct`);
+    const n6 = await post('after-reload', 'After the reload');
+    await within(B.page, has, item(n6.id), 'post after a reload');
+    check(JSON.stringify(await B.page.evaluate(() => window.unsInbox.log.map((e) => e.id))) === JSON.stringify([n6.id]), 'the reloaded page got only the new change');
+    log(`reload: resumed from the stored cursor; history ${pages.length} items in pages of 3`);
 
     // -- cross-origin pages -----------------------------------------------------
     const cross = async (origin, gateway = base, retries = 0) => {
