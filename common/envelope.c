@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "envelope.h"
+#include "pbtext.h"
 
 static int
 fail(char *why, size_t whylen, const char *msg)
@@ -88,6 +89,22 @@ check_request(const Uns__V1__RequestEnvelope *env, char *why, size_t whylen)
 	return 0;
 }
 
+/* Every string of the envelope (method, request id, metadata keys) is
+ * UTF-8 without a NUL: a NUL would cut the value unseen. */
+static int
+check_text(const uint8_t *buf, size_t len, char *why, size_t whylen)
+{
+	char field[128], reason[128];
+	if (uns_pb_check_text(&uns__v1__request_envelope__descriptor, buf, len,
+	                      "envelope", UNS_PB_NAMES_PROTO, field,
+	                      sizeof(field), reason,
+	                      sizeof(reason)) == UNS_OK) {
+		return 0;
+	}
+	snprintf(why, whylen, "%s: %s", field, reason);
+	return -1;
+}
+
 uns_err
 uns_request_decode(const uint8_t *buf, size_t len, ProtobufCAllocator *alloc,
                    Uns__V1__RequestEnvelope **out, char *why, size_t whylen)
@@ -100,7 +117,8 @@ uns_request_decode(const uint8_t *buf, size_t len, ProtobufCAllocator *alloc,
 		         len);
 		return UNS_INVALID_ARGUMENT;
 	}
-	if (check_request(env, why, whylen) != 0) {
+	if (check_text(buf, len, why, whylen) != 0 ||
+	    check_request(env, why, whylen) != 0) {
 		uns__v1__request_envelope__free_unpacked(env, alloc);
 		return UNS_INVALID_ARGUMENT;
 	}

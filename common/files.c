@@ -1,8 +1,16 @@
 /*
  * files.c — reading a small file whole (keys, certificates, secrets) and
  * writing a secret file once, the one place that does either, with errno
- * converted here.
+ * converted here; and the data directory's modes.
+ *
+ * Modes: a process that creates files sets its umask to 077 (unsd) or
+ * passes 0600/0700 and fchmods (unsctl), so new files are private whatever
+ * umask it was started with. A directory made under a looser umask by an
+ * older version, or copied with cp -r, is tightened on start rather than
+ * refused: refusing would stop a server over something it can fix, and
+ * each change is reported. Only what cannot be changed is refused.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -107,4 +115,76 @@ uns_file_write_new(const char *path, const void *data, size_t len)
 		return UNS_EIO;
 	}
 	return UNS_OK;
+}
+
+#define TREE_DEPTH 8 /* the store's deepest directory is 2 below data */
+
+/* Clears the group and other bits of path (lstat'ed as *st). */
+static uns_err
+tighten(const char *path, const struct stat *st, uns_tightened_fn fn, void *arg,
+        char *why, size_t whylen)
+{
+	mode_t old = st->st_mode & 07777;
+	if ((old & 077) == 0) {
+		return UNS_OK;
+	}
+	if (chmod(path, old & 07700) != 0) {
+		uns_say(why, whylen,
+		        "%s is mode %04o (open to other users) and cannot be "
+		        "made private: %s; make it 0%o or fix its owner",
+		        path, (unsigned)old, strerror(errno),
+		        S_ISDIR(st->st_mode) ? 700 : 600);
+		return UNS_EIO;
+	}
+	if (fn) {
+		fn(arg, path, (unsigned)old, (unsigned)(old & 07700));
+	}
+	return UNS_OK;
+}
+
+static uns_err
+walk_private(const char *dir, int depth, uns_tightened_fn fn, void *arg,
+             char *why, size_t whylen)
+{
+	char path[4096];
+	struct dirent *e;
+	uns_err err = UNS_OK;
+	DIR *d = opendir(dir);
+	if (d == NULL) {
+		uns_say(why, whylen, "cannot read %s: %s", dir,
+		        strerror(errno));
+		return UNS_EIO;
+	}
+	while (err == UNS_OK && (e = readdir(d)) != NULL) {
+		struct stat st;
+		if (strcmp(e->d_name, ".") == 0 ||
+		    strcmp(e->d_name, "..") == 0) {
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (lstat(path, &st) != 0 || S_ISLNK(st.st_mode)) {
+			continue;
+		}
+		err = tighten(path, &st, fn, arg, why, whylen);
+		if (err == UNS_OK && S_ISDIR(st.st_mode) &&
+		    depth < TREE_DEPTH) {
+			err =
+			    walk_private(path, depth + 1, fn, arg, why, whylen);
+		}
+	}
+	closedir(d);
+	return err;
+}
+
+uns_err
+uns_private_tree(const char *dir, uns_tightened_fn fn, void *arg, char *why,
+                 size_t whylen)
+{
+	struct stat st;
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		uns_say(why, whylen, "%s: not a directory", dir);
+		return UNS_EIO;
+	}
+	uns_err err = tighten(dir, &st, fn, arg, why, whylen);
+	return err == UNS_OK ? walk_private(dir, 0, fn, arg, why, whylen) : err;
 }

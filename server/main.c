@@ -31,11 +31,14 @@
 #include "auth.h"
 #include "cli_opts.h"
 #include "config.h"
+#include "crypto.h"
 #include "delivery.h"
 #include "devcert.h"
+#include "files.h"
 #include "gateway.h"
 #include "gateway_ops.h"
 #include "jwt.h"
+#include "metrics.h"
 #include "push.h"
 #include "recording.h"
 #include "rpc_metrics.h"
@@ -53,6 +56,7 @@ typedef struct unsd_opts {
 	const char *listen, *data_dir, *cert, *ca, *contexts, *workers;
 	const char *max_message, *default_timeout, *gateway_listen, *record;
 	int require_client_cert;
+	int salvage;
 	int print_config, print_example, help, version;
 } unsd_opts;
 
@@ -78,6 +82,8 @@ static const uns_opt unsd_options[] = {
         "config key default_timeout"),
     OPT("--gateway-listen", UNS_OPT_STR, gateway_listen, "URL",
         "config key gateway_listen (\"\" = no gateway)"),
+    OPT("--salvage", UNS_OPT_FLAG, salvage, NULL,
+        "config key store_salvage = true: open a damaged store, a copy kept"),
     OPT("--record", UNS_OPT_STR, record, "DIR",
         "config key record_dir: write every exchange to a fixture"),
     OPT("--print-config", UNS_OPT_FLAG, print_config, NULL,
@@ -178,6 +184,9 @@ load_config(unsd_opts *o, uns_config *c)
 			fprintf(stderr, "unsd: %s\n", why);
 			return -1;
 		}
+	}
+	if (o->salvage) {
+		c->store_salvage = 1;
 	}
 	if (o->require_client_cert) {
 		c->require_client_cert = 1;
@@ -297,6 +306,22 @@ open_issuer(unsd *d)
 	return 0;
 }
 
+static double
+store_writable(void *arg)
+{
+	char note[600];
+	return uns_store_health(arg, note, sizeof(note));
+}
+
+static double
+store_recovered(void *arg)
+{
+	char note[600];
+	return uns_store_health(arg, note, sizeof(note)) &&
+	       (strncmp(note, "dropped", 7) == 0 ||
+	        strncmp(note, "salvaged", 8) == 0);
+}
+
 static int
 open_store(unsd *d)
 {
@@ -313,6 +338,9 @@ open_store(unsd *d)
 	    .commit_max_wait_us = (unsigned)d->cfg.commit_max_wait_us,
 	    .commit_answer_thread = d->cfg.commit_answer_thread,
 	    .max_live = (uint32_t)d->cfg.max_live_per_user,
+	    .max_subs = (uint32_t)d->cfg.max_subscriptions_per_user,
+	    .min_free_bytes = d->cfg.min_free,
+	    .salvage = d->cfg.store_salvage,
 	    .sub_lifetime_ms = d->cfg.subscription_lifetime_s * 1000,
 	    .default_ttl_ms = d->cfg.default_expiry_s * 1000,
 	    .reclaim_interval_ms = (int)(d->cfg.reclaim_interval_s * 1000),
@@ -325,6 +353,22 @@ open_store(unsd *d)
 	if (uns_store_open(&d->store, &sc) != UNS_OK) {
 		fprintf(stderr, "unsd: store %s: %s\n", dir,
 		        uns_store_errmsg());
+		return -1;
+	}
+	char note[600];
+	if (uns_store_health(d->store, note, sizeof(note)) && note[0]) {
+		fprintf(stderr, "unsd: store %s: %s\n", dir, note);
+	}
+	if (uns_metrics_gauge_func(d->metrics, "uns_store_writable",
+	                           "1 while the store takes writes, 0 while "
+	                           "it cannot (disk below min_free)",
+	                           store_writable, d->store) != UNS_OK ||
+	    uns_metrics_gauge_func(d->metrics, "uns_store_recovered",
+	                           "1 when the store's open had to drop a "
+	                           "torn log tail or salvage (health says "
+	                           "what)",
+	                           store_recovered, d->store) != UNS_OK) {
+		fprintf(stderr, "unsd: metrics: out of memory\n");
 		return -1;
 	}
 	return 0;
@@ -489,6 +533,8 @@ open_gateway(unsd *d)
 	    .header_timeout_ms = (uint32_t)d->cfg.gateway_header_timeout_ms,
 	    .body_timeout_ms = (uint32_t)d->cfg.gateway_body_timeout_ms,
 	    .rpc_timeout_ms = (uint32_t)d->cfg.gateway_rpc_timeout_ms,
+	    .public_url = d->cfg.gateway_public_url,
+	    .drain_limit = (size_t)d->cfg.gateway_drain_limit,
 	    .cors_origins = d->cfg.gateway_cors_origins,
 	    .web_root = d->cfg.gateway_web_root,
 	};
@@ -581,17 +627,43 @@ drain(unsd *d, int sig)
 {
 	uns_rpc_stats st;
 	fprintf(stderr, "unsd: %s, draining\n", strsignal(sig));
-	uns_gateway_quiesce(d->gateway); /* no new HTTP clients */
-	uns_service_set_serving(d->svc, 0);
-	uns_rpc_server_drain(d->rpc); /* ends long polls, gateway's too */
+	uns_gateway_quiesce(d->gateway);    /* no new HTTP clients */
+	uns_service_set_serving(d->svc, 0); /* ends long polls */
+	/* The gateway first, while the RPC server still reads its calls:
+	 * each request in flight gets its real answer at once (a call the
+	 * draining server no longer read waited out gateway_rpc_timeout and
+	 * answered 504, or lost its connection), those not yet started 503. */
 	uns_gateway_close(d->gateway);
 	d->gateway = NULL;
+	uns_rpc_server_drain(d->rpc);
 	uns_rpc_server_stats(d->rpc, &st);
 	fprintf(stderr,
 	        "unsd: drained: received %llu, replied %llu, failed %llu, "
 	        "rejected %llu\n",
 	        (unsigned long long)st.received, (unsigned long long)st.replied,
 	        (unsigned long long)st.failed, (unsigned long long)st.rejected);
+}
+
+static void
+say_tightened(void *arg, const char *path, unsigned old_mode, unsigned new_mode)
+{
+	(void)arg;
+	fprintf(stderr,
+	        "unsd: %s was mode %04o, open to other users: now %04o\n", path,
+	        old_mode, new_mode);
+}
+
+/* The data directory and all in it: the owner's alone, or no start. */
+static int
+private_data(unsd *d)
+{
+	char why[1024];
+	if (uns_private_tree(d->cfg.data_dir, say_tightened, NULL, why,
+	                     sizeof(why)) != UNS_OK) {
+		fprintf(stderr, "unsd: data directory: %s\n", why);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -606,9 +678,20 @@ run(unsd *d)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error */
 
+	/* Whatever umask we were started with: keys, secrets, apps.conf and
+	 * every store file are the owner's alone (files.c). */
+	umask(077);
 	if (mkdir(d->cfg.data_dir, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "unsd: cannot create %s: %s\n", d->cfg.data_dir,
 		        strerror(errno));
+		goto out;
+	}
+	if (private_data(d) != 0) {
+		goto out;
+	}
+	/* Before NNG makes its first TLS configuration (docs/security.md). */
+	if (uns_tls_restrict_suites() != UNS_OK) {
+		fprintf(stderr, "unsd: no TLS cipher suite left to offer\n");
 		goto out;
 	}
 	if (uns_metrics_open(&d->metrics) != UNS_OK ||

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "delivery.h"
+#include "push_impl.h"
 #include "receiver.h"
 #include "receivers.h"
 #include "store.h"
@@ -743,6 +745,77 @@ t_webhook_node(void **state)
 	uns__v1__subscription__free_unpacked(sub, NULL);
 }
 
+/* ---- DNS rebinding ------------------------------------------------------ */
+
+static const char *rebind_to; /* what rebind.test resolves to now */
+
+static int
+fake_resolve(void *arg, const char *host, struct sockaddr_storage *out,
+             size_t cap, size_t *n)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)out;
+
+	(void)arg;
+	if (strcmp(host, "rebind.test") != 0 || cap < 1) {
+		return EAI_NONAME;
+	}
+	memset(out, 0, sizeof(*out));
+	in->sin_family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, rebind_to, &in->sin_addr), 1);
+	*n = 1;
+	return 0;
+}
+
+/*
+ * A name that resolves to a loopback receiver (push_allow_private on) and
+ * then elsewhere: each tap goes to the address checked for it, pinned
+ * (rebind.test is in no DNS: only the pin gets the tap there), and once
+ * the name points at the metadata service or a private network the tap
+ * is dropped, naming the address, and nothing is sent.
+ */
+static void
+t_dns_rebinding(void **state)
+{
+	struct fx *f = *state;
+	static uns_config c;
+	uns_push_config *pc = NULL;
+	char why[256], hook[32];
+	static const char *const refused[] = {"169.254.169.254", "10.0.0.1"};
+
+	uns_config_defaults(&c);
+	assert_int_equal(uns_push_add_keys(&c), UNS_OK);
+	assert_int_equal(uns_config_set(&c, "data_dir", f->dir, why, 256),
+	                 UNS_OK);
+	assert_int_equal(
+	    uns_config_set(&c, "push_allow_private", "true", why, 256), UNS_OK);
+	assert_int_equal(uns_config_set(&c, "push_dns_cache", "0", why, 256),
+	                 UNS_OK); /* resolve for every tap */
+	assert_int_equal(uns_push_config_alloc(&pc, &c, why, 256), UNS_OK);
+	pc->resolve = fake_resolve;
+	snprintf(probe_base, sizeof(probe_base), "http://rebind.test:%d",
+	         ut_rx_port(f->rx));
+	subscribe(f, "hook", PLAT(WEBHOOK), hook);
+	f->dc.push = pc;
+	rebind_to = "127.0.0.1";
+	engine_start(f);
+	uns__v1__notification__free_unpacked(post(f, "a"), NULL);
+	assert_true(ut_rx_wait(f->rx, "/hook", 1, WAIT_MS));
+	wait_settled(f);
+	for (size_t i = 0; i < 2; i++) {
+		rebind_to = refused[i];
+		uns__v1__notification__free_unpacked(post(f, refused[i]), NULL);
+		wait_settled(f);
+		Uns__V1__Subscription *s = sub_get(f, hook);
+		assert_int_equal(s->delivery->delivered, 1);
+		assert_int_equal(s->delivery->failed, i + 1);
+		assert_non_null(strstr(s->delivery->last_error, refused[i]));
+		uns__v1__subscription__free_unpacked(s, NULL);
+	}
+	assert_int_equal(ut_rx_count(f->rx, "/hook"), 1);
+	engine_stop(f);
+	uns_push_config_free(pc);
+}
+
 /* ---- the five real transports ------------------------------------------- */
 
 /* Accepted taps a reference receiver recorded (its checks passed, 2xx;
@@ -970,6 +1043,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(t_fallback, setup, teardown),
 	    cmocka_unit_test_setup_teardown(t_tap_stream, setup, teardown),
 	    cmocka_unit_test_setup_teardown(t_webhook_node, setup, teardown),
+	    cmocka_unit_test_setup_teardown(t_dns_rebinding, setup, teardown),
 	    cmocka_unit_test_setup_teardown(t_five_real_transports, setup,
 	                                    teardown),
 	};

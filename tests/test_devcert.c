@@ -371,7 +371,7 @@ test_file_modes(void **state)
 	assert_int_equal(mode_of(fx->dir, "ca.key"), 0600);
 	assert_int_equal(mode_of(fx->dir, "server.pem"), 0600);
 	assert_int_equal(mode_of(fx->dir, "client-alice.pem"), 0600);
-	assert_int_equal(mode_of(fx->dir, "ca.pem"), 0644);
+	assert_int_equal(mode_of(fx->dir, "ca.pem"), 0600);
 
 	/* make_ca creates missing directories with mode 0700 */
 	assert_int_equal(

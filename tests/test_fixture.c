@@ -28,18 +28,6 @@
 
 /* --- helpers ------------------------------------------------------------ */
 
-/* Runs a shell command; returns its exit status, its output in out. */
-static int
-run_cmd(const char *cmd, char *out, size_t cap)
-{
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t len = fread(out, 1, cap - 1, p);
-	out[len] = '\0';
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static uint8_t *
 read_all(const char *path, size_t *len)
 {
@@ -94,7 +82,7 @@ serve(served *s, const char *config_text, const char *const *apps,
 		snprintf(cmd, sizeof(cmd),
 		         "%s app add --data %s --id %s --hosts %s 2>&1",
 		         UNS_UNSCTL_PATH, s->data, apps[i], apps[i + 1]);
-		assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+		assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 	}
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", s->dir);
 	snprintf(cmd, sizeof(cmd), "gateway_listen = \"\"\n%s", config_text);
@@ -449,6 +437,223 @@ test_record_bind_and_compare(void **state)
 	free(reply);
 }
 
+/* Packs an envelope of method with payload message pl (NULL: none) and the
+ * authorization metadata bearer (NULL: none). */
+static void
+pack_request(const char *method, const ProtobufCMessage *pl, const char *bearer,
+             uint8_t **out, size_t *len)
+{
+	Uns__V1__RequestEnvelope env = UNS__V1__REQUEST_ENVELOPE__INIT;
+	Uns__V1__Metadata md = UNS__V1__METADATA__INIT;
+	Uns__V1__Metadata *mds[] = {&md};
+	char value[512];
+	env.method = (char *)method;
+	if (bearer) {
+		snprintf(value, sizeof(value), "Bearer %s", bearer);
+		md.key = "authorization";
+		md.value.data = (uint8_t *)value;
+		md.value.len = strlen(value);
+		env.metadata = mds;
+		env.n_metadata = 1;
+	}
+	if (pl) {
+		assert_int_equal(
+		    uns_fixture_pack(pl, &env.payload.data, &env.payload.len),
+		    UNS_OK);
+	}
+	assert_int_equal(uns_fixture_pack(&env.base, out, len), UNS_OK);
+	free(env.payload.data);
+}
+
+static void
+pack_reply(int code, const ProtobufCMessage *pl, uint8_t **out, size_t *len)
+{
+	Uns__V1__ResponseEnvelope env = UNS__V1__RESPONSE_ENVELOPE__INIT;
+	env.code = code;
+	if (pl) {
+		assert_int_equal(
+		    uns_fixture_pack(pl, &env.payload.data, &env.payload.len),
+		    UNS_OK);
+	}
+	assert_int_equal(uns_fixture_pack(&env.base, out, len), UNS_OK);
+	free(env.payload.data);
+}
+
+static uns_err
+give_secret(void *arg, const char *app_id, char **secret, char *why,
+            size_t whylen)
+{
+	(void)arg;
+	if (strcmp(app_id, "svc") != 0) {
+		snprintf(why, whylen, "no secret for %s", app_id);
+		return UNS_NOT_FOUND;
+	}
+	*secret = strdup("s3cr3t-value");
+	return UNS_OK;
+}
+
+/* Nothing secret reaches a recording: client secrets and issued tokens
+ * become $secret (replay fills the request's, takes any reply's), a
+ * refused bearer token keeps its claims but not its signature. */
+static void
+test_record_redacts_secrets(void **state)
+{
+	(void)state;
+	uns_fixture_recorder *rec = NULL;
+	uns_fixture_binder *b = NULL;
+	uint8_t *req = NULL, *reply = NULL, *piece = NULL, *sent = NULL;
+	size_t req_len, reply_len, piece_len, sent_len;
+	char why[256];
+	Uns__V1__IssueTokenRequest it = UNS__V1__ISSUE_TOKEN_REQUEST__INIT;
+	Uns__V1__IssueTokenResponse ir = UNS__V1__ISSUE_TOKEN_RESPONSE__INIT;
+	it.grant_type = "client_credentials";
+	it.client_id = "svc";
+	it.client_secret = "s3cr3t-value";
+	ir.access_token = "eyJhbGciOiJIUzI1NiJ9.eyJhenAiOiJzdmMifQ.SIGSIGSIG";
+	ir.token_type = "Bearer";
+	ir.expires_in = 600;
+	pack_request("/uns.v1.Notifications/IssueToken", &it.base, NULL, &req,
+	             &req_len);
+	pack_reply(0, &ir.base, &reply, &reply_len);
+	assert_int_equal(uns_fixture_recorder_open(&rec, NULL, "t"), UNS_OK);
+	assert_int_equal(uns_fixture_recorder_add(rec, req, req_len, reply,
+	                                          reply_len, &piece,
+	                                          &piece_len),
+	                 UNS_OK);
+	assert_null(memmem(piece, piece_len, "s3cr3t", 6));
+	assert_null(memmem(piece, piece_len, "SIGSIG", 6));
+	free(piece);
+	free(req);
+	free(reply);
+
+	/* A refused JWT: claims kept, signature voided; "not-a-jwt" kept. */
+	const char *jwt = "e30.eyJzdWIiOiJhbGljZSJ9.REALSIGNATURE";
+	pack_request("/uns.v1.Notifications/Fetch", NULL, jwt, &req, &req_len);
+	pack_reply(UNS_UNAUTHENTICATED, NULL, &reply, &reply_len);
+	assert_int_equal(uns_fixture_recorder_add(rec, req, req_len, reply,
+	                                          reply_len, &piece,
+	                                          &piece_len),
+	                 UNS_OK);
+	assert_null(memmem(piece, piece_len, "REALSIG", 7));
+	assert_non_null(memmem(piece, piece_len,
+	                       "e30.eyJzdWIiOiJhbGljZSJ9.AAAAAAAAAAAAA", 37));
+	free(piece);
+	free(req);
+	pack_request("/uns.v1.Notifications/Fetch", NULL, "not-a-jwt", &req,
+	             &req_len);
+	assert_int_equal(uns_fixture_recorder_add(rec, req, req_len, reply,
+	                                          reply_len, NULL, NULL),
+	                 UNS_OK);
+	free(req);
+	free(reply);
+
+	const Uns__V1__Fixture *f = uns_fixture_recorder_fixture(rec);
+	assert_int_equal(f->n_exchanges, 3);
+	const Uns__V1__FixtureExchange *ex = f->exchanges[0];
+	Uns__V1__IssueTokenRequest *rq = uns__v1__issue_token_request__unpack(
+	    NULL, ex->request->payload.len, ex->request->payload.data);
+	assert_string_equal(rq->client_secret, UNS_FIXTURE_SECRET);
+	assert_string_equal(rq->client_id, "svc");
+	uns__v1__issue_token_request__free_unpacked(rq, NULL);
+	assert_int_equal(f->exchanges[2]->request->metadata[0]->value.len,
+	                 strlen("Bearer not-a-jwt"));
+
+	/* Replay: without a secret source the request is refused, naming
+	 * the field; with one it carries the secret. */
+	assert_int_equal(uns_fixture_binder_alloc(&b), UNS_OK);
+	assert_int_equal(uns_fixture_request(b, ex, no_mint, NULL, &sent,
+	                                     &sent_len, why, sizeof(why)),
+	                 UNS_INVALID_ARGUMENT);
+	assert_non_null(strstr(why, "payload.client_secret"));
+	assert_non_null(strstr(why, "\"svc\""));
+	uns_fixture_binder_set_secrets(b, give_secret, NULL);
+	assert_int_equal(uns_fixture_request(b, ex, no_mint, NULL, &sent,
+	                                     &sent_len, why, sizeof(why)),
+	                 UNS_OK);
+	assert_non_null(memmem(sent, sent_len, "s3cr3t-value", 12));
+	free(sent);
+	/* Any token in the reply matches; other fields still compare. */
+	ir.access_token = "another.token.entirely";
+	pack_reply(0, &ir.base, &reply, &reply_len);
+	assert_int_equal(
+	    uns_fixture_compare(b, ex, reply, reply_len, NULL, NULL), 0);
+	free(reply);
+	ir.expires_in = 601;
+	pack_reply(0, &ir.base, &reply, &reply_len);
+	assert_int_equal(
+	    uns_fixture_compare(b, ex, reply, reply_len, NULL, NULL), 1);
+	free(reply);
+	uns_fixture_binder_free(b);
+	uns_fixture_recorder_close(rec);
+}
+
+/* An appNotificationId the client chose is compared as it is, never
+ * bound; one the server minted (the Post had none) is bound. */
+static void
+test_client_chosen_values_not_bound(void **state)
+{
+	(void)state;
+	uns_fixture_recorder *rec = NULL;
+	uint8_t *req = NULL, *reply = NULL;
+	size_t req_len, reply_len;
+	static const struct {
+		const char *asked, *answered;
+		size_t bindings;
+	} cases[] = {{"c-1", "c-1", 1}, {"", "srv-minted-1", 2}};
+	assert_int_equal(uns_fixture_recorder_open(&rec, NULL, "t"), UNS_OK);
+	for (size_t i = 0; i < 2; i++) {
+		Uns__V1__PostRequest pq = UNS__V1__POST_REQUEST__INIT;
+		Uns__V1__Notification in = UNS__V1__NOTIFICATION__INIT;
+		Uns__V1__PostResponse pr = UNS__V1__POST_RESPONSE__INIT;
+		Uns__V1__Notification out = UNS__V1__NOTIFICATION__INIT;
+		char id[16];
+		snprintf(id, sizeof(id), "ID-%zu", i);
+		in.app_notification_id = (char *)cases[i].asked;
+		pq.notification = &in;
+		out.id = id;
+		out.app_notification_id = (char *)cases[i].answered;
+		pr.notification = &out;
+		pack_request("/uns.v1.Notifications/Post", &pq.base, NULL, &req,
+		             &req_len);
+		pack_reply(0, &pr.base, &reply, &reply_len);
+		assert_int_equal(uns_fixture_recorder_add(rec, req, req_len,
+		                                          reply, reply_len,
+		                                          NULL, NULL),
+		                 UNS_OK);
+		free(req);
+		free(reply);
+		const Uns__V1__Fixture *f = uns_fixture_recorder_fixture(rec);
+		const Uns__V1__FixtureExchange *ex = f->exchanges[i];
+		assert_int_equal(ex->n_bindings, cases[i].bindings);
+		for (size_t k = 0; k < ex->n_bindings; k++) {
+			int is_app =
+			    strcmp(
+			        ex->bindings[k]->path,
+			        "payload.notification.app_notification_id") ==
+			    0;
+			assert_true(!is_app || cases[i].asked[0] == '\0');
+		}
+	}
+	/* Replay: the server answering another app id than c-1 differs. */
+	uns_fixture_binder *b = NULL;
+	assert_int_equal(uns_fixture_binder_alloc(&b), UNS_OK);
+	Uns__V1__PostResponse pr = UNS__V1__POST_RESPONSE__INIT;
+	Uns__V1__Notification out = UNS__V1__NOTIFICATION__INIT;
+	out.id = "ID-X";
+	out.app_notification_id = "c-2";
+	pr.notification = &out;
+	pack_reply(0, &pr.base, &reply, &reply_len);
+	diffs ds = {0};
+	assert_int_equal(uns_fixture_compare(
+	                     b, uns_fixture_recorder_fixture(rec)->exchanges[0],
+	                     reply, reply_len, collect, &ds),
+	                 1);
+	assert_non_null(strstr(ds.text, "app_notification_id"));
+	free(reply);
+	uns_fixture_binder_free(b);
+	uns_fixture_recorder_close(rec);
+}
+
 /* --- against unsd ------------------------------------------------------- */
 
 static void
@@ -465,7 +670,7 @@ test_corpus_replays_on_fresh_unsd(void **state)
 	snprintf(cmd, sizeof(cmd),
 	         "%s replay %s --concurrency 4 --junit %s %s 2>&1",
 	         UNS_UNSCTL_PATH, s.conn, junit, files);
-	int rc = run_cmd(cmd, out, sizeof(out));
+	int rc = ut_run(cmd, out, sizeof(out));
 	if (rc != 0) {
 		fprintf(stderr, "%s\n", out);
 	}
@@ -494,7 +699,7 @@ test_protoc_decodes_corpus(void **state)
 		         "protoc --decode=uns.v1.Fixture -I %s/proto "
 		         "%s/proto/uns/v1/fixture.proto < %s 2>&1",
 		         UNS_SOURCE_DIR, UNS_SOURCE_DIR, path);
-		int rc = run_cmd(cmd, out, sizeof(out));
+		int rc = ut_run(cmd, out, sizeof(out));
 		if (rc != 0) {
 			fprintf(stderr, "%s: %s\n", path, out);
 		}
@@ -526,13 +731,13 @@ test_record_then_replay_on_fresh_server(void **state)
 	         "cd %s/.. && %s token user --sub alice --host "
 	         "contoso.example.com --secret-file %s/jwt-hs256.secret",
 	         a.data, UNS_UNSCTL_PATH, a.data);
-	assert_int_equal(run_cmd(cmd, tok, sizeof(tok)), 0);
+	assert_int_equal(ut_run(cmd, tok, sizeof(tok)), 0);
 	tok[strcspn(tok, "\n")] = '\0';
 	snprintf(cmd, sizeof(cmd),
 	         "%s token app --app contoso-svc --secret-file "
 	         "%s/jwt-hs256.secret",
 	         UNS_UNSCTL_PATH, a.data);
-	assert_int_equal(run_cmd(cmd, app, sizeof(app)), 0);
+	assert_int_equal(ut_run(cmd, app, sizeof(app)), 0);
 	app[strcspn(app, "\n")] = '\0';
 
 	const char *rec = UNS_UNSCTL_PATH " record --append --out";
@@ -541,7 +746,7 @@ test_record_then_replay_on_fresh_server(void **state)
 	         "'{\"deviceId\":\"phone\",\"platform\":\"polling\"}' "
 	         "| sed -n 's/.*\"unsid\": \"\\([^\"]*\\)\".*/\\1/p'",
 	         rec, fx, a.call_conn, tok);
-	assert_int_equal(run_cmd(cmd, unsid, sizeof(unsid)), 0);
+	assert_int_equal(ut_run(cmd, unsid, sizeof(unsid)), 0);
 	unsid[strcspn(unsid, "\n")] = '\0';
 	assert_true(strlen(unsid) > 10);
 	snprintf(cmd, sizeof(cmd),
@@ -552,16 +757,24 @@ test_record_then_replay_on_fresh_server(void **state)
 	         "%s %s -- call History %s --token %s >/dev/null",
 	         rec, fx, a.call_conn, app, unsid, rec, fx, a.call_conn, tok,
 	         rec, fx, a.call_conn, tok);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 	snprintf(fx, sizeof(fx), "%s/session.fixture", recd);
 	snprintf(cmd, sizeof(cmd), "cp %s/session.fixture %s", a.dir, fx);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 	unserve(&a);
+	/* Neither recording holds a token's signature. */
+	for (int i = 0; i < 2; i++) {
+		const char *t = i ? app : tok;
+		snprintf(cmd, sizeof(cmd), "grep -rlF -- '%s' %s %s | wc -l",
+		         strrchr(t, '.') + 1, fx, rec_dir);
+		assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
+		assert_int_equal(atoi(out), 0);
+	}
 
 	serve(&b, "", apps, NULL);
 	snprintf(cmd, sizeof(cmd), "%s replay %s %s %s/*.fixture 2>&1",
 	         UNS_UNSCTL_PATH, b.conn, fx, rec_dir);
-	int rc = run_cmd(cmd, out, sizeof(out));
+	int rc = ut_run(cmd, out, sizeof(out));
 	if (rc != 0) {
 		fprintf(stderr, "%s\n", out);
 	}
@@ -587,7 +800,7 @@ test_altered_fixture_fails_with_diff(void **state)
 	snprintf(cmd, sizeof(cmd),
 	         "%s fixture show %s/cas_conflict.fixture > %s",
 	         UNS_UNSCTL_PATH, CORPUS, json_path);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 
 	json_t *doc = json_load_file(json_path, 0, &jerr);
 	assert_non_null(doc);
@@ -602,11 +815,11 @@ test_altered_fixture_fails_with_diff(void **state)
 	json_decref(doc);
 	snprintf(cmd, sizeof(cmd), "%s fixture build --out %s %s 2>&1",
 	         UNS_UNSCTL_PATH, fx, json_path);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 
 	snprintf(cmd, sizeof(cmd), "%s replay %s %s 2>&1", UNS_UNSCTL_PATH,
 	         s.conn, fx);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "exchange 4 Fetch"));
 	assert_non_null(strstr(out, "payload.notification.read_state: expected "
 	                            "READ_STATE_UNREAD, got READ_STATE_READ"));
@@ -619,7 +832,7 @@ test_altered_fixture_fails_with_diff(void **state)
 	ut_write_file(json_path, bad_json);
 	snprintf(cmd, sizeof(cmd), "%s fixture build %s 2>&1", UNS_UNSCTL_PATH,
 	         json_path);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "exchanges[0].request.payload.unsid"));
 	unserve(&s);
 }
@@ -647,11 +860,11 @@ test_corrupt_fixture_sends_nothing(void **state)
 	snprintf(cmd, sizeof(cmd),
 	         "%s replay --url %s --secret-file /nonexistent %s %s 2>&1",
 	         UNS_UNSCTL_PATH, ts.url, CORPUS "/health.fixture", cut);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 2);
 	assert_non_null(strstr(out, "cut.fixture: offset "));
 	snprintf(cmd, sizeof(cmd), "%s fixture check %s 2>&1", UNS_UNSCTL_PATH,
 	         junk);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "junk.fixture: "));
 	uns_rpc_server_stats(ts.rpc, &st);
 	assert_int_equal(st.received, 0);
@@ -667,6 +880,8 @@ main(void)
 	    cmocka_unit_test(test_check_meaning),
 	    cmocka_unit_test(test_token_placeholders),
 	    cmocka_unit_test(test_record_bind_and_compare),
+	    cmocka_unit_test(test_record_redacts_secrets),
+	    cmocka_unit_test(test_client_chosen_values_not_bound),
 	    cmocka_unit_test(test_protoc_decodes_corpus),
 	    cmocka_unit_test(test_corpus_replays_on_fresh_unsd),
 	    cmocka_unit_test(test_record_then_replay_on_fresh_server),

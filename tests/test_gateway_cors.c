@@ -366,7 +366,9 @@ test_web_folder(void **state)
 	                    "text/javascript; charset=utf-8");
 	request(port, "GET", "/web", NULL, NULL, NULL, "", &r);
 	assert_int_equal(r.status, 301);
-	assert_string_equal(header(&r, "Location"), "http://127.0.0.1/web/");
+	const char *loc = header(&r, "Location");
+	assert_non_null(loc);
+	assert_string_equal(loc + strlen(loc) - 5, "/web/");
 	const char *refused[] = {"/web/.secret.txt", "/web/..%2Fapps.conf",
 	                         "/web/%2E%2E", "/web/missing.js",
 	                         "/web/../apps.conf"};

@@ -20,18 +20,6 @@
 #include "testutil.h"
 #include "uns_stubs.h"
 
-/* Runs a shell command, returns its exit status and its output. */
-static int
-run_cmd(const char *cmd, char *out, size_t cap)
-{
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t len = fread(out, 1, cap - 1, p);
-	out[len] = '\0';
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void
 test_first_run_makes_certs_and_serves_tls(void **state)
 {
@@ -52,7 +40,7 @@ test_first_run_makes_certs_and_serves_tls(void **state)
 	snprintf(cmd, sizeof(cmd),
 	         "%s health --url tls+tcp://localhost:%d --ca %s 2>&1",
 	         UNS_UNSCTL_PATH, p.port, ca);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "SERVING version=" UNS_VERSION));
 
 	/* The generic call reaches any method, JSON in and out. */
@@ -60,7 +48,7 @@ test_first_run_makes_certs_and_serves_tls(void **state)
 	         "%s call Echo --json '{\"data\":\"aGk=\"}' "
 	         "--url tls+tcp://localhost:%d --ca %s 2>&1",
 	         UNS_UNSCTL_PATH, p.port, ca);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 0);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "\"data\": \"aGk=\""));
 
 	/* A JSON value of the wrong type is named before anything is sent. */
@@ -68,21 +56,21 @@ test_first_run_makes_certs_and_serves_tls(void **state)
 	         "%s call Health --json '{\"service\":5}' "
 	         "--url tls+tcp://localhost:%d --ca %s 2>&1",
 	         UNS_UNSCTL_PATH, p.port, ca);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 2);
 	assert_non_null(strstr(out, "service"));
 
 	/* A server status comes back with its name and message. */
 	snprintf(cmd, sizeof(cmd),
 	         "%s call Post --url tls+tcp://localhost:%d --ca %s 2>&1",
 	         UNS_UNSCTL_PATH, p.port, ca);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "UNAUTHENTICATED: no bearer token"));
 
 	/* Dialling by IP fails the name check: the cert is for localhost. */
 	snprintf(cmd, sizeof(cmd),
 	         "%s health --url tls+tcp://127.0.0.1:%d --ca %s 2>&1",
 	         UNS_UNSCTL_PATH, p.port, ca);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "tls handshake"));
 
 	char log[4096];
@@ -105,22 +93,22 @@ test_cli_usage_errors(void **state)
 	(void)state;
 	char cmd[512], out[4096];
 	snprintf(cmd, sizeof(cmd), "%s nope 2>&1", UNS_UNSCTL_PATH);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 2);
 	assert_non_null(strstr(out, "unknown command nope"));
 	snprintf(cmd, sizeof(cmd), "%s call NoSuchMethod 2>&1",
 	         UNS_UNSCTL_PATH);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 2);
 	assert_non_null(strstr(out, "no method NoSuchMethod"));
 	snprintf(cmd, sizeof(cmd), "%s health --timeout abc 2>&1",
 	         UNS_UNSCTL_PATH);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 2);
 	assert_non_null(strstr(out, "--timeout: not an integer"));
 	snprintf(cmd, sizeof(cmd), "%s --bogus 2>&1", UNS_UNSD_PATH);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 2);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 2);
 	assert_non_null(strstr(out, "unknown option --bogus"));
 	snprintf(cmd, sizeof(cmd), "%s health --url tcp://127.0.0.1:1 2>&1",
 	         UNS_UNSCTL_PATH);
-	assert_int_equal(run_cmd(cmd, out, sizeof(out)), 1);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "cannot connect"));
 }
 

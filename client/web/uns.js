@@ -146,7 +146,8 @@ export class UnsClient {
 
   /** One page of the history, newest first: { items, next() | null }. */
   async history({ top = 20, filter, link } = {}) {
-    let path = link;
+    // A link names the gateway's public URL; the path is asked of baseUrl.
+    let path = link && link.slice(link.indexOf('/me/notifications'));
     if (!path) {
       const q = new URLSearchParams({ $top: String(top) });
       if (filter) q.set('$filter', filter);

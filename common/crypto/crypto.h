@@ -213,4 +213,17 @@ bool uns_secret_verify(const char *hash, const char *secret);
 uns_err uns_vapid_key(const char *path, bool make, char **public_b64, char *why,
                       size_t whylen);
 
+/* ---- TLS (tls_suites.c) ------------------------------------------------ */
+
+/*
+ * Narrows the TLS cipher suites every mbedTLS configuration in the process
+ * offers (NNG's included) to ECDHE with AES-GCM, AES-CCM (full tag) or
+ * ChaCha20-Poly1305: no CBC or SHA-1 MAC, no CCM_8, no Camellia or ARIA,
+ * no static RSA, DHE or PSK. Call once, before the first TLS handshake;
+ * idempotent. UNS_INTERNAL if no suite is left.
+ */
+uns_err uns_tls_restrict_suites(void);
+/* 1 when the suite with this IANA id is one uns_tls_restrict_suites keeps. */
+int uns_tls_suite_allowed(int id);
+
 #endif /* UNS_SERVER_CRYPTO_H */

@@ -721,7 +721,7 @@ uns_devcert_make_ca(const char *dir, int days, char *why, size_t whylen)
 	                    whylen)) != UNS_OK) {
 		goto out;
 	}
-	rv = write_pem(dir, "ca.pem", &spec, NULL, &r, 0644, why, whylen);
+	rv = write_pem(dir, "ca.pem", &spec, NULL, &r, 0600, why, whylen);
 out:
 	rng_free(&r);
 	mbedtls_pk_free(&key);

@@ -16,8 +16,10 @@
  *     negotiate ECDHE-ECDSA suites; leaf certificates carry keyUsage
  *     digitalSignature only. Certificates are valid from one hour ago for
  *     `days` days (1..36500). Serial numbers are 16 random bytes.
- *  4. Files are written atomically (temporary file, fsync, rename). Files
- *     holding a private key get mode 0600, certificates 0644.
+ *  4. Files are written atomically (temporary file, fsync, rename), all
+ *     with mode 0600, certificates too: they live in the owner's data
+ *     directory, which unsd keeps 0700 (files.h) and would tighten a
+ *     0644 certificate in anyway.
  *  5. The functions keep no global state and may be called from several
  *     threads, but two callers writing the same directory race (the last
  *     rename wins). This is development tooling, not a CA.

@@ -5,14 +5,19 @@
  * out verbatim (printable ASCII but '"' and '\\'), so a title of plain
  * text costs one scan and one memcpy. Only bytes from 0x80 up pay for the
  * UTF-8 check (the rules jansson applies: no overlong forms, surrogates
- * or code points above U+10FFFF).
+ * or code points above U+10FFFF). A byte that fails it goes out as U+FFFD,
+ * the replacement character: a record stored with bad bytes before the RPC
+ * border refused them is served, not dropped from its page (rejected:
+ * failing the string, which made one bad title cost a whole page).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "json_buf.h"
+#include "pbtext.h"
 
-#define FIRST_CAP 1024
+#define FIRST_CAP   1024
+#define REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
 
 /* 1: the byte goes out as it is; 0: escaped, or the start of UTF-8. */
 static const unsigned char verbatim[256] = {
@@ -101,35 +106,6 @@ uns_json_buf_lit(uns_json_buf *b, const char *s)
 	uns_json_buf_raw(b, s, strlen(s));
 }
 
-size_t
-uns_json_utf8_len(const unsigned char *s, size_t n)
-{
-	uint32_t c = s[0];
-	size_t len = c < 0x80   ? 1
-	             : c < 0xC2 ? 0
-	             : c < 0xE0 ? 2
-	             : c < 0xF0 ? 3
-	             : c < 0xF5 ? 4
-	                        : 0;
-	size_t k;
-
-	if (len == 0 || len > n) {
-		return 0;
-	}
-	c &= len == 1 ? 0x7F : 0x3F >> (len - 1);
-	for (k = 1; k < len; k++) {
-		if ((s[k] & 0xC0) != 0x80) {
-			return 0;
-		}
-		c = c << 6 | (s[k] & 0x3F);
-	}
-	if ((len == 3 && (c < 0x800 || (c >= 0xD800 && c <= 0xDFFF))) ||
-	    (len == 4 && (c < 0x10000 || c > 0x10FFFF))) {
-		return 0;
-	}
-	return len;
-}
-
 /* One byte below 0x80 that is not verbatim: its escape. */
 static void
 put_escape(uns_json_buf *b, unsigned char c)
@@ -164,16 +140,40 @@ uns_json_buf_str(uns_json_buf *b, const char *s, size_t n)
 			i++;
 			continue;
 		}
-		run = uns_json_utf8_len(p + i, n - i);
+		run = uns_utf8_len(p + i, n - i);
 		if (run == 0) {
-			b->err =
-			    b->err == UNS_OK ? UNS_INVALID_ARGUMENT : b->err;
-			return;
+			uns_json_buf_raw(b, REPLACEMENT, 3);
+			i++;
+			continue;
 		}
 		uns_json_buf_raw(b, s + i, run);
 		i += run;
 	}
 	uns_json_buf_raw(b, "\"", 1);
+}
+
+char *
+uns_json_utf8_repair(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char *out = n < SIZE_MAX / 3 ? malloc(3 * n + 1) : NULL;
+	size_t o = 0, k;
+	if (out == NULL) {
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i += k) {
+		k = uns_utf8_len(p + i, n - i);
+		if (k == 0) {
+			memcpy(out + o, REPLACEMENT, 3);
+			o += 3;
+			k = 1;
+		} else {
+			memcpy(out + o, s + i, k);
+			o += k;
+		}
+	}
+	out[o] = '\0';
+	return out;
 }
 
 void

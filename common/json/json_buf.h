@@ -11,12 +11,16 @@
  * \u00XX in upper-case hex, everything else, '/' and non-ASCII included,
  * verbatim); tests/test_json_writer.c holds it to that.
  *
- * Errors are sticky, like a stdio stream's: the first failure (no memory,
- * or a string that is not well-formed UTF-8, which JSON cannot carry) is
- * kept in err and every later write does nothing, so a writer checks once
- * at the end. A caller that wants to drop a failed part and go on (a
- * notification JSON cannot carry, left out of a list as before) notes len
- * before it and calls uns_json_buf_rewind. Pure: no I/O, no state.
+ * A string that is not well-formed UTF-8 (JSON cannot carry it) is written
+ * with U+FFFD in place of each byte that does not start a well-formed
+ * sequence, where jansson refuses it; uns_json_utf8_repair gives a jansson
+ * tree the same text.
+ *
+ * Errors are sticky, like a stdio stream's: the first failure (no memory)
+ * is kept in err and every later write does nothing, so a writer checks
+ * once at the end. A caller that wants to drop a failed part and go on
+ * notes len before it and calls uns_json_buf_rewind. Pure: no I/O, no
+ * state.
  */
 #ifndef UNS_JSON_BUF_H
 #define UNS_JSON_BUF_H
@@ -55,15 +59,15 @@ uns_json_buf_raw(uns_json_buf *b, const char *s, size_t n)
 }
 /* A NUL-terminated literal verbatim. */
 void uns_json_buf_lit(uns_json_buf *b, const char *s);
-/* n bytes of UTF-8 as a quoted, escaped JSON string; bytes that are not
- * well-formed UTF-8 set err to UNS_INVALID_ARGUMENT. */
+/* n bytes of UTF-8 as a quoted, escaped JSON string; each byte that does
+ * not start well-formed UTF-8 is written as U+FFFD. */
 void uns_json_buf_str(uns_json_buf *b, const char *s, size_t n);
+/* s (n bytes) with the same replacements, NUL-terminated and malloc'd;
+ * NULL when out of memory. */
+char *uns_json_utf8_repair(const char *s, size_t n);
 /* Decimal integers, as JSON numbers. */
 void uns_json_buf_i64(uns_json_buf *b, int64_t v);
 void uns_json_buf_u64(uns_json_buf *b, uint64_t v);
-
-/* Length of the well-formed UTF-8 sequence at s (n bytes left), or 0. */
-size_t uns_json_utf8_len(const unsigned char *s, size_t n);
 
 /* Cuts the text back to len bytes (a length noted earlier) and forgets
  * the failure, if any, so a caller can drop a part that failed. */

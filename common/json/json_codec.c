@@ -33,6 +33,7 @@
 
 #include "json_buf.h"
 #include "json_codec.h"
+#include "pbtext.h"
 
 #define NAME_MAX_LEN 128 /* a JSON field name, derived or mapped */
 #define MAX_DEPTH    64  /* nested messages, in both directions */
@@ -99,7 +100,7 @@ utf8_valid(const char *s, size_t n)
 	size_t i, k;
 
 	for (i = 0; i < n; i += k) {
-		k = uns_json_utf8_len((const unsigned char *)s + i, n - i);
+		k = uns_utf8_len((const unsigned char *)s + i, n - i);
 		if (k == 0) {
 			return false;
 		}
@@ -115,7 +116,7 @@ utf8_scrub(char *s)
 	size_t n = strlen(s), i, k;
 
 	for (i = 0; i < n; i += k) {
-		k = uns_json_utf8_len((const unsigned char *)s + i, n - i);
+		k = uns_utf8_len((const unsigned char *)s + i, n - i);
 		if (k == 0) {
 			s[i] = '?';
 			k = 1;
@@ -309,34 +310,6 @@ conv_fits(uns_json_conv conv, const struct type_ops *t)
 	return false;
 }
 
-/* lowerCamelCase of a proto name: "target_host_name" -> "targetHostName";
- * *changed says whether it differs from name (it does iff name has an
- * underscore, which it drops). */
-static bool
-camel_case(const char *name, char *out, size_t size, bool *changed)
-{
-	size_t n = 0;
-	bool up = false;
-
-	*changed = false;
-	for (; *name != '\0'; name++) {
-		if (*name == '_') {
-			up = true;
-			*changed = true;
-			continue;
-		}
-		if (n + 1 >= size) {
-			return false;
-		}
-		out[n++] = up && *name >= 'a' && *name <= 'z'
-		               ? (char)(*name - 'a' + 'A')
-		               : *name;
-		up = false;
-	}
-	out[n] = '\0';
-	return true;
-}
-
 /* Fills *fi for field fd with rule r (NULL: none); returns NULL, or why the
  * field cannot be mapped (a schema or mapping bug, not a bad input). */
 static const char *
@@ -374,7 +347,8 @@ field_info_of(const uns_json_mapping *map, const uns_json_field_rule *r,
 		strcpy(fi->name, r->json_name);
 		return NULL;
 	}
-	if (!camel_case(fd->name, fi->name, sizeof(fi->name), &changed)) {
+	if (!uns_pb_camel_name(fd->name, fi->name, sizeof(fi->name),
+	                       &changed)) {
 		return "name too long";
 	}
 	fi->alt = changed ? fd->name : NULL;
@@ -1209,13 +1183,16 @@ enc_string(struct enc *e, const struct field *fi, const void *slot,
 	(void)e;
 	(void)fi;
 	s = s != NULL ? s : "";
-	*out = json_string(s);
-	if (*out == NULL) {
-		/* jansson refuses invalid UTF-8; tell that from no memory. */
-		return utf8_valid(s, strlen(s)) ? UNS_ENOMEM
-		                                : UNS_INVALID_ARGUMENT;
+	if (utf8_valid(s, strlen(s))) {
+		*out = json_string(s);
+		return *out != NULL ? UNS_OK : UNS_ENOMEM;
 	}
-	return UNS_OK;
+	/* Stored before the RPC border refused it: served with U+FFFD, as
+	 * the writer serves it (json_buf.h). */
+	char *fixed = uns_json_utf8_repair(s, strlen(s));
+	*out = fixed != NULL ? json_string(fixed) : NULL;
+	free(fixed);
+	return *out != NULL ? UNS_OK : UNS_ENOMEM;
 }
 
 static uns_err

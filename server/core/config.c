@@ -132,6 +132,18 @@ static const cfg_key keys[] = {
         "false",
         "Group commit: answer a synced group's Posts on a thread of their\n"
         "own, so the next sync need not wait for the replies to go out."),
+    KEY("store", "min_free", CFG_SIZE, min_free, 0, 1024 * GiB, "64M",
+        "Free space kept on the store's disk: below it writes are refused\n"
+        "UNAVAILABLE (HTTP 503) and health says NOT_SERVING, until space\n"
+        "returns (checked at every group commit and health check). Keeps\n"
+        "RocksDB from ever failing a log write for want of space, and\n"
+        "leaves room to flush memtables. At least write_buffer is wise."),
+    KEY("store", "store_salvage", CFG_BOOL, store_salvage, 0, 1, "false",
+        "Open a store whose write-ahead log is damaged (unsd refuses to\n"
+        "start on one, naming the file): first copy DATA/store to\n"
+        "DATA/store.salvage-TIME, then recover every write before the\n"
+        "damage and report what was dropped. For one start, then remove\n"
+        "(docs/store.md). Also: unsd --salvage."),
     KEY("store", "reclaim_interval", CFG_DURATION_S, reclaim_interval_s, 1,
         DAY_S, "10s",
         "How often expired notifications are reclaimed from the store. They\n"
@@ -228,6 +240,11 @@ static const cfg_key keys[] = {
         "10000",
         "Live notifications per (user, app) at most; more is\n"
         "RESOURCE_EXHAUSTED."),
+    KEY("limits", "max_subscriptions_per_user", CFG_INT,
+        max_subscriptions_per_user, 1, 1000000, "100",
+        "Live subscriptions (devices) per (user, app host) at most; a new\n"
+        "one beyond is RESOURCE_EXHAUSTED (renewals are not counted). Each\n"
+        "Post to the user is delivered to every one of them."),
     KEY("limits", "max_page_size", CFG_INT, max_page_size, 1, 1000, "100",
         "Largest History page ($top)."),
     KEY("limits", "default_expiry", CFG_DURATION_S, default_expiry_s, 1,
@@ -295,6 +312,19 @@ static const cfg_key keys[] = {
         gateway_rpc_timeout_ms, 100, HOUR_S * 1000, "10s",
         "Deadline of each RPC the gateway makes (a long poll adds its\n"
         "wait)."),
+    KEY("gateway", "gateway_public_url", CFG_URL, gateway_public_url, 0, STRLEN,
+        "",
+        "The gateway's URL as clients reach it (https://uns.example.com,\n"
+        "no path): the base of Location, @odata.nextLink, deltaLink and\n"
+        "@odata.context. The Host header is never reflected. \"\" = the\n"
+        "scheme and port of gateway_listen with its host's name (an\n"
+        "address is looked up: 127.0.0.1 is localhost)."),
+    KEY("gateway", "gateway_drain_limit", CFG_SIZE, gateway_drain_limit, KiB,
+        64 * MiB, "1M",
+        "A body announced over max_body but at most this long is read\n"
+        "and dropped before the 413, so a client that sends without\n"
+        "Expect: 100-continue reads its answer; a longer one is answered\n"
+        "at once and the connection closed."),
     KEY("gateway", "gateway_cors_origins", CFG_STRING, gateway_cors_origins, 0,
         STRLEN, "",
         "Web origins (scheme://host[:port], spaces or commas between)\n"

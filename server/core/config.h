@@ -122,6 +122,8 @@ typedef struct uns_config {
 	int64_t commit_max_wait_us; /* 0 = sync at once */
 	int commit_answer_thread;   /* 0 or 1 */
 	int64_t reclaim_interval_s;
+	uint64_t min_free; /* bytes kept free on the store's disk; 0 = off */
+	int store_salvage; /* 0 or 1: open a damaged store, copy kept */
 	/* tokens */
 	uns_config_list jwt_key; /* PEM public key file, or "hs256:FILE" */
 	char jwt_audience[UNS_CONFIG_STR_MAX];
@@ -153,6 +155,7 @@ typedef struct uns_config {
 	uint64_t max_body_text;
 	uint64_t max_id;
 	int max_live_per_user;
+	int max_subscriptions_per_user;
 	int max_page_size;
 	int64_t default_expiry_s;
 	int64_t max_expiry_s;
@@ -171,6 +174,8 @@ typedef struct uns_config {
 	int64_t gateway_header_timeout_ms;
 	int64_t gateway_body_timeout_ms;
 	int64_t gateway_rpc_timeout_ms;
+	char gateway_public_url[UNS_CONFIG_STR_MAX];   /* "" = from listen */
+	uint64_t gateway_drain_limit;                  /* bytes */
 	char gateway_cors_origins[UNS_CONFIG_STR_MAX]; /* "" = none */
 	char gateway_web_root[UNS_CONFIG_STR_MAX];     /* "" = off */
 	/* fixtures (SPEC §7) */

@@ -3,13 +3,16 @@
  * life cycle, limits, request ids, the response and the completion hook.
  *
  * MHD calls the access handler several times per request: once when the
- * headers are complete (checks that need no body answer here, before a
- * byte of body is read: unknown route, forbidden headers, bad encoding or
- * type, Content-Length over the limit), once per chunk of body (collected
- * up to max_body; beyond it the rest is read and dropped so the 413 can
- * still be sent on a kept-alive connection), and once at the end (decode,
- * dispatch to the route's handler). MHD handles chunked request bodies and
- * "Expect: 100-continue" itself.
+ * headers are complete (checks that need no body decide here, before any
+ * work: framing (one Content-Length, not with Transfer-Encoding; Expect),
+ * Host, %00 in the target, OData options, unknown route, forbidden
+ * headers, bad encoding or type, Content-Length over the limit), once per
+ * chunk of body (collected up to max_body; beyond it, and after an answer
+ * decided from the headers, the rest is read and dropped so the answer
+ * reaches the client on a kept-alive connection), and once at the end
+ * (decode, dispatch to the route's handler). MHD handles chunked request
+ * bodies and "Expect: 100-continue" itself. Links are built from the
+ * configured public URL, never from Host.
  *
  * A handler ends with uns_gw_call: the RPC starts asynchronously and the
  * connection is suspended (MHD_suspend_connection) inside the access
@@ -27,11 +30,14 @@
  * after the request is gone (or the gateway closed) touches only the call.
  * Parked calls are listed under gw->mu: the close resumes each one (long
  * polls at once with a 503, the rest after up to one RPC deadline), as
- * MHD_stop_daemon requires no suspended connection.
+ * MHD_stop_daemon requires no suspended connection. Connections the
+ * kernel accepted after the quiesce are handed to MHD before the listen
+ * socket closes, so none is reset with its request unanswered.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -56,6 +62,7 @@
 #include "gateway_exchange.h"
 #include "gateway_ops.h"
 #include "gateway_routes.h"
+#include "gateway_url.h"
 #include "errors.h"
 #include "files.h"
 #include "gateway_watchdog.h"
@@ -64,11 +71,22 @@
 #define DEFAULT_MAX_HEADER (32 * 1024)
 #define JSON_TYPE          "application/json; charset=utf-8"
 
+/* GnuTLS priorities of the https listener: TLS 1.2 and 1.3 only, AEAD
+ * ciphers only (AES-GCM, ChaCha20-Poly1305; no CBC, so no SHA-1 MAC), and
+ * forward-secret key exchange only on TLS 1.2 (TLS 1.3 has no other). */
+#define TLS_PRIORITIES                                                         \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:"              \
+	"+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:"         \
+	"-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+
 struct uns_gateway {
 	uns_gateway_config cfg;
 	struct MHD_Daemon *daemon;
 	char *cert_pem, *key_pem;
 	char scheme[8];
+	char listen_host[256];
+	char public_url[512]; /* the base of links; Host is never used */
+	char nul_marker;      /* its address marks a request with %00 */
 	int port;
 	int quiesced_fd;   /* the listen socket after quiesce, or -1 */
 	atomic_int active; /* requests from headers to response sent */
@@ -102,10 +120,11 @@ typedef struct gw_request {
 	uint64_t started_us; /* monotonic; nng_clock() counts whole ms */
 	char *raw;           /* body as received */
 	size_t raw_len, raw_cap;
-	int no_memory; /* a chunk could not be kept: 500 */
-	int too_large; /* body over max_body: the rest is dropped */
-	int answered;  /* answered from the headers alone */
-	int sent;      /* the answer is queued */
+	int no_memory;  /* a chunk could not be kept: 500 */
+	int too_large;  /* body over max_body: the rest is dropped */
+	int nul_in_url; /* the raw request target held %00 */
+	int answered;   /* answered from the headers alone */
+	int sent;       /* the answer is queued */
 } gw_request;
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -264,6 +283,16 @@ uns_gw_fail_rpc(uns_gw_exchange *x, uns_err err)
 	uns_gw_ops_rpc_error(x->ops, x->route ? x->route : "unmatched", err);
 	if (st.http == 429) {
 		uns_gw_set_header(x, "Retry-After", "1");
+	}
+	if (uns_gw_message_is_internal(st, msg)) {
+		/* The operator's log gets the text, the client the id. */
+		fprintf(stderr, "gateway: request %s: %u %s: %s\n",
+		        x->request_id, st.http, uns_strerror(err), msg);
+		uns_gw_fail(x, st.http, st.code,
+		            "the server could not complete the request; "
+		            "request-id %s",
+		            x->request_id);
+		return;
 	}
 	uns_gw_fail(x, st.http, st.code, "%s",
 	            msg[0] ? msg : uns_strerror(err));
@@ -512,12 +541,141 @@ has_body_method(const char *method)
 	return strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0;
 }
 
-/* Answers what needs no body; returns 1 when it answered. */
+/* What the checks on the headers decided. */
+enum verdict {
+	GO_ON,             /* read the body, run the route */
+	ANSWER_AFTER_BODY, /* answered: the (bounded) body is read and
+	                      dropped, so the connection is kept */
+	ANSWER_NOW,        /* answered before the body, and MHD closes */
+};
+
+/* The OData query options UNS implements; any other $option is 400, as
+ * Graph answers, rather than silently ignored. */
+static const char *const odata_options[] = {"$top", "$filter", "$skiptoken",
+                                            "$deltatoken"};
+
+struct header_scan {
+	const char *length;  /* the first Content-Length */
+	int lengths_differ;  /* a second one with another value */
+	const char *unknown; /* an OData option not in odata_options */
+};
+
+static enum MHD_Result
+scan_lengths(void *cls, enum MHD_ValueKind kind, const char *key,
+             const char *value)
+{
+	struct header_scan *s = cls;
+	(void)kind;
+	if (strcasecmp(key, "Content-Length") == 0) {
+		value = value ? value : "";
+		if (s->length == NULL) {
+			s->length = value;
+		} else if (strcmp(s->length, value) != 0) {
+			s->lengths_differ = 1;
+		}
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result
+scan_options(void *cls, enum MHD_ValueKind kind, const char *key,
+             const char *value)
+{
+	struct header_scan *s = cls;
+	(void)kind;
+	(void)value;
+	if (key[0] != '$') {
+		return MHD_YES;
+	}
+	for (size_t i = 0; i < sizeof(odata_options) / sizeof(odata_options[0]);
+	     i++) {
+		if (strcmp(key, odata_options[i]) == 0) {
+			return MHD_YES;
+		}
+	}
+	s->unknown = key;
+	return MHD_NO;
+}
+
+/* How the body is framed and announced: ambiguity is answered before the
+ * body, since no one can tell where this request ends. 1 when answered. */
 static int
-check_headers(uns_gateway *gw, gw_request *r, const char *url)
+check_framing(gw_request *r)
+{
+	uns_gw_exchange *x = &r->x;
+	struct header_scan s = {0};
+	MHD_get_connection_values(x->conn, MHD_HEADER_KIND, scan_lengths, &s);
+	if (s.lengths_differ) {
+		uns_gw_fail(x, 400, "BadRequest",
+		            "two Content-Length headers with different values");
+		return 1;
+	}
+	if (s.length != NULL && uns_gw_header(x, "Transfer-Encoding") != NULL) {
+		/* RFC 9112 §6.1: a sender must not send both; a server in
+		 * front may have framed it the other way (smuggling). */
+		uns_gw_fail(x, 400, "BadRequest",
+		            "both Content-Length and Transfer-Encoding");
+		return 1;
+	}
+	const char *expect = uns_gw_header(x, "Expect");
+	if (expect != NULL && strcasecmp(expect, "100-continue") != 0) {
+		uns_gw_fail(x, 417, "ExpectationFailed",
+		            "Expect: only 100-continue is supported");
+		return 1;
+	}
+	return 0;
+}
+
+/* The request line and Host, before any work. 1 when answered. */
+static int
+check_target(gw_request *r, const char *version)
+{
+	uns_gw_exchange *x = &r->x;
+	struct header_scan s = {0};
+	const char *host = uns_gw_header(x, "Host");
+	if (host == NULL && strcmp(version, MHD_HTTP_VERSION_1_1) == 0) {
+		uns_gw_fail(x, 400, "BadRequest",
+		            "an HTTP/1.1 request needs a Host header");
+		return 1;
+	}
+	if (host != NULL && !uns_gw_host_valid(host)) {
+		uns_gw_fail(x, 400, "BadRequest",
+		            "the Host header is not a host name with an "
+		            "optional port");
+		return 1;
+	}
+	if (r->nul_in_url) {
+		uns_gw_fail(x, 400, "BadRequest",
+		            "%%00 (a NUL byte) is not allowed in the path or "
+		            "the query");
+		return 1;
+	}
+	MHD_get_connection_values(x->conn, MHD_GET_ARGUMENT_KIND, scan_options,
+	                          &s);
+	if (s.unknown != NULL) {
+		uns_gw_fail(
+		    x, 400, "BadRequest",
+		    "the OData query option %.40s is not supported "
+		    "(UNS takes $top, $filter, $skiptoken, $deltatoken)",
+		    s.unknown);
+		return 1;
+	}
+	return 0;
+}
+
+/* Answers what needs no body; the verdict says when the answer goes. */
+static enum verdict
+check_headers(uns_gateway *gw, gw_request *r, const char *url,
+              const char *version)
 {
 	uns_gw_exchange *x = &r->x;
 	char allow[64];
+	if (check_framing(r)) {
+		return ANSWER_NOW;
+	}
+	if (check_target(r, version)) {
+		return ANSWER_AFTER_BODY;
+	}
 	for (size_t i = 0;
 	     i < sizeof(forbidden_headers) / sizeof(forbidden_headers[0]);
 	     i++) {
@@ -525,24 +683,24 @@ check_headers(uns_gateway *gw, gw_request *r, const char *url)
 			uns_gw_fail(x, 400, "BadRequest",
 			            "the %s header is not supported",
 			            forbidden_headers[i]);
-			return 1;
+			return ANSWER_AFTER_BODY;
 		}
 	}
 	if (strcmp(x->method, "OPTIONS") == 0) {
 		uns_gw_cors_preflight(x, url, gw->cfg.cors_origins);
-		return 1;
+		return ANSWER_AFTER_BODY;
 	}
 	switch (uns_gw_route_find(x->method, url, x, &r->route, allow,
 	                          sizeof(allow))) {
 	case UNS_GW_NO_ROUTE:
 		uns_gw_fail(x, 404, "NotFound", "no resource at %.200s", url);
-		return 1;
+		return ANSWER_AFTER_BODY;
 	case UNS_GW_NO_METHOD:
 		uns_gw_set_header(x, "Allow", allow);
 		uns_gw_fail(x, 405, "MethodNotAllowed",
 		            "%s is not supported here; allowed: %s", x->method,
 		            allow);
-		return 1;
+		return ANSWER_AFTER_BODY;
 	case UNS_GW_MATCHED:
 		break;
 	}
@@ -554,7 +712,7 @@ check_headers(uns_gateway *gw, gw_request *r, const char *url)
 		uns_gw_set_header(x, "Retry-After", v);
 		uns_gw_fail(x, 429, "TooManyRequests",
 		            "rate limit reached; retry after %u s", retry_s);
-		return 1;
+		return ANSWER_AFTER_BODY;
 	}
 	const char *enc = uns_gw_header(x, "Content-Encoding");
 	if (uns_gw_coding_of(enc) == UNS_GW_CODING_UNSUPPORTED) {
@@ -562,7 +720,7 @@ check_headers(uns_gateway *gw, gw_request *r, const char *url)
 		            "Content-Encoding \"%.64s\" is not supported; use "
 		            "gzip or deflate",
 		            enc);
-		return 1;
+		return ANSWER_AFTER_BODY;
 	}
 	const char *type = uns_gw_header(x, "Content-Type");
 	const char *want = uns_gw_route_body_type(r->route);
@@ -570,17 +728,20 @@ check_headers(uns_gateway *gw, gw_request *r, const char *url)
 		uns_gw_fail(x, 415, "UnsupportedMediaType",
 		            "Content-Type must be %s, got \"%.64s\"", want,
 		            type ? type : "");
-		return 1;
+		return ANSWER_AFTER_BODY;
 	}
 	const char *clen = uns_gw_header(x, "Content-Length");
-	if (clen && strtoull(clen, NULL, 10) > gw->cfg.max_body) {
+	unsigned long long n = clen ? strtoull(clen, NULL, 10) : 0;
+	if (n > gw->cfg.max_body && n <= gw->cfg.drain_limit) {
+		r->too_large = 1; /* read and dropped; 413 at the end */
+	} else if (n > gw->cfg.max_body) {
 		uns_gw_fail(x, 413, "PayloadTooLarge",
 		            "the body of %.20s bytes exceeds the limit of %zu "
 		            "bytes",
 		            clen, gw->cfg.max_body);
-		return 1;
+		return ANSWER_NOW;
 	}
-	return 0;
+	return GO_ON;
 }
 
 static void
@@ -595,9 +756,7 @@ fill_exchange(uns_gateway *gw, gw_request *r, struct MHD_Connection *conn,
 	x->ops = gw->cfg.ops;
 	x->web_root = gw->cfg.web_root;
 	make_request_id(x->request_id, sizeof(x->request_id));
-	const char *host = uns_gw_header(x, "Host");
-	snprintf(x->base_url, sizeof(x->base_url), "%s://%.400s", gw->scheme,
-	         host ? host : "localhost");
+	snprintf(x->base_url, sizeof(x->base_url), "%s", gw->public_url);
 	const char *auth = uns_gw_header(x, "Authorization");
 	if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
 		x->token = auth + 7;
@@ -681,26 +840,31 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 {
 	uns_gateway *gw = arg;
 	gw_request *r = *con_cls;
-	(void)version;
-	if (r == NULL) {
+	if (r == NULL || r == (void *)&gw->nul_marker) { /* on_uri's mark */
+		int nul = r != NULL;
 		if ((r = calloc(1, sizeof(*r))) == NULL) {
 			return MHD_NO;
 		}
 		r->started_us = uns_mono_us();
 		r->gw = gw;
+		r->nul_in_url = nul;
 		*con_cls = r;
 		uns_gw_ops_begin(gw->cfg.ops);
 		atomic_fetch_add(&gw->active, 1);
 		uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_BODY);
 		fill_exchange(gw, r, conn, method);
-		r->answered = check_headers(gw, r, url);
+		enum verdict v = check_headers(gw, r, url, version);
+		r->answered = v != GO_ON;
 		/* An answer queued before the body is read makes MHD close the
-		 * connection: only a body announced over the limit is refused
-		 * that early. Other answers from the headers (404, 405, 415,
-		 * 429 …) wait for the end of the (bounded) body, so a
-		 * keep-alive connection, and its TLS session, survives them:
-		 * a throttled client must not pay a handshake per retry. */
-		if (r->answered && r->x.status == 413) {
+		 * connection: only what leaves the body's end unknown (two
+		 * lengths, an Expect we do not meet) or a body too long to
+		 * read and drop is refused that early. Other answers from the
+		 * headers (404, 405, 415, 429, a 413 within the drain limit
+		 * …) wait for the end of the (bounded) body, so the client
+		 * reads its answer and a keep-alive connection, and its TLS
+		 * session, survives: a throttled client must not pay a
+		 * handshake per retry. */
+		if (v == ANSWER_NOW) {
 			r->sent = 1;
 			return send_answer(gw, conn, r);
 		}
@@ -737,7 +901,7 @@ on_completed(void *arg, struct MHD_Connection *conn, void **con_cls,
 	uns_gateway *gw = arg;
 	gw_request *r = *con_cls;
 	(void)toe;
-	if (r != NULL) {
+	if (r != NULL && r != (void *)&gw->nul_marker) {
 		drop_call(r);
 		uns_gw_ops_end(gw->cfg.ops);
 		free(r->x.resp_body);
@@ -765,6 +929,16 @@ on_connection(void *arg, struct MHD_Connection *conn, void **socket_context,
 	(void)socket_context;
 }
 
+/* Called with the raw request target, before MHD decodes it (a %00
+ * would cut the path the access handler sees): marks the request. */
+static void *
+on_uri(void *arg, const char *uri, struct MHD_Connection *conn)
+{
+	uns_gateway *gw = arg;
+	(void)conn;
+	return strstr(uri, "%00") != NULL ? &gw->nul_marker : NULL;
+}
+
 static void
 log_mhd(void *arg, const char *fmt, va_list ap)
 {
@@ -775,12 +949,11 @@ log_mhd(void *arg, const char *fmt, va_list ap)
 
 /* ---- open / close ------------------------------------------------------ */
 
-/* "http://HOST:PORT" into scheme, a socket address. */
+/* "http://HOST:PORT" into scheme, host (256 bytes), a socket address. */
 static uns_err
-parse_listen(const char *url, char *scheme, size_t scheme_cap,
+parse_listen(const char *url, char *scheme, size_t scheme_cap, char *host,
              struct sockaddr_storage *sa)
 {
-	char host[256];
 	unsigned port = 0;
 	int n = 0;
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
@@ -830,6 +1003,72 @@ load_tls(uns_gateway *gw)
 	return UNS_OK;
 }
 
+/* The configured base of links: http(s)://authority, no path, query or
+ * fragment (a trailing '/' is dropped); "" until the port is known. */
+static uns_err
+set_public_url(uns_gateway *gw)
+{
+	const char *u = gw->cfg.public_url ? gw->cfg.public_url : "";
+	size_t n = strlen(u);
+	const char *auth = strncmp(u, "https://", 8) == 0  ? u + 8
+	                   : strncmp(u, "http://", 7) == 0 ? u + 7
+	                                                   : NULL;
+	while (n > 0 && u[n - 1] == '/') {
+		n--;
+	}
+	if (n == 0) {
+		return UNS_OK;
+	}
+	char authority[256];
+	size_t an = auth ? (size_t)(u + n - auth) : 0;
+	if (auth == NULL || an == 0 || an >= sizeof(authority) ||
+	    n >= sizeof(gw->public_url)) {
+		return uns_fail(
+		    UNS_EINVAL,
+		    "gateway_public_url: expected http(s)://HOST[:PORT]"
+		    ", got \"%.200s\"",
+		    u);
+	}
+	memcpy(authority, auth, an);
+	authority[an] = '\0';
+	if (!uns_gw_host_valid(authority)) {
+		return uns_fail(UNS_EINVAL,
+		                "gateway_public_url: \"%.200s\" is not "
+		                "http(s)://HOST[:PORT]",
+		                u);
+	}
+	memcpy(gw->public_url, u, n);
+	gw->public_url[n] = '\0';
+	return UNS_OK;
+}
+
+/* scheme://NAME:PORT of the listen address: its host as written when it
+ * is a name; for an address, the name it resolves back to (127.0.0.1 is
+ * "localhost", the development certificate's name), the host's name for a
+ * wildcard, the address itself when it has no name. */
+static void
+default_public_url(uns_gateway *gw, const struct sockaddr_storage *sa)
+{
+	char name[256], buf[16];
+	const char *host = gw->listen_host;
+	int v6 = sa->ss_family == AF_INET6;
+	int numeric = inet_pton(v6 ? AF_INET6 : AF_INET, host, buf) == 1;
+	int wildcard = strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+	socklen_t len =
+	    v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (numeric && wildcard && gethostname(name, sizeof(name)) == 0) {
+		host = name;
+	} else if (numeric && !wildcard &&
+	           getnameinfo((const struct sockaddr *)sa, len, name,
+	                       sizeof(name), NULL, 0, NI_NAMEREQD) == 0) {
+		host = name;
+	}
+	name[sizeof(name) - 1] = '\0';
+	v6 = strchr(host, ':') != NULL;
+	snprintf(gw->public_url, sizeof(gw->public_url), "%s://%s%s%s:%d",
+	         gw->scheme, v6 ? "[" : "", host, v6 ? "]" : "", gw->port);
+}
+
 static void
 apply_defaults(uns_gateway_config *c)
 {
@@ -841,6 +1080,7 @@ apply_defaults(uns_gateway_config *c)
 	    c->header_timeout_ms ? c->header_timeout_ms : 10000;
 	c->body_timeout_ms = c->body_timeout_ms ? c->body_timeout_ms : 30000;
 	c->rpc_timeout_ms = c->rpc_timeout_ms ? c->rpc_timeout_ms : 10000;
+	c->drain_limit = c->drain_limit ? c->drain_limit : 1024 * 1024;
 }
 
 static unsigned
@@ -862,6 +1102,7 @@ start_daemon(uns_gateway *gw, const struct sockaddr_storage *sa)
 	struct MHD_OptionItem tls[] = {
 	    {MHD_OPTION_HTTPS_MEM_CERT, 0, gw->cert_pem},
 	    {MHD_OPTION_HTTPS_MEM_KEY, 0, gw->key_pem},
+	    {MHD_OPTION_HTTPS_PRIORITIES, 0, TLS_PRIORITIES},
 	    {MHD_OPTION_END, 0, NULL},
 	};
 	if (strcmp(gw->scheme, "https") == 0) {
@@ -877,7 +1118,8 @@ start_daemon(uns_gateway *gw, const struct sockaddr_storage *sa)
 	    MHD_OPTION_EXTERNAL_LOGGER, log_mhd, gw,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_THREAD_POOL_SIZE,
 	    pool_size(gw->cfg.threads), MHD_OPTION_ARRAY,
-	    (flags & MHD_USE_TLS) ? tls : tls + 2, MHD_OPTION_END);
+	    (flags & MHD_USE_TLS) ? tls : tls + 3, MHD_OPTION_URI_LOG_CALLBACK,
+	    on_uri, gw, MHD_OPTION_END);
 	if (gw->daemon == NULL) {
 		return uns_fail(
 		    UNS_EIO,
@@ -909,7 +1151,8 @@ uns_gateway_open(uns_gateway **out, const uns_gateway_config *cfg)
 	pthread_mutex_init(&gw->mu, NULL);
 	apply_defaults(&gw->cfg);
 	if ((err = parse_listen(cfg->listen, gw->scheme, sizeof(gw->scheme),
-	                        &sa)) != UNS_OK ||
+	                        gw->listen_host, &sa)) != UNS_OK ||
+	    (err = set_public_url(gw)) != UNS_OK ||
 	    (strcmp(gw->scheme, "https") == 0 &&
 	     (err = load_tls(gw)) != UNS_OK) ||
 	    (err =
@@ -917,6 +1160,9 @@ uns_gateway_open(uns_gateway **out, const uns_gateway_config *cfg)
 	                              gw->cfg.body_timeout_ms)) != UNS_OK ||
 	    (err = start_daemon(gw, &sa)) != UNS_OK) {
 		goto out;
+	}
+	if (gw->public_url[0] == '\0') {
+		default_public_url(gw, &sa);
 	}
 	*out = gw;
 	gw = NULL;
@@ -954,11 +1200,33 @@ wait_answered(uns_gateway *gw, uint32_t limit_ms)
  * new RPCs, end the long polls (503), give the other requests in
  * progress up to one RPC deadline to finish and be sent, then resume
  * what is still parked (503 too) and let those answers go out. */
+/* Hands MHD the connections the kernel accepted since the quiesce (their
+ * requests may be on the way already): closing the listen socket would
+ * reset them unanswered. They are served like the others (503 once the
+ * gateway is closing). */
+static void
+adopt_backlog(uns_gateway *gw)
+{
+	struct pollfd p = {.fd = gw->quiesced_fd, .events = POLLIN};
+	while (gw->quiesced_fd >= 0 && poll(&p, 1, 0) == 1) {
+		struct sockaddr_storage sa;
+		socklen_t len = sizeof(sa);
+		int fd = accept4(gw->quiesced_fd, (struct sockaddr *)&sa, &len,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			break;
+		}
+		(void)MHD_add_connection(gw->daemon, fd, (struct sockaddr *)&sa,
+		                         len);
+	}
+}
+
 static void
 finish_requests(uns_gateway *gw)
 {
 	uns_gateway_quiesce(gw);
 	abandon_parked(gw, 0);
+	adopt_backlog(gw);
 	wait_answered(gw, gw->cfg.rpc_timeout_ms);
 	if (abandon_parked(gw, 1) > 0) {
 		wait_answered(gw, 1000);

@@ -49,6 +49,13 @@ typedef struct uns_gateway_config {
 	uint32_t header_timeout_ms; /* headers complete; 0 = 10 s */
 	uint32_t body_timeout_ms;   /* body complete; 0 = 30 s */
 	uint32_t rpc_timeout_ms;    /* per RPC, long polls add wait; 0 = 10 s */
+	/* The base of every link the gateway writes ("https://uns.example.com",
+	 * no path); NULL or "" = scheme://HOST:PORT of listen. Host is never
+	 * reflected. */
+	const char *public_url;
+	/* A body announced over max_body but at most this long is read and
+	 * dropped before the 413 (the client then reads it); 0 = 1 MiB. */
+	size_t drain_limit;
 	uns_gateway_done_fn on_done; /* optional */
 	/* optional: metrics, rate limits, /metrics (gateway_ops.h) */
 	struct uns_gw_ops *ops;

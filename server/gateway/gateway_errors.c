@@ -76,6 +76,38 @@ uns_gw_http_message(const char *rpc_message, char *out, size_t cap)
 	snprintf(out, cap, "%s", rpc_message);
 }
 
+/* What a store failure's text holds: the service's prefixes for store
+ * errors and RocksDB's Status names, whose text goes on with file paths. */
+static const char *const internal_words[] = {
+    "store: ",
+    "store unavailable",
+    "IO error",
+    "Corruption",
+    "Invalid argument",
+    "Resource busy",
+    "Operation timed out",
+    "Operation aborted",
+    "Operation expired",
+    "Operation failed",
+    "Shutdown in progress",
+};
+
+int
+uns_gw_message_is_internal(uns_gw_status st, const char *message)
+{
+	if (st.http == 500) {
+		return 1;
+	}
+	for (size_t i = 0;
+	     message && i < sizeof(internal_words) / sizeof(internal_words[0]);
+	     i++) {
+		if (strstr(message, internal_words[i]) != NULL) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
 uns_gw_status
 uns_gw_status_of(uns_err err, const char *message)
 {

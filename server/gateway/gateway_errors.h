@@ -33,6 +33,14 @@ uns_gw_status uns_gw_status_of(uns_err err, const char *message);
  */
 void uns_gw_http_message(const char *rpc_message, char *out, size_t cap);
 
+/*
+ * 1 when an RPC message must not reach the HTTP client: a server fault
+ * (st.http 500), or a store failure's text whatever the status (RocksDB's
+ * errors name files by absolute path). The gateway then logs it with the
+ * request id and answers a plain message instead.
+ */
+int uns_gw_message_is_internal(uns_gw_status st, const char *message);
+
 /* {"error":{"code","message","innerError":{"request-id","date"}}}; a new
  * reference, or NULL when out of memory. now_ms stamps "date". */
 uns_jv *uns_gw_error_envelope(const char *code, const char *message,

@@ -157,6 +157,8 @@ serve(const gw_opts *o, const uns_config *c)
 	    .header_timeout_ms = (uint32_t)c->gateway_header_timeout_ms,
 	    .body_timeout_ms = (uint32_t)c->gateway_body_timeout_ms,
 	    .rpc_timeout_ms = (uint32_t)c->gateway_rpc_timeout_ms,
+	    .public_url = c->gateway_public_url,
+	    .drain_limit = (size_t)c->gateway_drain_limit,
 	    .cors_origins = c->gateway_cors_origins,
 	    .web_root = c->gateway_web_root,
 	};

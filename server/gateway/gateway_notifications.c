@@ -385,7 +385,8 @@ uns_gw_delta(uns_gw_exchange *x)
 	uns_gw_call(x, &spec, &req.base);
 }
 
-/* If-Match: "7", W/"7", 7 or *; 1 with *out set (0 = no check). */
+/* If-Match: "7", 7 or *; 1 with *out set (0 = no check). A weak tag
+ * (W/"7") never matches: If-Match compares strongly (RFC 9110 §13.1.1). */
 static int
 parse_if_match(uns_gw_exchange *x, uint64_t *out)
 {
@@ -395,7 +396,13 @@ parse_if_match(uns_gw_exchange *x, uint64_t *out)
 	if (v == NULL || strcmp(v, "*") == 0) {
 		return 1;
 	}
-	const char *p = strncmp(v, "W/", 2) == 0 ? v + 2 : v;
+	if (strncmp(v, "W/", 2) == 0) {
+		uns_gw_fail(x, 412, "PreconditionFailed",
+		            "If-Match: a weak entity tag never matches; send "
+		            "the ETag as given, such as \"3\"");
+		return 0;
+	}
+	const char *p = v;
 	int quoted = *p == '"';
 	p += quoted;
 	errno = 0;

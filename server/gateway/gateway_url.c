@@ -2,6 +2,8 @@
  * gateway_url.c — see gateway_url.h. A 256-entry table says which bytes
  * pass as they are; everything else is %XX.
  */
+#include <string.h>
+
 #include "gateway_url.h"
 
 /* 1 for RFC 3986's unreserved characters. */
@@ -19,6 +21,43 @@ static const unsigned char unreserved[256] = {
 };
 
 static const char hex[] = "0123456789ABCDEF";
+
+int
+uns_gw_host_valid(const char *host)
+{
+	const char *p = host, *port;
+	size_t n = 0;
+
+	if (*p == '[') { /* an IPv6 literal: hex digits, ':' and '.' */
+		for (p++; *p != ']'; p++, n++) {
+			if (strchr("0123456789abcdefABCDEF:.", *p) == NULL ||
+			    *p == '\0') {
+				return 0; /* also the missing ']' */
+			}
+		}
+		p++;
+	} else {
+		for (; *p != '\0' && *p != ':'; p++, n++) {
+			if (!unreserved[(unsigned char)*p]) {
+				return 0;
+			}
+		}
+	}
+	if (n == 0 || n > 253) {
+		return 0;
+	}
+	if (*p == '\0') {
+		return 1;
+	}
+	if (*p++ != ':') {
+		return 0;
+	}
+	unsigned long v = 0;
+	for (port = p; *p >= '0' && *p <= '9' && p - port < 5; p++) {
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	return *p == '\0' && p > port && v >= 1 && v <= 65535;
+}
 
 size_t
 uns_gw_url_encode(const char *s, size_t n, char *out, size_t cap)

@@ -1,6 +1,7 @@
 /*
- * gateway_url.h — percent-encoding (RFC 3986 §2.1) for the gateway's URLs:
- * query values written into links (@odata.nextLink, deltaLink).
+ * gateway_url.h — the gateway's URL pieces: percent-encoding (RFC 3986
+ * §2.1) of query values written into links (@odata.nextLink, deltaLink),
+ * and the check of a Host header (or a configured public URL's authority).
  *
  * Pure and fuzzed (tests/fuzz/fuzz_gateway_url.c): every byte but the
  * unreserved set (ALPHA, DIGIT, "-", ".", "_", "~") is written as %XX in
@@ -19,5 +20,14 @@
  * the NUL; a result >= cap means out was cut (as snprintf).
  */
 size_t uns_gw_url_encode(const char *s, size_t n, char *out, size_t cap);
+
+/*
+ * 1 when host is HOST[:PORT] as RFC 9110 §7.2 allows it, narrowed to what
+ * a client of UNS sends: HOST a DNS name or IPv4 address (letters, digits,
+ * '-', '.', '_', '~'; at most 253 bytes) or an IPv6 address in brackets
+ * (hex digits, ':', '.'), PORT 1 to 5 digits up to 65535. Anything else
+ * (an empty host, spaces, '@', '/', bytes above 0x7e) is 0.
+ */
+int uns_gw_host_valid(const char *host);
 
 #endif /* UNS_GATEWAY_URL_H */

@@ -66,6 +66,7 @@ struct xfer {
 	bool probe;
 	uns_push_request req;
 	struct curl_slist *hdrs;
+	struct curl_slist *resolve; /* the pinned addresses (uns_push_pin) */
 	CURL *easy;
 	char errbuf[CURL_ERROR_SIZE];
 	char *body, *hdr;
@@ -178,6 +179,7 @@ xfer_free(struct xfer *x)
 		curl_easy_cleanup(x->easy);
 	}
 	curl_slist_free_all(x->hdrs);
+	curl_slist_free_all(x->resolve);
 	uns_push_request_free(&x->req);
 	uns_store_tap_clear(&x->tap);
 	free(x->body);
@@ -466,6 +468,9 @@ easy_setup(uns_delivery *d, struct xfer *x)
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	if (x->resolve != NULL) {
+		curl_easy_setopt(e, CURLOPT_RESOLVE, x->resolve);
+	}
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, d);
 	if (d->cfg.push != NULL && uns_push_ca_file(d->cfg.push) != NULL) {
@@ -473,6 +478,33 @@ easy_setup(uns_delivery *d, struct xfer *x)
 		                 uns_push_ca_file(d->cfg.push));
 	}
 	return true;
+}
+
+/* Pins x's request to the addresses its host has now, each checked
+ * (uns_push_pin): an address refused drops the tap, a resolver that
+ * failed for now retries it. False if x has its outcome. */
+static bool
+pin(uns_delivery *d, struct xfer *x, int64_t now)
+{
+	char why[ERROR_MAX], *entry = NULL;
+	uns_err rc;
+
+	rc = uns_push_pin(d->cfg.push, x->req.url, &entry, why, sizeof(why));
+	if (rc == UNS_OK) {
+		x->resolve = curl_slist_append(NULL, entry);
+		free(entry);
+		if (x->resolve != NULL) {
+			return true;
+		}
+		rc = UNS_ENOMEM;
+		snprintf(why, sizeof(why), "out of memory");
+	}
+	outcome(x,
+	        rc == UNS_INVALID_ARGUMENT ? UNS_STORE_TAP_DROP
+	                                   : UNS_STORE_TAP_RETRY,
+	        now + backoff_ms(d, x->tap.attempts, &d->feeder_seed), "%s: %s",
+	        x->ops->name, why);
+	return false;
 }
 
 /* Builds x's request; false if x already has its outcome. */
@@ -508,6 +540,9 @@ prepare(uns_delivery *d, struct xfer *x, int64_t now)
 		outcome(x, transient ? UNS_STORE_TAP_RETRY : UNS_STORE_TAP_DROP,
 		        now + backoff_ms(d, x->tap.attempts, &d->feeder_seed),
 		        "%s: build: %s", s->ops->name, uns_strerror(rc));
+		return false;
+	}
+	if (d->cfg.push != NULL && !pin(d, x, now)) {
 		return false;
 	}
 	pthread_mutex_lock(&d->mu);

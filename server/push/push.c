@@ -5,14 +5,8 @@
  * transport shares (push_impl.h): endpoint checks against
  * SSRF, request building, Retry-After, and OAuth token fetches.
  *
- * Endpoint URLs come from devices, so an attacker who can subscribe
- * chooses where the server sends requests. Three guards: the scheme is
- * https only; the host must be on the provider's allow-list when one is
- * configured (Web Push and WNS have defaults naming the real services);
- * and every address the host resolves to must be public. Subscribe
- * checks the addresses once; the engine checks each connection again
- * with uns_push_addr_allowed (a name may resolve elsewhere later).
- * push_allow_private lifts the address rule for tests on 127.0.0.1.
+ * Endpoint URLs come from devices; the guards against SSRF are in
+ * push_ssrf.c.
  *
  * Credentials are read once, when the configuration is built (each
  * transport's load(), push_config.c); build() never opens files. Rejected:
@@ -151,155 +145,6 @@ push_jwt_sign(uns_key *key, const char *header, const char *claims, char **out)
 	uns_b64url_encode(sig, sig_len, tok + used);
 	*out = tok;
 	return UNS_OK;
-}
-
-/* ---- endpoint checks --------------------------------------------------------
- */
-
-static bool
-v4_public(const uint8_t a[4])
-{
-	static const struct {
-		uint8_t net[4];
-		int bits;
-	} blocked[] = {
-	    {{0, 0, 0, 0}, 8},       {{10, 0, 0, 0}, 8},
-	    {{100, 64, 0, 0}, 10},   {{127, 0, 0, 0}, 8},
-	    {{169, 254, 0, 0}, 16},  {{172, 16, 0, 0}, 12},
-	    {{192, 0, 0, 0}, 24},    {{192, 0, 2, 0}, 24},
-	    {{192, 168, 0, 0}, 16},  {{198, 18, 0, 0}, 15},
-	    {{198, 51, 100, 0}, 24}, {{203, 0, 113, 0}, 24},
-	    {{224, 0, 0, 0}, 4},     {{240, 0, 0, 0}, 4},
-	};
-	uint32_t ip = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 |
-	              (uint32_t)a[2] << 8 | a[3];
-
-	for (size_t i = 0; i < sizeof(blocked) / sizeof(blocked[0]); i++) {
-		const uint8_t *n = blocked[i].net;
-		uint32_t net = (uint32_t)n[0] << 24 | (uint32_t)n[1] << 16 |
-		               (uint32_t)n[2] << 8 | n[3];
-		uint32_t mask = ~0u << (32 - blocked[i].bits);
-		if ((ip & mask) == net) {
-			return false;
-		}
-	}
-	return true;
-}
-
-static bool
-v6_public(const uint8_t a[16])
-{
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
-	                                   0, 0, 0, 0, 0xff, 0xff};
-	static const uint8_t zero[15] = {0};
-
-	if (memcmp(a, mapped, 12) == 0) {
-		return v4_public(a + 12);
-	}
-	if (memcmp(a, zero, 15) == 0) { /* :: and ::1 */
-		return false;
-	}
-	if ((a[0] & 0xfe) == 0xfc || /* fc00::/7 unique local */
-	    (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) || /* fe80::/10 */
-	    (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) || /* fec0::/10 */
-	    a[0] == 0xff ||                            /* multicast */
-	    (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8)) {
-		return false;
-	}
-	/* 64:ff9b::/96 (NAT64) carries an IPv4 address. */
-	if (a[0] == 0 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b &&
-	    memcmp(a + 4, zero, 8) == 0) {
-		return v4_public(a + 12);
-	}
-	return true;
-}
-
-bool
-uns_push_addr_allowed(const uns_push_config *cfg, const struct sockaddr *sa)
-{
-	if (sa == NULL) {
-		return false;
-	}
-	if (cfg != NULL && cfg->allow_private) {
-		return sa->sa_family == AF_INET || sa->sa_family == AF_INET6;
-	}
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		return v4_public((const uint8_t *)&in->sin_addr);
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in = (const struct sockaddr_in6 *)sa;
-		return v6_public(in->sin6_addr.s6_addr);
-	}
-	return false;
-}
-
-/* Every address of host must be allowed. */
-static uns_err
-check_addresses(const uns_push_config *cfg, const char *host, char *why,
-                size_t whylen)
-{
-	struct addrinfo hints, *res = NULL, *ai;
-	char shown[INET6_ADDRSTRLEN] = "";
-	uns_err err = UNS_OK;
-	int rc;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	if ((rc = getaddrinfo(host, NULL, &hints, &res)) != 0) {
-		uns_say(why, whylen, "host %s does not resolve: %s", host,
-		        gai_strerror(rc));
-		return UNS_INVALID_ARGUMENT;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if (!uns_push_addr_allowed(cfg, ai->ai_addr)) {
-			const void *a =
-			    ai->ai_family == AF_INET
-			        ? (const void *)&(
-			              (struct sockaddr_in *)ai->ai_addr)
-			              ->sin_addr
-			        : (const void *)&(
-			              (struct sockaddr_in6 *)ai->ai_addr)
-			              ->sin6_addr;
-			inet_ntop(ai->ai_family, a, shown, sizeof(shown));
-			uns_say(why, whylen,
-			        "host %s resolves to %s, a private, loopback "
-			        "or link-local address",
-			        host, shown);
-			err = UNS_INVALID_ARGUMENT;
-			break;
-		}
-	}
-	freeaddrinfo(res);
-	return err;
-}
-
-uns_err
-push_check_url(const uns_push_config *cfg, const char *url,
-               const push_hosts *allow, char *why, size_t whylen)
-{
-	push_url u;
-	uns_err err;
-
-	if (strlen(url) > PUSH_MAX_URL) {
-		uns_say(why, whylen, "URL is longer than %d bytes",
-		        PUSH_MAX_URL);
-		return UNS_INVALID_ARGUMENT;
-	}
-	if ((err = push_url_parse(url, &u, why, whylen)) != UNS_OK) {
-		return err;
-	}
-	if (strcmp(u.scheme, "https") != 0) {
-		uns_say(why, whylen, "must be an https URL");
-		return UNS_INVALID_ARGUMENT;
-	}
-	if (!push_hosts_match(allow, u.host)) {
-		uns_say(why, whylen, "host %s is not on the allow-list",
-		        u.host);
-		return UNS_INVALID_ARGUMENT;
-	}
-	return check_addresses(cfg, u.host, why, whylen);
 }
 
 /* ---- answers
@@ -575,7 +420,8 @@ push_fetch_token(const uns_push_config *cfg, const char *url, const char *form,
                  int64_t now_ms, push_token *out, char *why, size_t whylen)
 {
 	CURL *h = curl_easy_init();
-	struct curl_slist *hdr = NULL;
+	struct curl_slist *hdr = NULL, *pinned = NULL;
+	char *entry = NULL;
 	grow_buf b = {NULL, 0, false};
 	long status = 0;
 	uns_err err = UNS_UNAVAILABLE;
@@ -584,6 +430,16 @@ push_fetch_token(const uns_push_config *cfg, const char *url, const char *form,
 	if (h == NULL) {
 		return UNS_ENOMEM;
 	}
+	/* The token endpoint is configured, not chosen by a device, but it
+	 * is held to the same addresses (push_ssrf.c). */
+	if ((err = uns_push_pin(cfg, url, &entry, why, whylen)) != UNS_OK) {
+		curl_easy_cleanup(h);
+		return err == UNS_INVALID_ARGUMENT ? UNS_UNAVAILABLE : err;
+	}
+	pinned = curl_slist_append(NULL, entry);
+	free(entry);
+	err = UNS_UNAVAILABLE;
+	curl_easy_setopt(h, CURLOPT_RESOLVE, pinned);
 	hdr = curl_slist_append(hdr, "Content-Type: "
 	                             "application/x-www-form-urlencoded");
 	curl_easy_setopt(h, CURLOPT_URL, url);
@@ -618,8 +474,9 @@ push_fetch_token(const uns_push_config *cfg, const char *url, const char *form,
 	}
 	err = token_from_json(&b, now_ms, out, why, whylen);
 out:
-	curl_slist_free_all(hdr);
 	curl_easy_cleanup(h);
+	curl_slist_free_all(hdr);
+	curl_slist_free_all(pinned);
 	free(b.p);
 	return err;
 }

@@ -26,10 +26,11 @@
  * from the table or treat every pushChannel alike.
  *
  * For the engine: set CURLOPT_CAINFO to uns_push_ca_file() when it is not
- * NULL, and guard every connection with uns_push_addr_allowed() (from
- * CURLOPT_OPENSOCKETFUNCTION), since a host checked at subscribe time may
- * resolve elsewhere later (DNS rebinding). A request with http2 set wants
- * CURL_HTTP_VERSION_2TLS.
+ * NULL, pin each request to the addresses uns_push_pin() checked
+ * (CURLOPT_RESOLVE), since a host checked at subscribe time may resolve
+ * elsewhere later (DNS rebinding), and guard every connection with
+ * uns_push_addr_allowed() (from CURLOPT_OPENSOCKETFUNCTION). A request with
+ * http2 set wants CURL_HTTP_VERSION_2TLS.
  */
 #ifndef UNS_SERVER_PUSH_H
 #define UNS_SERVER_PUSH_H
@@ -156,10 +157,22 @@ void uns_push_config_free(uns_push_config *cfg);
 /* The CA bundle for provider TLS (push_ca_file), or NULL for the system's. */
 const char *uns_push_ca_file(const uns_push_config *cfg);
 
-/* Whether a connection to sa is allowed: false for loopback, private,
- * link-local, unique-local, multicast and unspecified addresses unless
- * push_allow_private is on. */
+/* Whether a connection to sa is allowed: only to public addresses
+ * (push_ssrf.c's tables; IPv6 forms carrying an IPv4 address judged by
+ * it), and to loopback when push_allow_private is on. */
 bool uns_push_addr_allowed(const uns_push_config *cfg,
                            const struct sockaddr *sa);
+
+/*
+ * Pins a request to url for the engine: resolves its host now, checks
+ * every address as subscribe did, and gives (malloc'd) the
+ * CURLOPT_RESOLVE entry "HOST:PORT:ADDR,..." that makes the transfer use
+ * exactly those addresses (a name may resolve elsewhere by the time curl
+ * would ask: DNS rebinding). UNS_INVALID_ARGUMENT: an address is refused,
+ * or no such host; UNS_UNAVAILABLE: the resolver failed for now; why says
+ * which.
+ */
+uns_err uns_push_pin(const uns_push_config *cfg, const char *url, char **entry,
+                     char *why, size_t whylen);
 
 #endif /* UNS_SERVER_PUSH_H */

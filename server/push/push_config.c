@@ -31,16 +31,18 @@ typedef struct push_vals {
 	int allow_private;
 	char ca_file[UNS_CONFIG_STR_MAX];
 	int64_t token_timeout_ms;
+	int64_t dns_cache_ms;
 } push_vals;
 
 static const uns_config_key push_keys[] = {
     UNS_CONFIG_KEY("push", "push_allow_private", BOOL, push_vals, allow_private,
                    0, 1, "false",
-                   "Let push endpoints resolve to loopback, private and "
-                   "link-local\n"
-                   "addresses. For tests with local receivers only: in "
-                   "production it\n"
-                   "opens the server to SSRF."),
+                   "Let push endpoints resolve to loopback (127.0.0.0/8, "
+                   "::1) and\n"
+                   "token endpoints be http://. For tests with local "
+                   "receivers only;\n"
+                   "link-local, private and special ranges stay refused "
+                   "(docs/security.md)."),
     UNS_CONFIG_KEY("push", "push_ca_file", PATH, push_vals, ca_file, 0,
                    PUSH_STRLEN, "",
                    "CA bundle (PEM) that push providers' TLS certificates "
@@ -49,6 +51,15 @@ static const uns_config_key push_keys[] = {
     UNS_CONFIG_KEY("push", "push_token_timeout", DURATION_MS, push_vals,
                    token_timeout_ms, 100, 120 * 1000, "10s",
                    "Deadline of an OAuth access-token request (FCM, WNS)."),
+    UNS_CONFIG_KEY("push", "push_dns_cache", DURATION_MS, push_vals,
+                   dns_cache_ms, 0, 3600 * 1000, "30s",
+                   "How long the addresses checked for a push host serve "
+                   "its requests\n"
+                   "before it is resolved and checked again. Each request "
+                   "goes only to\n"
+                   "checked addresses either way (docs/security.md). 0 = "
+                   "for every\n"
+                   "request."),
 };
 
 static const uns_config_section push_section = {
@@ -176,6 +187,12 @@ uns_push_config_alloc(uns_push_config **out, const struct uns_config *c,
 	snprintf(p->ca_file, sizeof(p->ca_file), "%s", v.ca_file);
 	snprintf(p->data_dir, sizeof(p->data_dir), "%s", c->data_dir);
 	p->token_timeout_ms = v.token_timeout_ms;
+	p->pin_reuse_ms = v.dns_cache_ms;
+	if (p->pin_reuse_ms > 0 &&
+	    (err = push_pin_cache_open(&p->pins)) != UNS_OK) {
+		free(p);
+		return err;
+	}
 	if ((err = load_transports(p, c, why, whylen)) != UNS_OK) {
 		uns_push_config_free(p);
 		return err;
@@ -195,6 +212,7 @@ uns_push_config_free(uns_push_config *p)
 			uns_push_transports[i]->unload(p->settings[i]);
 		}
 	}
+	push_pin_cache_close(p->pins);
 	uns_wipe(p, sizeof(*p));
 	free(p);
 }

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <sys/socket.h>
 
 #include "b64url.h"
 #include "config.h"
@@ -32,6 +33,14 @@ typedef struct push_hosts {
 } push_hosts;
 
 #define PUSH_MAX_TRANSPORTS 16
+#define PUSH_MAX_ADDRS      32 /* addresses of one host name kept */
+
+/* How host names become addresses: 0 with n addresses in out (at most
+ * cap), or a getaddrinfo error (EAI_*). The system resolver unless a test
+ * sets another (to play DNS rebinding). */
+typedef int (*push_resolve_fn)(void *arg, const char *host,
+                               struct sockaddr_storage *out, size_t cap,
+                               size_t *n);
 
 /* What every transport shares (the "push" keys), and each transport's own
  * settings (its load() made them from its keys), by its place in
@@ -42,7 +51,15 @@ struct uns_push_config {
 	int64_t token_timeout_ms; /* OAuth token fetches */
 	char data_dir[PUSH_STR];  /* for keys made on first use */
 	void *settings[PUSH_MAX_TRANSPORTS];
+	push_resolve_fn resolve; /* NULL: getaddrinfo */
+	void *resolve_arg;
+	int64_t pin_reuse_ms;        /* push_dns_cache */
+	struct push_pin_cache *pins; /* NULL when pin_reuse_ms is 0 */
 };
+
+/* The pins uns_push_pin made, reused for pin_reuse_ms (push_ssrf.c). */
+uns_err push_pin_cache_open(struct push_pin_cache **out);
+void push_pin_cache_close(struct push_pin_cache *c);
 
 /* ops's settings (what its load() made). */
 const void *push_settings(const uns_push_config *cfg,
@@ -73,6 +90,15 @@ typedef struct push_url {
 uns_err push_url_parse(const char *url, push_url *out, char *why,
                        size_t whylen);
 bool push_hosts_match(const push_hosts *allow, const char *host);
+/*
+ * Resolves host and checks every address (uns_push_addr_allowed) into out
+ * (PUSH_MAX_ADDRS), *n of them. UNS_INVALID_ARGUMENT (a refused address,
+ * or no such name) or UNS_UNAVAILABLE (the resolver failed for now), with
+ * the reason in why.
+ */
+uns_err push_resolve_checked(const uns_push_config *cfg, const char *host,
+                             struct sockaddr_storage *out, size_t *n, char *why,
+                             size_t whylen);
 /*
  * The shared subscribe-time check of an endpoint URL: https only, at most
  * PUSH_MAX_URL bytes, host on the allow-list, and every address the host

@@ -14,7 +14,8 @@
  * than they do. The request message is reused for the reply, so a call
  * allocates no NNG message of its own.
  *
- * Decoding, deadline check, lookup, unpack, handler, pack: every failure on
+ * Decoding, deadline check, lookup, unpack, text check (every string field
+ * UTF-8 without a NUL), handler, pack: every failure on
  * the way becomes a status in the reply; nothing a peer sends can stop the
  * loop. A request whose deadline has passed by the time a worker takes it
  * is answered DEADLINE_EXCEEDED without running.
@@ -41,6 +42,7 @@
 #include "call.h"
 #include "envelope.h"
 #include "errors.h"
+#include "pbtext.h"
 #include "rpc_server.h"
 #include "wire.h"
 #include "workers.h"
@@ -155,6 +157,23 @@ run_method(rpc_ctx *rc)
 	return code;
 }
 
+/* Every string field of the request is UTF-8 without a NUL (pbtext.h):
+ * a bad one is refused naming its field before any handler sees it. */
+static uns_err
+check_text(rpc_ctx *rc)
+{
+	uns_call *call = &rc->call;
+	const Uns__V1__RequestEnvelope *env = call->env;
+	char field[256], why[128];
+	if (uns_pb_check_text(call->method->input, env->payload.data,
+	                      env->payload.len, NULL, UNS_PB_NAMES_CAMEL, field,
+	                      sizeof(field), why, sizeof(why)) == UNS_OK) {
+		return UNS_OK;
+	}
+	rc->code = uns_call_fail(call, UNS_INVALID_ARGUMENT, field, "%s", why);
+	return rc->code;
+}
+
 /*
  * Decodes the envelope and the request and finds the method, on the NNG
  * thread. Returns 1 when the call must go to a worker (its handler may
@@ -202,6 +221,9 @@ prepare(rpc_ctx *rc)
 	if (rc->req == NULL) {
 		rc->code = uns_call_fail(call, UNS_INVALID_ARGUMENT, "payload",
 		                         "not a valid %s", m->input->name);
+		return 0;
+	}
+	if (check_text(rc) != UNS_OK) {
 		return 0;
 	}
 	if (s->inline_flags[m - s->svc.desc->methods]) {

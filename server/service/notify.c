@@ -475,6 +475,17 @@ fetch_feed(uns_call *call, const uns_principal *p,
 	return UNS_OK;
 }
 
+static void
+fetched_ended(void *arg, uns_err rc, Uns__V1__Notification *n, bool created)
+{
+	(void)arg;
+	(void)rc; /* best effort: a failure only means an extra alert */
+	(void)created;
+	if (n != NULL) {
+		uns__v1__notification__free_unpacked(n, NULL);
+	}
+}
+
 /* Records what the device req->unsid fetched, for the iOS fallback
  * (SPEC §5). Best effort: a failure only means an extra fallback alert. */
 static void
@@ -498,8 +509,13 @@ mark_fetched(uns_call *call, const uns_principal *p, const char *unsid,
 		}
 	}
 	if (k > 0) {
-		(void)uns_store_fetched(svc_of(call)->store, p->user, p->host,
-		                        unsid, ids, k);
+		/* Asynchronous like the other writes: this may run on the
+		 * thread that received the call, and a write that must sync
+		 * (a pending iOS fallback check) would hold it for the fsync
+		 * and wait for the owner's stripe behind writers. The store
+		 * copies what it needs; nobody waits for the end. */
+		uns_store_fetched_async(svc_of(call)->store, p->user, p->host,
+		                        unsid, ids, k, fetched_ended, NULL);
 	}
 }
 

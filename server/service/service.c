@@ -2,6 +2,7 @@
  * service.c — the service's state, Health and Echo, and the handler table
  * (the notification RPCs live in notify.c).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -90,12 +91,26 @@ health(uns_call *call, const Uns__V1__HealthRequest *req,
 		return uns_call_fail(call, UNS_NOT_FOUND, "service",
 		                     "unknown service \"%s\"", req->service);
 	}
+	/* Not serving while the store cannot take writes (a full disk):
+	 * checked afresh each time, so it comes back by itself. The store's
+	 * note (why not, or what its open had to recover) goes along. */
+	char note[600];
+	int writable =
+	    svc->store ? uns_store_health(svc->store, note, sizeof(note)) : 1;
 	resp->status =
-	    atomic_load(&svc->serving)
+	    atomic_load(&svc->serving) && writable
 	        ? UNS__V1__SERVING_STATUS__SERVING_STATUS_SERVING
 	        : UNS__V1__SERVING_STATUS__SERVING_STATUS_NOT_SERVING;
 	resp->version = UNS_VERSION;
 	resp->store_status = svc->store ? "rocksdb" : "none";
+	if (svc->store && note[0] != '\0') {
+		size_t n = strlen(note) + 16;
+		char *s = uns_call_alloc(call, n);
+		if (s != NULL) {
+			snprintf(s, n, "rocksdb: %s", note);
+			resp->store_status = s;
+		}
+	}
 	return UNS_OK;
 }
 

@@ -97,6 +97,20 @@ uns_store_stats_get(uns_store *st, uns_store_stats *out)
 	return st->ops->stats_get(st, out);
 }
 
+int
+uns_store_health(uns_store *st, char *note, size_t cap)
+{
+	if (st == NULL || note == NULL || cap == 0) {
+		return 0;
+	}
+	note[0] = '\0';
+	int ok = st->ops->health != NULL ? st->ops->health(st, note, cap) : 1;
+	if (ok && note[0] == '\0') {
+		snprintf(note, cap, "%s", st->opened);
+	}
+	return ok;
+}
+
 /* --- blocking writes: the asynchronous write plus a wait ---------------- */
 
 struct write_wait {
@@ -421,12 +435,33 @@ uns_store_outbox_count(uns_store *st, size_t *n)
 	return st != NULL ? st->ops->outbox_count(st, n) : bad_argument();
 }
 
+void
+uns_store_fetched_async(uns_store *st, const char *user, const char *host,
+                        const char *unsid, const char *const *ids, size_t n,
+                        uns_store_write_done_fn done, void *arg)
+{
+	if (st == NULL) {
+		if (done != NULL) {
+			done(arg, bad_argument(), NULL, false);
+		}
+		return;
+	}
+	st->ops->fetched_async(st, user, host, unsid, ids, n, done, arg);
+}
+
 uns_err
 uns_store_fetched(uns_store *st, const char *user, const char *host,
                   const char *unsid, const char *const *ids, size_t n)
 {
-	return st != NULL ? st->ops->fetched(st, user, host, unsid, ids, n)
-	                  : bad_argument();
+	struct write_wait ww;
+
+	if (st == NULL) {
+		return bad_argument();
+	}
+	write_wait_init(&ww);
+	st->ops->fetched_async(st, user, host, unsid, ids, n, write_wait_done,
+	                       &ww);
+	return write_wait_end_discard(&ww);
 }
 
 uns_err

@@ -83,6 +83,12 @@ typedef struct uns_store_config {
 	int64_t default_ttl_ms;   /* when expiration is 0; 0 = 7 days */
 	int64_t tombstone_ttl_ms; /* feed tombstones kept; 0 = 30 days */
 	int reclaim_interval_ms;  /* background reclaim; 0 = 10 s, < 0 off */
+	uint32_t max_subs;        /* live subscriptions per (user, host);
+	                             0 = 100 */
+	uint64_t min_free_bytes;  /* free disk kept: writes below it are
+	                             UNAVAILABLE; 0 = none */
+	int salvage;              /* open a damaged store: copy it aside,
+	                             recover to the damage, report */
 } uns_store_config;
 
 /*
@@ -173,6 +179,15 @@ uns_err uns_store_stats_get(uns_store *st, uns_store_stats *out);
 
 /* Why the calling thread's last failed store call failed; "" if unknown. */
 const char *uns_store_errmsg(void);
+
+/*
+ * Whether the store can take writes now (1) or not (0: the disk is below
+ * min_free_bytes, or a read found corruption), checked afresh on each call
+ * so it recovers by itself. note (cap bytes) gets why not, and what open
+ * had to do ("dropped a torn last record of 212 bytes …", "salvaged …"),
+ * or "". Health and metrics report both.
+ */
+int uns_store_health(uns_store *st, char *note, size_t cap);
 
 /* --- subscriptions ----------------------------------------------------- */
 
@@ -415,6 +430,14 @@ uns_err uns_store_outbox_count(uns_store *st, size_t *n);
  */
 uns_err uns_store_fetched(uns_store *st, const char *user, const char *host,
                           const char *unsid, const char *const *ids, size_t n);
+/* uns_store_fetched without waiting, as the other asynchronous writes
+ * (done as for uns_store_post_async, n always NULL). unsid and ids are
+ * copied: they may go as soon as this returns. A Fetch that names its
+ * device calls this, so no read waits for a sync on the thread that
+ * received it. */
+void uns_store_fetched_async(uns_store *st, const char *user, const char *host,
+                             const char *unsid, const char *const *ids,
+                             size_t n, uns_store_write_done_fn done, void *arg);
 uns_err uns_store_fallback_run(uns_store *st, size_t *queued);
 
 /* --- maintenance ------------------------------------------------------ */

@@ -11,10 +11,10 @@
  * one place that lists them.
  *
  * Writes: each write is implemented once. Those that have an asynchronous
- * form in store.h (post, update state, the deletes, unsubscribe) are
- * implemented only in that form; store.c makes the blocking form of each
- * (the write plus a wait on a semaphore). The rest (subscribe, settles,
- * fetched, fallback, reclaim) exist only blocking. Arguments: store.c
+ * form in store.h (post, update state, the deletes, unsubscribe, fetched)
+ * are implemented only in that form; store.c makes the blocking form of
+ * each (the write plus a wait on a semaphore). The rest (subscribe,
+ * settles, fallback, reclaim) exist only blocking. Arguments: store.c
  * rejects a NULL st; the backend checks everything else as store.h says.
  * Rejected: a backend implementing both forms (two paths to keep equal,
  * which is how RocksDB's grew its own wait helpers).
@@ -80,10 +80,14 @@ typedef struct uns_store_ops {
 	uns_err (*outbox_settle_many)(uns_store *st, uns_store_settle *v,
 	                              size_t n);
 	uns_err (*outbox_count)(uns_store *st, size_t *n);
-	uns_err (*fetched)(uns_store *st, const char *user, const char *host,
-	                   const char *unsid, const char *const *ids, size_t n);
+	void (*fetched_async)(uns_store *st, const char *user, const char *host,
+	                      const char *unsid, const char *const *ids,
+	                      size_t n, uns_store_write_done_fn done,
+	                      void *arg);
 	uns_err (*fallback_run)(uns_store *st, size_t *queued);
 	uns_err (*reclaim)(uns_store *st, int64_t now, size_t *reclaimed);
+	/* 1 when writes can be made; why not into note (NULL: always 1). */
+	int (*health)(uns_store *st, char *note, size_t cap);
 } uns_store_ops;
 
 /* The head of every backend's handle. */
@@ -96,6 +100,7 @@ struct uns_store {
 	void *feed_arg;
 	uns_store_tap_fn tap_hook;
 	void *tap_arg;
+	char opened[512]; /* what open had to do (a recovery), or "" */
 };
 
 /* The backends store.c knows (each in its own folder beneath). */

@@ -17,6 +17,7 @@ uns_store_base_init(uns_store *st, const uns_store_ops *ops,
 	st->ops = ops;
 	*c = *cfg;
 	c->max_live = c->max_live ? c->max_live : UNS_STORE_MAX_LIVE;
+	c->max_subs = c->max_subs ? c->max_subs : UNS_STORE_MAX_SUBS;
 	c->sub_lifetime_ms =
 	    c->sub_lifetime_ms ? c->sub_lifetime_ms : 30 * UNS_STORE_DAY_MS;
 	c->default_ttl_ms =

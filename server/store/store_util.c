@@ -13,7 +13,7 @@
 #include "arena.h"
 #include "b64url.h"
 
-static _Thread_local char errmsg[256];
+static _Thread_local char errmsg[1024]; /* a refused open says a lot */
 
 uns_err
 uns_store_seterr(uns_err rc, const char *fmt, ...)

@@ -21,6 +21,7 @@
 /* Defaults and limits of store.h, for every backend. */
 #define UNS_STORE_DAY_MS           (24LL * 3600 * 1000)
 #define UNS_STORE_MAX_LIVE         10000 /* live notifications per owner */
+#define UNS_STORE_MAX_SUBS         100   /* live subscriptions per owner */
 #define UNS_STORE_HISTORY_PAGE     20
 #define UNS_STORE_HISTORY_PAGE_MAX 100
 #define UNS_STORE_FEED_LIMIT       100

@@ -6,7 +6,10 @@
  * must hold only unreserved characters and %XX in upper-case hex, be as
  * long as it says, decode back to the input byte for byte (a reference
  * decoder here), and a cut buffer must hold a NUL-terminated prefix of the
- * whole encoding. A broken promise aborts.
+ * whole encoding. The input is also checked as a Host header: one taken
+ * must be HOST[:PORT] with only the characters the check promises, and
+ * the same input with a byte it refuses appended must be refused. A
+ * broken promise aborts.
  *
  *   CC=clang cmake -S . -B build-fuzz -DUNS_FUZZ=ON
  *   cmake --build build-fuzz --target fuzz_gateway_url
@@ -36,6 +39,37 @@ unreserved(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	       (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
 	       c == '~';
+}
+
+/* What uns_gw_host_valid promises of a host it takes. */
+static void
+check_host(const uint8_t *data, size_t size)
+{
+	char *h = malloc(size + 2);
+	if (h == NULL) {
+		abort();
+	}
+	memcpy(h, data, size);
+	h[size] = '\0';
+	if (memchr(data, '\0', size) == NULL && uns_gw_host_valid(h)) {
+		const char *colon = h[0] == '[' ? strchr(h, ']') : h;
+		colon = colon ? strchr(colon, ':') : NULL;
+		if (size == 0 || size > 253 + 2 + 6 ||
+		    strspn(
+		        h,
+		        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		        "0123456789-._~[]:") != size ||
+		    (colon && (colon[1] == '\0' ||
+		               strtoul(colon + 1, NULL, 10) > 65535))) {
+			abort();
+		}
+		h[size] = '/';
+		h[size + 1] = '\0';
+		if (uns_gw_host_valid(h)) {
+			abort();
+		}
+	}
+	free(h);
 }
 
 int
@@ -83,5 +117,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	free(out);
 	free(cut);
+	check_host(data, size);
 	return 0;
 }

@@ -336,9 +336,10 @@ async function main() {
 
     // -- a reload resumes from the stored cursor: the list from the history
     // (paged by the Older button), the feed from where it stopped ----------
+    const keys = (l) => l.map((e) => e.id + '@' + e.version);
+    const had = new Set(keys(await B.page.evaluate(() => window.unsInbox.log)));
     await B.page.reload();
     await B.page.waitForFunction(() => window.unsInbox && document.querySelector('#state').textContent === 'live', null, { timeout: 20000 });
-    check((await B.page.evaluate(() => window.unsInbox.log.length)) === 0, 'after a reload the feed repeats nothing');
     const pages = await B.page.evaluate(async () => {
       const ids = [];
       for (let p = await window.unsInbox.client.history({ top: 3 }); p; p = p.next && await p.next()) ids.push(...p.items.map((n) => n.id));
@@ -347,7 +348,12 @@ async function main() {
     check(pages.length >= 10 && new Set(pages).size === pages.length, `history pages of 3: ${pages.length} distinct`);
     const n6 = await post('after-reload', 'After the reload');
     await within(B.page, has, item(n6.id), 'post after a reload');
-    check(JSON.stringify(await B.page.evaluate(() => window.unsInbox.log.map((e) => e.id))) === JSON.stringify([n6.id]), 'the reloaded page got only the new change');
+    // (B may have reloaded while still catching up after the restart: those
+    // changes come now, but none it had before)
+    const again = keys(await B.page.evaluate(() => window.unsInbox.log));
+    check(again.includes(n6.id + '@1') && again.every((k) => !had.has(k)) && new Set(again).size === again.length,
+      `the reloaded page got no change twice: ${JSON.stringify(again)}`);
+    for (const id of [...downIds, ...upIds, n6.id]) check(await B.page.$(item(id)), `${id} listed after the reload`);
     log(`reload: resumed from the stored cursor; history ${pages.length} items in pages of 3`);
 
     // -- cross-origin pages -----------------------------------------------------

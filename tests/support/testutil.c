@@ -222,3 +222,24 @@ ut_unsd_stop(ut_proc *p, int sig, char *out, size_t cap)
 	}
 	return WIFSIGNALED(status) ? -WTERMSIG(status) : -1;
 }
+
+int
+ut_run(const char *cmd, char *out, size_t cap)
+{
+	char sink[4096];
+	size_t len = 0, n;
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	while (out != NULL && len + 1 < cap &&
+	       (n = fread(out + len, 1, cap - 1 - len, p)) > 0) {
+		len += n;
+	}
+	if (out != NULL && cap > 0) {
+		out[len] = '\0';
+	}
+	while (fread(sink, 1, sizeof(sink), p) > 0) {
+		/* the rest, so the command never blocks on a full pipe */
+	}
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}

@@ -33,6 +33,11 @@ void ut_mint_hs256(const uint8_t *key, size_t key_len, int64_t now_s,
                    const char *sub, const char *app, const char *host,
                    const char *scopes, char *out, size_t cap);
 
+/* Runs a shell command; its exit status (-1 if it did not exit), and
+ * what it wrote to stdout into out (cap bytes, NUL-terminated) unless out
+ * is NULL. */
+int ut_run(const char *cmd, char *out, size_t cap);
+
 /* dir/ca.pem, dir/server.pem (localhost), dir/client-svc.pem. */
 void ut_make_certs(const char *dir);
 

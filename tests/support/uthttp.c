@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -324,6 +325,21 @@ unsd_start(ut_proc *p, const char *conf, const char *data, const char *rpc,
 	}
 	argv[n] = NULL;
 	return ut_proc_start(p, argv, markers, ports);
+}
+
+void
+ut_gw_dirs(char dir[256], char data[320], const char *apps)
+{
+	char path[400];
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_ALL);
+	ut_mkdtemp(dir, 256);
+	snprintf(data, 320, "%s/data", dir);
+	mkdir(data, 0700);
+	if (apps != NULL) {
+		snprintf(path, sizeof(path), "%s/apps.conf", data);
+		ut_write_file(path, apps);
+	}
 }
 
 int

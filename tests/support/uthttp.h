@@ -79,6 +79,11 @@ char *ut_gw_subscribe(ut_http *h, const char *user_token, const char *device);
 char *ut_gw_post(ut_http *h, const char *app_token, const char *unsid,
                  const char *host, const char *aid, long want);
 
+/* A fresh test directory dir (256 bytes) with DATA = dir/data (320 bytes)
+ * made 0700 and, unless apps is NULL, DATA/apps.conf holding apps. Also
+ * ignores SIGPIPE and initialises curl, as every gateway suite needs. */
+void ut_gw_dirs(char dir[256], char data[320], const char *apps);
+
 /* Starts unsd on data with config file conf, RPC on tls+tcp and its
  * gateway on https, both on ports the kernel picks: ports[0] gets the RPC
  * port, ports[1] the gateway's, base "https://localhost:PORT" (the dev

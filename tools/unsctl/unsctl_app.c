@@ -104,8 +104,10 @@ app_add(const app_opts *o)
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%s/apps.conf", dir);
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+	/* 0600 whatever the umask, and an older too-open file tightened:
+	 * it holds secret hashes. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	FILE *f = fd >= 0 && fchmod(fd, 0600) == 0 ? fdopen(fd, "a") : NULL;
 	if (f == NULL) {
 		if (fd >= 0) {
 			close(fd);

@@ -3,14 +3,18 @@
  * the replies.
  *
  *   unsctl replay FILE... [--url URL] [--concurrency N] [--junit FILE]
- *                 [--secret-file FILE | --key PEM] [--quiet]
+ *                 [--secret-file FILE | --key PEM] [--app-secrets FILE]
+ *                 [--quiet]
  *
  * Every file is parsed before anything is sent: a truncated or corrupt one
  * is reported with its offset and the run stops (exit 2). Each fixture then
  * runs in order, exchange by exchange (common/fixture/fixture_bind.h): REQUEST
  * bindings filled in, token placeholders minted fresh from the dev key
  * (the HS256 secret unsd made, or --key), the reply compared field by
- * field, one line per difference: "path: expected X, got Y".
+ * field, one line per difference: "path: expected X, got Y". Secrets were
+ * redacted when recording ("$secret"): an app's client secret comes from
+ * --app-secrets (lines "APPID SECRET", a file so that no secret shows in
+ * a process list); an issued access token matches any value.
  *
  * Users are renamed per run: a placeholder for user "alice" mints a token
  * for "alice~<run tag>", so one fixture's notifications never meet
@@ -43,7 +47,7 @@
 typedef struct replay_opts {
 	unsctl_conn conn;
 	int concurrency;
-	const char *junit, *secret_file, *key, *aud;
+	const char *junit, *secret_file, *key, *aud, *app_secrets;
 	int quiet, help;
 } replay_opts;
 
@@ -57,6 +61,8 @@ static const uns_opt replay_options[] = {
      "HS256 secret for tokens (default " DEFAULT_SECRET ")"},
     {"--key", UNS_OPT_STR, offsetof(replay_opts, key), "PEM",
      "private key for ES256/RS256 tokens instead"},
+    {"--app-secrets", UNS_OPT_STR, offsetof(replay_opts, app_secrets), "FILE",
+     "client secrets of apps, lines \"APPID SECRET\""},
     {"--aud", UNS_OPT_STR, offsetof(replay_opts, aud), "AUD",
      "token audience (default uns)"},
     {"--quiet", UNS_OPT_FLAG, offsetof(replay_opts, quiet), NULL,
@@ -130,6 +136,29 @@ load_signer(const replay_opts *o, signer *sg)
 	return 0;
 }
 
+/* The secret of app_id from the --app-secrets text (lines "APPID SECRET"),
+ * for a client secret recorded as "$secret". */
+static uns_err
+app_secret(void *arg, const char *app_id, char **secret, char *why,
+           size_t whylen)
+{
+	const char *text = arg;
+	size_t n = strlen(app_id);
+	for (const char *l = text; l && *l;
+	     l = strchr(l, '\n'), l = l ? l + 1 : l) {
+		if (n > 0 && strncmp(l, app_id, n) == 0 && l[n] == ' ') {
+			size_t len = strcspn(l + n + 1, "\r\n");
+			*secret = strndup(l + n + 1, len);
+			return *secret ? UNS_OK : UNS_ENOMEM;
+		}
+	}
+	snprintf(why, whylen,
+	         "the client secret of \"%s\" was redacted when recorded: "
+	         "give it with --app-secrets FILE",
+	         app_id);
+	return UNS_NOT_FOUND;
+}
+
 /* --- one fixture -------------------------------------------------------- */
 
 typedef struct run {
@@ -147,6 +176,7 @@ typedef struct replay {
 	const replay_opts *o;
 	uns_client *client;
 	const signer *sg;
+	char *app_secrets; /* the --app-secrets text, or NULL */
 	run *runs;
 	size_t n_runs;
 	/* the concurrent part */
@@ -223,6 +253,9 @@ run_fixture(replay *rp, run *r)
 			fclose(f);
 		}
 		return;
+	}
+	if (rp->app_secrets) {
+		uns_fixture_binder_set_secrets(b, app_secret, rp->app_secrets);
 	}
 	snprintf(mc.tag, sizeof(mc.tag), "%08x", (unsigned)nng_random());
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -462,6 +495,8 @@ unsctl_replay_main(int argc, char **argv)
 	replay rp = {0};
 	signer sg = {0};
 	char why[256];
+	uint8_t *secrets = NULL;
+	size_t secrets_len = 0;
 	int n = uns_opts_parse(replay_options, N_REPLAY_OPTS, &o, argc, argv,
 	                       why, sizeof(why));
 	if (n < 0) {
@@ -477,6 +512,13 @@ unsctl_replay_main(int argc, char **argv)
 	if (load_all(&rp, n, argv) != 0 || load_signer(&o, &sg) != 0) {
 		goto out;
 	}
+	if (o.app_secrets &&
+	    unsctl_read_file(o.app_secrets, &secrets, &secrets_len, why,
+	                     sizeof(why)) != 0) {
+		fprintf(stderr, "unsctl replay: --app-secrets %s\n", why);
+		goto out;
+	}
+	rp.app_secrets = (char *)secrets;
 	unsctl_conn_defaults(&o.conn);
 	rc = 1;
 	if ((rp.client = unsctl_connect(&o.conn)) == NULL) {
@@ -491,5 +533,6 @@ out:
 	uns_client_close(rp.client);
 	free_all(&rp);
 	free(sg.key);
+	free(rp.app_secrets);
 	return rc;
 }

@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "arena.h"
@@ -45,6 +47,8 @@ const bool rdb_cf_prefixed[CF_COUNT] = {
  * Errors and the engine
  * ====================================================================== */
 
+static _Atomic uint64_t corruptions;
+
 /* The one place a RocksDB error string becomes a uns_err (and is freed). */
 uns_err
 rdb_err(char *err, const char *what)
@@ -56,7 +60,10 @@ rdb_err(char *err, const char *what)
 	    /* Status::ToString() prefixes of RocksDB 7.8, most specific first.
 	     */
 	    {"Corruption", UNS_DATA_LOSS},
-	    {"IO error: No space", UNS_RESOURCE_EXHAUSTED},
+	    /* A full disk is the server unable to write, not the caller
+	     * asking too much: 503, not 429 (rdb_disk_check keeps it from
+	     * reaching RocksDB's log writes). */
+	    {"IO error: No space", UNS_UNAVAILABLE},
 	    {"IO error: While lock file", UNS_UNAVAILABLE}, /* other process */
 	    {"IO error: lock hold by current process", UNS_UNAVAILABLE},
 	    {"IO error", UNS_EIO},
@@ -79,9 +86,39 @@ rdb_err(char *err, const char *what)
 			break;
 		}
 	}
+	if (rc == UNS_DATA_LOSS) {
+		atomic_fetch_add(&corruptions, 1);
+	}
 	uns_store_seterr(rc, "rocksdb %s: %s", what, err);
 	rocksdb_free(err);
 	return rc;
+}
+
+uint64_t
+rdb_corruptions(void)
+{
+	return atomic_load(&corruptions);
+}
+
+uns_err
+rdb_disk_check(rdb *st)
+{
+	struct statvfs v;
+	uint64_t want = st->base.cfg.min_free_bytes;
+	if (want == 0 || statvfs(st->dir, &v) != 0) {
+		atomic_store(&st->disk_full, 0);
+		return UNS_OK;
+	}
+	uint64_t free_bytes = (uint64_t)v.f_bavail * v.f_frsize;
+	atomic_store(&st->disk_full, free_bytes < want);
+	if (free_bytes >= want) {
+		return UNS_OK;
+	}
+	return uns_store_seterr(UNS_UNAVAILABLE,
+	                        "disk full: %llu KiB free where the store is, "
+	                        "%llu KiB kept in reserve (min_free)",
+	                        (unsigned long long)(free_bytes >> 10),
+	                        (unsigned long long)(want >> 10));
 }
 
 /* *v is rocksdb-allocated: rocksdb_free() it. UNS_NOT_FOUND if absent. */
@@ -109,6 +146,7 @@ rdb_view_open(rdb *st, struct view *v)
 	if ((v->ro = rocksdb_readoptions_create()) == NULL) {
 		return uns_store_seterr(UNS_ENOMEM, "out of memory");
 	}
+	rocksdb_readoptions_set_verify_checksums(v->ro, 1);
 	v->snap = rocksdb_create_snapshot(st->db);
 	rocksdb_readoptions_set_snapshot(v->ro, v->snap);
 	return UNS_OK;
@@ -130,6 +168,7 @@ rdb_scan_open(rdb *st, struct scan *s, const struct view *v, int cf)
 	if ((s->ro = rocksdb_readoptions_create()) == NULL) {
 		return uns_store_seterr(UNS_ENOMEM, "out of memory");
 	}
+	rocksdb_readoptions_set_verify_checksums(s->ro, 1);
 	if (v != NULL) {
 		rocksdb_readoptions_set_snapshot(s->ro, v->snap);
 	}
@@ -253,6 +292,10 @@ rdb_flush_group(void *arg, void *const *payloads, size_t n)
 	rdb *st = arg;
 	char *err = NULL;
 
+	uns_err rc = rdb_disk_check(st);
+	if (rc != UNS_OK) {
+		return rc; /* every write of the group fails, none is lost */
+	}
 	rocksdb_writebatch_clear(st->scratch);
 	for (size_t i = 0; i < n; i++) {
 		const struct batch *b = payloads[i];

@@ -27,9 +27,10 @@
  * committer's flush, owners and lock stripes, keys), rocksdb_write.c
  * (notifications and subscriptions), rocksdb_read.c (feed, history),
  * rocksdb_outbox.c (taps, leases, the iOS fallback), rocksdb_open.c
- * (reclaim, the background thread, open and close), rocksdb_codec.c (key
- * and value layouts). Functions shared between them are rdb_*, declared
- * at the end of this header.
+ * (reclaim, the background thread, open with the log check and salvage,
+ * close, health), rocksdb_codec.c (key and value layouts), rocksdb_wal.c
+ * (the write-ahead log read without RocksDB). Functions shared between
+ * them are rdb_*, declared at the end of this header.
  */
 #ifndef UNS_SERVER_ROCKSDB_IMPL_H
 #define UNS_SERVER_ROCKSDB_IMPL_H
@@ -126,6 +127,7 @@ typedef struct rdb {
 	bool bg_stop, bg_running;
 	struct write_op *retries; /* posts waiting for a reclaim; under bg_mu */
 	pthread_t bg_thread;
+	_Atomic int disk_full; /* the last check found < min_free_bytes */
 } rdb;
 
 /* A read view: a snapshot and read options on it, for multi-key reads. */
@@ -208,10 +210,21 @@ struct write_op {
 	Uns__V1__Notification *res;
 	bool created, retried, may_retry;
 	struct write_op *next_retry;
+	/* fetched: the ids, in one block with their strings (op->id is the
+	 * UNSID, in it too), freed with op */
+	const char **ids;
+	size_t n_ids;
+	void *owned;
 };
 
 /* rocksdb_engine.c */
 uns_err rdb_err(char *err, const char *what);
+/* Errors RocksDB called corruption since the process started (a read
+ * whose checksum failed, a damaged file): health reports them. */
+uint64_t rdb_corruptions(void);
+/* UNS_OK while the store's disk has min_free_bytes free, else
+ * UNAVAILABLE with the figures; sets st->disk_full either way. */
+uns_err rdb_disk_check(rdb *st);
 uns_err rdb_db_get(rdb *st, const rocksdb_readoptions_t *ro, int cf,
                    const void *k, size_t klen, char **v, size_t *vlen);
 uns_err rdb_view_open(rdb *st, struct view *v);
@@ -280,6 +293,7 @@ uns_err rdb_taps_enqueue(rdb *st, struct batch *b, struct owner *o, int64_t now,
                          const char *by);
 uns_err rdb_fallback_schedule(struct wctx *w, const Uns__V1__Notification *n,
                               const uns_store_nrec *old);
+uns_err rdb_fetched_body(struct write_op *op);
 
 /* The operations of uns_store_rocksdb_ops (rocksdb_open.c). */
 uns_err rdb_get(uns_store *base, const char *user, const char *host,
@@ -323,8 +337,9 @@ uns_err rdb_outbox_settle(uns_store *base, const uns_store_tap *t,
                           uns_store_tap_result res, int64_t due_ms,
                           const char *error, bool *newer);
 uns_err rdb_outbox_settle_many(uns_store *base, uns_store_settle *v, size_t n);
-uns_err rdb_fetched(uns_store *base, const char *user, const char *host,
-                    const char *unsid, const char *const *ids, size_t n);
+void rdb_fetched_async(uns_store *base, const char *user, const char *host,
+                       const char *unsid, const char *const *ids, size_t n,
+                       uns_store_write_done_fn done, void *arg);
 uns_err rdb_fallback_run(uns_store *base, size_t *queued);
 uns_err rdb_reclaim(uns_store *base, int64_t now, size_t *reclaimed);
 

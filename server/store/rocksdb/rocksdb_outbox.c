@@ -800,40 +800,31 @@ rdb_fallback_schedule(struct wctx *w, const Uns__V1__Notification *n,
 	return UNS_OK;
 }
 
+/* Marks what op->id (a UNSID) fetched: only ids with a pending fallback
+ * check are written, so most Fetches write nothing and end at once. */
 uns_err
-rdb_fetched(uns_store *base, const char *user, const char *host,
-            const char *unsid, const char *const *ids, size_t n)
+rdb_fetched_body(struct write_op *op)
 {
-	rdb *st = (rdb *)base;
-	struct wctx w;
-	uns_err rc;
+	struct wctx *w = &op->w;
+	uns_err rc = UNS_OK;
 
-	if (st == NULL || !rdb_rid_ok(unsid) || (n > 0 && ids == NULL)) {
-		return uns_store_seterr(UNS_EINVAL, "bad argument");
-	}
-	if ((rc = rdb_wctx_begin(st, &w, user, host)) != UNS_OK) {
-		goto out;
-	}
-	for (size_t i = 0; i < n && rc == UNS_OK; i++) {
+	for (size_t i = 0; i < op->n_ids && rc == UNS_OK; i++) {
 		char *v = NULL;
 		size_t vlen;
 		uns_store_key k;
-		if (!rdb_rid_ok(ids[i])) {
+		if (!rdb_rid_ok(op->ids[i])) {
 			continue;
 		}
-		key_ob(&k, OB_PENDING, -1, ids[i]);
-		rc = rdb_db_get(st, NULL, CF_OUTBOX, k.b, k.len, &v, &vlen);
+		key_ob(&k, OB_PENDING, -1, op->ids[i]);
+		rc = rdb_db_get(w->st, NULL, CF_OUTBOX, k.b, k.len, &v, &vlen);
 		rocksdb_free(v);
 		if (rc == UNS_OK) {
-			key_ob(&k, OB_FETCHED, -1, ids[i]);
-			uns_store_key_str(&k, unsid);
-			rdb_batch_put(&w.b, CF_OUTBOX, &k, "", 0);
+			key_ob(&k, OB_FETCHED, -1, op->ids[i]);
+			uns_store_key_str(&k, op->id);
+			rdb_batch_put(&w->b, CF_OUTBOX, &k, "", 0);
 		}
 		rc = rc == UNS_NOT_FOUND ? UNS_OK : rc;
 	}
-	rc = rc == UNS_OK ? rdb_wctx_commit(&w) : rc;
-out:
-	rdb_wctx_end(&w, rc);
 	return rc;
 }
 

@@ -520,6 +520,7 @@ rdb_write_op_finish(struct write_op *op, uns_err rc, bool holding)
 		op->done(op->arg, rc, op->res, op->created);
 	}
 	rdb_batch_free(&w->b);
+	free(op->owned);
 	free(op);
 }
 
@@ -798,6 +799,45 @@ rdb_delete_by_app_id_async(uns_store *base, const char *user, const char *host,
 	}
 }
 
+/* A fetch mark: unsid and the ids copied into one block the op owns. */
+void
+rdb_fetched_async(uns_store *base, const char *user, const char *host,
+                  const char *unsid, const char *const *ids, size_t n,
+                  uns_store_write_done_fn done, void *arg)
+{
+	rdb *st = (rdb *)base;
+	size_t bytes = (n + 1) * sizeof(char *) + UNS_STORE_RID_LEN + 1;
+	bool ok = unsid != NULL && rdb_rid_ok(unsid) && (n == 0 || ids != NULL);
+
+	for (size_t i = 0; ok && i < n; i++) {
+		ok = ids[i] != NULL;
+		bytes += ok ? strlen(ids[i]) + 1 : 0;
+	}
+	struct write_op *op = write_op_new(st, user, host, ok, done, arg);
+	if (op == NULL) {
+		return;
+	}
+	if ((op->owned = malloc(bytes)) == NULL) {
+		rdb_write_op_finish(
+		    op, uns_store_seterr(UNS_ENOMEM, "out of memory"), false);
+		return;
+	}
+	op->ids = op->owned;
+	char *p = (char *)(op->ids + n + 1);
+	memcpy(p, unsid, UNS_STORE_RID_LEN + 1);
+	op->id = p;
+	p += UNS_STORE_RID_LEN + 1;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(ids[i]) + 1;
+		memcpy(p, ids[i], len);
+		op->ids[i] = p;
+		p += len;
+	}
+	op->n_ids = n;
+	op->body = rdb_fetched_body;
+	write_op_start(op);
+}
+
 /* ======================================================================
  * Subscriptions
  * ====================================================================== */
@@ -887,6 +927,57 @@ sub_write(struct wctx *w, const uns_store_srec *old,
 	                    : uns_store_seterr(UNS_ENOMEM, "out of memory");
 }
 
+/* A new subscription of w's owner must stay within max_subs live ones.
+ * Keys are counted first (no record read); only an owner at the cap has
+ * its records read, so expired ones not yet reclaimed do not count. */
+static uns_err
+sub_cap_check(struct wctx *w)
+{
+	struct scan s = {0};
+	uint32_t cap = w->st->base.cfg.max_subs, n = 0, live = 0;
+	uns_err rc;
+
+	s.lo = w->o.uh;
+	uns_store_key_successor(&w->o.uh, &s.hi);
+	rc = rdb_scan_open(w->st, &s, NULL, CF_SUBDEV);
+	for (; rc == UNS_OK && rdb_scan_valid(&s) && n < cap;
+	     rocksdb_iter_next(s.it)) {
+		n++;
+	}
+	uns_err rc2 = rdb_scan_close(&s);
+	if (rc != UNS_OK || rc2 != UNS_OK || n < cap) {
+		return rc != UNS_OK ? rc : rc2;
+	}
+	/* At the cap by keys: count the live ones. */
+	s = (struct scan){0};
+	s.lo = w->o.uh;
+	uns_store_key_successor(&w->o.uh, &s.hi);
+	rc = rdb_scan_open(w->st, &s, NULL, CF_SUBDEV);
+	for (; rc == UNS_OK && rdb_scan_valid(&s) && live < cap;
+	     rocksdb_iter_next(s.it)) {
+		size_t vlen;
+		const char *val = rdb_scan_value(&s, &vlen);
+		char unsid[UNS_STORE_RID_LEN + 1];
+		uns_store_srec r = {0};
+		snprintf(unsid, sizeof(unsid), "%.*s", (int)vlen, val);
+		if (rdb_sub_load(w->st, NULL, unsid, &r) == UNS_OK &&
+		    rdb_sub_visible(&r, w->o.user, w->o.host, w->now)) {
+			live++;
+		}
+		uns_store_srec_clear(&r);
+	}
+	rc2 = rdb_scan_close(&s);
+	if (rc == UNS_OK && rc2 == UNS_OK && live >= cap) {
+		return uns_store_seterr(
+		    UNS_RESOURCE_EXHAUSTED,
+		    "%u live subscriptions of this user for this host, the "
+		    "most allowed (max_subscriptions_per_user): unsubscribe a "
+		    "device first",
+		    (unsigned)cap);
+	}
+	return rc != UNS_OK ? rc : rc2;
+}
+
 static uns_err
 sub_put_locked(struct wctx *w, const Uns__V1__Subscription *in,
                Uns__V1__Subscription **out, bool *found)
@@ -897,7 +988,9 @@ sub_put_locked(struct wctx *w, const Uns__V1__Subscription *in,
 	uns_store_srec old = {0};
 	uns_err rc;
 
-	if ((rc = sub_find(w, in->device_id, &old, found)) != UNS_OK) {
+	if ((rc = sub_find(w, in->device_id, &old, found)) != UNS_OK ||
+	    (!*found && (rc = sub_cap_check(w)) != UNS_OK)) {
+		uns_store_srec_clear(&old);
 		return rc;
 	}
 	s.delivery = NULL;
