@@ -29,6 +29,16 @@ set_value(const uns_opt *o, void *target, const char *v, char *why,
 		*(const char **)slot = v;
 		return 0;
 	}
+	if (o->kind == UNS_OPT_LIST) {
+		uns_opt_list *l = (uns_opt_list *)(void *)slot;
+		if (l->n == UNS_OPT_LIST_MAX) {
+			snprintf(why, whylen, "%s: at most %d times", o->name,
+			         UNS_OPT_LIST_MAX);
+			return -1;
+		}
+		l->v[l->n++] = v;
+		return 0;
+	}
 	char *end;
 	errno = 0;
 	long n = strtol(v, &end, 10);
@@ -90,4 +100,62 @@ uns_opts_usage(FILE *f, const uns_opt *opts, size_t n_opts)
 		         opts[i].arg ? opts[i].arg : "");
 		fprintf(f, "  %-28s %s\n", left, opts[i].help);
 	}
+}
+
+int
+uns_duration_parse(const char *text, int negative_ok, int64_t *seconds)
+{
+	static const struct {
+		char unit;
+		int64_t seconds;
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+	const int64_t max = 100LL * 365 * 86400;
+	const char *p = text;
+	int64_t total = 0;
+	int sign = 1, parts = 0;
+
+	if (p == NULL) {
+		return -1;
+	}
+	if (*p == '-' && negative_ok) {
+		sign = -1;
+		p++;
+	}
+	while (*p != '\0') {
+		char *end;
+		size_t u;
+		if (*p < '0' || *p > '9') {
+			return -1;
+		}
+		errno = 0;
+		long long n = strtoll(p, &end, 10);
+		if (errno != 0 || n > max) {
+			return -1;
+		}
+		if (*end == '\0' && parts == 0) { /* a bare number: seconds */
+			total = n;
+			p = end;
+			parts++;
+			break;
+		}
+		for (u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+			if (*end == units[u].unit) {
+				break;
+			}
+		}
+		if (u == sizeof(units) / sizeof(units[0])) {
+			return -1;
+		}
+		total += n * units[u].seconds;
+		if (total > max) {
+			return -1;
+		}
+		p = end + 1;
+		parts++;
+	}
+	if (parts == 0) {
+		return -1;
+	}
+	*seconds = sign * total;
+	return 0;
 }

@@ -10,8 +10,8 @@
  *
  * SIGTERM or SIGINT drains: long polls end, no new calls are taken, calls
  * already received are answered, the store closes, the process exits 0.
- * SIGHUP reads DATA/apps.conf again (apps added by `unsctl app add` take
- * effect without a restart; an app never disappears while running).
+ * SIGHUP reads DATA/apps.conf again: apps added, removed or given a new
+ * secret by `unsctl app` take effect without a restart.
  * Signals are blocked in every thread before any is created and taken by
  * sigwait() in main, so no handler runs in a signal context.
  */
@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +46,7 @@
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
+#include "store_postgres.h"
 #include "store_rocksdb.h"
 #include "tapstream.h"
 #include "testclock.h"
@@ -55,9 +57,10 @@ typedef struct unsd_opts {
 	const char *config;
 	const char *listen, *data_dir, *cert, *ca, *contexts, *workers;
 	const char *max_message, *default_timeout, *gateway_listen, *record;
+	uns_opt_list sets; /* --set KEY=VALUE, in order */
 	int require_client_cert;
 	int salvage;
-	int print_config, print_example, help, version;
+	int print_config, print_example, help, version, migrate_only;
 } unsd_opts;
 
 #define OPT(name, kind, field, arg, help)                                      \
@@ -86,6 +89,12 @@ static const uns_opt unsd_options[] = {
         "config key store_salvage = true: open a damaged store, a copy kept"),
     OPT("--record", UNS_OPT_STR, record, "DIR",
         "config key record_dir: write every exchange to a fixture"),
+    OPT("--set", UNS_OPT_LIST, sets, "KEY=VALUE",
+        "set any config key (repeatable; after the file and the flags "
+        "above)"),
+    OPT("--migrate-only", UNS_OPT_FLAG, migrate_only, NULL,
+        "open the store (store = postgres: create or migrate its schema) "
+        "and exit"),
     OPT("--print-config", UNS_OPT_FLAG, print_config, NULL,
         "print the effective configuration and exit"),
     OPT("--print-example-config", UNS_OPT_FLAG, print_example, NULL,
@@ -188,6 +197,21 @@ load_config(unsd_opts *o, uns_config *c)
 	if (o->salvage) {
 		c->store_salvage = 1;
 	}
+	for (int i = 0; i < o->sets.n; i++) {
+		const char *kv = o->sets.v[i], *eq = strchr(kv, '=');
+		char key[128];
+		if (eq == NULL || eq == kv ||
+		    (size_t)(eq - kv) >= sizeof(key)) {
+			fprintf(stderr, "unsd: --set %s: expected KEY=VALUE\n",
+			        kv);
+			return -1;
+		}
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
+		if (uns_config_set(c, key, eq + 1, why, sizeof(why))) {
+			fprintf(stderr, "unsd: --set: %s\n", why);
+			return -1;
+		}
+	}
 	if (o->require_client_cert) {
 		c->require_client_cert = 1;
 	}
@@ -219,6 +243,54 @@ prepare_tls(unsd *d)
 		snprintf(d->ca, sizeof(d->ca), "%s/ca.pem", dir);
 	}
 	return 0;
+}
+
+/* Whether name is one of the ", "-separated names. */
+static int
+names_hold(const char *names, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = names; *p != '\0';) {
+		size_t len = strcspn(p, ",");
+		if (len == n && strncasecmp(p, name, n) == 0) {
+			return 1;
+		}
+		p += len;
+		p += strspn(p, ", ");
+	}
+	return 0;
+}
+
+/* The URL a client should dial, after the one unsd listens on: its real
+ * port and, for tls+tcp://, a name the certificate holds when the listen
+ * host is not one (an address: mbedTLS matches DNS names only). */
+static void
+print_dial(const unsd *d, int port)
+{
+	static const char tls[] = "tls+tcp://";
+	char host[1024], names[1024] = "", why[256];
+	const char *url = d->cfg.listen, *h, *colon;
+	if (strncmp(url, tls, sizeof(tls) - 1) != 0) {
+		return;
+	}
+	h = url + sizeof(tls) - 1;
+	colon = strrchr(h, ':');
+	if (colon == NULL || (size_t)(colon - h) >= sizeof(host)) {
+		return;
+	}
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - h), h);
+	if (uns_cert_dns_names(d->cert, names, sizeof(names), why,
+	                       sizeof(why)) != UNS_OK) {
+		names[0] = '\0';
+	}
+	if (names[0] != '\0' && !names_hold(names, host)) {
+		snprintf(host, sizeof(host), "%.*s", (int)strcspn(names, ","),
+		         names);
+	}
+	fprintf(stderr,
+	        "unsd: dial %s%s:%d with the CA %s (the certificate names "
+	        "%s)\n",
+	        tls, host, port, d->ca, names[0] ? names : "no DNS name");
 }
 
 /* A development HS256 secret: 64 random hex digits, mode 0600. */
@@ -331,9 +403,21 @@ open_store(unsd *d)
 	    .block_cache_bytes = (size_t)d->cfg.block_cache,
 	    .write_buffer_bytes = (size_t)d->cfg.write_buffer,
 	};
+	uns_store_postgres_config pc = {
+	    .url = d->cfg.postgres_url,
+	    .schema = d->cfg.postgres_schema,
+	    .connections = (unsigned)d->cfg.postgres_connections,
+	    .committers = (unsigned)d->cfg.postgres_committers,
+	    .statement_timeout_ms = (int)d->cfg.postgres_statement_timeout_ms,
+	    .connect_wait_ms = d->cfg.postgres_connect_wait_ms > 0
+	                           ? (int)d->cfg.postgres_connect_wait_ms
+	                           : -1,
+	};
 	uns_store_config sc = {
+	    .backend = d->cfg.store,
 	    .dir = dir,
 	    .rocksdb = &rc,
+	    .postgres = &pc,
 	    .commit_max_batch = (unsigned)d->cfg.commit_max_batch,
 	    .commit_max_wait_us = (unsigned)d->cfg.commit_max_wait_us,
 	    .commit_answer_thread = d->cfg.commit_answer_thread,
@@ -351,7 +435,9 @@ open_store(unsd *d)
 		sc.clock_arg = &d->clock;
 	}
 	if (uns_store_open(&d->store, &sc) != UNS_OK) {
-		fprintf(stderr, "unsd: store %s: %s\n", dir,
+		fprintf(stderr, "unsd: store %s: %s\n",
+		        strcmp(d->cfg.store, "postgres") == 0 ? "postgres"
+		                                              : dir,
 		        uns_store_errmsg());
 		return -1;
 	}
@@ -375,8 +461,9 @@ open_store(unsd *d)
 }
 
 /* DATA/apps.conf into the app registry; says why on failure, after the
- * prefix ("" at start, "SIGHUP: " on a reload). A reload keeps every app
- * already known and those read before a bad line. */
+ * prefix ("" at start, "SIGHUP: " on a reload). A reload makes the
+ * registry what the file says (removed apps and rotated secrets included);
+ * a file with a bad line changes nothing. */
 static int
 load_apps(unsd *d, const char *prefix)
 {
@@ -666,6 +753,25 @@ private_data(unsd *d)
 	return 0;
 }
 
+/* unsd --migrate-only: opening the store creates or migrates its schema
+ * (store = postgres) or its files (rocksdb); then exit. */
+static int
+migrate_only(unsd *d)
+{
+	umask(077); /* as run(): the store's files are the owner's alone */
+	if (mkdir(d->cfg.data_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "unsd: cannot create %s: %s\n", d->cfg.data_dir,
+		        strerror(errno));
+		return 1;
+	}
+	if (private_data(d) != 0 || open_store(d) != 0) {
+		return 1;
+	}
+	uns_store_close(d->store);
+	fprintf(stderr, "unsd: store is at the current schema\n");
+	return 0;
+}
+
 static int
 run(unsd *d)
 {
@@ -716,6 +822,7 @@ run(unsd *d)
 		fprintf(stderr, "unsd: gateway on %s (port %d)\n",
 		        d->cfg.gateway_listen, uns_gateway_port(d->gateway));
 	}
+	print_dial(d, uns_rpc_server_port(d->rpc));
 	while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
 		if (load_apps(d, "SIGHUP: ") == 0) {
 			fprintf(stderr, "unsd: SIGHUP: reloaded apps.conf\n");
@@ -758,7 +865,7 @@ main(int argc, char **argv)
 		free(d);
 		return 0;
 	}
-	int rc = run(d);
+	int rc = o.migrate_only ? migrate_only(d) : run(d);
 	free(d);
 	return rc;
 }

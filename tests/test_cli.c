@@ -370,8 +370,69 @@ test_bad_input_is_named_and_nothing_is_sent(void **state)
 	assert_non_null(strstr(out, "PERMISSION_DENIED"));
 }
 
+/* Post's fallback flags reach the request (the server's range check names
+ * the field), compound durations parse (and the server's 30-day limit is
+ * what refuses 720h1s), and `token --expires-in -2m` mints a token the
+ * server refuses as expired. */
+static void
+test_post_fallback_durations_expired_token(void **state)
+{
+	session *s = *state;
+	char out[8192], unsid[64], old[2048];
+	assert_int_equal(unsctl(s, out, sizeof(out),
+	                        "subscribe --token %s --device tablet "
+	                        "--platform polling",
+	                        s->alice),
+	                 0);
+	word_of_line(out, "device=tablet", unsid, sizeof(unsid));
+	assert_int_equal(unsctl(s, out, sizeof(out),
+	                        "post --token %s --unsid %s --app-id fb "
+	                        "--priority high --raw r --fallback-delay "
+	                        "1m30s --fallback-title T --fallback-body B "
+	                        "--fallback-platforms iOS --json",
+	                        s->app, unsid),
+	                 0);
+	if (strstr(out, "\"fallbackDelayInSeconds\": 90") == NULL ||
+	    strstr(out, "\"PLATFORM_IOS\"") == NULL ||
+	    strstr(out, "\"body\": \"B\"") == NULL) {
+		fail_msg("%s", out);
+	}
+	assert_int_equal(unsctl(s, out, sizeof(out),
+	                        "post --token %s --unsid %s --app-id fb2 "
+	                        "--priority high --raw r --fallback-delay 30s "
+	                        "--fallback-title T --fallback-platforms iOS",
+	                        s->app, unsid),
+	                 1);
+	assert_non_null(strstr(out, "fallbackDelayInSeconds: must be from 60"));
+
+	assert_int_equal(unsctl(s, out, sizeof(out),
+	                        "post --token %s --unsid %s --app-id d1 "
+	                        "--title t --expires-in 1h30m --json",
+	                        s->app, unsid),
+	                 0);
+	assert_int_equal(unsctl(s, out, sizeof(out),
+	                        "post --token %s --unsid %s --app-id d2 "
+	                        "--title t --expires-in 720h1s",
+	                        s->app, unsid),
+	                 1);
+	assert_non_null(strstr(out, "more than 30 days ahead"));
+
+	assert_int_equal(unsctl(s, old, sizeof(old),
+	                        "token user --sub alice --host " HOST
+	                        " --expires-in -2m"),
+	                 0);
+	old[strcspn(old, "\n")] = '\0';
+	assert_int_equal(unsctl(s, out, sizeof(out), "fetch --token %s", old),
+	                 1);
+	assert_non_null(strstr(out, "UNAUTHENTICATED: token expired"));
+	assert_int_equal(
+	    unsctl(s, out, sizeof(out), "token user --sub a --expires-in 0"),
+	    2);
+}
+
 /* An app registered while unsd runs is refused until SIGHUP makes unsd
- * read apps.conf again, and accepted after. */
+ * read apps.conf again, and accepted after; removed, it is refused again
+ * after the next SIGHUP. */
 static void
 test_app_added_while_running_loads_on_sighup(void **state)
 {
@@ -413,6 +474,21 @@ test_app_added_while_running_loads_on_sighup(void **state)
 	}
 	assert_int_equal(rc, 0);
 	assert_non_null(strstr(out, "created "));
+
+	/* Removed from apps.conf, the app is forgotten on the next SIGHUP. */
+	assert_int_equal(unsctl(s, out, sizeof(out), "app remove late-svc"), 0);
+	assert_int_equal(kill(s->unsd.pid, SIGHUP), 0);
+	for (int i = 0; i < 50 && rc == 0; i++) {
+		rc = unsctl(s, out, sizeof(out),
+		            "post --token %s --unsid %s --app-id a2 --title hi",
+		            app, unsid);
+		if (rc == 0) {
+			usleep(100 * 1000);
+		}
+	}
+	assert_int_equal(rc, 1);
+	assert_non_null(strstr(out, "PERMISSION_DENIED: app late-svc is not "
+	                            "registered"));
 }
 
 int
@@ -427,6 +503,8 @@ main(void)
 	        test_bad_input_is_named_and_nothing_is_sent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_app_added_while_running_loads_on_sighup, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_post_fallback_durations_expired_token, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

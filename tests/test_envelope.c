@@ -1,7 +1,9 @@
 /*
  * test_envelope.c — the I/O-free pieces of the RPC layer: envelope packing
- * and checking, the arena, method lookup, command-line option tables.
+ * and checking, the arena, method lookup, command-line option tables and
+ * durations.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -301,6 +303,38 @@ test_status_names(void **state)
 	assert_int_equal(UNS_UNIMPLEMENTED, 12);
 }
 
+static void
+test_durations(void **state)
+{
+	static const struct {
+		const char *text;
+		int negative_ok;
+		int64_t seconds; /* -999 = refused */
+	} cases[] = {
+	    {"30", 0, 30},        {"90s", 0, 90},
+	    {"10m", 0, 600},      {"2h", 0, 7200},
+	    {"7d", 0, 604800},    {"720h1s", 0, 2592001},
+	    {"1d12h", 0, 129600}, {"1h30m15s", 0, 5415},
+	    {"0", 0, 0},          {"-2m", 1, -120},
+	    {"-2m", 0, -999},     {"", 0, -999},
+	    {"h", 0, -999},       {"5", 1, 5},
+	    {"1h30", 0, -999},    {"3q", 0, -999},
+	    {"1h 2m", 0, -999},   {"--2m", 1, -999},
+	    {"36501d", 0, -999},  {"99999999999999999999", 0, -999},
+	    {"5s-", 0, -999},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t got = -999;
+		int rc = uns_duration_parse(cases[i].text, cases[i].negative_ok,
+		                            &got);
+		if (rc != (cases[i].seconds == -999 ? -1 : 0) ||
+		    got != cases[i].seconds) {
+			fail_msg("%s: rc %d, %" PRId64, cases[i].text, rc, got);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -313,6 +347,7 @@ main(void)
 	    cmocka_unit_test(test_arena),
 	    cmocka_unit_test(test_method_table),
 	    cmocka_unit_test(test_cli_opts),
+	    cmocka_unit_test(test_durations),
 	    cmocka_unit_test(test_status_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

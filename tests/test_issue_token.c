@@ -16,6 +16,7 @@
 #include "testutil.h"
 #include "utservice.h"
 
+#include "appsconf.h"
 #include "auth.h"
 #include "jwt.h"
 #include "metrics.h"
@@ -292,6 +293,114 @@ test_short_secret_refused(void **state)
 	ut_rmdir(dir);
 }
 
+/* Runs unsctl app ARGS on e's apps.conf, then reloads it into the
+ * service as SIGHUP does; the exit status. */
+static int
+app_cmd_reload(env *e, const char *args)
+{
+	char cmd[1024], path[512], why[256];
+	snprintf(cmd, sizeof(cmd), "%s app %s --data %s >/dev/null",
+	         UNS_UNSCTL_PATH, args, e->dir);
+	int rc = WEXITSTATUS(system(cmd));
+	snprintf(path, sizeof(path), "%s/apps.conf", e->dir);
+	assert_int_equal(uns_auth_load_apps(e->s.auth, path, why, sizeof(why)),
+	                 UNS_OK);
+	return rc;
+}
+
+static uns_err
+issue_as(env *e, const char *id, const char *secret)
+{
+	char msg[512];
+	return issue(e, "client_credentials", id, secret, "", NULL, msg,
+	             sizeof(msg));
+}
+
+/* Sets the grace end of id's previous secret to `until` (Unix seconds),
+ * as if that time had come. */
+static void
+set_old_until(env *e, const char *id, int64_t until)
+{
+	char path[512], line[1024], buf[8192] = "", why[128];
+	snprintf(path, sizeof(path), "%s/apps.conf", e->dir);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	FILE *out = fmemopen(buf, sizeof(buf), "w");
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char copy[1024];
+		uns_app_line a;
+		snprintf(copy, sizeof(copy), "%s", line);
+		if (uns_app_line_parse(copy, &a, why, sizeof(why)) == 1 &&
+		    strcmp(a.id, id) == 0) {
+			assert_non_null(a.old_hash);
+			a.old_until = until;
+			uns_app_line_write(out, &a);
+		} else {
+			fputs(line, out);
+		}
+	}
+	fclose(f);
+	fclose(out);
+	f = fopen(path, "w");
+	fputs(buf, f);
+	fclose(f);
+}
+
+/* rotate-secret: after the reload the new secret works and the old one
+ * too until its grace ends (--grace 0: at once); remove: the app is gone
+ * after the reload; a file with a bad line changes nothing. */
+static void
+test_rotate_and_remove(void **state)
+{
+	env *e = *state;
+	char path[512], why[256];
+	assert_int_equal(app_cmd_reload(e, "rotate-secret contoso-svc "
+	                                   "--secret rotated-secret-0001 "
+	                                   "--grace 1h --iterations 1000"),
+	                 0);
+	assert_int_equal(issue_as(e, "contoso-svc", "rotated-secret-0001"),
+	                 UNS_OK);
+	assert_int_equal(issue_as(e, "contoso-svc", "s3cret-value-0123456"),
+	                 UNS_OK);
+	set_old_until(e, "contoso-svc", time(NULL) - 1);
+	assert_int_equal(app_cmd_reload(e, "show contoso-svc"), 0);
+	assert_int_equal(issue_as(e, "contoso-svc", "s3cret-value-0123456"),
+	                 UNS_UNAUTHENTICATED);
+	assert_int_equal(issue_as(e, "contoso-svc", "rotated-secret-0001"),
+	                 UNS_OK);
+
+	assert_int_equal(app_cmd_reload(e, "rotate-secret contoso-svc "
+	                                   "--secret rotated-secret-0002 "
+	                                   "--grace 0 --iterations 1000"),
+	                 0);
+	assert_int_equal(issue_as(e, "contoso-svc", "rotated-secret-0001"),
+	                 UNS_UNAUTHENTICATED);
+	assert_int_equal(issue_as(e, "contoso-svc", "rotated-secret-0002"),
+	                 UNS_OK);
+	assert_int_equal(app_cmd_reload(e, "rotate-secret contoso-svc "
+	                                   "--secret short"),
+	                 2);
+
+	assert_int_equal(app_cmd_reload(e, "remove other-svc"), 0);
+	assert_int_equal(issue_as(e, "other-svc", "another-secret-0123"),
+	                 UNS_UNAUTHENTICATED);
+	assert_int_equal(app_cmd_reload(e, "show other-svc"), 1);
+	assert_int_equal(app_cmd_reload(e, "remove other-svc"), 1);
+
+	/* A bad line: the reload fails and the registry stays as it was. */
+	snprintf(path, sizeof(path), "%s/apps.conf", e->dir);
+	FILE *f = fopen(path, "a");
+	fprintf(f, "broken-svc " HOST " not-a-hash\n");
+	fclose(f);
+	assert_int_equal(uns_auth_load_apps(e->s.auth, path, why, sizeof(why)),
+	                 UNS_INVALID_ARGUMENT);
+	if (strstr(why, "apps.conf:4: not a secret hash") == NULL) {
+		fail_msg("%s", why);
+	}
+	assert_int_equal(issue_as(e, "contoso-svc", "rotated-secret-0002"),
+	                 UNS_OK);
+}
+
 static void
 test_bad_fields_name_the_field(void **state)
 {
@@ -385,6 +494,8 @@ main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hash_forms, setup, teardown),
 	    cmocka_unit_test(test_short_secret_refused),
+	    cmocka_unit_test_setup_teardown(test_rotate_and_remove, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_fields_name_the_field,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_without_signing_key,

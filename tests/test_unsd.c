@@ -1,8 +1,9 @@
 /*
  * test_unsd.c — unsd and unsctl as processes: first run on the embedded
- * defaults (dev certificates made, TLS health answered), the CLI's error
- * reporting, and SIGTERM under load: every reply the server sent arrives,
- * the process exits 0, and calls after the drain fail instead of hanging.
+ * defaults (dev certificates made, TLS health answered, the URL to dial
+ * printed, the failed TLS check named), the CLI's error reporting, --set, and
+ * SIGTERM under load: every reply the server sent arrives, the process exits 0,
+ * and calls after the drain fail instead of hanging.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -72,14 +73,48 @@ test_first_run_makes_certs_and_serves_tls(void **state)
 	         UNS_UNSCTL_PATH, p.port, ca);
 	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "tls handshake"));
+	/* ... and unsctl says which check failed, and what to dial. */
+	char want[256];
+	snprintf(want, sizeof(want),
+	         "the check that failed: the server's certificate names "
+	         "localhost, not 127.0.0.1: dial tls+tcp://localhost:%d",
+	         p.port);
+	if (strstr(out, want) == NULL) {
+		fail_msg("%s", out);
+	}
+	/* A CA that did not sign the server's certificate. */
+	snprintf(cmd, sizeof(cmd),
+	         "%s cert ca --dir %s/other >/dev/null && %s health --url "
+	         "tls+tcp://localhost:%d --ca %s/other/ca.pem 2>&1",
+	         UNS_UNSCTL_PATH, dir, UNS_UNSCTL_PATH, p.port, dir);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
+	if (strstr(out, "the check that failed: the server's certificate is "
+	                "not signed by a CA in") == NULL) {
+		fail_msg("%s", out);
+	}
 
 	char log[4096];
 	assert_int_equal(ut_unsd_stop(&p, SIGTERM, log, sizeof(log)), 0);
 	assert_non_null(strstr(log, "draining"));
+	/* unsd printed what a client should dial: the certificate's name. */
+	snprintf(want, sizeof(want), "unsd: dial tls+tcp://localhost:%d with",
+	         p.port);
+	if (strstr(log, want) == NULL) {
+		fail_msg("%s", log);
+	}
 
-	/* Second run: the certificates are reused, not remade. */
+	/* Second run: the certificates are reused, not remade. It wants
+	 * client certificates, which unsctl names as the failed check. */
 	struct stat st2;
-	assert_int_equal(ut_unsd_start(&p, "tls+tcp://127.0.0.1:0", args), 0);
+	const char *args2[] = {"--data", data, "--require-client-cert", NULL};
+	assert_int_equal(ut_unsd_start(&p, "tls+tcp://127.0.0.1:0", args2), 0);
+	snprintf(cmd, sizeof(cmd),
+	         "%s health --url tls+tcp://localhost:%d --ca %s 2>&1",
+	         UNS_UNSCTL_PATH, p.port, ca);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
+	if (strstr(out, "it wants a client certificate") == NULL) {
+		fail_msg("%s", out);
+	}
 	assert_int_equal(stat(ca, &st2), 0);
 	assert_int_equal(st2.st_ino, st_ca.st_ino);
 	assert_int_equal(st2.st_mtim.tv_nsec, st_ca.st_mtim.tv_nsec);
@@ -110,6 +145,23 @@ test_cli_usage_errors(void **state)
 	         UNS_UNSCTL_PATH);
 	assert_int_equal(ut_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "cannot connect"));
+
+	/* unsd --set KEY=VALUE sets any key, after the named flags. */
+	snprintf(cmd, sizeof(cmd),
+	         "%s --contexts 5 --set contexts=7 --set "
+	         "'gateway_listen=' --print-config 2>&1",
+	         UNS_UNSD_PATH);
+	assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "\ncontexts = 7\n"));
+	assert_non_null(strstr(out, "\ngateway_listen = \"\"\n"));
+	snprintf(cmd, sizeof(cmd), "%s --set nope=1 --print-config 2>&1",
+	         UNS_UNSD_PATH);
+	assert_int_not_equal(ut_run(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "--set: unknown key \"nope\""));
+	snprintf(cmd, sizeof(cmd), "%s --set contexts --print-config 2>&1",
+	         UNS_UNSD_PATH);
+	assert_int_not_equal(ut_run(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "--set contexts: expected KEY=VALUE"));
 }
 
 /* --- SIGTERM under load ------------------------------------------------ */

@@ -23,7 +23,8 @@ packages=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
 	protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
 	libnng-dev libmbedtls-dev librocksdb-dev libcurl4-openssl-dev
 	libmicrohttpd-dev libjansson-dev libcmocka-dev zlib1g-dev curl jq
-	wrk     # wrk: HTTP load for tools/bench_gateway.sh
+	wrk # wrk: HTTP load for tools/bench_gateway.sh
+	postgresql-15 libpq-dev # the PostgreSQL store: libpq, and a server for its tests
 	chromium) # chromium: the web client's browser tests (tests/node/web_browser.js)
 
 as_root() {

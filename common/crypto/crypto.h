@@ -226,4 +226,22 @@ uns_err uns_tls_restrict_suites(void);
 /* 1 when the suite with this IANA id is one uns_tls_restrict_suites keeps. */
 int uns_tls_suite_allowed(int id);
 
+/* ---- which TLS check fails (tlscheck.c) ------------------------------- */
+
+/* The DNS names (subjectAltName) of the first certificate in the PEM file
+ * path, ", "-separated, into out ("" when it has none). */
+uns_err uns_cert_dns_names(const char *path, char *out, size_t cap, char *why,
+                           size_t whylen);
+/*
+ * After a failed dial of tls+tcp://host:port: dials once more and names the
+ * check that fails, with the fix, in why: the CA (ca_file), the name
+ * (server_name, or host), the dates, or a server that wants a client
+ * certificate. UNS_UNAUTHENTICATED with that reason; UNS_OK when every
+ * check passes; UNS_UNAVAILABLE when nothing answers; UNS_EINVAL for a
+ * file that cannot be read. A diagnosis only: it trusts nothing.
+ */
+uns_err uns_tls_diagnose(const char *host, const char *port,
+                         const char *ca_file, const char *cert_key_file,
+                         const char *server_name, char *why, size_t whylen);
+
 #endif /* UNS_SERVER_CRYPTO_H */

@@ -7,12 +7,14 @@
  * call.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "appsconf.h"
 #include "auth.h"
 #include "crypto.h"
 #include "token_cache.h"
@@ -22,6 +24,9 @@ typedef struct app_entry {
 	char hosts[UNS_MAX_APP_HOSTS][257];
 	size_t n_hosts;
 	char secret_hash[UNS_SECRET_HASH_MAX]; /* "" = none: never matches */
+	char old_hash[UNS_SECRET_HASH_MAX];    /* "" = none */
+	int64_t old_until; /* old_hash matches until this second (Unix) */
+	bool from_file;    /* a reload of apps.conf replaces it */
 } app_entry;
 
 struct uns_auth {
@@ -61,6 +66,15 @@ uns_auth_close(uns_auth *a)
 	free(a);
 }
 
+static int64_t
+now_s(const uns_auth *a)
+{
+	if (a->cfg.now_s) {
+		return a->cfg.now_s(a->cfg.now_arg);
+	}
+	return (int64_t)time(NULL);
+}
+
 static app_entry *
 find_app(const uns_auth *a, const char *id)
 {
@@ -72,6 +86,39 @@ find_app(const uns_auth *a, const char *id)
 	return NULL;
 }
 
+/* The entry for id, made (zeroed) if there is none; NULL without
+ * memory. Under the write lock. */
+static app_entry *
+entry_for(uns_auth *a, const char *id)
+{
+	app_entry *e = find_app(a, id);
+	if (e == NULL && a->n_apps == a->cap_apps) {
+		size_t cap = a->cap_apps ? a->cap_apps * 2 : 8;
+		app_entry *n = realloc(a->apps, cap * sizeof(*n));
+		if (n == NULL) {
+			return NULL;
+		}
+		a->apps = n;
+		a->cap_apps = cap;
+	}
+	if (e == NULL) {
+		e = &a->apps[a->n_apps++];
+	}
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
+static void
+entry_fill(app_entry *e, const char *app_id, const char *const *hosts,
+           size_t n_hosts)
+{
+	snprintf(e->id, sizeof(e->id), "%s", app_id);
+	for (size_t i = 0; i < n_hosts; i++) {
+		snprintf(e->hosts[i], sizeof(e->hosts[i]), "%s", hosts[i]);
+	}
+	e->n_hosts = n_hosts;
+}
+
 uns_err
 uns_auth_add_app(uns_auth *a, const char *app_id, const char *const *hosts,
                  size_t n_hosts)
@@ -81,46 +128,12 @@ uns_auth_add_app(uns_auth *a, const char *app_id, const char *const *hosts,
 		return UNS_EINVAL;
 	}
 	pthread_rwlock_wrlock(&a->lock);
-	app_entry *e = find_app(a, app_id);
-	if (e == NULL && a->n_apps == a->cap_apps) {
-		size_t cap = a->cap_apps ? a->cap_apps * 2 : 8;
-		app_entry *n = realloc(a->apps, cap * sizeof(*n));
-		if (n == NULL) {
-			pthread_rwlock_unlock(&a->lock);
-			return UNS_ENOMEM;
-		}
-		a->apps = n;
-		a->cap_apps = cap;
-	}
-	if (e == NULL) {
-		e = &a->apps[a->n_apps++];
-	}
-	memset(e, 0, sizeof(*e));
-	snprintf(e->id, sizeof(e->id), "%s", app_id);
-	for (size_t i = 0; i < n_hosts; i++) {
-		snprintf(e->hosts[i], sizeof(e->hosts[i]), "%s", hosts[i]);
-	}
-	e->n_hosts = n_hosts;
-	pthread_rwlock_unlock(&a->lock);
-	return UNS_OK;
-}
-
-uns_err
-uns_auth_set_app_secret_hash(uns_auth *a, const char *app_id, const char *hash)
-{
-	if (strcmp(hash, "-") == 0) {
-		hash = "";
-	}
-	if (hash[0] != '\0' && uns_secret_hash_check(hash) != UNS_OK) {
-		return UNS_EINVAL;
-	}
-	pthread_rwlock_wrlock(&a->lock);
-	app_entry *e = find_app(a, app_id);
+	app_entry *e = entry_for(a, app_id);
 	if (e != NULL) {
-		snprintf(e->secret_hash, sizeof(e->secret_hash), "%s", hash);
+		entry_fill(e, app_id, hosts, n_hosts);
 	}
 	pthread_rwlock_unlock(&a->lock);
-	return e != NULL ? UNS_OK : UNS_NOT_FOUND;
+	return e != NULL ? UNS_OK : UNS_ENOMEM;
 }
 
 int
@@ -128,74 +141,121 @@ uns_auth_check_secret(const uns_auth *a, const char *app_id, const char *secret)
 {
 	/* An unknown app or one without a secret is checked against no hash,
 	 * which costs what a wrong secret costs (crypto.h). */
-	char hash[UNS_SECRET_HASH_MAX];
+	char hash[UNS_SECRET_HASH_MAX], old_hash[UNS_SECRET_HASH_MAX];
 	pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
 	const app_entry *e = find_app(a, app_id);
 	int usable = e != NULL && e->secret_hash[0] != '\0';
 	if (usable) {
 		memcpy(hash, e->secret_hash, sizeof(hash));
 	}
+	int old = usable && e->old_hash[0] != '\0' && now_s(a) < e->old_until;
+	if (old) {
+		memcpy(old_hash, e->old_hash, sizeof(old_hash));
+	}
 	pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
-	return uns_secret_verify(usable ? hash : NULL, secret) && usable;
+	if (uns_secret_verify(usable ? hash : NULL, secret) && usable) {
+		return 1;
+	}
+	/* After a rotation, the previous secret until its grace ends. */
+	return old && uns_secret_verify(old_hash, secret);
 }
 
-/* "APP_ID HOST[,HOST…] SECRET" → add_app. */
+/* One parsed apps.conf line into e; -1 with why for a bad hash. */
 static int
-parse_app_line(uns_auth *a, char *line)
+entry_from_line(app_entry *e, const uns_app_line *l, char *why, size_t whylen)
 {
-	char *save = NULL;
-	char *id = strtok_r(line, " \t\r\n", &save);
-	char *hostlist = strtok_r(NULL, " \t\r\n", &save);
-	char *hash = NULL;
-	if (id == NULL || id[0] == '#') {
-		return 0;
-	}
-	if (hostlist == NULL ||
-	    (hash = strtok_r(NULL, " \t\r\n", &save)) == NULL) {
+	const char *hash = strcmp(l->hash, "-") == 0 ? "" : l->hash;
+	memset(e, 0, sizeof(*e));
+	entry_fill(e, l->id, l->hosts, l->n_hosts);
+	if ((hash[0] != '\0' && uns_secret_hash_check(hash) != UNS_OK) ||
+	    (l->old_hash != NULL &&
+	     uns_secret_hash_check(l->old_hash) != UNS_OK)) {
+		snprintf(why, whylen, "not a secret hash unsctl app writes");
 		return -1;
 	}
-	const char *hosts[UNS_MAX_APP_HOSTS];
-	size_t n = 0;
-	char *hsave = NULL;
-	for (char *h = strtok_r(hostlist, ",", &hsave); h;
-	     h = strtok_r(NULL, ",", &hsave)) {
-		if (n == UNS_MAX_APP_HOSTS) {
+	snprintf(e->secret_hash, sizeof(e->secret_hash), "%s", hash);
+	if (l->old_hash != NULL) {
+		snprintf(e->old_hash, sizeof(e->old_hash), "%s", l->old_hash);
+		e->old_until = l->old_until;
+	}
+	e->from_file = true;
+	return 0;
+}
+
+/* Every app of the file at f into *out (malloc'd), or -1 with why naming
+ * path and line. */
+static int
+read_apps(FILE *f, const char *path, app_entry **out, size_t *n_out, char *why,
+          size_t whylen)
+{
+	char line[8192], inner[256];
+	app_entry *v = NULL;
+	size_t n = 0, cap = 0;
+	uns_app_line l;
+	for (int ln = 1; fgets(line, sizeof(line), f) != NULL; ln++) {
+		int rc = uns_app_line_parse(line, &l, inner, sizeof(inner));
+		if (rc == 1 && n == cap) {
+			cap = cap ? 2 * cap : 8;
+			app_entry *nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL) {
+				snprintf(inner, sizeof(inner), "out of memory");
+				rc = -1;
+			} else {
+				v = nv;
+			}
+		}
+		if (rc == 1 &&
+		    entry_from_line(&v[n], &l, inner, sizeof(inner)) == 0) {
+			n++;
+		} else if (rc != 0) {
+			snprintf(why, whylen, "%s:%d: %s", path, ln, inner);
+			free(v);
 			return -1;
 		}
-		hosts[n++] = h;
 	}
-	if (uns_auth_add_app(a, id, hosts, n) != UNS_OK) {
-		return -1;
-	}
-	return uns_auth_set_app_secret_hash(a, id, hash) == UNS_OK ? 0 : -1;
+	*out = v;
+	*n_out = n;
+	return 0;
 }
 
 uns_err
 uns_auth_load_apps(uns_auth *a, const char *path, char *why, size_t whylen)
 {
-	uns_token_cache_clear(a->tokens);
-	FILE *f = fopen(path, "r");
-	if (f == NULL) {
-		if (errno == ENOENT) {
-			return UNS_OK;
-		}
+	app_entry *v = NULL;
+	size_t n = 0, kept = 0;
+	FILE *f = fopen(path, "re");
+	if (f == NULL && errno != ENOENT) {
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
 		return UNS_EIO;
 	}
-	char line[8192];
-	int n = 0;
-	uns_err err = UNS_OK;
-	while (fgets(line, sizeof(line), f)) {
-		n++;
-		if (parse_app_line(a, line) != 0) {
-			snprintf(why, whylen,
-			         "%s:%d: expected APP_ID HOST[,HOST...] SECRET",
-			         path, n);
-			err = UNS_INVALID_ARGUMENT;
-			break;
+	if (f != NULL) {
+		int rc = read_apps(f, path, &v, &n, why, whylen);
+		fclose(f);
+		if (rc != 0) {
+			return UNS_INVALID_ARGUMENT;
 		}
 	}
-	fclose(f);
+	/* The file's apps replace those of its last reading, all at once;
+	 * apps added by uns_auth_add_app stay unless the file names them. */
+	pthread_rwlock_wrlock(&a->lock);
+	for (size_t i = 0; i < a->n_apps; i++) {
+		if (!a->apps[i].from_file) {
+			a->apps[kept++] = a->apps[i];
+		}
+	}
+	a->n_apps = kept;
+	uns_err err = UNS_OK;
+	for (size_t i = 0; i < n && err == UNS_OK; i++) {
+		app_entry *e = entry_for(a, v[i].id);
+		if (e != NULL) {
+			*e = v[i];
+		} else {
+			err = UNS_ENOMEM;
+		}
+	}
+	pthread_rwlock_unlock(&a->lock);
+	uns_token_cache_clear(a->tokens);
+	free(v);
 	return err;
 }
 
@@ -237,15 +297,6 @@ has_scope(const char *scopes, const char *want)
 		}
 	}
 	return 0;
-}
-
-static int64_t
-now_s(const uns_auth *a)
-{
-	if (a->cfg.now_s) {
-		return a->cfg.now_s(a->cfg.now_arg);
-	}
-	return (int64_t)time(NULL);
 }
 
 bool

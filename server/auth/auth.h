@@ -3,12 +3,9 @@
  * a user (sub + the host named in the token) or an app (azp/appid, with
  * the host names registered for it), and each method admits one kind.
  *
- * Apps are registered in DATA/apps.conf, one per line:
- *   APP_ID HOST[,HOST…] SECRET_HASH
- * where SECRET_HASH is "pbkdf2-sha256$ITERATIONS$SALT$HASH" (crypto.h,
- * uns_secret_hash; the older "sha256:SALT:HEX" still verifies) or "-" (no
- * secret: the token endpoint will refuse it). `unsctl app add` writes
- * these lines.
+ * Apps are registered in DATA/apps.conf (appsconf.h has the line format),
+ * which `unsctl app` writes; secret hashes are crypto.h's uns_secret_hash
+ * (the older "sha256:SALT:HEX" still verifies).
  */
 #ifndef UNS_AUTH_H
 #define UNS_AUTH_H
@@ -17,10 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "appsconf.h"
 #include "call.h"
 #include "jwt.h"
 
-#define UNS_MAX_APP_HOSTS 16
+#define UNS_MAX_APP_HOSTS UNS_APP_MAX_HOSTS
 
 typedef enum uns_principal_kind {
 	UNS_PRINCIPAL_USER = 1,
@@ -58,24 +56,20 @@ void uns_auth_close(uns_auth *a);
 uns_err uns_auth_add_app(uns_auth *a, const char *app_id,
                          const char *const *hosts, size_t n_hosts);
 /*
- * Sets an app's secret hash (a form uns_secret_hash_check accepts; "-" or
- * "" = no secret). UNS_NOT_FOUND for an unknown app, UNS_EINVAL for a bad
- * hash.
- */
-uns_err uns_auth_set_app_secret_hash(uns_auth *a, const char *app_id,
-                                     const char *hash);
-
-/*
- * 1 when app_id is registered with a secret and secret is it, else 0. An
- * unknown app, an app without a secret and a wrong secret take the same
- * path and about the same time (the token endpoint answers them alike).
+ * 1 when app_id is registered with a secret and secret is it, or is its
+ * previous secret within the grace that `unsctl app rotate-secret` gave,
+ * else 0. An unknown app, an app without a secret and a wrong secret take
+ * the same path and about the same time (the token endpoint answers them
+ * alike).
  */
 int uns_auth_check_secret(const uns_auth *a, const char *app_id,
                           const char *secret);
 
 /* Reads an apps file (missing file = no apps); why names file and line.
- * Also forgets every cached token: a reload starts from verified tokens
- * only. */
+ * The file's apps replace, all at once, those of its last reading (an app
+ * removed from the file is forgotten); a file with a bad line changes
+ * nothing. Also forgets every cached token: a reload starts from verified
+ * tokens only. */
 uns_err uns_auth_load_apps(uns_auth *a, const char *path, char *why,
                            size_t whylen);
 int uns_auth_app_owns_host(const uns_auth *a, const char *app_id,

@@ -116,8 +116,15 @@ typedef struct uns_config {
 	int64_t default_timeout_ms;
 	int64_t drain_linger_ms;
 	/* store */
-	uint64_t block_cache;  /* bytes */
-	uint64_t write_buffer; /* bytes */
+	char store[UNS_CONFIG_STR_MAX]; /* backend: "rocksdb" or "postgres" */
+	char postgres_url[UNS_CONFIG_STR_MAX];
+	char postgres_schema[UNS_CONFIG_STR_MAX];
+	int postgres_connections;
+	int postgres_committers;
+	int64_t postgres_statement_timeout_ms;
+	int64_t postgres_connect_wait_ms; /* 0 = try once */
+	uint64_t block_cache;             /* bytes */
+	uint64_t write_buffer;            /* bytes */
 	int commit_max_batch;
 	int64_t commit_max_wait_us; /* 0 = sync at once */
 	int commit_answer_thread;   /* 0 or 1 */

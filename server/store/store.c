@@ -17,6 +17,7 @@
 
 static const uns_store_ops *const backends[] = {
     &uns_store_rocksdb_ops,
+    &uns_store_postgres_ops,
 };
 
 static const uns_store_ops *

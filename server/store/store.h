@@ -65,13 +65,16 @@ typedef void (*uns_store_feed_fn)(void *arg, const char *user, const char *host,
 
 /* A backend's own settings (its header says which fields it has). */
 struct uns_store_rocksdb_config;
+struct uns_store_postgres_config;
 
 typedef struct uns_store_config {
-	const char *backend; /* "rocksdb" (NULL or "" = rocksdb) */
+	const char *backend; /* "rocksdb" or "postgres" (NULL or "" =
+	                        rocksdb) */
 	const char *dir;     /* rocksdb: data directory, created if missing */
-	/* The RocksDB backend's own knobs (store_rocksdb.h); NULL = its
-	 * defaults. */
+	/* The backends' own settings (store_rocksdb.h, store_postgres.h);
+	 * NULL = the defaults (postgres needs its url). */
 	const struct uns_store_rocksdb_config *rocksdb;
+	const struct uns_store_postgres_config *postgres;
 	unsigned commit_max_batch;   /* writes per synced batch; 0 = 1024 */
 	unsigned commit_max_wait_us; /* linger for more writes; 0 = none */
 	int commit_answer_thread;    /* answer async writes off the committer */
@@ -343,9 +346,12 @@ void uns_store_history_page_free(uns_store_history_page *p);
  * alerts (below) are separate taps that never coalesce with those.
  *
  * Claiming leases taps to the caller for lease_ms: a claimed tap is not
- * claimed again until it is settled or the lease runs out. Leases are not
- * durable: after a crash every unsettled tap is due again at once, so a tap
- * is delivered at least once; settling is the only way a tap leaves.
+ * claimed again until it is settled or the lease runs out. On RocksDB
+ * leases are not durable: after a crash every unsettled tap is due again
+ * at once. On PostgreSQL they are (owner, until), so that several processes
+ * share one outbox; a process reopening the store releases its own. Either
+ * way a tap is delivered at least once; settling is the only way a tap
+ * leaves.
  */
 
 /* "UNSID" for a tap, "UNSID:ID" for the fallback alert of notification ID. */

@@ -105,6 +105,7 @@ struct uns_store {
 
 /* The backends store.c knows (each in its own folder beneath). */
 extern const uns_store_ops uns_store_rocksdb_ops;
+extern const uns_store_ops uns_store_postgres_ops;
 
 /* Fills st's head: ops, a copy of cfg with the shared defaults (max_live,
  * lifetimes, reclaim interval), no hooks. */
@@ -119,5 +120,32 @@ int64_t uns_store_now(const uns_store *st);
  * calls the feed and tap hooks (store.h), on the calling thread. */
 void uns_store_moved(uns_store *st, const char *user, const char *host,
                      uint64_t head, size_t taps);
+
+/* --- what every backend checks the same way (store_base.c) -------------- */
+
+/* A Post's arguments (app id, group name) and its expiration: the given
+ * one, or now + default_ttl_ms; UNS_EINVAL (with the message) when it is
+ * not in the future. */
+uns_err uns_store_post_check(const uns_store *st,
+                             const Uns__V1__Notification *in, int64_t now,
+                             int64_t *expiration);
+
+/* A change for uns_store_update_state: known states, and not empty. */
+bool uns_store_change_ok(const uns_store_change *c);
+
+/* At least one host, and each an id. */
+bool uns_store_hosts_ok(const char *const *hosts, size_t n_hosts);
+
+/* Settles of distinct subscriptions, each with a tap, owner and result. */
+bool uns_store_settles_ok(const uns_store_settle *v, size_t n);
+
+/* Whether platform p is in list[0..n) (empty = every platform). */
+bool uns_store_platform_listed(const Uns__V1__Platform *list, size_t n,
+                               Uns__V1__Platform p);
+
+/* The delay of n's iOS fallback alert (ms), 0 when it has none (SPEC §5:
+ * only a High-priority raw notification with a visual fallback that
+ * allows iOS falls back to a visible alert). */
+int64_t uns_store_fallback_ms(const Uns__V1__Notification *n);
 
 #endif /* UNS_SERVER_STORE_BACKEND_H */

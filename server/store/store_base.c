@@ -1,6 +1,7 @@
 /*
  * store_base.c — the head every backend's handle starts with
- * (store_backend.h): the shared defaults, the clock and the hooks.
+ * (store_backend.h): the shared defaults, the clock and the hooks; and
+ * the argument checks every backend makes the same way.
  */
 #include <string.h>
 #include <time.h>
@@ -69,4 +70,91 @@ uns_store_moved(uns_store *st, const char *user, const char *host,
 	if (tfn != NULL) {
 		tfn(targ, user, host, head, taps);
 	}
+}
+
+uns_err
+uns_store_post_check(const uns_store *st, const Uns__V1__Notification *in,
+                     int64_t now, int64_t *expiration)
+{
+	if (in == NULL || !uns_store_id_ok(in->app_notification_id) ||
+	    in->group_name == NULL ||
+	    strlen(in->group_name) > UNS_STORE_ID_MAX) {
+		return uns_store_seterr(UNS_EINVAL, "bad app id or group name");
+	}
+	*expiration = in->expiration_time_ms != 0
+	                  ? in->expiration_time_ms
+	                  : now + st->cfg.default_ttl_ms;
+	if (*expiration <= now) {
+		return uns_store_seterr(UNS_EINVAL,
+		                        "expiration is not in the future");
+	}
+	return UNS_OK;
+}
+
+bool
+uns_store_change_ok(const uns_store_change *c)
+{
+	return c != NULL && (unsigned)c->read_state <= 2 &&
+	       (unsigned)c->user_action_state <= 4 &&
+	       (c->read_state != 0 || c->user_action_state != 0 || c->delete_);
+}
+
+bool
+uns_store_hosts_ok(const char *const *hosts, size_t n_hosts)
+{
+	for (size_t i = 0; i < n_hosts; i++) {
+		if (!uns_store_id_ok(hosts[i])) {
+			return false;
+		}
+	}
+	return n_hosts > 0;
+}
+
+bool
+uns_store_settles_ok(const uns_store_settle *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].tap == NULL || v[i].tap->user == NULL ||
+		    v[i].tap->host == NULL ||
+		    (unsigned)v[i].result > UNS_STORE_TAP_DEAD) {
+			return false;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (strncmp(v[i].tap->ref, v[j].tap->ref,
+			            UNS_STORE_RID_LEN) == 0) {
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+bool
+uns_store_platform_listed(const Uns__V1__Platform *list, size_t n,
+                          Uns__V1__Platform p)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (list[i] == p) {
+			return true;
+		}
+	}
+	return n == 0; /* empty = every platform */
+}
+
+int64_t
+uns_store_fallback_ms(const Uns__V1__Notification *n)
+{
+	const Uns__V1__EndpointFallback *ef =
+	    n->fallback_policy != NULL ? n->fallback_policy->endpoint_fallback
+	                               : NULL;
+
+	if (ef == NULL || n->priority != UNS__V1__PRIORITY__PRIORITY_HIGH ||
+	    n->payload == NULL || n->payload->raw_content == NULL ||
+	    n->payload->raw_content[0] == '\0' ||
+	    ef->fallback_delay_in_seconds == 0 || ef->visual_content == NULL ||
+	    !uns_store_platform_listed(ef->platform_types, ef->n_platform_types,
+	                               UNS__V1__PLATFORM__PLATFORM_IOS)) {
+		return 0;
+	}
+	return 1000LL * ef->fallback_delay_in_seconds;
 }

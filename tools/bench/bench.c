@@ -50,6 +50,7 @@
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
+#include "store_postgres.h"
 #include "store_rocksdb.h"
 #include "token_cache.h"
 #include "uns/v1/rpc.pb-c.h"
@@ -87,6 +88,11 @@ static const uns_opt bench_options[] = {
      "the store's commit_max_wait in microseconds (default 0)"},
     {"--answer-thread", UNS_OPT_FLAG, offsetof(bench_opts, answer_thread), NULL,
      "the store's commit_answer_thread = true"},
+    {"--store", UNS_OPT_STR, offsetof(bench_opts, store), "NAME",
+     "post, fetch, mixed, delete: the store backend (rocksdb, postgres)"},
+    {"--postgres-url", UNS_OPT_STR, offsetof(bench_opts, postgres_url), "URL",
+     "--store postgres: the database (a fresh schema per run; the CPU of "
+     "every local postgres process is reported beside the server's)"},
     {"--help", UNS_OPT_FLAG, offsetof(bench_opts, help), NULL, "this text"},
 };
 #define N_BENCH_OPTS (sizeof(bench_options) / sizeof(bench_options[0]))
@@ -233,8 +239,14 @@ svc_open(const char *dir, const char *cert, const bench_opts *o, int ports[2])
 	uns_jwt_keys *keys = NULL;
 	uns_auth *auth = NULL;
 	uns_service *svc = NULL;
+	char schema[32];
 	snprintf(path, sizeof(path), "%s/store", dir);
-	uns_store_config sc = {.dir = path,
+	snprintf(schema, sizeof(schema), "bench_%d", (int)getpid());
+	uns_store_postgres_config pc = {.url = o->postgres_url,
+	                                .schema = schema};
+	uns_store_config sc = {.backend = o->store,
+	                       .dir = path,
+	                       .postgres = &pc,
 	                       .max_live = 1u << 30,
 	                       .commit_max_wait_us =
 	                           (unsigned)o->commit_wait_us,
@@ -623,6 +635,7 @@ typedef struct stack_result {
 	double cpu_us, calls; /* the server's CPU time and calls, all rounds */
 	double client_cpu_us; /* this process's (the client's), same rounds */
 	double commit_cpu_us, engine_cpu_us; /* server's committer, RocksDB */
+	double db_cpu_us; /* every local postgres process (--store postgres) */
 } stack_result;
 
 /* utime + stime of one /proc stat file in µs, its command into comm (if
@@ -682,6 +695,50 @@ bench_threads_cpu_us(pid_t pid, const char *prefix)
 		if (us >= 0 && strncmp(comm, prefix, strlen(prefix)) == 0) {
 			sum += us;
 		}
+	}
+	closedir(d);
+	return sum;
+}
+
+/* The CPU time of every process named "postgres" on this machine (the
+ * cluster's backends, WAL writer, checkpointer…), with the time of the
+ * children they reaped (a backend that exits hands its time to the
+ * postmaster's cutime); 0 when there is none. */
+static double
+db_cpu_us(void)
+{
+	char path[300], buf[1024];
+	unsigned long long t[4];
+	double sum = 0;
+	DIR *d = opendir("/proc");
+
+	if (d == NULL) {
+		return 0;
+	}
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		FILE *f;
+		size_t n;
+		const char *p;
+		if (e->d_name[0] < '0' || e->d_name[0] > '9') {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		if ((f = fopen(path, "r")) == NULL) {
+			continue;
+		}
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		if (strstr(buf, "(postgres)") == NULL ||
+		    (p = strrchr(buf, ')')) == NULL ||
+		    sscanf(p + 2,
+		           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
+		           "%llu %llu %llu",
+		           &t[0], &t[1], &t[2], &t[3]) != 4) {
+			continue;
+		}
+		sum += (double)(t[0] + t[1] + t[2] + t[3]) * 1e6 /
+		       (double)sysconf(_SC_CLK_TCK);
 	}
 	closedir(d);
 	return sum;
@@ -791,6 +848,10 @@ print_stack(const char *name, stack_result *res)
 		}
 		printf("  client CPU %.1f us/call",
 		       res->client_cpu_us / res->calls);
+		if (res->db_cpu_us > 0) {
+			printf("  postgres CPU %.1f us/call",
+			       res->db_cpu_us / res->calls);
+		}
 	}
 	printf("\n");
 }
@@ -849,6 +910,7 @@ timed_round(load_run *r, const bench_opts *o, int bare, stack_result *sr)
 	double mine0 = bench_proc_cpu_us(getpid());
 	double k0 = server_threads_cpu_us(r, "uns-commit");
 	double e0 = server_threads_cpu_us(r, "rocksdb:");
+	double db0 = db_cpu_us();
 	nng_time t0 = nng_clock();
 	run_round(r, o->threads, o->inflight, bare, o->seconds);
 	double secs = (double)(nng_clock() - t0) / 1000.0;
@@ -856,6 +918,7 @@ timed_round(load_run *r, const bench_opts *o, int bare, stack_result *sr)
 	double mine1 = bench_proc_cpu_us(getpid());
 	double k1 = server_threads_cpu_us(r, "uns-commit");
 	double e1 = server_threads_cpu_us(r, "rocksdb:");
+	double db1 = db_cpu_us();
 	sr->rate[sr->n_rates++] = (double)atomic_load(&r->calls) / secs;
 	sr->errors += atomic_load(&r->errors);
 	if (cpu0 < 0 || cpu1 < 0 || sr->cpu_us < 0) {
@@ -865,6 +928,7 @@ timed_round(load_run *r, const bench_opts *o, int bare, stack_result *sr)
 		sr->client_cpu_us += mine1 - mine0;
 		sr->commit_cpu_us += k1 - k0;
 		sr->engine_cpu_us += e1 - e0;
+		sr->db_cpu_us += db1 - db0;
 		sr->calls += (double)atomic_load(&r->calls);
 	}
 }

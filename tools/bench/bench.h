@@ -27,6 +27,8 @@ typedef struct bench_opts {
 	int entries;
 	int commit_wait_us;
 	int answer_thread;
+	const char *store;        /* "rocksdb" (NULL) or "postgres" */
+	const char *postgres_url; /* store = postgres */
 	int help;
 } bench_opts;
 

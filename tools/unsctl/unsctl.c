@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "devcert.h"
 #include "json_codec.h"
 #include "uns_methods.h"
@@ -85,6 +86,33 @@ unsctl_conn_defaults(unsctl_conn *c)
 	}
 }
 
+/* After a failed tls+tcp:// dial, the check that failed (crypto.h,
+ * uns_tls_diagnose): NNG's one error covers several causes. */
+static void
+explain_dial_failure(const unsctl_conn *c)
+{
+	static const char scheme[] = "tls+tcp://";
+	char host[256], port[16], why[512];
+	const char *h = c->url + sizeof(scheme) - 1, *colon;
+	if (strncmp(c->url, scheme, sizeof(scheme) - 1) != 0 ||
+	    (colon = strrchr(h, ':')) == NULL ||
+	    (size_t)(colon - h) >= sizeof(host) ||
+	    strlen(colon + 1) >= sizeof(port)) {
+		return;
+	}
+	if (*h == '[' && colon > h + 1 && colon[-1] == ']') {
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - h - 2),
+		         h + 1);
+	} else {
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - h), h);
+	}
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	if (uns_tls_diagnose(host, port, c->ca, c->cert, c->server_name, why,
+	                     sizeof(why)) == UNS_UNAUTHENTICATED) {
+		fprintf(stderr, "unsctl: the check that failed: %s\n", why);
+	}
+}
+
 uns_client *
 unsctl_connect(const unsctl_conn *c)
 {
@@ -99,6 +127,7 @@ unsctl_connect(const unsctl_conn *c)
 	uns_err err = uns_client_open(&client, c->url, &o);
 	if (err != UNS_OK) {
 		fprintf(stderr, "unsctl: %s\n", uns_last_message());
+		explain_dial_failure(c);
 		return NULL;
 	}
 	return client;

@@ -29,11 +29,12 @@
 
 /* How an option's text becomes a JSON value. */
 typedef enum field_kind {
-	F_STRING,  /* as is */
-	F_NUMBER,  /* a decimal integer */
-	F_LIST,    /* comma-separated strings → array */
-	F_MS,      /* seconds (may be fractional) → integer milliseconds */
-	F_FROM_NOW /* a duration (30s, 10m, 2h, 7d) → now + it, in ms */
+	F_STRING,   /* as is */
+	F_NUMBER,   /* a decimal integer */
+	F_LIST,     /* comma-separated strings → array */
+	F_MS,       /* seconds (may be fractional) → integer milliseconds */
+	F_FROM_NOW, /* a duration (30s, 10m, 2h, 720h1s) → now + it, in ms */
+	F_SECONDS   /* a duration → integer seconds */
 } field_kind;
 
 typedef struct req_field {
@@ -304,7 +305,23 @@ static const req_field post_fields[] = {
     {"--display-ttl", "SECONDS", "notification.displayTimeToLive", F_NUMBER,
      "how long devices show it"},
     {"--expires-in", "DURATION", "notification.expirationTimeMs", F_FROM_NOW,
-     "lifetime: 90s, 10m, 2h, 7d (default 7d, at most 30d)"},
+     "lifetime: 90s, 10m, 2h, 7d, 720h1s (default 7d, at most 30d)"},
+    {"--fallback-delay", "DURATION",
+     "notification.fallbackPolicy.endpointFallback.fallbackDelayInSeconds",
+     F_SECONDS,
+     "iOS fallback: a visible push this long after the raw one unless the "
+     "device fetched (60s to 10m; needs --priority high, --raw and the "
+     "--fallback-title or -body)"},
+    {"--fallback-title", "TEXT",
+     "notification.fallbackPolicy.endpointFallback.visualContent.title",
+     F_STRING, "iOS fallback: its title"},
+    {"--fallback-body", "TEXT",
+     "notification.fallbackPolicy.endpointFallback.visualContent.body",
+     F_STRING, "iOS fallback: its body"},
+    {"--fallback-platforms", "LIST",
+     "notification.fallbackPolicy.endpointFallback.platformTypes", F_LIST,
+     "iOS fallback: platforms it may go to (the server takes iOS "
+     "only: --fallback-platforms iOS)"},
 };
 
 static const req_field fetch_fields[] = {
@@ -430,31 +447,6 @@ json_set_path(uns_jv *root, const char *path, uns_jv *value)
 	return uns_jv_set(obj, key, value) == UNS_OK ? 0 : -1;
 }
 
-/* Seconds in a duration like "90s", "10m", "2h", "7d" or "30"; -1 if bad. */
-static int64_t
-parse_duration(const char *text)
-{
-	static const struct {
-		char unit;
-		int64_t seconds;
-	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
-	char *end;
-	errno = 0;
-	long long n = strtoll(text, &end, 10);
-	if (errno != 0 || end == text || n < 0 || n > 100LL * 365 * 86400) {
-		return -1;
-	}
-	if (*end == '\0') {
-		return n;
-	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (end[0] == units[i].unit && end[1] == '\0') {
-			return n * units[i].seconds;
-		}
-	}
-	return -1;
-}
-
 static uns_jv *
 list_value(const char *text)
 {
@@ -494,9 +486,20 @@ field_value(const req_field *f, const char *text)
 		}
 		break;
 	}
+	case F_SECONDS: {
+		int64_t s;
+		if (uns_duration_parse(text, 0, &s) == 0) {
+			return uns_jv_new_int(s);
+		}
+		fprintf(stderr,
+		        "unsctl: %s: expected a duration like 90s, 5m or "
+		        "4m30s\n",
+		        f->opt);
+		return NULL;
+	}
 	case F_FROM_NOW: {
-		int64_t s = parse_duration(text);
-		if (s >= 0) {
+		int64_t s;
+		if (uns_duration_parse(text, 0, &s) == 0) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			int64_t now =
@@ -507,7 +510,7 @@ field_value(const req_field *f, const char *text)
 		}
 		fprintf(stderr,
 		        "unsctl: %s: expected a duration like 90s, 10m, "
-		        "2h or 7d\n",
+		        "2h, 7d or 720h1s\n",
 		        f->opt);
 		return NULL;
 	}

@@ -47,6 +47,7 @@ typedef struct token_opts {
 	const char *sub, *app, *host, *aud, *iss, *scope;
 	const char *secret_file, *key, *kid;
 	const char *out;
+	const char *expires_in; /* a duration, may be negative */
 	int ttl, hs256, force, help;
 } token_opts;
 
@@ -68,6 +69,9 @@ static const uns_opt mint_options[] = {
     TOK_STR("--iss", iss, "ISS", "issuer (iss)"),
     {"--ttl", UNS_OPT_INT, offsetof(token_opts, ttl), "SECONDS",
      "lifetime (default 3600)"},
+    TOK_STR("--expires-in", expires_in, "DURATION",
+            "lifetime instead of --ttl: 90s, 1h30m, 720h1s; negative "
+            "(-2m) for a token that expired that long ago, for tests"),
     TOK_STR("--scope", scope, "SCOPES",
             "space-separated scopes (default " DEFAULT_SCOPE
             ", for apps " DEFAULT_ROLE ")"),
@@ -261,7 +265,7 @@ claim(char *dst, size_t cap, const char *value, const char *opt)
 }
 
 static int
-fill_claims(const token_opts *o, uns_jwt_claims *c)
+fill_claims(const token_opts *o, int64_t lifetime, uns_jwt_claims *c)
 {
 	memset(c, 0, sizeof(*c));
 	if (claim(c->sub, sizeof(c->sub), o->sub, "--sub") != 0 ||
@@ -273,7 +277,10 @@ fill_claims(const token_opts *o, uns_jwt_claims *c)
 		return -1;
 	}
 	c->iat = (int64_t)time(NULL);
-	c->exp = c->iat + o->ttl;
+	c->exp = c->iat + lifetime;
+	if (lifetime <= 0) { /* expired: a minute's token from the past */
+		c->iat = c->exp - 60;
+	}
 	return 0;
 }
 
@@ -335,11 +342,18 @@ run_mint(const token_cmd *cmd, token_opts *o)
 		         " exists (unsd makes it on first run, or \"unsctl "
 		         "token keygen --hs256\")");
 	}
+	int64_t lifetime = o->ttl;
 	if (o->ttl <= 0) {
 		return usage_error(cmd, "--ttl must be a positive number of "
 		                        "seconds");
 	}
-	if (fill_claims(o, &c) != 0) {
+	if (o->expires_in != NULL &&
+	    (uns_duration_parse(o->expires_in, 1, &lifetime) != 0 ||
+	     lifetime == 0)) {
+		return usage_error(cmd, "--expires-in: expected a nonzero "
+		                        "duration like 1h, 90m, 720h1s or -2m");
+	}
+	if (fill_claims(o, lifetime, &c) != 0) {
 		return 2;
 	}
 	return mint_and_print(o, &c);

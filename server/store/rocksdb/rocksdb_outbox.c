@@ -261,17 +261,6 @@ rdb_taps_drop(rdb *st, struct batch *b, const char *unsid)
 }
 
 static bool
-platform_listed(const Uns__V1__Platform *list, size_t n, Uns__V1__Platform p)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (list[i] == p) {
-			return true;
-		}
-	}
-	return n == 0; /* empty = every platform */
-}
-
-static bool
 sub_dead(const Uns__V1__Subscription *s)
 {
 	return s->delivery != NULL && s->delivery->dead;
@@ -335,8 +324,8 @@ enqueue_one(void *arg, const Uns__V1__Subscription *s)
 
 	if (!sub_tappable(s) ||
 	    (tp != NULL &&
-	     !platform_listed(tp->platform_types, tp->n_platform_types,
-	                      s->platform)) ||
+	     !uns_store_platform_listed(tp->platform_types,
+	                                tp->n_platform_types, s->platform)) ||
 	    (e->state && s->platform == PLATFORM(WEB_PUSH)) ||
 	    (e->by != NULL && strcmp(e->by, s->unsid) == 0)) {
 		return UNS_OK;
@@ -676,25 +665,6 @@ settle_lock(rdb *st, const uns_store_settle *v, size_t n, bool *locked)
 	return UNS_OK;
 }
 
-static bool
-settle_distinct(const uns_store_settle *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (v[i].tap == NULL || v[i].tap->user == NULL ||
-		    v[i].tap->host == NULL ||
-		    (unsigned)v[i].result > UNS_STORE_TAP_DEAD) {
-			return false;
-		}
-		for (size_t j = 0; j < i; j++) {
-			if (strncmp(v[i].tap->ref, v[j].tap->ref,
-			            UNS_STORE_RID_LEN) == 0) {
-				return false;
-			}
-		}
-	}
-	return true;
-}
-
 uns_err
 rdb_outbox_settle_many(uns_store *base, uns_store_settle *v, size_t n)
 {
@@ -703,7 +673,7 @@ rdb_outbox_settle_many(uns_store *base, uns_store_settle *v, size_t n)
 	struct wctx w = {0};
 	uns_err rc;
 
-	if (st == NULL || (n > 0 && v == NULL) || !settle_distinct(v, n)) {
+	if (st == NULL || (n > 0 && v == NULL) || !uns_store_settles_ok(v, n)) {
 		return uns_store_seterr(UNS_EINVAL, "bad argument");
 	}
 	if ((locked = calloc(NSTRIPES, sizeof(*locked))) == NULL) {
@@ -741,25 +711,6 @@ out:
 
 /* --- iOS fallback -------------------------------------------------------- */
 
-/* SPEC §5: only a High-priority raw notification falls back to a visible
- * alert; on any other the policy is kept but inert (a visual one is shown
- * by the device anyway, a Low one is not worth waking the user for). */
-static bool
-fallback_wanted(const Uns__V1__Notification *n)
-{
-	const Uns__V1__EndpointFallback *ef =
-	    n->fallback_policy != NULL ? n->fallback_policy->endpoint_fallback
-	                               : NULL;
-
-	return ef != NULL && n->priority == UNS__V1__PRIORITY__PRIORITY_HIGH &&
-	       n->payload != NULL && n->payload->raw_content != NULL &&
-	       n->payload->raw_content[0] != '\0' &&
-	       ef->fallback_delay_in_seconds > 0 &&
-	       ef->visual_content != NULL &&
-	       platform_listed(ef->platform_types, ef->n_platform_types,
-	                       PLATFORM(IOS));
-}
-
 /* (Re)schedules the fallback check of n (old: its stored state, or NULL). */
 uns_err
 rdb_fallback_schedule(struct wctx *w, const Uns__V1__Notification *n,
@@ -772,7 +723,8 @@ rdb_fallback_schedule(struct wctx *w, const Uns__V1__Notification *n,
 	int64_t due;
 	uns_err rc;
 
-	if (!fallback_wanted(n) && (old == NULL || !fallback_wanted(old->n))) {
+	if (uns_store_fallback_ms(n) == 0 &&
+	    (old == NULL || uns_store_fallback_ms(old->n) == 0)) {
 		return UNS_OK;
 	}
 	key_ob(&k, OB_PENDING, -1, n->id);
@@ -789,9 +741,8 @@ rdb_fallback_schedule(struct wctx *w, const Uns__V1__Notification *n,
 		return rc;
 	}
 	rdb_batch_del(&w->b, CF_OUTBOX, &k);
-	if (fallback_wanted(n)) {
-		due = w->now + 1000LL * n->fallback_policy->endpoint_fallback
-		                            ->fallback_delay_in_seconds;
+	if (uns_store_fallback_ms(n) > 0) {
+		due = w->now + uns_store_fallback_ms(n);
 		uns_store_be64_put(due8, (uint64_t)due);
 		rdb_batch_put(&w->b, CF_OUTBOX, &k, due8, sizeof(due8));
 		key_ob(&k, OB_FB, due, n->id);

@@ -212,29 +212,6 @@ notif_write(struct batch *b, struct owner *o, const uns_store_nrec *old,
 	return rc;
 }
 
-/* ======================================================================
- * Post
- * ====================================================================== */
-
-static uns_err
-post_check(const rdb *st, const Uns__V1__Notification *in, int64_t now,
-           int64_t *expiration)
-{
-	if (in == NULL || !uns_store_id_ok(in->app_notification_id) ||
-	    in->group_name == NULL ||
-	    strlen(in->group_name) > UNS_STORE_ID_MAX) {
-		return uns_store_seterr(UNS_EINVAL, "bad app id or group name");
-	}
-	*expiration = in->expiration_time_ms != 0
-	                  ? in->expiration_time_ms
-	                  : now + st->base.cfg.default_ttl_ms;
-	if (*expiration <= now) {
-		return uns_store_seterr(UNS_EINVAL,
-		                        "expiration is not in the future");
-	}
-	return UNS_OK;
-}
-
 /* The live notification that (owner, app id) names, if any. */
 static uns_err
 appid_find(struct wctx *w, const char *app_id, uns_store_nrec *r, bool *found)
@@ -390,14 +367,6 @@ rdb_get(uns_store *base, const char *user, const char *host, const char *id,
 		r.n = NULL;
 	}
 	return rc;
-}
-
-static bool
-change_ok(const uns_store_change *c)
-{
-	return c != NULL && (unsigned)c->read_state <= 2 &&
-	       (unsigned)c->user_action_state <= 4 &&
-	       (c->read_state != 0 || c->user_action_state != 0 || c->delete_);
 }
 
 /* Applies c to n; false if that alters nothing. */
@@ -559,7 +528,8 @@ post_body(struct write_op *op)
 	bool found = false;
 	uns_err rc;
 
-	if ((rc = post_check(w->st, op->in, w->now, &expiration)) == UNS_OK &&
+	if ((rc = uns_store_post_check(&w->st->base, op->in, w->now,
+	                               &expiration)) == UNS_OK &&
 	    (rc = appid_find(w, op->in->app_notification_id, &old, &found)) ==
 	        UNS_OK) {
 		rc = found ? post_replace(w, &old, op->in, expiration, &op->res)
@@ -710,7 +680,7 @@ rdb_update_state_async(uns_store *base, const char *user, const char *host,
 {
 	rdb *st = (rdb *)base;
 	struct write_op *op =
-	    write_op_new(st, user, host, change_ok(chg), done, arg);
+	    write_op_new(st, user, host, uns_store_change_ok(chg), done, arg);
 
 	if (op != NULL) {
 		op->body = update_body;
@@ -718,18 +688,6 @@ rdb_update_state_async(uns_store *base, const char *user, const char *host,
 		op->chg = *chg;
 		write_op_start(op);
 	}
-}
-
-/* Whether there is a host and every one is an id. */
-static bool
-hosts_ok(const char *const *hosts, size_t n_hosts)
-{
-	for (size_t i = 0; i < n_hosts; i++) {
-		if (!uns_store_id_ok(hosts[i])) {
-			return false;
-		}
-	}
-	return n_hosts > 0;
 }
 
 /* The entry of hosts equal to host, or NULL. */
@@ -757,7 +715,7 @@ rdb_delete_in_hosts_async(uns_store *base, const char *user,
 	uns_err rc;
 
 	if (st == NULL || id == NULL || done == NULL ||
-	    !hosts_ok(hosts, n_hosts) ||
+	    !uns_store_hosts_ok(hosts, n_hosts) ||
 	    (user != NULL && !uns_store_id_ok(user))) {
 		(void)write_op_new(st, user, "", false, done, arg);
 		return;

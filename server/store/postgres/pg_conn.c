@@ -1,0 +1,231 @@
+/*
+ * pg_conn.c — sessions with PostgreSQL: connecting and setting a session
+ * up, turning failures into uns_err, waiting for results with a deadline,
+ * and the pool of connections that reads and claims share.
+ *
+ * Every wait has a deadline (statement_timeout plus slack): the server
+ * cancels a stuck statement itself, and a server that does not answer at
+ * all (stopped, network gone) costs the caller UNAVAILABLE after the
+ * deadline, never a hang. Rejected: PQexec everywhere (blocks without
+ * limit on a dead peer).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "pg_impl.h"
+
+/* SQLSTATE classes and codes that mean "try again later", not "bug". */
+static const struct {
+	const char *state; /* a prefix of the SQLSTATE */
+	uns_err rc;
+} sqlstates[] = {
+    {"08", UNS_UNAVAILABLE},    /* connection exception */
+    {"57P", UNS_UNAVAILABLE},   /* admin shutdown, crash, cannot connect */
+    {"57014", UNS_UNAVAILABLE}, /* statement timeout, cancel */
+    {"53", UNS_UNAVAILABLE},    /* insufficient resources */
+    {"40", UNS_UNAVAILABLE},    /* serialization failure, deadlock */
+    {"25006", UNS_UNAVAILABLE}, /* read-only transaction (a standby) */
+    {"22", UNS_EINVAL},         /* data exception */
+};
+
+uns_err
+pg_fail(PGconn *c, const PGresult *r, const char *what)
+{
+	const char *state =
+	    r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = r != NULL ? PQresultErrorMessage(r) : "";
+	uns_err rc = UNS_INTERNAL;
+
+	if (msg == NULL || msg[0] == '\0') {
+		msg = c != NULL ? PQerrorMessage(c) : "no connection";
+	}
+	if (c == NULL || PQstatus(c) == CONNECTION_BAD) {
+		rc = UNS_UNAVAILABLE;
+	}
+	for (size_t i = 0; state != NULL && rc == UNS_INTERNAL &&
+	                   i < sizeof(sqlstates) / sizeof(sqlstates[0]);
+	     i++) {
+		if (strncmp(state, sqlstates[i].state,
+		            strlen(sqlstates[i].state)) == 0) {
+			rc = sqlstates[i].rc;
+		}
+	}
+	return uns_store_seterr(rc, "postgres %s: %.*s", what,
+	                        (int)strcspn(msg, "\n"), msg);
+}
+
+bool
+pg_broken(PGconn *c)
+{
+	return c == NULL || PQstatus(c) == CONNECTION_BAD;
+}
+
+PGconn *
+pg_connect(pgs *st, uns_err *rc)
+{
+	const char *keys[] = {"dbname", "application_name", "connect_timeout",
+	                      NULL};
+	const char *vals[] = {st->url, "unsd", "5", NULL};
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+	PGresult *r = NULL;
+
+	if (c == NULL) {
+		*rc = uns_store_seterr(UNS_ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (PQstatus(c) != CONNECTION_OK) {
+		*rc = pg_fail(c, NULL, "connect");
+		PQfinish(c);
+		return NULL;
+	}
+	r = PQexec(c, st->setup);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		*rc = pg_fail(c, r, "session setup");
+		PQclear(r);
+		PQfinish(c);
+		return NULL;
+	}
+	PQclear(r);
+	*rc = UNS_OK;
+	return c;
+}
+
+bool
+pg_wait(pgs *st, PGconn *c)
+{
+	int64_t limit = (int64_t)st->pc.statement_timeout_ms + PG_WAIT_SLACK;
+	uint64_t end = uns_mono_us() + (uint64_t)limit * 1000u;
+
+	while (PQisBusy(c)) {
+		struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+		uint64_t now = uns_mono_us();
+		int n;
+		if (now >= end) {
+			return false;
+		}
+		n = poll(&p, 1, (int)((end - now) / 1000u) + 1);
+		if (n < 0 && errno != EINTR) {
+			return false;
+		}
+		if (n > 0 && PQconsumeInput(c) == 0) {
+			return true; /* the failure is the next result */
+		}
+	}
+	return true;
+}
+
+uns_err
+pg_exec(pgs *st, PGconn *c, const char *sql, int n, const char *const *values,
+        const int *lengths, const int *formats, ExecStatusType want,
+        PGresult **out)
+{
+	PGresult *r = NULL, *err = NULL, *next;
+	int sent = n == 0 && values == NULL
+	               ? PQsendQuery(c, sql) /* may hold several statements */
+	               : PQsendQueryParams(c, sql, n, NULL, values, lengths,
+	                                   formats, 0);
+	uns_err rc;
+
+	if (!sent) {
+		return pg_fail(c, NULL, "send");
+	}
+	/* Every result up to idle: the last is the answer, any error fails. */
+	for (;;) {
+		if (!pg_wait(st, c)) {
+			PQclear(r);
+			PQclear(err);
+			return uns_store_seterr(
+			    UNS_UNAVAILABLE, "postgres: no answer within %d ms",
+			    st->pc.statement_timeout_ms + PG_WAIT_SLACK);
+		}
+		if ((next = PQgetResult(c)) == NULL) {
+			break;
+		}
+		if (PQresultStatus(next) == PGRES_FATAL_ERROR && err == NULL) {
+			err = next;
+			continue;
+		}
+		PQclear(r);
+		r = next;
+	}
+	if (err != NULL || PQresultStatus(r) != want) {
+		rc = pg_fail(c, err != NULL ? err : r, "query");
+		PQclear(r);
+		PQclear(err);
+		return rc;
+	}
+	if (out != NULL) {
+		*out = r;
+	} else {
+		PQclear(r);
+	}
+	return UNS_OK;
+}
+
+uns_err
+pg_pool_get(pgs *st, PGconn **out)
+{
+	struct pg_slot *s = NULL;
+	uns_err rc = UNS_OK;
+
+	pthread_mutex_lock(&st->pool_mu);
+	for (;;) {
+		for (unsigned i = 0; i < st->pc.connections && s == NULL; i++) {
+			if (!st->pool[i].busy) {
+				s = &st->pool[i];
+			}
+		}
+		if (s != NULL) {
+			break;
+		}
+		pthread_cond_wait(&st->pool_cv, &st->pool_mu);
+	}
+	s->busy = true;
+	pthread_mutex_unlock(&st->pool_mu);
+	if (s->conn == NULL) {
+		s->conn = pg_connect(st, &rc);
+	}
+	if (rc != UNS_OK) {
+		pg_pool_put(st, NULL, true);
+		return rc;
+	}
+	*out = s->conn;
+	return UNS_OK;
+}
+
+void
+pg_pool_put(pgs *st, PGconn *c, bool broken)
+{
+	pthread_mutex_lock(&st->pool_mu);
+	for (unsigned i = 0; i < st->pc.connections; i++) {
+		struct pg_slot *s = &st->pool[i];
+		if (s->busy && s->conn == c) {
+			if (broken && s->conn != NULL) {
+				PQfinish(s->conn);
+				s->conn = NULL;
+			}
+			s->busy = false;
+			break;
+		}
+	}
+	pthread_cond_signal(&st->pool_cv);
+	pthread_mutex_unlock(&st->pool_mu);
+}
+
+int64_t
+pg_int(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col)
+	           ? 0
+	           : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+bool
+pg_bool(const PGresult *r, int row, int col)
+{
+	return !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't';
+}

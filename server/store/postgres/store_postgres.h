@@ -1,0 +1,32 @@
+/*
+ * store_postgres.h — the PostgreSQL backend's own settings (store.h's
+ * uns_store_config.postgres points to them; NULL or a 0 field = the
+ * default). Everything else about the backend is private to this folder
+ * (pg_impl.h); docs/postgres.md says how to run it.
+ */
+#ifndef UNS_SERVER_STORE_POSTGRES_H
+#define UNS_SERVER_STORE_POSTGRES_H
+
+#include "uns/uns.h"
+
+#define UNS_STORE_PG_SCHEMA            "uns"
+#define UNS_STORE_PG_CONNECTIONS       4
+#define UNS_STORE_PG_STATEMENT_TIMEOUT 10000 /* ms */
+#define UNS_STORE_PG_CONNECT_WAIT      30000 /* ms */
+#define UNS_STORE_PG_COMMITTERS        2
+
+typedef struct uns_store_postgres_config {
+	const char *url;      /* libpq connection string or URI (required) */
+	const char *schema;   /* NULL or "" = "uns" */
+	const char *node;     /* lease owner; NULL or "" = host name:pid */
+	unsigned connections; /* for reads and claims; 0 = 4 */
+	unsigned committers;  /* group committers, one connection each;
+	                         0 = 2, at most 16 */
+	int statement_timeout_ms; /* 0 = 10 s */
+	int connect_wait_ms; /* at open, retry this long; 0 = 30 s, < 0 once */
+} uns_store_postgres_config;
+
+/* The newest schema version this binary knows (migrations/NNNN_*.sql). */
+int uns_store_postgres_schema_version(void);
+
+#endif /* UNS_SERVER_STORE_POSTGRES_H */

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# bench_postgres.sh — the PostgreSQL store against pgbench, in one run on
+# one throwaway cluster (fsync on, default settings, a Unix socket in a
+# temporary folder; stopped and removed at the end):
+#   1. pgbench at 1, 8 and 64 clients, one Post per transaction: each
+#      transaction calls uns_post, the function unsd calls, so it writes the
+#      same rows (owner head, notification, feed entry);
+#   2. uns-bench post --store postgres: the service over RPC at 1, 8 and 64
+#      in flight, group commit on;
+#   3. uns-bench post on RocksDB, the same levels, for the CPU per Post;
+#   4. uns-bench fetch on both stores (Fetch since a cursor).
+# For each: rate, and CPU µs per Post of the database's processes and of
+# the client (pgbench) or of unsd + the database + the client.
+#
+# usage: tools/bench_postgres.sh BUILD_DIR [SECONDS]
+set -euo pipefail
+
+build=$(cd "${1:?usage: bench_postgres.sh BUILD_DIR [SECONDS]}" && pwd)
+secs=${2:-5}
+bindir=${UNS_PG_BINDIR:-/usr/lib/postgresql/15/bin}
+run_as=()
+[ "$(id -u)" -eq 0 ] && run_as=(runuser -u postgres --)
+
+dir=$(mktemp -d /tmp/uns-pgbench.XXXXXX)
+[ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+url="host=$dir port=5432 user=postgres dbname=postgres"
+cleanup() {
+	"${run_as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+"${run_as[@]}" "$bindir/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
+"${run_as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+	-o "-k $dir -c listen_addresses='' -p 5432" start >/dev/null
+
+# CPU ticks of every postgres process (the cluster's), with the children
+# each reaped (a backend that exits hands its time to the postmaster).
+pg_ticks() {
+	local sum=0 f line comm rest
+	for f in /proc/[0-9]*/stat; do
+		line=$(cat "$f" 2>/dev/null) || continue
+		comm=${line#*(}
+		comm=${comm%%)*}
+		[ "$comm" = postgres ] || continue
+		rest=${line##*) }
+		set -- $rest
+		sum=$((sum + ${12} + ${13} + ${14} + ${15}))
+	done
+	echo "$sum"
+}
+hz=$(getconf CLK_TCK)
+TIMEFORMAT='%U %S' # bash's time: the client's user and system seconds
+
+printf 'store = postgres\npostgres_url = "%s"\npostgres_schema = pgbench_uns\n' \
+	"$url" >"$dir/unsd.conf"
+"$build/unsd" --data "$dir/unsd-data" --config "$dir/unsd.conf" \
+	--migrate-only 2>/dev/null
+
+cat >"$dir/post.sql" <<'EOF'
+\set u random(1, 100000)
+SELECT rc FROM uns_post('user' || :u, 'contoso.example.com', (extract(epoch FROM clock_timestamp()) * 1000)::bigint, substr(md5(random()::text), 1, 22), 'app' || substr(md5(random()::text), 1, 16), '', '\x1a0c0a0568656c6c6f12036269'::bytea, '{}'::smallint[], 0, (extract(epoch FROM clock_timestamp()) * 1000)::bigint + 86400000, 1000000000, 2592000000);
+EOF
+
+echo "== pgbench: one uns_post per transaction, ${secs}s, fsync on"
+for c in 1 8 64; do
+	j=$((c < 2 ? c : 2))
+	t0=$(pg_ticks)
+	{ time PGOPTIONS="-c search_path=pgbench_uns" "$bindir/pgbench" -n \
+		-h "$dir" -p 5432 -U postgres -c "$c" -j "$j" -T "$secs" \
+		-f "$dir/post.sql" postgres >"$dir/out" 2>&1; } 2>"$dir/time"
+	t1=$(pg_ticks)
+	out=$(cat "$dir/out")
+	tps=$(echo "$out" | awk '/^tps/ { print $3; exit }')
+	n=$(echo "$out" | awk '/number of transactions actually processed/ { split($NF, a, "/"); print a[1] }')
+	client=$(cat "$dir/time")
+	awk -v c="$c" -v tps="$tps" -v n="$n" -v pg=$((t1 - t0)) -v hz="$hz" \
+		-v cl="$client" 'BEGIN { split(cl, u, " ");
+		printf "  %2d clients: %7.0f posts/s  postgres CPU %.1f us/post  pgbench CPU %.1f us/post\n",
+		c, tps, pg * 1e6 / hz / n, (u[1] + u[2]) * 1e6 / n }'
+done
+
+echo "== uns-bench post --store postgres (same cluster)"
+"$build/uns-bench" post --store postgres --postgres-url "$url" \
+	--seconds "$secs" --rounds 1
+echo "== uns-bench post (RocksDB)"
+"$build/uns-bench" post --seconds "$secs" --rounds 1
+echo "== uns-bench fetch --store postgres"
+"$build/uns-bench" fetch --store postgres --postgres-url "$url" \
+	--seconds "$secs" --rounds 1
+echo "== uns-bench fetch (RocksDB)"
+"$build/uns-bench" fetch --seconds "$secs" --rounds 1
