@@ -34,6 +34,8 @@
 #include "config.h"
 #include "crypto.h"
 #include "delivery.h"
+#include "fairness.h"
+#include "fdlimit.h"
 #include "devcert.h"
 #include "files.h"
 #include "gateway.h"
@@ -197,6 +199,9 @@ load_config(unsd_opts *o, uns_config *c)
 	if (o->salvage) {
 		c->store_salvage = 1;
 	}
+	if (o->require_client_cert) {
+		c->require_client_cert = 1;
+	}
 	for (int i = 0; i < o->sets.n; i++) {
 		const char *kv = o->sets.v[i], *eq = strchr(kv, '=');
 		char key[128];
@@ -211,9 +216,6 @@ load_config(unsd_opts *o, uns_config *c)
 			fprintf(stderr, "unsd: --set: %s\n", why);
 			return -1;
 		}
-	}
-	if (o->require_client_cert) {
-		c->require_client_cert = 1;
 	}
 	if (uns_config_check(c, why, sizeof(why)) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", why);
@@ -521,6 +523,20 @@ set_rpc_hooks(unsd *d)
 	return 0;
 }
 
+static double
+waiting_gauge(void *arg)
+{
+	return (double)uns_service_waiting(arg);
+}
+
+static double
+contexts_gauge(void *arg)
+{
+	uns_rpc_stats st;
+	uns_rpc_server_stats(arg, &st);
+	return (double)st.contexts;
+}
+
 static int
 open_service(unsd *d)
 {
@@ -538,10 +554,21 @@ open_service(unsd *d)
 		fprintf(stderr, "unsd: %s\n", why);
 		return -1;
 	}
+	uns_fairness_config fair = {
+	    .calls_per_user = (uint32_t)d->cfg.max_calls_per_user,
+	    .calls_per_app = (uint32_t)d->cfg.max_calls_per_app,
+	    .waits_per_user = (uint32_t)d->cfg.max_waits_per_user,
+	    .waits_per_app = (uint32_t)d->cfg.max_waits_per_app,
+	    .rate_app = (uint32_t)d->cfg.rate_limit_app,
+	    .rate_app_burst = (uint32_t)d->cfg.rate_limit_app_burst,
+	    .rate_user = (uint32_t)d->cfg.rate_limit_user,
+	    .rate_user_burst = (uint32_t)d->cfg.rate_limit_user_burst,
+	};
 	uns_service_config scfg = {.store = d->store,
 	                           .auth = d->auth,
 	                           .issuer = d->issuer,
 	                           .limits = &lim,
+	                           .fairness = &fair,
 	                           .push = d->push};
 	if (d->cfg.test_clock) {
 		scfg.now_ms = uns_testclock_now;
@@ -556,12 +583,17 @@ open_service(unsd *d)
 	    .ca_file = d->ca,
 	    .require_client_cert = d->cfg.require_client_cert,
 	    .contexts = d->cfg.contexts,
+	    .max_contexts = d->cfg.max_contexts,
 	    .workers = d->cfg.workers,
 	    .max_message_bytes = (size_t)d->cfg.max_message,
 	    .default_timeout_ms = (uint32_t)d->cfg.default_timeout_ms,
 	    .drain_linger_ms = (uint32_t)d->cfg.drain_linger_ms,
+	    .handshake_timeout_ms = (uint32_t)d->cfg.handshake_timeout_ms,
 	};
-	if (uns_rpc_metrics_open(&d->rpc_metrics, d->metrics) != UNS_OK) {
+	if (uns_rpc_metrics_open(&d->rpc_metrics, d->metrics) != UNS_OK ||
+	    uns_metrics_gauge_func(d->metrics, "uns_long_polls_waiting",
+	                           "Long polls parked on their feed now.",
+	                           waiting_gauge, d->svc) != UNS_OK) {
 		return -1;
 	}
 	uns_rpc_service rs = uns_service_rpc(
@@ -569,6 +601,12 @@ open_service(unsd *d)
 	                (d->cfg.async_writes ? UNS_SERVICE_ASYNC_WRITES : 0));
 	if (uns_rpc_server_open(&d->rpc, &rc, &rs) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
+		return -1;
+	}
+	if (uns_metrics_gauge_func(d->metrics, "uns_rpc_contexts",
+	                           "NNG contexts open: receiving, running, "
+	                           "waiting calls, spares.",
+	                           contexts_gauge, d->rpc) != UNS_OK) {
 		return -1;
 	}
 	return set_rpc_hooks(d);
@@ -622,6 +660,7 @@ open_gateway(unsd *d)
 	    .rpc_timeout_ms = (uint32_t)d->cfg.gateway_rpc_timeout_ms,
 	    .public_url = d->cfg.gateway_public_url,
 	    .drain_limit = (size_t)d->cfg.gateway_drain_limit,
+	    .stream_heartbeat_ms = (uint32_t)d->cfg.gateway_stream_heartbeat_ms,
 	    .cors_origins = d->cfg.gateway_cors_origins,
 	    .web_root = d->cfg.gateway_web_root,
 	};
@@ -783,6 +822,8 @@ run(unsd *d)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error */
+	fprintf(stderr, "unsd: open files limit %llu\n",
+	        (unsigned long long)uns_fdlimit_raise());
 
 	/* Whatever umask we were started with: keys, secrets, apps.conf and
 	 * every store file are the owner's alone (files.c). */

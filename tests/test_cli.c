@@ -133,6 +133,20 @@ teardown(void **state)
 	return 0;
 }
 
+/* Subscribes alice's polling device; its UNSID into unsid. */
+static void
+subscribe_polling(const session *s, const char *device, char *unsid, size_t cap)
+{
+	char out[8192], needle[64];
+	assert_int_equal(unsctl(s, out, sizeof(out),
+	                        "subscribe --token %s --device %s "
+	                        "--platform polling",
+	                        s->alice, device),
+	                 0);
+	snprintf(needle, sizeof(needle), "device=%s", device);
+	word_of_line(out, needle, unsid, cap);
+}
+
 static void
 test_two_devices_post_sync_history(void **state)
 {
@@ -277,12 +291,7 @@ test_expiry_seen_from_the_cli(void **state)
 {
 	session *s = *state;
 	char out[8192], unsid[64], id[64];
-	assert_int_equal(unsctl(s, out, sizeof(out),
-	                        "subscribe --token %s --device tablet "
-	                        "--platform polling",
-	                        s->alice),
-	                 0);
-	word_of_line(out, "device=tablet", unsid, sizeof(unsid));
+	subscribe_polling(s, "tablet", unsid, sizeof(unsid));
 	assert_int_equal(unsctl(s, out, sizeof(out),
 	                        "post --token %s --unsid %s --app-id flash "
 	                        "--title 'Gone soon' --expires-in 5s",
@@ -317,12 +326,7 @@ test_bad_input_is_named_and_nothing_is_sent(void **state)
 {
 	session *s = *state;
 	char out[8192], unsid[64];
-	assert_int_equal(unsctl(s, out, sizeof(out),
-	                        "subscribe --token %s --device watch "
-	                        "--platform polling",
-	                        s->alice),
-	                 0);
-	word_of_line(out, "device=watch", unsid, sizeof(unsid));
+	subscribe_polling(s, "watch", unsid, sizeof(unsid));
 
 	static const struct {
 		const char *args;
@@ -379,12 +383,7 @@ test_post_fallback_durations_expired_token(void **state)
 {
 	session *s = *state;
 	char out[8192], unsid[64], old[2048];
-	assert_int_equal(unsctl(s, out, sizeof(out),
-	                        "subscribe --token %s --device tablet "
-	                        "--platform polling",
-	                        s->alice),
-	                 0);
-	word_of_line(out, "device=tablet", unsid, sizeof(unsid));
+	subscribe_polling(s, "tablet", unsid, sizeof(unsid));
 	assert_int_equal(unsctl(s, out, sizeof(out),
 	                        "post --token %s --unsid %s --app-id fb "
 	                        "--priority high --raw r --fallback-delay "

@@ -307,7 +307,8 @@ test_kill9_keeps_acknowledged_posts(void **state)
 	ut_write_file(path, APP " " HOST " -\n");
 	/* The default cap (10000 live per user) could end a round early. */
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", e->tmp);
-	ut_write_file(conf, "max_live_per_user = 1000000\n");
+	ut_write_file(conf, "max_live_per_user = 1000000\nrate_limit_user = 0\n"
+	                    "rate_limit_app = 0\n");
 	const char *args[] = {"--config", conf, "--data", data, NULL};
 
 	assert_int_equal(ut_unsd_start(&e->p, "tcp://127.0.0.1:0", args), 0);

@@ -51,7 +51,7 @@ setup_unsd(void **state)
 	ut_write_file(apps, APP " " HOST " -\n");
 	snprintf(conf, sizeof(conf), "%s/unsd.conf", g_dir);
 	ut_write_file(conf, "rate_limit_user = 0\nrate_limit_app = 0\n"
-	                    "gateway_threads = 2\n");
+	                    "max_waits_per_user = 100\ngateway_threads = 2\n");
 	if (ut_unsd_gateway_start(&g_unsd, conf, g_data, ports, g_base,
 	                          sizeof(g_base)) != 0) {
 		return -1;
@@ -308,7 +308,7 @@ start_gateway_with(ut_proc *gw, const char *extra, char *base, size_t cap)
 	snprintf(conf, sizeof(conf), "%s/gw.conf", g_dir);
 	snprintf(text, sizeof(text),
 	         "gateway_threads = 2\nrate_limit_user = 0\n"
-	         "rate_limit_app = 0\n%s",
+	         "rate_limit_app = 0\nmax_waits_per_user = 100\n%s",
 	         extra);
 	ut_write_file(conf, text);
 	snprintf(rpc, sizeof(rpc), "tls+tcp://localhost:%d", g_rpc_port);
@@ -421,7 +421,7 @@ test_unsd_close_with_polls(void **state)
 	snprintf(data, sizeof(data), "%.250s/drain", g_dir);
 	mkdir(data, 0700);
 	snprintf(conf, sizeof(conf), "%s/drain.conf", g_dir);
-	ut_write_file(conf, "gateway_threads = 2\n");
+	ut_write_file(conf, "gateway_threads = 2\nmax_waits_per_user = 100\n");
 	ut_unsd_http_start(&p, conf, data, ports, base, sizeof(base));
 	char *user = ut_mint(data, "user", "u-drain", HOST);
 	polls_through_sigterm(&p, base, user, &ps, 20);

@@ -239,6 +239,13 @@ test_preflight_every_route(void **state)
 	                    "GET, PATCH, DELETE");
 	assert_true(
 	    list_has(header(&r, "Access-Control-Allow-Headers"), "If-Match"));
+	/* A literal row owns its path: delta is not a notification id. */
+	preflight(port, "/beta/me/notifications/delta", ALLOWED, "GET", &r);
+	assert_string_equal(header(&r, "Access-Control-Allow-Methods"), "GET");
+	assert_false(
+	    list_has(header(&r, "Access-Control-Allow-Headers"), "If-Match"));
+	assert_true(list_has(header(&r, "Access-Control-Allow-Headers"),
+	                     "Last-Event-ID"));
 	preflight(port, "/beta/me/notifications", ALLOWED, "POST", &r);
 	assert_false(
 	    list_has(header(&r, "Access-Control-Allow-Headers"), "If-Match"));

@@ -355,12 +355,17 @@ test_fetch_mark_never_waits(void **state)
 /* --- a full disk -------------------------------------------------------- */
 
 static char g_mnt[300]; /* mounted by test_full_disk, for its teardown */
+static ut_proc g_unsd;  /* its unsd, while it runs */
 
 /* Unmounts and removes what test_full_disk made, failed or not. */
 static int
 teardown_mount(void **state)
 {
 	(void)state;
+	if (g_unsd.pid > 0) {
+		ut_unsd_stop(&g_unsd, SIGKILL, NULL, 0);
+		g_unsd.pid = 0;
+	}
 	if (g_mnt[0] != '\0') {
 		umount(g_mnt);
 		*strrchr(g_mnt, '/') = '\0';
@@ -440,10 +445,10 @@ test_full_disk(void **state)
 	ut_write_file(conf, "write_buffer = 4M\nblock_cache = 4M\n"
 	                    "min_free = 8M\nrate_limit_user = 0\n"
 	                    "rate_limit_app = 0\n");
-	ut_proc unsd;
+	ut_proc *unsd = &g_unsd;
 	int ports[2];
 	signal(SIGPIPE, SIG_IGN);
-	ut_unsd_http_start(&unsd, conf, data, ports, base, sizeof(base));
+	ut_unsd_http_start(unsd, conf, data, ports, base, sizeof(base));
 	char *user = ut_mint(data, "user", USER, HOST);
 	char *app = ut_mint(data, "app", "svc", NULL);
 	ut_http h;
@@ -475,7 +480,9 @@ test_full_disk(void **state)
 	free(user);
 	free(app);
 	ut_http_close(&h);
-	assert_int_equal(ut_unsd_stop(&unsd, SIGTERM, out, sizeof(out)), 0);
+	int stopped = ut_unsd_stop(unsd, SIGTERM, out, sizeof(out));
+	unsd->pid = 0;
+	assert_int_equal(stopped, 0);
 
 	/* A start on a full disk: a clear error and exit 1, no SIGABRT. */
 	fill(filler, 1 << 20);

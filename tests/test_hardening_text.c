@@ -389,12 +389,26 @@ unsctl_run(int port, char *out, size_t cap, const char *args)
 	return ut_run(cmd, out, cap);
 }
 
+static ut_proc g_unsd; /* the served test's, stopped by its teardown */
+
+/* Stops the served test's unsd if a failure left it running. */
+static int
+stop_unsd(void **state)
+{
+	(void)state;
+	if (g_unsd.pid > 0) {
+		ut_unsd_stop(&g_unsd, SIGKILL, NULL, 0);
+		g_unsd.pid = 0;
+	}
+	return 0;
+}
+
 static void
 test_stored_bad_bytes_served(void **state)
 {
 	(void)state;
 	char dir[256], data[320], apps[400], base[128], path[256];
-	ut_proc unsd;
+	ut_proc *unsd = &g_unsd;
 	int ports[2];
 	ut_http h;
 	ut_http_resp *r = ut_http_resp_new();
@@ -405,7 +419,7 @@ test_stored_bad_bytes_served(void **state)
 	snprintf(apps, sizeof(apps), "%s/apps.conf", data);
 	ut_write_file(apps, APP " " HOST " -\n");
 	store_bad_records(data, "u-bad");
-	ut_unsd_http_start(&unsd, NULL, data, ports, base, sizeof(base));
+	ut_unsd_http_start(unsd, NULL, data, ports, base, sizeof(base));
 	char *user = ut_mint(data, "user", "u-bad", HOST);
 	ut_http_open(&h, base, NULL);
 
@@ -465,7 +479,9 @@ test_stored_bad_bytes_served(void **state)
 	free(user);
 	free(r);
 	ut_http_close(&h);
-	assert_int_equal(ut_unsd_gateway_stop(&unsd, dir), 0);
+	int rc = ut_unsd_gateway_stop(unsd, dir);
+	unsd->pid = 0;
+	assert_int_equal(rc, 0);
 }
 
 int
@@ -475,7 +491,7 @@ main(void)
 	    cmocka_unit_test(test_every_string_field_refused),
 	    cmocka_unit_test(test_envelope_strings_refused),
 	    cmocka_unit_test(test_nul_does_not_replace),
-	    cmocka_unit_test(test_stored_bad_bytes_served),
+	    cmocka_unit_test_teardown(test_stored_bad_bytes_served, stop_unsd),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

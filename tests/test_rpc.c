@@ -603,8 +603,16 @@ test_concurrent_calls(void **state)
 		pthread_join(th[i], NULL);
 		assert_int_equal(atomic_load(&ts_threads[i].good), N_CALLS);
 	}
+	/* The server counts a reply when its send completes, which may be
+	 * after the client has read it: wait for the count (10 s at most). */
 	uns_rpc_stats st;
-	uns_rpc_server_stats(ts.rpc, &st);
+	for (int tries = 0; tries < 1000; tries++) {
+		uns_rpc_server_stats(ts.rpc, &st);
+		if (st.replied >= (uint64_t)N_THREADS * N_CALLS) {
+			break;
+		}
+		usleep(10 * 1000);
+	}
 	assert_int_equal(st.replied, N_THREADS * N_CALLS);
 	free(ts_threads);
 	uns_client_close(c);

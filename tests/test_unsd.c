@@ -149,11 +149,13 @@ test_cli_usage_errors(void **state)
 	/* unsd --set KEY=VALUE sets any key, after the named flags. */
 	snprintf(cmd, sizeof(cmd),
 	         "%s --contexts 5 --set contexts=7 --set "
-	         "'gateway_listen=' --print-config 2>&1",
+	         "'gateway_listen=' --require-client-cert --set "
+	         "require_client_cert=no --print-config 2>&1",
 	         UNS_UNSD_PATH);
 	assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "\ncontexts = 7\n"));
 	assert_non_null(strstr(out, "\ngateway_listen = \"\"\n"));
+	assert_non_null(strstr(out, "\nrequire_client_cert = false\n"));
 	snprintf(cmd, sizeof(cmd), "%s --set nope=1 --print-config 2>&1",
 	         UNS_UNSD_PATH);
 	assert_int_not_equal(ut_run(cmd, out, sizeof(out)), 0);

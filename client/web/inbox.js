@@ -101,6 +101,7 @@ async function start() {
   if (client.cursor) { next = () => client.history({ top: 20 }); await more(); }
   client.listen({
     registration,
+    stream: params.get('stream') === 'off' ? 'off' : 'auto', // ?stream=off: the long poll only
     onChange: (n) => {
       merge(n);
       log.push({ id: n.id, version: n.version, removed: !!n['@removed'], shown: performance.timeOrigin + performance.now() });

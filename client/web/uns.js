@@ -204,13 +204,15 @@ export class UnsClient {
       onChange && onChange(item);
     };
     const run = async () => {
-      let failures = 0;
+      let failures = 0, current = false; // current: caught up since the last failure
       while (!ac.signal.aborted) {
         try {
           if (streams) streams = await this._stream(emit, ac.signal, onState);
-          else await this._poll(emit, wait, ac.signal, onState);
+          else await this._poll(emit, current ? wait : 0, ac.signal, onState); // catch up at once, then wait
           failures = 0;
+          current = true;
         } catch (e) {
+          current = false;
           if (ac.signal.aborted) return;
           onState && onState('offline');
           if (e instanceof UnsError && (e.status === 401 || e.status === 403 || e.status === 400)) {

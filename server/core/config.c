@@ -95,9 +95,14 @@ static const cfg_key keys[] = {
     KEY("server", "require_client_cert", CFG_BOOL, require_client_cert, 0, 1,
         "false", "Mutual TLS: refuse clients without a certificate."),
     KEY("server", "contexts", CFG_INT, contexts, 1, 65536, "128",
-        "Calls in flight at once (one NNG context each)."),
+        "NNG contexts receiving calls at once. A call that waits (a long\n"
+        "poll, a write waiting for its sync) hands its context's place to\n"
+        "another one, opened on demand, so waits never hold these."),
+    KEY("server", "max_contexts", CFG_INT, max_contexts, 1, 10000000, "200000",
+        "Contexts at most, the waiting calls' included (each costs a few\n"
+        "KiB while its call waits; spares beyond `contexts` are freed)."),
     KEY("server", "workers", CFG_INT, workers, 0, 1024, "0",
-        "Threads for blocking handlers. 0 = one per context."),
+        "Threads for blocking handlers. 0 = one per receiving context."),
     KEY("server", "inline_reads", CFG_BOOL, inline_reads, 0, 1, "true",
         "Answer reads that cannot wait (History, Fetch without a long poll)\n"
         "on the thread that received them, without a worker hop. Turn off\n"
@@ -111,6 +116,11 @@ static const cfg_key keys[] = {
         "Largest request or reply on the RPC port."),
     KEY("server", "default_timeout", CFG_DURATION_MS, default_timeout_ms, 1,
         DAY_S * 1000, "30s", "Deadline of calls that carry none."),
+    KEY("server", "handshake_timeout", CFG_DURATION_MS, handshake_timeout_ms,
+        100, HOUR_S * 1000, "5s",
+        "An RPC connection must finish its TLS handshake and SP header this\n"
+        "long after it was accepted, or it is closed (idle and half-open\n"
+        "connections cost a descriptor each until then)."),
     KEY("server", "drain_linger", CFG_DURATION_MS, drain_linger_ms, 0,
         60 * 1000, "200ms",
         "On SIGTERM or SIGINT, once every call is answered, how long the\n"
@@ -287,19 +297,39 @@ static const cfg_key keys[] = {
     /* ---- rate limits ---- */
     KEY("rate limits", "rate_limit_app", CFG_INT, rate_limit_app, 0, 1000000,
         "1000",
-        "Gateway requests per second per app token (token bucket refill).\n"
-        "More answers 429 with Retry-After. 0 = no limit."),
+        "Requests per second per app token (token bucket refill), at the\n"
+        "gateway and on the RPC port alike (each side keeps its own\n"
+        "buckets). More answers 429 with Retry-After, RESOURCE_EXHAUSTED\n"
+        "over RPC. 0 = no limit."),
     KEY("rate limits", "rate_limit_app_burst", CFG_INT, rate_limit_app_burst, 0,
         10000000, "2000",
         "Requests an app may make at once above its rate (bucket size).\n"
         "0 = the rate."),
     KEY("rate limits", "rate_limit_user", CFG_INT, rate_limit_user, 0, 1000000,
         "50",
-        "Gateway requests per second per user (token subject). 0 = no\n"
-        "limit."),
+        "Requests per second per user (token subject), gateway and RPC.\n"
+        "0 = no limit."),
     KEY("rate limits", "rate_limit_user_burst", CFG_INT, rate_limit_user_burst,
         0, 10000000, "100",
         "Requests a user may make at once above the rate. 0 = the rate."),
+
+    KEY("rate limits", "max_calls_per_user", CFG_INT, max_calls_per_user, 0,
+        10000000, "64",
+        "Calls in progress at once per user (long polls included); more\n"
+        "answers RESOURCE_EXHAUSTED / 429 with Retry-After. 0 = no cap."),
+    KEY("rate limits", "max_calls_per_app", CFG_INT, max_calls_per_app, 0,
+        10000000, "120000",
+        "Calls in progress at once per app (an app token's, or its users'\n"
+        "by their host; their long polls count), so at least\n"
+        "max_waits_per_app. 0 = no cap."),
+    KEY("rate limits", "max_waits_per_user", CFG_INT, max_waits_per_user, 0,
+        10000000, "32",
+        "Long polls and event streams waiting at once per user. 0 = no\n"
+        "cap."),
+    KEY("rate limits", "max_waits_per_app", CFG_INT, max_waits_per_app, 0,
+        10000000, "100000",
+        "Long polls and event streams waiting at once per app host. 0 = no\n"
+        "cap."),
 
     /* ---- gateway ---- */
     KEY("gateway", "gateway_listen", CFG_URL, gateway_listen, 0, STRLEN,
@@ -315,9 +345,10 @@ static const cfg_key keys[] = {
         "Gateway private key (PEM), for https://. \"\" = in\n"
         "gateway_cert."),
     KEY("gateway", "gateway_max_connections", CFG_INT, gateway_max_connections,
-        1, 65536, "256",
-        "Gateway connections at once; beyond them a new client waits\n"
-        "in the kernel's backlog until a connection closes."),
+        1, 10000000, "100000",
+        "Gateway connections at once (held to the open files limit less a\n"
+        "reserve); beyond them a new client waits in the kernel's backlog\n"
+        "until a connection closes."),
     KEY("gateway", "gateway_threads", CFG_INT, gateway_threads, 0, 1024, "0",
         "Gateway event-loop threads (MHD's polling thread pool; a\n"
         "waiting request holds none). 0 = the number of CPUs."),
@@ -328,13 +359,20 @@ static const cfg_key keys[] = {
         gateway_idle_timeout_ms, 1000, DAY_S * 1000, "60s",
         "Close a gateway connection with no traffic for this long."),
     KEY("gateway", "gateway_header_timeout", CFG_DURATION_MS,
-        gateway_header_timeout_ms, 100, HOUR_S * 1000, "20s",
+        gateway_header_timeout_ms, 100, HOUR_S * 1000, "5s",
         "A request's headers must be complete this long after the\n"
-        "connection opened or the previous answer left (slowloris);\n"
-        "also the longest a kept-alive connection waits idle."),
+        "connection opened or the previous answer left (slowloris), TLS\n"
+        "handshake included; also the longest a kept-alive connection\n"
+        "waits idle. Parked long polls and event streams have no such\n"
+        "limit."),
     KEY("gateway", "gateway_body_timeout", CFG_DURATION_MS,
         gateway_body_timeout_ms, 100, HOUR_S * 1000, "30s",
         "A request's body must be complete this long after its headers."),
+    KEY("gateway", "gateway_stream_heartbeat", CFG_DURATION_MS,
+        gateway_stream_heartbeat_ms, 100, MIN_MS, "15s",
+        "Event streams (GET delta with Accept: text/event-stream): a\n"
+        "comment line is sent after this long without a change, so\n"
+        "proxies keep the stream open and a dead client is noticed."),
     KEY("gateway", "gateway_rpc_timeout", CFG_DURATION_MS,
         gateway_rpc_timeout_ms, 100, HOUR_S * 1000, "10s",
         "Deadline of each RPC the gateway makes (a long poll adds its\n"
@@ -1407,7 +1445,8 @@ static const char example_head[] =
     "#             number counts the key's unit, given with the key\n"
     "#\n"
     "# unsd's flags apply on top of this file; each names its key in\n"
-    "# \"unsd --help\" (--listen, --data, --cert, --ca, --contexts, ...).\n"
+    "# \"unsd --help\" (--listen, --data, --cert, --ca, --contexts, ...),\n"
+    "# and \"unsd --set key=value\" sets any key, after both.\n"
     "# Written by uns_config_write_example(): each line below sets a key to "
     "its\n"
     "# default, so deleting one changes nothing.\n";

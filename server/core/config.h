@@ -110,11 +110,13 @@ typedef struct uns_config {
 	int require_client_cert;           /* 0 or 1 */
 	int inline_reads;                  /* 0 or 1 */
 	int async_writes;                  /* 0 or 1 */
-	int contexts;                      /* concurrent calls */
+	int contexts;                      /* contexts receiving at once */
+	int max_contexts;                  /* with the suspended calls */
 	int workers;                       /* 0 = 2 x cores */
 	uint64_t max_message;              /* bytes */
 	int64_t default_timeout_ms;
 	int64_t drain_linger_ms;
+	int64_t handshake_timeout_ms;
 	/* store */
 	char store[UNS_CONFIG_STR_MAX]; /* backend: "rocksdb" or "postgres" */
 	char postgres_url[UNS_CONFIG_STR_MAX];
@@ -170,6 +172,9 @@ typedef struct uns_config {
 	/* gateway rate limits, requests/s and bucket size; 0 = off / = rate */
 	int rate_limit_app, rate_limit_app_burst;
 	int rate_limit_user, rate_limit_user_burst;
+	/* fairness: calls in progress and long polls waiting; 0 = no cap */
+	int max_calls_per_user, max_calls_per_app;
+	int max_waits_per_user, max_waits_per_app;
 	/* REST gateway */
 	char gateway_listen[UNS_CONFIG_STR_MAX]; /* "" = no gateway */
 	char gateway_cert[UNS_CONFIG_STR_MAX];
@@ -181,8 +186,9 @@ typedef struct uns_config {
 	int64_t gateway_header_timeout_ms;
 	int64_t gateway_body_timeout_ms;
 	int64_t gateway_rpc_timeout_ms;
-	char gateway_public_url[UNS_CONFIG_STR_MAX];   /* "" = from listen */
-	uint64_t gateway_drain_limit;                  /* bytes */
+	char gateway_public_url[UNS_CONFIG_STR_MAX]; /* "" = from listen */
+	uint64_t gateway_drain_limit;                /* bytes */
+	int64_t gateway_stream_heartbeat_ms;
 	char gateway_cors_origins[UNS_CONFIG_STR_MAX]; /* "" = none */
 	char gateway_web_root[UNS_CONFIG_STR_MAX];     /* "" = off */
 	/* fixtures (SPEC §7) */

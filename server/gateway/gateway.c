@@ -41,10 +41,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -63,11 +65,15 @@
 #include "gateway_ops.h"
 #include "gateway_routes.h"
 #include "gateway_url.h"
+#include "gateway_stream.h"
 #include "errors.h"
 #include "files.h"
 #include "gateway_watchdog.h"
 
 #define DEFAULT_MAX_BODY   (64 * 1024)
+#define DEFAULT_MAX_CONNS  100000
+#define FD_RESERVE         64 /* descriptors kept for files, RPC, logs */
+#define LISTEN_BACKLOG     4096
 #define DEFAULT_MAX_HEADER (32 * 1024)
 #define JSON_TYPE          "application/json; charset=utf-8"
 
@@ -91,9 +97,10 @@ struct uns_gateway {
 	int quiesced_fd;   /* the listen socket after quiesce, or -1 */
 	atomic_int active; /* requests from headers to response sent */
 	uns_gw_watchdog *watchdog;
-	pthread_mutex_t mu;     /* closing, parked */
-	int closing;            /* no new RPCs: they answer 503 */
-	struct gw_call *parked; /* calls whose connection is suspended */
+	uns_gw_streams *streams; /* event streams open */
+	pthread_mutex_t mu;      /* closing, parked */
+	int closing;             /* no new RPCs: they answer 503 */
+	struct gw_call *parked;  /* calls whose connection is suspended */
 };
 
 /* An RPC in flight for a parked request (see the top of this file). */
@@ -148,6 +155,15 @@ make_request_id(char *out, size_t cap)
 	snprintf(out, cap, "%08x-%04x-4%03x-%04x-%04x%08x", r[0], r[1] >> 16,
 	         r[1] & 0xfff, (r[2] >> 16 & 0x3fff) | 0x8000, r[2] & 0xffff,
 	         r[3]);
+}
+
+/* The watchdog's handle of conn (MHD's socket context). */
+static uns_gw_watched *
+watched_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
 }
 
 /* ---- the exchange API (gateway_exchange.h) ------------------------------ */
@@ -281,8 +297,12 @@ uns_gw_fail_rpc(uns_gw_exchange *x, uns_err err)
 	uns_gw_http_message(x->rpc_message, msg, sizeof(msg));
 	uns_gw_status st = uns_gw_status_of(err, msg);
 	uns_gw_ops_rpc_error(x->ops, x->route ? x->route : "unmatched", err);
-	if (st.http == 429) {
-		uns_gw_set_header(x, "Retry-After", "1");
+	if (st.http == 429) { /* the server's "retry after N s", else 1 */
+		const char *ra = strstr(msg, "retry after ");
+		unsigned long secs = ra ? strtoul(ra + 12, NULL, 10) : 0;
+		char v[24];
+		snprintf(v, sizeof(v), "%lu", secs ? secs : 1);
+		uns_gw_set_header(x, "Retry-After", v);
 	}
 	if (uns_gw_message_is_internal(st, msg)) {
 		/* The operator's log gets the text, the client the id. */
@@ -488,12 +508,18 @@ send_answer(uns_gateway *gw, struct MHD_Connection *conn, gw_request *r)
 		uns_gw_fail(x, 500, "InternalServerError",
 		            "the route gave no answer");
 	}
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-	    x->resp_len, x->resp_body, MHD_RESPMEM_MUST_FREE);
+	int streaming = x->resp_stream != NULL;
+	struct MHD_Response *resp =
+	    streaming ? x->resp_stream
+	              : MHD_create_response_from_buffer(
+	                    x->resp_len, x->resp_body, MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		return MHD_NO;
 	}
-	x->resp_body = NULL; /* MHD owns it now */
+	x->resp_stream = NULL;
+	if (!streaming) {
+		x->resp_body = NULL; /* MHD owns it now */
+	}
 	if (x->resp_type) {
 		MHD_add_response_header(resp, "Content-Type", x->resp_type);
 	}
@@ -755,6 +781,7 @@ fill_exchange(uns_gateway *gw, gw_request *r, struct MHD_Connection *conn,
 	x->rpc_timeout_ms = gw->cfg.rpc_timeout_ms;
 	x->ops = gw->cfg.ops;
 	x->web_root = gw->cfg.web_root;
+	x->streams = gw->streams;
 	make_request_id(x->request_id, sizeof(x->request_id));
 	snprintf(x->base_url, sizeof(x->base_url), "%s", gw->public_url);
 	const char *auth = uns_gw_header(x, "Authorization");
@@ -833,6 +860,45 @@ run_route(uns_gateway *gw, gw_request *r)
 	free(body);
 }
 
+/* Zeroes [from, to) of p. */
+static void
+zero_span(void *p, size_t from, size_t to)
+{
+	memset((char *)p + from, 0, to - from);
+}
+
+/*
+ * A zeroed request, but for the exchange's large text buffers (captured
+ * parameters, base URL, RPC message, response headers), which are always
+ * written before they are read: a request parked on a long poll then
+ * touches (and costs, in resident memory) a fraction of its 9 KiB.
+ */
+static gw_request *
+request_new(void)
+{
+	gw_request *r = malloc(sizeof(*r));
+	if (r == NULL) {
+		return NULL;
+	}
+	uns_gw_exchange *x = &r->x;
+	zero_span(x, 0, offsetof(uns_gw_exchange, params));
+	zero_span(x, offsetof(uns_gw_exchange, params) + sizeof(x->params),
+	          offsetof(uns_gw_exchange, base_url));
+	zero_span(x, offsetof(uns_gw_exchange, base_url) + sizeof(x->base_url),
+	          offsetof(uns_gw_exchange, rpc_message));
+	zero_span(
+	    x, offsetof(uns_gw_exchange, rpc_message) + sizeof(x->rpc_message),
+	    offsetof(uns_gw_exchange, resp_hdrs));
+	zero_span(r,
+	          offsetof(uns_gw_exchange, resp_hdrs) + sizeof(x->resp_hdrs),
+	          sizeof(*r));
+	for (int i = 0; i < UNS_GW_MAX_PARAMS; i++) {
+		x->params[i][0] = '\0';
+	}
+	x->base_url[0] = x->rpc_message[0] = '\0';
+	return r;
+}
+
 static enum MHD_Result
 on_request(void *arg, struct MHD_Connection *conn, const char *url,
            const char *method, const char *version, const char *upload,
@@ -842,7 +908,7 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 	gw_request *r = *con_cls;
 	if (r == NULL || r == (void *)&gw->nul_marker) { /* on_uri's mark */
 		int nul = r != NULL;
-		if ((r = calloc(1, sizeof(*r))) == NULL) {
+		if ((r = request_new()) == NULL) {
 			return MHD_NO;
 		}
 		r->started_us = uns_mono_us();
@@ -851,7 +917,8 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 		*con_cls = r;
 		uns_gw_ops_begin(gw->cfg.ops);
 		atomic_fetch_add(&gw->active, 1);
-		uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_BODY);
+		uns_gw_watchdog_phase(gw->watchdog, watched_of(conn),
+		                      UNS_GW_PHASE_BODY);
 		fill_exchange(gw, r, conn, method);
 		enum verdict v = check_headers(gw, r, url, version);
 		r->answered = v != GO_ON;
@@ -883,7 +950,8 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 	if (r->call != NULL) { /* resumed: its RPC ended */
 		finish_call(r);
 	} else if (!r->answered) {
-		uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_BUSY);
+		uns_gw_watchdog_phase(gw->watchdog, watched_of(conn),
+		                      UNS_GW_PHASE_BUSY);
 		run_route(gw, r);
 		if (r->call != NULL) {
 			return MHD_YES; /* parked until the RPC ends */
@@ -905,12 +973,16 @@ on_completed(void *arg, struct MHD_Connection *conn, void **con_cls,
 		drop_call(r);
 		uns_gw_ops_end(gw->cfg.ops);
 		free(r->x.resp_body);
+		if (r->x.resp_stream) { /* made, never queued */
+			MHD_destroy_response(r->x.resp_stream);
+		}
 		free(r->raw);
 		free(r);
 		*con_cls = NULL;
 		atomic_fetch_sub(&gw->active, 1);
 	}
-	uns_gw_watchdog_phase(gw->watchdog, conn, UNS_GW_PHASE_HEADERS);
+	uns_gw_watchdog_phase(gw->watchdog, watched_of(conn),
+	                      UNS_GW_PHASE_HEADERS);
 }
 
 static void
@@ -921,12 +993,12 @@ on_connection(void *arg, struct MHD_Connection *conn, void **socket_context,
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 		    conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		uns_gw_watchdog_add(gw->watchdog, conn,
-		                    ci ? ci->connect_fd : -1);
+		*socket_context =
+		    uns_gw_watchdog_add(gw->watchdog, ci ? ci->connect_fd : -1);
 	} else {
-		uns_gw_watchdog_remove(gw->watchdog, conn);
+		uns_gw_watchdog_remove(gw->watchdog, *socket_context);
+		*socket_context = NULL;
 	}
-	(void)socket_context;
 }
 
 /* Called with the raw request target, before MHD decodes it (a %00
@@ -1074,13 +1146,30 @@ apply_defaults(uns_gateway_config *c)
 {
 	c->max_body = c->max_body ? c->max_body : DEFAULT_MAX_BODY;
 	c->max_header = c->max_header ? c->max_header : DEFAULT_MAX_HEADER;
-	c->max_connections = c->max_connections ? c->max_connections : 256;
+	c->max_connections =
+	    c->max_connections ? c->max_connections : DEFAULT_MAX_CONNS;
 	c->idle_timeout_ms = c->idle_timeout_ms ? c->idle_timeout_ms : 60000;
 	c->header_timeout_ms =
-	    c->header_timeout_ms ? c->header_timeout_ms : 10000;
+	    c->header_timeout_ms ? c->header_timeout_ms : 5000;
 	c->body_timeout_ms = c->body_timeout_ms ? c->body_timeout_ms : 30000;
 	c->rpc_timeout_ms = c->rpc_timeout_ms ? c->rpc_timeout_ms : 10000;
 	c->drain_limit = c->drain_limit ? c->drain_limit : 1024 * 1024;
+}
+
+/* The connection limit the descriptors allow: MHD refuses connections at
+ * its limit (they wait in the backlog) but fails badly at EMFILE. */
+static unsigned
+connection_limit(unsigned want)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)want + FD_RESERVE) {
+		return rl.rlim_cur > 2 * FD_RESERVE
+		           ? (unsigned)(rl.rlim_cur - FD_RESERVE)
+		           : (unsigned)(rl.rlim_cur / 2);
+	}
+	return want;
 }
 
 static unsigned
@@ -1110,7 +1199,9 @@ start_daemon(uns_gateway *gw, const struct sockaddr_storage *sa)
 	}
 	gw->daemon = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, gw, MHD_OPTION_SOCK_ADDR, sa,
-	    MHD_OPTION_CONNECTION_LIMIT, gw->cfg.max_connections,
+	    MHD_OPTION_CONNECTION_LIMIT,
+	    connection_limit(gw->cfg.max_connections),
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)LISTEN_BACKLOG,
 	    MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, gw->cfg.max_header,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
@@ -1158,6 +1249,8 @@ uns_gateway_open(uns_gateway **out, const uns_gateway_config *cfg)
 	    (err =
 	         uns_gw_watchdog_open(&gw->watchdog, gw->cfg.header_timeout_ms,
 	                              gw->cfg.body_timeout_ms)) != UNS_OK ||
+	    (err = uns_gw_streams_open(
+	         &gw->streams, gw->cfg.stream_heartbeat_ms)) != UNS_OK ||
 	    (err = start_daemon(gw, &sa)) != UNS_OK) {
 		goto out;
 	}
@@ -1182,6 +1275,10 @@ uns_gateway_quiesce(uns_gateway *gw)
 {
 	if (gw != NULL && gw->daemon != NULL && gw->quiesced_fd < 0) {
 		gw->quiesced_fd = MHD_quiesce_daemon(gw->daemon);
+	}
+	if (gw != NULL && gw->streams != NULL) {
+		uns_gw_streams_end_all(gw->streams); /* cleanly, before the
+		                                        RPC side drains */
 	}
 }
 
@@ -1224,7 +1321,7 @@ adopt_backlog(uns_gateway *gw)
 static void
 finish_requests(uns_gateway *gw)
 {
-	uns_gateway_quiesce(gw);
+	uns_gateway_quiesce(gw); /* ends the event streams too */
 	abandon_parked(gw, 0);
 	adopt_backlog(gw);
 	wait_answered(gw, gw->cfg.rpc_timeout_ms);
@@ -1247,6 +1344,7 @@ uns_gateway_close(uns_gateway *gw)
 		close(gw->quiesced_fd);
 	}
 	uns_gw_watchdog_close(gw->watchdog);
+	uns_gw_streams_close(gw->streams);
 	pthread_mutex_destroy(&gw->mu);
 	free(gw->cert_pem);
 	free(gw->key_pem);

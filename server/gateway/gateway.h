@@ -43,10 +43,10 @@ typedef struct uns_gateway_config {
 	uns_client *rpc;            /* borrowed; outlives the gateway */
 	size_t max_body;            /* request body, decoded too; 0 = 64 KiB */
 	size_t max_header;          /* request line + headers; 0 = 16 KiB */
-	unsigned max_connections;   /* 0 = 256 */
+	unsigned max_connections;   /* 0 = 100000 (less if fds are short) */
 	unsigned threads;           /* MHD polling threads; 0 = CPUs */
 	uint32_t idle_timeout_ms;   /* keep-alive idle; 0 = 60 s */
-	uint32_t header_timeout_ms; /* headers complete; 0 = 10 s */
+	uint32_t header_timeout_ms; /* headers complete; 0 = 5 s */
 	uint32_t body_timeout_ms;   /* body complete; 0 = 30 s */
 	uint32_t rpc_timeout_ms;    /* per RPC, long polls add wait; 0 = 10 s */
 	/* The base of every link the gateway writes ("https://uns.example.com",
@@ -56,7 +56,8 @@ typedef struct uns_gateway_config {
 	/* A body announced over max_body but at most this long is read and
 	 * dropped before the 413 (the client then reads it); 0 = 1 MiB. */
 	size_t drain_limit;
-	uns_gateway_done_fn on_done; /* optional */
+	uint32_t stream_heartbeat_ms; /* event streams; 0 = 15 s */
+	uns_gateway_done_fn on_done;  /* optional */
 	/* optional: metrics, rate limits, /metrics (gateway_ops.h) */
 	struct uns_gw_ops *ops;
 	void *on_done_arg;
@@ -76,8 +77,9 @@ uns_err uns_gateway_open(uns_gateway **out, const uns_gateway_config *cfg);
 int uns_gateway_port(const uns_gateway *gw);
 
 /* Stops taking new connections (the port closes at uns_gateway_close);
- * open connections go on being served. For a drain: quiesce, let the RPC
- * side finish, then close. */
+ * open connections go on being served, but event streams end (cleanly:
+ * the client reconnects, elsewhere if it can). For a drain: quiesce, let the
+ * RPC side finish, then close. */
 void uns_gateway_quiesce(uns_gateway *gw);
 
 /* Stops listening and taking RPCs, answers the parked long polls at once

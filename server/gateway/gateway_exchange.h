@@ -39,17 +39,20 @@ typedef struct uns_gw_exchange {
 	char base_url[512]; /* "https://host:port", for links */
 	uns_client *rpc;
 	uint32_t rpc_timeout_ms;
-	void *conn;             /* struct MHD_Connection * */
-	struct uns_gw_ops *ops; /* metrics and limits, or NULL */
-	const char *route;      /* the route's name, once matched */
-	const char *web_root;   /* GET /web/'s folder; "" or NULL = off */
-	char rpc_message[512];  /* the status message of a failed RPC */
+	void *conn;                     /* struct MHD_Connection * */
+	struct uns_gw_ops *ops;         /* metrics and limits, or NULL */
+	const char *route;              /* the route's name, once matched */
+	char rpc_message[512];          /* the status message of a failed RPC */
+	const char *web_root;           /* GET /web/'s folder; "" = off */
+	struct uns_gw_streams *streams; /* event streams (gateway_stream.h) */
 
 	/* response */
 	unsigned status; /* 0 until answered */
 	char *resp_body; /* malloc'd, or NULL */
 	size_t resp_len;
 	const char *resp_type;
+	void *resp_stream; /* struct MHD_Response * of an event stream, or
+	                      NULL: resp_body is the answer */
 	struct {
 		char name[32];
 		char value[1024];

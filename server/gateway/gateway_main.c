@@ -23,6 +23,7 @@
 
 #include "cli_opts.h"
 #include "config.h"
+#include "fdlimit.h"
 #include "gateway.h"
 #include "gateway_ops.h"
 #include "jwt.h"
@@ -159,6 +160,7 @@ serve(const gw_opts *o, const uns_config *c)
 	    .rpc_timeout_ms = (uint32_t)c->gateway_rpc_timeout_ms,
 	    .public_url = c->gateway_public_url,
 	    .drain_limit = (size_t)c->gateway_drain_limit,
+	    .stream_heartbeat_ms = (uint32_t)c->gateway_stream_heartbeat_ms,
 	    .cors_origins = c->gateway_cors_origins,
 	    .web_root = c->gateway_web_root,
 	};
@@ -168,6 +170,8 @@ serve(const gw_opts *o, const uns_config *c)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	fprintf(stderr, "uns-gateway: open files limit %llu\n",
+	        (unsigned long long)uns_fdlimit_raise());
 	if (uns_client_open(&cl, url, &co) != UNS_OK) {
 		fprintf(stderr, "uns-gateway: %s: %s\n", url,
 		        uns_last_message());

@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "gateway_handlers.h"
 #include "gateway_json.h"
+#include "gateway_stream.h"
 #include "gateway_url.h"
 #include "errors.h"
 #include "uns_stubs.h"
@@ -378,6 +379,10 @@ uns_gw_delta(uns_gw_exchange *x)
 	req.wait_ms = wait_s * 1000;
 	req.limit = top;
 	req.unsid = (char *)unsid_header(x);
+	if (uns_gw_wants_stream(x)) {
+		uns_gw_stream_start(x, &req);
+		return;
+	}
 	uns_gw_call_spec spec = {.method = &uns_notifications_method_fetch,
 	                         .extra_ms = req.wait_ms,
 	                         .long_poll = wait_s > 0,

@@ -19,7 +19,7 @@ const uns_gw_route uns_gw_routes[] = {
     {"DELETE", "/me/notifications/subscriptions/{}", 1, "subscriptions.delete",
      uns_gw_unsubscribe, NULL},
     {"GET", "/me/notifications/delta", 1, "notifications.delta", uns_gw_delta,
-     "X-UNS-ID"},
+     "X-UNS-ID, Last-Event-ID"},
     {"POST", "/me/notifications", 1, "notifications.create", uns_gw_create,
      "X-UNS-ID"},
     {"GET", "/me/notifications", 1, "notifications.list", uns_gw_list, NULL},
@@ -124,12 +124,16 @@ uns_gw_route_allows(const char *url, char *methods, size_t methods_cap,
 {
 	const char *version = "";
 	const char *rest = strip_version(url, &version);
-	uns_gw_exchange x; /* the captures, unused */
+	uns_gw_exchange x;        /* the captures, unused */
+	const char *owner = NULL; /* the first pattern taking url owns it */
 	methods[0] = headers[0] = '\0';
 	for (size_t i = 0; i < uns_gw_n_routes; i++) {
 		const uns_gw_route *r = &uns_gw_routes[i];
 		const char *path = r->versioned ? rest : url;
-		if (path != NULL && path_matches(r->pattern, path, &x)) {
+		if (path != NULL &&
+		    (owner == NULL || strcmp(owner, r->pattern) == 0) &&
+		    path_matches(r->pattern, path, &x)) {
+			owner = r->pattern;
 			if (methods[0] == '\0') {
 				add_allowed(headers, headers_cap,
 				            uns_gw_common_headers);

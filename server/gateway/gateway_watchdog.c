@@ -1,11 +1,16 @@
 /*
  * gateway_watchdog.c — see gateway_watchdog.h.
  *
- * A linked list under one mutex: connections number in the hundreds and
- * the check runs four times a second, so a scan is cheaper than a heap.
+ * Two lists under one mutex, one per phase with a deadline (HEADERS,
+ * BODY), each in the order of entry: with one timeout per phase, that is
+ * the order of the deadlines, so the tick pops expired heads and stops at
+ * the first that is not. BUSY connections are in no list. The former
+ * design scanned one list of every connection per tick and per phase
+ * change (O(n) each, fine for hundreds; not for 100,000 waiting clients).
+ *
  * shutdown() (not close()) is what makes this safe: the descriptor stays
- * MHD's; its thread sees end-of-file and closes the connection itself,
- * and removes it here (under the same mutex) before closing the socket.
+ * MHD's; its thread sees end-of-file and closes the connection itself, and
+ * removes it here (under the same mutex) before closing the socket.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,22 +22,25 @@
 
 #define TICK_MS 250
 
-typedef struct watched {
-	struct watched *next;
-	const void *conn;
+struct uns_gw_watched {
+	struct uns_gw_watched *next, *prev;
 	int fd;
 	uns_gw_phase phase;
 	int64_t since_ms;
-	int shut; /* already shut down */
-} watched;
+};
+
+typedef struct phase_list {
+	uns_gw_watched *head, *tail;
+} phase_list;
 
 struct uns_gw_watchdog {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pthread_t thread;
 	int stopping;
-	uint32_t header_ms, body_ms;
-	watched *head;
+	uint32_t limit_ms[2]; /* HEADERS, BODY */
+	phase_list lists[2];
+	size_t n;
 };
 
 static int64_t
@@ -41,20 +49,65 @@ mono_ms(void)
 	return (int64_t)(uns_mono_us() / 1000u);
 }
 
+static phase_list *
+list_of(uns_gw_watchdog *w, uns_gw_phase phase)
+{
+	return phase == UNS_GW_PHASE_BUSY ? NULL : &w->lists[phase];
+}
+
+static void
+unlink_c(uns_gw_watchdog *w, uns_gw_watched *c)
+{
+	phase_list *l = list_of(w, c->phase);
+	if (l == NULL) {
+		return;
+	}
+	if (c->prev) {
+		c->prev->next = c->next;
+	} else {
+		l->head = c->next;
+	}
+	if (c->next) {
+		c->next->prev = c->prev;
+	} else {
+		l->tail = c->prev;
+	}
+	c->next = c->prev = NULL;
+}
+
+static void
+enter(uns_gw_watchdog *w, uns_gw_watched *c, uns_gw_phase phase)
+{
+	c->phase = phase;
+	c->since_ms = mono_ms();
+	phase_list *l = list_of(w, phase);
+	if (l == NULL) {
+		return;
+	}
+	c->next = NULL;
+	c->prev = l->tail;
+	if (l->tail) {
+		l->tail->next = c;
+	} else {
+		l->head = c;
+	}
+	l->tail = c;
+}
+
+/* Shuts down the expired and moves them to BUSY (no deadline): MHD
+ * closes them and removes them soon. */
 static void
 check_all(uns_gw_watchdog *w, int64_t now)
 {
-	for (watched *c = w->head; c != NULL; c = c->next) {
-		int64_t limit = -1;
-		if (c->phase == UNS_GW_PHASE_HEADERS) {
-			limit = w->header_ms;
-		} else if (c->phase == UNS_GW_PHASE_BODY) {
-			limit = w->body_ms;
-		}
-		if (!c->shut && limit >= 0 && now - c->since_ms > limit &&
-		    c->fd >= 0) {
-			shutdown(c->fd, SHUT_RDWR);
-			c->shut = 1;
+	for (int p = 0; p < 2; p++) {
+		uns_gw_watched *c;
+		while ((c = w->lists[p].head) != NULL &&
+		       now - c->since_ms > w->limit_ms[p]) {
+			unlink_c(w, c);
+			c->phase = UNS_GW_PHASE_BUSY;
+			if (c->fd >= 0) {
+				shutdown(c->fd, SHUT_RDWR);
+			}
 		}
 	}
 }
@@ -66,12 +119,7 @@ run(void *arg)
 	pthread_mutex_lock(&w->mu);
 	while (!w->stopping) {
 		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += TICK_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		uns_deadline_after_us(&until, TICK_MS * 1000u);
 		pthread_cond_timedwait(&w->cv, &w->mu, &until);
 		check_all(w, mono_ms());
 	}
@@ -87,10 +135,14 @@ uns_gw_watchdog_open(uns_gw_watchdog **out, uint32_t header_ms,
 	if (w == NULL) {
 		return UNS_ENOMEM;
 	}
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
-	w->header_ms = header_ms;
-	w->body_ms = body_ms;
+	pthread_cond_init(&w->cv, &attr);
+	pthread_condattr_destroy(&attr);
+	w->limit_ms[UNS_GW_PHASE_HEADERS] = header_ms;
+	w->limit_ms[UNS_GW_PHASE_BODY] = body_ms;
 	if (pthread_create(&w->thread, NULL, run, w) != 0) {
 		pthread_cond_destroy(&w->cv);
 		pthread_mutex_destroy(&w->mu);
@@ -112,58 +164,58 @@ uns_gw_watchdog_close(uns_gw_watchdog *w)
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->thread, NULL);
-	while (w->head) {
-		watched *c = w->head;
-		w->head = c->next;
-		free(c);
-	}
+	/* Connections still listed belong to MHD's daemon, stopped before
+	 * this: it removed each one. */
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
 }
 
-void
-uns_gw_watchdog_add(uns_gw_watchdog *w, const void *conn, int fd)
+uns_gw_watched *
+uns_gw_watchdog_add(uns_gw_watchdog *w, int fd)
 {
-	watched *c = calloc(1, sizeof(*c));
+	uns_gw_watched *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		return; /* unwatched: MHD's idle timeout still applies */
+		return NULL;
 	}
-	c->conn = conn;
 	c->fd = fd;
-	c->phase = UNS_GW_PHASE_HEADERS;
-	c->since_ms = mono_ms();
 	pthread_mutex_lock(&w->mu);
-	c->next = w->head;
-	w->head = c;
+	enter(w, c, UNS_GW_PHASE_HEADERS);
+	w->n++;
 	pthread_mutex_unlock(&w->mu);
+	return c;
 }
 
 void
-uns_gw_watchdog_remove(uns_gw_watchdog *w, const void *conn)
+uns_gw_watchdog_remove(uns_gw_watchdog *w, uns_gw_watched *c)
 {
-	pthread_mutex_lock(&w->mu);
-	for (watched **p = &w->head; *p != NULL; p = &(*p)->next) {
-		if ((*p)->conn == conn) {
-			watched *c = *p;
-			*p = c->next;
-			free(c);
-			break;
-		}
+	if (c == NULL) {
+		return;
 	}
+	pthread_mutex_lock(&w->mu);
+	unlink_c(w, c);
+	w->n--;
 	pthread_mutex_unlock(&w->mu);
+	free(c);
 }
 
 void
-uns_gw_watchdog_phase(uns_gw_watchdog *w, const void *conn, uns_gw_phase phase)
+uns_gw_watchdog_phase(uns_gw_watchdog *w, uns_gw_watched *c, uns_gw_phase phase)
+{
+	if (c == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&w->mu);
+	unlink_c(w, c);
+	enter(w, c, phase);
+	pthread_mutex_unlock(&w->mu);
+}
+
+size_t
+uns_gw_watchdog_count(uns_gw_watchdog *w)
 {
 	pthread_mutex_lock(&w->mu);
-	for (watched *c = w->head; c != NULL; c = c->next) {
-		if (c->conn == conn) {
-			c->phase = phase;
-			c->since_ms = mono_ms();
-			break;
-		}
-	}
+	size_t n = w->n;
 	pthread_mutex_unlock(&w->mu);
+	return n;
 }

@@ -20,6 +20,25 @@
  * loop. A request whose deadline has passed by the time a worker takes it
  * is answered DEADLINE_EXCEEDED without running.
  *
+ * Contexts on demand: cfg.contexts of them are "slots" that receive. A
+ * call that suspends (a parked long poll, a write waiting for its sync)
+ * gives up its slot before it waits, and a spare context (or a new one)
+ * takes the slot and receives; when the suspended call's reply has gone,
+ * its context becomes a spare. So waiting calls never keep others from
+ * being received, and the number of them is bounded only by memory and by
+ * cfg.max_contexts; spares beyond cfg.contexts are freed, so the memory of
+ * a burst of waits comes back. Measured: a parked call costs its context
+ * (this struct, mostly the arena's inline block, touched only as far as
+ * the call used it), an NNG context and aio, and its request message;
+ * see BENCHMARKS.md ("Waiting clients").
+ *
+ * Rejected: rep0's raw mode (one receive loop, replies addressed by the
+ * backtrace header). It would save the NNG context and aio per waiting
+ * call (a few hundred bytes of a ~4 KiB call) but moves the request-id
+ * bookkeeping, the per-pipe send queueing and the cancellation that
+ * rep0's contexts do for us into this file; and a fixed pool that merely
+ * grew (the former design with 128) would still let waits fill it.
+ *
  * Draining holds the lock while it cancels only contexts still in RECV, so
  * a reply already on its way is never cancelled; listeners and pipes close
  * only after the last reply has had drain_linger_ms to leave.
@@ -43,20 +62,26 @@
 #include "envelope.h"
 #include "errors.h"
 #include "pbtext.h"
+#include "handshake_guard.h"
 #include "rpc_server.h"
 #include "wire.h"
 #include "workers.h"
 
 #define DEFAULT_MAX_MESSAGE (4u << 20)
 #define DEFAULT_CONTEXTS    128
+#define DEFAULT_MAX_CTXS    200000
 #define DEFAULT_TIMEOUT_MS  30000u
 #define DEFAULT_LINGER_MS   200u
+#define DEFAULT_HANDSHAKE   5000u
 #define MAX_LISTENERS       8
 
 enum ctx_state { CTX_IDLE, CTX_RECV, CTX_WORK, CTX_SEND };
 
 typedef struct rpc_ctx {
 	uns_rpc_server *server;
+	struct rpc_ctx *all_next, *all_prev; /* s->all */
+	struct rpc_ctx *spare_next;          /* s->spares, when a spare */
+	bool slot;                           /* one of the receiving slots */
 	nng_ctx ctx;
 	nng_aio *aio;
 	enum ctx_state state;
@@ -79,9 +104,11 @@ struct uns_rpc_server {
 	nng_socket sock;
 	nng_listener listeners[MAX_LISTENERS];
 	int n_listeners;
-	rpc_ctx *ctxs;
-	int n_ctxs;
+	rpc_ctx *all;    /* every context */
+	rpc_ctx *spares; /* idle contexts beyond the slots */
+	int n_ctxs, n_slots, n_spares;
 	uns_workers *workers;
+	uns_hs_guard *guard;         /* connections that never become pipes */
 	unsigned char *inline_flags; /* per method of svc.desc: run inline */
 	pthread_mutex_t mu;
 	pthread_cond_t idle_cv;
@@ -267,6 +294,8 @@ finish(rpc_ctx *rc, uns_err code)
 	uns_arena_reset(&rc->arena);
 }
 
+static void leave_slot(rpc_ctx *rc);
+
 /* Of a suspended call's handler return and resume, the second is true. */
 static bool
 last_hold(rpc_ctx *rc)
@@ -281,6 +310,7 @@ process(rpc_ctx *rc)
 {
 	uns_err code = rc->code == UNS_OK ? run_method(rc) : rc->code;
 	if (code == UNS_CALL_PENDING) {
+		leave_slot(rc); /* before the resume can send and recycle */
 		if (!last_hold(rc)) {
 			return false;
 		}
@@ -291,6 +321,74 @@ process(rpc_ctx *rc)
 }
 
 /* --- the context state machine ----------------------------------------- */
+
+static void ctx_cb(void *arg);
+
+/* A new context, or NULL (out of memory, or cfg.max_contexts reached).
+ * Called with s->mu held. */
+static rpc_ctx *
+ctx_new(uns_rpc_server *s)
+{
+	if (s->n_ctxs >= s->cfg.max_contexts) {
+		return NULL;
+	}
+	/* Zeroed but for the arena's inline block, which a call touches
+	 * only as far as it uses it: untouched pages cost no memory, and a
+	 * waiting call uses a few hundred bytes of the 8 KiB. */
+	rpc_ctx *rc = malloc(sizeof(*rc));
+	if (rc == NULL) {
+		return NULL;
+	}
+	memset(rc, 0, offsetof(rpc_ctx, arena));
+	memset(&rc->arena + 1, 0,
+	       sizeof(*rc) - offsetof(rpc_ctx, arena) - sizeof(rc->arena));
+	rc->server = s;
+	uns_arena_init(&rc->arena, s->cfg.max_message_bytes * 4);
+	int rv = nng_ctx_open(&rc->ctx, s->sock);
+	if (rv == 0 && (rv = nng_aio_alloc(&rc->aio, ctx_cb, rc)) != 0) {
+		nng_ctx_close(rc->ctx);
+	}
+	if (rv != 0) {
+		uns_arena_fini(&rc->arena);
+		free(rc);
+		return NULL;
+	}
+	rc->state = CTX_IDLE;
+	rc->all_next = s->all;
+	if (s->all) {
+		s->all->all_prev = rc;
+	}
+	s->all = rc;
+	s->n_ctxs++;
+	s->n_idle++;
+	return rc;
+}
+
+/* Frees an idle context that is no longer listed (no lock needed). */
+static void
+ctx_free(rpc_ctx *rc)
+{
+	nng_aio_free(rc->aio);
+	nng_ctx_close(rc->ctx);
+	uns_arena_fini(&rc->arena);
+	free(rc);
+}
+
+/* Unlists an idle context for ctx_free. Called with s->mu held. */
+static void
+ctx_unlist(uns_rpc_server *s, rpc_ctx *rc)
+{
+	if (rc->all_prev) {
+		rc->all_prev->all_next = rc->all_next;
+	} else {
+		s->all = rc->all_next;
+	}
+	if (rc->all_next) {
+		rc->all_next->all_prev = rc->all_prev;
+	}
+	s->n_ctxs--;
+	s->n_idle--;
+}
 
 /* Called with s->mu held. */
 static void
@@ -311,6 +409,72 @@ start_recv(rpc_ctx *rc)
 	}
 	rc->state = CTX_RECV;
 	nng_ctx_recv(rc->ctx, rc->aio);
+}
+
+/* Fills the receiving slots from the spares, or with new contexts.
+ * Called with s->mu held. */
+static void
+fill_slots(uns_rpc_server *s)
+{
+	while (s->started && !s->draining && s->n_slots < s->cfg.contexts) {
+		rpc_ctx *rc = s->spares;
+		if (rc != NULL) {
+			s->spares = rc->spare_next;
+			s->n_spares--;
+		} else if ((rc = ctx_new(s)) == NULL) {
+			return; /* tried again at the next reply */
+		}
+		rc->slot = true;
+		s->n_slots++;
+		s->n_idle--;
+		start_recv(rc);
+	}
+}
+
+/* A suspended call gives its slot to another context. */
+static void
+leave_slot(rpc_ctx *rc)
+{
+	uns_rpc_server *s = rc->server;
+	pthread_mutex_lock(&s->mu);
+	if (rc->slot) {
+		rc->slot = false;
+		s->n_slots--;
+		fill_slots(s);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* After a reply has gone: a slot receives again; a context that gave its
+ * slot away becomes a spare, unless a slot is free (or there are spares
+ * enough: then it is freed). Called with s->mu held; returns a context to
+ * free once the lock is let go, or NULL. */
+static rpc_ctx *
+recycle(rpc_ctx *rc)
+{
+	uns_rpc_server *s = rc->server;
+	if (!rc->slot && !s->draining && s->n_slots < s->cfg.contexts) {
+		rc->slot = true;
+		s->n_slots++;
+	}
+	if (rc->slot) {
+		start_recv(rc);
+		return NULL;
+	}
+	go_idle(rc);
+	rc->spare_next = s->spares;
+	s->spares = rc;
+	s->n_spares++;
+	if (s->n_spares <= s->cfg.contexts || s->draining) {
+		return NULL;
+	}
+	/* One spare too many: free another (this one's callback is still
+	 * running, and NNG cannot free an aio from its own callback). */
+	rpc_ctx *old = rc->spare_next;
+	rc->spare_next = old->spare_next;
+	s->n_spares--;
+	ctx_unlist(s, old);
+	return old;
 }
 
 static void
@@ -380,13 +544,17 @@ on_send(rpc_ctx *rc, int rv)
 	} else {
 		atomic_fetch_add(&s->replied, 1);
 	}
+	rpc_ctx *old = NULL;
 	pthread_mutex_lock(&s->mu);
 	if (rv == NNG_ECLOSED) {
 		go_idle(rc);
 	} else {
-		start_recv(rc);
+		old = recycle(rc);
 	}
 	pthread_mutex_unlock(&s->mu);
+	if (old != NULL) {
+		ctx_free(old);
+	}
 }
 
 static void
@@ -410,6 +578,10 @@ static void
 pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	uns_rpc_server *s = arg;
+	nng_sockaddr peer;
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &peer) == 0) {
+		uns_hs_guard_pipe(s->guard, &peer, ev == NNG_PIPE_EV_ADD_POST);
+	}
 	pthread_mutex_lock(&s->mu);
 	if (ev == NNG_PIPE_EV_ADD_POST) {
 		if (s->n_pipes == s->cap_pipes) {
@@ -516,6 +688,14 @@ uns_rpc_server_listen(uns_rpc_server *s, const char *url)
 		                url, nng_strerror(rv));
 	}
 	s->listeners[s->n_listeners++] = l;
+	nng_sockaddr sa;
+	if (nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) == 0) {
+		if (sa.s_family == NNG_AF_INET) {
+			uns_hs_guard_port(s->guard, ntohs(sa.s_in.sa_port));
+		} else if (sa.s_family == NNG_AF_INET6) {
+			uns_hs_guard_port(s->guard, ntohs(sa.s_in6.sa_port));
+		}
+	}
 	return UNS_OK;
 }
 
@@ -528,9 +708,15 @@ apply_defaults(uns_rpc_config *c)
 	if (c->contexts <= 0) {
 		c->contexts = DEFAULT_CONTEXTS;
 	}
+	if (c->max_contexts <= 0) {
+		c->max_contexts = DEFAULT_MAX_CTXS;
+	}
+	if (c->max_contexts < c->contexts) {
+		c->max_contexts = c->contexts;
+	}
 	if (c->workers <= 0) {
-		/* One per context: a long poll holds its worker while it
-		 * waits, and must not starve the other calls. */
+		/* One per slot: a handler may block on an fsync (blocking
+		 * writes) while the other slots' calls wait for a worker. */
 		c->workers = c->contexts;
 	}
 	if (c->default_timeout_ms == 0) {
@@ -539,32 +725,9 @@ apply_defaults(uns_rpc_config *c)
 	if (c->drain_linger_ms == 0) {
 		c->drain_linger_ms = DEFAULT_LINGER_MS;
 	}
-}
-
-static uns_err
-alloc_contexts(uns_rpc_server *s)
-{
-	s->ctxs = calloc((size_t)s->cfg.contexts, sizeof(*s->ctxs));
-	if (s->ctxs == NULL) {
-		return UNS_ENOMEM;
+	if (c->handshake_timeout_ms == 0) {
+		c->handshake_timeout_ms = DEFAULT_HANDSHAKE;
 	}
-	for (int i = 0; i < s->cfg.contexts; i++) {
-		rpc_ctx *rc = &s->ctxs[i];
-		rc->server = s;
-		uns_arena_init(&rc->arena, s->cfg.max_message_bytes * 4);
-		int rv = nng_ctx_open(&rc->ctx, s->sock);
-		if (rv == 0 &&
-		    (rv = nng_aio_alloc(&rc->aio, ctx_cb, rc)) != 0) {
-			nng_ctx_close(rc->ctx);
-		}
-		if (rv != 0) {
-			return uns_err_from_nng(rv);
-		}
-		rc->state = CTX_IDLE;
-		s->n_ctxs++;
-	}
-	s->n_idle = s->n_ctxs;
-	return UNS_OK;
 }
 
 static uns_err
@@ -606,14 +769,15 @@ uns_rpc_server_open(uns_rpc_server **out, const uns_rpc_config *cfg,
 		               nng_strerror(rv));
 		goto out;
 	}
-	if ((err = set_inline_methods(s)) != UNS_OK) {
+	if ((err = set_inline_methods(s)) != UNS_OK ||
+	    (err = uns_hs_guard_open(&s->guard, s->cfg.handshake_timeout_ms)) !=
+	        UNS_OK) {
 		uns_fail(err, "out of memory");
 		goto out;
 	}
 	nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, pipe_event, s);
 	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_event, s);
-	if ((err = alloc_contexts(s)) != UNS_OK ||
-	    (err = uns_workers_open(&s->workers, s->cfg.workers,
+	if ((err = uns_workers_open(&s->workers, s->cfg.workers,
 	                            (size_t)s->cfg.contexts)) != UNS_OK) {
 		uns_fail(err, "cannot set up %d contexts", s->cfg.contexts);
 		goto out;
@@ -640,11 +804,13 @@ uns_rpc_server_start(uns_rpc_server *s)
 {
 	pthread_mutex_lock(&s->mu);
 	s->started = 1;
-	for (int i = 0; i < s->n_ctxs; i++) {
-		s->n_idle--;
-		start_recv(&s->ctxs[i]);
-	}
+	fill_slots(s);
+	int n = s->n_slots;
 	pthread_mutex_unlock(&s->mu);
+	if (n < s->cfg.contexts) {
+		return uns_fail(UNS_ENOMEM, "cannot set up %d contexts",
+		                s->cfg.contexts);
+	}
 	return UNS_OK;
 }
 
@@ -673,9 +839,9 @@ uns_rpc_server_drain(uns_rpc_server *s)
 	}
 	pthread_mutex_lock(&s->mu);
 	s->draining = 1;
-	for (int i = 0; i < s->n_ctxs; i++) {
-		if (s->ctxs[i].state == CTX_RECV) {
-			nng_aio_cancel(s->ctxs[i].aio);
+	for (rpc_ctx *rc = s->all; rc != NULL; rc = rc->all_next) {
+		if (rc->state == CTX_RECV) {
+			nng_aio_cancel(rc->aio);
 		}
 	}
 	while (s->n_idle < s->n_ctxs) {
@@ -705,12 +871,15 @@ uns_rpc_server_close(uns_rpc_server *s)
 	if (nng_socket_id(s->sock) > 0) {
 		nng_close(s->sock);
 	}
-	for (int i = 0; i < s->n_ctxs; i++) {
-		nng_aio_free(s->ctxs[i].aio);
-		uns_arena_fini(&s->ctxs[i].arena);
+	uns_hs_guard_close(s->guard); /* no pipe events after the close */
+	while (s->all != NULL) {
+		rpc_ctx *rc = s->all;
+		s->all = rc->all_next;
+		nng_aio_free(rc->aio);
+		uns_arena_fini(&rc->arena);
+		free(rc);
 	}
 	uns_workers_close(s->workers);
-	free(s->ctxs);
 	free(s->pipes);
 	free(s->inline_flags);
 	pthread_mutex_destroy(&s->mu);
@@ -725,4 +894,7 @@ uns_rpc_server_stats(uns_rpc_server *s, uns_rpc_stats *out)
 	out->replied = atomic_load(&s->replied);
 	out->failed = atomic_load(&s->failed);
 	out->rejected = atomic_load(&s->rejected);
+	pthread_mutex_lock(&s->mu);
+	out->contexts = (uint64_t)s->n_ctxs;
+	pthread_mutex_unlock(&s->mu);
 }

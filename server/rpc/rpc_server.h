@@ -1,6 +1,8 @@
 /*
- * rpc_server.h — the RPC server: one rep0 socket, N NNG contexts, a worker
- * pool for the handlers, and the generated method table of one service.
+ * rpc_server.h — the RPC server: one rep0 socket, N NNG contexts receiving
+ * (more opened on demand for calls that suspend: long polls and writes
+ * waiting for their sync hold none of the N), a worker pool for the
+ * handlers, and the generated method table of one service.
  *
  * Life cycle: open (socket + first listener) → listen (more URLs, e.g. an
  * inproc:// one for the embedded gateway) → start → drain → close.
@@ -17,15 +19,20 @@
 typedef struct uns_rpc_server uns_rpc_server;
 
 typedef struct uns_rpc_config {
-	const char *url;             /* tls+tcp://, tcp://, ipc://, inproc:// */
-	const char *cert_key_file;   /* server cert + key (PEM), for tls+tcp */
-	const char *ca_file;         /* CA for client certificates */
-	int require_client_cert;     /* mutual TLS: refuse peers without one */
-	size_t max_message_bytes;    /* 0 = 4 MiB, both directions */
-	int contexts;                /* concurrent calls; 0 = 128 */
-	int workers;                 /* handler threads; 0 = one per context */
+	const char *url;           /* tls+tcp://, tcp://, ipc://, inproc:// */
+	const char *cert_key_file; /* server cert + key (PEM), for tls+tcp */
+	const char *ca_file;       /* CA for client certificates */
+	int require_client_cert;   /* mutual TLS: refuse peers without one */
+	size_t max_message_bytes;  /* 0 = 4 MiB, both directions */
+	int contexts;              /* contexts receiving at once; 0 = 128 */
+	int max_contexts;          /* with the suspended calls; 0 = 200000 */
+	int workers; /* handler threads; 0 = one per receiving context */
 	uint32_t default_timeout_ms; /* calls that give none; 0 = 30 s */
 	uint32_t drain_linger_ms;    /* after the last reply; 0 = 200 ms */
+	/* A TCP connection must be a pipe (TLS handshake and SP header done)
+	 * this long after it was accepted, or it is shut down
+	 * (handshake_guard.h); 0 = 5 s. */
+	uint32_t handshake_timeout_ms;
 } uns_rpc_config;
 
 typedef struct uns_rpc_service {
@@ -48,6 +55,7 @@ typedef struct uns_rpc_stats {
 	uint64_t replied;  /* replies handed to the transport */
 	uint64_t failed;   /* replies with a non-OK status */
 	uint64_t rejected; /* undecodable requests */
+	uint64_t contexts; /* open now: receiving, working, waiting, spare */
 } uns_rpc_stats;
 
 /* Optional hooks (unsd --record, the test clock, metrics); unset ones cost one

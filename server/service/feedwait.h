@@ -1,33 +1,77 @@
 /*
- * feedwait.h — long polls on a (user, host) feed, woken by the store's
- * feed-moved hook rather than by polling the store.
+ * feedwait.h — long polls on a (user, host) feed that hold no thread and no
+ * RPC context while they wait, woken by the store's feed-moved hook.
  *
- * Feeds hash into a fixed set of buckets, each a mutex, a condition
- * variable and a generation counter. A waiter reads the generation, reads
- * the feed, and if nothing is new waits for the generation to move; then it
- * reads again. A collision in a bucket costs a spurious re-read, never a
- * missed wake-up, because the generation is read before the feed.
+ * A waiter is a small struct the caller owns (in its call's arena). To
+ * wait, the caller reads the generation of the feed (uns_feedwait_gen),
+ * reads the feed, and when nothing is new parks the waiter with that
+ * generation. If the generation moved in between, park says so at once and
+ * the caller reads again; so no write is ever missed. A parked waiter's
+ * callback runs exactly once, on the feedwait's own thread: woken (the
+ * feed moved), timed out, or the feedwait shut down. It may park again.
+ *
+ * Waiters hang in a hash table keyed by (user, host); a notify walks only
+ * its key's chain and wakes only that feed's waiters, so a wake costs the
+ * same with ten parked clients as with a hundred thousand. Generations
+ * live per hash bucket: a collision costs another feed's waiter a spurious
+ * re-read only if it was between gen and park at that moment. Deadlines
+ * are a binary heap (O(log n) per park and per expiry) served by the one
+ * thread, which also runs the callbacks; notify (the store's committer)
+ * only moves waiters to a ready list and signals it.
+ *
+ * Rejected: a thread (or a worker) blocked per long poll, the former
+ * design — it tied each waiting client to a context of the RPC server —
+ * and one condition variable per bucket broadcast to all its waiters.
  */
 #ifndef UNS_FEEDWAIT_H
 #define UNS_FEEDWAIT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "uns/uns.h"
 
 typedef struct uns_feedwait uns_feedwait;
 
+/* moved: 1 when the feed moved, 0 on timeout or shutdown. */
+typedef void (*uns_feedwait_fn)(void *arg, int moved);
+
+/* Owned by the caller, opaque to it; valid until its callback ran. */
+typedef struct uns_feedwait_waiter {
+	struct uns_feedwait_waiter *next, *prev; /* chain, or ready list */
+	const char *user, *host;                 /* borrowed */
+	uint64_t hash;
+	uint64_t deadline_us; /* monotonic */
+	size_t heap_at;       /* index in the deadline heap */
+	int moved;
+	uns_feedwait_fn fn;
+	void *arg;
+} uns_feedwait_waiter;
+
+enum uns_feedwait_park {
+	UNS_FEEDWAIT_PARKED, /* fn will run once */
+	UNS_FEEDWAIT_MOVED,  /* not parked: the feed moved, read again */
+	UNS_FEEDWAIT_CLOSED, /* not parked: shutting down (or no memory) */
+};
+
 uns_err uns_feedwait_open(uns_feedwait **out);
+/* After uns_feedwait_shutdown; joins the thread. */
 void uns_feedwait_close(uns_feedwait *w);
 
 uint64_t uns_feedwait_gen(uns_feedwait *w, const char *user, const char *host);
-/* The feed of (user, host) moved: wakes its waiters. */
+/* The feed of (user, host) moved: wakes its waiters, and only them. */
 void uns_feedwait_notify(uns_feedwait *w, const char *user, const char *host);
-/* Waits until the generation differs from gen (returns 1) or ms pass or
- * shutdown begins (returns 0). */
-int uns_feedwait_wait(uns_feedwait *w, const char *user, const char *host,
-                      uint64_t gen, uint32_t ms);
-/* Wakes every waiter and makes later waits return at once (drain). */
+/* Parks wt until the feed of (user, host) moves past gen or ms pass.
+ * user and host must outlive the wait. */
+enum uns_feedwait_park uns_feedwait_park(uns_feedwait *w,
+                                         uns_feedwait_waiter *wt,
+                                         const char *user, const char *host,
+                                         uint64_t gen, uint32_t ms,
+                                         uns_feedwait_fn fn, void *arg);
+/* Waiters parked now. */
+size_t uns_feedwait_parked(uns_feedwait *w);
+/* Ends every wait (callbacks see moved = 0) and makes later parks return
+ * UNS_FEEDWAIT_CLOSED (drain). Returns once every callback has run. */
 void uns_feedwait_shutdown(uns_feedwait *w);
 
 #endif /* UNS_FEEDWAIT_H */

@@ -89,10 +89,11 @@ static uns_err
 authorize(uns_call *call, int kinds, uns_principal *p)
 {
 	uns_err err = need_store(call);
-	if (err != UNS_OK) {
+	if (err != UNS_OK || (err = uns_auth_check(svc_of(call)->auth, call,
+	                                           kinds, p)) != UNS_OK) {
 		return err;
 	}
-	return uns_auth_check(svc_of(call)->auth, call, kinds, p);
+	return uns_fairness_admit(svc_of(call)->fair, call, p);
 }
 
 /* --- subscriptions ------------------------------------------------------ */
@@ -395,12 +396,6 @@ uns_notify_post(uns_call *call, const Uns__V1__PostRequest *req,
 
 /* --- fetch ---------------------------------------------------------------- */
 
-static void
-free_feed_page(void *arg)
-{
-	uns_store_feed_page_free(arg);
-}
-
 static uns_err
 fetch_one(uns_call *call, const uns_principal *p, const char *id,
           Uns__V1__FetchResponse *resp)
@@ -415,64 +410,149 @@ fetch_one(uns_call *call, const uns_principal *p, const char *id,
 	return keep(call, n);
 }
 
+/*
+ * Long poll (feedwait.h): read the feed; while it has nothing new and time
+ * is left, park on the feed and read again when it moves. The call is
+ * suspended while parked, so it holds no thread and no RPC context; the
+ * feedwait's thread reads again and answers. The wait ends at wait_ms or
+ * at the caller's deadline less a margin for the reply, whichever is first.
+ */
+typedef struct feed_wait {
+	uns_feedwait_waiter waiter;
+	uns_call *call;
+	const char *user, *host; /* in the call's arena */
+	const char *cursor;      /* "latest" resolves once, at the first read */
+	const char *unsid;
+	uint32_t limit;
+	nng_time until;
+	uns_store_feed_page *page; /* the last read */
+	Uns__V1__FetchResponse *resp;
+} feed_wait;
+
+static void mark_fetched(uns_call *call, const char *user, const char *host,
+                         const char *unsid, const Uns__V1__FetchResponse *resp);
+
 static uns_err
-read_feed(uns_call *call, const uns_principal *p, const char *cursor,
-          uint32_t limit, uns_store_feed_page **out)
+feed_answer(feed_wait *fw)
 {
-	uns_store_feed_page *page = uns_call_alloc(call, sizeof(*page));
-	if (page == NULL) {
-		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
-		                     "out of memory");
+	Uns__V1__FetchResponse *resp = fw->resp;
+	resp->changes = fw->page->entries;
+	resp->n_changes = fw->page->n;
+	resp->next_cursor = fw->page->next_cursor;
+	resp->more = fw->page->more;
+	if (fw->unsid[0] != '\0') {
+		mark_fetched(fw->call, fw->user, fw->host, fw->unsid, resp);
 	}
-	uns_err err = uns_store_feed_read(svc_of(call)->store, p->user, p->host,
-	                                  cursor, limit, page);
-	if (err != UNS_OK) {
-		return store_fail(call, err, "cursor");
-	}
-	if (uns_call_defer(call, free_feed_page, page) != UNS_OK) {
-		uns_store_feed_page_free(page);
-		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
-		                     "out of memory");
-	}
-	*out = page;
 	return UNS_OK;
 }
 
-/* Long poll: waits for the feed to move, at most wait_ms and never past
- * the caller's deadline (less a margin for the reply). */
+static void feed_moved_cb(void *arg, int moved);
+
+/* Reads until there is something to answer or the wait is parked;
+ * returns the answer's status, or UNS_CALL_PENDING when parked. */
+static uns_err
+feed_step(feed_wait *fw)
+{
+	uns_service *svc = svc_of(fw->call);
+	for (;;) {
+		uint64_t gen = uns_feedwait_gen(svc->waits, fw->user, fw->host);
+		uns_err err =
+		    uns_store_feed_read(svc->store, fw->user, fw->host,
+		                        fw->cursor, fw->limit, fw->page);
+		if (err != UNS_OK) {
+			return store_fail(fw->call, err, "cursor");
+		}
+		nng_time now = nng_clock();
+		if (fw->page->n > 0 || now >= fw->until) {
+			return feed_answer(fw);
+		}
+		fw->cursor = uns_call_strdup(fw->call, fw->page->next_cursor);
+		uns_store_feed_page_free(fw->page);
+		if (fw->cursor == NULL) {
+			return uns_call_fail(fw->call, UNS_RESOURCE_EXHAUSTED,
+			                     NULL, "out of memory");
+		}
+		switch (uns_feedwait_park(
+		    svc->waits, &fw->waiter, fw->user, fw->host, gen,
+		    (uint32_t)(fw->until - now), feed_moved_cb, fw)) {
+		case UNS_FEEDWAIT_PARKED:
+			return UNS_CALL_PENDING;
+		case UNS_FEEDWAIT_MOVED:
+			continue;
+		case UNS_FEEDWAIT_CLOSED:
+			fw->until = now; /* one last read, then answer */
+			continue;
+		}
+	}
+}
+
+/* On the feedwait's thread: the feed moved, or the wait is over. */
+static void
+feed_moved_cb(void *arg, int moved)
+{
+	feed_wait *fw = arg;
+	if (!moved) {
+		fw->until = nng_clock();
+	}
+	uns_err err = feed_step(fw);
+	if (err != UNS_CALL_PENDING) {
+		uns_call_resume(fw->call, err);
+	}
+}
+
+static void
+free_feed_page(void *arg)
+{
+	uns_store_feed_page_free(arg);
+}
+
 static uns_err
 fetch_feed(uns_call *call, const uns_principal *p,
            const Uns__V1__FetchRequest *req, Uns__V1__FetchResponse *resp)
 {
 	uns_service *svc = svc_of(call);
-	uns_store_feed_page *page = NULL;
-	const char *cursor = req->cursor;
-	uint64_t gen = uns_feedwait_gen(svc->waits, p->user, p->host);
-	uns_err err = read_feed(call, p, cursor, req->limit, &page);
-	nng_time until = nng_clock() + req->wait_ms;
+	feed_wait *fw = uns_call_alloc(call, sizeof(*fw));
+	uns_store_feed_page *page = uns_call_alloc(call, sizeof(*page));
+	if (fw == NULL || page == NULL) {
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
+	}
+	memset(fw, 0, sizeof(*fw));
+	memset(page, 0, sizeof(*page));
+	fw->call = call;
+	fw->user = uns_call_strdup(call, p->user);
+	fw->host = uns_call_strdup(call, p->host);
+	fw->cursor = req->cursor;
+	fw->unsid = req->unsid;
+	fw->limit = req->limit;
+	fw->page = page;
+	fw->resp = resp;
 	uint32_t left = uns_call_time_left(call);
-	if (left < 100 + req->wait_ms) {
-		until = nng_clock() + (left > 100 ? left - 100 : 0);
+	uint32_t wait = req->wait_ms;
+	if (left < 100 + wait) {
+		wait = left > 100 ? left - 100 : 0;
 	}
-	while (err == UNS_OK && page->n == 0 && nng_clock() < until) {
-		/* "latest" resolves once; later reads continue from there. */
-		cursor = uns_call_strdup(call, page->next_cursor);
-		if (cursor == NULL ||
-		    !uns_feedwait_wait(svc->waits, p->user, p->host, gen,
-		                       (uint32_t)(until - nng_clock()))) {
-			break;
-		}
-		gen = uns_feedwait_gen(svc->waits, p->user, p->host);
-		err = read_feed(call, p, cursor, req->limit, &page);
+	fw->until = nng_clock() + wait;
+	if (fw->user == NULL || fw->host == NULL ||
+	    uns_call_defer(call, free_feed_page, page) != UNS_OK) {
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
 	}
+	if (wait == 0) {
+		return feed_step(fw);
+	}
+	uns_err err = uns_fairness_wait(svc->fair, call, fw->user, fw->host);
 	if (err != UNS_OK) {
 		return err;
 	}
-	resp->changes = page->entries;
-	resp->n_changes = page->n;
-	resp->next_cursor = page->next_cursor;
-	resp->more = page->more;
-	return UNS_OK;
+	/* From the park on, the feedwait's thread may answer (and end) the
+	 * call at any moment: nothing below touches it. */
+	uns_call_suspend(call);
+	err = feed_step(fw);
+	if (err != UNS_CALL_PENDING) {
+		uns_call_resume(call, err);
+	}
+	return UNS_CALL_PENDING;
 }
 
 static void
@@ -489,8 +569,8 @@ fetched_ended(void *arg, uns_err rc, Uns__V1__Notification *n, bool created)
 /* Records what the device req->unsid fetched, for the iOS fallback
  * (SPEC §5). Best effort: a failure only means an extra fallback alert. */
 static void
-mark_fetched(uns_call *call, const uns_principal *p, const char *unsid,
-             const Uns__V1__FetchResponse *resp)
+mark_fetched(uns_call *call, const char *user, const char *host,
+             const char *unsid, const Uns__V1__FetchResponse *resp)
 {
 	size_t n = resp->notification != NULL ? 1 : resp->n_changes;
 	const char **ids = uns_call_alloc(call, (n + 1) * sizeof(*ids));
@@ -514,8 +594,8 @@ mark_fetched(uns_call *call, const uns_principal *p, const char *unsid,
 		 * (a pending iOS fallback check) would hold it for the fsync
 		 * and wait for the owner's stripe behind writers. The store
 		 * copies what it needs; nobody waits for the end. */
-		uns_store_fetched_async(svc_of(call)->store, p->user, p->host,
-		                        unsid, ids, k, fetched_ended, NULL);
+		uns_store_fetched_async(svc_of(call)->store, user, host, unsid,
+		                        ids, k, fetched_ended, NULL);
 	}
 }
 
@@ -530,13 +610,12 @@ uns_notify_fetch(uns_call *call, const Uns__V1__FetchRequest *req,
 	        UNS_OK) {
 		return err;
 	}
-	if (req->id[0] != '\0') {
-		err = fetch_one(call, &p, req->id, resp);
-	} else {
-		err = fetch_feed(call, &p, req, resp);
+	if (req->id[0] == '\0') {
+		return fetch_feed(call, &p, req, resp);
 	}
+	err = fetch_one(call, &p, req->id, resp);
 	if (err == UNS_OK && req->unsid[0] != '\0') {
-		mark_fetched(call, &p, req->unsid, resp);
+		mark_fetched(call, p.user, p.host, req->unsid, resp);
 	}
 	return err;
 }

@@ -24,7 +24,16 @@ uns_err
 uns_service_open(uns_service **out, const uns_service_config *cfg)
 {
 	uns_service *svc = calloc(1, sizeof(*svc));
-	if (svc == NULL || uns_feedwait_open(&svc->waits) != UNS_OK) {
+	uns_fairness_config fc;
+	uns_fairness_defaults(&fc);
+	if (cfg != NULL && cfg->fairness != NULL) {
+		fc = *cfg->fairness;
+	}
+	if (svc == NULL || uns_feedwait_open(&svc->waits) != UNS_OK ||
+	    uns_fairness_open(&svc->fair, &fc) != UNS_OK) {
+		if (svc != NULL) {
+			uns_feedwait_close(svc->waits);
+		}
 		free(svc);
 		return UNS_ENOMEM;
 	}
@@ -58,6 +67,7 @@ uns_service_close(uns_service *svc)
 		uns_store_set_feed_hook(svc->store, NULL, NULL);
 	}
 	uns_feedwait_close(svc->waits);
+	uns_fairness_close(svc->fair);
 	free(svc);
 }
 
@@ -68,6 +78,12 @@ uns_service_set_serving(uns_service *svc, int serving)
 	if (!serving) {
 		uns_feedwait_shutdown(svc->waits);
 	}
+}
+
+size_t
+uns_service_waiting(uns_service *svc)
+{
+	return uns_feedwait_parked(svc->waits);
 }
 
 int64_t

@@ -7,6 +7,7 @@
 #ifndef UNS_SERVICE_H
 #define UNS_SERVICE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rpc_server.h"
@@ -18,6 +19,7 @@ struct uns_auth;
 struct uns_limits;
 struct uns_token_issuer;
 struct uns_push_config;
+struct uns_fairness_config;
 
 typedef struct uns_service_config {
 	struct uns_store *store; /* borrowed */
@@ -28,6 +30,9 @@ typedef struct uns_service_config {
 	/* Subscribe checks push channels with the transports' check()
 	 * (push.h); NULL = shape checks only. Borrowed. */
 	const struct uns_push_config *push;
+	/* What one user or app may hold at once (fairness.h); NULL = the
+	 * defaults. */
+	const struct uns_fairness_config *fairness;
 	int64_t (*now_ms)(void *arg); /* NULL = real time */
 	void *now_arg;
 } uns_service_config;
@@ -37,6 +42,9 @@ void uns_service_close(uns_service *svc);
 /* Health answers NOT_SERVING once this is set to 0, and long polls end
  * (during drain). */
 void uns_service_set_serving(uns_service *svc, int serving);
+
+/* Long polls parked now (metrics: uns_long_polls_waiting). */
+size_t uns_service_waiting(uns_service *svc);
 
 extern const uns_notifications_handlers uns_service_handlers;
 /* The methods whose handlers never block (for uns_rpc_service). */

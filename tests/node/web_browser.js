@@ -3,7 +3,8 @@
 // standalone uns-gateway serving client/web at /web/. Run by CTest
 // (web_browser); exits 77 (skipped) only when chromium is missing.
 //
-//   two contexts of one user: a Post in both within 1 s, read in one shows
+//   two contexts of one user (one on the event stream, one long-polling):
+//   a Post in both within 1 s, read in one shows
 //   read in the other, dismiss, a replace updates the item in place;
 //   a push delivered through CDP (ServiceWorker.deliverPushMessage) shows a
 //   notification tagged with the id, a second replaces it, and its click
@@ -178,19 +179,26 @@ async function main() {
       '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
   });
   try {
-    const inbox = `${base}/web/#token=${user}`;
-    const open = async () => {
+    // A follows the feed as an event stream, B with the long poll.
+    const open = async (query) => {
+      const inbox = `${base}/web/${query}#token=${user}`;
       const ctx = await browser.newContext({ viewport: { width: 720, height: 560 } });
       await ctx.grantPermissions(['notifications'], { origin: base });
       const page = await ctx.newPage();
       page.on('pageerror', (e) => log('page error:', e.message));
-      if (process.env.UNS_WEB_DEBUG) page.on('console', (m) => log('console:', m.text()));
+      page.feedTypes = new Set();
+      page.on('response', (r) => { if (r.url().includes('/delta')) page.feedTypes.add((r.headers()['content-type'] || '').split(';')[0]); });
+      if (process.env.UNS_WEB_DEBUG) {
+        page.on('console', (m) => log('console:', m.text()));
+        page.on('response', (r) => log('response:', r.status(), r.url()));
+        page.on('requestfailed', (r) => log('failed:', r.url(), r.failure() && r.failure().errorText));
+      }
       await page.goto(inbox);
       await page.waitForFunction(() => window.unsInbox && document.querySelector('#state').textContent === 'live', null, { timeout: 20000 })
         .catch(async (e) => { throw new Error(`the inbox did not go live: ${await page.textContent('body')}`); });
       return { ctx, page };
     };
-    const A = await open(), B = await open();
+    const A = await open(''), B = await open('?stream=off');
     const item = (id) => `#list li[data-id="${id}"]`;
     const within = async (page, fn, arg, what) => {
       const t0 = Date.now();
@@ -242,6 +250,9 @@ async function main() {
     check(await B.page.textContent('#unread') === '1', 'unread count 1');
     await B.page.screenshot({ path: path.join(ARTIFACTS, 'web-inbox.png') });
     log('screenshot', path.join(ARTIFACTS, 'web-inbox.png'));
+
+    check(A.page.feedTypes.has('text/event-stream'), 'A reads the event stream: ' + [...A.page.feedTypes]);
+    check(!B.page.feedTypes.has('text/event-stream') && B.page.feedTypes.has('application/json'), 'B long-polls: ' + [...B.page.feedTypes]);
 
     // -- the service worker: a push through CDP, replace, click -----------------
     const cdp = await A.ctx.newCDPSession(A.page);

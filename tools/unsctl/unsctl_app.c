@@ -210,38 +210,35 @@ print_matching(void *arg, const char *raw, char *line, int rc,
 	return 0;
 }
 
+/* The apps of the file (id NULL) or the one named; an id not found is an
+ * error, an empty registry is not. */
 static int
-app_list(const app_opts *o)
+print_apps(const app_opts *o, const char *id)
 {
 	char path[2048], *text = NULL;
-	find_ctx c = {.id = NULL};
+	find_ctx c = {.id = id};
 	if (apps_read(o, path, sizeof(path), &text) != 0) {
 		return 1;
 	}
 	each_line(text, print_matching, &c);
 	free(text);
 	if (c.found == 0) {
-		fprintf(stderr, "unsctl app list: no apps in %s\n", path);
+		fprintf(stderr, "unsctl app: no app%s%s in %s\n",
+		        id ? " " : "s", id ? id : "", path);
 	}
-	return 0;
+	return c.found == 0 && id != NULL;
+}
+
+static int
+app_list(const app_opts *o)
+{
+	return print_apps(o, NULL);
 }
 
 static int
 app_show(const app_opts *o)
 {
-	char path[2048], *text = NULL;
-	find_ctx c = {.id = o->id};
-	if (apps_read(o, path, sizeof(path), &text) != 0) {
-		return 1;
-	}
-	each_line(text, print_matching, &c);
-	free(text);
-	if (c.found == 0) {
-		fprintf(stderr, "unsctl app show: no app %s in %s\n", o->id,
-		        path);
-		return 1;
-	}
-	return 0;
+	return print_apps(o, o->id);
 }
 
 /* --- changing ---------------------------------------------------------- */

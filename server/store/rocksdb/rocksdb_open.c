@@ -678,13 +678,12 @@ wal_decide(rdb *st, int *mode)
 	} else if (r->torn >= 0) {
 		const struct wal *w = &r->v[r->torn];
 		*mode = 2;
-		snprintf(
-		    st->base.opened, sizeof(st->base.opened),
-		    "dropped a torn last record of %s (%zu bytes from byte "
-		    "%zu: %s), written after the last sync by a write "
-		    "never acknowledged",
-		    w->path, w->scan.size - w->scan.good_end, w->scan.good_end,
-		    w->scan.why);
+		uns_say(st->base.opened, sizeof(st->base.opened),
+		        "dropped a torn last record of %s (%zu bytes from byte "
+		        "%zu: %s), written after the last sync by a write "
+		        "never acknowledged",
+		        w->path, w->scan.size - w->scan.good_end,
+		        w->scan.good_end, w->scan.why);
 	}
 out:
 	free(r);
