@@ -662,6 +662,8 @@ open_gateway(unsd *d)
 	    .public_url = d->cfg.gateway_public_url,
 	    .drain_limit = (size_t)d->cfg.gateway_drain_limit,
 	    .stream_heartbeat_ms = (uint32_t)d->cfg.gateway_stream_heartbeat_ms,
+	    .cors_origins = d->cfg.gateway_cors_origins,
+	    .web_root = d->cfg.gateway_web_root,
 	};
 	if (strncmp(d->cfg.gateway_listen, "https:", 6) == 0 &&
 	    d->cert[0] == '\0' && prepare_tls(d) != 0) {

@@ -24,7 +24,8 @@ packages=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
 	libnng-dev libmbedtls-dev librocksdb-dev libcurl4-openssl-dev
 	libmicrohttpd-dev libjansson-dev libcmocka-dev zlib1g-dev curl jq
 	wrk # wrk: HTTP load for tools/bench_gateway.sh
-	postgresql-15 libpq-dev) # the PostgreSQL store: libpq, and a server for its tests
+	postgresql-15 libpq-dev # the PostgreSQL store: libpq, and a server for its tests
+	chromium) # chromium: the web client's browser tests (tests/node/web_browser.js)
 
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -59,7 +60,10 @@ start() {
 	if [ -f uns-data/unsd.pid ] && kill -0 "$(cat uns-data/unsd.pid)" 2>/dev/null; then
 		echo "setup: unsd already running (pid $(cat uns-data/unsd.pid))"
 	else
-		nohup build/unsd --data uns-data >>uns-data/unsd.log 2>&1 &
+		# uns-data/unsd.conf, when there is one, is read (README: the inbox)
+		conf=()
+		[ -f uns-data/unsd.conf ] && conf=(--config uns-data/unsd.conf)
+		nohup build/unsd --data uns-data "${conf[@]}" >>uns-data/unsd.log 2>&1 &
 		echo $! >uns-data/unsd.pid
 	fi
 	for _ in $(seq 1 50); do

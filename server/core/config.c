@@ -400,6 +400,15 @@ static const cfg_key keys[] = {
         "and dropped before the 413, so a client that sends without\n"
         "Expect: 100-continue reads its answer; a longer one is answered\n"
         "at once and the connection closed."),
+    KEY("gateway", "gateway_cors_origins", CFG_STRING, gateway_cors_origins, 0,
+        STRLEN, "",
+        "Web origins (scheme://host[:port], spaces or commas between)\n"
+        "whose pages may call the gateway (CORS); \"*\" = any. Tokens\n"
+        "travel in Authorization only, never cookies. \"\" = none."),
+    KEY("gateway", "gateway_web_root", CFG_PATH, gateway_web_root, 0, STRLEN,
+        "",
+        "Folder served at /web/ (text files, one level): the reference\n"
+        "inbox is client/web. \"\" = nothing served there."),
 
     /* ---- fixtures ---- */
     KEY("fixtures", "record_dir", CFG_PATH, record_dir, 0, STRLEN, "",

@@ -191,6 +191,8 @@ typedef struct uns_config {
 	char gateway_public_url[UNS_CONFIG_STR_MAX]; /* "" = from listen */
 	uint64_t gateway_drain_limit;                /* bytes */
 	int64_t gateway_stream_heartbeat_ms;
+	char gateway_cors_origins[UNS_CONFIG_STR_MAX]; /* "" = none */
+	char gateway_web_root[UNS_CONFIG_STR_MAX];     /* "" = off */
 	/* fixtures (SPEC §7) */
 	char record_dir[UNS_CONFIG_STR_MAX]; /* "" = not recording */
 	int test_clock;                      /* 0 or 1 */

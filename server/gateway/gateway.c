@@ -58,6 +58,7 @@
 
 #include "clock.h"
 #include "gateway.h"
+#include "gateway_cors.h"
 #include "gateway_encoding.h"
 #include "gateway_errors.h"
 #include "gateway_exchange.h"
@@ -498,6 +499,12 @@ abandon_parked(uns_gateway *gw, int all)
 
 /* ---- answering ----------------------------------------------------------- */
 
+static void
+add_header(void *resp, const char *name, const char *value)
+{
+	MHD_add_response_header(resp, name, value);
+}
+
 static enum MHD_Result
 send_answer(uns_gateway *gw, struct MHD_Connection *conn, gw_request *r)
 {
@@ -530,6 +537,7 @@ send_answer(uns_gateway *gw, struct MHD_Connection *conn, gw_request *r)
 		MHD_add_response_header(resp, x->resp_hdrs[i].name,
 		                        x->resp_hdrs[i].value);
 	}
+	uns_gw_cors_headers(x, gw->cfg.cors_origins, add_header, resp);
 	enum MHD_Result rc = MHD_queue_response(conn, x->status, resp);
 	MHD_destroy_response(resp);
 	uint64_t us = uns_mono_us() - r->started_us;
@@ -709,6 +717,10 @@ check_headers(uns_gateway *gw, gw_request *r, const char *url,
 			return ANSWER_AFTER_BODY;
 		}
 	}
+	if (strcmp(x->method, "OPTIONS") == 0) {
+		uns_gw_cors_preflight(x, url, gw->cfg.cors_origins);
+		return ANSWER_AFTER_BODY;
+	}
 	switch (uns_gw_route_find(x->method, url, x, &r->route, allow,
 	                          sizeof(allow))) {
 	case UNS_GW_NO_ROUTE:
@@ -773,6 +785,7 @@ fill_exchange(uns_gateway *gw, gw_request *r, struct MHD_Connection *conn,
 	x->rpc = gw->cfg.rpc;
 	x->rpc_timeout_ms = gw->cfg.rpc_timeout_ms;
 	x->ops = gw->cfg.ops;
+	x->web_root = gw->cfg.web_root;
 	x->streams = gw->streams;
 	make_request_id(x->request_id, sizeof(x->request_id));
 	snprintf(x->base_url, sizeof(x->base_url), "%s", gw->public_url);

@@ -61,6 +61,9 @@ typedef struct uns_gateway_config {
 	/* optional: metrics, rate limits, /metrics (gateway_ops.h) */
 	struct uns_gw_ops *ops;
 	void *on_done_arg;
+	/* web apps (gateway_cors.h, gateway_web.c); NULL or "" = off */
+	const char *cors_origins; /* "https://a.example …" or "*" */
+	const char *web_root;     /* folder served at /web/ */
 } uns_gateway_config;
 
 /*

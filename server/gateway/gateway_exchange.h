@@ -43,6 +43,7 @@ typedef struct uns_gw_exchange {
 	struct uns_gw_ops *ops;         /* metrics and limits, or NULL */
 	const char *route;              /* the route's name, once matched */
 	char rpc_message[512];          /* the status message of a failed RPC */
+	const char *web_root;           /* GET /web/'s folder; "" = off */
 	struct uns_gw_streams *streams; /* event streams (gateway_stream.h) */
 
 	/* response */

@@ -23,5 +23,7 @@ void uns_gw_admin_subscriptions(uns_gw_exchange *x);
 void uns_gw_token(uns_gw_exchange *x);
 void uns_gw_metrics(uns_gw_exchange *x);
 void uns_gw_openapi(uns_gw_exchange *x);
+/* gateway_web.c */
+void uns_gw_web(uns_gw_exchange *x);
 
 #endif /* UNS_GATEWAY_HANDLERS_H */

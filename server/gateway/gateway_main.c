@@ -161,6 +161,8 @@ serve(const gw_opts *o, const uns_config *c)
 	    .public_url = c->gateway_public_url,
 	    .drain_limit = (size_t)c->gateway_drain_limit,
 	    .stream_heartbeat_ms = (uint32_t)c->gateway_stream_heartbeat_ms,
+	    .cors_origins = c->gateway_cors_origins,
+	    .web_root = c->gateway_web_root,
 	};
 	const char *url = o->rpc ? o->rpc : "tls+tcp://localhost:7443";
 	sigemptyset(&set);

@@ -9,27 +9,33 @@
 #include "gateway_routes.h"
 
 const uns_gw_route uns_gw_routes[] = {
-    {"GET", "/healthz", 0, "healthz", uns_gw_healthz},
-    {"POST", "/oauth2/v2.0/token", 0, "token", uns_gw_token},
-    {"GET", "/metrics", 0, "metrics", uns_gw_metrics},
-    {"GET", "/openapi.json", 0, "openapi", uns_gw_openapi},
+    {"GET", "/healthz", 0, "healthz", uns_gw_healthz, NULL},
+    {"POST", "/oauth2/v2.0/token", 0, "token", uns_gw_token, NULL},
+    {"GET", "/metrics", 0, "metrics", uns_gw_metrics, NULL},
+    {"GET", "/openapi.json", 0, "openapi", uns_gw_openapi, NULL},
+    {"GET", "/web", 0, "web", uns_gw_web, NULL},
+    {"GET", "/web/{}", 0, "web", uns_gw_web, NULL},
     {"GET", "/admin/users/{}/hosts/{}/subscriptions", 0, "admin.subscriptions",
-     uns_gw_admin_subscriptions},
+     uns_gw_admin_subscriptions, NULL},
     {"POST", "/me/notifications/subscriptions", 1, "subscriptions.create",
-     uns_gw_subscribe},
+     uns_gw_subscribe, NULL},
     {"GET", "/me/notifications/subscriptions", 1, "subscriptions.list",
-     uns_gw_subscriptions},
+     uns_gw_subscriptions, NULL},
     {"GET", "/me/notifications/subscriptions/{}", 1, "subscriptions.get",
-     uns_gw_subscription},
+     uns_gw_subscription, NULL},
     {"DELETE", "/me/notifications/subscriptions/{}", 1, "subscriptions.delete",
-     uns_gw_unsubscribe},
-    {"GET", "/me/notifications/delta", 1, "notifications.delta", uns_gw_delta},
-    {"POST", "/me/notifications", 1, "notifications.create", uns_gw_create},
-    {"GET", "/me/notifications", 1, "notifications.list", uns_gw_list},
-    {"GET", "/me/notifications/{}", 1, "notifications.get", uns_gw_get},
-    {"PATCH", "/me/notifications/{}", 1, "notifications.update", uns_gw_patch},
-    {"DELETE", "/me/notifications/{}", 1, "notifications.delete",
-     uns_gw_delete},
+     uns_gw_unsubscribe, NULL},
+    {"GET", "/me/notifications/delta", 1, "notifications.delta", uns_gw_delta,
+     "X-UNS-ID, Last-Event-ID"},
+    {"POST", "/me/notifications", 1, "notifications.create", uns_gw_create,
+     "X-UNS-ID"},
+    {"GET", "/me/notifications", 1, "notifications.list", uns_gw_list, NULL},
+    {"GET", "/me/notifications/{}", 1, "notifications.get", uns_gw_get,
+     "X-UNS-ID"},
+    {"PATCH", "/me/notifications/{}", 1, "notifications.update", uns_gw_patch,
+     "If-Match, X-UNS-ID"},
+    {"DELETE", "/me/notifications/{}", 1, "notifications.delete", uns_gw_delete,
+     "If-Match, X-UNS-ID"},
 };
 const size_t uns_gw_n_routes = sizeof(uns_gw_routes) / sizeof(uns_gw_routes[0]);
 
@@ -94,13 +100,28 @@ path_matches(const char *pattern, const char *path, uns_gw_exchange *x)
 	return *path == '\0' || (path[0] == '/' && path[1] == '\0');
 }
 
+const char uns_gw_common_headers[] =
+    "Authorization, Content-Type, Content-Encoding, client-request-id";
+
+/* Adds each name of the ", " separated names to the list in out unless
+ * it is there already. */
 static void
-add_allowed(char *allow, size_t cap, const char *method)
+add_allowed(char *out, size_t cap, const char *names)
 {
-	size_t len = strlen(allow);
-	if (strstr(allow, method) == NULL) {
-		snprintf(allow + len, cap - len, "%s%s", len ? ", " : "",
-		         method);
+	while (names != NULL && *names != '\0') {
+		size_t n = strcspn(names, ","), len = strlen(out);
+		int have = 0;
+		for (const char *p = out; *p != '\0'; p += strcspn(p, ",")) {
+			p += *p == ',' ? 2 : 0;
+			have |= strncmp(p, names, n) == 0 &&
+			        (p[n] == ',' || p[n] == '\0');
+		}
+		if (!have) {
+			snprintf(out + len, cap - len, "%s%.*s",
+			         len ? ", " : "", (int)n, names);
+		}
+		names += n;
+		names += *names == ',' ? 2 : 0;
 	}
 }
 
@@ -124,6 +145,45 @@ literalness(const char *pattern)
 		}
 	}
 	return bits;
+}
+
+int
+uns_gw_route_allows(const char *url, char *methods, size_t methods_cap,
+                    char *headers, size_t headers_cap)
+{
+	const char *version = "";
+	const char *rest = strip_version(url, &version);
+	uns_gw_exchange x; /* the captures, unused */
+	uint32_t best_bits = 0;
+	int found = 0;
+
+	/* The rows of the most literal pattern that takes url, as
+	 * uns_gw_route_find chooses them. */
+	for (size_t i = 0; i < uns_gw_n_routes; i++) {
+		const uns_gw_route *r = &uns_gw_routes[i];
+		const char *path = r->versioned ? rest : url;
+		uint32_t bits = literalness(r->pattern);
+		if (path != NULL && (!found || bits > best_bits) &&
+		    path_matches(r->pattern, path, &x)) {
+			found = 1;
+			best_bits = bits;
+		}
+	}
+	methods[0] = headers[0] = '\0';
+	for (size_t i = 0; found && i < uns_gw_n_routes; i++) {
+		const uns_gw_route *r = &uns_gw_routes[i];
+		const char *path = r->versioned ? rest : url;
+		if (path != NULL && literalness(r->pattern) == best_bits &&
+		    path_matches(r->pattern, path, &x)) {
+			if (methods[0] == '\0') {
+				add_allowed(headers, headers_cap,
+				            uns_gw_common_headers);
+			}
+			add_allowed(methods, methods_cap, r->method);
+			add_allowed(headers, headers_cap, r->headers);
+		}
+	}
+	return methods[0] != '\0';
 }
 
 uns_gw_match

@@ -10,7 +10,10 @@
  * and gwops' /oauth2/v2.0/token, /metrics, /openapi.json) at the root.
  * Adding a route is adding a row to uns_gw_routes[] in gateway_routes.c
  * and writing its handler; the row's name is what the completion hook
- * (uns_gateway_done_fn) reports. Pure: no I/O.
+ * (uns_gateway_done_fn) reports. A row also names the request headers its
+ * handler reads beyond those every route takes (uns_gw_common_headers):
+ * the CORS preflight (gateway_cors.h) tells browsers what the table says.
+ * Pure: no I/O.
  */
 #ifndef UNS_GATEWAY_ROUTES_H
 #define UNS_GATEWAY_ROUTES_H
@@ -27,6 +30,7 @@ typedef struct uns_gw_route {
 	int versioned;       /* 1: under /beta and /v1.0 */
 	const char *name;    /* "notifications.create", for metrics */
 	uns_gw_handler handler;
+	const char *headers; /* "If-Match, X-UNS-ID" read by the handler */
 } uns_gw_route;
 
 extern const uns_gw_route uns_gw_routes[];
@@ -35,6 +39,15 @@ extern const size_t uns_gw_n_routes;
 /* The Content-Type a route's body must have: application/json but for
  * the few routes listed in gateway_routes.c (the OAuth2 form). */
 const char *uns_gw_route_body_type(const uns_gw_route *route);
+
+/* The request headers every route takes: "Authorization, …". */
+extern const char uns_gw_common_headers[];
+
+/* What the routes at url (raw path) take: their methods ("GET, PATCH")
+ * into methods, and uns_gw_common_headers plus their own into headers.
+ * 0 when no route is at url (both then empty). */
+int uns_gw_route_allows(const char *url, char *methods, size_t methods_cap,
+                        char *headers, size_t headers_cap);
 
 typedef enum uns_gw_match {
 	UNS_GW_MATCHED,
