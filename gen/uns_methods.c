@@ -123,7 +123,19 @@ issue_token_invoke(const void *handlers, uns_call *call,
 	return h->issue_token(call, (const Uns__V1__IssueTokenRequest *) req, (Uns__V1__IssueTokenResponse *) resp);
 }
 
+static uns_err
+admin_list_subscriptions_invoke(const void *handlers, uns_call *call,
+    const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+	const uns_notifications_handlers *h = handlers;
+	if (h->admin_list_subscriptions == NULL) {
+		return UNS_UNIMPLEMENTED;
+	}
+	return h->admin_list_subscriptions(call, (const Uns__V1__AdminListSubscriptionsRequest *) req, (Uns__V1__ListSubscriptionsResponse *) resp);
+}
+
 static const uns_method uns_notifications_methods[] = {
+	{"/uns.v1.Notifications/AdminListSubscriptions", &uns__v1__admin_list_subscriptions_request__descriptor, &uns__v1__list_subscriptions_response__descriptor, admin_list_subscriptions_invoke},
 	{"/uns.v1.Notifications/Delete", &uns__v1__delete_request__descriptor, &uns__v1__delete_response__descriptor, delete_invoke},
 	{"/uns.v1.Notifications/Echo", &uns__v1__echo_request__descriptor, &uns__v1__echo_response__descriptor, echo_invoke},
 	{"/uns.v1.Notifications/Fetch", &uns__v1__fetch_request__descriptor, &uns__v1__fetch_response__descriptor, fetch_invoke},
@@ -141,6 +153,8 @@ const uns_service_desc uns_notifications_service = {
 	"uns.v1.Notifications", uns_notifications_methods,
 	sizeof(uns_notifications_methods) / sizeof(uns_notifications_methods[0]),
 };
+
+const uns_method uns_notifications_method_admin_list_subscriptions = {"/uns.v1.Notifications/AdminListSubscriptions", &uns__v1__admin_list_subscriptions_request__descriptor, &uns__v1__list_subscriptions_response__descriptor, admin_list_subscriptions_invoke};
 
 const uns_method uns_notifications_method_delete = {"/uns.v1.Notifications/Delete", &uns__v1__delete_request__descriptor, &uns__v1__delete_response__descriptor, delete_invoke};
 

@@ -21,6 +21,7 @@ typedef struct uns_notifications_handlers {
 	uns_err (*echo)(uns_call *call, const Uns__V1__EchoRequest *req, Uns__V1__EchoResponse *resp);
 	uns_err (*list_subscriptions)(uns_call *call, const Uns__V1__ListSubscriptionsRequest *req, Uns__V1__ListSubscriptionsResponse *resp);
 	uns_err (*issue_token)(uns_call *call, const Uns__V1__IssueTokenRequest *req, Uns__V1__IssueTokenResponse *resp);
+	uns_err (*admin_list_subscriptions)(uns_call *call, const Uns__V1__AdminListSubscriptionsRequest *req, Uns__V1__ListSubscriptionsResponse *resp);
 } uns_notifications_handlers;
 
 extern const uns_service_desc uns_notifications_service;

@@ -297,3 +297,30 @@ uns_notifications_issue_token_async(uns_client *c, const Uns__V1__IssueTokenRequ
 	return uns_client_call_async(c, &uns_notifications_method_issue_token, &req->base, opts,
 	    issue_token_done, (uns_generic_fn) cb, arg);
 }
+
+uns_err
+uns_notifications_admin_list_subscriptions(uns_client *c, const Uns__V1__AdminListSubscriptionsRequest *req, Uns__V1__ListSubscriptionsResponse **resp,
+    const uns_call_opts *opts)
+{
+	ProtobufCMessage *m = NULL;
+	uns_err err = uns_client_call(c, &uns_notifications_method_admin_list_subscriptions, &req->base, &m, opts);
+	if (err == UNS_OK) {
+		*resp = (Uns__V1__ListSubscriptionsResponse *) m;
+	}
+	return err;
+}
+
+static void
+admin_list_subscriptions_done(uns_err err, const char *message,
+    ProtobufCMessage *resp, uns_generic_fn fn, void *arg)
+{
+	((uns_notifications_admin_list_subscriptions_cb) fn)(err, message, (Uns__V1__ListSubscriptionsResponse *) resp, arg);
+}
+
+uns_err
+uns_notifications_admin_list_subscriptions_async(uns_client *c, const Uns__V1__AdminListSubscriptionsRequest *req,
+    const uns_call_opts *opts, uns_notifications_admin_list_subscriptions_cb cb, void *arg)
+{
+	return uns_client_call_async(c, &uns_notifications_method_admin_list_subscriptions, &req->base, opts,
+	    admin_list_subscriptions_done, (uns_generic_fn) cb, arg);
+}

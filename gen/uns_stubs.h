@@ -118,4 +118,14 @@ typedef void (*uns_notifications_issue_token_cb)(uns_err err, const char *messag
 uns_err uns_notifications_issue_token_async(uns_client *c, const Uns__V1__IssueTokenRequest *req,
     const uns_call_opts *opts, uns_notifications_issue_token_cb cb, void *arg);
 
+extern const uns_method uns_notifications_method_admin_list_subscriptions;
+/* /uns.v1.Notifications/AdminListSubscriptions: on UNS_OK *resp is the caller's, freed with
+ * protobuf_c_message_free_unpacked(&(*resp)->base, NULL). */
+uns_err uns_notifications_admin_list_subscriptions(uns_client *c, const Uns__V1__AdminListSubscriptionsRequest *req, Uns__V1__ListSubscriptionsResponse **resp,
+    const uns_call_opts *opts);
+typedef void (*uns_notifications_admin_list_subscriptions_cb)(uns_err err, const char *message,
+    Uns__V1__ListSubscriptionsResponse *resp, void *arg);
+uns_err uns_notifications_admin_list_subscriptions_async(uns_client *c, const Uns__V1__AdminListSubscriptionsRequest *req,
+    const uns_call_opts *opts, uns_notifications_admin_list_subscriptions_cb cb, void *arg);
+
 #endif /* UNS_STUBS_H */

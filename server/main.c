@@ -548,6 +548,7 @@ open_service(unsd *d)
 	lim.max_body_text = (size_t)d->cfg.max_body_text;
 	lim.max_page_size = (uint32_t)d->cfg.max_page_size;
 	lim.max_expiry_ms = d->cfg.max_expiry_s * 1000;
+	lim.idempotency_window_ms = d->cfg.idempotency_window_s * 1000;
 	char why[512];
 	if (uns_push_config_alloc(&d->push, &d->cfg, why, sizeof(why)) !=
 	    UNS_OK) {
@@ -713,6 +714,7 @@ open_delivery(unsd *d)
 	    .backoff_base_ms = c->delivery_backoff_ms,
 	    .backoff_max_ms = c->delivery_backoff_max_ms,
 	    .max_attempts = (unsigned)c->delivery_max_attempts,
+	    .max_app_labels = (unsigned)c->delivery_metrics_max_apps,
 	    .breaker_failures = (unsigned)c->delivery_breaker_failures,
 	    .breaker_open_ms = c->delivery_breaker_open_ms,
 	    .lease_ms = c->delivery_lease_ms,

@@ -2065,6 +2065,182 @@ conf_delete_async(void **state)
 	free(a);
 }
 
+/* --- idempotency keys ---------------------------------------------------- */
+
+#define CONF_HOUR (3600LL * 1000)
+
+/* A keyed post of app id "k-APP" with title; fp is the fingerprint's first
+ * byte (the rest zero). */
+static uns_err
+conf_keyed(struct conf *c, const char *key, int fp, const char *app_id,
+           int64_t expiration, Uns__V1__Notification **out, bool *created)
+{
+	Uns__V1__Payload pl = UNS__V1__PAYLOAD__INIT;
+	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT;
+	uns_store_idem idem = {.key = key, .window_ms = CONF_HOUR};
+
+	idem.fingerprint[0] = (unsigned char)fp;
+	pl.raw_content = "raw";
+	n.app_notification_id = (char *)app_id;
+	n.group_name = "";
+	n.payload = &pl;
+	n.expiration_time_ms = expiration;
+	return uns_store_post_keyed(c->st, "alice", CONF_HOST, &n, &idem, out,
+	                            created);
+}
+
+static size_t
+conf_history_count(struct conf *c)
+{
+	uns_store_history_query q = {.page_size = 100};
+	uns_store_history_page p;
+	size_t n;
+
+	assert_int_equal(uns_store_history(c->st, "alice", CONF_HOST, &q, &p),
+	                 UNS_OK);
+	n = p.n;
+	uns_store_history_page_free(&p);
+	return n;
+}
+
+/* A backend without idempotency keys answers a keyed post UNIMPLEMENTED,
+ * naming itself (store.c); its idempotency tests are skipped, saying so. */
+static void
+conf_idem_skip(void)
+{
+	print_message("[  SKIP    ] this store has no idempotency keys: %s\n",
+	              uns_store_errmsg());
+	skip();
+}
+
+static void
+conf_idem_replay(void **state)
+{
+	struct conf *c = *state;
+	Uns__V1__Notification *first = NULL, *again = NULL, *other = NULL;
+	char *head, *head2;
+	bool created = false;
+
+	uns_err rc = conf_keyed(c, "K1", 1, "a1", 0, &first, &created);
+	if (rc == UNS_UNIMPLEMENTED) {
+		conf_idem_skip();
+	}
+	assert_int_equal(rc, UNS_OK);
+	assert_true(created);
+	/* Changed since: the replay still answers the first answer. */
+	assert_int_equal(
+	    conf_update(c, "alice", first->id, RS(READ), 0, 0, 0, NULL),
+	    UNS_OK);
+	head = conf_head(c, "alice", CONF_HOST);
+	/* Same key, same fingerprint, even another app id: nothing new. */
+	assert_int_equal(conf_keyed(c, "K1", 1, "a2", 0, &again, &created),
+	                 UNS_OK);
+	assert_true(created);
+	assert_string_equal(again->id, first->id);
+	assert_int_equal(again->version, 1);
+	assert_int_equal(again->read_state, RS(UNREAD));
+	assert_string_equal(again->app_notification_id, "a1");
+	head2 = conf_head(c, "alice", CONF_HOST);
+	assert_string_equal(head, head2);
+	assert_int_equal(conf_history_count(c), 1);
+	conf_free(again);
+	free(head2);
+	/* Same key, another fingerprint: refused, nothing written. */
+	again = NULL;
+	assert_int_equal(conf_keyed(c, "K1", 2, "a1", 0, &again, &created),
+	                 UNS_ALREADY_EXISTS);
+	assert_null(again);
+	head2 = conf_head(c, "alice", CONF_HOST);
+	assert_string_equal(head, head2);
+	free(head2);
+	/* Another key, or another owner with the same key: new posts. */
+	assert_int_equal(conf_keyed(c, "K2", 1, "a3", 0, &other, &created),
+	                 UNS_OK);
+	assert_true(created);
+	assert_string_not_equal(other->id, first->id);
+	conf_free(other);
+	assert_int_equal(conf_history_count(c), 2);
+	/* Kept across a restart like the notification itself. */
+	conf_reopen(c);
+	assert_int_equal(conf_keyed(c, "K1", 1, "a1", 0, &again, &created),
+	                 UNS_OK);
+	assert_string_equal(again->id, first->id);
+	conf_free(again);
+	assert_int_equal(conf_keyed(c, "K1", 2, "a1", 0, &again, &created),
+	                 UNS_ALREADY_EXISTS);
+	/* A plain post ignores keys; a NULL idem is a plain post. */
+	assert_int_equal(uns_store_post_keyed(c->st, "alice", CONF_HOST, first,
+	                                      NULL, &again, &created),
+	                 UNS_OK);
+	assert_false(created);
+	conf_free(again);
+	free(head);
+	conf_free(first);
+}
+
+static void
+conf_idem_window(void **state)
+{
+	struct conf *c = *state;
+	Uns__V1__Notification *first = NULL, *n = NULL;
+	bool created = false;
+	size_t reclaimed = 0;
+
+	/* A failed post leaves no key. */
+	uns_err rc = conf_keyed(c, "K", 1, "a1", CONF_T0 - 1, &n, &created);
+	if (rc == UNS_UNIMPLEMENTED) {
+		conf_idem_skip();
+	}
+	assert_int_equal(rc, UNS_EINVAL);
+	assert_int_equal(conf_keyed(c, "K", 2, "a1", 0, &first, &created),
+	                 UNS_OK);
+	assert_true(created);
+	/* Past the window the key is forgotten: it posts anew. */
+	atomic_store(&c->now, CONF_T0 + 2 * CONF_HOUR);
+	assert_int_equal(conf_keyed(c, "K", 3, "a2", 0, &n, &created), UNS_OK);
+	assert_true(created);
+	assert_string_not_equal(n->id, first->id);
+	conf_free(n);
+	/* The first record's expiry, reclaimed now, leaves the second. */
+	assert_int_equal(
+	    uns_store_reclaim(c->st, atomic_load(&c->now), &reclaimed), UNS_OK);
+	assert_true(reclaimed >= 1);
+	n = NULL;
+	assert_int_equal(conf_keyed(c, "K", 4, "a3", 0, &n, &created),
+	                 UNS_ALREADY_EXISTS);
+	assert_null(n);
+	/* Once its window passed and reclaim ran, nothing is left of it. */
+	atomic_store(&c->now, CONF_T0 + 4 * CONF_HOUR);
+	assert_int_equal(
+	    uns_store_reclaim(c->st, atomic_load(&c->now), &reclaimed), UNS_OK);
+	assert_int_equal(conf_keyed(c, "K", 4, "a3", 0, &n, &created), UNS_OK);
+	assert_true(created);
+	conf_free(n);
+	/* Bad keys and windows. */
+	Uns__V1__Payload pl = UNS__V1__PAYLOAD__INIT;
+	Uns__V1__Notification in = UNS__V1__NOTIFICATION__INIT;
+	char longkey[UNS_STORE_IDEM_KEY_MAX + 2];
+	memset(longkey, 'k', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = '\0';
+	pl.raw_content = "raw";
+	in.app_notification_id = "bad";
+	in.group_name = "";
+	in.payload = &pl;
+	const uns_store_idem bad[] = {
+	    {.key = "", .window_ms = CONF_HOUR},
+	    {.key = NULL, .window_ms = CONF_HOUR},
+	    {.key = longkey, .window_ms = CONF_HOUR},
+	    {.key = "ok", .window_ms = 0},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(uns_store_post_keyed(c->st, "alice", CONF_HOST,
+		                                      &in, &bad[i], &n,
+		                                      &created),
+		                 UNS_EINVAL);
+	}
+	conf_free(first);
+}
+
 #define CONF_TEST(f)                                                           \
 	cmocka_unit_test_setup_teardown(f, conf_setup, conf_teardown)
 
@@ -2092,6 +2268,7 @@ conf_delete_async(void **state)
 	    CONF_TEST(conf_outbox_fallback_high_raw_only),                     \
 	    CONF_TEST(conf_outbox_expiry), CONF_TEST(conf_outbox_settle_many), \
 	    CONF_TEST(conf_outbox_invalid), CONF_TEST(conf_post_async_order),  \
-	    CONF_TEST(conf_delete_async)
+	    CONF_TEST(conf_delete_async), CONF_TEST(conf_idem_replay),         \
+	    CONF_TEST(conf_idem_window)
 
 #endif /* UNS_TESTS_STORE_CONFORMANCE_H */

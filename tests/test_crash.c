@@ -261,6 +261,18 @@ subscribe(int port, const char *token)
 	return unsid;
 }
 
+/* The development HS256 secret unsd made in data. */
+static void
+load_secret(const char *data, uint8_t **secret, size_t *len)
+{
+	char path[400], why[256];
+	snprintf(path, sizeof(path), "%s/jwt-hs256.secret", data);
+	if (uns_jwt_read_secret_file(path, secret, len, why, sizeof(why)) !=
+	    UNS_OK) {
+		fail_msg("secret: %s", why);
+	}
+}
+
 /* What teardown must undo even when a check fails midway: a failing test
  * must not leave a server running (it holds the test's stdout open). */
 typedef struct crash_env {
@@ -299,7 +311,7 @@ static void
 test_kill9_keeps_acknowledged_posts(void **state)
 {
 	crash_env *e = *state;
-	char data[300], path[400], conf[400], why[256], log[8192];
+	char data[300], path[400], conf[400], log[8192];
 	char user[2048], app[2048];
 	snprintf(data, sizeof(data), "%s/data", e->tmp);
 	assert_int_equal(mkdir(data, 0700), 0);
@@ -315,11 +327,7 @@ test_kill9_keeps_acknowledged_posts(void **state)
 	e->running = 1;
 	uint8_t *secret = NULL;
 	size_t secret_len = 0;
-	snprintf(path, sizeof(path), "%s/jwt-hs256.secret", data);
-	if (uns_jwt_read_secret_file(path, &secret, &secret_len, why,
-	                             sizeof(why)) != UNS_OK) {
-		fail_msg("secret: %s", why);
-	}
+	load_secret(data, &secret, &secret_len);
 	assert_int_equal(secret_len, 64);
 	ut_mint_hs256(secret, secret_len, time(NULL), "u1", NULL, HOST,
 	              UNS_SCOPE_USER, user, sizeof(user));
@@ -405,11 +413,95 @@ test_kill9_keeps_acknowledged_posts(void **state)
 	assert_int_equal(ut_unsd_stop(&e->p, SIGTERM, log, sizeof(log)), 0);
 }
 
+/* A user's keyed Post of title; its reply's id into id (NULL: none). */
+static uns_err
+keyed_post(int port, const char *token, const char *key, const char *title,
+           char *id, size_t cap, int *created)
+{
+	uns_client *c = dial(port);
+	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
+	Uns__V1__Notification nt = UNS__V1__NOTIFICATION__INIT;
+	Uns__V1__Payload pl = UNS__V1__PAYLOAD__INIT;
+	Uns__V1__PostResponse *resp = NULL;
+	uns_call_opts o = {.token = token, .timeout_ms = 10000};
+	pl.raw_content = (char *)title;
+	nt.payload = &pl;
+	req.notification = &nt;
+	req.idempotency_key = (char *)key;
+	uns_err err = uns_notifications_post(c, &req, &resp, &o);
+	if (err == UNS_OK) {
+		snprintf(id, cap, "%s", resp->notification->id);
+		*created = resp->created;
+		uns__v1__post_response__free_unpacked(resp, NULL);
+	}
+	uns_client_close(c);
+	return err;
+}
+
+static size_t
+history_count(int port, const char *token)
+{
+	uns_client *c = dial(port);
+	Uns__V1__HistoryRequest req = UNS__V1__HISTORY_REQUEST__INIT;
+	Uns__V1__HistoryResponse *resp = NULL;
+	uns_call_opts o = {.token = token, .timeout_ms = 10000};
+	req.page_size = 100;
+	assert_int_equal(uns_notifications_history(c, &req, &resp, &o), UNS_OK);
+	size_t n = resp->n_notifications;
+	uns__v1__history_response__free_unpacked(resp, NULL);
+	uns_client_close(c);
+	return n;
+}
+
+/* An acknowledged keyed Post is remembered across kill -9 like the
+ * notification it made (issue 19): after the restart the same key and
+ * request answer its id and create nothing; another request is refused. */
+static void
+test_kill9_keeps_idempotency_keys(void **state)
+{
+	crash_env *e = *state;
+	char data[300], user[2048];
+	char id[64], again[64];
+	int created = 0;
+	snprintf(data, sizeof(data), "%s/data", e->tmp);
+	assert_int_equal(mkdir(data, 0700), 0);
+	const char *args[] = {"--data", data, NULL};
+	assert_int_equal(ut_unsd_start(&e->p, "tcp://127.0.0.1:0", args), 0);
+	e->running = 1;
+	uint8_t *secret = NULL;
+	size_t secret_len = 0;
+	load_secret(data, &secret, &secret_len);
+	ut_mint_hs256(secret, secret_len, time(NULL), "u1", NULL, HOST,
+	              UNS_SCOPE_USER, user, sizeof(user));
+	free(secret);
+	assert_int_equal(keyed_post(e->p.port, user, "key-1", "first", id,
+	                            sizeof(id), &created),
+	                 UNS_OK);
+	assert_true(created);
+	assert_int_equal(ut_unsd_stop(&e->p, SIGKILL, NULL, 0), -SIGKILL);
+	e->running = 0;
+	assert_int_equal(ut_unsd_start(&e->p, "tcp://127.0.0.1:0", args), 0);
+	e->running = 1;
+	assert_int_equal(keyed_post(e->p.port, user, "key-1", "first", again,
+	                            sizeof(again), &created),
+	                 UNS_OK);
+	assert_string_equal(again, id);
+	assert_true(created);
+	assert_int_equal(keyed_post(e->p.port, user, "key-1", "changed", again,
+	                            sizeof(again), &created),
+	                 UNS_ALREADY_EXISTS);
+	assert_int_equal(history_count(e->p.port, user), 1);
+	e->running = 0;
+	assert_int_equal(ut_unsd_stop(&e->p, SIGTERM, NULL, 0), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_kill9_keeps_acknowledged_posts,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kill9_keeps_idempotency_keys,
 	                                    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -413,6 +413,11 @@ t_retry_after(void **state)
 	assert_non_null(strstr(text, "uns_delivery_taps_total{provider="
 	                             "\"webhook\",outcome=\"delivered\"} 1\n"));
 	assert_non_null(strstr(text, "uns_delivery_inflight 0\n"));
+	/* Per app: its host, and no other series. */
+	assert_non_null(strstr(text,
+	                       "uns_delivery_app_taps_total{app_host="
+	                       "\"" HOST "\",outcome=\"delivered\"} 1\n"));
+	assert_null(strstr(text, "app_host=\"other\""));
 	assert_non_null(strstr(
 	    text,
 	    "uns_delivery_latency_seconds_count{provider=\"webhook\"} 1"));

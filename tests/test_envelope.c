@@ -232,7 +232,8 @@ test_method_table(void **state)
 	(void)state;
 	const uns_service_desc *svc = &uns_notifications_service;
 	assert_int_equal(svc->n_methods,
-	                 11); /* + IssueToken, ListSubscriptions */
+	                 12); /* + IssueToken, ListSubscriptions,
+	                         AdminListSubscriptions */
 	for (size_t i = 1; i < svc->n_methods; i++) {
 		assert_true(
 		    strcmp(svc->methods[i - 1].name, svc->methods[i].name) < 0);

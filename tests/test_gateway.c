@@ -28,9 +28,11 @@
 #include <jansson.h>
 #include <zlib.h>
 
+#include "auth.h"
 #include "gateway_encoding.h"
 #include "gateway_errors.h"
 #include "gateway_json.h"
+#include "jwt.h"
 #include "testutil.h"
 #include "uthttp.h"
 
@@ -109,6 +111,18 @@ assert_graph_error(const ut_http_resp *r, long status, const char *code,
 	json_decref(v);
 }
 
+/* The error envelope's message (valid until the next request on r). */
+static const char *
+ut_error_message(const ut_http_resp *r)
+{
+	static char msg[1024];
+	json_t *v = ut_http_json(r);
+	snprintf(msg, sizeof(msg), "%s",
+	         ut_json_str(json_object_get(v, "error"), "message"));
+	json_decref(v);
+	return msg;
+}
+
 /* ---- pure parts: status table, $filter, body parsing ------------------- */
 
 static void
@@ -152,6 +166,15 @@ test_field_names(void **state)
 	    {"cursor: malformed", "$deltatoken: malformed"},
 	    {"limitless: x", "limitless: x"},
 	    {"no field here", "no field here"},
+	    {"unsid: required with an app token",
+	     "X-UNS-ID: required with an app token"},
+	    {"no bearer token in metadata \"authorization\"",
+	     "no bearer token: send the header \"Authorization: Bearer "
+	     "TOKEN\""},
+	    {"app tokens may not call uns.v1.Notifications/Fetch",
+	     "an app token may not use this route"},
+	    {"user tokens may not call uns.v1.Notifications/Delete",
+	     "a user token may not use this route"},
 	};
 	char out[256];
 	(void)state;
@@ -159,6 +182,21 @@ test_field_names(void **state)
 		uns_gw_http_message(cases[i][0], out, sizeof(out));
 		assert_string_equal(out, cases[i][1]);
 	}
+	/* RFC 6750 §3's challenge; a quote or a control byte cannot end or
+	 * break the quoted string. */
+	uns_gw_www_authenticate(NULL, "no token", out, sizeof(out));
+	assert_string_equal(out, "Bearer");
+	uns_gw_www_authenticate("", "no token", out, sizeof(out));
+	assert_string_equal(out, "Bearer");
+	uns_gw_www_authenticate("t", "token expired", out, sizeof(out));
+	assert_string_equal(out, "Bearer error=\"invalid_token\", "
+	                         "error_description=\"token expired\"");
+	uns_gw_www_authenticate("t", "a \"b\\\n\xc3\xa9", out, sizeof(out));
+	assert_string_equal(out, "Bearer error=\"invalid_token\", "
+	                         "error_description=\"a ?b????\"");
+	uns_gw_www_authenticate("t", "a long message", out, 56);
+	assert_int_equal(strlen(out), 55);
+	assert_int_equal(out[54], '"');
 }
 
 static void
@@ -485,8 +523,39 @@ test_input_errors(void **state)
 	const char *br[] = {"Content-Encoding: br", NULL};
 	const char *text[] = {"Content-Type: text/plain", NULL};
 
+	/* 401s say why in HTTP's words and carry RFC 6750's challenge:
+	 * "Bearer" alone without a token, invalid_token with one. */
+	char www[600];
 	ut_http_do(&h, "POST", path, NULL, "{}", 0, NULL, r);
-	assert_graph_error(r, 401, "Unauthorized", "token");
+	assert_graph_error(r, 401, "Unauthorized", "");
+	assert_string_equal(ut_error_message(r),
+	                    "no bearer token: send the header "
+	                    "\"Authorization: Bearer TOKEN\"");
+	assert_true(ut_http_header(r, "WWW-Authenticate", www, sizeof(www)));
+	assert_string_equal(www, "Bearer");
+	ut_http_do(&h, "POST", path, "not.a.jwt", "{}", 0, NULL, r);
+	assert_graph_error(r, 401, "Unauthorized", "");
+	assert_true(ut_http_header(r, "WWW-Authenticate", www, sizeof(www)));
+	char want[600];
+	snprintf(want, sizeof(want),
+	         "Bearer error=\"invalid_token\", error_description=\"%s\"",
+	         ut_error_message(r));
+	assert_string_equal(www, want);
+	/* An app token without X-UNS-ID, an app token on a user's route. */
+	char *app = ut_mint(g_data, "app", APP, NULL);
+	ut_http_do(&h, "POST", path, app,
+	           "{\"payload\":{\"rawContent\":\"x\"}}", 0, NULL, r);
+	assert_graph_error(r, 400, "BadRequest", "");
+	assert_string_equal(ut_error_message(r),
+	                    "X-UNS-ID: required with an app token");
+	ut_http_do(&h, "GET", "/beta/me/notifications/delta", app, NULL, 0,
+	           NULL, r);
+	assert_graph_error(r, 403, "Forbidden", "");
+	assert_string_equal(ut_error_message(r),
+	                    "an app token may not use this route");
+	assert_false(ut_http_header(r, "WWW-Authenticate", www, sizeof(www)));
+	free(app);
+	app = NULL;
 	ut_http_do(&h, "POST", path, user, "[{\"payload\":{}}]", 0, NULL, r);
 	assert_graph_error(r, 400, "BadRequest", "a JSON array");
 	ut_http_do(
@@ -545,7 +614,7 @@ test_input_errors(void **state)
 	           NULL, 0, NULL, r);
 	assert_graph_error(r, 400, "BadRequest", "$skiptoken");
 	/* An app may not read a user's history: 403. */
-	char *app = ut_mint(g_data, "app", APP, NULL);
+	app = ut_mint(g_data, "app", APP, NULL);
 	ut_http_do(&h, "GET", path, app, NULL, 0, NULL, r);
 	assert_graph_error(r, 403, "Forbidden", "");
 	/* An app must name the user: X-UNS-ID. */
@@ -1124,13 +1193,228 @@ test_subscriptions_and_limits(void **state)
 	assert_graph_error(r, 429, "TooManyRequests", "");
 	assert_true(ut_http_header(r, "Retry-After", retry, sizeof(retry)));
 
+	/* GET the caller's devices, and one by UNSID (issue 19: these were
+	 * read as notification ids: 404 "notification not found", 405). */
+	assert_int_equal(ut_http_do(&h, "GET",
+	                            "/v1.0/me/notifications/subscriptions",
+	                            user, NULL, 0, NULL, r),
+	                 200);
+	v = ut_http_json(r);
+	json_t *list = json_object_get(v, "value");
+	assert_int_equal(json_array_size(list), 1);
+	assert_string_equal(ut_json_str(json_array_get(list, 0), "id"), unsid);
+	assert_string_equal(ut_json_str(json_array_get(list, 0), "deviceId"),
+	                    "desk");
+	assert_non_null(strstr(ut_json_str(v, "@odata.context"),
+	                       "$metadata#subscriptions"));
+	json_decref(v);
 	snprintf(path, sizeof(path), "/v1.0/me/notifications/subscriptions/%s",
 	         unsid);
+	assert_int_equal(ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r),
+	                 200);
+	v = ut_http_json(r);
+	assert_string_equal(ut_json_str(v, "id"), unsid);
+	assert_string_equal(ut_json_str(v, "platform"), "polling");
+	json_decref(v);
+	ut_http_do(
+	    &h, "GET",
+	    "/v1.0/me/notifications/subscriptions/AAAAAAAAAAAAAAAAAAAAAA", user,
+	    NULL, 0, NULL, r);
+	assert_graph_error(r, 404, "NotFound", "subscription not found");
+	/* Another user sees none of them; an app token may not list. */
+	char *other = ut_mint(g_data, "user", "u-subs-other", HOST);
+	ut_http_do(&h, "GET", path, other, NULL, 0, NULL, r);
+	assert_graph_error(r, 404, "NotFound", "subscription not found");
+	free(other);
+	ut_http_do(&h, "GET", "/v1.0/me/notifications/subscriptions", app, NULL,
+	           0, NULL, r);
+	assert_graph_error(r, 403, "Forbidden", "");
+
 	assert_int_equal(ut_http_do(&h, "DELETE", path, user, NULL, 0, NULL, r),
 	                 204);
 	ut_http_do(&h, "DELETE", path, user, NULL, 0, NULL, r);
 	assert_graph_error(r, 404, "NotFound", "");
 	free(unsid);
+	free(app);
+	free(user);
+	free(r);
+	ut_http_close(&h);
+}
+
+/* Idempotency-Key (issue 19): two identical POSTs without an
+ * appNotificationId made two notifications; with the same key the second
+ * answers the first answer, and another body with that key is 422. */
+static void
+test_idempotency_key(void **state)
+{
+	ut_http h;
+	ut_http_resp *r = ut_http_resp_new();
+	char *id;
+	(void)state;
+	ut_http_open(&h, g_base, g_ca);
+	char *user = ut_mint(g_data, "user", "u-idem", HOST);
+	char *app = ut_mint(g_data, "app", APP, NULL);
+	char *unsid = ut_gw_subscribe(&h, user, "idem-phone");
+	char xid[300];
+	const char *k1[] = {"Idempotency-Key: \"req-1\"", xid, NULL};
+	const char *k1bare[] = {"Idempotency-Key: req-1", xid, NULL};
+	const char *k2[] = {"Idempotency-Key: req-2", xid, NULL};
+	const char *body = "{\"payload\":{\"rawContent\":\"once\"}}";
+	snprintf(xid, sizeof(xid), "X-UNS-ID: %s", unsid);
+
+	assert_int_equal(ut_http_do(&h, "POST", "/v1.0/me/notifications", app,
+	                            body, 0, k1, r),
+	                 201);
+	json_t *v = ut_http_json(r);
+	id = strdup(ut_json_str(v, "id"));
+	json_decref(v);
+	/* The same key (quoted or bare: the same key) and body: the first
+	 * answer, nothing created. Different JSON spacing is the same body. */
+	assert_int_equal(ut_http_do(&h, "POST", "/v1.0/me/notifications", app,
+	                            body, 0, k1bare, r),
+	                 201);
+	v = ut_http_json(r);
+	assert_string_equal(ut_json_str(v, "id"), id);
+	json_decref(v);
+	assert_int_equal(
+	    ut_http_do(&h, "POST", "/beta/me/notifications", app,
+	               "{ \"payload\" : {\"rawContent\":\"once\"} }", 0, k1, r),
+	    201);
+	v = ut_http_json(r);
+	assert_string_equal(ut_json_str(v, "id"), id);
+	json_decref(v);
+	assert_int_equal(ut_http_do(&h, "GET", "/v1.0/me/notifications", user,
+	                            NULL, 0, NULL, r),
+	                 200);
+	v = ut_http_json(r);
+	assert_int_equal(json_array_size(json_object_get(v, "value")), 1);
+	json_decref(v);
+	/* The same key with another body: 422, nothing created. */
+	ut_http_do(&h, "POST", "/v1.0/me/notifications", app,
+	           "{\"payload\":{\"rawContent\":\"twice\"}}", 0, k1, r);
+	assert_graph_error(r, 422, "UnprocessableEntity", "");
+	assert_string_equal(
+	    ut_error_message(r),
+	    "Idempotency-Key: already used for another request");
+	/* Another key posts anew; no key at all too. */
+	assert_int_equal(ut_http_do(&h, "POST", "/v1.0/me/notifications", app,
+	                            body, 0, k2, r),
+	                 201);
+	const char *plain[] = {xid, NULL};
+	assert_int_equal(ut_http_do(&h, "POST", "/v1.0/me/notifications", app,
+	                            body, 0, plain, r),
+	                 201);
+	assert_int_equal(ut_http_do(&h, "GET", "/v1.0/me/notifications", user,
+	                            NULL, 0, NULL, r),
+	                 200);
+	v = ut_http_json(r);
+	assert_int_equal(json_array_size(json_object_get(v, "value")), 3);
+	json_decref(v);
+	free(id);
+	free(unsid);
+	free(app);
+	free(user);
+	free(r);
+	ut_http_close(&h);
+}
+
+/* A subscription's delivery state is in its JSON (the operator's and the
+ * user's lists show how taps to each device fare). */
+static void
+test_subscription_delivery_json(void **state)
+{
+	Uns__V1__Subscription s = UNS__V1__SUBSCRIPTION__INIT;
+	Uns__V1__DeliveryState d = UNS__V1__DELIVERY_STATE__INIT;
+	char *text = NULL;
+	(void)state;
+	s.unsid = "AAAAAAAAAAAAAAAAAAAAAA";
+	s.platform = UNS__V1__PLATFORM__PLATFORM_WEBHOOK;
+	d.consecutive_failures = 3;
+	d.last_error = "HTTP 503";
+	d.delivered = 7;
+	s.delivery = &d;
+	uns_jv *v = uns_gw_subscription_json(&s);
+	assert_non_null(v);
+	assert_int_equal(uns_jv_dump(v, 0, &text, NULL), UNS_OK);
+	assert_string_equal(text, "{\"id\":\"AAAAAAAAAAAAAAAAAAAAAA\","
+	                          "\"platform\":\"webhook\",\"delivery\":{"
+	                          "\"consecutiveFailures\":3,\"lastError\":"
+	                          "\"HTTP 503\",\"delivered\":\"7\"}}");
+	free(text);
+	uns_jv_free(v);
+}
+
+/* An operator token (scope uns.operator) signed with the suite's key. */
+static char *
+mint_operator(const char *sub)
+{
+	char path[400], why[256], out[2048];
+	uint8_t *secret = NULL;
+	size_t len = 0;
+	snprintf(path, sizeof(path), "%s/jwt-hs256.secret", g_data);
+	if (uns_jwt_read_secret_file(path, &secret, &len, why, sizeof(why)) !=
+	    UNS_OK) {
+		fail_msg("secret: %s", why);
+	}
+	ut_mint_hs256(secret, len, time(NULL), sub, NULL, HOST,
+	              UNS_SCOPE_OPERATOR, out, sizeof(out));
+	free(secret);
+	return strdup(out);
+}
+
+/* The operator role (issue 19): a user's subscriptions and their delivery
+ * state under /admin, refused for user and app tokens; an operator token
+ * opens nothing else. */
+static void
+test_operator_role(void **state)
+{
+	ut_http h;
+	ut_http_resp *r = ut_http_resp_new();
+	(void)state;
+	ut_http_open(&h, g_base, g_ca);
+	char *user = ut_mint(g_data, "user", "u-operated", HOST);
+	char *app = ut_mint(g_data, "app", APP, NULL);
+	char *op = mint_operator("ops-1");
+	char *unsid = ut_gw_subscribe(&h, user, "op-phone");
+	const char *path =
+	    "/admin/users/u-operated/hosts/" HOST "/subscriptions";
+
+	assert_int_equal(ut_http_do(&h, "GET", path, op, NULL, 0, NULL, r),
+	                 200);
+	json_t *v = ut_http_json(r);
+	json_t *list = json_object_get(v, "value");
+	assert_int_equal(json_array_size(list), 1);
+	assert_string_equal(ut_json_str(json_array_get(list, 0), "id"), unsid);
+	assert_string_equal(ut_json_str(json_array_get(list, 0), "deviceId"),
+	                    "op-phone");
+	json_decref(v);
+	/* Another host of the same user: none. */
+	assert_int_equal(ut_http_do(&h, "GET",
+	                            "/admin/users/u-operated/hosts/"
+	                            "elsewhere.example.com/subscriptions",
+	                            op, NULL, 0, NULL, r),
+	                 200);
+	v = ut_http_json(r);
+	assert_int_equal(json_array_size(json_object_get(v, "value")), 0);
+	json_decref(v);
+	/* User and app tokens are refused, and an operator token is not a
+	 * user's. */
+	ut_http_do(&h, "GET", path, user, NULL, 0, NULL, r);
+	assert_graph_error(r, 403, "Forbidden", "");
+	assert_string_equal(ut_error_message(r),
+	                    "a user token may not use this route");
+	ut_http_do(&h, "GET", path, app, NULL, 0, NULL, r);
+	assert_graph_error(r, 403, "Forbidden", "");
+	assert_string_equal(ut_error_message(r),
+	                    "an app token may not use this route");
+	ut_http_do(&h, "GET", "/v1.0/me/notifications", op, NULL, 0, NULL, r);
+	assert_graph_error(r, 403, "Forbidden", "");
+	assert_string_equal(ut_error_message(r),
+	                    "an operator token may not use this route");
+	ut_http_do(&h, "GET", path, NULL, NULL, 0, NULL, r);
+	assert_graph_error(r, 401, "Unauthorized", "");
+	free(unsid);
+	free(op);
 	free(app);
 	free(user);
 	free(r);
@@ -1568,6 +1852,7 @@ main(void)
 	    cmocka_unit_test(test_status_mapping),
 	    cmocka_unit_test(test_field_names),
 	    cmocka_unit_test(test_filter_parser),
+	    cmocka_unit_test(test_subscription_delivery_json),
 	    cmocka_unit_test(test_body_parser),
 	    cmocka_unit_test(test_body_decoding),
 	    cmocka_unit_test(test_healthz),
@@ -1581,6 +1866,8 @@ main(void)
 	    cmocka_unit_test(test_delta_and_long_poll),
 	    cmocka_unit_test(test_delta_pages),
 	    cmocka_unit_test(test_subscriptions_and_limits),
+	    cmocka_unit_test(test_idempotency_key),
+	    cmocka_unit_test(test_operator_role),
 	    cmocka_unit_test(test_slowloris),
 	    cmocka_unit_test(test_slow_body_and_headers),
 	    cmocka_unit_test(test_malformed_flood),

@@ -322,7 +322,8 @@ test_round_trip_empty(void **state)
 	assert_encodes_to(&req, NULL, 0, "{}");
 	assert_round_trip(&req, NULL, 0);
 	assert_encodes_to(&req, NULL, UNS_JSON_EMIT_DEFAULTS,
-	                  "{\"unsid\":\"\",\"notification\":null}");
+	                  "{\"unsid\":\"\",\"notification\":null,"
+	                  "\"idempotencyKey\":\"\"}");
 	req.notification = &n;
 	assert_encodes_to(&req, NULL, 0, "{\"notification\":{}}");
 	assert_round_trip(&req, NULL, UNS_JSON_EMIT_DEFAULTS);

@@ -268,6 +268,35 @@ test_threads_add_up(void **state)
 	uns_metrics_close(m);
 }
 
+/* A label fed from a growing set stays bounded: the first cap values keep
+ * their own series, later ones are "other". */
+static void
+test_capped_label(void **state)
+{
+	uns_metrics_capped *c = NULL, *none = NULL;
+	(void)state;
+	assert_int_equal(uns_metrics_capped_open(&c, 2), UNS_OK);
+	assert_string_equal(uns_metrics_capped_label(c, "a.example"),
+	                    "a.example");
+	assert_string_equal(uns_metrics_capped_label(c, "b.example"),
+	                    "b.example");
+	assert_string_equal(uns_metrics_capped_label(c, "c.example"), "other");
+	assert_string_equal(uns_metrics_capped_label(c, "a.example"),
+	                    "a.example");
+	assert_string_equal(uns_metrics_capped_label(c, NULL), "other");
+	assert_string_equal(uns_metrics_capped_label(NULL, "a"), "other");
+	/* The label is the set's copy: the caller's buffer may change. */
+	char buf[16] = "b.example";
+	const char *l = uns_metrics_capped_label(c, buf);
+	buf[0] = 'x';
+	assert_string_equal(l, "b.example");
+	uns_metrics_capped_close(c);
+	assert_int_equal(uns_metrics_capped_open(&none, 0), UNS_OK);
+	assert_string_equal(uns_metrics_capped_label(none, "a"), "other");
+	uns_metrics_capped_close(none);
+	uns_metrics_capped_close(NULL);
+}
+
 int
 main(void)
 {
@@ -278,6 +307,7 @@ main(void)
 	    cmocka_unit_test(test_registration_rules),
 	    cmocka_unit_test(test_series_cap_drops_and_counts),
 	    cmocka_unit_test(test_threads_add_up),
+	    cmocka_unit_test(test_capped_label),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

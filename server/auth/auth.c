@@ -320,6 +320,12 @@ principal_from(uns_auth *a, uns_call *call, const uns_jwt_claims *c,
                uns_principal *p)
 {
 	memset(p, 0, sizeof(*p));
+	if (has_scope(c->scopes, UNS_SCOPE_OPERATOR)) {
+		p->kind = UNS_PRINCIPAL_OPERATOR;
+		snprintf(p->user, sizeof(p->user), "%s", c->sub);
+		snprintf(p->app_id, sizeof(p->app_id), "%s", c->app_id);
+		return UNS_OK;
+	}
 	if (uns_auth_is_app(c)) {
 		p->kind = UNS_PRINCIPAL_APP;
 		snprintf(p->app_id, sizeof(p->app_id), "%s", c->app_id);
@@ -383,6 +389,19 @@ uns_auth_cached_tokens(uns_auth *a)
 	return uns_token_cache_count(a->tokens);
 }
 
+static const char *
+kind_name(uns_principal_kind k)
+{
+	static const char *const names[] = {
+	    [UNS_PRINCIPAL_USER] = "user",
+	    [UNS_PRINCIPAL_APP] = "app",
+	    [UNS_PRINCIPAL_OPERATOR] = "operator",
+	};
+	return (size_t)k < sizeof(names) / sizeof(names[0]) && names[k]
+	           ? names[k]
+	           : "these";
+}
+
 uns_err
 uns_auth_check(uns_auth *a, uns_call *call, int kinds, uns_principal *out)
 {
@@ -409,8 +428,7 @@ uns_auth_check(uns_auth *a, uns_call *call, int kinds, uns_principal *out)
 	if (!(kinds & (int)p.kind)) {
 		return uns_call_fail(
 		    call, UNS_PERMISSION_DENIED, NULL,
-		    "%s tokens may not call %s",
-		    p.kind == UNS_PRINCIPAL_APP ? "app" : "user",
+		    "%s tokens may not call %s", kind_name(p.kind),
 		    call->method ? call->method->name : "this");
 	}
 	*out = p;

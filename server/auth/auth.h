@@ -23,6 +23,9 @@
 typedef enum uns_principal_kind {
 	UNS_PRINCIPAL_USER = 1,
 	UNS_PRINCIPAL_APP = 2,
+	/* Any token with the operator scope (below), a user's or an app's:
+	 * it may call the admin methods and nothing else. */
+	UNS_PRINCIPAL_OPERATOR = 4,
 } uns_principal_kind;
 
 typedef struct uns_principal {
@@ -35,6 +38,10 @@ typedef struct uns_principal {
 /* Scopes a token must carry (in scp or roles). */
 #define UNS_SCOPE_USER "Notifications.ReadWrite"
 #define UNS_SCOPE_APP  "Notifications.Send"
+/* The operator role: read any user's subscriptions and delivery state
+ * (AdminListSubscriptions). Issued by the operator's own identity
+ * provider; IssueToken never grants it. */
+#define UNS_SCOPE_OPERATOR "uns.operator"
 
 typedef struct uns_auth uns_auth;
 
@@ -83,7 +90,9 @@ size_t uns_auth_app_hosts(const uns_auth *a, const char *app_id,
  * Verifies the call's bearer token and checks that its kind may call this
  * method (kinds: a mask of uns_principal_kind). Fails through uns_call_fail:
  * UNAUTHENTICATED (no token, bad token), PERMISSION_DENIED (wrong kind,
- * missing scope, unknown app, user token without uns_host).
+ * missing scope, unknown app, user token without uns_host). A token with
+ * UNS_SCOPE_OPERATOR is an operator's whatever else it names: it passes
+ * only where kinds has UNS_PRINCIPAL_OPERATOR.
  */
 uns_err uns_auth_check(uns_auth *a, uns_call *call, int kinds,
                        uns_principal *out);

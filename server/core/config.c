@@ -255,6 +255,11 @@ static const cfg_key keys[] = {
         DAY_MS, "5m",
         "How long a claimed tap is the engine's before it may be\n"
         "claimed again (longer than delivery_timeout)."),
+    KEY("delivery", "delivery_metrics_max_apps", CFG_INT,
+        delivery_metrics_max_apps, 1, 10000, "100",
+        "App hosts with their own series in uns_delivery_app_taps_total on\n"
+        "/metrics (the first seen); later ones count under \"other\", so\n"
+        "the family stays bounded."),
     KEY("delivery", "tap_stream_listen", CFG_URL, tap_stream_listen, 0, STRLEN,
         "",
         "NNG pub0 listen URL of the live tap stream (tcp://, ipc://):\n"
@@ -290,6 +295,11 @@ static const cfg_key keys[] = {
         "30d",
         "Furthest expiry a notification may ask for; further is refused.\n"
         "At least default_expiry."),
+    KEY("limits", "idempotency_window", CFG_DURATION_S, idempotency_window_s, 1,
+        30 * DAY_S, "24h",
+        "How long a Post's idempotency key (HTTP: Idempotency-Key) is\n"
+        "remembered: the same key and request again within it answer the\n"
+        "first answer and create nothing; another request with it is refused."),
     KEY("limits", "subscription_lifetime", CFG_DURATION_S,
         subscription_lifetime_s, MIN_S, 365 * DAY_S, "30d",
         "Lifetime of a subscription; subscribing again renews it."),

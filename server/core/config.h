@@ -156,6 +156,7 @@ typedef struct uns_config {
 	int delivery_breaker_failures;
 	int64_t delivery_breaker_open_ms;
 	int64_t delivery_lease_ms;
+	int delivery_metrics_max_apps;
 	char tap_stream_listen[UNS_CONFIG_STR_MAX]; /* "" = off */
 	/* limits (SPEC §3), sizes in bytes */
 	uint64_t max_body;
@@ -169,6 +170,7 @@ typedef struct uns_config {
 	int64_t default_expiry_s;
 	int64_t max_expiry_s;
 	int64_t subscription_lifetime_s;
+	int64_t idempotency_window_s;
 	/* gateway rate limits, requests/s and bucket size; 0 = off / = rate */
 	int rate_limit_app, rate_limit_app_burst;
 	int rate_limit_user, rate_limit_user_burst;

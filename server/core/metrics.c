@@ -598,3 +598,62 @@ uns_metrics_write(uns_metrics *m, char **out, size_t *len)
 	*len = t.len;
 	return UNS_OK;
 }
+
+/* ---- capped labels ------------------------------------------------------ */
+
+struct uns_metrics_capped {
+	pthread_mutex_t mu;
+	size_t cap, n;
+	char **values; /* the first cap distinct values, in arrival order */
+};
+
+uns_err
+uns_metrics_capped_open(uns_metrics_capped **out, size_t cap)
+{
+	uns_metrics_capped *c = calloc(1, sizeof(*c));
+	if (c == NULL ||
+	    (cap > 0 && (c->values = calloc(cap, sizeof(char *))) == NULL)) {
+		free(c);
+		return UNS_ENOMEM;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	c->cap = cap;
+	*out = c;
+	return UNS_OK;
+}
+
+void
+uns_metrics_capped_close(uns_metrics_capped *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->values[i]);
+	}
+	free(c->values);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+const char *
+uns_metrics_capped_label(uns_metrics_capped *c, const char *value)
+{
+	const char *label = UNS_METRICS_OTHER;
+	if (c == NULL || value == NULL) {
+		return label;
+	}
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < c->n; i++) {
+		if (strcmp(c->values[i], value) == 0) {
+			label = c->values[i];
+			goto out;
+		}
+	}
+	if (c->n < c->cap && (c->values[c->n] = strdup(value)) != NULL) {
+		label = c->values[c->n++];
+	}
+out:
+	pthread_mutex_unlock(&c->mu);
+	return label;
+}

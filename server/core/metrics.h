@@ -82,6 +82,22 @@ void uns_metric_observe(uns_metric *h, const char *const *values, double v);
 double uns_metric_value(uns_metric *f, const char *const *values);
 
 /*
+ * A capped label: the first cap distinct values of a label fed from a set
+ * that grows (the hosts of apps) keep their own series; every value after
+ * them is UNS_METRICS_OTHER, so the family's size stays bounded by cap + 1
+ * per other label. Thread-safe; values returned live as long as the set.
+ */
+#define UNS_METRICS_OTHER "other"
+
+typedef struct uns_metrics_capped uns_metrics_capped;
+
+uns_err uns_metrics_capped_open(uns_metrics_capped **out, size_t cap);
+void uns_metrics_capped_close(uns_metrics_capped *c);
+/* value's own label (a copy) if it is among the first cap seen, else
+ * UNS_METRICS_OTHER (also when out of memory, or for NULL). */
+const char *uns_metrics_capped_label(uns_metrics_capped *c, const char *value);
+
+/*
  * Writes every family, in registration order, in the text exposition
  * format: *text is malloc'd and NUL-terminated (the caller frees it),
  * *len its length. UNS_ENOMEM.

@@ -304,6 +304,11 @@ uns_gw_fail_rpc(uns_gw_exchange *x, uns_err err)
 		snprintf(v, sizeof(v), "%lu", secs ? secs : 1);
 		uns_gw_set_header(x, "Retry-After", v);
 	}
+	if (st.http == 401) {
+		char v[600];
+		uns_gw_www_authenticate(x->token, msg, v, sizeof(v));
+		uns_gw_set_header(x, "WWW-Authenticate", v);
+	}
 	if (uns_gw_message_is_internal(st, msg)) {
 		/* The operator's log gets the text, the client the id. */
 		fprintf(stderr, "gateway: request %s: %u %s: %s\n",
@@ -1324,6 +1329,13 @@ finish_requests(uns_gateway *gw)
 	uns_gateway_quiesce(gw); /* ends the event streams too */
 	abandon_parked(gw, 0);
 	adopt_backlog(gw);
+	/* The adopted connections' requests are not "active" until MHD has
+	 * read their headers: give new connections up to a second to get
+	 * there, so the stop does not close them unanswered. */
+	for (int ms = 0; ms < 1000 && uns_gw_watchdog_fresh(gw->watchdog) > 0;
+	     ms += 10) {
+		nng_msleep(10);
+	}
 	wait_answered(gw, gw->cfg.rpc_timeout_ms);
 	if (abandon_parked(gw, 1) > 0) {
 		wait_answered(gw, 1000);

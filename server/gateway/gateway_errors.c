@@ -54,15 +54,51 @@ is_size_limit(const char *message)
 static const struct {
 	const char *rpc, *http;
 } field_names[] = {
-    {"notification.", ""},       {"pageSize", "$top"},
-    {"pageToken", "$skiptoken"}, {"cursor", "$deltatoken"},
-    {"waitMs", "wait"},          {"limit", "$top"},
-    {"ifVersion", "If-Match"},   {"unsid", "X-UNS-ID"},
+    {"notification.", ""},
+    {"pageSize", "$top"},
+    {"pageToken", "$skiptoken"},
+    {"cursor", "$deltatoken"},
+    {"waitMs", "wait"},
+    {"limit", "$top"},
+    {"ifVersion", "If-Match"},
+    {"unsid", "X-UNS-ID"},
+    {"idempotencyKey", "Idempotency-Key"},
+};
+
+/* Answers that depend on what failed, not only on the status: the key of
+ * the Idempotency-Key draft reused for another request is 422. Matched on
+ * the HTTP message's start (field_names has renamed the field). */
+static const struct {
+	uns_err err;
+	const char *prefix;
+	uns_gw_status st;
+} field_statuses[] = {
+    {UNS_ALREADY_EXISTS, "Idempotency-Key:", {422, "UnprocessableEntity"}},
+};
+
+/* Messages worded for RPC callers and what an HTTP client reads instead:
+ * a message starting with rpc becomes http (whole). */
+static const struct {
+	const char *rpc, *http;
+} phrases[] = {
+    {"no bearer token in metadata \"authorization\"",
+     "no bearer token: send the header \"Authorization: Bearer TOKEN\""},
+    {"app tokens may not call ", "an app token may not use this route"},
+    {"user tokens may not call ", "a user token may not use this route"},
+    {"operator tokens may not call ",
+     "an operator token may not use this route"},
 };
 
 void
 uns_gw_http_message(const char *rpc_message, char *out, size_t cap)
 {
+	for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++) {
+		if (strncmp(rpc_message, phrases[i].rpc,
+		            strlen(phrases[i].rpc)) == 0) {
+			snprintf(out, cap, "%s", phrases[i].http);
+			return;
+		}
+	}
 	for (size_t i = 0; i < sizeof(field_names) / sizeof(field_names[0]);
 	     i++) {
 		size_t n = strlen(field_names[i].rpc);
@@ -116,6 +152,15 @@ uns_gw_status_of(uns_err err, const char *message)
 	if (err == UNS_RESOURCE_EXHAUSTED && is_size_limit(message)) {
 		return too_large;
 	}
+	for (size_t i = 0;
+	     message && i < sizeof(field_statuses) / sizeof(field_statuses[0]);
+	     i++) {
+		if (field_statuses[i].err == err &&
+		    strncmp(message, field_statuses[i].prefix,
+		            strlen(field_statuses[i].prefix)) == 0) {
+			return field_statuses[i].st;
+		}
+	}
 	for (size_t i = 0; i < sizeof(rpc_statuses) / sizeof(rpc_statuses[0]);
 	     i++) {
 		if (rpc_statuses[i].err == err) {
@@ -149,4 +194,29 @@ uns_gw_error_envelope(const char *code, const char *message,
 	uns_jv_free(inner);
 	uns_jv_free(error);
 	return env;
+}
+
+void
+uns_gw_www_authenticate(const char *token, const char *message, char *out,
+                        size_t cap)
+{
+	size_t o;
+	if (token == NULL || token[0] == '\0') {
+		snprintf(out, cap, "Bearer");
+		return;
+	}
+	o = (size_t)snprintf(out, cap,
+	                     "Bearer error=\"invalid_token\", "
+	                     "error_description=\"");
+	/* RFC 6750 §3: %x20-21 / %x23-5B / %x5D-7E; the rest becomes '?'. */
+	for (const char *p = message; *p && o + 2 < cap; p++) {
+		unsigned char c = (unsigned char)*p;
+		out[o++] = c < 0x20 || c > 0x7e || c == '"' || c == '\\'
+		               ? '?'
+		               : (char)c;
+	}
+	if (o + 1 < cap) {
+		out[o++] = '"';
+	}
+	out[o < cap ? o : cap - 1] = '\0';
 }

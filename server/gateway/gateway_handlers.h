@@ -16,6 +16,9 @@ void uns_gw_patch(uns_gw_exchange *x);
 void uns_gw_delete(uns_gw_exchange *x);
 void uns_gw_subscribe(uns_gw_exchange *x);
 void uns_gw_unsubscribe(uns_gw_exchange *x);
+void uns_gw_subscriptions(uns_gw_exchange *x);
+void uns_gw_subscription(uns_gw_exchange *x);
+void uns_gw_admin_subscriptions(uns_gw_exchange *x);
 /* gateway_operations.c */
 void uns_gw_token(uns_gw_exchange *x);
 void uns_gw_metrics(uns_gw_exchange *x);

@@ -3,7 +3,7 @@
  * request into RPCs through the typed stubs and the answer into Graph's
  * shape (SPEC §3). Request and response messages go through the Graph
  * mapping of gateway_json.c; what is not JSON (path ids, If-Match,
- * X-UNS-ID, $top, wait) is read here.
+ * X-UNS-ID, Idempotency-Key, $top, wait) is read here.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -220,6 +220,22 @@ uns_gw_healthz(uns_gw_exchange *x)
 	uns_gw_call(x, &spec, &req.base);
 }
 
+/* The Idempotency-Key header's key: the draft writes it as a structured
+ * field string ("8e03…"), which is unquoted; a bare token is taken as
+ * it is. "" when absent. */
+static char *
+idempotency_key(const uns_gw_exchange *x, char *buf, size_t cap)
+{
+	const char *v = uns_gw_header(x, "Idempotency-Key");
+	size_t n = v ? strlen(v) : 0;
+	if (n >= 2 && v[0] == '"' && v[n - 1] == '"' && n - 2 < cap) {
+		memcpy(buf, v + 1, n - 2);
+		buf[n - 2] = '\0';
+		return buf;
+	}
+	return (char *)(v ? v : "");
+}
+
 static void
 create_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 {
@@ -250,8 +266,10 @@ uns_gw_create(uns_gw_exchange *x)
 		fail_body(x, why);
 		return;
 	}
+	char key[UNS_GW_PARAM_MAX];
 	req.unsid = (char *)unsid_header(x);
 	req.notification = (Uns__V1__Notification *)n;
+	req.idempotency_key = idempotency_key(x, key, sizeof(key));
 	uns_gw_call(x, &spec, &req.base);
 	protobuf_c_message_free_unpacked(n, NULL);
 }
@@ -559,5 +577,92 @@ uns_gw_unsubscribe(uns_gw_exchange *x)
 	    .finish = empty_done};
 	Uns__V1__UnsubscribeRequest req = UNS__V1__UNSUBSCRIBE_REQUEST__INIT;
 	req.unsid = x->params[0];
+	uns_gw_call(x, &spec, &req.base);
+}
+
+static void
+subscriptions_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	const Uns__V1__ListSubscriptionsResponse *resp =
+	    (Uns__V1__ListSubscriptionsResponse *)m;
+	if (err != UNS_OK) {
+		uns_gw_fail_rpc(x, err);
+		return;
+	}
+	uns_jv *list = uns_jv_new_array(), *v = uns_jv_new_object();
+	char ctx[768];
+	context_text(x, "subscriptions", ctx);
+	int ok = list != NULL && v != NULL &&
+	         uns_jv_set_str(v, "@odata.context", ctx) == UNS_OK;
+	for (size_t i = 0; ok && i < resp->n_subscriptions; i++) {
+		uns_jv *s = uns_gw_subscription_json(resp->subscriptions[i]);
+		ok = s != NULL && uns_jv_append(list, s) == UNS_OK;
+	}
+	if (!ok || uns_jv_set(v, "value", uns_jv_ref(list)) != UNS_OK) {
+		uns_jv_free(v);
+		v = NULL;
+	}
+	uns_jv_free(list);
+	uns_gw_reply_json(x, 200, v);
+}
+
+/* GET /me/notifications/subscriptions: ListSubscriptions, the caller's
+ * devices of the token's host with their delivery state. */
+void
+uns_gw_subscriptions(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_list_subscriptions,
+	    .finish = subscriptions_done};
+	Uns__V1__ListSubscriptionsRequest req =
+	    UNS__V1__LIST_SUBSCRIPTIONS_REQUEST__INIT;
+	uns_gw_call(x, &spec, &req.base);
+}
+
+static void
+subscription_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	const Uns__V1__ListSubscriptionsResponse *resp =
+	    (Uns__V1__ListSubscriptionsResponse *)m;
+	if (err != UNS_OK) {
+		uns_gw_fail_rpc(x, err);
+		return;
+	}
+	for (size_t i = 0; i < resp->n_subscriptions; i++) {
+		if (strcmp(resp->subscriptions[i]->unsid, x->params[0]) == 0) {
+			uns_gw_reply_json(
+			    x, 200,
+			    uns_gw_subscription_json(resp->subscriptions[i]));
+			return;
+		}
+	}
+	uns_gw_fail(x, 404, "NotFound", "subscription not found");
+}
+
+/* GET /me/notifications/subscriptions/{unsid}: one of the caller's
+ * subscriptions (the list, filtered: a user has a handful). */
+void
+uns_gw_subscription(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_list_subscriptions,
+	    .finish = subscription_done};
+	Uns__V1__ListSubscriptionsRequest req =
+	    UNS__V1__LIST_SUBSCRIPTIONS_REQUEST__INIT;
+	uns_gw_call(x, &spec, &req.base);
+}
+
+/* GET /admin/users/{user}/hosts/{host}/subscriptions: an operator's view
+ * (AdminListSubscriptions; the token needs the uns.operator scope). */
+void
+uns_gw_admin_subscriptions(uns_gw_exchange *x)
+{
+	static const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_admin_list_subscriptions,
+	    .finish = subscriptions_done};
+	Uns__V1__AdminListSubscriptionsRequest req =
+	    UNS__V1__ADMIN_LIST_SUBSCRIPTIONS_REQUEST__INIT;
+	req.user = x->params[0];
+	req.host = x->params[1];
 	uns_gw_call(x, &spec, &req.base);
 }

@@ -1,6 +1,7 @@
 /*
  * gateway_routes.c — see gateway_routes.h. The table is the API (SPEC §3).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,14 +15,20 @@ const uns_gw_route uns_gw_routes[] = {
     {"GET", "/openapi.json", 0, "openapi", uns_gw_openapi, NULL},
     {"GET", "/web", 0, "web", uns_gw_web, NULL},
     {"GET", "/web/{}", 0, "web", uns_gw_web, NULL},
+    {"GET", "/admin/users/{}/hosts/{}/subscriptions", 0, "admin.subscriptions",
+     uns_gw_admin_subscriptions, NULL},
     {"POST", "/me/notifications/subscriptions", 1, "subscriptions.create",
      uns_gw_subscribe, NULL},
+    {"GET", "/me/notifications/subscriptions", 1, "subscriptions.list",
+     uns_gw_subscriptions, NULL},
+    {"GET", "/me/notifications/subscriptions/{}", 1, "subscriptions.get",
+     uns_gw_subscription, NULL},
     {"DELETE", "/me/notifications/subscriptions/{}", 1, "subscriptions.delete",
      uns_gw_unsubscribe, NULL},
     {"GET", "/me/notifications/delta", 1, "notifications.delta", uns_gw_delta,
      "X-UNS-ID, Last-Event-ID"},
     {"POST", "/me/notifications", 1, "notifications.create", uns_gw_create,
-     "X-UNS-ID"},
+     "X-UNS-ID, Idempotency-Key"},
     {"GET", "/me/notifications", 1, "notifications.list", uns_gw_list, NULL},
     {"GET", "/me/notifications/{}", 1, "notifications.get", uns_gw_get,
      "X-UNS-ID"},
@@ -118,31 +125,26 @@ add_allowed(char *out, size_t cap, const char *names)
 	}
 }
 
-int
-uns_gw_route_allows(const char *url, char *methods, size_t methods_cap,
-                    char *headers, size_t headers_cap)
+/*
+ * How literal a pattern is, segment by segment: bit 31-i is set when
+ * segment i is a word, not "{}". Of the rows a path matches, the highest
+ * wins, so "/me/notifications/subscriptions" beats "/me/notifications/{}"
+ * wherever the two rows sit in the table (a word is never read as an id).
+ */
+static uint32_t
+literalness(const char *pattern)
 {
-	const char *version = "";
-	const char *rest = strip_version(url, &version);
-	uns_gw_exchange x;        /* the captures, unused */
-	const char *owner = NULL; /* the first pattern taking url owns it */
-	methods[0] = headers[0] = '\0';
-	for (size_t i = 0; i < uns_gw_n_routes; i++) {
-		const uns_gw_route *r = &uns_gw_routes[i];
-		const char *path = r->versioned ? rest : url;
-		if (path != NULL &&
-		    (owner == NULL || strcmp(owner, r->pattern) == 0) &&
-		    path_matches(r->pattern, path, &x)) {
-			owner = r->pattern;
-			if (methods[0] == '\0') {
-				add_allowed(headers, headers_cap,
-				            uns_gw_common_headers);
+	uint32_t bits = 0;
+	int seg = -1;
+	for (const char *p = pattern; *p != '\0' && seg < 31; p++) {
+		if (*p == '/') {
+			seg++;
+			if (strncmp(p + 1, "{}", 2) != 0) {
+				bits |= 1u << (31 - seg);
 			}
-			add_allowed(methods, methods_cap, r->method);
-			add_allowed(headers, headers_cap, r->headers);
 		}
 	}
-	return methods[0] != '\0';
+	return bits;
 }
 
 uns_gw_match
@@ -151,23 +153,75 @@ uns_gw_route_find(const char *method, const char *url, uns_gw_exchange *x,
 {
 	const char *version = "";
 	const char *rest = strip_version(url, &version);
-	uns_gw_match m = UNS_GW_NO_ROUTE;
-	allow[0] = '\0';
+	const uns_gw_route *best = NULL;
+	uint32_t best_bits = 0;
+	int found = 0;
+
+	/* First the most literal pattern the path matches, then, among its
+	 * rows, the method. */
 	for (size_t i = 0; i < uns_gw_n_routes; i++) {
 		const uns_gw_route *r = &uns_gw_routes[i];
 		const char *path = r->versioned ? rest : url;
-		if (path == NULL || !path_matches(r->pattern, path, x)) {
+		uint32_t bits = literalness(r->pattern);
+		if (path == NULL || (found && bits < best_bits) ||
+		    !path_matches(r->pattern, path, x)) {
+			continue;
+		}
+		found = 1;
+		best_bits = bits;
+	}
+	allow[0] = '\0';
+	if (!found) {
+		return UNS_GW_NO_ROUTE;
+	}
+	for (size_t i = 0; i < uns_gw_n_routes; i++) {
+		const uns_gw_route *r = &uns_gw_routes[i];
+		const char *path = r->versioned ? rest : url;
+		if (path == NULL || literalness(r->pattern) != best_bits ||
+		    !path_matches(r->pattern, path, x)) {
 			continue;
 		}
 		if (strcmp(r->method, method) != 0) {
 			add_allowed(allow, allow_cap, r->method);
-			m = UNS_GW_NO_METHOD;
 			continue;
 		}
+		best = r;
 		x->path = path;
 		x->version = r->versioned ? version : "";
-		*route = r;
-		return UNS_GW_MATCHED;
+		break;
 	}
-	return m;
+	if (best == NULL) {
+		return UNS_GW_NO_METHOD;
+	}
+	*route = best;
+	return UNS_GW_MATCHED;
+}
+
+int
+uns_gw_route_allows(const char *url, char *methods, size_t methods_cap,
+                    char *headers, size_t headers_cap)
+{
+	uns_gw_exchange x; /* the captures, unused */
+	const uns_gw_route *r = NULL;
+	char one[16], scratch[128];
+	/* No row takes OPTIONS: the rows of the pattern that owns url list
+	 * their methods, each then found as uns_gw_route_find finds it. */
+	headers[0] = '\0';
+	if (uns_gw_route_find("OPTIONS", url, &x, &r, methods, methods_cap) !=
+	    UNS_GW_NO_METHOD) {
+		methods[0] = '\0';
+		return 0;
+	}
+	add_allowed(headers, headers_cap, uns_gw_common_headers);
+	for (const char *p = methods; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		snprintf(one, sizeof(one), "%.*s", (int)n, p);
+		if (uns_gw_route_find(one, url, &x, &r, scratch,
+		                      sizeof(scratch)) == UNS_GW_MATCHED) {
+			add_allowed(headers, headers_cap, r->headers);
+		}
+		p += n;
+		p += *p == ',' ? 2 : 0;
+	}
+	return 1;
 }

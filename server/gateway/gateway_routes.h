@@ -1,7 +1,10 @@
 /*
  * gateway_routes.h — the gateway's route table: one row per (HTTP method,
- * path pattern), matched in order, so literal segments ("/delta") go
- * before the "{}" capture that would also take them.
+ * path pattern). A word in a pattern beats a "{}" capture in the same
+ * place whatever the rows' order: of the patterns a path matches, the one
+ * with the earliest word where they differ wins ("/delta" and
+ * "/subscriptions" are never read as notification ids), then its row for
+ * the method (405 with the pattern's own methods when none).
  *
  * Versioned rows exist under /beta and /v1.0 alike; the others (/healthz,
  * and gwops' /oauth2/v2.0/token, /metrics, /openapi.json) at the root.

@@ -25,6 +25,7 @@
 struct uns_gw_watched {
 	struct uns_gw_watched *next, *prev;
 	int fd;
+	int fresh; /* no request yet */
 	uns_gw_phase phase;
 	int64_t since_ms;
 };
@@ -40,7 +41,7 @@ struct uns_gw_watchdog {
 	int stopping;
 	uint32_t limit_ms[2]; /* HEADERS, BODY */
 	phase_list lists[2];
-	size_t n;
+	size_t n, n_fresh; /* watched; before their first request */
 };
 
 static int64_t
@@ -179,9 +180,11 @@ uns_gw_watchdog_add(uns_gw_watchdog *w, int fd)
 		return NULL;
 	}
 	c->fd = fd;
+	c->fresh = 1;
 	pthread_mutex_lock(&w->mu);
 	enter(w, c, UNS_GW_PHASE_HEADERS);
 	w->n++;
+	w->n_fresh++;
 	pthread_mutex_unlock(&w->mu);
 	return c;
 }
@@ -195,6 +198,7 @@ uns_gw_watchdog_remove(uns_gw_watchdog *w, uns_gw_watched *c)
 	pthread_mutex_lock(&w->mu);
 	unlink_c(w, c);
 	w->n--;
+	w->n_fresh -= c->fresh;
 	pthread_mutex_unlock(&w->mu);
 	free(c);
 }
@@ -207,8 +211,19 @@ uns_gw_watchdog_phase(uns_gw_watchdog *w, uns_gw_watched *c, uns_gw_phase phase)
 	}
 	pthread_mutex_lock(&w->mu);
 	unlink_c(w, c);
+	w->n_fresh -= c->fresh;
+	c->fresh = 0;
 	enter(w, c, phase);
 	pthread_mutex_unlock(&w->mu);
+}
+
+size_t
+uns_gw_watchdog_fresh(uns_gw_watchdog *w)
+{
+	pthread_mutex_lock(&w->mu);
+	size_t n = w->n_fresh;
+	pthread_mutex_unlock(&w->mu);
+	return n;
 }
 
 size_t

@@ -42,6 +42,8 @@ void uns_gw_watchdog_remove(uns_gw_watchdog *w, uns_gw_watched *c);
 /* Enters a phase; its deadline counts from now. NULL is a no-op. */
 void uns_gw_watchdog_phase(uns_gw_watchdog *w, uns_gw_watched *c,
                            uns_gw_phase phase);
+/* Connections that have not yet sent (the headers of) a request. */
+size_t uns_gw_watchdog_fresh(uns_gw_watchdog *w);
 /* Connections watched now. */
 size_t uns_gw_watchdog_count(uns_gw_watchdog *w);
 

@@ -104,8 +104,9 @@ struct uns_delivery {
 	struct xfer *running;            /* loop thread only */
 	unsigned feeder_seed, loop_seed; /* each used by one thread */
 	struct {
-		uns_metric *taps, *latency, *breaker, *fallbacks;
-	} m;                                /* NULL without cfg.metrics */
+		uns_metric *taps, *latency, *breaker, *fallbacks, *app_taps;
+	} m;                      /* NULL without cfg.metrics */
+	uns_metrics_capped *apps; /* app_taps' app_host label, capped */
 	atomic_uint_fast64_t inflight_copy; /* for the gauge, lock-free */
 	struct {
 		atomic_uint_fast64_t claimed, sent, delivered, retried,
@@ -867,6 +868,12 @@ count(uns_delivery *d, const struct xfer *x)
 	if (d->m.taps != NULL) {
 		uns_metric_add(d->m.taps, labels, 1);
 	}
+	if (d->m.app_taps != NULL) {
+		const char *app[2] = {
+		    uns_metrics_capped_label(d->apps, x->tap.host),
+		    outcome[x->result]};
+		uns_metric_add(d->m.app_taps, app, 1);
+	}
 	if (x->result == UNS_STORE_TAP_DELIVERED) {
 		int64_t lat = now_of(d) - x->tap.enqueued_ms;
 		uint64_t l = lat > 0 ? (uint64_t)lat : 0, max;
@@ -1028,6 +1035,7 @@ config_defaults(uns_delivery_config *c)
 	DEF(breaker_open_ms, DEF_BREAKER_MS);
 	DEF(lease_ms, DEF_LEASE_MS);
 	DEF(drain_ms, DEF_DRAIN_MS);
+	DEF(max_app_labels, 100);
 #undef DEF
 	if (c->backoff_max_ms < c->backoff_base_ms) {
 		c->backoff_max_ms = c->backoff_base_ms;
@@ -1057,6 +1065,7 @@ metrics_register(uns_delivery *d)
 {
 	static const char *const taps[] = {"provider", "outcome"};
 	static const char *const provider[] = {"provider"};
+	static const char *const app_taps[] = {"app_host", "outcome"};
 	static const double bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1,
 	                                0.5,   1,     5,    30,   300};
 	uns_metrics *m = d->cfg.metrics;
@@ -1078,7 +1087,15 @@ metrics_register(uns_delivery *d)
 	                              0, &d->m.breaker)) != UNS_OK ||
 	    (rc = uns_metrics_counter(m, "uns_delivery_fallbacks_total",
 	                              "iOS fallback alerts queued.", NULL, 0,
-	                              &d->m.fallbacks)) != UNS_OK) {
+	                              &d->m.fallbacks)) != UNS_OK ||
+	    (rc = uns_metrics_counter(
+	         m, "uns_delivery_app_taps_total",
+	         "Taps settled, by the app's host (the first "
+	         "delivery_metrics_max_apps hosts; later ones are \"other\") "
+	         "and outcome.",
+	         app_taps, 2, &d->m.app_taps)) != UNS_OK ||
+	    (rc = uns_metrics_capped_open(&d->apps, d->cfg.max_app_labels)) !=
+	        UNS_OK) {
 		return rc;
 	}
 	return uns_metrics_gauge_func(m, "uns_delivery_inflight",
@@ -1244,6 +1261,7 @@ uns_delivery_close(uns_delivery *d)
 	free(d->breakers);
 	free(d->workers);
 	free(d->slots);
+	uns_metrics_capped_close(d->apps);
 	free(d);
 }
 

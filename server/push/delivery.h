@@ -61,6 +61,8 @@ typedef struct uns_delivery_config {
 	int64_t breaker_open_ms;     /* 0 = 30 s */
 	int64_t lease_ms;            /* claim lease; 0 = 5 min */
 	int64_t drain_ms;            /* close waits for in-flight; 0 = 2 s */
+	unsigned max_app_labels;     /* app hosts with their own series in
+	                                uns_delivery_app_taps_total; 0 = 100 */
 	/* The store's clock (due times are compared with it); NULL =
 	 * CLOCK_REALTIME, as the store's default. */
 	int64_t (*clock)(void *arg);

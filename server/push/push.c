@@ -34,6 +34,10 @@
 #define SECRET_BYTES 32
 #define TOKEN_BODY   (64 * 1024)
 
+/* The transports, one line each (each is defined in its push_NAME.c). */
+extern const uns_push_transport_ops uns_push_webhook, uns_push_webpush,
+    uns_push_apns, uns_push_fcm, uns_push_wns;
+
 const uns_push_transport_ops *const uns_push_transports[] = {
     &uns_push_webhook, &uns_push_webpush, &uns_push_apns,
     &uns_push_fcm,     &uns_push_wns,     NULL,

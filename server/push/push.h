@@ -19,11 +19,13 @@
  * Adding a transport: the Platform value in proto/ and gen/ regenerated
  * (make gen), its Graph name in common/platform.h (test_platform holds
  * docs/openapi.json to it), one file push_NAME.c with its ops (keys and
- * their load, check, open, close, build, classify) and one row in
- * push.c's table; docs/unsd.conf.example is regenerated from the keys
- * (unsd --print-example-config; test_config holds it fresh). Nothing else
- * names a transport: the gateway, unsctl and validation take the platform
- * from the table or treat every pushChannel alike.
+ * their load, check, open, close, build, classify) and its name in
+ * push.c's table (declared and listed there); docs/unsd.conf.example is
+ * regenerated from the keys (unsd --print-example-config; test_config
+ * holds it fresh) and docs/configuration.md gets their rows (check_docs
+ * holds it to the example). Nothing else names a transport: the gateway,
+ * unsctl and validation take the platform from the table or treat every
+ * pushChannel alike.
  *
  * For the engine: set CURLOPT_CAINFO to uns_push_ca_file() when it is not
  * NULL, pin each request to the addresses uns_push_pin() checked

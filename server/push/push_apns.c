@@ -27,6 +27,8 @@
 #include "errors.h"
 #include "push_impl.h"
 
+extern const uns_push_transport_ops uns_push_apns; /* below */
+
 #define MIN_TOKEN_HEX 32
 #define MAX_TOKEN_HEX 200
 #define MAX_COLLAPSE  64

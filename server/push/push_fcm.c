@@ -22,6 +22,8 @@
 #include "errors.h"
 #include "push_impl.h"
 
+extern const uns_push_transport_ops uns_push_fcm; /* below */
+
 #define SCOPE       "https://www.googleapis.com/auth/firebase.messaging"
 #define GRANT       "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #define ASSERTION_S 3600

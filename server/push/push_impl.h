@@ -204,11 +204,4 @@ void push_oauth_close(uns_push_transport *t);
 /* Percent-encodes s for a form value into out (cap bytes). */
 uns_err push_form_escape(const char *s, char *out, size_t cap);
 
-/* The transports, for the table in push.c. */
-extern const uns_push_transport_ops uns_push_webhook;
-extern const uns_push_transport_ops uns_push_webpush;
-extern const uns_push_transport_ops uns_push_apns;
-extern const uns_push_transport_ops uns_push_fcm;
-extern const uns_push_transport_ops uns_push_wns;
-
 #endif /* UNS_SERVER_PUSH_IMPL_H */

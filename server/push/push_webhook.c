@@ -25,6 +25,8 @@
 #include "files.h"
 #include "push_impl.h"
 
+extern const uns_push_transport_ops uns_push_webhook; /* below */
+
 #define KEY_MAX 256 /* bytes of a signing key */
 
 typedef struct webhook_vals {

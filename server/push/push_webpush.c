@@ -31,6 +31,8 @@
 #include "errors.h"
 #include "push_impl.h"
 
+extern const uns_push_transport_ops uns_push_webpush; /* below */
+
 #define VAPID_RENEW_S 3600 /* before exp */
 #define VAPID_CACHE   16
 #define TOPIC         "feed"

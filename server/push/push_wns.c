@@ -22,6 +22,8 @@
 #include "errors.h"
 #include "push_impl.h"
 
+extern const uns_push_transport_ops uns_push_wns; /* below */
+
 #define MAX_RAW 5000
 
 #define SECRET_MAX 512

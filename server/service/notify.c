@@ -17,6 +17,8 @@
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "b64url.h"
+#include "crypto.h"
 #include "push.h"
 #include "service_impl.h"
 #include "store_util.h"
@@ -51,6 +53,12 @@ store_fail(uns_call *call, uns_err err, const char *what)
 	case UNS_UNAVAILABLE:
 		return uns_call_fail(call, UNS_UNAVAILABLE, NULL,
 		                     "store unavailable: %s", detail);
+	case UNS_ALREADY_EXISTS: /* only a keyed Post's (store.h) */
+		return uns_call_fail(call, UNS_ALREADY_EXISTS, "idempotencyKey",
+		                     "already used for another request");
+	case UNS_UNIMPLEMENTED:
+		return uns_call_fail(call, UNS_UNIMPLEMENTED, NULL, "%s",
+		                     detail);
 	default:
 		return uns_call_fail(call, UNS_INTERNAL, NULL, "store: %s (%s)",
 		                     uns_strerror(err), detail);
@@ -160,23 +168,18 @@ free_subs(void *arg)
 	uns_store_subs_free(arg);
 }
 
-/* The caller's subscriptions with their delivery state (SPEC §5). */
-uns_err
-uns_notify_list_subscriptions(uns_call *call,
-                              const Uns__V1__ListSubscriptionsRequest *req,
-                              Uns__V1__ListSubscriptionsResponse *resp)
+/* (user, host)'s subscriptions with their delivery state, into resp. */
+static uns_err
+list_subs(uns_call *call, const char *user, const char *host,
+          Uns__V1__ListSubscriptionsResponse *resp)
 {
 	uns_store_subs *l = uns_call_alloc(call, sizeof(*l));
-	uns_principal p;
 	uns_err err;
-	if ((err = authorize(call, USER, &p)) != UNS_OK) {
-		return err;
-	}
 	if (l == NULL) {
 		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
 		                     "out of memory");
 	}
-	err = uns_store_sub_list(svc_of(call)->store, p.user, p.host, l);
+	err = uns_store_sub_list(svc_of(call)->store, user, host, l);
 	if (err != UNS_OK) {
 		return store_fail(call, err, "subscription");
 	}
@@ -188,6 +191,38 @@ uns_notify_list_subscriptions(uns_call *call,
 	resp->subscriptions = l->subs;
 	resp->n_subscriptions = l->n;
 	return UNS_OK;
+}
+
+/* The caller's subscriptions with their delivery state (SPEC §5). */
+uns_err
+uns_notify_list_subscriptions(uns_call *call,
+                              const Uns__V1__ListSubscriptionsRequest *req,
+                              Uns__V1__ListSubscriptionsResponse *resp)
+{
+	uns_principal p;
+	uns_err err = authorize(call, USER, &p);
+	(void)req;
+	return err != UNS_OK ? err : list_subs(call, p.user, p.host, resp);
+}
+
+/* An operator's view of one user's subscriptions of one host, with their
+ * delivery state (token scope uns.operator only). */
+uns_err
+uns_notify_admin_list_subscriptions(
+    uns_call *call, const Uns__V1__AdminListSubscriptionsRequest *req,
+    Uns__V1__ListSubscriptionsResponse *resp)
+{
+	uns_service *svc = svc_of(call);
+	uns_principal p;
+	uns_err err;
+	if ((err = authorize(call, UNS_PRINCIPAL_OPERATOR, &p)) != UNS_OK ||
+	    (err = uns_validate_id(call, &svc->limits, "user", req->user)) !=
+	        UNS_OK ||
+	    (err = uns_validate_id(call, &svc->limits, "host", req->host)) !=
+	        UNS_OK) {
+		return err;
+	}
+	return list_subs(call, req->user, req->host, resp);
 }
 
 /* --- post ---------------------------------------------------------------- */
@@ -238,11 +273,11 @@ mint_app_id(uns_call *call)
 	return id;
 }
 
-/* Checks a Post and names its (user, host); the notification, completed
- * (a minted app notification id), stays in req. */
+/* Checks a Post and names its (user, host) and caller; the notification,
+ * completed (a minted app notification id), stays in req. */
 static uns_err
 post_check(uns_call *call, const Uns__V1__PostRequest *req, char *user,
-           char *host)
+           char *host, uns_principal *caller)
 {
 	uns_service *svc = svc_of(call);
 	uns_principal p;
@@ -250,9 +285,10 @@ post_check(uns_call *call, const Uns__V1__PostRequest *req, char *user,
 	if (err != UNS_OK) {
 		return err;
 	}
+	*caller = p;
 	if (p.kind == APP && req->unsid[0] == '\0') {
 		return uns_call_fail(call, UNS_INVALID_ARGUMENT, "unsid",
-		                     "required with an app token (X-UNS-ID)");
+		                     "required with an app token");
 	}
 	snprintf(user, 257, "%s", p.user);
 	snprintf(host, 257, "%s", p.host);
@@ -365,14 +401,79 @@ uns_notify_unsubscribe(uns_call *call, const Uns__V1__UnsubscribeRequest *req,
 	return err == UNS_OK ? UNS_OK : store_fail(call, err, "subscription");
 }
 
+/*
+ * A Post's idempotency key (store.h, uns_store_idem), in the call's memory,
+ * or NULL when the request has none. The fingerprint is SHA-256 of the
+ * request as sent (unsid, then the packed notification), taken before the
+ * notification is completed (a minted app id), so a repeat matches. The
+ * store's key is base64url(SHA-256(caller ‖ client key)): an app's and a
+ * user's keys, or two apps', never meet, at a fixed length.
+ */
+static uns_err
+idem_fingerprint(uns_call *call, const Uns__V1__PostRequest *req,
+                 unsigned char fp[32])
+{
+	const Uns__V1__Notification *n = req->notification;
+	size_t ulen = strlen(req->unsid) + 1;
+	size_t nlen = n ? protobuf_c_message_get_packed_size(&n->base) : 0;
+	uint8_t *buf = uns_call_alloc(call, ulen + nlen + 1);
+	if (buf == NULL) {
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
+	}
+	memcpy(buf, req->unsid, ulen);
+	if (n != NULL) {
+		protobuf_c_message_pack(&n->base, buf + ulen);
+	}
+	return uns_sha256(buf, ulen + nlen, fp) == UNS_OK
+	           ? UNS_OK
+	           : uns_call_fail(call, UNS_INTERNAL, NULL, "sha256 failed");
+}
+
+static uns_err
+idem_key(uns_call *call, const uns_principal *p, const char *client_key,
+         uns_store_idem *idem)
+{
+	char scope[1100];
+	uint8_t h[32];
+	char *key = uns_call_alloc(call, UNS_STORE_IDEM_KEY_MAX + 1);
+	int n = snprintf(scope, sizeof(scope), "%s%c%s%c%s",
+	                 p->kind == APP ? "app" : "user", 0,
+	                 p->kind == APP ? p->app_id : p->user, 0, client_key);
+	if (key == NULL || n < 0 || (size_t)n >= sizeof(scope) ||
+	    uns_sha256(scope, (size_t)n, h) != UNS_OK) {
+		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                     "out of memory");
+	}
+	key[uns_b64url_encode(h, sizeof(h), key)] = '\0';
+	idem->key = key;
+	idem->window_ms = svc_of(call)->limits.idempotency_window_ms;
+	return UNS_OK;
+}
+
 uns_err
 uns_notify_post(uns_call *call, const Uns__V1__PostRequest *req,
                 Uns__V1__PostResponse *resp)
 {
 	uns_service *svc = svc_of(call);
 	char user[257], host[257];
-	uns_err err = post_check(call, req, user, host);
-	if (err != UNS_OK) {
+	uns_store_idem *idem = NULL;
+	uns_principal caller;
+	uns_err err = UNS_OK;
+	if (req->idempotency_key[0] != '\0' &&
+	    ((idem = uns_call_alloc(call, sizeof(*idem))) == NULL ||
+	     (err = idem_fingerprint(call, req, idem->fingerprint)) !=
+	         UNS_OK)) {
+		return idem ? err
+		            : uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
+		                            "out of memory");
+	}
+	if ((err = post_check(call, req, user, host, &caller)) != UNS_OK ||
+	    (idem != NULL &&
+	     ((err = uns_validate_id(call, &svc->limits, "idempotencyKey",
+	                             req->idempotency_key)) != UNS_OK ||
+	      (err = idem_key(call, &caller, req->idempotency_key, idem)) !=
+	          UNS_OK))) {
 		return err;
 	}
 	if (svc->rpc_flags & UNS_SERVICE_ASYNC_WRITES) {
@@ -381,16 +482,16 @@ uns_notify_post(uns_call *call, const Uns__V1__PostRequest *req,
 			wc->post = resp;
 			/* From here on the call may be answered (and gone) at
 			 * any moment: nothing below touches it. */
-			uns_store_post_async(svc->store, user, host,
-			                     req->notification, write_ended,
-			                     wc);
+			uns_store_post_keyed_async(svc->store, user, host,
+			                           req->notification, idem,
+			                           write_ended, wc);
 		}
 		return err;
 	}
 	Uns__V1__Notification *out = NULL;
 	bool created = false;
-	err = uns_store_post(svc->store, user, host, req->notification, &out,
-	                     &created);
+	err = uns_store_post_keyed(svc->store, user, host, req->notification,
+	                           idem, &out, &created);
 	return post_answer(call, resp, err, out, created);
 }
 

@@ -151,6 +151,7 @@ const uns_notifications_handlers uns_service_handlers = {
     .echo = echo,
     .list_subscriptions = uns_notify_list_subscriptions,
     .issue_token = uns_token_issue,
+    .admin_list_subscriptions = uns_notify_admin_list_subscriptions,
 };
 
 const char *const uns_service_inline_methods[] = {

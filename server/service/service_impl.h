@@ -49,6 +49,10 @@ uns_err uns_notify_list_subscriptions(uns_call *,
                                       const Uns__V1__ListSubscriptionsRequest *,
                                       Uns__V1__ListSubscriptionsResponse *);
 
+uns_err uns_notify_admin_list_subscriptions(
+    uns_call *, const Uns__V1__AdminListSubscriptionsRequest *,
+    Uns__V1__ListSubscriptionsResponse *);
+
 /* IssueToken, token_endpoint.c. */
 uns_err uns_token_issue(uns_call *, const Uns__V1__IssueTokenRequest *,
                         Uns__V1__IssueTokenResponse *);

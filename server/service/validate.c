@@ -21,6 +21,7 @@ uns_limits_defaults(uns_limits *l)
 	l->max_feed_limit = 1000;
 	l->max_wait_ms = 60000;
 	l->max_expiry_ms = 30 * DAY_MS;
+	l->idempotency_window_ms = DAY_MS;
 }
 
 static uns_err

@@ -26,6 +26,7 @@ typedef struct uns_limits {
 	uint32_t max_feed_limit; /* Fetch limit: 1000 */
 	uint32_t max_wait_ms;    /* Fetch long poll: 60000 */
 	int64_t max_expiry_ms;   /* expiration at most this far ahead: 30 d */
+	int64_t idempotency_window_ms; /* a Post's idempotency key: 24 h */
 } uns_limits;
 
 void uns_limits_defaults(uns_limits *l);

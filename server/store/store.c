@@ -191,6 +191,23 @@ uns_store_post(uns_store *st, const char *user, const char *host,
 }
 
 uns_err
+uns_store_post_keyed(uns_store *st, const char *user, const char *host,
+                     const Uns__V1__Notification *in,
+                     const uns_store_idem *idem, Uns__V1__Notification **out,
+                     bool *created)
+{
+	struct write_wait ww;
+
+	if (st == NULL || out == NULL || created == NULL) {
+		return bad_argument();
+	}
+	write_wait_init(&ww);
+	uns_store_post_keyed_async(st, user, host, in, idem, write_wait_done,
+	                           &ww);
+	return write_wait_end(&ww, out, created);
+}
+
+uns_err
 uns_store_update_state(uns_store *st, const char *user, const char *host,
                        const char *id, const uns_store_change *chg,
                        Uns__V1__Notification **out)
@@ -280,6 +297,32 @@ uns_store_post_async(uns_store *st, const char *user, const char *host,
 {
 	if (async_ok(st, done, arg)) {
 		st->ops->post_async(st, user, host, in, done, arg);
+	}
+}
+
+void
+uns_store_post_keyed_async(uns_store *st, const char *user, const char *host,
+                           const Uns__V1__Notification *in,
+                           const uns_store_idem *idem,
+                           uns_store_write_done_fn done, void *arg)
+{
+	if (!async_ok(st, done, arg)) {
+		return;
+	}
+	if (idem == NULL) {
+		st->ops->post_async(st, user, host, in, done, arg);
+	} else if (st->ops->post_keyed_async == NULL) {
+		done(arg,
+		     uns_store_seterr(UNS_UNIMPLEMENTED,
+		                      "the %s store has no idempotency keys",
+		                      st->ops->name),
+		     NULL, false);
+	} else if (idem->key == NULL || idem->key[0] == '\0' ||
+	           strlen(idem->key) > UNS_STORE_IDEM_KEY_MAX ||
+	           idem->window_ms <= 0) {
+		done(arg, bad_argument(), NULL, false);
+	} else {
+		st->ops->post_keyed_async(st, user, host, in, idem, done, arg);
 	}
 }
 

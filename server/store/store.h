@@ -259,6 +259,41 @@ void uns_store_update_state_async(uns_store *st, const char *user,
                                   const uns_store_change *chg,
                                   uns_store_write_done_fn done, void *arg);
 
+/*
+ * Idempotent posts (issue 19; the IETF httpapi Idempotency-Key draft). A
+ * post with a key is remembered for window_ms under (user, host, key),
+ * in the same atomic write as the notification: within the window, a post
+ * of the same owner with the same key and the same fingerprint writes
+ * nothing and gets the first post's answer again (its notification as it
+ * was then, and its created flag); the same key with another fingerprint
+ * is UNS_ALREADY_EXISTS and changes nothing. A post that failed leaves no
+ * key. After the window the key is forgotten: it posts anew, and
+ * uns_store_reclaim removes the record. The caller chooses the key (an
+ * opaque string, 1..UNS_STORE_IDEM_KEY_MAX bytes: the RPC layer makes one
+ * from the caller's identity and the client's key) and the fingerprint
+ * (of the request, so that a changed body is told apart).
+ */
+#define UNS_STORE_IDEM_KEY_MAX 64
+
+typedef struct uns_store_idem {
+	const char *key;
+	unsigned char fingerprint[32];
+	int64_t window_ms; /* > 0 */
+} uns_store_idem;
+
+/* uns_store_post_async with an idempotency key (NULL idem = a plain post).
+ * idem and what it points to must stay valid until done runs. */
+void uns_store_post_keyed_async(uns_store *st, const char *user,
+                                const char *host,
+                                const Uns__V1__Notification *in,
+                                const uns_store_idem *idem,
+                                uns_store_write_done_fn done, void *arg);
+/* The same, waiting. */
+uns_err uns_store_post_keyed(uns_store *st, const char *user, const char *host,
+                             const Uns__V1__Notification *in,
+                             const uns_store_idem *idem,
+                             Uns__V1__Notification **out, bool *created);
+
 /* One live notification of (user, host) by server id. */
 uns_err uns_store_get(uns_store *st, const char *user, const char *host,
                       const char *id, Uns__V1__Notification **out);

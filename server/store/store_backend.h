@@ -48,6 +48,14 @@ typedef struct uns_store_ops {
 	void (*post_async)(uns_store *st, const char *user, const char *host,
 	                   const Uns__V1__Notification *in,
 	                   uns_store_write_done_fn done, void *arg);
+	/* A post with an idempotency key (store.h, uns_store_idem; idem
+	 * never NULL here). NULL in a backend that has none: such a post
+	 * fails with UNS_UNIMPLEMENTED. */
+	void (*post_keyed_async)(uns_store *st, const char *user,
+	                         const char *host,
+	                         const Uns__V1__Notification *in,
+	                         const uns_store_idem *idem,
+	                         uns_store_write_done_fn done, void *arg);
 	void (*update_state_async)(uns_store *st, const char *user,
 	                           const char *host, const char *id,
 	                           const uns_store_change *chg,

@@ -21,6 +21,7 @@
 
 #include "json_codec.h"
 #include "json_value.h"
+#include "platform.h"
 #include "uns_methods.h"
 #include "uns_stubs.h"
 #include "unsctl.h"
@@ -269,10 +270,12 @@ history_next(const ProtobufCMessage *m)
 
 /* --- the commands ------------------------------------------------------ */
 
+#define PLATFORM_WORD(value, name) " " name /* platform.h's names */
+
 static const req_field subscribe_fields[] = {
     {"--device", "ID", "deviceId", F_STRING, "device id (required)"},
     {"--platform", "NAME", "platform", F_STRING,
-     "windows, ios, android, webPush, webhook or polling (required)"},
+     "one of" UNS_PLATFORM_NAMES(PLATFORM_WORD) " (required)"},
     {"--channel", "TEXT", "pushChannel", F_STRING,
      "WNS channel URI, FCM token, APNs token (hex) or webhook URL"},
     {"--endpoint", "URL", "webPush.endpoint", F_STRING,

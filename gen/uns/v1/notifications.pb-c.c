@@ -637,6 +637,51 @@ void   uns__v1__list_subscriptions_response__free_unpacked
   assert(message->base.descriptor == &uns__v1__list_subscriptions_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   uns__v1__admin_list_subscriptions_request__init
+                     (Uns__V1__AdminListSubscriptionsRequest         *message)
+{
+  static const Uns__V1__AdminListSubscriptionsRequest init_value = UNS__V1__ADMIN_LIST_SUBSCRIPTIONS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t uns__v1__admin_list_subscriptions_request__get_packed_size
+                     (const Uns__V1__AdminListSubscriptionsRequest *message)
+{
+  assert(message->base.descriptor == &uns__v1__admin_list_subscriptions_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t uns__v1__admin_list_subscriptions_request__pack
+                     (const Uns__V1__AdminListSubscriptionsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &uns__v1__admin_list_subscriptions_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t uns__v1__admin_list_subscriptions_request__pack_to_buffer
+                     (const Uns__V1__AdminListSubscriptionsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &uns__v1__admin_list_subscriptions_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Uns__V1__AdminListSubscriptionsRequest *
+       uns__v1__admin_list_subscriptions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Uns__V1__AdminListSubscriptionsRequest *)
+     protobuf_c_message_unpack (&uns__v1__admin_list_subscriptions_request__descriptor,
+                                allocator, len, data);
+}
+void   uns__v1__admin_list_subscriptions_request__free_unpacked
+                     (Uns__V1__AdminListSubscriptionsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &uns__v1__admin_list_subscriptions_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   uns__v1__unsubscribe_request__init
                      (Uns__V1__UnsubscribeRequest         *message)
 {
@@ -2518,6 +2563,57 @@ const ProtobufCMessageDescriptor uns__v1__list_subscriptions_response__descripto
   (ProtobufCMessageInit) uns__v1__list_subscriptions_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor uns__v1__admin_list_subscriptions_request__field_descriptors[2] =
+{
+  {
+    "user",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__AdminListSubscriptionsRequest, user),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "host",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__AdminListSubscriptionsRequest, host),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned uns__v1__admin_list_subscriptions_request__field_indices_by_name[] = {
+  1,   /* field[1] = host */
+  0,   /* field[0] = user */
+};
+static const ProtobufCIntRange uns__v1__admin_list_subscriptions_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor uns__v1__admin_list_subscriptions_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "uns.v1.AdminListSubscriptionsRequest",
+  "AdminListSubscriptionsRequest",
+  "Uns__V1__AdminListSubscriptionsRequest",
+  "uns.v1",
+  sizeof(Uns__V1__AdminListSubscriptionsRequest),
+  2,
+  uns__v1__admin_list_subscriptions_request__field_descriptors,
+  uns__v1__admin_list_subscriptions_request__field_indices_by_name,
+  1,  uns__v1__admin_list_subscriptions_request__number_ranges,
+  (ProtobufCMessageInit) uns__v1__admin_list_subscriptions_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor uns__v1__unsubscribe_request__field_descriptors[1] =
 {
   {
@@ -2574,7 +2670,7 @@ const ProtobufCMessageDescriptor uns__v1__unsubscribe_response__descriptor =
   (ProtobufCMessageInit) uns__v1__unsubscribe_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor uns__v1__post_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor uns__v1__post_request__field_descriptors[3] =
 {
   {
     "unsid",
@@ -2600,15 +2696,28 @@ static const ProtobufCFieldDescriptor uns__v1__post_request__field_descriptors[2
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "idempotency_key",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Uns__V1__PostRequest, idempotency_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned uns__v1__post_request__field_indices_by_name[] = {
+  2,   /* field[2] = idempotency_key */
   1,   /* field[1] = notification */
   0,   /* field[0] = unsid */
 };
 static const ProtobufCIntRange uns__v1__post_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor uns__v1__post_request__descriptor =
 {
@@ -2618,7 +2727,7 @@ const ProtobufCMessageDescriptor uns__v1__post_request__descriptor =
   "Uns__V1__PostRequest",
   "uns.v1",
   sizeof(Uns__V1__PostRequest),
-  2,
+  3,
   uns__v1__post_request__field_descriptors,
   uns__v1__post_request__field_indices_by_name,
   1,  uns__v1__post_request__number_ranges,
@@ -3761,7 +3870,7 @@ const ProtobufCEnumDescriptor uns__v1__serving_status__descriptor =
   uns__v1__serving_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor uns__v1__notifications__method_descriptors[11] =
+static const ProtobufCMethodDescriptor uns__v1__notifications__method_descriptors[12] =
 {
   { "Subscribe", &uns__v1__subscribe_request__descriptor, &uns__v1__subscribe_response__descriptor },
   { "Unsubscribe", &uns__v1__unsubscribe_request__descriptor, &uns__v1__unsubscribe_response__descriptor },
@@ -3774,8 +3883,10 @@ static const ProtobufCMethodDescriptor uns__v1__notifications__method_descriptor
   { "Echo", &uns__v1__echo_request__descriptor, &uns__v1__echo_response__descriptor },
   { "ListSubscriptions", &uns__v1__list_subscriptions_request__descriptor, &uns__v1__list_subscriptions_response__descriptor },
   { "IssueToken", &uns__v1__issue_token_request__descriptor, &uns__v1__issue_token_response__descriptor },
+  { "AdminListSubscriptions", &uns__v1__admin_list_subscriptions_request__descriptor, &uns__v1__list_subscriptions_response__descriptor },
 };
 const unsigned uns__v1__notifications__method_indices_by_name[] = {
+  11,        /* AdminListSubscriptions */
   6,        /* Delete */
   8,        /* Echo */
   3,        /* Fetch */
@@ -3795,7 +3906,7 @@ const ProtobufCServiceDescriptor uns__v1__notifications__descriptor =
   "Notifications",
   "Uns__V1__Notifications",
   "uns.v1",
-  11,
+  12,
   uns__v1__notifications__method_descriptors,
   uns__v1__notifications__method_indices_by_name
 };
@@ -3886,6 +3997,14 @@ void uns__v1__notifications__issue_token(ProtobufCService *service,
 {
   assert(service->descriptor == &uns__v1__notifications__descriptor);
   service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void uns__v1__notifications__admin_list_subscriptions(ProtobufCService *service,
+                                                      const Uns__V1__AdminListSubscriptionsRequest *input,
+                                                      Uns__V1__ListSubscriptionsResponse_Closure closure,
+                                                      void *closure_data)
+{
+  assert(service->descriptor == &uns__v1__notifications__descriptor);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void uns__v1__notifications__init (Uns__V1__Notifications_Service *service,
                                    Uns__V1__Notifications_ServiceDestroy destroy)

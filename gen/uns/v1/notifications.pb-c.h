@@ -29,6 +29,7 @@ typedef struct Uns__V1__SubscribeRequest Uns__V1__SubscribeRequest;
 typedef struct Uns__V1__SubscribeResponse Uns__V1__SubscribeResponse;
 typedef struct Uns__V1__ListSubscriptionsRequest Uns__V1__ListSubscriptionsRequest;
 typedef struct Uns__V1__ListSubscriptionsResponse Uns__V1__ListSubscriptionsResponse;
+typedef struct Uns__V1__AdminListSubscriptionsRequest Uns__V1__AdminListSubscriptionsRequest;
 typedef struct Uns__V1__UnsubscribeRequest Uns__V1__UnsubscribeRequest;
 typedef struct Uns__V1__UnsubscribeResponse Uns__V1__UnsubscribeResponse;
 typedef struct Uns__V1__PostRequest Uns__V1__PostRequest;
@@ -321,6 +322,22 @@ struct  Uns__V1__ListSubscriptionsResponse
     , 0,NULL }
 
 
+/*
+ * An operator's view of one user (token scope uns.operator; refused for
+ * user and app tokens): the user's subscriptions of one host, each with
+ * its delivery state. Answered as ListSubscriptions is.
+ */
+struct  Uns__V1__AdminListSubscriptionsRequest
+{
+  ProtobufCMessage base;
+  char *user;
+  char *host;
+};
+#define UNS__V1__ADMIN_LIST_SUBSCRIPTIONS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&uns__v1__admin_list_subscriptions_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
 struct  Uns__V1__UnsubscribeRequest
 {
   ProtobufCMessage base;
@@ -348,10 +365,18 @@ struct  Uns__V1__PostRequest
    */
   char *unsid;
   Uns__V1__Notification *notification;
+  /*
+   * Optional (HTTP: the Idempotency-Key header): the same key with the
+   * same request within the server's idempotency window answers the first
+   * answer again and creates nothing; with another request it fails with
+   * ALREADY_EXISTS (field idempotencyKey). Printable ASCII, at most 255
+   * bytes; keys of different callers never meet.
+   */
+  char *idempotency_key;
 };
 #define UNS__V1__POST_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&uns__v1__post_request__descriptor) \
-    , (char *)protobuf_c_empty_string, NULL }
+    , (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Uns__V1__PostResponse
@@ -851,6 +876,25 @@ Uns__V1__ListSubscriptionsResponse *
 void   uns__v1__list_subscriptions_response__free_unpacked
                      (Uns__V1__ListSubscriptionsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Uns__V1__AdminListSubscriptionsRequest methods */
+void   uns__v1__admin_list_subscriptions_request__init
+                     (Uns__V1__AdminListSubscriptionsRequest         *message);
+size_t uns__v1__admin_list_subscriptions_request__get_packed_size
+                     (const Uns__V1__AdminListSubscriptionsRequest   *message);
+size_t uns__v1__admin_list_subscriptions_request__pack
+                     (const Uns__V1__AdminListSubscriptionsRequest   *message,
+                      uint8_t             *out);
+size_t uns__v1__admin_list_subscriptions_request__pack_to_buffer
+                     (const Uns__V1__AdminListSubscriptionsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Uns__V1__AdminListSubscriptionsRequest *
+       uns__v1__admin_list_subscriptions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   uns__v1__admin_list_subscriptions_request__free_unpacked
+                     (Uns__V1__AdminListSubscriptionsRequest *message,
+                      ProtobufCAllocator *allocator);
 /* Uns__V1__UnsubscribeRequest methods */
 void   uns__v1__unsubscribe_request__init
                      (Uns__V1__UnsubscribeRequest         *message);
@@ -1237,6 +1281,9 @@ typedef void (*Uns__V1__ListSubscriptionsRequest_Closure)
 typedef void (*Uns__V1__ListSubscriptionsResponse_Closure)
                  (const Uns__V1__ListSubscriptionsResponse *message,
                   void *closure_data);
+typedef void (*Uns__V1__AdminListSubscriptionsRequest_Closure)
+                 (const Uns__V1__AdminListSubscriptionsRequest *message,
+                  void *closure_data);
 typedef void (*Uns__V1__UnsubscribeRequest_Closure)
                  (const Uns__V1__UnsubscribeRequest *message,
                   void *closure_data);
@@ -1342,6 +1389,10 @@ struct Uns__V1__Notifications_Service
                       const Uns__V1__IssueTokenRequest *input,
                       Uns__V1__IssueTokenResponse_Closure closure,
                       void *closure_data);
+  void (*admin_list_subscriptions)(Uns__V1__Notifications_Service *service,
+                                   const Uns__V1__AdminListSubscriptionsRequest *input,
+                                   Uns__V1__ListSubscriptionsResponse_Closure closure,
+                                   void *closure_data);
 };
 typedef void (*Uns__V1__Notifications_ServiceDestroy)(Uns__V1__Notifications_Service *);
 void uns__v1__notifications__init (Uns__V1__Notifications_Service *service,
@@ -1360,7 +1411,8 @@ void uns__v1__notifications__init (Uns__V1__Notifications_Service *service,
       function_prefix__ ## health,\
       function_prefix__ ## echo,\
       function_prefix__ ## list_subscriptions,\
-      function_prefix__ ## issue_token  }
+      function_prefix__ ## issue_token,\
+      function_prefix__ ## admin_list_subscriptions  }
 void uns__v1__notifications__subscribe(ProtobufCService *service,
                                        const Uns__V1__SubscribeRequest *input,
                                        Uns__V1__SubscribeResponse_Closure closure,
@@ -1405,6 +1457,10 @@ void uns__v1__notifications__issue_token(ProtobufCService *service,
                                          const Uns__V1__IssueTokenRequest *input,
                                          Uns__V1__IssueTokenResponse_Closure closure,
                                          void *closure_data);
+void uns__v1__notifications__admin_list_subscriptions(ProtobufCService *service,
+                                                      const Uns__V1__AdminListSubscriptionsRequest *input,
+                                                      Uns__V1__ListSubscriptionsResponse_Closure closure,
+                                                      void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1429,6 +1485,7 @@ extern const ProtobufCMessageDescriptor uns__v1__subscribe_request__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__subscribe_response__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__list_subscriptions_request__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__list_subscriptions_response__descriptor;
+extern const ProtobufCMessageDescriptor uns__v1__admin_list_subscriptions_request__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__unsubscribe_request__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__unsubscribe_response__descriptor;
 extern const ProtobufCMessageDescriptor uns__v1__post_request__descriptor;

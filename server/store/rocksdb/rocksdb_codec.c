@@ -417,3 +417,51 @@ uns_store_tapval_decode(const void *v, size_t len, uns_store_tapval *t)
 	t->subject[idlen] = '\0';
 	return UNS_OK;
 }
+
+/* --- idempotency records ---------------------------------------------------
+ */
+
+uns_err
+uns_store_idemrec_encode(const uns_store_idemrec *r, unsigned char **out,
+                         size_t *len)
+{
+	size_t n = protobuf_c_message_get_packed_size(&r->n->base);
+	unsigned char *v = malloc(UNS_STORE_IDEMREC_HEAD + n);
+
+	if (v == NULL) {
+		return uns_store_seterr(UNS_ENOMEM, "out of memory");
+	}
+	uns_store_be64_put(v, (uint64_t)r->expires_ms);
+	memcpy(v + 8, r->fingerprint, 32);
+	v[40] = r->created ? 1 : 0;
+	protobuf_c_message_pack(&r->n->base, v + UNS_STORE_IDEMREC_HEAD);
+	*out = v;
+	*len = UNS_STORE_IDEMREC_HEAD + n;
+	return UNS_OK;
+}
+
+uns_err
+uns_store_idemrec_decode(const void *v, size_t len, bool with_n,
+                         uns_store_idemrec *r)
+{
+	const unsigned char *p = v;
+
+	if (len < UNS_STORE_IDEMREC_HEAD || p[40] > 1) {
+		return uns_store_seterr(UNS_DATA_LOSS,
+		                        "malformed idempotency record");
+	}
+	r->expires_ms = (int64_t)uns_store_be64_get(p);
+	memcpy(r->fingerprint, p + 8, 32);
+	r->created = p[40] == 1;
+	r->n = NULL;
+	if (with_n) {
+		r->n = uns__v1__notification__unpack(
+		    NULL, len - UNS_STORE_IDEMREC_HEAD,
+		    p + UNS_STORE_IDEMREC_HEAD);
+		if (r->n == NULL) {
+			return uns_store_seterr(UNS_DATA_LOSS,
+			                        "malformed idempotency record");
+		}
+	}
+	return UNS_OK;
+}

@@ -133,6 +133,25 @@ uns_err uns_store_metaval_decode(const void *v, size_t len, uns_store_meta *m);
 /* Outbox tap value (the key is the tap's ref, see store.h):
  * u8 1 ‖ u8 flags ‖ BE64 seq ‖ BE64 due ‖ BE64 enqueued ‖ BE64 attempts ‖
  * u16 len ‖ user ‖ u16 len ‖ host ‖ u8 len ‖ subject id. */
+/* An idempotency record (CF_IDEM, key uh ‖ the caller's key):
+ *   be64 expires_ms ‖ fingerprint[32] ‖ u8 created ‖ packed notification
+ * the first post's answer, kept until expires_ms. */
+#define UNS_STORE_IDEMREC_HEAD (8 + 32 + 1)
+typedef struct uns_store_idemrec {
+	int64_t expires_ms;
+	unsigned char fingerprint[32];
+	bool created;
+	Uns__V1__Notification *n; /* decode: malloc'd, or NULL (head only) */
+} uns_store_idemrec;
+
+/* A malloc'd record of r (r->n packed); UNS_ENOMEM. */
+uns_err uns_store_idemrec_encode(const uns_store_idemrec *r,
+                                 unsigned char **out, size_t *len);
+/* Decodes v; with_n false reads the head only (r->n NULL). UNS_DATA_LOSS
+ * for a malformed record. */
+uns_err uns_store_idemrec_decode(const void *v, size_t len, bool with_n,
+                                 uns_store_idemrec *r);
+
 #define UNS_STORE_TAP_STATE    1u /* only state changes coalesced here */
 #define UNS_STORE_TAP_FALLBACK 2u /* an iOS visible fallback alert */
 #define UNS_STORE_TAPVAL_MAX                                                   \

@@ -22,7 +22,7 @@ const char *const rdb_cf_names[CF_COUNT] = {
     "default",       "subscriptions", "subscriptions_by_device",
     "notifications", "app_ids",       "feed",
     "history",       "expiry",        "outbox",
-    "meta",
+    "meta",          "idempotency",
 };
 
 /*
@@ -40,7 +40,7 @@ const char *const rdb_cf_names[CF_COUNT] = {
  */
 const bool rdb_cf_prefixed[CF_COUNT] = {
     [CF_SUBS] = true, [CF_SUBDEV] = true, [CF_NOTIF] = true, [CF_APPID] = true,
-    [CF_FEED] = true, [CF_HIST] = true,   [CF_META] = true,
+    [CF_FEED] = true, [CF_HIST] = true,   [CF_META] = true,  [CF_IDEM] = true,
 };
 
 /* ======================================================================

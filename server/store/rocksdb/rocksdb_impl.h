@@ -54,6 +54,7 @@
 #define EXP_NOTIFICATION 'N'
 #define EXP_SUBSCRIPTION 'S'
 #define EXP_TOMBSTONE    'T'
+#define EXP_IDEM         'I' /* ref: the CF_IDEM key */
 #define EXP_PREFIX_LEN   9
 
 #define LEASE_BUCKETS 1024
@@ -97,6 +98,7 @@ enum cf_id {
 	CF_EXPIRY, /* time ‖ kind ‖ ref → "" */
 	CF_OUTBOX, /* taps, due index, fallback checks (outbox section) */
 	CF_META,   /* uh → feed head ‖ live count */
+	CF_IDEM,   /* uh ‖ idempotency key → first answer (codec) */
 	CF_COUNT
 };
 
@@ -202,6 +204,7 @@ struct write_op {
 	 * sets res (and created). */
 	uns_err (*body)(struct write_op *op);
 	const Uns__V1__Notification *in; /* post */
+	const uns_store_idem *idem;      /* post: NULL = no key */
 	const char
 	    *id; /* update, delete: the id (or app id); unsubscribe: UNSID */
 	uns_store_change chg; /* update */
@@ -301,6 +304,10 @@ uns_err rdb_get(uns_store *base, const char *user, const char *host,
 void rdb_post_async(uns_store *base, const char *user, const char *host,
                     const Uns__V1__Notification *in,
                     uns_store_write_done_fn done, void *arg);
+void rdb_post_keyed_async(uns_store *base, const char *user, const char *host,
+                          const Uns__V1__Notification *in,
+                          const uns_store_idem *idem,
+                          uns_store_write_done_fn done, void *arg);
 void rdb_update_state_async(uns_store *base, const char *user, const char *host,
                             const char *id, const uns_store_change *chg,
                             uns_store_write_done_fn done, void *arg);

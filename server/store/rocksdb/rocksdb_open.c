@@ -118,6 +118,13 @@ reclaim_resolve(rdb *st, struct reclaim *r)
 		           (rc = rdb_sub_load(st, NULL, ref, &s)) == UNS_OK) {
 			d->owner =
 			    reclaim_owner(r, s.user, s.s->target_host_name);
+		} else if (d->kind == EXP_IDEM &&
+		           d->key.len >= EXP_PREFIX_LEN + UNS_STORE_HASH_LEN) {
+			/* Its key starts with the owner's uh: only the
+			 * owner's stripe is needed, not its meta. */
+			r->locked[uns_store_key_hash(d->key.b +
+			                             EXP_PREFIX_LEN) %
+			          NSTRIPES] = true;
 		}
 		rc = rc == UNS_NOT_FOUND ? UNS_OK : rc;
 		uns_store_nrec_clear(&n);
@@ -238,6 +245,30 @@ out:
 	return rc == UNS_NOT_FOUND ? UNS_OK : rc;
 }
 
+/* An idempotency record past its window, unless a post wrote a newer
+ * one under the same key since (its expiry is another entry). */
+static uns_err
+reclaim_idem(rdb *st, struct reclaim *r, const struct due *d)
+{
+	uns_store_idemrec rec;
+	uns_store_key k;
+	char *v = NULL;
+	size_t vlen;
+	uns_err rc;
+
+	k.len = 0;
+	uns_store_key_bytes(&k, d->key.b + EXP_PREFIX_LEN,
+	                    d->key.len - EXP_PREFIX_LEN);
+	rc = rdb_db_get(st, NULL, CF_IDEM, k.b, k.len, &v, &vlen);
+	if (rc == UNS_OK &&
+	    (uns_store_idemrec_decode(v, vlen, false, &rec) != UNS_OK ||
+	     rec.expires_ms == d->when)) {
+		rdb_batch_del(&r->b, CF_IDEM, &k);
+	}
+	rocksdb_free(v);
+	return rc == UNS_NOT_FOUND ? UNS_OK : rc;
+}
+
 /* A feed tombstone past its retention: its key follows the kind byte. */
 static void
 reclaim_tombstone(struct reclaim *r, const struct due *d)
@@ -263,6 +294,8 @@ reclaim_apply(rdb *st, struct reclaim *r)
 			rc = reclaim_sub(st, r, d);
 		} else if (d->kind == EXP_TOMBSTONE) {
 			reclaim_tombstone(r, d);
+		} else if (d->kind == EXP_IDEM) {
+			rc = reclaim_idem(st, r, d);
 		}
 		rdb_batch_del(&r->b, CF_EXPIRY, &d->key);
 	}
@@ -899,6 +932,7 @@ const uns_store_ops uns_store_rocksdb_ops = {
     .sub_delete_async = rdb_sub_delete_async,
     .sub_list = rdb_sub_list,
     .post_async = rdb_post_async,
+    .post_keyed_async = rdb_post_keyed_async,
     .update_state_async = rdb_update_state_async,
     .get = rdb_get,
     .delete_in_hosts_async = rdb_delete_in_hosts_async,

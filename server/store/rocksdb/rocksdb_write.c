@@ -518,6 +518,83 @@ write_op_committed(uns_store_commit_req *req, uns_err rc)
 	             rc);
 }
 
+/* ======================================================================
+ * Idempotency keys (store.h, uns_store_idem): a record under the owner's
+ * key, read and written under the owner's stripe in the post's own batch,
+ * so the check and the post are one atomic step and survive a crash alike.
+ * ====================================================================== */
+
+static void
+idem_key(uns_store_key *k, const struct owner *o, const uns_store_idem *idem)
+{
+	rdb_key_owned(k, o, idem->key);
+}
+
+/* The live record of op's key, if any: its first answer goes to op (and
+ * *replay is set), or another fingerprint fails it. */
+static uns_err
+idem_find(struct write_op *op, bool *replay)
+{
+	struct wctx *w = &op->w;
+	uns_store_idemrec r;
+	uns_store_key k;
+	char *v = NULL;
+	size_t vlen;
+	uns_err rc;
+
+	*replay = false;
+	idem_key(&k, &w->o, op->idem);
+	rc = rdb_db_get(w->st, NULL, CF_IDEM, k.b, k.len, &v, &vlen);
+	if (rc != UNS_OK) {
+		return rc == UNS_NOT_FOUND ? UNS_OK : rc;
+	}
+	rc = uns_store_idemrec_decode(v, vlen, false, &r);
+	if (rc == UNS_OK && r.expires_ms <= w->now) {
+		goto out; /* forgotten: this post starts anew */
+	}
+	if (rc == UNS_OK &&
+	    memcmp(r.fingerprint, op->idem->fingerprint, 32) != 0) {
+		rc = uns_store_seterr(UNS_ALREADY_EXISTS,
+		                      "the idempotency key was used for "
+		                      "another request");
+		goto out;
+	}
+	if (rc == UNS_OK &&
+	    (rc = uns_store_idemrec_decode(v, vlen, true, &r)) == UNS_OK) {
+		op->res = r.n;
+		op->created = r.created;
+		*replay = true;
+	}
+out:
+	rocksdb_free(v);
+	return rc;
+}
+
+/* The record of a post that just succeeded (op->res), in its batch. */
+static uns_err
+idem_write(struct write_op *op)
+{
+	struct wctx *w = &op->w;
+	uns_store_idemrec r = {.expires_ms = w->now + op->idem->window_ms,
+	                       .created = op->created,
+	                       .n = op->res};
+	uns_store_key k, e;
+	unsigned char *v = NULL;
+	size_t vlen;
+	uns_err rc;
+
+	memcpy(r.fingerprint, op->idem->fingerprint, 32);
+	if ((rc = uns_store_idemrec_encode(&r, &v, &vlen)) != UNS_OK) {
+		return rc;
+	}
+	idem_key(&k, &w->o, op->idem);
+	rdb_batch_put(&w->b, CF_IDEM, &k, v, vlen);
+	free(v);
+	rdb_key_expiry(&e, r.expires_ms, EXP_IDEM, k.b, k.len);
+	rdb_batch_put(&w->b, CF_EXPIRY, &e, "", 0);
+	return UNS_OK;
+}
+
 /* A Post: create or replace. */
 static uns_err
 post_body(struct write_op *op)
@@ -525,9 +602,13 @@ post_body(struct write_op *op)
 	struct wctx *w = &op->w;
 	uns_store_nrec old = {0};
 	int64_t expiration = 0;
-	bool found = false;
+	bool found = false, replay = false;
 	uns_err rc;
 
+	if (op->idem != NULL &&
+	    ((rc = idem_find(op, &replay)) != UNS_OK || replay)) {
+		return rc; /* refused, or the first answer: nothing to write */
+	}
 	if ((rc = uns_store_post_check(&w->st->base, op->in, w->now,
 	                               &expiration)) == UNS_OK &&
 	    (rc = appid_find(w, op->in->app_notification_id, &old, &found)) ==
@@ -537,6 +618,9 @@ post_body(struct write_op *op)
 	}
 	uns_store_nrec_clear(&old);
 	op->created = !found;
+	if (rc == UNS_OK && op->idem != NULL) {
+		rc = idem_write(op);
+	}
 	return rc;
 }
 
@@ -657,9 +741,10 @@ write_op_new(rdb *st, const char *user, const char *host, bool args_ok,
 }
 
 void
-rdb_post_async(uns_store *base, const char *user, const char *host,
-               const Uns__V1__Notification *in, uns_store_write_done_fn done,
-               void *arg)
+rdb_post_keyed_async(uns_store *base, const char *user, const char *host,
+                     const Uns__V1__Notification *in,
+                     const uns_store_idem *idem, uns_store_write_done_fn done,
+                     void *arg)
 {
 	rdb *st = (rdb *)base;
 	struct write_op *op =
@@ -668,9 +753,18 @@ rdb_post_async(uns_store *base, const char *user, const char *host,
 	if (op != NULL) {
 		op->body = post_body;
 		op->in = in;
+		op->idem = idem; /* NULL: a plain post */
 		op->may_retry = true;
 		write_op_start(op);
 	}
+}
+
+void
+rdb_post_async(uns_store *base, const char *user, const char *host,
+               const Uns__V1__Notification *in, uns_store_write_done_fn done,
+               void *arg)
+{
+	rdb_post_keyed_async(base, user, host, in, NULL, done, arg);
 }
 
 void
