@@ -28,7 +28,7 @@ const uns_gw_route uns_gw_routes[] = {
     {"GET", "/me/notifications/delta", 1, "notifications.delta", uns_gw_delta,
      "X-UNS-ID, Last-Event-ID"},
     {"POST", "/me/notifications", 1, "notifications.create", uns_gw_create,
-     "X-UNS-ID"},
+     "X-UNS-ID, Idempotency-Key"},
     {"GET", "/me/notifications", 1, "notifications.list", uns_gw_list, NULL},
     {"GET", "/me/notifications/{}", 1, "notifications.get", uns_gw_get,
      "X-UNS-ID"},
@@ -147,45 +147,6 @@ literalness(const char *pattern)
 	return bits;
 }
 
-int
-uns_gw_route_allows(const char *url, char *methods, size_t methods_cap,
-                    char *headers, size_t headers_cap)
-{
-	const char *version = "";
-	const char *rest = strip_version(url, &version);
-	uns_gw_exchange x; /* the captures, unused */
-	uint32_t best_bits = 0;
-	int found = 0;
-
-	/* The rows of the most literal pattern that takes url, as
-	 * uns_gw_route_find chooses them. */
-	for (size_t i = 0; i < uns_gw_n_routes; i++) {
-		const uns_gw_route *r = &uns_gw_routes[i];
-		const char *path = r->versioned ? rest : url;
-		uint32_t bits = literalness(r->pattern);
-		if (path != NULL && (!found || bits > best_bits) &&
-		    path_matches(r->pattern, path, &x)) {
-			found = 1;
-			best_bits = bits;
-		}
-	}
-	methods[0] = headers[0] = '\0';
-	for (size_t i = 0; found && i < uns_gw_n_routes; i++) {
-		const uns_gw_route *r = &uns_gw_routes[i];
-		const char *path = r->versioned ? rest : url;
-		if (path != NULL && literalness(r->pattern) == best_bits &&
-		    path_matches(r->pattern, path, &x)) {
-			if (methods[0] == '\0') {
-				add_allowed(headers, headers_cap,
-				            uns_gw_common_headers);
-			}
-			add_allowed(methods, methods_cap, r->method);
-			add_allowed(headers, headers_cap, r->headers);
-		}
-	}
-	return methods[0] != '\0';
-}
-
 uns_gw_match
 uns_gw_route_find(const char *method, const char *url, uns_gw_exchange *x,
                   const uns_gw_route **route, char *allow, size_t allow_cap)
@@ -234,4 +195,33 @@ uns_gw_route_find(const char *method, const char *url, uns_gw_exchange *x,
 	}
 	*route = best;
 	return UNS_GW_MATCHED;
+}
+
+int
+uns_gw_route_allows(const char *url, char *methods, size_t methods_cap,
+                    char *headers, size_t headers_cap)
+{
+	uns_gw_exchange x; /* the captures, unused */
+	const uns_gw_route *r = NULL;
+	char one[16], scratch[128];
+	/* No row takes OPTIONS: the rows of the pattern that owns url list
+	 * their methods, each then found as uns_gw_route_find finds it. */
+	headers[0] = '\0';
+	if (uns_gw_route_find("OPTIONS", url, &x, &r, methods, methods_cap) !=
+	    UNS_GW_NO_METHOD) {
+		methods[0] = '\0';
+		return 0;
+	}
+	add_allowed(headers, headers_cap, uns_gw_common_headers);
+	for (const char *p = methods; *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		snprintf(one, sizeof(one), "%.*s", (int)n, p);
+		if (uns_gw_route_find(one, url, &x, &r, scratch,
+		                      sizeof(scratch)) == UNS_GW_MATCHED) {
+			add_allowed(headers, headers_cap, r->headers);
+		}
+		p += n;
+		p += *p == ',' ? 2 : 0;
+	}
+	return 1;
 }

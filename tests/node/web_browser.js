@@ -108,8 +108,14 @@ function receiverRecords(rc, ca) {
   });
 }
 
+// SIGTERM, and the exit status; 'hung' (then SIGKILL) after 30 s.
 function stop(p) {
-  return new Promise((res) => { if (p.exitCode !== null) return res(p.exitCode); p.on('exit', (c) => res(c)); p.kill('SIGTERM'); });
+  return new Promise((res) => {
+    if (p.exitCode !== null) return res(p.exitCode);
+    const t = setTimeout(() => { p.kill('SIGKILL'); res('hung'); }, 30000);
+    p.on('exit', (c) => { clearTimeout(t); res(c); });
+    p.kill('SIGTERM');
+  });
 }
 
 function serveStatic(files) { // path -> [type, file]
@@ -328,7 +334,8 @@ async function main() {
 
     // -- the gateway restarted while the page listens ---------------------------
     const before = await A.page.evaluate(() => window.unsInbox.log.length);
-    check(await stop(gw.proc) === 0, 'uns-gateway exits 0 on SIGTERM');
+    const t0stop = Date.now(), gwExit = await stop(gw.proc);
+    check(gwExit === 0, `uns-gateway exits 0 on SIGTERM while the page listens: ${gwExit} after ${Date.now() - t0stop} ms\n${gw.output()}`);
     const downIds = [];
     for (let i = 0; i < 3; i++) {
       const out = execFileSync(UNSCTL, ['post', '--url', rpc, '--token', app, '--unsid', unsid, '--app-id', 'down-' + i,
