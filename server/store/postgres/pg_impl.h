@@ -51,7 +51,7 @@
 #include "store_postgres.h"
 #include "store_util.h"
 
-#define PG_MAX_PARAMS  13
+#define PG_MAX_PARAMS  15
 #define PG_NUM         24 /* a decimal int64 and NUL */
 #define PG_RECLAIM     256
 #define PG_FB_CHUNK    64
@@ -140,6 +140,10 @@ uns_err pg_flush(void *arg, void *const *payloads, size_t n);
 void pg_post_async(uns_store *base, const char *user, const char *host,
                    const Uns__V1__Notification *in,
                    uns_store_write_done_fn done, void *arg);
+void pg_post_keyed_async(uns_store *base, const char *user, const char *host,
+                         const Uns__V1__Notification *in,
+                         const uns_store_idem *idem,
+                         uns_store_write_done_fn done, void *arg);
 void pg_update_state_async(uns_store *base, const char *user, const char *host,
                            const char *id, const uns_store_change *chg,
                            uns_store_write_done_fn done, void *arg);

@@ -809,7 +809,7 @@ pg_reclaim(uns_store *base, int64_t now, size_t *reclaimed)
 {
 	pgs *st = (pgs *)base;
 	char now_s[PG_NUM], ttl[PG_NUM], chunk[PG_NUM];
-	const char *v[] = {now_s, ttl, chunk};
+	const char *v[] = {now_s, ttl, chunk}, *vi[] = {now_s, chunk};
 	size_t total = 0;
 	int n;
 	uns_err rc;
@@ -832,6 +832,19 @@ pg_reclaim(uns_store *base, int64_t now, size_t *reclaimed)
 		total += (size_t)n;
 		PQclear(r);
 	} while (rc == UNS_OK && n > 0);
+	/* Idempotency records past their window (no owner lock: a post
+	 * reads only live ones). */
+	while (rc == UNS_OK) {
+		PGresult *r = NULL;
+		rc = txn(st, "SELECT uns_reclaim_idem($1::bigint, $2::integer)",
+		         2, vi, &r);
+		n = rc == UNS_OK ? (int)pg_int(r, 0, 0) : 0;
+		total += (size_t)n;
+		PQclear(r);
+		if (n < PG_RECLAIM) {
+			break;
+		}
+	}
 	pthread_mutex_unlock(&st->maint_mu);
 	if (rc == UNS_OK && reclaimed != NULL) {
 		*reclaimed = total;
