@@ -34,17 +34,22 @@ trap cleanup EXIT
 "${run_as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
 	-o "-k $dir -c listen_addresses='' -p 5432" start >/dev/null
 
-# CPU ticks of every postgres process (the cluster's), with the children
-# each reaped (a backend that exits hands its time to the postmaster).
+# CPU ticks of this cluster's processes (the postmaster, whose pid heads
+# the socket's lock file, and its children), with the children each reaped
+# (a backend that exits hands its time to the postmaster). Other clusters
+# on the machine are not counted.
 pg_ticks() {
-	local sum=0 f line comm rest
+	local sum=0 f line comm rest pid pm
+	pm=$(head -1 "$dir/.s.PGSQL.5432.lock")
 	for f in /proc/[0-9]*/stat; do
 		line=$(cat "$f" 2>/dev/null) || continue
 		comm=${line#*(}
 		comm=${comm%%)*}
 		[ "$comm" = postgres ] || continue
+		pid=${line%% *}
 		rest=${line##*) }
 		set -- $rest
+		[ "$pid" = "$pm" ] || [ "$2" = "$pm" ] || continue
 		sum=$((sum + ${12} + ${13} + ${14} + ${15}))
 	done
 	echo "$sum"
