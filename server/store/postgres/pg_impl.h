@@ -118,6 +118,15 @@ uns_err pg_exec(pgs *st, PGconn *c, const char *sql, int n,
                 const char *const *values, const int *lengths,
                 const int *formats, ExecStatusType want, PGresult **out);
 
+/* pg_exec (no lengths or formats: text parameters) through a statement
+ * prepared on c: prepared at its first use on c, when the server says it
+ * does not know its name (SQLSTATE 26000, so also after a reconnect or on
+ * another server), then only bound and run, not parsed and planned again.
+ * Not inside a transaction block (the first use's error would abort it). */
+uns_err pg_exec_prepared(pgs *st, PGconn *c, const char *sql, int n,
+                         const char *const *values, ExecStatusType want,
+                         PGresult **out);
+
 /* A pool connection (connecting it if needed), and back. broken: close
  * it, the next user connects again. */
 uns_err pg_pool_get(pgs *st, PGconn **c);

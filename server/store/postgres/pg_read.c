@@ -151,7 +151,10 @@ pg_subscription(const PGresult *r, int row, int col,
 
 /* ==== one-statement reads ================================================= */
 
-/* Runs a read on a pool connection; *out gets its rows. */
+/* Runs a read on a pool connection, prepared there once: parsed and
+ * planned at every call, a Fetch's reads cost the database 535-920 µs of
+ * CPU, prepared 128-198 µs (docs/benchmarks/postgres.md); *out gets its
+ * rows. */
 static uns_err
 query(pgs *st, const char *sql, int n, const char *const *values,
       PGresult **out)
@@ -162,7 +165,7 @@ query(pgs *st, const char *sql, int n, const char *const *values,
 	if (rc != UNS_OK) {
 		return rc;
 	}
-	rc = pg_exec(st, c, sql, n, values, NULL, NULL, PGRES_TUPLES_OK, out);
+	rc = pg_exec_prepared(st, c, sql, n, values, PGRES_TUPLES_OK, out);
 	pg_pool_put(st, c, rc == UNS_UNAVAILABLE || pg_broken(c));
 	return rc;
 }
