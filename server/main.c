@@ -448,6 +448,9 @@ open_store(unsd *d)
 	if (uns_store_health(d->store, note, sizeof(note)) && note[0]) {
 		fprintf(stderr, "unsd: store %s: %s\n", dir, note);
 	}
+	if (d->metrics == NULL) { /* --migrate-only: no server, no metrics */
+		return 0;
+	}
 	if (uns_metrics_gauge_func(d->metrics, "uns_store_writable",
 	                           "1 while the store takes writes, 0 while "
 	                           "it cannot (disk below min_free)",
