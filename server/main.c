@@ -572,6 +572,7 @@ open_service(unsd *d)
 	                           .limits = &lim,
 	                           .fairness = &fair,
 	                           .push = d->push};
+	scfg.expiry_resolution_ms = (uint32_t)d->cfg.reclaim_at_expiry_ms;
 	if (d->cfg.test_clock) {
 		scfg.now_ms = uns_testclock_now;
 		scfg.now_arg = &d->clock;

@@ -185,7 +185,14 @@ static const cfg_key keys[] = {
         DAY_S, "10s",
         "How often expired notifications are reclaimed from the store. They\n"
         "vanish from every read at once; their tombstone reaches the feed\n"
-        "(and devices syncing it) at the next reclaim."),
+        "(and devices syncing it) at the next reclaim, or when they expire\n"
+        "(reclaim_at_expiry)."),
+    KEY("store", "reclaim_at_expiry", CFG_DURATION_MS, reclaim_at_expiry_ms, 0,
+        60 * 1000, "100ms",
+        "Also reclaim when a notification expires, at most this often, so\n"
+        "that its tombstone reaches the feed, and long polls on it (unsctl\n"
+        "fetch --follow, delta waits), when it expires. 0 = only every\n"
+        "reclaim_interval."),
 
     /* ---- tokens ---- */
     KEY("tokens", "jwt_key", CFG_PATH_LIST, jwt_key, 1, STRLEN, "",

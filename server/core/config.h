@@ -131,6 +131,7 @@ typedef struct uns_config {
 	int64_t commit_max_wait_us; /* 0 = sync at once */
 	int commit_answer_thread;   /* 0 or 1 */
 	int64_t reclaim_interval_s;
+	int64_t reclaim_at_expiry_ms; /* 0 = only every reclaim_interval */
 	uint64_t min_free; /* bytes kept free on the store's disk; 0 = off */
 	int store_salvage; /* 0 or 1: open a damaged store, copy kept */
 	/* tokens */

@@ -457,6 +457,13 @@ uns_store_outbox_next_due(uns_store *st, int64_t *due_ms)
 }
 
 uns_err
+uns_store_next_expiry(uns_store *st, int64_t *when_ms)
+{
+	return st != NULL && when_ms != NULL ? st->ops->next_expiry(st, when_ms)
+	                                     : bad_argument();
+}
+
+uns_err
 uns_store_outbox_settle(uns_store *st, const uns_store_tap *t,
                         uns_store_tap_result res, int64_t due_ms,
                         const char *error, bool *newer)

@@ -490,6 +490,16 @@ uns_err uns_store_fallback_run(uns_store *st, size_t *queued);
  */
 uns_err uns_store_reclaim(uns_store *st, int64_t now, size_t *reclaimed);
 
+/*
+ * The earliest time at which uns_store_reclaim has something to remove (a
+ * notification's or subscription's expiration, a feed tombstone's or an
+ * idempotency record's end), in the store's clock; UNS_NOT_FOUND when
+ * nothing waits. The service reclaims then (expiry.h), so that an expiry
+ * reaches the feed, and wakes its long polls, when it happens rather than
+ * at the next periodic reclaim.
+ */
+uns_err uns_store_next_expiry(uns_store *st, int64_t *when_ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -94,6 +94,7 @@ typedef struct uns_store_ops {
 	                      void *arg);
 	uns_err (*fallback_run)(uns_store *st, size_t *queued);
 	uns_err (*reclaim)(uns_store *st, int64_t now, size_t *reclaimed);
+	uns_err (*next_expiry)(uns_store *st, int64_t *when_ms);
 	/* 1 when writes can be made; why not into note (NULL: always 1). */
 	int (*health)(uns_store *st, char *note, size_t cap);
 } uns_store_ops;
