@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "store_backend.h"
 #include "store_util.h"
 
@@ -32,6 +33,20 @@ backend_find(const char *name)
 		}
 	}
 	return NULL;
+}
+
+uns_err
+uns_store_add_keys(struct uns_config *c)
+{
+	uns_err err = UNS_OK;
+
+	for (size_t i = 0;
+	     err == UNS_OK && i < sizeof(backends) / sizeof(backends[0]); i++) {
+		if (backends[i]->keys != NULL) {
+			err = uns_config_add(c, backends[i]->keys);
+		}
+	}
+	return err;
 }
 
 static uns_err

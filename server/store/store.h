@@ -171,6 +171,12 @@ uns_err uns_store_open(uns_store **stp, const uns_store_config *cfg);
  * No other call on st may be running or start. */
 void uns_store_close(uns_store *st);
 
+struct uns_config;
+/* Adds every backend's keys (block_cache, postgres_url, …: each kept in
+ * its backend's folder) to unsd's configuration, as uns_push_add_keys
+ * adds the transports'; config.h's uns_config_add says what can fail. */
+uns_err uns_store_add_keys(struct uns_config *c);
+
 /* Registers the feed-moved hook (fn NULL removes it). */
 void uns_store_set_feed_hook(uns_store *st, uns_store_feed_fn fn, void *arg);
 

@@ -28,6 +28,8 @@
 
 typedef struct uns_store_ops {
 	const char *name; /* as in the configuration's "store" */
+	/* Its keys in unsd's configuration (config.h), NULL = none. */
+	const struct uns_config_section *keys;
 	/* Allocates the backend's handle, calls uns_store_base_init on its
 	 * head first, opens; *stp only on success. */
 	uns_err (*open)(const uns_store_config *cfg, uns_store **stp);

@@ -340,4 +340,5 @@ const uns_store_ops uns_store_postgres_ops = {
     .fallback_run = pg_fallback_run,
     .reclaim = pg_reclaim,
     .next_expiry = pg_next_expiry,
+    .keys = &uns_store_postgres_keys,
 };
