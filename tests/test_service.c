@@ -164,6 +164,29 @@ post(env *e, const char *token, const char *unsid, const char *app_id,
 	return err;
 }
 
+/* Posts raw content expiring in_ms from the clock's now; its id (free). */
+static char *
+post_expiring(env *e, const char *token, const char *unsid, const char *app_id,
+              int64_t in_ms)
+{
+	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
+	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT;
+	Uns__V1__Payload p = UNS__V1__PAYLOAD__INIT;
+	Uns__V1__PostResponse *resp = NULL;
+	p.raw_content = "soon gone";
+	n.payload = &p;
+	n.app_notification_id = (char *)app_id;
+	n.expiration_time_ms = atomic_load(&e->now_ms) + in_ms;
+	req.unsid = (char *)unsid;
+	req.notification = &n;
+	uns_call_opts o = as(token);
+	assert_int_equal(uns_notifications_post(e->s.client, &req, &resp, &o),
+	                 UNS_OK);
+	char *id = strdup(resp->notification->id);
+	uns__v1__post_response__free_unpacked(resp, NULL);
+	return id;
+}
+
 static Uns__V1__FetchResponse *
 fetch_feed(env *e, const char *token, const char *cursor, uint32_t wait_ms)
 {
@@ -560,19 +583,7 @@ test_follow_sees_expiry(void **state)
 	char token[2048];
 	mint(e, token, "follower", NULL, HOST_A, UNS_SCOPE_USER);
 
-	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
-	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT;
-	Uns__V1__Payload p = UNS__V1__PAYLOAD__INIT;
-	Uns__V1__PostResponse *resp = NULL;
-	p.raw_content = "for a minute";
-	n.payload = &p;
-	n.expiration_time_ms = atomic_load(&e->now_ms) + 60 * 1000;
-	req.notification = &n;
-	uns_call_opts o = as(token);
-	assert_int_equal(uns_notifications_post(e->s.client, &req, &resp, &o),
-	                 UNS_OK);
-	char *id = strdup(resp->notification->id);
-	uns__v1__post_response__free_unpacked(resp, NULL);
+	char *id = post_expiring(e, token, "", "", 60 * 1000);
 	/* The follower has seen the post: its cursor is past it. */
 	Uns__V1__FetchResponse *f = fetch_feed(e, token, "", 0);
 	assert_int_equal(f->n_changes, 1);
@@ -605,21 +616,8 @@ test_expiry_and_app_delete(void **state)
 	char *cursor = strdup(f->next_cursor);
 	uns__v1__fetch_response__free_unpacked(f, NULL);
 
-	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
-	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT;
-	Uns__V1__Payload p = UNS__V1__PAYLOAD__INIT;
-	Uns__V1__PostResponse *resp = NULL;
-	p.raw_content = "soon gone";
-	n.payload = &p;
-	n.app_notification_id = "expiring";
-	n.expiration_time_ms = atomic_load(&e->now_ms) + 3600 * 1000;
-	req.unsid = d;
-	req.notification = &n;
+	char *exp_id = post_expiring(e, e->app_a, d, "expiring", 3600 * 1000);
 	uns_call_opts o = as(e->app_a);
-	assert_int_equal(uns_notifications_post(e->s.client, &req, &resp, &o),
-	                 UNS_OK);
-	char *exp_id = strdup(resp->notification->id);
-	uns__v1__post_response__free_unpacked(resp, NULL);
 	Uns__V1__PostResponse *pd = NULL;
 	assert_int_equal(post(e, e->app_a, d, "to-delete", "bye", &pd), UNS_OK);
 	char *del_id = strdup(pd->notification->id);
