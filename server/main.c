@@ -165,7 +165,7 @@ print_example(void)
 		return 1;
 	}
 	uns_config_defaults(c);
-	if (uns_push_add_keys(c) != UNS_OK) {
+	if (uns_push_add_keys(c) != UNS_OK || uns_store_add_keys(c) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
 		free(c);
 		return 1;
@@ -180,7 +180,7 @@ load_config(unsd_opts *o, uns_config *c)
 {
 	char why[512];
 	uns_config_defaults(c);
-	if (uns_push_add_keys(c) != UNS_OK) {
+	if (uns_push_add_keys(c) != UNS_OK || uns_store_add_keys(c) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
 		return -1;
 	}
@@ -402,20 +402,11 @@ open_store(unsd *d)
 {
 	char dir[2048];
 	snprintf(dir, sizeof(dir), "%s/store", d->cfg.data_dir);
-	uns_store_rocksdb_config rc = {
-	    .block_cache_bytes = (size_t)d->cfg.block_cache,
-	    .write_buffer_bytes = (size_t)d->cfg.write_buffer,
-	};
-	uns_store_postgres_config pc = {
-	    .url = d->cfg.postgres_url,
-	    .schema = d->cfg.postgres_schema,
-	    .connections = (unsigned)d->cfg.postgres_connections,
-	    .committers = (unsigned)d->cfg.postgres_committers,
-	    .statement_timeout_ms = (int)d->cfg.postgres_statement_timeout_ms,
-	    .connect_wait_ms = d->cfg.postgres_connect_wait_ms > 0
-	                           ? (int)d->cfg.postgres_connect_wait_ms
-	                           : -1,
-	};
+	uns_store_rocksdb_config rc;
+	uns_store_postgres_config pc;
+	uns_store_postgres_values pv;
+	uns_store_rocksdb_config_get(&d->cfg, &rc);
+	uns_store_postgres_config_get(&d->cfg, &pv, &pc);
 	uns_store_config sc = {
 	    .backend = d->cfg.store,
 	    .dir = dir,
@@ -575,6 +566,7 @@ open_service(unsd *d)
 	                           .limits = &lim,
 	                           .fairness = &fair,
 	                           .push = d->push};
+	scfg.expiry_resolution_ms = (uint32_t)d->cfg.reclaim_at_expiry_ms;
 	if (d->cfg.test_clock) {
 		scfg.now_ms = uns_testclock_now;
 		scfg.now_arg = &d->clock;

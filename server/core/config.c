@@ -131,34 +131,6 @@ static const cfg_key keys[] = {
         "Storage backend: rocksdb (embedded, in data_dir/store) or postgres\n"
         "(a PostgreSQL 15 database several nodes can share; postgres_url).\n"
         "docs/postgres.md."),
-    KEY("store", "postgres_url", CFG_STRING, postgres_url, 0, STRLEN, "",
-        "store = postgres: a libpq connection string or URI, e.g.\n"
-        "\"host=db1,db2 dbname=uns target_session_attrs=read-write\"."),
-    KEY("store", "postgres_schema", CFG_STRING, postgres_schema, 1, 63, "uns",
-        "store = postgres: the schema UNS keeps its tables in (created and\n"
-        "migrated at start; lower-case letters, digits and _)."),
-    KEY("store", "postgres_connections", CFG_INT, postgres_connections, 1, 256,
-        "4",
-        "store = postgres: connections for reads and claims; writes use one\n"
-        "more, the group committer's."),
-    KEY("store", "postgres_committers", CFG_INT, postgres_committers, 1, 16,
-        "2",
-        "store = postgres: group committers, each with its connection;\n"
-        "writes are spread over them by owner. One runs its groups in one\n"
-        "database process, one after the other."),
-    KEY("store", "postgres_statement_timeout", CFG_DURATION_MS,
-        postgres_statement_timeout_ms, 100, 3600 * 1000, "10s",
-        "store = postgres: longest a statement may run; a stuck database\n"
-        "fails writes with UNAVAILABLE after this instead of hanging."),
-    KEY("store", "postgres_connect_wait", CFG_DURATION_MS,
-        postgres_connect_wait_ms, 0, DAY_S * 1000, "30s",
-        "store = postgres: at start, how long to keep retrying (with\n"
-        "backoff) while the database cannot be reached. 0 = try once."),
-    KEY("store", "block_cache", CFG_SIZE, block_cache, MiB, 64 * GiB, "64M",
-        "RocksDB block cache."),
-    KEY("store", "write_buffer", CFG_SIZE, write_buffer, MiB, 64 * GiB, "64M",
-        "RocksDB memtables, all column families together; a full one is\n"
-        "flushed to disk. With block_cache, the bulk of the server's memory."),
     KEY("store", "commit_max_batch", CFG_INT, commit_max_batch, 1, 65536,
         "1024", "Group commit: most writes made durable by one WAL sync."),
     KEY("store", "commit_max_wait", CFG_DURATION_US, commit_max_wait_us, 0,
@@ -185,7 +157,14 @@ static const cfg_key keys[] = {
         DAY_S, "10s",
         "How often expired notifications are reclaimed from the store. They\n"
         "vanish from every read at once; their tombstone reaches the feed\n"
-        "(and devices syncing it) at the next reclaim."),
+        "(and devices syncing it) at the next reclaim, or when they expire\n"
+        "(reclaim_at_expiry)."),
+    KEY("store", "reclaim_at_expiry", CFG_DURATION_MS, reclaim_at_expiry_ms, 0,
+        60 * 1000, "100ms",
+        "Also reclaim when a notification expires, at most this often, so\n"
+        "that its tombstone reaches the feed, and long polls on it (unsctl\n"
+        "fetch --follow, delta waits), when it expires. 0 = only every\n"
+        "reclaim_interval."),
 
     /* ---- tokens ---- */
     KEY("tokens", "jwt_key", CFG_PATH_LIST, jwt_key, 1, STRLEN, "",

@@ -103,7 +103,9 @@ ut_service_start(ut_service *s, const char *dir, const ut_service_opts *o)
 	                           .issuer = s->issuer,
 	                           .push = o->push,
 	                           .now_ms = o->clock_ms,
-	                           .now_arg = o->clock_arg};
+	                           .now_arg = o->clock_arg,
+	                           .expiry_resolution_ms =
+	                               o->expiry_resolution_ms};
 	assert_int_equal(uns_service_open(&s->svc, &svcc), UNS_OK);
 	open_rpc(s, o);
 }

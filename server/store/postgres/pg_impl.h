@@ -199,6 +199,7 @@ uns_err pg_outbox_claim(uns_store *base, size_t max, int64_t lease_ms,
 uns_err pg_outbox_next_due(uns_store *base, int64_t *due_ms);
 uns_err pg_outbox_count(uns_store *base, size_t *n);
 uns_err pg_reclaim(uns_store *base, int64_t now, size_t *reclaimed);
+uns_err pg_next_expiry(uns_store *base, int64_t *when_ms);
 uns_err pg_fallback_run(uns_store *base, size_t *queued);
 
 /* A notification from the columns of row r starting at col: id, host,

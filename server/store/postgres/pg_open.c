@@ -340,4 +340,6 @@ const uns_store_ops uns_store_postgres_ops = {
     .fetched_async = pg_fetched_async,
     .fallback_run = pg_fallback_run,
     .reclaim = pg_reclaim,
+    .next_expiry = pg_next_expiry,
+    .keys = &uns_store_postgres_keys,
 };

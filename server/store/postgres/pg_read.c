@@ -170,6 +170,25 @@ query(pgs *st, const char *sql, int n, const char *const *values,
 	return rc;
 }
 
+/* A read of one time (a minimum): *out, or UNS_NOT_FOUND for NULL. */
+static uns_err
+query_time(pgs *st, const char *sql, int n, const char *const *values,
+           int64_t *out)
+{
+	PGresult *r = NULL;
+	uns_err rc = query(st, sql, n, values, &r);
+
+	if (rc == UNS_OK) {
+		if (PQgetisnull(r, 0, 0)) {
+			rc = UNS_NOT_FOUND;
+		} else {
+			*out = pg_int(r, 0, 0);
+		}
+	}
+	PQclear(r);
+	return rc;
+}
+
 static bool
 owner_ok(const char *user, const char *host)
 {
@@ -705,27 +724,16 @@ pg_outbox_next_due(uns_store *base, int64_t *due_ms)
 {
 	char now[PG_NUM];
 	const char *v[] = {now};
-	PGresult *r = NULL;
-	uns_err rc;
 
 	if (due_ms == NULL) {
 		return bad_argument();
 	}
 	snprintf(now, sizeof(now), "%lld", (long long)pg_now((pgs *)base));
-	if ((rc = query((pgs *)base,
-	                "SELECT least((SELECT min(due) FROM uns_outbox WHERE "
-	                "lease_until <= $1::bigint), (SELECT min(due) FROM "
-	                "uns_fallback))",
-	                1, v, &r)) != UNS_OK) {
-		return rc;
-	}
-	if (PQgetisnull(r, 0, 0)) {
-		rc = UNS_NOT_FOUND;
-	} else {
-		*due_ms = pg_int(r, 0, 0);
-	}
-	PQclear(r);
-	return rc;
+	return query_time((pgs *)base,
+	                  "SELECT least((SELECT min(due) FROM uns_outbox WHERE "
+	                  "lease_until <= $1::bigint), (SELECT min(due) FROM "
+	                  "uns_fallback))",
+	                  1, v, due_ms);
 }
 
 uns_err
@@ -805,6 +813,19 @@ reclaim_hooks(pgs *st, const PGresult *r)
 			                (uint64_t)pg_int(r, i, 3), taps);
 		}
 	}
+}
+
+/* What uns_reclaim removes first: each minimum reads one end of an index
+ * (uns_notification_expires, uns_subscription_expires, uns_feed_drop). */
+uns_err
+pg_next_expiry(uns_store *base, int64_t *when_ms)
+{
+	return query_time(
+	    (pgs *)base,
+	    "SELECT least((SELECT min(expires) FROM "
+	    "uns_notification), (SELECT min(expires) FROM "
+	    "uns_subscription), (SELECT min(drop_at) FROM uns_feed))",
+	    0, NULL, when_ms);
 }
 
 uns_err
