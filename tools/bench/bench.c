@@ -50,6 +50,7 @@
 #include "rpc_server.h"
 #include "service.h"
 #include "store.h"
+#include "fairness.h"
 #include "store_postgres.h"
 #include "store_rocksdb.h"
 #include "token_cache.h"
@@ -267,7 +268,14 @@ svc_open(const char *dir, const char *cert, const bench_opts *o, int ports[2])
 	    uns_auth_add_app(auth, BENCH_APP, hosts, 1) != UNS_OK) {
 		return NULL;
 	}
-	uns_service_config cfg = {.store = st, .auth = auth};
+	/* No rate limits or caps on calls in progress: they would answer
+	 * the load, not the store (the benchmark's users and app exceed
+	 * the defaults on purpose). */
+	uns_fairness_config fc;
+	uns_fairness_defaults(&fc);
+	fc.rate_app = fc.rate_user = 0;
+	fc.calls_per_user = fc.calls_per_app = 0;
+	uns_service_config cfg = {.store = st, .auth = auth, .fairness = &fc};
 	if (uns_service_open(&svc, &cfg) != UNS_OK ||
 	    rpc_pair(svc, cert, uns_service_inline_methods,
 	             o->blocking ? 0 : UNS_SERVICE_DEFAULT, ports) != 0) {

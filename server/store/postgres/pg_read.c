@@ -479,11 +479,12 @@ pg_history(uns_store *base, const char *user, const char *host,
 {
 	pgs *st = (pgs *)base;
 	char now[PG_NUM], status[PG_NUM], rs[PG_NUM], as[PG_NUM];
-	char tc[PG_NUM] = "0", tid[UNS_STORE_RID_LEN + 1] = "", size_s[PG_NUM];
+	/* No token: from the newest (created <= INT64_MAX, any id). */
+	char tc[PG_NUM] = "9223372036854775807";
+	char tid[UNS_STORE_RID_LEN + 1] = "", size_s[PG_NUM];
 	bool token = q != NULL && q->page_token != NULL && q->page_token[0];
-	const char *v[] = {user, host, now,   status,
-	                   rs,   as,   "",    token ? "true" : "false",
-	                   tc,   tid,  size_s};
+	const char *v[] = {user, host, now, status, rs,
+	                   as,   "",   tc,  tid,    size_s};
 	uns_store_history_page p = {0};
 	PGresult *r = NULL;
 	uint32_t size;
@@ -503,15 +504,19 @@ pg_history(uns_store *base, const char *user, const char *host,
 	snprintf(as, sizeof(as), "%d", q->user_action_state);
 	snprintf(size_s, sizeof(size_s), "%u", size);
 	v[6] = q->group_name != NULL ? q->group_name : "";
+	/* "created <= $8" is an index condition: a page starts at its
+	 * token in the history index, whatever its depth (an OR of the
+	 * token's two cases was only a filter, each page scanning from the
+	 * newest). */
 	rc = query(st,
 	           "SELECT " NOTIF_COLS " FROM uns_notification WHERE usr = $1 "
 	           "AND host = $2 AND expires > $3::bigint AND status = "
 	           "$4::smallint AND ($5::smallint = 0 OR read_state = $5) AND "
 	           "($6::smallint = 0 OR action_state = $6) AND ($7 = '' OR "
-	           "group_name = $7) AND (NOT $8::boolean OR created < "
-	           "$9::bigint OR (created = $9::bigint AND id > $10)) "
-	           "ORDER BY created DESC, id LIMIT $11::integer + 1",
-	           11, v, &r);
+	           "group_name = $7) AND created <= $8::bigint AND (created < "
+	           "$8::bigint OR id > $9) "
+	           "ORDER BY created DESC, id LIMIT $10::integer + 1",
+	           10, v, &r);
 	if (rc != UNS_OK) {
 		return rc;
 	}
