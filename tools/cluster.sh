@@ -20,7 +20,8 @@
 #   P+11..13 Patroni REST APIs     P+21..23 unsd RPC (tls+tcp)
 #   P+30   uns-gateway (https)
 # PostgreSQL and Patroni run as the postgres user when started by root.
-# The nodes share one TLS CA, one token secret and one apps.conf (an app
+# The nodes share one TLS CA, one token secret, the push keys (webhook
+# signing, VAPID) and one apps.conf (an app
 # "demo" for host demo.example is registered), all made by the first node
 # or unsctl in DIR. --set K=V is passed to every unsd (`unsd --set`).
 # Programs come from UNS_BUILD (default build/ in the source tree).
@@ -280,26 +281,26 @@ up() {
 		mkdir -p "$dir/node$i"
 		node_conf "$i" >"$dir/node$i/unsd.conf"
 		if [ "$i" -gt 1 ]; then
-			cp -a "$dir/node1/tls" "$dir/node1/jwt-hs256.secret" \
+			cp -a "$dir/node1/tls" "$dir/node1/push" "$dir/node1/jwt-hs256.secret" \
 				"$dir/node1/apps.conf" "$dir/node$i/"
 		fi
 		start "unsd$i" "$dir/node$i/log" "$build/unsd" --config \
 			"$dir/node$i/unsd.conf" "${sets[@]}"
-		wait_for 60 "unsd node $i" health "tls+tcp://127.0.0.1:$((port + 20 + i))"
+		wait_for 60 "unsd node $i" health "tls+tcp://localhost:$((port + 20 + i))"
 	done
 	start gateway "$dir/gateway.log" "$build/uns-gateway" \
-		--rpc "tls+tcp://127.0.0.1:$((port + 21))" --ca "$dir/node1/tls/ca.pem" \
+		--rpc "tls+tcp://localhost:$((port + 21))" --ca "$dir/node1/tls/ca.pem" \
 		--listen "https://127.0.0.1:$((port + 30))" --cert "$dir/node1/tls/server.pem"
 	wait_for 30 uns-gateway curl -sf --cacert "$dir/node1/tls/ca.pem" \
-		"https://127.0.0.1:$((port + 30))/healthz"
+		"https://localhost:$((port + 30))/healthz"
 	trap - EXIT
 	{
 		echo "POSTGRES_URL=\"$url\""
 		echo "NATS_URL=nats://127.0.0.1:$((port + 6))"
 		for i in $(seq 1 "$nodes"); do
-			echo "NODE${i}_URL=tls+tcp://127.0.0.1:$((port + 20 + i))"
+			echo "NODE${i}_URL=tls+tcp://localhost:$((port + 20 + i))"
 		done
-		echo "GATEWAY_URL=https://127.0.0.1:$((port + 30))"
+		echo "GATEWAY_URL=https://localhost:$((port + 30))"
 		echo "CA=$dir/node1/tls/ca.pem"
 		echo "SECRET=$dir/node1/jwt-hs256.secret"
 	} >>"$dir/cluster.env"
@@ -307,10 +308,10 @@ up() {
 	say "PostgreSQL: $url"
 	say "NATS:       nats://127.0.0.1:$((port + 6))"
 	for i in $(seq 1 "$nodes"); do
-		say "unsd $i:     tls+tcp://127.0.0.1:$((port + 20 + i))"
+		say "unsd $i:     tls+tcp://localhost:$((port + 20 + i))"
 	done
-	say "gateway:    https://127.0.0.1:$((port + 30))  (to node 1)"
-	say "try:        UNS_URL=tls+tcp://127.0.0.1:$((port + 22)) UNS_CA=$dir/node1/tls/ca.pem $build/unsctl health"
+	say "gateway:    https://localhost:$((port + 30))  (to node 1)"
+	say "try:        UNS_URL=tls+tcp://localhost:$((port + 22)) UNS_CA=$dir/node1/tls/ca.pem $build/unsctl health"
 	say "tokens:     $build/unsctl token app --app demo --secret-file $dir/node1/jwt-hs256.secret"
 }
 
@@ -338,14 +339,14 @@ status() {
 		fi
 	done
 	for i in $(seq 1 "$nodes"); do
-		if h=$(health "tls+tcp://127.0.0.1:$((port + 20 + i))" 2>&1); then
+		if h=$(health "tls+tcp://localhost:$((port + 20 + i))" 2>&1); then
 			printf '  unsd %s: %s\n' "$i" "$h"
 		else
 			printf '  unsd %s: no answer (%s)\n' "$i" "$h"
 			ok=1
 		fi
 	done
-	if curl -sf -o /dev/null --cacert "$dir/node1/tls/ca.pem" "https://127.0.0.1:$((port + 30))/healthz"; then
+	if curl -sf -o /dev/null --cacert "$dir/node1/tls/ca.pem" "https://localhost:$((port + 30))/healthz"; then
 		echo "  gateway: healthz 200"
 	else
 		echo "  gateway: healthz failed"
@@ -357,19 +358,26 @@ status() {
 	return $ok
 }
 
-# stop NAME SECONDS: TERM, then KILL after SECONDS.
+# stop SECONDS NAME...: TERM to each at once, KILL what is left after
+# SECONDS.
 stop() {
-	local name=$1 secs=$2 pid i
-	[ -f "$dir/pids/$name" ] || return 0
-	pid=$(cat "$dir/pids/$name")
-	if kill -TERM "$pid" 2>/dev/null; then
-		for ((i = 0; i < secs * 10; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
+	local secs=$1 name pid pids=() i left
+	shift
+	for name in "$@"; do
+		[ -f "$dir/pids/$name" ] || continue
+		pid=$(cat "$dir/pids/$name")
+		kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+		rm -f "$dir/pids/$name"
+	done
+	for ((i = 0; i < secs * 10; i++)); do
+		left=0
+		for pid in "${pids[@]}"; do
+			kill -0 "$pid" 2>/dev/null && left=1
 		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	rm -f "$dir/pids/$name"
+		[ $left = 1 ] || return 0
+		sleep 0.1
+	done
+	for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
 }
 
 # A postmaster left by a killed Patroni (or plain PostgreSQL): fast stop.
@@ -393,12 +401,12 @@ up_failed() {
 
 down_all() {
 	local i
-	stop gateway 10
-	for i in 3 2 1; do stop "unsd$i" 30; done
-	stop nats 10
-	for i in 3 2 1; do stop "patroni$i" 30; done
+	stop 10 gateway
+	stop 30 unsd1 unsd2 unsd3
+	stop 10 nats
+	stop 30 patroni1 patroni2 patroni3
 	for i in 1 2 3; do postmaster_stop "$dir/patroni/pg$i"; done
-	stop etcd 10
+	stop 10 etcd
 	postmaster_stop "$dir/pg/data"
 	rm -f "$dir/pids/postgres"
 }
