@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_cluster.sh — tools/cluster.sh as a person would use it, plain mode:
+# test_cluster_tool.sh — tools/cluster.sh as a person would use it, plain mode:
 # up (one PostgreSQL, NATS, two unsd nodes, a gateway), status (every
 # process running, each node SERVING, the gateway's healthz 200), a
 # subscription made through node 1 used by a Post through node 2 and seen
@@ -7,7 +7,7 @@
 # every process it started gone and its folder removed.
 # Needs PostgreSQL 15 and nats-server; exits 77 (CTest: skipped) saying
 # which is missing.
-# usage: test_cluster.sh BUILD_DIR SOURCE_DIR
+# usage: test_cluster_tool.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$(realpath "$1")
 src=$(realpath "$2")
