@@ -1840,6 +1840,9 @@ test_backend_lost(void **state)
 	g_poll_base[0] = '\0';
 	assert_true(time(NULL) - start < 30);
 	assert_graph_error(lp.r, 503, "ServiceUnavailable", "");
+	char ra[16];
+	assert_true(ut_http_header(lp.r, "Retry-After", ra, sizeof(ra)));
+	assert_string_equal(ra, "1");
 	assert_int_equal(ut_unsd_stop(&gw, SIGTERM, out, sizeof(out)), 0);
 	free(lp.r);
 	free(user);

@@ -557,6 +557,62 @@ pg_statement_timeout(void **state)
 	pgs_drop(s.schema);
 }
 
+/* A commit waiting for a synchronous standby that does not answer (here:
+ * one named that never connects, as when a Patroni standby died) is never
+ * acknowledged: the Post fails with UNAVAILABLE after unsd's own deadline
+ * (the statement timeout does not end a wait for a standby; a cancel
+ * would, answering COMMIT with a mere WARNING), and Posts work again once
+ * the standby requirement is gone. A session that acknowledged on the
+ * primary alone (synchronous_commit = local) fails this test. */
+static int
+sync_standby(const char *names)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd),
+	         "%s/psql -q -X -h %s -p 5432 -U postgres -d postgres "
+	         "-c \"ALTER SYSTEM SET synchronous_standby_names = '%s'\" "
+	         "-c \"SELECT pg_reload_conf()\" >/dev/null",
+	         pg.bindir, pg.dir, names);
+	return system(cmd);
+}
+
+static int
+sync_standby_reset(void **state)
+{
+	(void)state;
+	return sync_standby("") == 0 ? 0 : -1; /* even when the test failed */
+}
+
+static void
+pg_sync_standby_away(void **state)
+{
+	struct pgstore s;
+	uns_err rc;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	ut_pg_schema(s.schema, sizeof(s.schema));
+	s.pc = (uns_store_postgres_config){
+	    .url = pg.url, .schema = s.schema, .statement_timeout_ms = 500};
+	s.cfg = (uns_store_config){.backend = "postgres",
+	                           .postgres = &s.pc,
+	                           .reclaim_interval_ms = -1};
+	assert_int_equal(uns_store_open(&s.st, &s.cfg), UNS_OK);
+	conf_free(pg_post(s.st, "alice", "before", &rc));
+	assert_int_equal(rc, UNS_OK);
+	assert_int_equal(sync_standby("nobody"), 0);
+	sleep(1); /* the reload took */
+	assert_null(pg_post(s.st, "alice", "unreplicated", &rc));
+	assert_int_equal(rc, UNS_UNAVAILABLE);
+	assert_int_equal(sync_standby(""), 0);
+	sleep(1);
+	conf_free(pg_post(s.st, "alice", "after", &rc));
+	assert_int_equal(rc, UNS_OK);
+	uns_store_close(s.st);
+	pgs_drop(s.schema);
+}
+
 /* Down at start: open retries with backoff while the database is down
  * (here: started 1.5 s later) instead of failing at once; with no wait it
  * fails with UNAVAILABLE, saying why. */
@@ -706,6 +762,7 @@ main(void)
 	    cmocka_unit_test(pg_group_retry),
 	    cmocka_unit_test(pg_cursor_stress),
 	    cmocka_unit_test(pg_statement_timeout),
+	    cmocka_unit_test_teardown(pg_sync_standby_away, sync_standby_reset),
 	    /* Last: these stop and restart the cluster. */
 	    cmocka_unit_test(pg_down_at_start),
 	    cmocka_unit_test(pg_restart_under_load),

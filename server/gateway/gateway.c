@@ -304,6 +304,10 @@ uns_gw_fail_rpc(uns_gw_exchange *x, uns_err err)
 		snprintf(v, sizeof(v), "%lu", secs ? secs : 1);
 		uns_gw_set_header(x, "Retry-After", v);
 	}
+	if (st.http == 503) { /* unsd or its database is away for now:
+		               * a database failover takes seconds */
+		uns_gw_set_header(x, "Retry-After", "1");
+	}
 	if (st.http == 401) {
 		char v[600];
 		uns_gw_www_authenticate(x->token, msg, v, sizeof(v));

@@ -8,6 +8,14 @@
  * all (stopped, network gone) costs the caller UNAVAILABLE after the
  * deadline, never a hang. Rejected: PQexec everywhere (blocks without
  * limit on a dead peer).
+ *
+ * Failover: postgres_url names every host with
+ * target_session_attrs=read-write, so each new session asks the hosts in
+ * turn for the primary. A session that broke, or that failed with
+ * UNAVAILABLE while still up (a node that is a standby now, a shutdown
+ * under way), is dropped rather than kept: the next user connects again
+ * (the committers with backoff, 100 ms doubling to 1 s), and writes in
+ * flight fail with UNAVAILABLE, never acknowledged.
  */
 #include <errno.h>
 #include <poll.h>
@@ -67,9 +75,18 @@ pg_broken(PGconn *c)
 PGconn *
 pg_connect(pgs *st, uns_err *rc)
 {
-	const char *keys[] = {"dbname", "application_name", "connect_timeout",
+	/* Defaults first: the URL (expanded from dbname, last) overrides
+	 * them. connect_timeout bounds each host of a multi-host URL; TCP
+	 * keepalives find a silent peer (a host gone with its network) on an
+	 * idle connection in about 20 s instead of at its next use. */
+	const char *keys[] = {"application_name",
+	                      "connect_timeout",
+	                      "keepalives_idle",
+	                      "keepalives_interval",
+	                      "keepalives_count",
+	                      "dbname",
 	                      NULL};
-	const char *vals[] = {st->url, "unsd", "5", NULL};
+	const char *vals[] = {"unsd", "5", "10", "3", "3", st->url, NULL};
 	PGconn *c = PQconnectdbParams(keys, vals, 1);
 	PGresult *r = NULL;
 

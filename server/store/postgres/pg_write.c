@@ -250,6 +250,10 @@ group_run(struct pg_committer *cm, struct pg_call **calls, size_t n, bool *lost)
 		return rc;
 	}
 	rc = pipeline(cm->st, cm->wconn, calls, n, lost);
+	/* UNAVAILABLE on a live connection (a read-only node, a shutdown
+	 * under way, a timeout): that session is not worth keeping; the next
+	 * one asks the URL's hosts again for the primary. */
+	*lost = *lost || rc == UNS_UNAVAILABLE;
 	if (*lost) {
 		PQfinish(cm->wconn);
 		cm->wconn = NULL;
