@@ -39,6 +39,7 @@
 #include "devcert.h"
 #include "files.h"
 #include "gateway.h"
+#include "gateway_config.h"
 #include "gateway_ops.h"
 #include "jwt.h"
 #include "metrics.h"
@@ -164,7 +165,7 @@ print_example(void)
 		return 1;
 	}
 	uns_config_defaults(c);
-	if (uns_push_add_keys(c) != UNS_OK) {
+	if (uns_push_add_keys(c) != UNS_OK || uns_store_add_keys(c) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
 		free(c);
 		return 1;
@@ -179,7 +180,7 @@ load_config(unsd_opts *o, uns_config *c)
 {
 	char why[512];
 	uns_config_defaults(c);
-	if (uns_push_add_keys(c) != UNS_OK) {
+	if (uns_push_add_keys(c) != UNS_OK || uns_store_add_keys(c) != UNS_OK) {
 		fprintf(stderr, "unsd: %s\n", uns_last_message());
 		return -1;
 	}
@@ -401,20 +402,11 @@ open_store(unsd *d)
 {
 	char dir[2048];
 	snprintf(dir, sizeof(dir), "%s/store", d->cfg.data_dir);
-	uns_store_rocksdb_config rc = {
-	    .block_cache_bytes = (size_t)d->cfg.block_cache,
-	    .write_buffer_bytes = (size_t)d->cfg.write_buffer,
-	};
-	uns_store_postgres_config pc = {
-	    .url = d->cfg.postgres_url,
-	    .schema = d->cfg.postgres_schema,
-	    .connections = (unsigned)d->cfg.postgres_connections,
-	    .committers = (unsigned)d->cfg.postgres_committers,
-	    .statement_timeout_ms = (int)d->cfg.postgres_statement_timeout_ms,
-	    .connect_wait_ms = d->cfg.postgres_connect_wait_ms > 0
-	                           ? (int)d->cfg.postgres_connect_wait_ms
-	                           : -1,
-	};
+	uns_store_rocksdb_config rc;
+	uns_store_postgres_config pc;
+	uns_store_postgres_values pv;
+	uns_store_rocksdb_config_get(&d->cfg, &rc);
+	uns_store_postgres_config_get(&d->cfg, &pv, &pc);
 	uns_store_config sc = {
 	    .backend = d->cfg.store,
 	    .dir = dir,
@@ -446,6 +438,9 @@ open_store(unsd *d)
 	char note[600];
 	if (uns_store_health(d->store, note, sizeof(note)) && note[0]) {
 		fprintf(stderr, "unsd: store %s: %s\n", dir, note);
+	}
+	if (d->metrics == NULL) { /* --migrate-only: no server, no metrics */
+		return 0;
 	}
 	if (uns_metrics_gauge_func(d->metrics, "uns_store_writable",
 	                           "1 while the store takes writes, 0 while "
@@ -571,6 +566,7 @@ open_service(unsd *d)
 	                           .limits = &lim,
 	                           .fairness = &fair,
 	                           .push = d->push};
+	scfg.expiry_resolution_ms = (uint32_t)d->cfg.reclaim_at_expiry_ms;
 	if (d->cfg.test_clock) {
 		scfg.now_ms = uns_testclock_now;
 		scfg.now_arg = &d->clock;
@@ -618,17 +614,9 @@ open_service(unsd *d)
 static int
 open_gateway_ops(unsd *d)
 {
-	uns_gw_ops_config oc = {
-	    .keys = d->keys,
-	    .audience = d->cfg.jwt_audience,
-	    .issuer = d->cfg.jwt_issuer,
-	    .skew_seconds = (int)d->cfg.jwt_clock_skew_s,
-	    .token_cache = (size_t)d->cfg.token_cache,
-	    .app_rate = (uint32_t)d->cfg.rate_limit_app,
-	    .app_burst = (uint32_t)d->cfg.rate_limit_app_burst,
-	    .user_rate = (uint32_t)d->cfg.rate_limit_user,
-	    .user_burst = (uint32_t)d->cfg.rate_limit_user_burst,
-	};
+	uns_gw_ops_config oc;
+	uns_gw_ops_opts_from_config(&oc, &d->cfg);
+	oc.keys = d->keys;
 	oc.metrics = d->metrics;
 	if (uns_gw_ops_open(&d->gw_ops, &oc) != UNS_OK) {
 		fprintf(stderr, "unsd: gateway metrics: cannot register\n");
@@ -647,24 +635,8 @@ open_gateway(unsd *d)
 	}
 	uns_client_opts co = {.lazy_connect = 1,
 	                      .max_message_bytes = (size_t)d->cfg.max_message};
-	uns_gateway_config gc = {
-	    .listen = d->cfg.gateway_listen,
-	    .cert_file = d->cfg.gateway_cert[0] ? d->cfg.gateway_cert : d->cert,
-	    .key_file = d->cfg.gateway_key,
-	    .max_body = (size_t)d->cfg.max_body,
-	    .max_header = (size_t)d->cfg.gateway_max_header,
-	    .max_connections = (unsigned)d->cfg.gateway_max_connections,
-	    .threads = (unsigned)d->cfg.gateway_threads,
-	    .idle_timeout_ms = (uint32_t)d->cfg.gateway_idle_timeout_ms,
-	    .header_timeout_ms = (uint32_t)d->cfg.gateway_header_timeout_ms,
-	    .body_timeout_ms = (uint32_t)d->cfg.gateway_body_timeout_ms,
-	    .rpc_timeout_ms = (uint32_t)d->cfg.gateway_rpc_timeout_ms,
-	    .public_url = d->cfg.gateway_public_url,
-	    .drain_limit = (size_t)d->cfg.gateway_drain_limit,
-	    .stream_heartbeat_ms = (uint32_t)d->cfg.gateway_stream_heartbeat_ms,
-	    .cors_origins = d->cfg.gateway_cors_origins,
-	    .web_root = d->cfg.gateway_web_root,
-	};
+	uns_gateway_config gc;
+	uns_gateway_opts_from_config(&gc, &d->cfg);
 	if (strncmp(d->cfg.gateway_listen, "https:", 6) == 0 &&
 	    d->cert[0] == '\0' && prepare_tls(d) != 0) {
 		return -1;

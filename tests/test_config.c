@@ -21,6 +21,9 @@
 
 #include "config.h"
 #include "push.h"
+#include "store.h"
+#include "store_postgres.h"
+#include "store_rocksdb.h"
 #include "testutil.h"
 
 #define WHY 512
@@ -69,6 +72,7 @@ example_output(void)
 	/* unsd's tables: config.c's and push's (server/main.c) */
 	uns_config_defaults(&c);
 	assert_int_equal(uns_push_add_keys(&c), UNS_OK);
+	assert_int_equal(uns_store_add_keys(&c), UNS_OK);
 	assert_non_null(f);
 	uns_config_write_example(f, &c);
 	assert_int_equal(fclose(f), 0);
@@ -125,7 +129,6 @@ test_defaults(void **state)
 	assert_int_equal(c.max_message, 4 << 20);
 	assert_int_equal(c.default_timeout_ms, 30000);
 	assert_int_equal(c.drain_linger_ms, 200);
-	assert_int_equal(c.block_cache, 64 << 20);
 	assert_int_equal(c.commit_max_batch, 1024);
 	assert_int_equal(c.commit_max_wait_us, 0);
 	assert_int_equal(c.reclaim_interval_s, 10);
@@ -209,8 +212,6 @@ static const ok_case ok_cases[] = {
     OKU("max_message = 3MiB", max_message, 3 << 20),
     OKU("max_message = 3 MiB", max_message, 3 << 20),
     OKU("max_message = 64M", max_message, 64 << 20),
-    OKU("block_cache = 2G", block_cache, 2LL << 30),
-    OKU("block_cache = 2gib", block_cache, 2LL << 30),
     OKU("max_title = 1", max_title, 1),
     /* durations, each in its key's unit */
     OKD("default_timeout = 1500", default_timeout_ms, 1500),
@@ -338,8 +339,6 @@ static const bad_case bad_cases[] = {
     {"max_message = -1K", "line 1: max_message: " SIZE_1K_64M ", got \"-1K\""},
     {"max_message = 18446744073709551615G",
      "line 1: max_message: " SIZE_1K_64M ", got \"18446744073709551615G\""},
-    {"block_cache = 65G",
-     "line 1: block_cache: expected a size from 1M to 64G, got \"65G\""},
     {"max_id = 63",
      "line 1: max_id: expected a size from 64 to 4K, got \"63\""},
     /* duration */
@@ -747,6 +746,7 @@ test_write_round_trip(void **state)
 	    "default_timeout = 1500\ndrain_linger = 45s\n"
 	    "block_cache = 3G\ncommit_max_batch = 8\ncommit_max_wait = 1500\n"
 	    "reclaim_interval = 3601\n"
+	    "postgres_url = \"host=db # not a comment\"\n"
 	    "jwt_key = a.pem\njwt_key = \"hs256:b c\"\n"
 	    "jwt_audience = \"#aud\"\njwt_issuer = \" iss \"\n"
 	    "jwt_clock_skew = 0\ntoken_max_bytes = 2K\n"
@@ -759,13 +759,16 @@ test_write_round_trip(void **state)
 	static uns_config c, d;
 	char why[WHY], *out;
 
+	/* with the store backends' sections (block_cache, postgres_url) */
 	uns_config_defaults(&c);
+	assert_int_equal(uns_store_add_keys(&c), UNS_OK);
 	if (parse(&c, text, why) != UNS_OK) {
 		fail_msg("%s", why);
 	}
 	assert_string_equal(c.cert, "/etc/\"odd\"\\name.pem");
 	out = dump(&c);
 	uns_config_defaults(&d);
+	assert_int_equal(uns_store_add_keys(&d), UNS_OK);
 	if (parse(&d, out, why) != UNS_OK) {
 		fail_msg("%s\n%s", why, out);
 	}
@@ -856,6 +859,44 @@ test_sections(void **state)
 	free(out);
 }
 
+/* The store backends' keys are their own sections (uns_store_add_keys),
+ * read back into each backend's settings; without them, the defaults. */
+static void
+test_store_keys(void **state)
+{
+	static uns_config c;
+	uns_store_rocksdb_config rc;
+	uns_store_postgres_config pc;
+	uns_store_postgres_values pv;
+	char why[WHY];
+
+	(void)state;
+	uns_config_defaults(&c);
+	uns_store_rocksdb_config_get(&c, &rc);
+	assert_int_equal(rc.block_cache_bytes, 64 << 20);
+	assert_int_equal(parse(&c, "block_cache = 2G\n", why), UNS_EINVAL);
+	assert_int_equal(uns_store_add_keys(&c), UNS_OK);
+	assert_int_equal(parse(&c,
+	                       "block_cache = 2gib\nwrite_buffer = 128M\n"
+	                       "postgres_url = host=db\n"
+	                       "postgres_connect_wait = 0\n",
+	                       why),
+	                 UNS_OK);
+	uns_store_rocksdb_config_get(&c, &rc);
+	assert_int_equal(rc.block_cache_bytes, 2LL << 30);
+	assert_int_equal(rc.write_buffer_bytes, 128 << 20);
+	uns_store_postgres_config_get(&c, &pv, &pc);
+	assert_string_equal(pc.url, "host=db");
+	assert_string_equal(pc.schema, "uns");
+	assert_int_equal(pc.connections, 4);
+	assert_int_equal(pc.statement_timeout_ms, 10000);
+	assert_int_equal(pc.connect_wait_ms, -1); /* 0 = try once */
+	assert_int_equal(parse(&c, "block_cache = 65G\n", why), UNS_EINVAL);
+	assert_string_equal(
+	    why, "line 1: block_cache: expected a size from 1M to 64G, got "
+	         "\"65G\"");
+}
+
 static void
 test_example_file(void **state)
 {
@@ -874,6 +915,8 @@ test_example_file(void **state)
 	uns_config_defaults(&d);
 	assert_int_equal(uns_push_add_keys(&c), UNS_OK);
 	assert_int_equal(uns_push_add_keys(&d), UNS_OK);
+	assert_int_equal(uns_store_add_keys(&c), UNS_OK);
+	assert_int_equal(uns_store_add_keys(&d), UNS_OK);
 	assert_int_equal(parse(&c,
 	                       "contexts = 3\nlisten = tcp://x:1\n"
 	                       "jwt_key = a.pem\njwt_issuer = me\n",
@@ -913,6 +956,7 @@ main(void)
 	    cmocka_unit_test(test_load),
 	    cmocka_unit_test(test_write_round_trip),
 	    cmocka_unit_test(test_sections),
+	    cmocka_unit_test(test_store_keys),
 	    cmocka_unit_test(test_example_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

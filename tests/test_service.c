@@ -55,7 +55,7 @@ mint(env *e, char *out, const char *sub, const char *app, const char *host,
 }
 
 static int
-start_env(void **state, int blocking)
+start_env(void **state, int blocking, uint32_t expiry_ms)
 {
 	env *e = calloc(1, sizeof(*e));
 	atomic_store(&e->now_ms, 1764000000000LL);
@@ -63,7 +63,8 @@ start_env(void **state, int blocking)
 	ut_service_opts o = {.clock_ms = clock_ms,
 	                     .clock_arg = e,
 	                     .token_cache = 64,
-	                     .blocking = blocking};
+	                     .blocking = blocking,
+	                     .expiry_resolution_ms = expiry_ms};
 	ut_service_start(&e->s, e->dir, &o);
 	const char *ha[] = {HOST_A}, *hb[] = {HOST_B};
 	assert_int_equal(uns_auth_add_app(e->s.auth, "app-a", ha, 1), UNS_OK);
@@ -80,7 +81,7 @@ start_env(void **state, int blocking)
 static int
 setup(void **state)
 {
-	return start_env(state, 0);
+	return start_env(state, 0, 0);
 }
 
 /* A service of its own whose handlers all run on workers and wait for
@@ -88,7 +89,14 @@ setup(void **state)
 static int
 setup_blocking(void **state)
 {
-	return start_env(state, 1);
+	return start_env(state, 1, 0);
+}
+
+/* A service of its own with the expiry thread on (expiry.h). */
+static int
+setup_expiry(void **state)
+{
+	return start_env(state, 0, 100);
 }
 
 static int
@@ -154,6 +162,29 @@ post(env *e, const char *token, const char *unsid, const char *app_id,
 		uns__v1__post_response__free_unpacked(resp, NULL);
 	}
 	return err;
+}
+
+/* Posts raw content expiring in_ms from the clock's now; its id (free). */
+static char *
+post_expiring(env *e, const char *token, const char *unsid, const char *app_id,
+              int64_t in_ms)
+{
+	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
+	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT;
+	Uns__V1__Payload p = UNS__V1__PAYLOAD__INIT;
+	Uns__V1__PostResponse *resp = NULL;
+	p.raw_content = "soon gone";
+	n.payload = &p;
+	n.app_notification_id = (char *)app_id;
+	n.expiration_time_ms = atomic_load(&e->now_ms) + in_ms;
+	req.unsid = (char *)unsid;
+	req.notification = &n;
+	uns_call_opts o = as(token);
+	assert_int_equal(uns_notifications_post(e->s.client, &req, &resp, &o),
+	                 UNS_OK);
+	char *id = strdup(resp->notification->id);
+	uns__v1__post_response__free_unpacked(resp, NULL);
+	return id;
 }
 
 static Uns__V1__FetchResponse *
@@ -471,6 +502,8 @@ typedef struct poller {
 	uint32_t wait_ms;
 	size_t n_changes;
 	nng_time returned;
+	Uns__V1__FetchResponse *resp; /* kept if keep, else freed */
+	int keep;
 } poller;
 
 static void *
@@ -481,7 +514,11 @@ poll_main(void *arg)
 	    fetch_feed(p->e, p->token, p->cursor, p->wait_ms);
 	p->returned = nng_clock();
 	p->n_changes = f->n_changes;
-	uns__v1__fetch_response__free_unpacked(f, NULL);
+	if (p->keep) {
+		p->resp = f;
+	} else {
+		uns__v1__fetch_response__free_unpacked(f, NULL);
+	}
 	return NULL;
 }
 
@@ -532,6 +569,44 @@ test_long_poll(void **state)
 	assert_true(best < 50);
 }
 
+/* A follower parked on its feed sees an expiry when it happens: the
+ * service's expiry thread reclaims at the store's next expiry, and the
+ * "expired" entry wakes the follower (the store's periodic reclaim is off
+ * here). The injected clock jumps past the expiration while the follower
+ * waits; the thread looks again within a second. Seen failing without the
+ * expiry thread (the wait ran out with no change) and with the thread
+ * asking the store but never reclaiming. */
+static void
+test_follow_sees_expiry(void **state)
+{
+	env *e = *state;
+	char token[2048];
+	mint(e, token, "follower", NULL, HOST_A, UNS_SCOPE_USER);
+
+	char *id = post_expiring(e, token, "", "", 60 * 1000);
+	/* The follower has seen the post: its cursor is past it. */
+	Uns__V1__FetchResponse *f = fetch_feed(e, token, "", 0);
+	assert_int_equal(f->n_changes, 1);
+	poller fw = {.e = e, .token = token, .wait_ms = 8000, .keep = 1};
+	snprintf(fw.cursor, sizeof(fw.cursor), "%s", f->next_cursor);
+	uns__v1__fetch_response__free_unpacked(f, NULL);
+
+	pthread_t th;
+	nng_time t0 = nng_clock();
+	pthread_create(&th, NULL, poll_main, &fw);
+	nng_msleep(300);
+	atomic_fetch_add(&e->now_ms, 61 * 1000);
+	pthread_join(th, NULL);
+	assert_int_equal(fw.resp->n_changes, 1);
+	assert_string_equal(fw.resp->changes[0]->notification->id, id);
+	assert_int_equal(fw.resp->changes[0]->removed,
+	                 UNS__V1__REMOVED_REASON__REMOVED_REASON_EXPIRED);
+	printf("follower saw the expiry %d ms after its wait began\n",
+	       (int)(fw.returned - t0));
+	uns__v1__fetch_response__free_unpacked(fw.resp, NULL);
+	free(id);
+}
+
 static void
 test_expiry_and_app_delete(void **state)
 {
@@ -541,21 +616,8 @@ test_expiry_and_app_delete(void **state)
 	char *cursor = strdup(f->next_cursor);
 	uns__v1__fetch_response__free_unpacked(f, NULL);
 
-	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
-	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT;
-	Uns__V1__Payload p = UNS__V1__PAYLOAD__INIT;
-	Uns__V1__PostResponse *resp = NULL;
-	p.raw_content = "soon gone";
-	n.payload = &p;
-	n.app_notification_id = "expiring";
-	n.expiration_time_ms = atomic_load(&e->now_ms) + 3600 * 1000;
-	req.unsid = d;
-	req.notification = &n;
+	char *exp_id = post_expiring(e, e->app_a, d, "expiring", 3600 * 1000);
 	uns_call_opts o = as(e->app_a);
-	assert_int_equal(uns_notifications_post(e->s.client, &req, &resp, &o),
-	                 UNS_OK);
-	char *exp_id = strdup(resp->notification->id);
-	uns__v1__post_response__free_unpacked(resp, NULL);
 	Uns__V1__PostResponse *pd = NULL;
 	assert_int_equal(post(e, e->app_a, d, "to-delete", "bye", &pd), UNS_OK);
 	char *del_id = strdup(pd->notification->id);
@@ -763,6 +825,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_app_delete, setup_blocking,
 	                                    teardown),
 	    cmocka_unit_test(test_token_cache),
+	    cmocka_unit_test_setup_teardown(test_follow_sees_expiry,
+	                                    setup_expiry, teardown),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

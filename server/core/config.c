@@ -131,34 +131,6 @@ static const cfg_key keys[] = {
         "Storage backend: rocksdb (embedded, in data_dir/store) or postgres\n"
         "(a PostgreSQL 15 database several nodes can share; postgres_url).\n"
         "docs/postgres.md."),
-    KEY("store", "postgres_url", CFG_STRING, postgres_url, 0, STRLEN, "",
-        "store = postgres: a libpq connection string or URI, e.g.\n"
-        "\"host=db1,db2 dbname=uns target_session_attrs=read-write\"."),
-    KEY("store", "postgres_schema", CFG_STRING, postgres_schema, 1, 63, "uns",
-        "store = postgres: the schema UNS keeps its tables in (created and\n"
-        "migrated at start; lower-case letters, digits and _)."),
-    KEY("store", "postgres_connections", CFG_INT, postgres_connections, 1, 256,
-        "4",
-        "store = postgres: connections for reads and claims; writes use one\n"
-        "more, the group committer's."),
-    KEY("store", "postgres_committers", CFG_INT, postgres_committers, 1, 16,
-        "2",
-        "store = postgres: group committers, each with its connection;\n"
-        "writes are spread over them by owner. One runs its groups in one\n"
-        "database process, one after the other."),
-    KEY("store", "postgres_statement_timeout", CFG_DURATION_MS,
-        postgres_statement_timeout_ms, 100, 3600 * 1000, "10s",
-        "store = postgres: longest a statement may run; a stuck database\n"
-        "fails writes with UNAVAILABLE after this instead of hanging."),
-    KEY("store", "postgres_connect_wait", CFG_DURATION_MS,
-        postgres_connect_wait_ms, 0, DAY_S * 1000, "30s",
-        "store = postgres: at start, how long to keep retrying (with\n"
-        "backoff) while the database cannot be reached. 0 = try once."),
-    KEY("store", "block_cache", CFG_SIZE, block_cache, MiB, 64 * GiB, "64M",
-        "RocksDB block cache."),
-    KEY("store", "write_buffer", CFG_SIZE, write_buffer, MiB, 64 * GiB, "64M",
-        "RocksDB memtables, all column families together; a full one is\n"
-        "flushed to disk. With block_cache, the bulk of the server's memory."),
     KEY("store", "commit_max_batch", CFG_INT, commit_max_batch, 1, 65536,
         "1024", "Group commit: most writes made durable by one WAL sync."),
     KEY("store", "commit_max_wait", CFG_DURATION_US, commit_max_wait_us, 0,
@@ -185,7 +157,14 @@ static const cfg_key keys[] = {
         DAY_S, "10s",
         "How often expired notifications are reclaimed from the store. They\n"
         "vanish from every read at once; their tombstone reaches the feed\n"
-        "(and devices syncing it) at the next reclaim."),
+        "(and devices syncing it) at the next reclaim, or when they expire\n"
+        "(reclaim_at_expiry)."),
+    KEY("store", "reclaim_at_expiry", CFG_DURATION_MS, reclaim_at_expiry_ms, 0,
+        60 * 1000, "100ms",
+        "Also reclaim when a notification expires, at most this often, so\n"
+        "that its tombstone reaches the feed, and long polls on it (unsctl\n"
+        "fetch --follow, delta waits), when it expires. 0 = only every\n"
+        "reclaim_interval."),
 
     /* ---- cluster (docs/cluster.md) ---- */
     KEY("cluster", "nats_url", CFG_URL, nats_url, 0, STRLEN, "",
@@ -1012,18 +991,26 @@ apply(cfg_ctx *x, const cfg_key *k, const char *v)
 	            v, len > SHOWN ? "..." : "");
 }
 
-/* Levenshtein distance, ASCII case-insensitive; a and b at most 64. */
+/* Levenshtein distance, ASCII case-insensitive; a and b at most 64. Only
+ * distances under limit matter: limit comes back as soon as the distance
+ * cannot be less (the lengths differ by limit or more, or every cell of a
+ * row has reached it), so that a long unknown name costs a length test
+ * against most keys rather than a full table against each; it was most of
+ * the time the config fuzz target spent. */
 static size_t
-distance(const char *a, size_t na, const char *b, size_t nb)
+distance(const char *a, size_t na, const char *b, size_t nb, size_t limit)
 {
 	size_t row[65], i, j;
 
+	if ((na > nb ? na - nb : nb - na) >= limit) {
+		return limit;
+	}
 	for (j = 0; j <= nb; j++) {
 		row[j] = j;
 	}
 	for (i = 1; i <= na; i++) {
 		size_t diag = row[0];
-		row[0] = i;
+		size_t least = row[0] = i;
 		for (j = 1; j <= nb; j++) {
 			size_t up = row[j];
 			size_t sub = diag + (lower((unsigned char)a[i - 1]) !=
@@ -1031,7 +1018,11 @@ distance(const char *a, size_t na, const char *b, size_t nb)
 			size_t best =
 			    up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
 			row[j] = sub < best ? sub : best;
+			least = row[j] < least ? row[j] : least;
 			diag = up;
+		}
+		if (least >= limit) {
+			return limit;
 		}
 	}
 	return row[nb];
@@ -1046,7 +1037,7 @@ suggest(const uns_config *c, const char *name, size_t len)
 	const cfg_key *k;
 
 	for (size_t i = 0; len <= 64 && (k = key_at(c, i)) != NULL; i++) {
-		size_t d = distance(name, len, k->name, strlen(k->name));
+		size_t d = distance(name, len, k->name, strlen(k->name), best);
 		if (d < best) {
 			best = d;
 			found = k->name;

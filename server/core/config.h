@@ -119,18 +119,12 @@ typedef struct uns_config {
 	int64_t handshake_timeout_ms;
 	/* store */
 	char store[UNS_CONFIG_STR_MAX]; /* backend: "rocksdb" or "postgres" */
-	char postgres_url[UNS_CONFIG_STR_MAX];
-	char postgres_schema[UNS_CONFIG_STR_MAX];
-	int postgres_connections;
-	int postgres_committers;
-	int64_t postgres_statement_timeout_ms;
-	int64_t postgres_connect_wait_ms; /* 0 = try once */
-	uint64_t block_cache;             /* bytes */
-	uint64_t write_buffer;            /* bytes */
+	/* the backends' own keys are theirs (uns_store_add_keys) */
 	int commit_max_batch;
 	int64_t commit_max_wait_us; /* 0 = sync at once */
 	int commit_answer_thread;   /* 0 or 1 */
 	int64_t reclaim_interval_s;
+	int64_t reclaim_at_expiry_ms; /* 0 = only every reclaim_interval */
 	uint64_t min_free; /* bytes kept free on the store's disk; 0 = off */
 	int store_salvage; /* 0 or 1: open a damaged store, copy kept */
 	/* cluster */

@@ -476,6 +476,7 @@ uns_notify_post(uns_call *call, const Uns__V1__PostRequest *req,
 	          UNS_OK))) {
 		return err;
 	}
+	uns_expiry_hint(svc->expiry, req->notification->expiration_time_ms);
 	if (svc->rpc_flags & UNS_SERVICE_ASYNC_WRITES) {
 		struct write_call *wc = write_suspend(call, &err);
 		if (wc != NULL) {

@@ -53,6 +53,12 @@ uns_service_open(uns_service **out, const uns_service_config *cfg)
 	if (svc->store) {
 		uns_store_set_feed_hook(svc->store, feed_moved, svc);
 	}
+	if (svc->store && cfg->expiry_resolution_ms > 0 &&
+	    uns_expiry_open(&svc->expiry, svc->store, svc->now_ms, svc->now_arg,
+	                    cfg->expiry_resolution_ms) != UNS_OK) {
+		uns_service_close(svc);
+		return UNS_ENOMEM;
+	}
 	*out = svc;
 	return UNS_OK;
 }
@@ -63,6 +69,7 @@ uns_service_close(uns_service *svc)
 	if (svc == NULL) {
 		return;
 	}
+	uns_expiry_close(svc->expiry);
 	if (svc->store) {
 		uns_store_set_feed_hook(svc->store, NULL, NULL);
 	}

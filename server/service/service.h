@@ -35,6 +35,9 @@ typedef struct uns_service_config {
 	const struct uns_fairness_config *fairness;
 	int64_t (*now_ms)(void *arg); /* NULL = real time */
 	void *now_arg;
+	/* Reclaim when expiries come, at most this often (expiry.h), so that
+	 * long polls see them then; 0 = only the store's periodic reclaim. */
+	uint32_t expiry_resolution_ms;
 } uns_service_config;
 
 uns_err uns_service_open(uns_service **out, const uns_service_config *cfg);

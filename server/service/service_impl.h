@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "auth.h"
+#include "expiry.h"
 #include "fairness.h"
 #include "feedwait.h"
 #include "service.h"
@@ -20,6 +21,7 @@ struct uns_service {
 	uns_auth *auth;   /* borrowed */
 	const struct uns_token_issuer *issuer; /* borrowed; NULL = none */
 	uns_feedwait *waits;
+	uns_expiry *expiry; /* NULL = off */
 	uns_fairness *fair; /* caps and rates per user and app */
 	uns_limits limits;
 	const struct uns_push_config *push; /* borrowed; NULL = no check */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "store_backend.h"
 #include "store_util.h"
 
@@ -32,6 +33,20 @@ backend_find(const char *name)
 		}
 	}
 	return NULL;
+}
+
+uns_err
+uns_store_add_keys(struct uns_config *c)
+{
+	uns_err err = UNS_OK;
+
+	for (size_t i = 0;
+	     err == UNS_OK && i < sizeof(backends) / sizeof(backends[0]); i++) {
+		if (backends[i]->keys != NULL) {
+			err = uns_config_add(c, backends[i]->keys);
+		}
+	}
+	return err;
 }
 
 static uns_err
@@ -454,6 +469,13 @@ uns_store_outbox_next_due(uns_store *st, int64_t *due_ms)
 {
 	return st != NULL ? st->ops->outbox_next_due(st, due_ms)
 	                  : bad_argument();
+}
+
+uns_err
+uns_store_next_expiry(uns_store *st, int64_t *when_ms)
+{
+	return st != NULL && when_ms != NULL ? st->ops->next_expiry(st, when_ms)
+	                                     : bad_argument();
 }
 
 uns_err

@@ -171,6 +171,12 @@ uns_err uns_store_open(uns_store **stp, const uns_store_config *cfg);
  * No other call on st may be running or start. */
 void uns_store_close(uns_store *st);
 
+struct uns_config;
+/* Adds every backend's keys (block_cache, postgres_url, …: each kept in
+ * its backend's folder) to unsd's configuration, as uns_push_add_keys
+ * adds the transports'; config.h's uns_config_add says what can fail. */
+uns_err uns_store_add_keys(struct uns_config *c);
+
 /* Registers the feed-moved hook (fn NULL removes it). */
 void uns_store_set_feed_hook(uns_store *st, uns_store_feed_fn fn, void *arg);
 
@@ -489,6 +495,16 @@ uns_err uns_store_fallback_run(uns_store *st, size_t *queued);
  * *reclaimed (may be NULL) gets the number of expiry entries processed.
  */
 uns_err uns_store_reclaim(uns_store *st, int64_t now, size_t *reclaimed);
+
+/*
+ * The earliest time at which uns_store_reclaim has something to remove (a
+ * notification's or subscription's expiration, a feed tombstone's or an
+ * idempotency record's end), in the store's clock; UNS_NOT_FOUND when
+ * nothing waits. The service reclaims then (expiry.h), so that an expiry
+ * reaches the feed, and wakes its long polls, when it happens rather than
+ * at the next periodic reclaim.
+ */
+uns_err uns_store_next_expiry(uns_store *st, int64_t *when_ms);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,8 @@
 
 typedef struct uns_store_ops {
 	const char *name; /* as in the configuration's "store" */
+	/* Its keys in unsd's configuration (config.h), NULL = none. */
+	const struct uns_config_section *keys;
 	/* Allocates the backend's handle, calls uns_store_base_init on its
 	 * head first, opens; *stp only on success. */
 	uns_err (*open)(const uns_store_config *cfg, uns_store **stp);
@@ -94,6 +96,7 @@ typedef struct uns_store_ops {
 	                      void *arg);
 	uns_err (*fallback_run)(uns_store *st, size_t *queued);
 	uns_err (*reclaim)(uns_store *st, int64_t now, size_t *reclaimed);
+	uns_err (*next_expiry)(uns_store *st, int64_t *when_ms);
 	/* 1 when writes can be made; why not into note (NULL: always 1). */
 	int (*health)(uns_store *st, char *note, size_t cap);
 } uns_store_ops;

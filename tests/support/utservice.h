@@ -38,6 +38,9 @@ typedef struct ut_service_opts {
 	const uns_rpc_hooks *hooks; /* or NULL */
 	int blocking; /* reads and writes on workers (no inline reads, no
 	                 async writes), as unsd with both knobs off */
+	/* the service's expiry thread (expiry.h); 0 = off. The store's
+	 * periodic reclaim is always off here. */
+	uint32_t expiry_resolution_ms;
 } ut_service_opts;
 
 typedef struct ut_service {

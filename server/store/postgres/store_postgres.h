@@ -7,6 +7,9 @@
 #ifndef UNS_SERVER_STORE_POSTGRES_H
 #define UNS_SERVER_STORE_POSTGRES_H
 
+#include <stdint.h>
+
+#include "config.h"
 #include "uns/uns.h"
 
 #define UNS_STORE_PG_SCHEMA            "uns"
@@ -25,6 +28,24 @@ typedef struct uns_store_postgres_config {
 	int statement_timeout_ms; /* 0 = 10 s */
 	int connect_wait_ms; /* at open, retry this long; 0 = 30 s, < 0 once */
 } uns_store_postgres_config;
+
+/* The backend's keys in unsd's configuration (postgres_*; pg_config.c),
+ * added by uns_store_add_keys, and their values. */
+extern const uns_config_section uns_store_postgres_keys;
+typedef struct uns_store_postgres_values {
+	char url[UNS_CONFIG_STR_MAX];
+	char schema[UNS_CONFIG_STR_MAX];
+	int connections;
+	int committers;
+	int64_t statement_timeout_ms;
+	int64_t connect_wait_ms; /* 0 = try once */
+} uns_store_postgres_values;
+
+/* *out from c's values of those keys (the defaults if c has none), its
+ * strings in *v, which must outlive *out. */
+void uns_store_postgres_config_get(const uns_config *c,
+                                   uns_store_postgres_values *v,
+                                   uns_store_postgres_config *out);
 
 /* The newest schema version this binary knows (migrations/NNNN_*.sql). */
 int uns_store_postgres_schema_version(void);

@@ -349,6 +349,7 @@ void rdb_fetched_async(uns_store *base, const char *user, const char *host,
                        uns_store_write_done_fn done, void *arg);
 uns_err rdb_fallback_run(uns_store *base, size_t *queued);
 uns_err rdb_reclaim(uns_store *base, int64_t now, size_t *reclaimed);
+uns_err rdb_next_expiry(uns_store *base, int64_t *when_ms);
 
 /* Calls the store's hooks if the write moved o's feed (rocksdb_engine.c). */
 void rdb_fire_hook(rdb *st, const struct owner *o);

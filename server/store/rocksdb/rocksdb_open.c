@@ -948,6 +948,8 @@ const uns_store_ops uns_store_rocksdb_ops = {
     .fetched_async = rdb_fetched_async,
     .fallback_run = rdb_fallback_run,
     .reclaim = rdb_reclaim,
+    .next_expiry = rdb_next_expiry,
+    .keys = &uns_store_rocksdb_keys,
     .health = rdb_health,
 };
 

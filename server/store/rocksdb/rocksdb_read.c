@@ -356,3 +356,34 @@ out:
 	uns_store_history_page_free(&p);
 	return rc;
 }
+
+/* ======================================================================
+ * Next expiry
+ * ====================================================================== */
+
+/* The expiry family is in time order: its first key of ours is the next
+ * thing reclaim removes (rocksdb_open.c's reclaim_collect reads the same). */
+uns_err
+rdb_next_expiry(uns_store *base, int64_t *when_ms)
+{
+	rdb *st = (rdb *)base;
+	struct scan s = {0};
+	bool found = false;
+	uns_err rc;
+
+	uns_store_key_u64(&s.lo, 0);
+	uns_store_key_u64(&s.hi, UINT64_MAX);
+	rc = rdb_scan_open(st, &s, NULL, CF_EXPIRY);
+	for (; rc == UNS_OK && rdb_scan_valid(&s) && !found;
+	     rocksdb_iter_next(s.it)) {
+		size_t klen;
+		const unsigned char *k = rdb_scan_key(&s, &klen);
+		if (klen > EXP_PREFIX_LEN && klen <= UNS_STORE_KEY_MAX) {
+			*when_ms = (int64_t)uns_store_be64_get(k);
+			found = true;
+		}
+	}
+	uns_err rc2 = rdb_scan_close(&s);
+	rc = rc != UNS_OK ? rc : rc2;
+	return rc == UNS_OK && !found ? UNS_NOT_FOUND : rc;
+}

@@ -19,6 +19,14 @@ typedef struct uns_store_rocksdb_config {
 	size_t write_buffer_bytes; /* memtables of all families; 0 = 64 MiB */
 } uns_store_rocksdb_config;
 
+struct uns_config;
+/* The backend's keys in unsd's configuration (block_cache, write_buffer;
+ * rocksdb_config.c), added by uns_store_add_keys. */
+extern const struct uns_config_section uns_store_rocksdb_keys;
+/* *out from c's values of those keys (the defaults if c has none). */
+void uns_store_rocksdb_config_get(const struct uns_config *c,
+                                  uns_store_rocksdb_config *out);
+
 /*
  * Benchmark floor: bare RocksDB, one writer, sync=1 puts of 200-byte values
  * for `seconds` seconds into a fresh database in dir (which is destroyed
