@@ -40,9 +40,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Below the ephemeral range (32768 and up), so that no outgoing
+# connection holds one of them.
 for _ in 1 2 3 4 5 6 7 8; do
-	port=$((20000 + (RANDOM % 400) * 100))
-	ss -Htln | awk '{print $4}' | sed 's/.*://' |
+	port=$((20000 + (RANDOM % 120) * 100))
+	ss -Htan | awk '{print $4}' | sed 's/.*://' |
 		awk -v p="$port" '$1 >= p && $1 <= p + 30' | grep -q . || break
 done
 

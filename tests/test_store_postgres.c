@@ -3,8 +3,9 @@
  * suite (store_conformance.h, unchanged, each test in a schema of its own
  * on one throwaway cluster, tests/support/utpg.h), plus what only this
  * backend has: migrations, two delivery engines claiming one outbox,
- * faults (database down at open, restarted under load, a stuck statement)
- * and a stress of feed cursors under concurrent commits.
+ * faults (database down at open, restarted under load, a stuck statement,
+ * a synchronous standby away, a primary turned read-only) and a stress of
+ * feed cursors under concurrent commits.
  *
  * Skipped (exit 77, CTest's SKIP_RETURN_CODE) only when the PostgreSQL
  * binaries are missing, saying so.
@@ -564,17 +565,29 @@ pg_statement_timeout(void **state)
  * would, answering COMMIT with a mere WARNING), and Posts work again once
  * the standby requirement is gone. A session that acknowledged on the
  * primary alone (synchronous_commit = local) fails this test. */
+/* Runs sql (an ALTER SYSTEM) on the test cluster and reloads its
+ * configuration; works while the cluster is read-only too. */
 static int
-sync_standby(const char *names)
+alter_system(const char *sql)
 {
 	char cmd[1024];
 
 	snprintf(cmd, sizeof(cmd),
 	         "%s/psql -q -X -h %s -p 5432 -U postgres -d postgres "
-	         "-c \"ALTER SYSTEM SET synchronous_standby_names = '%s'\" "
+	         "-c \"SET default_transaction_read_only = off\" -c \"%s\" "
 	         "-c \"SELECT pg_reload_conf()\" >/dev/null",
-	         pg.bindir, pg.dir, names);
+	         pg.bindir, pg.dir, sql);
 	return system(cmd);
+}
+
+static int
+sync_standby(const char *names)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+	         "ALTER SYSTEM SET synchronous_standby_names = '%s'", names);
+	return alter_system(sql);
 }
 
 static int
@@ -610,6 +623,77 @@ pg_sync_standby_away(void **state)
 	conf_free(pg_post(s.st, "alice", "after", &rc));
 	assert_int_equal(rc, UNS_OK);
 	uns_store_close(s.st);
+	pgs_drop(s.schema);
+}
+
+/* A primary that turns read-only while up (a node demoted without a
+ * restart): the committer drops its session at the first UNAVAILABLE, and
+ * the next one asks the URL's hosts again (target_session_attrs =
+ * read-write) and finds the writable one. A second throwaway cluster
+ * stands for the other host. Seen failing, every Post after the switch
+ * refused, with the committer keeping its session. */
+static ut_pg other;
+
+static int
+read_only_reset(void **state)
+{
+	(void)state;
+	ut_pg_stop(&other);
+	return alter_system(
+	           "ALTER SYSTEM RESET default_transaction_read_only") == 0
+	           ? 0
+	           : -1;
+}
+
+static void
+pg_read_only_moves(void **state)
+{
+	struct pgstore s;
+	char why[256], url[700];
+	uns_err rc = UNS_OK;
+	int tries = 0;
+
+	(void)state;
+	assert_true(ut_pg_start(&other, why, sizeof(why)));
+	memset(&s, 0, sizeof(s));
+	ut_pg_schema(s.schema, sizeof(s.schema));
+	s.pc = (uns_store_postgres_config){
+	    .url = other.url, .schema = s.schema, .connect_wait_ms = -1};
+	s.cfg = (uns_store_config){.backend = "postgres",
+	                           .postgres = &s.pc,
+	                           .reclaim_interval_ms = -1};
+	assert_int_equal(uns_store_open(&s.st, &s.cfg), UNS_OK); /* schema */
+	uns_store_close(s.st);
+	snprintf(url, sizeof(url),
+	         "host=%s,%s port=5432,5432 user=postgres dbname=postgres "
+	         "target_session_attrs=read-write",
+	         pg.dir, other.dir);
+	s.pc.url = url;
+	assert_int_equal(uns_store_open(&s.st, &s.cfg), UNS_OK);
+	conf_free(pg_post(s.st, "alice", "before", &rc));
+	assert_int_equal(rc, UNS_OK);
+	assert_int_equal(
+	    alter_system("ALTER SYSTEM SET default_transaction_read_only = on"),
+	    0);
+	sleep(1); /* the reload took */
+	do {
+		char app[32];
+		snprintf(app, sizeof(app), "after-%d", tries);
+		conf_free(pg_post(s.st, "alice", app, &rc));
+		if (rc != UNS_OK) {
+			assert_int_equal(rc, UNS_UNAVAILABLE);
+			usleep(200 * 1000);
+		}
+	} while (rc != UNS_OK && ++tries < 25);
+	print_message("read-only: %d Posts refused before one went to the "
+	              "other host\n",
+	              tries);
+	assert_int_equal(rc, UNS_OK);
+	uns_store_close(s.st);
+	assert_int_equal(
+	    alter_system("ALTER SYSTEM RESET default_transaction_read_only"),
+	    0);
+	sleep(1);
 	pgs_drop(s.schema);
 }
 
@@ -763,6 +847,7 @@ main(void)
 	    cmocka_unit_test(pg_cursor_stress),
 	    cmocka_unit_test(pg_statement_timeout),
 	    cmocka_unit_test_teardown(pg_sync_standby_away, sync_standby_reset),
+	    cmocka_unit_test_teardown(pg_read_only_moves, read_only_reset),
 	    /* Last: these stop and restart the cluster. */
 	    cmocka_unit_test(pg_down_at_start),
 	    cmocka_unit_test(pg_restart_under_load),

@@ -122,7 +122,9 @@ wait_for() {
 	die "$what did not come up within ${secs}s (logs in $dir)"
 }
 
-port_free() { ! ss -Htln "sport = :$1" | grep -q .; }
+# No socket of any state on the port (an outgoing connection's local
+# port blocks a listener too).
+port_free() { ! ss -Htan "sport = :$1" | grep -q .; }
 
 # The PostgreSQL member that Patroni has made primary, by its REST port.
 leader_rest() {
