@@ -52,6 +52,7 @@
 #include "store_rocksdb.h"
 #include "tapstream.h"
 #include "testclock.h"
+#include "token_guard.h"
 #include "token_issuer.h"
 #include "validate.h"
 
@@ -487,6 +488,7 @@ open_auth(unsd *d)
 	    .issuer = d->cfg.jwt_issuer[0] ? d->cfg.jwt_issuer : NULL,
 	    .skew_seconds = (int)d->cfg.jwt_clock_skew_s,
 	    .token_cache = (size_t)d->cfg.token_cache,
+	    .token_max_bytes = (size_t)d->cfg.token_max_bytes,
 	};
 	if (uns_auth_open(&d->auth, &ac) != UNS_OK) {
 		return -1;
@@ -565,11 +567,18 @@ open_service(unsd *d)
 	    .rate_user = (uint32_t)d->cfg.rate_limit_user,
 	    .rate_user_burst = (uint32_t)d->cfg.rate_limit_user_burst,
 	};
+	uns_token_guard_config guard = {
+	    .fail_burst = (uint32_t)d->cfg.token_fail_burst,
+	    .fail_per_minute = (uint32_t)d->cfg.token_fail_per_minute,
+	    .checks = (uint32_t)d->cfg.token_checks,
+	    .wait_ms = (uint32_t)d->cfg.token_check_wait_ms,
+	};
 	uns_service_config scfg = {.store = d->store,
 	                           .auth = d->auth,
 	                           .issuer = d->issuer,
 	                           .limits = &lim,
 	                           .fairness = &fair,
+	                           .token_guard = &guard,
 	                           .push = d->push};
 	if (d->cfg.test_clock) {
 		scfg.now_ms = uns_testclock_now;
@@ -624,10 +633,13 @@ open_gateway_ops(unsd *d)
 	    .issuer = d->cfg.jwt_issuer,
 	    .skew_seconds = (int)d->cfg.jwt_clock_skew_s,
 	    .token_cache = (size_t)d->cfg.token_cache,
+	    .token_max_bytes = (size_t)d->cfg.token_max_bytes,
 	    .app_rate = (uint32_t)d->cfg.rate_limit_app,
 	    .app_burst = (uint32_t)d->cfg.rate_limit_app_burst,
 	    .user_rate = (uint32_t)d->cfg.rate_limit_user,
 	    .user_burst = (uint32_t)d->cfg.rate_limit_user_burst,
+	    .token_fail_burst = (uint32_t)d->cfg.token_fail_burst,
+	    .token_fail_per_minute = (uint32_t)d->cfg.token_fail_per_minute,
 	};
 	oc.metrics = d->metrics;
 	if (uns_gw_ops_open(&d->gw_ops, &oc) != UNS_OK) {
@@ -653,6 +665,7 @@ open_gateway(unsd *d)
 	    .key_file = d->cfg.gateway_key,
 	    .max_body = (size_t)d->cfg.max_body,
 	    .max_header = (size_t)d->cfg.gateway_max_header,
+	    .max_uri = (size_t)d->cfg.gateway_max_uri,
 	    .max_connections = (unsigned)d->cfg.gateway_max_connections,
 	    .threads = (unsigned)d->cfg.gateway_threads,
 	    .idle_timeout_ms = (uint32_t)d->cfg.gateway_idle_timeout_ms,
