@@ -55,27 +55,37 @@ run(const char *cmd)
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-static int
-setup_unsd(void **state)
+/* A temporary dir (256 bytes) with data (320), its CA's path (400) and
+ * conf (400) written with text; APP and other-svc registered. */
+static void
+make_data(char *dir, char *data, char *ca, char *conf, const char *text)
 {
-	char conf[400], cmd[1024];
-	(void)state;
-	signal(SIGPIPE, SIG_IGN);
-	curl_global_init(CURL_GLOBAL_ALL);
-	ut_mkdtemp(g_dir, sizeof(g_dir));
-	snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
-	snprintf(g_ca, sizeof(g_ca), "%s/tls/ca.pem", g_data);
-	mkdir(g_data, 0700);
+	char cmd[1024];
+	ut_mkdtemp(dir, 256);
+	snprintf(data, 320, "%s/data", dir);
+	snprintf(ca, 400, "%s/tls/ca.pem", data);
+	mkdir(data, 0700);
 	snprintf(cmd, sizeof(cmd),
 	         "%s app add --data %s --id " APP " --hosts " HOST
 	         " --secret " SECRET " >/dev/null && "
 	         "%s app add --data %s --id other-svc --hosts o.example.com "
 	         "--secret other-secret-0123456 >/dev/null",
-	         UNS_UNSCTL_PATH, g_data, UNS_UNSCTL_PATH, g_data);
+	         UNS_UNSCTL_PATH, data, UNS_UNSCTL_PATH, data);
 	assert_int_equal(run(cmd), 0);
-	snprintf(conf, sizeof(conf), "%s/unsd.conf", g_dir);
-	ut_write_file(conf, "rate_limit_user = 1\nrate_limit_user_burst = 3\n"
-	                    "rate_limit_app = 0\ntoken_lifetime = 10m\n");
+	snprintf(conf, 400, "%s/unsd.conf", dir);
+	ut_write_file(conf, text);
+}
+
+static int
+setup_unsd(void **state)
+{
+	char conf[400];
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_ALL);
+	make_data(g_dir, g_data, g_ca, conf,
+	          "rate_limit_user = 1\nrate_limit_user_burst = 3\n"
+	          "rate_limit_app = 0\ntoken_lifetime = 10m\n");
 	int ports[2] = {0, 0};
 	if (ut_unsd_gateway_start(&g_unsd, conf, g_data, ports, g_base,
 	                          sizeof(g_base)) != 0) {
@@ -564,23 +574,11 @@ static void
 test_token_flood(void **state)
 {
 	(void)state;
-	char *dir = g_flood_dir, data[320], ca[400], conf[400], cmd[1024];
-	char base[128], hv[64], form[256];
+	char data[320], ca[400], conf[400], base[128], hv[64], form[256];
 	ut_proc *unsd = &g_flood_unsd;
-	ut_mkdtemp(g_flood_dir, sizeof(g_flood_dir));
-	snprintf(data, sizeof(data), "%s/data", dir);
-	snprintf(ca, sizeof(ca), "%s/tls/ca.pem", data);
-	mkdir(data, 0700);
-	snprintf(cmd, sizeof(cmd),
-	         "%s app add --data %s --id " APP " --hosts " HOST
-	         " --secret " SECRET " >/dev/null && "
-	         "%s app add --data %s --id other-svc --hosts o.example.com "
-	         "--secret other-secret-0123456 >/dev/null",
-	         UNS_UNSCTL_PATH, data, UNS_UNSCTL_PATH, data);
-	assert_int_equal(run(cmd), 0);
-	snprintf(conf, sizeof(conf), "%s/unsd.conf", dir);
-	ut_write_file(conf, "token_fail_burst = 3\ntoken_fail_per_minute = 1\n"
-	                    "token_lifetime = 10m\n");
+	make_data(g_flood_dir, data, ca, conf,
+	          "token_fail_burst = 3\ntoken_fail_per_minute = 1\n"
+	          "token_lifetime = 10m\n");
 	int ports[2] = {0, 0};
 	assert_int_equal(
 	    ut_unsd_gateway_start(unsd, conf, data, ports, base, sizeof(base)),
