@@ -53,6 +53,7 @@
 #include "store_rocksdb.h"
 #include "tapstream.h"
 #include "testclock.h"
+#include "token_guard.h"
 #include "token_issuer.h"
 #include "validate.h"
 
@@ -482,6 +483,7 @@ open_auth(unsd *d)
 	    .issuer = d->cfg.jwt_issuer[0] ? d->cfg.jwt_issuer : NULL,
 	    .skew_seconds = (int)d->cfg.jwt_clock_skew_s,
 	    .token_cache = (size_t)d->cfg.token_cache,
+	    .token_max_bytes = (size_t)d->cfg.token_max_bytes,
 	};
 	if (uns_auth_open(&d->auth, &ac) != UNS_OK) {
 		return -1;
@@ -560,11 +562,18 @@ open_service(unsd *d)
 	    .rate_user = (uint32_t)d->cfg.rate_limit_user,
 	    .rate_user_burst = (uint32_t)d->cfg.rate_limit_user_burst,
 	};
+	uns_token_guard_config guard = {
+	    .fail_burst = (uint32_t)d->cfg.token_fail_burst,
+	    .fail_per_minute = (uint32_t)d->cfg.token_fail_per_minute,
+	    .checks = (uint32_t)d->cfg.token_checks,
+	    .wait_ms = (uint32_t)d->cfg.token_check_wait_ms,
+	};
 	uns_service_config scfg = {.store = d->store,
 	                           .auth = d->auth,
 	                           .issuer = d->issuer,
 	                           .limits = &lim,
 	                           .fairness = &fair,
+	                           .token_guard = &guard,
 	                           .push = d->push};
 	scfg.expiry_resolution_ms = (uint32_t)d->cfg.reclaim_at_expiry_ms;
 	if (d->cfg.test_clock) {

@@ -11,8 +11,16 @@
  * requests always pass and one of the next seven is refused unless they
  * take more than seven seconds; that keeps the test sound on a busy
  * machine. The app limit is off, so the app's requests never throttle.
+ *
+ * test_token_flood has an unsd of its own (token_fail_burst = 3): a flood
+ * of wrong secrets for one client id is refused without checks after the
+ * third, while another app's token request is answered; the gateway's
+ * limit per source address refuses an address after three wrong secrets
+ * under any client ids.
  */
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +29,15 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
 
 #include "b64url.h"
 #include "crypto.h"
 #include "gateway_openapi.h"
 #include "testutil.h"
 #include "uthttp.h"
+#include "uns_stubs.h"
 
 #define APP    "contoso-svc"
 #define SECRET "s3cret-value-0123456"
@@ -44,27 +55,37 @@ run(const char *cmd)
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-static int
-setup_unsd(void **state)
+/* A temporary dir (256 bytes) with data (320), its CA's path (400) and
+ * conf (400) written with text; APP and other-svc registered. */
+static void
+make_data(char *dir, char *data, char *ca, char *conf, const char *text)
 {
-	char conf[400], cmd[1024];
-	(void)state;
-	signal(SIGPIPE, SIG_IGN);
-	curl_global_init(CURL_GLOBAL_ALL);
-	ut_mkdtemp(g_dir, sizeof(g_dir));
-	snprintf(g_data, sizeof(g_data), "%s/data", g_dir);
-	snprintf(g_ca, sizeof(g_ca), "%s/tls/ca.pem", g_data);
-	mkdir(g_data, 0700);
+	char cmd[1024];
+	ut_mkdtemp(dir, 256);
+	snprintf(data, 320, "%s/data", dir);
+	snprintf(ca, 400, "%s/tls/ca.pem", data);
+	mkdir(data, 0700);
 	snprintf(cmd, sizeof(cmd),
 	         "%s app add --data %s --id " APP " --hosts " HOST
 	         " --secret " SECRET " >/dev/null && "
 	         "%s app add --data %s --id other-svc --hosts o.example.com "
 	         "--secret other-secret-0123456 >/dev/null",
-	         UNS_UNSCTL_PATH, g_data, UNS_UNSCTL_PATH, g_data);
+	         UNS_UNSCTL_PATH, data, UNS_UNSCTL_PATH, data);
 	assert_int_equal(run(cmd), 0);
-	snprintf(conf, sizeof(conf), "%s/unsd.conf", g_dir);
-	ut_write_file(conf, "rate_limit_user = 1\nrate_limit_user_burst = 3\n"
-	                    "rate_limit_app = 0\ntoken_lifetime = 10m\n");
+	snprintf(conf, 400, "%s/unsd.conf", dir);
+	ut_write_file(conf, text);
+}
+
+static int
+setup_unsd(void **state)
+{
+	char conf[400];
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_ALL);
+	make_data(g_dir, g_data, g_ca, conf,
+	          "rate_limit_user = 1\nrate_limit_user_burst = 3\n"
+	          "rate_limit_app = 0\ntoken_lifetime = 10m\n");
 	int ports[2] = {0, 0};
 	if (ut_unsd_gateway_start(&g_unsd, conf, g_data, ports, g_base,
 	                          sizeof(g_base)) != 0) {
@@ -467,6 +488,179 @@ test_es256_signing_key(void **state)
 	ut_rmdir(dir);
 }
 
+/* ---- the token endpoint under a flood of wrong secrets --------------- */
+
+typedef struct flood {
+	char url[64];
+	const char *ca;
+	atomic_int stop;
+	atomic_int wrong, refused,
+	    other;              /* UNAUTHENTICATED, RESOURCE_EXHAUSTED */
+	atomic_int retry_named; /* refusals that say "retry after" */
+} flood;
+
+static uns_err
+issue_token(uns_client *c, const char *id, const char *secret)
+{
+	Uns__V1__IssueTokenRequest req = UNS__V1__ISSUE_TOKEN_REQUEST__INIT;
+	req.grant_type = "client_credentials";
+	req.client_id = (char *)id;
+	req.client_secret = (char *)secret;
+	Uns__V1__IssueTokenResponse *resp = NULL;
+	uns_call_opts o = {.timeout_ms = 30000};
+	uns_err err = uns_notifications_issue_token(c, &req, &resp, &o);
+	if (resp != NULL) {
+		uns__v1__issue_token_response__free_unpacked(resp, NULL);
+	}
+	return err;
+}
+
+/* One attacker thread: wrong secrets for APP over RPC, as fast as the
+ * server answers. */
+static void *
+flood_main(void *arg)
+{
+	flood *f = arg;
+	uns_client_opts co = {.ca_file = f->ca};
+	uns_client *c = NULL;
+	assert_int_equal(uns_client_open(&c, f->url, &co), UNS_OK);
+	while (!atomic_load(&f->stop)) {
+		uns_err err = issue_token(c, APP, "wrong-secret-0123456789");
+		if (err == UNS_UNAUTHENTICATED) {
+			atomic_fetch_add(&f->wrong, 1);
+		} else if (err == UNS_RESOURCE_EXHAUSTED) {
+			atomic_fetch_add(&f->refused, 1);
+			if (strstr(uns_last_message(), "retry after ") !=
+			    NULL) {
+				atomic_fetch_add(&f->retry_named, 1);
+			}
+		} else {
+			atomic_fetch_add(&f->other, 1);
+		}
+	}
+	uns_client_close(c);
+	return NULL;
+}
+
+/* What a failing test_token_flood leaves: its threads and its unsd. */
+static flood g_flood;
+static pthread_t g_flood_threads[8];
+static int g_flood_started;
+static ut_proc g_flood_unsd;
+static char g_flood_dir[256];
+
+static int
+teardown_flood(void **state)
+{
+	(void)state;
+	atomic_store(&g_flood.stop, 1);
+	for (int i = 0; i < g_flood_started; i++) {
+		pthread_join(g_flood_threads[i], NULL);
+	}
+	g_flood_started = 0;
+	if (g_flood_unsd.pid > 0) {
+		kill(g_flood_unsd.pid, SIGKILL);
+		waitpid(g_flood_unsd.pid, NULL, 0);
+		g_flood_unsd.pid = 0;
+	}
+	if (g_flood_dir[0] != '\0') {
+		ut_rmdir(g_flood_dir);
+		g_flood_dir[0] = '\0';
+	}
+	return 0;
+}
+
+static void
+test_token_flood(void **state)
+{
+	(void)state;
+	char data[320], ca[400], conf[400], base[128], hv[64], form[256];
+	ut_proc *unsd = &g_flood_unsd;
+	make_data(g_flood_dir, data, ca, conf,
+	          "token_fail_burst = 3\ntoken_fail_per_minute = 1\n"
+	          "token_lifetime = 10m\n");
+	int ports[2] = {0, 0};
+	assert_int_equal(
+	    ut_unsd_gateway_start(unsd, conf, data, ports, base, sizeof(base)),
+	    0);
+
+	/* Eight threads send wrong secrets for one client id over RPC. */
+	flood *fl = &g_flood;
+	memset(fl, 0, sizeof(*fl));
+	fl->ca = ca;
+	snprintf(fl->url, sizeof(fl->url), "tls+tcp://localhost:%d", ports[0]);
+	for (; g_flood_started < 8; g_flood_started++) {
+		pthread_create(&g_flood_threads[g_flood_started], NULL,
+		               flood_main, fl);
+	}
+	for (int i = 0; i < 3000 && atomic_load(&fl->refused) < 50; i++) {
+		nng_msleep(10);
+	}
+	/* Meanwhile another app gets its token through the gateway, and
+	 * promptly: the flood holds no check. Generous: a loaded machine. */
+	ut_http h;
+	ut_http_resp *r = ut_http_resp_new();
+	ut_http_open(&h, base, ca);
+	nng_time t0 = nng_clock();
+	long st = token_request(&h,
+	                        "grant_type=client_credentials&client_id="
+	                        "other-svc&client_secret=other-secret-0123456",
+	                        NULL, r);
+	nng_time took = nng_clock() - t0;
+	if (st != 200 || took > 5000) {
+		fail_msg("other app during the flood: %ld after %u ms: %s", st,
+		         (unsigned)took, r->body);
+	}
+	/* The flooded id is refused even with its right secret (the limit
+	 * cannot tell who sends it); Retry-After comes with the 429. */
+	assert_int_equal(token_request(&h,
+	                               "grant_type=client_credentials&client_"
+	                               "id=" APP "&client_secret=" SECRET,
+	                               NULL, r),
+	                 429);
+	assert_true(ut_http_header(r, "Retry-After", hv, sizeof(hv)));
+	assert_true(atoi(hv) >= 1);
+	atomic_store(&fl->stop, 1);
+	for (; g_flood_started > 0; g_flood_started--) {
+		pthread_join(g_flood_threads[g_flood_started - 1], NULL);
+	}
+	/* Three wrong secrets checked (a fourth if a minute passed), the
+	 * rest refused unchecked, each naming when to come back. */
+	if (atomic_load(&fl->wrong) > 4 || atomic_load(&fl->other) != 0 ||
+	    atomic_load(&fl->retry_named) != atomic_load(&fl->refused)) {
+		fail_msg("flood: %d checked, %d refused (%d naming a retry), "
+		         "%d other",
+		         atomic_load(&fl->wrong), atomic_load(&fl->refused),
+		         atomic_load(&fl->retry_named),
+		         atomic_load(&fl->other));
+	}
+
+	/* The gateway's own limit, per source address: three wrong secrets
+	 * from here under three client ids, then this address is refused
+	 * before the server checks anything, whatever the client id. */
+	for (int i = 0; i < 4; i++) {
+		snprintf(form, sizeof(form),
+		         "grant_type=client_credentials&client_id=ghost-%d"
+		         "&client_secret=nope-0123456789",
+		         i);
+		st = token_request(&h, form, NULL, r);
+		if (st != (i < 3 ? 401 : 429)) {
+			fail_msg("wrong secret %d from one address: %ld %s", i,
+			         st, r->body);
+		}
+	}
+	assert_true(ut_http_header(r, "Retry-After", hv, sizeof(hv)));
+	json_t *v = ut_http_json(r);
+	assert_string_equal(ut_json_str(v, "error"), "temporarily_unavailable");
+	json_decref(v);
+	free(r);
+	ut_http_close(&h);
+	char log[4096];
+	int stopped = ut_unsd_stop(unsd, SIGTERM, log, sizeof(log));
+	unsd->pid = 0;
+	assert_int_equal(stopped, 0);
+}
+
 /* uns-gateway on its own: metrics of its own, and rate limits once its
  * config names the key tokens are signed with. */
 static void
@@ -542,6 +736,7 @@ main(void)
 	    cmocka_unit_test(test_openapi_served),
 	    cmocka_unit_test(test_standalone_gateway_ops),
 	    cmocka_unit_test(test_es256_signing_key),
+	    cmocka_unit_test_teardown(test_token_flood, teardown_flood),
 	};
 	return cmocka_run_group_tests(tests, setup_unsd, teardown_unsd);
 }

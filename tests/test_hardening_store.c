@@ -29,6 +29,7 @@
 #include "store.h"
 #include "testutil.h"
 #include "uthttp.h"
+#include "uns_stubs.h"
 
 #define USER  "u-wal"
 #define HOST  "contoso.example.com"
@@ -419,6 +420,45 @@ post_http(ut_http *h, const char *app, const char *unsid, int i, long want)
 	free(r);
 }
 
+/* A Post over RPC that the full disk refuses: UNAVAILABLE with a fixed
+ * message naming what failed and the request id, none of the store's own
+ * text (before: "store unavailable: disk full: 3712 KiB free where the
+ * store is …"). The id goes into id (cap bytes) to find the log line. */
+static void
+post_rpc_refused(int port, const char *app, const char *unsid, char *id,
+                 size_t cap)
+{
+	char url[64];
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
+	uns_client *c = NULL;
+	assert_int_equal(uns_client_open(&c, url, NULL), UNS_OK);
+	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
+	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT;
+	Uns__V1__Payload p = UNS__V1__PAYLOAD__INIT;
+	p.raw_content = "x";
+	n.payload = &p;
+	n.app_notification_id = "rpc-1";
+	req.notification = &n;
+	req.unsid = (char *)unsid;
+	uns_call_opts o = {.token = app, .timeout_ms = 10000};
+	Uns__V1__PostResponse *resp = NULL;
+	uns_err err = uns_notifications_post(c, &req, &resp, &o);
+	const char *msg = err == UNS_OK ? "" : uns_last_message();
+	const char *rid = strstr(msg, "request-id ");
+	if (err != UNS_UNAVAILABLE || rid == NULL ||
+	    strncmp(msg, "store unavailable: the notification ", 36) != 0 ||
+	    strstr(msg, "disk") != NULL || strstr(msg, "KiB") != NULL ||
+	    strchr(msg, '/') != NULL) {
+		fail_msg("RPC post on a full disk: %s: %s",
+		         uns_status_name(err), msg);
+	}
+	snprintf(id, cap, "%s", rid + 11);
+	if (resp != NULL) {
+		uns__v1__post_response__free_unpacked(resp, NULL);
+	}
+	uns_client_close(c);
+}
+
 static void
 test_full_disk(void **state)
 {
@@ -460,6 +500,8 @@ test_full_disk(void **state)
 	/* Below min_free: 503 (not 429), and NOT_SERVING. */
 	fill(filler, 4 << 20);
 	post_http(&h, app, unsid, 1, 503);
+	char rid[128];
+	post_rpc_refused(ports[0], app, unsid, rid, sizeof(rid));
 	assert_int_equal(
 	    ut_http_do(&h, "GET", "/healthz", NULL, NULL, 0, NULL, r), 503);
 	assert_non_null(strstr(r->body, "NOT_SERVING"));
@@ -483,6 +525,13 @@ test_full_disk(void **state)
 	int stopped = ut_unsd_stop(unsd, SIGTERM, out, sizeof(out));
 	unsd->pid = 0;
 	assert_int_equal(stopped, 0);
+	/* The store's text is in unsd's log, with the request id. */
+	char line[256];
+	snprintf(line, sizeof(line), "unsd: request %s: ", rid);
+	const char *logged = strstr(out, line);
+	if (logged == NULL || strstr(logged, "disk full") == NULL) {
+		fail_msg("no log line for request %s: %s", rid, out);
+	}
 
 	/* A start on a full disk: a clear error and exit 1, no SIGABRT. */
 	fill(filler, 1 << 20);

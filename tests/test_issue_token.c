@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "rpc_metrics.h"
 #include "store.h"
+#include "token_guard.h"
 #include "token_issuer.h"
 #include "uns_stubs.h"
 
@@ -484,6 +485,60 @@ test_issuer_refuses_bad_keys(void **state)
 	assert_non_null(strstr(why, "lifetime"));
 }
 
+static int64_t
+guard_clock(void *arg)
+{
+	return *(int64_t *)arg;
+}
+
+/* The token guard alone: wrong secrets per client id refuse that id (and
+ * only it) until the bucket refills; at most `checks` checks at once and
+ * one per client id, a waiter refused after wait_ms. */
+static void
+test_token_guard(void **state)
+{
+	(void)state;
+	int64_t now_us = 1000000;
+	uint32_t retry = 0;
+	uns_token_guard *g = NULL;
+	uns_token_guard_config c = {.fail_burst = 2,
+	                            .fail_per_minute = 1,
+	                            .checks = 2,
+	                            .wait_ms = 200,
+	                            .now_us = guard_clock,
+	                            .now_arg = &now_us};
+	assert_int_equal(uns_token_guard_open(&g, &c), UNS_OK);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(uns_token_guard_enter(g, "a", &retry), UNS_OK);
+		uns_token_guard_leave(g, "a", 0);
+	}
+	assert_int_equal(uns_token_guard_enter(g, "a", &retry),
+	                 UNS_RESOURCE_EXHAUSTED);
+	assert_in_range(retry, 59, 60);
+	/* Another id is not touched; a right secret charges nothing. */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(uns_token_guard_enter(g, "b", &retry), UNS_OK);
+		uns_token_guard_leave(g, "b", 1);
+	}
+	now_us += 60 * 1000000LL;
+	assert_int_equal(uns_token_guard_enter(g, "a", &retry), UNS_OK);
+
+	/* "a" holds a check: a second "a" waits, then is refused. */
+	retry = 0;
+	assert_int_equal(uns_token_guard_enter(g, "a", &retry),
+	                 UNS_RESOURCE_EXHAUSTED);
+	assert_int_equal(retry, 1);
+	/* "b" takes the second slot; "c" finds none. */
+	assert_int_equal(uns_token_guard_enter(g, "b", &retry), UNS_OK);
+	assert_int_equal(uns_token_guard_enter(g, "c", &retry),
+	                 UNS_RESOURCE_EXHAUSTED);
+	uns_token_guard_leave(g, "b", 1);
+	assert_int_equal(uns_token_guard_enter(g, "c", &retry), UNS_OK);
+	uns_token_guard_leave(g, "c", 1);
+	uns_token_guard_leave(g, "a", 1);
+	uns_token_guard_close(g);
+}
+
 int
 main(void)
 {
@@ -501,6 +556,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_without_signing_key,
 	                                    setup_no_issuer, teardown),
 	    cmocka_unit_test(test_issuer_refuses_bad_keys),
+	    cmocka_unit_test(test_token_guard),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -275,6 +276,76 @@ test_sigterm_under_load(void **state)
 	assert_int_equal(replied, atomic_load(&l.ok));
 }
 
+/* A user's ListSubscriptions with a token of about len bytes (its scope
+ * padded), signed with key; the status, the message into msg. */
+static uns_err
+list_with_token_of(uns_client *c, const char *key, size_t len, char *msg,
+                   size_t cap)
+{
+	char scopes[1100], tok[2048];
+	size_t n = snprintf(scopes, sizeof(scopes), "Notifications.ReadWrite");
+	/* base64url makes 3 bytes 4: pad the claims to about 3/4 of len. */
+	while (n + 2 < len * 3 / 4 - 150 && n + 2 < sizeof(scopes)) {
+		n += snprintf(scopes + n, sizeof(scopes) - n, " x");
+	}
+	ut_mint_hs256((const uint8_t *)key, strlen(key), (int64_t)time(NULL),
+	              "user-1", NULL, "contoso.example.com", scopes, tok,
+	              sizeof(tok));
+	Uns__V1__ListSubscriptionsRequest req =
+	    UNS__V1__LIST_SUBSCRIPTIONS_REQUEST__INIT;
+	Uns__V1__ListSubscriptionsResponse *resp = NULL;
+	uns_call_opts o = {.token = tok, .timeout_ms = 10000};
+	uns_err err = uns_notifications_list_subscriptions(c, &req, &resp, &o);
+	snprintf(msg, cap, "%s (token of %zu bytes)",
+	         err == UNS_OK ? "" : uns_last_message(), strlen(tok));
+	if (resp != NULL) {
+		uns__v1__list_subscriptions_response__free_unpacked(resp, NULL);
+	}
+	return err;
+}
+
+/* token_max_bytes reaches the verifier: at 1K a 1.3 KB token is refused
+ * unparsed and a 0.9 KB one is accepted (before, the verifier kept its
+ * fixed 8 KiB whatever the key said). */
+static void
+test_token_max_bytes(void **state)
+{
+	(void)state;
+	char dir[256], data[300], path[400], key[128], msg[512];
+	ut_mkdtemp(dir, sizeof(dir));
+	snprintf(data, sizeof(data), "%s/data", dir);
+	const char *args[] = {"--data", data, "--set", "token_max_bytes=1K",
+	                      NULL};
+	ut_proc p;
+	assert_int_equal(ut_unsd_start(&p, "tcp://127.0.0.1:0", args), 0);
+	/* The development secret: 64 hex digits, used as they are. */
+	snprintf(path, sizeof(path), "%s/jwt-hs256.secret", data);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(key, sizeof(key), f));
+	fclose(f);
+	key[strcspn(key, "\r\n")] = '\0';
+	char url[64];
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", p.port);
+	uns_client *c = NULL;
+	assert_int_equal(uns_client_open(&c, url, NULL), UNS_OK);
+
+	char msg2[512];
+	uns_err small = list_with_token_of(c, key, 900, msg, sizeof(msg));
+	uns_err big = list_with_token_of(c, key, 1300, msg2, sizeof(msg2));
+	uns_client_close(c);
+	/* Stopped before any check, so a failure leaves no unsd behind. */
+	assert_int_equal(ut_unsd_stop(&p, SIGTERM, NULL, 0), 0);
+	ut_rmdir(dir);
+	if (small != UNS_OK) {
+		fail_msg("a 0.9 KB token: %s", msg);
+	}
+	if (big != UNS_UNAUTHENTICATED ||
+	    strstr(msg2, "longer than 1024 bytes") == NULL) {
+		fail_msg("a 1.3 KB token: %s: %s", uns_status_name(big), msg2);
+	}
+}
+
 int
 main(void)
 {
@@ -283,6 +354,7 @@ main(void)
 	    cmocka_unit_test(test_migrate_only),
 	    cmocka_unit_test(test_cli_usage_errors),
 	    cmocka_unit_test(test_sigterm_under_load),
+	    cmocka_unit_test(test_token_max_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

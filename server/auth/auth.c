@@ -369,7 +369,8 @@ verify(uns_auth *a, uns_call *call, const char *token, uns_jwt_claims *claims)
 	uns_jwt_policy pol = {.audience = a->cfg.audience,
 	                      .issuer = a->cfg.issuer,
 	                      .now = now_s(a),
-	                      .skew_seconds = a->cfg.skew_seconds};
+	                      .skew_seconds = a->cfg.skew_seconds,
+	                      .max_token_bytes = a->cfg.token_max_bytes};
 	if (uns_token_cache_get(a->tokens, token, len, pol.now,
 	                        pol.skew_seconds, claims)) {
 		return UNS_OK;

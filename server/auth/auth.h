@@ -52,8 +52,9 @@ typedef struct uns_auth_config {
 	int skew_seconds;
 	int64_t (*now_s)(void *arg); /* NULL = real time */
 	void *now_arg;
-	size_t token_cache; /* verified tokens remembered (token_cache.h);
-	                       0 = every call verifies its token */
+	size_t token_cache;     /* verified tokens remembered (token_cache.h);
+	                           0 = every call verifies its token */
+	size_t token_max_bytes; /* longer tokens refused unparsed; 0 = 8 KiB */
 } uns_auth_config;
 
 uns_err uns_auth_open(uns_auth **out, const uns_auth_config *cfg);

@@ -204,6 +204,20 @@ static const cfg_key keys[] = {
         "token endpoint."),
     KEY("tokens", "token_lifetime", CFG_DURATION_S, token_lifetime_s, MIN_S,
         DAY_S, "1h", "Lifetime (expires_in) of tokens the endpoint issues."),
+    KEY("tokens", "token_fail_burst", CFG_INT, token_fail_burst, 0, 10000, "10",
+        "Wrong secrets the token endpoint takes for one client id before it\n"
+        "answers RESOURCE_EXHAUSTED (429) with Retry-After, without checking\n"
+        "(each check is ~45 ms of PBKDF2). The gateway keeps the same limit\n"
+        "per source address. 0 = no limit."),
+    KEY("tokens", "token_fail_per_minute", CFG_INT, token_fail_per_minute, 1,
+        10000, "6", "Wrong secrets a minute refilled to token_fail_burst."),
+    KEY("tokens", "token_checks", CFG_INT, token_checks, 0, 1024, "2",
+        "Secret checks of the token endpoint running at once (at most one\n"
+        "per client id), so a flood cannot take every core. 0 = no bound."),
+    KEY("tokens", "token_check_wait", CFG_DURATION_MS, token_check_wait_ms, 0,
+        60000, "2s",
+        "How long a token request waits for a free check before it is\n"
+        "answered RESOURCE_EXHAUSTED (429), retry after 1 s."),
 
     /* ---- delivery engine ---- */
     KEY("delivery", "delivery", CFG_BOOL, delivery, 0, 1, "true",
@@ -355,7 +369,12 @@ static const cfg_key keys[] = {
         "waiting request holds none). 0 = the number of CPUs."),
     KEY("gateway", "gateway_max_header", CFG_SIZE, gateway_max_header, 4 * KiB,
         MiB, "32K",
-        "Largest request line plus headers (MHD's per-connection memory)."),
+        "Largest request line plus headers; longer is answered 431 with the\n"
+        "error envelope. libmicrohttpd's memory per connection is twice\n"
+        "this plus gateway_max_uri; a request over that gets its bare 431."),
+    KEY("gateway", "gateway_max_uri", CFG_SIZE, gateway_max_uri, KiB, MiB, "8K",
+        "Longest request target (path and query); longer is answered 414\n"
+        "with the error envelope."),
     KEY("gateway", "gateway_idle_timeout", CFG_DURATION_MS,
         gateway_idle_timeout_ms, 1000, DAY_S * 1000, "60s",
         "Close a gateway connection with no traffic for this long."),

@@ -140,6 +140,10 @@ typedef struct uns_config {
 	char
 	    token_signing_key[UNS_CONFIG_STR_MAX]; /* "" = dev secret or none */
 	int64_t token_lifetime_s;
+	int token_fail_burst;      /* wrong secrets per client id; 0 = any */
+	int token_fail_per_minute; /* their refill */
+	int token_checks;          /* secret checks at once; 0 = no bound */
+	int64_t token_check_wait_ms;
 	/* delivery engine (delivery.h) */
 	int delivery; /* 0 or 1 */
 	int delivery_max_inflight;
@@ -181,6 +185,7 @@ typedef struct uns_config {
 	int gateway_max_connections;
 	int gateway_threads;
 	uint64_t gateway_max_header; /* bytes */
+	uint64_t gateway_max_uri;    /* bytes */
 	int64_t gateway_idle_timeout_ms;
 	int64_t gateway_header_timeout_ms;
 	int64_t gateway_body_timeout_ms;

@@ -2,11 +2,12 @@
  * ratelimit.c — see ratelimit.h.
  *
  * Tokens are counted in millionths (one token = 1e6 units) so that a
- * refill is an integer product, elapsed µs × rate, with no rounding drift
- * and no floating point. Buckets live in a chained hash table of fixed
- * width (FNV-1a of the key); a sweep on a full table drops buckets that
- * have refilled. Rejected: a timer thread refilling buckets (refill on
- * take needs none), and GCRA (equivalent; the bucket reads more plainly).
+ * refill is an integer product, elapsed µs × rate / per_s, with no
+ * floating point (the division drops under a millionth of a token). Buckets
+ * live in a chained hash table of fixed width (FNV-1a of the key); a sweep on a
+ * full table drops buckets that have refilled. Rejected: a timer thread
+ * refilling buckets (refill on take needs none), and GCRA (equivalent; the
+ * bucket reads more plainly).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -53,6 +54,9 @@ uns_ratelimit_open(uns_ratelimit **out, const uns_ratelimit_config *cfg)
 	if (rl->cfg.burst == 0) {
 		rl->cfg.burst = rl->cfg.rate;
 	}
+	if (rl->cfg.per_s == 0) {
+		rl->cfg.per_s = 1;
+	}
 	if (rl->cfg.max_keys == 0) {
 		rl->cfg.max_keys = DEFAULT_KEYS;
 	}
@@ -97,12 +101,14 @@ static void
 refill(const uns_ratelimit *rl, bucket *b, int64_t now)
 {
 	int64_t elapsed = now - b->updated;
-	int64_t full_after = rl->capacity / rl->cfg.rate + 1;
+	int64_t full_after =
+	    rl->capacity / rl->cfg.rate * (int64_t)rl->cfg.per_s + 1;
 	if (elapsed > full_after) {
 		elapsed = full_after;
 	}
 	if (elapsed > 0) {
-		b->units += elapsed * (int64_t)rl->cfg.rate;
+		b->units +=
+		    elapsed * (int64_t)rl->cfg.rate / (int64_t)rl->cfg.per_s;
 		if (b->units > rl->capacity) {
 			b->units = rl->capacity;
 		}
@@ -159,8 +165,8 @@ bucket_of(uns_ratelimit *rl, const char *key, int64_t now)
 	return b;
 }
 
-int
-uns_ratelimit_take(uns_ratelimit *rl, const char *key, uint32_t *retry_after_ms)
+static int
+decide(uns_ratelimit *rl, const char *key, int take, uint32_t *retry_after_ms)
 {
 	if (rl == NULL || rl->cfg.rate == 0) {
 		return 1;
@@ -173,11 +179,13 @@ uns_ratelimit_take(uns_ratelimit *rl, const char *key, uint32_t *retry_after_ms)
 	if (b == NULL) {
 		rl->untracked++;
 	} else if (b->units >= UNIT) {
-		b->units -= UNIT;
+		b->units -= take ? UNIT : 0;
 	} else {
 		granted = 0;
 		int64_t missing = UNIT - b->units; /* units */
-		int64_t us = (missing + rl->cfg.rate - 1) / rl->cfg.rate;
+		int64_t us =
+		    (missing * (int64_t)rl->cfg.per_s + rl->cfg.rate - 1) /
+		    rl->cfg.rate;
 		wait_ms = (us + 999) / 1000;
 	}
 	pthread_mutex_unlock(&rl->mu);
@@ -185,6 +193,18 @@ uns_ratelimit_take(uns_ratelimit *rl, const char *key, uint32_t *retry_after_ms)
 		*retry_after_ms = (uint32_t)(wait_ms > 0 ? wait_ms : 1);
 	}
 	return granted;
+}
+
+int
+uns_ratelimit_take(uns_ratelimit *rl, const char *key, uint32_t *retry_after_ms)
+{
+	return decide(rl, key, 1, retry_after_ms);
+}
+
+int
+uns_ratelimit_peek(uns_ratelimit *rl, const char *key, uint32_t *retry_after_ms)
+{
+	return decide(rl, key, 0, retry_after_ms);
 }
 
 size_t

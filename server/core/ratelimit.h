@@ -28,7 +28,8 @@
 typedef struct uns_ratelimit uns_ratelimit;
 
 typedef struct uns_ratelimit_config {
-	uint32_t rate;                /* tokens per second; 0 = no limit */
+	uint32_t rate;                /* tokens per per_s; 0 = no limit */
+	uint32_t per_s;               /* seconds rate counts over; 0 = 1 */
 	uint32_t burst;               /* bucket size; 0 = rate */
 	size_t max_keys;              /* buckets kept; 0 = 100000 */
 	int64_t (*now_us)(void *arg); /* monotonic µs; NULL = CLOCK_MONOTONIC */
@@ -47,6 +48,11 @@ void uns_ratelimit_close(uns_ratelimit *rl);
  * NULL limiter or rate 0 always grants.
  */
 int uns_ratelimit_take(uns_ratelimit *rl, const char *key,
+                       uint32_t *retry_after_ms);
+/* The same answer without taking the token: for limits that charge only
+ * what failed (the token endpoint's wrong secrets), asked before the work
+ * and charged with uns_ratelimit_take after it. */
+int uns_ratelimit_peek(uns_ratelimit *rl, const char *key,
                        uint32_t *retry_after_ms);
 
 /* Buckets held now, and requests let through untracked (table full). */

@@ -75,6 +75,9 @@
 #define FD_RESERVE         64 /* descriptors kept for files, RPC, logs */
 #define LISTEN_BACKLOG     4096
 #define DEFAULT_MAX_HEADER (32 * 1024)
+#define DEFAULT_MAX_URI    (8 * 1024)
+#define MARK_NUL           1 /* on_uri's marks (uns_gateway.marks) */
+#define MARK_LONG          2
 #define JSON_TYPE          "application/json; charset=utf-8"
 
 /* GnuTLS priorities of the https listener: TLS 1.2 and 1.3 only, AEAD
@@ -92,7 +95,9 @@ struct uns_gateway {
 	char scheme[8];
 	char listen_host[256];
 	char public_url[512]; /* the base of links; Host is never used */
-	char nul_marker;      /* its address marks a request with %00 */
+	/* on_uri's marks: the address of marks[m] is the mark m (MARK_*),
+	 * marks[0] is never used (no mark is NULL) */
+	char marks[4];
 	int port;
 	int quiesced_fd;   /* the listen socket after quiesce, or -1 */
 	atomic_int active; /* requests from headers to response sent */
@@ -130,6 +135,7 @@ typedef struct gw_request {
 	int no_memory;  /* a chunk could not be kept: 500 */
 	int too_large;  /* body over max_body: the rest is dropped */
 	int nul_in_url; /* the raw request target held %00 */
+	int long_uri;   /* the raw request target is over max_uri */
 	int answered;   /* answered from the headers alone */
 	int sent;       /* the answer is queued */
 } gw_request;
@@ -172,6 +178,21 @@ const char *
 uns_gw_header(const uns_gw_exchange *x, const char *name)
 {
 	return MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, name);
+}
+
+void
+uns_gw_client_address(const uns_gw_exchange *x, char *out, size_t cap)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+	    x->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	socklen_t len = sa && sa->sa_family == AF_INET6
+	                    ? sizeof(struct sockaddr_in6)
+	                    : sizeof(struct sockaddr_in);
+	if (sa == NULL || getnameinfo(sa, len, out, (socklen_t)cap, NULL, 0,
+	                              NI_NUMERICHOST) != 0) {
+		snprintf(out, cap, "%s", "");
+	}
 }
 
 const char *
@@ -661,6 +682,41 @@ check_framing(gw_request *r)
 	return 0;
 }
 
+static enum MHD_Result
+add_header_bytes(void *arg, enum MHD_ValueKind kind, const char *key,
+                 const char *value)
+{
+	(void)kind;
+	*(size_t *)arg += strlen(key) + 2 + (value ? strlen(value) : 0) + 2;
+	return MHD_YES;
+}
+
+/* Our limits on the request target and the headers, below MHD's memory
+ * (mhd_memory), so that the answer carries the envelope. 1 when answered. */
+static int
+check_sizes(uns_gateway *gw, gw_request *r, const char *url)
+{
+	uns_gw_exchange *x = &r->x;
+	if (r->long_uri) {
+		uns_gw_fail(x, 414, "UriTooLong",
+		            "the request target is longer than %zu bytes "
+		            "(gateway_max_uri)",
+		            gw->cfg.max_uri);
+		return 1;
+	}
+	size_t n = strlen(x->method) + 1 + strlen(url) + 11;
+	MHD_get_connection_values(x->conn, MHD_HEADER_KIND, add_header_bytes,
+	                          &n);
+	if (n > gw->cfg.max_header) {
+		uns_gw_fail(x, 431, "RequestHeaderFieldsTooLarge",
+		            "the request line and headers are longer than %zu "
+		            "bytes (gateway_max_header)",
+		            gw->cfg.max_header);
+		return 1;
+	}
+	return 0;
+}
+
 /* The request line and Host, before any work. 1 when answered. */
 static int
 check_target(gw_request *r, const char *version)
@@ -708,7 +764,7 @@ check_headers(uns_gateway *gw, gw_request *r, const char *url,
 	if (check_framing(r)) {
 		return ANSWER_NOW;
 	}
-	if (check_target(r, version)) {
+	if (check_sizes(gw, r, url) || check_target(r, version)) {
 		return ANSWER_AFTER_BODY;
 	}
 	for (size_t i = 0;
@@ -908,6 +964,13 @@ request_new(void)
 	return r;
 }
 
+static int
+is_mark(const uns_gateway *gw, const void *p)
+{
+	return (const char *)p >= gw->marks &&
+	       (const char *)p < gw->marks + sizeof(gw->marks);
+}
+
 static enum MHD_Result
 on_request(void *arg, struct MHD_Connection *conn, const char *url,
            const char *method, const char *version, const char *upload,
@@ -915,14 +978,15 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 {
 	uns_gateway *gw = arg;
 	gw_request *r = *con_cls;
-	if (r == NULL || r == (void *)&gw->nul_marker) { /* on_uri's mark */
-		int nul = r != NULL;
+	if (r == NULL || is_mark(gw, r)) { /* on_uri's mark */
+		int mark = r != NULL ? (int)((char *)r - gw->marks) : 0;
 		if ((r = request_new()) == NULL) {
 			return MHD_NO;
 		}
 		r->started_us = uns_mono_us();
 		r->gw = gw;
-		r->nul_in_url = nul;
+		r->nul_in_url = (mark & MARK_NUL) != 0;
+		r->long_uri = (mark & MARK_LONG) != 0;
 		*con_cls = r;
 		uns_gw_ops_begin(gw->cfg.ops);
 		atomic_fetch_add(&gw->active, 1);
@@ -978,7 +1042,7 @@ on_completed(void *arg, struct MHD_Connection *conn, void **con_cls,
 	uns_gateway *gw = arg;
 	gw_request *r = *con_cls;
 	(void)toe;
-	if (r != NULL && r != (void *)&gw->nul_marker) {
+	if (r != NULL && !is_mark(gw, r)) {
 		drop_call(r);
 		uns_gw_ops_end(gw->cfg.ops);
 		free(r->x.resp_body);
@@ -1017,7 +1081,9 @@ on_uri(void *arg, const char *uri, struct MHD_Connection *conn)
 {
 	uns_gateway *gw = arg;
 	(void)conn;
-	return strstr(uri, "%00") != NULL ? &gw->nul_marker : NULL;
+	int mark = (strstr(uri, "%00") != NULL ? MARK_NUL : 0) |
+	           (strlen(uri) > gw->cfg.max_uri ? MARK_LONG : 0);
+	return mark ? &gw->marks[mark] : NULL;
 }
 
 static void
@@ -1155,6 +1221,7 @@ apply_defaults(uns_gateway_config *c)
 {
 	c->max_body = c->max_body ? c->max_body : DEFAULT_MAX_BODY;
 	c->max_header = c->max_header ? c->max_header : DEFAULT_MAX_HEADER;
+	c->max_uri = c->max_uri ? c->max_uri : DEFAULT_MAX_URI;
 	c->max_connections =
 	    c->max_connections ? c->max_connections : DEFAULT_MAX_CONNS;
 	c->idle_timeout_ms = c->idle_timeout_ms ? c->idle_timeout_ms : 60000;
@@ -1188,6 +1255,19 @@ pool_size(unsigned threads)
 	return threads ? threads : cpus > 0 ? (unsigned)cpus : 1;
 }
 
+/*
+ * MHD's memory per connection, which holds the request line and headers:
+ * twice our limits, so that a request over them still fits and reaches
+ * check_headers, which answers 414 or 431 with the Graph envelope and the
+ * request id. Only a request over this gets MHD's own bare answer. The
+ * pool is mapped at its full size but touched as it fills.
+ */
+static size_t
+mhd_memory(const uns_gateway_config *c)
+{
+	return 2 * c->max_header + c->max_uri;
+}
+
 static uns_err
 start_daemon(uns_gateway *gw, const struct sockaddr_storage *sa)
 {
@@ -1212,7 +1292,7 @@ start_daemon(uns_gateway *gw, const struct sockaddr_storage *sa)
 	    connection_limit(gw->cfg.max_connections),
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)LISTEN_BACKLOG,
 	    MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, gw->cfg.max_header,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, mhd_memory(&gw->cfg),
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, gw,
 	    MHD_OPTION_EXTERNAL_LOGGER, log_mhd, gw,

@@ -42,7 +42,8 @@ typedef struct uns_gateway_config {
 	const char *key_file;       /* PEM key; NULL or "" = in cert_file */
 	uns_client *rpc;            /* borrowed; outlives the gateway */
 	size_t max_body;            /* request body, decoded too; 0 = 64 KiB */
-	size_t max_header;          /* request line + headers; 0 = 16 KiB */
+	size_t max_header;          /* request line + headers; 0 = 32 KiB */
+	size_t max_uri;             /* request target; 0 = 8 KiB */
 	unsigned max_connections;   /* 0 = 100000 (less if fds are short) */
 	unsigned threads;           /* MHD polling threads; 0 = CPUs */
 	uint32_t idle_timeout_ms;   /* keep-alive idle; 0 = 60 s */

@@ -14,6 +14,7 @@ uns_gateway_opts_from_config(uns_gateway_config *gc, const uns_config *c)
 	    .key_file = c->gateway_key,
 	    .max_body = (size_t)c->max_body,
 	    .max_header = (size_t)c->gateway_max_header,
+	    .max_uri = (size_t)c->gateway_max_uri,
 	    .max_connections = (unsigned)c->gateway_max_connections,
 	    .threads = (unsigned)c->gateway_threads,
 	    .idle_timeout_ms = (uint32_t)c->gateway_idle_timeout_ms,
@@ -36,9 +37,12 @@ uns_gw_ops_opts_from_config(uns_gw_ops_config *oc, const uns_config *c)
 	    .issuer = c->jwt_issuer,
 	    .skew_seconds = (int)c->jwt_clock_skew_s,
 	    .token_cache = (size_t)c->token_cache,
+	    .token_max_bytes = (size_t)c->token_max_bytes,
 	    .app_rate = (uint32_t)c->rate_limit_app,
 	    .app_burst = (uint32_t)c->rate_limit_app_burst,
 	    .user_rate = (uint32_t)c->rate_limit_user,
 	    .user_burst = (uint32_t)c->rate_limit_user_burst,
+	    .token_fail_burst = (uint32_t)c->token_fail_burst,
+	    .token_fail_per_minute = (uint32_t)c->token_fail_per_minute,
 	};
 }

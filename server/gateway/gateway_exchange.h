@@ -64,6 +64,8 @@ typedef struct uns_gw_exchange {
  * NULL when absent. */
 const char *uns_gw_header(const uns_gw_exchange *x, const char *name);
 const char *uns_gw_query(const uns_gw_exchange *x, const char *name);
+/* The client's address, numeric ("127.0.0.1", "::1"); "" when unknown. */
+void uns_gw_client_address(const uns_gw_exchange *x, char *out, size_t cap);
 
 /* Adds a response header (copied; silently dropped beyond the limit). */
 void uns_gw_set_header(uns_gw_exchange *x, const char *name, const char *value);

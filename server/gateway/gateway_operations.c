@@ -100,8 +100,21 @@ token_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 	if (err != UNS_OK) {
 		const char *auth = uns_gw_header(x, "Authorization");
 		int basic = auth != NULL && strncasecmp(auth, "Basic ", 6) == 0;
+		char source[64];
+		uns_gw_client_address(x, source, sizeof(source));
+		if (err == UNS_UNAUTHENTICATED && source[0] != '\0') {
+			uns_gw_ops_token_failed(x->ops, source);
+		}
 		uns_gw_ops_rpc_error(x->ops, x->route, err);
 		uns_oauth_error e = uns_oauth_error_of(err, x->rpc_message);
+		const char *ra = strstr(x->rpc_message, "retry after ");
+		if (e.http == 429) { /* the server's "retry after N s" */
+			char v[24];
+			unsigned long secs =
+			    ra ? strtoul(ra + 12, NULL, 10) : 0;
+			snprintf(v, sizeof(v), "%lu", secs ? secs : 1);
+			uns_gw_set_header(x, "Retry-After", v);
+		}
 		oauth_fail(x, e.http, e.error, x->rpc_message, basic);
 		return;
 	}
@@ -125,6 +138,19 @@ uns_gw_token(uns_gw_exchange *x)
 	    .method = &uns_notifications_method_issue_token,
 	    .anonymous = 1,
 	    .finish = token_done};
+	char source[64], v[24];
+	uint32_t retry_s = 1;
+	uns_gw_client_address(x, source, sizeof(source));
+	if (source[0] != '\0' &&
+	    !uns_gw_ops_token_admit(x->ops, source, &retry_s)) {
+		snprintf(v, sizeof(v), "%u", retry_s ? retry_s : 1);
+		uns_gw_set_header(x, "Retry-After", v);
+		oauth_fail(x, 429, "temporarily_unavailable",
+		           "too many wrong client secrets from this address; "
+		           "retry later",
+		           0);
+		return;
+	}
 	uns_oauth_request *r = calloc(1, sizeof(*r)); /* 4 KiB, off stack */
 	int basic = 0;
 	if (r == NULL) {

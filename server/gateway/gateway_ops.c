@@ -35,6 +35,7 @@ struct uns_gw_ops {
 	uns_token_cache *tokens; /* verified tokens */
 	uns_metric *requests, *latency, *in_flight, *throttled, *rpc_errors;
 	uns_ratelimit *apps, *users;
+	uns_ratelimit *token_sources; /* wrong secrets per address */
 };
 
 static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -98,6 +99,7 @@ uns_gw_ops_close(uns_gw_ops *ops)
 	}
 	uns_ratelimit_close(ops->apps);
 	uns_ratelimit_close(ops->users);
+	uns_ratelimit_close(ops->token_sources);
 	uns_token_cache_free(ops->tokens);
 	free(ops);
 }
@@ -119,6 +121,20 @@ uns_gw_ops_open(uns_gw_ops **out, const uns_gw_ops_config *cfg)
 	    (err = open_limiter(&ops->users, cfg, cfg->user_rate,
 	                        cfg->user_burst)) != UNS_OK) {
 		goto out;
+	}
+	if (cfg->token_fail_burst > 0) {
+		uns_ratelimit_config rc = {.rate =
+		                               cfg->token_fail_per_minute
+		                                   ? cfg->token_fail_per_minute
+		                                   : cfg->token_fail_burst,
+		                           .per_s = 60,
+		                           .burst = cfg->token_fail_burst,
+		                           .now_us = cfg->now_us,
+		                           .now_arg = cfg->now_arg};
+		if ((err = uns_ratelimit_open(&ops->token_sources, &rc)) !=
+		    UNS_OK) {
+			goto out;
+		}
 	}
 	*out = ops;
 	ops = NULL;
@@ -187,7 +203,8 @@ caller_of(uns_gw_ops *ops, const char *token, caller *out)
 	    .issuer =
 	        ops->cfg.issuer && ops->cfg.issuer[0] ? ops->cfg.issuer : NULL,
 	    .now = (int64_t)time(NULL),
-	    .skew_seconds = ops->cfg.skew_seconds};
+	    .skew_seconds = ops->cfg.skew_seconds,
+	    .max_token_bytes = ops->cfg.token_max_bytes};
 	if (token == NULL || ops->cfg.keys == NULL) {
 		return 0;
 	}
@@ -224,4 +241,29 @@ uns_gw_ops_admit(uns_gw_ops *ops, const char *token, uint32_t *retry_after_s)
 	}
 	*retry_after_s = (retry_ms + 999) / 1000;
 	return 0;
+}
+
+int
+uns_gw_ops_token_admit(uns_gw_ops *ops, const char *source,
+                       uint32_t *retry_after_s)
+{
+	uint32_t retry_ms = 0;
+	if (ops == NULL || source == NULL ||
+	    uns_ratelimit_peek(ops->token_sources, source, &retry_ms)) {
+		return 1;
+	}
+	if (ops->throttled != NULL) {
+		const char *kind[] = {"token_source"};
+		uns_metric_add(ops->throttled, kind, 1);
+	}
+	*retry_after_s = (retry_ms + 999) / 1000;
+	return 0;
+}
+
+void
+uns_gw_ops_token_failed(uns_gw_ops *ops, const char *source)
+{
+	if (ops != NULL && source != NULL) {
+		uns_ratelimit_take(ops->token_sources, source, NULL);
+	}
 }

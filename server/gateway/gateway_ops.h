@@ -31,9 +31,13 @@ typedef struct uns_gw_ops_config {
 	const char *issuer;
 	int skew_seconds;
 	size_t token_cache;             /* verified tokens kept; 0 = none */
+	size_t token_max_bytes;         /* longer tokens: no caller; 0 = 8K */
 	uint32_t app_rate, app_burst;   /* per app id; rate 0 = off */
 	uint32_t user_rate, user_burst; /* per user; rate 0 = off */
-	int64_t (*now_us)(void *arg);   /* monotonic; NULL = real */
+	/* wrong secrets at the token endpoint per source address: a burst
+	 * refilled token_fail_per_minute a minute; burst 0 = off */
+	uint32_t token_fail_burst, token_fail_per_minute;
+	int64_t (*now_us)(void *arg); /* monotonic; NULL = real */
 	void *now_arg;
 } uns_gw_ops_config;
 
@@ -63,5 +67,15 @@ void uns_gw_ops_rpc_error(uns_gw_ops *ops, const char *route, uns_err err);
  */
 int uns_gw_ops_admit(uns_gw_ops *ops, const char *token,
                      uint32_t *retry_after_s);
+
+/*
+ * The token endpoint's limit per source address (the server keeps one per
+ * client id): 1 to pass the request on, 0 to answer 429 with Retry-After:
+ * *retry_after_s, before the server spends a secret check on it. Only
+ * wrong secrets are charged (uns_gw_ops_token_failed).
+ */
+int uns_gw_ops_token_admit(uns_gw_ops *ops, const char *source,
+                           uint32_t *retry_after_s);
+void uns_gw_ops_token_failed(uns_gw_ops *ops, const char *source);
 
 #endif /* UNS_GATEWAY_OPS_H */

@@ -32,7 +32,45 @@ svc_of(uns_call *call)
 	return uns_call_ctx(call);
 }
 
-/* The one conversion of store errors into call statuses. */
+/*
+ * A store failure the caller cannot act on (the disk, the database, a
+ * damaged record) answers a fixed message: the status, what failed and
+ * the request id. The store's own text (RocksDB's or PostgreSQL's, with
+ * paths, hosts and table names) goes to stderr with that id, never to
+ * the caller. The statuses stay what they mean: UNAVAILABLE (retry),
+ * DATA_LOSS, INTERNAL for the rest.
+ */
+static const struct internal_failure {
+	uns_err store;
+	uns_err status;
+	const char *message; /* %s: what failed, then the request id */
+} internal_failures[] = {
+    {UNS_UNAVAILABLE, UNS_UNAVAILABLE,
+     "store unavailable: the %s cannot be read or written now, try again "
+     "later; request-id %s"},
+    {UNS_DATA_LOSS, UNS_DATA_LOSS,
+     "store: the stored %s is damaged; request-id %s"},
+    {UNS_OK, UNS_INTERNAL,
+     "store: the server could not read or write the %s; request-id %s"},
+};
+
+static uns_err
+store_internal(uns_call *call, uns_err err, const char *what)
+{
+	const struct internal_failure *f = internal_failures;
+	while (f->store != UNS_OK && f->store != err) {
+		f++;
+	}
+	const char *id = uns_call_request_id(call);
+	fprintf(stderr, "unsd: request %s: %s: %s: %s: %s\n", id,
+	        call->method ? call->method->name : "?",
+	        uns_status_name(f->status), what, uns_store_errmsg());
+	return uns_call_fail(call, f->status, NULL, f->message, what, id);
+}
+
+/* The one conversion of store errors into call statuses. The messages of
+ * the first five are the store's own words about the request (a cursor
+ * ahead of the feed, a malformed page token, a limit reached). */
 static uns_err
 store_fail(uns_call *call, uns_err err, const char *what)
 {
@@ -50,9 +88,6 @@ store_fail(uns_call *call, uns_err err, const char *what)
 	case UNS_RESOURCE_EXHAUSTED:
 		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL, "%s",
 		                     detail[0] ? detail : "limit reached");
-	case UNS_UNAVAILABLE:
-		return uns_call_fail(call, UNS_UNAVAILABLE, NULL,
-		                     "store unavailable: %s", detail);
 	case UNS_ALREADY_EXISTS: /* only a keyed Post's (store.h) */
 		return uns_call_fail(call, UNS_ALREADY_EXISTS, "idempotencyKey",
 		                     "already used for another request");
@@ -60,8 +95,7 @@ store_fail(uns_call *call, uns_err err, const char *what)
 		return uns_call_fail(call, UNS_UNIMPLEMENTED, NULL, "%s",
 		                     detail);
 	default:
-		return uns_call_fail(call, UNS_INTERNAL, NULL, "store: %s (%s)",
-		                     uns_strerror(err), detail);
+		return store_internal(call, err, what);
 	}
 }
 

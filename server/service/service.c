@@ -29,10 +29,17 @@ uns_service_open(uns_service **out, const uns_service_config *cfg)
 	if (cfg != NULL && cfg->fairness != NULL) {
 		fc = *cfg->fairness;
 	}
+	uns_token_guard_config gc;
+	uns_token_guard_defaults(&gc);
+	if (cfg != NULL && cfg->token_guard != NULL) {
+		gc = *cfg->token_guard;
+	}
 	if (svc == NULL || uns_feedwait_open(&svc->waits) != UNS_OK ||
-	    uns_fairness_open(&svc->fair, &fc) != UNS_OK) {
+	    uns_fairness_open(&svc->fair, &fc) != UNS_OK ||
+	    uns_token_guard_open(&svc->token_guard, &gc) != UNS_OK) {
 		if (svc != NULL) {
 			uns_feedwait_close(svc->waits);
+			uns_fairness_close(svc->fair);
 		}
 		free(svc);
 		return UNS_ENOMEM;
@@ -75,6 +82,7 @@ uns_service_close(uns_service *svc)
 	}
 	uns_feedwait_close(svc->waits);
 	uns_fairness_close(svc->fair);
+	uns_token_guard_close(svc->token_guard);
 	free(svc);
 }
 

@@ -33,6 +33,8 @@ typedef struct uns_service_config {
 	/* What one user or app may hold at once (fairness.h); NULL = the
 	 * defaults. */
 	const struct uns_fairness_config *fairness;
+	/* The token endpoint's limits (token_guard.h); NULL = defaults. */
+	const struct uns_token_guard_config *token_guard;
 	int64_t (*now_ms)(void *arg); /* NULL = real time */
 	void *now_arg;
 	/* Reclaim when expiries come, at most this often (expiry.h), so that

@@ -13,6 +13,7 @@
 #include "feedwait.h"
 #include "service.h"
 #include "store.h"
+#include "token_guard.h"
 #include "validate.h"
 
 struct uns_service {
@@ -21,8 +22,9 @@ struct uns_service {
 	uns_auth *auth;   /* borrowed */
 	const struct uns_token_issuer *issuer; /* borrowed; NULL = none */
 	uns_feedwait *waits;
-	uns_expiry *expiry; /* NULL = off */
-	uns_fairness *fair; /* caps and rates per user and app */
+	uns_expiry *expiry;           /* NULL = off */
+	uns_fairness *fair;           /* caps and rates per user and app */
+	uns_token_guard *token_guard; /* the token endpoint's limits */
 	uns_limits limits;
 	const struct uns_push_config *push; /* borrowed; NULL = no check */
 	int64_t (*now_ms)(void *arg);
