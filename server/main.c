@@ -637,6 +637,13 @@ open_gateway_ops(unsd *d)
 	return 0;
 }
 
+/* A parked HTTP long poll's client closed: its RPC's wait ends too. */
+static void
+gateway_hangup(void *arg, const char *request_id)
+{
+	uns_rpc_server_hangup(arg, request_id);
+}
+
 /* The embedded gateway: the RPC server also listens on inproc://, and the
  * gateway calls it there through libuns like any other client. */
 static int
@@ -664,6 +671,8 @@ open_gateway(unsd *d)
 	    .stream_heartbeat_ms = (uint32_t)d->cfg.gateway_stream_heartbeat_ms,
 	    .cors_origins = d->cfg.gateway_cors_origins,
 	    .web_root = d->cfg.gateway_web_root,
+	    .hangup = gateway_hangup,
+	    .hangup_arg = d->rpc,
 	};
 	if (strncmp(d->cfg.gateway_listen, "https:", 6) == 0 &&
 	    d->cert[0] == '\0' && prepare_tls(d) != 0) {

@@ -93,9 +93,12 @@ typedef struct rpc_ctx {
 	uns_call call;
 	uns_err code;         /* a failure found while preparing, else UNS_OK */
 	uns_err resumed_code; /* of a suspended call, set by its resume */
+	struct rpc_ctx *hup_next, *hup_prev; /* s->watched, when listed */
+	bool hup_listed;
 } rpc_ctx;
 
 static void call_resumed(uns_call *call, uns_err code);
+static void watch_hangup(uns_call *call);
 
 struct uns_rpc_server {
 	uns_rpc_config cfg;
@@ -116,6 +119,7 @@ struct uns_rpc_server {
 	int started, draining, drained;
 	nng_pipe *pipes; /* open pipes, closed explicitly after a drain */
 	size_t n_pipes, cap_pipes;
+	rpc_ctx *watched; /* suspended calls with a hang-up hook */
 	_Atomic uint64_t received, replied, failed, rejected;
 };
 
@@ -218,6 +222,7 @@ prepare(rpc_ctx *rc)
 	call->arena = &rc->arena;
 	call->service_ctx = s->svc.ctx;
 	call->resumed = call_resumed;
+	call->watch_hangup = watch_hangup;
 	call->pipe = nng_msg_get_pipe(rc->msg);
 	call->received = rc->received;
 	rc->req = NULL;
@@ -276,12 +281,86 @@ show_exchange(rpc_ctx *rc)
 	}
 }
 
+/* --- hang-ups --------------------------------------------------------- */
+
+/* Lists a suspended call whose hook (uns_call_on_hangup) must run if its
+ * pipe goes away. A list, not a table by pipe: a pipe's removal walks
+ * the calls that asked (long polls), one pointer step each. */
+static void
+watch_hangup(uns_call *call)
+{
+	rpc_ctx *rc = (rpc_ctx *)((char *)call - offsetof(rpc_ctx, call));
+	uns_rpc_server *s = rc->server;
+	pthread_mutex_lock(&s->mu);
+	rc->hup_prev = NULL;
+	rc->hup_next = s->watched;
+	if (s->watched) {
+		s->watched->hup_prev = rc;
+	}
+	s->watched = rc;
+	rc->hup_listed = true;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Called with s->mu held. */
+static void
+unwatch(uns_rpc_server *s, rpc_ctx *rc)
+{
+	if (rc->hup_prev) {
+		rc->hup_prev->hup_next = rc->hup_next;
+	} else {
+		s->watched = rc->hup_next;
+	}
+	if (rc->hup_next) {
+		rc->hup_next->hup_prev = rc->hup_prev;
+	}
+	rc->hup_listed = false;
+}
+
+/* The pipe went away: the hooks of its watched calls run (under s->mu,
+ * so none of those calls can finish meanwhile). */
+static void
+hang_up(uns_rpc_server *s, nng_pipe p)
+{
+	rpc_ctx *next;
+	for (rpc_ctx *rc = s->watched; rc != NULL; rc = next) {
+		next = rc->hup_next;
+		if (nng_pipe_id(rc->call.pipe) == nng_pipe_id(p)) {
+			unwatch(s, rc);
+			rc->call.hangup_fn(rc->call.hangup_arg);
+		}
+	}
+}
+
+void
+uns_rpc_server_hangup(uns_rpc_server *s, const char *request_id)
+{
+	rpc_ctx *next;
+	pthread_mutex_lock(&s->mu);
+	for (rpc_ctx *rc = s->watched; rc != NULL; rc = next) {
+		next = rc->hup_next;
+		const char *id = uns_call_request_id(&rc->call);
+		if (id != NULL && strcmp(id, request_id) == 0) {
+			unwatch(s, rc);
+			rc->call.hangup_fn(rc->call.hangup_arg);
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* Packs the reply of code into the request's message and forgets the
  * call. */
 static void
 finish(rpc_ctx *rc, uns_err code)
 {
 	uns_call *call = &rc->call;
+	if (call->hangup_fn != NULL) { /* its hook must not run from now */
+		pthread_mutex_lock(&rc->server->mu);
+		if (rc->hup_listed) {
+			unwatch(rc->server, rc);
+		}
+		pthread_mutex_unlock(&rc->server->mu);
+	}
 	if (code != UNS_OK && call->message[0] == '\0') {
 		snprintf(call->message, sizeof(call->message), "%s",
 		         uns_strerror(code));
@@ -602,6 +681,7 @@ pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 				break;
 			}
 		}
+		hang_up(s, p);
 	}
 	pthread_mutex_unlock(&s->mu);
 }
