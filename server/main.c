@@ -39,6 +39,7 @@
 #include "devcert.h"
 #include "files.h"
 #include "gateway.h"
+#include "gateway_config.h"
 #include "gateway_ops.h"
 #include "jwt.h"
 #include "metrics.h"
@@ -447,6 +448,9 @@ open_store(unsd *d)
 	if (uns_store_health(d->store, note, sizeof(note)) && note[0]) {
 		fprintf(stderr, "unsd: store %s: %s\n", dir, note);
 	}
+	if (d->metrics == NULL) { /* --migrate-only: no server, no metrics */
+		return 0;
+	}
 	if (uns_metrics_gauge_func(d->metrics, "uns_store_writable",
 	                           "1 while the store takes writes, 0 while "
 	                           "it cannot (disk below min_free)",
@@ -618,17 +622,9 @@ open_service(unsd *d)
 static int
 open_gateway_ops(unsd *d)
 {
-	uns_gw_ops_config oc = {
-	    .keys = d->keys,
-	    .audience = d->cfg.jwt_audience,
-	    .issuer = d->cfg.jwt_issuer,
-	    .skew_seconds = (int)d->cfg.jwt_clock_skew_s,
-	    .token_cache = (size_t)d->cfg.token_cache,
-	    .app_rate = (uint32_t)d->cfg.rate_limit_app,
-	    .app_burst = (uint32_t)d->cfg.rate_limit_app_burst,
-	    .user_rate = (uint32_t)d->cfg.rate_limit_user,
-	    .user_burst = (uint32_t)d->cfg.rate_limit_user_burst,
-	};
+	uns_gw_ops_config oc;
+	uns_gw_ops_opts_from_config(&oc, &d->cfg);
+	oc.keys = d->keys;
 	oc.metrics = d->metrics;
 	if (uns_gw_ops_open(&d->gw_ops, &oc) != UNS_OK) {
 		fprintf(stderr, "unsd: gateway metrics: cannot register\n");
@@ -654,26 +650,10 @@ open_gateway(unsd *d)
 	}
 	uns_client_opts co = {.lazy_connect = 1,
 	                      .max_message_bytes = (size_t)d->cfg.max_message};
-	uns_gateway_config gc = {
-	    .listen = d->cfg.gateway_listen,
-	    .cert_file = d->cfg.gateway_cert[0] ? d->cfg.gateway_cert : d->cert,
-	    .key_file = d->cfg.gateway_key,
-	    .max_body = (size_t)d->cfg.max_body,
-	    .max_header = (size_t)d->cfg.gateway_max_header,
-	    .max_connections = (unsigned)d->cfg.gateway_max_connections,
-	    .threads = (unsigned)d->cfg.gateway_threads,
-	    .idle_timeout_ms = (uint32_t)d->cfg.gateway_idle_timeout_ms,
-	    .header_timeout_ms = (uint32_t)d->cfg.gateway_header_timeout_ms,
-	    .body_timeout_ms = (uint32_t)d->cfg.gateway_body_timeout_ms,
-	    .rpc_timeout_ms = (uint32_t)d->cfg.gateway_rpc_timeout_ms,
-	    .public_url = d->cfg.gateway_public_url,
-	    .drain_limit = (size_t)d->cfg.gateway_drain_limit,
-	    .stream_heartbeat_ms = (uint32_t)d->cfg.gateway_stream_heartbeat_ms,
-	    .cors_origins = d->cfg.gateway_cors_origins,
-	    .web_root = d->cfg.gateway_web_root,
-	    .hangup = gateway_hangup,
-	    .hangup_arg = d->rpc,
-	};
+	uns_gateway_config gc;
+	uns_gateway_opts_from_config(&gc, &d->cfg);
+	gc.hangup = gateway_hangup;
+	gc.hangup_arg = d->rpc;
 	if (strncmp(d->cfg.gateway_listen, "https:", 6) == 0 &&
 	    d->cert[0] == '\0' && prepare_tls(d) != 0) {
 		return -1;

@@ -113,14 +113,29 @@ pg_post(uns_store *st, const char *user, const char *app_id, uns_err *rc)
 }
 
 /* Migrations: a second open finds the schema current; a database whose
- * schema is newer than the binary is refused, naming both versions. */
+ * schema is newer than the binary is refused, naming both versions; a
+ * migration that fails leaves nothing of the ones before it (all are one
+ * transaction). */
 static void
 pg_migrations(void **state)
 {
-	struct pgstore s, again;
-	char sql[256];
+	struct pgstore s, again, bad;
+	char sql[512];
 
 	(void)state;
+	/* A table in the way of 0002: 0001 applies, then 0002 fails. */
+	ut_pg_schema(bad.schema, sizeof(bad.schema));
+	snprintf(sql, sizeof(sql),
+	         "CREATE SCHEMA %s; CREATE TABLE %s.uns_idem (x int)",
+	         bad.schema, bad.schema);
+	assert_int_equal(ut_pg_sql(&pg, sql), 0);
+	assert_int_not_equal(pgs_open(&again, bad.schema, NULL), UNS_OK);
+	assert_non_null(strstr(uns_store_errmsg(), "0002_idempotency.sql"));
+	snprintf(sql, sizeof(sql), /* fails (1/0) if 0001 stayed */
+	         "SELECT 1 / (to_regclass('%s.uns_owner') IS NULL)::int",
+	         bad.schema);
+	assert_int_equal(ut_pg_sql(&pg, sql), 0);
+	pgs_drop(bad.schema);
 	assert_int_equal(pgs_open(&s, NULL, NULL), UNS_OK);
 	uns_store_close(s.st);
 	assert_int_equal(pgs_open(&again, s.schema, NULL), UNS_OK);

@@ -19,6 +19,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "testutil.h"
+#include "utpg.h"
 #include "uns_stubs.h"
 
 static void
@@ -119,6 +120,31 @@ test_first_run_makes_certs_and_serves_tls(void **state)
 	assert_int_equal(st2.st_ino, st_ca.st_ino);
 	assert_int_equal(st2.st_mtim.tv_nsec, st_ca.st_mtim.tv_nsec);
 	assert_int_equal(ut_unsd_stop(&p, SIGINT, NULL, 0), 0);
+	ut_rmdir(dir);
+}
+
+/* unsd --migrate-only creates the store (or brings its schema up to
+ * date) and exits 0, at first and again; on PostgreSQL (the _pg run) in
+ * the shared cluster's schema for this data folder (utpg.h). */
+static void
+test_migrate_only(void **state)
+{
+	(void)state;
+	char dir[256], data[300], cmd[2048], out[4096];
+	const char *argv[16] = {UNS_UNSD_PATH, "--data", data};
+	int n = ut_pg_unsd_args(argv, 3, 15);
+	ut_mkdtemp(dir, sizeof(dir));
+	snprintf(data, sizeof(data), "%s/data", dir);
+	for (int round = 0; round < 2; round++) {
+		size_t len = 0;
+		for (int i = 0; i < n; i++) { /* args hold no single quote */
+			len += (size_t)snprintf(cmd + len, sizeof(cmd) - len,
+			                        "'%s' ", argv[i]);
+		}
+		snprintf(cmd + len, sizeof(cmd) - len, "--migrate-only 2>&1");
+		assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
+		assert_non_null(strstr(out, "store is at the current schema"));
+	}
 	ut_rmdir(dir);
 }
 
@@ -254,6 +280,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_first_run_makes_certs_and_serves_tls),
+	    cmocka_unit_test(test_migrate_only),
 	    cmocka_unit_test(test_cli_usage_errors),
 	    cmocka_unit_test(test_sigterm_under_load),
 	};

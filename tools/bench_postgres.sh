@@ -8,15 +8,22 @@
 #   2. uns-bench post --store postgres: the service over RPC at 1, 8 and 64
 #      in flight, group commit on;
 #   3. uns-bench post on RocksDB, the same levels, for the CPU per Post;
-#   4. uns-bench fetch on both stores (Fetch since a cursor).
+#   4. uns-bench fetch on both stores (Fetch since a cursor);
+#   5. History on both stores: uns-bench scale small (1,000 users, 10,000
+#      notifications, one user with 1,000), History's first page and a walk;
+#   6. with "scale" as third argument, instead of 1-5: uns-bench scale
+#      --store postgres at its defaults (1,000,000 notifications over
+#      100,000 users), then the server's RSS (uns-bench prints it) and the
+#      schema's and the cluster's size on disk.
 # For each: rate, and CPU µs per Post of the database's processes and of
 # the client (pgbench) or of unsd + the database + the client.
 #
-# usage: tools/bench_postgres.sh BUILD_DIR [SECONDS]
+# usage: tools/bench_postgres.sh BUILD_DIR [SECONDS] [scale]
 set -euo pipefail
 
-build=$(cd "${1:?usage: bench_postgres.sh BUILD_DIR [SECONDS]}" && pwd)
+build=$(cd "${1:?usage: bench_postgres.sh BUILD_DIR [SECONDS] [scale]}" && pwd)
 secs=${2:-5}
+mode=${3:-}
 bindir=${UNS_PG_BINDIR:-/usr/lib/postgresql/15/bin}
 run_as=()
 [ "$(id -u)" -eq 0 ] && run_as=(runuser -u postgres --)
@@ -34,17 +41,22 @@ trap cleanup EXIT
 "${run_as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
 	-o "-k $dir -c listen_addresses='' -p 5432" start >/dev/null
 
-# CPU ticks of every postgres process (the cluster's), with the children
-# each reaped (a backend that exits hands its time to the postmaster).
+# CPU ticks of this cluster's processes (the postmaster, whose pid heads
+# the socket's lock file, and its children), with the children each reaped
+# (a backend that exits hands its time to the postmaster). Other clusters
+# on the machine are not counted.
 pg_ticks() {
-	local sum=0 f line comm rest
+	local sum=0 f line comm rest pid pm
+	pm=$(head -1 "$dir/.s.PGSQL.5432.lock")
 	for f in /proc/[0-9]*/stat; do
 		line=$(cat "$f" 2>/dev/null) || continue
 		comm=${line#*(}
 		comm=${comm%%)*}
 		[ "$comm" = postgres ] || continue
+		pid=${line%% *}
 		rest=${line##*) }
 		set -- $rest
+		[ "$pid" = "$pm" ] || [ "$2" = "$pm" ] || continue
 		sum=$((sum + ${12} + ${13} + ${14} + ${15}))
 	done
 	echo "$sum"
@@ -56,6 +68,22 @@ printf 'store = postgres\npostgres_url = "%s"\npostgres_schema = pgbench_uns\n' 
 	"$url" >"$dir/unsd.conf"
 "$build/unsd" --data "$dir/unsd-data" --config "$dir/unsd.conf" \
 	--migrate-only 2>/dev/null
+
+if [ "$mode" = scale ]; then
+	echo "== uns-bench scale --store postgres (defaults)"
+	"$build/uns-bench" scale --store postgres --postgres-url "$url" |
+		tee "$dir/scale.out"
+	schema=$(grep -o 'bench_[0-9]*' "$dir/scale.out" | head -1)
+	"$bindir/psql" -h "$dir" -p 5432 -U postgres -d postgres -At -F ' ' -c \
+		"SELECT c.relname, pg_size_pretty(pg_total_relation_size(c.oid))
+		   FROM pg_class c WHERE c.relnamespace = '$schema'::regnamespace
+		    AND c.relkind = 'r' ORDER BY pg_total_relation_size(c.oid) DESC;
+		 SELECT 'schema total', pg_size_pretty(sum(pg_total_relation_size(c.oid)))
+		   FROM pg_class c WHERE c.relnamespace = '$schema'::regnamespace
+		    AND c.relkind = 'r'"
+	du -sh "$dir/data" "$dir/data/pg_wal"
+	exit 0
+fi
 
 cat >"$dir/post.sql" <<'EOF'
 \set u random(1, 100000)
@@ -90,3 +118,8 @@ echo "== uns-bench fetch --store postgres"
 	--seconds "$secs" --rounds 1
 echo "== uns-bench fetch (RocksDB)"
 "$build/uns-bench" fetch --seconds "$secs" --rounds 1
+echo "== History: uns-bench scale, small, --store postgres"
+"$build/uns-bench" scale --store postgres --postgres-url "$url" \
+	--users 1000 --notifications 10000 --heavy 1000
+echo "== History: uns-bench scale, small (RocksDB)"
+"$build/uns-bench" scale --users 1000 --notifications 10000 --heavy 1000

@@ -25,6 +25,7 @@
 #include "config.h"
 #include "fdlimit.h"
 #include "gateway.h"
+#include "gateway_config.h"
 #include "gateway_ops.h"
 #include "jwt.h"
 
@@ -114,18 +115,10 @@ open_ops(const uns_config *c, uns_metrics **m, uns_jwt_keys **keys,
 			return -1;
 		}
 	}
-	uns_gw_ops_config oc = {
-	    .metrics = *m,
-	    .keys = c->jwt_key.n > 0 ? *keys : NULL,
-	    .audience = c->jwt_audience,
-	    .issuer = c->jwt_issuer,
-	    .skew_seconds = (int)c->jwt_clock_skew_s,
-	    .token_cache = (size_t)c->token_cache,
-	    .app_rate = (uint32_t)c->rate_limit_app,
-	    .app_burst = (uint32_t)c->rate_limit_app_burst,
-	    .user_rate = (uint32_t)c->rate_limit_user,
-	    .user_burst = (uint32_t)c->rate_limit_user_burst,
-	};
+	uns_gw_ops_config oc;
+	uns_gw_ops_opts_from_config(&oc, c);
+	oc.metrics = *m;
+	oc.keys = c->jwt_key.n > 0 ? *keys : NULL;
 	return uns_gw_ops_open(ops, &oc) == UNS_OK ? 0 : -1;
 }
 
@@ -146,24 +139,8 @@ serve(const gw_opts *o, const uns_config *c)
 	    .max_message_bytes = (size_t)c->max_message,
 	    .lazy_connect = 1,
 	};
-	uns_gateway_config gc = {
-	    .listen = c->gateway_listen,
-	    .cert_file = c->gateway_cert,
-	    .key_file = c->gateway_key,
-	    .max_body = (size_t)c->max_body,
-	    .max_header = (size_t)c->gateway_max_header,
-	    .max_connections = (unsigned)c->gateway_max_connections,
-	    .threads = (unsigned)c->gateway_threads,
-	    .idle_timeout_ms = (uint32_t)c->gateway_idle_timeout_ms,
-	    .header_timeout_ms = (uint32_t)c->gateway_header_timeout_ms,
-	    .body_timeout_ms = (uint32_t)c->gateway_body_timeout_ms,
-	    .rpc_timeout_ms = (uint32_t)c->gateway_rpc_timeout_ms,
-	    .public_url = c->gateway_public_url,
-	    .drain_limit = (size_t)c->gateway_drain_limit,
-	    .stream_heartbeat_ms = (uint32_t)c->gateway_stream_heartbeat_ms,
-	    .cors_origins = c->gateway_cors_origins,
-	    .web_root = c->gateway_web_root,
-	};
+	uns_gateway_config gc;
+	uns_gateway_opts_from_config(&gc, c);
 	const char *url = o->rpc ? o->rpc : "tls+tcp://localhost:7443";
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -390,8 +390,9 @@ push_oauth_close(uns_push_transport *t)
 }
 
 uns_err
-push_token_cache_get(push_token_cache *c, const char *provider, int64_t now_ms,
-                     push_token_fetch_fn fetch, void *arg, char **out)
+push_token_cache_authorize(push_token_cache *c, const char *provider,
+                           int64_t now_ms, push_token_fetch_fn fetch, void *arg,
+                           uns_push_request *r)
 {
 	char why[256];
 	uns_err err = UNS_OK;
@@ -403,9 +404,7 @@ push_token_cache_get(push_token_cache *c, const char *provider, int64_t now_ms,
 		uns_fail(err, "%s: %s", provider, why);
 		goto out;
 	}
-	if ((*out = strdup(c->token.value)) == NULL) {
-		err = UNS_ENOMEM;
-	}
+	err = push_header(r, "Authorization: Bearer %s", c->token.value);
 out:
 	pthread_mutex_unlock(&c->lock);
 	return err;

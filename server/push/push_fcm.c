@@ -274,19 +274,17 @@ fcm_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 {
 	const fcm_settings *s = push_settings(t->o.cfg, &uns_push_fcm);
 	uns_push_request r = {0};
-	char *tok = NULL, *body = NULL;
+	char *body = NULL;
 	uns_err err = UNS_ENOMEM;
 
 	if (s->key == NULL) {
 		return UNS_FAILED_PRECONDITION; /* fcm_credentials not set */
 	}
 	if ((body = fcm_body(s, tap)) == NULL ||
-	    (err = push_token_cache_get(&t->o.token, "fcm", tap->now_ms, fetch,
-	                                t, &tok)) != UNS_OK ||
 	    (err = push_set_url(&r, "%s/v1/projects/%s/messages:send", s->v.url,
 	                        s->v.project)) != UNS_OK ||
-	    (err = push_header(&r, "Authorization: Bearer %s", tok)) !=
-	        UNS_OK ||
+	    (err = push_token_cache_authorize(&t->o.token, "fcm", tap->now_ms,
+	                                      fetch, t, &r)) != UNS_OK ||
 	    (err = push_header(&r, "Content-Type: application/json")) !=
 	        UNS_OK) {
 		goto out;
@@ -296,10 +294,6 @@ fcm_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 	*out = r;
 	memset(&r, 0, sizeof(r));
 out:
-	if (tok != NULL) {
-		uns_wipe(tok, strlen(tok));
-	}
-	free(tok);
 	free(body);
 	uns_push_request_free(&r);
 	return err;

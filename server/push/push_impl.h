@@ -180,11 +180,13 @@ typedef uns_err (*push_token_fetch_fn)(void *arg, int64_t now_ms,
 void push_token_cache_init(push_token_cache *c);
 /* Wipes the token. */
 void push_token_cache_fini(push_token_cache *c);
-/* A copy of the token (free()), fetched by fetch(arg, …) first when
- * needed; a failed fetch is reported through uns_fail as "provider: why". */
-uns_err push_token_cache_get(push_token_cache *c, const char *provider,
-                             int64_t now_ms, push_token_fetch_fn fetch,
-                             void *arg, char **out);
+/* Adds "Authorization: Bearer TOKEN" to r, the token fetched by
+ * fetch(arg, …) first when needed; the one place FCM's and WNS's builds
+ * get theirs (the token is never copied out of the cache). A failed fetch
+ * is reported through uns_fail as "provider: why". */
+uns_err push_token_cache_authorize(push_token_cache *c, const char *provider,
+                                   int64_t now_ms, push_token_fetch_fn fetch,
+                                   void *arg, uns_push_request *r);
 /* Forgets the token (the provider answered 401/403 for it). */
 void push_token_cache_drop(push_token_cache *c);
 

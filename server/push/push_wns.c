@@ -189,7 +189,6 @@ wns_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 	const wns_settings *s = push_settings(t->o.cfg, &uns_push_wns);
 	uns_push_request r = {0};
 	char *body = push_tap_json(tap);
-	char *tok = NULL;
 	uns_err err = UNS_ENOMEM;
 
 	if (s->secret[0] == '\0') {
@@ -203,11 +202,9 @@ wns_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 		err = UNS_INVALID_ARGUMENT;
 		goto out;
 	}
-	if ((err = push_token_cache_get(&t->o.token, "wns", tap->now_ms, fetch,
-	                                t, &tok)) != UNS_OK ||
-	    (err = push_set_url(&r, "%s", tap->sub->push_channel)) != UNS_OK ||
-	    (err = push_header(&r, "Authorization: Bearer %s", tok)) !=
-	        UNS_OK ||
+	if ((err = push_set_url(&r, "%s", tap->sub->push_channel)) != UNS_OK ||
+	    (err = push_token_cache_authorize(&t->o.token, "wns", tap->now_ms,
+	                                      fetch, t, &r)) != UNS_OK ||
 	    (err = push_header(&r, "X-WNS-Type: wns/raw")) != UNS_OK ||
 	    (err = push_header(&r, "Content-Type: application/octet-stream")) !=
 	        UNS_OK ||
@@ -221,10 +218,6 @@ wns_build(uns_push_transport *t, const uns_tap *tap, uns_push_request *out)
 	*out = r;
 	memset(&r, 0, sizeof(r));
 out:
-	if (tok != NULL) {
-		uns_wipe(tok, strlen(tok));
-	}
-	free(tok);
 	free(body);
 	uns_push_request_free(&r);
 	return err;

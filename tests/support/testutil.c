@@ -14,6 +14,7 @@
 #include "devcert.h"
 #include "jwt.h"
 #include "testutil.h"
+#include "utpg.h"
 
 void
 ut_mkdtemp(char *out, size_t cap)
@@ -183,6 +184,7 @@ ut_unsd_start(ut_proc *p, const char *listen, const char *const *args)
 		argv[n++] = "--gateway-listen";
 		argv[n++] = "";
 	}
+	n = ut_pg_unsd_args(argv, n, 63); /* its store: utpg.h */
 	argv[n] = NULL;
 	if (pipe(fds) != 0) {
 		return -1;

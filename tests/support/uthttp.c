@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 
 #include "uthttp.h"
+#include "utpg.h"
 
 typedef struct sink {
 	char *buf;
@@ -192,7 +193,17 @@ int
 ut_proc_start(ut_proc *p, const char *const *argv, const char *const *markers,
               int *ports)
 {
-	int fds[2];
+	const char *full[64];
+	int fds[2], n = 0;
+	while (argv[n] != NULL && n < 57) {
+		full[n] = argv[n];
+		n++;
+	}
+	if (strcmp(argv[0], UNS_UNSD_PATH) == 0) { /* its store: utpg.h */
+		n = ut_pg_unsd_args(full, n, 63);
+	}
+	full[n] = NULL;
+	argv = full;
 	if (pipe(fds) != 0) {
 		return -1;
 	}

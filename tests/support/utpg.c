@@ -6,6 +6,7 @@
  */
 #include "utpg.h"
 
+#include <inttypes.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -143,4 +144,77 @@ ut_pg_schema(char *out, size_t cap)
 
 	snprintf(out, cap, "uns_t%d_%d", (int)getpid(),
 	         atomic_fetch_add(&n, 1));
+}
+
+/* --- the shared cluster of the suites that run on either backend ------- */
+
+static ut_pg shared;
+static pid_t shared_pid;
+
+static void
+shared_stop(void)
+{
+	if (getpid() == shared_pid) { /* not in a forked child */
+		ut_pg_stop(&shared);
+	}
+}
+
+const char *
+ut_pg_shared_url(void)
+{
+	const char *want = getenv("UNS_TEST_STORE");
+	char why[256];
+
+	if (want == NULL || strcmp(want, "postgres") != 0) {
+		return NULL;
+	}
+	if (!shared.up) {
+		if (!ut_pg_start(&shared, why, sizeof(why))) {
+			fprintf(stderr, "UNS_TEST_STORE=postgres: %s\n", why);
+			exit(shared.bindir[0] == '\0' ? 77 : 1);
+		}
+		shared_pid = getpid();
+		atexit(shared_stop);
+		fprintf(stderr, "the store is on PostgreSQL: %s\n", shared.url);
+	}
+	return shared.url;
+}
+
+void
+ut_pg_schema_of(const char *dir, char *out, size_t cap)
+{
+	uint64_t h = 14695981039346656037u;
+
+	for (const char *p = dir; *p != '\0'; p++) {
+		h = (h ^ (unsigned char)*p) * 1099511628211u;
+	}
+	snprintf(out, cap, "uns_d%016" PRIx64, h);
+}
+
+int
+ut_pg_unsd_args(const char **argv, int n, int cap)
+{
+	static char url[600], schema[64];
+	const char *data = "";
+	const char *u = ut_pg_shared_url();
+
+	if (u == NULL || n + 6 > cap) {
+		return n;
+	}
+	for (int i = 1; i + 1 < n; i++) {
+		if (strcmp(argv[i], "--data") == 0) {
+			data = argv[i + 1];
+		}
+	}
+	snprintf(url, sizeof(url), "postgres_url=%s", u);
+	snprintf(schema, sizeof(schema), "postgres_schema=");
+	ut_pg_schema_of(data, schema + strlen(schema),
+	                sizeof(schema) - strlen(schema));
+	argv[n++] = "--set";
+	argv[n++] = "store=postgres";
+	argv[n++] = "--set";
+	argv[n++] = url;
+	argv[n++] = "--set";
+	argv[n++] = schema;
+	return n;
 }

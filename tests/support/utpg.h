@@ -38,4 +38,28 @@ int ut_pg_sql(const ut_pg *pg, const char *sql);
 /* A schema name unique in this process ("uns_t<pid>_<n>"), into out. */
 void ut_pg_schema(char *out, size_t cap);
 
+/*
+ * The suites that run on either backend (service, gateway, fixture; see
+ * tests/README.md) ask here which one: UNS_TEST_STORE=postgres in the
+ * environment (CTest's *_pg tests set it) puts them on PostgreSQL, one
+ * cluster per test process, started at the first call and stopped at
+ * exit, each store in a schema of its own named after its data folder (so
+ * a restart on the same folder finds its data again).
+ */
+
+/* The shared cluster's connection string, or NULL on RocksDB. Exits 77
+ * (CTest's skip) when PostgreSQL's binaries are missing, 1 when the
+ * cluster cannot start. */
+const char *ut_pg_shared_url(void);
+
+/* The schema of the store whose data folder is dir ("uns_d" and a hash of
+ * the path), into out. */
+void ut_pg_schema_of(const char *dir, char *out, size_t cap);
+
+/* On PostgreSQL, appends to argv[n..cap) unsd's options that put its
+ * store in the shared cluster (--set store=postgres, the url, the schema
+ * of argv's --data folder); returns the new count (n on RocksDB). The
+ * strings live until the next call. */
+int ut_pg_unsd_args(const char **argv, int n, int cap);
+
 #endif /* UNS_TESTS_UTPG_H */

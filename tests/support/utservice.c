@@ -11,7 +11,9 @@
 
 #include <cmocka.h>
 
+#include "store_postgres.h"
 #include "testutil.h"
+#include "utpg.h"
 #include "utservice.h"
 
 const uint8_t ut_secret[] = "0123456789abcdef0123456789abcdef-test";
@@ -86,6 +88,14 @@ ut_service_start(ut_service *s, const char *dir, const ut_service_opts *o)
 	                       .clock = o->clock_ms,
 	                       .clock_arg = o->clock_arg,
 	                       .reclaim_interval_ms = -1};
+	uns_store_postgres_config pc = {.url = ut_pg_shared_url()};
+	char schema[64];
+	if (pc.url != NULL) { /* UNS_TEST_STORE=postgres (utpg.h) */
+		ut_pg_schema_of(path, schema, sizeof(schema));
+		pc.schema = schema;
+		sc.backend = "postgres";
+		sc.postgres = &pc;
+	}
 	assert_int_equal(uns_store_open(&s->store, &sc), UNS_OK);
 	open_auth(s, o);
 	uns_service_config svcc = {.store = s->store,

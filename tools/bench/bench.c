@@ -89,10 +89,12 @@ static const uns_opt bench_options[] = {
     {"--answer-thread", UNS_OPT_FLAG, offsetof(bench_opts, answer_thread), NULL,
      "the store's commit_answer_thread = true"},
     {"--store", UNS_OPT_STR, offsetof(bench_opts, store), "NAME",
-     "post, fetch, mixed, delete: the store backend (rocksdb, postgres)"},
+     "post, fetch, mixed, delete, scale: the store backend (rocksdb, "
+     "postgres)"},
     {"--postgres-url", UNS_OPT_STR, offsetof(bench_opts, postgres_url), "URL",
      "--store postgres: the database (a fresh schema per run; the CPU of "
-     "every local postgres process is reported beside the server's)"},
+     "its cluster's processes, found by the Unix socket's lock file, is "
+     "reported beside the server's)"},
     {"--help", UNS_OPT_FLAG, offsetof(bench_opts, help), NULL, "this text"},
 };
 #define N_BENCH_OPTS (sizeof(bench_options) / sizeof(bench_options[0]))
@@ -635,7 +637,7 @@ typedef struct stack_result {
 	double cpu_us, calls; /* the server's CPU time and calls, all rounds */
 	double client_cpu_us; /* this process's (the client's), same rounds */
 	double commit_cpu_us, engine_cpu_us; /* server's committer, RocksDB */
-	double db_cpu_us; /* every local postgres process (--store postgres) */
+	double db_cpu_us; /* the cluster's processes (--store postgres) */
 } stack_result;
 
 /* utime + stime of one /proc stat file in µs, its command into comm (if
@@ -700,17 +702,45 @@ bench_threads_cpu_us(pid_t pid, const char *prefix)
 	return sum;
 }
 
-/* The CPU time of every process named "postgres" on this machine (the
- * cluster's backends, WAL writer, checkpointer…), with the time of the
- * children they reaped (a backend that exits hands its time to the
- * postmaster's cutime); 0 when there is none. */
+/* The postmaster of the cluster url names by its Unix socket ("host=DIR
+ * port=N"): the first line of DIR/.s.PGSQL.N.lock; 0 when there is none
+ * (no url, TCP, not on this machine). */
+static long
+db_postmaster(const char *url)
+{
+	char dir[256] = "", path[320], line[32] = "";
+	const char *h = url != NULL ? strstr(url, "host=") : NULL;
+	const char *p = url != NULL ? strstr(url, "port=") : NULL;
+	FILE *f;
+
+	if (h == NULL || h[5] != '/') {
+		return 0;
+	}
+	snprintf(dir, sizeof(dir), "%.*s", (int)strcspn(h + 5, " "), h + 5);
+	snprintf(path, sizeof(path), "%s/.s.PGSQL.%ld.lock", dir,
+	         p != NULL ? strtol(p + 5, NULL, 10) : 5432L);
+	if ((f = fopen(path, "r")) == NULL) {
+		return 0;
+	}
+	if (fgets(line, sizeof(line), f) == NULL) {
+		line[0] = '\0';
+	}
+	fclose(f);
+	return strtol(line, NULL, 10);
+}
+
+/* The CPU time of the cluster whose postmaster is pm: it and its children
+ * (backends, WAL writer, checkpointer…), with the time of the children it
+ * reaped (a backend that exits hands its time to the postmaster's cutime);
+ * 0 when pm is 0. Other clusters on the machine are not counted. */
 static double
-db_cpu_us(void)
+db_cpu_us(long pm)
 {
 	char path[300], buf[1024];
 	unsigned long long t[4];
+	long ppid;
 	double sum = 0;
-	DIR *d = opendir("/proc");
+	DIR *d = pm > 0 ? opendir("/proc") : NULL;
 
 	if (d == NULL) {
 		return 0;
@@ -732,9 +762,10 @@ db_cpu_us(void)
 		if (strstr(buf, "(postgres)") == NULL ||
 		    (p = strrchr(buf, ')')) == NULL ||
 		    sscanf(p + 2,
-		           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
+		           "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
 		           "%llu %llu %llu",
-		           &t[0], &t[1], &t[2], &t[3]) != 4) {
+		           &ppid, &t[0], &t[1], &t[2], &t[3]) != 5 ||
+		    (strtol(e->d_name, NULL, 10) != pm && ppid != pm)) {
 			continue;
 		}
 		sum += (double)(t[0] + t[1] + t[2] + t[3]) * 1e6 /
@@ -910,7 +941,8 @@ timed_round(load_run *r, const bench_opts *o, int bare, stack_result *sr)
 	double mine0 = bench_proc_cpu_us(getpid());
 	double k0 = server_threads_cpu_us(r, "uns-commit");
 	double e0 = server_threads_cpu_us(r, "rocksdb:");
-	double db0 = db_cpu_us();
+	long pm = db_postmaster(o->postgres_url);
+	double db0 = db_cpu_us(pm);
 	nng_time t0 = nng_clock();
 	run_round(r, o->threads, o->inflight, bare, o->seconds);
 	double secs = (double)(nng_clock() - t0) / 1000.0;
@@ -918,7 +950,7 @@ timed_round(load_run *r, const bench_opts *o, int bare, stack_result *sr)
 	double mine1 = bench_proc_cpu_us(getpid());
 	double k1 = server_threads_cpu_us(r, "uns-commit");
 	double e1 = server_threads_cpu_us(r, "rocksdb:");
-	double db1 = db_cpu_us();
+	double db1 = db_cpu_us(pm);
 	sr->rate[sr->n_rates++] = (double)atomic_load(&r->calls) / secs;
 	sr->errors += atomic_load(&r->errors);
 	if (cpu0 < 0 || cpu1 < 0 || sr->cpu_us < 0) {

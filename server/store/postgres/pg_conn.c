@@ -118,22 +118,16 @@ pg_wait(pgs *st, PGconn *c)
 	return true;
 }
 
-uns_err
-pg_exec(pgs *st, PGconn *c, const char *sql, int n, const char *const *values,
-        const int *lengths, const int *formats, ExecStatusType want,
-        PGresult **out)
+/* Every result of what was sent on c, up to idle: the last is the answer,
+ * any error fails (its SQLSTATE into state, "" if none). */
+static uns_err
+collect(pgs *st, PGconn *c, ExecStatusType want, PGresult **out, char state[6])
 {
 	PGresult *r = NULL, *err = NULL, *next;
-	int sent = n == 0 && values == NULL
-	               ? PQsendQuery(c, sql) /* may hold several statements */
-	               : PQsendQueryParams(c, sql, n, NULL, values, lengths,
-	                                   formats, 0);
+	const char *s;
 	uns_err rc;
 
-	if (!sent) {
-		return pg_fail(c, NULL, "send");
-	}
-	/* Every result up to idle: the last is the answer, any error fails. */
+	state[0] = '\0';
 	for (;;) {
 		if (!pg_wait(st, c)) {
 			PQclear(r);
@@ -153,6 +147,8 @@ pg_exec(pgs *st, PGconn *c, const char *sql, int n, const char *const *values,
 		r = next;
 	}
 	if (err != NULL || PQresultStatus(r) != want) {
+		s = PQresultErrorField(err != NULL ? err : r, PG_DIAG_SQLSTATE);
+		snprintf(state, 6, "%s", s != NULL ? s : "");
 		rc = pg_fail(c, err != NULL ? err : r, "query");
 		PQclear(r);
 		PQclear(err);
@@ -164,6 +160,64 @@ pg_exec(pgs *st, PGconn *c, const char *sql, int n, const char *const *values,
 		PQclear(r);
 	}
 	return UNS_OK;
+}
+
+uns_err
+pg_exec(pgs *st, PGconn *c, const char *sql, int n, const char *const *values,
+        const int *lengths, const int *formats, ExecStatusType want,
+        PGresult **out)
+{
+	char state[6];
+	int sent = n == 0 && values == NULL
+	               ? PQsendQuery(c, sql) /* may hold several statements */
+	               : PQsendQueryParams(c, sql, n, NULL, values, lengths,
+	                                   formats, 0);
+
+	if (!sent) {
+		return pg_fail(c, NULL, "send");
+	}
+	return collect(st, c, want, out, state);
+}
+
+/* The name a statement is prepared under: "uns_" and a hash of its text. */
+#define PG_STMT_NAME 24
+
+static void
+stmt_name(const char *sql, char name[PG_STMT_NAME])
+{
+	uint64_t h = 14695981039346656037u;
+
+	for (const char *p = sql; *p != '\0'; p++) {
+		h = (h ^ (unsigned char)*p) * 1099511628211u;
+	}
+	snprintf(name, PG_STMT_NAME, "uns_%016llx", (unsigned long long)h);
+}
+
+uns_err
+pg_exec_prepared(pgs *st, PGconn *c, const char *sql, int n,
+                 const char *const *values, ExecStatusType want, PGresult **out)
+{
+	char name[PG_STMT_NAME], state[6];
+	uns_err rc;
+
+	stmt_name(sql, name);
+	for (int tries = 0;; tries++) {
+		if (!PQsendQueryPrepared(c, name, n, values, NULL, NULL, 0)) {
+			return pg_fail(c, NULL, "send");
+		}
+		rc = collect(st, c, want, out, state);
+		/* 26000: not prepared on this session yet. */
+		if (rc == UNS_OK || tries > 0 || strcmp(state, "26000") != 0) {
+			return rc;
+		}
+		if (!PQsendPrepare(c, name, sql, n, NULL)) {
+			return pg_fail(c, NULL, "send");
+		}
+		if ((rc = collect(st, c, PGRES_COMMAND_OK, NULL, state)) !=
+		    UNS_OK) {
+			return rc;
+		}
+	}
 }
 
 uns_err

@@ -51,7 +51,7 @@
 #include "store_postgres.h"
 #include "store_util.h"
 
-#define PG_MAX_PARAMS  13
+#define PG_MAX_PARAMS  15
 #define PG_NUM         24 /* a decimal int64 and NUL */
 #define PG_RECLAIM     256
 #define PG_FB_CHUNK    64
@@ -118,6 +118,15 @@ uns_err pg_exec(pgs *st, PGconn *c, const char *sql, int n,
                 const char *const *values, const int *lengths,
                 const int *formats, ExecStatusType want, PGresult **out);
 
+/* pg_exec (no lengths or formats: text parameters) through a statement
+ * prepared on c: prepared at its first use on c, when the server says it
+ * does not know its name (SQLSTATE 26000, so also after a reconnect or on
+ * another server), then only bound and run, not parsed and planned again.
+ * Not inside a transaction block (the first use's error would abort it). */
+uns_err pg_exec_prepared(pgs *st, PGconn *c, const char *sql, int n,
+                         const char *const *values, ExecStatusType want,
+                         PGresult **out);
+
 /* A pool connection (connecting it if needed), and back. broken: close
  * it, the next user connects again. */
 uns_err pg_pool_get(pgs *st, PGconn **c);
@@ -140,6 +149,10 @@ uns_err pg_flush(void *arg, void *const *payloads, size_t n);
 void pg_post_async(uns_store *base, const char *user, const char *host,
                    const Uns__V1__Notification *in,
                    uns_store_write_done_fn done, void *arg);
+void pg_post_keyed_async(uns_store *base, const char *user, const char *host,
+                         const Uns__V1__Notification *in,
+                         const uns_store_idem *idem,
+                         uns_store_write_done_fn done, void *arg);
 void pg_update_state_async(uns_store *base, const char *user, const char *host,
                            const char *id, const uns_store_change *chg,
                            uns_store_write_done_fn done, void *arg);

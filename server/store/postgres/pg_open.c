@@ -324,6 +324,7 @@ const uns_store_ops uns_store_postgres_ops = {
     .sub_delete_async = pg_sub_delete_async,
     .sub_list = pg_sub_list,
     .post_async = pg_post_async,
+    .post_keyed_async = pg_post_keyed_async,
     .update_state_async = pg_update_state_async,
     .get = pg_get,
     .delete_in_hosts_async = pg_delete_in_hosts_async,

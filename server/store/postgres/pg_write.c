@@ -550,6 +550,9 @@ code_of(const PGresult *r, int col)
 	case UNS_OK:
 	case UNS_NOT_FOUND:
 		return rc;
+	case UNS_ALREADY_EXISTS:
+		return uns_store_seterr(rc, "the idempotency key was used for "
+		                            "another request");
 	case UNS_RESOURCE_EXHAUSTED:
 		return uns_store_seterr(rc, "too many live notifications");
 	case UNS_FAILED_PRECONDITION:
@@ -565,25 +568,33 @@ post_finish(struct pg_write *w, uns_err rc)
 {
 	const PGresult *r = w->one.res;
 	Uns__V1__Notification *n = NULL;
-	bool created = false;
+	bool created = false, replay = false;
 
-	if (rc == UNS_OK && (rc = code_of(r, 0)) == UNS_OK &&
-	    (rc = post_result(w, r, &n)) == UNS_OK) {
+	if (rc == UNS_OK && (rc = code_of(r, 0)) == UNS_OK) {
+		/* A replay: the first answer, as the record kept it. */
+		replay = PQnfields(r) > 7 && pg_bool(r, 0, 7);
+		rc = replay ? pg_notification(r, 0, 8, NULL, &n)
+		            : post_result(w, r, &n);
+	}
+	if (rc == UNS_OK) {
 		created = pg_bool(r, 0, 6);
-		uns_store_moved(&w->st->base, w->user, w->host,
-		                (uint64_t)pg_int(r, 0, 4),
-		                (size_t)pg_int(r, 0, 5));
+		if (!replay) {
+			uns_store_moved(&w->st->base, w->user, w->host,
+			                (uint64_t)pg_int(r, 0, 4),
+			                (size_t)pg_int(r, 0, 5));
+		}
 	}
 	w->done(w->arg, rc, n, created);
 	write_free(w);
 }
 
-void
-pg_post_async(uns_store *base, const char *user, const char *host,
-              const Uns__V1__Notification *in, uns_store_write_done_fn done,
-              void *arg)
+/* Queues uns_post, or uns_post_keyed when idem is not NULL (store.c
+ * checked its key and window). */
+static void
+post_queue(pgs *st, const char *user, const char *host,
+           const Uns__V1__Notification *in, const uns_store_idem *idem,
+           uns_store_write_done_fn done, void *arg)
 {
-	pgs *st = (pgs *)base;
 	struct pg_write *w;
 	struct pg_call *c;
 	uns_err rc;
@@ -605,10 +616,18 @@ pg_post_async(uns_store *base, const char *user, const char *host,
 		early(done, arg, rc);
 		return;
 	}
-	c->sql = "SELECT rc, id, created, version, head, taps, was_new "
-	         "FROM uns_post($1, $2, $3::bigint, $4, $5, $6, $7::bytea, "
-	         "$8::smallint[], $9::bigint, $10::bigint, $11::integer, "
-	         "$12::bigint)";
+	c->sql = idem == NULL
+	             ? "SELECT rc, id, created, version, head, taps, was_new "
+	               "FROM uns_post($1, $2, $3::bigint, $4, $5, $6, "
+	               "$7::bytea, $8::smallint[], $9::bigint, $10::bigint, "
+	               "$11::integer, $12::bigint)"
+	             : "SELECT rc, id, created, version, head, taps, was_new, "
+	               "replay, id, $2::text, body, created, modified, "
+	               "expires, version, 1, 1, 1 "
+	               "FROM uns_post_keyed($1, $2, $3::bigint, $4, $5, $6, "
+	               "$7::bytea, $8::smallint[], $9::bigint, $10::bigint, "
+	               "$11::integer, $12::bigint, $13::bytea, $14::bytea, "
+	               "$15::bigint)";
 	param(c, 0, w->user);
 	param(c, 1, w->host);
 	param_int(w, c, 2, 0, w->now);
@@ -621,10 +640,34 @@ pg_post_async(uns_store *base, const char *user, const char *host,
 	param_int(w, c, 9, 2, w->expires);
 	param_int(w, c, 10, 3, st->base.cfg.max_live);
 	param_int(w, c, 11, 4, st->base.cfg.tombstone_ttl_ms);
+	if (idem != NULL) {
+		/* idem stays valid until done runs (store.h). */
+		param_bytes(c, 12, (const unsigned char *)idem->key,
+		            strlen(idem->key));
+		param_bytes(c, 13, idem->fingerprint,
+		            sizeof(idem->fingerprint));
+		param_int(w, c, 14, 5, idem->window_ms);
+	}
 	w->finish = post_finish;
 	w->done = done;
 	w->arg = arg;
 	write_submit_async(w);
+}
+
+void
+pg_post_async(uns_store *base, const char *user, const char *host,
+              const Uns__V1__Notification *in, uns_store_write_done_fn done,
+              void *arg)
+{
+	post_queue((pgs *)base, user, host, in, NULL, done, arg);
+}
+
+void
+pg_post_keyed_async(uns_store *base, const char *user, const char *host,
+                    const Uns__V1__Notification *in, const uns_store_idem *idem,
+                    uns_store_write_done_fn done, void *arg)
+{
+	post_queue((pgs *)base, user, host, in, idem, done, arg);
 }
 
 static void
