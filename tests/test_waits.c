@@ -428,7 +428,8 @@ test_parked_many(void **state)
 	char user[64], token[1024];
 	(void)state;
 	env_start(&e, "rate_limit_user = 0\nrate_limit_app = 0\n"
-	              "max_waits_per_user = 4\ngateway_threads = 2\n");
+	              "max_waits_per_user = 4\ngateway_threads = 2\n"
+	              "gateway_header_timeout = 60s\n");
 	uns_client *c = rpc_client(&e);
 	for (int i = 0; i < N_RPC; i++) {
 		snprintf(user, sizeof(user), "r-%d", i / PER_USER);
@@ -470,7 +471,18 @@ test_parked_many(void **state)
 		http_run(&hp, 50);
 	}
 	http_run(&hp, 300);
-	assert_int_equal(rpc_done(rp, N_RPC), PER_USER);
+	if (rpc_done(rp, N_RPC) != PER_USER) {
+		int cancelled = 0, empty = 0;
+		for (int i = 0; i < N_RPC; i++) {
+			cancelled += atomic_load(&rp[i].done) &&
+			             rp[i].err == UNS_CANCELLED;
+			empty += atomic_load(&rp[i].done) &&
+			         rp[i].err == UNS_OK && rp[i].changes == 0;
+		}
+		fail_msg("%d RPC polls answered, want %d: %d cancelled, %d "
+		         "empty (their wait ended: a slow parking phase)",
+		         rpc_done(rp, N_RPC), PER_USER, cancelled, empty);
+	}
 	assert_int_equal(hp.done, PER_USER);
 	for (int i = 7 * PER_USER; i < 8 * PER_USER; i++) {
 		assert_int_equal(atomic_load(&rp[i].done), 1);
