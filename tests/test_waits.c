@@ -656,66 +656,54 @@ test_rpc_hangup(void **state)
 	env_stop(&e);
 }
 
-/* The same over the gateway: clients that close their connections while
- * their long polls are parked (MHD does not watch a suspended connection)
- * end their RPC waits at once too. */
+/* N_HUP gateway clients (long polls, or event streams when stream) park,
+ * then close their connections: their RPC waits end at once too. */
 static void
-test_http_hangup(void **state)
+gateway_hangup(const char *conf, int stream, const char *what)
 {
 	static env e;
 	static http_polls hp;
 	char user[64], token[1024];
-	(void)state;
-	env_start(&e, "rate_limit_user = 0\nrate_limit_app = 0\n"
-	              "gateway_header_timeout = 60s\n");
+	env_start(&e, conf);
 	memset(&hp, 0, sizeof(hp));
 	hp.multi = curl_multi_init();
 	for (int i = 0; i < N_HUP; i++) {
 		snprintf(user, sizeof(user), "hup-%d", i / PER_USER);
 		mint_user(&e, user, token, sizeof(token));
-		http_poll_add(&hp, &e, token, 60);
+		http_add(&hp, &e, token, stream ? 0 : 60, stream);
 	}
 	wait_parked(&e, &hp, N_HUP);
+	assert_int_equal(hp.done, 0);
 	http_free(&hp); /* closes every connection */
 	double ms = wait_parked_below(&e, 0, 30000);
-	printf("# %d HTTP long polls hung up: parked count 0 after %.0f ms, "
-	       "%.0f hang-ups counted\n",
-	       N_HUP, ms, metric(&e, "uns_http_hangups_total"));
+	printf("# %d %s hung up: parked count 0 after %.0f ms, %.0f hang-ups "
+	       "counted\n",
+	       N_HUP, what, ms, metric(&e, "uns_http_hangups_total"));
 	assert_true(ms >= 0);
 	assert_int_equal((int)metric(&e, "uns_http_hangups_total"), N_HUP);
 	assert_true(time_healthz(&e) < BOUND_MS);
 	env_stop(&e);
 }
 
-/* And event streams: a stream's Fetch waits a heartbeat (60 s here). */
+/* Long polls: MHD does not watch a suspended connection's socket. */
+static void
+test_http_hangup(void **state)
+{
+	(void)state;
+	gateway_hangup("rate_limit_user = 0\nrate_limit_app = 0\n"
+	               "gateway_header_timeout = 60s\n",
+	               0, "HTTP long polls");
+}
+
+/* Event streams: a stream's Fetch waits a heartbeat (60 s here). */
 static void
 test_stream_hangup(void **state)
 {
-	static env e;
-	static http_polls hp;
-	char user[64], token[1024];
 	(void)state;
-	env_start(&e, "rate_limit_user = 0\nrate_limit_app = 0\n"
-	              "gateway_stream_heartbeat = 60s\n"
-	              "gateway_header_timeout = 60s\n");
-	memset(&hp, 0, sizeof(hp));
-	hp.multi = curl_multi_init();
-	for (int i = 0; i < N_HUP; i++) {
-		snprintf(user, sizeof(user), "hup-%d", i / PER_USER);
-		mint_user(&e, user, token, sizeof(token));
-		http_add(&hp, &e, token, 0, 1);
-	}
-	wait_parked(&e, &hp, N_HUP);
-	assert_int_equal(hp.done, 0);
-	http_free(&hp);
-	double ms = wait_parked_below(&e, 0, 30000);
-	printf("# %d event streams hung up: parked count 0 after %.0f ms, "
-	       "%.0f hang-ups counted\n",
-	       N_HUP, ms, metric(&e, "uns_http_hangups_total"));
-	assert_true(ms >= 0);
-	assert_int_equal((int)metric(&e, "uns_http_hangups_total"), N_HUP);
-	assert_true(time_healthz(&e) < BOUND_MS);
-	env_stop(&e);
+	gateway_hangup("rate_limit_user = 0\nrate_limit_app = 0\n"
+	               "gateway_stream_heartbeat = 60s\n"
+	               "gateway_header_timeout = 60s\n",
+	               1, "event streams");
 }
 
 /* ---- idle sockets and half-open TLS handshakes --------------------------- */
