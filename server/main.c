@@ -634,6 +634,13 @@ open_gateway_ops(unsd *d)
 	return 0;
 }
 
+/* A parked HTTP long poll's client closed: its RPC's wait ends too. */
+static void
+gateway_hangup(void *arg, const char *request_id)
+{
+	uns_rpc_server_hangup(arg, request_id);
+}
+
 /* The embedded gateway: the RPC server also listens on inproc://, and the
  * gateway calls it there through libuns like any other client. */
 static int
@@ -646,6 +653,8 @@ open_gateway(unsd *d)
 	                      .max_message_bytes = (size_t)d->cfg.max_message};
 	uns_gateway_config gc;
 	uns_gateway_opts_from_config(&gc, &d->cfg);
+	gc.hangup = gateway_hangup;
+	gc.hangup_arg = d->rpc;
 	if (strncmp(d->cfg.gateway_listen, "https:", 6) == 0 &&
 	    d->cert[0] == '\0' && prepare_tls(d) != 0) {
 		return -1;

@@ -9,7 +9,11 @@
  * error (RESOURCE_EXHAUSTED, 429 with Retry-After) while another is
  * served; rapid calls over RPC meet the rate limit. 1,000 idle sockets
  * and 200 half-open TLS handshakes on each port delay no request and are
- * closed after their timeout.
+ * closed after their timeout. Clients that hang up while they wait (RPC
+ * long polls, gateway long polls, event streams) end their waits at once:
+ * the parked count drops long before the 60 s waits would end (the hang-up
+ * tests give the gateway a 60 s header deadline, so that a loaded
+ * machine's slow TLS handshakes are not cut).
  *
  * The test's own HTTP polls connect 100 at a time: one thread making a
  * thousand TLS handshakes at once takes longer than the gateway's header
@@ -19,7 +23,9 @@
  * parked, the rest queued as with the former fixed pool), with the wait
  * cap unchecked, with the rate limit left to the gateway, and without the
  * RPC port's handshake guard (NNG 1.5.2 kept the 1,200 RPC sockets open
- * past the 60 s bound).
+ * past the 60 s bound); the hang-up tests with the pipe's hooks not run,
+ * with long polls not armed in the gateway's watchdog, and with streams
+ * not armed (each: 40 still parked after 30 s).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -236,8 +242,19 @@ keep_retry_after(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+static void http_add(http_polls *hp, const env *e, const char *token,
+                     int wait_s, int stream);
+
 static void
 http_poll_add(http_polls *hp, const env *e, const char *token, int wait_s)
+{
+	http_add(hp, e, token, wait_s, 0);
+}
+
+/* A long poll, or an event stream (stream: Accept: text/event-stream). */
+static void
+http_add(http_polls *hp, const env *e, const char *token, int wait_s,
+         int stream)
 {
 	char url[256], auth[1100];
 	int i = hp->n++;
@@ -246,6 +263,10 @@ http_poll_add(http_polls *hp, const env *e, const char *token, int wait_s)
 	         e->base, wait_s);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
 	hp->hdrs[i] = curl_slist_append(NULL, auth);
+	if (stream) {
+		hp->hdrs[i] =
+		    curl_slist_append(hp->hdrs[i], "Accept: text/event-stream");
+	}
 	CURL *k = curl_easy_init();
 	curl_easy_setopt(k, CURLOPT_URL, url);
 	curl_easy_setopt(k, CURLOPT_HTTPHEADER, hp->hdrs[i]);
@@ -307,7 +328,18 @@ wait_parked(const env *e, http_polls *hp, double want)
 		http_run(hp, 200);
 	}
 	if (n < want) {
-		fail_msg("%.0f long polls parked, want %.0f", n, want);
+		int ok = 0;
+		long other = 0;
+		for (int i = 0; i < hp->n; i++) {
+			if (hp->status[i] == 200) {
+				ok++;
+			} else if (hp->status[i] != 0) {
+				other = hp->status[i];
+			}
+		}
+		fail_msg("%.0f long polls parked, want %.0f (%d of %d HTTP "
+		         "polls done: %d with 200, another %ld)",
+		         n, want, hp->done, hp->n, ok, other);
 	}
 }
 
@@ -396,7 +428,8 @@ test_parked_many(void **state)
 	char user[64], token[1024];
 	(void)state;
 	env_start(&e, "rate_limit_user = 0\nrate_limit_app = 0\n"
-	              "max_waits_per_user = 4\ngateway_threads = 2\n");
+	              "max_waits_per_user = 4\ngateway_threads = 2\n"
+	              "gateway_header_timeout = 60s\n");
 	uns_client *c = rpc_client(&e);
 	for (int i = 0; i < N_RPC; i++) {
 		snprintf(user, sizeof(user), "r-%d", i / PER_USER);
@@ -438,7 +471,18 @@ test_parked_many(void **state)
 		http_run(&hp, 50);
 	}
 	http_run(&hp, 300);
-	assert_int_equal(rpc_done(rp, N_RPC), PER_USER);
+	if (rpc_done(rp, N_RPC) != PER_USER) {
+		int cancelled = 0, empty = 0;
+		for (int i = 0; i < N_RPC; i++) {
+			cancelled += atomic_load(&rp[i].done) &&
+			             rp[i].err == UNS_CANCELLED;
+			empty += atomic_load(&rp[i].done) &&
+			         rp[i].err == UNS_OK && rp[i].changes == 0;
+		}
+		fail_msg("%d RPC polls answered, want %d: %d cancelled, %d "
+		         "empty (their wait ended: a slow parking phase)",
+		         rpc_done(rp, N_RPC), PER_USER, cancelled, empty);
+	}
 	assert_int_equal(hp.done, PER_USER);
 	for (int i = 7 * PER_USER; i < 8 * PER_USER; i++) {
 		assert_int_equal(atomic_load(&rp[i].done), 1);
@@ -559,6 +603,109 @@ test_rpc_rate_limit(void **state)
 	env_stop(&e);
 }
 
+/* ---- hang-ups ---------------------------------------------------------------
+ */
+
+#define N_HUP 40
+
+/* Waits until unsd's parked count is at most want; the milliseconds it
+ * took, or -1 after limit_ms. */
+static double
+wait_parked_below(const env *e, double want, double limit_ms)
+{
+	double t0 = now_ms();
+	while (metric(e, "uns_long_polls_waiting") > want) {
+		if (now_ms() - t0 > limit_ms) {
+			return -1;
+		}
+		usleep(100000);
+	}
+	return now_ms() - t0;
+}
+
+/* A client whose connection closes while its long polls wait: they end at
+ * once (60 s waits, gone within the bound), not at their deadline. */
+static void
+test_rpc_hangup(void **state)
+{
+	static env e;
+	static rpc_poll rp[N_HUP];
+	char user[64];
+	(void)state;
+	env_start(&e, "rate_limit_user = 0\nrate_limit_app = 0\n"
+	              "gateway_header_timeout = 60s\n");
+	uns_client *c = rpc_client(&e);
+	for (int i = 0; i < N_HUP; i++) {
+		snprintf(user, sizeof(user), "hup-%d", i / PER_USER);
+		mint_user(&e, user, rp[i].token, sizeof(rp[i].token));
+		rpc_poll_start(c, &rp[i], 60000);
+	}
+	for (double until = now_ms() + 60000;
+	     metric(&e, "uns_long_polls_waiting") < N_HUP &&
+	     now_ms() < until;) {
+		usleep(100000);
+	}
+	assert_int_equal((int)metric(&e, "uns_long_polls_waiting"), N_HUP);
+	uns_client_close(c); /* its pipe goes away */
+	double ms = wait_parked_below(&e, 0, 30000);
+	printf("# %d RPC long polls hung up: parked count 0 after %.0f ms\n",
+	       N_HUP, ms);
+	assert_true(ms >= 0);
+	/* The server still serves. */
+	assert_true(time_health(&e) < BOUND_MS);
+	env_stop(&e);
+}
+
+/* N_HUP gateway clients (long polls, or event streams when stream) park,
+ * then close their connections: their RPC waits end at once too. */
+static void
+gateway_hangup(const char *conf, int stream, const char *what)
+{
+	static env e;
+	static http_polls hp;
+	char user[64], token[1024];
+	env_start(&e, conf);
+	memset(&hp, 0, sizeof(hp));
+	hp.multi = curl_multi_init();
+	for (int i = 0; i < N_HUP; i++) {
+		snprintf(user, sizeof(user), "hup-%d", i / PER_USER);
+		mint_user(&e, user, token, sizeof(token));
+		http_add(&hp, &e, token, stream ? 0 : 60, stream);
+	}
+	wait_parked(&e, &hp, N_HUP);
+	assert_int_equal(hp.done, 0);
+	http_free(&hp); /* closes every connection */
+	double ms = wait_parked_below(&e, 0, 30000);
+	printf("# %d %s hung up: parked count 0 after %.0f ms, %.0f hang-ups "
+	       "counted\n",
+	       N_HUP, what, ms, metric(&e, "uns_http_hangups_total"));
+	assert_true(ms >= 0);
+	assert_int_equal((int)metric(&e, "uns_http_hangups_total"), N_HUP);
+	assert_true(time_healthz(&e) < BOUND_MS);
+	env_stop(&e);
+}
+
+/* Long polls: MHD does not watch a suspended connection's socket. */
+static void
+test_http_hangup(void **state)
+{
+	(void)state;
+	gateway_hangup("rate_limit_user = 0\nrate_limit_app = 0\n"
+	               "gateway_header_timeout = 60s\n",
+	               0, "HTTP long polls");
+}
+
+/* Event streams: a stream's Fetch waits a heartbeat (60 s here). */
+static void
+test_stream_hangup(void **state)
+{
+	(void)state;
+	gateway_hangup("rate_limit_user = 0\nrate_limit_app = 0\n"
+	               "gateway_stream_heartbeat = 60s\n"
+	               "gateway_header_timeout = 60s\n",
+	               1, "event streams");
+}
+
 /* ---- idle sockets and half-open TLS handshakes --------------------------- */
 
 #define N_IDLE 1000
@@ -672,6 +819,12 @@ main(void)
 	    cmocka_unit_test(test_wait_cap),
 	    cmocka_unit_test(test_rpc_rate_limit),
 	    cmocka_unit_test(test_idle_sockets),
+	    cmocka_unit_test(test_rpc_hangup),
+	    cmocka_unit_test(test_http_hangup),
+	    cmocka_unit_test(test_stream_hangup),
 	};
+	if (getenv("UNS_TEST_FILTER") != NULL) { /* one test, by name */
+		cmocka_set_test_filter(getenv("UNS_TEST_FILTER"));
+	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

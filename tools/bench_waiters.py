@@ -3,8 +3,11 @@
 
 Parks N long polls (GET /beta/me/notifications/delta?wait=60) or N event
 streams (the same with Accept: text/event-stream) over N/PER users, from
-source addresses spread over 127.0.0.0/8 so ports never run out, then
-measures on the server process (--pid):
+source addresses spread over 127.0.0.0/8 so ports never run out, or N RPC
+long polls (Fetch, cursor latest, wait 60 s; --mode rpc --rpc
+tcp://HOST:PORT: SP over TCP spoken here, --per-conn calls on each
+connection as libuns multiplexes them), then measures on the server
+process (--pid):
 
   accept    the time from the first connect to all N parked (unsd's
             uns_long_polls_waiting metric)
@@ -34,6 +37,7 @@ import os
 import resource
 import ssl
 import statistics
+import struct
 import time
 import urllib.parse
 
@@ -132,6 +136,65 @@ async def read_answer(r):
             return status, body
         body += await r.readexactly(n)
         await r.readline()
+
+
+# ---- RPC: protobuf fields written by hand, NNG's SP framing over TCP ----
+
+def pb_varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def pb_field(num, v):
+    if isinstance(v, int):
+        return pb_varint(num << 3) + pb_varint(v)
+    v = v.encode() if isinstance(v, str) else v
+    return pb_varint(num << 3 | 2) + pb_varint(len(v)) + v
+
+
+def rpc_fetch(token, rid):
+    """A RequestEnvelope of Fetch(cursor latest, wait 60 s)."""
+    req = pb_field(2, "latest") + pb_field(4, 60000)
+    md = pb_field(1, "authorization") + pb_field(2, "Bearer " + token)
+    return (pb_field(1, "/uns.v1.Notifications/Fetch")
+            + pb_field(2, f"bench-{rid}") + pb_field(3, 90000)
+            + pb_field(4, md) + pb_field(5, req))
+
+
+async def rpc_conn(host, port, i, waiters, sem):
+    """One SP connection (req0 to rep0) carrying these waiters' polls."""
+    local = (f"127.{1 + i // 62500 % 250}.{i // 250 % 250}."
+             f"{1 + i % 250}", 0)
+    async with sem:
+        r, w = await asyncio.open_connection(host, port, local_addr=local)
+        w.write(b"\x00SP\x00\x00\x30\x00\x00")  # req0
+        await w.drain()
+        hello = await r.readexactly(8)
+        assert hello[:4] == b"\x00SP\x00", hello
+    for wt in waiters:
+        wt.w = w
+    by_id = {}
+    for k, wt in enumerate(waiters):
+        rid = 0x80000000 | (i * 65536 + k) & 0x7FFFFFFF
+        by_id[rid] = wt
+        body = struct.pack(">I", rid) + rpc_fetch(wt.token, rid)
+        w.write(struct.pack(">Q", len(body)) + body)
+    await w.drain()
+    try:
+        while by_id:
+            n = struct.unpack(">Q", await r.readexactly(8))[0]
+            body = await r.readexactly(n)
+            wt = by_id.pop(struct.unpack(">I", body[:4])[0], None)
+            if wt is not None:
+                wt.got = time.monotonic()
+    except Exception:
+        pass
 
 
 class Waiter:
@@ -234,8 +297,15 @@ async def main(a):
     rss0, cpu0 = rss_kib(pid), cpu_s(pid)
     sem = asyncio.Semaphore(a.connect_batch)
     t0 = time.monotonic()
-    tasks = [asyncio.create_task(park(t, i, wt, a.mode, sem))
-             for i, wt in enumerate(waiters)]
+    if a.mode == "rpc":
+        u = urllib.parse.urlparse(a.rpc)
+        k = a.per_conn
+        tasks = [asyncio.create_task(
+            rpc_conn(u.hostname, u.port, i // k, waiters[i:i + k], sem))
+            for i in range(0, a.n, k)]
+    else:
+        tasks = [asyncio.create_task(park(t, i, wt, a.mode, sem))
+                 for i, wt in enumerate(waiters)]
     while await metric(t, "uns_long_polls_waiting") < base_waiting + a.n:
         await asyncio.sleep(0.05)
         if time.monotonic() - t0 > 300:
@@ -271,28 +341,30 @@ async def main(a):
     lat = [(w.got - sent[w.user]) * 1e3 for w in wanted if w.got]
     n_woken = len(lat)
 
+    t_hup = time.monotonic()
     for w in waiters:
         if w.w:
             w.w.close()
     for k in tasks:
         k.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    # A client that hangs up leaves its RPC wait parked until it ends
-    # (wait=60, or the stream's heartbeat): wait for that, then a trim.
-    t_left = time.monotonic()
+    # A client that hangs up ends its wait at once (the gateway's and the
+    # RPC server's hang-up watch): the time until none is left parked.
     while (await metric(t, "uns_long_polls_waiting") > base_waiting
-           and time.monotonic() - t_left < 120):
-        await asyncio.sleep(1)
+           and time.monotonic() - t_hup < 120):
+        await asyncio.sleep(0.1)
+    t_gone = time.monotonic() - t_hup
     await asyncio.sleep(2)
     rss2 = rss_kib(pid)
 
-    scheme = "https" if t.ctx else "http"
+    scheme = "rpc" if a.mode == "rpc" else "https" if t.ctx else "http"
     print(f"mode={a.mode} scheme={scheme} n={a.n} users={users}")
     print(f"accept: {accept:.2f} s for {a.n} ({accept / a.n * 1e3:.3f} ms "
           f"each), server CPU {cpu_accept / a.n * 1e6:.0f} us per client")
     print(f"RSS: {rss0} -> {rss1} KiB parked: "
           f"{(rss1 - rss0) / a.n * 1024:.0f} B per waiting client; "
-          f"{rss2} KiB after they left and their waits ended")
+          f"{rss2} KiB after they left and their waits ended "
+          f"({t_gone:.1f} s after the hang-up)")
     print(f"idle CPU while parked: {idle_cpu * 100:.2f} % of a core")
     print(f"/healthz p50 {pct(hz, .5):.2f} p99 {pct(hz, .99):.2f} ms; "
           f"short delta p50 {pct(dl, .5):.2f} p99 {pct(dl, .99):.2f} ms "
@@ -316,7 +388,10 @@ if __name__ == "__main__":
     p.add_argument("--secret-file", required=True)
     p.add_argument("--ca")
     p.add_argument("--n", type=int, default=1000)
-    p.add_argument("--mode", choices=["poll", "sse"], default="poll")
+    p.add_argument("--mode", choices=["poll", "sse", "rpc"], default="poll")
+    p.add_argument("--rpc", help="tcp://HOST:PORT of unsd, for --mode rpc")
+    p.add_argument("--per-conn", type=int, default=100,
+                   help="RPC long polls per connection (--mode rpc)")
     p.add_argument("--per-user", type=int, default=4)
     p.add_argument("--wakes", type=int, default=200)
     p.add_argument("--samples", type=int, default=200)

@@ -114,8 +114,12 @@ typedef struct gw_call {
 	int refs;      /* the request's and the completion's */
 	int done;      /* the RPC ended: err, message, resp are set */
 	int abandoned; /* the close resumed the connection first */
+	int hung_up;   /* the client closed first (and resumed it) */
 	int long_poll;
 	struct MHD_Connection *conn;
+	uns_gateway *gw;
+	uns_gw_watched *watched; /* armed for the hang-up, or NULL */
+	const char *request_id;  /* the exchange's */
 	uns_err err;
 	char message[512];
 	ProtobufCMessage *resp;
@@ -398,6 +402,28 @@ call_done(uns_err err, const char *message, ProtobufCMessage *resp,
 	call_release(c);
 }
 
+/* On the watchdog's thread: a parked long poll's client closed. Its
+ * connection is resumed (and closed, unanswered: on_request), and the
+ * server, when it offers the hook, ends the wait the RPC holds there. The
+ * request's reference keeps c until disarm (finish_call, drop_call). */
+static void
+call_hung_up(void *arg)
+{
+	gw_call *c = arg;
+	uns_gateway *gw = c->gw;
+	pthread_mutex_lock(&c->mu);
+	int resume = !c->done && !c->abandoned;
+	if (resume) {
+		c->abandoned = c->hung_up = 1;
+		MHD_resume_connection(c->conn);
+	}
+	pthread_mutex_unlock(&c->mu);
+	uns_gw_ops_hangup(gw->cfg.ops);
+	if (resume && gw->cfg.hangup != NULL) {
+		gw->cfg.hangup(gw->cfg.hangup_arg, c->request_id);
+	}
+}
+
 static void
 park(uns_gateway *gw, gw_call *c)
 {
@@ -440,6 +466,8 @@ uns_gw_call(uns_gw_exchange *x, const uns_gw_call_spec *spec,
 	c->conn = x->conn;
 	c->long_poll = spec->long_poll;
 	c->finish = spec->finish;
+	c->gw = gw;
+	c->request_id = x->request_id;
 	pthread_mutex_lock(&gw->mu);
 	if (gw->closing) {
 		pthread_mutex_unlock(&gw->mu);
@@ -453,6 +481,10 @@ uns_gw_call(uns_gw_exchange *x, const uns_gw_call_spec *spec,
 	/* Suspended before the call starts: its completion resumes. */
 	MHD_suspend_connection(x->conn);
 	pthread_mutex_unlock(&gw->mu);
+	if (spec->long_poll) {
+		c->watched = watched_of(x->conn);
+		uns_gw_watchdog_arm(gw->watchdog, c->watched, call_hung_up, c);
+	}
 	uns_call_opts o = uns_gw_call_opts(x, spec->extra_ms);
 	if (spec->anonymous) {
 		o.token = NULL;
@@ -471,6 +503,7 @@ finish_call(gw_request *r)
 {
 	gw_call *c = r->call;
 	uns_gw_exchange *x = &r->x;
+	uns_gw_watchdog_disarm(r->gw->watchdog, c->watched);
 	unpark(r->gw, c);
 	r->call = NULL;
 	pthread_mutex_lock(&c->mu);
@@ -487,6 +520,15 @@ finish_call(gw_request *r)
 	}
 }
 
+static int
+hung_up(gw_call *c)
+{
+	pthread_mutex_lock(&c->mu);
+	int h = c->hung_up;
+	pthread_mutex_unlock(&c->mu);
+	return h;
+}
+
 /* A request that goes away parked (its connection closed after the
  * resume, before MHD called the handler again) lets go of its call. */
 static void
@@ -494,6 +536,7 @@ drop_call(gw_request *r)
 {
 	gw_call *c = r->call;
 	if (c != NULL) {
+		uns_gw_watchdog_disarm(r->gw->watchdog, c->watched);
 		unpark(r->gw, c);
 		r->call = NULL;
 		pthread_mutex_lock(&c->mu);
@@ -1020,6 +1063,10 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 	if (r->sent) {
 		return MHD_YES;
 	}
+	if (r->call != NULL && hung_up(r->call)) {
+		drop_call(r);
+		return MHD_NO; /* nobody to answer: MHD closes */
+	}
 	if (r->call != NULL) { /* resumed: its RPC ended */
 		finish_call(r);
 	} else if (!r->answered) {
@@ -1338,8 +1385,14 @@ uns_gateway_open(uns_gateway **out, const uns_gateway_config *cfg)
 	    (err =
 	         uns_gw_watchdog_open(&gw->watchdog, gw->cfg.header_timeout_ms,
 	                              gw->cfg.body_timeout_ms)) != UNS_OK ||
-	    (err = uns_gw_streams_open(
-	         &gw->streams, gw->cfg.stream_heartbeat_ms)) != UNS_OK ||
+	    (err =
+	         uns_gw_streams_open(&gw->streams, gw->cfg.stream_heartbeat_ms,
+	                             &(uns_gw_streams_hangup){
+	                                 .watchdog = gw->watchdog,
+	                                 .ops = gw->cfg.ops,
+	                                 .fn = gw->cfg.hangup,
+	                                 .arg = gw->cfg.hangup_arg,
+	                             })) != UNS_OK ||
 	    (err = start_daemon(gw, &sa)) != UNS_OK) {
 		goto out;
 	}

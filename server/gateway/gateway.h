@@ -62,6 +62,11 @@ typedef struct uns_gateway_config {
 	/* optional: metrics, rate limits, /metrics (gateway_ops.h) */
 	struct uns_gw_ops *ops;
 	void *on_done_arg;
+	/* optional: a parked long poll's client hung up (its connection
+	 * closed); request_id is its RPC's. unsd ends that RPC's wait. Runs
+	 * on the gateway's watchdog thread, and must not block. */
+	void (*hangup)(void *arg, const char *request_id);
+	void *hangup_arg;
 	/* web apps (gateway_cors.h, gateway_web.c); NULL or "" = off */
 	const char *cors_origins; /* "https://a.example …" or "*" */
 	const char *web_root;     /* folder served at /web/ */

@@ -4,7 +4,8 @@
  * Metric names follow Prometheus conventions (base units, _total for
  * counters): uns_http_requests_total{route,code},
  * uns_http_request_duration_seconds{route}, uns_http_requests_in_flight,
- * uns_http_throttled_total{kind}, uns_gateway_rpc_errors_total{route,status}.
+ * uns_http_throttled_total{kind}, uns_gateway_rpc_errors_total{route,status},
+ * uns_http_hangups_total.
  * Latency buckets run from 1 ms to 60 s, the longest long poll.
  *
  * Verifying a token costs a JSON parse and, for ES256/RS256, a public-key
@@ -33,7 +34,8 @@ typedef struct caller {
 struct uns_gw_ops {
 	uns_gw_ops_config cfg;
 	uns_token_cache *tokens; /* verified tokens */
-	uns_metric *requests, *latency, *in_flight, *throttled, *rpc_errors;
+	uns_metric *requests, *latency, *in_flight, *throttled, *rpc_errors,
+	    *hangups;
 	uns_ratelimit *apps, *users;
 	uns_ratelimit *token_sources; /* wrong secrets per address */
 };
@@ -68,6 +70,12 @@ register_metrics(uns_gw_ops *ops)
 	                               "Requests answered 429 by the rate "
 	                               "limits, by limit (app, user).",
 	                               kind, 1, &ops->throttled)) != UNS_OK) {
+		return err;
+	}
+	if ((err = uns_metrics_counter(m, "uns_http_hangups_total",
+	                               "Parked long polls and event streams "
+	                               "whose client closed first.",
+	                               NULL, 0, &ops->hangups)) != UNS_OK) {
 		return err;
 	}
 	return uns_metrics_counter(m, "uns_gateway_rpc_errors_total",
@@ -178,6 +186,14 @@ uns_gw_ops_done(uns_gw_ops *ops, const char *route, unsigned status,
 	const char *rc[] = {route, code};
 	uns_metric_add(ops->requests, rc, 1);
 	uns_metric_observe(ops->latency, rc, (double)latency_us / 1e6);
+}
+
+void
+uns_gw_ops_hangup(uns_gw_ops *ops)
+{
+	if (ops != NULL && ops->hangups != NULL) {
+		uns_metric_add(ops->hangups, NULL, 1);
+	}
 }
 
 void

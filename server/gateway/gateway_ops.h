@@ -58,6 +58,9 @@ void uns_gw_ops_done(uns_gw_ops *ops, const char *route, unsigned status,
                      uint64_t latency_us);
 void uns_gw_ops_end(uns_gw_ops *ops);
 
+/* A parked request's client closed before its answer. */
+void uns_gw_ops_hangup(uns_gw_ops *ops);
+
 /* An RPC the gateway made for route failed with err. */
 void uns_gw_ops_rpc_error(uns_gw_ops *ops, const char *route, uns_err err);
 

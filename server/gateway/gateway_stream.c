@@ -22,7 +22,9 @@
 
 #include "gateway_errors.h"
 #include "gateway_json.h"
+#include "gateway_ops.h"
 #include "gateway_stream.h"
+#include "gateway_watchdog.h"
 #include "uns_stubs.h"
 
 #define DEFAULT_HEARTBEAT_MS 15000u
@@ -33,6 +35,7 @@
 struct uns_gw_streams {
 	pthread_mutex_t mu;
 	uint32_t heartbeat_ms;
+	uns_gw_streams_hangup hup;
 	struct gw_stream *head;
 	size_t n;
 };
@@ -43,6 +46,7 @@ typedef struct gw_stream {
 	uns_gw_streams *reg;
 	struct gw_stream *prev, *next; /* reg's list */
 	struct MHD_Connection *conn;
+	uns_gw_watched *watched; /* armed while waiting, or NULL */
 	uns_client *rpc;
 	uint32_t rpc_timeout_ms;
 	char *token, *unsid, *cursor;
@@ -56,11 +60,15 @@ typedef struct gw_stream {
  */
 
 uns_err
-uns_gw_streams_open(uns_gw_streams **out, uint32_t heartbeat_ms)
+uns_gw_streams_open(uns_gw_streams **out, uint32_t heartbeat_ms,
+                    const uns_gw_streams_hangup *hup)
 {
 	uns_gw_streams *s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		return UNS_ENOMEM;
+	}
+	if (hup != NULL) {
+		s->hup = *hup;
 	}
 	pthread_mutex_init(&s->mu, NULL);
 	s->heartbeat_ms = heartbeat_ms == 0 ? DEFAULT_HEARTBEAT_MS
@@ -227,13 +235,36 @@ fetch_next(gw_stream *st)
 	}
 }
 
+/* On the watchdog's thread: the client closed while the stream waited. The
+ * stream ends (the reader's next call says so, and MHD closes), and the
+ * server's hook ends its Fetch's wait. The response's reference keeps st
+ * until the disarm in stream_free. */
+static void
+stream_hung_up(void *arg)
+{
+	gw_stream *st = arg;
+	uns_gw_streams *reg = st->reg;
+	pthread_mutex_lock(&st->mu);
+	bool waiting = !st->ended && st->in_flight;
+	st->ended = true;
+	wake(st);
+	pthread_mutex_unlock(&st->mu);
+	uns_gw_ops_hangup(reg->hup.ops);
+	if (waiting && reg->hup.fn != NULL) {
+		reg->hup.fn(reg->hup.arg, st->request_id);
+	}
+}
+
 /* MHD's content reader: buffered events, else the end, else the next
- * Fetch while the connection sleeps. */
+ * Fetch while the connection sleeps (watched for the client's close). */
 static ssize_t
 stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	gw_stream *st = cls;
 	(void)pos;
+	/* Not under st->mu: the watchdog calls stream_hung_up under its own
+	 * lock, which then takes st->mu. */
+	uns_gw_watchdog_disarm(st->reg->hup.watchdog, st->watched);
 	pthread_mutex_lock(&st->mu);
 	if (st->off < st->out.len) {
 		size_t n = st->out.len - st->off;
@@ -260,6 +291,8 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	} else {
 		fetch_next(st);
 	}
+	uns_gw_watchdog_arm(st->reg->hup.watchdog, st->watched, stream_hung_up,
+	                    st);
 	return 0;
 }
 
@@ -270,6 +303,7 @@ stream_free(void *cls)
 {
 	gw_stream *st = cls;
 	uns_gw_streams *reg = st->reg;
+	uns_gw_watchdog_disarm(reg->hup.watchdog, st->watched);
 	pthread_mutex_lock(&reg->mu);
 	if (st->prev) {
 		st->prev->next = st->next;
@@ -323,6 +357,9 @@ first_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 	st->refs = 1; /* the response's */
 	st->reg = x->streams;
 	st->conn = x->conn;
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+	    x->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	st->watched = ci ? ci->socket_context : NULL;
 	st->rpc = x->rpc;
 	st->rpc_timeout_ms = x->rpc_timeout_ms;
 	snprintf(st->request_id, sizeof(st->request_id), "%s", x->request_id);

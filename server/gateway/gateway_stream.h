@@ -9,7 +9,9 @@
  * reader hands out what is buffered and otherwise starts the next Fetch
  * (a long poll of heartbeat_ms) and suspends the connection; the Fetch's
  * completion writes its events (or a heartbeat comment) and resumes it. So
- * a waiting stream holds no thread, like a parked long poll.
+ * a waiting stream holds no thread, like a parked long poll. A client that
+ * closes while its stream waits ends the stream and its Fetch's wait at
+ * once (gateway_watchdog.h's hang-ups).
  *
  * Each event is one change, its id the cursor just after it: the stream
  * reads the feed one change at a time (limit 1), so an id never covers a
@@ -28,8 +30,19 @@
 #include "uns/v1/notifications.pb-c.h"
 
 typedef struct uns_gw_streams uns_gw_streams;
+struct uns_gw_watchdog;
 
-uns_err uns_gw_streams_open(uns_gw_streams **out, uint32_t heartbeat_ms);
+/* What a stream whose client closes while it waits tells (gateway.h's
+ * hangup hook, the metric); all optional. */
+typedef struct uns_gw_streams_hangup {
+	struct uns_gw_watchdog *watchdog; /* watches the waiting streams */
+	struct uns_gw_ops *ops;
+	void (*fn)(void *arg, const char *request_id);
+	void *arg;
+} uns_gw_streams_hangup;
+
+uns_err uns_gw_streams_open(uns_gw_streams **out, uint32_t heartbeat_ms,
+                            const uns_gw_streams_hangup *hup);
 /* The gateway is closing: every stream ends (its buffered events first),
  * those waiting are resumed to do so. */
 void uns_gw_streams_end_all(uns_gw_streams *s);

@@ -11,11 +11,21 @@
  * shutdown() (not close()) is what makes this safe: the descriptor stays
  * MHD's; its thread sees end-of-file and closes the connection itself, and
  * removes it here (under the same mutex) before closing the socket.
+ *
+ * The thread sleeps in epoll_wait, which also reports hang-ups of armed
+ * (parked) connections. An event may name a connection removed while the
+ * wait was under way: a removed connection that was ever armed is freed
+ * only before the next wait starts (the limbo list), so no event can name
+ * freed memory. Rejected: a second thread for the hang-ups.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "gateway_watchdog.h"
@@ -28,6 +38,9 @@ struct uns_gw_watched {
 	int fresh; /* no request yet */
 	uns_gw_phase phase;
 	int64_t since_ms;
+	int armed, ever_armed; /* in the epoll set now; once */
+	void (*hup_fn)(void *arg);
+	void *hup_arg;
 };
 
 typedef struct phase_list {
@@ -36,10 +49,11 @@ typedef struct phase_list {
 
 struct uns_gw_watchdog {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
 	pthread_t thread;
 	int stopping;
-	uint32_t limit_ms[2]; /* HEADERS, BODY */
+	int epfd, stop_fd;     /* hang-ups; the eventfd that wakes the stop */
+	uns_gw_watched *limbo; /* removed after an arm: freed before a wait */
+	uint32_t limit_ms[2];  /* HEADERS, BODY */
 	phase_list lists[2];
 	size_t n, n_fresh; /* watched; before their first request */
 };
@@ -113,16 +127,46 @@ check_all(uns_gw_watchdog *w, int64_t now)
 	}
 }
 
+/* Called with w->mu held. */
+static void
+disarm(uns_gw_watchdog *w, uns_gw_watched *c)
+{
+	if (c->armed) {
+		c->armed = 0;
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	}
+}
+
 static void *
 run(void *arg)
 {
 	uns_gw_watchdog *w = arg;
+	struct epoll_event ev[64];
+	int64_t next = mono_ms() + TICK_MS;
 	pthread_mutex_lock(&w->mu);
 	while (!w->stopping) {
-		struct timespec until;
-		uns_deadline_after_us(&until, TICK_MS * 1000u);
-		pthread_cond_timedwait(&w->cv, &w->mu, &until);
-		check_all(w, mono_ms());
+		while (w->limbo != NULL) {
+			uns_gw_watched *c = w->limbo;
+			w->limbo = c->next;
+			free(c);
+		}
+		pthread_mutex_unlock(&w->mu);
+		int64_t now = mono_ms();
+		int n = epoll_wait(w->epfd, ev, 64,
+		                   next > now ? (int)(next - now) : 0);
+		pthread_mutex_lock(&w->mu);
+		for (int i = 0; i < n; i++) {
+			uns_gw_watched *c = ev[i].data.ptr;
+			if (c != NULL &&
+			    c->armed) { /* else the stop, or gone */
+				disarm(w, c);
+				c->hup_fn(c->hup_arg);
+			}
+		}
+		if ((now = mono_ms()) >= next) {
+			check_all(w, now);
+			next = now + TICK_MS;
+		}
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
@@ -136,16 +180,21 @@ uns_gw_watchdog_open(uns_gw_watchdog **out, uint32_t header_ms,
 	if (w == NULL) {
 		return UNS_ENOMEM;
 	}
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, &attr);
-	pthread_condattr_destroy(&attr);
 	w->limit_ms[UNS_GW_PHASE_HEADERS] = header_ms;
 	w->limit_ms[UNS_GW_PHASE_BODY] = body_ms;
-	if (pthread_create(&w->thread, NULL, run, w) != 0) {
-		pthread_cond_destroy(&w->cv);
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	if (w->epfd < 0 || w->stop_fd < 0 ||
+	    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->stop_fd, &ev) != 0 ||
+	    pthread_create(&w->thread, NULL, run, w) != 0) {
+		if (w->epfd >= 0) {
+			close(w->epfd);
+		}
+		if (w->stop_fd >= 0) {
+			close(w->stop_fd);
+		}
 		pthread_mutex_destroy(&w->mu);
 		free(w);
 		return UNS_ENOMEM;
@@ -160,14 +209,23 @@ uns_gw_watchdog_close(uns_gw_watchdog *w)
 	if (w == NULL) {
 		return;
 	}
+	uint64_t one = 1;
 	pthread_mutex_lock(&w->mu);
 	w->stopping = 1;
-	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
+	if (write(w->stop_fd, &one, sizeof(one)) != sizeof(one)) {
+		/* the wait ends at the next tick anyway */
+	}
 	pthread_join(w->thread, NULL);
 	/* Connections still listed belong to MHD's daemon, stopped before
 	 * this: it removed each one. */
-	pthread_cond_destroy(&w->cv);
+	while (w->limbo != NULL) {
+		uns_gw_watched *c = w->limbo;
+		w->limbo = c->next;
+		free(c);
+	}
+	close(w->epfd);
+	close(w->stop_fd);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
 }
@@ -197,10 +255,44 @@ uns_gw_watchdog_remove(uns_gw_watchdog *w, uns_gw_watched *c)
 	}
 	pthread_mutex_lock(&w->mu);
 	unlink_c(w, c);
+	disarm(w, c);
 	w->n--;
 	w->n_fresh -= c->fresh;
+	if (c->ever_armed) { /* a wait under way may still name it */
+		c->next = w->limbo;
+		w->limbo = c;
+		c = NULL;
+	}
 	pthread_mutex_unlock(&w->mu);
 	free(c);
+}
+
+void
+uns_gw_watchdog_arm(uns_gw_watchdog *w, uns_gw_watched *c,
+                    void (*fn)(void *arg), void *arg)
+{
+	if (w == NULL || c == NULL || c->fd < 0) {
+		return;
+	}
+	struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = c};
+	pthread_mutex_lock(&w->mu);
+	c->hup_fn = fn;
+	c->hup_arg = arg;
+	if (!c->armed && epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) == 0) {
+		c->armed = c->ever_armed = 1;
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+void
+uns_gw_watchdog_disarm(uns_gw_watchdog *w, uns_gw_watched *c)
+{
+	if (w == NULL || c == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&w->mu);
+	disarm(w, c);
+	pthread_mutex_unlock(&w->mu);
 }
 
 void

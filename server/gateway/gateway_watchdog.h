@@ -42,6 +42,18 @@ void uns_gw_watchdog_remove(uns_gw_watchdog *w, uns_gw_watched *c);
 /* Enters a phase; its deadline counts from now. NULL is a no-op. */
 void uns_gw_watchdog_phase(uns_gw_watchdog *w, uns_gw_watched *c,
                            uns_gw_phase phase);
+/*
+ * Hang-ups of parked requests: MHD does not watch the socket of a suspended
+ * connection, so a client that closes while its long poll waits would go
+ * unnoticed until the answer. Armed, the watchdog's epoll watches the
+ * socket for the peer's close (EPOLLRDHUP; pipelined bytes do not count)
+ * and calls fn(arg) once, on its thread and under its lock (fn must not
+ * call back into the watchdog); disarm must run before what fn touches
+ * goes. A NULL w or c is a no-op.
+ */
+void uns_gw_watchdog_arm(uns_gw_watchdog *w, uns_gw_watched *c,
+                         void (*fn)(void *arg), void *arg);
+void uns_gw_watchdog_disarm(uns_gw_watchdog *w, uns_gw_watched *c);
 /* Connections that have not yet sent (the headers of) a request. */
 size_t uns_gw_watchdog_fresh(uns_gw_watchdog *w);
 /* Connections watched now. */

@@ -62,6 +62,16 @@ uns_call_resume(uns_call *call, uns_err code)
 }
 
 void
+uns_call_on_hangup(uns_call *call, uns_call_cleanup_fn fn, void *arg)
+{
+	call->hangup_fn = fn;
+	call->hangup_arg = arg;
+	if (call->watch_hangup != NULL) {
+		call->watch_hangup(call);
+	}
+}
+
+void
 uns_call_run_cleanups(uns_call *call)
 {
 	while (call->cleanups) {

@@ -44,6 +44,10 @@ struct uns_call {
 	struct uns_call_cleanup *cleanups;
 	/* Set by the server: finishes a suspended call (uns_call_resume). */
 	void (*resumed)(uns_call *call, uns_err code);
+	/* Set by the server: starts watching for the caller's hang-up. */
+	void (*watch_hangup)(uns_call *call);
+	uns_call_cleanup_fn hangup_fn; /* uns_call_on_hangup's */
+	void *hangup_arg;
 	atomic_int holds; /* of a suspended call: handler return + resume */
 };
 
@@ -72,6 +76,16 @@ void uns_call_run_cleanups(uns_call *call);
  */
 uns_err uns_call_suspend(uns_call *call);
 void uns_call_resume(uns_call *call, uns_err code);
+
+/*
+ * For a suspended call that may wait long (a long poll): fn(arg) runs at
+ * most once, on another thread, if the caller goes away first (its
+ * connection closes) while the call is not yet resumed, so the work can end
+ * at once rather than at its deadline. fn must not resume the call itself
+ * (it runs under the server's lock): it makes the work end, and the work
+ * resumes the call as usual. Only between uns_call_suspend and the resume.
+ */
+void uns_call_on_hangup(uns_call *call, uns_call_cleanup_fn fn, void *arg);
 
 /* The service context given to the server (uns_rpc_service.ctx). */
 void *uns_call_ctx(uns_call *call);

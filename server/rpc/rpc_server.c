@@ -39,6 +39,14 @@
  * rep0's contexts do for us into this file; and a fixed pool that merely
  * grew (the former design with 128) would still let waits fill it.
  *
+ * Hang-ups: a suspended call that may wait long (uns_call_on_hangup) is
+ * kept in two hash tables, by pipe id and by request id, so that a pipe's
+ * removal (NNG_PIPE_EV_REM_POST) or uns_rpc_server_hangup finds its calls
+ * without walking every waiting one (with one list, N clients leaving at
+ * once cost O(N^2) steps, each a cache miss), and their hooks run
+ * under the lock that finish() takes first, so a call cannot be answered
+ * and recycled while its hook runs.
+ *
  * Draining holds the lock while it cancels only contexts still in RECV, so
  * a reply already on its way is never cancelled; listeners and pipes close
  * only after the last reply has had drain_linger_ms to leave.
@@ -61,6 +69,7 @@
 #include "call.h"
 #include "envelope.h"
 #include "errors.h"
+#include "fnv.h"
 #include "pbtext.h"
 #include "handshake_guard.h"
 #include "rpc_server.h"
@@ -74,6 +83,7 @@
 #define DEFAULT_LINGER_MS   200u
 #define DEFAULT_HANDSHAKE   5000u
 #define MAX_LISTENERS       8
+#define HUP_BUCKETS         4096
 
 enum ctx_state { CTX_IDLE, CTX_RECV, CTX_WORK, CTX_SEND };
 
@@ -93,9 +103,14 @@ typedef struct rpc_ctx {
 	uns_call call;
 	uns_err code;         /* a failure found while preparing, else UNS_OK */
 	uns_err resumed_code; /* of a suspended call, set by its resume */
+	/* When listed (uns_call_on_hangup): in a chain of s->by_pipe and one
+	 * of s->by_id. */
+	struct rpc_ctx *pipe_next, *pipe_prev, *id_next, *id_prev;
+	bool hup_listed;
 } rpc_ctx;
 
 static void call_resumed(uns_call *call, uns_err code);
+static void watch_hangup(uns_call *call);
 
 struct uns_rpc_server {
 	uns_rpc_config cfg;
@@ -116,6 +131,9 @@ struct uns_rpc_server {
 	int started, draining, drained;
 	nng_pipe *pipes; /* open pipes, closed explicitly after a drain */
 	size_t n_pipes, cap_pipes;
+	/* Suspended calls with a hang-up hook, by pipe id and by request id
+	 * (hash chains): a hang-up finds its calls without a walk of all. */
+	rpc_ctx *by_pipe[HUP_BUCKETS], *by_id[HUP_BUCKETS];
 	_Atomic uint64_t received, replied, failed, rejected;
 };
 
@@ -218,6 +236,7 @@ prepare(rpc_ctx *rc)
 	call->arena = &rc->arena;
 	call->service_ctx = s->svc.ctx;
 	call->resumed = call_resumed;
+	call->watch_hangup = watch_hangup;
 	call->pipe = nng_msg_get_pipe(rc->msg);
 	call->received = rc->received;
 	rc->req = NULL;
@@ -276,12 +295,110 @@ show_exchange(rpc_ctx *rc)
 	}
 }
 
+/* --- hang-ups --------------------------------------------------------- */
+
+/* The chains of a call, by its pipe and by its request id. */
+static rpc_ctx **
+pipe_chain(uns_rpc_server *s, nng_pipe p)
+{
+	return &s->by_pipe[(uint32_t)nng_pipe_id(p) % HUP_BUCKETS];
+}
+
+static rpc_ctx **
+id_chain(uns_rpc_server *s, const char *request_id)
+{
+	return &s->by_id[uns_fnv_str(UNS_FNV_OFFSET, request_id) % HUP_BUCKETS];
+}
+
+/* Lists a suspended call whose hook (uns_call_on_hangup) must run if its
+ * pipe goes away, or uns_rpc_server_hangup names its request id. */
+static void
+watch_hangup(uns_call *call)
+{
+	rpc_ctx *rc = (rpc_ctx *)((char *)call - offsetof(rpc_ctx, call));
+	uns_rpc_server *s = rc->server;
+	pthread_mutex_lock(&s->mu);
+	rpc_ctx **pc = pipe_chain(s, call->pipe);
+	rpc_ctx **ic = id_chain(s, uns_call_request_id(call));
+	rc->pipe_prev = rc->id_prev = NULL;
+	if ((rc->pipe_next = *pc) != NULL) {
+		(*pc)->pipe_prev = rc;
+	}
+	*pc = rc;
+	if ((rc->id_next = *ic) != NULL) {
+		(*ic)->id_prev = rc;
+	}
+	*ic = rc;
+	rc->hup_listed = true;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Called with s->mu held. */
+static void
+unwatch(uns_rpc_server *s, rpc_ctx *rc)
+{
+	if (rc->pipe_prev) {
+		rc->pipe_prev->pipe_next = rc->pipe_next;
+	} else {
+		*pipe_chain(s, rc->call.pipe) = rc->pipe_next;
+	}
+	if (rc->pipe_next) {
+		rc->pipe_next->pipe_prev = rc->pipe_prev;
+	}
+	if (rc->id_prev) {
+		rc->id_prev->id_next = rc->id_next;
+	} else {
+		*id_chain(s, uns_call_request_id(&rc->call)) = rc->id_next;
+	}
+	if (rc->id_next) {
+		rc->id_next->id_prev = rc->id_prev;
+	}
+	rc->hup_listed = false;
+}
+
+/* The pipe went away: the hooks of its watched calls run (under s->mu,
+ * so none of those calls can finish meanwhile). */
+static void
+hang_up(uns_rpc_server *s, nng_pipe p)
+{
+	rpc_ctx *next;
+	for (rpc_ctx *rc = *pipe_chain(s, p); rc != NULL; rc = next) {
+		next = rc->pipe_next;
+		if (nng_pipe_id(rc->call.pipe) == nng_pipe_id(p)) {
+			unwatch(s, rc);
+			rc->call.hangup_fn(rc->call.hangup_arg);
+		}
+	}
+}
+
+void
+uns_rpc_server_hangup(uns_rpc_server *s, const char *request_id)
+{
+	rpc_ctx *next;
+	pthread_mutex_lock(&s->mu);
+	for (rpc_ctx *rc = *id_chain(s, request_id); rc != NULL; rc = next) {
+		next = rc->id_next;
+		if (strcmp(uns_call_request_id(&rc->call), request_id) == 0) {
+			unwatch(s, rc);
+			rc->call.hangup_fn(rc->call.hangup_arg);
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* Packs the reply of code into the request's message and forgets the
  * call. */
 static void
 finish(rpc_ctx *rc, uns_err code)
 {
 	uns_call *call = &rc->call;
+	if (call->hangup_fn != NULL) { /* its hook must not run from now */
+		pthread_mutex_lock(&rc->server->mu);
+		if (rc->hup_listed) {
+			unwatch(rc->server, rc);
+		}
+		pthread_mutex_unlock(&rc->server->mu);
+	}
 	if (code != UNS_OK && call->message[0] == '\0') {
 		snprintf(call->message, sizeof(call->message), "%s",
 		         uns_strerror(code));
@@ -602,6 +719,7 @@ pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 				break;
 			}
 		}
+		hang_up(s, p);
 	}
 	pthread_mutex_unlock(&s->mu);
 }

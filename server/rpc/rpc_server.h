@@ -93,6 +93,10 @@ int uns_rpc_server_port(uns_rpc_server *s);
 void uns_rpc_server_drain(uns_rpc_server *s);
 /* Drains if not yet drained, then frees everything. */
 void uns_rpc_server_close(uns_rpc_server *s);
+/* The caller of the waiting calls (uns_call_on_hangup) with this request
+ * id went away without its connection closing (a client of the embedded
+ * gateway): their hooks run, as when a pipe goes away. */
+void uns_rpc_server_hangup(uns_rpc_server *s, const char *request_id);
 void uns_rpc_server_stats(uns_rpc_server *s, uns_rpc_stats *out);
 
 #endif /* UNS_RPC_SERVER_H */

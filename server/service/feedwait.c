@@ -309,7 +309,8 @@ uns_feedwait_park(uns_feedwait *w, uns_feedwait_waiter *wt, const char *user,
 	wt->arg = arg;
 	bucket *b = bucket_of(w, wt->hash);
 	pthread_mutex_lock(&w->mu);
-	enum uns_feedwait_park r = w->shutting_down    ? UNS_FEEDWAIT_CLOSED
+	enum uns_feedwait_park r = w->shutting_down || wt->cancelled
+	                               ? UNS_FEEDWAIT_CLOSED
 	                           : b->gen != gen     ? UNS_FEEDWAIT_MOVED
 	                           : !heap_push(w, wt) ? UNS_FEEDWAIT_CLOSED
 	                                               : UNS_FEEDWAIT_PARKED;
@@ -326,6 +327,18 @@ uns_feedwait_park(uns_feedwait *w, uns_feedwait_waiter *wt, const char *user,
 	}
 	pthread_mutex_unlock(&w->mu);
 	return r;
+}
+
+void
+uns_feedwait_cancel(uns_feedwait *w, uns_feedwait_waiter *wt)
+{
+	pthread_mutex_lock(&w->mu);
+	wt->cancelled = 1;
+	if (wt->heap_at < w->n_heap && w->heap[wt->heap_at] == wt) {
+		make_ready(w, wt, 0);
+		pthread_cond_signal(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
 }
 
 size_t

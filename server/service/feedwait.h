@@ -36,7 +36,8 @@ typedef struct uns_feedwait uns_feedwait;
 /* moved: 1 when the feed moved, 0 on timeout or shutdown. */
 typedef void (*uns_feedwait_fn)(void *arg, int moved);
 
-/* Owned by the caller, opaque to it; valid until its callback ran. */
+/* Owned by the caller, opaque to it, zeroed before its first park; valid
+ * until its callback ran. */
 typedef struct uns_feedwait_waiter {
 	struct uns_feedwait_waiter *next, *prev; /* chain, or ready list */
 	const char *user, *host;                 /* borrowed */
@@ -44,6 +45,7 @@ typedef struct uns_feedwait_waiter {
 	uint64_t deadline_us; /* monotonic */
 	size_t heap_at;       /* index in the deadline heap */
 	int moved;
+	int cancelled; /* uns_feedwait_cancel ran: parks no more */
 	uns_feedwait_fn fn;
 	void *arg;
 } uns_feedwait_waiter;
@@ -68,6 +70,10 @@ enum uns_feedwait_park uns_feedwait_park(uns_feedwait *w,
                                          const char *user, const char *host,
                                          uint64_t gen, uint32_t ms,
                                          uns_feedwait_fn fn, void *arg);
+/* Ends wt's wait at once (its callback sees moved = 0) if it is parked,
+ * and makes its later parks return UNS_FEEDWAIT_CLOSED: its caller went
+ * away. wt must be valid (its call not yet answered). */
+void uns_feedwait_cancel(uns_feedwait *w, uns_feedwait_waiter *wt);
 /* Waiters parked now. */
 size_t uns_feedwait_parked(uns_feedwait *w);
 /* Ends every wait (callbacks see moved = 0) and makes later parks return

@@ -616,17 +616,30 @@ feed_step(feed_wait *fw)
 		case UNS_FEEDWAIT_MOVED:
 			continue;
 		case UNS_FEEDWAIT_CLOSED:
+			if (fw->waiter.cancelled) {
+				return uns_call_fail(fw->call, UNS_CANCELLED,
+				                     NULL,
+				                     "the caller went away");
+			}
 			fw->until = now; /* one last read, then answer */
 			continue;
 		}
 	}
 }
 
-/* On the feedwait's thread: the feed moved, or the wait is over. */
+/* On the feedwait's thread: the feed moved, or the wait is over. A wait
+ * whose caller hung up ends without reading (nobody would get the page, and
+ * marking it fetched would hold back a fallback alert). */
 static void
 feed_moved_cb(void *arg, int moved)
 {
 	feed_wait *fw = arg;
+	if (fw->waiter.cancelled) {
+		uns_call_resume(fw->call,
+		                uns_call_fail(fw->call, UNS_CANCELLED, NULL,
+		                              "the caller went away"));
+		return;
+	}
 	if (!moved) {
 		fw->until = nng_clock();
 	}
@@ -634,6 +647,14 @@ feed_moved_cb(void *arg, int moved)
 	if (err != UNS_CALL_PENDING) {
 		uns_call_resume(fw->call, err);
 	}
+}
+
+/* The caller's connection closed (uns_call_on_hangup). */
+static void
+feed_hung_up(void *arg)
+{
+	feed_wait *fw = arg;
+	uns_feedwait_cancel(svc_of(fw->call)->waits, &fw->waiter);
 }
 
 static void
@@ -684,6 +705,7 @@ fetch_feed(uns_call *call, const uns_principal *p,
 	/* From the park on, the feedwait's thread may answer (and end) the
 	 * call at any moment: nothing below touches it. */
 	uns_call_suspend(call);
+	uns_call_on_hangup(call, feed_hung_up, fw);
 	err = feed_step(fw);
 	if (err != UNS_CALL_PENDING) {
 		uns_call_resume(call, err);
