@@ -1486,6 +1486,9 @@ static const bench_kind bench_kinds[] = {
     {"taps", NULL, /* dispatched before these options are parsed */
      "delivery engine: taps/s at 1, 100, 10000 endpoints, latency, fan-out "
      "(uns-bench taps --help)"},
+    {"wake", NULL, /* dispatched before these options are parsed */
+     "cross-node wake-up latency and CPU against running unsd nodes "
+     "(tools/bench_cluster.sh; uns-bench wake --help)"},
 };
 
 #define N_BENCH_KINDS (sizeof(bench_kinds) / sizeof(bench_kinds[0]))
@@ -1507,6 +1510,9 @@ main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "taps") == 0) {
 		return bench_taps_main(argc, argv); /* its own options */
+	}
+	if (argc >= 2 && strcmp(argv[1], "wake") == 0) {
+		return bench_wake_main(argc, argv); /* its own options */
 	}
 	bench_opts o = {.seconds = 3,
 	                .threads = 2,

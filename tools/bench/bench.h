@@ -79,6 +79,8 @@ int bench_commit(bench_opts *o);
 
 /* `uns-bench taps` (bench_taps.c): its own options; argv[1] is "taps". */
 int bench_taps_main(int argc, char **argv);
+/* `uns-bench wake` (bench_wake.c): its own options; argv[1] is "wake". */
+int bench_wake_main(int argc, char **argv);
 /* `uns-bench webpush` (bench_push.c); returns the exit status. */
 int bench_webpush_run(int rounds);
 /* `uns-bench json` (bench_json.c). */
