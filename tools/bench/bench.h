@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "cli_opts.h"
+#include "uns_stubs.h"
 
 #define BENCH_HOST "bench.example.com"
 #define BENCH_APP  "bench-app"
@@ -71,6 +72,13 @@ void bench_proc_stop(bench_proc *p);
 /* A token signed with the child's HS256 secret: a user token when sub is
  * set, else an app token for app (malloc'd; NULL on failure). */
 char *bench_mint(const char *sub, const char *app, const char *scope);
+
+/* A Post that creates (to unsid, as the app of token): a fresh app
+ * notification id every time, written to app_id_out (32 bytes) when that
+ * is not NULL. With cb NULL it waits for the answer. */
+uns_err bench_post_call(uns_client *c, const char *token, const char *unsid,
+                        uns_notifications_post_cb cb, void *arg,
+                        char *app_id_out);
 
 /* `uns-bench scale` (bench_scale.c). */
 int bench_scale(bench_opts *o);

@@ -81,31 +81,6 @@ fetch_done(uns_err err, const char *message, Uns__V1__FetchResponse *resp,
 	pthread_mutex_unlock(&w->mu);
 }
 
-static int
-post_one(uns_client *c, const char *token, const char *unsid, int i)
-{
-	char app_id[32];
-	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
-	Uns__V1__Notification n = UNS__V1__NOTIFICATION__INIT;
-	Uns__V1__Payload p = UNS__V1__PAYLOAD__INIT;
-	Uns__V1__VisualContent v = UNS__V1__VISUAL_CONTENT__INIT;
-	Uns__V1__PostResponse *resp = NULL;
-	snprintf(app_id, sizeof(app_id), "w%d-%d", (int)getpid(), i);
-	v.title = "A wake-up benchmark notification";
-	p.visual_content = &v;
-	n.payload = &p;
-	n.app_notification_id = app_id;
-	n.group_name = "bench";
-	req.notification = &n;
-	req.unsid = (char *)unsid;
-	uns_call_opts o = {.token = token, .timeout_ms = 10000};
-	uns_err err = uns_notifications_post(c, &req, &resp, &o);
-	if (resp != NULL) {
-		uns__v1__post_response__free_unpacked(resp, NULL);
-	}
-	return err == UNS_OK ? 0 : -1;
-}
-
 static char *
 subscribe(uns_client *c, const char *token)
 {
@@ -198,7 +173,8 @@ run(const wake_opts *o, const char *user, const char *app)
 		}
 		usleep(3000); /* let it park */
 		int64_t t0 = bench_now_us();
-		if (post_one(cp, app, unsid, i) != 0) {
+		if (bench_post_call(cp, app, unsid, NULL, NULL, NULL) !=
+		    UNS_OK) {
 			fprintf(stderr, "uns-bench wake: post: %s\n",
 			        uns_last_message());
 			goto out;
