@@ -41,6 +41,7 @@
 #include "gateway.h"
 #include "gateway_config.h"
 #include "gateway_ops.h"
+#include "hint.h"
 #include "jwt.h"
 #include "metrics.h"
 #include "push.h"
@@ -144,6 +145,7 @@ typedef struct unsd {
 	uns_testclock clock;      /* read only with test_clock */
 	uns_tapstream *taps;
 	uns_delivery *delivery;
+	uns_hint *hint; /* nats_url: wake-ups across nodes, or NULL */
 	char cert[4096], ca[4096];
 } unsd;
 
@@ -576,6 +578,9 @@ open_service(unsd *d)
 	                           .token_guard = &guard,
 	                           .push = d->push};
 	scfg.expiry_resolution_ms = (uint32_t)d->cfg.reclaim_at_expiry_ms;
+	if (d->cfg.nats_url[0]) { /* other nodes write our feeds too */
+		scfg.recheck_ms = (uint32_t)d->cfg.cluster_recheck_ms;
+	}
 	if (d->cfg.test_clock) {
 		scfg.now_ms = uns_testclock_now;
 		scfg.now_arg = &d->clock;
@@ -720,9 +725,40 @@ open_delivery(unsd *d)
 	return 0;
 }
 
+/* Another node's write (its hint, hint.h): wake what this node has
+ * waiting on that feed, as the store's own hooks do for local writes. */
+static void
+remote_moved(void *arg, const char *user, const char *host, uint64_t head,
+             int taps)
+{
+	unsd *d = arg;
+	uns_service_feed_moved(d->svc, user, host);
+	uns_tapstream_publish(d->taps, user, host, head);
+	if (taps) {
+		uns_delivery_kick(d->delivery); /* claims the new taps soon */
+	}
+}
+
+/* nats_url: hints to and from the other nodes (docs/cluster.md). */
+static int
+open_cluster(unsd *d)
+{
+	uns_hint_config hc = {.url = d->cfg.nats_url,
+	                      .store = d->store,
+	                      .fn = remote_moved,
+	                      .arg = d,
+	                      .metrics = d->metrics};
+	if (d->cfg.nats_url[0] && uns_hint_open(&d->hint, &hc) != UNS_OK) {
+		fprintf(stderr, "unsd: nats_url: %s\n", uns_last_message());
+		return -1;
+	}
+	return 0;
+}
+
 static void
 teardown(unsd *d)
 {
+	uns_hint_close(d->hint); /* first: its callback wakes what follows */
 	uns_gateway_close(d->gateway);
 	uns_gw_ops_close(d->gw_ops);
 	uns_client_close(d->gw_client);
@@ -837,7 +873,7 @@ run(unsd *d)
 	    (strncmp(d->cfg.listen, "tls+", 4) == 0 && prepare_tls(d) != 0) ||
 	    load_keys(d) != 0 || open_issuer(d) != 0 || open_store(d) != 0 ||
 	    open_auth(d) != 0 || open_service(d) != 0 ||
-	    open_delivery(d) != 0) {
+	    open_delivery(d) != 0 || open_cluster(d) != 0) {
 		goto out;
 	}
 	if (d->cfg.gateway_listen[0] &&

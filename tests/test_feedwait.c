@@ -3,11 +3,14 @@
  * a feed wakes that feed's waiters and no others among 20,000 parked; the
  * cost of a wake does not grow with the number parked (printed, not
  * asserted: a benchmark's business); a generation that moved is reported
- * at park; deadlines end waits with moved = 0; shutdown ends every wait.
+ * at park; deadlines end waits with moved = 0; shutdown ends every wait;
+ * with a re-check interval (a cluster) a parked waiter wakes with moved =
+ * 1 each interval although nothing moved, and still ends at its deadline.
  *
  * Seen failing: with notify waking every waiter of its hash bucket without
  * comparing the feed (other feeds' waiters were woken), and with the
- * generation check at park removed (a write before the park was missed).
+ * generation check at park removed (a write before the park was missed),
+ * and with the re-check ignored at park (the waiter slept to its end).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -158,12 +161,44 @@ test_moved_timeout_closed(void **state)
 	uns_feedwait_close(w);
 }
 
+/* A re-check wakes a parked waiter (moved = 1) before its end; a waiter
+ * whose end comes first ends there (moved = 0). */
+static void
+test_recheck(void **state)
+{
+	uns_feedwait *w;
+	rec a, b;
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(uns_feedwait_open(&w), UNS_OK);
+	uns_feedwait_set_recheck(w, 100);
+	double t0 = now_us();
+	uint64_t gen = uns_feedwait_gen(w, "ann", "h");
+	assert_int_equal(
+	    uns_feedwait_park(w, &a.w, "ann", "h", gen, 60000, on_wake, &a),
+	    UNS_FEEDWAIT_PARKED);
+	assert_int_equal(wait_calls(&a, 1, 1, 10000), 1);
+	double waited_ms = (now_us() - t0) / 1000;
+	assert_int_equal(atomic_load(&a.moved), 1);
+	assert_true(waited_ms >= 90 && waited_ms < 10000);
+	/* Shorter than the re-check: the deadline ends it. */
+	gen = uns_feedwait_gen(w, "bob", "h");
+	assert_int_equal(
+	    uns_feedwait_park(w, &b.w, "bob", "h", gen, 20, on_wake, &b),
+	    UNS_FEEDWAIT_PARKED);
+	assert_int_equal(wait_calls(&b, 1, 1, 5000), 1);
+	assert_int_equal(atomic_load(&b.moved), 0);
+	uns_feedwait_close(w);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_wake_only_who_waits),
 	    cmocka_unit_test(test_moved_timeout_closed),
+	    cmocka_unit_test(test_recheck),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -174,9 +174,9 @@ static const cfg_key keys[] = {
         "alone, no NATS. Needs store = postgres to mean anything."),
     KEY("cluster", "cluster_recheck", CFG_DURATION_MS, cluster_recheck_ms, 100,
         HOUR_S * 1000, "3s",
-        "With nats_url set: every waiting long poll, event stream and tap\n"
-        "stream re-reads its feed this often, so a lost hint or a NATS\n"
-        "outage delays a wake-up by at most this long, never loses it."),
+        "With nats_url set: every waiting long poll (and event stream)\n"
+        "re-reads its feed this often, so a lost hint or a NATS outage\n"
+        "delays a wake-up by at most this long, never loses it."),
 
     /* ---- tokens ---- */
     KEY("tokens", "jwt_key", CFG_PATH_LIST, jwt_key, 1, STRLEN, "",

@@ -35,6 +35,7 @@ struct uns_feedwait {
 	size_t n_heap, cap_heap;
 	uns_feedwait_waiter *ready, *ready_tail;
 	size_t running; /* callbacks taken off the ready list, not yet done */
+	uint64_t recheck_us; /* 0 = never; see uns_feedwait_set_recheck */
 };
 
 /* FNV-1a over user, a separator, and host. */
@@ -193,7 +194,9 @@ run(void *arg)
 	while (!w->stopping || w->ready != NULL) {
 		uint64_t now = uns_mono_us();
 		while (w->n_heap > 0 && w->heap[0]->deadline_us <= now) {
-			make_ready(w, w->heap[0], 0);
+			/* Before its end: a re-check, said as a move. */
+			uns_feedwait_waiter *wt = w->heap[0];
+			make_ready(w, wt, wt->deadline_us < wt->until_us);
 		}
 		if (w->ready != NULL) {
 			run_ready(w);
@@ -304,11 +307,16 @@ uns_feedwait_park(uns_feedwait *w, uns_feedwait_waiter *wt, const char *user,
 	wt->user = user;
 	wt->host = host;
 	wt->hash = hash_of(user, host);
-	wt->deadline_us = uns_mono_us() + (uint64_t)ms * 1000u;
+	uint64_t now = uns_mono_us();
+	wt->until_us = now + (uint64_t)ms * 1000u;
+	wt->deadline_us = wt->until_us;
 	wt->fn = fn;
 	wt->arg = arg;
 	bucket *b = bucket_of(w, wt->hash);
 	pthread_mutex_lock(&w->mu);
+	if (w->recheck_us > 0 && now + w->recheck_us < wt->until_us) {
+		wt->deadline_us = now + w->recheck_us;
+	}
 	enum uns_feedwait_park r = w->shutting_down || wt->cancelled
 	                               ? UNS_FEEDWAIT_CLOSED
 	                           : b->gen != gen     ? UNS_FEEDWAIT_MOVED
@@ -363,5 +371,13 @@ uns_feedwait_shutdown(uns_feedwait *w)
 	       (w->n_heap > 0 || w->ready != NULL || w->running > 0)) {
 		pthread_cond_wait(&w->idle_cv, &w->mu);
 	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+void
+uns_feedwait_set_recheck(uns_feedwait *w, uint32_t ms)
+{
+	pthread_mutex_lock(&w->mu);
+	w->recheck_us = (uint64_t)ms * 1000u;
 	pthread_mutex_unlock(&w->mu);
 }

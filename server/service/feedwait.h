@@ -17,7 +17,9 @@
  * re-read only if it was between gen and park at that moment. Deadlines
  * are a binary heap (O(log n) per park and per expiry) served by the one
  * thread, which also runs the callbacks; notify (the store's committer)
- * only moves waiters to a ready list and signals it.
+ * only moves waiters to a ready list and signals it. With a re-check
+ * interval (a cluster: uns_feedwait_set_recheck) a waiter's place in the
+ * heap is the earlier of its end and its next re-check.
  *
  * Rejected: a thread (or a worker) blocked per long poll, the former
  * design — it tied each waiting client to a context of the RPC server —
@@ -33,7 +35,8 @@
 
 typedef struct uns_feedwait uns_feedwait;
 
-/* moved: 1 when the feed moved, 0 on timeout or shutdown. */
+/* moved: 1 when the feed moved (or may have: a re-check), 0 on timeout or
+ * shutdown. */
 typedef void (*uns_feedwait_fn)(void *arg, int moved);
 
 /* Owned by the caller, opaque to it, zeroed before its first park; valid
@@ -42,7 +45,8 @@ typedef struct uns_feedwait_waiter {
 	struct uns_feedwait_waiter *next, *prev; /* chain, or ready list */
 	const char *user, *host;                 /* borrowed */
 	uint64_t hash;
-	uint64_t deadline_us; /* monotonic */
+	uint64_t deadline_us; /* monotonic: the next wake-up, in the heap */
+	uint64_t until_us;    /* monotonic: the wait's end */
 	size_t heap_at;       /* index in the deadline heap */
 	int moved;
 	int cancelled; /* uns_feedwait_cancel ran: parks no more */
@@ -74,6 +78,12 @@ enum uns_feedwait_park uns_feedwait_park(uns_feedwait *w,
  * and makes its later parks return UNS_FEEDWAIT_CLOSED: its caller went
  * away. wt must be valid (its call not yet answered). */
 void uns_feedwait_cancel(uns_feedwait *w, uns_feedwait_waiter *wt);
+/* Every parked waiter also wakes (moved = 1, whether or not its feed
+ * moved) each ms while it waits, to re-read its feed: with other nodes
+ * writing the same feeds, their hints (server/cluster) may be lost or
+ * late, and the re-check bounds the delay. 0 (the default) = never. */
+void uns_feedwait_set_recheck(uns_feedwait *w, uint32_t ms);
+
 /* Waiters parked now. */
 size_t uns_feedwait_parked(uns_feedwait *w);
 /* Ends every wait (callbacks see moved = 0) and makes later parks return

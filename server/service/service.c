@@ -57,6 +57,9 @@ uns_service_open(uns_service **out, const uns_service_config *cfg)
 			svc->limits = *cfg->limits;
 		}
 	}
+	if (cfg != NULL && cfg->recheck_ms > 0) {
+		uns_feedwait_set_recheck(svc->waits, cfg->recheck_ms);
+	}
 	if (svc->store) {
 		uns_store_set_feed_hook(svc->store, feed_moved, svc);
 	}
@@ -93,6 +96,12 @@ uns_service_set_serving(uns_service *svc, int serving)
 	if (!serving) {
 		uns_feedwait_shutdown(svc->waits);
 	}
+}
+
+void
+uns_service_feed_moved(uns_service *svc, const char *user, const char *host)
+{
+	uns_feedwait_notify(svc->waits, user, host);
 }
 
 size_t

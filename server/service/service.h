@@ -40,6 +40,10 @@ typedef struct uns_service_config {
 	/* Reclaim when expiries come, at most this often (expiry.h), so that
 	 * long polls see them then; 0 = only the store's periodic reclaim. */
 	uint32_t expiry_resolution_ms;
+	/* Long polls re-read their feed this often while they wait, for
+	 * writes by other nodes whose hint was lost (cluster_recheck);
+	 * 0 = never (one node: every write is this process's). */
+	uint32_t recheck_ms;
 } uns_service_config;
 
 uns_err uns_service_open(uns_service **out, const uns_service_config *cfg);
@@ -47,6 +51,12 @@ void uns_service_close(uns_service *svc);
 /* Health answers NOT_SERVING once this is set to 0, and long polls end
  * (during drain). */
 void uns_service_set_serving(uns_service *svc, int serving);
+
+/* The feed of (user, host) moved on another node (its hint came over
+ * NATS, server/cluster): wakes this node's long polls on it, as the
+ * store's feed hook does for this node's writes. Never blocks. */
+void uns_service_feed_moved(uns_service *svc, const char *user,
+                            const char *host);
 
 /* Long polls parked now (metrics: uns_long_polls_waiting). */
 size_t uns_service_waiting(uns_service *svc);

@@ -104,6 +104,18 @@ uns_store_set_tap_hook(uns_store *st, uns_store_tap_fn fn, void *arg)
 	pthread_mutex_unlock(&st->hook_mu);
 }
 
+void
+uns_store_set_hint_hook(uns_store *st, uns_store_tap_fn fn, void *arg)
+{
+	if (st == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&st->hook_mu);
+	st->hint_hook = fn;
+	st->hint_arg = arg;
+	pthread_mutex_unlock(&st->hook_mu);
+}
+
 uns_err
 uns_store_stats_get(uns_store *st, uns_store_stats *out)
 {

@@ -183,6 +183,12 @@ void uns_store_set_feed_hook(uns_store *st, uns_store_feed_fn fn, void *arg);
 /* Registers the tap hook (fn NULL removes it). */
 void uns_store_set_tap_hook(uns_store *st, uns_store_tap_fn fn, void *arg);
 
+/* Registers the hint hook (fn NULL removes it): called like the tap hook,
+ * after it, for every durable write that moved a feed. The cluster's hint
+ * publisher (server/cluster/hint.h) tells the other nodes from it; it must
+ * not block the writer. */
+void uns_store_set_hint_hook(uns_store *st, uns_store_tap_fn fn, void *arg);
+
 /* Group-commit counters since open. */
 uns_err uns_store_stats_get(uns_store *st, uns_store_stats *out);
 

@@ -111,6 +111,8 @@ struct uns_store {
 	void *feed_arg;
 	uns_store_tap_fn tap_hook;
 	void *tap_arg;
+	uns_store_tap_fn hint_hook; /* the cluster's hints (store.h) */
+	void *hint_arg;
 	char opened[512]; /* what open had to do (a recovery), or "" */
 };
 
@@ -128,7 +130,7 @@ void uns_store_base_fini(uns_store *st);
 int64_t uns_store_now(const uns_store *st);
 
 /* After a durable write moved (user, host)'s feed to head, queuing taps:
- * calls the feed and tap hooks (store.h), on the calling thread. */
+ * calls the feed, tap and hint hooks (store.h), on the calling thread. */
 void uns_store_moved(uns_store *st, const char *user, const char *host,
                      uint64_t head, size_t taps);
 

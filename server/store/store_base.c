@@ -30,6 +30,7 @@ uns_store_base_init(uns_store *st, const uns_store_ops *ops,
 	pthread_mutex_init(&st->hook_mu, NULL);
 	st->feed_hook = NULL;
 	st->tap_hook = NULL;
+	st->hint_hook = NULL;
 }
 
 void
@@ -55,20 +56,25 @@ uns_store_moved(uns_store *st, const char *user, const char *host,
                 uint64_t head, size_t taps)
 {
 	uns_store_feed_fn fn;
-	uns_store_tap_fn tfn;
-	void *arg, *targ;
+	uns_store_tap_fn tfn, hfn;
+	void *arg, *targ, *harg;
 
 	pthread_mutex_lock(&st->hook_mu);
 	fn = st->feed_hook;
 	arg = st->feed_arg;
 	tfn = st->tap_hook;
 	targ = st->tap_arg;
+	hfn = st->hint_hook;
+	harg = st->hint_arg;
 	pthread_mutex_unlock(&st->hook_mu);
 	if (fn != NULL) {
 		fn(arg, user, host, head);
 	}
 	if (tfn != NULL) {
 		tfn(targ, user, host, head, taps);
+	}
+	if (hfn != NULL) {
+		hfn(harg, user, host, head, taps);
 	}
 }
 

@@ -484,11 +484,9 @@ fetch_done(uns_err err, const char *message, Uns__V1__FetchResponse *resp,
 	call_done(s, err, message);
 }
 
-/* A Post that creates: a fresh app notification id every time, written
- * to app_id_out (32 bytes) when that is not NULL. */
-static uns_err
-post_call(uns_client *c, const char *token, const char *unsid,
-          uns_notifications_post_cb cb, void *arg, char *app_id_out)
+uns_err
+bench_post_call(uns_client *c, const char *token, const char *unsid,
+                uns_notifications_post_cb cb, void *arg, char *app_id_out)
 {
 	char app_id[32];
 	Uns__V1__PostRequest req = UNS__V1__POST_REQUEST__INIT;
@@ -564,9 +562,9 @@ uns_issue(load_slot *s)
 		err = delete_issue(s);
 	} else if (mode == LOAD_POST || mode == LOAD_DELETE) {
 		s->user = user;
-		err =
-		    post_call(r->clients[s->conn], r->users->app_token,
-		              r->users->unsids[user], post_done, s, s->app_id);
+		err = bench_post_call(r->clients[s->conn], r->users->app_token,
+		                      r->users->unsids[user], post_done, s,
+		                      s->app_id);
 	} else if (mode == LOAD_FETCH) {
 		err = fetch_issue(s, user);
 	} else {
@@ -1232,8 +1230,8 @@ users_setup(const char *url, const char *ca, bench_users *u, int fill)
 		rc = subscribe_user(c, u, i);
 	}
 	for (int k = 0; k < fill * BENCH_USERS && rc == 0; k++) {
-		if (post_call(c, u->app_token, u->unsids[k % BENCH_USERS], NULL,
-		              NULL, NULL) != UNS_OK) {
+		if (bench_post_call(c, u->app_token, u->unsids[k % BENCH_USERS],
+		                    NULL, NULL, NULL) != UNS_OK) {
 			fprintf(stderr, "uns-bench: post: %s\n",
 			        uns_last_message());
 			rc = -1;
@@ -1526,6 +1524,9 @@ static const bench_kind bench_kinds[] = {
     {"taps", NULL, /* dispatched before these options are parsed */
      "delivery engine: taps/s at 1, 100, 10000 endpoints, latency, fan-out "
      "(uns-bench taps --help)"},
+    {"wake", NULL, /* dispatched before these options are parsed */
+     "cross-node wake-up latency and CPU against running unsd nodes "
+     "(tools/bench_cluster.sh; uns-bench wake --help)"},
 };
 
 #define N_BENCH_KINDS (sizeof(bench_kinds) / sizeof(bench_kinds[0]))
@@ -1547,6 +1548,9 @@ main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "taps") == 0) {
 		return bench_taps_main(argc, argv); /* its own options */
+	}
+	if (argc >= 2 && strcmp(argv[1], "wake") == 0) {
+		return bench_wake_main(argc, argv); /* its own options */
 	}
 	bench_opts o = {.seconds = 3,
 	                .threads = 2,

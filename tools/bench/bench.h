@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "cli_opts.h"
+#include "uns_stubs.h"
 
 #define BENCH_HOST "bench.example.com"
 #define BENCH_APP  "bench-app"
@@ -72,6 +73,13 @@ void bench_proc_stop(bench_proc *p);
  * set, else an app token for app (malloc'd; NULL on failure). */
 char *bench_mint(const char *sub, const char *app, const char *scope);
 
+/* A Post that creates (to unsid, as the app of token): a fresh app
+ * notification id every time, written to app_id_out (32 bytes) when that
+ * is not NULL. With cb NULL it waits for the answer. */
+uns_err bench_post_call(uns_client *c, const char *token, const char *unsid,
+                        uns_notifications_post_cb cb, void *arg,
+                        char *app_id_out);
+
 /* `uns-bench scale` (bench_scale.c). */
 int bench_scale(bench_opts *o);
 /* `uns-bench commit` (bench_commit.c). */
@@ -79,6 +87,8 @@ int bench_commit(bench_opts *o);
 
 /* `uns-bench taps` (bench_taps.c): its own options; argv[1] is "taps". */
 int bench_taps_main(int argc, char **argv);
+/* `uns-bench wake` (bench_wake.c): its own options; argv[1] is "wake". */
+int bench_wake_main(int argc, char **argv);
 /* `uns-bench webpush` (bench_push.c); returns the exit status. */
 int bench_webpush_run(int rounds);
 /* `uns-bench json` (bench_json.c). */
