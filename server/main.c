@@ -414,6 +414,9 @@ open_store(unsd *d)
 	    .connect_wait_ms = d->cfg.postgres_connect_wait_ms > 0
 	                           ? (int)d->cfg.postgres_connect_wait_ms
 	                           : -1,
+	    .node = d->cfg.node_id,
+	    .node_heartbeat_ms = (int)d->cfg.node_heartbeat_ms,
+	    .node_timeout_ms = (int)d->cfg.node_timeout_ms,
 	};
 	uns_store_config sc = {
 	    .backend = d->cfg.store,
@@ -442,6 +445,10 @@ open_store(unsd *d)
 		                                              : dir,
 		        uns_store_errmsg());
 		return -1;
+	}
+	if (uns_store_node_id(d->store)[0] != '\0') {
+		fprintf(stderr, "unsd: node id %s\n",
+		        uns_store_node_id(d->store));
 	}
 	char note[600];
 	if (uns_store_health(d->store, note, sizeof(note)) && note[0]) {
@@ -537,6 +544,13 @@ contexts_gauge(void *arg)
 	return (double)st.contexts;
 }
 
+/* The live nodes that share the per-user limits (fairness.h). */
+static unsigned
+store_nodes(void *arg)
+{
+	return uns_store_nodes_live(arg);
+}
+
 static int
 open_service(unsd *d)
 {
@@ -564,6 +578,8 @@ open_service(unsd *d)
 	    .rate_app_burst = (uint32_t)d->cfg.rate_limit_app_burst,
 	    .rate_user = (uint32_t)d->cfg.rate_limit_user,
 	    .rate_user_burst = (uint32_t)d->cfg.rate_limit_user_burst,
+	    .nodes = d->cfg.cluster_split_limits ? store_nodes : NULL,
+	    .nodes_arg = d->store,
 	};
 	uns_service_config scfg = {.store = d->store,
 	                           .auth = d->auth,

@@ -154,6 +154,22 @@ static const cfg_key keys[] = {
         postgres_connect_wait_ms, 0, DAY_S * 1000, "30s",
         "store = postgres: at start, how long to keep retrying (with\n"
         "backoff) while the database cannot be reached. 0 = try once."),
+    KEY("store", "node_id", CFG_STRING, node_id, 0, 200, "",
+        "store = postgres: this node's id among the unsd sharing the\n"
+        "database, the owner of the delivery leases it takes; unique among\n"
+        "live nodes (a second live node with the same id is refused). \"\"\n"
+        "= host:pid:xxxx, random per start. Printed at start.\n"
+        "docs/cluster.md."),
+    KEY("store", "node_heartbeat", CFG_DURATION_MS, node_heartbeat_ms, 100,
+        60 * 1000, "2s",
+        "store = postgres: how often this node writes its heartbeat, counts\n"
+        "the live nodes and runs its share of the cluster's jobs."),
+    KEY("store", "node_timeout", CFG_DURATION_MS, node_timeout_ms, 1000,
+        HOUR_S * 1000, "10s",
+        "store = postgres: a node silent this long is dead: its delivery\n"
+        "leases end (live nodes deliver its taps) and the jobs it ran move\n"
+        "to another node. Several heartbeats; well above the nodes' clock\n"
+        "skew."),
     KEY("store", "block_cache", CFG_SIZE, block_cache, MiB, 64 * GiB, "64M",
         "RocksDB block cache."),
     KEY("store", "write_buffer", CFG_SIZE, write_buffer, MiB, 64 * GiB, "64M",
@@ -322,6 +338,14 @@ static const cfg_key keys[] = {
     KEY("rate limits", "rate_limit_user_burst", CFG_INT, rate_limit_user_burst,
         0, 10000000, "100",
         "Requests a user may make at once above the rate. 0 = the rate."),
+
+    KEY("rate limits", "cluster_split_limits", CFG_BOOL, cluster_split_limits,
+        0, 1, "true",
+        "store = postgres with several nodes: each node enforces the per-user\n"
+        "limits (rate_limit_user, max_calls_per_user, max_waits_per_user)\n"
+        "divided by the live node count, so a user's total across the\n"
+        "cluster stays near the limit. false = each node the whole limit.\n"
+        "docs/cluster.md."),
 
     KEY("rate limits", "max_calls_per_user", CFG_INT, max_calls_per_user, 0,
         10000000, "64",

@@ -125,8 +125,11 @@ typedef struct uns_config {
 	int postgres_committers;
 	int64_t postgres_statement_timeout_ms;
 	int64_t postgres_connect_wait_ms; /* 0 = try once */
-	uint64_t block_cache;             /* bytes */
-	uint64_t write_buffer;            /* bytes */
+	char node_id[UNS_CONFIG_STR_MAX]; /* "" = host:pid:xxxx */
+	int64_t node_heartbeat_ms;
+	int64_t node_timeout_ms;
+	uint64_t block_cache;  /* bytes */
+	uint64_t write_buffer; /* bytes */
 	int commit_max_batch;
 	int64_t commit_max_wait_us; /* 0 = sync at once */
 	int commit_answer_thread;   /* 0 or 1 */
@@ -177,6 +180,7 @@ typedef struct uns_config {
 	/* fairness: calls in progress and long polls waiting; 0 = no cap */
 	int max_calls_per_user, max_calls_per_app;
 	int max_waits_per_user, max_waits_per_app;
+	int cluster_split_limits; /* 0 or 1: per-user limits / live nodes */
 	/* REST gateway */
 	char gateway_listen[UNS_CONFIG_STR_MAX]; /* "" = no gateway */
 	char gateway_cert[UNS_CONFIG_STR_MAX];

@@ -162,21 +162,32 @@ bucket_of(uns_ratelimit *rl, const char *key, int64_t now)
 int
 uns_ratelimit_take(uns_ratelimit *rl, const char *key, uint32_t *retry_after_ms)
 {
+	return uns_ratelimit_take_n(rl, key, 1, retry_after_ms);
+}
+
+int
+uns_ratelimit_take_n(uns_ratelimit *rl, const char *key, uint32_t n,
+                     uint32_t *retry_after_ms)
+{
 	if (rl == NULL || rl->cfg.rate == 0) {
 		return 1;
 	}
 	int granted = 1;
 	int64_t wait_ms = 0;
+	int64_t cost = (int64_t)(n > 0 ? n : 1) * UNIT;
+	if (cost > rl->capacity) {
+		cost = rl->capacity;
+	}
 	pthread_mutex_lock(&rl->mu);
 	int64_t now = rl->cfg.now_us(rl->cfg.now_arg);
 	bucket *b = bucket_of(rl, key, now);
 	if (b == NULL) {
 		rl->untracked++;
-	} else if (b->units >= UNIT) {
-		b->units -= UNIT;
+	} else if (b->units >= cost) {
+		b->units -= cost;
 	} else {
 		granted = 0;
-		int64_t missing = UNIT - b->units; /* units */
+		int64_t missing = cost - b->units; /* units */
 		int64_t us = (missing + rl->cfg.rate - 1) / rl->cfg.rate;
 		wait_ms = (us + 999) / 1000;
 	}

@@ -74,6 +74,11 @@ char *bench_mint(const char *sub, const char *app, const char *scope);
 
 /* `uns-bench scale` (bench_scale.c). */
 int bench_scale(bench_opts *o);
+/* The CPU time (µs) of every process named "postgres" on this machine,
+ * with their reaped children's; 0 when there is none. */
+double bench_db_cpu_us(void);
+/* `uns-bench claims` (bench_cluster.c). */
+int bench_claims(bench_opts *o);
 /* `uns-bench commit` (bench_commit.c). */
 int bench_commit(bench_opts *o);
 

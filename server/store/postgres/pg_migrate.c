@@ -17,6 +17,7 @@
 /* migrations/NNNN_name.sql, compiled in as pg_sql_NNNN (CMakeLists.txt);
  * numbered from 1 without gaps, applied in this order. */
 extern const char pg_sql_0001[];
+extern const char pg_sql_0002[];
 
 static const struct migration {
 	int version;
@@ -24,6 +25,7 @@ static const struct migration {
 	const char *sql;
 } pg_migrations[] = {
     {1, "0001_init.sql", pg_sql_0001},
+    {2, "0002_cluster.sql", pg_sql_0002},
 };
 static const int pg_n_migrations =
     (int)(sizeof(pg_migrations) / sizeof(pg_migrations[0]));

@@ -14,16 +14,24 @@
 #define UNS_STORE_PG_STATEMENT_TIMEOUT 10000 /* ms */
 #define UNS_STORE_PG_CONNECT_WAIT      30000 /* ms */
 #define UNS_STORE_PG_COMMITTERS        2
+#define UNS_STORE_PG_NODE_HEARTBEAT    2000  /* ms */
+#define UNS_STORE_PG_NODE_TIMEOUT      10000 /* ms */
 
 typedef struct uns_store_postgres_config {
 	const char *url;      /* libpq connection string or URI (required) */
 	const char *schema;   /* NULL or "" = "uns" */
-	const char *node;     /* lease owner; NULL or "" = host name:pid */
+	const char *node;     /* node id, the lease owner, unique among live
+	                         nodes; NULL or "" = host:pid:xxxx (random
+	                         per open) */
 	unsigned connections; /* for reads and claims; 0 = 4 */
 	unsigned committers;  /* group committers, one connection each;
 	                         0 = 2, at most 16 */
 	int statement_timeout_ms; /* 0 = 10 s */
 	int connect_wait_ms; /* at open, retry this long; 0 = 30 s, < 0 once */
+	int node_heartbeat_ms; /* the node's beat; 0 = 2 s, < 0 none (tests:
+	                          a node that stops beating after open) */
+	int node_timeout_ms;   /* a node silent this long is dead: its leases
+	                          end, its jobs move; 0 = 10 s */
 } uns_store_postgres_config;
 
 /* The newest schema version this binary knows (migrations/NNNN_*.sql). */
