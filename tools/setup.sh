@@ -25,6 +25,7 @@ packages=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
 	libmicrohttpd-dev libjansson-dev libcmocka-dev zlib1g-dev curl jq
 	wrk # wrk: HTTP load for tools/bench_gateway.sh
 	postgresql-15 libpq-dev # the PostgreSQL store: libpq, and a server for its tests
+	nats-server libnats-dev # wake-ups across nodes (nats_url): the C client, and a server for the cluster tests
 	chromium # chromium: the web client's browser tests (tests/node/web_browser.js)
 	openssl) # openssl s_client: the TLS version and suite tests (test_hardening_tls)
 

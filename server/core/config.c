@@ -203,6 +203,18 @@ static const cfg_key keys[] = {
         "vanish from every read at once; their tombstone reaches the feed\n"
         "(and devices syncing it) at the next reclaim."),
 
+    /* ---- cluster (docs/cluster.md) ---- */
+    KEY("cluster", "nats_url", CFG_URL, nats_url, 0, STRLEN, "",
+        "Wake-ups across nodes: the NATS server(s) this node publishes its\n"
+        "feed hints to and hears the other nodes' on, e.g.\n"
+        "nats://10.0.0.5:4222 (several: comma-separated). \"\" = one node\n"
+        "alone, no NATS. Needs store = postgres to mean anything."),
+    KEY("cluster", "cluster_recheck", CFG_DURATION_MS, cluster_recheck_ms, 100,
+        HOUR_S * 1000, "3s",
+        "With nats_url set: every waiting long poll, event stream and tap\n"
+        "stream re-reads its feed this often, so a lost hint or a NATS\n"
+        "outage delays a wake-up by at most this long, never loses it."),
+
     /* ---- tokens ---- */
     KEY("tokens", "jwt_key", CFG_PATH_LIST, jwt_key, 1, STRLEN, "",
         "A key that verifies JWTs: a PEM public key file (ES256, RS256),\n"

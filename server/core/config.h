@@ -136,6 +136,9 @@ typedef struct uns_config {
 	int64_t reclaim_interval_s;
 	uint64_t min_free; /* bytes kept free on the store's disk; 0 = off */
 	int store_salvage; /* 0 or 1: open a damaged store, copy kept */
+	/* cluster */
+	char nats_url[UNS_CONFIG_STR_MAX]; /* "" = a node alone, no NATS */
+	int64_t cluster_recheck_ms;        /* waiters re-read their feed */
 	/* tokens */
 	uns_config_list jwt_key; /* PEM public key file, or "hs256:FILE" */
 	char jwt_audience[UNS_CONFIG_STR_MAX];
