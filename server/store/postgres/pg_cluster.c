@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -54,15 +53,6 @@ run(pgs *st, const char *sql, int n, const char *const *v, PGresult **r)
 	             r != NULL ? PGRES_TUPLES_OK : PGRES_COMMAND_OK, r);
 	pg_pool_put(st, c, rc == UNS_UNAVAILABLE || pg_broken(c));
 	return rc;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000,
-	                      .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-	(void)nanosleep(&ts, NULL);
 }
 
 uns_err
@@ -116,8 +106,9 @@ pg_node_register(pgs *st, PGconn *c)
 			    st->node, (long long)ago);
 			said = true;
 		}
-		sleep_ms(st->pc.node_heartbeat_ms > 0 ? st->pc.node_heartbeat_ms
-		                                      : 1000);
+		pg_sleep_ms(st->pc.node_heartbeat_ms > 0
+		                ? st->pc.node_heartbeat_ms
+		                : 1000);
 	}
 	/* No live node has this id now: what it held before is due at once,
 	 * as after a crash on RocksDB. */

@@ -134,6 +134,9 @@ uns_err pg_exec(pgs *st, PGconn *c, const char *sql, int n,
 uns_err pg_pool_get(pgs *st, PGconn **c);
 void pg_pool_put(pgs *st, PGconn *c, bool broken);
 
+/* Sleeps ms milliseconds (the backoffs at open). */
+void pg_sleep_ms(int ms);
+
 /* An int64 column of row r (0 when NULL), a bool column. */
 int64_t pg_int(const PGresult *r, int row, int col);
 bool pg_bool(const PGresult *r, int row, int col);

@@ -113,16 +113,6 @@ names(pgs *st, const uns_store_postgres_config *pc)
 	return UNS_OK;
 }
 
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000,
-	                      .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-	}
-}
-
 /* The first connection: retried with backoff while the database cannot
  * be reached, for connect_wait_ms (once when negative). */
 static uns_err
@@ -144,7 +134,7 @@ first_connect(pgs *st)
 		}
 		fprintf(stderr, "unsd: %s; retrying in %d ms\n",
 		        uns_store_errmsg(), backoff);
-		sleep_ms(backoff);
+		pg_sleep_ms(backoff);
 		backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
 	}
 }
