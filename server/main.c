@@ -438,6 +438,10 @@ open_store(unsd *d)
 		        uns_store_errmsg());
 		return -1;
 	}
+	if (uns_store_node_id(d->store)[0] != '\0') {
+		fprintf(stderr, "unsd: node id %s\n",
+		        uns_store_node_id(d->store));
+	}
 	char note[600];
 	if (uns_store_health(d->store, note, sizeof(note)) && note[0]) {
 		fprintf(stderr, "unsd: store %s: %s\n", dir, note);
@@ -536,6 +540,13 @@ contexts_gauge(void *arg)
 	return (double)st.contexts;
 }
 
+/* The live nodes that share the per-user limits (fairness.h). */
+static unsigned
+store_nodes(void *arg)
+{
+	return uns_store_nodes_live(arg);
+}
+
 static int
 open_service(unsd *d)
 {
@@ -563,6 +574,8 @@ open_service(unsd *d)
 	    .rate_app_burst = (uint32_t)d->cfg.rate_limit_app_burst,
 	    .rate_user = (uint32_t)d->cfg.rate_limit_user,
 	    .rate_user_burst = (uint32_t)d->cfg.rate_limit_user_burst,
+	    .nodes = d->cfg.cluster_split_limits ? store_nodes : NULL,
+	    .nodes_arg = d->store,
 	};
 	uns_token_guard_config guard = {
 	    .fail_burst = (uint32_t)d->cfg.token_fail_burst,

@@ -2,7 +2,9 @@
  * test_ratelimit.c — token buckets with an injected clock: burst then
  * refusal, Retry-After arithmetic, refill at the rate and never above the
  * burst, keys independent, rate 0 off, the key cap sweeping full buckets
- * and failing open, a clock that stands still or jumps far.
+ * and failing open, a clock that stands still or jumps far; a node's share
+ * of limits split across n nodes (a take of n tokens, a caps acquire under
+ * a lower cap).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 
 #include "testutil.h"
 
+#include "caps.h"
 #include "ratelimit.h"
 
 static int64_t now_us;
@@ -167,6 +170,46 @@ test_many_keys_and_high_rate(void **state)
 	uns_ratelimit_close(rl);
 }
 
+/* One node of 4 sharing 40/s with a burst of 80: each request takes 4
+ * tokens, so this node grants 20 at once and then 10/s; a take above the
+ * burst takes the whole bucket (never refused forever). Caps: 32 split over
+ * 4 nodes is 8 here; the lower cap never raises the table's. */
+static void
+test_split_across_nodes(void **state)
+{
+	(void)state;
+	now_us = 0;
+	uns_ratelimit *rl = limiter(40, 80, 0);
+	uint32_t retry = 0;
+	int granted = 0;
+	for (int i = 0; i < 100; i++) {
+		granted += uns_ratelimit_take_n(rl, "u", 4, &retry);
+	}
+	assert_int_equal(granted, 20);
+	assert_int_equal(retry, 100); /* 4 tokens at 40/s */
+	now_us += 100000;
+	assert_true(uns_ratelimit_take_n(rl, "u", 4, &retry));
+	assert_false(uns_ratelimit_take_n(rl, "u", 4, &retry));
+	now_us += 3600LL * 1000000;
+	assert_true(uns_ratelimit_take_n(rl, "u", 1000, &retry));
+	assert_false(uns_ratelimit_take_n(rl, "u", 1000, &retry));
+	uns_ratelimit_close(rl);
+
+	uns_caps *c = NULL;
+	assert_int_equal(uns_caps_open(&c, 32), UNS_OK);
+	for (int i = 0; i < 8; i++) {
+		assert_true(uns_caps_acquire_max(c, "u", 8));
+	}
+	assert_false(uns_caps_acquire_max(c, "u", 8));
+	assert_true(uns_caps_acquire_max(c, "u", 100)); /* = the table's */
+	assert_int_equal(uns_caps_held(c, "u"), 9);
+	for (int i = 0; i < 9; i++) {
+		uns_caps_release(c, "u");
+	}
+	assert_int_equal(uns_caps_keys(c), 0);
+	uns_caps_close(c);
+}
+
 int
 main(void)
 {
@@ -178,6 +221,7 @@ main(void)
 	    cmocka_unit_test(test_burst_zero_means_rate),
 	    cmocka_unit_test(test_key_cap_sweeps_then_fails_open),
 	    cmocka_unit_test(test_many_keys_and_high_rate),
+	    cmocka_unit_test(test_split_across_nodes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,9 +86,16 @@ find(shard *s, uint64_t h, const char *key)
 int
 uns_caps_acquire(uns_caps *c, const char *key)
 {
+	return uns_caps_acquire_max(c, key, c != NULL ? c->cap : 0);
+}
+
+int
+uns_caps_acquire_max(uns_caps *c, const char *key, uint32_t cap)
+{
 	if (c == NULL || c->cap == 0) {
 		return 1;
 	}
+	cap = cap > 0 && cap < c->cap ? cap : c->cap;
 	uint64_t h = hash_of(key);
 	shard *s = &c->shards[h % N_SHARDS];
 	int ok = 1;
@@ -105,7 +112,7 @@ uns_caps_acquire(uns_caps *c, const char *key)
 			*p = e;
 			s->n++;
 		}
-	} else if ((*p)->held >= c->cap) {
+	} else if ((*p)->held >= cap) {
 		ok = 0;
 	} else {
 		(*p)->held++;

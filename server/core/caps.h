@@ -32,6 +32,9 @@ void uns_caps_close(uns_caps *c);
 /* Counts one more for key: 1 when under the cap, 0 (nothing counted) when
  * key already holds cap. A NULL table always grants. */
 int uns_caps_acquire(uns_caps *c, const char *key);
+/* As uns_caps_acquire under a lower cap for this acquire (0 or above the
+ * table's: the table's): a node's share of a cap split across nodes. */
+int uns_caps_acquire_max(uns_caps *c, const char *key, uint32_t cap);
 /* Gives back one acquired for key. */
 void uns_caps_release(uns_caps *c, const char *key);
 /* What key holds now, and how many keys hold anything. */

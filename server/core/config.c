@@ -328,6 +328,14 @@ static const cfg_key keys[] = {
         0, 10000000, "100",
         "Requests a user may make at once above the rate. 0 = the rate."),
 
+    KEY("rate limits", "cluster_split_limits", CFG_BOOL, cluster_split_limits,
+        0, 1, "true",
+        "store = postgres with several nodes: each node enforces the per-user\n"
+        "limits (rate_limit_user, max_calls_per_user, max_waits_per_user)\n"
+        "divided by the live node count, so a user's total across the\n"
+        "cluster stays near the limit. false = each node the whole limit.\n"
+        "docs/cluster.md."),
+
     KEY("rate limits", "max_calls_per_user", CFG_INT, max_calls_per_user, 0,
         10000000, "64",
         "Calls in progress at once per user (long polls included); more\n"

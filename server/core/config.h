@@ -178,6 +178,7 @@ typedef struct uns_config {
 	/* fairness: calls in progress and long polls waiting; 0 = no cap */
 	int max_calls_per_user, max_calls_per_app;
 	int max_waits_per_user, max_waits_per_app;
+	int cluster_split_limits; /* 0 or 1: per-user limits / live nodes */
 	/* REST gateway */
 	char gateway_listen[UNS_CONFIG_STR_MAX]; /* "" = no gateway */
 	char gateway_cert[UNS_CONFIG_STR_MAX];

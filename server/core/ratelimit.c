@@ -165,24 +165,31 @@ bucket_of(uns_ratelimit *rl, const char *key, int64_t now)
 	return b;
 }
 
+/* The one bucket step: n tokens (1 at least, at most a full bucket) are
+ * there, and taken when take is set; else how long until they are. */
 static int
-decide(uns_ratelimit *rl, const char *key, int take, uint32_t *retry_after_ms)
+decide(uns_ratelimit *rl, const char *key, uint32_t n, int take,
+       uint32_t *retry_after_ms)
 {
 	if (rl == NULL || rl->cfg.rate == 0) {
 		return 1;
 	}
 	int granted = 1;
 	int64_t wait_ms = 0;
+	int64_t cost = (int64_t)(n > 0 ? n : 1) * UNIT;
+	if (cost > rl->capacity) {
+		cost = rl->capacity;
+	}
 	pthread_mutex_lock(&rl->mu);
 	int64_t now = rl->cfg.now_us(rl->cfg.now_arg);
 	bucket *b = bucket_of(rl, key, now);
 	if (b == NULL) {
 		rl->untracked++;
-	} else if (b->units >= UNIT) {
-		b->units -= take ? UNIT : 0;
+	} else if (b->units >= cost) {
+		b->units -= take ? cost : 0;
 	} else {
 		granted = 0;
-		int64_t missing = UNIT - b->units; /* units */
+		int64_t missing = cost - b->units; /* units */
 		int64_t us =
 		    (missing * (int64_t)rl->cfg.per_s + rl->cfg.rate - 1) /
 		    rl->cfg.rate;
@@ -198,13 +205,20 @@ decide(uns_ratelimit *rl, const char *key, int take, uint32_t *retry_after_ms)
 int
 uns_ratelimit_take(uns_ratelimit *rl, const char *key, uint32_t *retry_after_ms)
 {
-	return decide(rl, key, 1, retry_after_ms);
+	return decide(rl, key, 1, 1, retry_after_ms);
+}
+
+int
+uns_ratelimit_take_n(uns_ratelimit *rl, const char *key, uint32_t n,
+                     uint32_t *retry_after_ms)
+{
+	return decide(rl, key, n, 1, retry_after_ms);
 }
 
 int
 uns_ratelimit_peek(uns_ratelimit *rl, const char *key, uint32_t *retry_after_ms)
 {
-	return decide(rl, key, 0, retry_after_ms);
+	return decide(rl, key, 1, 0, retry_after_ms);
 }
 
 size_t

@@ -55,6 +55,14 @@ int uns_ratelimit_take(uns_ratelimit *rl, const char *key,
 int uns_ratelimit_peek(uns_ratelimit *rl, const char *key,
                        uint32_t *retry_after_ms);
 
+/*
+ * Takes n tokens at once (n = 0 as 1; more than the burst takes the whole
+ * bucket): one request of a node that enforces 1/n of a rate shared by n
+ * nodes, so the bucket refills n times slower and holds n times fewer.
+ */
+int uns_ratelimit_take_n(uns_ratelimit *rl, const char *key, uint32_t n,
+                         uint32_t *retry_after_ms);
+
 /* Buckets held now, and requests let through untracked (table full). */
 size_t uns_ratelimit_keys(uns_ratelimit *rl);
 uint64_t uns_ratelimit_untracked(uns_ratelimit *rl);

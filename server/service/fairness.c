@@ -17,6 +17,8 @@
 struct uns_fairness {
 	uns_caps *calls_user, *calls_app, *waits_user, *waits_app;
 	uns_ratelimit *rate_app, *rate_user;
+	unsigned (*nodes)(void *arg);
+	void *nodes_arg;
 };
 
 /* What one call holds of a caps table, given back by its cleanup. */
@@ -68,6 +70,10 @@ uns_fairness_open(uns_fairness **out, const uns_fairness_config *cfg)
 {
 	uns_fairness *f = calloc(1, sizeof(*f));
 	uns_err err = UNS_ENOMEM;
+	if (f != NULL) {
+		f->nodes = cfg->nodes;
+		f->nodes_arg = cfg->nodes_arg;
+	}
 	if (f == NULL ||
 	    (err = uns_caps_open(&f->calls_user, cfg->calls_per_user)) !=
 	        UNS_OK ||
@@ -95,17 +101,33 @@ give_back(void *arg)
 	uns_caps_release(h->caps, h->key);
 }
 
-/* Takes a slot of caps for key until the call's reply is packed; 0 when
- * key holds its cap already. */
+/* The live nodes sharing the per-user limits (≥ 1). */
+static unsigned
+nodes_of(const uns_fairness *f)
+{
+	unsigned n = f->nodes != NULL ? f->nodes(f->nodes_arg) : 1;
+	return n > 0 ? n : 1;
+}
+
+/* This node's share of a per-user cap split over n nodes: ceil(cap / n),
+ * 0 (no cap) staying 0. */
+static uint32_t
+share(uint32_t cap, unsigned n)
+{
+	return cap == 0 ? 0 : (cap + n - 1) / n;
+}
+
+/* Takes a slot of caps for key, under cap, until the call's reply is
+ * packed; 0 when key holds cap already. */
 static int
-hold(uns_call *call, uns_caps *caps, const char *key)
+hold(uns_call *call, uns_caps *caps, const char *key, uint32_t cap)
 {
 	if (uns_caps_cap(caps) == 0) {
 		return 1;
 	}
 	size_t len = strlen(key);
 	held *h = uns_call_alloc(call, sizeof(*h) + len + 1);
-	if (h == NULL || !uns_caps_acquire(caps, key)) {
+	if (h == NULL || !uns_caps_acquire_max(caps, key, cap)) {
 		return 0;
 	}
 	h->caps = caps;
@@ -134,20 +156,22 @@ uns_fairness_admit(uns_fairness *f, uns_call *call, const uns_principal *p)
 	}
 	int app = p->kind == UNS_PRINCIPAL_APP;
 	const char *who = app ? p->app_id : p->user;
-	uint32_t retry_ms = 0;
-	if (!uns_ratelimit_take(app ? f->rate_app : f->rate_user, who,
-	                        &retry_ms)) {
+	unsigned n = app ? 1 : nodes_of(f);
+	uint32_t retry_ms = 0, user_cap = share(uns_caps_cap(f->calls_user), n);
+	if (!uns_ratelimit_take_n(app ? f->rate_app : f->rate_user, who, n,
+	                          &retry_ms)) {
 		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
 		                     "rate limit of the %s reached; retry "
 		                     "after %u s",
 		                     app ? "app" : "user",
 		                     (retry_ms + 999) / 1000);
 	}
-	if (!app && !hold(call, f->calls_user, p->user)) {
-		return refuse(call, "calls in progress", "the user",
-		              uns_caps_cap(f->calls_user), 1);
+	if (!app && !hold(call, f->calls_user, p->user, user_cap)) {
+		return refuse(call, "calls in progress", "the user", user_cap,
+		              1);
 	}
-	if (!hold(call, f->calls_app, app ? p->app_id : p->host)) {
+	if (!hold(call, f->calls_app, app ? p->app_id : p->host,
+	          uns_caps_cap(f->calls_app))) {
 		return refuse(call, "calls in progress", "the app",
 		              uns_caps_cap(f->calls_app), 1);
 	}
@@ -161,11 +185,12 @@ uns_fairness_wait(uns_fairness *f, uns_call *call, const char *user,
 	if (f == NULL) {
 		return UNS_OK;
 	}
-	if (!hold(call, f->waits_user, user)) {
-		return refuse(call, "long polls waiting", "the user",
-		              uns_caps_cap(f->waits_user), 1);
+	uint32_t user_cap = share(uns_caps_cap(f->waits_user), nodes_of(f));
+	if (!hold(call, f->waits_user, user, user_cap)) {
+		return refuse(call, "long polls waiting", "the user", user_cap,
+		              1);
 	}
-	if (!hold(call, f->waits_app, host)) {
+	if (!hold(call, f->waits_app, host, uns_caps_cap(f->waits_app))) {
 		return refuse(call, "long polls waiting", "the app",
 		              uns_caps_cap(f->waits_app), 1);
 	}

@@ -4,6 +4,13 @@
  * waiting, per user and per app (caps.h), and requests per second, per
  * user and per app (ratelimit.h; the gateway's limits, on the RPC path).
  *
+ * In a cluster (several unsd on one PostgreSQL store), nodes() answers the
+ * live node count and each node enforces 1/n of the per-user limits (calls
+ * in progress, long polls waiting: ceil(cap / n); the user's rate: each
+ * request takes n tokens), so a user's total over the cluster stays near
+ * the configured limit (docs/cluster.md says how near). Per-app limits
+ * stay per node.
+ *
  * A refusal is RESOURCE_EXHAUSTED with a message that names the limit and
  * ends "retry after N s" (the gateway turns it into 429 and Retry-After).
  * What a call holds is given back after its reply is packed (uns_call_defer).
@@ -25,6 +32,10 @@ typedef struct uns_fairness_config {
 	uint32_t waits_per_app;
 	uint32_t rate_app, rate_app_burst; /* per second; 0 = no limit */
 	uint32_t rate_user, rate_user_burst;
+	/* The live nodes sharing the per-user limits; NULL = 1 (each node
+	 * the whole limits). */
+	unsigned (*nodes)(void *arg);
+	void *nodes_arg;
 } uns_fairness_config;
 
 /* The defaults (docs/unsd.conf.example has the same). */

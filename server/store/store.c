@@ -555,6 +555,22 @@ uns_store_reclaim(uns_store *st, int64_t now, size_t *reclaimed)
 	                  : bad_argument();
 }
 
+const char *
+uns_store_node_id(const uns_store *st)
+{
+	return st != NULL && st->node_id != NULL ? st->node_id : "";
+}
+
+unsigned
+uns_store_nodes_live(uns_store *st)
+{
+	unsigned n = st != NULL && st->ops->nodes_live != NULL
+	                 ? st->ops->nodes_live(st)
+	                 : 1;
+
+	return n > 0 ? n : 1;
+}
+
 /* --- freeing results ------------------------------------------------------
  */
 

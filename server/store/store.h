@@ -512,6 +512,18 @@ uns_err uns_store_reclaim(uns_store *st, int64_t now, size_t *reclaimed);
  */
 uns_err uns_store_next_expiry(uns_store *st, int64_t *when_ms);
 
+/* --- several nodes on one store ------------------------------------------ */
+
+/*
+ * A store that several unsd share (PostgreSQL) knows each by a node id,
+ * the owner of the leases it takes; "" for an embedded store. The live
+ * nodes are those that beat within the timeout, as this node's last round
+ * counted them (1 for an embedded store, never 0): the service splits its
+ * per-user limits by it (docs/cluster.md).
+ */
+const char *uns_store_node_id(const uns_store *st);
+unsigned uns_store_nodes_live(uns_store *st);
+
 #ifdef __cplusplus
 }
 #endif

@@ -99,7 +99,34 @@ typedef struct uns_store_ops {
 	uns_err (*next_expiry)(uns_store *st, int64_t *when_ms);
 	/* 1 when writes can be made; why not into note (NULL: always 1). */
 	int (*health)(uns_store *st, char *note, size_t cap);
+	/* The background thread's timed round (store_base.c): runs what is
+	 * due (reclaim; on PostgreSQL also the node's heartbeat and the
+	 * cluster's jobs) and answers the ms until the next round (< 0:
+	 * none). NULL: no timed rounds. */
+	int64_t (*jobs_round)(uns_store *st);
+	/* The live nodes sharing this store (1 for an embedded one), as the
+	 * last round saw them. NULL: 1. */
+	unsigned (*nodes_live)(uns_store *st);
 } uns_store_ops;
+
+/* Work handed to the background thread (uns_store_jobs_add), embedded in
+ * the backend's own record: run there in the order added, or, when the
+ * store closes first, with closing set (to fail it). */
+typedef struct uns_store_job uns_store_job;
+struct uns_store_job {
+	uns_store_job *next;
+	void (*run)(uns_store_job *j, bool closing);
+};
+
+/* The background thread every backend has (one per store). */
+struct uns_store_jobs {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	bool stop, running;
+	uns_store_job *head, *tail; /* queued work, under mu */
+	int64_t first_ms;           /* until the first round */
+};
 
 /* The head of every backend's handle. */
 struct uns_store {
@@ -113,7 +140,9 @@ struct uns_store {
 	void *tap_arg;
 	uns_store_tap_fn hint_hook; /* the cluster's hints (store.h) */
 	void *hint_arg;
-	char opened[512]; /* what open had to do (a recovery), or "" */
+	char opened[512];    /* what open had to do (a recovery), or "" */
+	const char *node_id; /* the backend's, or NULL (store.h) */
+	struct uns_store_jobs jobs;
 };
 
 /* The backends store.c knows (each in its own folder beneath). */
@@ -125,6 +154,20 @@ extern const uns_store_ops uns_store_postgres_ops;
 void uns_store_base_init(uns_store *st, const uns_store_ops *ops,
                          const uns_store_config *cfg);
 void uns_store_base_fini(uns_store *st);
+
+/* Starts the background thread: its first timed round after first_ms
+ * (< 0: none; later ones as jobs_round answers), queued work at once.
+ * The backend calls it last in open. */
+uns_err uns_store_jobs_start(uns_store *st, int64_t first_ms);
+
+/* Stops the thread (waiting for a round in progress) after it has run
+ * the queued work with closing set. The backend calls it first in close;
+ * a thread never started is fine. */
+void uns_store_jobs_stop(uns_store *st);
+
+/* Queues j for the thread and wakes it; false (nothing queued) once the
+ * store is closing: the caller ends j itself. */
+bool uns_store_jobs_add(uns_store *st, uns_store_job *j);
 
 /* Now, in Unix ms, from the configured clock (CLOCK_REALTIME if none). */
 int64_t uns_store_now(const uns_store *st);

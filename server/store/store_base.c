@@ -1,11 +1,21 @@
 /*
  * store_base.c — the head every backend's handle starts with
- * (store_backend.h): the shared defaults, the clock and the hooks; and
- * the argument checks every backend makes the same way.
+ * (store_backend.h): the shared defaults, the clock, the hooks and the
+ * background thread; and the argument checks every backend makes the
+ * same way.
+ *
+ * The background thread is one per store, whatever the backend: it runs
+ * work handed to it (RocksDB's posts that wait for a reclaim) and the
+ * backend's timed rounds (reclaim everywhere; on PostgreSQL also the
+ * node's heartbeat and the jobs that run once per cluster). Each backend
+ * had its own copy of this loop before; the rounds' contents stay in the
+ * backends (the jobs_round hook), the thread and its stop are here.
  */
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "store_backend.h"
 #include "store_util.h"
 
@@ -14,6 +24,7 @@ uns_store_base_init(uns_store *st, const uns_store_ops *ops,
                     const uns_store_config *cfg)
 {
 	uns_store_config *c = &st->cfg;
+	pthread_condattr_t ca;
 
 	st->ops = ops;
 	*c = *cfg;
@@ -29,14 +40,128 @@ uns_store_base_init(uns_store *st, const uns_store_ops *ops,
 	    c->reclaim_interval_ms ? c->reclaim_interval_ms : 10000;
 	pthread_mutex_init(&st->hook_mu, NULL);
 	st->feed_hook = NULL;
+	st->node_id = NULL;
 	st->tap_hook = NULL;
 	st->hint_hook = NULL;
+	memset(&st->jobs, 0, sizeof(st->jobs));
+	pthread_mutex_init(&st->jobs.mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&st->jobs.cv, &ca);
+	pthread_condattr_destroy(&ca);
 }
 
 void
 uns_store_base_fini(uns_store *st)
 {
 	pthread_mutex_destroy(&st->hook_mu);
+	pthread_mutex_destroy(&st->jobs.mu);
+	pthread_cond_destroy(&st->jobs.cv);
+}
+
+/* Takes the queued work (under jobs.mu). */
+static uns_store_job *
+jobs_take(struct uns_store_jobs *j)
+{
+	uns_store_job *list = j->head;
+
+	j->head = j->tail = NULL;
+	return list;
+}
+
+static void
+jobs_run(uns_store_job *list, bool closing)
+{
+	for (uns_store_job *job = list, *next; job != NULL; job = next) {
+		next = job->next;
+		job->run(job, closing);
+	}
+}
+
+static void *
+jobs_main(void *arg)
+{
+	uns_store *st = arg;
+	struct uns_store_jobs *j = &st->jobs;
+	int64_t wait = j->first_ms;
+	struct timespec until;
+	uns_store_job *list;
+
+	uns_deadline_after_us(&until, wait > 0 ? (uint64_t)wait * 1000u : 0);
+	pthread_mutex_lock(&j->mu);
+	while (!j->stop) {
+		int wr = 0;
+		if ((list = jobs_take(j)) != NULL) {
+			pthread_mutex_unlock(&j->mu);
+			jobs_run(list, false);
+			pthread_mutex_lock(&j->mu);
+			continue;
+		}
+		if (wait < 0) {
+			pthread_cond_wait(&j->cv, &j->mu);
+		} else {
+			wr = pthread_cond_timedwait(&j->cv, &j->mu, &until);
+		}
+		if (wr == ETIMEDOUT && !j->stop) {
+			pthread_mutex_unlock(&j->mu);
+			wait = st->ops->jobs_round(st);
+			uns_deadline_after_us(
+			    &until, wait > 0 ? (uint64_t)wait * 1000u : 0);
+			pthread_mutex_lock(&j->mu);
+		}
+	}
+	list = jobs_take(j);
+	pthread_mutex_unlock(&j->mu);
+	jobs_run(list, true);
+	return NULL;
+}
+
+uns_err
+uns_store_jobs_start(uns_store *st, int64_t first_ms)
+{
+	st->jobs.first_ms = st->ops->jobs_round != NULL ? first_ms : -1;
+	if (pthread_create(&st->jobs.thread, NULL, jobs_main, st) != 0) {
+		return uns_store_seterr(UNS_EIO,
+		                        "cannot start the store's thread");
+	}
+	st->jobs.running = true;
+	return UNS_OK;
+}
+
+void
+uns_store_jobs_stop(uns_store *st)
+{
+	if (!st->jobs.running) {
+		return;
+	}
+	pthread_mutex_lock(&st->jobs.mu);
+	st->jobs.stop = true;
+	pthread_cond_signal(&st->jobs.cv);
+	pthread_mutex_unlock(&st->jobs.mu);
+	pthread_join(st->jobs.thread, NULL);
+	st->jobs.running = false;
+}
+
+bool
+uns_store_jobs_add(uns_store *st, uns_store_job *job)
+{
+	struct uns_store_jobs *j = &st->jobs;
+	bool queued = false;
+
+	job->next = NULL;
+	pthread_mutex_lock(&j->mu);
+	if (!j->stop && j->running) {
+		if (j->tail != NULL) {
+			j->tail->next = job;
+		} else {
+			j->head = job;
+		}
+		j->tail = job;
+		queued = true;
+		pthread_cond_signal(&j->cv);
+	}
+	pthread_mutex_unlock(&j->mu);
+	return queued;
 }
 
 int64_t

@@ -137,6 +137,26 @@ ut_pg_sql(const ut_pg *pg, const char *sql)
 	           pg->bindir, pg->dir, PG_PORT, sql);
 }
 
+long
+ut_pg_int(const ut_pg *pg, const char *sql)
+{
+	char cmd[2048], out[64] = "";
+	long v = -1;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd),
+	         "%s/psql -q -X -At -v ON_ERROR_STOP=1 -h %s -p %d -U postgres "
+	         "-d postgres -c \"%s\"",
+	         pg->bindir, pg->dir, PG_PORT, sql);
+	if ((f = popen(cmd, "r")) == NULL) {
+		return -1;
+	}
+	if (fgets(out, sizeof(out), f) != NULL && out[0] != '\0') {
+		v = strtol(out, NULL, 10);
+	}
+	return pclose(f) == 0 ? v : -1;
+}
+
 void
 ut_pg_schema(char *out, size_t cap)
 {

@@ -35,6 +35,10 @@ int ut_pg_ctl(ut_pg *pg, const char *action, const char *mode);
 /* Runs sql through psql on the cluster; 0 on success. */
 int ut_pg_sql(const ut_pg *pg, const char *sql);
 
+/* Runs a query through psql and answers the integer in its first
+ * column of its first row; -1 when it fails. */
+long ut_pg_int(const ut_pg *pg, const char *sql);
+
 /* A schema name unique in this process ("uns_t<pid>_<n>"), into out. */
 void ut_pg_schema(char *out, size_t cap);
 

@@ -739,8 +739,8 @@ db_postmaster(const char *url)
  * (backends, WAL writer, checkpointer…), with the time of the children it
  * reaped (a backend that exits hands its time to the postmaster's cutime);
  * 0 when pm is 0. Other clusters on the machine are not counted. */
-static double
-db_cpu_us(long pm)
+double
+bench_db_cpu_us(long pm)
 {
 	char path[300], buf[1024];
 	unsigned long long t[4];
@@ -948,7 +948,7 @@ timed_round(load_run *r, const bench_opts *o, int bare, stack_result *sr)
 	double k0 = server_threads_cpu_us(r, "uns-commit");
 	double e0 = server_threads_cpu_us(r, "rocksdb:");
 	long pm = db_postmaster(o->postgres_url);
-	double db0 = db_cpu_us(pm);
+	double db0 = bench_db_cpu_us(pm);
 	nng_time t0 = nng_clock();
 	run_round(r, o->threads, o->inflight, bare, o->seconds);
 	double secs = (double)(nng_clock() - t0) / 1000.0;
@@ -956,7 +956,7 @@ timed_round(load_run *r, const bench_opts *o, int bare, stack_result *sr)
 	double mine1 = bench_proc_cpu_us(getpid());
 	double k1 = server_threads_cpu_us(r, "uns-commit");
 	double e1 = server_threads_cpu_us(r, "rocksdb:");
-	double db1 = db_cpu_us(pm);
+	double db1 = bench_db_cpu_us(pm);
 	sr->rate[sr->n_rates++] = (double)atomic_load(&r->calls) / secs;
 	sr->errors += atomic_load(&r->errors);
 	if (cpu0 < 0 || cpu1 < 0 || sr->cpu_us < 0) {
@@ -1521,6 +1521,10 @@ static const bench_kind bench_kinds[] = {
     {"json", bench_json,
      "CPU cost of a gateway delta answer's JSON (--entries) against "
      "unpacking it"},
+    {"claims", bench_claims,
+     "the outbox on PostgreSQL: claim + settle CPU per tap with 1 and 3 "
+     "nodes, and the cost of the cluster's job rounds (--postgres-url, "
+     "--users taps)"},
     {"taps", NULL, /* dispatched before these options are parsed */
      "delivery engine: taps/s at 1, 100, 10000 endpoints, latency, fan-out "
      "(uns-bench taps --help)"},

@@ -82,6 +82,11 @@ uns_err bench_post_call(uns_client *c, const char *token, const char *unsid,
 
 /* `uns-bench scale` (bench_scale.c). */
 int bench_scale(bench_opts *o);
+/* The CPU time (µs) of the PostgreSQL cluster whose postmaster is pm: it
+ * and its children, with their reaped children's; 0 when pm is 0. */
+double bench_db_cpu_us(long pm);
+/* `uns-bench claims` (bench_cluster.c). */
+int bench_claims(bench_opts *o);
 /* `uns-bench commit` (bench_commit.c). */
 int bench_commit(bench_opts *o);
 

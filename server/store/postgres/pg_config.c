@@ -51,6 +51,33 @@ static const uns_config_key pg_keys[] = {
                    "(with\n"
                    "backoff) while the database cannot be reached. 0 = try "
                    "once."),
+    UNS_CONFIG_KEY("store: postgres", "node_id", STRING,
+                   uns_store_postgres_values, node_id, 0, 200, "",
+                   "store = postgres: this node's id among the unsd sharing "
+                   "the\n"
+                   "database, the owner of the delivery leases it takes; "
+                   "unique among\n"
+                   "live nodes (a second live node with the same id is "
+                   "refused). \"\"\n"
+                   "= host:pid:xxxx, random per start. Printed at start.\n"
+                   "docs/cluster.md."),
+    UNS_CONFIG_KEY("store: postgres", "node_heartbeat", DURATION_MS,
+                   uns_store_postgres_values, node_heartbeat_ms, 100, 60 * 1000,
+                   "2s",
+                   "store = postgres: how often this node writes its "
+                   "heartbeat, counts\n"
+                   "the live nodes and runs its share of the cluster's "
+                   "jobs."),
+    UNS_CONFIG_KEY("store: postgres", "node_timeout", DURATION_MS,
+                   uns_store_postgres_values, node_timeout_ms, 1000,
+                   3600 * 1000, "10s",
+                   "store = postgres: a node silent this long is dead: its "
+                   "delivery\n"
+                   "leases end (live nodes deliver its taps) and the jobs it "
+                   "ran move\n"
+                   "to another node. Several heartbeats; well above the "
+                   "nodes' clock\n"
+                   "skew."),
 };
 
 const uns_config_section uns_store_postgres_keys = {
@@ -70,5 +97,8 @@ uns_store_postgres_config_get(const uns_config *c, uns_store_postgres_values *v,
 	    .statement_timeout_ms = (int)v->statement_timeout_ms,
 	    .connect_wait_ms =
 	        v->connect_wait_ms > 0 ? (int)v->connect_wait_ms : -1,
+	    .node = v->node_id,
+	    .node_heartbeat_ms = (int)v->node_heartbeat_ms,
+	    .node_timeout_ms = (int)v->node_timeout_ms,
 	};
 }

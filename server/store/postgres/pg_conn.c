@@ -18,6 +18,7 @@
  * flight fail with UNAVAILABLE, never acknowledged.
  */
 #include <errno.h>
+#include <time.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,6 +286,16 @@ pg_pool_put(pgs *st, PGconn *c, bool broken)
 	}
 	pthread_cond_signal(&st->pool_cv);
 	pthread_mutex_unlock(&st->pool_mu);
+}
+
+void
+pg_sleep_ms(int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000,
+	                      .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
 }
 
 int64_t

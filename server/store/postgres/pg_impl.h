@@ -33,12 +33,14 @@
  * Files: pg_conn.c (connections, errors, the pool, waiting with a
  * deadline), pg_migrate.c (migrations), pg_write.c (the committer's flush
  * and every write), pg_read.c (reads, claims, reclaim, fallback),
- * pg_open.c (open and close, the background thread, the ops table).
+ * pg_cluster.c (node ids, heartbeats, jobs once per cluster, dead nodes'
+ * leases), pg_open.c (open and close, the ops table).
  */
 #ifndef UNS_SERVER_PG_IMPL_H
 #define UNS_SERVER_PG_IMPL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -77,6 +79,14 @@ struct pg_committer {
 	int wconn_backoff;         /* ms */
 };
 
+/* A job that runs on one node at a time (pg_cluster.c): this node's view
+ * of its lease row, under maint_mu. Times in UNS's clock (ms). */
+struct pg_joblease {
+	const char *name;    /* its row in uns_job */
+	int64_t mine_until;  /* this node holds it until then; 0 = not */
+	int64_t other_until; /* another node does: no try before then */
+};
+
 /* The backend's handle. */
 typedef struct pgs {
 	uns_store base; /* first: store.c's head (store_backend.h) */
@@ -89,10 +99,11 @@ typedef struct pgs {
 	pthread_cond_t pool_cv;
 	struct pg_slot *pool;
 	pthread_mutex_t maint_mu; /* one reclaim or fallback pass at a time */
-	pthread_mutex_t bg_mu;
-	pthread_cond_t bg_cv;
-	bool bg_stop, bg_running;
-	pthread_t bg_thread;
+	struct pg_joblease job_reclaim, job_fallback; /* under maint_mu */
+	uint64_t reclaim_last_mono; /* µs; the store's thread only */
+	atomic_uint nodes_live;     /* as the last beat counted them */
+	bool joined; /* registered and running: close makes it leave */
+	atomic_uint_fast64_t job_statements; /* job lease statements sent */
 } pgs;
 
 /* --- pg_conn.c ---------------------------------------------------------- */
@@ -131,6 +142,9 @@ uns_err pg_exec_prepared(pgs *st, PGconn *c, const char *sql, int n,
  * it, the next user connects again. */
 uns_err pg_pool_get(pgs *st, PGconn **c);
 void pg_pool_put(pgs *st, PGconn *c, bool broken);
+
+/* Sleeps ms milliseconds (the backoffs at open). */
+void pg_sleep_ms(int ms);
 
 /* An int64 column of row r (0 when NULL), a bool column. */
 int64_t pg_int(const PGresult *r, int row, int col);
@@ -177,6 +191,28 @@ void pg_fetched_async(uns_store *base, const char *user, const char *host,
                       const char *unsid, const char *const *ids, size_t n,
                       uns_store_write_done_fn done, void *arg);
 
+/* --- pg_cluster.c -------------------------------------------------------
+ */
+
+/* Registers st->node in uns_node on c once no live node has that id
+ * (waiting up to node_timeout for a previous life's beat to go stale;
+ * then UNS_FAILED_PRECONDITION), and ends the leases the id held. */
+uns_err pg_node_register(pgs *st, PGconn *c);
+
+/* At a clean close: the node's row goes, its job and outbox leases end. */
+void pg_node_leave(pgs *st);
+
+/* Whether this node holds job j at now, taking or renewing its lease
+ * when due (a statement at most every round); under maint_mu. */
+bool pg_job_hold(pgs *st, struct pg_joblease *j, int64_t now);
+
+/* The store's thread's round: the beat; with the reclaim job held, the
+ * sweep of dead nodes and a reclaim when reclaim_interval has passed.
+ * Answers the ms until the next (pg_round_ms). */
+int64_t pg_jobs_round(uns_store *base);
+int64_t pg_round_ms(const pgs *st);
+unsigned pg_nodes_live(uns_store *base);
+
 /* --- pg_read.c -------------------------------------------------------------
  */
 
@@ -200,6 +236,8 @@ uns_err pg_outbox_next_due(uns_store *base, int64_t *due_ms);
 uns_err pg_outbox_count(uns_store *base, size_t *n);
 uns_err pg_reclaim(uns_store *base, int64_t now, size_t *reclaimed);
 uns_err pg_next_expiry(uns_store *base, int64_t *when_ms);
+/* The round's reclaim: like pg_reclaim, while this node holds the job. */
+uns_err pg_reclaim_job(pgs *st, int64_t now);
 uns_err pg_fallback_run(uns_store *base, size_t *queued);
 
 /* A notification from the columns of row r starting at col: id, host,

@@ -18,6 +18,7 @@
  * numbered from 1 without gaps, applied in this order. */
 extern const char pg_sql_0001[];
 extern const char pg_sql_0002[];
+extern const char pg_sql_0003[];
 
 static const struct migration {
 	int version;
@@ -26,6 +27,7 @@ static const struct migration {
 } pg_migrations[] = {
     {1, "0001_init.sql", pg_sql_0001},
     {2, "0002_idempotency.sql", pg_sql_0002},
+    {3, "0003_cluster.sql", pg_sql_0003},
 };
 static const int pg_n_migrations =
     (int)(sizeof(pg_migrations) / sizeof(pg_migrations[0]));

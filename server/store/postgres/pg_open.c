@@ -1,12 +1,14 @@
 /*
- * pg_open.c — opening and closing the PostgreSQL backend, its background
- * reclaim thread, and its table of operations.
+ * pg_open.c — opening and closing the PostgreSQL backend, and its table of
+ * operations.
  *
  * Open connects (retrying with backoff for connect_wait_ms while the
  * database is down, saying so on stderr each time, so unsd started before
  * its database waits instead of dying), migrates the schema in one
- * transaction, keeps that connection for the committer, and starts the
- * committer and the reclaim thread. Pool connections connect on first use.
+ * transaction, registers the node (pg_cluster.c), keeps that connection
+ * for the committer, and starts the committers and the store's thread
+ * (store_base.c; its rounds are pg_cluster.c's). Pool connections connect
+ * on first use. Close stops them and, cleanly closed, the node leaves.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,6 +35,31 @@ defaults(uns_store_postgres_config *pc)
 	if (pc->committers > PG_COMMITTERS_MAX) {
 		pc->committers = PG_COMMITTERS_MAX;
 	}
+	pc->node_heartbeat_ms = pc->node_heartbeat_ms
+	                            ? pc->node_heartbeat_ms
+	                            : UNS_STORE_PG_NODE_HEARTBEAT;
+	pc->node_timeout_ms = pc->node_timeout_ms > 0
+	                          ? pc->node_timeout_ms
+	                          : UNS_STORE_PG_NODE_TIMEOUT;
+}
+
+/* A default node id: host:pid:xxxx, xxxx random per open, so a restarted
+ * process or a second store of one process is a node of its own. */
+static void
+node_default(char *out, size_t cap)
+{
+	char host[256] = "?";
+	unsigned r = 0;
+	FILE *f = fopen("/dev/urandom", "rb");
+
+	if (f == NULL || fread(&r, sizeof(r), 1, f) != 1) {
+		r = (unsigned)uns_mono_us() ^ (unsigned)getpid() * 2654435761u;
+	}
+	if (f != NULL) {
+		fclose(f);
+	}
+	(void)gethostname(host, sizeof(host) - 1);
+	snprintf(out, cap, "%s:%d:%04x", host, (int)getpid(), r & 0xffffu);
 }
 
 /* Schema names are plain identifiers: letters, digits, '_', ≤ 63. */
@@ -51,7 +78,7 @@ names(pgs *st, const uns_store_postgres_config *pc)
 	const char *schema = pc->schema != NULL && pc->schema[0] != '\0'
 	                         ? pc->schema
 	                         : UNS_STORE_PG_SCHEMA;
-	char node[300], host[256] = "?";
+	char node[300];
 	size_t n;
 
 	if (!schema_ok(schema)) {
@@ -64,8 +91,7 @@ names(pgs *st, const uns_store_postgres_config *pc)
 	if (pc->node != NULL && pc->node[0] != '\0') {
 		snprintf(node, sizeof(node), "%s", pc->node);
 	} else {
-		(void)gethostname(host, sizeof(host) - 1);
-		snprintf(node, sizeof(node), "%s:%d", host, (int)getpid());
+		node_default(node, sizeof(node));
 	}
 	n = strlen(schema) * 2 + 200;
 	st->url = strdup(pc->url);
@@ -79,21 +105,12 @@ names(pgs *st, const uns_store_postgres_config *pc)
 		    "warning",
 		    schema, st->pc.statement_timeout_ms);
 	}
+	st->base.node_id = st->node;
 	if (st->url == NULL || st->schema == NULL || st->node == NULL ||
 	    st->setup == NULL) {
 		return uns_store_seterr(UNS_ENOMEM, "out of memory");
 	}
 	return UNS_OK;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000,
-	                      .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-	}
 }
 
 /* The first connection: retried with backoff while the database cannot
@@ -117,38 +134,9 @@ first_connect(pgs *st)
 		}
 		fprintf(stderr, "unsd: %s; retrying in %d ms\n",
 		        uns_store_errmsg(), backoff);
-		sleep_ms(backoff);
+		pg_sleep_ms(backoff);
 		backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
 	}
-}
-
-static void *
-background_main(void *arg)
-{
-	pgs *st = arg;
-	struct timespec until;
-	int64_t every = st->base.cfg.reclaim_interval_ms;
-	uint64_t every_us = every > 0 ? (uint64_t)every * 1000u : 0;
-
-	uns_deadline_after_us(&until, every_us);
-	pthread_mutex_lock(&st->bg_mu);
-	while (!st->bg_stop) {
-		int wr = 0;
-		if (every < 0) {
-			pthread_cond_wait(&st->bg_cv, &st->bg_mu);
-		} else {
-			wr = pthread_cond_timedwait(&st->bg_cv, &st->bg_mu,
-			                            &until);
-		}
-		if (wr == ETIMEDOUT && !st->bg_stop) {
-			pthread_mutex_unlock(&st->bg_mu);
-			(void)pg_reclaim(&st->base, pg_now(st), NULL);
-			uns_deadline_after_us(&until, every_us);
-			pthread_mutex_lock(&st->bg_mu);
-		}
-	}
-	pthread_mutex_unlock(&st->bg_mu);
-	return NULL;
 }
 
 static void
@@ -171,8 +159,6 @@ store_free(pgs *st)
 	pthread_mutex_destroy(&st->pool_mu);
 	pthread_cond_destroy(&st->pool_cv);
 	pthread_mutex_destroy(&st->maint_mu);
-	pthread_mutex_destroy(&st->bg_mu);
-	pthread_cond_destroy(&st->bg_cv);
 	uns_store_base_fini(&st->base);
 	free(st->url);
 	free(st->schema);
@@ -185,7 +171,6 @@ static pgs *
 store_alloc(const uns_store_config *cfg)
 {
 	pgs *st = calloc(1, sizeof(*st));
-	pthread_condattr_t ca;
 
 	if (st == NULL) {
 		return NULL;
@@ -197,32 +182,17 @@ store_alloc(const uns_store_config *cfg)
 	pthread_mutex_init(&st->pool_mu, NULL);
 	pthread_cond_init(&st->pool_cv, NULL);
 	pthread_mutex_init(&st->maint_mu, NULL);
-	pthread_mutex_init(&st->bg_mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&st->bg_cv, &ca);
-	pthread_condattr_destroy(&ca);
+	st->job_reclaim.name = "reclaim";
+	st->job_fallback.name = "fallback";
+	st->reclaim_last_mono = uns_mono_us();
+	atomic_init(&st->nodes_live, 1);
+	atomic_init(&st->job_statements, 0);
 	st->pool = calloc(st->pc.connections, sizeof(*st->pool));
 	if (st->pool == NULL) {
 		store_free(st);
 		return NULL;
 	}
 	return st;
-}
-
-/* Leases this node held before (a store of this process reopened, or a
- * node that kept its name across a restart) end now: what it had claimed
- * is due again at once, as after a crash on RocksDB. Other nodes' leases
- * run to their end. */
-static uns_err
-leases_release(pgs *st)
-{
-	const char *v[] = {st->node};
-
-	return pg_exec(st, st->first,
-	               "UPDATE uns_outbox SET lease_owner = NULL, "
-	               "lease_until = 0 WHERE lease_owner = $1",
-	               1, v, NULL, NULL, PGRES_COMMAND_OK, NULL);
 }
 
 static uns_err
@@ -245,11 +215,10 @@ threads_start(pgs *st)
 	}
 	st->cm[0].wconn = st->first; /* the first committer keeps it */
 	st->first = NULL;
-	if (pthread_create(&st->bg_thread, NULL, background_main, st) != 0) {
-		return uns_store_seterr(UNS_EIO, "cannot start reclaim thread");
+	if ((rc = uns_store_jobs_start(&st->base, pg_round_ms(st))) == UNS_OK) {
+		st->joined = true;
 	}
-	st->bg_running = true;
-	return UNS_OK;
+	return rc;
 }
 
 static void
@@ -257,15 +226,12 @@ pg_close(uns_store *base)
 {
 	pgs *st = (pgs *)base;
 
-	if (st->bg_running) {
-		pthread_mutex_lock(&st->bg_mu);
-		st->bg_stop = true;
-		pthread_cond_signal(&st->bg_cv);
-		pthread_mutex_unlock(&st->bg_mu);
-		pthread_join(st->bg_thread, NULL);
-	}
+	uns_store_jobs_stop(&st->base);
 	for (unsigned i = 0; i < st->pc.committers; i++) {
 		uns_store_commit_stop(st->cm[i].commit);
+	}
+	if (st->joined) {
+		pg_node_leave(st);
 	}
 	store_free(st);
 }
@@ -286,7 +252,7 @@ pg_open(const uns_store_config *cfg, uns_store **stp)
 	if ((rc = names(st, cfg->postgres)) != UNS_OK ||
 	    (rc = first_connect(st)) != UNS_OK ||
 	    (rc = pg_migrate(st, st->first)) != UNS_OK ||
-	    (rc = leases_release(st)) != UNS_OK ||
+	    (rc = pg_node_register(st, st->first)) != UNS_OK ||
 	    (rc = threads_start(st)) != UNS_OK) {
 		pg_close(&st->base);
 		return rc;
@@ -342,4 +308,6 @@ const uns_store_ops uns_store_postgres_ops = {
     .reclaim = pg_reclaim,
     .next_expiry = pg_next_expiry,
     .keys = &uns_store_postgres_keys,
+    .jobs_round = pg_jobs_round,
+    .nodes_live = pg_nodes_live,
 };

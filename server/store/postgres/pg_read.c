@@ -833,10 +833,11 @@ pg_next_expiry(uns_store *base, int64_t *when_ms)
 	    0, NULL, when_ms);
 }
 
-uns_err
-pg_reclaim(uns_store *base, int64_t now, size_t *reclaimed)
+/* Reclaim chunks until none is left, one pass at a time in this process;
+ * with job, only while this node holds it (checked between chunks). */
+static uns_err
+reclaim_run(pgs *st, int64_t now, size_t *reclaimed, struct pg_joblease *job)
 {
-	pgs *st = (pgs *)base;
 	char now_s[PG_NUM], ttl[PG_NUM], chunk[PG_NUM];
 	const char *v[] = {now_s, ttl, chunk}, *vi[] = {now_s, chunk};
 	size_t total = 0;
@@ -850,6 +851,10 @@ pg_reclaim(uns_store *base, int64_t now, size_t *reclaimed)
 	pthread_mutex_lock(&st->maint_mu);
 	do {
 		PGresult *r = NULL;
+		if (job != NULL && !pg_job_hold(st, job, pg_now(st))) {
+			rc = UNS_OK;
+			break;
+		}
 		rc = txn(st,
 		         "SELECT * FROM uns_reclaim($1::bigint, $2::bigint, "
 		         "$3::integer)",
@@ -882,22 +887,36 @@ pg_reclaim(uns_store *base, int64_t now, size_t *reclaimed)
 }
 
 uns_err
+pg_reclaim(uns_store *base, int64_t now, size_t *reclaimed)
+{
+	return reclaim_run((pgs *)base, now, reclaimed, NULL);
+}
+
+uns_err
+pg_reclaim_job(pgs *st, int64_t now)
+{
+	return reclaim_run(st, now, NULL, &st->job_reclaim);
+}
+
+/* The due checks, in chunks, while this node holds the fallback job (one
+ * node at a time cluster-wide; another node's call queues nothing). */
+uns_err
 pg_fallback_run(uns_store *base, size_t *queued)
 {
 	pgs *st = (pgs *)base;
 	char now[PG_NUM], chunk[PG_NUM];
 	const char *v[] = {now, chunk};
 	size_t total = 0;
-	int64_t checks;
-	uns_err rc;
+	int64_t checks = 0, t = pg_now(st);
+	uns_err rc = UNS_OK;
 
 	if (queued == NULL) {
 		return bad_argument();
 	}
-	snprintf(now, sizeof(now), "%lld", (long long)pg_now(st));
+	snprintf(now, sizeof(now), "%lld", (long long)t);
 	snprintf(chunk, sizeof(chunk), "%d", PG_FB_CHUNK);
 	pthread_mutex_lock(&st->maint_mu);
-	do {
+	while (rc == UNS_OK && pg_job_hold(st, &st->job_fallback, pg_now(st))) {
 		PGresult *r = NULL;
 		rc = txn(
 		    st,
@@ -907,7 +926,10 @@ pg_fallback_run(uns_store *base, size_t *queued)
 		checks = rc == UNS_OK ? pg_int(r, 0, 0) : 0;
 		total += rc == UNS_OK ? (size_t)pg_int(r, 0, 1) : 0;
 		PQclear(r);
-	} while (rc == UNS_OK && checks == PG_FB_CHUNK);
+		if (checks < PG_FB_CHUNK) {
+			break;
+		}
+	}
 	pthread_mutex_unlock(&st->maint_mu);
 	if (rc == UNS_OK) {
 		*queued = total;

@@ -124,12 +124,7 @@ typedef struct rdb {
 	pthread_mutex_t lease_mu;
 	struct lease *leases[LEASE_BUCKETS];
 	pthread_mutex_t reclaim_mu; /* one reclaim pass at a time */
-	pthread_mutex_t bg_mu;
-	pthread_cond_t bg_cv;
-	bool bg_stop, bg_running;
-	struct write_op *retries; /* posts waiting for a reclaim; under bg_mu */
-	pthread_t bg_thread;
-	_Atomic int disk_full; /* the last check found < min_free_bytes */
+	_Atomic int disk_full;      /* the last check found < min_free_bytes */
 } rdb;
 
 /* A read view: a snapshot and read options on it, for multi-key reads. */
@@ -212,7 +207,7 @@ struct write_op {
 	void *arg;
 	Uns__V1__Notification *res;
 	bool created, retried, may_retry;
-	struct write_op *next_retry;
+	uns_store_job retry; /* waiting for a reclaim on the store's thread */
 	/* fetched: the ids, in one block with their strings (op->id is the
 	 * UNSID, in it too), freed with op */
 	const char **ids;
@@ -282,7 +277,6 @@ uint64_t rdb_feed_move(struct batch *b, struct owner *o, uint64_t old_seq,
 void rdb_expiry_tombstone(struct batch *b, const struct owner *o, int64_t when,
                           uint64_t seq);
 void rdb_write_op_finish(struct write_op *op, uns_err rc, bool holding);
-void rdb_write_op_retry(struct write_op *op);
 uns_err rdb_sub_load(rdb *st, const rocksdb_readoptions_t *ro,
                      const char *unsid, uns_store_srec *r);
 bool rdb_sub_visible(const uns_store_srec *r, const char *user,

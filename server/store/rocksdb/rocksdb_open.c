@@ -1,6 +1,7 @@
 /*
- * rocksdb_open.c — the RocksDB backend, reclaim, the background thread, open
- * and close, the benchmark floor (design in rocksdb_impl.h).
+ * rocksdb_open.c — the RocksDB backend, reclaim and its round on the
+ * store's thread, open and close, the benchmark floor (design in
+ * rocksdb_impl.h).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -357,71 +358,15 @@ rdb_reclaim(uns_store *base, int64_t now, size_t *reclaimed)
 	return rc;
 }
 
-/* Takes the queued retries (under bg_mu). */
-static struct write_op *
-retries_take(rdb *st)
+/* The background thread's round (store_base.c): a reclaim every
+ * reclaim_interval_ms (never when negative). */
+static int64_t
+rdb_jobs_round(uns_store *base)
 {
-	struct write_op *list = st->retries;
+	rdb *st = (rdb *)base;
 
-	st->retries = NULL;
-	return list;
-}
-
-/* Runs the retries of list (without bg_mu), or fails them when closing. */
-static void
-retries_run(struct write_op *list, bool closing)
-{
-	for (struct write_op *op = list, *next; op != NULL; op = next) {
-		next = op->next_retry;
-		if (closing) {
-			rdb_write_op_finish(
-			    op,
-			    uns_store_seterr(UNS_UNAVAILABLE, "store closing"),
-			    false);
-		} else {
-			rdb_write_op_retry(op);
-		}
-	}
-}
-
-/* The background thread: reclaims every reclaim_interval_ms (never when
- * negative) and retries posts that found their owner full. */
-static void *
-background_main(void *arg)
-{
-	rdb *st = arg;
-	struct timespec until;
-	int64_t every = st->base.cfg.reclaim_interval_ms;
-	uint64_t every_us = every > 0 ? (uint64_t)every * 1000u : 0;
-	struct write_op *list;
-
-	uns_deadline_after_us(&until, every_us);
-	pthread_mutex_lock(&st->bg_mu);
-	while (!st->bg_stop) {
-		int wr = 0;
-		if ((list = retries_take(st)) != NULL) {
-			pthread_mutex_unlock(&st->bg_mu);
-			retries_run(list, false);
-			pthread_mutex_lock(&st->bg_mu);
-			continue;
-		}
-		if (every < 0) {
-			pthread_cond_wait(&st->bg_cv, &st->bg_mu);
-		} else {
-			wr = pthread_cond_timedwait(&st->bg_cv, &st->bg_mu,
-			                            &until);
-		}
-		if (wr == ETIMEDOUT && !st->bg_stop) {
-			pthread_mutex_unlock(&st->bg_mu);
-			(void)rdb_reclaim(&st->base, now_ms(st), NULL);
-			uns_deadline_after_us(&until, every_us);
-			pthread_mutex_lock(&st->bg_mu);
-		}
-	}
-	list = retries_take(st);
-	pthread_mutex_unlock(&st->bg_mu);
-	retries_run(list, true);
-	return NULL;
+	(void)rdb_reclaim(base, now_ms(st), NULL);
+	return st->base.cfg.reclaim_interval_ms;
 }
 
 /* Options shared by every column family: bloom filters, the shared block
@@ -802,8 +747,6 @@ store_free(rdb *st)
 	pthread_mutex_destroy(&st->reclaim_mu);
 	rdb_leases_free(st);
 	pthread_mutex_destroy(&st->lease_mu);
-	pthread_mutex_destroy(&st->bg_mu);
-	pthread_cond_destroy(&st->bg_cv);
 	uns_store_base_fini(&st->base);
 	free(st->dir);
 	free(st);
@@ -813,7 +756,6 @@ static rdb *
 store_alloc(const uns_store_config *cfg)
 {
 	rdb *st = calloc(1, sizeof(*st));
-	pthread_condattr_t ca;
 
 	if (st == NULL) {
 		return NULL;
@@ -833,11 +775,6 @@ store_alloc(const uns_store_config *cfg)
 	}
 	pthread_mutex_init(&st->reclaim_mu, NULL);
 	pthread_mutex_init(&st->lease_mu, NULL);
-	pthread_mutex_init(&st->bg_mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&st->bg_cv, &ca);
-	pthread_condattr_destroy(&ca);
 	if ((st->dir = strdup(cfg->dir)) == NULL) {
 		store_free(st);
 		return NULL;
@@ -861,11 +798,8 @@ threads_start(rdb *st)
 	if (rc != UNS_OK) {
 		return rc;
 	}
-	if (pthread_create(&st->bg_thread, NULL, background_main, st) != 0) {
-		return uns_store_seterr(UNS_EIO, "cannot start reclaim thread");
-	}
-	st->bg_running = true;
-	return UNS_OK;
+	return uns_store_jobs_start(&st->base,
+	                            st->base.cfg.reclaim_interval_ms);
 }
 
 static void
@@ -873,13 +807,7 @@ rdb_close(uns_store *base)
 {
 	rdb *st = (rdb *)base;
 
-	if (st->bg_running) {
-		pthread_mutex_lock(&st->bg_mu);
-		st->bg_stop = true;
-		pthread_cond_signal(&st->bg_cv);
-		pthread_mutex_unlock(&st->bg_mu);
-		pthread_join(st->bg_thread, NULL);
-	}
+	uns_store_jobs_stop(&st->base);
 	uns_store_commit_stop(st->commit);
 	store_free(st);
 }
@@ -950,6 +878,7 @@ const uns_store_ops uns_store_rocksdb_ops = {
     .reclaim = rdb_reclaim,
     .next_expiry = rdb_next_expiry,
     .keys = &uns_store_rocksdb_keys,
+    .jobs_round = rdb_jobs_round,
     .health = rdb_health,
 };
 

@@ -443,24 +443,17 @@ update_locked(struct wctx *w, const char *id, const uns_store_change *c,
 
 static void write_op_start(struct write_op *op);
 
-/* The post found its owner at max_live: the background thread reclaims
- * expired notifications and runs it once more. Not here: reclaim waits for
- * stripes, and this may be the committer thread, which must never wait. */
+static void write_op_retry(uns_store_job *j, bool closing);
+
+/* The post found its owner at max_live: the store's thread reclaims
+ * expired notifications and runs it once more (write_op_retry). Not here:
+ * reclaim waits for stripes, and this may be the committer thread, which
+ * must never wait. */
 static bool
 write_op_retry_later(struct write_op *op)
 {
-	rdb *st = op->w.st;
-	bool queued = false;
-
-	pthread_mutex_lock(&st->bg_mu);
-	if (!st->bg_stop) {
-		op->next_retry = st->retries;
-		st->retries = op;
-		queued = true;
-		pthread_cond_signal(&st->bg_cv);
-	}
-	pthread_mutex_unlock(&st->bg_mu);
-	return queued;
+	op->retry.run = write_op_retry;
+	return uns_store_jobs_add(&op->w.st->base, &op->retry);
 }
 
 /* Lets the owner's next write run (if holding its stripe), wakes the
@@ -695,11 +688,16 @@ write_op_start(struct write_op *op)
 	}
 }
 
-/* On the background thread: reclaim, then the post's second and last try. */
-void
-rdb_write_op_retry(struct write_op *op)
+/* On the store's thread: reclaim, then the post's second and last try
+ * (or, closing, its end). */
+static void
+write_op_retry(uns_store_job *j, bool closing)
 {
-	uns_err rc = rdb_reclaim(&op->w.st->base, now_ms(op->w.st), NULL);
+	struct write_op *op =
+	    (struct write_op *)((char *)j - offsetof(struct write_op, retry));
+	uns_err rc = closing
+	                 ? uns_store_seterr(UNS_UNAVAILABLE, "store closing")
+	                 : rdb_reclaim(&op->w.st->base, now_ms(op->w.st), NULL);
 
 	op->retried = true;
 	if (rc != UNS_OK) {
