@@ -328,6 +328,17 @@ cluster_jobs_once(void **state)
 	assert_int_equal(qa, TAPS);
 	assert_false(sql_any(a.schema, "uns_fallback"));
 
+	/* Reclaims at expiry time (the service's expiry thread): only the
+	 * reclaim job's holder names a next expiry, so they run on one node. */
+	{
+		int64_t when;
+		uns_store *h = strcmp(owner, "node-a") == 0 ? a.st : b.st;
+		assert_int_equal(uns_store_next_expiry(h, &when), UNS_OK);
+		assert_int_equal(
+		    uns_store_next_expiry(h == a.st ? b.st : a.st, &when),
+		    UNS_NOT_FOUND);
+	}
+
 	/* The reclaim job's holder closes: the other takes it over. */
 	uns_store *holder = strcmp(owner, "node-a") == 0 ? a.st : b.st;
 	const char *other = strcmp(owner, "node-a") == 0 ? "node-b" : "node-a";

@@ -821,12 +821,24 @@ reclaim_hooks(pgs *st, const PGresult *r)
 }
 
 /* What uns_reclaim removes first: each minimum reads one end of an index
- * (uns_notification_expires, uns_subscription_expires, uns_feed_drop). */
+ * (uns_notification_expires, uns_subscription_expires, uns_feed_drop).
+ * With several live nodes only the holder of the reclaim job answers (the
+ * others: nothing waits), so the service's reclaims at expiry time run on
+ * one node, like the periodic ones (docs/cluster.md). */
 uns_err
 pg_next_expiry(uns_store *base, int64_t *when_ms)
 {
+	pgs *st = (pgs *)base;
+	if (atomic_load(&st->nodes_live) > 1) {
+		pthread_mutex_lock(&st->maint_mu);
+		bool mine = st->job_reclaim.mine_until != 0;
+		pthread_mutex_unlock(&st->maint_mu);
+		if (!mine) {
+			return UNS_NOT_FOUND;
+		}
+	}
 	return query_time(
-	    (pgs *)base,
+	    st,
 	    "SELECT least((SELECT min(expires) FROM "
 	    "uns_notification), (SELECT min(expires) FROM "
 	    "uns_subscription), (SELECT min(drop_at) FROM uns_feed))",
