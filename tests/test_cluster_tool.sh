@@ -40,13 +40,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Below the ephemeral range (32768 and up), so that no outgoing
-# connection holds one of them.
-for _ in 1 2 3 4 5 6 7 8; do
-	port=$((20000 + (RANDOM % 120) * 100))
-	ss -Htan | awk '{print $4}' | sed 's/.*://' |
-		awk -v p="$port" '$1 >= p && $1 <= p + 30' | grep -q . || break
-done
+. "$src/tests/free_ports.sh"
+port=$(free_port_range)
 
 export UNS_BUILD=$build
 "$src/tools/cluster.sh" up --nodes 2 --dir "$cl" --port "$port" >"$work/up.log" 2>&1 || {

@@ -55,14 +55,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A free range of ports (cluster.sh uses P..P+30), picked at random
-# below the ephemeral range (32768 and up), so that no outgoing
-# connection holds one of them.
-for _ in 1 2 3 4 5 6 7 8; do
-	port=$((20000 + (RANDOM % 120) * 100))
-	ss -Htan | awk '{print $4}' | sed 's/.*://' |
-		awk -v p="$port" '$1 >= p && $1 <= p + 30' | grep -q . || break
-done
+. "$src/tests/free_ports.sh"
+port=$(free_port_range)
 now_ms() { date +%s%3N; }
 
 echo "failover: starting etcd, 3 Patroni members, NATS, 2 unsd nodes, a gateway"
