@@ -92,6 +92,22 @@ pgs_open(struct pgstore *s, const char *schema, const char *node)
 	return uns_store_open(&s->st, &s->cfg);
 }
 
+/* A store in a new schema whose statements time out after timeout_ms (the
+ * connect wait left at its default). */
+static void
+pgs_open_timeout(struct pgstore *s, int timeout_ms)
+{
+	memset(s, 0, sizeof(*s));
+	ut_pg_schema(s->schema, sizeof(s->schema));
+	s->pc = (uns_store_postgres_config){.url = pg.url,
+	                                    .schema = s->schema,
+	                                    .statement_timeout_ms = timeout_ms};
+	s->cfg = (uns_store_config){.backend = "postgres",
+	                            .postgres = &s->pc,
+	                            .reclaim_interval_ms = -1};
+	assert_int_equal(uns_store_open(&s->st, &s->cfg), UNS_OK);
+}
+
 static void
 pgs_drop(const char *schema)
 {
@@ -531,14 +547,7 @@ pg_statement_timeout(void **state)
 	uns_err rc;
 
 	(void)state;
-	memset(&s, 0, sizeof(s));
-	ut_pg_schema(s.schema, sizeof(s.schema));
-	s.pc = (uns_store_postgres_config){
-	    .url = pg.url, .schema = s.schema, .statement_timeout_ms = 500};
-	s.cfg = (uns_store_config){.backend = "postgres",
-	                           .postgres = &s.pc,
-	                           .reclaim_interval_ms = -1};
-	assert_int_equal(uns_store_open(&s.st, &s.cfg), UNS_OK);
+	pgs_open_timeout(&s, 500);
 	conf_free(pg_post(s.st, "alice", "before", &rc));
 	assert_int_equal(rc, UNS_OK);
 	snprintf(cmd, sizeof(cmd),
@@ -604,14 +613,7 @@ pg_sync_standby_away(void **state)
 	uns_err rc;
 
 	(void)state;
-	memset(&s, 0, sizeof(s));
-	ut_pg_schema(s.schema, sizeof(s.schema));
-	s.pc = (uns_store_postgres_config){
-	    .url = pg.url, .schema = s.schema, .statement_timeout_ms = 500};
-	s.cfg = (uns_store_config){.backend = "postgres",
-	                           .postgres = &s.pc,
-	                           .reclaim_interval_ms = -1};
-	assert_int_equal(uns_store_open(&s.st, &s.cfg), UNS_OK);
+	pgs_open_timeout(&s, 500);
 	conf_free(pg_post(s.st, "alice", "before", &rc));
 	assert_int_equal(rc, UNS_OK);
 	assert_int_equal(sync_standby("nobody"), 0);
