@@ -354,12 +354,50 @@ test_resume_across_restart(void **state)
 	assert_int_equal(ut_unsd_stop(&gw2, SIGTERM, NULL, 0), 0);
 }
 
+/* A stream whose first Fetch is still in flight when SIGTERM comes (unsd
+ * stopped meanwhile, so the Fetch waits) starts after the close ended the
+ * streams: it gets its first events and ends, and the gateway exits 0.
+ * Seen failing without the registry's ending flag: the late stream kept
+ * fetching, stayed suspended, and MHD_stop_daemon aborted the gateway
+ * ("called while we have suspended connections") after 10 s. */
+static void
+test_stop_while_opening(void **state)
+{
+	ut_proc gw;
+	char base[128], out[8192];
+	sse s;
+	(void)state;
+	ut_gateway_start(&gw, g_rpc, NULL, g_gw_conf, base, sizeof(base));
+	char *token = ut_mint(g_data, "user", "linus", HOST);
+	free(post(base, token, "before"));
+	kill(g_unsd.pid, SIGSTOP);
+	sse_open(&s, base, token, NULL);
+	sse_run(&s, 300); /* the request is parked on its first Fetch */
+	kill(gw.pid, SIGTERM);
+	struct timespec ts = {0, 300 * 1000 * 1000};
+	nanosleep(&ts, NULL); /* the close has ended the streams it had */
+	kill(g_unsd.pid, SIGCONT);
+	sse_run(&s, 20000);
+	int rc = ut_unsd_stop(&gw, 0, out, sizeof(out));
+	if (rc != 0) {
+		fail_msg("uns-gateway exited %d:\n%s", rc, out);
+	}
+	assert_true(s.done);
+	assert_int_equal(s.status, 200);
+	event ev[4];
+	assert_int_equal(sse_wait(&s, ev, 4, 0), 1);
+	assert_string_equal(ev[0].type, "notification");
+	sse_close(&s);
+	free(token);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_order_tombstone_auth),
 	    cmocka_unit_test(test_resume_across_restart),
+	    cmocka_unit_test(test_stop_while_opening),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1487,6 +1487,14 @@ uns_gateway_close(uns_gateway *gw)
 	}
 	finish_requests(gw);
 	if (gw->daemon) {
+		/* Whatever the bounded waits left suspended is resumed now
+		 * (the flags set above keep it from suspending again): MHD
+		 * moves resumed connections back before its check, and a
+		 * connection still suspended there aborts the process. */
+		if (gw->streams != NULL) {
+			uns_gw_streams_end_all(gw->streams);
+		}
+		abandon_parked(gw, 1);
 		MHD_stop_daemon(gw->daemon);
 	}
 	if (gw->quiesced_fd >= 0) { /* ours since the quiesce; after stop */

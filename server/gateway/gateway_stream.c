@@ -38,6 +38,7 @@ struct uns_gw_streams {
 	uns_gw_streams_hangup hup;
 	struct gw_stream *head;
 	size_t n;
+	bool ending; /* end_all ran: a stream that starts later ends too */
 };
 
 typedef struct gw_stream {
@@ -110,6 +111,7 @@ void
 uns_gw_streams_end_all(uns_gw_streams *s)
 {
 	pthread_mutex_lock(&s->mu);
+	s->ending = true;
 	for (gw_stream *st = s->head; st != NULL; st = st->next) {
 		pthread_mutex_lock(&st->mu);
 		st->ended = true;
@@ -378,6 +380,10 @@ first_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 	MHD_add_response_header(r, "X-Accel-Buffering", "no");
 	uns_gw_streams *reg = x->streams;
 	pthread_mutex_lock(&reg->mu);
+	/* A stream whose first Fetch was in flight when the close ended the
+	 * others sends its first events and ends: it must never suspend
+	 * after that, as MHD_stop_daemon aborts on a suspended connection. */
+	st->ended = reg->ending;
 	st->next = reg->head;
 	if (reg->head) {
 		reg->head->prev = st;

@@ -44,7 +44,8 @@ typedef struct uns_gw_streams_hangup {
 uns_err uns_gw_streams_open(uns_gw_streams **out, uint32_t heartbeat_ms,
                             const uns_gw_streams_hangup *hup);
 /* The gateway is closing: every stream ends (its buffered events first),
- * those waiting are resumed to do so. */
+ * those waiting are resumed to do so, and a stream that starts later (its
+ * first Fetch was in flight) ends after its first events. */
 void uns_gw_streams_end_all(uns_gw_streams *s);
 /* Streams open now. */
 size_t uns_gw_streams_count(uns_gw_streams *s);
