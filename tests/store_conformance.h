@@ -1162,10 +1162,12 @@ conf_delete_by_app(void **state)
 }
 
 static void
-conf_hook(void *arg, const char *user, const char *host, uint64_t head)
+conf_hook(void *arg, const char *user, const char *host, uint64_t head,
+          size_t taps)
 {
 	struct conf *c = arg;
 
+	(void)taps;
 	if (strcmp(user, "alice") == 0 && strcmp(host, CONF_HOST) == 0) {
 		atomic_fetch_add(&c->hook_calls, 1);
 		atomic_store(&c->hook_head, head);
@@ -1180,7 +1182,7 @@ conf_feed_hook(void **state)
 	Uns__V1__Subscription *s;
 	bool created;
 
-	uns_store_set_feed_hook(c->st, conf_hook, c);
+	assert_int_equal(uns_store_observe(c->st, conf_hook, c), UNS_OK);
 	a = conf_post(c, "alice", CONF_HOST, "a", "");
 	assert_int_equal(atomic_load(&c->hook_calls), 1);
 	assert_int_equal(atomic_load(&c->hook_head), 1);
@@ -1197,7 +1199,7 @@ conf_feed_hook(void **state)
 	assert_int_equal(conf_sub(c, "alice", CONF_HOST, "d", "", &s, &created),
 	                 UNS_OK);
 	assert_int_equal(atomic_load(&c->hook_calls), 2);
-	uns_store_set_feed_hook(c->st, NULL, NULL);
+	uns_store_unobserve(c->st, conf_hook, c);
 	uns__v1__subscription__free_unpacked(s, NULL);
 	conf_free(a);
 }
