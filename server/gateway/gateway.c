@@ -487,6 +487,8 @@ uns_gw_call(uns_gw_exchange *x, const uns_gw_call_spec *spec,
 	if (spec->anonymous) {
 		o.token = NULL;
 	}
+	o.metadata = spec->metadata;
+	o.n_metadata = spec->n_metadata;
 	uns_err err = uns_client_call_async(x->rpc, spec->method, req, &o,
 	                                    call_done, NULL, c);
 	if (err != UNS_OK) { /* the completion will not run: be it */
