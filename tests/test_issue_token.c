@@ -166,6 +166,21 @@ issue(env *e, const char *grant, const char *id, const char *sec,
 	return issue_from(e->s.client, grant, id, sec, scope, out, msg, cap);
 }
 
+/* IssueToken (client_credentials) from c answers want, with has in its
+ * message when has is not NULL. */
+static void
+expect_issue(uns_client *c, const char *id, const char *sec, uns_err want,
+             const char *has)
+{
+	char msg[512];
+	assert_int_equal(issue_from(c, "client_credentials", id, sec, "", NULL,
+	                            msg, sizeof(msg)),
+	                 want);
+	if (has != NULL && strstr(msg, has) == NULL) {
+		fail_msg("%s: no \"%s\" in \"%s\"", id, has, msg);
+	}
+}
+
 /* A direct RPC caller is limited per source address: three wrong secrets
  * under three client ids from 127.0.0.1 refuse that address, the right
  * secret included, with a retry time; the local socket, another source,
@@ -175,25 +190,16 @@ static void
 test_source_limit(void **state)
 {
 	env *e = *state;
-	char msg[512];
-	uns_client *local = NULL;
+	uns_client *tcp = e->s.client, *local = NULL;
 	const char *ids[] = {"contoso-svc", "other-svc", "ghost-svc"};
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(issue(e, "client_credentials", ids[i],
-		                       "wrong-secret-0000", "", NULL, msg,
-		                       sizeof(msg)),
-		                 UNS_UNAUTHENTICATED);
+		expect_issue(tcp, ids[i], "wrong-secret-0000",
+		             UNS_UNAUTHENTICATED, NULL);
 	}
-	assert_int_equal(issue(e, "client_credentials", "other-svc",
-	                       "another-secret-0123", "", NULL, msg,
-	                       sizeof(msg)),
-	                 UNS_RESOURCE_EXHAUSTED);
-	assert_non_null(strstr(msg, "from this address; retry after "));
+	expect_issue(tcp, "other-svc", "another-secret-0123",
+	             UNS_RESOURCE_EXHAUSTED, "from this address; retry after ");
 	assert_int_equal(uns_client_open(&local, e->ipc, NULL), UNS_OK);
-	assert_int_equal(issue_from(local, "client_credentials", "other-svc",
-	                            "another-secret-0123", "", NULL, msg,
-	                            sizeof(msg)),
-	                 UNS_OK);
+	expect_issue(local, "other-svc", "another-secret-0123", UNS_OK, NULL);
 	uns_client_close(local);
 }
 
@@ -205,32 +211,19 @@ static void
 test_flooded_id_open_elsewhere(void **state)
 {
 	env *e = *state;
-	char msg[512];
-	uns_client *local = NULL;
+	uns_client *tcp = e->s.client, *local = NULL;
+	const char *app = "contoso-svc", *right = "s3cret-value-0123456";
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(issue(e, "client_credentials", "contoso-svc",
-		                       "wrong-secret-0000", "", NULL, msg,
-		                       sizeof(msg)),
-		                 UNS_UNAUTHENTICATED);
+		expect_issue(tcp, app, "wrong-secret-0000", UNS_UNAUTHENTICATED,
+		             NULL);
 	}
-	assert_int_equal(issue(e, "client_credentials", "contoso-svc",
-	                       "s3cret-value-0123456", "", NULL, msg,
-	                       sizeof(msg)),
-	                 UNS_RESOURCE_EXHAUSTED);
-	assert_non_null(strstr(msg, "for this client; retry after "));
+	expect_issue(tcp, app, right, UNS_RESOURCE_EXHAUSTED,
+	             "for this client; retry after ");
 	assert_int_equal(uns_client_open(&local, e->ipc, NULL), UNS_OK);
-	assert_int_equal(issue_from(local, "client_credentials", "contoso-svc",
-	                            "s3cret-value-0123456", "", NULL, msg,
-	                            sizeof(msg)),
-	                 UNS_OK);
-	assert_int_equal(issue_from(local, "client_credentials", "contoso-svc",
-	                            "wrong-secret-0000", "", NULL, msg,
-	                            sizeof(msg)),
-	                 UNS_UNAUTHENTICATED);
-	assert_int_equal(issue_from(local, "client_credentials", "contoso-svc",
-	                            "s3cret-value-0123456", "", NULL, msg,
-	                            sizeof(msg)),
-	                 UNS_RESOURCE_EXHAUSTED);
+	expect_issue(local, app, right, UNS_OK, NULL);
+	expect_issue(local, app, "wrong-secret-0000", UNS_UNAUTHENTICATED,
+	             NULL);
+	expect_issue(local, app, right, UNS_RESOURCE_EXHAUSTED, NULL);
 	uns_client_close(local);
 }
 
