@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "devcert.h"
@@ -201,24 +203,78 @@ ut_unsd_start(ut_proc *p, const char *listen, const char *const *args)
 	return read_port(p->err_fd, &p->port);
 }
 
+/* Every thread's stack of pid on stderr, when gdb is there: what a
+ * process that does not stop was doing is the one clue a CI log needs. */
+static void
+dump_stacks(pid_t pid)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd),
+	         "command -v gdb >/dev/null && gdb -p %d -batch -ex "
+	         "'thread apply all bt' 1>&2",
+	         (int)pid);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "(no stacks: gdb missing or failed)\n");
+	}
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int
 ut_unsd_stop(ut_proc *p, int sig, char *out, size_t cap)
 {
 	int status = 0;
 	size_t len = 0;
+	pid_t done = 0;
+	char sink[4096];
 	if (sig) {
 		kill(p->pid, sig);
 	}
-	ssize_t n;
-	while (out && len + 1 < cap &&
-	       (n = read(p->err_fd, out + len, cap - len - 1)) > 0) {
-		len += (size_t)n;
+	/* Its stderr until EOF (or until it exited: a child of its own may
+	 * hold the pipe), bounded: a process that has not stopped within
+	 * UT_STOP_WAIT_MS gets its stacks printed and SIGKILL. */
+	struct pollfd pfd = {.fd = p->err_fd, .events = POLLIN};
+	for (int64_t end = mono_ms() + UT_STOP_WAIT_MS;;) {
+		int r = poll(&pfd, 1, 200);
+		if (r < 0 && errno != EINTR) {
+			break;
+		}
+		if (r > 0) {
+			int keep = out != NULL && len + 1 < cap;
+			ssize_t n = read(p->err_fd, keep ? out + len : sink,
+			                 keep ? cap - len - 1 : sizeof(sink));
+			if (n <= 0) {
+				break; /* EOF: it is gone or going */
+			}
+			len += keep ? (size_t)n : 0;
+			continue;
+		}
+		if ((done = waitpid(p->pid, &status, WNOHANG)) == p->pid) {
+			break;
+		}
+		if (mono_ms() > end) {
+			fprintf(stderr,
+			        "pid %d did not exit within %d s of signal %d; "
+			        "its stacks:\n",
+			        (int)p->pid, UT_STOP_WAIT_MS / 1000, sig);
+			dump_stacks(p->pid);
+			kill(p->pid, SIGKILL);
+			break;
+		}
 	}
 	if (out) {
 		out[len] = '\0';
 	}
 	close(p->err_fd);
-	waitpid(p->pid, &status, 0);
+	if (done != p->pid) {
+		waitpid(p->pid, &status, 0);
+	}
 	if (WIFEXITED(status)) {
 		return WEXITSTATUS(status);
 	}

@@ -68,7 +68,10 @@ typedef struct ut_proc {
  * line and fills port. Returns 0 on success. */
 int ut_unsd_start(ut_proc *p, const char *listen, const char *const *args);
 /* Sends sig, waits for exit; returns the exit status (or -signal) and
- * copies what the child wrote to stderr after its start into out. */
+ * copies what the child wrote to stderr after its start into out. One
+ * that has not exited UT_STOP_WAIT_MS after the signal has its threads'
+ * stacks printed (gdb) and is killed: -SIGKILL. */
+#define UT_STOP_WAIT_MS 120000
 int ut_unsd_stop(ut_proc *p, int sig, char *out, size_t cap);
 
 #endif /* UNS_TESTUTIL_H */
