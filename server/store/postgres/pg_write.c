@@ -937,17 +937,23 @@ settle_ok(const uns_store_tap *t, uns_store_tap_result res)
 	       strlen(t->ref) >= UNS_STORE_RID_LEN;
 }
 
-/* Call i of w settles t; its strings live in the tap and in w->text. */
+/* Numbers (seq, result, due, lease until) and the UNSID of one settle. */
+#define SETTLE_TEXT (4 * PG_NUM + UNS_STORE_RID_LEN + 1)
+
+/* Call i of w settles t under the lease its claim took (this node, the
+ * tap's lease_until_ms; migrations/0004); its strings live in the tap and
+ * in w->text. */
 static void
 settle_call(struct pg_write *w, size_t i, const uns_store_tap *t,
             uns_store_tap_result res, int64_t due_ms, const char *error)
 {
 	struct pg_call *c = &w->calls[i];
-	char *nums = w->text + i * (3 * PG_NUM + UNS_STORE_RID_LEN + 1);
-	char *unsid = nums + 3 * PG_NUM;
+	char *nums = w->text + i * SETTLE_TEXT;
+	char *unsid = nums + 4 * PG_NUM;
 
-	c->sql = "SELECT uns_settle($1, $2, $3::bigint, $4, $5, $6::bigint, "
-	         "$7::integer, $8::bigint, $9)";
+	c->sql = "SELECT newer, lost FROM uns_settle($1, $2, $3::bigint, $4, "
+	         "$5, $6::bigint, $7::integer, $8::bigint, $9, $10, "
+	         "$11::bigint)";
 	c->user = t->user;
 	c->host = t->host;
 	memcpy(unsid, t->ref, UNS_STORE_RID_LEN);
@@ -955,6 +961,8 @@ settle_call(struct pg_write *w, size_t i, const uns_store_tap *t,
 	snprintf(nums, PG_NUM, "%llu", (unsigned long long)t->seq);
 	snprintf(nums + PG_NUM, PG_NUM, "%d", (int)res);
 	snprintf(nums + 2 * PG_NUM, PG_NUM, "%lld", (long long)due_ms);
+	snprintf(nums + 3 * PG_NUM, PG_NUM, "%lld",
+	         (long long)t->lease_until_ms);
 	param(c, 0, t->user);
 	param(c, 1, t->host);
 	param(c, 2, w->num[0]);
@@ -964,6 +972,8 @@ settle_call(struct pg_write *w, size_t i, const uns_store_tap *t,
 	param(c, 6, nums + PG_NUM);
 	param(c, 7, nums + 2 * PG_NUM);
 	param(c, 8, error);
+	param(c, 9, w->st->node);
+	param(c, 10, nums + 3 * PG_NUM);
 }
 
 /* A write of n settles (calls and their number storage). */
@@ -976,7 +986,7 @@ settle_alloc(pgs *st, size_t n)
 		return NULL;
 	}
 	w->calls = calloc(n, sizeof(*w->calls));
-	w->text = calloc(n, 3 * PG_NUM + UNS_STORE_RID_LEN + 1);
+	w->text = calloc(n, SETTLE_TEXT);
 	w->ncalls = n;
 	if (w->calls == NULL || w->text == NULL) {
 		if (w->calls == NULL) {
@@ -989,6 +999,20 @@ settle_alloc(pgs *st, size_t n)
 	}
 	snprintf(w->num[0], PG_NUM, "%lld", (long long)w->now);
 	return w;
+}
+
+/* Settles that found their lease taken by another claim changed nothing
+ * (migrations/0004): one line per write, naming the first tap. The
+ * delivery engine counts them (uns_delivery_leases_lost_total). */
+static void
+settle_lost_note(const pgs *st, const uns_store_tap *first, size_t n)
+{
+	fprintf(stderr,
+	        "unsd: node %s: %zu settle%s found the tap's lease taken by "
+	        "another claim (this node's lease ran out first; tap %s%s): "
+	        "nothing recorded, the newer claim settles it\n",
+	        st->node, n, n == 1 ? "" : "s", first->ref,
+	        n == 1 ? "" : " and others");
 }
 
 uns_err
@@ -1006,8 +1030,13 @@ pg_outbox_settle(uns_store *base, const uns_store_tap *t,
 		return UNS_ENOMEM;
 	}
 	settle_call(w, 0, t, res, due_ms, error);
-	if ((rc = write_submit_wait(w)) == UNS_OK && newer != NULL) {
-		*newer = pg_bool(w->calls[0].res, 0, 0);
+	if ((rc = write_submit_wait(w)) == UNS_OK) {
+		if (pg_bool(w->calls[0].res, 0, 1)) {
+			settle_lost_note(w->st, t, 1);
+		}
+		if (newer != NULL) {
+			*newer = pg_bool(w->calls[0].res, 0, 0);
+		}
 	}
 	write_free(w);
 	return rc;
@@ -1033,8 +1062,17 @@ pg_outbox_settle_many(uns_store *base, uns_store_settle *v, size_t n)
 		            v[i].error);
 	}
 	if ((rc = write_submit_wait(w)) == UNS_OK) {
+		const uns_store_tap *first = NULL;
+		size_t lost = 0;
 		for (size_t i = 0; i < n; i++) {
 			v[i].newer = pg_bool(w->calls[i].res, 0, 0);
+			v[i].lost = pg_bool(w->calls[i].res, 0, 1);
+			if (v[i].lost && lost++ == 0) {
+				first = v[i].tap;
+			}
+		}
+		if (lost > 0) {
+			settle_lost_note(w->st, first, lost);
 		}
 	}
 	write_free(w);
