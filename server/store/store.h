@@ -204,6 +204,10 @@ const char *uns_store_errmsg(void);
  */
 int uns_store_health(uns_store *st, char *note, size_t cap);
 
+/* The backend's name, as the configuration's "store" names it ("rocksdb",
+ * "postgres"; its ops table holds it); "" for NULL. Health reports it. */
+const char *uns_store_backend(const uns_store *st);
+
 /* --- subscriptions ----------------------------------------------------- */
 
 /*
