@@ -11,6 +11,8 @@
 #   4. uns-bench fetch on both stores (Fetch since a cursor);
 #   5. History on both stores: uns-bench scale small (1,000 users, 10,000
 #      notifications, one user with 1,000), History's first page and a walk;
+#   with "post" as third argument, 1 and 2 only (a before/after of the
+#   write path in a minute);
 #   6. with "scale" as third argument, instead of 1-5: uns-bench scale
 #      --store postgres at its defaults (1,000,000 notifications over
 #      100,000 users), then the server's RSS (uns-bench prints it) and the
@@ -18,10 +20,10 @@
 # For each: rate, and CPU µs per Post of the database's processes and of
 # the client (pgbench) or of unsd + the database + the client.
 #
-# usage: tools/bench_postgres.sh BUILD_DIR [SECONDS] [scale]
+# usage: tools/bench_postgres.sh BUILD_DIR [SECONDS] [post|scale]
 set -euo pipefail
 
-build=$(cd "${1:?usage: bench_postgres.sh BUILD_DIR [SECONDS] [scale]}" && pwd)
+build=$(cd "${1:?usage: bench_postgres.sh BUILD_DIR [SECONDS] [post|scale]}" && pwd)
 secs=${2:-5}
 mode=${3:-}
 bindir=${UNS_PG_BINDIR:-/usr/lib/postgresql/15/bin}
@@ -111,6 +113,7 @@ done
 echo "== uns-bench post --store postgres (same cluster)"
 "$build/uns-bench" post --store postgres --postgres-url "$url" \
 	--seconds "$secs" --rounds 1
+[ "$mode" = post ] && exit 0
 echo "== uns-bench post (RocksDB)"
 "$build/uns-bench" post --seconds "$secs" --rounds 1
 echo "== uns-bench fetch --store postgres"

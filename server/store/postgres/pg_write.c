@@ -20,7 +20,7 @@
 #include "pg_impl.h"
 
 struct pg_call {
-	const char *sql;
+	const struct pg_stmt *stmt;
 	int n;
 	const char *v[PG_MAX_PARAMS];
 	int len[PG_MAX_PARAMS];
@@ -49,6 +49,78 @@ struct pg_write {
 	char *text; /* an array literal */
 	int64_t now, expires;
 };
+
+/* ==== the statements ======================================================
+ *
+ * Every call of the committer is one of these, prepared on its connection
+ * when it connects (wconn_get, so again after every reconnect): a flush
+ * sends only Bind and Execute for each call, never a Parse, and the server
+ * does not plan the call again (issue 16; before and after in
+ * docs/benchmarks/postgres.md). Parameter types come from the casts in the
+ * text, as when they were sent unnamed.
+ */
+
+struct pg_stmt {
+	const char *name, *sql;
+};
+
+enum {
+	W_POST,
+	W_POST_KEYED,
+	W_UPDATE,
+	W_SUB_PUT,
+	W_SUB_DELETE,
+	W_SETTLE,
+	W_FETCHED,
+	W_NSTMTS
+};
+
+static const struct pg_stmt stmts[W_NSTMTS] = {
+    [W_POST] = {"uns_w_post",
+                "SELECT rc, id, created, version, head, taps, was_new "
+                "FROM uns_post($1, $2, $3::bigint, $4, $5, $6, $7::bytea, "
+                "$8::smallint[], $9::bigint, $10::bigint, $11::integer, "
+                "$12::bigint)"},
+    [W_POST_KEYED] = {"uns_w_post_keyed",
+                      "SELECT rc, id, created, version, head, taps, "
+                      "was_new, replay, id, $2::text, body, created, "
+                      "modified, expires, version, 1, 1, 1 "
+                      "FROM uns_post_keyed($1, $2, $3::bigint, $4, $5, $6, "
+                      "$7::bytea, $8::smallint[], $9::bigint, $10::bigint, "
+                      "$11::integer, $12::bigint, $13::bytea, $14::bytea, "
+                      "$15::bigint)"},
+    [W_UPDATE] = {"uns_w_update",
+                  "SELECT rc, version, moved, head, taps, id, $2::text, "
+                  "body, created, modified, expires, version, read_state, "
+                  "action_state, status FROM uns_update($1, $2, "
+                  "$3::bigint, $4, $5, $6::smallint, $7::smallint, "
+                  "$8::boolean, $9::bigint, $10)"},
+    [W_SUB_PUT] = {"uns_w_sub_put",
+                   "SELECT was_new, (s).unsid, (s).host, (s).device_id, "
+                   "(s).platform, (s).body, (s).created, (s).expires, "
+                   "(s).has_delivery, (s).last_attempt, (s).last_success, "
+                   "(s).failures, (s).last_error, (s).dead, (s).delivered, "
+                   "(s).failed FROM uns_sub_put($1, $2, $3::bigint, $4, "
+                   "$5, $6::smallint, $7::bytea, $8::bigint)"},
+    [W_SUB_DELETE] = {"uns_w_sub_delete",
+                      "SELECT uns_sub_delete($1, $2, $3::bigint, $4)"},
+    [W_SETTLE] = {"uns_w_settle",
+                  "SELECT newer, lost FROM uns_settle($1, $2, $3::bigint, "
+                  "$4, $5, $6::bigint, $7::integer, $8::bigint, $9, $10, "
+                  "$11::bigint)"},
+    [W_FETCHED] = {"uns_w_fetched", "SELECT uns_fetched($1, $2::text[])"},
+};
+
+uns_err
+pg_write_prepare(pgs *st, PGconn *c)
+{
+	uns_err rc = UNS_OK;
+
+	for (size_t i = 0; i < W_NSTMTS && rc == UNS_OK; i++) {
+		rc = pg_prepare(st, c, stmts[i].name, stmts[i].sql);
+	}
+	return rc;
+}
 
 /* ==== the flush ==========================================================
  */
@@ -134,9 +206,9 @@ send_all(PGconn *c, struct pg_call **calls, size_t n)
 	bool ok = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
 
 	for (size_t i = 0; ok && i < n; i++) {
-		ok = PQsendQueryParams(c, calls[i]->sql, calls[i]->n, NULL,
-		                       calls[i]->v, calls[i]->len,
-		                       calls[i]->fmt, 0) != 0;
+		ok = PQsendQueryPrepared(c, calls[i]->stmt->name, calls[i]->n,
+		                         calls[i]->v, calls[i]->len,
+		                         calls[i]->fmt, 0) != 0;
 	}
 	return ok &&
 	       PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
@@ -222,7 +294,12 @@ wconn_get(struct pg_committer *cm)
 		return uns_store_seterr(UNS_UNAVAILABLE,
 		                        "postgres unavailable: reconnecting");
 	}
-	if ((cm->wconn = pg_connect(cm->st, &rc)) == NULL) {
+	if ((cm->wconn = pg_connect(cm->st, &rc)) != NULL &&
+	    (rc = pg_write_prepare(cm->st, cm->wconn)) != UNS_OK) {
+		PQfinish(cm->wconn);
+		cm->wconn = NULL;
+	}
+	if (cm->wconn == NULL) {
 		cm->wconn_backoff = cm->wconn_backoff == 0
 		                        ? PG_BACKOFF_MIN
 		                        : cm->wconn_backoff * 2;
@@ -620,18 +697,7 @@ post_queue(pgs *st, const char *user, const char *host,
 		early(done, arg, rc);
 		return;
 	}
-	c->sql = idem == NULL
-	             ? "SELECT rc, id, created, version, head, taps, was_new "
-	               "FROM uns_post($1, $2, $3::bigint, $4, $5, $6, "
-	               "$7::bytea, $8::smallint[], $9::bigint, $10::bigint, "
-	               "$11::integer, $12::bigint)"
-	             : "SELECT rc, id, created, version, head, taps, was_new, "
-	               "replay, id, $2::text, body, created, modified, "
-	               "expires, version, 1, 1, 1 "
-	               "FROM uns_post_keyed($1, $2, $3::bigint, $4, $5, $6, "
-	               "$7::bytea, $8::smallint[], $9::bigint, $10::bigint, "
-	               "$11::integer, $12::bigint, $13::bytea, $14::bytea, "
-	               "$15::bigint)";
+	c->stmt = &stmts[idem == NULL ? W_POST : W_POST_KEYED];
 	param(c, 0, w->user);
 	param(c, 1, w->host);
 	param_int(w, c, 2, 0, w->now);
@@ -706,11 +772,7 @@ update_queue(pgs *st, const char *user, const char *host, const char *id,
 		return;
 	}
 	c = &w->one;
-	c->sql = "SELECT rc, version, moved, head, taps, id, $2::text, body, "
-	         "created, modified, expires, version, read_state, "
-	         "action_state, status FROM uns_update($1, $2, $3::bigint, $4, "
-	         "$5, $6::smallint, $7::smallint, $8::boolean, $9::bigint, "
-	         "$10)";
+	c->stmt = &stmts[W_UPDATE];
 	param(c, 0, w->user);
 	param(c, 1, w->host);
 	param_int(w, c, 2, 0, w->now);
@@ -865,12 +927,7 @@ pg_sub_put(uns_store *base, const char *user, const char *host,
 		goto out;
 	}
 	c = &w->one;
-	c->sql = "SELECT was_new, (s).unsid, (s).host, (s).device_id, "
-	         "(s).platform, (s).body, (s).created, (s).expires, "
-	         "(s).has_delivery, (s).last_attempt, (s).last_success, "
-	         "(s).failures, (s).last_error, (s).dead, (s).delivered, "
-	         "(s).failed FROM uns_sub_put($1, $2, $3::bigint, $4, $5, "
-	         "$6::smallint, $7::bytea, $8::bigint)";
+	c->stmt = &stmts[W_SUB_PUT];
 	param(c, 0, w->user);
 	param(c, 1, w->host);
 	param_int(w, c, 2, 0, w->now);
@@ -915,7 +972,7 @@ pg_sub_delete_async(uns_store *base, const char *user, const char *host,
 	}
 	snprintf(w->id, sizeof(w->id), "%s", unsid);
 	c = &w->one;
-	c->sql = "SELECT uns_sub_delete($1, $2, $3::bigint, $4)";
+	c->stmt = &stmts[W_SUB_DELETE];
 	param(c, 0, w->user);
 	param(c, 1, w->host);
 	param_int(w, c, 2, 0, w->now);
@@ -951,9 +1008,7 @@ settle_call(struct pg_write *w, size_t i, const uns_store_tap *t,
 	char *nums = w->text + i * SETTLE_TEXT;
 	char *unsid = nums + 4 * PG_NUM;
 
-	c->sql = "SELECT newer, lost FROM uns_settle($1, $2, $3::bigint, $4, "
-	         "$5, $6::bigint, $7::integer, $8::bigint, $9, $10, "
-	         "$11::bigint)";
+	c->stmt = &stmts[W_SETTLE];
 	c->user = t->user;
 	c->host = t->host;
 	memcpy(unsid, t->ref, UNS_STORE_RID_LEN);
@@ -1145,7 +1200,7 @@ pg_fetched_async(uns_store *base, const char *user, const char *host,
 		return;
 	}
 	c = &w->one;
-	c->sql = "SELECT uns_fetched($1, $2::text[])";
+	c->stmt = &stmts[W_FETCHED];
 	param(c, 0, w->id);
 	param(c, 1, w->text);
 	w->finish = fetched_finish;
