@@ -18,13 +18,16 @@
 -- outcome is noted on the subscription (the endpoint did answer) and the
 -- outbox is left alone (DEAD still removes the subscription's taps).
 --
--- The old signature is dropped: an unsd of the previous version refuses a
--- schema at version 4, and one still running when it is migrated fails
--- its settles, so its taps go out again once its leases end
--- (at-least-once), never settled under a lease it lost.
+-- The outcome itself is 0001's function, unchanged and renamed
+-- uns_settle_held (the settle of a tap whose lease is held): the new
+-- uns_settle checks the lease, then calls it. The old name and signature
+-- are gone: an unsd of the previous version refuses a schema at version
+-- 4, and one still running when it is migrated fails its settles, so its
+-- taps go out again once its leases end (at-least-once), never settled
+-- under a lease it lost.
 
-DROP FUNCTION uns_settle(text, text, bigint, text, text, bigint, integer,
-	bigint, text);
+ALTER FUNCTION uns_settle(text, text, bigint, text, text, bigint, integer,
+	bigint, text) RENAME TO uns_settle_held;
 
 CREATE FUNCTION uns_settle(p_usr text, p_host text, p_now bigint,
 	p_ref text, p_unsid text, p_seq bigint, p_res integer, p_due bigint,
@@ -33,48 +36,16 @@ CREATE FUNCTION uns_settle(p_usr text, p_host text, p_now bigint,
 LANGUAGE plpgsql AS $$
 DECLARE
 	t uns_outbox;
-	have boolean;
 BEGIN
 	newer := false;
 	lost := false;
 	PERFORM uns_lock_owner(p_usr, p_host);
 	SELECT * INTO t FROM uns_outbox WHERE ref = p_ref FOR UPDATE;
-	have := FOUND;
-	IF have AND (t.lease_owner IS DISTINCT FROM p_owner
-	             OR t.lease_until <> p_until) THEN
+	IF FOUND AND (t.lease_owner IS DISTINCT FROM p_owner
+	              OR t.lease_until <> p_until) THEN
 		lost := true;
 		RETURN;
 	END IF;
-	IF p_res IN (0, 3) THEN
-		IF have AND t.seq = p_seq THEN
-			DELETE FROM uns_outbox WHERE ref = p_ref;
-		ELSIF have THEN
-			UPDATE uns_outbox SET lease_owner = NULL, lease_until = 0
-			 WHERE ref = p_ref;
-			newer := true;
-		END IF;
-	ELSIF p_res IN (1, 2) THEN
-		IF have THEN
-			UPDATE uns_outbox
-			   SET due = p_due, attempts = attempts + (p_res = 1)::integer,
-			       lease_owner = NULL, lease_until = 0
-			 WHERE ref = p_ref;
-		END IF;
-	ELSE
-		DELETE FROM uns_outbox WHERE unsid = p_unsid;
-	END IF;
-	IF p_res = 0 THEN
-		UPDATE uns_subscription
-		   SET has_delivery = true, last_attempt = p_now,
-		       last_success = p_now, failures = 0,
-		       delivered = delivered + 1
-		 WHERE unsid = p_unsid;
-	ELSIF p_res <> 2 THEN
-		UPDATE uns_subscription
-		   SET has_delivery = true, last_attempt = p_now,
-		       failures = failures + 1, failed = failed + 1,
-		       last_error = coalesce(p_error, ''),
-		       dead = dead OR p_res = 4
-		 WHERE unsid = p_unsid;
-	END IF;
+	newer := uns_settle_held(p_usr, p_host, p_now, p_ref, p_unsid, p_seq,
+	                         p_res, p_due, p_error);
 END $$;
