@@ -1077,38 +1077,47 @@ metrics_register(uns_delivery *d)
 	static const char *const app_taps[] = {"app_host", "outcome"};
 	static const double bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1,
 	                                0.5,   1,     5,    30,   300};
+	const struct {
+		const char *name, *help;
+		const char *const *labels;
+		size_t n_labels;
+		uns_metric **out;
+	} counters[] = {
+	    {"uns_delivery_taps_total",
+	     "Taps settled, by provider and outcome.", taps, 2, &d->m.taps},
+	    {"uns_delivery_breaker_opened_total",
+	     "Provider circuit breakers opened.", NULL, 0, &d->m.breaker},
+	    {"uns_delivery_fallbacks_total", "iOS fallback alerts queued.",
+	     NULL, 0, &d->m.fallbacks},
+	    {"uns_delivery_leases_lost_total",
+	     "Taps sent whose lease ran out before their outcome was recorded, "
+	     "another claim holding them by then: nothing recorded (that claim "
+	     "settles them).",
+	     NULL, 0, &d->m.leases_lost},
+	    {"uns_delivery_app_taps_total",
+	     "Taps settled, by the app's host (the first "
+	     "delivery_metrics_max_apps hosts; later ones are \"other\") and "
+	     "outcome.",
+	     app_taps, 2, &d->m.app_taps},
+	};
 	uns_metrics *m = d->cfg.metrics;
-	uns_err rc;
+	uns_err rc = UNS_OK;
 
 	if (m == NULL) {
 		return UNS_OK;
 	}
-	if ((rc = uns_metrics_counter(m, "uns_delivery_taps_total",
-	                              "Taps settled, by provider and outcome.",
-	                              taps, 2, &d->m.taps)) != UNS_OK ||
+	for (size_t i = 0;
+	     i < sizeof(counters) / sizeof(counters[0]) && rc == UNS_OK; i++) {
+		rc = uns_metrics_counter(m, counters[i].name, counters[i].help,
+		                         counters[i].labels,
+		                         counters[i].n_labels, counters[i].out);
+	}
+	if (rc != UNS_OK ||
 	    (rc = uns_metrics_histogram(
 	         m, "uns_delivery_latency_seconds",
 	         "Time from a tap queued (the feed change) to delivered.",
 	         provider, 1, bounds, sizeof(bounds) / sizeof(bounds[0]),
 	         &d->m.latency)) != UNS_OK ||
-	    (rc = uns_metrics_counter(m, "uns_delivery_breaker_opened_total",
-	                              "Provider circuit breakers opened.", NULL,
-	                              0, &d->m.breaker)) != UNS_OK ||
-	    (rc = uns_metrics_counter(m, "uns_delivery_fallbacks_total",
-	                              "iOS fallback alerts queued.", NULL, 0,
-	                              &d->m.fallbacks)) != UNS_OK ||
-	    (rc = uns_metrics_counter(
-	         m, "uns_delivery_leases_lost_total",
-	         "Taps sent whose lease ran out before their outcome was "
-	         "recorded, another claim holding them by then: nothing "
-	         "recorded (that claim settles them).",
-	         NULL, 0, &d->m.leases_lost)) != UNS_OK ||
-	    (rc = uns_metrics_counter(
-	         m, "uns_delivery_app_taps_total",
-	         "Taps settled, by the app's host (the first "
-	         "delivery_metrics_max_apps hosts; later ones are \"other\") "
-	         "and outcome.",
-	         app_taps, 2, &d->m.app_taps)) != UNS_OK ||
 	    (rc = uns_metrics_capped_open(&d->apps, d->cfg.max_app_labels)) !=
 	        UNS_OK) {
 		return rc;
