@@ -168,6 +168,25 @@ settle_all(uns_store *st, uns_store_taps *l)
 	uns_store_taps_free(l);
 }
 
+/* Settles l's taps as delivered in one write; each must come back lost
+ * (its lease passed to another claim) or not, as lost says. */
+static void
+settle_many_all(uns_store *st, uns_store_taps *l, bool lost)
+{
+	uns_store_settle v[TAPS];
+
+	assert_true(l->n <= TAPS);
+	for (size_t i = 0; i < l->n; i++) {
+		v[i] = (uns_store_settle){.tap = &l->taps[i],
+		                          .result = UNS_STORE_TAP_DELIVERED};
+	}
+	assert_int_equal(uns_store_outbox_settle_many(st, v, l->n), UNS_OK);
+	for (size_t i = 0; i < l->n; i++) {
+		assert_int_equal(v[i].lost, lost);
+	}
+	uns_store_taps_free(l);
+}
+
 /* Default node ids differ between two stores of one process, and a store
  * opening never ends the leases of a live node: a claims every tap, a
  * third store opened afterwards finds none to claim. (Before: the default
@@ -267,6 +286,57 @@ cluster_dead_node_leases(void **state)
 	uns_store_close(live.st);
 	uns_store_close(dead.st);
 	schema_drop(dead.schema);
+}
+
+/* A settle applies only under the lease its claim took (migrations/
+ * 0004): node A claims every tap with a lease that runs out, node B claims
+ * them; A's late settle answers OK, lost, and changes nothing: the taps
+ * are still B's, no delivery is counted. B's settle removes them, each
+ * counted once. The same for one node that claims its taps again after
+ * its own lease ran out: the first claim's settle is lost. (With 0001's
+ * uns_settle, A's late settle deleted the taps B held.) */
+static void
+cluster_late_settle(void **state)
+{
+	struct node a, b;
+	uns_store_taps la, lb;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(node_open(&a, NULL, "node-a", 100), UNS_OK);
+	assert_int_equal(node_open(&b, a.schema, "node-b", 100), UNS_OK);
+	taps_make(a.st, "late", 0);
+	assert_int_equal(uns_store_outbox_claim(a.st, TAPS, 50, &la), UNS_OK);
+	assert_int_equal(la.n, TAPS);
+	sleep_ms(150); /* A's lease runs out */
+	assert_int_equal(claim_all(b.st, &lb), TAPS);
+	settle_many_all(a.st, &la, true);
+	assert_int_equal(uns_store_outbox_count(a.st, &n), UNS_OK);
+	assert_int_equal(n, TAPS);
+	assert_false(sql_any(a.schema, "uns_outbox WHERE lease_owner IS "
+	                               "DISTINCT FROM 'node-b'"));
+	assert_false(sql_any(a.schema, "uns_subscription WHERE delivered <> "
+	                               "0 OR has_delivery"));
+	settle_many_all(b.st, &lb, false);
+	assert_int_equal(uns_store_outbox_count(a.st, &n), UNS_OK);
+	assert_int_equal(n, 0);
+	assert_false(
+	    sql_any(a.schema, "uns_subscription WHERE delivered <> 1"));
+
+	taps_make(a.st, "again", 0);
+	assert_int_equal(uns_store_outbox_claim(a.st, TAPS, 50, &la), UNS_OK);
+	assert_int_equal(la.n, TAPS);
+	sleep_ms(150);
+	assert_int_equal(claim_all(a.st, &lb), TAPS);
+	settle_many_all(a.st, &la, true);
+	assert_int_equal(uns_store_outbox_count(a.st, &n), UNS_OK);
+	assert_int_equal(n, TAPS);
+	settle_many_all(a.st, &lb, false);
+	assert_int_equal(uns_store_outbox_count(a.st, &n), UNS_OK);
+	assert_int_equal(n, 0);
+	uns_store_close(b.st);
+	uns_store_close(a.st);
+	schema_drop(a.schema);
 }
 
 /* The jobs run on one node at a time: of two live nodes, one holds the
@@ -405,6 +475,7 @@ main(void)
 	    cmocka_unit_test(cluster_node_ids),
 	    cmocka_unit_test(cluster_node_id_in_use),
 	    cmocka_unit_test(cluster_dead_node_leases),
+	    cmocka_unit_test(cluster_late_settle),
 	    cmocka_unit_test(cluster_jobs_once),
 	    cmocka_unit_test(cluster_job_moves_on_death),
 	};

@@ -413,6 +413,8 @@ t_retry_after(void **state)
 	assert_non_null(strstr(text, "uns_delivery_taps_total{provider="
 	                             "\"webhook\",outcome=\"delivered\"} 1\n"));
 	assert_non_null(strstr(text, "uns_delivery_inflight 0\n"));
+	assert_non_null(
+	    strstr(text, "# TYPE uns_delivery_leases_lost_total counter\n"));
 	/* Per app: its host, and no other series. */
 	assert_non_null(strstr(text,
 	                       "uns_delivery_app_taps_total{app_host="

@@ -64,8 +64,10 @@ conf_backend_destroy(const uns_store_config *cfg)
 
 /* --- what only PostgreSQL has ------------------------------------------- */
 
-/* A store on the test cluster in schema (made fresh when *schema is "");
- * node names the lease owner (NULL = the default). */
+/* A store of these tests, and what one may set otherwise; 0 or NULL = the
+ * tests' default: a new schema on the test cluster, the default node id
+ * (the lease owner), open failing at once when the database is down, no
+ * background reclaim, the store's defaults for the rest. */
 struct pgstore {
 	uns_store_postgres_config pc;
 	uns_store_config cfg;
@@ -73,39 +75,43 @@ struct pgstore {
 	uns_store *st;
 };
 
-static uns_err
-pgs_open(struct pgstore *s, const char *schema, const char *node)
-{
-	memset(s, 0, sizeof(*s));
-	if (schema == NULL) {
-		ut_pg_schema(s->schema, sizeof(s->schema));
-	} else {
-		snprintf(s->schema, sizeof(s->schema), "%s", schema);
-	}
-	s->pc.url = pg.url;
-	s->pc.schema = s->schema;
-	s->pc.node = node;
-	s->pc.connect_wait_ms = -1;
-	s->cfg.backend = "postgres";
-	s->cfg.postgres = &s->pc;
-	s->cfg.reclaim_interval_ms = -1;
-	return uns_store_open(&s->st, &s->cfg);
-}
+struct pgs_settings {
+	const char *schema; /* an existing one (may be s->schema) */
+	const char *node;
+	const char *url;     /* another cluster, several hosts */
+	int connect_wait_ms; /* open's retries while the database is down */
+	int statement_timeout_ms; /* 0 = the store's default */
+	unsigned committers;      /* 0 = the store's default */
+	int64_t commit_max_wait_us;
+};
 
-/* A store in a new schema whose statements time out after timeout_ms (the
- * connect wait left at its default). */
-static void
-pgs_open_timeout(struct pgstore *s, int timeout_ms)
+static uns_err
+pgs_open(struct pgstore *s, const struct pgs_settings *o)
 {
+	static const struct pgs_settings none;
+	char schema[sizeof(s->schema)];
+
+	o = o != NULL ? o : &none;
+	if (o->schema == NULL) {
+		ut_pg_schema(schema, sizeof(schema));
+	} else {
+		snprintf(schema, sizeof(schema), "%s", o->schema);
+	}
 	memset(s, 0, sizeof(*s));
-	ut_pg_schema(s->schema, sizeof(s->schema));
-	s->pc = (uns_store_postgres_config){.url = pg.url,
-	                                    .schema = s->schema,
-	                                    .statement_timeout_ms = timeout_ms};
+	memcpy(s->schema, schema, sizeof(schema));
+	s->pc = (uns_store_postgres_config){
+	    .url = o->url != NULL ? o->url : pg.url,
+	    .schema = s->schema,
+	    .node = o->node,
+	    .connect_wait_ms =
+	        o->connect_wait_ms != 0 ? o->connect_wait_ms : -1,
+	    .statement_timeout_ms = o->statement_timeout_ms,
+	    .committers = o->committers};
 	s->cfg = (uns_store_config){.backend = "postgres",
 	                            .postgres = &s->pc,
+	                            .commit_max_wait_us = o->commit_max_wait_us,
 	                            .reclaim_interval_ms = -1};
-	assert_int_equal(uns_store_open(&s->st, &s->cfg), UNS_OK);
+	return uns_store_open(&s->st, &s->cfg);
 }
 
 static void
@@ -146,23 +152,28 @@ pg_migrations(void **state)
 	         "CREATE SCHEMA %s; CREATE TABLE %s.uns_idem (x int)",
 	         bad.schema, bad.schema);
 	assert_int_equal(ut_pg_sql(&pg, sql), 0);
-	assert_int_not_equal(pgs_open(&again, bad.schema, NULL), UNS_OK);
+	assert_int_not_equal(
+	    pgs_open(&again, &(struct pgs_settings){.schema = bad.schema}),
+	    UNS_OK);
 	assert_non_null(strstr(uns_store_errmsg(), "0002_idempotency.sql"));
 	snprintf(sql, sizeof(sql), /* fails (1/0) if 0001 stayed */
 	         "SELECT 1 / (to_regclass('%s.uns_owner') IS NULL)::int",
 	         bad.schema);
 	assert_int_equal(ut_pg_sql(&pg, sql), 0);
 	pgs_drop(bad.schema);
-	assert_int_equal(pgs_open(&s, NULL, NULL), UNS_OK);
+	assert_int_equal(pgs_open(&s, NULL), UNS_OK);
 	uns_store_close(s.st);
-	assert_int_equal(pgs_open(&again, s.schema, NULL), UNS_OK);
+	assert_int_equal(
+	    pgs_open(&again, &(struct pgs_settings){.schema = s.schema}),
+	    UNS_OK);
 	uns_store_close(again.st);
 	snprintf(sql, sizeof(sql),
 	         "INSERT INTO %s.uns_schema_version VALUES (%d, 'future', 0)",
 	         s.schema, uns_store_postgres_schema_version() + 1);
 	assert_int_equal(ut_pg_sql(&pg, sql), 0);
-	assert_int_equal(pgs_open(&again, s.schema, NULL),
-	                 UNS_FAILED_PRECONDITION);
+	assert_int_equal(
+	    pgs_open(&again, &(struct pgs_settings){.schema = s.schema}),
+	    UNS_FAILED_PRECONDITION);
 	assert_non_null(strstr(uns_store_errmsg(), "newer than this unsd"));
 	pgs_drop(s.schema);
 }
@@ -216,8 +227,12 @@ pg_two_engines(void **state)
 	size_t n = 0;
 
 	(void)state;
-	assert_int_equal(pgs_open(&a, NULL, "engine-a"), UNS_OK);
-	assert_int_equal(pgs_open(&b, a.schema, "engine-b"), UNS_OK);
+	assert_int_equal(
+	    pgs_open(&a, &(struct pgs_settings){.node = "engine-a"}), UNS_OK);
+	assert_int_equal(
+	    pgs_open(&b, &(struct pgs_settings){.schema = a.schema,
+	                                        .node = "engine-b"}),
+	    UNS_OK);
 	for (int i = 0; i < ENGINE_TAPS; i++) {
 		Uns__V1__Subscription in = UNS__V1__SUBSCRIPTION__INIT, *out;
 		char user[32];
@@ -322,15 +337,10 @@ pg_group_retry(void **state)
 	uns_store_stats stats;
 
 	(void)state;
-	memset(&s, 0, sizeof(s));
-	ut_pg_schema(s.schema, sizeof(s.schema));
-	s.pc = (uns_store_postgres_config){
-	    .url = pg.url, .schema = s.schema, .committers = 1};
-	s.cfg = (uns_store_config){.backend = "postgres",
-	                           .postgres = &s.pc,
-	                           .commit_max_wait_us = 200000,
-	                           .reclaim_interval_ms = -1};
-	assert_int_equal(uns_store_open(&s.st, &s.cfg), UNS_OK);
+	assert_int_equal(
+	    pgs_open(&s, &(struct pgs_settings){.committers = 1,
+	                                        .commit_max_wait_us = 200000}),
+	    UNS_OK);
 	for (int i = 0; i < GROUP_POSTS; i++) {
 		uns__v1__notification__init(&in[i]);
 		snprintf(apps[i], sizeof(apps[i]), i == 3 ? "bad\xff" : "a%d",
@@ -479,7 +489,8 @@ pg_cursor_stress(void **state)
 	time_t end;
 
 	(void)state;
-	assert_int_equal(pgs_open(&rs, NULL, "reader"), UNS_OK);
+	assert_int_equal(
+	    pgs_open(&rs, &(struct pgs_settings){.node = "reader"}), UNS_OK);
 	snprintf(
 	    sql, sizeof(sql),
 	    "CREATE FUNCTION %s.slow() RETURNS trigger LANGUAGE plpgsql AS "
@@ -490,7 +501,10 @@ pg_cursor_stress(void **state)
 	assert_int_equal(ut_pg_sql(&pg, sql), 0);
 	for (int i = 0; i < STRESS_WRITERS; i++) {
 		snprintf(node, sizeof(node), "writer%d", i);
-		assert_int_equal(pgs_open(&ws[i], rs.schema, node), UNS_OK);
+		assert_int_equal(
+		    pgs_open(&ws[i], &(struct pgs_settings){.schema = rs.schema,
+		                                            .node = node}),
+		    UNS_OK);
 		args[i] = (struct writer){ws[i].st, &s, (unsigned)i + 1};
 		pthread_create(&t[i], NULL, stress_writer, &args[i]);
 	}
@@ -547,7 +561,9 @@ pg_statement_timeout(void **state)
 	uns_err rc;
 
 	(void)state;
-	pgs_open_timeout(&s, 500);
+	assert_int_equal(
+	    pgs_open(&s, &(struct pgs_settings){.statement_timeout_ms = 500}),
+	    UNS_OK);
 	conf_free(pg_post(s.st, "alice", "before", &rc));
 	assert_int_equal(rc, UNS_OK);
 	snprintf(cmd, sizeof(cmd),
@@ -613,7 +629,9 @@ pg_sync_standby_away(void **state)
 	uns_err rc;
 
 	(void)state;
-	pgs_open_timeout(&s, 500);
+	assert_int_equal(
+	    pgs_open(&s, &(struct pgs_settings){.statement_timeout_ms = 500}),
+	    UNS_OK);
 	conf_free(pg_post(s.st, "alice", "before", &rc));
 	assert_int_equal(rc, UNS_OK);
 	assert_int_equal(sync_standby("nobody"), 0);
@@ -657,21 +675,16 @@ pg_read_only_moves(void **state)
 
 	(void)state;
 	assert_true(ut_pg_start(&other, why, sizeof(why)));
-	memset(&s, 0, sizeof(s));
-	ut_pg_schema(s.schema, sizeof(s.schema));
-	s.pc = (uns_store_postgres_config){
-	    .url = other.url, .schema = s.schema, .connect_wait_ms = -1};
-	s.cfg = (uns_store_config){.backend = "postgres",
-	                           .postgres = &s.pc,
-	                           .reclaim_interval_ms = -1};
-	assert_int_equal(uns_store_open(&s.st, &s.cfg), UNS_OK); /* schema */
+	assert_int_equal(pgs_open(&s, &(struct pgs_settings){.url = other.url}),
+	                 UNS_OK); /* the schema on the other cluster */
 	uns_store_close(s.st);
 	snprintf(url, sizeof(url),
 	         "host=%s,%s port=5432,5432 user=postgres dbname=postgres "
 	         "target_session_attrs=read-write",
 	         pg.dir, other.dir);
-	s.pc.url = url;
-	assert_int_equal(uns_store_open(&s.st, &s.cfg), UNS_OK);
+	assert_int_equal(pgs_open(&s, &(struct pgs_settings){.schema = s.schema,
+	                                                     .url = url}),
+	                 UNS_OK);
 	conf_free(pg_post(s.st, "alice", "before", &rc));
 	assert_int_equal(rc, UNS_OK);
 	assert_int_equal(
@@ -719,17 +732,12 @@ pg_down_at_start(void **state)
 
 	(void)state;
 	assert_int_equal(ut_pg_ctl(&pg, "stop", "fast"), 0);
-	assert_int_equal(pgs_open(&s, NULL, NULL), UNS_UNAVAILABLE);
+	assert_int_equal(pgs_open(&s, NULL), UNS_UNAVAILABLE);
 	assert_non_null(strstr(uns_store_errmsg(), "connect"));
 	pthread_create(&t, NULL, start_later, NULL);
-	memset(&s, 0, sizeof(s));
-	ut_pg_schema(s.schema, sizeof(s.schema));
-	s.pc = (uns_store_postgres_config){
-	    .url = pg.url, .schema = s.schema, .connect_wait_ms = 60000};
-	s.cfg = (uns_store_config){.backend = "postgres",
-	                           .postgres = &s.pc,
-	                           .reclaim_interval_ms = -1};
-	assert_int_equal(uns_store_open(&s.st, &s.cfg), UNS_OK);
+	assert_int_equal(
+	    pgs_open(&s, &(struct pgs_settings){.connect_wait_ms = 60000}),
+	    UNS_OK);
 	pthread_join(t, NULL);
 	uns_store_close(s.st);
 	pgs_drop(s.schema);
@@ -789,7 +797,7 @@ pg_restart_under_load(void **state)
 
 	(void)state;
 	assert_non_null(l);
-	assert_int_equal(pgs_open(&s, NULL, NULL), UNS_OK);
+	assert_int_equal(pgs_open(&s, NULL), UNS_OK);
 	l->st = s.st;
 	for (int i = 0; i < LOAD_THREADS; i++) {
 		pthread_create(&t[i], NULL, load_main, l);

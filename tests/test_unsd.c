@@ -45,6 +45,10 @@ test_first_run_makes_certs_and_serves_tls(void **state)
 	         UNS_UNSCTL_PATH, p.port, ca);
 	assert_int_equal(ut_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "SERVING version=" UNS_VERSION));
+	/* The store names its own backend (test_unsd_pg: PostgreSQL). */
+	assert_non_null(strstr(out, ut_pg_shared_url() != NULL
+	                                ? " store=postgres"
+	                                : " store=rocksdb"));
 
 	/* The generic call reaches any method, JSON in and out. */
 	snprintf(cmd, sizeof(cmd),

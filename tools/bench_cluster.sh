@@ -17,26 +17,20 @@ set -euo pipefail
 
 build=$(cd "${1:?usage: bench_cluster.sh BUILD_DIR [TRIES]}" && pwd)
 tries=${2:-300}
-bindir=${UNS_PG_BINDIR:-/usr/lib/postgresql/15/bin}
 nats=${UNS_NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}
-run_as=()
-[ "$(id -u)" -eq 0 ] && run_as=(runuser -u postgres --)
+. "$(dirname "$0")/bench_pg.sh"
 
 dir=$(mktemp -d /tmp/uns-clbench.XXXXXX)
-[ "$(id -u)" -eq 0 ] && chown postgres "$dir"
-url="host=$dir port=5432 user=postgres dbname=postgres"
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	"${run_as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
+	bench_pg_down "$dir"
 	rm -rf "$dir"
 }
 trap cleanup EXIT
-
-"${run_as[@]}" "$bindir/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
-"${run_as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w \
-	-o "-k $dir -c listen_addresses='' -p 5432" start >/dev/null
+bench_pg_up "$dir"
+url=$bench_pg_url
 
 # Waits for TEXT in FILE; prints the number after "(port " or after the
 # last ":" of that line.
@@ -88,31 +82,16 @@ UNS_BENCH_USER_TOKEN=$("$build/unsctl" token user --sub bench-user \
 UNS_BENCH_APP_TOKEN=$("$build/unsctl" token app --app bench-app \
 	--secret-file "$dir/A/jwt-hs256.secret")
 
-# CPU ticks of this cluster's postgres processes (the postmaster and its
-# children, with the children each reaped; other clusters on the machine
-# are not counted).
-pm=$(head -1 "$dir/data/postmaster.pid")
-pg_ticks() {
-	local sum=0 f line rest
-	for f in /proc/[0-9]*/stat; do
-		line=$(cat "$f" 2>/dev/null) || continue
-		rest=${line##*) }
-		set -- $rest
-		[ "${f#/proc/}" = "$pm/stat" ] || [ "$2" = "$pm" ] || continue
-		sum=$((sum + ${12} + ${13} + ${14} + ${15}))
-	done
-	echo "$sum"
-}
 hz=$(getconf CLK_TCK)
 all="A=$pid_A,B=$pid_B,C=$pid_C,nats=$nats_pid"
 
 bench() { # POST WAIT LABEL
 	local t0 t1
-	t0=$(pg_ticks)
+	t0=$(bench_pg_ticks "$dir")
 	"$build/uns-bench" wake --post "tcp://127.0.0.1:$1" \
 		--wait "tcp://127.0.0.1:$2" --tries "$tries" --pids "$all" \
 		--label "$3"
-	t1=$(pg_ticks)
+	t1=$(bench_pg_ticks "$dir")
 	awk -v t=$((t1 - t0)) -v hz="$hz" -v n="$tries" \
 		'BEGIN { printf "  postgres CPU per try: %.0f us\n", t * 1e6 / hz / n }'
 }

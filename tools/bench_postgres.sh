@@ -11,6 +11,8 @@
 #   4. uns-bench fetch on both stores (Fetch since a cursor);
 #   5. History on both stores: uns-bench scale small (1,000 users, 10,000
 #      notifications, one user with 1,000), History's first page and a walk;
+#   with "post" as third argument, 1 and 2 only (a before/after of the
+#   write path in a minute);
 #   6. with "scale" as third argument, instead of 1-5: uns-bench scale
 #      --store postgres at its defaults (1,000,000 notifications over
 #      100,000 users), then the server's RSS (uns-bench prints it) and the
@@ -18,49 +20,22 @@
 # For each: rate, and CPU µs per Post of the database's processes and of
 # the client (pgbench) or of unsd + the database + the client.
 #
-# usage: tools/bench_postgres.sh BUILD_DIR [SECONDS] [scale]
+# usage: tools/bench_postgres.sh BUILD_DIR [SECONDS] [post|scale]
 set -euo pipefail
 
-build=$(cd "${1:?usage: bench_postgres.sh BUILD_DIR [SECONDS] [scale]}" && pwd)
+build=$(cd "${1:?usage: bench_postgres.sh BUILD_DIR [SECONDS] [post|scale]}" && pwd)
 secs=${2:-5}
 mode=${3:-}
-bindir=${UNS_PG_BINDIR:-/usr/lib/postgresql/15/bin}
-run_as=()
-[ "$(id -u)" -eq 0 ] && run_as=(runuser -u postgres --)
+. "$(dirname "$0")/bench_pg.sh"
 
 dir=$(mktemp -d /tmp/uns-pgbench.XXXXXX)
-[ "$(id -u)" -eq 0 ] && chown postgres "$dir"
-url="host=$dir port=5432 user=postgres dbname=postgres"
 cleanup() {
-	"${run_as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
+	bench_pg_down "$dir"
 	rm -rf "$dir"
 }
 trap cleanup EXIT
-
-"${run_as[@]}" "$bindir/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
-"${run_as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
-	-o "-k $dir -c listen_addresses='' -p 5432" start >/dev/null
-
-# CPU ticks of this cluster's processes (the postmaster, whose pid heads
-# the socket's lock file, and its children), with the children each reaped
-# (a backend that exits hands its time to the postmaster). Other clusters
-# on the machine are not counted.
-pg_ticks() {
-	local sum=0 f line comm rest pid pm
-	pm=$(head -1 "$dir/.s.PGSQL.5432.lock")
-	for f in /proc/[0-9]*/stat; do
-		line=$(cat "$f" 2>/dev/null) || continue
-		comm=${line#*(}
-		comm=${comm%%)*}
-		[ "$comm" = postgres ] || continue
-		pid=${line%% *}
-		rest=${line##*) }
-		set -- $rest
-		[ "$pid" = "$pm" ] || [ "$2" = "$pm" ] || continue
-		sum=$((sum + ${12} + ${13} + ${14} + ${15}))
-	done
-	echo "$sum"
-}
+bench_pg_up "$dir"
+url=$bench_pg_url
 hz=$(getconf CLK_TCK)
 TIMEFORMAT='%U %S' # bash's time: the client's user and system seconds
 
@@ -74,7 +49,7 @@ if [ "$mode" = scale ]; then
 	"$build/uns-bench" scale --store postgres --postgres-url "$url" |
 		tee "$dir/scale.out"
 	schema=$(grep -o 'bench_[0-9]*' "$dir/scale.out" | head -1)
-	"$bindir/psql" -h "$dir" -p 5432 -U postgres -d postgres -At -F ' ' -c \
+	"${bench_pg_psql[@]}" -At -F ' ' -c \
 		"SELECT c.relname, pg_size_pretty(pg_total_relation_size(c.oid))
 		   FROM pg_class c WHERE c.relnamespace = '$schema'::regnamespace
 		    AND c.relkind = 'r' ORDER BY pg_total_relation_size(c.oid) DESC;
@@ -93,11 +68,11 @@ EOF
 echo "== pgbench: one uns_post per transaction, ${secs}s, fsync on"
 for c in 1 8 64; do
 	j=$((c < 2 ? c : 2))
-	t0=$(pg_ticks)
-	{ time PGOPTIONS="-c search_path=pgbench_uns" "$bindir/pgbench" -n \
+	t0=$(bench_pg_ticks "$dir")
+	{ time PGOPTIONS="-c search_path=pgbench_uns" "$bench_pg_bin/pgbench" -n \
 		-h "$dir" -p 5432 -U postgres -c "$c" -j "$j" -T "$secs" \
 		-f "$dir/post.sql" postgres >"$dir/out" 2>&1; } 2>"$dir/time"
-	t1=$(pg_ticks)
+	t1=$(bench_pg_ticks "$dir")
 	out=$(cat "$dir/out")
 	tps=$(echo "$out" | awk '/^tps/ { print $3; exit }')
 	n=$(echo "$out" | awk '/number of transactions actually processed/ { split($NF, a, "/"); print a[1] }')
@@ -111,6 +86,7 @@ done
 echo "== uns-bench post --store postgres (same cluster)"
 "$build/uns-bench" post --store postgres --postgres-url "$url" \
 	--seconds "$secs" --rounds 1
+[ "$mode" = post ] && exit 0
 echo "== uns-bench post (RocksDB)"
 "$build/uns-bench" post --seconds "$secs" --rounds 1
 echo "== uns-bench fetch --store postgres"

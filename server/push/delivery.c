@@ -104,14 +104,15 @@ struct uns_delivery {
 	struct xfer *running;            /* loop thread only */
 	unsigned feeder_seed, loop_seed; /* each used by one thread */
 	struct {
-		uns_metric *taps, *latency, *breaker, *fallbacks, *app_taps;
+		uns_metric *taps, *latency, *breaker, *fallbacks, *app_taps,
+		    *leases_lost;
 	} m;                      /* NULL without cfg.metrics */
 	uns_metrics_capped *apps; /* app_taps' app_host label, capped */
 	atomic_uint_fast64_t inflight_copy; /* for the gauge, lock-free */
 	struct {
 		atomic_uint_fast64_t claimed, sent, delivered, retried,
 		    deferred, dropped, dead, fallbacks, breaker_opened,
-		    settle_errors, latency_sum, latency_max;
+		    settle_errors, leases_lost, latency_sum, latency_max;
 	} st;
 };
 
@@ -946,7 +947,15 @@ settle(uns_delivery *d, struct xfer **batch, size_t n)
 	ok = uns_store_outbox_settle_many(d->cfg.store, v, n) == UNS_OK;
 	for (size_t i = 0; i < n; i++) {
 		struct xfer *x = batch[i];
-		if (ok) {
+		if (ok && v[i].lost) {
+			/* Sent, but the lease ran out first and another claim
+			 * holds the tap (the store logged it): that claim
+			 * settles and counts it. */
+			atomic_fetch_add(&d->st.leases_lost, 1);
+			if (d->m.leases_lost != NULL) {
+				uns_metric_add(d->m.leases_lost, NULL, 1);
+			}
+		} else if (ok) {
 			count(d, x);
 		} else {
 			atomic_fetch_add(&d->st.settle_errors, 1);
@@ -1068,32 +1077,47 @@ metrics_register(uns_delivery *d)
 	static const char *const app_taps[] = {"app_host", "outcome"};
 	static const double bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1,
 	                                0.5,   1,     5,    30,   300};
+	const struct {
+		const char *name, *help;
+		const char *const *labels;
+		size_t n_labels;
+		uns_metric **out;
+	} counters[] = {
+	    {"uns_delivery_taps_total",
+	     "Taps settled, by provider and outcome.", taps, 2, &d->m.taps},
+	    {"uns_delivery_breaker_opened_total",
+	     "Provider circuit breakers opened.", NULL, 0, &d->m.breaker},
+	    {"uns_delivery_fallbacks_total", "iOS fallback alerts queued.",
+	     NULL, 0, &d->m.fallbacks},
+	    {"uns_delivery_leases_lost_total",
+	     "Taps sent whose lease ran out before their outcome was recorded, "
+	     "another claim holding them by then: nothing recorded (that claim "
+	     "settles them).",
+	     NULL, 0, &d->m.leases_lost},
+	    {"uns_delivery_app_taps_total",
+	     "Taps settled, by the app's host (the first "
+	     "delivery_metrics_max_apps hosts; later ones are \"other\") and "
+	     "outcome.",
+	     app_taps, 2, &d->m.app_taps},
+	};
 	uns_metrics *m = d->cfg.metrics;
-	uns_err rc;
+	uns_err rc = UNS_OK;
 
 	if (m == NULL) {
 		return UNS_OK;
 	}
-	if ((rc = uns_metrics_counter(m, "uns_delivery_taps_total",
-	                              "Taps settled, by provider and outcome.",
-	                              taps, 2, &d->m.taps)) != UNS_OK ||
+	for (size_t i = 0;
+	     i < sizeof(counters) / sizeof(counters[0]) && rc == UNS_OK; i++) {
+		rc = uns_metrics_counter(m, counters[i].name, counters[i].help,
+		                         counters[i].labels,
+		                         counters[i].n_labels, counters[i].out);
+	}
+	if (rc != UNS_OK ||
 	    (rc = uns_metrics_histogram(
 	         m, "uns_delivery_latency_seconds",
 	         "Time from a tap queued (the feed change) to delivered.",
 	         provider, 1, bounds, sizeof(bounds) / sizeof(bounds[0]),
 	         &d->m.latency)) != UNS_OK ||
-	    (rc = uns_metrics_counter(m, "uns_delivery_breaker_opened_total",
-	                              "Provider circuit breakers opened.", NULL,
-	                              0, &d->m.breaker)) != UNS_OK ||
-	    (rc = uns_metrics_counter(m, "uns_delivery_fallbacks_total",
-	                              "iOS fallback alerts queued.", NULL, 0,
-	                              &d->m.fallbacks)) != UNS_OK ||
-	    (rc = uns_metrics_counter(
-	         m, "uns_delivery_app_taps_total",
-	         "Taps settled, by the app's host (the first "
-	         "delivery_metrics_max_apps hosts; later ones are \"other\") "
-	         "and outcome.",
-	         app_taps, 2, &d->m.app_taps)) != UNS_OK ||
 	    (rc = uns_metrics_capped_open(&d->apps, d->cfg.max_app_labels)) !=
 	        UNS_OK) {
 		return rc;
@@ -1285,6 +1309,7 @@ uns_delivery_stats_get(uns_delivery *d, uns_delivery_stats *out)
 	out->fallbacks = atomic_load(&d->st.fallbacks);
 	out->breaker_opened = atomic_load(&d->st.breaker_opened);
 	out->settle_errors = atomic_load(&d->st.settle_errors);
+	out->leases_lost = atomic_load(&d->st.leases_lost);
 	out->latency_ms_sum = atomic_load(&d->st.latency_sum);
 	out->latency_ms_max = atomic_load(&d->st.latency_max);
 	pthread_mutex_lock(&d->mu);

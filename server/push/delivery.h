@@ -81,6 +81,8 @@ typedef struct uns_delivery_stats {
 	uint64_t fallbacks; /* iOS fallback alerts queued */
 	uint64_t breaker_opened;
 	uint64_t settle_errors; /* store writes that failed (tap re-sent) */
+	uint64_t leases_lost;   /* settles after the lease had passed to
+	                           another claim: nothing recorded */
 	uint64_t inflight;
 	uint64_t latency_ms_sum; /* queued → delivered, over delivered */
 	uint64_t latency_ms_max;

@@ -147,12 +147,13 @@ health(uns_call *call, const Uns__V1__HealthRequest *req,
 	        ? UNS__V1__SERVING_STATUS__SERVING_STATUS_SERVING
 	        : UNS__V1__SERVING_STATUS__SERVING_STATUS_NOT_SERVING;
 	resp->version = UNS_VERSION;
-	resp->store_status = svc->store ? "rocksdb" : "none";
+	resp->store_status =
+	    svc->store ? (char *)uns_store_backend(svc->store) : "none";
 	if (svc->store && note[0] != '\0') {
-		size_t n = strlen(note) + 16;
+		size_t n = strlen(resp->store_status) + strlen(note) + 3;
 		char *s = uns_call_alloc(call, n);
 		if (s != NULL) {
-			snprintf(s, n, "rocksdb: %s", note);
+			snprintf(s, n, "%s: %s", resp->store_status, note);
 			resp->store_status = s;
 		}
 	}

@@ -564,6 +564,12 @@ uns_store_reclaim(uns_store *st, int64_t now, size_t *reclaimed)
 }
 
 const char *
+uns_store_backend(const uns_store *st)
+{
+	return st != NULL ? st->ops->name : "";
+}
+
+const char *
 uns_store_node_id(const uns_store *st)
 {
 	return st != NULL && st->node_id != NULL ? st->node_id : "";

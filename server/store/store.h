@@ -203,6 +203,10 @@ const char *uns_store_errmsg(void);
  */
 int uns_store_health(uns_store *st, char *note, size_t cap);
 
+/* The backend's name, as the configuration's "store" names it ("rocksdb",
+ * "postgres"; its ops table holds it); "" for NULL. Health reports it. */
+const char *uns_store_backend(const uns_store *st);
+
 /* --- subscriptions ----------------------------------------------------- */
 
 /*
@@ -414,6 +418,9 @@ typedef struct uns_store_tap {
 	bool fallback;     /* an iOS visible fallback alert */
 	uint64_t attempts; /* failed attempts so far */
 	int64_t enqueued_ms, due_ms;
+	int64_t lease_until_ms; /* the lease this claim took ends then; with
+	                           the node id it names the lease a settle
+	                           must still hold (PostgreSQL) */
 } uns_store_tap;
 
 typedef struct uns_store_taps {
@@ -449,6 +456,13 @@ uns_err uns_store_outbox_next_due(uns_store *st, int64_t *due_ms);
  * now. The subscription's delivery state (last attempt, last
  * success, consecutive failures, totals, dead) is updated in the same
  * write and shows in uns_store_sub_get/sub_list.
+ *
+ * A settle applies only under the lease its claim took. On PostgreSQL,
+ * when the tap's lease ran out and another claim (another node's, or this
+ * node's again) has taken the tap since, the settle changes nothing and
+ * still answers UNS_OK: the newer claim settles the tap
+ * (uns_store_settle.lost tells it). On RocksDB a process's leases are
+ * its own and a settle always applies.
  */
 uns_err uns_store_outbox_settle(uns_store *st, const uns_store_tap *t,
                                 uns_store_tap_result res, int64_t due_ms,
@@ -461,6 +475,8 @@ typedef struct uns_store_settle {
 	int64_t due_ms;
 	const char *error;
 	bool newer; /* out, as uns_store_outbox_settle's *newer */
+	bool lost;  /* out: the tap's lease had passed to another claim (this
+	               one ran out first), so nothing was recorded */
 } uns_store_settle;
 
 /* Settles n taps of distinct subscriptions (UNS_EINVAL when two share one)

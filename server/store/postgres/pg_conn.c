@@ -212,6 +212,17 @@ stmt_name(const char *sql, char name[PG_STMT_NAME])
 }
 
 uns_err
+pg_prepare(pgs *st, PGconn *c, const char *name, const char *sql)
+{
+	char state[6];
+
+	if (!PQsendPrepare(c, name, sql, 0, NULL)) {
+		return pg_fail(c, NULL, "send");
+	}
+	return collect(st, c, PGRES_COMMAND_OK, NULL, state);
+}
+
+uns_err
 pg_exec_prepared(pgs *st, PGconn *c, const char *sql, int n,
                  const char *const *values, ExecStatusType want, PGresult **out)
 {
@@ -228,11 +239,7 @@ pg_exec_prepared(pgs *st, PGconn *c, const char *sql, int n,
 		if (rc == UNS_OK || tries > 0 || strcmp(state, "26000") != 0) {
 			return rc;
 		}
-		if (!PQsendPrepare(c, name, sql, n, NULL)) {
-			return pg_fail(c, NULL, "send");
-		}
-		if ((rc = collect(st, c, PGRES_COMMAND_OK, NULL, state)) !=
-		    UNS_OK) {
+		if ((rc = pg_prepare(st, c, name, sql)) != UNS_OK) {
 			return rc;
 		}
 	}

@@ -11,8 +11,11 @@
  * Group commit: writes go to a group committer (store_commit.c), whose
  * flush sends the whole group to PostgreSQL as one pipeline (libpq
  * pipeline mode): BEGIN, every call ordered by (user, host), COMMIT, one
- * round trip and one WAL flush for the group. Ordering by owner means two
- * processes lock owner rows in the same order and cannot deadlock. No
+ * round trip and one WAL flush for the group. The calls are statements
+ * prepared on the committer's connection when it connects (pg_write.c),
+ * so a call is bound and run, never parsed or planned again. Ordering by
+ * owner means two processes lock owner rows in the same order and cannot
+ * deadlock. No
  * savepoints: arguments are validated before a write is queued and the
  * functions answer expected refusals (not found, version, limit) as codes,
  * so a failing statement is unexpected; then the group is rolled back and
@@ -129,6 +132,9 @@ uns_err pg_exec(pgs *st, PGconn *c, const char *sql, int n,
                 const char *const *values, const int *lengths,
                 const int *formats, ExecStatusType want, PGresult **out);
 
+/* Prepares sql on c under name (parameter types as the text says). */
+uns_err pg_prepare(pgs *st, PGconn *c, const char *name, const char *sql);
+
 /* pg_exec (no lengths or formats: text parameters) through a statement
  * prepared on c: prepared at its first use on c, when the server says it
  * does not know its name (SQLSTATE 26000, so also after a reconnect or on
@@ -160,6 +166,8 @@ uns_err pg_migrate(pgs *st, PGconn *c);
  */
 
 uns_err pg_flush(void *arg, void *const *payloads, size_t n);
+/* Prepares the committer's statements on c, a connection it will use. */
+uns_err pg_write_prepare(pgs *st, PGconn *c);
 void pg_post_async(uns_store *base, const char *user, const char *host,
                    const Uns__V1__Notification *in,
                    uns_store_write_done_fn done, void *arg);

@@ -19,6 +19,7 @@
 extern const char pg_sql_0001[];
 extern const char pg_sql_0002[];
 extern const char pg_sql_0003[];
+extern const char pg_sql_0004[];
 
 static const struct migration {
 	int version;
@@ -28,6 +29,7 @@ static const struct migration {
     {1, "0001_init.sql", pg_sql_0001},
     {2, "0002_idempotency.sql", pg_sql_0002},
     {3, "0003_cluster.sql", pg_sql_0003},
+    {4, "0004_settle_lease.sql", pg_sql_0004},
 };
 static const int pg_n_migrations =
     (int)(sizeof(pg_migrations) / sizeof(pg_migrations[0]));

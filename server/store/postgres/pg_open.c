@@ -213,7 +213,12 @@ threads_start(pgs *st)
 	if (rc != UNS_OK) {
 		return rc;
 	}
-	st->cm[0].wconn = st->first; /* the first committer keeps it */
+	/* The first committer keeps it, prepared as it prepares its own. */
+	if (pg_write_prepare(st, st->first) != UNS_OK) {
+		PQfinish(st->first); /* it connects again when it needs to */
+		st->first = NULL;
+	}
+	st->cm[0].wconn = st->first;
 	st->first = NULL;
 	if ((rc = uns_store_jobs_start(&st->base, pg_round_ms(st))) == UNS_OK) {
 		st->joined = true;

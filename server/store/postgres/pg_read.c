@@ -714,6 +714,7 @@ pg_outbox_claim(uns_store *base, size_t max, int64_t lease_ms,
 	}
 	for (int i = 0; rc == UNS_OK && i < PQntuples(r); i++) {
 		rc = tap_of(r, i, &l.taps[l.n++]);
+		l.taps[l.n - 1].lease_until_ms = t + lease_ms;
 	}
 	if (rc == UNS_OK) {
 		*out = l;

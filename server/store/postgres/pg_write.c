@@ -20,7 +20,7 @@
 #include "pg_impl.h"
 
 struct pg_call {
-	const char *sql;
+	const struct pg_stmt *stmt;
 	int n;
 	const char *v[PG_MAX_PARAMS];
 	int len[PG_MAX_PARAMS];
@@ -49,6 +49,78 @@ struct pg_write {
 	char *text; /* an array literal */
 	int64_t now, expires;
 };
+
+/* ==== the statements ======================================================
+ *
+ * Every call of the committer is one of these, prepared on its connection
+ * when it connects (wconn_get, so again after every reconnect): a flush
+ * sends only Bind and Execute for each call, never a Parse, and the server
+ * does not plan the call again (issue 16; before and after in
+ * docs/benchmarks/postgres.md). Parameter types come from the casts in the
+ * text, as when they were sent unnamed.
+ */
+
+struct pg_stmt {
+	const char *name, *sql;
+};
+
+enum {
+	W_POST,
+	W_POST_KEYED,
+	W_UPDATE,
+	W_SUB_PUT,
+	W_SUB_DELETE,
+	W_SETTLE,
+	W_FETCHED,
+	W_NSTMTS
+};
+
+static const struct pg_stmt stmts[W_NSTMTS] = {
+    [W_POST] = {"uns_w_post",
+                "SELECT rc, id, created, version, head, taps, was_new "
+                "FROM uns_post($1, $2, $3::bigint, $4, $5, $6, $7::bytea, "
+                "$8::smallint[], $9::bigint, $10::bigint, $11::integer, "
+                "$12::bigint)"},
+    [W_POST_KEYED] = {"uns_w_post_keyed",
+                      "SELECT rc, id, created, version, head, taps, "
+                      "was_new, replay, id, $2::text, body, created, "
+                      "modified, expires, version, 1, 1, 1 "
+                      "FROM uns_post_keyed($1, $2, $3::bigint, $4, $5, $6, "
+                      "$7::bytea, $8::smallint[], $9::bigint, $10::bigint, "
+                      "$11::integer, $12::bigint, $13::bytea, $14::bytea, "
+                      "$15::bigint)"},
+    [W_UPDATE] = {"uns_w_update",
+                  "SELECT rc, version, moved, head, taps, id, $2::text, "
+                  "body, created, modified, expires, version, read_state, "
+                  "action_state, status FROM uns_update($1, $2, "
+                  "$3::bigint, $4, $5, $6::smallint, $7::smallint, "
+                  "$8::boolean, $9::bigint, $10)"},
+    [W_SUB_PUT] = {"uns_w_sub_put",
+                   "SELECT was_new, (s).unsid, (s).host, (s).device_id, "
+                   "(s).platform, (s).body, (s).created, (s).expires, "
+                   "(s).has_delivery, (s).last_attempt, (s).last_success, "
+                   "(s).failures, (s).last_error, (s).dead, (s).delivered, "
+                   "(s).failed FROM uns_sub_put($1, $2, $3::bigint, $4, "
+                   "$5, $6::smallint, $7::bytea, $8::bigint)"},
+    [W_SUB_DELETE] = {"uns_w_sub_delete",
+                      "SELECT uns_sub_delete($1, $2, $3::bigint, $4)"},
+    [W_SETTLE] = {"uns_w_settle",
+                  "SELECT newer, lost FROM uns_settle($1, $2, $3::bigint, "
+                  "$4, $5, $6::bigint, $7::integer, $8::bigint, $9, $10, "
+                  "$11::bigint)"},
+    [W_FETCHED] = {"uns_w_fetched", "SELECT uns_fetched($1, $2::text[])"},
+};
+
+uns_err
+pg_write_prepare(pgs *st, PGconn *c)
+{
+	uns_err rc = UNS_OK;
+
+	for (size_t i = 0; i < W_NSTMTS && rc == UNS_OK; i++) {
+		rc = pg_prepare(st, c, stmts[i].name, stmts[i].sql);
+	}
+	return rc;
+}
 
 /* ==== the flush ==========================================================
  */
@@ -134,9 +206,9 @@ send_all(PGconn *c, struct pg_call **calls, size_t n)
 	bool ok = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
 
 	for (size_t i = 0; ok && i < n; i++) {
-		ok = PQsendQueryParams(c, calls[i]->sql, calls[i]->n, NULL,
-		                       calls[i]->v, calls[i]->len,
-		                       calls[i]->fmt, 0) != 0;
+		ok = PQsendQueryPrepared(c, calls[i]->stmt->name, calls[i]->n,
+		                         calls[i]->v, calls[i]->len,
+		                         calls[i]->fmt, 0) != 0;
 	}
 	return ok &&
 	       PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
@@ -222,7 +294,12 @@ wconn_get(struct pg_committer *cm)
 		return uns_store_seterr(UNS_UNAVAILABLE,
 		                        "postgres unavailable: reconnecting");
 	}
-	if ((cm->wconn = pg_connect(cm->st, &rc)) == NULL) {
+	if ((cm->wconn = pg_connect(cm->st, &rc)) != NULL &&
+	    (rc = pg_write_prepare(cm->st, cm->wconn)) != UNS_OK) {
+		PQfinish(cm->wconn);
+		cm->wconn = NULL;
+	}
+	if (cm->wconn == NULL) {
 		cm->wconn_backoff = cm->wconn_backoff == 0
 		                        ? PG_BACKOFF_MIN
 		                        : cm->wconn_backoff * 2;
@@ -620,18 +697,7 @@ post_queue(pgs *st, const char *user, const char *host,
 		early(done, arg, rc);
 		return;
 	}
-	c->sql = idem == NULL
-	             ? "SELECT rc, id, created, version, head, taps, was_new "
-	               "FROM uns_post($1, $2, $3::bigint, $4, $5, $6, "
-	               "$7::bytea, $8::smallint[], $9::bigint, $10::bigint, "
-	               "$11::integer, $12::bigint)"
-	             : "SELECT rc, id, created, version, head, taps, was_new, "
-	               "replay, id, $2::text, body, created, modified, "
-	               "expires, version, 1, 1, 1 "
-	               "FROM uns_post_keyed($1, $2, $3::bigint, $4, $5, $6, "
-	               "$7::bytea, $8::smallint[], $9::bigint, $10::bigint, "
-	               "$11::integer, $12::bigint, $13::bytea, $14::bytea, "
-	               "$15::bigint)";
+	c->stmt = &stmts[idem == NULL ? W_POST : W_POST_KEYED];
 	param(c, 0, w->user);
 	param(c, 1, w->host);
 	param_int(w, c, 2, 0, w->now);
@@ -706,11 +772,7 @@ update_queue(pgs *st, const char *user, const char *host, const char *id,
 		return;
 	}
 	c = &w->one;
-	c->sql = "SELECT rc, version, moved, head, taps, id, $2::text, body, "
-	         "created, modified, expires, version, read_state, "
-	         "action_state, status FROM uns_update($1, $2, $3::bigint, $4, "
-	         "$5, $6::smallint, $7::smallint, $8::boolean, $9::bigint, "
-	         "$10)";
+	c->stmt = &stmts[W_UPDATE];
 	param(c, 0, w->user);
 	param(c, 1, w->host);
 	param_int(w, c, 2, 0, w->now);
@@ -865,12 +927,7 @@ pg_sub_put(uns_store *base, const char *user, const char *host,
 		goto out;
 	}
 	c = &w->one;
-	c->sql = "SELECT was_new, (s).unsid, (s).host, (s).device_id, "
-	         "(s).platform, (s).body, (s).created, (s).expires, "
-	         "(s).has_delivery, (s).last_attempt, (s).last_success, "
-	         "(s).failures, (s).last_error, (s).dead, (s).delivered, "
-	         "(s).failed FROM uns_sub_put($1, $2, $3::bigint, $4, $5, "
-	         "$6::smallint, $7::bytea, $8::bigint)";
+	c->stmt = &stmts[W_SUB_PUT];
 	param(c, 0, w->user);
 	param(c, 1, w->host);
 	param_int(w, c, 2, 0, w->now);
@@ -915,7 +972,7 @@ pg_sub_delete_async(uns_store *base, const char *user, const char *host,
 	}
 	snprintf(w->id, sizeof(w->id), "%s", unsid);
 	c = &w->one;
-	c->sql = "SELECT uns_sub_delete($1, $2, $3::bigint, $4)";
+	c->stmt = &stmts[W_SUB_DELETE];
 	param(c, 0, w->user);
 	param(c, 1, w->host);
 	param_int(w, c, 2, 0, w->now);
@@ -937,17 +994,21 @@ settle_ok(const uns_store_tap *t, uns_store_tap_result res)
 	       strlen(t->ref) >= UNS_STORE_RID_LEN;
 }
 
-/* Call i of w settles t; its strings live in the tap and in w->text. */
+/* Numbers (seq, result, due, lease until) and the UNSID of one settle. */
+#define SETTLE_TEXT (4 * PG_NUM + UNS_STORE_RID_LEN + 1)
+
+/* Call i of w settles t under the lease its claim took (this node, the
+ * tap's lease_until_ms; migrations/0004); its strings live in the tap and
+ * in w->text. */
 static void
 settle_call(struct pg_write *w, size_t i, const uns_store_tap *t,
             uns_store_tap_result res, int64_t due_ms, const char *error)
 {
 	struct pg_call *c = &w->calls[i];
-	char *nums = w->text + i * (3 * PG_NUM + UNS_STORE_RID_LEN + 1);
-	char *unsid = nums + 3 * PG_NUM;
+	char *nums = w->text + i * SETTLE_TEXT;
+	char *unsid = nums + 4 * PG_NUM;
 
-	c->sql = "SELECT uns_settle($1, $2, $3::bigint, $4, $5, $6::bigint, "
-	         "$7::integer, $8::bigint, $9)";
+	c->stmt = &stmts[W_SETTLE];
 	c->user = t->user;
 	c->host = t->host;
 	memcpy(unsid, t->ref, UNS_STORE_RID_LEN);
@@ -955,6 +1016,8 @@ settle_call(struct pg_write *w, size_t i, const uns_store_tap *t,
 	snprintf(nums, PG_NUM, "%llu", (unsigned long long)t->seq);
 	snprintf(nums + PG_NUM, PG_NUM, "%d", (int)res);
 	snprintf(nums + 2 * PG_NUM, PG_NUM, "%lld", (long long)due_ms);
+	snprintf(nums + 3 * PG_NUM, PG_NUM, "%lld",
+	         (long long)t->lease_until_ms);
 	param(c, 0, t->user);
 	param(c, 1, t->host);
 	param(c, 2, w->num[0]);
@@ -964,6 +1027,8 @@ settle_call(struct pg_write *w, size_t i, const uns_store_tap *t,
 	param(c, 6, nums + PG_NUM);
 	param(c, 7, nums + 2 * PG_NUM);
 	param(c, 8, error);
+	param(c, 9, w->st->node);
+	param(c, 10, nums + 3 * PG_NUM);
 }
 
 /* A write of n settles (calls and their number storage). */
@@ -976,7 +1041,7 @@ settle_alloc(pgs *st, size_t n)
 		return NULL;
 	}
 	w->calls = calloc(n, sizeof(*w->calls));
-	w->text = calloc(n, 3 * PG_NUM + UNS_STORE_RID_LEN + 1);
+	w->text = calloc(n, SETTLE_TEXT);
 	w->ncalls = n;
 	if (w->calls == NULL || w->text == NULL) {
 		if (w->calls == NULL) {
@@ -989,6 +1054,20 @@ settle_alloc(pgs *st, size_t n)
 	}
 	snprintf(w->num[0], PG_NUM, "%lld", (long long)w->now);
 	return w;
+}
+
+/* Settles that found their lease taken by another claim changed nothing
+ * (migrations/0004): one line per write, naming the first tap. The
+ * delivery engine counts them (uns_delivery_leases_lost_total). */
+static void
+settle_lost_note(const pgs *st, const uns_store_tap *first, size_t n)
+{
+	fprintf(stderr,
+	        "unsd: node %s: %zu settle%s found the tap's lease taken by "
+	        "another claim (this node's lease ran out first; tap %s%s): "
+	        "nothing recorded, the newer claim settles it\n",
+	        st->node, n, n == 1 ? "" : "s", first->ref,
+	        n == 1 ? "" : " and others");
 }
 
 uns_err
@@ -1006,8 +1085,13 @@ pg_outbox_settle(uns_store *base, const uns_store_tap *t,
 		return UNS_ENOMEM;
 	}
 	settle_call(w, 0, t, res, due_ms, error);
-	if ((rc = write_submit_wait(w)) == UNS_OK && newer != NULL) {
-		*newer = pg_bool(w->calls[0].res, 0, 0);
+	if ((rc = write_submit_wait(w)) == UNS_OK) {
+		if (pg_bool(w->calls[0].res, 0, 1)) {
+			settle_lost_note(w->st, t, 1);
+		}
+		if (newer != NULL) {
+			*newer = pg_bool(w->calls[0].res, 0, 0);
+		}
 	}
 	write_free(w);
 	return rc;
@@ -1033,8 +1117,17 @@ pg_outbox_settle_many(uns_store *base, uns_store_settle *v, size_t n)
 		            v[i].error);
 	}
 	if ((rc = write_submit_wait(w)) == UNS_OK) {
+		const uns_store_tap *first = NULL;
+		size_t lost = 0;
 		for (size_t i = 0; i < n; i++) {
 			v[i].newer = pg_bool(w->calls[i].res, 0, 0);
+			v[i].lost = pg_bool(w->calls[i].res, 0, 1);
+			if (v[i].lost && lost++ == 0) {
+				first = v[i].tap;
+			}
+		}
+		if (lost > 0) {
+			settle_lost_note(w->st, first, lost);
 		}
 	}
 	write_free(w);
@@ -1107,7 +1200,7 @@ pg_fetched_async(uns_store *base, const char *user, const char *host,
 		return;
 	}
 	c = &w->one;
-	c->sql = "SELECT uns_fetched($1, $2::text[])";
+	c->stmt = &stmts[W_FETCHED];
 	param(c, 0, w->id);
 	param(c, 1, w->text);
 	w->finish = fetched_finish;

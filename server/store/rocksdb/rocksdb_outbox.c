@@ -401,6 +401,7 @@ claim_one(rdb *st, const char *ref, int64_t due, uns_store_taps *l, size_t *cap,
 	tap->attempts = t.attempts;
 	tap->enqueued_ms = t.enqueued_ms;
 	tap->due_ms = t.due_ms;
+	tap->lease_until_ms = until;
 	if (tap->user == NULL || tap->host == NULL ||
 	    !lease_take(st, ref, until)) {
 		return uns_store_seterr(UNS_ENOMEM, "out of memory");
@@ -685,7 +686,7 @@ rdb_outbox_settle_many(uns_store *base, uns_store_settle *v, size_t n)
 	}
 	w.now = now_ms(st);
 	for (size_t i = 0; i < n && rc == UNS_OK; i++) {
-		v[i].newer = false;
+		v[i].newer = v[i].lost = false;
 		rc = settle_locked(&w, v[i].tap, v[i].result, v[i].due_ms,
 		                   v[i].error, &v[i].newer);
 	}
