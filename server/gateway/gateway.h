@@ -58,7 +58,11 @@ typedef struct uns_gateway_config {
 	 * dropped before the 413 (the client then reads it); 0 = 1 MiB. */
 	size_t drain_limit;
 	uint32_t stream_heartbeat_ms; /* event streams; 0 = 15 s */
-	uns_gateway_done_fn on_done;  /* optional */
+	/* long polls parked at once on one feed (user and host); more get
+	 * 429 with Retry-After. 0 = no cap. unsd and uns-gateway set it to
+	 * max_waits_per_user. */
+	unsigned max_waits_per_feed;
+	uns_gateway_done_fn on_done; /* optional */
 	/* optional: metrics, rate limits, /metrics (gateway_ops.h) */
 	struct uns_gw_ops *ops;
 	void *on_done_arg;
