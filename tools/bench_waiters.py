@@ -212,11 +212,22 @@ async def park(t, i, wt, mode, sem):
     wt.w = w
     path = "/beta/me/notifications/delta?$deltatoken=latest"
     if mode == "poll":
-        w.write(request("GET", path + "&wait=60", wt.token))
-        await w.drain()
+        # A client's loop: a wait that ran out empty (a slow TLS park
+        # takes longer than the 60 s wait) polls again from its link.
         try:
-            await read_answer(r)
-            wt.got = time.monotonic()
+            while True:
+                w.write(request("GET", path + "&wait=60", wt.token))
+                await w.drain()
+                _, body = await read_answer(r)
+                ans = json.loads(body)
+                if ans.get("value"):
+                    wt.got = time.monotonic()
+                    return
+                link = ans.get("@odata.deltaLink", "")
+                q = urllib.parse.urlparse(link).query
+                tok = urllib.parse.parse_qs(q).get("$deltatoken", ["latest"])
+                path = ("/beta/me/notifications/delta?$deltatoken="
+                        + urllib.parse.quote(tok[0]))
         except Exception:
             pass
         return
@@ -321,8 +332,8 @@ async def main(a):
                  for i, wt in enumerate(waiters)]
     while await waiting(t) < base_waiting + a.n:
         await asyncio.sleep(0.05)
-        if time.monotonic() - t0 > 300:
-            raise SystemExit("not all parked in 300 s")
+        if time.monotonic() - t0 > a.park_limit:
+            raise SystemExit(f"not all parked in {a.park_limit:.0f} s")
     accept = time.monotonic() - t0
     cpu_accept = cpu_s(pid) - cpu0
     upstream, shared = await metrics(
@@ -414,4 +425,7 @@ if __name__ == "__main__":
     p.add_argument("--samples", type=int, default=200)
     p.add_argument("--idle", type=float, default=3)
     p.add_argument("--connect-batch", type=int, default=200)
+    p.add_argument("--park-limit", type=float, default=300,
+                   help="seconds to park all N (TLS on a loaded machine "
+                   "takes longer)")
     asyncio.run(main(p.parse_args()))

@@ -27,6 +27,7 @@
 
 #include <microhttpd.h>
 #include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
 
 #include "clock.h"
 #include "errors.h"
@@ -235,7 +236,9 @@ upstream_start(uns_gw_feeds *f, uns_gw_feed *fd)
 	req.cursor = fd->cursor;
 	req.limit = 1;
 	req.wait_ms = (uint32_t)(left_us / 1000) + 1;
-	snprintf(fd->request_id, sizeof(fd->request_id), "gw-feed-%llu",
+	/* Unguessable, as the server ends waits by request id. */
+	snprintf(fd->request_id, sizeof(fd->request_id),
+	         "gw-feed-%08x%08x-%llu", nng_random(), nng_random(),
 	         (unsigned long long)++f->next_id);
 	uns_call_opts o = {.timeout_ms = f->cfg.rpc_timeout_ms + req.wait_ms,
 	                   .token = fd->last->token,
