@@ -31,7 +31,8 @@
  * clients waiting are unsd's waits, less the gateway's shared ones, plus
  * the long polls parked there. test_shared_wait: six long polls of two
  * users are two waits in unsd; one hangs up and the rest wait on; a Post
- * wakes the user's four others (each read with its own token); SIGTERM
+ * wakes the user's four others (three take the shared wait's page, the
+ * one with $top reads again with its own token and cursor); SIGTERM
  * answers the last one and unsd exits 0. Seen failing with parking per
  * feed off (six waits in unsd), with a hang-up ending its feed's other
  * waits (answered empty), and without the close resuming the parked
@@ -586,6 +587,7 @@ test_wait_cap(void **state)
 	}
 	memset(&hp, 0, sizeof(hp));
 	hp.multi = curl_multi_init();
+	wait_parked(&e, &hp, 3); /* before the shared wait takes the 4th */
 	mint_user(&e, "greedy", token, sizeof(token));
 	for (int i = 0; i < PER_USER; i++) {
 		http_poll_add(&hp, &e, token, 60);
@@ -630,8 +632,9 @@ test_wait_cap(void **state)
 
 /* Long polls of one feed share one upstream wait: five clients of a user
  * (two tokens) and one of another park as two waits in unsd; one client
- * hangs up and the others wait on; a Post wakes the user's other four,
- * each read with its own token and cursor; SIGTERM answers the one left
+ * hangs up and the others wait on; a Post wakes the user's other four
+ * (the shared page, or a read with their own token and cursor); SIGTERM
+ * answers the one left
  * and unsd exits 0 (no connection left suspended in MHD). */
 static void
 test_shared_wait(void **state)
@@ -659,6 +662,16 @@ test_shared_wait(void **state)
 		http_poll_add(&hp, &e, tokens[i % 2], 60);
 	}
 	http_poll_add(&hp, &e, other, 60);
+	/* The last of the user's names a page size: it reads again when
+	 * woken, where the others take the shared wait's page. */
+	char top[256];
+	snprintf(top, sizeof(top),
+	         "%s/beta/me/notifications/delta?$deltatoken=latest&wait=60"
+	         "&$top=5",
+	         e.base);
+	curl_multi_remove_handle(hp.multi, hp.easy[4]);
+	curl_easy_setopt(hp.easy[4], CURLOPT_URL, top);
+	curl_multi_add_handle(hp.multi, hp.easy[4]);
 	wait_parked(&e, &hp, 6);
 	metrics(&e, names, v, 4);
 	printf("# 6 long polls of 2 users: %.0f parked at the gateway, %.0f "

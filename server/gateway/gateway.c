@@ -511,7 +511,7 @@ uns_gw_call(uns_gw_exchange *x, const uns_gw_call_spec *spec,
 
 void
 uns_gw_park(uns_gw_exchange *x, const char *cursor, uint64_t deadline_us,
-            uns_gw_wake_fn wake)
+            int shareable, uns_gw_wake_fn wake)
 {
 	gw_request *r = (gw_request *)x;
 	uns_gateway *gw = r->gw;
@@ -528,7 +528,8 @@ uns_gw_park(uns_gw_exchange *x, const char *cursor, uint64_t deadline_us,
 	                            .token = x->token,
 	                            .cursor = r->park_cursor,
 	                            .message = x->rpc_message,
-	                            .deadline_us = deadline_us};
+	                            .deadline_us = deadline_us,
+	                            .shareable = shareable};
 	switch (uns_gw_feeds_park(gw->feeds, &r->waiter, r->called_us)) {
 	case UNS_GW_PARK_OK:
 		r->parked = 1;
@@ -549,10 +550,10 @@ uns_gw_park(uns_gw_exchange *x, const char *cursor, uint64_t deadline_us,
 		uns_gw_fail_rpc(x, UNS_UNAVAILABLE);
 		return;
 	case UNS_GW_PARK_STALE:
-		wake(x, UNS_GW_WAKE_READ, r->park_cursor, deadline_us);
+		wake(x, UNS_GW_WAKE_READ, r->park_cursor, deadline_us, NULL);
 		return;
 	case UNS_GW_PARK_NO_KEY:
-		wake(x, UNS_GW_WAKE_ALONE, r->park_cursor, deadline_us);
+		wake(x, UNS_GW_WAKE_ALONE, r->park_cursor, deadline_us, NULL);
 		return;
 	}
 }
@@ -577,13 +578,18 @@ finish_park(gw_request *r)
 	case UNS_GW_FAILED:
 		uns_gw_fail_rpc(x, r->waiter.err);
 		return 1;
-	case UNS_GW_WOKEN:
-		r->wake(x, UNS_GW_WAKE_READ, r->park_cursor,
-		        r->waiter.deadline_us);
+	case UNS_GW_WOKEN: {
+		struct uns_gw_page *page = r->waiter.page;
+		r->waiter.page = NULL;
+		r->wake(x, page ? UNS_GW_WAKE_ANSWER : UNS_GW_WAKE_READ,
+		        r->park_cursor, r->waiter.deadline_us,
+		        page ? uns_gw_page_message(page) : NULL);
+		uns_gw_page_release(page);
 		return 1;
+	}
 	case UNS_GW_EXPIRED:
 		r->wake(x, UNS_GW_WAKE_EXPIRED, r->park_cursor,
-		        r->waiter.deadline_us);
+		        r->waiter.deadline_us, NULL);
 		return 1;
 	}
 	return 1;
@@ -1163,6 +1169,7 @@ on_completed(void *arg, struct MHD_Connection *conn, void **con_cls,
 		if (r->parked) {
 			uns_gw_feeds_leave(gw->feeds, &r->waiter);
 		}
+		uns_gw_page_release(r->waiter.page); /* woken, never read */
 		free(r->park_cursor);
 		free(r->x.params);
 		free(r->x.resp_hdrs);

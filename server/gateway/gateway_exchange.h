@@ -126,14 +126,20 @@ void uns_gw_call(uns_gw_exchange *x, const uns_gw_call_spec *spec,
 /* Why a long poll parked with uns_gw_park is back (on its MHD thread). */
 typedef enum uns_gw_wake {
 	UNS_GW_WAKE_READ,    /* the feed may have moved: read it again */
+	UNS_GW_WAKE_ANSWER,  /* the shared wait's page is the answer: it read
+	                        this feed from this cursor, and x may take it
+	                        (uns_gw_park's shareable) */
 	UNS_GW_WAKE_EXPIRED, /* the deadline came: answer with nothing new */
 	UNS_GW_WAKE_ALONE,   /* it cannot share a wait (no user or host in
 	                        its token): wait upstream on its own */
 } uns_gw_wake;
 
-/* cursor: the one given to uns_gw_park; deadline_us as given. */
+/* cursor: the one given to uns_gw_park; deadline_us as given; page the
+ * shared wait's answer (a Fetch response) for UNS_GW_WAKE_ANSWER, else
+ * NULL, valid during the call. */
 typedef void (*uns_gw_wake_fn)(uns_gw_exchange *x, uns_gw_wake why,
-                               const char *cursor, uint64_t deadline_us);
+                               const char *cursor, uint64_t deadline_us,
+                               const ProtobufCMessage *page);
 
 /*
  * Parks a long poll whose read (a uns_gw_call of Fetch, wait_ms 0) came
@@ -143,9 +149,12 @@ typedef void (*uns_gw_wake_fn)(uns_gw_exchange *x, uns_gw_wake why,
  * cap, 503 when it closes, the shared wait's error, nothing when the
  * client hangs up. The last thing a finish function does; wake may run
  * before this returns (UNS_GW_WAKE_READ when the read predates the feed's
- * wait, ALONE when the token names no feed).
+ * wait, ALONE when the token names no feed). shareable: the shared wait's
+ * page (the feed from the same cursor, the server's default page size,
+ * nothing marked as fetched by a device) would be x's own answer, so a
+ * wake may hand it over (UNS_GW_WAKE_ANSWER) instead of a read again.
  */
 void uns_gw_park(uns_gw_exchange *x, const char *cursor, uint64_t deadline_us,
-                 uns_gw_wake_fn wake);
+                 int shareable, uns_gw_wake_fn wake);
 
 #endif /* UNS_GATEWAY_EXCHANGE_H */

@@ -379,7 +379,7 @@ delta_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 }
 
 static void delta_woken(uns_gw_exchange *x, uns_gw_wake why, const char *cursor,
-                        uint64_t deadline_us);
+                        uint64_t deadline_us, const ProtobufCMessage *page);
 
 /* A long poll's read (wait_ms 0): answered when it has something or the
  * deadline passed, else parked on the feed (uns_gw_park). */
@@ -392,7 +392,13 @@ delta_step_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 		delta_done(x, err, m);
 		return;
 	}
-	uns_gw_park(x, resp->next_cursor, x->wait_until_us, delta_woken);
+	/* The shared wait reads with the server's default page size and
+	 * marks nothing fetched: its page is this request's answer unless
+	 * it names a page size or a device. */
+	int shareable =
+	    uns_gw_query(x, "$top") == NULL && unsid_header(x)[0] == '\0';
+	uns_gw_park(x, resp->next_cursor, x->wait_until_us, shareable,
+	            delta_woken);
 }
 
 /* Fetch from cursor: waiting wait_ms upstream (alone), or not at all (a
@@ -419,10 +425,13 @@ delta_fetch(uns_gw_exchange *x, const char *cursor, uint32_t wait_ms,
  * cursor, answers nothing new at its deadline, or waits on its own. */
 static void
 delta_woken(uns_gw_exchange *x, uns_gw_wake why, const char *cursor,
-            uint64_t deadline_us)
+            uint64_t deadline_us, const ProtobufCMessage *page)
 {
 	uint64_t now = uns_mono_us();
 	switch (why) {
+	case UNS_GW_WAKE_ANSWER:
+		delta_done(x, UNS_OK, (ProtobufCMessage *)page);
+		return;
 	case UNS_GW_WAKE_READ:
 		delta_fetch(x, cursor, 0, delta_step_done);
 		return;

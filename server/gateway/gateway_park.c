@@ -20,6 +20,7 @@
  * call on another thread, whose completion takes the table's lock).
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,12 @@ typedef struct uns_gw_feed {
 	uint32_t wait_ms;
 	char request_id[ID_MAX];
 } uns_gw_feed;
+
+/* The shared wait's answer, handed to the waiters that may take it. */
+typedef struct uns_gw_page {
+	atomic_int refs;
+	ProtobufCMessage *resp;
+} uns_gw_page;
 
 struct uns_gw_feeds {
 	uns_gw_feeds_config cfg;
@@ -234,7 +241,7 @@ upstream_start(uns_gw_feeds *f, uns_gw_feed *fd)
 	uint64_t left_us = until > now + 1000000 ? until - now : 1000000;
 	Uns__V1__FetchRequest req = UNS__V1__FETCH_REQUEST__INIT;
 	req.cursor = fd->cursor;
-	req.limit = 1;
+	req.limit = 0; /* the server's default page: a shareable answer */
 	req.wait_ms = (uint32_t)(left_us / 1000) + 1;
 	/* Unguessable, as the server ends waits by request id. */
 	snprintf(fd->request_id, sizeof(fd->request_id),
@@ -256,14 +263,21 @@ upstream_start(uns_gw_feeds *f, uns_gw_feed *fd)
 	return err;
 }
 
-/* Wakes every waiter of fd with why (and err, message when it failed). */
+/* Wakes every waiter of fd with why (and err, message when it failed);
+ * page (one reference per waiter that takes it) goes to the shareable
+ * waiters whose cursor is the feed's. */
 static void
 wake_all(uns_gw_feeds *f, uns_gw_feed *fd, uns_gw_park_state why, uns_err err,
-         const char *message)
+         const char *message, uns_gw_page *page)
 {
 	while (fd->first != NULL) {
 		uns_gw_waiter *w = fd->first;
 		w->err = err;
+		if (page != NULL && w->shareable &&
+		    strcmp(w->cursor, fd->cursor) == 0) {
+			atomic_fetch_add(&page->refs, 1);
+			w->page = page;
+		}
 		if (why == UNS_GW_FAILED) {
 			snprintf(w->message, 512, "%s", message ? message : "");
 		}
@@ -282,20 +296,28 @@ upstream_done(uns_err err, const char *message, ProtobufCMessage *resp,
 	uns_gw_feed *fd = arg;
 	uns_gw_feeds *f = fd->table;
 	const Uns__V1__FetchResponse *r = (Uns__V1__FetchResponse *)resp;
+	uns_gw_page *page = NULL;
 	(void)fn;
+	if (err == UNS_OK && r != NULL && (r->n_changes > 0 || r->more) &&
+	    (page = malloc(sizeof(*page))) != NULL) {
+		atomic_init(&page->refs, 1); /* this function's */
+		page->resp = resp;
+		resp = NULL;
+	}
 	pthread_mutex_lock(&f->mu);
 	fd->in_flight = 0;
 	gauges(f, 0, -1);
 	if (err == UNS_OK && r != NULL && (r->n_changes > 0 || r->more)) {
-		wake_all(f, fd, UNS_GW_WOKEN, UNS_OK, NULL);
+		wake_all(f, fd, UNS_GW_WOKEN, UNS_OK, NULL, page);
 	} else if (err == UNS_OK || (err == UNS_CANCELLED && fd->cancelled)) {
 		uns_err e = UNS_OK;
 		if (fd->first != NULL && !f->closing &&
 		    (e = upstream_start(f, fd)) != UNS_OK) {
-			wake_all(f, fd, UNS_GW_FAILED, e, uns_last_message());
+			wake_all(f, fd, UNS_GW_FAILED, e, uns_last_message(),
+			         NULL);
 		}
 	} else {
-		wake_all(f, fd, UNS_GW_FAILED, err, message);
+		wake_all(f, fd, UNS_GW_FAILED, err, message, NULL);
 	}
 	if (fd->first == NULL && !fd->in_flight) {
 		feed_free(f, fd);
@@ -303,6 +325,22 @@ upstream_done(uns_err err, const char *message, ProtobufCMessage *resp,
 	table_release(f);
 	if (resp != NULL) {
 		protobuf_c_message_free_unpacked(resp, NULL);
+	}
+	uns_gw_page_release(page);
+}
+
+const ProtobufCMessage *
+uns_gw_page_message(const uns_gw_page *p)
+{
+	return p->resp;
+}
+
+void
+uns_gw_page_release(uns_gw_page *p)
+{
+	if (p != NULL && atomic_fetch_sub(&p->refs, 1) == 1) {
+		protobuf_c_message_free_unpacked(p->resp, NULL);
+		free(p);
 	}
 }
 
@@ -402,7 +440,8 @@ uns_gw_feeds_park(uns_gw_feeds *f, uns_gw_waiter *w, uint64_t read_sent_us)
 		res = UNS_GW_PARK_CLOSING;
 	} else if (fd != NULL && f->cfg.cap > 0 && fd->n >= f->cfg.cap) {
 		res = UNS_GW_PARK_FULL;
-	} else if (fd != NULL && read_sent_us < fd->cursor_us) {
+	} else if (fd != NULL && read_sent_us < fd->cursor_us &&
+	           strcmp(w->cursor, fd->cursor) != 0) {
 		res = UNS_GW_PARK_STALE;
 	} else if (fd == NULL) {
 		if ((fd = calloc(1, sizeof(*fd))) == NULL ||
@@ -433,7 +472,8 @@ uns_gw_feeds_park(uns_gw_feeds *f, uns_gw_waiter *w, uint64_t read_sent_us)
 		}
 		uns_err err = fd->in_flight ? UNS_OK : upstream_start(f, fd);
 		if (err != UNS_OK) {
-			wake_all(f, fd, UNS_GW_FAILED, err, uns_last_message());
+			wake_all(f, fd, UNS_GW_FAILED, err, uns_last_message(),
+			         NULL);
 			if (!fd->in_flight) {
 				feed_free(f, fd);
 			}

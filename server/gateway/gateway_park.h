@@ -9,7 +9,9 @@
  * starts one Fetch that waits upstream (the feed's cursor, the newest
  * waiter's token); others join it. When that Fetch returns with a change,
  * every waiter of the feed is woken to read again with its own token and
- * cursor; when it fails, each gets the error; when it times out empty, it
+ * cursor (or, when its request would have read exactly that page — same
+ * cursor, no $top, no X-UNS-ID — is handed the page); when it fails, each
+ * gets the error; when it times out empty, it
  * is started again while anyone waits. A waiter's deadline answers it
  * (empty) without any RPC. So N waiters of a feed cost one RPC wait, not
  * N (libuns's call slot and unsd's RPC context, 9–10 KiB each).
@@ -17,8 +19,11 @@
  * Why the cursors stay right: the shared wait's cursor is never newer than
  * any of its waiters' (a change after it wakes them all). A feed's cursor
  * is taken when the feed is made (the first waiter's, read before that
- * moment); a waiter whose own read was sent before that moment may hold an
- * older cursor, so it does not join but reads again (UNS_GW_PARK_STALE).
+ * moment); a waiter whose own read was sent before that moment and whose
+ * cursor is not the feed's may hold an older one, so it does not join but
+ * reads again (UNS_GW_PARK_STALE). Clients of a user that connect at once
+ * read the same head and join without a second read (each read counts
+ * against the user's rate limit in unsd).
  *
  * The token's user and host are read from the token without checking its
  * signature: the server checked it on the read that came back empty, just
@@ -61,11 +66,13 @@ typedef struct uns_gw_waiter {
 	struct uns_gw_waiter *tprev, *tnext; /* everyone's, by deadline */
 	void *conn;                          /* struct MHD_Connection * */
 	struct uns_gw_watched *watched;
-	const char *token;    /* borrowed: the request's header */
-	const char *cursor;   /* borrowed: where its read ended */
-	char *message;        /* 512 bytes: a failure's message goes here */
-	uint64_t deadline_us; /* monotonic (clock.h) */
-	uns_err err;          /* UNS_GW_FAILED's */
+	const char *token;        /* borrowed: the request's header */
+	const char *cursor;       /* borrowed: where its read ended */
+	char *message;            /* 512 bytes: a failure's message goes here */
+	uint64_t deadline_us;     /* monotonic (clock.h) */
+	uns_err err;              /* UNS_GW_FAILED's */
+	int shareable;            /* may take the shared wait's page */
+	struct uns_gw_page *page; /* UNS_GW_WOKEN: that page, or NULL */
 	uns_gw_park_state state;
 	int linked; /* in the table */
 } uns_gw_waiter;
@@ -111,6 +118,11 @@ void uns_gw_feeds_hung_up(void *arg);
  * returns why it woke (UNS_GW_PARKED: it was still parked).
  */
 uns_gw_park_state uns_gw_feeds_leave(uns_gw_feeds *f, uns_gw_waiter *w);
+/* The shared wait's page a woken shareable waiter got (its Fetch
+ * response, shared by the feed's waiters), and its release. */
+const ProtobufCMessage *uns_gw_page_message(const struct uns_gw_page *p);
+void uns_gw_page_release(struct uns_gw_page *p);
+
 /* The gateway is closing: every waiter is resumed (UNS_GW_CLOSED) and
  * nothing parks any more. */
 void uns_gw_feeds_end_all(uns_gw_feeds *f);
