@@ -35,8 +35,10 @@
  * one with $top reads again with its own token and cursor); SIGTERM
  * answers the last one and unsd exits 0. Seen failing with parking per
  * feed off (six waits in unsd), with a hang-up ending its feed's other
- * waits (answered empty), and without the close resuming the parked
- * polls (MHD aborted in MHD_stop_daemon: the poll got nothing); the cap's
+ * waits (answered empty), without the close resuming the parked polls
+ * (MHD aborted in MHD_stop_daemon: the poll got nothing), with the shared
+ * page never handed over (the wake cost 5 Fetches, not 2) and handed to
+ * the poll with $top too (1 Fetch); the cap's
  * 429 at the gateway with the per-feed cap unchecked (the fifth parked).
  */
 #include <errno.h>
@@ -696,7 +698,13 @@ test_shared_wait(void **state)
 	http_run(&hp, 300);
 	assert_int_equal(hp.done, 0);
 
-	/* A Post wakes the four left of the user, not the other. */
+	/* A Post wakes the four left of the user, not the other: the shared
+	 * Fetch's answer and one read again (the $top one) are the only
+	 * Fetches it costs; three take the shared page. */
+	static const char *const fetches[] = {
+	    "uns_rpc_calls_total{method=\"Fetch\",status=\"OK\"}"};
+	double f0, f1;
+	metrics(&e, fetches, &f0, 1);
 	uns_client *c = rpc_client(&e);
 	post_to(&e, c, "sharer");
 	uns_client_close(c);
@@ -713,6 +721,10 @@ test_shared_wait(void **state)
 		}
 	}
 	assert_int_equal(hp.status[5], 0);
+	metrics(&e, fetches, &f1, 1);
+	printf("# the wake of 4 parked long polls cost %.0f Fetches\n",
+	       f1 - f0);
+	assert_true(f1 - f0 >= 2 && f1 - f0 <= 3);
 	metrics(&e, names, v, 4);
 	assert_int_equal((int)v[2], 1);
 	assert_int_equal((int)v[1], 1);
