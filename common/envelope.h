@@ -27,6 +27,10 @@
 /* Metadata key under which the bearer token travels. */
 #define UNS_MD_AUTHORIZATION     "authorization"
 #define UNS_MD_AUTHORIZATION_KEY ((char *)UNS_MD_AUTHORIZATION)
+/* Metadata key under which the embedded gateway names its HTTP client's
+ * address (numeric) for the token endpoint's limits; believed from
+ * inproc:// callers only. */
+#define UNS_MD_CLIENT_ADDRESS "uns-client-address"
 
 /*
  * Decodes and checks a request envelope. On failure returns

@@ -580,6 +580,9 @@ open_service(unsd *d)
 	uns_token_guard_config guard = {
 	    .fail_burst = (uint32_t)d->cfg.token_fail_burst,
 	    .fail_per_minute = (uint32_t)d->cfg.token_fail_per_minute,
+	    .source_fail_burst = (uint32_t)d->cfg.token_source_fail_burst,
+	    .source_fail_per_minute =
+	        (uint32_t)d->cfg.token_source_fail_per_minute,
 	    .checks = (uint32_t)d->cfg.token_checks,
 	    .wait_ms = (uint32_t)d->cfg.token_check_wait_ms,
 	};

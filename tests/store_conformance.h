@@ -1162,13 +1162,39 @@ conf_delete_by_app(void **state)
 }
 
 static void
-conf_hook(void *arg, const char *user, const char *host, uint64_t head)
+conf_hook(void *arg, const char *user, const char *host, uint64_t head,
+          size_t taps)
 {
 	struct conf *c = arg;
 
+	(void)taps;
 	if (strcmp(user, "alice") == 0 && strcmp(host, CONF_HOST) == 0) {
 		atomic_fetch_add(&c->hook_calls, 1);
 		atomic_store(&c->hook_head, head);
+	}
+}
+
+/* A second observer: counts alice's moves, and those the first observer
+ * (conf_hook, added before it) had already seen. */
+struct conf_second {
+	struct conf *c;
+	atomic_int calls, first_before;
+};
+
+static void
+conf_second_hook(void *arg, const char *user, const char *host, uint64_t head,
+                 size_t taps)
+{
+	struct conf_second *two = arg;
+
+	(void)host;
+	(void)taps;
+	if (two->c == NULL || strcmp(user, "alice") != 0) {
+		return; /* a filler (no conf), or another user */
+	}
+	atomic_fetch_add(&two->calls, 1);
+	if (atomic_load(&two->c->hook_head) == head) {
+		atomic_fetch_add(&two->first_before, 1);
 	}
 }
 
@@ -1180,7 +1206,7 @@ conf_feed_hook(void **state)
 	Uns__V1__Subscription *s;
 	bool created;
 
-	uns_store_set_feed_hook(c->st, conf_hook, c);
+	assert_int_equal(uns_store_observe(c->st, conf_hook, c), UNS_OK);
 	a = conf_post(c, "alice", CONF_HOST, "a", "");
 	assert_int_equal(atomic_load(&c->hook_calls), 1);
 	assert_int_equal(atomic_load(&c->hook_head), 1);
@@ -1197,7 +1223,35 @@ conf_feed_hook(void **state)
 	assert_int_equal(conf_sub(c, "alice", CONF_HOST, "d", "", &s, &created),
 	                 UNS_OK);
 	assert_int_equal(atomic_load(&c->hook_calls), 2);
-	uns_store_set_feed_hook(c->st, NULL, NULL);
+
+	/* A second observer is called after the first; the same one twice
+	 * and a ninth are refused; one removed is called no more. */
+	struct conf_second two = {.c = c};
+	assert_int_equal(uns_store_observe(c->st, conf_second_hook, &two),
+	                 UNS_OK);
+	assert_int_equal(uns_store_observe(c->st, conf_hook, c), UNS_EINVAL);
+	struct conf_second fill[UNS_STORE_OBSERVERS_MAX] = {0};
+	for (int i = 2; i < UNS_STORE_OBSERVERS_MAX; i++) {
+		assert_int_equal(
+		    uns_store_observe(c->st, conf_second_hook, &fill[i]),
+		    UNS_OK);
+	}
+	assert_int_equal(uns_store_observe(c->st, conf_second_hook, &fill[0]),
+	                 UNS_RESOURCE_EXHAUSTED);
+	for (int i = 2; i < UNS_STORE_OBSERVERS_MAX; i++) {
+		uns_store_unobserve(c->st, conf_second_hook, &fill[i]);
+	}
+	assert_int_equal(
+	    conf_update(c, "alice", a->id, RS(UNREAD), 0, 0, 0, NULL), UNS_OK);
+	assert_int_equal(atomic_load(&c->hook_calls), 3);
+	assert_int_equal(atomic_load(&two.calls), 1);
+	assert_int_equal(atomic_load(&two.first_before), 1);
+	uns_store_unobserve(c->st, conf_hook, c);
+	assert_int_equal(
+	    conf_update(c, "alice", a->id, RS(READ), 0, 0, 0, NULL), UNS_OK);
+	assert_int_equal(atomic_load(&c->hook_calls), 3);
+	assert_int_equal(atomic_load(&two.calls), 2);
+	uns_store_unobserve(c->st, conf_second_hook, &two);
 	uns__v1__subscription__free_unpacked(s, NULL);
 	conf_free(a);
 }

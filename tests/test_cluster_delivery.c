@@ -12,9 +12,11 @@
  * webhook subscriptions, one post each) to one receiver: every tap
  * arrives, and none twice.
  *
- * No NATS: delivery needs none (each node's engine is kicked by its own
- * writes and claims the others' taps at its next due time). Skipped (77)
- * only when the PostgreSQL binaries or node are missing.
+ * No NATS in those two: delivery needs none (each node's engine is kicked
+ * by its own writes and claims the others' taps at its next due time).
+ * With NATS, another node's write kicks the engine at once (the third
+ * test). Skipped (77) only when the PostgreSQL binaries or node are
+ * missing; the third test alone when nats-server is.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -560,6 +562,54 @@ t_three_nodes_10k_taps(void **state)
 	env_close(&e);
 }
 
+/* ---- a remote write kicks this node's engine ---------------------------- */
+
+/* Node 0 runs no delivery engine (delivery = false), node 1 does; hints go
+ * through a nats-server. A Post on node 0 queues a tap only node 1 can
+ * send, and nothing is due on node 1, whose engine sleeps up to a minute:
+ * node 0's hint must kick it (remote_moved in server/main.c). Seen failing
+ * with that kick removed: the tap waited for the engine's idle wake. */
+#define KICK_S 20 /* well under the engine's 60 s idle sleep */
+
+static void
+t_remote_hint_kicks(void **state)
+{
+	struct env e;
+	ut_nats nats;
+	char why[512], nats_set[128], token[TOKEN], unsid[64], id[23];
+	static const char *const no_delivery[] = {"delivery=false", NULL};
+
+	(void)state;
+	if (!ut_nats_found(&nats, why, sizeof(why))) {
+		print_message("SKIP: %s\n", why);
+		skip();
+	}
+	if (ut_nats_start(&nats, g_dir, why, sizeof(why)) != 0) {
+		fail_msg("nats-server: %s", why);
+	}
+	snprintf(nats_set, sizeof(nats_set), "nats_url=%s", nats.url);
+	const char *const extra[] = {nats_set, NULL};
+	env_open(&e, 2, extra);
+	assert_int_equal(ut_cluster_stop(&e.c, 0, SIGTERM), 0);
+	assert_int_equal(ut_cluster_start(&e.c, 0, no_delivery), 0);
+	mint(&e, "kicked", token);
+	uns_client *c0 = dial(&e, 0);
+	assert_int_equal(subscribe(&e.rc, c0, token, "k", unsid), UNS_OK);
+	sleep(1); /* node 1's engine has nothing due: it sleeps */
+	time_t t0 = time(NULL);
+	assert_int_equal(post(c0, token, "kick", id), UNS_OK);
+	uns_client_close(c0);
+	while (!all_recorded(&e.rc, &unsid, 1) && time(NULL) < t0 + KICK_S) {
+		usleep(100 * 1000);
+	}
+	print_message("the tap of a Post on node 0 was sent by node 1 within "
+	              "%ld s\n",
+	              (long)(time(NULL) - t0));
+	assert_true(all_recorded(&e.rc, &unsid, 1));
+	env_close(&e);
+	ut_nats_stop(&nats);
+}
+
 int
 main(void)
 {
@@ -567,6 +617,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(t_kill_under_load),
 	    cmocka_unit_test(t_three_nodes_10k_taps),
+	    cmocka_unit_test(t_remote_hint_kicks),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_ALL);

@@ -75,7 +75,7 @@ unsid=$(UNS_URL=$NODE1_URL "$U" subscribe --token "$user" --device phone \
 	--platform polling | cut -d' ' -f1)
 id=$(UNS_URL=$NODE2_URL "$U" post --token "$app" --unsid "$unsid" \
 	--app-id c1 --title "through node 2" | cut -d' ' -f2)
-UNS_URL=$NODE1_URL "$U" history --token "$user" | grep -q "$id" ||
+UNS_URL=$NODE1_URL "$U" history --token "$user" | grep -qF -- "$id" ||
 	bad "the Post through node 2 ($id) is not in the history through node 1"
 
 pids=$(cat "$cl"/pids/*)

@@ -504,6 +504,12 @@ test_bad_host(void **state)
 		raw_post(r, hosts[i], "", "host-1");
 		assert_graph_error(r, 400, "BadRequest", "Host", NULL);
 	}
+	/* Two Host lines, valid or not (RFC 9112 §3.2: 400): found by
+	 * fuzz_gw_headers once it asked for one Host. */
+	raw_post(r, "x", "Host: evil.example\r\n", "host-2");
+	assert_graph_error(r, 400, "BadRequest", "Host", NULL);
+	raw_post(r, "x", "Host: x\r\n", "host-3");
+	assert_graph_error(r, 400, "BadRequest", "Host", NULL);
 	assert_int_equal(list_count(), before); /* nothing committed */
 	free(r);
 }

@@ -35,6 +35,7 @@
 
 typedef struct env {
 	char dir[256];
+	char ipc[320]; /* a second listener, or "" */
 	ut_service s;
 	uns_metrics *metrics;
 	uns_rpc_metrics *rpc_metrics;
@@ -54,7 +55,7 @@ unsctl_app_add(const char *dir, const char *id, const char *app_secret)
 }
 
 static void
-start(env *e, int with_issuer)
+start(env *e, int with_issuer, const uns_token_guard_config *guard)
 {
 	char apps[512];
 	snprintf(apps, sizeof(apps), "%s/apps.conf", e->dir);
@@ -63,16 +64,22 @@ start(env *e, int with_issuer)
 	                 UNS_OK);
 	uns_rpc_hooks hooks = {.on_reply = uns_rpc_metrics_on_reply,
 	                       .on_reply_arg = e->rpc_metrics};
-	ut_service_opts o = {
-	    .apps_conf = apps, .with_issuer = with_issuer, .hooks = &hooks};
+	ut_service_opts o = {.apps_conf = apps,
+	                     .with_issuer = with_issuer,
+	                     .hooks = &hooks,
+	                     .token_guard = guard,
+	                     .also_listen = e->ipc[0] ? e->ipc : NULL};
 	ut_service_start(&e->s, e->dir, &o);
 }
 
 static int
-setup_common(void **state, int with_issuer)
+setup_common(void **state, int with_issuer, const uns_token_guard_config *guard)
 {
 	env *e = calloc(1, sizeof(*e));
 	ut_mkdtemp(e->dir, sizeof(e->dir));
+	if (guard != NULL) {
+		snprintf(e->ipc, sizeof(e->ipc), "ipc://%s/rpc.ipc", e->dir);
+	}
 	unsctl_app_add(e->dir, "contoso-svc", "s3cret-value-0123456");
 	unsctl_app_add(e->dir, "other-svc", "another-secret-0123");
 	/* A line without a secret ("-"): the endpoint refuses it. */
@@ -84,7 +91,7 @@ setup_common(void **state, int with_issuer)
 	/* A line written before PBKDF2: SHA-256("00112233…eeff" ‖ secret). */
 	fprintf(f, "legacy-svc " HOST " " LEGACY_HASH "\n");
 	fclose(f);
-	start(e, with_issuer);
+	start(e, with_issuer, guard);
 	*state = e;
 	return 0;
 }
@@ -92,13 +99,27 @@ setup_common(void **state, int with_issuer)
 static int
 setup(void **state)
 {
-	return setup_common(state, 1);
+	return setup_common(state, 1, NULL);
 }
 
 static int
 setup_no_issuer(void **state)
 {
-	return setup_common(state, 0);
+	return setup_common(state, 0, NULL);
+}
+
+/* Small limits: 3 wrong secrets per source, 2 per client id. */
+static int
+setup_sources(void **state)
+{
+	static const uns_token_guard_config guard = {.fail_burst = 2,
+	                                             .fail_per_minute = 1,
+	                                             .source_fail_burst = 3,
+	                                             .source_fail_per_minute =
+	                                                 1,
+	                                             .checks = 2,
+	                                             .wait_ms = 5000};
+	return setup_common(state, 1, &guard);
 }
 
 static int
@@ -113,11 +134,12 @@ teardown(void **state)
 	return 0;
 }
 
-/* IssueToken; on success *out holds the reply, else msg the message. */
+/* IssueToken from client c; on success *out holds the reply, else msg
+ * the message. */
 static uns_err
-issue(env *e, const char *grant, const char *id, const char *sec,
-      const char *scope, Uns__V1__IssueTokenResponse **out, char *msg,
-      size_t cap)
+issue_from(uns_client *c, const char *grant, const char *id, const char *sec,
+           const char *scope, Uns__V1__IssueTokenResponse **out, char *msg,
+           size_t cap)
 {
 	Uns__V1__IssueTokenRequest req = UNS__V1__ISSUE_TOKEN_REQUEST__INIT;
 	req.grant_type = (char *)grant;
@@ -126,8 +148,7 @@ issue(env *e, const char *grant, const char *id, const char *sec,
 	req.scope = (char *)scope;
 	uns_call_opts o = {.timeout_ms = 10000};
 	Uns__V1__IssueTokenResponse *resp = NULL;
-	uns_err err =
-	    uns_notifications_issue_token(e->s.client, &req, &resp, &o);
+	uns_err err = uns_notifications_issue_token(c, &req, &resp, &o);
 	snprintf(msg, cap, "%s", err == UNS_OK ? "" : uns_last_message());
 	if (out != NULL && err == UNS_OK) {
 		*out = resp;
@@ -135,6 +156,75 @@ issue(env *e, const char *grant, const char *id, const char *sec,
 		uns__v1__issue_token_response__free_unpacked(resp, NULL);
 	}
 	return err;
+}
+
+static uns_err
+issue(env *e, const char *grant, const char *id, const char *sec,
+      const char *scope, Uns__V1__IssueTokenResponse **out, char *msg,
+      size_t cap)
+{
+	return issue_from(e->s.client, grant, id, sec, scope, out, msg, cap);
+}
+
+/* IssueToken (client_credentials) from c answers want, with has in its
+ * message when has is not NULL. */
+static void
+expect_issue(uns_client *c, const char *id, const char *sec, uns_err want,
+             const char *has)
+{
+	char msg[512];
+	assert_int_equal(issue_from(c, "client_credentials", id, sec, "", NULL,
+	                            msg, sizeof(msg)),
+	                 want);
+	if (has != NULL && strstr(msg, has) == NULL) {
+		fail_msg("%s: no \"%s\" in \"%s\"", id, has, msg);
+	}
+}
+
+/* A direct RPC caller is limited per source address: three wrong secrets
+ * under three client ids from 127.0.0.1 refuse that address, the right
+ * secret included, with a retry time; the local socket, another source,
+ * still gets its token. (Before the source limit the fourth call got a
+ * token: each id had one failure of two.) */
+static void
+test_source_limit(void **state)
+{
+	env *e = *state;
+	uns_client *tcp = e->s.client, *local = NULL;
+	const char *ids[] = {"contoso-svc", "other-svc", "ghost-svc"};
+	for (int i = 0; i < 3; i++) {
+		expect_issue(tcp, ids[i], "wrong-secret-0000",
+		             UNS_UNAUTHENTICATED, NULL);
+	}
+	expect_issue(tcp, "other-svc", "another-secret-0123",
+	             UNS_RESOURCE_EXHAUSTED, "from this address; retry after ");
+	assert_int_equal(uns_client_open(&local, e->ipc, NULL), UNS_OK);
+	expect_issue(local, "other-svc", "another-secret-0123", UNS_OK, NULL);
+	uns_client_close(local);
+}
+
+/* A client id flooded from one address stays open to the holder of its
+ * secret at another address that has not failed against it; the flooding
+ * address is refused, the right secret included, and so is the other one
+ * once it has failed too. (Before the spill the holder was refused.) */
+static void
+test_flooded_id_open_elsewhere(void **state)
+{
+	env *e = *state;
+	uns_client *tcp = e->s.client, *local = NULL;
+	const char *app = "contoso-svc", *right = "s3cret-value-0123456";
+	for (int i = 0; i < 2; i++) {
+		expect_issue(tcp, app, "wrong-secret-0000", UNS_UNAUTHENTICATED,
+		             NULL);
+	}
+	expect_issue(tcp, app, right, UNS_RESOURCE_EXHAUSTED,
+	             "for this client; retry after ");
+	assert_int_equal(uns_client_open(&local, e->ipc, NULL), UNS_OK);
+	expect_issue(local, app, right, UNS_OK, NULL);
+	expect_issue(local, app, "wrong-secret-0000", UNS_UNAUTHENTICATED,
+	             NULL);
+	expect_issue(local, app, right, UNS_RESOURCE_EXHAUSTED, NULL);
+	uns_client_close(local);
 }
 
 static void
@@ -500,6 +590,7 @@ test_token_guard(void **state)
 	(void)state;
 	int64_t now_us = 1000000;
 	uint32_t retry = 0;
+	const char *why = NULL;
 	uns_token_guard *g = NULL;
 	uns_token_guard_config c = {.fail_burst = 2,
 	                            .fail_per_minute = 1,
@@ -509,33 +600,38 @@ test_token_guard(void **state)
 	                            .now_arg = &now_us};
 	assert_int_equal(uns_token_guard_open(&g, &c), UNS_OK);
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(uns_token_guard_enter(g, "a", &retry), UNS_OK);
-		uns_token_guard_leave(g, "a", 0);
+		assert_int_equal(
+		    uns_token_guard_enter(g, "a", "", &retry, &why), UNS_OK);
+		uns_token_guard_leave(g, "a", "", 0);
 	}
-	assert_int_equal(uns_token_guard_enter(g, "a", &retry),
+	assert_int_equal(uns_token_guard_enter(g, "a", "", &retry, &why),
 	                 UNS_RESOURCE_EXHAUSTED);
 	assert_in_range(retry, 59, 60);
 	/* Another id is not touched; a right secret charges nothing. */
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(uns_token_guard_enter(g, "b", &retry), UNS_OK);
-		uns_token_guard_leave(g, "b", 1);
+		assert_int_equal(
+		    uns_token_guard_enter(g, "b", "", &retry, &why), UNS_OK);
+		uns_token_guard_leave(g, "b", "", 1);
 	}
 	now_us += 60 * 1000000LL;
-	assert_int_equal(uns_token_guard_enter(g, "a", &retry), UNS_OK);
+	assert_int_equal(uns_token_guard_enter(g, "a", "", &retry, &why),
+	                 UNS_OK);
 
 	/* "a" holds a check: a second "a" waits, then is refused. */
 	retry = 0;
-	assert_int_equal(uns_token_guard_enter(g, "a", &retry),
+	assert_int_equal(uns_token_guard_enter(g, "a", "", &retry, &why),
 	                 UNS_RESOURCE_EXHAUSTED);
 	assert_int_equal(retry, 1);
 	/* "b" takes the second slot; "c" finds none. */
-	assert_int_equal(uns_token_guard_enter(g, "b", &retry), UNS_OK);
-	assert_int_equal(uns_token_guard_enter(g, "c", &retry),
+	assert_int_equal(uns_token_guard_enter(g, "b", "", &retry, &why),
+	                 UNS_OK);
+	assert_int_equal(uns_token_guard_enter(g, "c", "", &retry, &why),
 	                 UNS_RESOURCE_EXHAUSTED);
-	uns_token_guard_leave(g, "b", 1);
-	assert_int_equal(uns_token_guard_enter(g, "c", &retry), UNS_OK);
-	uns_token_guard_leave(g, "c", 1);
-	uns_token_guard_leave(g, "a", 1);
+	uns_token_guard_leave(g, "b", "", 1);
+	assert_int_equal(uns_token_guard_enter(g, "c", "", &retry, &why),
+	                 UNS_OK);
+	uns_token_guard_leave(g, "c", "", 1);
+	uns_token_guard_leave(g, "a", "", 1);
 	uns_token_guard_close(g);
 }
 
@@ -557,6 +653,10 @@ main(void)
 	                                    setup_no_issuer, teardown),
 	    cmocka_unit_test(test_issuer_refuses_bad_keys),
 	    cmocka_unit_test(test_token_guard),
+	    cmocka_unit_test_setup_teardown(test_source_limit, setup_sources,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_flooded_id_open_elsewhere,
+	                                    setup_sources, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,7 +17,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
-fuzz_seconds=${UNS_FUZZ_SECONDS:-12} # 19 targets: 4 min of the CI run (24 min in all at 20 s)
+fuzz_seconds=${UNS_FUZZ_SECONDS:-12} # 20 targets: 4 min of the CI run (24 min in all at 20 s)
 
 packages=(build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
 	protobuf-c-compiler libprotobuf-c-dev protobuf-compiler

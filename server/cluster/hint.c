@@ -385,7 +385,10 @@ uns_hint_open(uns_hint **out, const uns_hint_config *cfg)
 		goto fail;
 	}
 	h->started = true;
-	uns_store_set_hint_hook(cfg->store, hint_hook, h);
+	if (cfg->store != NULL &&
+	    (err = uns_store_observe(cfg->store, hint_hook, h)) != UNS_OK) {
+		goto fail;
+	}
 	*out = h;
 	return UNS_OK;
 fail:
@@ -399,7 +402,7 @@ uns_hint_close(uns_hint *h)
 	if (h == NULL) {
 		return;
 	}
-	uns_store_set_hint_hook(h->cfg.store, NULL, NULL);
+	uns_store_unobserve(h->cfg.store, hint_hook, h);
 	pthread_mutex_lock(&h->mu);
 	h->stopping = true;
 	pthread_cond_signal(&h->cv);

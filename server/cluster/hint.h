@@ -10,7 +10,7 @@
  * the waiters' re-check (cluster_recheck, feedwait.h). So core NATS, at
  * most once, is enough: no JetStream, no acknowledgements.
  *
- * Publishing never blocks the writer: the store's hint hook (store.h)
+ * Publishing never blocks the writer: its store observer (store.h)
  * encodes the hint onto a bounded queue (cfg.queue hints; a full queue
  * drops and counts) and one thread of ours hands the queue to the NATS
  * connection, which batches them into its socket writes. The connection
@@ -45,7 +45,7 @@ typedef void (*uns_hint_fn)(void *arg, const char *user, const char *host,
 
 typedef struct uns_hint_config {
 	const char *url;  /* NATS server(s), comma-separated */
-	uns_store *store; /* its hint hook publishes; NULL = none */
+	uns_store *store; /* observed: its writes are published; NULL = none */
 	uns_hint_fn fn;   /* remote hints; NULL = publish only */
 	void *arg;
 	uns_metrics *metrics;  /* NULL = no /metrics families */

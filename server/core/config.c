@@ -207,10 +207,20 @@ static const cfg_key keys[] = {
     KEY("tokens", "token_fail_burst", CFG_INT, token_fail_burst, 0, 10000, "10",
         "Wrong secrets the token endpoint takes for one client id before it\n"
         "answers RESOURCE_EXHAUSTED (429) with Retry-After, without checking\n"
-        "(each check is ~45 ms of PBKDF2). The gateway keeps the same limit\n"
-        "per source address. 0 = no limit."),
+        "(each check is ~45 ms of PBKDF2). A flooded id stays open to\n"
+        "addresses that have not failed against it, through a second\n"
+        "bucket of the same size (docs/security.md). 0 = no limit."),
     KEY("tokens", "token_fail_per_minute", CFG_INT, token_fail_per_minute, 1,
         10000, "6", "Wrong secrets a minute refilled to token_fail_burst."),
+    KEY("tokens", "token_source_fail_burst", CFG_INT, token_source_fail_burst,
+        0, 10000, "10",
+        "Wrong secrets the token endpoint takes from one source address,\n"
+        "under any client ids, before it answers RESOURCE_EXHAUSTED (429)\n"
+        "with Retry-After: the RPC peer (IPv6 by /64, local sockets by\n"
+        "uid) at unsd, the HTTP peer at the gateway. 0 = no limit."),
+    KEY("tokens", "token_source_fail_per_minute", CFG_INT,
+        token_source_fail_per_minute, 1, 10000, "6",
+        "Wrong secrets a minute refilled to token_source_fail_burst."),
     KEY("tokens", "token_checks", CFG_INT, token_checks, 0, 1024, "2",
         "Secret checks of the token endpoint running at once (at most one\n"
         "per client id), so a flood cannot take every core. 0 = no bound."),

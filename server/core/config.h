@@ -140,9 +140,11 @@ typedef struct uns_config {
 	char
 	    token_signing_key[UNS_CONFIG_STR_MAX]; /* "" = dev secret or none */
 	int64_t token_lifetime_s;
-	int token_fail_burst;      /* wrong secrets per client id; 0 = any */
-	int token_fail_per_minute; /* their refill */
-	int token_checks;          /* secret checks at once; 0 = no bound */
+	int token_fail_burst;        /* wrong secrets per client id; 0 = any */
+	int token_fail_per_minute;   /* their refill */
+	int token_source_fail_burst; /* per source address; 0 = any */
+	int token_source_fail_per_minute; /* their refill */
+	int token_checks; /* secret checks at once; 0 = no bound */
 	int64_t token_check_wait_ms;
 	/* delivery engine (delivery.h) */
 	int delivery; /* 0 or 1 */

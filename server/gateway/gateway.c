@@ -62,6 +62,7 @@
 #include "gateway_encoding.h"
 #include "gateway_errors.h"
 #include "gateway_exchange.h"
+#include "gateway_head.h"
 #include "gateway_ops.h"
 #include "gateway_park.h"
 #include "gateway_routes.h"
@@ -77,8 +78,6 @@
 #define LISTEN_BACKLOG     4096
 #define DEFAULT_MAX_HEADER (32 * 1024)
 #define DEFAULT_MAX_URI    (8 * 1024)
-#define MARK_NUL           1 /* on_uri's marks (uns_gateway.marks) */
-#define MARK_LONG          2
 #define JSON_TYPE          "application/json; charset=utf-8"
 
 /* GnuTLS priorities of the https listener: TLS 1.2 and 1.3 only, AEAD
@@ -96,8 +95,8 @@ struct uns_gateway {
 	char scheme[8];
 	char listen_host[256];
 	char public_url[512]; /* the base of links; Host is never used */
-	/* on_uri's marks: the address of marks[m] is the mark m (MARK_*),
-	 * marks[0] is never used (no mark is NULL) */
+	/* on_uri's marks: the address of marks[m] is the mark m
+	 * (UNS_GW_HEAD_*), marks[0] is never used (no mark is NULL) */
 	char marks[4];
 	int port;
 	int quiesced_fd;   /* the listen socket after quiesce, or -1 */
@@ -145,12 +144,11 @@ typedef struct gw_request {
 	int parked;
 	char *raw; /* body as received */
 	size_t raw_len, raw_cap;
-	int no_memory;  /* a chunk could not be kept: 500 */
-	int too_large;  /* body over max_body: the rest is dropped */
-	int nul_in_url; /* the raw request target held %00 */
-	int long_uri;   /* the raw request target is over max_uri */
-	int answered;   /* answered from the headers alone */
-	int sent;       /* the answer is queued */
+	int no_memory; /* a chunk could not be kept: 500 */
+	int too_large; /* body over max_body: the rest is dropped */
+	int marks;     /* UNS_GW_HEAD_* of the raw request target */
+	int answered;  /* answered from the headers alone */
+	int sent;      /* the answer is queued */
 } gw_request;
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -502,6 +500,8 @@ uns_gw_call(uns_gw_exchange *x, const uns_gw_call_spec *spec,
 	if (spec->anonymous) {
 		o.token = NULL;
 	}
+	o.metadata = spec->metadata;
+	o.n_metadata = spec->n_metadata;
 	uns_err err = uns_client_call_async(x->rpc, spec->method, req, &o,
 	                                    call_done, NULL, c);
 	if (err != UNS_OK) { /* the completion will not run: be it */
@@ -721,24 +721,6 @@ send_answer(uns_gateway *gw, struct MHD_Connection *conn, gw_request *r)
 /* ---- checks on the headers alone ------------------------------------------
  */
 
-static const char *const forbidden_headers[] = {"If-Modified-Since",
-                                                "If-Range"};
-
-/* type is want, parameters (";charset=…") aside. */
-static int
-has_type(const char *type, const char *want)
-{
-	size_t n = strlen(want);
-	return type != NULL && strncasecmp(type, want, n) == 0 &&
-	       (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
-}
-
-static int
-has_body_method(const char *method)
-{
-	return strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0;
-}
-
 /* What the checks on the headers decided. */
 enum verdict {
 	GO_ON,             /* read the body, run the route */
@@ -747,234 +729,118 @@ enum verdict {
 	ANSWER_NOW,        /* answered before the body, and MHD closes */
 };
 
-/* The OData query options UNS implements; any other $option is 400, as
- * Graph answers, rather than silently ignored. */
-static const char *const odata_options[] = {"$top", "$filter", "$skiptoken",
-                                            "$deltatoken"};
-
-struct header_scan {
-	const char *length;  /* the first Content-Length */
-	int lengths_differ;  /* a second one with another value */
-	const char *unknown; /* an OData option not in odata_options */
+/* MHD's headers or query arguments as a list (gateway_head.h). */
+struct field_list {
+	uns_gw_field *v;
+	size_t n, cap;
 };
 
 static enum MHD_Result
-scan_lengths(void *cls, enum MHD_ValueKind kind, const char *key,
-             const char *value)
+add_field(void *arg, enum MHD_ValueKind kind, const char *key,
+          const char *value)
 {
-	struct header_scan *s = cls;
+	struct field_list *l = arg;
 	(void)kind;
-	if (strcasecmp(key, "Content-Length") == 0) {
-		value = value ? value : "";
-		if (s->length == NULL) {
-			s->length = value;
-		} else if (strcmp(s->length, value) != 0) {
-			s->lengths_differ = 1;
-		}
+	if (l->n < l->cap) {
+		l->v[l->n] = (uns_gw_field){key, value};
 	}
+	l->n++;
 	return MHD_YES;
 }
 
-static enum MHD_Result
-scan_options(void *cls, enum MHD_ValueKind kind, const char *key,
-             const char *value)
-{
-	struct header_scan *s = cls;
-	(void)kind;
-	(void)value;
-	if (key[0] != '$') {
-		return MHD_YES;
-	}
-	for (size_t i = 0; i < sizeof(odata_options) / sizeof(odata_options[0]);
-	     i++) {
-		if (strcmp(key, odata_options[i]) == 0) {
-			return MHD_YES;
-		}
-	}
-	s->unknown = key;
-	return MHD_NO;
-}
-
-/* How the body is framed and announced: ambiguity is answered before the
- * body, since no one can tell where this request ends. 1 when answered. */
+/* The fields of kind into a new array (*out, freed by the caller); 0, or
+ * -1 when out of memory. */
 static int
-check_framing(gw_request *r)
+collect(struct MHD_Connection *conn, enum MHD_ValueKind kind,
+        struct field_list *out)
 {
-	uns_gw_exchange *x = &r->x;
-	struct header_scan s = {0};
-	MHD_get_connection_values(x->conn, MHD_HEADER_KIND, scan_lengths, &s);
-	if (s.lengths_differ) {
-		uns_gw_fail(x, 400, "BadRequest",
-		            "two Content-Length headers with different values");
-		return 1;
+	int n = MHD_get_connection_values(conn, kind, NULL, NULL);
+	*out = (struct field_list){0};
+	if (n <= 0) {
+		return 0;
 	}
-	if (s.length != NULL && uns_gw_header(x, "Transfer-Encoding") != NULL) {
-		/* RFC 9112 §6.1: a sender must not send both; a server in
-		 * front may have framed it the other way (smuggling). */
-		uns_gw_fail(x, 400, "BadRequest",
-		            "both Content-Length and Transfer-Encoding");
-		return 1;
+	if ((out->v = calloc((size_t)n, sizeof(*out->v))) == NULL) {
+		return -1;
 	}
-	const char *expect = uns_gw_header(x, "Expect");
-	if (expect != NULL && strcasecmp(expect, "100-continue") != 0) {
-		uns_gw_fail(x, 417, "ExpectationFailed",
-		            "Expect: only 100-continue is supported");
-		return 1;
-	}
+	out->cap = (size_t)n;
+	MHD_get_connection_values(conn, kind, add_field, out);
+	out->n = out->n < out->cap ? out->n : out->cap;
 	return 0;
 }
 
-static enum MHD_Result
-add_header_bytes(void *arg, enum MHD_ValueKind kind, const char *key,
-                 const char *value)
-{
-	(void)kind;
-	*(size_t *)arg += strlen(key) + 2 + (value ? strlen(value) : 0) + 2;
-	return MHD_YES;
-}
-
-/* Our limits on the request target and the headers, below MHD's memory
- * (mhd_memory), so that the answer carries the envelope. 1 when answered. */
-static int
-check_sizes(uns_gateway *gw, gw_request *r, const char *url)
-{
-	uns_gw_exchange *x = &r->x;
-	if (r->long_uri) {
-		uns_gw_fail(x, 414, "UriTooLong",
-		            "the request target is longer than %zu bytes "
-		            "(gateway_max_uri)",
-		            gw->cfg.max_uri);
-		return 1;
-	}
-	size_t n = strlen(x->method) + 1 + strlen(url) + 11;
-	MHD_get_connection_values(x->conn, MHD_HEADER_KIND, add_header_bytes,
-	                          &n);
-	if (n > gw->cfg.max_header) {
-		uns_gw_fail(x, 431, "RequestHeaderFieldsTooLarge",
-		            "the request line and headers are longer than %zu "
-		            "bytes (gateway_max_header)",
-		            gw->cfg.max_header);
-		return 1;
-	}
-	return 0;
-}
-
-/* The request line and Host, before any work. 1 when answered. */
-static int
-check_target(gw_request *r, const char *version)
-{
-	uns_gw_exchange *x = &r->x;
-	struct header_scan s = {0};
-	const char *host = uns_gw_header(x, "Host");
-	if (host == NULL && strcmp(version, MHD_HTTP_VERSION_1_1) == 0) {
-		uns_gw_fail(x, 400, "BadRequest",
-		            "an HTTP/1.1 request needs a Host header");
-		return 1;
-	}
-	if (host != NULL && !uns_gw_host_valid(host)) {
-		uns_gw_fail(x, 400, "BadRequest",
-		            "the Host header is not a host name with an "
-		            "optional port");
-		return 1;
-	}
-	if (r->nul_in_url) {
-		uns_gw_fail(x, 400, "BadRequest",
-		            "%%00 (a NUL byte) is not allowed in the path or "
-		            "the query");
-		return 1;
-	}
-	MHD_get_connection_values(x->conn, MHD_GET_ARGUMENT_KIND, scan_options,
-	                          &s);
-	if (s.unknown != NULL) {
-		uns_gw_fail(
-		    x, 400, "BadRequest",
-		    "the OData query option %.40s is not supported "
-		    "(UNS takes $top, $filter, $skiptoken, $deltatoken)",
-		    s.unknown);
-		return 1;
-	}
-	return 0;
-}
-
-/* Answers what needs no body; the verdict says when the answer goes. */
+/* Answers what needs no body (gateway_head.h's checks, the route, the
+ * rate limit); the verdict says when the answer goes. */
 static enum verdict
 check_headers(uns_gateway *gw, gw_request *r, const char *url,
               const char *version)
 {
 	uns_gw_exchange *x = &r->x;
+	struct field_list hdrs, args;
+	uns_gw_refusal no;
+	enum verdict v = ANSWER_AFTER_BODY;
 	char allow[64];
-	if (check_framing(r)) {
+	const uns_gw_head_limits lim = {.max_uri = gw->cfg.max_uri,
+	                                .max_header = gw->cfg.max_header,
+	                                .max_body = gw->cfg.max_body,
+	                                .drain_limit = gw->cfg.drain_limit};
+	if (collect(x->conn, MHD_HEADER_KIND, &hdrs) != 0 ||
+	    collect(x->conn, MHD_GET_ARGUMENT_KIND, &args) != 0) {
+		free(hdrs.v);
+		uns_gw_fail(x, 500, "InternalServerError", "out of memory");
 		return ANSWER_NOW;
 	}
-	if (check_sizes(gw, r, url) || check_target(r, version)) {
-		return ANSWER_AFTER_BODY;
-	}
-	for (size_t i = 0;
-	     i < sizeof(forbidden_headers) / sizeof(forbidden_headers[0]);
-	     i++) {
-		if (uns_gw_header(x, forbidden_headers[i]) != NULL) {
-			uns_gw_fail(x, 400, "BadRequest",
-			            "the %s header is not supported",
-			            forbidden_headers[i]);
-			return ANSWER_AFTER_BODY;
-		}
+	const uns_gw_head h = {.method = x->method,
+	                       .url = url,
+	                       .version = version,
+	                       .headers = hdrs.v,
+	                       .n_headers = hdrs.n,
+	                       .args = args.v,
+	                       .n_args = args.n,
+	                       .marks = r->marks};
+	if (uns_gw_head_check(&h, &lim, &no)) {
+		goto refused;
 	}
 	if (strcmp(x->method, "OPTIONS") == 0) {
 		uns_gw_cors_preflight(x, url, gw->cfg.cors_origins);
-		return ANSWER_AFTER_BODY;
+		goto out;
 	}
 	switch (uns_gw_route_find(x->method, url, x, &r->route, allow,
 	                          sizeof(allow))) {
 	case UNS_GW_NO_ROUTE:
 		uns_gw_fail(x, 404, "NotFound", "no resource at %.200s", url);
-		return ANSWER_AFTER_BODY;
+		goto out;
 	case UNS_GW_NO_METHOD:
 		uns_gw_set_header(x, "Allow", allow);
 		uns_gw_fail(x, 405, "MethodNotAllowed",
 		            "%s is not supported here; allowed: %s", x->method,
 		            allow);
-		return ANSWER_AFTER_BODY;
+		goto out;
 	case UNS_GW_MATCHED:
 		break;
 	}
 	x->route = r->route->name;
 	uint32_t retry_s = 0;
 	if (!uns_gw_ops_admit(gw->cfg.ops, x->token, &retry_s)) {
-		char v[16];
-		snprintf(v, sizeof(v), "%u", retry_s);
-		uns_gw_set_header(x, "Retry-After", v);
+		char s[16];
+		snprintf(s, sizeof(s), "%u", retry_s);
+		uns_gw_set_header(x, "Retry-After", s);
 		uns_gw_fail(x, 429, "TooManyRequests",
 		            "rate limit reached; retry after %u s", retry_s);
-		return ANSWER_AFTER_BODY;
+		goto out;
 	}
-	const char *enc = uns_gw_header(x, "Content-Encoding");
-	if (uns_gw_coding_of(enc) == UNS_GW_CODING_UNSUPPORTED) {
-		uns_gw_fail(x, 415, "UnsupportedMediaType",
-		            "Content-Encoding \"%.64s\" is not supported; use "
-		            "gzip or deflate",
-		            enc);
-		return ANSWER_AFTER_BODY;
+	if (uns_gw_head_check_body(&h, uns_gw_route_body_type(r->route), &lim,
+	                           &r->too_large, &no)) {
+		goto refused;
 	}
-	const char *type = uns_gw_header(x, "Content-Type");
-	const char *want = uns_gw_route_body_type(r->route);
-	if (has_body_method(x->method) && !has_type(type, want)) {
-		uns_gw_fail(x, 415, "UnsupportedMediaType",
-		            "Content-Type must be %s, got \"%.64s\"", want,
-		            type ? type : "");
-		return ANSWER_AFTER_BODY;
-	}
-	const char *clen = uns_gw_header(x, "Content-Length");
-	unsigned long long n = clen ? strtoull(clen, NULL, 10) : 0;
-	if (n > gw->cfg.max_body && n <= gw->cfg.drain_limit) {
-		r->too_large = 1; /* read and dropped; 413 at the end */
-	} else if (n > gw->cfg.max_body) {
-		uns_gw_fail(x, 413, "PayloadTooLarge",
-		            "the body of %.20s bytes exceeds the limit of %zu "
-		            "bytes",
-		            clen, gw->cfg.max_body);
-		return ANSWER_NOW;
-	}
-	return GO_ON;
+	v = GO_ON;
+	goto out;
+refused:
+	uns_gw_fail(x, no.status, no.code, "%s", no.message);
+	v = no.now ? ANSWER_NOW : ANSWER_AFTER_BODY;
+out:
+	free(hdrs.v);
+	free(args.v);
+	return v;
 }
 
 static void
@@ -1098,8 +964,7 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 		}
 		r->started_us = uns_mono_us();
 		r->gw = gw;
-		r->nul_in_url = (mark & MARK_NUL) != 0;
-		r->long_uri = (mark & MARK_LONG) != 0;
+		r->marks = mark;
 		*con_cls = r;
 		uns_gw_ops_begin(gw->cfg.ops);
 		atomic_fetch_add(&gw->active, 1);
@@ -1210,8 +1075,7 @@ on_uri(void *arg, const char *uri, struct MHD_Connection *conn)
 {
 	uns_gateway *gw = arg;
 	(void)conn;
-	int mark = (strstr(uri, "%00") != NULL ? MARK_NUL : 0) |
-	           (strlen(uri) > gw->cfg.max_uri ? MARK_LONG : 0);
+	int mark = uns_gw_head_marks(uri, gw->cfg.max_uri);
 	return mark ? &gw->marks[mark] : NULL;
 }
 

@@ -5,11 +5,12 @@
  *
  * The gateway owns no state of the service: every route is one RPC on the
  * uns_client it is given (inproc:// inside unsd, tls+tcp:// in the
- * standalone uns-gateway). It runs on an event loop: MHD's epoll with a
- * small pool of polling threads (cfg.threads), and every RPC asynchronous,
- * its connection suspended meanwhile, so a waiting request (a minute-long
- * poll too) holds no thread and the completion does not wake a blocked
- * one. A watchdog closes connections whose headers or body take longer
+ * standalone uns-gateway); a long poll is a read, then a wait shared with
+ * the other long polls of its feed (gateway_park.h). It runs on an event loop:
+ * MHD's epoll with a small pool of polling threads (cfg.threads), and every RPC
+ * asynchronous, its connection suspended meanwhile, so a waiting request (a
+ * minute-long poll too) holds no thread and the completion does not wake a
+ * blocked one. A watchdog closes connections whose headers or body take longer
  * than their deadlines (slowloris), which MHD's own inactivity timeout does
  * not catch.
  *

@@ -43,7 +43,7 @@ uns_gw_ops_opts_from_config(uns_gw_ops_config *oc, const uns_config *c)
 	    .app_burst = (uint32_t)c->rate_limit_app_burst,
 	    .user_rate = (uint32_t)c->rate_limit_user,
 	    .user_burst = (uint32_t)c->rate_limit_user_burst,
-	    .token_fail_burst = (uint32_t)c->token_fail_burst,
-	    .token_fail_per_minute = (uint32_t)c->token_fail_per_minute,
+	    .token_fail_burst = (uint32_t)c->token_source_fail_burst,
+	    .token_fail_per_minute = (uint32_t)c->token_source_fail_per_minute,
 	};
 }

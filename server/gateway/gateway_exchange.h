@@ -109,6 +109,8 @@ typedef struct uns_gw_call_spec {
 	uint32_t extra_ms; /* added to the deadline (a long poll's wait) */
 	int long_poll;     /* the gateway's close ends it at once (503) */
 	int anonymous;     /* sent without x's token (the token endpoint) */
+	const uns_metadata *metadata; /* sent with the call, or NULL */
+	size_t n_metadata;
 	uns_gw_finish_fn finish;
 } uns_gw_call_spec;
 

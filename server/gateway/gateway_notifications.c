@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "gateway_handlers.h"
+#include "gateway_head.h"
 #include "gateway_json.h"
 #include "gateway_stream.h"
 #include "gateway_url.h"
@@ -482,38 +483,15 @@ uns_gw_delta(uns_gw_exchange *x)
 	            wait_s > 0 ? delta_step_done : delta_done);
 }
 
-/* If-Match: "7", 7 or *; 1 with *out set (0 = no check). A weak tag
- * (W/"7") never matches: If-Match compares strongly (RFC 9110 §13.1.1). */
+/* If-Match (gateway_head.h); 0 when answered. */
 static int
 parse_if_match(uns_gw_exchange *x, uint64_t *out)
 {
-	const char *v = uns_gw_header(x, "If-Match");
-	char *end;
-	*out = 0;
-	if (v == NULL || strcmp(v, "*") == 0) {
-		return 1;
-	}
-	if (strncmp(v, "W/", 2) == 0) {
-		uns_gw_fail(x, 412, "PreconditionFailed",
-		            "If-Match: a weak entity tag never matches; send "
-		            "the ETag as given, such as \"3\"");
+	uns_gw_refusal no;
+	if (!uns_gw_if_match(uns_gw_header(x, "If-Match"), out, &no)) {
+		uns_gw_fail(x, no.status, no.code, "%s", no.message);
 		return 0;
 	}
-	const char *p = v;
-	int quoted = *p == '"';
-	p += quoted;
-	errno = 0;
-	unsigned long long n = strtoull(p, &end, 10);
-	if (*p < '0' || *p > '9' || errno || n == 0 ||
-	    (quoted && *end++ != '"') || *end != '\0') {
-		uns_gw_fail(
-		    x, 400, "BadRequest",
-		    "If-Match: expected the ETag of a notification, such "
-		    "as \"3\", got %.40s",
-		    v);
-		return 0;
-	}
-	*out = n;
 	return 1;
 }
 

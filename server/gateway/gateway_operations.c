@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "gateway_handlers.h"
+#include "envelope.h"
 #include "gateway_openapi.h"
 #include "gateway_ops.h"
 #include "oauth.h"
@@ -133,14 +134,18 @@ token_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 void
 uns_gw_token(uns_gw_exchange *x)
 {
-	/* anonymous: the endpoint takes credentials, not a token */
-	static const uns_gw_call_spec spec = {
-	    .method = &uns_notifications_method_issue_token,
-	    .anonymous = 1,
-	    .finish = token_done};
 	char source[64], v[24];
 	uint32_t retry_s = 1;
 	uns_gw_client_address(x, source, sizeof(source));
+	/* anonymous: the endpoint takes credentials, not a token; the
+	 * client's address for its limits (believed from inproc:// only) */
+	const uns_metadata md = {UNS_MD_CLIENT_ADDRESS, source};
+	const uns_gw_call_spec spec = {
+	    .method = &uns_notifications_method_issue_token,
+	    .anonymous = 1,
+	    .metadata = source[0] ? &md : NULL,
+	    .n_metadata = source[0] ? 1 : 0,
+	    .finish = token_done};
 	if (source[0] != '\0' &&
 	    !uns_gw_ops_token_admit(x->ops, source, &retry_s)) {
 		snprintf(v, sizeof(v), "%u", retry_s ? retry_s : 1);

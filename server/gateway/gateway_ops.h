@@ -35,7 +35,8 @@ typedef struct uns_gw_ops_config {
 	uint32_t app_rate, app_burst;   /* per app id; rate 0 = off */
 	uint32_t user_rate, user_burst; /* per user; rate 0 = off */
 	/* wrong secrets at the token endpoint per source address: a burst
-	 * refilled token_fail_per_minute a minute; burst 0 = off */
+	 * refilled token_fail_per_minute a minute; burst 0 = off (unsd's
+	 * token_source_fail_burst and _per_minute) */
 	uint32_t token_fail_burst, token_fail_per_minute;
 	int64_t (*now_us)(void *arg); /* monotonic; NULL = real */
 	void *now_arg;

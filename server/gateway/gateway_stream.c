@@ -21,6 +21,7 @@
 #include <microhttpd.h>
 
 #include "gateway_errors.h"
+#include "gateway_head.h"
 #include "gateway_json.h"
 #include "gateway_ops.h"
 #include "gateway_stream.h"
@@ -325,8 +326,7 @@ stream_free(void *cls)
 int
 uns_gw_wants_stream(const uns_gw_exchange *x)
 {
-	const char *a = uns_gw_header(x, "Accept");
-	return a != NULL && strcasestr(a, "text/event-stream") != NULL;
+	return uns_gw_accepts_events(uns_gw_header(x, "Accept"));
 }
 
 static char *

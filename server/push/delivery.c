@@ -1199,7 +1199,11 @@ uns_delivery_open(uns_delivery **out, const uns_delivery_config *cfg)
 		uns_delivery_close(d);
 		return rc;
 	}
-	uns_store_set_tap_hook(d->cfg.store, tap_hook, d);
+	if (d->cfg.store != NULL &&
+	    (rc = uns_store_observe(d->cfg.store, tap_hook, d)) != UNS_OK) {
+		uns_delivery_close(d);
+		return rc;
+	}
 	*out = d;
 	return UNS_OK;
 }
@@ -1225,7 +1229,7 @@ uns_delivery_close(uns_delivery *d)
 	if (d == NULL) {
 		return;
 	}
-	uns_store_set_tap_hook(d->cfg.store, NULL, NULL);
+	uns_store_unobserve(d->cfg.store, tap_hook, d);
 	pthread_mutex_lock(&d->mu);
 	d->stopping = true;
 	pthread_cond_signal(&d->feeder_cv);

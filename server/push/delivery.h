@@ -12,8 +12,8 @@
  * connections per host, connect and total timeouts), and a few settle
  * workers write outcomes to the store: each settle is a synced write, and
  * several in flight share one group commit. The feeder sleeps until the
- * store's tap hook kicks it (a write queued taps) or the earliest due retry
- * or fallback check comes up: no polling for new taps.
+ * engine's store observer kicks it (a write queued taps) or the earliest due
+ * retry or fallback check comes up: no polling for new taps.
  *
  * Circuit breaker, per provider host (the URL's authority): after
  * breaker_failures consecutive failures without an answer or with a 5xx it
@@ -86,7 +86,7 @@ typedef struct uns_delivery_stats {
 	uint64_t latency_ms_max;
 } uns_delivery_stats;
 
-/* Opens the transports, registers the store's tap hook and starts the
+/* Opens the transports, adds its store observer and starts the
  * threads. Errors: UNS_EINVAL, UNS_ENOMEM, UNS_INTERNAL (curl), or what a
  * transport's open() returned. */
 uns_err uns_delivery_open(uns_delivery **out, const uns_delivery_config *cfg);

@@ -1,6 +1,7 @@
 /*
  * call.c — see call.h.
  */
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -135,6 +136,71 @@ uns_call_peer_verified(uns_call *call)
 		return 0;
 	}
 	return verified;
+}
+
+/* An IPv4 address as it is, an IPv6 one cut to its /64 (one host's share
+ * of an IPv6 network), into out; "" when cap is too small. */
+static void
+address_key(int family, const void *addr, char *out, size_t cap)
+{
+	uint8_t a6[16];
+	if (family == AF_INET6) {
+		memcpy(a6, addr, 8);
+		memset(a6 + 8, 0, 8);
+		addr = a6;
+	}
+	if (inet_ntop(family, addr, out, (socklen_t)cap) == NULL && cap > 0) {
+		out[0] = '\0';
+	}
+}
+
+/* The embedded gateway's word for its HTTP client (UNS_MD_CLIENT_ADDRESS),
+ * as address_key writes it; "" when it sent none or not an address. */
+static void
+forwarded_key(uns_call *call, char *out, size_t cap)
+{
+	const char *v = uns_call_metadata(call, UNS_MD_CLIENT_ADDRESS);
+	uint8_t a[16];
+	snprintf(out, cap, "%s", "");
+	if (v != NULL && inet_pton(AF_INET, v, a) == 1) {
+		address_key(AF_INET, a, out, cap);
+	} else if (v != NULL && inet_pton(AF_INET6, v, a) == 1) {
+		address_key(AF_INET6, a, out, cap);
+	}
+}
+
+void
+uns_call_source(uns_call *call, char *out, size_t cap)
+{
+	nng_sockaddr sa;
+	uint64_t uid = 0;
+	if (nng_pipe_get_addr(call->pipe, NNG_OPT_REMADDR, &sa) != 0) {
+		snprintf(out, cap, "%s", "?");
+		return;
+	}
+	switch (sa.s_family) {
+	case NNG_AF_INPROC: /* only this process dials inproc:// */
+		forwarded_key(call, out, cap);
+		break;
+	case NNG_AF_INET:
+		address_key(AF_INET, &sa.s_in.sa_addr, out, cap);
+		break;
+	case NNG_AF_INET6:
+		address_key(AF_INET6, sa.s_in6.sa_addr, out, cap);
+		break;
+	case NNG_AF_IPC:
+	case NNG_AF_ABSTRACT:
+		if (nng_pipe_get_uint64(call->pipe, NNG_OPT_IPC_PEER_UID,
+		                        &uid) == 0) {
+			snprintf(out, cap, "ipc:uid=%llu",
+			         (unsigned long long)uid);
+		} else {
+			snprintf(out, cap, "%s", "ipc");
+		}
+		break;
+	default:
+		snprintf(out, cap, "%s", "?");
+	}
 }
 
 uns_err

@@ -102,6 +102,16 @@ const char *uns_call_request_id(uns_call *call);
 /* Milliseconds left before the caller's deadline; 0 when passed. */
 uint32_t uns_call_time_left(uns_call *call);
 
+/*
+ * The caller's source address as a key for limits, into out (cap ≥ 64):
+ * an IPv4 address ("192.0.2.7"), an IPv6 address cut to its /64
+ * ("2001:db8:1:2::"), "ipc:uid=N" for a local socket; for an inproc://
+ * caller (the embedded gateway) the HTTP client's address it names in
+ * UNS_MD_CLIENT_ADDRESS (envelope.h), the same way, or "" when it names
+ * none; "?" when NNG names no peer (the pipe closed).
+ */
+void uns_call_source(uns_call *call, char *out, size_t cap);
+
 /* Nonzero when the call arrived over TLS with a verified client cert. */
 int uns_call_peer_verified(uns_call *call);
 

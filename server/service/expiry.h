@@ -6,7 +6,7 @@
  *
  * One thread asks the store for its next expiry (uns_store_next_expiry,
  * one index read), sleeps until then and reclaims; the reclaim writes the
- * "expired" feed entries and the store's feed hook wakes exactly the
+ * "expired" feed entries and the service's store observer wakes exactly the
  * feeds they are in. A post tells the thread of its expiration
  * (uns_expiry_hint) so that a sooner one is not missed; the thread also
  * asks again every second (a test clock moved, a post through another

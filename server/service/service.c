@@ -13,10 +13,12 @@
 #define SERVICE_NAME "uns.v1.Notifications"
 
 static void
-feed_moved(void *arg, const char *user, const char *host, uint64_t head)
+feed_moved(void *arg, const char *user, const char *host, uint64_t head,
+           size_t taps)
 {
 	uns_service *svc = arg;
 	(void)head;
+	(void)taps;
 	uns_feedwait_notify(svc->waits, user, host);
 }
 
@@ -60,8 +62,11 @@ uns_service_open(uns_service **out, const uns_service_config *cfg)
 	if (cfg != NULL && cfg->recheck_ms > 0) {
 		uns_feedwait_set_recheck(svc->waits, cfg->recheck_ms);
 	}
-	if (svc->store) {
-		uns_store_set_feed_hook(svc->store, feed_moved, svc);
+	uns_err err;
+	if (svc->store &&
+	    (err = uns_store_observe(svc->store, feed_moved, svc)) != UNS_OK) {
+		uns_service_close(svc);
+		return err;
 	}
 	if (svc->store && cfg->expiry_resolution_ms > 0 &&
 	    uns_expiry_open(&svc->expiry, svc->store, svc->now_ms, svc->now_arg,
@@ -81,7 +86,7 @@ uns_service_close(uns_service *svc)
 	}
 	uns_expiry_close(svc->expiry);
 	if (svc->store) {
-		uns_store_set_feed_hook(svc->store, NULL, NULL);
+		uns_store_unobserve(svc->store, feed_moved, svc);
 	}
 	uns_feedwait_close(svc->waits);
 	uns_fairness_close(svc->fair);

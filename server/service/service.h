@@ -54,7 +54,7 @@ void uns_service_set_serving(uns_service *svc, int serving);
 
 /* The feed of (user, host) moved on another node (its hint came over
  * NATS, server/cluster): wakes this node's long polls on it, as the
- * store's feed hook does for this node's writes. Never blocks. */
+ * service's store observer does for this node's writes. Never blocks. */
 void uns_service_feed_moved(uns_service *svc, const char *user,
                             const char *host);
 

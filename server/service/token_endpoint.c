@@ -9,10 +9,10 @@
  * tell which app ids exist. Field checks come first and name the field.
  *
  * Each secret check costs a PBKDF2 (~45 ms of CPU), so checks pass the
- * token guard first (token_guard.h): a client id with too many wrong
- * secrets, or no free check within token_check_wait, is answered
- * RESOURCE_EXHAUSTED "… retry after N s" (the gateway's 429 and
- * Retry-After) before any hashing.
+ * token guard first (token_guard.h): a source address (the RPC peer) or a
+ * client id with too many wrong secrets, or no free check within
+ * token_check_wait, is answered RESOURCE_EXHAUSTED "… retry after N s"
+ * (the gateway's 429 and Retry-After) before any hashing.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,16 +97,17 @@ uns_token_issue(uns_call *call, const Uns__V1__IssueTokenRequest *req,
 		                     "token_signing_key)");
 	}
 	uint32_t retry_s = 1;
-	if (uns_token_guard_enter(svc->token_guard, req->client_id, &retry_s) !=
-	    UNS_OK) {
+	const char *no = "";
+	char source[64];
+	uns_call_source(call, source, sizeof(source));
+	if (uns_token_guard_enter(svc->token_guard, req->client_id, source,
+	                          &retry_s, &no) != UNS_OK) {
 		return uns_call_fail(call, UNS_RESOURCE_EXHAUSTED, NULL,
-		                     "too many failed or concurrent secret "
-		                     "checks for this client; retry after %u s",
-		                     retry_s);
+		                     "%s; retry after %u s", no, retry_s);
 	}
 	int ok = uns_auth_check_secret(svc->auth, req->client_id,
 	                               req->client_secret);
-	uns_token_guard_leave(svc->token_guard, req->client_id, ok);
+	uns_token_guard_leave(svc->token_guard, req->client_id, source, ok);
 	if (!ok) {
 		return uns_call_fail(call, UNS_UNAUTHENTICATED, NULL,
 		                     "invalid client credentials");

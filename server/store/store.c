@@ -80,40 +80,48 @@ uns_store_close(uns_store *st)
 	}
 }
 
-void
-uns_store_set_feed_hook(uns_store *st, uns_store_feed_fn fn, void *arg)
+uns_err
+uns_store_observe(uns_store *st, uns_store_observer_fn fn, void *arg)
 {
-	if (st == NULL) {
-		return;
+	uns_err err = UNS_OK;
+
+	if (st == NULL || fn == NULL) {
+		return UNS_EINVAL;
 	}
-	pthread_mutex_lock(&st->hook_mu);
-	st->feed_hook = fn;
-	st->feed_arg = arg;
-	pthread_mutex_unlock(&st->hook_mu);
+	pthread_mutex_lock(&st->observers_mu);
+	for (size_t i = 0; i < st->n_observers; i++) {
+		if (st->observers[i].fn == fn && st->observers[i].arg == arg) {
+			err = UNS_EINVAL;
+		}
+	}
+	if (err == UNS_OK && st->n_observers == UNS_STORE_OBSERVERS_MAX) {
+		err = UNS_RESOURCE_EXHAUSTED;
+	}
+	if (err == UNS_OK) {
+		st->observers[st->n_observers++] =
+		    (struct uns_store_observer){fn, arg};
+	}
+	pthread_mutex_unlock(&st->observers_mu);
+	return err;
 }
 
 void
-uns_store_set_tap_hook(uns_store *st, uns_store_tap_fn fn, void *arg)
+uns_store_unobserve(uns_store *st, uns_store_observer_fn fn, void *arg)
 {
 	if (st == NULL) {
 		return;
 	}
-	pthread_mutex_lock(&st->hook_mu);
-	st->tap_hook = fn;
-	st->tap_arg = arg;
-	pthread_mutex_unlock(&st->hook_mu);
-}
-
-void
-uns_store_set_hint_hook(uns_store *st, uns_store_tap_fn fn, void *arg)
-{
-	if (st == NULL) {
-		return;
+	pthread_mutex_lock(&st->observers_mu);
+	for (size_t i = 0; i < st->n_observers; i++) {
+		if (st->observers[i].fn == fn && st->observers[i].arg == arg) {
+			memmove(&st->observers[i], &st->observers[i + 1],
+			        (st->n_observers - i - 1) *
+			            sizeof(st->observers[0]));
+			st->n_observers--;
+			break;
+		}
 	}
-	pthread_mutex_lock(&st->hook_mu);
-	st->hint_hook = fn;
-	st->hint_arg = arg;
-	pthread_mutex_unlock(&st->hook_mu);
+	pthread_mutex_unlock(&st->observers_mu);
 }
 
 uns_err

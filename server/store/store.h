@@ -54,14 +54,22 @@ typedef struct uns_store uns_store;
 typedef int64_t (*uns_store_clock_fn)(void *arg);
 
 /*
- * Called after a write that moved the feed of (user, host) is durable, with
- * the feed's new head sequence. It runs on the writing thread, after the
- * store released its locks; it may call the store. Several threads may call
- * it at once and heads may arrive out of order: it is a wake-up hint, the
- * feed itself is the truth.
+ * An observer of the feeds: called after a write that moved the feed of
+ * (user, host) is durable, with the feed's new head sequence and the
+ * number of taps that write queued in the outbox (0 when no subscription
+ * wanted one). It runs on the writing thread, after the store released its
+ * locks; it may call the store but must not block the writer. Several
+ * threads may call it at once and heads may arrive out of order: it is a
+ * wake-up hint, the feed itself is the truth. The service wakes its long
+ * polls from it, the delivery engine its feeder (taps > 0) and the live
+ * tap stream, the cluster's hint publisher the other nodes.
  */
-typedef void (*uns_store_feed_fn)(void *arg, const char *user, const char *host,
-                                  uint64_t head);
+typedef void (*uns_store_observer_fn)(void *arg, const char *user,
+                                      const char *host, uint64_t head,
+                                      size_t taps);
+
+/* Observers a store holds at once (uns_store_observe). */
+#define UNS_STORE_OBSERVERS_MAX 8
 
 /* A backend's own settings (its header says which fields it has). */
 struct uns_store_rocksdb_config;
@@ -93,15 +101,6 @@ typedef struct uns_store_config {
 	int salvage;              /* open a damaged store: copy it aside,
 	                             recover to the damage, report */
 } uns_store_config;
-
-/*
- * Called after every durable write that moved a feed, like the feed hook,
- * with the number of taps that write queued in the outbox (0 when no
- * subscription wanted one). The delivery engine wakes on taps > 0 and
- * publishes every call to the live tap stream.
- */
-typedef void (*uns_store_tap_fn)(void *arg, const char *user, const char *host,
-                                 uint64_t head, size_t taps);
 
 typedef struct uns_store_stats {
 	uint64_t commit_batches;  /* synced WriteBatches */
@@ -177,17 +176,17 @@ struct uns_config;
  * adds the transports'; config.h's uns_config_add says what can fail. */
 uns_err uns_store_add_keys(struct uns_config *c);
 
-/* Registers the feed-moved hook (fn NULL removes it). */
-void uns_store_set_feed_hook(uns_store *st, uns_store_feed_fn fn, void *arg);
+/*
+ * Adds fn(arg) to st's observers: every durable write that moves a feed
+ * calls them all, in the order they were added. UNS_EINVAL when (fn, arg)
+ * is already there, UNS_RESOURCE_EXHAUSTED when UNS_STORE_OBSERVERS_MAX
+ * are.
+ */
+uns_err uns_store_observe(uns_store *st, uns_store_observer_fn fn, void *arg);
 
-/* Registers the tap hook (fn NULL removes it). */
-void uns_store_set_tap_hook(uns_store *st, uns_store_tap_fn fn, void *arg);
-
-/* Registers the hint hook (fn NULL removes it): called like the tap hook,
- * after it, for every durable write that moved a feed. The cluster's hint
- * publisher (server/cluster/hint.h) tells the other nodes from it; it must
- * not block the writer. */
-void uns_store_set_hint_hook(uns_store *st, uns_store_tap_fn fn, void *arg);
+/* Removes (fn, arg) (absent: a no-op). A call that began before may still
+ * be running: stop the writers first when arg is going away. */
+void uns_store_unobserve(uns_store *st, uns_store_observer_fn fn, void *arg);
 
 /* Group-commit counters since open. */
 uns_err uns_store_stats_get(uns_store *st, uns_store_stats *out);

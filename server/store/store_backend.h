@@ -133,13 +133,12 @@ struct uns_store {
 	const uns_store_ops *ops;
 	uns_store_config cfg; /* with the defaults every backend shares;
 	                         pointers in it are the caller's */
-	pthread_mutex_t hook_mu;
-	uns_store_feed_fn feed_hook;
-	void *feed_arg;
-	uns_store_tap_fn tap_hook;
-	void *tap_arg;
-	uns_store_tap_fn hint_hook; /* the cluster's hints (store.h) */
-	void *hint_arg;
+	pthread_mutex_t observers_mu;
+	struct uns_store_observer {
+		uns_store_observer_fn fn;
+		void *arg;
+	} observers[UNS_STORE_OBSERVERS_MAX]; /* in the order added */
+	size_t n_observers;
 	char opened[512];    /* what open had to do (a recovery), or "" */
 	const char *node_id; /* the backend's, or NULL (store.h) */
 	struct uns_store_jobs jobs;
@@ -150,7 +149,7 @@ extern const uns_store_ops uns_store_rocksdb_ops;
 extern const uns_store_ops uns_store_postgres_ops;
 
 /* Fills st's head: ops, a copy of cfg with the shared defaults (max_live,
- * lifetimes, reclaim interval), no hooks. */
+ * lifetimes, reclaim interval), no observers. */
 void uns_store_base_init(uns_store *st, const uns_store_ops *ops,
                          const uns_store_config *cfg);
 void uns_store_base_fini(uns_store *st);
@@ -173,7 +172,7 @@ bool uns_store_jobs_add(uns_store *st, uns_store_job *j);
 int64_t uns_store_now(const uns_store *st);
 
 /* After a durable write moved (user, host)'s feed to head, queuing taps:
- * calls the feed, tap and hint hooks (store.h), on the calling thread. */
+ * calls the observers (store.h) in order, on the calling thread. */
 void uns_store_moved(uns_store *st, const char *user, const char *host,
                      uint64_t head, size_t taps);
 

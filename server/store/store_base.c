@@ -1,6 +1,6 @@
 /*
  * store_base.c — the head every backend's handle starts with
- * (store_backend.h): the shared defaults, the clock, the hooks and the
+ * (store_backend.h): the shared defaults, the clock, the observers and the
  * background thread; and the argument checks every backend makes the
  * same way.
  *
@@ -38,11 +38,9 @@ uns_store_base_init(uns_store *st, const uns_store_ops *ops,
 	    c->tombstone_ttl_ms ? c->tombstone_ttl_ms : 30 * UNS_STORE_DAY_MS;
 	c->reclaim_interval_ms =
 	    c->reclaim_interval_ms ? c->reclaim_interval_ms : 10000;
-	pthread_mutex_init(&st->hook_mu, NULL);
-	st->feed_hook = NULL;
+	pthread_mutex_init(&st->observers_mu, NULL);
+	st->n_observers = 0;
 	st->node_id = NULL;
-	st->tap_hook = NULL;
-	st->hint_hook = NULL;
 	memset(&st->jobs, 0, sizeof(st->jobs));
 	pthread_mutex_init(&st->jobs.mu, NULL);
 	pthread_condattr_init(&ca);
@@ -54,7 +52,7 @@ uns_store_base_init(uns_store *st, const uns_store_ops *ops,
 void
 uns_store_base_fini(uns_store *st)
 {
-	pthread_mutex_destroy(&st->hook_mu);
+	pthread_mutex_destroy(&st->observers_mu);
 	pthread_mutex_destroy(&st->jobs.mu);
 	pthread_cond_destroy(&st->jobs.cv);
 }
@@ -180,26 +178,17 @@ void
 uns_store_moved(uns_store *st, const char *user, const char *host,
                 uint64_t head, size_t taps)
 {
-	uns_store_feed_fn fn;
-	uns_store_tap_fn tfn, hfn;
-	void *arg, *targ, *harg;
+	struct uns_store_observer obs[UNS_STORE_OBSERVERS_MAX];
+	size_t n;
 
-	pthread_mutex_lock(&st->hook_mu);
-	fn = st->feed_hook;
-	arg = st->feed_arg;
-	tfn = st->tap_hook;
-	targ = st->tap_arg;
-	hfn = st->hint_hook;
-	harg = st->hint_arg;
-	pthread_mutex_unlock(&st->hook_mu);
-	if (fn != NULL) {
-		fn(arg, user, host, head);
-	}
-	if (tfn != NULL) {
-		tfn(targ, user, host, head, taps);
-	}
-	if (hfn != NULL) {
-		hfn(harg, user, host, head, taps);
+	/* A copy, called without the lock: an observer may call the store
+	 * (and so write and come back here) */
+	pthread_mutex_lock(&st->observers_mu);
+	n = st->n_observers;
+	memcpy(obs, st->observers, n * sizeof(obs[0]));
+	pthread_mutex_unlock(&st->observers_mu);
+	for (size_t i = 0; i < n; i++) {
+		obs[i].fn(obs[i].arg, user, host, head, taps);
 	}
 }
 

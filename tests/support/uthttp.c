@@ -97,6 +97,11 @@ ut_http_try(ut_http *h, const char *method, const char *path, const char *token,
 	snprintf(url, sizeof(url), "%s%s", h->base, path);
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
+	if (h->from[0] != '\0') {
+		char iface[80];
+		snprintf(iface, sizeof(iface), "host!%s", h->from);
+		curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
+	}
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, l);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);

@@ -26,6 +26,7 @@ typedef struct ut_http {
 	void *curl;     /* CURL *, reused: keep-alive */
 	char base[256]; /* "https://localhost:PORT" */
 	char ca[512];   /* CA file for https, or "" */
+	char from[64];  /* local address to send from ("127.0.0.2"), or "" */
 } ut_http;
 
 void ut_http_open(ut_http *h, const char *base, const char *ca);

@@ -68,6 +68,10 @@ open_rpc(ut_service *s, const ut_service_opts *o)
 	if (o->hooks) {
 		uns_rpc_server_set_hooks(s->rpc, o->hooks);
 	}
+	if (o->also_listen) {
+		assert_int_equal(uns_rpc_server_listen(s->rpc, o->also_listen),
+		                 UNS_OK);
+	}
 	assert_int_equal(uns_rpc_server_start(s->rpc), UNS_OK);
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
 	         uns_rpc_server_port(s->rpc));
@@ -105,7 +109,8 @@ ut_service_start(ut_service *s, const char *dir, const ut_service_opts *o)
 	                           .now_ms = o->clock_ms,
 	                           .now_arg = o->clock_arg,
 	                           .expiry_resolution_ms =
-	                               o->expiry_resolution_ms};
+	                               o->expiry_resolution_ms,
+	                           .token_guard = o->token_guard};
 	assert_int_equal(uns_service_open(&s->svc, &svcc), UNS_OK);
 	open_rpc(s, o);
 }

@@ -41,6 +41,9 @@ typedef struct ut_service_opts {
 	/* the service's expiry thread (expiry.h); 0 = off. The store's
 	 * periodic reclaim is always off here. */
 	uint32_t expiry_resolution_ms;
+	/* the token endpoint's limits (token_guard.h); NULL = defaults */
+	const struct uns_token_guard_config *token_guard;
+	const char *also_listen; /* a second RPC listener (ipc://…), or NULL */
 } ut_service_opts;
 
 typedef struct ut_service {
