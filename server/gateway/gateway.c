@@ -933,7 +933,7 @@ run_route(uns_gateway *gw, gw_request *r)
 	free(body);
 }
 
-/* A zeroed request: 1.3 KiB, its large buffers (captures, response
+/* A zeroed request: 1.4 KiB, its large buffers (captures, response
  * headers) allocated when used, so that a request parked on a long poll
  * costs little resident memory. Its text buffers (base URL, RPC message)
  * are written before they are read. */

@@ -17,7 +17,8 @@
  * Lock order: the watchdog's lock, then the table's (the hang-up callback
  * runs under the watchdog's); so arm and disarm are never called with the
  * table locked, nor is the server's hang-up hook (it may end the upstream
- * call on another thread, whose completion takes the table's lock).
+ * call on another thread, whose completion takes the table's lock), nor is
+ * an upstream Fetch started (claimed under the lock, started after it).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -232,35 +233,64 @@ wake(uns_gw_feeds *f, uns_gw_waiter *w, uns_gw_park_state why)
 static void upstream_done(uns_err err, const char *message,
                           ProtobufCMessage *resp, uns_generic_fn fn, void *arg);
 
-/* Starts fd's Fetch with its cursor and the newest waiter's token; with
- * f->mu held (the completion runs on an NNG thread, never in here). */
-static uns_err
-upstream_start(uns_gw_feeds *f, uns_gw_feed *fd)
+/* What an upstream Fetch starts with, copied under the lock: the call is
+ * made without it (libuns may end a call that fails to start on the
+ * calling thread, and the completion takes the lock). */
+typedef struct upstream_args {
+	char *token, *cursor;
+	char request_id[ID_MAX];
+	uint32_t wait_ms;
+} upstream_args;
+
+/* With f->mu held: fd's Fetch (its cursor, the newest waiter's token) is
+ * in flight from now on, and a holds what upstream_go needs. 0 when out
+ * of memory (nothing claimed). */
+static int
+upstream_claim(uns_gw_feeds *f, uns_gw_feed *fd, upstream_args *a)
 {
 	uint64_t now = uns_mono_us(), until = fd->last->deadline_us;
 	uint64_t left_us = until > now + 1000000 ? until - now : 1000000;
-	Uns__V1__FetchRequest req = UNS__V1__FETCH_REQUEST__INIT;
-	req.cursor = fd->cursor;
-	req.limit = 0; /* the server's default page: a shareable answer */
-	req.wait_ms = (uint32_t)(left_us / 1000) + 1;
+	a->token = strdup(fd->last->token ? fd->last->token : "");
+	a->cursor = strdup(fd->cursor);
+	if (a->token == NULL || a->cursor == NULL) {
+		free(a->token);
+		free(a->cursor);
+		return 0;
+	}
+	a->wait_ms = (uint32_t)(left_us / 1000) + 1;
 	/* Unguessable, as the server ends waits by request id. */
 	snprintf(fd->request_id, sizeof(fd->request_id),
 	         "gw-feed-%08x%08x-%llu", nng_random(), nng_random(),
 	         (unsigned long long)++f->next_id);
+	memcpy(a->request_id, fd->request_id, ID_MAX);
+	fd->in_flight = 1;
+	fd->cancelled = 0;
+	fd->wait_ms = a->wait_ms;
+	f->refs++; /* the call's, released by upstream_done */
+	gauges(f, 0, 1);
+	return 1;
+}
+
+/* Without f->mu: starts the Fetch upstream_claim prepared; one that cannot
+ * start ends at once, as a failed one (its waiters get the error). */
+static void
+upstream_go(uns_gw_feeds *f, uns_gw_feed *fd, upstream_args *a)
+{
+	Uns__V1__FetchRequest req = UNS__V1__FETCH_REQUEST__INIT;
+	req.cursor = a->cursor;
+	req.limit = 0; /* the server's default page: a shareable answer */
+	req.wait_ms = a->wait_ms;
 	uns_call_opts o = {.timeout_ms = f->cfg.rpc_timeout_ms + req.wait_ms,
-	                   .token = fd->last->token,
-	                   .request_id = fd->request_id};
+	                   .token = a->token,
+	                   .request_id = a->request_id};
 	uns_err err =
 	    uns_client_call_async(f->cfg.rpc, &uns_notifications_method_fetch,
 	                          &req.base, &o, upstream_done, NULL, fd);
-	if (err == UNS_OK) {
-		fd->in_flight = 1;
-		fd->cancelled = 0;
-		fd->wait_ms = req.wait_ms;
-		f->refs++;
-		gauges(f, 0, 1);
+	free(a->token);
+	free(a->cursor);
+	if (err != UNS_OK) {
+		upstream_done(err, uns_last_message(), NULL, NULL, fd);
 	}
-	return err;
 }
 
 /* Wakes every waiter of fd with why (and err, message when it failed);
@@ -304,17 +334,18 @@ upstream_done(uns_err err, const char *message, ProtobufCMessage *resp,
 		page->resp = resp;
 		resp = NULL;
 	}
+	upstream_args again;
+	int restart = 0;
 	pthread_mutex_lock(&f->mu);
 	fd->in_flight = 0;
 	gauges(f, 0, -1);
 	if (err == UNS_OK && r != NULL && (r->n_changes > 0 || r->more)) {
 		wake_all(f, fd, UNS_GW_WOKEN, UNS_OK, NULL, page);
 	} else if (err == UNS_OK || (err == UNS_CANCELLED && fd->cancelled)) {
-		uns_err e = UNS_OK;
 		if (fd->first != NULL && !f->closing &&
-		    (e = upstream_start(f, fd)) != UNS_OK) {
-			wake_all(f, fd, UNS_GW_FAILED, e, uns_last_message(),
-			         NULL);
+		    !(restart = upstream_claim(f, fd, &again))) {
+			wake_all(f, fd, UNS_GW_FAILED, UNS_ENOMEM,
+			         "out of memory", NULL);
 		}
 	} else {
 		wake_all(f, fd, UNS_GW_FAILED, err, message, NULL);
@@ -322,11 +353,14 @@ upstream_done(uns_err err, const char *message, ProtobufCMessage *resp,
 	if (fd->first == NULL && !fd->in_flight) {
 		feed_free(f, fd);
 	}
-	table_release(f);
+	table_release(f); /* the claim keeps f and fd for the restart */
 	if (resp != NULL) {
 		protobuf_c_message_free_unpacked(resp, NULL);
 	}
 	uns_gw_page_release(page);
+	if (restart) {
+		upstream_go(f, fd, &again);
+	}
 }
 
 const ProtobufCMessage *
@@ -429,6 +463,8 @@ uns_gw_feeds_park(uns_gw_feeds *f, uns_gw_waiter *w, uint64_t read_sent_us)
 {
 	char *key = key_of(w->token);
 	uns_gw_park_result res = UNS_GW_PARK_OK;
+	upstream_args args;
+	int start = 0;
 	if (key == NULL) {
 		return UNS_GW_PARK_NO_KEY;
 	}
@@ -470,17 +506,17 @@ uns_gw_feeds_park(uns_gw_feeds *f, uns_gw_waiter *w, uint64_t read_sent_us)
 		if (w->tprev == NULL) {
 			pthread_cond_signal(&f->cv); /* a new first deadline */
 		}
-		uns_err err = fd->in_flight ? UNS_OK : upstream_start(f, fd);
-		if (err != UNS_OK) {
-			wake_all(f, fd, UNS_GW_FAILED, err, uns_last_message(),
-			         NULL);
-			if (!fd->in_flight) {
-				feed_free(f, fd);
-			}
+		if (!fd->in_flight && !(start = upstream_claim(f, fd, &args))) {
+			wake_all(f, fd, UNS_GW_FAILED, UNS_ENOMEM,
+			         "out of memory", NULL);
+			feed_free(f, fd);
 		}
 	}
 	pthread_mutex_unlock(&f->mu);
 	free(key);
+	if (start) {
+		upstream_go(f, fd, &args);
+	}
 	return res;
 }
 
