@@ -86,6 +86,7 @@ check_row(const uns_gw_route *want, const char *fill)
 		} else {
 			fail_msg("%s %s: no route", method, path);
 		}
+		free(x.params); /* the captures, allocated by the match */
 	}
 }
 
@@ -128,6 +129,7 @@ test_subscription_paths(void **state)
 		                                   sizeof(allow)),
 		                 UNS_GW_MATCHED);
 		assert_string_equal(r->name, cases[i].name);
+		free(x.params);
 	}
 	uns_gw_exchange x;
 	const uns_gw_route *r = NULL;
@@ -141,6 +143,7 @@ test_subscription_paths(void **state)
 	assert_int_equal(uns_gw_route_find("GET", "/v1.0/me/nothing", &x, &r,
 	                                   allow, sizeof(allow)),
 	                 UNS_GW_NO_ROUTE);
+	free(x.params);
 }
 
 int

@@ -26,6 +26,20 @@
  * past the 60 s bound); the hang-up tests with the pipe's hooks not run,
  * with long polls not armed in the gateway's watchdog, and with streams
  * not armed (each: 40 still parked after 30 s).
+ *
+ * HTTP long polls park per feed at the gateway (gateway_park.h): the
+ * clients waiting are unsd's waits, less the gateway's shared ones, plus
+ * the long polls parked there. test_shared_wait: six long polls of two
+ * users are two waits in unsd; one hangs up and the rest wait on; a Post
+ * wakes the user's four others (three take the shared wait's page, the
+ * one with $top reads again with its own token and cursor); SIGTERM
+ * answers the last one and unsd exits 0. Seen failing with parking per
+ * feed off (six waits in unsd), with a hang-up ending its feed's other
+ * waits (answered empty), without the close resuming the parked polls
+ * (MHD aborted in MHD_stop_daemon: the poll got nothing), with the shared
+ * page never handed over (the wake cost 5 Fetches, not 2) and handed to
+ * the poll with $top too (1 Fetch); the cap's
+ * 429 at the gateway with the per-feed cap unchecked (the fifth parked).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -143,25 +157,44 @@ rpc_client(const env *e)
 	return c;
 }
 
-/* A metric of unsd's /metrics (-1 when absent). */
-static double
-metric(const env *e, const char *name)
+/* Metrics of unsd's /metrics, read at once (-1 when absent). */
+static void
+metrics(const env *e, const char *const *names, double *v, int n)
 {
 	ut_http h;
 	char key[128];
-	double v = -1;
 	ut_http_open(&h, e->base, e->ca);
 	ut_http_resp *r = ut_http_resp_new();
-	snprintf(key, sizeof(key), "\n%s ", name);
-	if (ut_http_do(&h, "GET", "/metrics", NULL, NULL, 0, NULL, r) == 200) {
-		const char *p = strstr(r->body, key);
-		if (p) {
-			v = atof(p + strlen(key));
-		}
+	int ok =
+	    ut_http_do(&h, "GET", "/metrics", NULL, NULL, 0, NULL, r) == 200;
+	for (int i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "\n%s ", names[i]);
+		const char *p = ok ? strstr(r->body, key) : NULL;
+		v[i] = p ? atof(p + strlen(key)) : -1;
 	}
 	free(r);
 	ut_http_close(&h);
+}
+
+static double
+metric(const env *e, const char *name)
+{
+	double v;
+	metrics(e, &name, &v, 1);
 	return v;
+}
+
+/* Clients waiting: unsd's parked calls, less the upstream waits the
+ * gateway's parked long polls share, plus those long polls. */
+static double
+waiting(const env *e)
+{
+	static const char *const names[] = {"uns_long_polls_waiting",
+	                                    "uns_http_feed_waits",
+	                                    "uns_http_long_polls_parked"};
+	double v[3];
+	metrics(e, names, v, 3);
+	return v[0] - v[1] + v[2];
 }
 
 /* ---- RPC long polls -------------------------------------------------------
@@ -219,14 +252,20 @@ typedef struct http_polls {
 	struct curl_slist *hdrs[N_HTTP + 1];
 	long status[N_HTTP + 1];
 	char retry_after[N_HTTP + 1][16];
+	char body[N_HTTP + 1][256]; /* the answer's start */
 	int n, done;
 } http_polls;
 
 static size_t
-drop_body(char *p, size_t size, size_t n, void *arg)
+keep_body(char *p, size_t size, size_t n, void *arg)
 {
-	(void)p;
-	(void)arg;
+	char *body = arg;
+	size_t len = strlen(body), add = size * n;
+	if (len + 1 < 256) {
+		size_t k = add < 255 - len ? add : 255 - len;
+		memcpy(body + len, p, k);
+		body[len + k] = '\0';
+	}
 	return size * n;
 }
 
@@ -270,7 +309,8 @@ http_add(http_polls *hp, const env *e, const char *token, int wait_s,
 	CURL *k = curl_easy_init();
 	curl_easy_setopt(k, CURLOPT_URL, url);
 	curl_easy_setopt(k, CURLOPT_HTTPHEADER, hp->hdrs[i]);
-	curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, drop_body);
+	curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, keep_body);
+	curl_easy_setopt(k, CURLOPT_WRITEDATA, hp->body[i]);
 	curl_easy_setopt(k, CURLOPT_HEADERFUNCTION, keep_retry_after);
 	curl_easy_setopt(k, CURLOPT_HEADERDATA, hp->retry_after[i]);
 	curl_easy_setopt(k, CURLOPT_TIMEOUT_MS, 180000L);
@@ -310,11 +350,22 @@ static void
 http_free(http_polls *hp)
 {
 	for (int i = 0; i < hp->n; i++) {
-		curl_multi_remove_handle(hp->multi, hp->easy[i]);
-		curl_easy_cleanup(hp->easy[i]);
+		if (hp->easy[i] != NULL) {
+			curl_multi_remove_handle(hp->multi, hp->easy[i]);
+			curl_easy_cleanup(hp->easy[i]);
+		}
 		curl_slist_free_all(hp->hdrs[i]);
 	}
 	curl_multi_cleanup(hp->multi);
+}
+
+/* Poll i's client hangs up (its connection closes). */
+static void
+http_hang_up(http_polls *hp, int i)
+{
+	curl_multi_remove_handle(hp->multi, hp->easy[i]);
+	curl_easy_cleanup(hp->easy[i]);
+	hp->easy[i] = NULL;
 }
 
 /* Drives the HTTP polls until unsd has want long polls parked. */
@@ -323,8 +374,7 @@ wait_parked(const env *e, http_polls *hp, double want)
 {
 	double n = 0;
 	for (double until = now_ms() + 180000;
-	     (n = metric(e, "uns_long_polls_waiting")) < want &&
-	     now_ms() < until;) {
+	     (n = waiting(e)) < want && now_ms() < until;) {
 		http_run(hp, 200);
 	}
 	if (n < want) {
@@ -450,6 +500,9 @@ test_parked_many(void **state)
 	wait_parked(&e, &hp, N_RPC + N_HTTP);
 	assert_int_equal(rpc_done(rp, N_RPC), 0);
 	assert_int_equal(hp.done, 0);
+	/* The gateway's long polls wait upstream once per user. */
+	assert_int_equal((int)metric(&e, "uns_http_long_polls_parked"), N_HTTP);
+	assert_int_equal((int)metric(&e, "uns_http_feed_waits"), HTTP_USERS);
 
 	double health = time_health(&e);
 	double fetch = time_fetch(&e, "someone-else");
@@ -514,6 +567,9 @@ test_parked_many(void **state)
 	env_stop(&e);
 }
 
+/* The cap: unsd counts RPC long polls (the gateway's shared wait of a
+ * feed is one of them), the gateway its long polls parked per feed; each
+ * refuses the fifth (max_waits_per_user = 4) while others are served. */
 static void
 test_wait_cap(void **state)
 {
@@ -525,47 +581,168 @@ test_wait_cap(void **state)
 	env_start(&e, "rate_limit_user = 0\nrate_limit_app = 0\n"
 	              "max_waits_per_user = 4\n");
 	uns_client *c = rpc_client(&e);
-	/* The user's four polls: two over RPC, two over the gateway. */
-	for (int i = 0; i < 2; i++) {
+	/* Three RPC long polls and four over the gateway (one shared wait
+	 * upstream): four waits in unsd. */
+	for (int i = 0; i < 3; i++) {
 		mint_user(&e, "greedy", rp[i].token, sizeof(rp[i].token));
 		rpc_poll_start(c, &rp[i], 60000);
 	}
 	memset(&hp, 0, sizeof(hp));
 	hp.multi = curl_multi_init();
+	wait_parked(&e, &hp, 3); /* before the shared wait takes the 4th */
 	mint_user(&e, "greedy", token, sizeof(token));
-	http_poll_add(&hp, &e, token, 60);
-	http_poll_add(&hp, &e, token, 60);
-	wait_parked(&e, &hp, 4);
+	for (int i = 0; i < PER_USER; i++) {
+		http_poll_add(&hp, &e, token, 60);
+	}
+	wait_parked(&e, &hp, 3 + PER_USER);
+	assert_int_equal((int)metric(&e, "uns_long_polls_waiting"), 4);
 	/* A fifth, either way: refused at once, with a retry time. */
-	mint_user(&e, "greedy", rp[2].token, sizeof(rp[2].token));
-	rpc_poll_start(c, &rp[2], 60000);
+	mint_user(&e, "greedy", rp[3].token, sizeof(rp[3].token));
+	rpc_poll_start(c, &rp[3], 60000);
 	http_poll_add(&hp, &e, token, 60);
 	for (double until = now_ms() + 30000;
-	     (!atomic_load(&rp[2].done) || hp.done < 1) && now_ms() < until;) {
+	     (!atomic_load(&rp[3].done) || hp.done < 1) && now_ms() < until;) {
 		http_run(&hp, 50);
 	}
-	assert_int_equal(atomic_load(&rp[2].done), 1);
-	assert_int_equal(rp[2].err, UNS_RESOURCE_EXHAUSTED);
-	assert_non_null(strstr(rp[2].message, "long polls waiting"));
-	assert_non_null(strstr(rp[2].message, "retry after 1 s"));
-	assert_int_equal(hp.status[2], 429);
-	assert_string_equal(hp.retry_after[2], "1");
+	assert_int_equal(atomic_load(&rp[3].done), 1);
+	assert_int_equal(rp[3].err, UNS_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(rp[3].message, "long polls waiting"));
+	assert_non_null(strstr(rp[3].message, "retry after 1 s"));
+	assert_int_equal(hp.done, 1);
+	assert_int_equal(hp.status[PER_USER], 429);
+	assert_string_equal(hp.retry_after[PER_USER], "1");
+	assert_non_null(strstr(hp.body[PER_USER], "max_waits_per_user"));
 	/* Everyone else is served: another user's poll parks and is woken,
 	 * and the user's own short calls still go through. */
-	mint_user(&e, "modest", rp[3].token, sizeof(rp[3].token));
-	rpc_poll_start(c, &rp[3], 60000);
-	wait_parked(&e, &hp, 5);
+	mint_user(&e, "modest", rp[4].token, sizeof(rp[4].token));
+	rpc_poll_start(c, &rp[4], 60000);
+	wait_parked(&e, &hp, 3 + PER_USER + 1);
 	assert_true(time_fetch(&e, "greedy") < BOUND_MS);
 	post_to(&e, c, "modest");
 	for (double until = now_ms() + 30000;
-	     !atomic_load(&rp[3].done) && now_ms() < until;) {
+	     !atomic_load(&rp[4].done) && now_ms() < until;) {
 		http_run(&hp, 50);
 	}
-	assert_int_equal(rp[3].err, UNS_OK);
-	assert_int_equal(rp[3].changes, 1);
-	assert_int_equal(rpc_done(rp, 2), 0);
+	assert_int_equal(rp[4].err, UNS_OK);
+	assert_int_equal(rp[4].changes, 1);
+	assert_int_equal(rpc_done(rp, 3), 0);
+	assert_int_equal(hp.done, 1);
 	uns_client_close(c);
 	http_free(&hp);
+	env_stop(&e);
+}
+
+/* Long polls of one feed share one upstream wait: five clients of a user
+ * (two tokens) and one of another park as two waits in unsd; one client
+ * hangs up and the others wait on; a Post wakes the user's other four
+ * (the shared page, or a read with their own token and cursor); SIGTERM
+ * answers the one left
+ * and unsd exits 0 (no connection left suspended in MHD). */
+static void
+test_shared_wait(void **state)
+{
+	static env e;
+	static http_polls hp;
+	char tokens[2][1024], other[1024];
+	static const char *const names[] = {
+	    "uns_long_polls_waiting", "uns_http_feed_waits",
+	    "uns_http_long_polls_parked", "uns_http_hangups_total"};
+	double v[4];
+	(void)state;
+	env_start(&e, "rate_limit_user = 0\nrate_limit_app = 0\n"
+	              "gateway_header_timeout = 60s\n");
+	for (int i = 0; i < 2; i++) {
+		ut_mint_hs256(e.secret, e.secret_len, time(NULL) - 5 - i,
+		              "sharer", NULL, HOST, SCOPE, tokens[i],
+		              sizeof(tokens[i]));
+	}
+	assert_string_not_equal(tokens[0], tokens[1]);
+	mint_user(&e, "loner", other, sizeof(other));
+	memset(&hp, 0, sizeof(hp));
+	hp.multi = curl_multi_init();
+	for (int i = 0; i < 5; i++) {
+		http_poll_add(&hp, &e, tokens[i % 2], 60);
+	}
+	http_poll_add(&hp, &e, other, 60);
+	/* The last of the user's names a page size: it reads again when
+	 * woken, where the others take the shared wait's page. */
+	char top[256];
+	snprintf(top, sizeof(top),
+	         "%s/beta/me/notifications/delta?$deltatoken=latest&wait=60"
+	         "&$top=5",
+	         e.base);
+	curl_multi_remove_handle(hp.multi, hp.easy[4]);
+	curl_easy_setopt(hp.easy[4], CURLOPT_URL, top);
+	curl_multi_add_handle(hp.multi, hp.easy[4]);
+	wait_parked(&e, &hp, 6);
+	metrics(&e, names, v, 4);
+	printf("# 6 long polls of 2 users: %.0f parked at the gateway, %.0f "
+	       "upstream waits, %.0f waits in unsd\n",
+	       v[2], v[1], v[0]);
+	assert_int_equal((int)v[2], 6);
+	assert_int_equal((int)v[1], 2);
+	assert_int_equal((int)v[0], 2);
+
+	/* One hangs up: the others of its feed wait on. */
+	http_hang_up(&hp, 0);
+	for (double until = now_ms() + 30000; now_ms() < until;) {
+		metrics(&e, names, v, 4);
+		if (v[2] <= 5 && v[3] >= 1) {
+			break;
+		}
+		http_run(&hp, 100);
+	}
+	assert_int_equal((int)v[2], 5);
+	assert_int_equal((int)v[3], 1);
+	assert_int_equal((int)v[1], 2);
+	http_run(&hp, 300);
+	assert_int_equal(hp.done, 0);
+
+	/* A Post wakes the four left of the user, not the other: the shared
+	 * Fetch's answer and one read again (the $top one) are the only
+	 * Fetches it costs; three take the shared page. */
+	static const char *const fetches[] = {
+	    "uns_rpc_calls_total{method=\"Fetch\",status=\"OK\"}"};
+	double f0, f1;
+	metrics(&e, fetches, &f0, 1);
+	uns_client *c = rpc_client(&e);
+	post_to(&e, c, "sharer");
+	uns_client_close(c);
+	for (double until = now_ms() + 30000;
+	     hp.done < 4 && now_ms() < until;) {
+		http_run(&hp, 50);
+	}
+	http_run(&hp, 300);
+	assert_int_equal(hp.done, 4);
+	for (int i = 1; i < 5; i++) {
+		if (hp.status[i] != 200 || strstr(hp.body[i], "wake") == NULL) {
+			fail_msg("poll %d: %ld %s", i, hp.status[i],
+			         hp.body[i]);
+		}
+	}
+	assert_int_equal(hp.status[5], 0);
+	metrics(&e, fetches, &f1, 1);
+	printf("# the wake of 4 parked long polls cost %.0f Fetches\n",
+	       f1 - f0);
+	assert_true(f1 - f0 >= 2 && f1 - f0 <= 3);
+	metrics(&e, names, v, 4);
+	assert_int_equal((int)v[2], 1);
+	assert_int_equal((int)v[1], 1);
+
+	/* SIGTERM answers the one still parked. */
+	kill(e.p.pid, SIGTERM);
+	for (double until = now_ms() + 60000;
+	     hp.done < 5 && now_ms() < until;) {
+		http_run(&hp, 50);
+	}
+	assert_int_equal(hp.done, 5);
+	if (hp.status[5] != 503 && hp.status[5] != 200) {
+		fail_msg("the parked poll at SIGTERM: %ld", hp.status[5]);
+	}
+	http_free(&hp);
+	char out[8192];
+	assert_int_equal(ut_unsd_stop(&e.p, SIGTERM, out, sizeof(out)), 0);
+	e.p.pid = 0;
 	env_stop(&e);
 }
 
@@ -608,13 +785,15 @@ test_rpc_rate_limit(void **state)
 
 #define N_HUP 40
 
-/* Waits until unsd's parked count is at most want; the milliseconds it
+/* Waits until at most want clients wait (and, at 0, unsd holds no wait
+ * either: the gateway's shared ones are gone too); the milliseconds it
  * took, or -1 after limit_ms. */
 static double
 wait_parked_below(const env *e, double want, double limit_ms)
 {
 	double t0 = now_ms();
-	while (metric(e, "uns_long_polls_waiting") > want) {
+	while (waiting(e) > want ||
+	       (want == 0 && metric(e, "uns_long_polls_waiting") > 0)) {
 		if (now_ms() - t0 > limit_ms) {
 			return -1;
 		}
@@ -817,6 +996,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parked_many),
 	    cmocka_unit_test(test_wait_cap),
+	    cmocka_unit_test(test_shared_wait),
 	    cmocka_unit_test(test_rpc_rate_limit),
 	    cmocka_unit_test(test_idle_sockets),
 	    cmocka_unit_test(test_rpc_hangup),

@@ -358,7 +358,8 @@ static const cfg_key keys[] = {
     KEY("rate limits", "max_waits_per_user", CFG_INT, max_waits_per_user, 0,
         10000000, "32",
         "Long polls and event streams waiting at once per user. 0 = no\n"
-        "cap."),
+        "cap. The gateway applies it also to the HTTP long polls parked\n"
+        "on one feed, which share one wait here (docs/gateway.md)."),
     KEY("rate limits", "max_waits_per_app", CFG_INT, max_waits_per_app, 0,
         10000000, "100000",
         "Long polls and event streams waiting at once per app host. 0 = no\n"

@@ -64,6 +64,7 @@
 #include "gateway_exchange.h"
 #include "gateway_head.h"
 #include "gateway_ops.h"
+#include "gateway_park.h"
 #include "gateway_routes.h"
 #include "gateway_url.h"
 #include "gateway_stream.h"
@@ -102,6 +103,7 @@ struct uns_gateway {
 	atomic_int active; /* requests from headers to response sent */
 	uns_gw_watchdog *watchdog;
 	uns_gw_streams *streams; /* event streams open */
+	uns_gw_feeds *feeds;     /* long polls parked per feed */
 	pthread_mutex_t mu;      /* closing, parked */
 	int closing;             /* no new RPCs: they answer 503 */
 	struct gw_call *parked;  /* calls whose connection is suspended */
@@ -133,7 +135,14 @@ typedef struct gw_request {
 	const uns_gw_route *route;
 	gw_call *call;       /* parked on this RPC, or NULL */
 	uint64_t started_us; /* monotonic; nng_clock() counts whole ms */
-	char *raw;           /* body as received */
+	uint64_t called_us;  /* when the last RPC was sent */
+	/* parked on its feed (uns_gw_park): the waiter, the route's wake,
+	 * the cursor and deadline it gave */
+	uns_gw_waiter waiter;
+	uns_gw_wake_fn wake;
+	char *park_cursor;
+	int parked;
+	char *raw; /* body as received */
 	size_t raw_len, raw_cap;
 	int no_memory; /* a chunk could not be kept: 500 */
 	int too_large; /* body over max_body: the rest is dropped */
@@ -207,7 +216,10 @@ uns_gw_query(const uns_gw_exchange *x, const char *name)
 void
 uns_gw_set_header(uns_gw_exchange *x, const char *name, const char *value)
 {
-	if (x->n_resp_hdrs >= UNS_GW_MAX_RESP_HDRS) {
+	if (x->n_resp_hdrs >= UNS_GW_MAX_RESP_HDRS ||
+	    (x->resp_hdrs == NULL &&
+	     (x->resp_hdrs = calloc(UNS_GW_MAX_RESP_HDRS,
+	                            sizeof(*x->resp_hdrs))) == NULL)) {
 		return;
 	}
 	snprintf(x->resp_hdrs[x->n_resp_hdrs].name,
@@ -466,6 +478,7 @@ uns_gw_call(uns_gw_exchange *x, const uns_gw_call_spec *spec,
 	c->finish = spec->finish;
 	c->gw = gw;
 	c->request_id = x->request_id;
+	r->called_us = uns_mono_us();
 	pthread_mutex_lock(&gw->mu);
 	if (gw->closing) {
 		pthread_mutex_unlock(&gw->mu);
@@ -494,6 +507,92 @@ uns_gw_call(uns_gw_exchange *x, const uns_gw_call_spec *spec,
 	if (err != UNS_OK) { /* the completion will not run: be it */
 		call_done(err, uns_last_message(), NULL, NULL, c);
 	}
+}
+
+void
+uns_gw_park(uns_gw_exchange *x, const char *cursor, uint64_t deadline_us,
+            int shareable, uns_gw_wake_fn wake)
+{
+	gw_request *r = (gw_request *)x;
+	uns_gateway *gw = r->gw;
+	char *copy = strdup(cursor);
+	if (copy == NULL) {
+		uns_gw_fail(x, 500, "InternalServerError", "out of memory");
+		return;
+	}
+	free(r->park_cursor);
+	r->park_cursor = copy;
+	r->wake = wake;
+	r->waiter = (uns_gw_waiter){.conn = x->conn,
+	                            .watched = watched_of(x->conn),
+	                            .token = x->token,
+	                            .cursor = r->park_cursor,
+	                            .message = x->rpc_message,
+	                            .deadline_us = deadline_us,
+	                            .shareable = shareable};
+	switch (uns_gw_feeds_park(gw->feeds, &r->waiter, r->called_us)) {
+	case UNS_GW_PARK_OK:
+		r->parked = 1;
+		uns_gw_watchdog_arm(gw->watchdog, r->waiter.watched,
+		                    uns_gw_feeds_hung_up, &r->waiter);
+		return;
+	case UNS_GW_PARK_FULL:
+		uns_gw_set_header(x, "Retry-After", "1");
+		uns_gw_fail(
+		    x, 429, "TooManyRequests",
+		    "too many long polls wait for this feed at the "
+		    "gateway (max_waits_per_user = %u); retry after 1 s",
+		    gw->cfg.max_waits_per_feed);
+		return;
+	case UNS_GW_PARK_CLOSING:
+		snprintf(x->rpc_message, sizeof(x->rpc_message), "%s",
+		         SHUTTING_DOWN);
+		uns_gw_fail_rpc(x, UNS_UNAVAILABLE);
+		return;
+	case UNS_GW_PARK_STALE:
+		wake(x, UNS_GW_WAKE_READ, r->park_cursor, deadline_us, NULL);
+		return;
+	case UNS_GW_PARK_NO_KEY:
+		wake(x, UNS_GW_WAKE_ALONE, r->park_cursor, deadline_us, NULL);
+		return;
+	}
+}
+
+/* On the MHD thread, once a request parked on its feed is resumed: the
+ * route reads again or answers, or the gateway answers for it. 0 when
+ * nobody is left to answer. */
+static int
+finish_park(gw_request *r)
+{
+	uns_gw_exchange *x = &r->x;
+	r->parked = 0;
+	switch (uns_gw_feeds_leave(r->gw->feeds, &r->waiter)) {
+	case UNS_GW_PARKED: /* not reached: resumed means woken */
+	case UNS_GW_HUNG_UP:
+		return 0;
+	case UNS_GW_CLOSED:
+		snprintf(x->rpc_message, sizeof(x->rpc_message), "%s",
+		         SHUTTING_DOWN);
+		uns_gw_fail_rpc(x, UNS_UNAVAILABLE);
+		return 1;
+	case UNS_GW_FAILED:
+		uns_gw_fail_rpc(x, r->waiter.err);
+		return 1;
+	case UNS_GW_WOKEN: {
+		struct uns_gw_page *page = r->waiter.page;
+		r->waiter.page = NULL;
+		r->wake(x, page ? UNS_GW_WAKE_ANSWER : UNS_GW_WAKE_READ,
+		        r->park_cursor, r->waiter.deadline_us,
+		        page ? uns_gw_page_message(page) : NULL);
+		uns_gw_page_release(page);
+		return 1;
+	}
+	case UNS_GW_EXPIRED:
+		r->wake(x, UNS_GW_WAKE_EXPIRED, r->park_cursor,
+		        r->waiter.deadline_us, NULL);
+		return 1;
+	}
+	return 1;
 }
 
 /* On the MHD thread, once the parked request is resumed: the route's
@@ -834,43 +933,14 @@ run_route(uns_gateway *gw, gw_request *r)
 	free(body);
 }
 
-/* Zeroes [from, to) of p. */
-static void
-zero_span(void *p, size_t from, size_t to)
-{
-	memset((char *)p + from, 0, to - from);
-}
-
-/*
- * A zeroed request, but for the exchange's large text buffers (captured
- * parameters, base URL, RPC message, response headers), which are always
- * written before they are read: a request parked on a long poll then
- * touches (and costs, in resident memory) a fraction of its 9 KiB.
- */
+/* A zeroed request: 1.4 KiB, its large buffers (captures, response
+ * headers) allocated when used, so that a request parked on a long poll
+ * costs little resident memory. Its text buffers (base URL, RPC message)
+ * are written before they are read. */
 static gw_request *
 request_new(void)
 {
-	gw_request *r = malloc(sizeof(*r));
-	if (r == NULL) {
-		return NULL;
-	}
-	uns_gw_exchange *x = &r->x;
-	zero_span(x, 0, offsetof(uns_gw_exchange, params));
-	zero_span(x, offsetof(uns_gw_exchange, params) + sizeof(x->params),
-	          offsetof(uns_gw_exchange, base_url));
-	zero_span(x, offsetof(uns_gw_exchange, base_url) + sizeof(x->base_url),
-	          offsetof(uns_gw_exchange, rpc_message));
-	zero_span(
-	    x, offsetof(uns_gw_exchange, rpc_message) + sizeof(x->rpc_message),
-	    offsetof(uns_gw_exchange, resp_hdrs));
-	zero_span(r,
-	          offsetof(uns_gw_exchange, resp_hdrs) + sizeof(x->resp_hdrs),
-	          sizeof(*r));
-	for (int i = 0; i < UNS_GW_MAX_PARAMS; i++) {
-		x->params[i][0] = '\0';
-	}
-	x->base_url[0] = x->rpc_message[0] = '\0';
-	return r;
+	return calloc(1, sizeof(gw_request));
 }
 
 static int
@@ -932,15 +1002,20 @@ on_request(void *arg, struct MHD_Connection *conn, const char *url,
 		drop_call(r);
 		return MHD_NO; /* nobody to answer: MHD closes */
 	}
-	if (r->call != NULL) { /* resumed: its RPC ended */
+	if (r->parked) { /* resumed: its feed moved, or it is over */
+		if (!finish_park(r)) {
+			return MHD_NO; /* hung up: MHD closes */
+		}
+	} else if (r->call != NULL) { /* resumed: its RPC ended */
 		finish_call(r);
 	} else if (!r->answered) {
 		uns_gw_watchdog_phase(gw->watchdog, watched_of(conn),
 		                      UNS_GW_PHASE_BUSY);
 		run_route(gw, r);
-		if (r->call != NULL) {
-			return MHD_YES; /* parked until the RPC ends */
-		}
+	}
+	if (r->call != NULL || r->parked) {
+		return MHD_YES; /* parked until the RPC ends or the feed moves
+		                 */
 	}
 	r->answered = 1;
 	r->sent = 1;
@@ -956,6 +1031,13 @@ on_completed(void *arg, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (r != NULL && !is_mark(gw, r)) {
 		drop_call(r);
+		if (r->parked) {
+			uns_gw_feeds_leave(gw->feeds, &r->waiter);
+		}
+		uns_gw_page_release(r->waiter.page); /* woken, never read */
+		free(r->park_cursor);
+		free(r->x.params);
+		free(r->x.resp_hdrs);
 		uns_gw_ops_end(gw->cfg.ops);
 		free(r->x.resp_body);
 		if (r->x.resp_stream) { /* made, never queued */
@@ -1257,6 +1339,17 @@ uns_gateway_open(uns_gateway **out, const uns_gateway_config *cfg)
 	                                 .fn = gw->cfg.hangup,
 	                                 .arg = gw->cfg.hangup_arg,
 	                             })) != UNS_OK ||
+	    (err =
+	         uns_gw_feeds_open(&gw->feeds,
+	                           &(uns_gw_feeds_config){
+	                               .rpc = gw->cfg.rpc,
+	                               .rpc_timeout_ms = gw->cfg.rpc_timeout_ms,
+	                               .cap = gw->cfg.max_waits_per_feed,
+	                               .watchdog = gw->watchdog,
+	                               .ops = gw->cfg.ops,
+	                               .hangup = gw->cfg.hangup,
+	                               .hangup_arg = gw->cfg.hangup_arg,
+	                           })) != UNS_OK ||
 	    (err = start_daemon(gw, &sa)) != UNS_OK) {
 		goto out;
 	}
@@ -1329,6 +1422,7 @@ finish_requests(uns_gateway *gw)
 {
 	uns_gateway_quiesce(gw); /* ends the event streams too */
 	abandon_parked(gw, 0);
+	uns_gw_feeds_end_all(gw->feeds);
 	adopt_backlog(gw);
 	/* The adopted connections' requests are not "active" until MHD has
 	 * read their headers: give new connections up to a second to get
@@ -1359,6 +1453,7 @@ uns_gateway_close(uns_gateway *gw)
 			uns_gw_streams_end_all(gw->streams);
 		}
 		abandon_parked(gw, 1);
+		uns_gw_feeds_end_all(gw->feeds);
 		MHD_stop_daemon(gw->daemon);
 	}
 	if (gw->quiesced_fd >= 0) { /* ours since the quiesce; after stop */
@@ -1366,6 +1461,7 @@ uns_gateway_close(uns_gateway *gw)
 	}
 	uns_gw_watchdog_close(gw->watchdog);
 	uns_gw_streams_close(gw->streams);
+	uns_gw_feeds_close(gw->feeds);
 	pthread_mutex_destroy(&gw->mu);
 	free(gw->cert_pem);
 	free(gw->key_pem);

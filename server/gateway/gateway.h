@@ -5,11 +5,12 @@
  *
  * The gateway owns no state of the service: every route is one RPC on the
  * uns_client it is given (inproc:// inside unsd, tls+tcp:// in the
- * standalone uns-gateway). It runs on an event loop: MHD's epoll with a
- * small pool of polling threads (cfg.threads), and every RPC asynchronous,
- * its connection suspended meanwhile, so a waiting request (a minute-long
- * poll too) holds no thread and the completion does not wake a blocked
- * one. A watchdog closes connections whose headers or body take longer
+ * standalone uns-gateway); a long poll is a read, then a wait shared with
+ * the other long polls of its feed (gateway_park.h). It runs on an event loop:
+ * MHD's epoll with a small pool of polling threads (cfg.threads), and every RPC
+ * asynchronous, its connection suspended meanwhile, so a waiting request (a
+ * minute-long poll too) holds no thread and the completion does not wake a
+ * blocked one. A watchdog closes connections whose headers or body take longer
  * than their deadlines (slowloris), which MHD's own inactivity timeout does
  * not catch.
  *
@@ -58,7 +59,11 @@ typedef struct uns_gateway_config {
 	 * dropped before the 413 (the client then reads it); 0 = 1 MiB. */
 	size_t drain_limit;
 	uint32_t stream_heartbeat_ms; /* event streams; 0 = 15 s */
-	uns_gateway_done_fn on_done;  /* optional */
+	/* long polls parked at once on one feed (user and host); more get
+	 * 429 with Retry-After. 0 = no cap. unsd and uns-gateway set it to
+	 * max_waits_per_user. */
+	unsigned max_waits_per_feed;
+	uns_gateway_done_fn on_done; /* optional */
 	/* optional: metrics, rate limits, /metrics (gateway_ops.h) */
 	struct uns_gw_ops *ops;
 	void *on_done_arg;

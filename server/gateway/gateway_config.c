@@ -24,6 +24,7 @@ uns_gateway_opts_from_config(uns_gateway_config *gc, const uns_config *c)
 	    .public_url = c->gateway_public_url,
 	    .drain_limit = (size_t)c->gateway_drain_limit,
 	    .stream_heartbeat_ms = (uint32_t)c->gateway_stream_heartbeat_ms,
+	    .max_waits_per_feed = (unsigned)c->max_waits_per_user,
 	    .cors_origins = c->gateway_cors_origins,
 	    .web_root = c->gateway_web_root,
 	};

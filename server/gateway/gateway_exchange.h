@@ -31,7 +31,9 @@ typedef struct uns_gw_exchange {
 	const char *method;  /* "GET" */
 	const char *path;    /* after the version prefix: "/me/notifications" */
 	const char *version; /* "beta", "v1.0", or "" for unversioned routes */
-	char params[UNS_GW_MAX_PARAMS][UNS_GW_PARAM_MAX]; /* {} captures */
+	/* {} captures, UNS_GW_MAX_PARAMS of them: allocated by the route
+	 * match that captures (free()d with the exchange), else NULL */
+	char (*params)[UNS_GW_PARAM_MAX];
 	const char *body; /* decoded (Content-Encoding undone); may be NULL */
 	size_t body_len;
 	const char *token; /* bearer token, or NULL */
@@ -45,6 +47,7 @@ typedef struct uns_gw_exchange {
 	char rpc_message[512];          /* the status message of a failed RPC */
 	const char *web_root;           /* GET /web/'s folder; "" = off */
 	struct uns_gw_streams *streams; /* event streams (gateway_stream.h) */
+	uint64_t wait_until_us; /* a long poll's deadline (clock.h), or 0 */
 
 	/* response */
 	unsigned status; /* 0 until answered */
@@ -53,10 +56,12 @@ typedef struct uns_gw_exchange {
 	const char *resp_type;
 	void *resp_stream; /* struct MHD_Response * of an event stream, or
 	                      NULL: resp_body is the answer */
-	struct {
+	/* UNS_GW_MAX_RESP_HDRS, allocated at the first (free()d with the
+	 * exchange): a parked long poll carries none of these 6 KiB */
+	struct uns_gw_resp_hdr {
 		char name[32];
 		char value[1024];
-	} resp_hdrs[UNS_GW_MAX_RESP_HDRS];
+	} * resp_hdrs;
 	int n_resp_hdrs;
 } uns_gw_exchange;
 
@@ -119,5 +124,39 @@ typedef struct uns_gw_call_spec {
  */
 void uns_gw_call(uns_gw_exchange *x, const uns_gw_call_spec *spec,
                  const ProtobufCMessage *req);
+
+/* Why a long poll parked with uns_gw_park is back (on its MHD thread). */
+typedef enum uns_gw_wake {
+	UNS_GW_WAKE_READ,    /* the feed may have moved: read it again */
+	UNS_GW_WAKE_ANSWER,  /* the shared wait's page is the answer: it read
+	                        this feed from this cursor, and x may take it
+	                        (uns_gw_park's shareable) */
+	UNS_GW_WAKE_EXPIRED, /* the deadline came: answer with nothing new */
+	UNS_GW_WAKE_ALONE,   /* it cannot share a wait (no user or host in
+	                        its token): wait upstream on its own */
+} uns_gw_wake;
+
+/* cursor: the one given to uns_gw_park; deadline_us as given; page the
+ * shared wait's answer (a Fetch response) for UNS_GW_WAKE_ANSWER, else
+ * NULL, valid during the call. */
+typedef void (*uns_gw_wake_fn)(uns_gw_exchange *x, uns_gw_wake why,
+                               const char *cursor, uint64_t deadline_us,
+                               const ProtobufCMessage *page);
+
+/*
+ * Parks a long poll whose read (a uns_gw_call of Fetch, wait_ms 0) came
+ * back empty with cursor: it waits with the other long polls of its token's
+ * feed on one upstream wait (gateway_park.h) until wake(x, …) runs. The
+ * gateway answers the rest itself: 429 with Retry-After over the per-feed
+ * cap, 503 when it closes, the shared wait's error, nothing when the
+ * client hangs up. The last thing a finish function does; wake may run
+ * before this returns (UNS_GW_WAKE_READ when the read predates the feed's
+ * wait, ALONE when the token names no feed). shareable: the shared wait's
+ * page (the feed from the same cursor, the server's default page size,
+ * nothing marked as fetched by a device) would be x's own answer, so a
+ * wake may hand it over (UNS_GW_WAKE_ANSWER) instead of a read again.
+ */
+void uns_gw_park(uns_gw_exchange *x, const char *cursor, uint64_t deadline_us,
+                 int shareable, uns_gw_wake_fn wake);
 
 #endif /* UNS_GATEWAY_EXCHANGE_H */

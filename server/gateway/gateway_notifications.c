@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "gateway_handlers.h"
 #include "gateway_head.h"
 #include "gateway_json.h"
@@ -378,9 +379,84 @@ delta_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
 	uns_gw_reply_json_buf(x, 200, &b);
 }
 
-/* GET /me/notifications/delta: the feed since a cursor, long-polled. The
- * wait holds no thread (the connection is parked), and the gateway's close
- * ends it at once (503). */
+static void delta_woken(uns_gw_exchange *x, uns_gw_wake why, const char *cursor,
+                        uint64_t deadline_us, const ProtobufCMessage *page);
+
+/* A long poll's read (wait_ms 0): answered when it has something or the
+ * deadline passed, else parked on the feed (uns_gw_park). */
+static void
+delta_step_done(uns_gw_exchange *x, uns_err err, ProtobufCMessage *m)
+{
+	const Uns__V1__FetchResponse *resp = (Uns__V1__FetchResponse *)m;
+	if (err != UNS_OK || resp->n_changes > 0 || resp->more ||
+	    uns_mono_us() >= x->wait_until_us) {
+		delta_done(x, err, m);
+		return;
+	}
+	/* The shared wait reads with the server's default page size and
+	 * marks nothing fetched: its page is this request's answer unless
+	 * it names a page size or a device. */
+	int shareable =
+	    uns_gw_query(x, "$top") == NULL && unsid_header(x)[0] == '\0';
+	uns_gw_park(x, resp->next_cursor, x->wait_until_us, shareable,
+	            delta_woken);
+}
+
+/* Fetch from cursor: waiting wait_ms upstream (alone), or not at all (a
+ * step of a parked long poll) with finish. */
+static void
+delta_fetch(uns_gw_exchange *x, const char *cursor, uint32_t wait_ms,
+            uns_gw_finish_fn finish)
+{
+	Uns__V1__FetchRequest req = UNS__V1__FETCH_REQUEST__INIT;
+	unsigned top = 0;
+	(void)query_uint(x, "$top", 1, 100000, &top); /* checked before */
+	req.cursor = (char *)cursor;
+	req.wait_ms = wait_ms;
+	req.limit = top;
+	req.unsid = (char *)unsid_header(x);
+	uns_gw_call_spec spec = {.method = &uns_notifications_method_fetch,
+	                         .extra_ms = wait_ms,
+	                         .long_poll = wait_ms > 0,
+	                         .finish = finish};
+	uns_gw_call(x, &spec, &req.base);
+}
+
+/* A parked long poll is back: it reads again with its own token and
+ * cursor, answers nothing new at its deadline, or waits on its own. */
+static void
+delta_woken(uns_gw_exchange *x, uns_gw_wake why, const char *cursor,
+            uint64_t deadline_us, const ProtobufCMessage *page)
+{
+	uint64_t now = uns_mono_us();
+	switch (why) {
+	case UNS_GW_WAKE_ANSWER:
+		delta_done(x, UNS_OK, (ProtobufCMessage *)page);
+		return;
+	case UNS_GW_WAKE_READ:
+		delta_fetch(x, cursor, 0, delta_step_done);
+		return;
+	case UNS_GW_WAKE_ALONE:
+		delta_fetch(x, cursor,
+		            deadline_us > now
+		                ? (uint32_t)((deadline_us - now) / 1000)
+		                : 0,
+		            delta_done);
+		return;
+	case UNS_GW_WAKE_EXPIRED: {
+		Uns__V1__FetchResponse empty = UNS__V1__FETCH_RESPONSE__INIT;
+		empty.next_cursor = (char *)cursor;
+		delta_done(x, UNS_OK, &empty.base);
+		return;
+	}
+	}
+}
+
+/* GET /me/notifications/delta: the feed since a cursor, long-polled. A
+ * long poll reads once without waiting, then parks on its feed with the
+ * others of the same user and host, sharing one upstream wait
+ * (gateway_park.h); it holds no thread, and the gateway's close ends it
+ * at once (503). */
 void
 uns_gw_delta(uns_gw_exchange *x)
 {
@@ -402,11 +478,9 @@ uns_gw_delta(uns_gw_exchange *x)
 		uns_gw_stream_start(x, &req);
 		return;
 	}
-	uns_gw_call_spec spec = {.method = &uns_notifications_method_fetch,
-	                         .extra_ms = req.wait_ms,
-	                         .long_poll = wait_s > 0,
-	                         .finish = delta_done};
-	uns_gw_call(x, &spec, &req.base);
+	x->wait_until_us = uns_mono_us() + (uint64_t)wait_s * 1000000;
+	delta_fetch(x, req.cursor, 0,
+	            wait_s > 0 ? delta_step_done : delta_done);
 }
 
 /* If-Match (gateway_head.h); 0 when answered. */

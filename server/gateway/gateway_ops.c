@@ -5,7 +5,7 @@
  * counters): uns_http_requests_total{route,code},
  * uns_http_request_duration_seconds{route}, uns_http_requests_in_flight,
  * uns_http_throttled_total{kind}, uns_gateway_rpc_errors_total{route,status},
- * uns_http_hangups_total.
+ * uns_http_hangups_total, uns_http_long_polls_parked, uns_http_feed_waits.
  * Latency buckets run from 1 ms to 60 s, the longest long poll.
  *
  * Verifying a token costs a JSON parse and, for ES256/RS256, a public-key
@@ -35,7 +35,7 @@ struct uns_gw_ops {
 	uns_gw_ops_config cfg;
 	uns_token_cache *tokens; /* verified tokens */
 	uns_metric *requests, *latency, *in_flight, *throttled, *rpc_errors,
-	    *hangups;
+	    *hangups, *parked, *feed_waits;
 	uns_ratelimit *apps, *users;
 	uns_ratelimit *token_sources; /* wrong secrets per address */
 };
@@ -75,9 +75,19 @@ register_metrics(uns_gw_ops *ops)
 	if ((err = uns_metrics_counter(m, "uns_http_hangups_total",
 	                               "Parked long polls and event streams "
 	                               "whose client closed first.",
-	                               NULL, 0, &ops->hangups)) != UNS_OK) {
+	                               NULL, 0, &ops->hangups)) != UNS_OK ||
+	    (err = uns_metrics_gauge(m, "uns_http_long_polls_parked",
+	                             "HTTP long polls parked at the gateway "
+	                             "on their feed.",
+	                             NULL, 0, &ops->parked)) != UNS_OK ||
+	    (err = uns_metrics_gauge(m, "uns_http_feed_waits",
+	                             "Upstream Fetch waits the parked long "
+	                             "polls share (one per feed).",
+	                             NULL, 0, &ops->feed_waits)) != UNS_OK) {
 		return err;
 	}
+	uns_metric_gauge_set(ops->parked, NULL, 0); /* shown from the start */
+	uns_metric_gauge_set(ops->feed_waits, NULL, 0);
 	return uns_metrics_counter(m, "uns_gateway_rpc_errors_total",
 	                           "RPCs made by the gateway that failed, by "
 	                           "route and RPC status.",
@@ -193,6 +203,15 @@ uns_gw_ops_hangup(uns_gw_ops *ops)
 {
 	if (ops != NULL && ops->hangups != NULL) {
 		uns_metric_add(ops->hangups, NULL, 1);
+	}
+}
+
+void
+uns_gw_ops_parked(uns_gw_ops *ops, double waiters, double feed_waits)
+{
+	if (ops != NULL && ops->parked != NULL) {
+		uns_metric_gauge_add(ops->parked, NULL, waiters);
+		uns_metric_gauge_add(ops->feed_waits, NULL, feed_waits);
 	}
 }
 

@@ -62,6 +62,10 @@ void uns_gw_ops_end(uns_gw_ops *ops);
 /* A parked request's client closed before its answer. */
 void uns_gw_ops_hangup(uns_gw_ops *ops);
 
+/* Long polls parked per feed (gateway_park.h) and the upstream waits they
+ * share went up or down by these. */
+void uns_gw_ops_parked(uns_gw_ops *ops, double waiters, double feed_waits);
+
 /* An RPC the gateway made for route failed with err. */
 void uns_gw_ops_rpc_error(uns_gw_ops *ops, const char *route, uns_err err);
 

@@ -3,6 +3,7 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gateway_handlers.h"
@@ -86,6 +87,11 @@ path_matches(const char *pattern, const char *path, uns_gw_exchange *x)
 			if (len == 0 || len >= UNS_GW_PARAM_MAX ||
 			    n_params >= UNS_GW_MAX_PARAMS) {
 				return 0;
+			}
+			if (x->params == NULL &&
+			    (x->params = calloc(UNS_GW_MAX_PARAMS,
+			                        UNS_GW_PARAM_MAX)) == NULL) {
+				return 0; /* out of memory: no route (404) */
 			}
 			memcpy(x->params[n_params], path, len);
 			x->params[n_params++][len] = '\0';
@@ -201,7 +207,7 @@ int
 uns_gw_route_allows(const char *url, char *methods, size_t methods_cap,
                     char *headers, size_t headers_cap)
 {
-	uns_gw_exchange x; /* the captures, unused */
+	uns_gw_exchange x = {0}; /* the captures, unused */
 	const uns_gw_route *r = NULL;
 	char one[16], scratch[128];
 	/* No row takes OPTIONS: the rows of the pattern that owns url list
@@ -210,6 +216,7 @@ uns_gw_route_allows(const char *url, char *methods, size_t methods_cap,
 	if (uns_gw_route_find("OPTIONS", url, &x, &r, methods, methods_cap) !=
 	    UNS_GW_NO_METHOD) {
 		methods[0] = '\0';
+		free(x.params);
 		return 0;
 	}
 	add_allowed(headers, headers_cap, uns_gw_common_headers);
@@ -223,5 +230,6 @@ uns_gw_route_allows(const char *url, char *methods, size_t methods_cap,
 		p += n;
 		p += *p == ',' ? 2 : 0;
 	}
+	free(x.params);
 	return 1;
 }

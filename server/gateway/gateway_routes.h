@@ -58,7 +58,8 @@ typedef enum uns_gw_match {
 /*
  * Finds the route for method and the raw (percent-encoded) url path. On
  * UNS_GW_MATCHED *route is set, x->path/x->version point into url and
- * x->params hold the percent-decoded captures. On UNS_GW_NO_METHOD, allow
+ * x->params hold the percent-decoded captures (allocated when NULL: the
+ * caller frees x->params). On UNS_GW_NO_METHOD, allow
  * gets "GET, PATCH" style text. A trailing slash is ignored.
  */
 uns_gw_match uns_gw_route_find(const char *method, const char *url,

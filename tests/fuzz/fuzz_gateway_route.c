@@ -57,7 +57,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		     "matched another method");
 		must(x->path >= url && x->path <= url + strlen(url),
 		     "path outside the url");
-		for (int i = 0; i < UNS_GW_MAX_PARAMS; i++) {
+		for (int i = 0; x->params != NULL && i < UNS_GW_MAX_PARAMS;
+		     i++) {
 			must(memchr(x->params[i], '\0', UNS_GW_PARAM_MAX) !=
 			         NULL,
 			     "capture not terminated");
@@ -71,6 +72,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	default:
 		must(0, "unknown match");
 	}
+	free(x->params);
 	free(x);
 	return 0;
 }

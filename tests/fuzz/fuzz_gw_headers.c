@@ -271,6 +271,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				check_refusal(&no, 1);
 			}
 		}
+		free(x->params); /* the captures, allocated by the match */
 		free(x);
 	}
 	check_if_match(uns_gw_head_header(&h, "If-Match"));
