@@ -135,14 +135,6 @@ test_harness(void **state)
 static ut_cluster g_c; /* two nodes with gateways, NATS between them */
 static char *g_user;
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -198,7 +190,8 @@ static double
 metric_wait(int i, const char *series, double want, int ms)
 {
 	double v = metric(i, series);
-	for (double until = now_ms() + ms; v < want && now_ms() < until;) {
+	for (double until = ut_now_ms() + ms;
+	     v < want && ut_now_ms() < until;) {
 		usleep(50 * 1000);
 		v = metric(i, series);
 	}
@@ -232,7 +225,7 @@ poll_main(void *arg)
 	ut_http_resp *r = ut_http_resp_new();
 	ut_http_open(&h, g_c.node[1].http_base, NULL);
 	p->status = ut_http_try(&h, "GET", p->path, g_user, NULL, 0, NULL, r);
-	p->done_ms = now_ms();
+	p->done_ms = ut_now_ms();
 	json_t *v = json_loadb(r->body, r->len, 0, NULL);
 	json_t *value = json_object_get(v, "value");
 	p->n = json_array_size(value);
@@ -311,9 +304,9 @@ wake_once(ut_http *a, char *link, size_t cap, const char *aid,
 {
 	poller p;
 	poll_start(&p, link);
-	double t0 = now_ms();
+	double t0 = ut_now_ms();
 	post(a, aid, NULL, 0);
-	double acked = now_ms();
+	double acked = ut_now_ms();
 	pthread_join(p.t, NULL);
 	assert_int_equal(p.status, 200);
 	assert_int_equal(p.n, 1);
@@ -364,7 +357,7 @@ stream_write(char *p, size_t size, size_t n, void *arg)
 {
 	stream *s = arg;
 	size_t len = size * n;
-	double t = now_ms();
+	double t = ut_now_ms();
 	pthread_mutex_lock(&s->mu);
 	if (s->len + len < sizeof(s->buf)) {
 		memcpy(s->buf + s->len, p, len);
@@ -450,11 +443,11 @@ test_event_stream_wakes_across(void **state)
 	for (int round = 0; round < ROUNDS && p99 >= p99_limit(); round++) {
 		for (int i = 0; i < TRIES; i++, base++) {
 			snprintf(aid, sizeof(aid), "sse-%d-%d", round, i);
-			double t0 = now_ms();
+			double t0 = ut_now_ms();
 			post(&a, aid, NULL, 0);
-			double acked = now_ms(), until = t0 + 10000;
+			double acked = ut_now_ms(), until = t0 + 10000;
 			while (stream_events(s) < base + 1 &&
-			       now_ms() < until) {
+			       ut_now_ms() < until) {
 				usleep(500);
 			}
 			assert_int_equal(stream_events(s), base + 1);
@@ -493,7 +486,7 @@ test_read_reaches_other_node(void **state)
 	post(&a, "read-1", id, sizeof(id));
 	latest(link, sizeof(link));
 	poll_start(&p, link);
-	double t0 = now_ms();
+	double t0 = ut_now_ms();
 	snprintf(path, sizeof(path), "/beta/me/notifications/%s", id);
 	assert_int_equal(ut_http_do(&a, "PATCH", path, g_user,
 	                            "{\"readState\":\"Read\"}", 0, NULL, r),

@@ -70,14 +70,6 @@ test_wire(void **state)
 	assert_true(atoi(s1 + 9) >= 0 && atoi(s1 + 9) < UNS_HINT_BUCKETS);
 }
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* No server on the port: open returns at once, not connected; publishing
  * never blocks, and past the queue's cap it drops and counts. */
 static void
@@ -88,16 +80,16 @@ test_no_server(void **state)
 	(void)state;
 	/* Port 1 on loopback: nothing listens there. */
 	uns_hint_config hc = {.url = "nats://127.0.0.1:1", .queue = 4};
-	double t0 = now_ms();
+	double t0 = ut_now_ms();
 	assert_int_equal(uns_hint_open(&h, &hc), UNS_OK);
-	assert_true(now_ms() - t0 < 5000);
+	assert_true(ut_now_ms() - t0 < 5000);
 	assert_int_equal(uns_hint_connected(h), 0);
-	t0 = now_ms();
+	t0 = ut_now_ms();
 	for (int i = 0; i < 1000; i++) {
 		uns_hint_publish(h, "alice", "contoso.example.com", (uint64_t)i,
 		                 0);
 	}
-	assert_true(now_ms() - t0 < 5000);
+	assert_true(ut_now_ms() - t0 < 5000);
 	uns_hint_stats_get(h, &st);
 	printf("queued or sent %llu, dropped at the queue %llu, refused "
 	       "%llu\n",
@@ -108,9 +100,9 @@ test_no_server(void **state)
 	/* The rest is still queued, or being handed to libnats. */
 	assert_true(st.published + st.dropped_queue + st.dropped_publish <=
 	            1000);
-	t0 = now_ms();
+	t0 = ut_now_ms();
 	uns_hint_close(h);
-	assert_true(now_ms() - t0 < 5000);
+	assert_true(ut_now_ms() - t0 < 5000);
 }
 
 int

@@ -45,14 +45,6 @@ typedef struct sse {
 	long status;
 } sse;
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static size_t
 keep(char *p, size_t size, size_t n, void *arg)
 {
@@ -92,7 +84,7 @@ sse_open(sse *s, const char *base, const char *token, const char *last)
 static void
 sse_run(sse *s, int ms)
 {
-	double until = now_ms() + ms;
+	double until = ut_now_ms() + ms;
 	do {
 		int running;
 		curl_multi_perform(s->multi, &running);
@@ -102,7 +94,7 @@ sse_run(sse *s, int ms)
 			s->done = 1;
 		}
 		curl_multi_poll(s->multi, NULL, 0, 20, NULL);
-	} while (!s->done && now_ms() < until);
+	} while (!s->done && ut_now_ms() < until);
 	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
 }
 
@@ -162,9 +154,9 @@ static int
 sse_wait(sse *s, event *ev, int want, int ms)
 {
 	int n = 0, comments;
-	for (double until = now_ms() + ms;
+	for (double until = ut_now_ms() + ms;
 	     (n = sse_events(s, ev, 64, &comments)) < want && !s->done &&
-	     now_ms() < until;) {
+	     ut_now_ms() < until;) {
 		sse_run(s, 50);
 	}
 	return n;

@@ -84,14 +84,6 @@ typedef struct env {
 	size_t secret_len;
 } env;
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static void
 raise_fd_limit(void)
 {
@@ -325,7 +317,7 @@ http_add(http_polls *hp, const env *e, const char *token, int wait_s,
 static void
 http_run(http_polls *hp, int ms)
 {
-	double until = now_ms() + ms;
+	double until = ut_now_ms() + ms;
 	int running;
 	do {
 		curl_multi_perform(hp->multi, &running);
@@ -343,7 +335,7 @@ http_run(http_polls *hp, int ms)
 			hp->done++;
 		}
 		curl_multi_poll(hp->multi, NULL, 0, 20, NULL);
-	} while (now_ms() < until);
+	} while (ut_now_ms() < until);
 }
 
 static void
@@ -373,8 +365,8 @@ static void
 wait_parked(const env *e, http_polls *hp, double want)
 {
 	double n = 0;
-	for (double until = now_ms() + 180000;
-	     (n = waiting(e)) < want && now_ms() < until;) {
+	for (double until = ut_now_ms() + 180000;
+	     (n = waiting(e)) < want && ut_now_ms() < until;) {
 		http_run(hp, 200);
 	}
 	if (n < want) {
@@ -402,9 +394,9 @@ time_health(const env *e)
 	Uns__V1__HealthRequest req = UNS__V1__HEALTH_REQUEST__INIT;
 	Uns__V1__HealthResponse *resp = NULL;
 	uns_call_opts o = {.timeout_ms = 30000};
-	double t0 = now_ms();
+	double t0 = ut_now_ms();
 	assert_int_equal(uns_notifications_health(c, &req, &resp, &o), UNS_OK);
-	double ms = now_ms() - t0;
+	double ms = ut_now_ms() - t0;
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	uns_client_close(c);
 	return ms;
@@ -419,9 +411,9 @@ time_fetch(const env *e, const char *user)
 	Uns__V1__FetchRequest req = UNS__V1__FETCH_REQUEST__INIT;
 	Uns__V1__FetchResponse *resp = NULL;
 	uns_call_opts o = {.token = token, .timeout_ms = 30000};
-	double t0 = now_ms();
+	double t0 = ut_now_ms();
 	assert_int_equal(uns_notifications_fetch(c, &req, &resp, &o), UNS_OK);
-	double ms = now_ms() - t0;
+	double ms = ut_now_ms() - t0;
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	uns_client_close(c);
 	return ms;
@@ -433,10 +425,10 @@ time_healthz(const env *e)
 	ut_http h;
 	ut_http_open(&h, e->base, e->ca);
 	ut_http_resp *r = ut_http_resp_new();
-	double t0 = now_ms();
+	double t0 = ut_now_ms();
 	assert_int_equal(
 	    ut_http_do(&h, "GET", "/healthz", NULL, NULL, 0, NULL, r), 200);
-	double ms = now_ms() - t0;
+	double ms = ut_now_ms() - t0;
 	free(r);
 	ut_http_close(&h);
 	return ms;
@@ -518,9 +510,9 @@ test_parked_many(void **state)
 	/* A Post wakes its user's waiters, and only those. */
 	post_to(&e, c, "r-7");
 	post_to(&e, c, "h-7");
-	for (double until = now_ms() + 30000;
+	for (double until = ut_now_ms() + 30000;
 	     (rpc_done(rp, N_RPC) < PER_USER || hp.done < PER_USER) &&
-	     now_ms() < until;) {
+	     ut_now_ms() < until;) {
 		http_run(&hp, 50);
 	}
 	http_run(&hp, 300);
@@ -546,9 +538,9 @@ test_parked_many(void **state)
 
 	/* SIGTERM answers every parked poll, and unsd exits 0. */
 	kill(e.p.pid, SIGTERM);
-	for (double until = now_ms() + 60000;
+	for (double until = ut_now_ms() + 60000;
 	     (rpc_done(rp, N_RPC) < N_RPC || hp.done < N_HTTP) &&
-	     now_ms() < until;) {
+	     ut_now_ms() < until;) {
 		http_run(&hp, 50);
 	}
 	assert_int_equal(rpc_done(rp, N_RPC), N_RPC);
@@ -600,8 +592,9 @@ test_wait_cap(void **state)
 	mint_user(&e, "greedy", rp[3].token, sizeof(rp[3].token));
 	rpc_poll_start(c, &rp[3], 60000);
 	http_poll_add(&hp, &e, token, 60);
-	for (double until = now_ms() + 30000;
-	     (!atomic_load(&rp[3].done) || hp.done < 1) && now_ms() < until;) {
+	for (double until = ut_now_ms() + 30000;
+	     (!atomic_load(&rp[3].done) || hp.done < 1) &&
+	     ut_now_ms() < until;) {
 		http_run(&hp, 50);
 	}
 	assert_int_equal(atomic_load(&rp[3].done), 1);
@@ -619,8 +612,8 @@ test_wait_cap(void **state)
 	wait_parked(&e, &hp, 3 + PER_USER + 1);
 	assert_true(time_fetch(&e, "greedy") < BOUND_MS);
 	post_to(&e, c, "modest");
-	for (double until = now_ms() + 30000;
-	     !atomic_load(&rp[4].done) && now_ms() < until;) {
+	for (double until = ut_now_ms() + 30000;
+	     !atomic_load(&rp[4].done) && ut_now_ms() < until;) {
 		http_run(&hp, 50);
 	}
 	assert_int_equal(rp[4].err, UNS_OK);
@@ -685,7 +678,7 @@ test_shared_wait(void **state)
 
 	/* One hangs up: the others of its feed wait on. */
 	http_hang_up(&hp, 0);
-	for (double until = now_ms() + 30000; now_ms() < until;) {
+	for (double until = ut_now_ms() + 30000; ut_now_ms() < until;) {
 		metrics(&e, names, v, 4);
 		if (v[2] <= 5 && v[3] >= 1) {
 			break;
@@ -708,8 +701,8 @@ test_shared_wait(void **state)
 	uns_client *c = rpc_client(&e);
 	post_to(&e, c, "sharer");
 	uns_client_close(c);
-	for (double until = now_ms() + 30000;
-	     hp.done < 4 && now_ms() < until;) {
+	for (double until = ut_now_ms() + 30000;
+	     hp.done < 4 && ut_now_ms() < until;) {
 		http_run(&hp, 50);
 	}
 	http_run(&hp, 300);
@@ -731,8 +724,8 @@ test_shared_wait(void **state)
 
 	/* SIGTERM answers the one still parked. */
 	kill(e.p.pid, SIGTERM);
-	for (double until = now_ms() + 60000;
-	     hp.done < 5 && now_ms() < until;) {
+	for (double until = ut_now_ms() + 60000;
+	     hp.done < 5 && ut_now_ms() < until;) {
 		http_run(&hp, 50);
 	}
 	assert_int_equal(hp.done, 5);
@@ -791,15 +784,15 @@ test_rpc_rate_limit(void **state)
 static double
 wait_parked_below(const env *e, double want, double limit_ms)
 {
-	double t0 = now_ms();
+	double t0 = ut_now_ms();
 	while (waiting(e) > want ||
 	       (want == 0 && metric(e, "uns_long_polls_waiting") > 0)) {
-		if (now_ms() - t0 > limit_ms) {
+		if (ut_now_ms() - t0 > limit_ms) {
 			return -1;
 		}
 		usleep(100000);
 	}
-	return now_ms() - t0;
+	return ut_now_ms() - t0;
 }
 
 /* A client whose connection closes while its long polls wait: they end at
@@ -819,9 +812,9 @@ test_rpc_hangup(void **state)
 		mint_user(&e, user, rp[i].token, sizeof(rp[i].token));
 		rpc_poll_start(c, &rp[i], 60000);
 	}
-	for (double until = now_ms() + 60000;
+	for (double until = ut_now_ms() + 60000;
 	     metric(&e, "uns_long_polls_waiting") < N_HUP &&
-	     now_ms() < until;) {
+	     ut_now_ms() < until;) {
 		usleep(100000);
 	}
 	assert_int_equal((int)metric(&e, "uns_long_polls_waiting"), N_HUP);
@@ -927,7 +920,8 @@ wait_closed(int *fds, int n, int ms)
 	for (int i = 0; i < n; i++) {
 		pf[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
 	}
-	for (double until = now_ms() + ms; closed < n && now_ms() < until;) {
+	for (double until = ut_now_ms() + ms;
+	     closed < n && ut_now_ms() < until;) {
 		poll(pf, (nfds_t)n, 100);
 		for (int i = 0; i < n; i++) {
 			if (pf[i].fd < 0 ||
@@ -975,10 +969,10 @@ test_idle_sockets(void **state)
 	assert_true(healthz < BOUND_MS);
 	/* Closed after their timeouts: the gateway's header deadline (2 s
 	 * here) and the RPC port's handshake deadline (NNG's 10 s). */
-	double t0 = now_ms();
+	double t0 = ut_now_ms();
 	int closed = wait_closed(fds, n, 60000);
 	printf("# %d of %d closed by the server in %.1f s\n", closed, n,
-	       (now_ms() - t0) / 1000);
+	       (ut_now_ms() - t0) / 1000);
 	for (int i = 0; i < n; i++) {
 		if (fds[i] >= 0) {
 			fail_msg("socket %d (port %s, %s) still open", i,

@@ -230,12 +230,12 @@ dump_stacks(pid_t pid)
 	}
 }
 
-static int64_t
-mono_ms(void)
+double
+ut_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 int
@@ -252,7 +252,7 @@ ut_unsd_stop(ut_proc *p, int sig, char *out, size_t cap)
 	 * hold the pipe), bounded: a process that has not stopped within
 	 * UT_STOP_WAIT_MS gets its stacks printed and SIGKILL. */
 	struct pollfd pfd = {.fd = p->err_fd, .events = POLLIN};
-	for (int64_t end = mono_ms() + UT_STOP_WAIT_MS;;) {
+	for (double end = ut_now_ms() + UT_STOP_WAIT_MS;;) {
 		int r = poll(&pfd, 1, 200);
 		if (r < 0 && errno != EINTR) {
 			break;
@@ -270,7 +270,7 @@ ut_unsd_stop(ut_proc *p, int sig, char *out, size_t cap)
 		if ((done = waitpid(p->pid, &status, WNOHANG)) == p->pid) {
 			break;
 		}
-		if (mono_ms() > end) {
+		if (ut_now_ms() > end) {
 			fprintf(stderr,
 			        "pid %d did not exit within %d s of signal %d; "
 			        "its stacks:\n",

@@ -67,6 +67,9 @@ typedef struct ut_proc {
  * "--gateway-listen \"\"" unless args name one); waits for its "serving"
  * line and fills port. Returns 0 on success. */
 int ut_unsd_start(ut_proc *p, const char *listen, const char *const *args);
+/* Milliseconds on the monotonic clock, for deadlines and latencies. */
+double ut_now_ms(void);
+
 /* Sends sig, waits for exit; returns the exit status (or -signal) and
  * copies what the child wrote to stderr after its start into out. One
  * that has not exited UT_STOP_WAIT_MS after the signal has its threads'
